@@ -1,1 +1,108 @@
-//! placeholder
+//! # authstar
+//!
+//! Authentication middleware for [tower] services (axum, tonic, hyper): async *authenticators*
+//! for `Authorization: Bearer` (RFC 6750), `Authorization: Basic` (RFC 7617), named headers such
+//! as `X-API-Key`, and the request itself (a session), whose result is stored in the request
+//! extensions for guards and handlers.
+//!
+//! It is the Rust form of the Python package authstar's `AuthstarMiddleware`: the seed's
+//! `on_auth_bearer`, `on_auth_basic`, `on_auth_header` and `on_auth_scope` callbacks are
+//! [`AuthstarLayerBuilder::on_auth_bearer`], [`on_auth_basic`](AuthstarLayerBuilder::on_auth_basic),
+//! [`on_auth_header`](AuthstarLayerBuilder::on_auth_header) and
+//! [`on_auth_request`](AuthstarLayerBuilder::on_auth_request).
+//!
+//! ```
+//! use std::collections::HashMap;
+//! use std::sync::Arc;
+//!
+//! use authstar::{
+//!     AuthstarClient, AuthstarLayer, BasicCredentials, BearerToken, HeaderAuth, HeaderCredential,
+//! };
+//! use http::request::Parts;
+//!
+//! # #[derive(Clone)] struct Session { client_id: String }
+//! let tokens: Arc<HashMap<String, AuthstarClient>> = Arc::new(HashMap::from([(
+//!     "t-1".to_owned(),
+//!     AuthstarClient::new("reporting", ["reports:read"]),
+//! )]));
+//!
+//! let layer = AuthstarLayer::builder()
+//!     // async fn on_auth_bearer(token) -> Client | None
+//!     .on_auth_bearer(move |token: BearerToken| {
+//!         let tokens = tokens.clone();
+//!         async move { tokens.get(token.as_str()).cloned() }
+//!     })
+//!     // async fn on_auth_basic(username, password) -> Client | None, but a backend error is
+//!     // told apart from wrong credentials
+//!     .on_auth_basic(|credentials: BasicCredentials| async move {
+//!         let valid = credentials.username() == "svc" && credentials.password() == "pw";
+//!         Ok::<_, std::io::Error>(valid.then(|| AuthstarClient::new("svc", ["read"])))
+//!     })
+//!     // HeaderAuth.x_api_key(on_auth_api_key)
+//!     .on_auth_header(HeaderAuth::x_api_key(|key: HeaderCredential| async move {
+//!         (key.as_str() == "k-1").then(|| AuthstarClient::new("cli", ["read"]))
+//!     }))
+//!     // on_auth_scope: a session inserted by an outer layer
+//!     .on_auth_request(|parts: &Parts| {
+//!         let session = parts.extensions.get::<Session>().cloned();
+//!         async move { session.map(|s| AuthstarClient::new(s.client_id, ["web"])) }
+//!     })
+//!     .build()
+//!     .expect("valid configuration");
+//!
+//! // axum: Router::new().route(...).layer(layer)
+//! // tower: ServiceBuilder::new().layer(layer).service(svc)
+//! # let _ = layer;
+//! ```
+//!
+//! ## What a request carries afterwards
+//!
+//! * authenticated: [`Outcome::Authenticated`] with your client type, in the extensions;
+//! * a credential was presented and failed: [`Outcome::Failed`] with the [`Attempt`] (method and
+//!   [`Failure`]: malformed, rejected, backend unavailable);
+//! * nothing presented: no outcome at all (so an anonymous request allocates nothing).
+//!
+//! ## Precedence
+//!
+//! `Authorization` (Bearer or Basic) → named headers, in the order added → the request
+//! authenticator. The first credential presented decides; a rejected credential never falls back
+//! to a later method. See [`methods`] for the details.
+//!
+//! ## When an authenticator fails
+//!
+//! A backend error is not the client's fault. [`BackendErrorPolicy`] chooses, when the layer is
+//! built, between continuing anonymously (the seed's behaviour) and answering 503 with
+//! `Retry-After`. Either way one `tracing` event records the method and the error, never the
+//! credential.
+//!
+//! [tower]: https://docs.rs/tower
+
+#![forbid(unsafe_code)]
+#![warn(missing_docs)]
+
+mod authenticator;
+mod challenge;
+mod client;
+pub mod credentials;
+mod error;
+mod future;
+mod layer;
+pub mod methods;
+mod outcome;
+mod service;
+
+pub use authenticator::{
+    Authenticator, BoxError, IntoVerdict, RequestAuthenticator, Verdict, VerdictFuture,
+};
+pub use challenge::Challenges;
+pub use client::{AuthstarClient, Client};
+pub use credentials::basic::BasicCredentials;
+pub use credentials::bearer::BearerToken;
+pub use credentials::header::{HeaderAuth, HeaderCredential};
+pub use error::ConfigError;
+pub use future::ResponseFuture;
+pub use layer::{
+    AuthstarLayer, AuthstarLayerBuilder, BackendErrorPolicy, DEFAULT_MAX_CREDENTIAL_LEN, LayerInfo,
+};
+pub use outcome::{Attempt, AuthMethod, Failure, Malformed, Outcome, client};
+pub use service::AuthstarMiddleware;

@@ -1,0 +1,200 @@
+//! Authenticators: async functions from a credential to a client.
+//!
+//! The seed's callbacks answer `Client | None`. Here an authenticator answers one of three things
+//! ([`Verdict`]): *authenticated* with a client, *rejected*, or a *backend error*, so a database
+//! outage is never mistaken for bad credentials. An async closure may return any of
+//!
+//! * `Option<C>`: `Some(client)` or `None` (rejected), when it cannot fail;
+//! * `Result<Option<C>, E>` with `E: Into<BoxError>`: `Err` is a backend error;
+//! * [`Verdict<C>`] itself.
+//!
+//! ```
+//! use std::collections::HashMap;
+//! use std::sync::Arc;
+//! use authstar::{AuthstarClient, BearerToken};
+//!
+//! let tokens: Arc<HashMap<String, AuthstarClient>> = Arc::default();
+//! let on_auth_bearer = move |token: BearerToken| {
+//!     let tokens = tokens.clone();
+//!     async move { tokens.get(token.as_str()).cloned() }
+//! };
+//! # let _ = authstar::AuthstarLayer::builder().on_auth_bearer(on_auth_bearer).build();
+//! ```
+//!
+//! Types that are not closures (a JWT verifier, a cached store) implement [`Authenticator`] or
+//! [`RequestAuthenticator`] directly.
+
+use std::future::Future;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+
+use http::request::Parts;
+use pin_project_lite::pin_project;
+
+/// The boxed error type backend errors are converted into (the tower convention).
+pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
+
+/// What an authenticator concluded about one credential.
+#[derive(Debug)]
+pub enum Verdict<C> {
+    /// The credential is valid and belongs to this client.
+    Authenticated(C),
+    /// The credential is not valid.
+    Rejected,
+    /// The authenticator could not decide (its backend failed).
+    Unavailable(BoxError),
+}
+
+/// Conversion of an authenticator's output into a [`Verdict`].
+///
+/// ```
+/// use authstar::{IntoVerdict, Verdict};
+/// assert!(matches!(Some(1).into_verdict(), Verdict::Authenticated(1)));
+/// assert!(matches!(None::<u8>.into_verdict(), Verdict::Rejected));
+/// assert!(matches!(Err::<Option<u8>, _>("db down").into_verdict(), Verdict::Unavailable(_)));
+/// ```
+pub trait IntoVerdict {
+    /// The client type.
+    type Client;
+    /// Converts.
+    fn into_verdict(self) -> Verdict<Self::Client>;
+}
+
+impl<C> IntoVerdict for Verdict<C> {
+    type Client = C;
+    fn into_verdict(self) -> Verdict<C> {
+        self
+    }
+}
+
+impl<C> IntoVerdict for Option<C> {
+    type Client = C;
+    fn into_verdict(self) -> Verdict<C> {
+        match self {
+            Some(client) => Verdict::Authenticated(client),
+            None => Verdict::Rejected,
+        }
+    }
+}
+
+impl<C, E: Into<BoxError>> IntoVerdict for Result<Option<C>, E> {
+    type Client = C;
+    fn into_verdict(self) -> Verdict<C> {
+        match self {
+            Ok(found) => found.into_verdict(),
+            Err(error) => Verdict::Unavailable(error.into()),
+        }
+    }
+}
+
+/// An authenticator for an owned credential: [`BearerToken`](crate::BearerToken),
+/// [`BasicCredentials`](crate::BasicCredentials) or [`HeaderCredential`](crate::HeaderCredential).
+///
+/// Implemented for every `Fn(Credential) -> impl Future<Output: IntoVerdict>`; implement it by
+/// hand for a type with state and a named future.
+///
+/// ```
+/// use std::future::{ready, Ready};
+/// use authstar::{Authenticator, AuthstarClient, BearerToken, Verdict};
+///
+/// struct StaticToken(&'static str);
+///
+/// impl Authenticator<BearerToken> for StaticToken {
+///     type Client = AuthstarClient;
+///     type Future = Ready<Verdict<AuthstarClient>>;
+///
+///     fn authenticate(&self, token: BearerToken) -> Self::Future {
+///         ready(if token.as_str() == self.0 {
+///             Verdict::Authenticated(AuthstarClient::new("static", ["read"]))
+///         } else {
+///             Verdict::Rejected
+///         })
+///     }
+/// }
+/// # let _ = authstar::AuthstarLayer::builder().on_auth_bearer(StaticToken("t")).build();
+/// ```
+pub trait Authenticator<Credential>: Send + Sync + 'static {
+    /// The client type it returns.
+    type Client;
+    /// The future of one authentication.
+    type Future: Future<Output = Verdict<Self::Client>> + Send + 'static;
+    /// Authenticates one credential.
+    fn authenticate(&self, credential: Credential) -> Self::Future;
+}
+
+impl<F, Fut, Credential> Authenticator<Credential> for F
+where
+    F: Fn(Credential) -> Fut + Send + Sync + 'static,
+    Fut: Future + Send + 'static,
+    Fut::Output: IntoVerdict,
+{
+    type Client = <Fut::Output as IntoVerdict>::Client;
+    type Future = VerdictFuture<Fut>;
+
+    fn authenticate(&self, credential: Credential) -> Self::Future {
+        VerdictFuture {
+            inner: self(credential),
+        }
+    }
+}
+
+/// An authenticator that sees the request head (the seed's `on_auth_scope`): method, URI,
+/// headers and extensions, e.g. a session inserted by an outer layer. The returned future must
+/// not borrow the head, so copy what you need before the `async` block.
+///
+/// ```
+/// use authstar::AuthstarClient;
+/// use http::request::Parts;
+///
+/// #[derive(Clone)]
+/// struct Session { user: String }
+///
+/// let on_auth_request = |parts: &Parts| {
+///     let session = parts.extensions.get::<Session>().cloned();
+///     async move { session.map(|s| AuthstarClient::new(s.user, ["web"])) }
+/// };
+/// # let _ = authstar::AuthstarLayer::builder().on_auth_request(on_auth_request).build();
+/// ```
+pub trait RequestAuthenticator: Send + Sync + 'static {
+    /// The client type it returns.
+    type Client;
+    /// The future of one authentication.
+    type Future: Future<Output = Verdict<Self::Client>> + Send + 'static;
+    /// Authenticates a request from its head. [`Verdict::Rejected`] here means "nothing to
+    /// authenticate with" (no session): the request stays anonymous with no failed attempt.
+    fn authenticate(&self, parts: &Parts) -> Self::Future;
+}
+
+impl<F, Fut> RequestAuthenticator for F
+where
+    F: Fn(&Parts) -> Fut + Send + Sync + 'static,
+    Fut: Future + Send + 'static,
+    Fut::Output: IntoVerdict,
+{
+    type Client = <Fut::Output as IntoVerdict>::Client;
+    type Future = VerdictFuture<Fut>;
+
+    fn authenticate(&self, parts: &Parts) -> Self::Future {
+        VerdictFuture { inner: self(parts) }
+    }
+}
+
+pin_project! {
+    /// The future of a closure authenticator, converting its output into a [`Verdict`].
+    pub struct VerdictFuture<F> {
+        #[pin]
+        inner: F,
+    }
+}
+
+impl<F> Future for VerdictFuture<F>
+where
+    F: Future,
+    F::Output: IntoVerdict,
+{
+    type Output = Verdict<<F::Output as IntoVerdict>::Client>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        self.project().inner.poll(cx).map(IntoVerdict::into_verdict)
+    }
+}

@@ -1,0 +1,188 @@
+//! `WWW-Authenticate` challenges (RFC 9110 §11.6.1, RFC 6750 §3, RFC 7617 §2).
+//!
+//! The header values are built once, when the layer is built; answering a request only clones
+//! them.
+//!
+//! * Bearer: `Bearer realm="…"`, plus `error="invalid_token"` only when a bearer token was
+//!   presented and refused (RFC 6750 §3.1: no error code when the request carried no token, §3).
+//! * Basic: `Basic realm="…", charset="UTF-8"` (RFC 7617 §2.1).
+//! * A named header (`X-API-Key`) has no registered scheme; authstar sends
+//!   `ApiKey realm="…", header="x-api-key"` so that a 401 always names how to authenticate, as
+//!   RFC 9110 §15.5.2 requires. Clients ignore schemes they do not know.
+//! * A request authenticator (a session) has no challenge.
+
+use http::header::{RETRY_AFTER, WWW_AUTHENTICATE};
+use http::{HeaderValue, Response, StatusCode};
+
+use crate::Attempt;
+use crate::error::ConfigError;
+use crate::methods::Summary;
+
+/// The precomputed challenges of one layer.
+///
+/// ```
+/// use authstar::{Attempt, AuthMethod, AuthstarClient, Failure};
+///
+/// let layer = authstar::AuthstarLayer::builder()
+///     .realm("api")
+///     .on_auth_bearer(|_: authstar::BearerToken| async { None::<AuthstarClient> })
+///     .build()
+///     .unwrap();
+/// let challenges = layer.info().challenges();
+/// assert_eq!(challenges.for_attempt(None)[0], r#"Bearer realm="api""#);
+/// let rejected = Attempt { method: AuthMethod::Bearer, failure: Failure::Rejected };
+/// assert_eq!(
+///     challenges.for_attempt(Some(&rejected))[0],
+///     r#"Bearer realm="api", error="invalid_token""#
+/// );
+/// ```
+#[derive(Clone, Debug)]
+pub struct Challenges {
+    realm: String,
+    plain: Vec<HeaderValue>,
+    invalid_token: Vec<HeaderValue>,
+    bearer: bool,
+}
+
+impl Challenges {
+    pub(crate) fn new(realm: &str, summary: &Summary) -> Result<Self, ConfigError> {
+        let realm_param = quoted(realm).ok_or(ConfigError::InvalidRealm)?;
+        let mut plain = Vec::new();
+        let mut invalid_token = Vec::new();
+        let mut push = |plain_value: String, invalid_value: String| -> Result<(), ConfigError> {
+            plain.push(HeaderValue::try_from(plain_value).map_err(|_| ConfigError::InvalidRealm)?);
+            invalid_token
+                .push(HeaderValue::try_from(invalid_value).map_err(|_| ConfigError::InvalidRealm)?);
+            Ok(())
+        };
+        if summary.bearer {
+            push(
+                format!("Bearer realm={realm_param}"),
+                format!("Bearer realm={realm_param}, error=\"invalid_token\""),
+            )?;
+        }
+        if summary.basic {
+            let basic = format!("Basic realm={realm_param}, charset=\"UTF-8\"");
+            push(basic.clone(), basic)?;
+        }
+        for header in &summary.headers {
+            let api_key = format!("ApiKey realm={realm_param}, header=\"{header}\"");
+            push(api_key.clone(), api_key)?;
+        }
+        Ok(Self {
+            realm: realm.to_owned(),
+            plain,
+            invalid_token,
+            bearer: summary.bearer,
+        })
+    }
+
+    /// The realm.
+    pub fn realm(&self) -> &str {
+        &self.realm
+    }
+
+    /// Whether the layer accepts bearer tokens.
+    pub fn accepts_bearer(&self) -> bool {
+        self.bearer
+    }
+
+    /// The challenges for a 401 answering a request whose failed attempt (if any) was `attempt`.
+    pub fn for_attempt(&self, attempt: Option<&Attempt>) -> &[HeaderValue] {
+        match attempt {
+            Some(attempt) if attempt.is_invalid_bearer_token() => &self.invalid_token,
+            _ => &self.plain,
+        }
+    }
+
+    /// The RFC 6750 §3.1 `insufficient_scope` challenge naming the scopes a resource needs.
+    ///
+    /// ```
+    /// # let layer = authstar::AuthstarLayer::builder()
+    /// #     .on_auth_bearer(|_: authstar::BearerToken| async { None::<authstar::AuthstarClient> })
+    /// #     .build().unwrap();
+    /// let value = layer.info().challenges().insufficient_scope(&["reports:read", "admin"]);
+    /// assert_eq!(
+    ///     value.unwrap(),
+    ///     r#"Bearer realm="authstar", error="insufficient_scope", scope="reports:read admin""#
+    /// );
+    /// ```
+    pub fn insufficient_scope<S: AsRef<str>>(&self, scopes: &[S]) -> Option<HeaderValue> {
+        let scope = scopes
+            .iter()
+            .map(AsRef::as_ref)
+            .collect::<Vec<_>>()
+            .join(" ");
+        let value = format!(
+            "Bearer realm={}, error=\"insufficient_scope\", scope={}",
+            quoted(&self.realm)?,
+            quoted(&scope)?
+        );
+        HeaderValue::try_from(value).ok()
+    }
+
+    /// A bodiless 401 with the challenges for `attempt`.
+    pub fn unauthorized<B: Default>(&self, attempt: Option<&Attempt>) -> Response<B> {
+        let mut response = Response::new(B::default());
+        *response.status_mut() = StatusCode::UNAUTHORIZED;
+        let headers = response.headers_mut();
+        for challenge in self.for_attempt(attempt) {
+            headers.append(WWW_AUTHENTICATE, challenge.clone());
+        }
+        response
+    }
+}
+
+/// A bodiless 503 with `Retry-After` in seconds (RFC 9110 §10.2.3).
+pub(crate) fn service_unavailable<B: Default>(retry_after: &HeaderValue) -> Response<B> {
+    let mut response = Response::new(B::default());
+    *response.status_mut() = StatusCode::SERVICE_UNAVAILABLE;
+    response
+        .headers_mut()
+        .insert(RETRY_AFTER, retry_after.clone());
+    response
+}
+
+/// `value` as an RFC 9110 §5.6.4 `quoted-string`, `None` if it holds characters a quoted-string
+/// cannot carry (controls other than HTAB, non-ASCII).
+fn quoted(value: &str) -> Option<String> {
+    let mut out = String::with_capacity(value.len() + 2);
+    out.push('"');
+    for c in value.chars() {
+        match c {
+            '"' | '\\' => {
+                out.push('\\');
+                out.push(c);
+            }
+            '\t' | ' '..='~' => out.push(c),
+            _ => return None,
+        }
+    }
+    out.push('"');
+    Some(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rfc9110_5_6_4_realm_is_escaped() {
+        assert_eq!(quoted(r#"a "b" \c"#).as_deref(), Some(r#""a \"b\" \\c""#));
+        assert_eq!(quoted("line\nbreak"), None);
+        assert_eq!(quoted("café"), None);
+    }
+
+    #[test]
+    fn rfc7617_2_1_basic_announces_utf8() {
+        let summary = Summary {
+            basic: true,
+            ..Summary::default()
+        };
+        let challenges = Challenges::new("r", &summary).unwrap();
+        assert_eq!(
+            challenges.for_attempt(None),
+            [r#"Basic realm="r", charset="UTF-8""#]
+        );
+    }
+}

@@ -1,0 +1,176 @@
+//! The client model: what an authenticator hands back and guards look at.
+//!
+//! The seed's `Client` protocol becomes the [`Client`] trait; its `AuthstarClient` pydantic model
+//! becomes the serde struct [`AuthstarClient`] (`model_dump`/`model_validate` are
+//! `Serialize`/`Deserialize`). Any type of yours that implements [`Client`] works everywhere
+//! authstar takes a client: the middleware stores it in the request extensions as it is, keyed by
+//! its type, and guards read it back without a conversion.
+
+use serde::{Deserialize, Serialize};
+
+/// What authstar needs to know about an authenticated caller.
+///
+/// Implement it for your own type to carry extra fields (an e-mail, a tenant id) through the
+/// middleware to your handlers; nothing in authstar wraps or copies the value.
+///
+/// ```
+/// use authstar::Client;
+///
+/// #[derive(Clone, Debug)]
+/// struct User {
+///     id: String,
+///     email: String,
+///     roles: Vec<String>,
+/// }
+///
+/// impl Client for User {
+///     fn client_id(&self) -> &str {
+///         &self.id
+///     }
+///     fn scopes(&self) -> impl Iterator<Item = &str> {
+///         self.roles.iter().map(String::as_str)
+///     }
+///     fn is_admin(&self) -> bool {
+///         self.email.ends_with("@ops.example")
+///     }
+/// }
+///
+/// let user = User { id: "u1".into(), email: "a@ops.example".into(), roles: vec!["read".into()] };
+/// assert!(user.has_scope("read"));
+/// assert!(!user.has_scope("write"));
+/// assert!(user.is_admin());
+/// ```
+pub trait Client: Clone + Send + Sync + 'static {
+    /// The stable identifier of the caller (an OAuth2 `client_id`, a user id).
+    fn client_id(&self) -> &str;
+
+    /// The scopes granted to the caller.
+    fn scopes(&self) -> impl Iterator<Item = &str>;
+
+    /// Whether the caller holds `scope`. Scope values are compared exactly, as RFC 6749 §3.3
+    /// defines them (case-sensitive strings).
+    fn has_scope(&self, scope: &str) -> bool {
+        self.scopes().any(|granted| granted == scope)
+    }
+
+    /// Whether this value stands for an authenticated caller. `true` for every client an
+    /// authenticator returns; only [`AuthstarClient::anonymous`] answers `false`.
+    fn is_authenticated(&self) -> bool {
+        true
+    }
+
+    /// Whether scope checks should be waived for this caller (the seed's `is_admin_attribute`).
+    /// `false` unless you override it.
+    fn is_admin(&self) -> bool {
+        false
+    }
+}
+
+/// The default client type: an id and a list of scopes, serialisable with serde.
+///
+/// ```
+/// use authstar::{AuthstarClient, Client};
+///
+/// let client = AuthstarClient::new("reporting", ["reports:read"]);
+/// assert_eq!(client.client_id(), "reporting");
+/// assert!(client.has_scope("reports:read"));
+/// let json = serde_json::to_string(&client).unwrap();
+/// assert_eq!(json, r#"{"client_id":"reporting","scopes":["reports:read"]}"#);
+/// let back: AuthstarClient = serde_json::from_str(&json).unwrap();
+/// assert_eq!(back, client);
+/// ```
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AuthstarClient {
+    /// The client's identifier.
+    pub client_id: String,
+    /// The scopes granted to the client.
+    #[serde(default)]
+    pub scopes: Vec<String>,
+    /// `false` only for the anonymous client; omitted from JSON when `true`.
+    #[serde(default = "yes", skip_serializing_if = "is_true")]
+    pub authenticated: bool,
+}
+
+fn yes() -> bool {
+    true
+}
+
+fn is_true(value: &bool) -> bool {
+    *value
+}
+
+impl AuthstarClient {
+    /// An authenticated client with the given id and scopes.
+    ///
+    /// ```
+    /// let client = authstar::AuthstarClient::new("svc", ["a", "b"]);
+    /// assert_eq!(client.scopes, ["a", "b"]);
+    /// ```
+    pub fn new<I, S>(client_id: impl Into<String>, scopes: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        Self {
+            client_id: client_id.into(),
+            scopes: scopes.into_iter().map(Into::into).collect(),
+            authenticated: true,
+        }
+    }
+
+    /// The anonymous client (id `"anonymous"`, no scopes, not authenticated), for handlers that
+    /// want a value to work with whether or not the caller authenticated.
+    ///
+    /// ```
+    /// use authstar::{AuthstarClient, Client};
+    /// let anonymous = AuthstarClient::anonymous();
+    /// assert!(!anonymous.is_authenticated());
+    /// assert_eq!(anonymous.scopes().count(), 0);
+    /// ```
+    pub fn anonymous() -> Self {
+        Self {
+            client_id: "anonymous".to_owned(),
+            scopes: Vec::new(),
+            authenticated: false,
+        }
+    }
+}
+
+impl Client for AuthstarClient {
+    fn client_id(&self) -> &str {
+        &self.client_id
+    }
+
+    fn scopes(&self) -> impl Iterator<Item = &str> {
+        self.scopes.iter().map(String::as_str)
+    }
+
+    fn is_authenticated(&self) -> bool {
+        self.authenticated
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn scopes_compare_exactly() {
+        let client = AuthstarClient::new("c", ["Read"]);
+        assert!(client.has_scope("Read"));
+        assert!(!client.has_scope("read"));
+    }
+
+    #[test]
+    fn json_without_scopes_or_flag_deserialises_as_authenticated() {
+        let client: AuthstarClient = serde_json::from_str(r#"{"client_id":"x"}"#).unwrap();
+        assert!(client.is_authenticated());
+        assert!(client.scopes.is_empty());
+    }
+
+    #[test]
+    fn anonymous_serialises_its_flag() {
+        let json = serde_json::to_value(AuthstarClient::anonymous()).unwrap();
+        assert_eq!(json["authenticated"], false);
+    }
+}

@@ -1,0 +1,163 @@
+//! The `Authorization` request header (RFC 9110 §11.6.2).
+//!
+//! ```text
+//! credentials = auth-scheme [ 1*SP ( token68 / #auth-param ) ]
+//! token68     = 1*( ALPHA / DIGIT / "-" / "." / "_" / "~" / "+" / "/" ) *"="
+//! ```
+//!
+//! authstar understands the `Bearer` and `Basic` schemes, both of which carry a `token68`.
+//! Scheme names are compared case-insensitively (RFC 9110 §11.1). A header with any other scheme
+//! is not authstar's to judge: it is [`Authorization::Other`] and the next method is tried.
+
+use crate::Malformed;
+
+/// The scheme and credential of an `Authorization` header value.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Authorization<'a> {
+    /// `Bearer <token68>`.
+    Bearer(&'a str),
+    /// `Basic <token68>`; the credential is still base64.
+    Basic(&'a str),
+    /// Some other scheme (Digest, Negotiate, ...), or a value that is not a credential at all.
+    Other,
+}
+
+/// Which of the two understood schemes a malformed value claimed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Scheme {
+    /// `Bearer`.
+    Bearer,
+    /// `Basic`.
+    Basic,
+}
+
+/// Splits an `Authorization` value into scheme and `token68`.
+///
+/// Returns the scheme the value claimed with the reason when its credential is malformed, so the
+/// caller can report the failure against the right method.
+///
+/// ```
+/// use authstar::credentials::authorization::{parse, Authorization, Scheme};
+/// use authstar::Malformed;
+///
+/// assert_eq!(parse(b"bEaReR abc.def"), Ok(Authorization::Bearer("abc.def")));
+/// assert_eq!(parse(b"Basic dTpw"), Ok(Authorization::Basic("dTpw")));
+/// assert_eq!(parse(b"Digest username=x"), Ok(Authorization::Other));
+/// assert_eq!(parse(b"Bearer"), Err((Scheme::Bearer, Malformed::Empty)));
+/// assert_eq!(parse(b"Bearer a b"), Err((Scheme::Bearer, Malformed::Syntax)));
+/// ```
+pub fn parse(value: &[u8]) -> Result<Authorization<'_>, (Scheme, Malformed)> {
+    let scheme_end = value.iter().position(|&b| b == b' ').unwrap_or(value.len());
+    let (scheme_bytes, rest) = value.split_at(scheme_end);
+    let scheme = if scheme_bytes.eq_ignore_ascii_case(b"bearer") {
+        Scheme::Bearer
+    } else if scheme_bytes.eq_ignore_ascii_case(b"basic") {
+        Scheme::Basic
+    } else {
+        return Ok(Authorization::Other);
+    };
+    // 1*SP between scheme and credential.
+    let start = rest.iter().position(|&b| b != b' ').unwrap_or(rest.len());
+    let token = &rest[start..];
+    if token.is_empty() {
+        return Err((scheme, Malformed::Empty));
+    }
+    let token = token68(token).ok_or((scheme, Malformed::Syntax))?;
+    Ok(match scheme {
+        Scheme::Bearer => Authorization::Bearer(token),
+        Scheme::Basic => Authorization::Basic(token),
+    })
+}
+
+/// `bytes` as a `&str` if it matches the `token68` grammar (RFC 9110 §11.2), which is also RFC
+/// 6750's `b64token`.
+///
+/// ```
+/// use authstar::credentials::authorization::token68;
+/// assert_eq!(token68(b"a-b._~+/c=="), Some("a-b._~+/c=="));
+/// assert_eq!(token68(b"=abc"), None);
+/// assert_eq!(token68(b"ab=c"), None);
+/// assert_eq!(token68(b""), None);
+/// ```
+pub fn token68(bytes: &[u8]) -> Option<&str> {
+    let body_end = bytes
+        .iter()
+        .position(|&b| !is_token68_char(b))
+        .unwrap_or(bytes.len());
+    if body_end == 0 || !bytes[body_end..].iter().all(|&b| b == b'=') {
+        return None;
+    }
+    // Every byte is ASCII, so this cannot fail; the check costs one pass over a short string.
+    std::str::from_utf8(bytes).ok()
+}
+
+fn is_token68_char(b: u8) -> bool {
+    b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~' | b'+' | b'/')
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    #[test]
+    fn rfc9110_11_1_scheme_is_case_insensitive() {
+        for value in ["Bearer t", "bearer t", "BEARER t", "BeArEr t"] {
+            assert_eq!(parse(value.as_bytes()), Ok(Authorization::Bearer("t")));
+        }
+        assert_eq!(parse(b"bAsIc dTpw"), Ok(Authorization::Basic("dTpw")));
+    }
+
+    #[test]
+    fn rfc9110_11_6_2_several_spaces_separate_scheme_and_credential() {
+        assert_eq!(parse(b"Bearer   t"), Ok(Authorization::Bearer("t")));
+    }
+
+    #[test]
+    fn other_schemes_and_prefixes_are_not_ours() {
+        assert_eq!(parse(b"Bearerx t"), Ok(Authorization::Other));
+        assert_eq!(parse(b"Token t"), Ok(Authorization::Other));
+        assert_eq!(parse(b""), Ok(Authorization::Other));
+        assert_eq!(parse(b" Bearer t"), Ok(Authorization::Other));
+    }
+
+    #[test]
+    fn rfc6750_2_1_b64token_rejects_other_characters() {
+        for bad in [
+            "Bearer a,b",
+            "Bearer a\tb",
+            "Bearer \"t\"",
+            "Bearer t t",
+            "Bearer t=a",
+        ] {
+            assert_eq!(
+                parse(bad.as_bytes()),
+                Err((Scheme::Bearer, Malformed::Syntax)),
+                "{bad}"
+            );
+        }
+    }
+
+    #[test]
+    fn empty_credentials_are_malformed() {
+        assert_eq!(parse(b"Bearer "), Err((Scheme::Bearer, Malformed::Empty)));
+        assert_eq!(parse(b"Basic"), Err((Scheme::Basic, Malformed::Empty)));
+        assert_eq!(parse(b"Bearer ="), Err((Scheme::Bearer, Malformed::Syntax)));
+    }
+
+    proptest! {
+        #[test]
+        fn any_bytes_give_a_defined_answer(bytes in proptest::collection::vec(any::<u8>(), 0..200)) {
+            if let Ok(Authorization::Bearer(t) | Authorization::Basic(t)) = parse(&bytes) {
+                prop_assert!(!t.is_empty());
+                prop_assert!(token68(t.as_bytes()).is_some());
+            }
+        }
+
+        #[test]
+        fn every_token68_round_trips(token in "[A-Za-z0-9._~+/-]{1,64}={0,2}") {
+            let header = format!("Bearer {token}");
+            prop_assert_eq!(parse(header.as_bytes()), Ok(Authorization::Bearer(token.as_str())));
+        }
+    }
+}

@@ -1,0 +1,190 @@
+//! HTTP Basic credentials (RFC 7617).
+//!
+//! Decisions, each pinned by a test:
+//! * base64 is strict (RFC 4648 §4 alphabet, canonical padding, no trailing bits);
+//! * the decoded bytes must be UTF-8: authstar announces `charset="UTF-8"` in its challenge
+//!   (RFC 7617 §2.1) and has no Latin-1 fallback, because guessing an encoding would let two byte
+//!   strings name the same user;
+//! * user-id and password are split at the **first** colon: a user-id cannot contain `:`, a
+//!   password can (RFC 7617 §2);
+//! * control characters (U+0000–U+001F, U+007F) anywhere are refused (RFC 7617 §2);
+//! * an empty user-id is refused; an empty password is passed on (the authenticator decides).
+
+use std::fmt;
+
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD;
+
+use crate::Malformed;
+
+/// A decoded Basic user-id and password, as handed to a basic authenticator. `Debug` shows the
+/// user-id and never the password.
+///
+/// ```
+/// use authstar::credentials::basic::BasicCredentials;
+///
+/// // "alice:pa:ss" in base64
+/// let credentials = BasicCredentials::decode("YWxpY2U6cGE6c3M=").unwrap();
+/// assert_eq!(credentials.username(), "alice");
+/// assert_eq!(credentials.password(), "pa:ss");
+/// assert_eq!(
+///     format!("{credentials:?}"),
+///     r#"BasicCredentials { username: "alice", password: "<redacted>" }"#
+/// );
+/// ```
+#[derive(Clone, PartialEq, Eq)]
+pub struct BasicCredentials {
+    decoded: String,
+    colon: usize,
+}
+
+impl BasicCredentials {
+    /// Decodes the `token68` of a `Basic` credential.
+    pub fn decode(token: &str) -> Result<Self, Malformed> {
+        let bytes = STANDARD.decode(token).map_err(|_| Malformed::Base64)?;
+        let decoded = String::from_utf8(bytes).map_err(|_| Malformed::Utf8)?;
+        if decoded.chars().any(|c| c.is_ascii_control()) {
+            return Err(Malformed::ControlCharacter);
+        }
+        let colon = decoded.find(':').ok_or(Malformed::MissingColon)?;
+        if colon == 0 {
+            return Err(Malformed::EmptyUserId);
+        }
+        Ok(Self { decoded, colon })
+    }
+
+    /// Builds credentials from a user-id and password (for tests and clients), enforcing the
+    /// same rules as [`decode`](Self::decode).
+    ///
+    /// ```
+    /// use authstar::credentials::basic::BasicCredentials;
+    /// assert!(BasicCredentials::new("a:b", "c").is_err()); // user-id with a colon
+    /// assert_eq!(BasicCredentials::new("a", "b").unwrap().encode(), "YTpi");
+    /// ```
+    pub fn new(username: &str, password: &str) -> Result<Self, Malformed> {
+        if username.contains(':') {
+            return Err(Malformed::Syntax);
+        }
+        Self::decode(&STANDARD.encode(format!("{username}:{password}")))
+    }
+
+    /// The user-id (for OAuth2 clients, the `client_id`).
+    pub fn username(&self) -> &str {
+        &self.decoded[..self.colon]
+    }
+
+    /// The password (for OAuth2 clients, the `client_secret`).
+    pub fn password(&self) -> &str {
+        &self.decoded[self.colon + 1..]
+    }
+
+    /// The base64 `token68` for an `Authorization: Basic` header.
+    pub fn encode(&self) -> String {
+        STANDARD.encode(&self.decoded)
+    }
+}
+
+impl fmt::Debug for BasicCredentials {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("BasicCredentials")
+            .field("username", &self.username())
+            .field("password", &"<redacted>")
+            .finish()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn b64(s: &[u8]) -> String {
+        STANDARD.encode(s)
+    }
+
+    #[test]
+    fn rfc7617_2_splits_at_the_first_colon() {
+        let c = BasicCredentials::decode(&b64(b"user:a:b:c")).unwrap();
+        assert_eq!((c.username(), c.password()), ("user", "a:b:c"));
+    }
+
+    #[test]
+    fn rfc7617_2_1_utf8_is_decoded() {
+        let c = BasicCredentials::decode(&b64("test:123£".as_bytes())).unwrap();
+        assert_eq!(c.password(), "123£");
+    }
+
+    #[test]
+    fn rfc7617_2_1_non_utf8_is_refused_without_fallback() {
+        // "test:123\xA3": Latin-1 pound sign
+        assert_eq!(
+            BasicCredentials::decode(&b64(b"test:123\xa3")),
+            Err(Malformed::Utf8)
+        );
+    }
+
+    #[test]
+    fn rfc7617_2_control_characters_are_refused() {
+        for raw in [
+            &b"us\x00er:p"[..],
+            b"user:p\x7f",
+            b"user:p\r\nx",
+            b"u\tser:p",
+        ] {
+            assert_eq!(
+                BasicCredentials::decode(&b64(raw)),
+                Err(Malformed::ControlCharacter)
+            );
+        }
+    }
+
+    #[test]
+    fn missing_colon_and_empty_user_id_are_refused() {
+        assert_eq!(
+            BasicCredentials::decode(&b64(b"user")),
+            Err(Malformed::MissingColon)
+        );
+        assert_eq!(
+            BasicCredentials::decode(&b64(b":secret")),
+            Err(Malformed::EmptyUserId)
+        );
+        let empty_password = BasicCredentials::decode(&b64(b"user:")).unwrap();
+        assert_eq!(empty_password.password(), "");
+    }
+
+    #[test]
+    fn rfc4648_base64_is_strict() {
+        // unpadded, URL-safe alphabet, non-canonical trailing bits, stray characters
+        for bad in [
+            "dXNlcjpwYQ",
+            "dXNl-jpw",
+            "dXNlcjpx=",
+            "dXNlcjp*",
+            "====",
+        ] {
+            assert_eq!(
+                BasicCredentials::decode(bad),
+                Err(Malformed::Base64),
+                "{bad}"
+            );
+        }
+        assert!(BasicCredentials::decode("dXNlcjpwYQ==").is_ok());
+    }
+
+    proptest! {
+        #[test]
+        fn any_token_gives_a_defined_answer(token in "[A-Za-z0-9+/=]{0,64}") {
+            if let Ok(c) = BasicCredentials::decode(&token) {
+                prop_assert!(!c.username().is_empty());
+                prop_assert!(!c.username().contains(':'));
+            }
+        }
+
+        #[test]
+        fn user_and_password_round_trip(user in "[^:\\x00-\\x1f\\x7f]{1,20}", password in "[^\\x00-\\x1f\\x7f]{0,20}") {
+            let c = BasicCredentials::decode(&b64(format!("{user}:{password}").as_bytes())).unwrap();
+            prop_assert_eq!(c.username(), user.as_str());
+            prop_assert_eq!(c.password(), password.as_str());
+        }
+    }
+}

@@ -1,0 +1,70 @@
+//! Bearer tokens in the `Authorization` header (RFC 6750 §2.1).
+
+use std::fmt;
+
+use http::HeaderValue;
+
+/// A syntactically valid bearer token (`b64token`, RFC 6750 §2.1), as handed to a bearer
+/// authenticator.
+///
+/// It shares the request's header bytes instead of copying them, and its `Debug` output never
+/// shows the token.
+///
+/// ```
+/// use authstar::credentials::bearer::BearerToken;
+/// use http::HeaderValue;
+///
+/// let token = BearerToken::from_authorization(&HeaderValue::from_static("Bearer abc")).unwrap();
+/// assert_eq!(token.as_str(), "abc");
+/// assert_eq!(format!("{token:?}"), "BearerToken(<redacted>)");
+/// ```
+#[derive(Clone)]
+pub struct BearerToken {
+    value: HeaderValue,
+    start: usize,
+}
+
+impl BearerToken {
+    pub(crate) fn new(value: &HeaderValue, token: &str) -> Self {
+        // `token` is a suffix of `value` (the parser returns a sub-slice), so the offset is exact.
+        Self {
+            value: value.clone(),
+            start: value.len() - token.len(),
+        }
+    }
+
+    /// Reads a bearer token from a whole `Authorization` header value; `None` unless it is a valid
+    /// `Bearer` credential.
+    pub fn from_authorization(value: &HeaderValue) -> Option<Self> {
+        match super::authorization::parse(value.as_bytes()) {
+            Ok(super::authorization::Authorization::Bearer(token)) => Some(Self::new(value, token)),
+            _ => None,
+        }
+    }
+
+    /// The token.
+    pub fn as_str(&self) -> &str {
+        // Validated as token68 (ASCII) when this value was made; the fallback is unreachable.
+        std::str::from_utf8(&self.value.as_bytes()[self.start..]).unwrap_or_default()
+    }
+}
+
+impl AsRef<str> for BearerToken {
+    fn as_ref(&self) -> &str {
+        self.as_str()
+    }
+}
+
+impl std::ops::Deref for BearerToken {
+    type Target = str;
+
+    fn deref(&self) -> &str {
+        self.as_str()
+    }
+}
+
+impl fmt::Debug for BearerToken {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("BearerToken(<redacted>)")
+    }
+}

@@ -1,0 +1,31 @@
+//! Configuration errors, reported when the layer is built rather than on the first request.
+
+/// Why [`AuthstarLayerBuilder::build`](crate::AuthstarLayerBuilder::build) refused a
+/// configuration.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum ConfigError {
+    /// No authenticator was configured.
+    #[error(
+        "no authenticator configured: add at least one of on_auth_bearer, on_auth_basic, \
+         on_auth_header or on_auth_request"
+    )]
+    NoAuthenticator,
+    /// A header authenticator was given a name that is not a valid HTTP header name.
+    #[error("invalid header name {0:?} for on_auth_header: use a token such as \"x-api-key\"")]
+    InvalidHeaderName(String),
+    /// The same header name was configured twice.
+    #[error("header {0:?} is configured twice in on_auth_header: configure each header once")]
+    DuplicateHeader(String),
+    /// A header authenticator was configured for `Authorization`, which Bearer and Basic own.
+    #[error(
+        "on_auth_header cannot use the Authorization header: use on_auth_bearer or on_auth_basic"
+    )]
+    AuthorizationHeader,
+    /// The realm cannot be sent in a quoted-string.
+    #[error("the realm must be printable ASCII (RFC 9110 quoted-string)")]
+    InvalidRealm,
+    /// The credential length limit is zero.
+    #[error("max_credential_len must be at least 1")]
+    ZeroMaxCredentialLen,
+}

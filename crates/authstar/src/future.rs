@@ -1,0 +1,127 @@
+//! The response future of [`AuthstarMiddleware`](crate::AuthstarMiddleware).
+
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll, ready};
+
+use http::{Request, Response};
+use pin_project_lite::pin_project;
+use tower_service::Service;
+
+use crate::layer::Config;
+use crate::methods::MethodSet;
+use crate::service::Next;
+use crate::{AuthMethod, Client};
+
+pin_project! {
+    /// Authenticates (when a credential was presented), then drives the inner service's future.
+    /// A concrete type: nothing is boxed.
+    pub struct ResponseFuture<S, B, C, M>
+    where
+        S: Service<Request<B>>,
+        M: MethodSet<C>,
+    {
+        #[pin]
+        state: State<S::Future, M::Future, Pending<S, B, C, M>, S::Response>,
+    }
+}
+
+struct Pending<S, B, C, M> {
+    service: S,
+    request: Request<B>,
+    method: AuthMethod,
+    config: Arc<Config<C, M>>,
+}
+
+pin_project! {
+    #[project = StateProj]
+    enum State<F, A, P, R> {
+        Inner { #[pin] future: F },
+        Respond { response: Option<R> },
+        Authenticating { #[pin] auth: A, pending: Option<P> },
+    }
+}
+
+impl<S, B, C, M> ResponseFuture<S, B, C, M>
+where
+    S: Service<Request<B>>,
+    M: MethodSet<C>,
+{
+    pub(crate) fn inner(future: S::Future) -> Self {
+        Self {
+            state: State::Inner { future },
+        }
+    }
+
+    pub(crate) fn respond(response: S::Response) -> Self {
+        Self {
+            state: State::Respond {
+                response: Some(response),
+            },
+        }
+    }
+
+    pub(crate) fn authenticating(
+        auth: M::Future,
+        service: S,
+        request: Request<B>,
+        method: AuthMethod,
+        config: Arc<Config<C, M>>,
+    ) -> Self {
+        Self {
+            state: State::Authenticating {
+                auth,
+                pending: Some(Pending {
+                    service,
+                    request,
+                    method,
+                    config,
+                }),
+            },
+        }
+    }
+}
+
+impl<S, B, C, M, ResBody> Future for ResponseFuture<S, B, C, M>
+where
+    S: Service<Request<B>, Response = Response<ResBody>>,
+    C: Client,
+    M: MethodSet<C>,
+    ResBody: Default,
+{
+    type Output = Result<Response<ResBody>, S::Error>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let mut state = self.project().state;
+        loop {
+            match state.as_mut().project() {
+                StateProj::Inner { future } => return future.poll(cx),
+                StateProj::Respond { response } => {
+                    let response = response
+                        .take()
+                        .expect("authstar ResponseFuture polled after completion");
+                    return Poll::Ready(Ok(response));
+                }
+                StateProj::Authenticating { auth, pending } => {
+                    let verdict = ready!(auth.poll(cx));
+                    let Pending {
+                        mut service,
+                        request,
+                        method,
+                        config,
+                    } = pending
+                        .take()
+                        .expect("authstar ResponseFuture polled after completion");
+                    match config.conclude(request, method, verdict) {
+                        Next::Call(request) => {
+                            let future = service.call(request);
+                            state.set(State::Inner { future });
+                        }
+                        Next::Respond(response) => return Poll::Ready(Ok(response)),
+                    }
+                }
+            }
+        }
+    }
+}

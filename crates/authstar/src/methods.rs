@@ -1,0 +1,485 @@
+//! The set of configured authentication methods and their precedence.
+//!
+//! The builder records each method in the *type* of the layer ([`Methods`]), so a disabled method
+//! costs nothing at run time and the middleware's future is a concrete enum of the configured
+//! authenticators' futures: no boxing, no dynamic dispatch.
+//!
+//! Precedence (pinned by tests): `Authorization` (Bearer, then Basic; one header, so at most one
+//! applies) → the named headers in the order they were added → the request authenticator. The
+//! first credential *presented* decides: a rejected or malformed credential never falls back to a
+//! later method, so a bad token cannot be masked by a session cookie. An `Authorization` header
+//! with a scheme that is not enabled (Digest, or Basic when only Bearer is configured) is not a
+//! presented credential and the next method is tried.
+
+use std::future::{Future, Ready, ready};
+use std::pin::Pin;
+use std::task::{Context, Poll};
+
+use http::request::Parts;
+use http::{HeaderMap, HeaderName, header::AUTHORIZATION};
+use pin_project_lite::pin_project;
+
+use crate::authenticator::{Authenticator, RequestAuthenticator, Verdict};
+use crate::credentials::authorization::{self, Authorization, Scheme};
+use crate::credentials::{basic::BasicCredentials, bearer::BearerToken, header::HeaderCredential};
+use crate::{Attempt, AuthMethod, Failure, HeaderAuth, Malformed, credentials};
+
+/// A method slot that is not configured.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Disabled;
+
+/// A configured method slot holding its authenticator.
+#[derive(Clone, Copy, Debug)]
+pub struct Enabled<A>(pub(crate) A);
+
+/// Two or more header authenticators, tried in the order they were added.
+#[derive(Debug)]
+pub struct Chain<First, Next>(pub(crate) First, pub(crate) Next);
+
+/// The configured methods: Bearer, Basic, the named headers, the request authenticator.
+#[derive(Debug, Default)]
+pub struct Methods<Be = Disabled, Ba = Disabled, H = Disabled, R = Disabled> {
+    pub(crate) bearer: Be,
+    pub(crate) basic: Ba,
+    pub(crate) headers: H,
+    pub(crate) request: R,
+}
+
+/// How the search for a credential ended.
+pub enum Start<F> {
+    /// No credential was presented.
+    Nothing,
+    /// A credential was presented but could not be read.
+    Failed(Attempt),
+    /// A credential is being authenticated.
+    Started(AuthMethod, F),
+}
+
+/// A Bearer or Basic slot. Implemented by [`Disabled`] and [`Enabled`].
+pub trait CredentialSlot<Credential, C>: Send + Sync + 'static {
+    /// The authentication future.
+    type Future: Future<Output = Verdict<C>> + Send + 'static;
+    /// Whether the slot holds an authenticator.
+    const ENABLED: bool;
+    /// Starts authenticating; only called when enabled.
+    fn start(&self, credential: Credential) -> Self::Future;
+}
+
+impl<Credential, C: Send + 'static> CredentialSlot<Credential, C> for Disabled {
+    type Future = Ready<Verdict<C>>;
+    const ENABLED: bool = false;
+    fn start(&self, _: Credential) -> Self::Future {
+        ready(Verdict::Rejected)
+    }
+}
+
+impl<Credential, C, A> CredentialSlot<Credential, C> for Enabled<A>
+where
+    A: Authenticator<Credential, Client = C>,
+{
+    type Future = A::Future;
+    const ENABLED: bool = true;
+    fn start(&self, credential: Credential) -> Self::Future {
+        self.0.authenticate(credential)
+    }
+}
+
+/// The request authenticator slot. Implemented by [`Disabled`] and [`Enabled`].
+pub trait RequestSlot<C>: Send + Sync + 'static {
+    /// The authentication future.
+    type Future: Future<Output = Verdict<C>> + Send + 'static;
+    /// Whether the slot holds an authenticator.
+    const ENABLED: bool;
+    /// Starts authenticating; only called when enabled.
+    fn start(&self, parts: &Parts) -> Self::Future;
+}
+
+impl<C: Send + 'static> RequestSlot<C> for Disabled {
+    type Future = Ready<Verdict<C>>;
+    const ENABLED: bool = false;
+    fn start(&self, _: &Parts) -> Self::Future {
+        ready(Verdict::Rejected)
+    }
+}
+
+impl<C, A: RequestAuthenticator<Client = C>> RequestSlot<C> for Enabled<A> {
+    type Future = A::Future;
+    const ENABLED: bool = true;
+    fn start(&self, parts: &Parts) -> Self::Future {
+        self.0.authenticate(parts)
+    }
+}
+
+/// The named-header slots: [`Disabled`], one [`HeaderAuth`], or a [`Chain`] of them.
+pub trait HeaderSlots<C>: Send + Sync + 'static {
+    /// The authentication future.
+    type Future: Future<Output = Verdict<C>> + Send + 'static;
+    /// Looks for the headers in order and starts the first one present.
+    fn start(&self, headers: &HeaderMap, max_len: usize) -> Start<Self::Future>;
+    /// The header names, in order; an invalid name is an `Err` with the name as given.
+    fn names(&self) -> Vec<Result<&HeaderName, &str>>;
+}
+
+impl<C: Send + 'static> HeaderSlots<C> for Disabled {
+    type Future = Ready<Verdict<C>>;
+    fn start(&self, _: &HeaderMap, _: usize) -> Start<Self::Future> {
+        Start::Nothing
+    }
+    fn names(&self) -> Vec<Result<&HeaderName, &str>> {
+        Vec::new()
+    }
+}
+
+impl<C, A> HeaderSlots<C> for HeaderAuth<A>
+where
+    A: Authenticator<HeaderCredential, Client = C>,
+{
+    type Future = A::Future;
+
+    fn start(&self, headers: &HeaderMap, max_len: usize) -> Start<Self::Future> {
+        // Validated by `build`; an invalid name can never be present in a request.
+        let Ok(name) = &self.name else {
+            return Start::Nothing;
+        };
+        let failed = |reason| {
+            Start::Failed(Attempt {
+                method: AuthMethod::Header(name.clone()),
+                failure: Failure::Malformed(reason),
+            })
+        };
+        let value = match credentials::single(headers.get_all(name)) {
+            Ok(Some(value)) => value,
+            Ok(None) => return Start::Nothing,
+            Err(reason) => return failed(reason),
+        };
+        if value.len() > max_len {
+            return failed(Malformed::TooLong);
+        }
+        match HeaderCredential::read(name, value) {
+            Ok(credential) => Start::Started(
+                AuthMethod::Header(name.clone()),
+                self.authenticator.authenticate(credential),
+            ),
+            Err(reason) => failed(reason),
+        }
+    }
+
+    fn names(&self) -> Vec<Result<&HeaderName, &str>> {
+        vec![self.name.as_ref().map_err(String::as_str)]
+    }
+}
+
+impl<C, First, A> HeaderSlots<C> for Chain<First, HeaderAuth<A>>
+where
+    First: HeaderSlots<C>,
+    HeaderAuth<A>: HeaderSlots<C>,
+{
+    type Future = Either<First::Future, <HeaderAuth<A> as HeaderSlots<C>>::Future>;
+
+    fn start(&self, headers: &HeaderMap, max_len: usize) -> Start<Self::Future> {
+        match self.0.start(headers, max_len) {
+            Start::Nothing => match self.1.start(headers, max_len) {
+                Start::Nothing => Start::Nothing,
+                Start::Failed(attempt) => Start::Failed(attempt),
+                Start::Started(method, future) => Start::Started(
+                    method,
+                    Either {
+                        kind: EitherKind::Right { future },
+                    },
+                ),
+            },
+            Start::Failed(attempt) => Start::Failed(attempt),
+            Start::Started(method, future) => Start::Started(
+                method,
+                Either {
+                    kind: EitherKind::Left { future },
+                },
+            ),
+        }
+    }
+
+    fn names(&self) -> Vec<Result<&HeaderName, &str>> {
+        let mut names = self.0.names();
+        names.extend(self.1.names());
+        names
+    }
+}
+
+/// Type-level append of a header authenticator, used by
+/// [`AuthstarLayerBuilder::on_auth_header`](crate::AuthstarLayerBuilder::on_auth_header).
+pub trait PushHeader<A> {
+    /// The slots with `A` appended.
+    type Output;
+    /// Appends.
+    fn push(self, header: HeaderAuth<A>) -> Self::Output;
+}
+
+impl<A> PushHeader<A> for Disabled {
+    type Output = HeaderAuth<A>;
+    fn push(self, header: HeaderAuth<A>) -> Self::Output {
+        header
+    }
+}
+
+impl<A, B> PushHeader<A> for HeaderAuth<B> {
+    type Output = Chain<HeaderAuth<B>, HeaderAuth<A>>;
+    fn push(self, header: HeaderAuth<A>) -> Self::Output {
+        Chain(self, header)
+    }
+}
+
+impl<A, First, Next> PushHeader<A> for Chain<First, Next> {
+    type Output = Chain<Chain<First, Next>, HeaderAuth<A>>;
+    fn push(self, header: HeaderAuth<A>) -> Self::Output {
+        Chain(self, header)
+    }
+}
+
+/// A complete set of methods for client type `C`: what the middleware runs.
+pub trait MethodSet<C>: Send + Sync + 'static {
+    /// The future of whichever authenticator runs.
+    type Future: Future<Output = Verdict<C>> + Send + 'static;
+    /// Whether a request authenticator is configured.
+    const REQUEST: bool;
+    /// Finds the first presented credential among `Authorization` and the named headers.
+    fn start_headers(&self, headers: &HeaderMap, max_len: usize) -> Start<Self::Future>;
+    /// Starts the request authenticator.
+    fn start_request(&self, parts: &Parts) -> Self::Future;
+    /// What is enabled, for `Debug`, challenges and validation.
+    fn summary(&self) -> Summary;
+}
+
+/// Which methods are enabled.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Summary {
+    /// `Authorization: Bearer`.
+    pub bearer: bool,
+    /// `Authorization: Basic`.
+    pub basic: bool,
+    /// The named headers, in order (as given, valid or not).
+    pub headers: Vec<String>,
+    /// Invalid header names among them.
+    pub invalid_headers: Vec<String>,
+    /// The request authenticator.
+    pub request: bool,
+}
+
+impl Summary {
+    /// Whether any method is enabled.
+    pub fn any(&self) -> bool {
+        self.bearer || self.basic || !self.headers.is_empty() || self.request
+    }
+}
+
+impl<C, Be, Ba, H, R> MethodSet<C> for Methods<Be, Ba, H, R>
+where
+    C: 'static,
+    Be: CredentialSlot<BearerToken, C>,
+    Ba: CredentialSlot<BasicCredentials, C>,
+    H: HeaderSlots<C>,
+    R: RequestSlot<C>,
+{
+    type Future = AuthFuture<Be::Future, Ba::Future, H::Future, R::Future>;
+    const REQUEST: bool = R::ENABLED;
+
+    fn start_headers(&self, headers: &HeaderMap, max_len: usize) -> Start<Self::Future> {
+        if Be::ENABLED || Ba::ENABLED {
+            match self.start_authorization(headers, max_len) {
+                Start::Nothing => {}
+                other => return other,
+            }
+        }
+        match self.headers.start(headers, max_len) {
+            Start::Nothing => Start::Nothing,
+            Start::Failed(attempt) => Start::Failed(attempt),
+            Start::Started(method, future) => Start::Started(method, AuthFuture::header(future)),
+        }
+    }
+
+    fn start_request(&self, parts: &Parts) -> Self::Future {
+        AuthFuture::request(self.request.start(parts))
+    }
+
+    fn summary(&self) -> Summary {
+        let mut summary = Summary {
+            bearer: Be::ENABLED,
+            basic: Ba::ENABLED,
+            request: R::ENABLED,
+            ..Summary::default()
+        };
+        for name in self.headers.names() {
+            match name {
+                Ok(name) => summary.headers.push(name.as_str().to_owned()),
+                Err(invalid) => {
+                    summary.headers.push(invalid.to_owned());
+                    summary.invalid_headers.push(invalid.to_owned());
+                }
+            }
+        }
+        summary
+    }
+}
+
+impl<Be, Ba, H, R> Methods<Be, Ba, H, R> {
+    fn start_authorization<C>(
+        &self,
+        headers: &HeaderMap,
+        max_len: usize,
+    ) -> Start<AuthFuture<Be::Future, Ba::Future, H::Future, R::Future>>
+    where
+        C: 'static,
+        Be: CredentialSlot<BearerToken, C>,
+        Ba: CredentialSlot<BasicCredentials, C>,
+        H: HeaderSlots<C>,
+        R: RequestSlot<C>,
+    {
+        let failed = |scheme, reason| {
+            Start::Failed(Attempt {
+                method: match scheme {
+                    Scheme::Bearer => AuthMethod::Bearer,
+                    Scheme::Basic => AuthMethod::Basic,
+                },
+                failure: Failure::Malformed(reason),
+            })
+        };
+        let value = match credentials::single(headers.get_all(AUTHORIZATION)) {
+            Ok(Some(value)) => value,
+            Ok(None) => return Start::Nothing,
+            Err(reason) => {
+                // Report against the scheme of the first value when it names one of ours.
+                let first = headers.get(AUTHORIZATION).map(|v| v.as_bytes());
+                let scheme = match first.map(authorization::parse) {
+                    Some(Ok(Authorization::Basic(_)) | Err((Scheme::Basic, _))) if Ba::ENABLED => {
+                        Scheme::Basic
+                    }
+                    _ if Be::ENABLED => Scheme::Bearer,
+                    _ => Scheme::Basic,
+                };
+                return failed(scheme, reason);
+            }
+        };
+        let parsed = authorization::parse(value.as_bytes());
+        match parsed {
+            Ok(Authorization::Bearer(_)) | Err((Scheme::Bearer, _)) if !Be::ENABLED => {
+                return Start::Nothing;
+            }
+            Ok(Authorization::Basic(_)) | Err((Scheme::Basic, _)) if !Ba::ENABLED => {
+                return Start::Nothing;
+            }
+            _ => {}
+        }
+        if value.len() > max_len {
+            return match parsed {
+                Ok(Authorization::Other) => Start::Nothing,
+                Ok(Authorization::Bearer(_)) | Err((Scheme::Bearer, _)) => {
+                    failed(Scheme::Bearer, Malformed::TooLong)
+                }
+                Ok(Authorization::Basic(_)) | Err((Scheme::Basic, _)) => {
+                    failed(Scheme::Basic, Malformed::TooLong)
+                }
+            };
+        }
+        match parsed {
+            Ok(Authorization::Other) => Start::Nothing,
+            Err((scheme, reason)) => failed(scheme, reason),
+            Ok(Authorization::Bearer(token)) => Start::Started(
+                AuthMethod::Bearer,
+                AuthFuture::bearer(self.bearer.start(BearerToken::new(value, token))),
+            ),
+            Ok(Authorization::Basic(token)) => match BasicCredentials::decode(token) {
+                Ok(credentials) => Start::Started(
+                    AuthMethod::Basic,
+                    AuthFuture::basic(self.basic.start(credentials)),
+                ),
+                Err(reason) => failed(Scheme::Basic, reason),
+            },
+        }
+    }
+}
+
+pin_project! {
+    /// The future of whichever authenticator the middleware started.
+    pub struct AuthFuture<Be, Ba, H, R> {
+        #[pin]
+        kind: AuthFutureKind<Be, Ba, H, R>,
+    }
+}
+
+pin_project! {
+    #[project = AuthFutureProj]
+    enum AuthFutureKind<Be, Ba, H, R> {
+        Bearer { #[pin] future: Be },
+        Basic { #[pin] future: Ba },
+        Header { #[pin] future: H },
+        Request { #[pin] future: R },
+    }
+}
+
+impl<Be, Ba, H, R> AuthFuture<Be, Ba, H, R> {
+    fn bearer(future: Be) -> Self {
+        Self {
+            kind: AuthFutureKind::Bearer { future },
+        }
+    }
+    fn basic(future: Ba) -> Self {
+        Self {
+            kind: AuthFutureKind::Basic { future },
+        }
+    }
+    fn header(future: H) -> Self {
+        Self {
+            kind: AuthFutureKind::Header { future },
+        }
+    }
+    fn request(future: R) -> Self {
+        Self {
+            kind: AuthFutureKind::Request { future },
+        }
+    }
+}
+
+impl<C, Be, Ba, H, R> Future for AuthFuture<Be, Ba, H, R>
+where
+    Be: Future<Output = Verdict<C>>,
+    Ba: Future<Output = Verdict<C>>,
+    H: Future<Output = Verdict<C>>,
+    R: Future<Output = Verdict<C>>,
+{
+    type Output = Verdict<C>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Verdict<C>> {
+        match self.project().kind.project() {
+            AuthFutureProj::Bearer { future } => future.poll(cx),
+            AuthFutureProj::Basic { future } => future.poll(cx),
+            AuthFutureProj::Header { future } => future.poll(cx),
+            AuthFutureProj::Request { future } => future.poll(cx),
+        }
+    }
+}
+
+pin_project! {
+    /// One of two header authenticators' futures.
+    pub struct Either<L, R> {
+        #[pin]
+        kind: EitherKind<L, R>,
+    }
+}
+
+pin_project! {
+    #[project = EitherProj]
+    enum EitherKind<L, R> {
+        Left { #[pin] future: L },
+        Right { #[pin] future: R },
+    }
+}
+
+impl<T, L: Future<Output = T>, R: Future<Output = T>> Future for Either<L, R> {
+    type Output = T;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<T> {
+        match self.project().kind.project() {
+            EitherProj::Left { future } => future.poll(cx),
+            EitherProj::Right { future } => future.poll(cx),
+        }
+    }
+}

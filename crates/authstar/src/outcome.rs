@@ -1,0 +1,222 @@
+//! What the middleware concluded for a request, stored in its extensions.
+//!
+//! Guards and handlers read the [`Outcome`] instead of parsing headers again, so a guard can
+//! answer with the exact challenge: a bare `WWW-Authenticate` when nothing was sent,
+//! `error="invalid_token"` when a bearer token was presented and refused (RFC 6750 §3.1).
+//!
+//! A request that presented no credential carries **no** outcome: inserting one would cost a heap
+//! allocation on every anonymous request. Absence therefore reads as "anonymous, nothing
+//! attempted". (`authstar-axum` tells that apart from "the layer was never installed" by asking
+//! the layer it was built from.)
+
+use std::fmt;
+
+use http::{Extensions, HeaderName};
+
+/// Which authentication method produced an outcome.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub enum AuthMethod {
+    /// `Authorization: Bearer <token>` (RFC 6750 §2.1).
+    Bearer,
+    /// `Authorization: Basic <base64(user:password)>` (RFC 7617).
+    Basic,
+    /// A named header such as `X-API-Key`.
+    Header(HeaderName),
+    /// The request authenticator (a session, a client certificate, ...).
+    Request,
+}
+
+impl AuthMethod {
+    /// A short label for logs and error messages: `bearer`, `basic`, the header's name, `request`.
+    ///
+    /// ```
+    /// assert_eq!(authstar::AuthMethod::Bearer.label(), "bearer");
+    /// ```
+    pub fn label(&self) -> &str {
+        match self {
+            Self::Bearer => "bearer",
+            Self::Basic => "basic",
+            Self::Header(name) => name.as_str(),
+            Self::Request => "request",
+        }
+    }
+}
+
+impl fmt::Display for AuthMethod {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.label())
+    }
+}
+
+/// Why a presented credential could not be read. Such credentials never reach an authenticator.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum Malformed {
+    /// The scheme was given without a credential (`Authorization: Bearer`), or a named header was
+    /// empty.
+    Empty,
+    /// The credential is not `token68` (RFC 9110 §11.2) / `b64token` (RFC 6750 §2.1), or a named
+    /// header holds bytes other than visible ASCII.
+    Syntax,
+    /// Basic credentials that are not strict, padded base64 (RFC 7617 §2, RFC 4648 §4).
+    Base64,
+    /// Basic credentials that do not decode to UTF-8 (authstar announces `charset="UTF-8"`,
+    /// RFC 7617 §2.1, and has no other fallback).
+    Utf8,
+    /// Basic credentials without the `:` separating user-id and password (RFC 7617 §2).
+    MissingColon,
+    /// Basic credentials with an empty user-id.
+    EmptyUserId,
+    /// Basic credentials containing control characters, which RFC 7617 §2 forbids.
+    ControlCharacter,
+    /// The credential is longer than the layer's limit
+    /// ([`AuthstarLayerBuilder::max_credential_len`](crate::AuthstarLayerBuilder::max_credential_len)).
+    TooLong,
+    /// The header carrying the credential was sent more than once; authstar does not guess which
+    /// one the client meant.
+    Repeated,
+}
+
+impl Malformed {
+    /// A short, fixed description, safe to show to the client (it never echoes the credential).
+    ///
+    /// ```
+    /// assert_eq!(authstar::Malformed::Base64.description(), "credentials are not valid base64");
+    /// ```
+    pub fn description(self) -> &'static str {
+        match self {
+            Self::Empty => "credentials are empty",
+            Self::Syntax => "credentials have invalid syntax",
+            Self::Base64 => "credentials are not valid base64",
+            Self::Utf8 => "credentials are not valid UTF-8",
+            Self::MissingColon => "basic credentials lack the ':' separator",
+            Self::EmptyUserId => "basic credentials have an empty user-id",
+            Self::ControlCharacter => "credentials contain control characters",
+            Self::TooLong => "credentials are too long",
+            Self::Repeated => "the credential header was sent more than once",
+        }
+    }
+}
+
+impl fmt::Display for Malformed {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.description())
+    }
+}
+
+/// Why a presented credential did not authenticate the request.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Failure {
+    /// The credential could not be read; the authenticator was not called.
+    Malformed(Malformed),
+    /// The authenticator answered that the credential is not valid.
+    Rejected,
+    /// The authenticator failed (its database is down): not the client's fault.
+    Unavailable,
+}
+
+impl fmt::Display for Failure {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Malformed(reason) => reason.fmt(f),
+            Self::Rejected => f.write_str("credentials were rejected"),
+            Self::Unavailable => f.write_str("the authenticator is unavailable"),
+        }
+    }
+}
+
+/// A credential that was presented and failed.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct Attempt {
+    /// The method the credential was presented with.
+    pub method: AuthMethod,
+    /// Why it failed.
+    pub failure: Failure,
+}
+
+impl Attempt {
+    /// Whether this was a bearer token that was presented and is not acceptable: the case where
+    /// RFC 6750 §3.1 asks for `error="invalid_token"`.
+    ///
+    /// ```
+    /// use authstar::{Attempt, AuthMethod, Failure};
+    /// let attempt = Attempt { method: AuthMethod::Bearer, failure: Failure::Rejected };
+    /// assert!(attempt.is_invalid_bearer_token());
+    /// ```
+    pub fn is_invalid_bearer_token(&self) -> bool {
+        self.method == AuthMethod::Bearer
+            && matches!(self.failure, Failure::Rejected | Failure::Malformed(_))
+    }
+}
+
+/// The middleware's conclusion for one request, stored in the request extensions under
+/// `Outcome<C>` (so two layers with different client types never collide).
+///
+/// ```
+/// use authstar::{AuthMethod, AuthstarClient, Outcome};
+///
+/// let mut extensions = http::Extensions::new();
+/// assert!(Outcome::<AuthstarClient>::get(&extensions).is_none()); // nothing presented
+///
+/// extensions.insert(Outcome::Authenticated {
+///     client: AuthstarClient::new("svc", ["read"]),
+///     method: AuthMethod::Bearer,
+/// });
+/// let client = Outcome::<AuthstarClient>::get(&extensions).and_then(Outcome::client);
+/// assert_eq!(client.map(|c| c.client_id.as_str()), Some("svc"));
+/// ```
+#[derive(Clone, Debug)]
+pub enum Outcome<C> {
+    /// A credential was accepted.
+    Authenticated {
+        /// The client the authenticator returned.
+        client: C,
+        /// How it authenticated.
+        method: AuthMethod,
+    },
+    /// A credential was presented and failed; the request continues anonymously.
+    Failed(Attempt),
+}
+
+impl<C: Send + Sync + 'static> Outcome<C> {
+    /// The outcome stored in `extensions`, or `None` when nothing was presented.
+    pub fn get(extensions: &Extensions) -> Option<&Self> {
+        extensions.get::<Self>()
+    }
+}
+
+impl<C> Outcome<C> {
+    /// The authenticated client, if any.
+    pub fn client(&self) -> Option<&C> {
+        match self {
+            Self::Authenticated { client, .. } => Some(client),
+            Self::Failed(_) => None,
+        }
+    }
+
+    /// The failed attempt, if any.
+    pub fn attempt(&self) -> Option<&Attempt> {
+        match self {
+            Self::Authenticated { .. } => None,
+            Self::Failed(attempt) => Some(attempt),
+        }
+    }
+
+    /// The method that was tried, successful or not.
+    pub fn method(&self) -> &AuthMethod {
+        match self {
+            Self::Authenticated { method, .. } => method,
+            Self::Failed(attempt) => &attempt.method,
+        }
+    }
+}
+
+/// The authenticated client stored in `extensions`, if any.
+///
+/// ```
+/// let extensions = http::Extensions::new();
+/// assert!(authstar::client::<authstar::AuthstarClient>(&extensions).is_none());
+/// ```
+pub fn client<C: Send + Sync + 'static>(extensions: &Extensions) -> Option<&C> {
+    Outcome::<C>::get(extensions).and_then(Outcome::client)
+}

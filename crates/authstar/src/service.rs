@@ -1,0 +1,185 @@
+//! [`AuthstarMiddleware`]: the tower [`Service`] made by [`AuthstarLayer`](crate::AuthstarLayer).
+
+use std::fmt;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+
+use http::header::ACCESS_CONTROL_REQUEST_METHOD;
+use http::{Method, Request, Response};
+use tower_service::Service;
+
+use crate::authenticator::Verdict;
+use crate::challenge::service_unavailable;
+use crate::future::ResponseFuture;
+use crate::layer::Config;
+use crate::methods::{MethodSet, Start};
+use crate::{Attempt, AuthMethod, Client, Failure, Outcome};
+
+/// Authenticates each request, stores the [`Outcome`] in its extensions, then calls the inner
+/// service (or, when enforcing, answers 401 itself). Generic over request and response bodies.
+pub struct AuthstarMiddleware<S, C, M> {
+    pub(crate) inner: S,
+    pub(crate) config: Arc<Config<C, M>>,
+}
+
+impl<S: Clone, C, M> Clone for AuthstarMiddleware<S, C, M> {
+    fn clone(&self) -> Self {
+        Self {
+            inner: self.inner.clone(),
+            config: Arc::clone(&self.config),
+        }
+    }
+}
+
+impl<S: fmt::Debug, C, M> fmt::Debug for AuthstarMiddleware<S, C, M> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("AuthstarMiddleware")
+            .field("inner", &self.inner)
+            .field("layer", &self.config.info)
+            .finish()
+    }
+}
+
+impl<S, C, M, ReqBody, ResBody> Service<Request<ReqBody>> for AuthstarMiddleware<S, C, M>
+where
+    S: Service<Request<ReqBody>, Response = Response<ResBody>> + Clone,
+    C: Client,
+    M: MethodSet<C>,
+    ResBody: Default,
+{
+    type Response = Response<ResBody>;
+    type Error = S::Error;
+    type Future = ResponseFuture<S, ReqBody, C, M>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, request: Request<ReqBody>) -> Self::Future {
+        let config = &*self.config;
+        let start = config
+            .methods
+            .start_headers(request.headers(), config.max_credential_len);
+        let (request, start) = match start {
+            Start::Nothing if M::REQUEST => {
+                let (parts, body) = request.into_parts();
+                let future = config.methods.start_request(&parts);
+                (
+                    Request::from_parts(parts, body),
+                    Start::Started(AuthMethod::Request, future),
+                )
+            }
+            other => (request, other),
+        };
+        let next = match start {
+            Start::Nothing => config.anonymous(request, None),
+            Start::Failed(attempt) => {
+                tracing::debug!(method = %attempt.method, reason = %attempt.failure, "authstar: malformed credential");
+                config.anonymous(request, Some(attempt))
+            }
+            Start::Started(method, auth) => {
+                // The tower idiom: the clone that was not driven to readiness stays here.
+                let ready = self.inner.clone();
+                let service = std::mem::replace(&mut self.inner, ready);
+                return ResponseFuture::authenticating(
+                    auth,
+                    service,
+                    request,
+                    method,
+                    Arc::clone(&self.config),
+                );
+            }
+        };
+        match next {
+            Next::Call(request) => ResponseFuture::inner(self.inner.call(request)),
+            Next::Respond(response) => ResponseFuture::respond(response),
+        }
+    }
+}
+
+/// What the middleware does with a request once it knows the outcome.
+pub(crate) enum Next<B, R> {
+    Call(Request<B>),
+    Respond(R),
+}
+
+impl<C: Client, M> Config<C, M> {
+    /// Applies an authenticator's verdict.
+    pub(crate) fn conclude<B, R: Default>(
+        &self,
+        mut request: Request<B>,
+        method: AuthMethod,
+        verdict: Verdict<C>,
+    ) -> Next<B, Response<R>> {
+        match verdict {
+            Verdict::Authenticated(client) => {
+                tracing::debug!(method = %method, client_id = client.client_id(), "authstar: authenticated");
+                request
+                    .extensions_mut()
+                    .insert(Outcome::Authenticated { client, method });
+                Next::Call(request)
+            }
+            // The request authenticator found nothing to authenticate with (no session).
+            Verdict::Rejected if method == AuthMethod::Request => self.anonymous(request, None),
+            Verdict::Rejected => {
+                tracing::debug!(method = %method, "authstar: rejected");
+                let attempt = Attempt {
+                    method,
+                    failure: Failure::Rejected,
+                };
+                self.anonymous(request, Some(attempt))
+            }
+            Verdict::Unavailable(error) => {
+                tracing::warn!(method = %method, error = %error, "authstar: authenticator failed");
+                if let Some(retry_after) = &self.retry_after {
+                    return Next::Respond(service_unavailable(retry_after));
+                }
+                let attempt = Attempt {
+                    method,
+                    failure: Failure::Unavailable,
+                };
+                self.anonymous(request, Some(attempt))
+            }
+        }
+    }
+
+    /// Continues without a client: records the failed attempt, or answers 401 when enforcing.
+    pub(crate) fn anonymous<B, R: Default>(
+        &self,
+        mut request: Request<B>,
+        attempt: Option<Attempt>,
+    ) -> Next<B, Response<R>> {
+        if self.enforce {
+            let (exempt, checked) = self.is_exempt(request);
+            request = checked;
+            if !exempt {
+                let challenges = self.info.challenges();
+                return Next::Respond(challenges.unauthorized(attempt.as_ref()));
+            }
+        }
+        if let Some(attempt) = attempt {
+            request
+                .extensions_mut()
+                .insert(Outcome::<C>::Failed(attempt));
+        }
+        Next::Call(request)
+    }
+
+    fn is_exempt<B>(&self, request: Request<B>) -> (bool, Request<B>) {
+        let preflight = request.method() == Method::OPTIONS
+            && request
+                .headers()
+                .contains_key(ACCESS_CONTROL_REQUEST_METHOD);
+        if preflight || self.exemptions.paths.contains(request.uri().path()) {
+            return (true, request);
+        }
+        match &self.exemptions.predicate {
+            None => (false, request),
+            Some(predicate) => {
+                let (parts, body) = request.into_parts();
+                let exempt = predicate(&parts);
+                (exempt, Request::from_parts(parts, body))
+            }
+        }
+    }
+}
