@@ -325,7 +325,7 @@ impl<Be, Ba, H, R> Methods<Be, Ba, H, R> {
         &self,
         headers: &HeaderMap,
         max_len: usize,
-    ) -> Start<AuthFuture<Be::Future, Ba::Future, H::Future, R::Future>>
+    ) -> Start<<Self as MethodSet<C>>::Future>
     where
         C: 'static,
         Be: CredentialSlot<BearerToken, C>,

@@ -98,6 +98,8 @@ where
 }
 
 /// What the middleware does with a request once it knows the outcome.
+// Moved once, straight into `call` or the response: boxing the request would cost an allocation.
+#[allow(clippy::large_enum_variant)]
 pub(crate) enum Next<B, R> {
     Call(Request<B>),
     Respond(R),

@@ -5,7 +5,7 @@
 //! * [`basic`]: `Basic` user-id and password (RFC 7617).
 //! * [`header`]: a credential in a named header such as `X-API-Key`.
 //!
-//! Every parser is total: any bytes give either a credential or a [`Malformed`](crate::Malformed)
+//! Every parser is total: any bytes give either a credential or a [`Malformed`]
 //! reason, never a panic, and a malformed credential never reaches an authenticator.
 
 pub mod authorization;
