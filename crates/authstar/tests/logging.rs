@@ -1,0 +1,84 @@
+//! Each outcome is one `tracing` event, and no event ever carries a credential.
+
+use std::io::Write;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use authstar::{
+    AuthstarClient, AuthstarLayer, BackendErrorPolicy, BasicCredentials, BearerToken, Verdict,
+};
+use http::{Request, Response};
+use tower::{Layer, ServiceExt, service_fn};
+
+#[derive(Clone, Default)]
+struct Captured(Arc<Mutex<Vec<u8>>>);
+
+impl Write for Captured {
+    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().expect("log buffer").extend_from_slice(bytes);
+        Ok(bytes.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+#[tokio::test]
+async fn events_name_the_method_and_never_the_credential() {
+    let captured = Captured::default();
+    let writer = captured.clone();
+    let subscriber = tracing_subscriber::fmt()
+        .with_max_level(tracing::Level::TRACE)
+        .with_ansi(false)
+        .with_writer(move || writer.clone())
+        .finish();
+    let _guard = tracing::subscriber::set_default(subscriber);
+
+    let layer = AuthstarLayer::builder()
+        .on_auth_bearer(|token: BearerToken| async move {
+            match token.as_str() {
+                "secret-valid-token" => Verdict::Authenticated(AuthstarClient::new("c1", ["r"])),
+                "secret-outage-token" => Verdict::Unavailable("database timed out".into()),
+                _ => Verdict::Rejected,
+            }
+        })
+        .on_auth_basic(|_: BasicCredentials| async { None::<AuthstarClient> })
+        .on_backend_error(BackendErrorPolicy::ServiceUnavailable {
+            retry_after: Duration::from_secs(1),
+        })
+        .build()
+        .unwrap();
+    let service = layer.layer(service_fn(|_: Request<()>| async {
+        Ok::<_, std::convert::Infallible>(Response::new(String::new()))
+    }));
+    let secrets = [
+        "Bearer secret-valid-token",
+        "Bearer secret-outage-token",
+        "Bearer secret-wrong-token",
+        "Bearer secret bad syntax",
+        "Basic c2VjcmV0LXVzZXI6c2VjcmV0LXBhc3N3b3Jk", // secret-user:secret-password
+    ];
+    for value in secrets {
+        let request = Request::builder()
+            .header("authorization", value)
+            .body(())
+            .unwrap();
+        service.clone().oneshot(request).await.unwrap();
+    }
+
+    let logs = String::from_utf8(captured.0.lock().unwrap().clone()).unwrap();
+    let lines: Vec<&str> = logs.lines().collect();
+    assert_eq!(lines.len(), secrets.len(), "one event per request:\n{logs}");
+    assert!(lines[0].contains("authenticated") && lines[0].contains("client_id=\"c1\""));
+    assert!(lines[1].contains("WARN") && lines[1].contains("database timed out"));
+    assert!(lines[2].contains("rejected"));
+    assert!(lines[3].contains("malformed"));
+    assert!(
+        !logs.contains("secret"),
+        "a credential leaked into the logs:\n{logs}"
+    );
+    assert!(
+        !logs.contains("c2VjcmV0"),
+        "a credential leaked into the logs:\n{logs}"
+    );
+}
