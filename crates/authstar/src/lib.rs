@@ -89,6 +89,8 @@ mod error;
 mod future;
 mod layer;
 pub mod methods;
+pub mod network;
+pub mod oauth2;
 mod outcome;
 mod service;
 

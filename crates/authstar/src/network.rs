@@ -1,0 +1,327 @@
+//! The client's network address behind trusted proxies, and internal networks.
+//!
+//! The immediate peer (the TCP connection's address) is the only address a server can trust.
+//! `Forwarded` (RFC 7239) and `X-Forwarded-For` are written by whoever sent the request, so they
+//! are read **only** when the peer is a configured trusted proxy, and then **right to left**: each
+//! proxy appends the address it received the request from, so the rightmost entries were written
+//! by our own proxies and the first untrusted address from the right is the client. Anything left
+//! of it is the client's own claim and is ignored.
+//!
+//! ```
+//! use std::net::IpAddr;
+//! use authstar::network::{Networks, TrustedProxies};
+//! use http::HeaderMap;
+//!
+//! let proxies = TrustedProxies::new(Networks::parse(["10.0.0.0/8"]).unwrap());
+//! let mut headers = HeaderMap::new();
+//! headers.insert("x-forwarded-for", "203.0.113.9, 192.0.2.7, 10.0.0.2".parse().unwrap());
+//!
+//! let peer: IpAddr = "10.0.0.1".parse().unwrap();
+//! let client = proxies.client_address(peer, &headers);
+//! assert_eq!(client, Some("192.0.2.7".parse().unwrap())); // 203.0.113.9 is the client's claim
+//!
+//! // A peer that is not a trusted proxy is the client, whatever the headers say.
+//! let direct: IpAddr = "198.51.100.4".parse().unwrap();
+//! assert_eq!(proxies.client_address(direct, &headers), Some(direct));
+//! ```
+
+use std::net::IpAddr;
+use std::str::FromStr;
+
+use http::HeaderMap;
+use http::header::FORWARDED;
+use ipnet::IpNet;
+
+/// A set of IP networks (CIDR blocks).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Networks(Vec<IpNet>);
+
+/// A CIDR block that could not be parsed.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error(
+    "invalid network {0:?}: use CIDR notation such as 10.0.0.0/8 or fd00::/8, or a single address"
+)]
+pub struct InvalidNetwork(pub String);
+
+impl Networks {
+    /// Parses CIDR blocks (`10.0.0.0/8`) or single addresses (`192.0.2.1`, `::1`).
+    ///
+    /// ```
+    /// let networks = authstar::network::Networks::parse(["10.0.0.0/8", "::1"]).unwrap();
+    /// assert!(networks.contains("10.1.2.3".parse().unwrap()));
+    /// assert!(authstar::network::Networks::parse(["10.0.0.0/33"]).is_err());
+    /// ```
+    pub fn parse<I, S>(blocks: I) -> Result<Self, InvalidNetwork>
+    where
+        I: IntoIterator<Item = S>,
+        S: AsRef<str>,
+    {
+        blocks
+            .into_iter()
+            .map(|block| {
+                let block = block.as_ref().trim();
+                IpNet::from_str(block)
+                    .or_else(|_| IpAddr::from_str(block).map(IpNet::from))
+                    .map_err(|_| InvalidNetwork(block.to_owned()))
+            })
+            .collect::<Result<_, _>>()
+            .map(Self)
+    }
+
+    /// The internal networks: loopback (`127.0.0.0/8`, `::1`), private IPv4 (RFC 1918), unique
+    /// local IPv6 (RFC 4193, `fc00::/7`) and link-local (`169.254.0.0/16`, `fe80::/10`).
+    ///
+    /// ```
+    /// let internal = authstar::network::Networks::internal();
+    /// for address in ["127.0.0.1", "10.9.8.7", "172.16.0.1", "192.168.1.1", "169.254.1.1",
+    ///                 "::1", "fd12::1", "fe80::1", "::ffff:192.168.0.1"] {
+    ///     assert!(internal.contains(address.parse().unwrap()), "{address}");
+    /// }
+    /// assert!(!internal.contains("8.8.8.8".parse().unwrap()));
+    /// assert!(!internal.contains("172.32.0.1".parse().unwrap()));
+    /// ```
+    pub fn internal() -> Self {
+        const INTERNAL: [&str; 8] = [
+            "127.0.0.0/8",
+            "10.0.0.0/8",
+            "172.16.0.0/12",
+            "192.168.0.0/16",
+            "169.254.0.0/16",
+            "::1/128",
+            "fc00::/7",
+            "fe80::/10",
+        ];
+        Self(INTERNAL.iter().filter_map(|b| b.parse().ok()).collect())
+    }
+
+    /// Whether `address` is in one of the networks. IPv4-mapped IPv6 addresses
+    /// (`::ffff:10.0.0.1`) are compared as IPv4.
+    pub fn contains(&self, address: IpAddr) -> bool {
+        let address = address.to_canonical();
+        self.0.iter().any(|network| network.contains(&address))
+    }
+
+    /// Whether the set is empty.
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+}
+
+/// Proxies whose forwarding headers are believed.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct TrustedProxies(Networks);
+
+impl TrustedProxies {
+    /// Trusts proxies in `networks`.
+    pub fn new(networks: Networks) -> Self {
+        Self(networks)
+    }
+
+    /// Trusts no proxy: the peer is always the client.
+    pub fn none() -> Self {
+        Self::default()
+    }
+
+    /// The client's address: the peer itself unless it is a trusted proxy, else the first
+    /// untrusted address reading `Forwarded` (preferred) or `X-Forwarded-For` right to left.
+    /// `None` when a trusted proxy forwarded an address that cannot be read (`unknown`, an
+    /// obfuscated identifier, garbage) or forwarded none: the client cannot be identified.
+    pub fn client_address(&self, peer: IpAddr, headers: &HeaderMap) -> Option<IpAddr> {
+        let peer = peer.to_canonical();
+        if !self.0.contains(peer) {
+            return Some(peer);
+        }
+        let hops = if headers.contains_key(FORWARDED) {
+            forwarded_for(headers)
+        } else {
+            x_forwarded_for(headers)
+        };
+        // Right to left: skip our own proxies; the first other entry is the client.
+        for hop in hops.into_iter().rev() {
+            let address = hop?;
+            if !self.0.contains(address) {
+                return Some(address.to_canonical());
+            }
+        }
+        None
+    }
+}
+
+/// The `for=` addresses of every `Forwarded` element, in order; `None` for one that is not an IP.
+fn forwarded_for(headers: &HeaderMap) -> Vec<Option<IpAddr>> {
+    let mut hops = Vec::new();
+    for value in headers.get_all(FORWARDED) {
+        let Ok(value) = value.to_str() else {
+            hops.push(None);
+            continue;
+        };
+        for element in value.split(',') {
+            let node = element.split(';').find_map(|pair| {
+                let (name, value) = pair.split_once('=')?;
+                name.trim()
+                    .eq_ignore_ascii_case("for")
+                    .then(|| value.trim())
+            });
+            // An element without `for=` tells nothing about the client: it breaks the chain.
+            hops.push(node.and_then(parse_node));
+        }
+    }
+    hops
+}
+
+/// An RFC 7239 §6 node: `192.0.2.60`, `"192.0.2.60:8080"`, `"[2001:db8::1]:4711"`.
+fn parse_node(node: &str) -> Option<IpAddr> {
+    let node = node
+        .strip_prefix('"')
+        .and_then(|n| n.strip_suffix('"'))
+        .unwrap_or(node);
+    if let Some(rest) = node.strip_prefix('[') {
+        let (address, _port) = rest.split_once(']')?;
+        return address.parse().ok();
+    }
+    let address = match node.split_once(':') {
+        Some((address, _port)) => address,
+        None => node,
+    };
+    address.parse().ok()
+}
+
+fn x_forwarded_for(headers: &HeaderMap) -> Vec<Option<IpAddr>> {
+    let mut hops = Vec::new();
+    for value in headers.get_all("x-forwarded-for") {
+        match value.to_str() {
+            Ok(value) => hops.extend(value.split(',').map(|hop| hop.trim().parse().ok())),
+            Err(_) => hops.push(None),
+        }
+    }
+    hops
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn proxies() -> TrustedProxies {
+        TrustedProxies::new(Networks::parse(["10.0.0.0/8", "fd00::/8"]).unwrap())
+    }
+
+    fn headers(pairs: &[(&str, &str)]) -> HeaderMap {
+        let mut map = HeaderMap::new();
+        for (name, value) in pairs {
+            map.append(
+                http::HeaderName::from_bytes(name.as_bytes()).unwrap(),
+                value.parse().unwrap(),
+            );
+        }
+        map
+    }
+
+    fn ip(s: &str) -> IpAddr {
+        s.parse().unwrap()
+    }
+
+    #[test]
+    fn rfc7239_forwarded_is_read_right_to_left() {
+        let h = headers(&[(
+            "forwarded",
+            r#"for=198.51.100.1, for="[2001:db8:cafe::17]:4711";proto=https, for=10.1.1.1"#,
+        )]);
+        assert_eq!(
+            proxies().client_address(ip("10.0.0.1"), &h),
+            Some(ip("2001:db8:cafe::17"))
+        );
+    }
+
+    #[test]
+    fn rfc7239_6_unknown_and_obfuscated_nodes_stop_the_chain() {
+        for value in [
+            "for=unknown",
+            "for=_hidden",
+            "proto=https",
+            "for=\"garbage\"",
+        ] {
+            let h = headers(&[("forwarded", value)]);
+            assert_eq!(
+                proxies().client_address(ip("10.0.0.1"), &h),
+                None,
+                "{value}"
+            );
+        }
+    }
+
+    #[test]
+    fn forwarded_is_preferred_over_x_forwarded_for() {
+        let h = headers(&[
+            ("forwarded", "for=192.0.2.1"),
+            ("x-forwarded-for", "192.0.2.2"),
+        ]);
+        assert_eq!(
+            proxies().client_address(ip("10.0.0.1"), &h),
+            Some(ip("192.0.2.1"))
+        );
+    }
+
+    #[test]
+    fn repeated_header_lines_are_one_list() {
+        let h = headers(&[
+            ("x-forwarded-for", "192.0.2.1"),
+            ("x-forwarded-for", "10.0.0.9"),
+        ]);
+        assert_eq!(
+            proxies().client_address(ip("10.0.0.1"), &h),
+            Some(ip("192.0.2.1"))
+        );
+    }
+
+    #[test]
+    fn a_trusted_peer_without_headers_identifies_nobody() {
+        assert_eq!(
+            proxies().client_address(ip("10.0.0.1"), &HeaderMap::new()),
+            None
+        );
+    }
+
+    #[test]
+    fn spoofed_headers_from_an_untrusted_peer_are_ignored() {
+        let h = headers(&[
+            ("x-forwarded-for", "127.0.0.1"),
+            ("forwarded", "for=127.0.0.1"),
+        ]);
+        assert_eq!(
+            proxies().client_address(ip("203.0.113.5"), &h),
+            Some(ip("203.0.113.5"))
+        );
+        assert_eq!(
+            TrustedProxies::none().client_address(ip("10.0.0.1"), &h),
+            Some(ip("10.0.0.1"))
+        );
+    }
+
+    #[test]
+    fn ipv4_mapped_peers_are_canonical() {
+        assert_eq!(
+            proxies().client_address(
+                ip("::ffff:10.0.0.1"),
+                &headers(&[("x-forwarded-for", "192.0.2.3")])
+            ),
+            Some(ip("192.0.2.3"))
+        );
+    }
+
+    proptest! {
+        #[test]
+        fn any_forwarding_header_gives_a_defined_answer(value in "[ -~]{0,80}") {
+            let mut h = HeaderMap::new();
+            if let Ok(v) = value.parse() {
+                h.insert(FORWARDED, v);
+                let _ = proxies().client_address(ip("10.0.0.1"), &h);
+                h.remove(FORWARDED);
+            }
+            if let Ok(v) = value.parse() {
+                h.insert("x-forwarded-for", v);
+                let _ = proxies().client_address(ip("10.0.0.1"), &h);
+            }
+        }
+    }
+}

@@ -1,0 +1,14 @@
+//! The OAuth 2.0 token endpoint's rules (RFC 6749 §2.3, §3.2, §4.4, §5), framework-neutral.
+//!
+//! [`token_endpoint`] reads and validates a request in two steps around the one asynchronous
+//! step, client authentication, which the framework adapter performs (`authstar-axum` does it
+//! for axum). [`TokenError`] maps one-to-one onto RFC 6749 §5.2's error codes.
+
+mod error;
+pub mod token_endpoint;
+
+pub use error::{ErrorCode, TokenError};
+pub use token_endpoint::{
+    CLIENT_CREDENTIALS, ClientAuthMethod, ClientCredentials, OAuth2TokenRequest,
+    OAuth2TokenResponse, TokenRequestForm,
+};
