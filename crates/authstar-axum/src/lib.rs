@@ -1,1 +1,40 @@
-//! placeholder
+//! # authstar-axum
+//!
+//! The axum extension of [authstar](authstar): the seed's FastAPI `RouteSecurity`, as axum route
+//! layers and extractors, an RFC 6749 token endpoint, and OpenAPI security schemes (feature
+//! `openapi`).
+//!
+//! | seed (FastAPI) | here |
+//! |---|---|
+//! | `dependencies=[Security(rs.authenticated)]` | `.route_layer(security.authenticated())` |
+//! | `Annotated[Client, Security(rs.authenticated)]` | [`Authenticated<C>`] extractor |
+//! | `Security(rs.scopes, scopes=[...])` | `security.scopes_any([...])`, `scopes_all`, [`Scoped`] |
+//! | `Security(rs.internal)` | `.route_layer(security.internal())` |
+//! | `rs.oauth2_token_endpoint(token_builder, on_auth_basic)` | [`RouteSecurity::oauth2_token_endpoint`] |
+//! | `rs.openapi_api_key()`, `openapi_http_basic()`, `openapi_oauth2_client_credentials()` | `openapi::SecuritySchemes` (feature `openapi`) |
+//!
+//! Unauthenticated requests get 401 with a `WWW-Authenticate` challenge per scheme the layer
+//! accepts (`error="invalid_token"` only when a bearer token was refused, RFC 6750 §3.1); clients
+//! without the scope get 403 (with `error="insufficient_scope"` for bearer clients). Bodies are
+//! `{"error": ..., "error_description": ...}`, or your own ([`RouteSecurity::error_body`]).
+
+#![forbid(unsafe_code)]
+#![warn(missing_docs)]
+#![cfg_attr(not(test), warn(clippy::unwrap_used))]
+
+mod extract;
+mod guard;
+#[cfg(feature = "openapi")]
+pub mod openapi;
+mod rejection;
+mod security;
+pub mod testing;
+mod token;
+
+pub use extract::{Authenticated, ScopeRequirement, Scoped};
+pub use guard::{GuardFuture, GuardLayer, GuardService};
+pub use rejection::{AuthRejection, ErrorBody, ErrorRenderer, RejectionKind};
+pub use security::RouteSecurity;
+pub use token::{
+    ClientVerifier, TOKEN_REQUEST_BODY_LIMIT, ThroughMiddleware, TokenBuilder, TokenEndpoint,
+};

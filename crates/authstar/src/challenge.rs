@@ -41,6 +41,7 @@ pub struct Challenges {
     realm: String,
     plain: Vec<HeaderValue>,
     invalid_token: Vec<HeaderValue>,
+    basic: HeaderValue,
     bearer: bool,
 }
 
@@ -61,9 +62,9 @@ impl Challenges {
                 format!("Bearer realm={realm_param}, error=\"invalid_token\""),
             )?;
         }
+        let basic = format!("Basic realm={realm_param}, charset=\"UTF-8\"");
         if summary.basic {
-            let basic = format!("Basic realm={realm_param}, charset=\"UTF-8\"");
-            push(basic.clone(), basic)?;
+            push(basic.clone(), basic.clone())?;
         }
         for header in &summary.headers {
             let api_key = format!("ApiKey realm={realm_param}, header=\"{header}\"");
@@ -73,6 +74,7 @@ impl Challenges {
             realm: realm.to_owned(),
             plain,
             invalid_token,
+            basic: HeaderValue::try_from(basic).map_err(|_| ConfigError::InvalidRealm)?,
             bearer: summary.bearer,
         })
     }
@@ -119,6 +121,22 @@ impl Challenges {
             quoted(&scope)?
         );
         HeaderValue::try_from(value).ok()
+    }
+
+    /// The Basic challenge of this realm, whether or not the layer accepts Basic: the token
+    /// endpoint sends it with `invalid_client` (RFC 6749 §5.2).
+    ///
+    /// ```
+    /// # let layer = authstar::AuthstarLayer::builder()
+    /// #     .on_auth_bearer(|_: authstar::BearerToken| async { None::<authstar::AuthstarClient> })
+    /// #     .build().unwrap();
+    /// assert_eq!(
+    ///     layer.info().challenges().basic(),
+    ///     r#"Basic realm="authstar", charset="UTF-8""#
+    /// );
+    /// ```
+    pub fn basic(&self) -> HeaderValue {
+        self.basic.clone()
     }
 
     /// A bodiless 401 with the challenges for `attempt`.

@@ -22,6 +22,10 @@ pub enum ErrorCode {
     InvalidScope,
     /// The server failed to issue the token (not the client's fault).
     ServerError,
+    /// Client authentication could not be completed because its backend is down (503). RFC 6749
+    /// defines the code for the authorization endpoint (§4.1.2.1); the token endpoint uses it
+    /// for the same situation rather than blaming the client with `invalid_client`.
+    TemporarilyUnavailable,
 }
 
 impl ErrorCode {
@@ -39,15 +43,17 @@ impl ErrorCode {
             Self::UnsupportedGrantType => "unsupported_grant_type",
             Self::InvalidScope => "invalid_scope",
             Self::ServerError => "server_error",
+            Self::TemporarilyUnavailable => "temporarily_unavailable",
         }
     }
 
     /// The HTTP status: 401 for `invalid_client` (RFC 6749 §5.2, with a `WWW-Authenticate`
-    /// challenge), 500 for `server_error`, 400 otherwise.
+    /// challenge), 500 for `server_error`, 503 for `temporarily_unavailable`, 400 otherwise.
     pub fn status(self) -> http::StatusCode {
         match self {
             Self::InvalidClient => http::StatusCode::UNAUTHORIZED,
             Self::ServerError => http::StatusCode::INTERNAL_SERVER_ERROR,
+            Self::TemporarilyUnavailable => http::StatusCode::SERVICE_UNAVAILABLE,
             _ => http::StatusCode::BAD_REQUEST,
         }
     }

@@ -1,0 +1,154 @@
+//! Extractors that hand the authenticated client to a handler.
+//!
+//! They only read the [`Outcome`](authstar::Outcome) the layer stored: every credential type the
+//! layer accepts works on the same route, and a route that allows anonymous callers does not
+//! refuse a credential of another scheme (unlike `Option<TypedHeader<Authorization<Bearer>>>`).
+
+use std::fmt;
+use std::marker::PhantomData;
+
+use authstar::{Client, Failure};
+use axum::extract::{FromRef, FromRequestParts, OptionalFromRequestParts};
+use axum::http::request::Parts;
+
+use crate::RouteSecurity;
+use crate::rejection::{AuthRejection, RejectionKind};
+
+/// The authenticated client (the seed's `Annotated[Client, Security(rs.authenticated)]`);
+/// refuses the request with 401 otherwise.
+///
+/// As `Option<Authenticated<C>>` it allows anonymous callers: `None` when no credential was
+/// presented (or the authenticator was unavailable and the layer continues anonymously), but a
+/// presented credential that is malformed or rejected is still refused with 401, so a client
+/// with a bad token learns about it.
+///
+/// ```
+/// use authstar::AuthstarClient;
+/// use authstar_axum::Authenticated;
+///
+/// async fn me(Authenticated(client): Authenticated<AuthstarClient>) -> String {
+///     client.client_id
+/// }
+///
+/// async fn greeting(client: Option<Authenticated<AuthstarClient>>) -> String {
+///     match client {
+///         Some(Authenticated(client)) => format!("hello {}", client.client_id),
+///         None => "hello stranger".to_owned(),
+///     }
+/// }
+/// # let _ = (me, greeting);
+/// ```
+#[derive(Clone, Debug)]
+pub struct Authenticated<C>(pub C);
+
+impl<C, S> FromRequestParts<S> for Authenticated<C>
+where
+    C: Client,
+    RouteSecurity<C>: FromRef<S>,
+    S: Send + Sync,
+{
+    type Rejection = AuthRejection;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, AuthRejection> {
+        let security = RouteSecurity::<C>::from_ref(state);
+        let (client, _) = security.authenticate(&parts.extensions)?;
+        Ok(Self(client.clone()))
+    }
+}
+
+impl<C, S> OptionalFromRequestParts<S> for Authenticated<C>
+where
+    C: Client,
+    RouteSecurity<C>: FromRef<S>,
+    S: Send + Sync,
+{
+    type Rejection = AuthRejection;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &S,
+    ) -> Result<Option<Self>, AuthRejection> {
+        let security = RouteSecurity::<C>::from_ref(state);
+        match security.authenticate(&parts.extensions) {
+            Ok((client, _)) => Ok(Some(Self(client.clone()))),
+            Err(rejection) => match rejection.kind() {
+                RejectionKind::Unauthenticated { attempt: None } => Ok(None),
+                RejectionKind::Unauthenticated {
+                    attempt: Some(attempt),
+                } if attempt.failure == Failure::Unavailable => Ok(None),
+                _ => Err(rejection),
+            },
+        }
+    }
+}
+
+/// A set of scopes a route requires, for the [`Scoped`] extractor; declare one with
+/// [`scopes!`](crate::scopes).
+pub trait ScopeRequirement: Send + Sync + 'static {
+    /// The scopes.
+    const SCOPES: &'static [&'static str];
+    /// `true`: all are required; `false`: any one is enough.
+    const ALL: bool;
+}
+
+/// Declares a [`ScopeRequirement`] type: `scopes!(Name = any ["a", "b"])` or
+/// `scopes!(Name = all ["a", "b"])`.
+///
+/// ```
+/// use authstar::AuthstarClient;
+/// use authstar_axum::{Scoped, ScopeRequirement, scopes};
+///
+/// scopes!(ReportsRead = any ["reports:read", "admin"]);
+/// scopes!(ReportsExport = all ["reports:read", "reports:export"]);
+///
+/// async fn export(Scoped(client, _): Scoped<AuthstarClient, ReportsExport>) -> String {
+///     client.client_id
+/// }
+/// assert!(ReportsExport::ALL && !ReportsRead::ALL);
+/// # let _ = export;
+/// ```
+#[macro_export]
+macro_rules! scopes {
+    ($(#[$meta:meta])* $vis:vis $name:ident = any [$($scope:expr),+ $(,)?]) => {
+        $crate::scopes!(@define $(#[$meta])* $vis $name, false, [$($scope),+]);
+    };
+    ($(#[$meta:meta])* $vis:vis $name:ident = all [$($scope:expr),+ $(,)?]) => {
+        $crate::scopes!(@define $(#[$meta])* $vis $name, true, [$($scope),+]);
+    };
+    (@define $(#[$meta:meta])* $vis:vis $name:ident, $all:expr, [$($scope:expr),+]) => {
+        $(#[$meta])*
+        #[derive(Clone, Copy, Debug, Default)]
+        $vis struct $name;
+        impl $crate::ScopeRequirement for $name {
+            const SCOPES: &'static [&'static str] = &[$($scope),+];
+            const ALL: bool = $all;
+        }
+    };
+}
+
+/// The authenticated client holding the scopes `R` requires (401 when unauthenticated, 403
+/// without the scopes).
+pub struct Scoped<C, R>(pub C, pub PhantomData<R>);
+
+impl<C: fmt::Debug, R> fmt::Debug for Scoped<C, R> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_tuple("Scoped").field(&self.0).finish()
+    }
+}
+
+impl<C, R, S> FromRequestParts<S> for Scoped<C, R>
+where
+    C: Client,
+    R: ScopeRequirement,
+    RouteSecurity<C>: FromRef<S>,
+    S: Send + Sync,
+{
+    type Rejection = AuthRejection;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, AuthRejection> {
+        let security = RouteSecurity::<C>::from_ref(state);
+        let (client, method) = security.authenticate(&parts.extensions)?;
+        security.authorize_scopes(client, method, R::SCOPES, R::ALL)?;
+        Ok(Self(client.clone(), PhantomData))
+    }
+}

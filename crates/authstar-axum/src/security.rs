@@ -1,0 +1,310 @@
+//! [`RouteSecurity`]: the seed's `RouteSecurity`, as axum route layers and extractors.
+
+use std::fmt;
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use authstar::network::{Networks, TrustedProxies};
+use authstar::{AuthMethod, AuthstarLayer, Client, LayerInfo, Outcome};
+use axum::extract::ConnectInfo;
+use axum::http::{Extensions, HeaderMap};
+use axum::response::Response;
+
+use crate::guard::{GuardLayer, Requirement};
+use crate::rejection::{AuthRejection, ErrorRenderer, RejectionKind};
+
+type AdminPredicate<C> = Arc<dyn Fn(&C) -> bool + Send + Sync>;
+
+/// Guards for routes behind an [`AuthstarLayer`], built from that layer so that its refusals
+/// carry the layer's challenges.
+///
+/// * route layers (the seed's `dependencies=[Security(...)]`): [`authenticated`](Self::authenticated),
+///   [`scopes_any`](Self::scopes_any), [`scopes_all`](Self::scopes_all),
+///   [`internal`](Self::internal), for a route, a router or the whole app;
+/// * extractors (the seed's `Annotated[Client, Security(...)]`):
+///   [`Authenticated`](crate::Authenticated), `Option<Authenticated>`,
+///   [`Scoped`](crate::Scoped). They find the `RouteSecurity` in the router's state
+///   (`with_state(security)`, or `FromRef` from your own state).
+///
+/// ```
+/// use authstar::{AuthstarClient, AuthstarLayer, BearerToken};
+/// use authstar_axum::{Authenticated, RouteSecurity};
+/// use axum::{Json, Router, routing::get};
+///
+/// let layer = AuthstarLayer::builder()
+///     .on_auth_bearer(|token: BearerToken| async move {
+///         (token.as_str() == "t").then(|| AuthstarClient::new("svc", ["reports:read"]))
+///     })
+///     .build()
+///     .unwrap();
+/// let security = RouteSecurity::new(&layer);
+///
+/// async fn me(Authenticated(client): Authenticated<AuthstarClient>) -> Json<AuthstarClient> {
+///     Json(client)
+/// }
+///
+/// let app: Router = Router::new()
+///     .route("/me", get(me))
+///     .route(
+///         "/reports",
+///         get(|| async { "reports" }).route_layer(security.scopes_any(["reports:read", "admin"])),
+///     )
+///     .route("/healthcheck", get(|| async { "ok" }).route_layer(security.internal()))
+///     .with_state(security)
+///     .layer(layer);
+/// ```
+pub struct RouteSecurity<C> {
+    inner: Arc<Inner<C>>,
+}
+
+struct Inner<C> {
+    info: LayerInfo,
+    renderer: Option<ErrorRenderer>,
+    admin: Option<AdminPredicate<C>>,
+    internal_networks: Networks,
+    trusted_proxies: TrustedProxies,
+}
+
+impl<C> Clone for Inner<C> {
+    fn clone(&self) -> Self {
+        Self {
+            info: self.info.clone(),
+            renderer: self.renderer.clone(),
+            admin: self.admin.clone(),
+            internal_networks: self.internal_networks.clone(),
+            trusted_proxies: self.trusted_proxies.clone(),
+        }
+    }
+}
+
+impl<C> Clone for RouteSecurity<C> {
+    fn clone(&self) -> Self {
+        Self {
+            inner: Arc::clone(&self.inner),
+        }
+    }
+}
+
+impl<C> fmt::Debug for RouteSecurity<C> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RouteSecurity")
+            .field("layer", &self.inner.info)
+            .field("admin_bypass", &self.inner.admin.is_some())
+            .field("internal_networks", &self.inner.internal_networks)
+            .field("trusted_proxies", &self.inner.trusted_proxies)
+            .finish()
+    }
+}
+
+impl<C: Client> RouteSecurity<C> {
+    /// Guards for routes behind `layer`, using its challenges. Internal networks default to
+    /// [`Networks::internal`]; no proxy is trusted.
+    pub fn new<M>(layer: &AuthstarLayer<C, M>) -> Self {
+        Self::from_info(layer.info().clone())
+    }
+
+    /// Guards from a layer's [`LayerInfo`].
+    pub fn from_info(info: LayerInfo) -> Self {
+        Self {
+            inner: Arc::new(Inner {
+                info,
+                renderer: None,
+                admin: None,
+                internal_networks: Networks::internal(),
+                trusted_proxies: TrustedProxies::none(),
+            }),
+        }
+    }
+
+    fn with(mut self, change: impl FnOnce(&mut Inner<C>)) -> Self {
+        change(Arc::make_mut(&mut self.inner));
+        self
+    }
+
+    /// Waives scope checks for clients for which `is_admin` answers `true` (the seed's
+    /// `is_admin_attribute`). Use `Client::is_admin` with
+    /// [`with_admin_bypass`](Self::with_admin_bypass).
+    pub fn admin_when<F>(self, is_admin: F) -> Self
+    where
+        F: Fn(&C) -> bool + Send + Sync + 'static,
+    {
+        self.with(|inner| inner.admin = Some(Arc::new(is_admin)))
+    }
+
+    /// Waives scope checks for clients whose [`Client::is_admin`] is `true`.
+    pub fn with_admin_bypass(self) -> Self {
+        self.admin_when(C::is_admin)
+    }
+
+    /// The networks [`internal`](Self::internal) admits (default [`Networks::internal`]).
+    pub fn internal_networks(self, networks: Networks) -> Self {
+        self.with(|inner| inner.internal_networks = networks)
+    }
+
+    /// Proxies whose `Forwarded`/`X-Forwarded-For` headers are believed when finding the
+    /// client's address (default: none).
+    pub fn trusted_proxies(self, proxies: TrustedProxies) -> Self {
+        self.with(|inner| inner.trusted_proxies = proxies)
+    }
+
+    /// Renders rejection bodies your way (your JSON error format, `application/problem+json`).
+    /// The status and the `WWW-Authenticate` challenges are set after rendering, so they cannot
+    /// be lost.
+    ///
+    /// ```
+    /// # use authstar::{AuthstarClient, AuthstarLayer, BearerToken};
+    /// use authstar_axum::RouteSecurity;
+    /// use axum::response::IntoResponse;
+    ///
+    /// # let layer = AuthstarLayer::builder()
+    /// #     .on_auth_bearer(|_: BearerToken| async { None::<AuthstarClient> }).build().unwrap();
+    /// let security = RouteSecurity::new(&layer).error_body(|rejection| {
+    ///     let problem = serde_json::json!({
+    ///         "type": "about:blank",
+    ///         "title": rejection.body().error_description,
+    ///         "status": rejection.status().as_u16(),
+    ///     });
+    ///     ([("content-type", "application/problem+json")], problem.to_string()).into_response()
+    /// });
+    /// # let _ = security;
+    /// ```
+    pub fn error_body<F>(self, render: F) -> Self
+    where
+        F: Fn(&AuthRejection) -> Response + Send + Sync + 'static,
+    {
+        self.with(|inner| inner.renderer = Some(Arc::new(render)))
+    }
+
+    /// The layer these guards belong to.
+    pub fn info(&self) -> &LayerInfo {
+        &self.inner.info
+    }
+
+    /// A route layer admitting authenticated clients only (401 otherwise).
+    pub fn authenticated(&self) -> GuardLayer<C> {
+        GuardLayer::new(self.clone(), Requirement::Authenticated)
+    }
+
+    /// A route layer admitting clients holding **at least one** of `scopes` (the seed's
+    /// `scopes`): 401 when unauthenticated, 403 otherwise.
+    pub fn scopes_any<I, S>(&self, scopes: I) -> GuardLayer<C>
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        let scopes = scopes.into_iter().map(Into::into).collect();
+        GuardLayer::new(self.clone(), Requirement::Scopes { scopes, all: false })
+    }
+
+    /// A route layer admitting clients holding **all** of `scopes`.
+    pub fn scopes_all<I, S>(&self, scopes: I) -> GuardLayer<C>
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        let scopes = scopes.into_iter().map(Into::into).collect();
+        GuardLayer::new(self.clone(), Requirement::Scopes { scopes, all: true })
+    }
+
+    /// A route layer admitting requests from internal networks only, authenticated or not
+    /// (403 otherwise). The peer address comes from axum's `ConnectInfo<SocketAddr>`
+    /// (`into_make_service_with_connect_info`); forwarding headers count only from trusted
+    /// proxies. A missing peer address is a 403, never a 500.
+    pub fn internal(&self) -> GuardLayer<C> {
+        GuardLayer::new(self.clone(), Requirement::Internal)
+    }
+
+    fn reject(
+        &self,
+        kind: RejectionKind,
+        challenges: Vec<axum::http::HeaderValue>,
+    ) -> AuthRejection {
+        AuthRejection::new(kind, challenges, self.inner.renderer.clone())
+    }
+
+    /// The rejection for a request without a client.
+    pub(crate) fn unauthenticated(&self, attempt: Option<&authstar::Attempt>) -> AuthRejection {
+        let challenges = self.inner.info.challenges().for_attempt(attempt).to_vec();
+        self.reject(
+            RejectionKind::Unauthenticated {
+                attempt: attempt.cloned(),
+            },
+            challenges,
+        )
+    }
+
+    /// The authenticated client and its method, or the rejection.
+    pub fn authenticate<'a>(
+        &self,
+        extensions: &'a Extensions,
+    ) -> Result<(&'a C, &'a AuthMethod), AuthRejection> {
+        match Outcome::<C>::get(extensions) {
+            Some(Outcome::Authenticated { client, method }) => Ok((client, method)),
+            Some(Outcome::Failed(attempt)) => Err(self.unauthenticated(Some(attempt))),
+            None if !self.inner.info.is_applied() => {
+                Err(self.reject(RejectionKind::LayerNotInstalled, Vec::new()))
+            }
+            None => Err(self.unauthenticated(None)),
+        }
+    }
+
+    /// Checks the scopes of an authenticated client.
+    pub fn authorize_scopes<S: AsRef<str>>(
+        &self,
+        client: &C,
+        method: &AuthMethod,
+        scopes: &[S],
+        all: bool,
+    ) -> Result<(), AuthRejection> {
+        let held = |scope: &S| client.has_scope(scope.as_ref());
+        let granted = if all {
+            scopes.iter().all(held)
+        } else {
+            scopes.iter().any(held)
+        };
+        if granted
+            || self
+                .inner
+                .admin
+                .as_ref()
+                .is_some_and(|is_admin| is_admin(client))
+        {
+            return Ok(());
+        }
+        // RFC 6750 §3.1: a bearer client learns which scopes the resource needs.
+        let challenges = match method {
+            AuthMethod::Bearer => self
+                .inner
+                .info
+                .challenges()
+                .insufficient_scope(scopes)
+                .into_iter()
+                .collect(),
+            _ => Vec::new(),
+        };
+        let kind = RejectionKind::InsufficientScope {
+            scopes: scopes.iter().map(|s| s.as_ref().to_owned()).collect(),
+            all,
+        };
+        Err(self.reject(kind, challenges))
+    }
+
+    /// Checks that the request comes from an internal network.
+    pub fn check_internal(
+        &self,
+        extensions: &Extensions,
+        headers: &HeaderMap,
+    ) -> Result<(), AuthRejection> {
+        let address = extensions
+            .get::<ConnectInfo<SocketAddr>>()
+            .and_then(|ConnectInfo(peer)| {
+                self.inner
+                    .trusted_proxies
+                    .client_address(peer.ip(), headers)
+            });
+        match address {
+            Some(address) if self.inner.internal_networks.contains(address) => Ok(()),
+            _ => Err(self.reject(RejectionKind::NotInternal, Vec::new())),
+        }
+    }
+}

@@ -1,0 +1,316 @@
+//! The OAuth 2.0 token endpoint handler (`client_credentials`, RFC 6749 §4.4); the rules live
+//! in [`authstar::oauth2`], this module adapts them to axum.
+
+use std::fmt;
+use std::future::Future;
+use std::sync::Arc;
+
+use authstar::oauth2::{
+    ClientAuthMethod, ErrorCode, OAuth2TokenRequest, OAuth2TokenResponse, TokenError,
+    TokenRequestForm,
+};
+use authstar::{
+    AuthMethod, Authenticator, BasicCredentials, BoxError, Client, Failure, Outcome, Verdict,
+};
+use axum::Json;
+use axum::extract::Request;
+use axum::http::header::{AUTHORIZATION, CACHE_CONTROL, CONTENT_TYPE, PRAGMA, WWW_AUTHENTICATE};
+use axum::http::{HeaderValue, StatusCode, request::Parts};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{MethodRouter, post};
+
+use crate::RouteSecurity;
+
+/// The largest request body the endpoint reads (a token request is a few hundred bytes).
+pub const TOKEN_REQUEST_BODY_LIMIT: usize = 16 * 1024;
+
+/// Builds the token response for a validated request and its authenticated client (the seed's
+/// `token_builder(request, client)`). Implemented for every
+/// `Fn(OAuth2TokenRequest, C) -> impl Future<Output = Result<OAuth2TokenResponse, E>>`.
+pub trait TokenBuilder<C>: Send + Sync + 'static {
+    /// Builds the response; an error becomes a 500 `server_error`, logged.
+    fn build(
+        &self,
+        request: OAuth2TokenRequest,
+        client: C,
+    ) -> impl Future<Output = Result<OAuth2TokenResponse, BoxError>> + Send;
+}
+
+impl<C, F, Fut, E> TokenBuilder<C> for F
+where
+    C: Send,
+    F: Fn(OAuth2TokenRequest, C) -> Fut + Send + Sync + 'static,
+    Fut: Future<Output = Result<OAuth2TokenResponse, E>> + Send,
+    E: Into<BoxError>,
+{
+    async fn build(
+        &self,
+        request: OAuth2TokenRequest,
+        client: C,
+    ) -> Result<OAuth2TokenResponse, BoxError> {
+        self(request, client).await.map_err(Into::into)
+    }
+}
+
+/// No form-field client authentication: clients authenticate with HTTP Basic through the
+/// middleware's `on_auth_basic`.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct ThroughMiddleware;
+
+/// The token endpoint (the seed's `route_security.oauth2_token_endpoint(...)`); made by
+/// [`RouteSecurity::oauth2_token_endpoint`], mounted with
+/// [`into_method_router`](Self::into_method_router).
+///
+/// Client authentication, as in the seed:
+/// * by default, HTTP Basic only, verified by the middleware's `on_auth_basic`;
+/// * with [`on_auth_basic`](Self::on_auth_basic), the endpoint verifies clients itself, from
+///   `Authorization: Basic` (`client_secret_basic`, id and secret form-urlencoded as RFC 6749
+///   §2.3.1 requires) or from `client_id`/`client_secret` body fields (`client_secret_post`).
+///
+/// ```
+/// use authstar::oauth2::{OAuth2TokenRequest, OAuth2TokenResponse};
+/// use authstar::{AuthstarClient, AuthstarLayer, BasicCredentials};
+/// use authstar_axum::RouteSecurity;
+/// use axum::Router;
+///
+/// async fn verify(credentials: BasicCredentials) -> Option<AuthstarClient> {
+///     (credentials.username() == "svc" && credentials.password() == "secret")
+///         .then(|| AuthstarClient::new("svc", ["reports:read"]))
+/// }
+/// async fn token_builder(
+///     request: OAuth2TokenRequest,
+///     client: AuthstarClient,
+/// ) -> Result<OAuth2TokenResponse, std::convert::Infallible> {
+///     Ok(OAuth2TokenResponse::bearer(format!("token-for-{}", client.client_id))
+///         .scope(request.scope()))
+/// }
+///
+/// let layer = AuthstarLayer::builder().on_auth_basic(verify).build().unwrap();
+/// let security = RouteSecurity::new(&layer);
+/// let app: Router = Router::new()
+///     .route(
+///         "/oauth2/token",
+///         security.oauth2_token_endpoint(token_builder).on_auth_basic(verify).into_method_router(),
+///     )
+///     .layer(layer);
+/// ```
+pub struct TokenEndpoint<C, B, V = ThroughMiddleware> {
+    security: RouteSecurity<C>,
+    builder: Arc<B>,
+    verifier: Arc<V>,
+}
+
+impl<C, B, V> Clone for TokenEndpoint<C, B, V> {
+    fn clone(&self) -> Self {
+        Self {
+            security: self.security.clone(),
+            builder: Arc::clone(&self.builder),
+            verifier: Arc::clone(&self.verifier),
+        }
+    }
+}
+
+impl<C, B, V> fmt::Debug for TokenEndpoint<C, B, V> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("TokenEndpoint")
+            .field(
+                "client_secret_post",
+                &(std::any::type_name::<V>() != std::any::type_name::<ThroughMiddleware>()),
+            )
+            .finish()
+    }
+}
+
+impl<C: Client> RouteSecurity<C> {
+    /// The token endpoint for the `client_credentials` grant, answering with `token_builder`.
+    pub fn oauth2_token_endpoint<B: TokenBuilder<C>>(
+        &self,
+        token_builder: B,
+    ) -> TokenEndpoint<C, B> {
+        TokenEndpoint {
+            security: self.clone(),
+            builder: Arc::new(token_builder),
+            verifier: Arc::new(ThroughMiddleware),
+        }
+    }
+}
+
+/// How the endpoint authenticates clients: [`ThroughMiddleware`] or a basic authenticator.
+pub trait ClientVerifier<C>: Send + Sync + 'static {
+    /// Authenticates the client of a token request.
+    fn verify(
+        &self,
+        presented: Option<authstar::oauth2::ClientCredentials>,
+        parts: &Parts,
+    ) -> impl Future<Output = Result<C, TokenError>> + Send;
+}
+
+impl<C: Client> ClientVerifier<C> for ThroughMiddleware {
+    fn verify(
+        &self,
+        presented: Option<authstar::oauth2::ClientCredentials>,
+        parts: &Parts,
+    ) -> impl Future<Output = Result<C, TokenError>> + Send {
+        let result = match (presented, Outcome::<C>::get(&parts.extensions)) {
+            (Some(credentials), _) if credentials.method == ClientAuthMethod::ClientSecretPost => {
+                Err(TokenError::new(
+                    ErrorCode::InvalidClient,
+                    "client_secret_post is not enabled: authenticate with HTTP Basic",
+                ))
+            }
+            (
+                _,
+                Some(Outcome::Authenticated {
+                    client,
+                    method: AuthMethod::Basic,
+                }),
+            ) => Ok(client.clone()),
+            (_, Some(Outcome::Failed(attempt)))
+                if attempt.method == AuthMethod::Basic
+                    && attempt.failure == Failure::Unavailable =>
+            {
+                Err(unavailable())
+            }
+            (Some(_), _) => Err(wrong_credentials()),
+            (None, _) => Err(missing_credentials()),
+        };
+        std::future::ready(result)
+    }
+}
+
+impl<C, A> ClientVerifier<C> for A
+where
+    C: Client,
+    A: Authenticator<BasicCredentials, Client = C>,
+{
+    async fn verify(
+        &self,
+        presented: Option<authstar::oauth2::ClientCredentials>,
+        _: &Parts,
+    ) -> Result<C, TokenError> {
+        let presented = presented.ok_or_else(missing_credentials)?;
+        let basic = presented.to_basic().ok_or_else(wrong_credentials)?;
+        match self.authenticate(basic).await {
+            Verdict::Authenticated(client) => Ok(client),
+            Verdict::Rejected => Err(wrong_credentials()),
+            Verdict::Unavailable(error) => {
+                tracing::warn!(error = %error, "authstar: token endpoint client verifier failed");
+                Err(unavailable())
+            }
+        }
+    }
+}
+
+fn missing_credentials() -> TokenError {
+    TokenError::new(
+        ErrorCode::InvalidClient,
+        "client authentication is required",
+    )
+}
+
+fn wrong_credentials() -> TokenError {
+    TokenError::new(
+        ErrorCode::InvalidClient,
+        "unknown client or wrong client secret",
+    )
+}
+
+fn unavailable() -> TokenError {
+    TokenError::new(
+        ErrorCode::TemporarilyUnavailable,
+        "client authentication is temporarily unavailable",
+    )
+}
+
+impl<C, B> TokenEndpoint<C, B, ThroughMiddleware> {
+    /// Verifies clients in the endpoint itself with `verifier` (the seed's `on_auth_basic`
+    /// argument), which enables `client_id`/`client_secret` body fields besides HTTP Basic.
+    pub fn on_auth_basic<V>(self, verifier: V) -> TokenEndpoint<C, B, V>
+    where
+        V: Authenticator<BasicCredentials, Client = C>,
+    {
+        TokenEndpoint {
+            security: self.security,
+            builder: self.builder,
+            verifier: Arc::new(verifier),
+        }
+    }
+}
+
+impl<C, B, V> TokenEndpoint<C, B, V>
+where
+    C: Client,
+    B: TokenBuilder<C>,
+    V: ClientVerifier<C>,
+{
+    /// A `POST` method router for the endpoint; other methods get 405 with `Allow: POST`.
+    pub fn into_method_router<S>(self) -> MethodRouter<S>
+    where
+        S: Clone + Send + Sync + 'static,
+    {
+        post(move |request: Request| {
+            let endpoint = self.clone();
+            async move { endpoint.handle(request).await }
+        })
+    }
+
+    /// Answers one token request.
+    pub async fn handle(&self, request: Request) -> Response {
+        let challenge = self.security.info().challenges().basic();
+        match self.token(request).await {
+            Ok(token) => no_store((StatusCode::OK, Json(token)).into_response()),
+            Err(error) => {
+                let mut response = (error.status(), Json(&error)).into_response();
+                if error.error == ErrorCode::InvalidClient {
+                    response.headers_mut().insert(WWW_AUTHENTICATE, challenge);
+                }
+                no_store(response)
+            }
+        }
+    }
+
+    async fn token(&self, request: Request) -> Result<OAuth2TokenResponse, TokenError> {
+        let (parts, body) = request.into_parts();
+        let body = axum::body::to_bytes(body, TOKEN_REQUEST_BODY_LIMIT)
+            .await
+            .map_err(|_| {
+                TokenError::new(ErrorCode::InvalidRequest, "the request body is too large")
+            })?;
+        let form =
+            TokenRequestForm::parse(parts.headers.get(CONTENT_TYPE), parts.uri.query(), &body)?;
+        form.check_grant_type()?;
+        let mut authorizations = parts.headers.get_all(AUTHORIZATION).iter();
+        let authorization = authorizations.next();
+        if authorizations.next().is_some() {
+            return Err(TokenError::new(
+                ErrorCode::InvalidRequest,
+                "the Authorization header is repeated",
+            ));
+        }
+        let presented = form.client_credentials(authorization)?;
+        let client = self.verifier.verify(presented, &parts).await?;
+        let request = form.authorize(&client)?;
+        let client_id = request.client_id.clone();
+        match self.builder.build(request, client).await {
+            Ok(token) => {
+                tracing::info!(client_id = %client_id, "authstar: token issued");
+                Ok(token)
+            }
+            Err(error) => {
+                tracing::error!(client_id = %client_id, error = %error, "authstar: token builder failed");
+                Err(TokenError::new(
+                    ErrorCode::ServerError,
+                    "the token could not be issued",
+                ))
+            }
+        }
+    }
+}
+
+/// RFC 6749 §5.1: token responses, and their errors, must not be cached.
+fn no_store(mut response: Response) -> Response {
+    let headers = response.headers_mut();
+    headers.insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    headers.insert(PRAGMA, HeaderValue::from_static("no-cache"));
+    response
+}
