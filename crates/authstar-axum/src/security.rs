@@ -7,6 +7,7 @@ use std::sync::Arc;
 use authstar::network::{Networks, TrustedProxies};
 use authstar::{AuthMethod, AuthstarLayer, Client, LayerInfo, Outcome};
 use axum::extract::ConnectInfo;
+use axum::extract::connect_info::MockConnectInfo;
 use axum::http::{Extensions, HeaderMap};
 use axum::response::Response;
 
@@ -295,13 +296,18 @@ impl<C: Client> RouteSecurity<C> {
         extensions: &Extensions,
         headers: &HeaderMap,
     ) -> Result<(), AuthRejection> {
-        let address = extensions
-            .get::<ConnectInfo<SocketAddr>>()
-            .and_then(|ConnectInfo(peer)| {
-                self.inner
-                    .trusted_proxies
-                    .client_address(peer.ip(), headers)
-            });
+        // `MockConnectInfo` is axum's stand-in for `ConnectInfo` in tests.
+        let peer = match extensions.get::<ConnectInfo<SocketAddr>>() {
+            Some(ConnectInfo(peer)) => Some(peer),
+            None => extensions
+                .get::<MockConnectInfo<SocketAddr>>()
+                .map(|MockConnectInfo(peer)| peer),
+        };
+        let address = peer.and_then(|peer| {
+            self.inner
+                .trusted_proxies
+                .client_address(peer.ip(), headers)
+        });
         match address {
             Some(address) if self.inner.internal_networks.contains(address) => Ok(()),
             _ => Err(self.reject(RejectionKind::NotInternal, Vec::new())),
