@@ -1,6 +1,6 @@
 //! # authstar-axum
 //!
-//! The axum extension of [authstar](authstar): the seed's FastAPI `RouteSecurity`, as axum route
+//! The axum extension of [`authstar`]: the seed's FastAPI `RouteSecurity`, as axum route
 //! layers and extractors, an RFC 6749 token endpoint, and OpenAPI security schemes (feature
 //! `openapi`).
 //!

@@ -1,11 +1,11 @@
 //! Python's authlib `OAuth2Client` against `examples/token_endpoint.rs`, with
 //! `client_secret_basic` and `client_secret_post`, then a protected route with the token.
 
+#[path = "support/python.rs"]
+mod python;
 #[allow(dead_code)]
 #[path = "../examples/token_endpoint.rs"]
 mod token_endpoint;
-#[path = "support/python.rs"]
-mod python;
 
 async fn serve() -> String {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -31,6 +31,9 @@ async fn authlib_client_secret_basic_and_post() {
         })
         .await
         .unwrap();
-        assert!(output.contains(&format!("authlib {method}: ok")), "{output}");
+        assert!(
+            output.contains(&format!("authlib {method}: ok")),
+            "{output}"
+        );
     }
 }

@@ -548,6 +548,30 @@ mod tests {
         }
     }
 
+    #[derive(Clone)]
+    struct DeviceOnly;
+
+    impl Client for DeviceOnly {
+        fn client_id(&self) -> &str {
+            "device"
+        }
+        fn scopes(&self) -> impl Iterator<Item = &str> {
+            std::iter::empty()
+        }
+        fn can_use_grant(&self, grant_type: &str) -> bool {
+            grant_type == "urn:ietf:params:oauth:grant-type:device_code"
+        }
+    }
+
+    #[test]
+    fn rfc6749_5_2_unauthorized_client() {
+        let form = parse("grant_type=client_credentials").unwrap();
+        assert_eq!(
+            form.authorize(&DeviceOnly).unwrap_err().error,
+            ErrorCode::UnauthorizedClient
+        );
+    }
+
     #[test]
     fn rfc6749_3_3_scope_syntax_and_subset() {
         let client = AuthstarClient::new("svc", ["a", "b"]);
