@@ -1,0 +1,71 @@
+//! A bar chart of Δ per variant (PNG, plotters), min–max as error bars.
+
+use std::path::Path;
+
+use plotters::prelude::*;
+
+/// A TrueType font for the labels: Debian's `fonts-dejavu-core`.
+const FONT: &str = "/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf";
+
+/// Draws `bars` (name, median Δ, min Δ, max Δ) to `path`.
+pub fn draw(
+    path: &Path,
+    bars: &[(String, f64, f64, f64)],
+) -> Result<(), Box<dyn std::error::Error>> {
+    let font = std::fs::read(FONT)
+        .map_err(|e| format!("{FONT}: {e} (apt-get install fonts-dejavu-core)"))?;
+    // plotters keeps registered fonts for the life of the process.
+    let font: &'static [u8] = Box::leak(font.into_boxed_slice());
+    plotters::style::register_font("sans-serif", FontStyle::Normal, font)
+        .map_err(|_| "the font could not be registered")?;
+
+    let height = 90 + 28 * bars.len() as u32;
+    let root = BitMapBackend::new(path, (1100, height)).into_drawing_area();
+    root.fill(&WHITE)?;
+    let max = bars.iter().map(|b| b.3).fold(10.0_f64, f64::max) * 1.1;
+    let mut chart = ChartBuilder::on(&root)
+        .caption(
+            "Δ ns per request over the floor (median, min–max)",
+            ("sans-serif", 22),
+        )
+        .margin(12)
+        .x_label_area_size(36)
+        .y_label_area_size(380)
+        .build_cartesian_2d(0.0..max, (0..bars.len()).into_segmented())?;
+    chart
+        .configure_mesh()
+        .disable_y_mesh()
+        .y_labels(bars.len())
+        .y_label_formatter(&|segment| match segment {
+            SegmentValue::CenterOf(i) => bars.get(*i).map(|b| b.0.clone()).unwrap_or_default(),
+            _ => String::new(),
+        })
+        .x_desc("ns")
+        .label_style(("sans-serif", 15))
+        .draw()?;
+    chart.draw_series(bars.iter().enumerate().map(|(i, bar)| {
+        let color = if bar.0.starts_with("authstar") {
+            BLUE
+        } else {
+            RGBColor(150, 150, 150)
+        };
+        Rectangle::new(
+            [
+                (0.0, SegmentValue::Exact(i)),
+                (bar.1.max(0.0), SegmentValue::Exact(i + 1)),
+            ],
+            color.mix(0.7).filled(),
+        )
+    }))?;
+    chart.draw_series(bars.iter().enumerate().map(|(i, bar)| {
+        PathElement::new(
+            vec![
+                (bar.2.max(0.0), SegmentValue::CenterOf(i)),
+                (bar.3.max(0.0), SegmentValue::CenterOf(i)),
+            ],
+            BLACK.stroke_width(2),
+        )
+    }))?;
+    root.present()?;
+    Ok(())
+}

@@ -1,0 +1,288 @@
+//! authstar's benchmark suite: `cargo run -p authstar-bench --release`.
+//!
+//! Every variant calls a tower `Service` directly with a clone of a prebuilt request and polls
+//! the response future once (all futures here complete immediately, so no runtime is involved).
+//! Variants are interleaved: each round runs every variant once, in a rotated order, and the
+//! report gives the median and min–max over rounds. Δ is the cost over the group's floor (a bare
+//! `service_fn`, or the unsecured axum route), measured in the same run, and every goal is a
+//! ratio of two Δs from that run.
+//!
+//! A hand-written harness rather than criterion or divan: neither interleaves variants, and
+//! interleaving is what makes ratios between variants stable on a shared two-core machine.
+
+mod alloc;
+mod chart;
+mod peers;
+mod variants;
+
+use std::fmt::Write as _;
+use std::time::Duration;
+
+#[global_allocator]
+static GLOBAL: alloc::Counting = alloc::Counting;
+
+/// One benchmarked variant.
+pub struct Variant {
+    /// Short name.
+    pub name: &'static str,
+    /// The group whose floor its Δ is measured against.
+    pub group: Group,
+    /// Runs `iterations` requests and returns the elapsed time.
+    pub run: Box<dyn FnMut(u64) -> Duration>,
+}
+
+/// Variant groups, each with its floor.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Group {
+    /// Tower services called directly; floor: a bare `service_fn`.
+    InProcess,
+    /// A full axum `Router`; floor: the unsecured route.
+    Axum,
+}
+
+impl Group {
+    fn floor(self) -> &'static str {
+        match self {
+            Group::InProcess => variants::FLOOR,
+            Group::Axum => variants::AXUM_FLOOR,
+        }
+    }
+}
+
+struct Measured {
+    name: &'static str,
+    group: Group,
+    samples: Vec<f64>,
+    allocations: u64,
+    bytes: u64,
+}
+
+impl Measured {
+    fn median(&self) -> f64 {
+        let mut sorted = self.samples.clone();
+        sorted.sort_by(f64::total_cmp);
+        sorted[sorted.len() / 2]
+    }
+    fn min(&self) -> f64 {
+        self.samples.iter().copied().fold(f64::INFINITY, f64::min)
+    }
+    fn max(&self) -> f64 {
+        self.samples.iter().copied().fold(0.0, f64::max)
+    }
+}
+
+fn calibrate(variant: &mut Variant, target: Duration) -> u64 {
+    let mut iterations = 64;
+    loop {
+        let elapsed = (variant.run)(iterations);
+        if elapsed >= target || iterations > 1 << 26 {
+            let scaled = iterations as f64 * target.as_secs_f64() / elapsed.as_secs_f64().max(1e-9);
+            return (scaled as u64).max(16);
+        }
+        iterations *= 4;
+    }
+}
+
+fn main() {
+    let rounds: usize = std::env::var("AUTHSTAR_BENCH_ROUNDS")
+        .ok()
+        .and_then(|r| r.parse().ok())
+        .unwrap_or(15);
+    let batch = Duration::from_millis(20);
+    let mut all = variants::all();
+
+    eprintln!("calibrating {} variants...", all.len());
+    let iterations: Vec<u64> = all.iter_mut().map(|v| calibrate(v, batch)).collect();
+    let mut measured: Vec<Measured> = all
+        .iter_mut()
+        .map(|variant| {
+            (variant.run)(iterations[0].min(1000)); // warm up
+            let (allocations, bytes) = alloc::measure(|| {
+                (variant.run)(1);
+            });
+            Measured {
+                name: variant.name,
+                group: variant.group,
+                samples: Vec::new(),
+                allocations,
+                bytes,
+            }
+        })
+        .collect();
+
+    for round in 0..rounds {
+        eprintln!("round {}/{rounds}", round + 1);
+        let n = all.len();
+        for k in 0..n {
+            let i = (k + round) % n;
+            let elapsed = (all[i].run)(iterations[i]);
+            measured[i]
+                .samples
+                .push(elapsed.as_nanos() as f64 / iterations[i] as f64);
+        }
+    }
+
+    let report = report(&measured, rounds);
+    println!("{report}");
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../benchmarks/results");
+    if let Err(error) = std::fs::create_dir_all(&dir)
+        .and_then(|()| std::fs::write(dir.join("in_process.md"), &report))
+    {
+        eprintln!("could not write the report: {error}");
+    }
+    let bars: Vec<(String, f64, f64, f64)> = measured
+        .iter()
+        .map(|m| {
+            let floor = floor_of(&measured, m.group);
+            (
+                m.name.to_owned(),
+                m.median() - floor,
+                m.min() - floor,
+                m.max() - floor,
+            )
+        })
+        .collect();
+    match chart::draw(&dir.join("in_process.png"), &bars) {
+        Ok(()) => eprintln!("wrote benchmarks/results/in_process.md and in_process.png"),
+        Err(error) => eprintln!("chart not drawn: {error}"),
+    }
+}
+
+fn floor_of(measured: &[Measured], group: Group) -> f64 {
+    measured
+        .iter()
+        .find(|m| m.name == group.floor())
+        .map(Measured::median)
+        .unwrap_or(0.0)
+}
+
+fn delta(measured: &[Measured], name: &str) -> f64 {
+    let m = measured
+        .iter()
+        .find(|m| m.name == name)
+        .unwrap_or_else(|| panic!("no variant {name}"));
+    m.median() - floor_of(measured, m.group)
+}
+
+fn allocations(measured: &[Measured], name: &str) -> (i64, i64) {
+    let m = measured.iter().find(|m| m.name == name).expect("variant");
+    let floor = measured
+        .iter()
+        .find(|f| f.name == m.group.floor())
+        .expect("floor");
+    (
+        m.allocations as i64 - floor.allocations as i64,
+        m.bytes as i64 - floor.bytes as i64,
+    )
+}
+
+fn report(measured: &[Measured], rounds: usize) -> String {
+    let mut out = String::new();
+    let cpu = std::fs::read_to_string("/proc/cpuinfo")
+        .ok()
+        .and_then(|info| {
+            info.lines()
+                .find(|l| l.starts_with("model name"))
+                .and_then(|l| l.split(':').nth(1))
+                .map(|m| m.trim().to_owned())
+        })
+        .unwrap_or_else(|| "unknown CPU".to_owned());
+    let _ = writeln!(out, "# authstar benchmarks (in process)\n");
+    let _ = writeln!(
+        out,
+        "`cargo run -p authstar-bench --release` — {rounds} interleaved rounds, {cpu}, \
+         {} cores. Times are ns per request: median (min–max over rounds). Δ is the cost over the \
+         group's floor in the same run. Allocations and bytes are per request, over the floor.\n",
+        std::thread::available_parallelism().map_or(0, |n| n.get())
+    );
+    for group in [Group::InProcess, Group::Axum] {
+        let title = match group {
+            Group::InProcess => "## Tower services (floor: bare `service_fn`)",
+            Group::Axum => "## Full axum router (floor: the unsecured route)",
+        };
+        let _ = writeln!(out, "{title}\n");
+        let _ = writeln!(out, "| variant | ns/request | Δ ns | allocations | bytes |");
+        let _ = writeln!(out, "|---|---:|---:|---:|---:|");
+        for m in measured.iter().filter(|m| m.group == group) {
+            let (allocs, bytes) = allocations(measured, m.name);
+            let _ = writeln!(
+                out,
+                "| {} | {:.1} ({:.1}–{:.1}) | {:.1} | {allocs} | {bytes} |",
+                m.name,
+                m.median(),
+                m.min(),
+                m.max(),
+                m.median() - floor_of(measured, group),
+            );
+        }
+        let _ = writeln!(out);
+    }
+
+    let _ = writeln!(out, "## Goals (issue 4), as ratios measured in this run\n");
+    let _ = writeln!(out, "| goal | measured | target | met |");
+    let _ = writeln!(out, "|---|---:|---:|---|");
+    let mut goal = |name: &str, value: f64, target: f64, unit: &str| {
+        let met = if value <= target { "yes" } else { "**no**" };
+        let _ = writeln!(
+            out,
+            "| {name} | {value:.2}{unit} | ≤ {target}{unit} | {met} |"
+        );
+    };
+    use variants as v;
+    goal(
+        "Bearer: authstar Δ / minimal bearer layer Δ",
+        delta(measured, v::AUTHSTAR_BEARER) / delta(measured, v::MINIMAL_BEARER),
+        1.2,
+        "×",
+    );
+    goal(
+        "Basic: authstar Δ / minimal Basic layer Δ",
+        delta(measured, v::AUTHSTAR_BASIC) / delta(measured, v::MINIMAL_BASIC),
+        1.2,
+        "×",
+    );
+    goal(
+        "X-API-Key: authstar Δ / minimal API-key layer Δ",
+        delta(measured, v::AUTHSTAR_API_KEY) / delta(measured, v::MINIMAL_API_KEY),
+        1.2,
+        "×",
+    );
+    goal(
+        "Bearer: authstar Δ / tower-http AsyncRequireAuthorization Δ",
+        delta(measured, v::AUTHSTAR_BEARER) / delta(measured, v::TOWER_HTTP),
+        1.0,
+        "×",
+    );
+    goal(
+        "anonymous, Bearer+Basic+X-API-Key configured: Δ",
+        delta(measured, v::AUTHSTAR_ANONYMOUS),
+        60.0,
+        " ns",
+    );
+    goal(
+        "anonymous: allocations per request",
+        allocations(measured, v::AUTHSTAR_ANONYMOUS).0 as f64,
+        0.0,
+        "",
+    );
+    goal(
+        "axum: (authstar layer + Authenticated extractor) Δ / axum-extra TypedHeader Δ",
+        delta(measured, v::AXUM_AUTHSTAR_EXTRACTOR) / delta(measured, v::AXUM_TYPED_HEADER),
+        1.0,
+        "×",
+    );
+    goal(
+        "axum: scopes route layer cost / no-op route_layer cost",
+        (delta(measured, v::AXUM_AUTHSTAR_SCOPES) - delta(measured, v::AXUM_AUTHSTAR_LAYER))
+            / delta(measured, v::AXUM_NOOP_ROUTE_LAYER),
+        1.0,
+        "×",
+    );
+    let (allocs, bytes) = allocations(measured, v::AUTHSTAR_BEARER);
+    let _ = writeln!(
+        out,
+        "\nBytes allocated per authenticated request (Bearer, over the floor): {bytes} in {allocs} allocations \
+         (the stored client's `String` and `Vec`, the extension map, the outcome box)."
+    );
+    out
+}

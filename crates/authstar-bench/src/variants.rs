@@ -1,0 +1,373 @@
+//! Every benchmarked variant, built once; each owns its service and its prebuilt request.
+
+use std::convert::Infallible;
+use std::future::{Future, Ready, ready};
+use std::hint::black_box;
+use std::pin::pin;
+use std::task::{Context, Poll, Waker};
+use std::time::Instant;
+
+use authstar::{
+    AuthstarClient, AuthstarLayer, BasicCredentials, BearerToken, HeaderAuth, HeaderCredential,
+};
+use authstar_axum::{Authenticated, RouteSecurity};
+use axum::Router;
+use axum::body::Body;
+use axum::extract::{FromRequestParts, State};
+use axum::http::StatusCode;
+use axum::routing::get;
+use axum_extra::TypedHeader;
+use axum_extra::headers::Authorization;
+use axum_extra::headers::authorization::Bearer;
+use http::header::AUTHORIZATION;
+use http::request::Parts;
+use http::{Request, Response};
+use tower::service_fn;
+use tower_http::auth::AsyncRequireAuthorizationLayer;
+use tower_layer::Layer;
+use tower_service::Service;
+
+use crate::peers::{self, Minimal, MinimalLayer, Noop, Tokens};
+use crate::{Group, Variant};
+
+/// The in-process floor.
+pub const FLOOR: &str = "bare service_fn (floor)";
+/// A no-op layer.
+pub const NOOP: &str = "no-op layer";
+/// Hand-written minimal bearer layer.
+pub const MINIMAL_BEARER: &str = "minimal bearer layer (hand-written)";
+/// Hand-written minimal Basic layer.
+pub const MINIMAL_BASIC: &str = "minimal Basic layer (hand-written)";
+/// Hand-written minimal API-key layer.
+pub const MINIMAL_API_KEY: &str = "minimal X-API-Key layer (hand-written)";
+/// tower-http's async authorization layer.
+pub const TOWER_HTTP: &str = "tower-http AsyncRequireAuthorization, bearer";
+/// authstar, valid bearer.
+pub const AUTHSTAR_BEARER: &str = "authstar bearer";
+/// authstar, valid Basic.
+pub const AUTHSTAR_BASIC: &str = "authstar Basic";
+/// authstar, valid API key.
+pub const AUTHSTAR_API_KEY: &str = "authstar X-API-Key";
+/// authstar, no credentials, three methods.
+pub const AUTHSTAR_ANONYMOUS: &str = "authstar anonymous (bearer+basic+key)";
+/// authstar, no credentials, four methods.
+pub const AUTHSTAR_ANONYMOUS_REQUEST: &str = "authstar anonymous (+request authenticator)";
+/// authstar, malformed header.
+pub const AUTHSTAR_MALFORMED: &str = "authstar malformed bearer";
+/// authstar, rejected token.
+pub const AUTHSTAR_REJECTED: &str = "authstar rejected bearer";
+
+/// The axum floor.
+pub const AXUM_FLOOR: &str = "axum: unsecured route (floor)";
+/// A no-op route layer.
+pub const AXUM_NOOP_ROUTE_LAYER: &str = "axum: no-op route_layer";
+/// axum-extra's typed header extractor.
+pub const AXUM_TYPED_HEADER: &str = "axum: axum-extra TypedHeader<Authorization<Bearer>> + lookup";
+/// A hand-written extractor.
+pub const AXUM_HANDWRITTEN: &str = "axum: hand-written FromRequestParts bearer guard";
+/// authstar layer only.
+pub const AXUM_AUTHSTAR_LAYER: &str = "axum: authstar layer, no guard";
+/// authstar layer + extractor.
+pub const AXUM_AUTHSTAR_EXTRACTOR: &str = "axum: authstar layer + Authenticated extractor";
+/// authstar layer + authenticated route layer.
+pub const AXUM_AUTHSTAR_GUARD: &str = "axum: authstar layer + authenticated() route_layer";
+/// authstar layer + scopes route layer.
+pub const AXUM_AUTHSTAR_SCOPES: &str = "axum: authstar layer + scopes_any() route_layer";
+/// authstar layer + scopes route layer + extractor.
+pub const AXUM_AUTHSTAR_SCOPES_EXTRACTED: &str = "axum: authstar + scopes_any() + Authenticated";
+
+fn drive<S, R>(service: &mut S, request: R)
+where
+    S: Service<R>,
+    S::Error: std::fmt::Debug,
+{
+    let mut cx = Context::from_waker(Waker::noop());
+    assert!(
+        matches!(service.poll_ready(&mut cx), Poll::Ready(Ok(()))),
+        "service not ready"
+    );
+    let mut future = pin!(service.call(request));
+    match future.as_mut().poll(&mut cx) {
+        Poll::Ready(Ok(response)) => {
+            black_box(response);
+        }
+        Poll::Ready(Err(error)) => panic!("service failed: {error:?}"),
+        Poll::Pending => panic!("benchmarked futures complete at once"),
+    }
+}
+
+fn inner(request: Request<()>) -> Ready<Result<Response<()>, Infallible>> {
+    black_box(&request);
+    ready(Ok(Response::new(())))
+}
+
+fn tower<S>(
+    name: &'static str,
+    mut service: S,
+    credential: Option<(&'static str, String)>,
+) -> Variant
+where
+    S: Service<Request<()>, Response = Response<()>> + 'static,
+    S::Error: std::fmt::Debug,
+{
+    let prototype = peers::request(credential);
+    Variant {
+        name,
+        group: Group::InProcess,
+        run: Box::new(move |iterations| {
+            let start = Instant::now();
+            for _ in 0..iterations {
+                drive(&mut service, prototype.clone());
+            }
+            start.elapsed()
+        }),
+    }
+}
+
+fn axum(
+    name: &'static str,
+    mut router: Router,
+    credential: Option<(&'static str, String)>,
+) -> Variant {
+    let (parts, ()) = peers::request(credential).into_parts();
+    Variant {
+        name,
+        group: Group::Axum,
+        run: Box::new(move |iterations| {
+            let start = Instant::now();
+            for _ in 0..iterations {
+                let request = Request::from_parts(parts.clone(), Body::empty());
+                drive(&mut router, request);
+            }
+            start.elapsed()
+        }),
+    }
+}
+
+/// The authstar layer every variant uses: bearer and API key against the token table, Basic
+/// against the user table; optionally a request authenticator.
+fn authstar_layer(
+    tokens: Tokens,
+    users: peers::Users,
+) -> AuthstarLayer<AuthstarClient, impl authstar::methods::MethodSet<AuthstarClient>> {
+    let keys = tokens.clone();
+    AuthstarLayer::builder()
+        .on_auth_bearer(move |token: BearerToken| {
+            let found = tokens.get(token.as_str()).cloned();
+            async move { found }
+        })
+        .on_auth_basic(move |credentials: BasicCredentials| {
+            let found = users
+                .get(credentials.username())
+                .filter(|(password, _)| password == credentials.password())
+                .map(|(_, client)| client.clone());
+            async move { found }
+        })
+        .on_auth_header(HeaderAuth::x_api_key(move |key: HeaderCredential| {
+            let found = keys.get(key.as_str()).cloned();
+            async move { found }
+        }))
+        .build()
+        .expect("valid configuration")
+}
+
+#[derive(Clone)]
+struct Session(AuthstarClient);
+
+/// A hand-written axum extractor doing the minimal bearer lookup.
+struct MinimalClient(#[allow(dead_code)] AuthstarClient);
+
+impl FromRequestParts<Tokens> for MinimalClient {
+    type Rejection = StatusCode;
+
+    async fn from_request_parts(parts: &mut Parts, tokens: &Tokens) -> Result<Self, StatusCode> {
+        parts
+            .headers
+            .get(AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.strip_prefix("Bearer "))
+            .and_then(|t| tokens.get(t).cloned())
+            .map(MinimalClient)
+            .ok_or(StatusCode::UNAUTHORIZED)
+    }
+}
+
+/// Every variant, in report order.
+pub fn all() -> Vec<Variant> {
+    let tokens = peers::tokens();
+    let users = peers::users();
+    let bare = || service_fn(inner);
+    let layer = authstar_layer(tokens.clone(), users.clone());
+    let with_request = {
+        let keys = tokens.clone();
+        let tokens = tokens.clone();
+        AuthstarLayer::builder()
+            .on_auth_bearer(move |token: BearerToken| {
+                let found = tokens.get(token.as_str()).cloned();
+                async move { found }
+            })
+            .on_auth_header(HeaderAuth::x_api_key(move |key: HeaderCredential| {
+                let found = keys.get(key.as_str()).cloned();
+                async move { found }
+            }))
+            .on_auth_request(|parts: &Parts| {
+                let session = parts.extensions.get::<Session>().map(|s| s.0.clone());
+                async move { session }
+            })
+            .build()
+            .expect("valid configuration")
+    };
+    let tower_http = {
+        let tokens = tokens.clone();
+        AsyncRequireAuthorizationLayer::new(move |mut request: Request<()>| {
+            let client = request
+                .headers()
+                .get(AUTHORIZATION)
+                .and_then(|v| v.to_str().ok())
+                .and_then(|v| v.strip_prefix("Bearer "))
+                .and_then(|t| tokens.get(t).cloned());
+            async move {
+                match client {
+                    Some(client) => {
+                        request.extensions_mut().insert(client);
+                        Ok(request)
+                    }
+                    None => {
+                        let mut refused = Response::new(());
+                        *refused.status_mut() = StatusCode::UNAUTHORIZED;
+                        Err(refused)
+                    }
+                }
+            }
+        })
+    };
+
+    let mut variants = vec![
+        tower(FLOOR, bare(), peers::bearer()),
+        tower(NOOP, Noop.layer(bare()), peers::bearer()),
+        tower(
+            MINIMAL_BEARER,
+            MinimalLayer(Minimal::Bearer(tokens.clone())).layer(bare()),
+            peers::bearer(),
+        ),
+        tower(
+            MINIMAL_BASIC,
+            MinimalLayer(Minimal::Basic(users.clone())).layer(bare()),
+            peers::basic(),
+        ),
+        tower(
+            MINIMAL_API_KEY,
+            MinimalLayer(Minimal::ApiKey(tokens.clone())).layer(bare()),
+            peers::api_key(),
+        ),
+        tower(TOWER_HTTP, tower_http.layer(bare()), peers::bearer()),
+        tower(AUTHSTAR_BEARER, layer.layer(bare()), peers::bearer()),
+        tower(AUTHSTAR_BASIC, layer.layer(bare()), peers::basic()),
+        tower(AUTHSTAR_API_KEY, layer.layer(bare()), peers::api_key()),
+        tower(AUTHSTAR_ANONYMOUS, layer.layer(bare()), None),
+        tower(AUTHSTAR_ANONYMOUS_REQUEST, with_request.layer(bare()), None),
+        tower(
+            AUTHSTAR_MALFORMED,
+            layer.layer(bare()),
+            Some(("authorization", "Bearer not,a token".to_owned())),
+        ),
+        tower(
+            AUTHSTAR_REJECTED,
+            layer.layer(bare()),
+            Some((
+                "authorization",
+                "Bearer tok_unknown00000000000000000000000".to_owned(),
+            )),
+        ),
+    ];
+
+    let ok = || async { "ok" };
+    let security = RouteSecurity::new(&layer);
+    let typed = {
+        async fn handler(
+            State(tokens): State<Tokens>,
+            TypedHeader(Authorization(bearer)): TypedHeader<Authorization<Bearer>>,
+        ) -> Result<&'static str, StatusCode> {
+            let client = tokens
+                .get(bearer.token())
+                .cloned()
+                .ok_or(StatusCode::UNAUTHORIZED)?;
+            black_box(client);
+            Ok("ok")
+        }
+        Router::new()
+            .route("/reports", get(handler))
+            .with_state(tokens.clone())
+    };
+    let handwritten = {
+        async fn handler(client: MinimalClient) -> &'static str {
+            black_box(client);
+            "ok"
+        }
+        Router::new()
+            .route("/reports", get(handler))
+            .with_state(tokens.clone())
+    };
+    async fn extracted(Authenticated(client): Authenticated<AuthstarClient>) -> &'static str {
+        black_box(client);
+        "ok"
+    }
+    variants.extend([
+        axum(
+            AXUM_FLOOR,
+            Router::new().route("/reports", get(ok)),
+            peers::bearer(),
+        ),
+        axum(
+            AXUM_NOOP_ROUTE_LAYER,
+            Router::new().route("/reports", get(ok).route_layer(Noop)),
+            peers::bearer(),
+        ),
+        axum(AXUM_TYPED_HEADER, typed, peers::bearer()),
+        axum(AXUM_HANDWRITTEN, handwritten, peers::bearer()),
+        axum(
+            AXUM_AUTHSTAR_LAYER,
+            Router::new()
+                .route("/reports", get(ok))
+                .layer(layer.clone()),
+            peers::bearer(),
+        ),
+        axum(
+            AXUM_AUTHSTAR_EXTRACTOR,
+            Router::new()
+                .route("/reports", get(extracted))
+                .with_state(security.clone())
+                .layer(layer.clone()),
+            peers::bearer(),
+        ),
+        axum(
+            AXUM_AUTHSTAR_GUARD,
+            Router::new()
+                .route("/reports", get(ok).route_layer(security.authenticated()))
+                .layer(layer.clone()),
+            peers::bearer(),
+        ),
+        axum(
+            AXUM_AUTHSTAR_SCOPES,
+            Router::new()
+                .route(
+                    "/reports",
+                    get(ok).route_layer(security.scopes_any(["reports:read"])),
+                )
+                .layer(layer.clone()),
+            peers::bearer(),
+        ),
+        axum(
+            AXUM_AUTHSTAR_SCOPES_EXTRACTED,
+            Router::new()
+                .route(
+                    "/reports",
+                    get(extracted).route_layer(security.scopes_any(["reports:read"])),
+                )
+                .with_state(security.clone())
+                .layer(layer.clone()),
+            peers::bearer(),
+        ),
+    ]);
+    variants
+}
