@@ -20,7 +20,7 @@ pub fn draw(
         .map_err(|_| "the font could not be registered")?;
 
     let height = 90 + 28 * bars.len() as u32;
-    let root = BitMapBackend::new(path, (1100, height)).into_drawing_area();
+    let root = BitMapBackend::new(path, (1250, height)).into_drawing_area();
     root.fill(&WHITE)?;
     let max = bars.iter().map(|b| b.3).fold(10.0_f64, f64::max) * 1.1;
     let mut chart = ChartBuilder::on(&root)
@@ -30,7 +30,7 @@ pub fn draw(
         )
         .margin(12)
         .x_label_area_size(36)
-        .y_label_area_size(380)
+        .y_label_area_size(470)
         .build_cartesian_2d(0.0..max, (0..bars.len()).into_segmented())?;
     chart
         .configure_mesh()
@@ -44,7 +44,7 @@ pub fn draw(
         .label_style(("sans-serif", 15))
         .draw()?;
     chart.draw_series(bars.iter().enumerate().map(|(i, bar)| {
-        let color = if bar.0.starts_with("authstar") {
+        let color = if bar.0.contains("authstar") {
             BLUE
         } else {
             RGBColor(150, 150, 150)

@@ -91,6 +91,24 @@ fn main() {
     let batch = Duration::from_millis(20);
     let mut all = variants::all();
 
+    // `AUTHSTAR_BENCH_PROFILE=<part of a name>`: run only those variants, 20 000 requests each,
+    // untimed, for a profiler (`valgrind --tool=callgrind` counts instructions exactly).
+    if let Ok(filter) = std::env::var("AUTHSTAR_BENCH_PROFILE") {
+        let exact = all.iter().any(|v| v.name == filter);
+        let chosen = |name: &str| {
+            if exact {
+                name == filter
+            } else {
+                name.contains(filter.as_str())
+            }
+        };
+        for variant in all.iter_mut().filter(|v| chosen(v.name)) {
+            eprintln!("profiling {}", variant.name);
+            (variant.run)(20_000);
+        }
+        return;
+    }
+
     eprintln!("calibrating {} variants...", all.len());
     let iterations: Vec<u64> = all.iter_mut().map(|v| calibrate(v, batch)).collect();
     let mut measured: Vec<Measured> = all
@@ -122,7 +140,10 @@ fn main() {
         }
     }
 
-    let report = report(&measured, rounds);
+    let mut report = report(&measured, rounds);
+    if std::env::var("AUTHSTAR_BENCH_INSTRUCTIONS").is_ok() {
+        report.push_str(&instructions(&measured));
+    }
     println!("{report}");
     let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../benchmarks/results");
     if let Err(error) = std::fs::create_dir_all(&dir)
@@ -146,6 +167,76 @@ fn main() {
         Ok(()) => eprintln!("wrote benchmarks/results/in_process.md and in_process.png"),
         Err(error) => eprintln!("chart not drawn: {error}"),
     }
+}
+
+/// Instructions per request under `valgrind --tool=callgrind`: exact and repeatable where wall
+/// time on a shared machine is not. Each variant runs 20 000 requests in a child process; the
+/// floor's count (same setup, same requests) is subtracted.
+fn instructions(measured: &[Measured]) -> String {
+    const REQUESTS: f64 = 20_000.0;
+    let exe = match std::env::current_exe() {
+        Ok(exe) => exe,
+        Err(error) => return format!("\ninstruction counts unavailable: {error}\n"),
+    };
+    let count = |name: &str| -> Option<f64> {
+        let output = std::process::Command::new("valgrind")
+            .args(["--tool=callgrind", "--callgrind-out-file=/dev/null"])
+            .arg(&exe)
+            .env("AUTHSTAR_BENCH_PROFILE", name)
+            .output()
+            .ok()?;
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        let line = stderr.lines().find(|l| l.contains("Collected :"))?;
+        line.rsplit(':')
+            .next()?
+            .trim()
+            .replace(',', "")
+            .parse()
+            .ok()
+    };
+    let mut out = String::from(
+        "\n## Instructions per request (callgrind, deterministic)\n\n\
+         `AUTHSTAR_BENCH_INSTRUCTIONS=1 cargo run -p authstar-bench --release`\n\n\
+         | variant | Δ instructions | ratio to its peer |\n|---|---:|---:|\n",
+    );
+    let mut floors = std::collections::HashMap::new();
+    for group in [Group::InProcess, Group::Axum] {
+        eprintln!("callgrind: {}", group.floor());
+        match count(group.floor()) {
+            Some(floor) => {
+                floors.insert(group.floor(), floor);
+            }
+            None => return "\ninstruction counts unavailable: is valgrind installed?\n".to_owned(),
+        }
+    }
+    let mut deltas = std::collections::HashMap::new();
+    for m in measured {
+        eprintln!("callgrind: {}", m.name);
+        if let Some(total) = count(m.name) {
+            deltas.insert(m.name, (total - floors[m.group.floor()]) / REQUESTS);
+        }
+    }
+    use variants as v;
+    let peer_of = |name: &str| match name {
+        v::AUTHSTAR_BEARER | v::AUTHSTAR_BEARER_ASYNC => Some(v::MINIMAL_BEARER),
+        v::AUTHSTAR_BASIC => Some(v::MINIMAL_BASIC),
+        v::AUTHSTAR_API_KEY => Some(v::MINIMAL_API_KEY),
+        v::AXUM_AUTHSTAR_EXTRACTOR | v::AXUM_AUTHSTAR_AROUND_EXTRACTOR => {
+            Some(v::AXUM_TYPED_HEADER)
+        }
+        _ => None,
+    };
+    for m in measured {
+        let Some(delta) = deltas.get(m.name) else {
+            continue;
+        };
+        let ratio = peer_of(m.name)
+            .and_then(|peer| deltas.get(peer))
+            .map(|peer| format!("{:.2}×", delta / peer))
+            .unwrap_or_default();
+        let _ = writeln!(out, "| {} | {delta:.0} | {ratio} |", m.name);
+    }
+    out
 }
 
 fn floor_of(measured: &[Measured], group: Group) -> f64 {
@@ -268,6 +359,12 @@ fn report(measured: &[Measured], rounds: usize) -> String {
     goal(
         "axum: (authstar layer + Authenticated extractor) Δ / axum-extra TypedHeader Δ",
         delta(measured, v::AXUM_AUTHSTAR_EXTRACTOR) / delta(measured, v::AXUM_TYPED_HEADER),
+        1.0,
+        "×",
+    );
+    goal(
+        "axum: (authstar around the Router + Authenticated extractor) Δ / axum-extra TypedHeader Δ",
+        delta(measured, v::AXUM_AUTHSTAR_AROUND_EXTRACTOR) / delta(measured, v::AXUM_TYPED_HEADER),
         1.0,
         "×",
     );

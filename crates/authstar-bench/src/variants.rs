@@ -9,6 +9,7 @@ use std::time::Instant;
 
 use authstar::{
     AuthstarClient, AuthstarLayer, BasicCredentials, BearerToken, HeaderAuth, HeaderCredential,
+    sync_fn,
 };
 use authstar_axum::{Authenticated, RouteSecurity};
 use axum::Router;
@@ -44,6 +45,8 @@ pub const MINIMAL_API_KEY: &str = "minimal X-API-Key layer (hand-written)";
 pub const TOWER_HTTP: &str = "tower-http AsyncRequireAuthorization, bearer";
 /// authstar, valid bearer.
 pub const AUTHSTAR_BEARER: &str = "authstar bearer";
+/// authstar, valid bearer, async closure.
+pub const AUTHSTAR_BEARER_ASYNC: &str = "authstar bearer (async closure)";
 /// authstar, valid Basic.
 pub const AUTHSTAR_BASIC: &str = "authstar Basic";
 /// authstar, valid API key.
@@ -69,6 +72,14 @@ pub const AXUM_HANDWRITTEN: &str = "axum: hand-written FromRequestParts bearer g
 pub const AXUM_AUTHSTAR_LAYER: &str = "axum: authstar layer, no guard";
 /// authstar layer + extractor.
 pub const AXUM_AUTHSTAR_EXTRACTOR: &str = "axum: authstar layer + Authenticated extractor";
+/// authstar around the whole router + extractor.
+pub const AXUM_AUTHSTAR_AROUND_EXTRACTOR: &str =
+    "axum: authstar around the Router + Authenticated extractor";
+/// authstar around the whole router, no guard.
+pub const AXUM_AUTHSTAR_AROUND: &str = "axum: authstar around the Router, no guard";
+/// authstar layer (async closure) + extractor.
+pub const AXUM_AUTHSTAR_ASYNC_EXTRACTOR: &str =
+    "axum: authstar layer (async closure) + Authenticated extractor";
 /// authstar layer + authenticated route layer.
 pub const AXUM_AUTHSTAR_GUARD: &str = "axum: authstar layer + authenticated() route_layer";
 /// authstar layer + scopes route layer.
@@ -124,11 +135,11 @@ where
     }
 }
 
-fn axum(
-    name: &'static str,
-    mut router: Router,
-    credential: Option<(&'static str, String)>,
-) -> Variant {
+fn axum<S>(name: &'static str, mut router: S, credential: Option<(&'static str, String)>) -> Variant
+where
+    S: Service<Request<Body>> + 'static,
+    S::Error: std::fmt::Debug,
+{
     let (parts, ()) = peers::request(credential).into_parts();
     Variant {
         name,
@@ -144,29 +155,39 @@ fn axum(
     }
 }
 
-/// The authstar layer every variant uses: bearer and API key against the token table, Basic
-/// against the user table; optionally a request authenticator.
+/// The authstar layer the variants use: bearer and API key against the token table, Basic
+/// against the user table, each a `sync_fn` (the lookups never wait).
 fn authstar_layer(
     tokens: Tokens,
     users: peers::Users,
 ) -> AuthstarLayer<AuthstarClient, impl authstar::methods::MethodSet<AuthstarClient>> {
     let keys = tokens.clone();
     AuthstarLayer::builder()
+        .on_auth_bearer(sync_fn(move |token: BearerToken| {
+            tokens.get(token.as_str()).cloned()
+        }))
+        .on_auth_basic(sync_fn(move |credentials: BasicCredentials| {
+            users
+                .get(credentials.username())
+                .filter(|(password, _)| password == credentials.password())
+                .map(|(_, client)| client.clone())
+        }))
+        .on_auth_header(HeaderAuth::x_api_key(sync_fn(
+            move |key: HeaderCredential| keys.get(key.as_str()).cloned(),
+        )))
+        .build()
+        .expect("valid configuration")
+}
+
+/// The same bearer lookup as an `async` closure: the middleware drives its future.
+fn authstar_async_layer(
+    tokens: Tokens,
+) -> AuthstarLayer<AuthstarClient, impl authstar::methods::MethodSet<AuthstarClient>> {
+    AuthstarLayer::builder()
         .on_auth_bearer(move |token: BearerToken| {
             let found = tokens.get(token.as_str()).cloned();
             async move { found }
         })
-        .on_auth_basic(move |credentials: BasicCredentials| {
-            let found = users
-                .get(credentials.username())
-                .filter(|(password, _)| password == credentials.password())
-                .map(|(_, client)| client.clone());
-            async move { found }
-        })
-        .on_auth_header(HeaderAuth::x_api_key(move |key: HeaderCredential| {
-            let found = keys.get(key.as_str()).cloned();
-            async move { found }
-        }))
         .build()
         .expect("valid configuration")
 }
@@ -198,6 +219,7 @@ pub fn all() -> Vec<Variant> {
     let users = peers::users();
     let bare = || service_fn(inner);
     let layer = authstar_layer(tokens.clone(), users.clone());
+    let async_layer = authstar_async_layer(tokens.clone());
     let with_request = {
         let keys = tokens.clone();
         let tokens = tokens.clone();
@@ -262,6 +284,11 @@ pub fn all() -> Vec<Variant> {
         ),
         tower(TOWER_HTTP, tower_http.layer(bare()), peers::bearer()),
         tower(AUTHSTAR_BEARER, layer.layer(bare()), peers::bearer()),
+        tower(
+            AUTHSTAR_BEARER_ASYNC,
+            async_layer.layer(bare()),
+            peers::bearer(),
+        ),
         tower(AUTHSTAR_BASIC, layer.layer(bare()), peers::basic()),
         tower(AUTHSTAR_API_KEY, layer.layer(bare()), peers::api_key()),
         tower(AUTHSTAR_ANONYMOUS, layer.layer(bare()), None),
@@ -338,6 +365,28 @@ pub fn all() -> Vec<Variant> {
                 .route("/reports", get(extracted))
                 .with_state(security.clone())
                 .layer(layer.clone()),
+            peers::bearer(),
+        ),
+        axum(
+            AXUM_AUTHSTAR_AROUND,
+            layer.layer(Router::new().route("/reports", get(ok))),
+            peers::bearer(),
+        ),
+        axum(
+            AXUM_AUTHSTAR_AROUND_EXTRACTOR,
+            layer.layer(
+                Router::new()
+                    .route("/reports", get(extracted))
+                    .with_state(security.clone()),
+            ),
+            peers::bearer(),
+        ),
+        axum(
+            AXUM_AUTHSTAR_ASYNC_EXTRACTOR,
+            Router::new()
+                .route("/reports", get(extracted))
+                .with_state(RouteSecurity::new(&async_layer))
+                .layer(async_layer.clone()),
             peers::bearer(),
         ),
         axum(

@@ -120,6 +120,22 @@ pub trait Authenticator<Credential>: Send + Sync + 'static {
     type Future: Future<Output = Verdict<Self::Client>> + Send + 'static;
     /// Authenticates one credential.
     fn authenticate(&self, credential: Credential) -> Self::Future;
+
+    /// Starts authenticating, answering at once when the answer needs no waiting (an in-memory
+    /// table, a cache hit). The middleware then continues synchronously: no future to drive and
+    /// no clone of the inner service. The default always returns [`Started::Running`].
+    fn start(&self, credential: Credential) -> Started<Self::Future, Self::Client> {
+        Started::Running(self.authenticate(credential))
+    }
+}
+
+/// An authentication that finished at once, or is still running.
+#[derive(Debug)]
+pub enum Started<F, C> {
+    /// The answer is known.
+    Done(Verdict<C>),
+    /// The answer will come from this future.
+    Running(F),
 }
 
 impl<F, Fut, Credential> Authenticator<Credential> for F
@@ -163,6 +179,11 @@ pub trait RequestAuthenticator: Send + Sync + 'static {
     /// Authenticates a request from its head. [`Verdict::Rejected`] here means "nothing to
     /// authenticate with" (no session): the request stays anonymous with no failed attempt.
     fn authenticate(&self, parts: &Parts) -> Self::Future;
+
+    /// Starts authenticating, answering at once when it can; see [`Authenticator::start`].
+    fn start(&self, parts: &Parts) -> Started<Self::Future, Self::Client> {
+        Started::Running(self.authenticate(parts))
+    }
 }
 
 impl<F, Fut> RequestAuthenticator for F
@@ -196,5 +217,68 @@ where
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         self.project().inner.poll(cx).map(IntoVerdict::into_verdict)
+    }
+}
+
+/// An authenticator that answers without waiting: wrap a plain (not `async`) closure returning
+/// `Option<C>`, `Result<Option<C>, E>` or a [`Verdict`].
+///
+/// Use it for lookups that never wait (an in-memory table, a verified-token cache, a JWT
+/// signature check): the middleware then authenticates inside `call`, drives no future and does
+/// not clone the inner service, which is measurably cheaper (see the benchmarks).
+///
+/// ```
+/// use std::collections::HashMap;
+/// use std::sync::Arc;
+/// use authstar::{AuthstarClient, AuthstarLayer, BearerToken, sync_fn};
+///
+/// let tokens: Arc<HashMap<String, AuthstarClient>> = Arc::default();
+/// let layer = AuthstarLayer::builder()
+///     .on_auth_bearer(sync_fn(move |token: BearerToken| tokens.get(token.as_str()).cloned()))
+///     .build()
+///     .unwrap();
+/// # let _ = layer;
+/// ```
+pub fn sync_fn<F>(f: F) -> SyncFn<F> {
+    SyncFn(f)
+}
+
+/// See [`sync_fn`].
+#[derive(Clone, Copy, Debug)]
+pub struct SyncFn<F>(F);
+
+impl<F, Credential, O> Authenticator<Credential> for SyncFn<F>
+where
+    F: Fn(Credential) -> O + Send + Sync + 'static,
+    O: IntoVerdict,
+    O::Client: Send + 'static,
+{
+    type Client = O::Client;
+    type Future = std::future::Ready<Verdict<O::Client>>;
+
+    fn authenticate(&self, credential: Credential) -> Self::Future {
+        std::future::ready((self.0)(credential).into_verdict())
+    }
+
+    fn start(&self, credential: Credential) -> Started<Self::Future, Self::Client> {
+        Started::Done((self.0)(credential).into_verdict())
+    }
+}
+
+impl<F, O> RequestAuthenticator for SyncFn<F>
+where
+    F: Fn(&Parts) -> O + Send + Sync + 'static,
+    O: IntoVerdict,
+    O::Client: Send + 'static,
+{
+    type Client = O::Client;
+    type Future = std::future::Ready<Verdict<O::Client>>;
+
+    fn authenticate(&self, parts: &Parts) -> Self::Future {
+        std::future::ready((self.0)(parts).into_verdict())
+    }
+
+    fn start(&self, parts: &Parts) -> Started<Self::Future, Self::Client> {
+        Started::Done((self.0)(parts).into_verdict())
     }
 }

@@ -157,6 +157,43 @@ impl Client for AuthstarClient {
     }
 }
 
+/// A shared client: cloning it (into the request, out to a handler) is a reference-count
+/// increment instead of a deep copy. Return `Arc<YourClient>` from your authenticators when
+/// clients are looked up from a table.
+///
+/// ```
+/// use std::sync::Arc;
+/// use authstar::{AuthstarClient, Client};
+/// let shared = Arc::new(AuthstarClient::new("svc", ["read"]));
+/// assert!(shared.has_scope("read"));
+/// assert_eq!(shared.client_id(), "svc");
+/// ```
+impl<C: Client> Client for std::sync::Arc<C> {
+    fn client_id(&self) -> &str {
+        C::client_id(self)
+    }
+
+    fn scopes(&self) -> impl Iterator<Item = &str> {
+        C::scopes(self)
+    }
+
+    fn has_scope(&self, scope: &str) -> bool {
+        C::has_scope(self, scope)
+    }
+
+    fn is_authenticated(&self) -> bool {
+        C::is_authenticated(self)
+    }
+
+    fn is_admin(&self) -> bool {
+        C::is_admin(self)
+    }
+
+    fn can_use_grant(&self, grant_type: &str) -> bool {
+        C::can_use_grant(self, grant_type)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

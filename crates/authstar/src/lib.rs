@@ -95,7 +95,8 @@ mod outcome;
 mod service;
 
 pub use authenticator::{
-    Authenticator, BoxError, IntoVerdict, RequestAuthenticator, Verdict, VerdictFuture,
+    Authenticator, BoxError, IntoVerdict, RequestAuthenticator, Started, SyncFn, Verdict,
+    VerdictFuture, sync_fn,
 };
 pub use challenge::Challenges;
 pub use client::{AuthstarClient, Client};

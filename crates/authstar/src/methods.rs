@@ -11,7 +11,7 @@
 //! with a scheme that is not enabled (Digest, or Basic when only Bearer is configured) is not a
 //! presented credential and the next method is tried.
 
-use std::future::{Future, Ready, ready};
+use std::future::{Future, Ready};
 use std::pin::Pin;
 use std::task::{Context, Poll};
 
@@ -19,7 +19,7 @@ use http::request::Parts;
 use http::{HeaderMap, HeaderName, header::AUTHORIZATION};
 use pin_project_lite::pin_project;
 
-use crate::authenticator::{Authenticator, RequestAuthenticator, Verdict};
+use crate::authenticator::{Authenticator, RequestAuthenticator, Started, Verdict};
 use crate::credentials::authorization::{self, Authorization, Scheme};
 use crate::credentials::{basic::BasicCredentials, bearer::BearerToken, header::HeaderCredential};
 use crate::{Attempt, AuthMethod, Failure, HeaderAuth, Malformed, credentials};
@@ -46,13 +46,33 @@ pub struct Methods<Be = Disabled, Ba = Disabled, H = Disabled, R = Disabled> {
 }
 
 /// How the search for a credential ended.
-pub enum Start<F> {
+pub enum Start<F, C> {
     /// No credential was presented.
     Nothing,
     /// A credential was presented but could not be read.
     Failed(Attempt),
-    /// A credential is being authenticated.
-    Started(AuthMethod, F),
+    /// A credential was authenticated at once.
+    Done(AuthMethod, Verdict<C>),
+    /// A credential is being authenticated by this future.
+    Running(AuthMethod, F),
+}
+
+impl<F, C> Start<F, C> {
+    fn started(method: AuthMethod, started: Started<F, C>) -> Self {
+        match started {
+            Started::Done(verdict) => Self::Done(method, verdict),
+            Started::Running(future) => Self::Running(method, future),
+        }
+    }
+
+    fn map_future<G>(self, wrap: impl FnOnce(F) -> G) -> Start<G, C> {
+        match self {
+            Self::Nothing => Start::Nothing,
+            Self::Failed(attempt) => Start::Failed(attempt),
+            Self::Done(method, verdict) => Start::Done(method, verdict),
+            Self::Running(method, future) => Start::Running(method, wrap(future)),
+        }
+    }
 }
 
 /// A Bearer or Basic slot. Implemented by [`Disabled`] and [`Enabled`].
@@ -62,14 +82,14 @@ pub trait CredentialSlot<Credential, C>: Send + Sync + 'static {
     /// Whether the slot holds an authenticator.
     const ENABLED: bool;
     /// Starts authenticating; only called when enabled.
-    fn start(&self, credential: Credential) -> Self::Future;
+    fn start(&self, credential: Credential) -> Started<Self::Future, C>;
 }
 
 impl<Credential, C: Send + 'static> CredentialSlot<Credential, C> for Disabled {
     type Future = Ready<Verdict<C>>;
     const ENABLED: bool = false;
-    fn start(&self, _: Credential) -> Self::Future {
-        ready(Verdict::Rejected)
+    fn start(&self, _: Credential) -> Started<Self::Future, C> {
+        Started::Done(Verdict::Rejected)
     }
 }
 
@@ -79,8 +99,8 @@ where
 {
     type Future = A::Future;
     const ENABLED: bool = true;
-    fn start(&self, credential: Credential) -> Self::Future {
-        self.0.authenticate(credential)
+    fn start(&self, credential: Credential) -> Started<Self::Future, C> {
+        self.0.start(credential)
     }
 }
 
@@ -91,22 +111,22 @@ pub trait RequestSlot<C>: Send + Sync + 'static {
     /// Whether the slot holds an authenticator.
     const ENABLED: bool;
     /// Starts authenticating; only called when enabled.
-    fn start(&self, parts: &Parts) -> Self::Future;
+    fn start(&self, parts: &Parts) -> Started<Self::Future, C>;
 }
 
 impl<C: Send + 'static> RequestSlot<C> for Disabled {
     type Future = Ready<Verdict<C>>;
     const ENABLED: bool = false;
-    fn start(&self, _: &Parts) -> Self::Future {
-        ready(Verdict::Rejected)
+    fn start(&self, _: &Parts) -> Started<Self::Future, C> {
+        Started::Done(Verdict::Rejected)
     }
 }
 
 impl<C, A: RequestAuthenticator<Client = C>> RequestSlot<C> for Enabled<A> {
     type Future = A::Future;
     const ENABLED: bool = true;
-    fn start(&self, parts: &Parts) -> Self::Future {
-        self.0.authenticate(parts)
+    fn start(&self, parts: &Parts) -> Started<Self::Future, C> {
+        self.0.start(parts)
     }
 }
 
@@ -115,14 +135,14 @@ pub trait HeaderSlots<C>: Send + Sync + 'static {
     /// The authentication future.
     type Future: Future<Output = Verdict<C>> + Send + 'static;
     /// Looks for the headers in order and starts the first one present.
-    fn start(&self, headers: &HeaderMap, max_len: usize) -> Start<Self::Future>;
+    fn start(&self, headers: &HeaderMap, max_len: usize) -> Start<Self::Future, C>;
     /// The header names, in order; an invalid name is an `Err` with the name as given.
     fn names(&self) -> Vec<Result<&HeaderName, &str>>;
 }
 
 impl<C: Send + 'static> HeaderSlots<C> for Disabled {
     type Future = Ready<Verdict<C>>;
-    fn start(&self, _: &HeaderMap, _: usize) -> Start<Self::Future> {
+    fn start(&self, _: &HeaderMap, _: usize) -> Start<Self::Future, C> {
         Start::Nothing
     }
     fn names(&self) -> Vec<Result<&HeaderName, &str>> {
@@ -136,7 +156,7 @@ where
 {
     type Future = A::Future;
 
-    fn start(&self, headers: &HeaderMap, max_len: usize) -> Start<Self::Future> {
+    fn start(&self, headers: &HeaderMap, max_len: usize) -> Start<Self::Future, C> {
         // Validated by `build`; an invalid name can never be present in a request.
         let Ok(name) = &self.name else {
             return Start::Nothing;
@@ -156,9 +176,9 @@ where
             return failed(Malformed::TooLong);
         }
         match HeaderCredential::read(name, value) {
-            Ok(credential) => Start::Started(
+            Ok(credential) => Start::started(
                 AuthMethod::Header(name.clone()),
-                self.authenticator.authenticate(credential),
+                self.authenticator.start(credential),
             ),
             Err(reason) => failed(reason),
         }
@@ -176,25 +196,14 @@ where
 {
     type Future = Either<First::Future, <HeaderAuth<A> as HeaderSlots<C>>::Future>;
 
-    fn start(&self, headers: &HeaderMap, max_len: usize) -> Start<Self::Future> {
+    fn start(&self, headers: &HeaderMap, max_len: usize) -> Start<Self::Future, C> {
         match self.0.start(headers, max_len) {
-            Start::Nothing => match self.1.start(headers, max_len) {
-                Start::Nothing => Start::Nothing,
-                Start::Failed(attempt) => Start::Failed(attempt),
-                Start::Started(method, future) => Start::Started(
-                    method,
-                    Either {
-                        kind: EitherKind::Right { future },
-                    },
-                ),
-            },
-            Start::Failed(attempt) => Start::Failed(attempt),
-            Start::Started(method, future) => Start::Started(
-                method,
-                Either {
-                    kind: EitherKind::Left { future },
-                },
-            ),
+            Start::Nothing => self.1.start(headers, max_len).map_future(|future| Either {
+                kind: EitherKind::Right { future },
+            }),
+            other => other.map_future(|future| Either {
+                kind: EitherKind::Left { future },
+            }),
         }
     }
 
@@ -242,9 +251,9 @@ pub trait MethodSet<C>: Send + Sync + 'static {
     /// Whether a request authenticator is configured.
     const REQUEST: bool;
     /// Finds the first presented credential among `Authorization` and the named headers.
-    fn start_headers(&self, headers: &HeaderMap, max_len: usize) -> Start<Self::Future>;
+    fn start_headers(&self, headers: &HeaderMap, max_len: usize) -> Start<Self::Future, C>;
     /// Starts the request authenticator.
-    fn start_request(&self, parts: &Parts) -> Self::Future;
+    fn start_request(&self, parts: &Parts) -> Start<Self::Future, C>;
     /// What is enabled, for `Debug`, challenges and validation.
     fn summary(&self) -> Summary;
 }
@@ -282,22 +291,21 @@ where
     type Future = AuthFuture<Be::Future, Ba::Future, H::Future, R::Future>;
     const REQUEST: bool = R::ENABLED;
 
-    fn start_headers(&self, headers: &HeaderMap, max_len: usize) -> Start<Self::Future> {
+    fn start_headers(&self, headers: &HeaderMap, max_len: usize) -> Start<Self::Future, C> {
         if Be::ENABLED || Ba::ENABLED {
             match self.start_authorization(headers, max_len) {
                 Start::Nothing => {}
                 other => return other,
             }
         }
-        match self.headers.start(headers, max_len) {
-            Start::Nothing => Start::Nothing,
-            Start::Failed(attempt) => Start::Failed(attempt),
-            Start::Started(method, future) => Start::Started(method, AuthFuture::header(future)),
-        }
+        self.headers
+            .start(headers, max_len)
+            .map_future(AuthFuture::header)
     }
 
-    fn start_request(&self, parts: &Parts) -> Self::Future {
-        AuthFuture::request(self.request.start(parts))
+    fn start_request(&self, parts: &Parts) -> Start<Self::Future, C> {
+        Start::started(AuthMethod::Request, self.request.start(parts))
+            .map_future(AuthFuture::request)
     }
 
     fn summary(&self) -> Summary {
@@ -325,7 +333,7 @@ impl<Be, Ba, H, R> Methods<Be, Ba, H, R> {
         &self,
         headers: &HeaderMap,
         max_len: usize,
-    ) -> Start<<Self as MethodSet<C>>::Future>
+    ) -> Start<<Self as MethodSet<C>>::Future, C>
     where
         C: 'static,
         Be: CredentialSlot<BearerToken, C>,
@@ -358,7 +366,10 @@ impl<Be, Ba, H, R> Methods<Be, Ba, H, R> {
                 return failed(scheme, reason);
             }
         };
-        let parsed = authorization::parse(value.as_bytes());
+        let parsed = match value.to_str() {
+            Ok(text) => authorization::parse_str(text),
+            Err(_) => authorization::parse(value.as_bytes()),
+        };
         match parsed {
             Ok(Authorization::Bearer(_)) | Err((Scheme::Bearer, _)) if !Be::ENABLED => {
                 return Start::Nothing;
@@ -382,15 +393,14 @@ impl<Be, Ba, H, R> Methods<Be, Ba, H, R> {
         match parsed {
             Ok(Authorization::Other) => Start::Nothing,
             Err((scheme, reason)) => failed(scheme, reason),
-            Ok(Authorization::Bearer(token)) => Start::Started(
+            Ok(Authorization::Bearer(token)) => Start::started(
                 AuthMethod::Bearer,
-                AuthFuture::bearer(self.bearer.start(BearerToken::new(value, token))),
-            ),
+                self.bearer.start(BearerToken::new(value, token)),
+            )
+            .map_future(AuthFuture::bearer),
             Ok(Authorization::Basic(token)) => match BasicCredentials::decode(token) {
-                Ok(credentials) => Start::Started(
-                    AuthMethod::Basic,
-                    AuthFuture::basic(self.basic.start(credentials)),
-                ),
+                Ok(credentials) => Start::started(AuthMethod::Basic, self.basic.start(credentials))
+                    .map_future(AuthFuture::basic),
                 Err(reason) => failed(Scheme::Basic, reason),
             },
         }

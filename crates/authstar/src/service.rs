@@ -63,21 +63,24 @@ where
         let (request, start) = match start {
             Start::Nothing if M::REQUEST => {
                 let (parts, body) = request.into_parts();
-                let future = config.methods.start_request(&parts);
-                (
-                    Request::from_parts(parts, body),
-                    Start::Started(AuthMethod::Request, future),
-                )
+                let start = config.methods.start_request(&parts);
+                (Request::from_parts(parts, body), start)
             }
             other => (request, other),
         };
         let next = match start {
+            // The hot path of an anonymous request: nothing stored, nothing allocated.
+            Start::Nothing if !config.enforce => {
+                return ResponseFuture::inner(self.inner.call(request));
+            }
             Start::Nothing => config.anonymous(request, None),
             Start::Failed(attempt) => {
                 tracing::debug!(method = %attempt.method, reason = %attempt.failure, "authstar: malformed credential");
                 config.anonymous(request, Some(attempt))
             }
-            Start::Started(method, auth) => {
+            // Answered at once (a `sync_fn` authenticator, a cache hit): no future, no clone.
+            Start::Done(method, verdict) => config.conclude(request, method, verdict),
+            Start::Running(method, auth) => {
                 // The tower idiom: the clone that was not driven to readiness stays here.
                 let ready = self.inner.clone();
                 let service = std::mem::replace(&mut self.inner, ready);

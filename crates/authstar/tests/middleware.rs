@@ -621,3 +621,73 @@ fn outcome_records_method_and_failure_for_guards() {
         "credentials have invalid syntax"
     );
 }
+
+/// An inner service that counts its clones.
+#[derive(Default)]
+struct CountingClones(Arc<AtomicUsize>);
+
+impl Clone for CountingClones {
+    fn clone(&self) -> Self {
+        self.0.fetch_add(1, Ordering::SeqCst);
+        Self(self.0.clone())
+    }
+}
+
+impl tower::Service<Request<()>> for CountingClones {
+    type Response = Response<String>;
+    type Error = Infallible;
+    type Future = std::future::Ready<Result<Response<String>, Infallible>>;
+    fn poll_ready(
+        &mut self,
+        _: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Result<(), Infallible>> {
+        std::task::Poll::Ready(Ok(()))
+    }
+    fn call(&mut self, request: Request<()>) -> Self::Future {
+        std::future::ready(Ok(Response::new(describe(&request))))
+    }
+}
+
+#[tokio::test]
+async fn sync_fn_authenticators_answer_without_cloning_the_inner_service() {
+    use tower::Service as _;
+    let clones = Arc::new(AtomicUsize::new(0));
+    let sync_layer = AuthstarLayer::builder()
+        .on_auth_bearer(authstar::sync_fn(|token: BearerToken| {
+            (token.as_str() == "t").then(|| AuthstarClient::new("sync", ["r"]))
+        }))
+        .on_auth_request(authstar::sync_fn(|parts: &Parts| {
+            parts
+                .extensions
+                .get::<Session>()
+                .map(|s| AuthstarClient::new(s.0, ["web"]))
+        }))
+        .build()
+        .unwrap();
+    let mut service = sync_layer.layer(CountingClones(clones.clone()));
+    let request = get("/").header(AUTHORIZATION, "Bearer t").body(()).unwrap();
+    let response = service.ready().await.unwrap().call(request).await.unwrap();
+    assert_eq!(response.body(), "client sync via bearer");
+    let mut with_session = get("/").body(()).unwrap();
+    with_session.extensions_mut().insert(Session("cookie-user"));
+    let response = service
+        .ready()
+        .await
+        .unwrap()
+        .call(with_session)
+        .await
+        .unwrap();
+    assert_eq!(response.body(), "client cookie-user via request");
+    assert_eq!(clones.load(Ordering::SeqCst), 0);
+
+    // An async authenticator needs the tower clone-and-swap.
+    let async_layer = AuthstarLayer::builder()
+        .on_auth_bearer(|_: BearerToken| async { Some(AuthstarClient::new("async", ["r"])) })
+        .build()
+        .unwrap();
+    let mut service = async_layer.layer(CountingClones(clones.clone()));
+    let request = get("/").header(AUTHORIZATION, "Bearer t").body(()).unwrap();
+    let response = service.ready().await.unwrap().call(request).await.unwrap();
+    assert_eq!(response.body(), "client async via bearer");
+    assert_eq!(clones.load(Ordering::SeqCst), 1);
+}

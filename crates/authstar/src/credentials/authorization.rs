@@ -47,26 +47,65 @@ pub enum Scheme {
 /// assert_eq!(parse(b"Bearer a b"), Err((Scheme::Bearer, Malformed::Syntax)));
 /// ```
 pub fn parse(value: &[u8]) -> Result<Authorization<'_>, (Scheme, Malformed)> {
-    let scheme_end = value.iter().position(|&b| b == b' ').unwrap_or(value.len());
-    let (scheme_bytes, rest) = value.split_at(scheme_end);
-    let scheme = if scheme_bytes.eq_ignore_ascii_case(b"bearer") {
-        Scheme::Bearer
-    } else if scheme_bytes.eq_ignore_ascii_case(b"basic") {
-        Scheme::Basic
+    match std::str::from_utf8(value) {
+        Ok(value) => parse_str(value),
+        // Not text: never a credential, but report it against the scheme it claims.
+        Err(_) => match scheme_of(value) {
+            Some(scheme) => Err((scheme, Malformed::Syntax)),
+            None => Ok(Authorization::Other),
+        },
+    }
+}
+
+/// [`parse`] for a value already known to be text (`HeaderValue::to_str`): the credential is a
+/// sub-slice, with no second pass to convert it.
+pub fn parse_str(value: &str) -> Result<Authorization<'_>, (Scheme, Malformed)> {
+    let bytes = value.as_bytes();
+    // The scheme is a prefix compared case-insensitively; no search for the space is needed.
+    let (scheme, rest) = if starts_with_ignore_case(bytes, b"bearer") {
+        (Scheme::Bearer, 6)
+    } else if starts_with_ignore_case(bytes, b"basic") {
+        (Scheme::Basic, 5)
     } else {
         return Ok(Authorization::Other);
     };
-    // 1*SP between scheme and credential.
-    let start = rest.iter().position(|&b| b != b' ').unwrap_or(rest.len());
-    let token = &rest[start..];
-    if token.is_empty() {
-        return Err((scheme, Malformed::Empty));
+    match bytes.get(rest) {
+        None => return Err((scheme, Malformed::Empty)),
+        Some(b' ') => {}
+        Some(_) => return Ok(Authorization::Other), // `Bearerx ...`: another scheme
     }
-    let token = token68(token).ok_or((scheme, Malformed::Syntax))?;
+    // 1*SP between scheme and credential.
+    let mut start = rest + 1;
+    while bytes.get(start) == Some(&b' ') {
+        start += 1;
+    }
+    let Some(token) = value.get(start..).filter(|token| !token.is_empty()) else {
+        return Err((scheme, Malformed::Empty));
+    };
+    if !is_token68(token.as_bytes()) {
+        return Err((scheme, Malformed::Syntax));
+    }
     Ok(match scheme {
         Scheme::Bearer => Authorization::Bearer(token),
         Scheme::Basic => Authorization::Basic(token),
     })
+}
+
+fn starts_with_ignore_case(bytes: &[u8], prefix: &[u8]) -> bool {
+    bytes
+        .get(..prefix.len())
+        .is_some_and(|head| head.eq_ignore_ascii_case(prefix))
+}
+
+fn scheme_of(value: &[u8]) -> Option<Scheme> {
+    let scheme = value.split(|&b| b == b' ').next().unwrap_or_default();
+    if scheme.eq_ignore_ascii_case(b"bearer") {
+        Some(Scheme::Bearer)
+    } else if scheme.eq_ignore_ascii_case(b"basic") {
+        Some(Scheme::Basic)
+    } else {
+        None
+    }
 }
 
 /// `bytes` as a `&str` if it matches the `token68` grammar (RFC 9110 §11.2), which is also RFC
@@ -80,19 +119,35 @@ pub fn parse(value: &[u8]) -> Result<Authorization<'_>, (Scheme, Malformed)> {
 /// assert_eq!(token68(b""), None);
 /// ```
 pub fn token68(bytes: &[u8]) -> Option<&str> {
-    let body_end = bytes
-        .iter()
-        .position(|&b| !is_token68_char(b))
-        .unwrap_or(bytes.len());
-    if body_end == 0 || !bytes[body_end..].iter().all(|&b| b == b'=') {
-        return None;
+    if is_token68(bytes) {
+        std::str::from_utf8(bytes).ok()
+    } else {
+        None
     }
-    // Every byte is ASCII, so this cannot fail; the check costs one pass over a short string.
-    std::str::from_utf8(bytes).ok()
 }
 
-fn is_token68_char(b: u8) -> bool {
-    b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~' | b'+' | b'/')
+/// The `token68` characters other than `=`, as a table: one load per byte on the hot path.
+const TOKEN68: [bool; 256] = {
+    let mut table = [false; 256];
+    let mut b = 0;
+    while b < 256 {
+        let c = b as u8;
+        table[b] =
+            c.is_ascii_alphanumeric() || matches!(c, b'-' | b'.' | b'_' | b'~' | b'+' | b'/');
+        b += 1;
+    }
+    table
+};
+
+fn is_token68(bytes: &[u8]) -> bool {
+    let mut body = 0;
+    for &b in bytes {
+        if !TOKEN68[usize::from(b)] {
+            break;
+        }
+        body += 1;
+    }
+    body > 0 && bytes[body..].iter().all(|&b| b == b'=')
 }
 
 #[cfg(test)]
