@@ -1,0 +1,350 @@
+//! Verifying RFC 9068 access tokens: a bearer authenticator.
+
+use std::fmt;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::time::Duration;
+
+use authstar::{Authenticator, AuthstarClient, BearerToken, Client, Started, Verdict};
+use jsonwebtoken::{Algorithm, Validation};
+use serde::{Deserialize, Serialize};
+
+use crate::ACCESS_TOKEN_TYPE;
+use crate::keys::{KeySet, VerificationKey};
+
+/// The claims of an RFC 9068 access token (§2.2).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AccessTokenClaims {
+    /// Issuer.
+    pub iss: String,
+    /// Subject: for `client_credentials`, the client.
+    pub sub: String,
+    /// Audience: one value or several.
+    pub aud: Audience,
+    /// Expiry, seconds since the epoch.
+    pub exp: u64,
+    /// Issued at.
+    pub iat: u64,
+    /// Not before, if present.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub nbf: Option<u64>,
+    /// Token id.
+    pub jti: String,
+    /// The client the token was issued to.
+    pub client_id: String,
+    /// Space-delimited scopes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub scope: Option<String>,
+}
+
+/// The `aud` claim: a string or an array of strings (RFC 7519 §4.1.3).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum Audience {
+    /// One audience.
+    One(String),
+    /// Several.
+    Many(Vec<String>),
+}
+
+/// Why a token was refused; logged at debug level, never sent to the client in detail.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Rejection {
+    /// Not a JWT, or its header names an algorithm this library does not know (including `none`).
+    Malformed,
+    /// The `typ` header is not `at+jwt` (RFC 9068 §4).
+    WrongType,
+    /// No key with the token's `kid`.
+    UnknownKey,
+    /// The header's `alg` is not the key's algorithm (algorithm confusion).
+    WrongAlgorithm,
+    /// Signature, `exp`, `nbf`, `iss` or `aud` failed: the reason from the JOSE library.
+    Invalid(String),
+    /// The claims map to no client.
+    NoClient,
+}
+
+impl fmt::Display for Rejection {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Malformed => f.write_str("not a JWT with a supported algorithm"),
+            Self::WrongType => f.write_str("typ is not at+jwt"),
+            Self::UnknownKey => f.write_str("no key for this kid"),
+            Self::WrongAlgorithm => f.write_str("alg does not match the key"),
+            Self::Invalid(reason) => write!(f, "invalid: {reason}"),
+            Self::NoClient => f.write_str("the claims name no client"),
+        }
+    }
+}
+
+type ClaimsMapper<C> = Arc<dyn Fn(AccessTokenClaims) -> Option<C> + Send + Sync>;
+
+/// Where the verifier finds keys.
+#[derive(Clone)]
+pub(crate) enum KeySource {
+    Local(Arc<KeySet>),
+    #[cfg(feature = "remote")]
+    Remote(crate::remote::RemoteJwks),
+}
+
+/// Verifies RFC 9068 access tokens; usable directly as `on_auth_bearer`.
+///
+/// Checks, in order: the header parses and names a supported algorithm (never `none`); `typ` is
+/// `at+jwt` (or `application/at+jwt`); a key exists for the `kid`; the header's `alg` is the
+/// key's own algorithm (no HMAC-with-a-public-key confusion); the signature; `exp` and `nbf`
+/// with leeway (default 30 s); `iss`; `aud`. The validation settings are built once, when the
+/// verifier is made. Verification is synchronous (`Authenticator::start` answers at once);
+/// only a remote JWKS refresh for an unknown `kid` waits.
+pub struct JwtVerifier<C = AuthstarClient> {
+    inner: Arc<Inner<C>>,
+}
+
+struct Inner<C> {
+    source: KeySource,
+    validations: Vec<(Algorithm, Validation)>,
+    map: ClaimsMapper<C>,
+}
+
+impl<C> Clone for JwtVerifier<C> {
+    fn clone(&self) -> Self {
+        Self {
+            inner: Arc::clone(&self.inner),
+        }
+    }
+}
+
+impl<C> fmt::Debug for JwtVerifier<C> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let source = match &self.inner.source {
+            KeySource::Local(keys) => format!("{} local keys", keys.len()),
+            #[cfg(feature = "remote")]
+            KeySource::Remote(remote) => format!("remote {}", remote.url()),
+        };
+        f.debug_struct("JwtVerifier")
+            .field("keys", &source)
+            .finish_non_exhaustive()
+    }
+}
+
+const ALGORITHMS: [Algorithm; 9] = [
+    Algorithm::ES256,
+    Algorithm::ES384,
+    Algorithm::EdDSA,
+    Algorithm::RS256,
+    Algorithm::RS384,
+    Algorithm::RS512,
+    Algorithm::PS256,
+    Algorithm::PS384,
+    Algorithm::HS256,
+];
+
+/// The default mapping: `client_id` (or `sub`) and the `scope` claim.
+pub fn default_client(claims: AccessTokenClaims) -> Option<AuthstarClient> {
+    let client_id = if claims.client_id.is_empty() {
+        claims.sub
+    } else {
+        claims.client_id
+    };
+    let scopes = claims.scope.unwrap_or_default();
+    Some(AuthstarClient::new(
+        client_id,
+        scopes.split(' ').filter(|s| !s.is_empty()),
+    ))
+}
+
+impl JwtVerifier<AuthstarClient> {
+    /// Verifies with local `keys`, requiring `iss == issuer` and `audience` in `aud`.
+    pub fn new(
+        keys: impl IntoIterator<Item = VerificationKey>,
+        issuer: &str,
+        audience: &str,
+    ) -> Self {
+        Self::with_source(
+            KeySource::Local(Arc::new(KeySet::new(keys))),
+            issuer,
+            audience,
+            Duration::from_secs(30),
+            Arc::new(default_client),
+        )
+    }
+
+    /// Verifies against a remote JWKS (an external identity provider).
+    #[cfg(feature = "remote")]
+    pub fn remote(jwks: crate::remote::RemoteJwks, issuer: &str, audience: &str) -> Self {
+        Self::with_source(
+            KeySource::Remote(jwks),
+            issuer,
+            audience,
+            Duration::from_secs(30),
+            Arc::new(default_client),
+        )
+    }
+}
+
+impl<C> JwtVerifier<C> {
+    fn with_source(
+        source: KeySource,
+        issuer: &str,
+        audience: &str,
+        leeway: Duration,
+        map: ClaimsMapper<C>,
+    ) -> Self {
+        let validations = ALGORITHMS
+            .iter()
+            .map(|&alg| {
+                let mut validation = Validation::new(alg);
+                validation.leeway = leeway.as_secs();
+                validation.validate_nbf = true;
+                validation.set_issuer(&[issuer]);
+                validation.set_audience(&[audience]);
+                validation.set_required_spec_claims(&["exp", "iss", "aud", "sub"]);
+                (alg, validation)
+            })
+            .collect();
+        Self {
+            inner: Arc::new(Inner {
+                source,
+                validations,
+                map,
+            }),
+        }
+    }
+
+    /// Maps claims to your own client type (`None` refuses the token).
+    ///
+    /// ```
+    /// # use authstar_jwt::{JwtVerifier, SigningKey};
+    /// #[derive(Clone)]
+    /// struct Service { name: String }
+    /// impl authstar::Client for Service {
+    ///     fn client_id(&self) -> &str { &self.name }
+    ///     fn scopes(&self) -> impl Iterator<Item = &str> { std::iter::empty() }
+    /// }
+    /// let key = SigningKey::generate_es256("k").unwrap();
+    /// let verifier = JwtVerifier::new([key.verification_key()], "https://as", "api")
+    ///     .map_claims(|claims| Some(Service { name: claims.client_id }));
+    /// # let _ = verifier;
+    /// ```
+    pub fn map_claims<D, F>(self, map: F) -> JwtVerifier<D>
+    where
+        F: Fn(AccessTokenClaims) -> Option<D> + Send + Sync + 'static,
+    {
+        let inner = Arc::try_unwrap(self.inner).unwrap_or_else(|shared| Inner {
+            source: shared.source.clone(),
+            validations: shared.validations.clone(),
+            map: Arc::new(|_| None),
+        });
+        JwtVerifier {
+            inner: Arc::new(Inner {
+                source: inner.source,
+                validations: inner.validations,
+                map: Arc::new(map),
+            }),
+        }
+    }
+
+    /// Sets the clock leeway for `exp` and `nbf` (default 30 s).
+    pub fn leeway(self, leeway: Duration) -> Self {
+        let mut inner = Arc::try_unwrap(self.inner).unwrap_or_else(|shared| Inner {
+            source: shared.source.clone(),
+            validations: shared.validations.clone(),
+            map: shared.map.clone(),
+        });
+        for (_, validation) in &mut inner.validations {
+            validation.leeway = leeway.as_secs();
+        }
+        Self {
+            inner: Arc::new(inner),
+        }
+    }
+
+    /// Verifies `token` against `keys`.
+    pub(crate) fn verify_with(&self, keys: &KeySet, token: &str) -> Result<C, Rejection> {
+        let header = jsonwebtoken::decode_header(token).map_err(|_| Rejection::Malformed)?;
+        let typ_ok = header.typ.as_deref().is_some_and(|typ| {
+            typ.eq_ignore_ascii_case(ACCESS_TOKEN_TYPE)
+                || typ.eq_ignore_ascii_case("application/at+jwt")
+        });
+        if !typ_ok {
+            return Err(Rejection::WrongType);
+        }
+        let key = keys
+            .find(header.kid.as_deref())
+            .ok_or(Rejection::UnknownKey)?;
+        if header.alg != key.alg {
+            return Err(Rejection::WrongAlgorithm);
+        }
+        let validation = self
+            .inner
+            .validations
+            .iter()
+            .find(|(alg, _)| *alg == key.alg)
+            .map(|(_, validation)| validation)
+            .ok_or(Rejection::WrongAlgorithm)?;
+        let data = jsonwebtoken::decode::<AccessTokenClaims>(token, &key.decoding, validation)
+            .map_err(|error| Rejection::Invalid(error.to_string()))?;
+        (self.inner.map)(data.claims).ok_or(Rejection::NoClient)
+    }
+
+    /// Verifies a token against local keys (or the remote JWKS's current keys).
+    pub fn verify(&self, token: &str) -> Result<C, Rejection> {
+        match &self.inner.source {
+            KeySource::Local(keys) => self.verify_with(keys, token),
+            #[cfg(feature = "remote")]
+            KeySource::Remote(remote) => self.verify_with(&remote.current(), token),
+        }
+    }
+}
+
+fn verdict<C>(result: Result<C, Rejection>) -> Verdict<C> {
+    match result {
+        Ok(client) => Verdict::Authenticated(client),
+        Err(rejection) => {
+            tracing::debug!(reason = %rejection, "authstar-jwt: token refused");
+            Verdict::Rejected
+        }
+    }
+}
+
+/// The future of a verification that waits for a JWKS refresh.
+pub type VerifyFuture<C> = Pin<Box<dyn Future<Output = Verdict<C>> + Send>>;
+
+impl<C: Client> Authenticator<BearerToken> for JwtVerifier<C> {
+    type Client = C;
+    type Future = VerifyFuture<C>;
+
+    fn authenticate(&self, token: BearerToken) -> Self::Future {
+        let verifier = self.clone();
+        Box::pin(async move {
+            match &verifier.inner.source {
+                KeySource::Local(keys) => verdict(verifier.verify_with(keys, token.as_str())),
+                #[cfg(feature = "remote")]
+                KeySource::Remote(remote) => {
+                    let keys = remote.keys_for(token.as_str()).await;
+                    verdict(verifier.verify_with(&keys, token.as_str()))
+                }
+            }
+        })
+    }
+
+    fn start(&self, token: BearerToken) -> Started<Self::Future, C> {
+        match &self.inner.source {
+            KeySource::Local(keys) => {
+                Started::Done(verdict(self.verify_with(keys, token.as_str())))
+            }
+            #[cfg(feature = "remote")]
+            KeySource::Remote(remote) => {
+                let keys = remote.current();
+                match self.verify_with(&keys, token.as_str()) {
+                    // An unknown kid may be a rotated key: wait for a (rate-limited) refresh.
+                    Err(Rejection::UnknownKey) if remote.may_refresh() => {
+                        Started::Running(self.authenticate(token))
+                    }
+                    result => Started::Done(verdict(result)),
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,207 @@
+//! Verification against a remote JWKS served by a local axum server: caching, one fetch for
+//! many requests, rotation, the provider going down or hanging, bounded refreshes.
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use authstar::{Authenticator, AuthstarClient, BearerToken, Started, Verdict};
+use authstar_jwt::{JwtIssuer, JwtVerifier, RemoteJwks, SigningKey, jwks};
+use axum::extract::State;
+use axum::http::{HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::{Json, Router};
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Mode {
+    Up,
+    Down,
+    Hanging,
+}
+
+#[derive(Clone)]
+struct Provider {
+    document: Arc<Mutex<serde_json::Value>>,
+    mode: Arc<Mutex<Mode>>,
+    fetches: Arc<AtomicUsize>,
+}
+
+async fn serve_jwks(State(provider): State<Provider>) -> Response {
+    provider.fetches.fetch_add(1, Ordering::SeqCst);
+    let mode = *provider.mode.lock().unwrap();
+    match mode {
+        Mode::Up => Json(provider.document.lock().unwrap().clone()).into_response(),
+        Mode::Down => StatusCode::SERVICE_UNAVAILABLE.into_response(),
+        Mode::Hanging => {
+            tokio::time::sleep(Duration::from_secs(5)).await;
+            StatusCode::OK.into_response()
+        }
+    }
+}
+
+async fn provider(keys: &[SigningKey]) -> (Provider, String) {
+    let provider = Provider {
+        document: Arc::new(Mutex::new(serde_json::to_value(jwks(keys)).unwrap())),
+        mode: Arc::new(Mutex::new(Mode::Up)),
+        fetches: Arc::new(AtomicUsize::new(0)),
+    };
+    let app = Router::new()
+        .route("/.well-known/jwks.json", get(serve_jwks))
+        .with_state(provider.clone());
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!(
+        "http://{}/.well-known/jwks.json",
+        listener.local_addr().unwrap()
+    );
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    (provider, url)
+}
+
+fn bearer(token: &str) -> BearerToken {
+    BearerToken::from_authorization(&HeaderValue::try_from(format!("Bearer {token}")).unwrap())
+        .unwrap()
+}
+
+/// Authenticates as the middleware does: `start`, then the future if it has to wait.
+async fn authenticate(verifier: &JwtVerifier, token: &str) -> Option<String> {
+    let verdict = match verifier.start(bearer(token)) {
+        Started::Done(verdict) => verdict,
+        Started::Running(future) => future.await,
+    };
+    match verdict {
+        Verdict::Authenticated(client) => Some(AuthstarClient::client_id(&client).to_owned()),
+        _ => None,
+    }
+}
+
+use authstar::Client as _;
+
+#[tokio::test]
+async fn one_fetch_serves_many_requests() {
+    let key = SigningKey::generate_es256("k1").unwrap();
+    let (provider, url) = provider(std::slice::from_ref(&key)).await;
+    let remote = RemoteJwks::with_settings(
+        &url,
+        Duration::from_secs(1),
+        Duration::from_millis(200),
+        Duration::from_secs(600),
+    )
+    .unwrap();
+    let verifier = JwtVerifier::remote(remote, "https://idp", "api");
+    let token = JwtIssuer::new(key, "https://idp", "api")
+        .issue("svc", &[])
+        .unwrap();
+    for _ in 0..50 {
+        assert_eq!(
+            authenticate(&verifier, &token).await.as_deref(),
+            Some("svc")
+        );
+    }
+    assert_eq!(
+        provider.fetches.load(Ordering::SeqCst),
+        1,
+        "never a fetch per request"
+    );
+}
+
+#[tokio::test]
+async fn rotation_is_picked_up_on_an_unknown_kid() {
+    let old = SigningKey::generate_es256("old").unwrap();
+    let (provider, url) = provider(std::slice::from_ref(&old)).await;
+    let remote = RemoteJwks::with_settings(
+        &url,
+        Duration::from_secs(1),
+        Duration::from_millis(100),
+        Duration::from_secs(600),
+    )
+    .unwrap();
+    remote.refresh().await.unwrap();
+    let verifier = JwtVerifier::remote(remote, "https://idp", "api");
+    let old_token = JwtIssuer::new(old, "https://idp", "api")
+        .issue("old-client", &[])
+        .unwrap();
+    assert!(authenticate(&verifier, &old_token).await.is_some());
+
+    let new = SigningKey::generate_ed25519("new").unwrap();
+    *provider.document.lock().unwrap() =
+        serde_json::to_value(jwks(std::slice::from_ref(&new))).unwrap();
+    let new_token = JwtIssuer::new(new, "https://idp", "api")
+        .issue("new-client", &[])
+        .unwrap();
+    tokio::time::sleep(Duration::from_millis(150)).await;
+    assert_eq!(
+        authenticate(&verifier, &new_token).await.as_deref(),
+        Some("new-client")
+    );
+    assert_eq!(provider.fetches.load(Ordering::SeqCst), 2);
+}
+
+#[tokio::test]
+async fn unknown_kids_refresh_at_a_bounded_rate() {
+    let key = SigningKey::generate_es256("k").unwrap();
+    let (provider, url) = provider(std::slice::from_ref(&key)).await;
+    let remote = RemoteJwks::with_settings(
+        &url,
+        Duration::from_secs(1),
+        Duration::from_secs(60),
+        Duration::from_secs(600),
+    )
+    .unwrap();
+    remote.refresh().await.unwrap();
+    let verifier = JwtVerifier::remote(remote, "https://idp", "api");
+    let stranger = SigningKey::generate_es256("stranger").unwrap();
+    let token = JwtIssuer::new(stranger, "https://idp", "api")
+        .issue("x", &[])
+        .unwrap();
+    for _ in 0..20 {
+        assert!(authenticate(&verifier, &token).await.is_none());
+    }
+    assert_eq!(
+        provider.fetches.load(Ordering::SeqCst),
+        1,
+        "the attacker's kids cause no fetches"
+    );
+}
+
+#[tokio::test]
+async fn a_provider_outage_keeps_the_last_good_keys() {
+    let key = SigningKey::generate_es256("k").unwrap();
+    let (provider, url) = provider(std::slice::from_ref(&key)).await;
+    let remote = RemoteJwks::with_settings(
+        &url,
+        Duration::from_millis(300),
+        Duration::from_millis(50),
+        Duration::from_millis(100),
+    )
+    .unwrap();
+    remote.refresh().await.unwrap();
+    let verifier = JwtVerifier::remote(remote.clone(), "https://idp", "api");
+    let token = JwtIssuer::new(key, "https://idp", "api")
+        .issue("svc", &[])
+        .unwrap();
+
+    *provider.mode.lock().unwrap() = Mode::Down;
+    assert!(remote.refresh().await.is_err());
+    assert_eq!(
+        authenticate(&verifier, &token).await.as_deref(),
+        Some("svc")
+    );
+
+    *provider.mode.lock().unwrap() = Mode::Hanging;
+    let started = std::time::Instant::now();
+    assert!(remote.refresh().await.is_err());
+    assert!(
+        started.elapsed() < Duration::from_secs(2),
+        "the fetch timeout applies"
+    );
+    tokio::time::sleep(Duration::from_millis(150)).await;
+    // Stale keys trigger a background refresh, which fails; the keys are still served.
+    assert_eq!(
+        authenticate(&verifier, &token).await.as_deref(),
+        Some("svc")
+    );
+
+    *provider.mode.lock().unwrap() = Mode::Up;
+    assert_eq!(remote.refresh().await.unwrap(), 1);
+}

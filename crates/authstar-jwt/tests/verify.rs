@@ -1,0 +1,326 @@
+//! Every claim check and key type of the verifier (RFC 9068 §4, RFC 7519, RFC 8725).
+
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use authstar::AuthstarClient;
+use authstar_jwt::{Algorithm, JwtIssuer, JwtVerifier, Rejection, SigningKey, VerificationKey};
+use base64::Engine as _;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use jsonwebtoken::{EncodingKey, Header};
+use serde_json::{Value, json};
+
+const ISS: &str = "https://auth.example";
+const AUD: &str = "api";
+
+fn now() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
+}
+
+fn claims() -> Value {
+    let iat = now();
+    json!({
+        "iss": ISS, "sub": "svc", "aud": AUD, "exp": iat + 600, "iat": iat,
+        "jti": "j1", "client_id": "svc", "scope": "reports:read",
+    })
+}
+
+fn header(alg: Algorithm, kid: &str) -> Header {
+    let mut header = Header::new(alg);
+    header.typ = Some("at+jwt".into());
+    header.kid = Some(kid.into());
+    header
+}
+
+fn sign(key: &SigningKey, header: &Header, claims: &Value) -> String {
+    let encoding = match key.algorithm() {
+        Algorithm::ES256 => EncodingKey::from_ec_der(key.to_bytes()),
+        Algorithm::EdDSA => EncodingKey::from_ed_der(key.to_bytes()),
+        _ => EncodingKey::from_secret(key.to_bytes()),
+    };
+    jsonwebtoken::encode(header, claims, &encoding).unwrap()
+}
+
+fn verifier(key: &SigningKey) -> JwtVerifier {
+    JwtVerifier::new([key.verification_key()], ISS, AUD)
+}
+
+fn rejection(verifier: &JwtVerifier, token: &str) -> Rejection {
+    verifier
+        .verify(token)
+        .map(|c: AuthstarClient| c.client_id)
+        .unwrap_err()
+}
+
+#[test]
+fn rfc9068_issued_tokens_verify_for_each_signing_key_type() {
+    for key in [
+        SigningKey::generate_es256("es").unwrap(),
+        SigningKey::generate_ed25519("ed").unwrap(),
+        SigningKey::hs256("hs", &[7u8; 32]).unwrap(),
+    ] {
+        let verifier = verifier(&key);
+        let issuer = JwtIssuer::new(key, ISS, AUD);
+        let token = issuer
+            .issue("svc", &["reports:read".into(), "admin".into()])
+            .unwrap();
+        let client = verifier.verify(&token).unwrap();
+        assert_eq!(
+            client,
+            AuthstarClient::new("svc", ["reports:read", "admin"])
+        );
+
+        let header = jsonwebtoken::decode_header(&token).unwrap();
+        assert_eq!(header.typ.as_deref(), Some("at+jwt"));
+        assert_eq!(header.kid.as_deref(), Some(issuer.key().kid()));
+        let payload: Value = serde_json::from_slice(
+            &URL_SAFE_NO_PAD
+                .decode(token.split('.').nth(1).unwrap())
+                .unwrap(),
+        )
+        .unwrap();
+        for claim in [
+            "iss",
+            "sub",
+            "aud",
+            "exp",
+            "iat",
+            "jti",
+            "client_id",
+            "scope",
+        ] {
+            assert!(
+                payload.get(claim).is_some(),
+                "RFC 9068 §2.2: {claim} missing"
+            );
+        }
+        assert_eq!(
+            payload["exp"].as_u64().unwrap() - payload["iat"].as_u64().unwrap(),
+            3600
+        );
+    }
+}
+
+#[test]
+fn rs256_keys_from_an_identity_provider_verify() {
+    let dir = std::env::temp_dir().join(format!("authstar-rsa-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let private = dir.join("private.pem");
+    let public = dir.join("public.pem");
+    let made = std::process::Command::new("openssl")
+        .args([
+            "genpkey",
+            "-algorithm",
+            "RSA",
+            "-pkeyopt",
+            "rsa_keygen_bits:2048",
+            "-out",
+        ])
+        .arg(&private)
+        .status()
+        .is_ok_and(|s| s.success())
+        && std::process::Command::new("openssl")
+            .args(["pkey", "-pubout", "-in"])
+            .arg(&private)
+            .arg("-out")
+            .arg(&public)
+            .status()
+            .is_ok_and(|s| s.success());
+    if !made {
+        assert!(
+            std::env::var("CI").as_deref() != Ok("true"),
+            "CI=true needs openssl"
+        );
+        eprintln!("skipped: no openssl to make an RSA key");
+        return;
+    }
+    let encoding = EncodingKey::from_rsa_pem(&std::fs::read(&private).unwrap()).unwrap();
+    let key = VerificationKey::rs256_from_pem("rsa", &std::fs::read(&public).unwrap()).unwrap();
+    let verifier = JwtVerifier::new([key], ISS, AUD);
+    let token =
+        jsonwebtoken::encode(&header(Algorithm::RS256, "rsa"), &claims(), &encoding).unwrap();
+    assert_eq!(verifier.verify(&token).unwrap().client_id, "svc");
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+#[test]
+fn rfc7519_4_1_4_expired_tokens_are_refused_beyond_the_leeway() {
+    let key = SigningKey::generate_es256("k").unwrap();
+    let mut expired = claims();
+    expired["exp"] = json!(now() - 120);
+    let token = sign(&key, &header(Algorithm::ES256, "k"), &expired);
+    assert!(matches!(
+        rejection(&verifier(&key), &token),
+        Rejection::Invalid(_)
+    ));
+    // Within the 30 s leeway it still passes.
+    expired["exp"] = json!(now() - 10);
+    let token = sign(&key, &header(Algorithm::ES256, "k"), &expired);
+    assert!(verifier(&key).verify(&token).is_ok());
+}
+
+#[test]
+fn rfc7519_4_1_5_not_before_is_enforced() {
+    let key = SigningKey::generate_es256("k").unwrap();
+    let mut early = claims();
+    early["nbf"] = json!(now() + 300);
+    let token = sign(&key, &header(Algorithm::ES256, "k"), &early);
+    assert!(matches!(
+        rejection(&verifier(&key), &token),
+        Rejection::Invalid(_)
+    ));
+}
+
+#[test]
+fn rfc9068_4_wrong_issuer_or_audience_is_refused() {
+    let key = SigningKey::generate_es256("k").unwrap();
+    for (claim, value) in [
+        ("iss", json!("https://evil.example")),
+        ("aud", json!("other-api")),
+        ("aud", json!(["x", "y"])),
+    ] {
+        let mut wrong = claims();
+        wrong[claim] = value;
+        let token = sign(&key, &header(Algorithm::ES256, "k"), &wrong);
+        assert!(
+            matches!(rejection(&verifier(&key), &token), Rejection::Invalid(_)),
+            "{claim}"
+        );
+    }
+    let mut several = claims();
+    several["aud"] = json!(["other", AUD]);
+    assert!(
+        verifier(&key)
+            .verify(&sign(&key, &header(Algorithm::ES256, "k"), &several))
+            .is_ok()
+    );
+}
+
+#[test]
+fn rfc9068_4_typ_must_be_at_jwt() {
+    let key = SigningKey::generate_es256("k").unwrap();
+    for typ in [None, Some("JWT"), Some("id_token+jwt")] {
+        let mut header = header(Algorithm::ES256, "k");
+        header.typ = typ.map(str::to_owned);
+        let token = sign(&key, &header, &claims());
+        assert_eq!(
+            rejection(&verifier(&key), &token),
+            Rejection::WrongType,
+            "{typ:?}"
+        );
+    }
+    let mut header = header(Algorithm::ES256, "k");
+    header.typ = Some("application/at+jwt".into());
+    assert!(
+        verifier(&key)
+            .verify(&sign(&key, &header, &claims()))
+            .is_ok()
+    );
+}
+
+#[test]
+fn rfc8725_3_1_alg_none_is_refused() {
+    let key = SigningKey::generate_es256("k").unwrap();
+    let head = URL_SAFE_NO_PAD.encode(r#"{"alg":"none","typ":"at+jwt","kid":"k"}"#);
+    let body = URL_SAFE_NO_PAD.encode(claims().to_string());
+    for token in [format!("{head}.{body}."), format!("{head}.{body}")] {
+        assert_eq!(rejection(&verifier(&key), &token), Rejection::Malformed);
+    }
+}
+
+#[test]
+fn rfc8725_2_1_hmac_with_the_public_key_is_refused() {
+    let key = SigningKey::generate_es256("k").unwrap();
+    // The attacker knows the public key and signs HS256 with its bytes as the secret.
+    let jwk = serde_json::to_value(key.public_jwk().unwrap()).unwrap();
+    let mut public = URL_SAFE_NO_PAD.decode(jwk["x"].as_str().unwrap()).unwrap();
+    public.extend(URL_SAFE_NO_PAD.decode(jwk["y"].as_str().unwrap()).unwrap());
+    for secret in [
+        public.clone(),
+        [&[4u8][..], &public].concat(),
+        serde_json::to_vec(&jwk).unwrap(),
+    ] {
+        let token = jsonwebtoken::encode(
+            &header(Algorithm::HS256, "k"),
+            &claims(),
+            &EncodingKey::from_secret(&secret),
+        )
+        .unwrap();
+        assert_eq!(
+            rejection(&verifier(&key), &token),
+            Rejection::WrongAlgorithm
+        );
+    }
+}
+
+#[test]
+fn unknown_kid_is_refused() {
+    let key = SigningKey::generate_es256("k").unwrap();
+    let other = SigningKey::generate_es256("other").unwrap();
+    let token = sign(&other, &header(Algorithm::ES256, "other"), &claims());
+    assert_eq!(rejection(&verifier(&key), &token), Rejection::UnknownKey);
+    // Right kid, wrong key: the signature fails.
+    let forged = sign(&other, &header(Algorithm::ES256, "k"), &claims());
+    assert!(matches!(
+        rejection(&verifier(&key), &forged),
+        Rejection::Invalid(_)
+    ));
+}
+
+#[test]
+fn tampered_payloads_are_refused() {
+    let key = SigningKey::generate_ed25519("k").unwrap();
+    let token = sign(&key, &header(Algorithm::EdDSA, "k"), &claims());
+    let mut parts: Vec<String> = token.split('.').map(str::to_owned).collect();
+    let mut escalated = claims();
+    escalated["scope"] = json!("reports:read admin");
+    parts[1] = URL_SAFE_NO_PAD.encode(escalated.to_string());
+    assert!(matches!(
+        rejection(&verifier(&key), &parts.join(".")),
+        Rejection::Invalid(_)
+    ));
+}
+
+#[test]
+fn key_rotation_two_keys_by_kid() {
+    let old = SigningKey::generate_es256("2026-10").unwrap();
+    let new = SigningKey::generate_ed25519("2026-11").unwrap();
+    let verifier = JwtVerifier::new([old.verification_key(), new.verification_key()], ISS, AUD);
+    for key in [&old, &new] {
+        let token = sign(key, &header(key.algorithm(), key.kid()), &claims());
+        assert!(verifier.verify(&token).is_ok(), "{}", key.kid());
+    }
+    // With several keys a token must name its kid.
+    let mut no_kid = header(Algorithm::ES256, "x");
+    no_kid.kid = None;
+    assert_eq!(
+        rejection(&verifier, &sign(&old, &no_kid, &claims())),
+        Rejection::UnknownKey
+    );
+}
+
+#[test]
+fn garbage_tokens_never_panic() {
+    let key = SigningKey::generate_es256("k").unwrap();
+    let verifier = verifier(&key);
+    for token in [
+        "",
+        ".",
+        "..",
+        "a.b.c",
+        "eyJ.eyJ.sig",
+        &"A".repeat(10_000),
+        "e30.e30.e30",
+    ] {
+        assert!(verifier.verify(token).is_err());
+    }
+}
+
+#[test]
+fn debug_output_never_shows_key_material() {
+    let key = SigningKey::hs256("dev", b"0123456789abcdef0123456789abcdef").unwrap();
+    let debug = format!("{key:?} {:?}", key.verification_key());
+    assert!(!debug.contains("0123456789abcdef"), "{debug}");
+}
