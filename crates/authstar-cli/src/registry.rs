@@ -1,0 +1,772 @@
+//! The client and API-key registry, on embedded SQLite.
+//!
+//! Secrets are shown once and stored only as hashes:
+//! * generated client secrets and API keys (256 random bits) as HMAC-SHA256 under a server-side
+//!   pepper. A slow password hash buys nothing for a random 256-bit secret (nobody can guess it),
+//!   and HMAC keeps verification cheap on the hot path; the pepper, kept outside the database,
+//!   makes a stolen database useless for offline checks.
+//! * secrets a user imports (`--secret`) may be low-entropy, so they get argon2id.
+//!
+//! Comparisons are constant-time (`hmac`'s `verify_slice`, argon2's verifier). API keys carry the
+//! prefix `ask_` so secret scanners can find leaked ones: `ask_<key id>_<secret>`.
+
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use argon2::Argon2;
+use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
+use authstar::AuthstarClient;
+use base64::Engine as _;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use hmac::{Hmac, Mac};
+use ring::rand::{SecureRandom, SystemRandom};
+use rusqlite::{Connection, OptionalExtension, params};
+use serde::{Deserialize, Serialize};
+use sha2::Sha256;
+
+/// The prefix of every API key.
+pub const API_KEY_PREFIX: &str = "ask_";
+
+/// Registry errors; messages say what to do.
+#[derive(Debug, thiserror::Error)]
+pub enum RegistryError {
+    /// SQLite failed.
+    #[error("database error: {0}")]
+    Database(#[from] rusqlite::Error),
+    /// The secrets file could not be read or written.
+    #[error("secrets file {path}: {message}")]
+    Secrets {
+        /// The file.
+        path: PathBuf,
+        /// What went wrong.
+        message: String,
+    },
+    /// No such client.
+    #[error("no client {0:?}: see `authstar clients list`")]
+    UnknownClient(String),
+    /// No such key.
+    #[error("no API key {0:?}: see `authstar keys list`")]
+    UnknownKey(String),
+    /// The client id is taken.
+    #[error("client {0:?} already exists: choose another --id")]
+    ClientExists(String),
+    /// Invalid input.
+    #[error("{0}")]
+    Invalid(String),
+    /// No randomness.
+    #[error("the system random generator failed")]
+    Random,
+}
+
+/// A client as listed.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ClientRecord {
+    /// Id.
+    pub client_id: String,
+    /// Scopes.
+    pub scopes: Vec<String>,
+    /// Seconds since the epoch.
+    pub created_at: u64,
+    /// Last successful authentication, seconds since the epoch.
+    pub last_used_at: Option<u64>,
+    /// Whether revoked.
+    pub revoked: bool,
+}
+
+/// An API key as listed (never the key itself).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct KeyRecord {
+    /// Key id (the public part of the key).
+    pub key_id: String,
+    /// Owner.
+    pub client_id: String,
+    /// Scopes.
+    pub scopes: Vec<String>,
+    /// Seconds since the epoch.
+    pub created_at: u64,
+    /// Last use.
+    pub last_used_at: Option<u64>,
+    /// Whether revoked.
+    pub revoked: bool,
+}
+
+/// Server-side secrets, kept in a file beside the database (mode 0600), never in it.
+#[derive(Clone, Serialize, Deserialize)]
+pub struct ServerSecrets {
+    /// The HMAC pepper.
+    pub pepper: String,
+    /// The session cookie signing key (64 bytes, base64url).
+    pub cookie_key: String,
+    /// The JWT signing key, PKCS#8 DER, base64url.
+    pub jwt_key: String,
+    /// The JWT key id.
+    pub jwt_kid: String,
+}
+
+impl std::fmt::Debug for ServerSecrets {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ServerSecrets")
+            .field("jwt_kid", &self.jwt_kid)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Random bytes from the system.
+pub fn random<const N: usize>() -> Result<[u8; N], RegistryError> {
+    let mut bytes = [0u8; N];
+    SystemRandom::new()
+        .fill(&mut bytes)
+        .map_err(|_| RegistryError::Random)?;
+    Ok(bytes)
+}
+
+fn now() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
+}
+
+fn split_scopes(scopes: &str) -> Vec<String> {
+    scopes
+        .split(' ')
+        .filter(|s| !s.is_empty())
+        .map(str::to_owned)
+        .collect()
+}
+
+fn check_scopes(scopes: &[String]) -> Result<(), RegistryError> {
+    for scope in scopes {
+        let valid = !scope.is_empty()
+            && scope
+                .bytes()
+                .all(|b| b == 0x21 || (0x23..=0x5b).contains(&b) || (0x5d..=0x7e).contains(&b));
+        if !valid {
+            return Err(RegistryError::Invalid(format!(
+                "invalid scope {scope:?}: printable ASCII without spaces, quotes or backslashes (RFC 6749 §3.3)"
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// The registry: a SQLite file plus its secrets file.
+#[derive(Clone)]
+pub struct Registry {
+    connection: Arc<Mutex<Connection>>,
+    secrets: ServerSecrets,
+    pepper: Vec<u8>,
+    cache: moka::sync::Cache<Vec<u8>, AuthstarClient>,
+}
+
+impl std::fmt::Debug for Registry {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Registry").finish_non_exhaustive()
+    }
+}
+
+const SCHEMA: &str = "
+CREATE TABLE IF NOT EXISTS clients (
+    client_id    TEXT PRIMARY KEY,
+    secret_hash  TEXT NOT NULL,
+    scopes       TEXT NOT NULL,
+    created_at   INTEGER NOT NULL,
+    last_used_at INTEGER,
+    revoked_at   INTEGER
+);
+CREATE TABLE IF NOT EXISTS api_keys (
+    key_id       TEXT PRIMARY KEY,
+    client_id    TEXT NOT NULL REFERENCES clients(client_id),
+    key_hash     TEXT NOT NULL,
+    scopes       TEXT NOT NULL,
+    created_at   INTEGER NOT NULL,
+    last_used_at INTEGER,
+    revoked_at   INTEGER
+);
+";
+
+/// The secrets file of a database: `<db>.secrets.json`.
+pub fn secrets_path(db: &Path) -> PathBuf {
+    let mut name = db.as_os_str().to_owned();
+    name.push(".secrets.json");
+    PathBuf::from(name)
+}
+
+fn load_or_create_secrets(path: &Path) -> Result<ServerSecrets, RegistryError> {
+    let fail = |message: String| RegistryError::Secrets {
+        path: path.to_owned(),
+        message,
+    };
+    match std::fs::read(path) {
+        Ok(bytes) => serde_json::from_slice(&bytes).map_err(|e| {
+            fail(format!(
+                "unreadable ({e}); restore it or delete the database too"
+            ))
+        }),
+        Err(error) if error.kind() == std::io::ErrorKind::NotFound => {
+            let jwt_key =
+                authstar_jwt::SigningKey::generate_es256("k1").map_err(|e| fail(e.to_string()))?;
+            let secrets = ServerSecrets {
+                pepper: URL_SAFE_NO_PAD.encode(random::<32>()?),
+                cookie_key: URL_SAFE_NO_PAD.encode(random::<64>()?),
+                jwt_key: URL_SAFE_NO_PAD.encode(jwt_key.to_bytes()),
+                jwt_kid: format!("es256-{}", hex(&random::<4>()?)),
+            };
+            let json = serde_json::to_vec_pretty(&secrets).map_err(|e| fail(e.to_string()))?;
+            write_private(path, &json).map_err(|e| fail(e.to_string()))?;
+            Ok(secrets)
+        }
+        Err(error) => Err(fail(error.to_string())),
+    }
+}
+
+#[cfg(unix)]
+fn write_private(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    use std::io::Write as _;
+    use std::os::unix::fs::OpenOptionsExt as _;
+    let mut file = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path)?;
+    file.write_all(bytes)
+}
+
+#[cfg(not(unix))]
+fn write_private(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    std::fs::write(path, bytes)
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// A newly created client: the secret is shown once.
+#[derive(Clone, Serialize)]
+pub struct CreatedClient {
+    /// Id.
+    pub client_id: String,
+    /// The secret, shown only now.
+    pub client_secret: String,
+    /// Scopes.
+    pub scopes: Vec<String>,
+}
+
+/// A newly created API key: the key is shown once.
+#[derive(Clone, Serialize)]
+pub struct CreatedKey {
+    /// Key id.
+    pub key_id: String,
+    /// The key, shown only now.
+    pub key: String,
+    /// Owner.
+    pub client_id: String,
+    /// Scopes.
+    pub scopes: Vec<String>,
+}
+
+impl Registry {
+    /// Opens (creating on first use) the database at `db` and its secrets file.
+    pub fn open(db: &Path) -> Result<Self, RegistryError> {
+        let secrets = load_or_create_secrets(&secrets_path(db))?;
+        let connection = Connection::open(db)?;
+        connection.execute_batch(
+            "PRAGMA journal_mode = WAL; PRAGMA foreign_keys = ON; PRAGMA busy_timeout = 5000;",
+        )?;
+        connection.execute_batch(SCHEMA)?;
+        let pepper =
+            URL_SAFE_NO_PAD
+                .decode(&secrets.pepper)
+                .map_err(|_| RegistryError::Secrets {
+                    path: secrets_path(db),
+                    message: "invalid pepper".into(),
+                })?;
+        Ok(Self {
+            connection: Arc::new(Mutex::new(connection)),
+            secrets,
+            pepper,
+            cache: moka::sync::Cache::builder()
+                .max_capacity(10_000)
+                .time_to_live(Duration::from_secs(30))
+                .build(),
+        })
+    }
+
+    /// The server secrets.
+    pub fn secrets(&self) -> &ServerSecrets {
+        &self.secrets
+    }
+
+    fn db(&self) -> std::sync::MutexGuard<'_, Connection> {
+        self.connection
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    fn mac(&self, parts: &[&[u8]]) -> Hmac<Sha256> {
+        let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(&self.pepper)
+            .unwrap_or_else(|_| unreachable!("HMAC takes any key length"));
+        for part in parts {
+            mac.update(&(part.len() as u64).to_be_bytes());
+            mac.update(part);
+        }
+        mac
+    }
+
+    fn keyed_hash(&self, parts: &[&[u8]]) -> String {
+        format!(
+            "hmac-sha256${}",
+            URL_SAFE_NO_PAD.encode(self.mac(parts).finalize().into_bytes())
+        )
+    }
+
+    fn verify_hash(&self, stored: &str, parts: &[&[u8]], secret: &str) -> bool {
+        if let Some(encoded) = stored.strip_prefix("hmac-sha256$") {
+            return URL_SAFE_NO_PAD
+                .decode(encoded)
+                .is_ok_and(|expected| self.mac(parts).verify_slice(&expected).is_ok());
+        }
+        PasswordHash::new(stored).is_ok_and(|hash| {
+            Argon2::default()
+                .verify_password(secret.as_bytes(), &hash)
+                .is_ok()
+        })
+    }
+
+    /// Creates a client. Without `secret`, a 256-bit secret is generated (HMAC-hashed); an
+    /// imported secret is hashed with argon2id.
+    pub fn create_client(
+        &self,
+        id: Option<&str>,
+        secret: Option<&str>,
+        scopes: &[String],
+    ) -> Result<CreatedClient, RegistryError> {
+        check_scopes(scopes)?;
+        let client_id = match id {
+            Some(id) => {
+                let valid = !id.is_empty()
+                    && id.len() <= 128
+                    && id
+                        .bytes()
+                        .all(|b| b.is_ascii_alphanumeric() || b"-_.".contains(&b));
+                if !valid {
+                    return Err(RegistryError::Invalid(format!(
+                        "invalid client id {id:?}: use letters, digits, '-', '_' or '.' (at most 128)"
+                    )));
+                }
+                id.to_owned()
+            }
+            None => format!("client-{}", hex(&random::<6>()?)),
+        };
+        let (client_secret, hash) = match secret {
+            Some(secret) => {
+                if secret.is_empty() || secret.chars().any(char::is_control) {
+                    return Err(RegistryError::Invalid(
+                        "--secret must be non-empty without control characters".into(),
+                    ));
+                }
+                let salt =
+                    SaltString::encode_b64(&random::<16>()?).map_err(|_| RegistryError::Random)?;
+                let hash = Argon2::default()
+                    .hash_password(secret.as_bytes(), &salt)
+                    .map_err(|e| {
+                        RegistryError::Invalid(format!("could not hash the secret: {e}"))
+                    })?;
+                (secret.to_owned(), hash.to_string())
+            }
+            None => {
+                let secret = URL_SAFE_NO_PAD.encode(random::<32>()?);
+                let hash = self.keyed_hash(&[b"client", client_id.as_bytes(), secret.as_bytes()]);
+                (secret, hash)
+            }
+        };
+        let inserted = self.db().execute(
+            "INSERT INTO clients (client_id, secret_hash, scopes, created_at) VALUES (?1, ?2, ?3, ?4)",
+            params![client_id, hash, scopes.join(" "), now()],
+        );
+        match inserted {
+            Ok(_) => Ok(CreatedClient {
+                client_id,
+                client_secret,
+                scopes: scopes.to_vec(),
+            }),
+            Err(rusqlite::Error::SqliteFailure(error, _))
+                if error.code == rusqlite::ErrorCode::ConstraintViolation =>
+            {
+                Err(RegistryError::ClientExists(client_id))
+            }
+            Err(error) => Err(error.into()),
+        }
+    }
+
+    /// Every client.
+    pub fn list_clients(&self) -> Result<Vec<ClientRecord>, RegistryError> {
+        let db = self.db();
+        let mut statement = db.prepare(
+            "SELECT client_id, scopes, created_at, last_used_at, revoked_at FROM clients ORDER BY created_at, client_id",
+        )?;
+        let rows = statement.query_map([], |row| {
+            Ok(ClientRecord {
+                client_id: row.get(0)?,
+                scopes: split_scopes(&row.get::<_, String>(1)?),
+                created_at: row.get(2)?,
+                last_used_at: row.get(3)?,
+                revoked: row.get::<_, Option<u64>>(4)?.is_some(),
+            })
+        })?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    /// Revokes a client and, with it, its keys.
+    pub fn revoke_client(&self, client_id: &str) -> Result<(), RegistryError> {
+        let changed = self.db().execute(
+            "UPDATE clients SET revoked_at = ?2 WHERE client_id = ?1 AND revoked_at IS NULL",
+            params![client_id, now()],
+        )?;
+        if changed == 0 && !self.client_exists(client_id)? {
+            return Err(RegistryError::UnknownClient(client_id.to_owned()));
+        }
+        self.cache.invalidate_all();
+        Ok(())
+    }
+
+    fn client_exists(&self, client_id: &str) -> Result<bool, RegistryError> {
+        Ok(self
+            .db()
+            .query_row(
+                "SELECT 1 FROM clients WHERE client_id = ?1",
+                [client_id],
+                |_| Ok(()),
+            )
+            .optional()?
+            .is_some())
+    }
+
+    /// Creates an API key for a client; its scopes default to the client's and may not exceed
+    /// them.
+    pub fn create_key(
+        &self,
+        client_id: &str,
+        scopes: &[String],
+    ) -> Result<CreatedKey, RegistryError> {
+        check_scopes(scopes)?;
+        let client: Option<(String, Option<u64>)> = self
+            .db()
+            .query_row(
+                "SELECT scopes, revoked_at FROM clients WHERE client_id = ?1",
+                [client_id],
+                |row| Ok((row.get(0)?, row.get(1)?)),
+            )
+            .optional()?;
+        let Some((client_scopes, revoked)) = client else {
+            return Err(RegistryError::UnknownClient(client_id.to_owned()));
+        };
+        if revoked.is_some() {
+            return Err(RegistryError::Invalid(format!(
+                "client {client_id:?} is revoked"
+            )));
+        }
+        let client_scopes = split_scopes(&client_scopes);
+        let scopes = if scopes.is_empty() {
+            client_scopes.clone()
+        } else {
+            scopes.to_vec()
+        };
+        if let Some(extra) = scopes.iter().find(|s| !client_scopes.contains(s)) {
+            return Err(RegistryError::Invalid(format!(
+                "scope {extra:?} is not granted to client {client_id:?}"
+            )));
+        }
+        let key_id = hex(&random::<6>()?);
+        let secret = URL_SAFE_NO_PAD.encode(random::<32>()?);
+        let key = format!("{API_KEY_PREFIX}{key_id}_{secret}");
+        let hash = self.keyed_hash(&[b"key", key_id.as_bytes(), secret.as_bytes()]);
+        self.db().execute(
+            "INSERT INTO api_keys (key_id, client_id, key_hash, scopes, created_at) VALUES (?1, ?2, ?3, ?4, ?5)",
+            params![key_id, client_id, hash, scopes.join(" "), now()],
+        )?;
+        Ok(CreatedKey {
+            key_id,
+            key,
+            client_id: client_id.to_owned(),
+            scopes,
+        })
+    }
+
+    /// Every API key (never the keys themselves).
+    pub fn list_keys(&self) -> Result<Vec<KeyRecord>, RegistryError> {
+        let db = self.db();
+        let mut statement = db.prepare(
+            "SELECT key_id, client_id, scopes, created_at, last_used_at, revoked_at FROM api_keys ORDER BY created_at, key_id",
+        )?;
+        let rows = statement.query_map([], |row| {
+            Ok(KeyRecord {
+                key_id: row.get(0)?,
+                client_id: row.get(1)?,
+                scopes: split_scopes(&row.get::<_, String>(2)?),
+                created_at: row.get(3)?,
+                last_used_at: row.get(4)?,
+                revoked: row.get::<_, Option<u64>>(5)?.is_some(),
+            })
+        })?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    /// Revokes an API key.
+    pub fn revoke_key(&self, key_id: &str) -> Result<(), RegistryError> {
+        let changed = self.db().execute(
+            "UPDATE api_keys SET revoked_at = ?2 WHERE key_id = ?1 AND revoked_at IS NULL",
+            params![key_id, now()],
+        )?;
+        let exists = self
+            .db()
+            .query_row("SELECT 1 FROM api_keys WHERE key_id = ?1", [key_id], |_| {
+                Ok(())
+            })
+            .optional()?
+            .is_some();
+        if changed == 0 && !exists {
+            return Err(RegistryError::UnknownKey(key_id.to_owned()));
+        }
+        self.cache.invalidate_all();
+        Ok(())
+    }
+
+    fn cache_key(&self, kind: &[u8], id: &str, secret: &str) -> Vec<u8> {
+        self.mac(&[b"cache", kind, id.as_bytes(), secret.as_bytes()])
+            .finalize()
+            .into_bytes()
+            .to_vec()
+    }
+
+    /// A cached answer for a client or key, if one was found within the last 30 seconds.
+    pub fn cached(&self, kind: &str, id: &str, secret: &str) -> Option<AuthstarClient> {
+        self.cache.get(&self.cache_key(kind.as_bytes(), id, secret))
+    }
+
+    /// Authenticates a client by id and secret: `None` for unknown, revoked or wrong. Blocking:
+    /// call it off the async runtime's worker threads.
+    pub fn authenticate_client(
+        &self,
+        client_id: &str,
+        secret: &str,
+    ) -> Result<Option<AuthstarClient>, RegistryError> {
+        if let Some(client) = self.cached("client", client_id, secret) {
+            return Ok(Some(client));
+        }
+        let row: Option<(String, String, Option<u64>)> = self
+            .db()
+            .query_row(
+                "SELECT secret_hash, scopes, revoked_at FROM clients WHERE client_id = ?1",
+                [client_id],
+                |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?)),
+            )
+            .optional()?;
+        let Some((hash, scopes, None)) = row else {
+            return Ok(None);
+        };
+        if !self.verify_hash(
+            &hash,
+            &[b"client", client_id.as_bytes(), secret.as_bytes()],
+            secret,
+        ) {
+            return Ok(None);
+        }
+        self.db().execute(
+            "UPDATE clients SET last_used_at = ?2 WHERE client_id = ?1",
+            params![client_id, now()],
+        )?;
+        let client = AuthstarClient::new(client_id, split_scopes(&scopes));
+        self.cache
+            .insert(self.cache_key(b"client", client_id, secret), client.clone());
+        Ok(Some(client))
+    }
+
+    /// A cached answer for an API key, if one was found within the last 30 seconds.
+    pub fn cached_key(&self, key: &str) -> Option<AuthstarClient> {
+        let (key_id, secret) = key.strip_prefix(API_KEY_PREFIX)?.split_once('_')?;
+        self.cached("key", key_id, secret)
+    }
+
+    /// Authenticates an API key: `None` for malformed, unknown, revoked (key or client) or wrong.
+    /// Blocking.
+    pub fn authenticate_key(&self, key: &str) -> Result<Option<AuthstarClient>, RegistryError> {
+        let Some((key_id, secret)) = key
+            .strip_prefix(API_KEY_PREFIX)
+            .and_then(|rest| rest.split_once('_'))
+        else {
+            return Ok(None);
+        };
+        if let Some(client) = self.cached("key", key_id, secret) {
+            return Ok(Some(client));
+        }
+        let row: Option<(String, String, String)> = self
+            .db()
+            .query_row(
+                "SELECT k.key_hash, k.scopes, k.client_id FROM api_keys k JOIN clients c ON c.client_id = k.client_id
+                 WHERE k.key_id = ?1 AND k.revoked_at IS NULL AND c.revoked_at IS NULL",
+                [key_id],
+                |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?)),
+            )
+            .optional()?;
+        let Some((hash, scopes, client_id)) = row else {
+            return Ok(None);
+        };
+        if !self.verify_hash(
+            &hash,
+            &[b"key", key_id.as_bytes(), secret.as_bytes()],
+            secret,
+        ) {
+            return Ok(None);
+        }
+        self.db().execute(
+            "UPDATE api_keys SET last_used_at = ?2 WHERE key_id = ?1",
+            params![key_id, now()],
+        )?;
+        let client = AuthstarClient::new(client_id, split_scopes(&scopes));
+        self.cache
+            .insert(self.cache_key(b"key", key_id, secret), client.clone());
+        Ok(Some(client))
+    }
+
+    /// Whether a client exists and is not revoked (checked before issuing a token).
+    pub fn is_active(&self, client_id: &str) -> Result<bool, RegistryError> {
+        Ok(self
+            .db()
+            .query_row(
+                "SELECT 1 FROM clients WHERE client_id = ?1 AND revoked_at IS NULL",
+                [client_id],
+                |_| Ok(()),
+            )
+            .optional()?
+            .is_some())
+    }
+
+    /// Whether the registry has no client yet.
+    pub fn is_empty(&self) -> Result<bool, RegistryError> {
+        Ok(self
+            .db()
+            .query_row("SELECT COUNT(*) FROM clients", [], |row| {
+                row.get::<_, i64>(0)
+            })?
+            == 0)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn registry() -> (Registry, PathBuf) {
+        let dir = std::env::temp_dir().join(format!(
+            "authstar-registry-{}-{}",
+            std::process::id(),
+            hex(&random::<4>().unwrap())
+        ));
+        std::fs::create_dir_all(&dir).unwrap();
+        let db = dir.join("test.db");
+        (Registry::open(&db).unwrap(), dir)
+    }
+
+    #[test]
+    fn generated_secrets_authenticate_and_are_stored_only_as_keyed_hashes() {
+        let (registry, dir) = registry();
+        let created = registry
+            .create_client(Some("svc"), None, &["read".into()])
+            .unwrap();
+        assert!(
+            URL_SAFE_NO_PAD
+                .decode(&created.client_secret)
+                .unwrap()
+                .len()
+                >= 16,
+            "≥128 bits"
+        );
+        let client = registry
+            .authenticate_client("svc", &created.client_secret)
+            .unwrap()
+            .unwrap();
+        assert_eq!(client.scopes, ["read"]);
+        assert!(
+            registry
+                .authenticate_client("svc", "wrong")
+                .unwrap()
+                .is_none()
+        );
+        let stored: String = registry
+            .db()
+            .query_row("SELECT secret_hash FROM clients", [], |r| r.get(0))
+            .unwrap();
+        assert!(stored.starts_with("hmac-sha256$") && !stored.contains(&created.client_secret));
+        let file = std::fs::read(dir.join("test.db")).unwrap();
+        assert!(!String::from_utf8_lossy(&file).contains(&created.client_secret));
+        std::fs::remove_dir_all(dir).unwrap();
+    }
+
+    #[test]
+    fn imported_secrets_use_argon2() {
+        let (registry, dir) = registry();
+        registry
+            .create_client(Some("imp"), Some("correct horse"), &[])
+            .unwrap();
+        let stored: String = registry
+            .db()
+            .query_row("SELECT secret_hash FROM clients", [], |r| r.get(0))
+            .unwrap();
+        assert!(stored.starts_with("$argon2id$"), "{stored}");
+        assert!(
+            registry
+                .authenticate_client("imp", "correct horse")
+                .unwrap()
+                .is_some()
+        );
+        assert!(
+            registry
+                .authenticate_client("imp", "correct horsf")
+                .unwrap()
+                .is_none()
+        );
+        std::fs::remove_dir_all(dir).unwrap();
+    }
+
+    #[test]
+    fn api_keys_carry_a_prefix_and_stop_working_when_revoked() {
+        let (registry, dir) = registry();
+        registry
+            .create_client(Some("svc"), None, &["a".into(), "b".into()])
+            .unwrap();
+        let key = registry.create_key("svc", &["a".into()]).unwrap();
+        assert!(key.key.starts_with("ask_"));
+        assert_eq!(
+            registry.authenticate_key(&key.key).unwrap().unwrap().scopes,
+            ["a"]
+        );
+        assert!(
+            registry
+                .authenticate_key(&format!("{}x", key.key))
+                .unwrap()
+                .is_none()
+        );
+        assert!(
+            registry.create_key("svc", &["c".into()]).is_err(),
+            "scopes beyond the client's"
+        );
+        registry.revoke_key(&key.key_id).unwrap();
+        assert!(registry.authenticate_key(&key.key).unwrap().is_none());
+        let second = registry.create_key("svc", &[]).unwrap();
+        registry.revoke_client("svc").unwrap();
+        assert!(
+            registry.authenticate_key(&second.key).unwrap().is_none(),
+            "a revoked client's keys stop"
+        );
+        assert!(matches!(
+            registry.revoke_client("nobody"),
+            Err(RegistryError::UnknownClient(_))
+        ));
+        assert!(matches!(
+            registry.revoke_key("nokey"),
+            Err(RegistryError::UnknownKey(_))
+        ));
+        std::fs::remove_dir_all(dir).unwrap();
+    }
+}
