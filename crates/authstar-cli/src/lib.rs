@@ -1,1 +1,4 @@
+//! The `authstar` command's library: the registry and the demo service.
+
+pub mod demo;
 pub mod registry;

@@ -1,1 +1,311 @@
-fn main() {}
+//! `authstar`: the demo service, the client and API-key registry, and a token client.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use authstar_cli::demo::{self, DemoConfig};
+use authstar_cli::registry::{Registry, RegistryError};
+use clap::{Args, Parser, Subcommand};
+
+/// The default registry database, shared by `demo` and every registry command.
+const DEFAULT_DB: &str = "authstar.db";
+
+#[derive(Parser)]
+#[command(
+    name = "authstar",
+    version,
+    about = "authstar: a machine-to-machine auth service and its registry"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the demo service (creates a demo client and API key on first start).
+    Demo(DemoArgs),
+    /// Manage OAuth2 clients.
+    Clients {
+        #[command(subcommand)]
+        command: ClientsCommand,
+        #[command(flatten)]
+        db: Db,
+    },
+    /// Manage API keys.
+    Keys {
+        #[command(subcommand)]
+        command: KeysCommand,
+        #[command(flatten)]
+        db: Db,
+    },
+    /// Get a token from a token endpoint (client_credentials).
+    Token(TokenArgs),
+}
+
+#[derive(Args)]
+struct Db {
+    /// The registry database (created on first use).
+    #[arg(long, global = true, default_value = DEFAULT_DB)]
+    db: PathBuf,
+}
+
+#[derive(Args)]
+struct DemoArgs {
+    /// Address to listen on.
+    #[arg(long, default_value = "127.0.0.1")]
+    host: String,
+    /// Port to listen on (0 picks a free one).
+    #[arg(long, default_value_t = 8000)]
+    port: u16,
+    /// The registry database.
+    #[arg(long, default_value = DEFAULT_DB)]
+    db: PathBuf,
+    /// Proxies (CIDR blocks or addresses) whose Forwarded/X-Forwarded-For headers are believed.
+    #[arg(long, value_delimiter = ',')]
+    trusted_proxies: Vec<String>,
+    /// The issuer URL (tokens' `iss`, RFC 8414 `issuer`); default http://HOST:PORT.
+    #[arg(long)]
+    issuer: Option<String>,
+}
+
+#[derive(Subcommand)]
+enum ClientsCommand {
+    /// Create a client; its secret is shown once.
+    Create {
+        /// The client id (default: generated).
+        #[arg(long)]
+        id: Option<String>,
+        /// Import this secret instead of generating one (stored with argon2id).
+        #[arg(long)]
+        secret: Option<String>,
+        /// A scope (repeat for several).
+        #[arg(long = "scope")]
+        scopes: Vec<String>,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// List clients.
+    List {
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Revoke a client (it gets no token; its keys stop working).
+    Revoke {
+        /// The client id.
+        id: String,
+    },
+}
+
+#[derive(Subcommand)]
+enum KeysCommand {
+    /// Create an API key for a client; the key is shown once.
+    Create {
+        /// The owning client.
+        #[arg(long)]
+        client_id: String,
+        /// A scope (repeat for several; default: the client's).
+        #[arg(long = "scope")]
+        scopes: Vec<String>,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// List API keys (never the keys themselves).
+    List {
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Revoke an API key.
+    Revoke {
+        /// The key id.
+        key_id: String,
+    },
+}
+
+#[derive(Args)]
+struct TokenArgs {
+    /// The token endpoint's URL, e.g. http://127.0.0.1:8000/oauth2/token.
+    #[arg(long)]
+    url: String,
+    /// The client id.
+    #[arg(long)]
+    client_id: String,
+    /// The client secret.
+    #[arg(long)]
+    client_secret: String,
+    /// A scope to request (repeat for several).
+    #[arg(long = "scope")]
+    scopes: Vec<String>,
+}
+
+#[derive(Debug, thiserror::Error)]
+enum CliError {
+    #[error(transparent)]
+    Registry(#[from] RegistryError),
+    #[error(transparent)]
+    Demo(#[from] demo::DemoError),
+    #[error("{0}")]
+    Message(String),
+}
+
+fn print_json(value: &impl serde::Serialize) -> Result<(), CliError> {
+    let text = serde_json::to_string_pretty(value).map_err(|e| CliError::Message(e.to_string()))?;
+    println!("{text}");
+    Ok(())
+}
+
+fn clients(command: ClientsCommand, registry: &Registry) -> Result<(), CliError> {
+    match command {
+        ClientsCommand::Create {
+            id,
+            secret,
+            scopes,
+            json,
+        } => {
+            let created = registry.create_client(id.as_deref(), secret.as_deref(), &scopes)?;
+            if json {
+                return print_json(&created);
+            }
+            println!("client_id:     {}", created.client_id);
+            println!("client_secret: {}", created.client_secret);
+            println!("scopes:        {}", created.scopes.join(" "));
+            println!("(the secret is shown only now; only its hash is stored)");
+        }
+        ClientsCommand::List { json } => {
+            let clients = registry.list_clients()?;
+            if json {
+                return print_json(&clients);
+            }
+            for client in clients {
+                let state = if client.revoked { "revoked" } else { "active" };
+                println!(
+                    "{}\t{}\t{}",
+                    client.client_id,
+                    state,
+                    client.scopes.join(" ")
+                );
+            }
+        }
+        ClientsCommand::Revoke { id } => {
+            registry.revoke_client(&id)?;
+            println!("revoked client {id}");
+        }
+    }
+    Ok(())
+}
+
+fn keys(command: KeysCommand, registry: &Registry) -> Result<(), CliError> {
+    match command {
+        KeysCommand::Create {
+            client_id,
+            scopes,
+            json,
+        } => {
+            let created = registry.create_key(&client_id, &scopes)?;
+            if json {
+                return print_json(&created);
+            }
+            println!("key_id:    {}", created.key_id);
+            println!("key:       {}", created.key);
+            println!("client_id: {}", created.client_id);
+            println!("scopes:    {}", created.scopes.join(" "));
+            println!("(the key is shown only now; only its hash is stored)");
+        }
+        KeysCommand::List { json } => {
+            let keys = registry.list_keys()?;
+            if json {
+                return print_json(&keys);
+            }
+            for key in keys {
+                let state = if key.revoked { "revoked" } else { "active" };
+                println!(
+                    "{}\t{}\t{}\t{}",
+                    key.key_id,
+                    key.client_id,
+                    state,
+                    key.scopes.join(" ")
+                );
+            }
+        }
+        KeysCommand::Revoke { key_id } => {
+            registry.revoke_key(&key_id)?;
+            println!("revoked key {key_id}");
+        }
+    }
+    Ok(())
+}
+
+async fn token(args: TokenArgs) -> Result<(), CliError> {
+    let mut form = vec![("grant_type", "client_credentials".to_owned())];
+    if !args.scopes.is_empty() {
+        form.push(("scope", args.scopes.join(" ")));
+    }
+    let response = reqwest::Client::new()
+        .post(&args.url)
+        .basic_auth(&args.client_id, Some(&args.client_secret))
+        .form(&form)
+        .send()
+        .await
+        .map_err(|e| CliError::Message(format!("cannot reach {}: {e}", args.url)))?;
+    let status = response.status();
+    let body: serde_json::Value = response.json().await.map_err(|_| {
+        CliError::Message(format!(
+            "{} answered {status} without a JSON body",
+            args.url
+        ))
+    })?;
+    if !status.is_success() {
+        let error = body["error"].as_str().unwrap_or("error");
+        let description = body["error_description"].as_str().unwrap_or_default();
+        return Err(CliError::Message(format!(
+            "{status}: {error}: {description}"
+        )));
+    }
+    print_json(&body)
+}
+
+async fn run(cli: Cli) -> Result<(), CliError> {
+    match cli.command {
+        Command::Demo(args) => {
+            demo::run(DemoConfig {
+                host: args.host,
+                port: args.port,
+                db: args.db,
+                trusted_proxies: args.trusted_proxies,
+                issuer: args.issuer,
+            })
+            .await?;
+        }
+        Command::Clients { command, db } => clients(command, &Registry::open(&db.db)?)?,
+        Command::Keys { command, db } => keys(command, &Registry::open(&db.db)?)?,
+        Command::Token(args) => token(args).await?,
+    }
+    Ok(())
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_max_level(tracing::Level::INFO)
+        .with_target(false)
+        .init();
+    let runtime = match tokio::runtime::Runtime::new() {
+        Ok(runtime) => runtime,
+        Err(error) => {
+            eprintln!("error: cannot start the async runtime: {error}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(run(cli)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("error: {error}");
+            ExitCode::FAILURE
+        }
+    }
+}
