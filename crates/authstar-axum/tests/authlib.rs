@@ -1,7 +1,7 @@
 //! Python's authlib `OAuth2Client` against `examples/token_endpoint.rs`, with
 //! `client_secret_basic` and `client_secret_post`, then a protected route with the token.
 
-#[path = "support/python.rs"]
+#[path = "../../../tests/support/python.rs"]
 mod python;
 #[allow(dead_code)]
 #[path = "../examples/token_endpoint.rs"]

@@ -5,7 +5,7 @@
 #[allow(dead_code)]
 #[path = "../examples/openapi.rs"]
 mod openapi_example;
-#[path = "support/python.rs"]
+#[path = "../../../tests/support/python.rs"]
 mod python;
 
 use serde_json::{Value, json};

@@ -68,6 +68,8 @@ pub struct DemoConfig {
     pub trusted_proxies: Vec<String>,
     /// The issuer URL; default `http://HOST:PORT`.
     pub issuer: Option<String>,
+    /// How long successful registry authentications are cached.
+    pub cache_ttl: std::time::Duration,
 }
 
 /// Demo errors.
@@ -92,7 +94,11 @@ pub enum DemoError {
 /// Basic client credentials against the registry: cache hits answer at once, misses go to
 /// SQLite on a blocking thread.
 #[derive(Clone)]
-struct RegistryBasic(Registry);
+struct RegistryBasic {
+    registry: Registry,
+    /// Skip the cache (the token endpoint).
+    fresh: bool,
+}
 
 type BoxVerdict = Pin<Box<dyn Future<Output = Verdict<AuthstarClient>> + Send>>;
 
@@ -111,17 +117,26 @@ impl Authenticator<BasicCredentials> for RegistryBasic {
     type Future = BoxVerdict;
 
     fn authenticate(&self, credentials: BasicCredentials) -> BoxVerdict {
-        let registry = self.0.clone();
+        let registry = self.registry.clone();
+        let fresh = self.fresh;
         Box::pin(blocking(move || {
-            registry.authenticate_client(credentials.username(), credentials.password())
+            let (id, secret) = (credentials.username(), credentials.password());
+            if fresh {
+                registry.authenticate_client_uncached(id, secret)
+            } else {
+                registry.authenticate_client(id, secret)
+            }
         }))
     }
 
     fn start(&self, credentials: BasicCredentials) -> Started<BoxVerdict, AuthstarClient> {
-        match self
-            .0
-            .cached("client", credentials.username(), credentials.password())
-        {
+        let cached = (!self.fresh)
+            .then(|| {
+                self.registry
+                    .cached("client", credentials.username(), credentials.password())
+            })
+            .flatten();
+        match cached {
             Some(client) => Started::Done(Verdict::Authenticated(client)),
             None => Started::Running(self.authenticate(credentials)),
         }
@@ -308,7 +323,10 @@ pub fn app(
     let session_key = cookie_key.clone();
     let layer = AuthstarLayer::builder()
         .on_auth_bearer(verifier)
-        .on_auth_basic(RegistryBasic(registry.clone()))
+        .on_auth_basic(RegistryBasic {
+            registry: registry.clone(),
+            fresh: false,
+        })
         .on_auth_header(HeaderAuth::x_api_key(RegistryKey(registry.clone())))
         .on_auth_request(sync_fn(move |parts: &Parts| {
             session_client(parts, &session_key)
@@ -337,7 +355,10 @@ pub fn app(
     };
     let token_endpoint = security
         .oauth2_token_endpoint(token_builder)
-        .on_auth_basic(RegistryBasic(registry))
+        .on_auth_basic(RegistryBasic {
+            registry,
+            fresh: true,
+        })
         .into_method_router();
 
     let login_key = cookie_key.clone();
@@ -358,10 +379,12 @@ pub fn app(
             (SignedCookieJar::new(key).add(cookie), Json(client))
         }
     };
-    let logout = move || {
+    let logout = move |headers: axum::http::HeaderMap| {
         let key = cookie_key.clone();
         async move {
-            let jar = SignedCookieJar::new(key).remove(Cookie::build(SESSION_COOKIE).path("/"));
+            // Removing a cookie the jar was built with makes it send the removal (Max-Age=0).
+            let jar = SignedCookieJar::from_headers(&headers, key)
+                .remove(Cookie::build(SESSION_COOKIE).path("/"));
             (jar, axum::http::StatusCode::NO_CONTENT)
         }
     };
@@ -420,7 +443,7 @@ pub fn first_start_lines(base: &str, client_id: &str, secret: &str, api_key: &st
 pub async fn run(config: DemoConfig) -> Result<(), DemoError> {
     let proxies =
         Networks::parse(&config.trusted_proxies).map_err(|e| DemoError::Config(e.to_string()))?;
-    let registry = Registry::open(&config.db)?;
+    let registry = Registry::open_with_cache(&config.db, config.cache_ttl)?;
     let address = format!("{}:{}", config.host, config.port);
     let listener = tokio::net::TcpListener::bind(&address)
         .await

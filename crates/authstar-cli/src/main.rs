@@ -67,6 +67,10 @@ struct DemoArgs {
     /// The issuer URL (tokens' `iss`, RFC 8414 `issuer`); default http://HOST:PORT.
     #[arg(long)]
     issuer: Option<String>,
+    /// Seconds a successful client or API-key check is cached (a revocation by another process
+    /// takes effect within this time; 0 disables the cache).
+    #[arg(long, default_value_t = 30)]
+    cache_ttl: u64,
 }
 
 #[derive(Subcommand)]
@@ -277,6 +281,7 @@ async fn run(cli: Cli) -> Result<(), CliError> {
                 db: args.db,
                 trusted_proxies: args.trusted_proxies,
                 issuer: args.issuer,
+                cache_ttl: std::time::Duration::from_secs(args.cache_ttl),
             })
             .await?;
         }

@@ -266,8 +266,16 @@ pub struct CreatedKey {
 }
 
 impl Registry {
-    /// Opens (creating on first use) the database at `db` and its secrets file.
+    /// Opens (creating on first use) the database at `db` and its secrets file, with a 30 s
+    /// cache of successful authentications in front.
     pub fn open(db: &Path) -> Result<Self, RegistryError> {
+        Self::open_with_cache(db, Duration::from_secs(30))
+    }
+
+    /// Like [`open`](Self::open), caching successful authentications for `ttl`. A client or key
+    /// revoked by another process (the CLI) keeps working here for at most `ttl`; `0` disables
+    /// the cache.
+    pub fn open_with_cache(db: &Path, ttl: Duration) -> Result<Self, RegistryError> {
         let secrets = load_or_create_secrets(&secrets_path(db))?;
         let connection = Connection::open(db)?;
         connection.execute_batch(
@@ -287,7 +295,7 @@ impl Registry {
             pepper,
             cache: moka::sync::Cache::builder()
                 .max_capacity(10_000)
-                .time_to_live(Duration::from_secs(30))
+                .time_to_live(ttl)
                 .build(),
         })
     }
@@ -554,6 +562,16 @@ impl Registry {
         if let Some(client) = self.cached("client", client_id, secret) {
             return Ok(Some(client));
         }
+        self.authenticate_client_uncached(client_id, secret)
+    }
+
+    /// [`authenticate_client`](Self::authenticate_client) straight from the database: the token
+    /// endpoint uses it, so a revoked client gets no token even while a cache remembers it.
+    pub fn authenticate_client_uncached(
+        &self,
+        client_id: &str,
+        secret: &str,
+    ) -> Result<Option<AuthstarClient>, RegistryError> {
         let row: Option<(String, String, Option<u64>)> = self
             .db()
             .query_row(

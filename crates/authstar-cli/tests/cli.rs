@@ -1,0 +1,227 @@
+//! The `authstar` command through the built binary.
+
+use std::path::PathBuf;
+use std::process::{Command, Output};
+
+use base64::Engine as _;
+use serde_json::Value;
+
+struct Workdir(PathBuf);
+
+impl Workdir {
+    fn new(name: &str) -> Self {
+        let dir = std::env::temp_dir().join(format!("authstar-cli-{name}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        Self(dir)
+    }
+
+    fn run(&self, args: &[&str]) -> Output {
+        Command::new(env!("CARGO_BIN_EXE_authstar"))
+            .args(args)
+            .current_dir(&self.0)
+            .output()
+            .unwrap()
+    }
+
+    fn ok(&self, args: &[&str]) -> String {
+        let output = self.run(args);
+        assert!(
+            output.status.success(),
+            "{args:?}: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        String::from_utf8(output.stdout).unwrap()
+    }
+
+    fn json(&self, args: &[&str]) -> Value {
+        serde_json::from_str(&self.ok(args)).unwrap()
+    }
+}
+
+impl Drop for Workdir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+fn entropy_bits(secret: &str) -> usize {
+    base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(secret)
+        .unwrap()
+        .len()
+        * 8
+}
+
+#[test]
+fn clients_create_list_revoke_with_json() {
+    let dir = Workdir::new("clients");
+    let created = dir.json(&[
+        "clients",
+        "create",
+        "--id",
+        "svc",
+        "--scope",
+        "reports:read",
+        "--scope",
+        "admin",
+        "--json",
+    ]);
+    assert_eq!(created["client_id"], "svc");
+    assert_eq!(
+        created["scopes"],
+        serde_json::json!(["reports:read", "admin"])
+    );
+    assert!(entropy_bits(created["client_secret"].as_str().unwrap()) >= 128);
+
+    let generated = dir.json(&["clients", "create", "--json"]);
+    assert!(
+        generated["client_id"]
+            .as_str()
+            .unwrap()
+            .starts_with("client-")
+    );
+
+    let imported = dir.json(&[
+        "clients",
+        "create",
+        "--id",
+        "imp",
+        "--secret",
+        "chosen secret",
+        "--json",
+    ]);
+    assert_eq!(
+        imported["client_secret"], "chosen secret",
+        "an imported secret is echoed on create"
+    );
+
+    let list = dir.json(&["clients", "list", "--json"]);
+    let ids: Vec<&str> = list
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["client_id"].as_str().unwrap())
+        .collect();
+    assert!(ids.contains(&"svc") && ids.contains(&"imp"));
+    assert!(
+        list.as_array()
+            .unwrap()
+            .iter()
+            .all(|c| c.get("client_secret").is_none()),
+        "no secret in list"
+    );
+
+    dir.ok(&["clients", "revoke", "svc"]);
+    let list = dir.json(&["clients", "list", "--json"]);
+    let svc = list
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["client_id"] == "svc")
+        .unwrap();
+    assert_eq!(svc["revoked"], true);
+}
+
+#[test]
+fn keys_create_list_revoke_with_json() {
+    let dir = Workdir::new("keys");
+    dir.ok(&[
+        "clients", "create", "--id", "svc", "--scope", "a", "--scope", "b",
+    ]);
+    let key = dir.json(&[
+        "keys",
+        "create",
+        "--client-id",
+        "svc",
+        "--scope",
+        "a",
+        "--json",
+    ]);
+    assert_eq!(key["client_id"], "svc");
+    assert_eq!(key["scopes"], serde_json::json!(["a"]));
+    let secret = key["key"].as_str().unwrap();
+    assert!(
+        secret.starts_with("ask_"),
+        "recognisable prefix for secret scanners"
+    );
+    assert!(entropy_bits(secret.rsplit('_').next().unwrap()) >= 128 || secret.len() > 40);
+    let key_id = key["key_id"].as_str().unwrap().to_owned();
+
+    let list = dir.json(&["keys", "list", "--json"]);
+    assert_eq!(list[0]["key_id"], key_id.as_str());
+    assert!(list[0].get("key").is_none(), "keys are never listed");
+    dir.ok(&["keys", "revoke", &key_id]);
+    assert_eq!(dir.json(&["keys", "list", "--json"])[0]["revoked"], true);
+}
+
+#[test]
+fn db_is_accepted_anywhere_after_the_subcommand() {
+    let dir = Workdir::new("db");
+    dir.ok(&["clients", "--db", "one.db", "create", "--id", "a"]);
+    dir.ok(&["clients", "create", "--id", "b", "--db", "two.db"]);
+    assert_eq!(
+        dir.json(&["clients", "list", "--json", "--db", "one.db"])[0]["client_id"],
+        "a"
+    );
+    assert_eq!(
+        dir.json(&["clients", "--db", "two.db", "list", "--json"])[0]["client_id"],
+        "b"
+    );
+    dir.ok(&["keys", "create", "--db", "one.db", "--client-id", "a"]);
+    assert!(dir.0.join("one.db").exists() && dir.0.join("two.db").exists());
+    assert!(!dir.0.join("authstar.db").exists());
+}
+
+#[test]
+fn errors_are_one_clear_line_and_a_non_zero_exit() {
+    let dir = Workdir::new("errors");
+    for args in [
+        &["clients", "revoke", "nobody"][..],
+        &["keys", "revoke", "nokey"],
+        &["keys", "create", "--client-id", "ghost"],
+        &["clients", "create", "--id", "bad id!"],
+        &["clients", "create", "--scope", "has\"quote"],
+        &[
+            "token",
+            "--url",
+            "http://127.0.0.1:9/oauth2/token",
+            "--client-id",
+            "a",
+            "--client-secret",
+            "b",
+        ],
+    ] {
+        let output = dir.run(args);
+        assert!(!output.status.success(), "{args:?}");
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        let lines: Vec<&str> = stderr.lines().filter(|l| !l.contains(" INFO ")).collect();
+        assert_eq!(lines.len(), 1, "{args:?}: {stderr}");
+        assert!(lines[0].starts_with("error: "), "{stderr}");
+        assert!(!stderr.contains("panicked"), "{stderr}");
+    }
+    dir.ok(&["clients", "create", "--id", "dup"]);
+    let output = dir.run(&["clients", "create", "--id", "dup"]);
+    assert!(String::from_utf8_lossy(&output.stderr).contains("already exists"));
+}
+
+#[test]
+fn help_everywhere() {
+    let dir = Workdir::new("help");
+    for args in [
+        &["--help"][..],
+        &["demo", "--help"],
+        &["clients", "--help"],
+        &["clients", "create", "--help"],
+        &["clients", "list", "--help"],
+        &["clients", "revoke", "--help"],
+        &["keys", "--help"],
+        &["keys", "create", "--help"],
+        &["keys", "list", "--help"],
+        &["keys", "revoke", "--help"],
+        &["token", "--help"],
+    ] {
+        let text = dir.ok(args);
+        assert!(text.contains("Usage:"), "{args:?}");
+    }
+}
