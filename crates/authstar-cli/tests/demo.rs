@@ -4,116 +4,15 @@
 
 #[path = "../../../tests/support/python.rs"]
 mod python;
+mod support;
 
-use std::io::{BufRead, BufReader, Read};
-use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
-use std::sync::mpsc;
-use std::time::Duration;
+use std::process::Command;
+
+use support::Demo;
 
 use futures_util::{SinkExt, StreamExt};
 use serde_json::Value;
 use tokio_tungstenite::tungstenite::{self, client::IntoClientRequest};
-
-struct Demo {
-    child: Child,
-    dir: PathBuf,
-    base: String,
-    printed: Vec<String>,
-    stderr: Option<std::thread::JoinHandle<String>>,
-}
-
-impl Demo {
-    fn start(name: &str, extra: &[&str]) -> Self {
-        let dir = std::env::temp_dir().join(format!("authstar-demo-{name}-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).unwrap();
-        let mut child = Command::new(env!("CARGO_BIN_EXE_authstar"))
-            .args(["demo", "--port", "0", "--db", "demo.db", "--cache-ttl", "0"])
-            .args(extra)
-            .current_dir(&dir)
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        let stdout = child.stdout.take().unwrap();
-        let mut stderr = child.stderr.take().unwrap();
-        let stderr = std::thread::spawn(move || {
-            let mut text = String::new();
-            let _ = stderr.read_to_string(&mut text);
-            text
-        });
-        let (lines, receive) = mpsc::channel();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-                if lines.send(line).is_err() {
-                    break;
-                }
-            }
-        });
-        let mut printed = Vec::new();
-        let base = loop {
-            let line = receive
-                .recv_timeout(Duration::from_secs(30))
-                .expect("the demo prints its address");
-            printed.push(line.clone());
-            if let Some(base) = line.strip_prefix("listening on ") {
-                break base.to_owned();
-            }
-        };
-        Self {
-            child,
-            dir,
-            base,
-            printed,
-            stderr: Some(stderr),
-        }
-    }
-
-    fn value(&self, label: &str) -> String {
-        self.printed
-            .iter()
-            .find_map(|line| line.trim().strip_prefix(label))
-            .map(|v| v.trim().to_owned())
-            .unwrap_or_else(|| panic!("{label} not printed"))
-    }
-
-    fn curl_lines(&self) -> Vec<String> {
-        self.printed
-            .iter()
-            .map(|l| l.trim())
-            .filter(|l| l.starts_with("curl "))
-            .map(str::to_owned)
-            .collect()
-    }
-
-    fn cli(&self, args: &[&str]) -> std::process::Output {
-        Command::new(env!("CARGO_BIN_EXE_authstar"))
-            .args(args)
-            .args(["--db", "demo.db"])
-            .current_dir(&self.dir)
-            .output()
-            .unwrap()
-    }
-
-    /// Stops the demo and returns everything it logged.
-    fn stop(mut self) -> String {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-        self.stderr
-            .take()
-            .map(|h| h.join().unwrap())
-            .unwrap_or_default()
-    }
-}
-
-impl Drop for Demo {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-        let _ = std::fs::remove_dir_all(&self.dir);
-    }
-}
 
 fn sh(line: &str) -> String {
     let output = Command::new("sh").args(["-c", line]).output().unwrap();

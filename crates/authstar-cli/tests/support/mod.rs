@@ -1,0 +1,115 @@
+//! The demo binary as a child process on a free loopback port, for the end-to-end tests.
+
+use std::io::{BufRead, BufReader, Read};
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::time::Duration;
+
+/// A running `authstar demo`.
+pub struct Demo {
+    child: Child,
+    dir: PathBuf,
+    pub base: String,
+    pub printed: Vec<String>,
+    stderr: Option<std::thread::JoinHandle<String>>,
+}
+
+impl Demo {
+    /// Starts it with a fresh database.
+    pub fn start(name: &str, extra: &[&str]) -> Self {
+        let dir = std::env::temp_dir().join(format!("authstar-demo-{name}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        let mut child = Command::new(env!("CARGO_BIN_EXE_authstar"))
+            .args(["demo", "--port", "0", "--db", "demo.db", "--cache-ttl", "0"])
+            .args(extra)
+            .current_dir(&dir)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let stdout = child.stdout.take().unwrap();
+        let mut stderr = child.stderr.take().unwrap();
+        let stderr = std::thread::spawn(move || {
+            let mut text = String::new();
+            let _ = stderr.read_to_string(&mut text);
+            text
+        });
+        let (lines, receive) = mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                if lines.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        let mut printed = Vec::new();
+        let base = loop {
+            let line = receive
+                .recv_timeout(Duration::from_secs(30))
+                .expect("the demo prints its address");
+            printed.push(line.clone());
+            if let Some(base) = line.strip_prefix("listening on ") {
+                break base.to_owned();
+            }
+        };
+        Self {
+            child,
+            dir,
+            base,
+            printed,
+            stderr: Some(stderr),
+        }
+    }
+
+    /// A value printed as `label value`.
+    pub fn value(&self, label: &str) -> String {
+        self.printed
+            .iter()
+            .find_map(|line| line.trim().strip_prefix(label))
+            .map(|v| v.trim().to_owned())
+            .unwrap_or_else(|| panic!("{label} not printed"))
+    }
+
+    /// The printed curl lines.
+    #[allow(dead_code)]
+    pub fn curl_lines(&self) -> Vec<String> {
+        self.printed
+            .iter()
+            .map(|l| l.trim())
+            .filter(|l| l.starts_with("curl "))
+            .map(str::to_owned)
+            .collect()
+    }
+
+    /// Runs the CLI on the same database.
+    #[allow(dead_code)]
+    pub fn cli(&self, args: &[&str]) -> std::process::Output {
+        Command::new(env!("CARGO_BIN_EXE_authstar"))
+            .args(args)
+            .args(["--db", "demo.db"])
+            .current_dir(&self.dir)
+            .output()
+            .unwrap()
+    }
+
+    /// Stops the demo and returns everything it logged.
+    #[allow(dead_code)]
+    pub fn stop(mut self) -> String {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        self.stderr
+            .take()
+            .map(|h| h.join().unwrap())
+            .unwrap_or_default()
+    }
+}
+
+impl Drop for Demo {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
