@@ -162,6 +162,43 @@ fn print_json(value: &impl serde::Serialize) -> Result<(), CliError> {
     Ok(())
 }
 
+/// Prints something just created: JSON, or aligned `name: value` lines and a reminder that the
+/// secret is shown once.
+fn show_created(
+    value: &impl serde::Serialize,
+    json: bool,
+    fields: &[(&str, &str)],
+    secret: &str,
+) -> Result<(), CliError> {
+    if json {
+        return print_json(value);
+    }
+    for (name, field) in fields {
+        println!("{:<15}{field}", format!("{name}:"));
+    }
+    println!("(the {secret} is shown only now; only its hash is stored)");
+    Ok(())
+}
+
+/// Prints a listing: JSON, or one tab-separated line per row.
+fn show_rows<T: serde::Serialize>(
+    rows: &[T],
+    json: bool,
+    line: impl Fn(&T) -> Vec<String>,
+) -> Result<(), CliError> {
+    if json {
+        return print_json(&rows);
+    }
+    for row in rows {
+        println!("{}", line(row).join("\t"));
+    }
+    Ok(())
+}
+
+fn state(revoked: bool) -> String {
+    if revoked { "revoked" } else { "active" }.to_owned()
+}
+
 fn clients(command: ClientsCommand, registry: &Registry) -> Result<(), CliError> {
     match command {
         ClientsCommand::Create {
@@ -171,35 +208,27 @@ fn clients(command: ClientsCommand, registry: &Registry) -> Result<(), CliError>
             json,
         } => {
             let created = registry.create_client(id.as_deref(), secret.as_deref(), &scopes)?;
-            if json {
-                return print_json(&created);
-            }
-            println!("client_id:     {}", created.client_id);
-            println!("client_secret: {}", created.client_secret);
-            println!("scopes:        {}", created.scopes.join(" "));
-            println!("(the secret is shown only now; only its hash is stored)");
+            let scopes = created.scopes.join(" ");
+            let fields = [
+                ("client_id", created.client_id.as_str()),
+                ("client_secret", created.client_secret.as_str()),
+                ("scopes", scopes.as_str()),
+            ];
+            show_created(&created, json, &fields, "secret")
         }
-        ClientsCommand::List { json } => {
-            let clients = registry.list_clients()?;
-            if json {
-                return print_json(&clients);
-            }
-            for client in clients {
-                let state = if client.revoked { "revoked" } else { "active" };
-                println!(
-                    "{}\t{}\t{}",
-                    client.client_id,
-                    state,
-                    client.scopes.join(" ")
-                );
-            }
-        }
+        ClientsCommand::List { json } => show_rows(&registry.list_clients()?, json, |client| {
+            vec![
+                client.client_id.clone(),
+                state(client.revoked),
+                client.scopes.join(" "),
+            ]
+        }),
         ClientsCommand::Revoke { id } => {
             registry.revoke_client(&id)?;
             println!("revoked client {id}");
+            Ok(())
         }
     }
-    Ok(())
 }
 
 fn keys(command: KeysCommand, registry: &Registry) -> Result<(), CliError> {
@@ -210,37 +239,29 @@ fn keys(command: KeysCommand, registry: &Registry) -> Result<(), CliError> {
             json,
         } => {
             let created = registry.create_key(&client_id, &scopes)?;
-            if json {
-                return print_json(&created);
-            }
-            println!("key_id:    {}", created.key_id);
-            println!("key:       {}", created.key);
-            println!("client_id: {}", created.client_id);
-            println!("scopes:    {}", created.scopes.join(" "));
-            println!("(the key is shown only now; only its hash is stored)");
+            let scopes = created.scopes.join(" ");
+            let fields = [
+                ("key_id", created.key_id.as_str()),
+                ("key", created.key.as_str()),
+                ("client_id", created.client_id.as_str()),
+                ("scopes", scopes.as_str()),
+            ];
+            show_created(&created, json, &fields, "key")
         }
-        KeysCommand::List { json } => {
-            let keys = registry.list_keys()?;
-            if json {
-                return print_json(&keys);
-            }
-            for key in keys {
-                let state = if key.revoked { "revoked" } else { "active" };
-                println!(
-                    "{}\t{}\t{}\t{}",
-                    key.key_id,
-                    key.client_id,
-                    state,
-                    key.scopes.join(" ")
-                );
-            }
-        }
+        KeysCommand::List { json } => show_rows(&registry.list_keys()?, json, |key| {
+            vec![
+                key.key_id.clone(),
+                key.client_id.clone(),
+                state(key.revoked),
+                key.scopes.join(" "),
+            ]
+        }),
         KeysCommand::Revoke { key_id } => {
             registry.revoke_key(&key_id)?;
             println!("revoked key {key_id}");
+            Ok(())
         }
     }
-    Ok(())
 }
 
 async fn token(args: TokenArgs) -> Result<(), CliError> {
