@@ -12,6 +12,7 @@
 
 mod alloc;
 mod chart;
+mod jwt;
 mod peers;
 mod variants;
 
@@ -38,13 +39,24 @@ pub enum Group {
     InProcess,
     /// A full axum `Router`; floor: the unsecured route.
     Axum,
+    /// JWT verification alone; floor: an empty loop (Δ is the absolute cost).
+    Jwt,
 }
 
 impl Group {
+    /// Requests per variant under the profiler (JWT signature checks are slow under valgrind).
+    fn profile_requests(self) -> u64 {
+        match self {
+            Group::InProcess | Group::Axum => 20_000,
+            Group::Jwt => 500,
+        }
+    }
+
     fn floor(self) -> &'static str {
         match self {
             Group::InProcess => variants::FLOOR,
             Group::Axum => variants::AXUM_FLOOR,
+            Group::Jwt => jwt::FLOOR,
         }
     }
 }
@@ -90,6 +102,7 @@ fn main() {
         .unwrap_or(15);
     let batch = Duration::from_millis(20);
     let mut all = variants::all();
+    all.extend(jwt::all());
 
     // `AUTHSTAR_BENCH_PROFILE=<part of a name>`: run only those variants, 20 000 requests each,
     // untimed, for a profiler (`valgrind --tool=callgrind` counts instructions exactly).
@@ -104,7 +117,7 @@ fn main() {
         };
         for variant in all.iter_mut().filter(|v| chosen(v.name)) {
             eprintln!("profiling {}", variant.name);
-            (variant.run)(20_000);
+            (variant.run)(variant.group.profile_requests());
         }
         return;
     }
@@ -170,10 +183,9 @@ fn main() {
 }
 
 /// Instructions per request under `valgrind --tool=callgrind`: exact and repeatable where wall
-/// time on a shared machine is not. Each variant runs 20 000 requests in a child process; the
+/// time on a shared machine is not. Each variant runs 20 000 requests (500 for JWT) in a child process; the
 /// floor's count (same setup, same requests) is subtracted.
 fn instructions(measured: &[Measured]) -> String {
-    const REQUESTS: f64 = 20_000.0;
     let exe = match std::env::current_exe() {
         Ok(exe) => exe,
         Err(error) => return format!("\ninstruction counts unavailable: {error}\n"),
@@ -200,7 +212,7 @@ fn instructions(measured: &[Measured]) -> String {
          | variant | Δ instructions | ratio to its peer |\n|---|---:|---:|\n",
     );
     let mut floors = std::collections::HashMap::new();
-    for group in [Group::InProcess, Group::Axum] {
+    for group in [Group::InProcess, Group::Axum, Group::Jwt] {
         eprintln!("callgrind: {}", group.floor());
         match count(group.floor()) {
             Some(floor) => {
@@ -213,10 +225,20 @@ fn instructions(measured: &[Measured]) -> String {
     for m in measured {
         eprintln!("callgrind: {}", m.name);
         if let Some(total) = count(m.name) {
-            deltas.insert(m.name, (total - floors[m.group.floor()]) / REQUESTS);
+            deltas.insert(
+                m.name,
+                (total - floors[m.group.floor()]) / m.group.profile_requests() as f64,
+            );
         }
     }
     use variants as v;
+    let jwt_raw: Vec<(String, String)> = ["HS256", "ES256", "EdDSA"]
+        .iter()
+        .flat_map(|alg| {
+            [jwt::AUTHSTAR, jwt::CACHED]
+                .map(|kind| (jwt::name(alg, kind), jwt::name(alg, jwt::RAW)))
+        })
+        .collect();
     let peer_of = |name: &str| match name {
         v::AUTHSTAR_BEARER | v::AUTHSTAR_BEARER_ASYNC => Some(v::MINIMAL_BEARER),
         v::AUTHSTAR_BASIC => Some(v::MINIMAL_BASIC),
@@ -224,7 +246,10 @@ fn instructions(measured: &[Measured]) -> String {
         v::AXUM_AUTHSTAR_EXTRACTOR | v::AXUM_AUTHSTAR_AROUND_EXTRACTOR => {
             Some(v::AXUM_TYPED_HEADER)
         }
-        _ => None,
+        other => jwt_raw
+            .iter()
+            .find(|(ours, _)| ours == other)
+            .map(|(_, raw)| raw.as_str()),
     };
     for m in measured {
         let Some(delta) = deltas.get(m.name) else {
@@ -286,10 +311,11 @@ fn report(measured: &[Measured], rounds: usize) -> String {
          group's floor in the same run. Allocations and bytes are per request, over the floor.\n",
         std::thread::available_parallelism().map_or(0, |n| n.get())
     );
-    for group in [Group::InProcess, Group::Axum] {
+    for group in [Group::InProcess, Group::Axum, Group::Jwt] {
         let title = match group {
             Group::InProcess => "## Tower services (floor: bare `service_fn`)",
             Group::Axum => "## Full axum router (floor: the unsecured route)",
+            Group::Jwt => "## JWT verification (floor: an empty loop)",
         };
         let _ = writeln!(out, "{title}\n");
         let _ = writeln!(out, "| variant | ns/request | Δ ns | allocations | bytes |");
@@ -375,6 +401,24 @@ fn report(measured: &[Measured], rounds: usize) -> String {
         1.0,
         "×",
     );
+    for alg in ["HS256", "ES256", "EdDSA"] {
+        let ours = delta(measured, &jwt::name(alg, jwt::AUTHSTAR));
+        let raw = delta(measured, &jwt::name(alg, jwt::RAW));
+        goal(
+            &format!("JWT {alg}: authstar verify − raw jsonwebtoken decode"),
+            ours - raw,
+            300.0,
+            " ns",
+        );
+    }
+    for alg in ["ES256", "EdDSA"] {
+        goal(
+            &format!("JWT {alg}: repeated token through the verified-token cache"),
+            delta(measured, &jwt::name(alg, jwt::CACHED)),
+            300.0,
+            " ns",
+        );
+    }
     let (allocs, bytes) = allocations(measured, v::AUTHSTAR_BEARER);
     let _ = writeln!(
         out,

@@ -325,11 +325,16 @@ impl KeySet {
     pub fn find(&self, kid: Option<&str>) -> Option<&VerificationKey> {
         match kid {
             Some(kid) => self.by_kid.get(kid),
-            None => match (self.without_kid.as_slice(), self.by_kid.len()) {
-                ([only], 0) => Some(only),
-                ([], 1) => self.by_kid.values().next(),
-                _ => None,
-            },
+            None => self.only(),
+        }
+    }
+
+    /// The only key, when there is exactly one.
+    pub fn only(&self) -> Option<&VerificationKey> {
+        match (self.without_kid.as_slice(), self.by_kid.len()) {
+            ([only], 0) => Some(only),
+            ([], 1) => self.by_kid.values().next(),
+            _ => None,
         }
     }
 

@@ -105,6 +105,30 @@ struct Inner<C> {
     source: KeySource,
     validations: Vec<(Algorithm, Validation)>,
     map: ClaimsMapper<C>,
+    cache: Option<TokenCache<C>>,
+}
+
+/// Verified tokens and their clients, each entry expiring at its token's `exp`.
+type TokenCache<C> = moka::sync::Cache<Box<str>, (C, u64), foldhash::fast::RandomState>;
+
+/// Expires each cached token at its own `exp`.
+struct AtExpiry;
+
+impl<C> moka::Expiry<Box<str>, (C, u64)> for AtExpiry {
+    fn expire_after_create(
+        &self,
+        _: &Box<str>,
+        value: &(C, u64),
+        _: std::time::Instant,
+    ) -> Option<Duration> {
+        Some(Duration::from_secs(value.1.saturating_sub(unix_now())))
+    }
+}
+
+fn unix_now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
 }
 
 impl<C> Clone for JwtVerifier<C> {
@@ -208,6 +232,7 @@ impl<C> JwtVerifier<C> {
                 source,
                 validations,
                 map,
+                cache: None,
             }),
         }
     }
@@ -231,16 +256,12 @@ impl<C> JwtVerifier<C> {
     where
         F: Fn(AccessTokenClaims) -> Option<D> + Send + Sync + 'static,
     {
-        let inner = Arc::try_unwrap(self.inner).unwrap_or_else(|shared| Inner {
-            source: shared.source.clone(),
-            validations: shared.validations.clone(),
-            map: Arc::new(|_| None),
-        });
         JwtVerifier {
             inner: Arc::new(Inner {
-                source: inner.source,
-                validations: inner.validations,
+                source: self.inner.source.clone(),
+                validations: self.inner.validations.clone(),
                 map: Arc::new(map),
+                cache: None,
             }),
         }
     }
@@ -251,6 +272,7 @@ impl<C> JwtVerifier<C> {
             source: shared.source.clone(),
             validations: shared.validations.clone(),
             map: shared.map.clone(),
+            cache: shared.cache.clone(),
         });
         for (_, validation) in &mut inner.validations {
             validation.leeway = leeway.as_secs();
@@ -259,23 +281,72 @@ impl<C> JwtVerifier<C> {
             inner: Arc::new(inner),
         }
     }
+}
+
+impl<C: Clone + Send + Sync + 'static> JwtVerifier<C> {
+    /// Remembers up to `capacity` verified tokens, each until its own `exp` (never past it), so
+    /// a token presented again costs a cache lookup instead of a signature check. Entries are
+    /// keyed by the whole token (an exact match, not a hash that could collide). Set it after
+    /// [`map_claims`](Self::map_claims).
+    ///
+    /// ```
+    /// # use authstar_jwt::{JwtIssuer, JwtVerifier, SigningKey};
+    /// let key = SigningKey::generate_ed25519("k").unwrap();
+    /// let verifier = JwtVerifier::new([key.verification_key()], "https://as", "api").cache(10_000);
+    /// let token = JwtIssuer::new(key, "https://as", "api").issue("svc", &[]).unwrap();
+    /// assert!(verifier.verify(&token).is_ok()); // verified, then cached
+    /// assert!(verifier.verify(&token).is_ok()); // from the cache
+    /// ```
+    pub fn cache(self, capacity: u64) -> Self {
+        let cache = moka::sync::Cache::builder()
+            .max_capacity(capacity)
+            .expire_after(AtExpiry)
+            // A token is hundreds of bytes: SipHash over it would cost more than the lookup.
+            .build_with_hasher(foldhash::fast::RandomState::default());
+        let mut inner = Arc::try_unwrap(self.inner).unwrap_or_else(|shared| Inner {
+            source: shared.source.clone(),
+            validations: shared.validations.clone(),
+            map: shared.map.clone(),
+            cache: None,
+        });
+        inner.cache = Some(cache);
+        Self {
+            inner: Arc::new(inner),
+        }
+    }
 
     /// Verifies `token` against `keys`.
     pub(crate) fn verify_with(&self, keys: &KeySet, token: &str) -> Result<C, Rejection> {
-        let header = jsonwebtoken::decode_header(token).map_err(|_| Rejection::Malformed)?;
-        let typ_ok = header.typ.as_deref().is_some_and(|typ| {
-            typ.eq_ignore_ascii_case(ACCESS_TOKEN_TYPE)
-                || typ.eq_ignore_ascii_case("application/at+jwt")
-        });
-        if !typ_ok {
-            return Err(Rejection::WrongType);
+        if let Some(cache) = &self.inner.cache {
+            if let Some((client, exp)) = cache.get(token) {
+                if exp > unix_now() {
+                    return Ok(client);
+                }
+            }
         }
-        let key = keys
-            .find(header.kid.as_deref())
-            .ok_or(Rejection::UnknownKey)?;
-        if header.alg != key.alg {
-            return Err(Rejection::WrongAlgorithm);
-        }
+        // One local key: decode at once and check the header it returns (one header parse, not
+        // two). Several keys, or a remote set whose unknown kids must trigger a refresh: read
+        // the header first to pick the key.
+        let single = match &self.inner.source {
+            KeySource::Local(_) => keys.only(),
+            #[cfg(feature = "remote")]
+            KeySource::Remote(_) => None,
+        };
+        let key = match single {
+            Some(key) => key,
+            None => {
+                let header =
+                    jsonwebtoken::decode_header(token).map_err(|_| Rejection::Malformed)?;
+                check_typ(header.typ.as_deref())?;
+                let key = keys
+                    .find(header.kid.as_deref())
+                    .ok_or(Rejection::UnknownKey)?;
+                if header.alg != key.alg {
+                    return Err(Rejection::WrongAlgorithm);
+                }
+                key
+            }
+        };
         let validation = self
             .inner
             .validations
@@ -283,9 +354,24 @@ impl<C> JwtVerifier<C> {
             .find(|(alg, _)| *alg == key.alg)
             .map(|(_, validation)| validation)
             .ok_or(Rejection::WrongAlgorithm)?;
+        // `validation` allows the key's own algorithm only: a header naming another (HS256 with
+        // an EC key, `none`) fails here.
         let data = jsonwebtoken::decode::<AccessTokenClaims>(token, &key.decoding, validation)
-            .map_err(|error| Rejection::Invalid(error.to_string()))?;
-        (self.inner.map)(data.claims).ok_or(Rejection::NoClient)
+            .map_err(rejection)?;
+        if single.is_some() {
+            check_typ(data.header.typ.as_deref())?;
+            if let (Some(named), Some(ours)) = (data.header.kid.as_deref(), key.kid.as_deref()) {
+                if named != ours {
+                    return Err(Rejection::UnknownKey);
+                }
+            }
+        }
+        let exp = data.claims.exp;
+        let client = (self.inner.map)(data.claims).ok_or(Rejection::NoClient)?;
+        if let Some(cache) = &self.inner.cache {
+            cache.insert(token.into(), (client.clone(), exp));
+        }
+        Ok(client)
     }
 
     /// Verifies a token against local keys (or the remote JWKS's current keys).
@@ -295,6 +381,31 @@ impl<C> JwtVerifier<C> {
             #[cfg(feature = "remote")]
             KeySource::Remote(remote) => self.verify_with(&remote.current(), token),
         }
+    }
+}
+
+/// RFC 9068 §4: `typ` must be `at+jwt` (or its long form `application/at+jwt`).
+fn check_typ(typ: Option<&str>) -> Result<(), Rejection> {
+    let ok = typ.is_some_and(|typ| {
+        typ.eq_ignore_ascii_case(ACCESS_TOKEN_TYPE)
+            || typ.eq_ignore_ascii_case("application/at+jwt")
+    });
+    if ok {
+        Ok(())
+    } else {
+        Err(Rejection::WrongType)
+    }
+}
+
+fn rejection(error: jsonwebtoken::errors::Error) -> Rejection {
+    use jsonwebtoken::errors::ErrorKind;
+    match error.kind() {
+        ErrorKind::InvalidToken
+        | ErrorKind::Base64(_)
+        | ErrorKind::Json(_)
+        | ErrorKind::Utf8(_) => Rejection::Malformed,
+        ErrorKind::InvalidAlgorithm => Rejection::WrongAlgorithm,
+        _ => Rejection::Invalid(error.to_string()),
     }
 }
 

@@ -119,6 +119,7 @@ fn rs256_keys_from_an_identity_provider_verify() {
             "-out",
         ])
         .arg(&private)
+        .stderr(std::process::Stdio::null())
         .status()
         .is_ok_and(|s| s.success())
         && std::process::Command::new("openssl")
@@ -260,7 +261,22 @@ fn unknown_kid_is_refused() {
     let key = SigningKey::generate_es256("k").unwrap();
     let other = SigningKey::generate_es256("other").unwrap();
     let token = sign(&other, &header(Algorithm::ES256, "other"), &claims());
-    assert_eq!(rejection(&verifier(&key), &token), Rejection::UnknownKey);
+    // With one key the signature is checked first (one header parse); either way it is refused.
+    assert!(matches!(
+        rejection(&verifier(&key), &token),
+        Rejection::UnknownKey | Rejection::Invalid(_)
+    ));
+    let two = JwtVerifier::new(
+        [
+            key.verification_key(),
+            SigningKey::generate_ed25519("k2")
+                .unwrap()
+                .verification_key(),
+        ],
+        ISS,
+        AUD,
+    );
+    assert_eq!(rejection(&two, &token), Rejection::UnknownKey);
     // Right kid, wrong key: the signature fails.
     let forged = sign(&other, &header(Algorithm::ES256, "k"), &claims());
     assert!(matches!(
@@ -323,4 +339,26 @@ fn debug_output_never_shows_key_material() {
     let key = SigningKey::hs256("dev", b"0123456789abcdef0123456789abcdef").unwrap();
     let debug = format!("{key:?} {:?}", key.verification_key());
     assert!(!debug.contains("0123456789abcdef"), "{debug}");
+}
+
+#[test]
+fn the_verified_token_cache_never_serves_a_token_past_its_exp() {
+    let key = SigningKey::generate_ed25519("k").unwrap();
+    let verifier = JwtVerifier::new([key.verification_key()], ISS, AUD)
+        .leeway(std::time::Duration::ZERO)
+        .cache(100);
+    let mut short = claims();
+    short["exp"] = json!(now() + 1);
+    let token = sign(&key, &header(Algorithm::EdDSA, "k"), &short);
+    assert!(verifier.verify(&token).is_ok());
+    assert!(verifier.verify(&token).is_ok(), "served from the cache");
+    // A token that differs in one byte is not the cached one.
+    let mut tampered = token.clone();
+    tampered.pop();
+    assert!(verifier.verify(&tampered).is_err());
+    std::thread::sleep(std::time::Duration::from_millis(2100));
+    assert!(
+        verifier.verify(&token).is_err(),
+        "expired: neither the cache nor the check accepts it"
+    );
 }
