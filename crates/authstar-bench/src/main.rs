@@ -12,6 +12,7 @@
 
 mod alloc;
 mod chart;
+mod e2e;
 mod jwt;
 mod peers;
 mod variants;
@@ -96,6 +97,33 @@ fn calibrate(variant: &mut Variant, target: Duration) -> u64 {
 }
 
 fn main() {
+    match std::env::args().nth(1).as_deref() {
+        Some("serve") => {
+            if let Err(error) = e2e::serve() {
+                eprintln!("error: {error}");
+                std::process::exit(1);
+            }
+            return;
+        }
+        Some("e2e") => {
+            match e2e::run() {
+                Ok(report) => {
+                    println!("{report}");
+                    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+                        .join("../../benchmarks/results/end_to_end.md");
+                    if let Err(error) = std::fs::write(&path, report) {
+                        eprintln!("could not write {}: {error}", path.display());
+                    }
+                }
+                Err(error) => {
+                    eprintln!("error: {error}");
+                    std::process::exit(1);
+                }
+            }
+            return;
+        }
+        _ => {}
+    }
     let rounds: usize = std::env::var("AUTHSTAR_BENCH_ROUNDS")
         .ok()
         .and_then(|r| r.parse().ok())

@@ -1,0 +1,304 @@
+//! End to end: an axum server on 127.0.0.1 with one worker thread, pinned to core 0, driven by
+//! `wrk` (Debian's package) pinned to core 1. For each route, interleaved over rounds: requests
+//! per second, p50/p99 latency, and the server's CPU time per request read from
+//! `/proc/PID/stat` (user + system), which is what authentication actually costs.
+//!
+//! `cargo run -p authstar-bench --release -- e2e` (needs `wrk`; `taskset` is used when present).
+
+use std::fmt::Write as _;
+use std::io::{BufRead, BufReader};
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+use authstar::{AuthstarClient, AuthstarLayer, BearerToken, HeaderAuth, HeaderCredential, sync_fn};
+use authstar_axum::RouteSecurity;
+use authstar_jwt::{JwtIssuer, JwtVerifier, SigningKey};
+use axum::Router;
+use axum::routing::get;
+use tower_layer::Layer as _;
+
+use crate::peers::{self, Noop, TOKEN};
+
+/// A route, the header it sends, and how it is secured.
+struct Route {
+    path: &'static str,
+    label: &'static str,
+}
+
+const ROUTES: [Route; 4] = [
+    Route {
+        path: "/open",
+        label: "open route (no authentication)",
+    },
+    Route {
+        path: "/key",
+        label: "X-API-Key, in-memory table (sync_fn)",
+    },
+    Route {
+        path: "/bearer",
+        label: "Bearer, in-memory table (sync_fn)",
+    },
+    Route {
+        path: "/jwt",
+        label: "Bearer ES256 JWT, verified-token cache",
+    },
+];
+
+/// `serve`: the server half, run as a child process. Prints `port <n>` and the JWT to use.
+pub fn serve() -> std::io::Result<()> {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    runtime.block_on(async {
+        let tokens = peers::tokens();
+        let keys = tokens.clone();
+        let key = SigningKey::generate_es256("bench").map_err(std::io::Error::other)?;
+        let jwt = JwtVerifier::new([key.verification_key()], "https://bench", "api").cache(10_000);
+        let issued = JwtIssuer::new(key, "https://bench", "api")
+            .lifetime(Duration::from_secs(3600))
+            .issue("reporting", &["reports:read".to_owned()])
+            .map_err(std::io::Error::other)?;
+        let bearer_layer = AuthstarLayer::builder()
+            .on_auth_bearer(sync_fn(move |token: BearerToken| {
+                tokens.get(token.as_str()).cloned()
+            }))
+            .build()
+            .map_err(std::io::Error::other)?;
+        let key_layer = AuthstarLayer::builder()
+            .on_auth_header(HeaderAuth::x_api_key(sync_fn(
+                move |key: HeaderCredential| keys.get(key.as_str()).cloned(),
+            )))
+            .build()
+            .map_err(std::io::Error::other)?;
+        let jwt_layer = AuthstarLayer::<AuthstarClient>::builder()
+            .on_auth_bearer(jwt)
+            .build()
+            .map_err(std::io::Error::other)?;
+        let guarded = |layer_security: RouteSecurity<AuthstarClient>| {
+            Router::new().route(
+                "/",
+                get(|| async { "ok" }).route_layer(layer_security.authenticated()),
+            )
+        };
+        // Every route has the same shape (a nested router behind a layer, a route layer on the
+        // handler), so the open route differs from the others only by authentication.
+        let open = Noop.layer(Router::new().route("/", get(|| async { "ok" }).route_layer(Noop)));
+        let app = Router::new()
+            .nest_service("/open", open)
+            .nest_service(
+                "/key",
+                key_layer.layer(guarded(RouteSecurity::new(&key_layer))),
+            )
+            .nest_service(
+                "/bearer",
+                bearer_layer.layer(guarded(RouteSecurity::new(&bearer_layer))),
+            )
+            .nest_service(
+                "/jwt",
+                jwt_layer.layer(guarded(RouteSecurity::new(&jwt_layer))),
+            );
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+        println!("port {}", listener.local_addr()?.port());
+        println!("jwt {issued}");
+        axum::serve(listener, app).await
+    })
+}
+
+/// The server's user + system CPU time so far, in clock ticks.
+fn cpu_ticks(pid: u32) -> Option<u64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // Fields after the command name (which may contain spaces) start after the last ')'.
+    let fields: Vec<&str> = stat.rsplit_once(')')?.1.split_whitespace().collect();
+    let user: u64 = fields.get(11)?.parse().ok()?;
+    let system: u64 = fields.get(12)?.parse().ok()?;
+    Some(user + system)
+}
+
+fn ticks_per_second() -> f64 {
+    Command::new("getconf")
+        .arg("CLK_TCK")
+        .output()
+        .ok()
+        .and_then(|o| String::from_utf8(o.stdout).ok())
+        .and_then(|t| t.trim().parse().ok())
+        .unwrap_or(100.0)
+}
+
+struct Sample {
+    requests_per_second: f64,
+    p50_us: f64,
+    p99_us: f64,
+    cpu_us_per_request: f64,
+}
+
+fn latency_us(text: &str) -> Option<f64> {
+    let text = text.trim();
+    let (number, factor) = if let Some(n) = text.strip_suffix("us") {
+        (n, 1.0)
+    } else if let Some(n) = text.strip_suffix("ms") {
+        (n, 1000.0)
+    } else if let Some(n) = text.strip_suffix('s') {
+        (n, 1_000_000.0)
+    } else {
+        return None;
+    };
+    number.parse::<f64>().ok().map(|n| n * factor)
+}
+
+fn run_wrk(url: &str, header: Option<String>, seconds: u64, pid: u32, pin: bool) -> Option<Sample> {
+    let mut command = if pin {
+        let mut c = Command::new("taskset");
+        c.args(["-c", "1", "wrk"]);
+        c
+    } else {
+        Command::new("wrk")
+    };
+    command.args(["-t1", "-c16", &format!("-d{seconds}s"), "--latency"]);
+    if let Some(header) = header {
+        command.args(["-H", &header]);
+    }
+    let before = cpu_ticks(pid)?;
+    let output = command.arg(url).output().ok()?;
+    let after = cpu_ticks(pid)?;
+    let text = String::from_utf8_lossy(&output.stdout);
+    let requests: f64 = text
+        .lines()
+        .find(|l| l.contains("requests in"))?
+        .split_whitespace()
+        .next()?
+        .parse()
+        .ok()?;
+    let rps: f64 = text
+        .lines()
+        .find(|l| l.starts_with("Requests/sec:"))?
+        .split_whitespace()
+        .nth(1)?
+        .parse()
+        .ok()?;
+    let percentile = |p: &str| {
+        text.lines()
+            .find(|l| l.trim_start().starts_with(p))
+            .and_then(|l| l.split_whitespace().nth(1))
+            .and_then(latency_us)
+    };
+    let non_2xx = text.lines().any(|l| l.contains("Non-2xx"));
+    if non_2xx {
+        eprintln!("warning: {url} answered non-2xx responses");
+    }
+    Some(Sample {
+        requests_per_second: rps,
+        p50_us: percentile("50%")?,
+        p99_us: percentile("99%")?,
+        cpu_us_per_request: (after - before) as f64 / ticks_per_second() * 1e6 / requests,
+    })
+}
+
+fn median(values: &mut [f64]) -> f64 {
+    values.sort_by(f64::total_cmp);
+    values[values.len() / 2]
+}
+
+/// `e2e`: starts the server, drives every route with wrk, writes the report.
+pub fn run() -> Result<String, String> {
+    let exe = std::env::current_exe().map_err(|e| e.to_string())?;
+    let pin = Command::new("taskset").arg("--version").output().is_ok();
+    let mut server = if pin {
+        let mut c = Command::new("taskset");
+        c.args(["-c", "0"]).arg(&exe);
+        c
+    } else {
+        Command::new(&exe)
+    };
+    let mut server = server
+        .arg("serve")
+        .stdout(Stdio::piped())
+        .spawn()
+        .map_err(|e| e.to_string())?;
+    let pid = server.id();
+    let mut lines = BufReader::new(server.stdout.take().ok_or("no stdout")?).lines();
+    let port = lines
+        .next()
+        .and_then(Result::ok)
+        .and_then(|l| l.strip_prefix("port ").map(str::to_owned))
+        .ok_or("no port")?;
+    let jwt = lines
+        .next()
+        .and_then(Result::ok)
+        .and_then(|l| l.strip_prefix("jwt ").map(str::to_owned))
+        .ok_or("no jwt")?;
+    let rounds: usize = std::env::var("AUTHSTAR_E2E_ROUNDS")
+        .ok()
+        .and_then(|r| r.parse().ok())
+        .unwrap_or(3);
+    let seconds: u64 = std::env::var("AUTHSTAR_E2E_SECONDS")
+        .ok()
+        .and_then(|r| r.parse().ok())
+        .unwrap_or(5);
+    let header = |path: &str| match path {
+        "/key" => Some(format!("X-API-Key: {TOKEN}")),
+        "/bearer" => Some(format!("Authorization: Bearer {TOKEN}")),
+        "/jwt" => Some(format!("Authorization: Bearer {jwt}")),
+        _ => None,
+    };
+    let mut samples: Vec<Vec<Sample>> = ROUTES.iter().map(|_| Vec::new()).collect();
+    for round in 0..rounds {
+        for k in 0..ROUTES.len() {
+            let i = (k + round) % ROUTES.len();
+            let route = &ROUTES[i];
+            eprintln!("round {}/{rounds}: {}", round + 1, route.path);
+            let url = format!("http://127.0.0.1:{port}{}", route.path);
+            match run_wrk(&url, header(route.path), seconds, pid, pin) {
+                Some(sample) => samples[i].push(sample),
+                None => {
+                    let _ = server.kill();
+                    return Err(format!(
+                        "wrk failed on {url}: is wrk installed (apt-get install wrk)?"
+                    ));
+                }
+            }
+        }
+    }
+    let _ = server.kill();
+    let _ = server.wait();
+
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "# authstar end to end\n\n`cargo run -p authstar-bench --release -- e2e` — axum on 127.0.0.1, one worker \
+         thread{}, `wrk -t1 -c16 -d{seconds}s`, {rounds} interleaved rounds. Medians over rounds, \
+         with the min–max of the server's CPU per request (its run-to-run spread).\n",
+        if pin { " on core 0, wrk on core 1" } else { "" }
+    );
+    let _ = writeln!(
+        out,
+        "| route | req/s | p50 µs | p99 µs | server CPU µs/request (min–max) | Δ CPU vs open |"
+    );
+    let _ = writeln!(out, "|---|---:|---:|---:|---:|---:|");
+    let mut open_cpu = 0.0;
+    for (route, samples) in ROUTES.iter().zip(&samples) {
+        let mut rps: Vec<f64> = samples.iter().map(|s| s.requests_per_second).collect();
+        let mut p50: Vec<f64> = samples.iter().map(|s| s.p50_us).collect();
+        let mut p99: Vec<f64> = samples.iter().map(|s| s.p99_us).collect();
+        let mut cpu: Vec<f64> = samples.iter().map(|s| s.cpu_us_per_request).collect();
+        let (min, max) = cpu
+            .iter()
+            .fold((f64::INFINITY, 0.0_f64), |(a, b), &c| (a.min(c), b.max(c)));
+        let cpu_median = median(&mut cpu);
+        if route.path == "/open" {
+            open_cpu = cpu_median;
+        }
+        let _ = writeln!(
+            out,
+            "| {} | {:.0} | {:.0} | {:.0} | {:.2} ({:.2}–{:.2}) | {:+.2} |",
+            route.label,
+            median(&mut rps),
+            median(&mut p50),
+            median(&mut p99),
+            cpu_median,
+            min,
+            max,
+            cpu_median - open_cpu
+        );
+    }
+    Ok(out)
+}
