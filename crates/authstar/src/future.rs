@@ -11,7 +11,6 @@ use tower_service::Service;
 
 use crate::layer::Config;
 use crate::methods::MethodSet;
-use crate::service::Next;
 use crate::{AuthMethod, Client};
 
 pin_project! {
@@ -107,18 +106,18 @@ where
                     let verdict = ready!(auth.poll(cx));
                     let Pending {
                         mut service,
-                        request,
+                        mut request,
                         method,
                         config,
                     } = pending
                         .take()
                         .expect("authstar ResponseFuture polled after completion");
-                    match config.conclude(request, method, verdict) {
-                        Next::Call(request) => {
+                    match config.conclude(&mut request, method, verdict) {
+                        None => {
                             let future = service.call(request);
                             state.set(State::Inner { future });
                         }
-                        Next::Respond(response) => return Poll::Ready(Ok(response)),
+                        Some(response) => return Poll::Ready(Ok(response)),
                     }
                 }
             }

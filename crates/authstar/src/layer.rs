@@ -8,7 +8,6 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use http::HeaderValue;
-use http::request::Parts;
 use tower_layer::Layer;
 
 use crate::authenticator::{Authenticator, RequestAuthenticator};
@@ -37,7 +36,35 @@ pub enum BackendErrorPolicy {
     },
 }
 
-type Predicate = Arc<dyn Fn(&Parts) -> bool + Send + Sync>;
+type Predicate = Arc<dyn Fn(&RequestHead<'_>) -> bool + Send + Sync>;
+
+/// A borrowed view of a request's head, for [`AuthstarLayerBuilder::except_when`]. (A view rather
+/// than `&Parts`: taking a request apart and back together on every anonymous request costs
+/// copies the hot path does not need.)
+#[derive(Clone, Copy, Debug)]
+#[non_exhaustive]
+pub struct RequestHead<'a> {
+    /// The method.
+    pub method: &'a http::Method,
+    /// The URI.
+    pub uri: &'a http::Uri,
+    /// The headers.
+    pub headers: &'a http::HeaderMap,
+    /// The extensions.
+    pub extensions: &'a http::Extensions,
+}
+
+impl<'a> RequestHead<'a> {
+    /// The head of `request`.
+    pub fn of<B>(request: &'a http::Request<B>) -> Self {
+        Self {
+            method: request.method(),
+            uri: request.uri(),
+            headers: request.headers(),
+            extensions: request.extensions(),
+        }
+    }
+}
 
 /// Requests the layer lets through without authentication while enforcing.
 #[derive(Clone, Default)]
@@ -275,14 +302,14 @@ impl<C, M> AuthstarLayerBuilder<C, M> {
     /// let layer = AuthstarLayer::builder()
     ///     .on_auth_bearer(|_: BearerToken| async { None::<AuthstarClient> })
     ///     .require_authentication()
-    ///     .except_when(|parts| parts.uri.path().starts_with("/public/"))
+    ///     .except_when(|head| head.uri.path().starts_with("/public/"))
     ///     .build()
     ///     .unwrap();
     /// # let _ = layer;
     /// ```
     pub fn except_when<F>(mut self, predicate: F) -> Self
     where
-        F: Fn(&Parts) -> bool + Send + Sync + 'static,
+        F: Fn(&RequestHead<'_>) -> bool + Send + Sync + 'static,
     {
         self.exemptions.predicate = Some(Arc::new(predicate));
         self

@@ -107,6 +107,7 @@ pub use error::ConfigError;
 pub use future::ResponseFuture;
 pub use layer::{
     AuthstarLayer, AuthstarLayerBuilder, BackendErrorPolicy, DEFAULT_MAX_CREDENTIAL_LEN, LayerInfo,
+    RequestHead,
 };
 pub use outcome::{Attempt, AuthMethod, Failure, Malformed, Outcome, client};
 pub use service::AuthstarMiddleware;

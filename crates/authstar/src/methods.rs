@@ -366,10 +366,7 @@ impl<Be, Ba, H, R> Methods<Be, Ba, H, R> {
                 return failed(scheme, reason);
             }
         };
-        let parsed = match value.to_str() {
-            Ok(text) => authorization::parse_str(text),
-            Err(_) => authorization::parse(value.as_bytes()),
-        };
+        let parsed = authorization::parse(value.as_bytes());
         match parsed {
             Ok(Authorization::Bearer(_)) | Err((Scheme::Bearer, _)) if !Be::ENABLED => {
                 return Start::Nothing;

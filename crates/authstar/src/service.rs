@@ -11,7 +11,7 @@ use tower_service::Service;
 use crate::authenticator::Verdict;
 use crate::challenge::service_unavailable;
 use crate::future::ResponseFuture;
-use crate::layer::Config;
+use crate::layer::{Config, RequestHead};
 use crate::methods::{MethodSet, Start};
 use crate::{Attempt, AuthMethod, Client, Failure, Outcome};
 
@@ -68,18 +68,17 @@ where
             }
             other => (request, other),
         };
-        let next = match start {
+        let mut request = request;
+        let refused = match start {
             // The hot path of an anonymous request: nothing stored, nothing allocated.
-            Start::Nothing if !config.enforce => {
-                return ResponseFuture::inner(self.inner.call(request));
-            }
-            Start::Nothing => config.anonymous(request, None),
+            Start::Nothing if !config.enforce => None,
+            Start::Nothing => config.anonymous(&mut request, None),
             Start::Failed(attempt) => {
                 tracing::debug!(method = %attempt.method, reason = %attempt.failure, "authstar: malformed credential");
-                config.anonymous(request, Some(attempt))
+                config.anonymous(&mut request, Some(attempt))
             }
             // Answered at once (a `sync_fn` authenticator, a cache hit): no future, no clone.
-            Start::Done(method, verdict) => config.conclude(request, method, verdict),
+            Start::Done(method, verdict) => config.conclude(&mut request, method, verdict),
             Start::Running(method, auth) => {
                 // The tower idiom: the clone that was not driven to readiness stays here.
                 let ready = self.inner.clone();
@@ -93,36 +92,29 @@ where
                 );
             }
         };
-        match next {
-            Next::Call(request) => ResponseFuture::inner(self.inner.call(request)),
-            Next::Respond(response) => ResponseFuture::respond(response),
+        match refused {
+            None => ResponseFuture::inner(self.inner.call(request)),
+            Some(response) => ResponseFuture::respond(response),
         }
     }
 }
 
-/// What the middleware does with a request once it knows the outcome.
-// Moved once, straight into `call` or the response: boxing the request would cost an allocation.
-#[allow(clippy::large_enum_variant)]
-pub(crate) enum Next<B, R> {
-    Call(Request<B>),
-    Respond(R),
-}
-
 impl<C: Client, M> Config<C, M> {
-    /// Applies an authenticator's verdict.
+    /// Applies an authenticator's verdict: records the outcome in `request`, or returns the
+    /// response that refuses it.
     pub(crate) fn conclude<B, R: Default>(
         &self,
-        mut request: Request<B>,
+        request: &mut Request<B>,
         method: AuthMethod,
         verdict: Verdict<C>,
-    ) -> Next<B, Response<R>> {
+    ) -> Option<Response<R>> {
         match verdict {
             Verdict::Authenticated(client) => {
                 tracing::debug!(method = %method, client_id = client.client_id(), "authstar: authenticated");
                 request
                     .extensions_mut()
                     .insert(Outcome::Authenticated { client, method });
-                Next::Call(request)
+                None
             }
             // The request authenticator found nothing to authenticate with (no session).
             Verdict::Rejected if method == AuthMethod::Request => self.anonymous(request, None),
@@ -137,7 +129,7 @@ impl<C: Client, M> Config<C, M> {
             Verdict::Unavailable(error) => {
                 tracing::warn!(method = %method, error = %error, "authstar: authenticator failed");
                 if let Some(retry_after) = &self.retry_after {
-                    return Next::Respond(service_unavailable(retry_after));
+                    return Some(service_unavailable(retry_after));
                 }
                 let attempt = Attempt {
                     method,
@@ -151,40 +143,32 @@ impl<C: Client, M> Config<C, M> {
     /// Continues without a client: records the failed attempt, or answers 401 when enforcing.
     pub(crate) fn anonymous<B, R: Default>(
         &self,
-        mut request: Request<B>,
+        request: &mut Request<B>,
         attempt: Option<Attempt>,
-    ) -> Next<B, Response<R>> {
-        if self.enforce {
-            let (exempt, checked) = self.is_exempt(request);
-            request = checked;
-            if !exempt {
-                let challenges = self.info.challenges();
-                return Next::Respond(challenges.unauthorized(attempt.as_ref()));
-            }
+    ) -> Option<Response<R>> {
+        if self.enforce && !self.is_exempt(request) {
+            let challenges = self.info.challenges();
+            return Some(challenges.unauthorized(attempt.as_ref()));
         }
         if let Some(attempt) = attempt {
             request
                 .extensions_mut()
                 .insert(Outcome::<C>::Failed(attempt));
         }
-        Next::Call(request)
+        None
     }
 
-    fn is_exempt<B>(&self, request: Request<B>) -> (bool, Request<B>) {
+    fn is_exempt<B>(&self, request: &Request<B>) -> bool {
         let preflight = request.method() == Method::OPTIONS
             && request
                 .headers()
                 .contains_key(ACCESS_CONTROL_REQUEST_METHOD);
-        if preflight || self.exemptions.paths.contains(request.uri().path()) {
-            return (true, request);
-        }
-        match &self.exemptions.predicate {
-            None => (false, request),
-            Some(predicate) => {
-                let (parts, body) = request.into_parts();
-                let exempt = predicate(&parts);
-                (exempt, Request::from_parts(parts, body))
-            }
-        }
+        preflight
+            || self.exemptions.paths.contains(request.uri().path())
+            || self
+                .exemptions
+                .predicate
+                .as_ref()
+                .is_some_and(|predicate| predicate(&RequestHead::of(request)))
     }
 }

@@ -89,7 +89,7 @@ fn full_layer(
         builder = builder
             .require_authentication()
             .except_paths(["/public"])
-            .except_when(|parts| parts.uri.path().starts_with("/assets/"));
+            .except_when(|head| head.uri.path().starts_with("/assets/"));
     }
     builder.build().unwrap()
 }
