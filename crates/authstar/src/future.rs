@@ -15,7 +15,9 @@ use crate::{AuthMethod, Client};
 
 pin_project! {
     /// Authenticates (when a credential was presented), then drives the inner service's future.
-    /// A concrete type: nothing is boxed.
+    /// A concrete type. Only an authenticator that has to wait puts its state in one box: that
+    /// keeps this future as small as the inner one on every other path (anonymous, malformed,
+    /// answered at once), where moving a large future would cost more than the box costs here.
     pub struct ResponseFuture<S, B, C, M>
     where
         S: Service<Request<B>>,
@@ -38,7 +40,15 @@ pin_project! {
     enum State<F, A, P, R> {
         Inner { #[pin] future: F },
         Respond { response: Option<R> },
-        Authenticating { #[pin] auth: A, pending: Option<P> },
+        Authenticating { waiting: Pin<Box<Waiting<A, P>>> },
+    }
+}
+
+pin_project! {
+    struct Waiting<A, P> {
+        #[pin]
+        auth: A,
+        pending: Option<P>,
     }
 }
 
@@ -70,12 +80,14 @@ where
     ) -> Self {
         Self {
             state: State::Authenticating {
-                auth,
-                pending: Some(Pending {
-                    service,
-                    request,
-                    method,
-                    config,
+                waiting: Box::pin(Waiting {
+                    auth,
+                    pending: Some(Pending {
+                        service,
+                        request,
+                        method,
+                        config,
+                    }),
                 }),
             },
         }
@@ -102,8 +114,10 @@ where
                         .expect("authstar ResponseFuture polled after completion");
                     return Poll::Ready(Ok(response));
                 }
-                StateProj::Authenticating { auth, pending } => {
-                    let verdict = ready!(auth.poll(cx));
+                StateProj::Authenticating { waiting } => {
+                    let waiting = waiting.as_mut().project();
+                    let verdict = ready!(waiting.auth.poll(cx));
+                    let pending = waiting.pending;
                     let Pending {
                         mut service,
                         mut request,

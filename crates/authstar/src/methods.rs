@@ -366,40 +366,38 @@ impl<Be, Ba, H, R> Methods<Be, Ba, H, R> {
                 return failed(scheme, reason);
             }
         };
-        let parsed = authorization::parse(value.as_bytes());
-        match parsed {
-            Ok(Authorization::Bearer(_)) | Err((Scheme::Bearer, _)) if !Be::ENABLED => {
-                return Start::Nothing;
-            }
-            Ok(Authorization::Basic(_)) | Err((Scheme::Basic, _)) if !Ba::ENABLED => {
-                return Start::Nothing;
-            }
-            _ => {}
+        let located = authorization::locate(value.as_bytes());
+        let scheme = match &located {
+            Ok(None) => return Start::Nothing, // another scheme: not ours
+            Ok(Some((scheme, _))) | Err((scheme, _)) => *scheme,
+        };
+        let enabled = match scheme {
+            Scheme::Bearer => Be::ENABLED,
+            Scheme::Basic => Ba::ENABLED,
+        };
+        if !enabled {
+            return Start::Nothing;
         }
         if value.len() > max_len {
-            return match parsed {
-                Ok(Authorization::Other) => Start::Nothing,
-                Ok(Authorization::Bearer(_)) | Err((Scheme::Bearer, _)) => {
-                    failed(Scheme::Bearer, Malformed::TooLong)
-                }
-                Ok(Authorization::Basic(_)) | Err((Scheme::Basic, _)) => {
-                    failed(Scheme::Basic, Malformed::TooLong)
-                }
-            };
+            return failed(scheme, Malformed::TooLong);
         }
-        match parsed {
-            Ok(Authorization::Other) => Start::Nothing,
+        match located {
             Err((scheme, reason)) => failed(scheme, reason),
-            Ok(Authorization::Bearer(token)) => Start::started(
+            Ok(None) => Start::Nothing,
+            Ok(Some((Scheme::Bearer, start))) => Start::started(
                 AuthMethod::Bearer,
-                self.bearer.start(BearerToken::new(value, token)),
+                self.bearer.start(BearerToken::at(value, start)),
             )
             .map_future(AuthFuture::bearer),
-            Ok(Authorization::Basic(token)) => match BasicCredentials::decode(token) {
-                Ok(credentials) => Start::started(AuthMethod::Basic, self.basic.start(credentials))
-                    .map_future(AuthFuture::basic),
-                Err(reason) => failed(Scheme::Basic, reason),
-            },
+            Ok(Some((Scheme::Basic, start))) => {
+                match BasicCredentials::decode_bytes(&value.as_bytes()[start..]) {
+                    Ok(credentials) => {
+                        Start::started(AuthMethod::Basic, self.basic.start(credentials))
+                            .map_future(AuthFuture::basic)
+                    }
+                    Err(reason) => failed(Scheme::Basic, reason),
+                }
+            }
         }
     }
 }

@@ -47,35 +47,44 @@ pub enum Scheme {
 /// assert_eq!(parse(b"Bearer a b"), Err((Scheme::Bearer, Malformed::Syntax)));
 /// ```
 pub fn parse(value: &[u8]) -> Result<Authorization<'_>, (Scheme, Malformed)> {
+    let Some((scheme, start)) = locate(value)? else {
+        return Ok(Authorization::Other);
+    };
+    // `locate` validated the token as token68, so it is ASCII and this cannot fail.
+    let token = std::str::from_utf8(&value[start..]).map_err(|_| (scheme, Malformed::Syntax))?;
+    Ok(match scheme {
+        Scheme::Bearer => Authorization::Bearer(token),
+        Scheme::Basic => Authorization::Basic(token),
+    })
+}
+
+/// The scheme and the offset of a valid `token68` credential in `value`; `None` for another
+/// scheme. The middleware uses the offset directly, converting to `&str` only when an
+/// authenticator asks.
+pub(crate) fn locate(value: &[u8]) -> Result<Option<(Scheme, usize)>, (Scheme, Malformed)> {
     // The scheme is a prefix compared case-insensitively; no search for the space is needed.
     let (scheme, rest) = if starts_with_ignore_case(value, b"bearer") {
         (Scheme::Bearer, 6)
     } else if starts_with_ignore_case(value, b"basic") {
         (Scheme::Basic, 5)
     } else {
-        return Ok(Authorization::Other);
+        return Ok(None);
     };
     match value.get(rest) {
         None => return Err((scheme, Malformed::Empty)),
         Some(b' ') => {}
-        Some(_) => return Ok(Authorization::Other), // `Bearerx ...`: another scheme
+        Some(_) => return Ok(None), // `Bearerx ...`: another scheme
     }
     // 1*SP between scheme and credential.
     let mut start = rest + 1;
     while value.get(start) == Some(&b' ') {
         start += 1;
     }
-    let token = value.get(start..).unwrap_or_default();
-    if token.is_empty() {
-        return Err((scheme, Malformed::Empty));
+    match value.get(start..) {
+        None | Some([]) => Err((scheme, Malformed::Empty)),
+        Some(token) if is_token68(token) => Ok(Some((scheme, start))),
+        Some(_) => Err((scheme, Malformed::Syntax)),
     }
-    // One pass validates the grammar (and so ASCII); the conversion to `&str` is then the fast
-    // ASCII path of `from_utf8`, with no separate visible-ASCII scan of the whole header.
-    let token = token68(token).ok_or((scheme, Malformed::Syntax))?;
-    Ok(match scheme {
-        Scheme::Bearer => Authorization::Bearer(token),
-        Scheme::Basic => Authorization::Basic(token),
-    })
 }
 
 /// [`parse`] for a value already held as text.

@@ -41,6 +41,10 @@ pub struct BasicCredentials {
 impl BasicCredentials {
     /// Decodes the `token68` of a `Basic` credential.
     pub fn decode(token: &str) -> Result<Self, Malformed> {
+        Self::decode_bytes(token.as_bytes())
+    }
+
+    pub(crate) fn decode_bytes(token: &[u8]) -> Result<Self, Malformed> {
         let bytes = STANDARD.decode(token).map_err(|_| Malformed::Base64)?;
         let decoded = String::from_utf8(bytes).map_err(|_| Malformed::Utf8)?;
         if decoded.chars().any(|c| c.is_ascii_control()) {

@@ -25,11 +25,11 @@ pub struct BearerToken {
 }
 
 impl BearerToken {
-    pub(crate) fn new(value: &HeaderValue, token: &str) -> Self {
-        // `token` is a suffix of `value` (the parser returns a sub-slice), so the offset is exact.
+    /// A token that `authorization::locate` found at `start` in `value`.
+    pub(crate) fn at(value: &HeaderValue, start: usize) -> Self {
         Self {
             value: value.clone(),
-            start: value.len() - token.len(),
+            start,
         }
     }
 
@@ -37,7 +37,9 @@ impl BearerToken {
     /// `Bearer` credential.
     pub fn from_authorization(value: &HeaderValue) -> Option<Self> {
         match super::authorization::parse(value.as_bytes()) {
-            Ok(super::authorization::Authorization::Bearer(token)) => Some(Self::new(value, token)),
+            Ok(super::authorization::Authorization::Bearer(token)) => {
+                Some(Self::at(value, value.len() - token.len()))
+            }
             _ => None,
         }
     }
