@@ -271,9 +271,9 @@ fn instructions(measured: &[Measured]) -> String {
         v::AUTHSTAR_BEARER | v::AUTHSTAR_BEARER_ASYNC => Some(v::MINIMAL_BEARER),
         v::AUTHSTAR_BASIC => Some(v::MINIMAL_BASIC),
         v::AUTHSTAR_API_KEY => Some(v::MINIMAL_API_KEY),
-        v::AXUM_AUTHSTAR_EXTRACTOR | v::AXUM_AUTHSTAR_AROUND_EXTRACTOR => {
-            Some(v::AXUM_TYPED_HEADER)
-        }
+        v::AXUM_AUTHSTAR_EXTRACTOR
+        | v::AXUM_AUTHSTAR_AROUND_EXTRACTOR
+        | v::AXUM_AUTHSTAR_AROUND_ARC => Some(v::AXUM_TYPED_HEADER),
         other => jwt_raw
             .iter()
             .find(|(ours, _)| ours == other)

@@ -7,9 +7,11 @@ use std::pin::pin;
 use std::task::{Context, Poll, Waker};
 use std::time::Instant;
 
+use std::sync::Arc;
+
 use authstar::{
-    AuthstarClient, AuthstarLayer, BasicCredentials, BearerToken, HeaderAuth, HeaderCredential,
-    sync_fn,
+    AuthstarClient, AuthstarLayer, AuthstarMiddleware, BasicCredentials, BearerToken, HeaderAuth,
+    HeaderCredential, sync_fn,
 };
 use authstar_axum::{Authenticated, RouteSecurity};
 use axum::Router;
@@ -75,6 +77,9 @@ pub const AXUM_AUTHSTAR_EXTRACTOR: &str = "axum: authstar layer + Authenticated 
 /// authstar around the whole router + extractor.
 pub const AXUM_AUTHSTAR_AROUND_EXTRACTOR: &str =
     "axum: authstar around the Router + Authenticated extractor";
+/// authstar around the whole router + extractor, `Arc` clients.
+pub const AXUM_AUTHSTAR_AROUND_ARC: &str =
+    "axum: authstar around the Router + Authenticated<Arc<AuthstarClient>>";
 /// authstar around the whole router, no guard.
 pub const AXUM_AUTHSTAR_AROUND: &str = "axum: authstar around the Router, no guard";
 /// authstar layer (async closure) + extractor.
@@ -190,6 +195,35 @@ fn authstar_async_layer(
         })
         .build()
         .expect("valid configuration")
+}
+
+/// The same bearer table with shared clients: every clone (table → request → handler) is an
+/// atomic increment instead of a copy of the client's strings.
+fn arc_clients() -> AuthstarMiddleware<
+    Router,
+    Arc<AuthstarClient>,
+    impl authstar::methods::MethodSet<Arc<AuthstarClient>>,
+> {
+    let tokens: std::collections::HashMap<String, Arc<AuthstarClient>> = peers::tokens()
+        .iter()
+        .map(|(token, client)| (token.clone(), Arc::new(client.clone())))
+        .collect();
+    let layer = AuthstarLayer::builder()
+        .on_auth_bearer(sync_fn(move |token: BearerToken| {
+            tokens.get(token.as_str()).cloned()
+        }))
+        .build()
+        .expect("valid configuration");
+    async fn handler(Authenticated(client): Authenticated<Arc<AuthstarClient>>) -> &'static str {
+        black_box(client);
+        "ok"
+    }
+    let security = RouteSecurity::new(&layer);
+    layer.layer(
+        Router::new()
+            .route("/reports", get(handler))
+            .with_state(security),
+    )
 }
 
 #[derive(Clone)]
@@ -381,6 +415,7 @@ pub fn all() -> Vec<Variant> {
             ),
             peers::bearer(),
         ),
+        axum(AXUM_AUTHSTAR_AROUND_ARC, arc_clients(), peers::bearer()),
         axum(
             AXUM_AUTHSTAR_ASYNC_EXTRACTOR,
             Router::new()
