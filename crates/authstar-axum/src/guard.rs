@@ -9,6 +9,7 @@ use std::task::{Context, Poll};
 
 use authstar::Client;
 use axum::extract::Request;
+use axum::http::HeaderValue;
 use axum::response::{IntoResponse, Response};
 use pin_project_lite::pin_project;
 use tower_layer::Layer;
@@ -21,8 +22,28 @@ use crate::rejection::AuthRejection;
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub(crate) enum Requirement {
     Authenticated,
-    Scopes { scopes: Vec<String>, all: bool },
+    Scopes {
+        scopes: Vec<String>,
+        all: bool,
+        /// The RFC 6750 `insufficient_scope` challenge, built once.
+        challenge: Option<HeaderValue>,
+    },
     Internal,
+}
+
+impl Requirement {
+    pub(crate) fn scopes<C: Client>(
+        security: &RouteSecurity<C>,
+        scopes: Vec<String>,
+        all: bool,
+    ) -> Self {
+        let challenge = security.info().challenges().insufficient_scope(&scopes);
+        Self::Scopes {
+            scopes,
+            all,
+            challenge,
+        }
+    }
 }
 
 /// A route layer made by [`RouteSecurity`]: apply it with `route_layer` to a route or router,
@@ -99,9 +120,13 @@ impl<C: Client> GuardLayer<C> {
         let security = &self.security;
         match &*self.requirement {
             Requirement::Authenticated => security.authenticate(request.extensions()).map(drop),
-            Requirement::Scopes { scopes, all } => {
+            Requirement::Scopes {
+                scopes,
+                all,
+                challenge,
+            } => {
                 let (client, method) = security.authenticate(request.extensions())?;
-                security.authorize_scopes(client, method, scopes, *all)
+                security.check_scopes(client, method, scopes, *all, || challenge.clone())
             }
             Requirement::Internal => {
                 security.check_internal(request.extensions(), request.headers())

@@ -194,7 +194,7 @@ impl<C: Client> RouteSecurity<C> {
         S: Into<String>,
     {
         let scopes = scopes.into_iter().map(Into::into).collect();
-        GuardLayer::new(self.clone(), Requirement::Scopes { scopes, all: false })
+        GuardLayer::new(self.clone(), Requirement::scopes(self, scopes, false))
     }
 
     /// A route layer admitting clients holding **all** of `scopes`.
@@ -204,7 +204,7 @@ impl<C: Client> RouteSecurity<C> {
         S: Into<String>,
     {
         let scopes = scopes.into_iter().map(Into::into).collect();
-        GuardLayer::new(self.clone(), Requirement::Scopes { scopes, all: true })
+        GuardLayer::new(self.clone(), Requirement::scopes(self, scopes, true))
     }
 
     /// A route layer admitting requests from internal networks only, authenticated or not
@@ -257,6 +257,21 @@ impl<C: Client> RouteSecurity<C> {
         scopes: &[S],
         all: bool,
     ) -> Result<(), AuthRejection> {
+        self.check_scopes(client, method, scopes, all, || {
+            self.inner.info.challenges().insufficient_scope(scopes)
+        })
+    }
+
+    /// [`authorize_scopes`](Self::authorize_scopes) with the `insufficient_scope` challenge
+    /// supplied by the caller (route layers build theirs once, at construction).
+    pub(crate) fn check_scopes<S: AsRef<str>>(
+        &self,
+        client: &C,
+        method: &AuthMethod,
+        scopes: &[S],
+        all: bool,
+        challenge: impl FnOnce() -> Option<axum::http::HeaderValue>,
+    ) -> Result<(), AuthRejection> {
         let held = |scope: &S| client.has_scope(scope.as_ref());
         let granted = if all {
             scopes.iter().all(held)
@@ -274,13 +289,7 @@ impl<C: Client> RouteSecurity<C> {
         }
         // RFC 6750 §3.1: a bearer client learns which scopes the resource needs.
         let challenges = match method {
-            AuthMethod::Bearer => self
-                .inner
-                .info
-                .challenges()
-                .insufficient_scope(scopes)
-                .into_iter()
-                .collect(),
+            AuthMethod::Bearer => challenge().into_iter().collect(),
             _ => Vec::new(),
         };
         let kind = RejectionKind::InsufficientScope {

@@ -704,6 +704,12 @@ mod tests {
             .authenticate_client("svc", &created.client_secret)
             .unwrap()
             .unwrap();
+        let listed = registry.list_clients().unwrap();
+        assert!(
+            listed[0].last_used_at.is_some(),
+            "a successful check records its use"
+        );
+        assert!(listed[0].created_at > 0);
         assert_eq!(client.scopes, ["read"]);
         assert!(
             registry
@@ -755,10 +761,12 @@ mod tests {
             .unwrap();
         let key = registry.create_key("svc", &["a".into()]).unwrap();
         assert!(key.key.starts_with("ask_"));
+        assert!(registry.list_keys().unwrap()[0].last_used_at.is_none());
         assert_eq!(
             registry.authenticate_key(&key.key).unwrap().unwrap().scopes,
             ["a"]
         );
+        assert!(registry.list_keys().unwrap()[0].last_used_at.is_some());
         assert!(
             registry
                 .authenticate_key(&format!("{}x", key.key))

@@ -145,50 +145,19 @@ async fn route_contract_tokens_sessions_websocket_and_no_secret_in_logs() {
         let response = request.send().await.unwrap();
         (response.status().as_u16(), response.text().await.unwrap())
     };
-    assert_eq!(
-        me(http.get(format!("{base}/me")).bearer_auth(&access))
-            .await
-            .0,
-        200
-    );
-    assert_eq!(
-        me(http.get(format!("{base}/me")).header("x-api-key", &api_key))
-            .await
-            .0,
-        200
-    );
-    assert_eq!(
-        me(http
-            .get(format!("{base}/reports"))
-            .header("x-api-key", &api_key))
-        .await
-        .0,
-        200
-    );
-    // The API key only has reports:read.
-    assert_eq!(
-        me(http
-            .get(format!("{base}/reports/export"))
-            .header("x-api-key", &api_key))
-        .await
-        .0,
-        403
-    );
-    assert_eq!(
-        me(http
-            .get(format!("{base}/reports/export"))
-            .bearer_auth(&access))
-        .await
-        .0,
-        200
-    );
-    let export = http
-        .get(format!("{base}/reports/export"))
-        .bearer_auth(&access)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(export.status(), 200);
+    let bearer = format!("Bearer {access}");
+    let cases = [
+        ("/me", "authorization", bearer.as_str(), 200),
+        ("/me", "x-api-key", api_key.as_str(), 200),
+        ("/reports", "x-api-key", api_key.as_str(), 200),
+        // The API key only has reports:read; the token has both scopes.
+        ("/reports/export", "x-api-key", api_key.as_str(), 403),
+        ("/reports/export", "authorization", bearer.as_str(), 200),
+    ];
+    for (path, header, value, status) in cases {
+        let request = http.get(format!("{base}{path}")).header(header, value);
+        assert_eq!(me(request).await.0, status, "{path} with {header}");
+    }
     assert_eq!(me(http.get(format!("{base}/internal/health"))).await.0, 200);
 
     // The session cookie: signed, HttpOnly, SameSite; alone it authenticates; DELETE clears it.
