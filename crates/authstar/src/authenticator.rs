@@ -124,6 +124,7 @@ pub trait Authenticator<Credential>: Send + Sync + 'static {
     /// Starts authenticating, answering at once when the answer needs no waiting (an in-memory
     /// table, a cache hit). The middleware then continues synchronously: no future to drive and
     /// no clone of the inner service. The default always returns [`Started::Running`].
+    #[inline]
     fn start(&self, credential: Credential) -> Started<Self::Future, Self::Client> {
         Started::Running(self.authenticate(credential))
     }
@@ -260,6 +261,7 @@ where
         std::future::ready((self.0)(credential).into_verdict())
     }
 
+    #[inline(always)]
     fn start(&self, credential: Credential) -> Started<Self::Future, Self::Client> {
         Started::Done((self.0)(credential).into_verdict())
     }

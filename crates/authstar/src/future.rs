@@ -57,12 +57,14 @@ where
     S: Service<Request<B>>,
     M: MethodSet<C>,
 {
+    #[inline]
     pub(crate) fn inner(future: S::Future) -> Self {
         Self {
             state: State::Inner { future },
         }
     }
 
+    #[inline]
     pub(crate) fn respond(response: S::Response) -> Self {
         Self {
             state: State::Respond {
@@ -103,6 +105,7 @@ where
 {
     type Output = Result<Response<ResBody>, S::Error>;
 
+    #[inline]
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let mut state = self.project().state;
         loop {

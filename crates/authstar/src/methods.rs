@@ -58,6 +58,7 @@ pub enum Start<F, C> {
 }
 
 impl<F, C> Start<F, C> {
+    #[inline]
     fn started(method: AuthMethod, started: Started<F, C>) -> Self {
         match started {
             Started::Done(verdict) => Self::Done(method, verdict),
@@ -65,6 +66,7 @@ impl<F, C> Start<F, C> {
         }
     }
 
+    #[inline]
     fn map_future<G>(self, wrap: impl FnOnce(F) -> G) -> Start<G, C> {
         match self {
             Self::Nothing => Start::Nothing,
@@ -99,6 +101,7 @@ where
 {
     type Future = A::Future;
     const ENABLED: bool = true;
+    #[inline(always)]
     fn start(&self, credential: Credential) -> Started<Self::Future, C> {
         self.0.start(credential)
     }
@@ -156,6 +159,7 @@ where
 {
     type Future = A::Future;
 
+    #[inline]
     fn start(&self, headers: &HeaderMap, max_len: usize) -> Start<Self::Future, C> {
         // Validated by `build`; an invalid name can never be present in a request.
         let Ok(name) = &self.name else {
@@ -167,7 +171,7 @@ where
                 failure: Failure::Malformed(reason),
             })
         };
-        let value = match credentials::single(headers.get_all(name)) {
+        let value = match credentials::single(headers, name) {
             Ok(Some(value)) => value,
             Ok(None) => return Start::Nothing,
             Err(reason) => return failed(reason),
@@ -196,6 +200,7 @@ where
 {
     type Future = Either<First::Future, <HeaderAuth<A> as HeaderSlots<C>>::Future>;
 
+    #[inline]
     fn start(&self, headers: &HeaderMap, max_len: usize) -> Start<Self::Future, C> {
         match self.0.start(headers, max_len) {
             Start::Nothing => self.1.start(headers, max_len).map_future(|future| Either {
@@ -291,6 +296,7 @@ where
     type Future = AuthFuture<Be::Future, Ba::Future, H::Future, R::Future>;
     const REQUEST: bool = R::ENABLED;
 
+    #[inline(always)]
     fn start_headers(&self, headers: &HeaderMap, max_len: usize) -> Start<Self::Future, C> {
         if Be::ENABLED || Ba::ENABLED {
             match self.start_authorization(headers, max_len) {
@@ -329,6 +335,7 @@ where
 }
 
 impl<Be, Ba, H, R> Methods<Be, Ba, H, R> {
+    #[inline(always)]
     fn start_authorization<C>(
         &self,
         headers: &HeaderMap,
@@ -350,7 +357,7 @@ impl<Be, Ba, H, R> Methods<Be, Ba, H, R> {
                 failure: Failure::Malformed(reason),
             })
         };
-        let value = match credentials::single(headers.get_all(AUTHORIZATION)) {
+        let value = match credentials::single(headers, &AUTHORIZATION) {
             Ok(Some(value)) => value,
             Ok(None) => return Start::Nothing,
             Err(reason) => {

@@ -55,20 +55,18 @@ where
         self.inner.poll_ready(cx)
     }
 
-    fn call(&mut self, request: Request<ReqBody>) -> Self::Future {
+    fn call(&mut self, mut request: Request<ReqBody>) -> Self::Future {
         let config = &*self.config;
-        let start = config
+        let mut start = config
             .methods
             .start_headers(request.headers(), config.max_credential_len);
-        let (request, start) = match start {
-            Start::Nothing if M::REQUEST => {
-                let (parts, body) = request.into_parts();
-                let start = config.methods.start_request(&parts);
-                (Request::from_parts(parts, body), start)
-            }
-            other => (request, other),
-        };
-        let mut request = request;
+        // Only a layer with a request authenticator takes the request apart (a compile-time
+        // branch); `request` is reassigned in place, so the common path never moves it.
+        if M::REQUEST && matches!(start, Start::Nothing) {
+            let (parts, body) = request.into_parts();
+            start = config.methods.start_request(&parts);
+            request = Request::from_parts(parts, body);
+        }
         let refused = match start {
             // The hot path of an anonymous request: nothing stored, nothing allocated.
             Start::Nothing if !config.enforce => None,
@@ -102,6 +100,7 @@ where
 impl<C: Client, M> Config<C, M> {
     /// Applies an authenticator's verdict: records the outcome in `request`, or returns the
     /// response that refuses it.
+    #[inline]
     pub(crate) fn conclude<B, R: Default>(
         &self,
         request: &mut Request<B>,

@@ -62,7 +62,41 @@ pub fn parse(value: &[u8]) -> Result<Authorization<'_>, (Scheme, Malformed)> {
 /// scheme. The middleware uses the offset directly, converting to `&str` only when an
 /// authenticator asks.
 pub(crate) fn locate(value: &[u8]) -> Result<Option<(Scheme, usize)>, (Scheme, Malformed)> {
-    // The scheme is a prefix compared case-insensitively; no search for the space is needed.
+    let Some((scheme, mut start)) = scheme(value)? else {
+        return Ok(None);
+    };
+    // 1*SP between scheme and credential.
+    while value.get(start) == Some(&b' ') {
+        start += 1;
+    }
+    match value.get(start..) {
+        None | Some([]) => Err((scheme, Malformed::Empty)),
+        Some(token) if is_token68(token) => Ok(Some((scheme, start))),
+        Some(_) => Err((scheme, Malformed::Syntax)),
+    }
+}
+
+/// The scheme and the offset just past the space that ends it; `None` for another scheme.
+#[inline(always)]
+fn scheme(value: &[u8]) -> Result<Option<(Scheme, usize)>, (Scheme, Malformed)> {
+    // The common case in one comparison: the first eight bytes, the scheme's letters folded to
+    // lowercase (bit 5), compared with `bearer ` or `basic ` (the lanes past the space ignored).
+    const BEARER: u64 = u64::from_le_bytes(*b"bearer \0");
+    const BASIC: u64 = u64::from_le_bytes(*b"basic \0\0");
+    if let Some(head) = value
+        .get(..8)
+        .and_then(|head| <[u8; 8]>::try_from(head).ok())
+    {
+        let word = u64::from_le_bytes(head);
+        if (word | 0x0000_2020_2020_2020) & 0x00ff_ffff_ffff_ffff == BEARER {
+            return Ok(Some((Scheme::Bearer, 7)));
+        }
+        if (word | 0x0000_0020_2020_2020) & 0x0000_ffff_ffff_ffff == BASIC {
+            return Ok(Some((Scheme::Basic, 6)));
+        }
+    }
+    // Short values, and what is not `Bearer `/`Basic `: the scheme is a prefix compared
+    // case-insensitively (no search for the space is needed), then exactly one space.
     let (scheme, rest) = if starts_with_ignore_case(value, b"bearer") {
         (Scheme::Bearer, 6)
     } else if starts_with_ignore_case(value, b"basic") {
@@ -71,19 +105,9 @@ pub(crate) fn locate(value: &[u8]) -> Result<Option<(Scheme, usize)>, (Scheme, M
         return Ok(None);
     };
     match value.get(rest) {
-        None => return Err((scheme, Malformed::Empty)),
-        Some(b' ') => {}
-        Some(_) => return Ok(None), // `Bearerx ...`: another scheme
-    }
-    // 1*SP between scheme and credential.
-    let mut start = rest + 1;
-    while value.get(start) == Some(&b' ') {
-        start += 1;
-    }
-    match value.get(start..) {
-        None | Some([]) => Err((scheme, Malformed::Empty)),
-        Some(token) if is_token68(token) => Ok(Some((scheme, start))),
-        Some(_) => Err((scheme, Malformed::Syntax)),
+        None => Err((scheme, Malformed::Empty)),
+        Some(b' ') => Ok(Some((scheme, rest + 1))),
+        Some(_) => Ok(None), // `Bearerx ...`: another scheme
     }
 }
 
@@ -116,34 +140,42 @@ pub fn token68(bytes: &[u8]) -> Option<&str> {
     }
 }
 
-/// The `token68` characters other than `=`, as a table: one load per byte on the hot path.
-const TOKEN68: [bool; 256] = {
-    let mut table = [false; 256];
+/// 1 for every byte that is not a `token68` character other than `=`, as a table: one load per
+/// byte on the hot path.
+const NOT_TOKEN: [u8; 256] = {
+    let mut table = [1; 256];
     let mut b = 0;
     while b < 256 {
         let c = b as u8;
-        table[b] =
-            c.is_ascii_alphanumeric() || matches!(c, b'-' | b'.' | b'_' | b'~' | b'+' | b'/');
+        if c.is_ascii_alphanumeric() || matches!(c, b'-' | b'.' | b'_' | b'~' | b'+' | b'/') {
+            table[b] = 0;
+        }
         b += 1;
     }
     table
 };
 
+/// `token68 = 1*( ALPHA / DIGIT / "-" / "." / "_" / "~" / "+" / "/" ) *"="`.
 fn is_token68(bytes: &[u8]) -> bool {
-    // `*"="` padding at the end, at least one token character before it.
-    let padding = bytes.iter().rev().take_while(|&&b| b == b'=').count();
-    let body = &bytes[..bytes.len() - padding];
-    if body.is_empty() {
-        return false;
-    }
-    // Eight bytes at a time, branch-free within a chunk: a JWT is hundreds of bytes.
-    let valid = |chunk: &[u8]| {
+    // Trailing `=` padding (usually none), then at least one token character and nothing else.
+    let body = &bytes[..bytes
+        .iter()
+        .rposition(|&b| b != b'=')
+        .map_or(0, |last| last + 1)];
+    // The table entries OR-ed: eight independent loads per chunk and no early exit (a JWT is
+    // hundreds of bytes). The tail is the last eight bytes again: OR does not mind the overlap.
+    let any_bad = |chunk: &[u8]| {
         chunk
             .iter()
-            .fold(true, |ok, &b| ok & TOKEN68[usize::from(b)])
+            .fold(0, |bad, &b| bad | NOT_TOKEN[usize::from(b)])
     };
-    let mut chunks = body.chunks_exact(8);
-    chunks.by_ref().all(valid) && valid(chunks.remainder())
+    let bad = match body.len().checked_sub(8) {
+        None => any_bad(body),
+        Some(tail) => body
+            .chunks_exact(8)
+            .fold(any_bad(&body[tail..]), |bad, chunk| bad | any_bad(chunk)),
+    };
+    !body.is_empty() && bad == 0
 }
 
 #[cfg(test)]
@@ -196,12 +228,51 @@ mod tests {
         assert_eq!(parse(b"Bearer ="), Err((Scheme::Bearer, Malformed::Syntax)));
     }
 
+    fn scheme_of(value: &[u8]) -> Result<Option<(Scheme, usize)>, (Scheme, Malformed)> {
+        scheme(value)
+    }
+
     proptest! {
         #[test]
         fn any_bytes_give_a_defined_answer(bytes in proptest::collection::vec(any::<u8>(), 0..200)) {
             if let Ok(Authorization::Bearer(t) | Authorization::Basic(t)) = parse(&bytes) {
                 prop_assert!(!t.is_empty());
                 prop_assert!(token68(t.as_bytes()).is_some());
+            }
+        }
+
+        #[test]
+        fn token68_matches_the_grammar(bytes in proptest::collection::vec(
+            prop_oneof![any::<u8>(), Just(b'='), Just(b'a')], 0..40
+        )) {
+            // The grammar, read literally: a non-empty run of token characters, then only `=`.
+            let token_char = |b: &u8| b.is_ascii_alphanumeric() || b"-._~+/".contains(b);
+            let run = bytes.iter().take_while(|b| token_char(b)).count();
+            let expected = run > 0 && bytes[run..].iter().all(|&b| b == b'=');
+            prop_assert_eq!(is_token68(&bytes), expected);
+        }
+
+        #[test]
+        fn scheme_matches_a_literal_reading(
+            scheme in "[bB][eE][aA][rR][eE][rR]|[bB][aA][sS][iI][cC]|[bB][eE][aA][rR][eE][xX]|Digest|[bB]\\x00sic",
+            gap in "[ \\x00\\t]{0,3}",
+            rest in "[a-z=]{0,9}",
+        ) {
+            let value = format!("{scheme}{gap}{rest}");
+            let lower = scheme.to_ascii_lowercase();
+            let expected = match lower.as_str() {
+                "bearer" => Some(Scheme::Bearer),
+                "basic" => Some(Scheme::Basic),
+                _ => None,
+            };
+            let got = scheme_of(value.as_bytes());
+            match expected {
+                None => prop_assert_eq!(got, Ok(None)),
+                Some(expected) if gap.is_empty() && rest.is_empty() => {
+                    prop_assert_eq!(got, Err((expected, Malformed::Empty)));
+                }
+                Some(_) if !gap.starts_with(' ') => prop_assert_eq!(got, Ok(None)),
+                Some(expected) => prop_assert_eq!(got, Ok(Some((expected, scheme.len() + 1)))),
             }
         }
 

@@ -47,7 +47,12 @@ impl BasicCredentials {
     pub(crate) fn decode_bytes(token: &[u8]) -> Result<Self, Malformed> {
         let bytes = STANDARD.decode(token).map_err(|_| Malformed::Base64)?;
         let decoded = String::from_utf8(bytes).map_err(|_| Malformed::Utf8)?;
-        if decoded.chars().any(|c| c.is_ascii_control()) {
+        // U+0000–U+001F and U+007F are single bytes in UTF-8 that never occur inside a longer
+        // sequence, so a byte scan finds exactly them; no early exit, so it vectorises.
+        if decoded
+            .bytes()
+            .fold(false, |control, b| control | b.is_ascii_control())
+        {
             return Err(Malformed::ControlCharacter);
         }
         let colon = decoded.find(':').ok_or(Malformed::MissingColon)?;
@@ -73,11 +78,13 @@ impl BasicCredentials {
     }
 
     /// The user-id (for OAuth2 clients, the `client_id`).
+    #[inline]
     pub fn username(&self) -> &str {
         &self.decoded[..self.colon]
     }
 
     /// The password (for OAuth2 clients, the `client_secret`).
+    #[inline]
     pub fn password(&self) -> &str {
         &self.decoded[self.colon + 1..]
     }

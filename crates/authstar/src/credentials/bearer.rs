@@ -26,6 +26,7 @@ pub struct BearerToken {
 
 impl BearerToken {
     /// A token that `authorization::locate` found at `start` in `value`.
+    #[inline]
     pub(crate) fn at(value: &HeaderValue, start: usize) -> Self {
         Self {
             value: value.clone(),
@@ -45,6 +46,7 @@ impl BearerToken {
     }
 
     /// The token.
+    #[inline]
     pub fn as_str(&self) -> &str {
         // Validated as token68 (ASCII) when this value was made; the fallback is unreachable.
         std::str::from_utf8(&self.value.as_bytes()[self.start..]).unwrap_or_default()
@@ -52,6 +54,7 @@ impl BearerToken {
 }
 
 impl AsRef<str> for BearerToken {
+    #[inline]
     fn as_ref(&self) -> &str {
         self.as_str()
     }
@@ -60,6 +63,7 @@ impl AsRef<str> for BearerToken {
 impl std::ops::Deref for BearerToken {
     type Target = str;
 
+    #[inline]
     fn deref(&self) -> &str {
         self.as_str()
     }

@@ -81,19 +81,13 @@ pub struct HeaderCredential {
 
 impl HeaderCredential {
     /// Validates a header value as a credential.
+    #[inline]
     pub fn read(name: &HeaderName, value: &HeaderValue) -> Result<Self, Malformed> {
         let bytes = value.as_bytes();
         if bytes.is_empty() {
             return Err(Malformed::Empty);
         }
-        // Branch-free within each chunk of eight: a key is tens of bytes.
-        let visible = |chunk: &[u8]| {
-            chunk
-                .iter()
-                .fold(true, |ok, &b| ok & (0x21..=0x7e).contains(&b))
-        };
-        let mut chunks = bytes.chunks_exact(8);
-        if !(chunks.by_ref().all(visible) && visible(chunks.remainder())) {
+        if !super::ascii::all_visible(bytes) {
             return Err(Malformed::Syntax);
         }
         Ok(Self {
@@ -103,6 +97,7 @@ impl HeaderCredential {
     }
 
     /// The credential.
+    #[inline]
     pub fn as_str(&self) -> &str {
         // Validated as visible ASCII when this value was made, so the fast ASCII path of
         // `from_utf8` applies and the fallback is unreachable.
@@ -110,6 +105,7 @@ impl HeaderCredential {
     }
 
     /// The header it came from.
+    #[inline]
     pub fn header_name(&self) -> &HeaderName {
         &self.name
     }

@@ -8,18 +8,28 @@
 //! Every parser is total: any bytes give either a credential or a [`Malformed`]
 //! reason, never a panic, and a malformed credential never reaches an authenticator.
 
+mod ascii;
 pub mod authorization;
 pub mod basic;
 pub mod bearer;
 pub mod header;
 
-use http::header::{GetAll, HeaderValue};
+use http::HeaderMap;
+use http::header::{HeaderName, HeaderValue};
 
 use crate::Malformed;
 
 /// The single value of a header, `None` when absent, [`Malformed::Repeated`] when sent twice.
-pub(crate) fn single(values: GetAll<'_, HeaderValue>) -> Result<Option<&HeaderValue>, Malformed> {
-    let mut values = values.iter();
+#[inline]
+pub(crate) fn single<'a>(
+    headers: &'a HeaderMap,
+    name: &HeaderName,
+) -> Result<Option<&'a HeaderValue>, Malformed> {
+    // As many values as names: no header is repeated, and one lookup answers.
+    if headers.len() == headers.keys_len() {
+        return Ok(headers.get(name));
+    }
+    let mut values = headers.get_all(name).into_iter();
     match (values.next(), values.next()) {
         (None, _) => Ok(None),
         (Some(value), None) => Ok(Some(value)),
