@@ -51,7 +51,7 @@ async fn me2(Scoped(client, _): Scoped<AuthstarClient, ApiUser>) -> Json<Authsta
 /// `GET /greeting`: anonymous allowed, the client if present.
 async fn greeting(client: Option<Authenticated<AuthstarClient>>) -> String {
     match client {
-        Some(Authenticated(client)) => format!("hello {}", client.client_id),
+        Some(Authenticated(client)) => format!("hello {}", client.client_id()),
         None => "hello stranger".to_owned(),
     }
 }
@@ -62,7 +62,7 @@ async fn ws(
     upgrade: WebSocketUpgrade,
 ) -> impl IntoResponse {
     upgrade.on_upgrade(move |mut socket| async move {
-        let hello = serde_json::json!({"client_id": client.client_id}).to_string();
+        let hello = serde_json::json!({"client_id": client.client_id()}).to_string();
         if socket.send(Message::Text(hello.into())).await.is_err() {
             return;
         }

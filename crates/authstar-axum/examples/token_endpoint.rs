@@ -63,7 +63,7 @@ pub fn app() -> Router {
         let tokens = Arc::clone(&tokens);
         async move {
             let token = new_token();
-            let granted = AuthstarClient::new(client.client_id, request.scopes.clone());
+            let granted = AuthstarClient::new(client.client_id(), request.scopes.clone());
             tokens
                 .lock()
                 .map_err(|_| "token store poisoned")?

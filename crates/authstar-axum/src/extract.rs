@@ -27,12 +27,12 @@ use crate::rejection::{AuthRejection, RejectionKind};
 /// use authstar_axum::Authenticated;
 ///
 /// async fn me(Authenticated(client): Authenticated<AuthstarClient>) -> String {
-///     client.client_id
+///     client.client_id().to_owned()
 /// }
 ///
 /// async fn greeting(client: Option<Authenticated<AuthstarClient>>) -> String {
 ///     match client {
-///         Some(Authenticated(client)) => format!("hello {}", client.client_id),
+///         Some(Authenticated(client)) => format!("hello {}", client.client_id()),
 ///         None => "hello stranger".to_owned(),
 ///     }
 /// }
@@ -102,7 +102,7 @@ pub trait ScopeRequirement: Send + Sync + 'static {
 /// scopes!(ReportsExport = all ["reports:read", "reports:export"]);
 ///
 /// async fn export(Scoped(client, _): Scoped<AuthstarClient, ReportsExport>) -> String {
-///     client.client_id
+///     client.client_id().to_owned()
 /// }
 /// assert!(ReportsExport::ALL && !ReportsRead::ALL);
 /// # let _ = export;

@@ -15,7 +15,7 @@
 //!     .layer();
 //! let security = RouteSecurity::new(&layer);
 //! let app = Router::new()
-//!     .route("/me", get(|Authenticated(c): Authenticated<AuthstarClient>| async move { c.client_id }))
+//!     .route("/me", get(|Authenticated(c): Authenticated<AuthstarClient>| async move { c.client_id().to_owned() }))
 //!     .with_state(security)
 //!     .layer(layer);
 //!

@@ -81,7 +81,7 @@ pub struct ThroughMiddleware;
 ///     request: OAuth2TokenRequest,
 ///     client: AuthstarClient,
 /// ) -> Result<OAuth2TokenResponse, std::convert::Infallible> {
-///     Ok(OAuth2TokenResponse::bearer(format!("token-for-{}", client.client_id))
+///     Ok(OAuth2TokenResponse::bearer(format!("token-for-{}", client.client_id()))
 ///         .scope(request.scope()))
 /// }
 ///

@@ -206,7 +206,7 @@ async fn me(Authenticated(client): Authenticated<AuthstarClient>) -> Json<Authst
 /// Reports: any of `reports:read`, `admin`.
 #[utoipa::path(get, path = "/reports", responses((status = 200, description = "Reports")))]
 async fn reports(Authenticated(client): Authenticated<AuthstarClient>) -> Json<serde_json::Value> {
-    Json(serde_json::json!({"reports": ["2026-10", "2026-11"], "client_id": client.client_id}))
+    Json(serde_json::json!({"reports": ["2026-10", "2026-11"], "client_id": client.client_id()}))
 }
 
 /// Export: all of `reports:read`, `reports:export`.
@@ -226,7 +226,7 @@ async fn websocket(
     upgrade: WebSocketUpgrade,
 ) -> impl IntoResponse {
     upgrade.on_upgrade(move |mut socket| async move {
-        let hello = serde_json::json!({"client_id": client.client_id}).to_string();
+        let hello = serde_json::json!({"client_id": client.client_id()}).to_string();
         if socket.send(Message::Text(hello.into())).await.is_err() {
             return;
         }
@@ -366,8 +366,8 @@ pub fn app(
         let key = login_key.clone();
         async move {
             let session = Session {
-                client_id: client.client_id.clone(),
-                scopes: client.scopes.clone(),
+                client_id: client.client_id().to_owned(),
+                scopes: client.scopes().to_vec(),
                 exp: now() + SESSION_SECONDS,
             };
             let value = URL_SAFE_NO_PAD.encode(serde_json::to_vec(&session).unwrap_or_default());

@@ -710,7 +710,7 @@ mod tests {
             "a successful check records its use"
         );
         assert!(listed[0].created_at > 0);
-        assert_eq!(client.scopes, ["read"]);
+        assert_eq!(client.scopes(), ["read"]);
         assert!(
             registry
                 .authenticate_client("svc", "wrong")
@@ -763,7 +763,11 @@ mod tests {
         assert!(key.key.starts_with("ask_"));
         assert!(registry.list_keys().unwrap()[0].last_used_at.is_none());
         assert_eq!(
-            registry.authenticate_key(&key.key).unwrap().unwrap().scopes,
+            registry
+                .authenticate_key(&key.key)
+                .unwrap()
+                .unwrap()
+                .scopes(),
             ["a"]
         );
         assert!(registry.list_keys().unwrap()[0].last_used_at.is_some());

@@ -13,7 +13,7 @@
 //!
 //! let token = issuer.issue("reporting", &["reports:read".to_owned()]).unwrap();
 //! let client: AuthstarClient = verifier.verify(&token).unwrap();
-//! assert_eq!(client.client_id, "reporting");
+//! assert_eq!(client.client_id(), "reporting");
 //!
 //! let layer = AuthstarLayer::builder().on_auth_bearer(verifier).build().unwrap();
 //! # let _ = layer;

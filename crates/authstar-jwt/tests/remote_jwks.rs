@@ -75,7 +75,6 @@ async fn authenticate(verifier: &JwtVerifier, token: &str) -> Option<String> {
     }
 }
 
-use authstar::Client as _;
 
 #[tokio::test]
 async fn one_fetch_serves_many_requests() {

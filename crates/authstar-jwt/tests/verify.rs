@@ -50,7 +50,7 @@ fn verifier(key: &SigningKey) -> JwtVerifier {
 fn rejection(verifier: &JwtVerifier, token: &str) -> Rejection {
     verifier
         .verify(token)
-        .map(|c: AuthstarClient| c.client_id)
+        .map(|c: AuthstarClient| c.client_id().to_owned())
         .unwrap_err()
 }
 
@@ -142,7 +142,7 @@ fn rs256_keys_from_an_identity_provider_verify() {
     let verifier = JwtVerifier::new([key], ISS, AUD);
     let token =
         jsonwebtoken::encode(&header(Algorithm::RS256, "rsa"), &claims(), &encoding).unwrap();
-    assert_eq!(verifier.verify(&token).unwrap().client_id, "svc");
+    assert_eq!(verifier.verify(&token).unwrap().client_id(), "svc");
     let _ = std::fs::remove_dir_all(dir);
 }
 

@@ -163,7 +163,7 @@ impl Attempt {
 ///     method: AuthMethod::Bearer,
 /// });
 /// let client = Outcome::<AuthstarClient>::get(&extensions).and_then(Outcome::client);
-/// assert_eq!(client.map(|c| c.client_id.as_str()), Some("svc"));
+/// assert_eq!(client.map(|c| c.client_id()), Some("svc"));
 /// ```
 #[derive(Clone, Debug)]
 pub enum Outcome<C> {

@@ -22,7 +22,7 @@ fn client_of(request: &Request<axum::body::Body>) -> Option<AuthstarClient> {
 async fn me(request: Request<axum::body::Body>) -> impl IntoResponse {
     match Outcome::<AuthstarClient>::get(request.extensions()) {
         Some(Outcome::Authenticated { client, method }) => {
-            Json(serde_json::json!({ "client_id": client.client_id, "via": method.label() }))
+            Json(serde_json::json!({ "client_id": client.client_id(), "via": method.label() }))
                 .into_response()
         }
         _ => StatusCode::UNAUTHORIZED.into_response(),
@@ -30,7 +30,9 @@ async fn me(request: Request<axum::body::Body>) -> impl IntoResponse {
 }
 
 async fn ws(upgrade: WebSocketUpgrade, request: Request<axum::body::Body>) -> impl IntoResponse {
-    let client_id = client_of(&request).map(|c| c.client_id).unwrap_or_default();
+    let client_id = client_of(&request)
+        .map(|c| c.client_id().to_owned())
+        .unwrap_or_default();
     upgrade.on_upgrade(move |mut socket| async move {
         let hello = serde_json::json!({ "client_id": client_id }).to_string();
         if socket.send(Message::Text(hello.into())).await.is_err() {

@@ -14,7 +14,7 @@ use tower::{Layer, service_fn};
 
 async fn hello(request: Request<Incoming>) -> Result<Response<Full<Bytes>>, Infallible> {
     let body = match authstar::client::<AuthstarClient>(request.extensions()) {
-        Some(client) => format!("hello {}", client.client_id),
+        Some(client) => format!("hello {}", client.client_id()),
         None => "hello anonymous".to_owned(),
     };
     Ok(Response::new(Full::new(Bytes::from(body))))

@@ -23,7 +23,7 @@ struct Session(&'static str);
 fn describe(request: &Request<()>) -> String {
     match Outcome::<AuthstarClient>::get(request.extensions()) {
         Some(Outcome::Authenticated { client, method }) => {
-            format!("client {} via {method}", client.client_id)
+            format!("client {} via {method}", client.client_id())
         }
         Some(Outcome::Failed(attempt)) => {
             format!("failed {}: {:?}", attempt.method, attempt.failure)
