@@ -49,15 +49,22 @@ impl Requirement {
 /// A route layer made by [`RouteSecurity`]: apply it with `route_layer` to a route or router,
 /// or with `layer` to the whole app. It runs before the handler and before any body is read.
 pub struct GuardLayer<C> {
+    // One reference count to bump when axum clones the route for a request.
+    shared: Arc<Shared<C>>,
+}
+
+struct Shared<C> {
     security: RouteSecurity<C>,
-    requirement: Arc<Requirement>,
+    requirement: Requirement,
 }
 
 impl<C> GuardLayer<C> {
     pub(crate) fn new(security: RouteSecurity<C>, requirement: Requirement) -> Self {
         Self {
-            security,
-            requirement: Arc::new(requirement),
+            shared: Arc::new(Shared {
+                security,
+                requirement,
+            }),
         }
     }
 }
@@ -65,8 +72,7 @@ impl<C> GuardLayer<C> {
 impl<C> Clone for GuardLayer<C> {
     fn clone(&self) -> Self {
         Self {
-            security: self.security.clone(),
-            requirement: Arc::clone(&self.requirement),
+            shared: Arc::clone(&self.shared),
         }
     }
 }
@@ -74,7 +80,7 @@ impl<C> Clone for GuardLayer<C> {
 impl<C> fmt::Debug for GuardLayer<C> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_tuple("GuardLayer")
-            .field(&self.requirement)
+            .field(&self.shared.requirement)
             .finish()
     }
 }
@@ -117,8 +123,8 @@ impl<S: fmt::Debug, C> fmt::Debug for GuardService<S, C> {
 impl<C: Client> GuardLayer<C> {
     /// Checks `request` against the requirement.
     pub fn check(&self, request: &Request) -> Result<(), AuthRejection> {
-        let security = &self.security;
-        match &*self.requirement {
+        let security = &self.shared.security;
+        match &self.shared.requirement {
             Requirement::Authenticated => security.authenticate(request.extensions()).map(drop),
             Requirement::Scopes {
                 scopes,

@@ -7,13 +7,11 @@ use std::pin::pin;
 use std::task::{Context, Poll, Waker};
 use std::time::Instant;
 
-use std::sync::Arc;
-
 use authstar::{
-    AuthstarClient, AuthstarLayer, AuthstarMiddleware, BasicCredentials, BearerToken, HeaderAuth,
-    HeaderCredential, sync_fn,
+    AuthstarClient, AuthstarLayer, BasicCredentials, BearerToken, HeaderAuth, HeaderCredential,
+    sync_fn,
 };
-use authstar_axum::{Authenticated, RouteSecurity};
+use authstar_axum::{Authenticated, RouteSecurity, Scoped};
 use axum::Router;
 use axum::body::Body;
 use axum::extract::{FromRequestParts, State};
@@ -51,8 +49,11 @@ pub const AUTHSTAR_BEARER: &str = "authstar bearer";
 pub const AUTHSTAR_BEARER_ASYNC: &str = "authstar bearer (async closure)";
 /// authstar, valid Basic.
 pub const AUTHSTAR_BASIC: &str = "authstar Basic";
-/// authstar, valid API key.
+/// authstar, valid API key, the layer configured for API keys only (like the minimal layer).
 pub const AUTHSTAR_API_KEY: &str = "authstar X-API-Key";
+/// authstar, valid API key, with Bearer and Basic configured too (the `Authorization` header is
+/// looked at first).
+pub const AUTHSTAR_API_KEY_ALL: &str = "authstar X-API-Key (bearer+basic+key configured)";
 /// authstar, no credentials, three methods.
 pub const AUTHSTAR_ANONYMOUS: &str = "authstar anonymous (bearer+basic+key)";
 /// authstar, no credentials, four methods.
@@ -77,9 +78,6 @@ pub const AXUM_AUTHSTAR_EXTRACTOR: &str = "axum: authstar layer + Authenticated 
 /// authstar around the whole router + extractor.
 pub const AXUM_AUTHSTAR_AROUND_EXTRACTOR: &str =
     "axum: authstar around the Router + Authenticated extractor";
-/// authstar around the whole router + extractor, `Arc` clients.
-pub const AXUM_AUTHSTAR_AROUND_ARC: &str =
-    "axum: authstar around the Router + Authenticated<Arc<AuthstarClient>>";
 /// authstar around the whole router, no guard.
 pub const AXUM_AUTHSTAR_AROUND: &str = "axum: authstar around the Router, no guard";
 /// authstar layer (async closure) + extractor.
@@ -89,6 +87,13 @@ pub const AXUM_AUTHSTAR_ASYNC_EXTRACTOR: &str =
 pub const AXUM_AUTHSTAR_GUARD: &str = "axum: authstar layer + authenticated() route_layer";
 /// authstar layer + scopes route layer.
 pub const AXUM_AUTHSTAR_SCOPES: &str = "axum: authstar layer + scopes_any() route_layer";
+/// authstar around the whole router + scopes route layer.
+pub const AXUM_AROUND_SCOPES: &str = "axum: authstar around the Router + scopes_any() route_layer";
+/// authstar around the whole router + authenticated route layer.
+pub const AXUM_AROUND_GUARD: &str =
+    "axum: authstar around the Router + authenticated() route_layer";
+/// authstar around the whole router + the `Scoped` extractor (scope check, no route layer).
+pub const AXUM_AROUND_SCOPED: &str = "axum: authstar around the Router + Scoped extractor";
 /// authstar layer + scopes route layer + extractor.
 pub const AXUM_AUTHSTAR_SCOPES_EXTRACTED: &str = "axum: authstar + scopes_any() + Authenticated";
 
@@ -138,6 +143,12 @@ where
             start.elapsed()
         }),
     }
+}
+
+/// What `axum::serve` does before the first request (`into_make_service` calls
+/// `with_state(())`): handlers become routes once, instead of on every request.
+fn served(router: Router) -> Router {
+    router.with_state(())
 }
 
 fn axum<S>(name: &'static str, mut router: S, credential: Option<(&'static str, String)>) -> Variant
@@ -197,35 +208,6 @@ fn authstar_async_layer(
         .expect("valid configuration")
 }
 
-/// The same bearer table with shared clients: every clone (table → request → handler) is an
-/// atomic increment instead of a copy of the client's strings.
-fn arc_clients() -> AuthstarMiddleware<
-    Router,
-    Arc<AuthstarClient>,
-    impl authstar::methods::MethodSet<Arc<AuthstarClient>>,
-> {
-    let tokens: std::collections::HashMap<String, Arc<AuthstarClient>> = peers::tokens()
-        .iter()
-        .map(|(token, client)| (token.clone(), Arc::new(client.clone())))
-        .collect();
-    let layer = AuthstarLayer::builder()
-        .on_auth_bearer(sync_fn(move |token: BearerToken| {
-            tokens.get(token.as_str()).cloned()
-        }))
-        .build()
-        .expect("valid configuration");
-    async fn handler(Authenticated(client): Authenticated<Arc<AuthstarClient>>) -> &'static str {
-        black_box(client);
-        "ok"
-    }
-    let security = RouteSecurity::new(&layer);
-    layer.layer(
-        Router::new()
-            .route("/reports", get(handler))
-            .with_state(security),
-    )
-}
-
 #[derive(Clone)]
 struct Session(AuthstarClient);
 
@@ -254,6 +236,15 @@ pub fn all() -> Vec<Variant> {
     let bare = || service_fn(inner);
     let layer = authstar_layer(tokens.clone(), users.clone());
     let async_layer = authstar_async_layer(tokens.clone());
+    let key_layer = {
+        let keys = tokens.clone();
+        AuthstarLayer::builder()
+            .on_auth_header(HeaderAuth::x_api_key(sync_fn(
+                move |key: HeaderCredential| keys.get(key.as_str()).cloned(),
+            )))
+            .build()
+            .expect("valid configuration")
+    };
     let with_request = {
         let keys = tokens.clone();
         let tokens = tokens.clone();
@@ -324,7 +315,8 @@ pub fn all() -> Vec<Variant> {
             peers::bearer(),
         ),
         tower(AUTHSTAR_BASIC, layer.layer(bare()), peers::basic()),
-        tower(AUTHSTAR_API_KEY, layer.layer(bare()), peers::api_key()),
+        tower(AUTHSTAR_API_KEY, key_layer.layer(bare()), peers::api_key()),
+        tower(AUTHSTAR_API_KEY_ALL, layer.layer(bare()), peers::api_key()),
         tower(AUTHSTAR_ANONYMOUS, layer.layer(bare()), None),
         tower(AUTHSTAR_ANONYMOUS_REQUEST, with_request.layer(bare()), None),
         tower(
@@ -373,24 +365,31 @@ pub fn all() -> Vec<Variant> {
         black_box(client);
         "ok"
     }
+    authstar_axum::scopes!(ReportsRead = any["reports:read"]);
+    async fn scoped(Scoped(client, _): Scoped<AuthstarClient, ReportsRead>) -> &'static str {
+        black_box(client);
+        "ok"
+    }
     variants.extend([
         axum(
             AXUM_FLOOR,
-            Router::new().route("/reports", get(ok)),
+            served(Router::new().route("/reports", get(ok))),
             peers::bearer(),
         ),
         axum(
             AXUM_NOOP_ROUTE_LAYER,
-            Router::new().route("/reports", get(ok).route_layer(Noop)),
+            served(Router::new().route("/reports", get(ok).route_layer(Noop))),
             peers::bearer(),
         ),
         axum(AXUM_TYPED_HEADER, typed, peers::bearer()),
         axum(AXUM_HANDWRITTEN, handwritten, peers::bearer()),
         axum(
             AXUM_AUTHSTAR_LAYER,
-            Router::new()
-                .route("/reports", get(ok))
-                .layer(layer.clone()),
+            served(
+                Router::new()
+                    .route("/reports", get(ok))
+                    .layer(layer.clone()),
+            ),
             peers::bearer(),
         ),
         axum(
@@ -403,7 +402,7 @@ pub fn all() -> Vec<Variant> {
         ),
         axum(
             AXUM_AUTHSTAR_AROUND,
-            layer.layer(Router::new().route("/reports", get(ok))),
+            layer.layer(served(Router::new().route("/reports", get(ok)))),
             peers::bearer(),
         ),
         axum(
@@ -415,7 +414,6 @@ pub fn all() -> Vec<Variant> {
             ),
             peers::bearer(),
         ),
-        axum(AXUM_AUTHSTAR_AROUND_ARC, arc_clients(), peers::bearer()),
         axum(
             AXUM_AUTHSTAR_ASYNC_EXTRACTOR,
             Router::new()
@@ -426,19 +424,47 @@ pub fn all() -> Vec<Variant> {
         ),
         axum(
             AXUM_AUTHSTAR_GUARD,
-            Router::new()
-                .route("/reports", get(ok).route_layer(security.authenticated()))
-                .layer(layer.clone()),
+            served(
+                Router::new()
+                    .route("/reports", get(ok).route_layer(security.authenticated()))
+                    .layer(layer.clone()),
+            ),
             peers::bearer(),
         ),
         axum(
             AXUM_AUTHSTAR_SCOPES,
-            Router::new()
-                .route(
-                    "/reports",
-                    get(ok).route_layer(security.scopes_any(["reports:read"])),
-                )
-                .layer(layer.clone()),
+            served(
+                Router::new()
+                    .route(
+                        "/reports",
+                        get(ok).route_layer(security.scopes_any(["reports:read"])),
+                    )
+                    .layer(layer.clone()),
+            ),
+            peers::bearer(),
+        ),
+        axum(
+            AXUM_AROUND_GUARD,
+            layer.layer(served(
+                Router::new().route("/reports", get(ok).route_layer(security.authenticated())),
+            )),
+            peers::bearer(),
+        ),
+        axum(
+            AXUM_AROUND_SCOPES,
+            layer.layer(served(Router::new().route(
+                "/reports",
+                get(ok).route_layer(security.scopes_any(["reports:read"])),
+            ))),
+            peers::bearer(),
+        ),
+        axum(
+            AXUM_AROUND_SCOPED,
+            layer.layer(
+                Router::new()
+                    .route("/reports", get(scoped))
+                    .with_state(security.clone()),
+            ),
             peers::bearer(),
         ),
         axum(

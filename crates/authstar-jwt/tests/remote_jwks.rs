@@ -75,7 +75,6 @@ async fn authenticate(verifier: &JwtVerifier, token: &str) -> Option<String> {
     }
 }
 
-
 #[tokio::test]
 async fn one_fetch_serves_many_requests() {
     let key = SigningKey::generate_es256("k1").unwrap();
