@@ -14,6 +14,7 @@ mod alloc;
 mod chart;
 mod e2e;
 mod jwt;
+mod jwt_layers;
 mod peers;
 mod variants;
 
@@ -131,6 +132,7 @@ fn main() {
         .unwrap_or(15);
     let batch = Duration::from_millis(20);
     let mut all = variants::all();
+    all.extend(jwt_layers::all());
     all.extend(jwt::all());
 
     // `AUTHSTAR_BENCH_PROFILE=<part of a name>`: run only those variants, 20 000 requests each,
@@ -268,6 +270,7 @@ fn peer_of(name: &str) -> Option<String> {
         v::AUTHSTAR_BEARER | v::AUTHSTAR_BEARER_ASYNC => Some(v::MINIMAL_BEARER.to_owned()),
         v::AUTHSTAR_BASIC => Some(v::MINIMAL_BASIC.to_owned()),
         v::AUTHSTAR_API_KEY | v::AUTHSTAR_API_KEY_ALL => Some(v::MINIMAL_API_KEY.to_owned()),
+        jwt_layers::AUTHSTAR_JWT => Some(jwt_layers::JWT_AUTHORIZER.to_owned()),
         v::AXUM_AUTHSTAR_EXTRACTOR | v::AXUM_AUTHSTAR_AROUND_EXTRACTOR => {
             Some(v::AXUM_TYPED_HEADER.to_owned())
         }
@@ -488,6 +491,12 @@ fn report(
             &[v::AXUM_AROUND_SCOPED, v::AXUM_AUTHSTAR_AROUND_EXTRACTOR],
             &[v::AXUM_NOOP_ROUTE_LAYER],
         ),
+        1.0,
+        "×",
+    );
+    goal(
+        "JWT HS256 through a layer: authstar + JwtVerifier Δ / jwt-authorizer Δ",
+        ratio(&[jwt_layers::AUTHSTAR_JWT], &[jwt_layers::JWT_AUTHORIZER]),
         1.0,
         "×",
     );
