@@ -41,17 +41,73 @@ fn variant(name: String, mut run: impl FnMut() + 'static) -> Variant {
     }
 }
 
-/// The JWT variants.
-pub fn all() -> Vec<Variant> {
-    let mut variants = vec![variant(FLOOR.to_owned(), || {
-        black_box(());
-    })];
+/// Where the parent process leaves its keys and tokens for the profiled children.
+pub const FIXTURE_ENV: &str = "AUTHSTAR_BENCH_JWT_FIXTURE";
+
+/// The keys and tokens: read from the fixture file a parent left (so that every profiled child
+/// verifies the very same signatures: ECDSA signatures are randomised, and a signature check's
+/// instruction count depends on the signature), or made here and, given a path, saved there.
+fn fixture(save: Option<&std::path::Path>) -> Vec<(&'static str, SigningKey, String)> {
+    use base64::Engine as _;
+    let b64 = base64::engine::general_purpose::STANDARD;
+    let load = |alg: &str, der: &[u8]| {
+        match alg {
+            "HS256" => SigningKey::hs256("hs", der),
+            "ES256" => SigningKey::from_pkcs8(Algorithm::ES256, "es", der),
+            _ => SigningKey::from_pkcs8(Algorithm::EdDSA, "ed", der),
+        }
+        .expect("key")
+    };
+    if let Some(text) = std::env::var_os(FIXTURE_ENV).and_then(|p| std::fs::read_to_string(p).ok())
+    {
+        let saved: Vec<(String, String, String)> =
+            serde_json::from_str(&text).expect("fixture written by the parent");
+        return saved
+            .into_iter()
+            .map(|(alg, der, token)| {
+                let key = load(&alg, &b64.decode(der).expect("fixture key"));
+                let alg = ["HS256", "ES256", "EdDSA"]
+                    .into_iter()
+                    .find(|a| *a == alg)
+                    .expect("known algorithm");
+                (alg, key, token)
+            })
+            .collect();
+    }
     let keys = [
         ("HS256", SigningKey::hs256("hs", &[42u8; 32]).expect("key")),
         ("ES256", SigningKey::generate_es256("es").expect("key")),
         ("EdDSA", SigningKey::generate_ed25519("ed").expect("key")),
     ];
-    for (alg, key) in keys {
+    let made: Vec<_> = keys
+        .into_iter()
+        .map(|(alg, key)| {
+            let issuer = JwtIssuer::new(key, ISS, AUD);
+            let token = issuer
+                .issue("reporting", &["reports:read".to_owned()])
+                .expect("token");
+            (alg, load(alg, issuer.key().to_bytes()), token)
+        })
+        .collect();
+    if let Some(path) = save {
+        let saved: Vec<(&str, String, &str)> = made
+            .iter()
+            .map(|(alg, key, token)| (*alg, b64.encode(key.to_bytes()), token.as_str()))
+            .collect();
+        let text = serde_json::to_string(&saved).expect("fixture");
+        if let Err(error) = std::fs::write(path, text) {
+            eprintln!("could not save the JWT fixture: {error}");
+        }
+    }
+    made
+}
+
+/// The JWT variants; `save` is where to leave the keys and tokens for profiled children.
+pub fn all(save: Option<&std::path::Path>) -> Vec<Variant> {
+    let mut variants = vec![variant(FLOOR.to_owned(), || {
+        black_box(());
+    })];
+    for (alg, key, token) in fixture(save) {
         let decoding = match key.algorithm() {
             Algorithm::HS256 => DecodingKey::from_secret(key.to_bytes()),
             _ => {
@@ -64,9 +120,6 @@ pub fn all() -> Vec<Variant> {
         validation.set_audience(&[AUD]);
         let verifier = JwtVerifier::new([key.verification_key()], ISS, AUD);
         let cached = verifier.clone().cache(10_000);
-        let token = JwtIssuer::new(key, ISS, AUD)
-            .issue("reporting", &["reports:read".to_owned()])
-            .expect("token");
 
         let raw_token = token.clone();
         variants.push(variant(name(alg, RAW), move || {

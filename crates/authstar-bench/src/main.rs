@@ -133,7 +133,12 @@ fn main() {
     let batch = Duration::from_millis(20);
     let mut all = variants::all();
     all.extend(jwt_layers::all());
-    all.extend(jwt::all());
+    // The JWT keys and tokens, saved for the profiled children when instructions are counted.
+    let fixture =
+        std::env::temp_dir().join(format!("authstar-bench-jwt-{}.json", std::process::id()));
+    let counting = std::env::var("AUTHSTAR_BENCH_INSTRUCTIONS").is_ok()
+        && std::env::var("AUTHSTAR_BENCH_PROFILE").is_err();
+    all.extend(jwt::all(counting.then_some(fixture.as_path())));
 
     // `AUTHSTAR_BENCH_PROFILE=<part of a name>`: run only those variants, 20 000 requests each,
     // untimed, for a profiler (`valgrind --tool=callgrind` counts instructions exactly).
@@ -188,9 +193,8 @@ fn main() {
         }
     }
 
-    let counted = std::env::var("AUTHSTAR_BENCH_INSTRUCTIONS")
-        .is_ok()
-        .then(|| instructions(&measured));
+    let counted = counting.then(|| instructions(&measured, &fixture));
+    let _ = std::fs::remove_file(&fixture);
     let mut report = report(&measured, rounds, counted.as_ref());
     if let Some(counted) = &counted {
         report.push_str(&instruction_table(&measured, counted));
@@ -224,7 +228,7 @@ fn main() {
 /// repeatable where wall time on a shared machine is not. Each variant runs 20 000 requests (500
 /// for JWT) in a child process; the floor's count (same setup, same requests) is subtracted.
 /// Empty when valgrind is missing.
-fn instructions(measured: &[Measured]) -> HashMap<&'static str, f64> {
+fn instructions(measured: &[Measured], fixture: &std::path::Path) -> HashMap<&'static str, f64> {
     let mut deltas = HashMap::new();
     let Ok(exe) = std::env::current_exe() else {
         return deltas;
@@ -234,6 +238,7 @@ fn instructions(measured: &[Measured]) -> HashMap<&'static str, f64> {
             .args(["--tool=callgrind", "--callgrind-out-file=/dev/null"])
             .arg(&exe)
             .env("AUTHSTAR_BENCH_PROFILE", name)
+            .env(jwt::FIXTURE_ENV, fixture)
             .output()
             .ok()?;
         let stderr = String::from_utf8_lossy(&output.stderr);
