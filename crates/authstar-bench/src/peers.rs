@@ -2,6 +2,7 @@
 //! every variant shares.
 
 use std::collections::HashMap;
+use std::hash::{BuildHasherDefault, DefaultHasher};
 use std::sync::Arc;
 use std::task::{Context, Poll};
 
@@ -19,14 +20,17 @@ pub const USER: &str = "reporting-service";
 /// Basic password.
 pub const PASSWORD: &str = "pw_0a1b2c3d4e5f6a7b8c9d";
 
+/// The tables' hasher: SipHash with fixed keys. With std's random keys the probe sequence, and
+/// so the instruction count, would change from one process to the next.
+pub type Fixed = BuildHasherDefault<DefaultHasher>;
 /// 100 tokens (or keys) and their clients.
-pub type Tokens = Arc<HashMap<String, AuthstarClient>>;
+pub type Tokens = Arc<HashMap<String, AuthstarClient, Fixed>>;
 /// 100 Basic users: password and client.
-pub type Users = Arc<HashMap<String, (String, AuthstarClient)>>;
+pub type Users = Arc<HashMap<String, (String, AuthstarClient), Fixed>>;
 
 /// The token table.
 pub fn tokens() -> Tokens {
-    let mut map: HashMap<String, AuthstarClient> = (0..99)
+    let mut map: HashMap<String, AuthstarClient, Fixed> = (0..99)
         .map(|i| {
             (
                 format!("tok_{i:032x}"),
@@ -43,7 +47,7 @@ pub fn tokens() -> Tokens {
 
 /// The user table.
 pub fn users() -> Users {
-    let mut map: HashMap<String, (String, AuthstarClient)> = (0..99)
+    let mut map: HashMap<String, (String, AuthstarClient), Fixed> = (0..99)
         .map(|i| {
             (
                 format!("user-{i}"),
