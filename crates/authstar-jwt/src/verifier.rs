@@ -105,25 +105,18 @@ struct Inner<C> {
     source: KeySource,
     validations: Vec<(Algorithm, Validation)>,
     map: ClaimsMapper<C>,
-    cache: Option<TokenCache<C>>,
+    cache: Option<Arc<TokenCache<C>>>,
 }
 
-/// Verified tokens and their clients, each entry expiring at its token's `exp`.
-type TokenCache<C> = moka::sync::Cache<Box<str>, (C, u64), foldhash::fast::RandomState>;
-
-/// Expires each cached token at its own `exp`.
-struct AtExpiry;
-
-impl<C> moka::Expiry<Box<str>, (C, u64)> for AtExpiry {
-    fn expire_after_create(
-        &self,
-        _: &Box<str>,
-        value: &(C, u64),
-        _: std::time::Instant,
-    ) -> Option<Duration> {
-        Some(Duration::from_secs(value.1.saturating_sub(unix_now())))
-    }
-}
+/// Verified tokens and their clients with each token's `exp`, bounded by count. A hit is
+/// honoured only before its `exp` (and dropped after), so nothing is served past it.
+type TokenCache<C> = quick_cache::sync::Cache<
+    Box<str>,
+    (C, u64),
+    quick_cache::UnitWeighter,
+    foldhash::fast::RandomState,
+    quick_cache::sync::DefaultLifecycle<Box<str>, (C, u64)>,
+>;
 
 fn unix_now() -> u64 {
     std::time::SystemTime::now()
@@ -298,18 +291,22 @@ impl<C: Clone + Send + Sync + 'static> JwtVerifier<C> {
     /// assert!(verifier.verify(&token).is_ok()); // from the cache
     /// ```
     pub fn cache(self, capacity: u64) -> Self {
-        let cache = moka::sync::Cache::builder()
-            .max_capacity(capacity)
-            .expire_after(AtExpiry)
+        let capacity = usize::try_from(capacity).unwrap_or(usize::MAX).max(1);
+        let cache = TokenCache::with(
+            capacity,
+            capacity as u64,
+            quick_cache::UnitWeighter,
             // A token is hundreds of bytes: SipHash over it would cost more than the lookup.
-            .build_with_hasher(foldhash::fast::RandomState::default());
+            foldhash::fast::RandomState::default(),
+            quick_cache::sync::DefaultLifecycle::default(),
+        );
         let mut inner = Arc::try_unwrap(self.inner).unwrap_or_else(|shared| Inner {
             source: shared.source.clone(),
             validations: shared.validations.clone(),
             map: shared.map.clone(),
             cache: None,
         });
-        inner.cache = Some(cache);
+        inner.cache = Some(Arc::new(cache));
         Self {
             inner: Arc::new(inner),
         }
@@ -322,6 +319,7 @@ impl<C: Clone + Send + Sync + 'static> JwtVerifier<C> {
                 if exp > unix_now() {
                     return Ok(client);
                 }
+                cache.remove(token);
             }
         }
         // One local key: decode at once and check the header it returns (one header parse, not
