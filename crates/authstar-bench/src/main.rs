@@ -532,6 +532,11 @@ fn report(
             " ns",
         );
     }
+    let _ = writeln!(
+        out,
+        "\nWhere a goal is not met, [`../analysis.md`](../analysis.md) gives the profile that \
+         explains it and what would close it."
+    );
     let (allocs, bytes) = allocations(measured, v::AUTHSTAR_BEARER);
     let _ = writeln!(
         out,
