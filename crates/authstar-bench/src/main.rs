@@ -402,22 +402,18 @@ fn report(
     let _ = writeln!(out, "| goal | wall-clock | instructions | target | met |");
     let _ = writeln!(out, "|---|---:|---:|---:|---|");
     let instr = |name: &str| counted.and_then(|c| c.get(name).copied());
-    // A ratio of two Δs, by wall clock and (when counted) by instructions.
+    // A side's Δ: its first variant's minus the others' (a route layer's cost is the route with
+    // it minus the route without).
+    let side = |names: &[&str], each: &dyn Fn(&str) -> Option<f64>| {
+        let (first, rest) = names.split_first()?;
+        rest.iter()
+            .try_fold(each(first)?, |sum, name| Some(sum - each(name)?))
+    };
+    let wall = |name: &str| Some(delta(measured, name));
+    // A ratio of two sides, by wall clock and (when counted) by instructions.
     let ratio = |ours: &[&str], theirs: &[&str]| {
-        let wall = |names: &[&str]| names.iter().map(|n| delta(measured, n)).sum::<f64>();
-        let counted = |names: &[&str]| names.iter().map(|n| instr(n)).sum::<Option<f64>>();
-        let signed = |names: &[&str], f: &dyn Fn(&[&str]) -> f64| f(&names[..1]) - f(&names[1..]);
-        let wall_ratio = signed(ours, &wall) / signed(theirs, &wall);
-        let counted_ratio = match (
-            counted(&ours[..1]),
-            counted(&ours[1..]),
-            counted(&theirs[..1]),
-            counted(&theirs[1..]),
-        ) {
-            (Some(a), Some(b), Some(c), Some(d)) => Some((a - b) / (c - d)),
-            _ => None,
-        };
-        (wall_ratio, counted_ratio)
+        let by = |each: &dyn Fn(&str) -> Option<f64>| Some(side(ours, each)? / side(theirs, each)?);
+        (by(&wall).unwrap_or(f64::NAN), by(&instr))
     };
     let mut goal = |name: &str, (wall, counted): (f64, Option<f64>), target: f64, unit: &str| {
         let judged = counted.unwrap_or(wall);
@@ -429,36 +425,72 @@ fn report(
         );
     };
     use variants as v;
-    goal(
-        "Bearer: authstar Δ / minimal bearer layer Δ",
-        ratio(&[v::AUTHSTAR_BEARER], &[v::MINIMAL_BEARER]),
-        1.2,
-        "×",
-    );
-    goal(
-        "Basic: authstar Δ / minimal Basic layer Δ",
-        ratio(&[v::AUTHSTAR_BASIC], &[v::MINIMAL_BASIC]),
-        1.2,
-        "×",
-    );
-    goal(
-        "X-API-Key: authstar Δ / minimal API-key layer Δ",
-        ratio(&[v::AUTHSTAR_API_KEY], &[v::MINIMAL_API_KEY]),
-        1.2,
-        "×",
-    );
-    goal(
-        "X-API-Key, Bearer and Basic configured too: authstar Δ / minimal API-key layer Δ",
-        ratio(&[v::AUTHSTAR_API_KEY_ALL], &[v::MINIMAL_API_KEY]),
-        1.2,
-        "×",
-    );
-    goal(
-        "Bearer: authstar Δ / tower-http AsyncRequireAuthorization Δ",
-        ratio(&[v::AUTHSTAR_BEARER], &[v::TOWER_HTTP]),
-        1.0,
-        "×",
-    );
+    // (goal, our side, their side, target).
+    let ratio_goals: [(&str, &[&str], &[&str], f64); 10] = [
+        (
+            "Bearer: authstar Δ / minimal bearer layer Δ",
+            &[v::AUTHSTAR_BEARER],
+            &[v::MINIMAL_BEARER],
+            1.2,
+        ),
+        (
+            "Basic: authstar Δ / minimal Basic layer Δ",
+            &[v::AUTHSTAR_BASIC],
+            &[v::MINIMAL_BASIC],
+            1.2,
+        ),
+        (
+            "X-API-Key: authstar Δ / minimal API-key layer Δ",
+            &[v::AUTHSTAR_API_KEY],
+            &[v::MINIMAL_API_KEY],
+            1.2,
+        ),
+        (
+            "X-API-Key, Bearer and Basic configured too: authstar Δ / minimal API-key layer Δ",
+            &[v::AUTHSTAR_API_KEY_ALL],
+            &[v::MINIMAL_API_KEY],
+            1.2,
+        ),
+        (
+            "Bearer: authstar Δ / tower-http AsyncRequireAuthorization Δ",
+            &[v::AUTHSTAR_BEARER],
+            &[v::TOWER_HTTP],
+            1.0,
+        ),
+        (
+            "axum: (authstar around the Router + Authenticated extractor) Δ / axum-extra TypedHeader Δ",
+            &[v::AXUM_AUTHSTAR_AROUND_EXTRACTOR],
+            &[v::AXUM_TYPED_HEADER],
+            1.0,
+        ),
+        (
+            "axum: (authstar Router::layer + Authenticated extractor) Δ / axum-extra TypedHeader Δ",
+            &[v::AXUM_AUTHSTAR_EXTRACTOR],
+            &[v::AXUM_TYPED_HEADER],
+            1.0,
+        ),
+        (
+            "axum: scopes_any() route_layer cost / no-op route_layer cost",
+            &[v::AXUM_AROUND_SCOPES, v::AXUM_AUTHSTAR_AROUND],
+            &[v::AXUM_NOOP_ROUTE_LAYER],
+            1.0,
+        ),
+        (
+            "axum: scope check in the Scoped extractor / no-op route_layer cost",
+            &[v::AXUM_AROUND_SCOPED, v::AXUM_AUTHSTAR_AROUND_EXTRACTOR],
+            &[v::AXUM_NOOP_ROUTE_LAYER],
+            1.0,
+        ),
+        (
+            "JWT HS256 through a layer: authstar + JwtVerifier Δ / jwt-authorizer Δ",
+            &[jwt_layers::AUTHSTAR_JWT],
+            &[jwt_layers::JWT_AUTHORIZER],
+            1.0,
+        ),
+    ];
+    for (name, ours, theirs, target) in ratio_goals {
+        goal(name, ratio(ours, theirs), target, "×");
+    }
     goal(
         "anonymous, Bearer+Basic+X-API-Key configured: Δ",
         (delta(measured, v::AUTHSTAR_ANONYMOUS), None),
@@ -470,45 +502,6 @@ fn report(
         (allocations(measured, v::AUTHSTAR_ANONYMOUS).0 as f64, None),
         0.0,
         "",
-    );
-    goal(
-        "axum: (authstar around the Router + Authenticated extractor) Δ / axum-extra TypedHeader Δ",
-        ratio(
-            &[v::AXUM_AUTHSTAR_AROUND_EXTRACTOR],
-            &[v::AXUM_TYPED_HEADER],
-        ),
-        1.0,
-        "×",
-    );
-    goal(
-        "axum: (authstar Router::layer + Authenticated extractor) Δ / axum-extra TypedHeader Δ",
-        ratio(&[v::AXUM_AUTHSTAR_EXTRACTOR], &[v::AXUM_TYPED_HEADER]),
-        1.0,
-        "×",
-    );
-    goal(
-        "axum: scopes_any() route_layer cost / no-op route_layer cost",
-        ratio(
-            &[v::AXUM_AROUND_SCOPES, v::AXUM_AUTHSTAR_AROUND],
-            &[v::AXUM_NOOP_ROUTE_LAYER],
-        ),
-        1.0,
-        "×",
-    );
-    goal(
-        "axum: scope check in the Scoped extractor / no-op route_layer cost",
-        ratio(
-            &[v::AXUM_AROUND_SCOPED, v::AXUM_AUTHSTAR_AROUND_EXTRACTOR],
-            &[v::AXUM_NOOP_ROUTE_LAYER],
-        ),
-        1.0,
-        "×",
-    );
-    goal(
-        "JWT HS256 through a layer: authstar + JwtVerifier Δ / jwt-authorizer Δ",
-        ratio(&[jwt_layers::AUTHSTAR_JWT], &[jwt_layers::JWT_AUTHORIZER]),
-        1.0,
-        "×",
     );
     for alg in ["HS256", "ES256", "EdDSA"] {
         let (ours, raw) = (jwt::name(alg, jwt::AUTHSTAR), jwt::name(alg, jwt::RAW));
