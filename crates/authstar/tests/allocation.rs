@@ -107,3 +107,12 @@ fn anonymous_request_allocates_nothing_in_the_layer() {
     assert!(ok);
     assert!(allocations > 0);
 }
+
+#[test]
+fn cloning_the_default_client_allocates_nothing() {
+    let client = AuthstarClient::new("reporting", ["reports:read", "reports:export"]);
+    let (allocations, copy) = allocations_during(|| client.clone());
+    assert_eq!(allocations, 0, "a clone is a reference-count increment");
+    assert_eq!(copy, client);
+    assert_eq!(copy.scopes(), ["reports:read", "reports:export"]);
+}

@@ -385,6 +385,28 @@ async fn repeated_credential_headers_are_malformed() {
 }
 
 #[tokio::test]
+async fn a_repeated_unrelated_header_does_not_hide_a_single_credential() {
+    // Some header is repeated, so the middleware cannot take the one-lookup path and counts the
+    // credential header's values instead.
+    let (calls, layer) = layer();
+    for credential in [
+        (AUTHORIZATION.as_str(), "Bearer good-token"),
+        ("x-api-key", "key-1"),
+    ] {
+        let request = get("/")
+            .header("accept", "text/html")
+            .header("accept", "application/json")
+            .header(credential.0, credential.1)
+            .body(())
+            .unwrap();
+        let body = run(&layer, request).await.into_body();
+        assert!(body.starts_with("client "), "{credential:?}: {body}");
+    }
+    assert_eq!(calls.bearer.load(Ordering::SeqCst), 1);
+    assert_eq!(calls.header.load(Ordering::SeqCst), 1);
+}
+
+#[tokio::test]
 async fn huge_credentials_are_refused_before_any_work() {
     let (calls, layer) = layer();
     let huge = "a".repeat(authstar::DEFAULT_MAX_CREDENTIAL_LEN + 1);
