@@ -227,10 +227,6 @@ mod tests {
         assert_eq!(parse(b"Bearer ="), Err((Scheme::Bearer, Malformed::Syntax)));
     }
 
-    fn scheme_of(value: &[u8]) -> Result<Option<(Scheme, usize)>, (Scheme, Malformed)> {
-        scheme(value)
-    }
-
     proptest! {
         #[test]
         fn any_bytes_give_a_defined_answer(bytes in proptest::collection::vec(any::<u8>(), 0..200)) {
@@ -253,25 +249,25 @@ mod tests {
 
         #[test]
         fn scheme_matches_a_literal_reading(
-            scheme in "[bB][eE][aA][rR][eE][rR]|[bB][aA][sS][iI][cC]|[bB][eE][aA][rR][eE][xX]|Digest|[bB]\\x00sic",
+            name in "[bB][eE][aA][rR][eE][rR]|[bB][aA][sS][iI][cC]|[bB][eE][aA][rR][eE][xX]|Digest|[bB]\\x00sic",
             gap in "[ \\x00\\t]{0,3}",
             rest in "[a-z=]{0,9}",
         ) {
-            let value = format!("{scheme}{gap}{rest}");
-            let lower = scheme.to_ascii_lowercase();
+            let value = format!("{name}{gap}{rest}");
+            let lower = name.to_ascii_lowercase();
             let expected = match lower.as_str() {
                 "bearer" => Some(Scheme::Bearer),
                 "basic" => Some(Scheme::Basic),
                 _ => None,
             };
-            let got = scheme_of(value.as_bytes());
+            let got = scheme(value.as_bytes());
             match expected {
                 None => prop_assert_eq!(got, Ok(None)),
                 Some(expected) if gap.is_empty() && rest.is_empty() => {
                     prop_assert_eq!(got, Err((expected, Malformed::Empty)));
                 }
                 Some(_) if !gap.starts_with(' ') => prop_assert_eq!(got, Ok(None)),
-                Some(expected) => prop_assert_eq!(got, Ok(Some((expected, scheme.len() + 1)))),
+                Some(expected) => prop_assert_eq!(got, Ok(Some((expected, name.len() + 1)))),
             }
         }
 
