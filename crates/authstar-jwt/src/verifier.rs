@@ -291,10 +291,11 @@ impl<C: Clone + Send + Sync + 'static> JwtVerifier<C> {
     /// assert!(verifier.verify(&token).is_ok()); // from the cache
     /// ```
     pub fn cache(self, capacity: u64) -> Self {
-        let capacity = usize::try_from(capacity).unwrap_or(usize::MAX).max(1);
+        // Room for the first thousand tokens up front; the tables grow towards `capacity`.
+        let estimate = usize::try_from(capacity.clamp(1, 1024)).unwrap_or(1024);
         let cache = TokenCache::with(
-            capacity,
-            capacity as u64,
+            estimate,
+            capacity.max(1),
             quick_cache::UnitWeighter,
             // A token is hundreds of bytes: SipHash over it would cost more than the lookup.
             foldhash::fast::RandomState::default(),
