@@ -4,20 +4,17 @@
 use std::convert::Infallible;
 use std::future::ready;
 use std::hint::black_box;
-use std::pin::pin;
-use std::task::{Context, Poll, Waker};
-use std::time::Instant;
 
 use authstar::{AuthstarClient, AuthstarLayer};
 use authstar_jwt::{JwtIssuer, JwtVerifier, SigningKey};
-use http::{HeaderValue, Request, Response};
+use http::{Request, Response};
 use jwt_authorizer::{IntoLayer, JwtAuthorizer, Validation};
 use serde::Deserialize;
 use tower::service_fn;
 use tower_layer::Layer;
-use tower_service::Service;
 
-use crate::{Group, Variant};
+use crate::Variant;
+use crate::variants::{drive, tower};
 
 /// jwt-authorizer's layer.
 pub const JWT_AUTHORIZER: &str = "jwt-authorizer layer, HS256 JWT";
@@ -37,30 +34,6 @@ struct Claims {
     exp: u64,
 }
 
-fn variant<S, B>(name: &'static str, mut service: S, prototype: Request<()>) -> Variant
-where
-    S: Service<Request<()>, Response = Response<B>> + 'static,
-    S::Error: std::fmt::Debug,
-{
-    Variant {
-        name,
-        group: Group::InProcess,
-        run: Box::new(move |iterations| {
-            let mut cx = Context::from_waker(Waker::noop());
-            let start = Instant::now();
-            for _ in 0..iterations {
-                assert!(matches!(service.poll_ready(&mut cx), Poll::Ready(Ok(()))));
-                let mut future = pin!(service.call(prototype.clone()));
-                match future.as_mut().poll(&mut cx) {
-                    Poll::Ready(Ok(response)) => assert!(black_box(response).status().is_success()),
-                    other => panic!("not answered at once: {:?}", other.map(|r| r.map(drop))),
-                }
-            }
-            start.elapsed()
-        }),
-    }
-}
-
 /// The two layers, each around a bare inner service, with the same HS256 token.
 pub fn all() -> Vec<Variant> {
     let key = SigningKey::hs256("hs", SECRET.as_bytes()).expect("key");
@@ -68,12 +41,7 @@ pub fn all() -> Vec<Variant> {
     let token = JwtIssuer::new(key, ISS, AUD)
         .issue("reporting", &["reports:read".to_owned()])
         .expect("token");
-    let mut request = crate::peers::request(None);
-    request.headers_mut().insert(
-        http::header::AUTHORIZATION,
-        HeaderValue::try_from(format!("Bearer {token}")).expect("header"),
-    );
-
+    let credential = || Some(("authorization", format!("Bearer {token}")));
     let runtime = tokio::runtime::Builder::new_current_thread()
         .build()
         .expect("runtime");
@@ -99,8 +67,14 @@ pub fn all() -> Vec<Variant> {
         black_box(&request);
         ready(Ok::<_, Infallible>(Response::new(())))
     });
+    let mut peer = peer.layer(peer_inner);
+    let mut ours = ours.layer(our_inner);
+    // Both must accept the token, or the comparison would time a refusal.
+    let request = crate::peers::request(credential());
+    assert!(drive(&mut peer, request.clone()).status().is_success());
+    assert!(drive(&mut ours, request).status().is_success());
     vec![
-        variant(JWT_AUTHORIZER, peer.layer(peer_inner), request.clone()),
-        variant(AUTHSTAR_JWT, ours.layer(our_inner), request),
+        tower(JWT_AUTHORIZER, peer, credential()),
+        tower(AUTHSTAR_JWT, ours, credential()),
     ]
 }

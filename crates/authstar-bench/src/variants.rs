@@ -97,7 +97,9 @@ pub const AXUM_AROUND_SCOPED: &str = "axum: authstar around the Router + Scoped 
 /// authstar layer + scopes route layer + extractor.
 pub const AXUM_AUTHSTAR_SCOPES_EXTRACTED: &str = "axum: authstar + scopes_any() + Authenticated";
 
-fn drive<S, R>(service: &mut S, request: R)
+/// Calls `service` once and polls the response future once (every benchmarked future
+/// completes at once).
+pub(crate) fn drive<S, R>(service: &mut S, request: R) -> S::Response
 where
     S: Service<R>,
     S::Error: std::fmt::Debug,
@@ -109,9 +111,7 @@ where
     );
     let mut future = pin!(service.call(request));
     match future.as_mut().poll(&mut cx) {
-        Poll::Ready(Ok(response)) => {
-            black_box(response);
-        }
+        Poll::Ready(Ok(response)) => response,
         Poll::Ready(Err(error)) => panic!("service failed: {error:?}"),
         Poll::Pending => panic!("benchmarked futures complete at once"),
     }
@@ -122,13 +122,14 @@ fn inner(request: Request<()>) -> Ready<Result<Response<()>, Infallible>> {
     ready(Ok(Response::new(())))
 }
 
-fn tower<S>(
+/// A tower variant: `service` called with a request carrying `credential` (if any).
+pub(crate) fn tower<S, B>(
     name: &'static str,
     mut service: S,
     credential: Option<(&'static str, String)>,
 ) -> Variant
 where
-    S: Service<Request<()>, Response = Response<()>> + 'static,
+    S: Service<Request<()>, Response = Response<B>> + 'static,
     S::Error: std::fmt::Debug,
 {
     let prototype = peers::request(credential);
@@ -138,7 +139,7 @@ where
         run: Box::new(move |iterations| {
             let start = Instant::now();
             for _ in 0..iterations {
-                drive(&mut service, prototype.clone());
+                black_box(drive(&mut service, prototype.clone()));
             }
             start.elapsed()
         }),
@@ -164,7 +165,7 @@ where
             let start = Instant::now();
             for _ in 0..iterations {
                 let request = Request::from_parts(parts.clone(), Body::empty());
-                drive(&mut router, request);
+                black_box(drive(&mut router, request));
             }
             start.elapsed()
         }),
