@@ -142,7 +142,7 @@ impl<C: Client> RouteSecurity<C> {
         self.with(|inner| inner.internal_networks = networks)
     }
 
-    /// Proxies whose `Forwarded`/`X-Forwarded-For` headers are believed when finding the
+    /// Proxies whose forwarding header (default `X-Forwarded-For`) is believed when finding the
     /// client's address (default: none).
     pub fn trusted_proxies(self, proxies: TrustedProxies) -> Self {
         self.with(|inner| inner.trusted_proxies = proxies)
@@ -240,7 +240,12 @@ impl<C: Client> RouteSecurity<C> {
         extensions: &'a Extensions,
     ) -> Result<(&'a C, &'a AuthMethod), AuthRejection> {
         match Outcome::<C>::get(extensions) {
-            Some(Outcome::Authenticated { client, method }) => Ok((client, method)),
+            // A client value that says it is not authenticated (`AuthstarClient::anonymous`,
+            // returned by an authenticator as a placeholder) is treated as no client at all.
+            Some(Outcome::Authenticated { client, method }) if client.is_authenticated() => {
+                Ok((client, method))
+            }
+            Some(Outcome::Authenticated { .. }) => Err(self.unauthenticated(None)),
             Some(Outcome::Failed(attempt)) => Err(self.unauthenticated(Some(attempt))),
             None if !self.inner.info.is_applied() => {
                 Err(self.reject(RejectionKind::LayerNotInstalled, Vec::new()))

@@ -1,7 +1,7 @@
 //! Guard configurations, driven in process: trusted proxies, missing peer addresses, custom
 //! error bodies, admin bypass, "any of" versus "all of", a missing layer.
 
-use authstar::network::{Networks, TrustedProxies};
+use authstar::network::{ForwardedHeader, Networks, TrustedProxies};
 use authstar::{AuthstarClient, Client};
 use authstar_axum::testing::{FixedCredentials, WithCredentials};
 use authstar_axum::{AuthRejection, Authenticated, RejectionKind, RouteSecurity};
@@ -96,8 +96,38 @@ async fn rfc7239_forwarding_headers_count_only_from_trusted_proxies() {
     // The proxy is public, the client behind it is internal.
     let internal = get_with("/health", &[("x-forwarded-for", "10.0.0.7")]);
     assert_eq!(send(&app, internal).await.status(), StatusCode::OK);
+    // The proxy writes X-Forwarded-For: a client's own `Forwarded` is ignored, even beside it.
+    let smuggled = get_with(
+        "/health",
+        &[
+            ("x-forwarded-for", "203.0.113.5"),
+            ("forwarded", "for=10.0.0.7"),
+        ],
+    );
+    assert_eq!(send(&app, smuggled).await.status(), StatusCode::FORBIDDEN);
+    let rfc7239 = |s: RouteSecurity<AuthstarClient>| {
+        s.trusted_proxies(
+            TrustedProxies::new(Networks::parse(["192.0.2.10"]).unwrap())
+                .header(ForwardedHeader::Forwarded),
+        )
+    };
+    let forwarded_app = internal_app(rfc7239).layer(MockConnectInfo(proxy));
     let internal = get_with("/health", &[("forwarded", "for=10.0.0.7;proto=https")]);
-    assert_eq!(send(&app, internal).await.status(), StatusCode::OK);
+    assert_eq!(
+        send(&forwarded_app, internal).await.status(),
+        StatusCode::OK
+    );
+    let smuggled = get_with(
+        "/health",
+        &[
+            ("forwarded", "for=203.0.113.5"),
+            ("x-forwarded-for", "10.0.0.7"),
+        ],
+    );
+    assert_eq!(
+        send(&forwarded_app, smuggled).await.status(),
+        StatusCode::FORBIDDEN
+    );
     // A public client cannot claim an internal address left of the proxy's entry.
     let spoofed = get_with("/health", &[("x-forwarded-for", "10.0.0.7, 203.0.113.5")]);
     assert_eq!(send(&app, spoofed).await.status(), StatusCode::FORBIDDEN);

@@ -61,9 +61,13 @@ struct DemoArgs {
     /// The registry database.
     #[arg(long, default_value = DEFAULT_DB)]
     db: PathBuf,
-    /// Proxies (CIDR blocks or addresses) whose Forwarded/X-Forwarded-For headers are believed.
+    /// Proxies (CIDR blocks or addresses) whose forwarding header is believed.
     #[arg(long, value_delimiter = ',')]
     trusted_proxies: Vec<String>,
+    /// The header those proxies write: x-forwarded-for (nginx, HAProxy, Traefik, cloud load
+    /// balancers) or forwarded (RFC 7239). The other one is ignored.
+    #[arg(long, default_value = "x-forwarded-for")]
+    forwarded_header: authstar::network::ForwardedHeader,
     /// The issuer URL (tokens' `iss`, RFC 8414 `issuer`); default http://HOST:PORT.
     #[arg(long)]
     issuer: Option<String>,

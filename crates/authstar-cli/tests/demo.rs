@@ -277,6 +277,43 @@ fn trusted_proxies_decide_who_is_internal() {
         "read right to left"
     );
     assert_eq!(status(None), 403, "a trusted proxy that names nobody");
+    // The attacker's move: the proxy appends X-Forwarded-For, the client adds `Forwarded`.
+    let smuggled = reqwest::blocking::Client::new()
+        .get(&url)
+        .header("x-forwarded-for", "203.0.113.5")
+        .header("forwarded", "for=10.1.2.3")
+        .send()
+        .unwrap();
+    assert_eq!(smuggled.status().as_u16(), 403, "Forwarded is not believed");
+}
+
+#[test]
+fn proxies_that_write_forwarded_are_read_from_forwarded_only() {
+    let demo = Demo::start(
+        "proxies-rfc7239",
+        &[
+            "--trusted-proxies",
+            "127.0.0.1/32",
+            "--forwarded-header",
+            "forwarded",
+        ],
+    );
+    let url = format!("{}/internal/health", demo.base);
+    let status = |pairs: &[(&str, &str)]| {
+        let mut request = reqwest::blocking::Client::new().get(&url);
+        for (name, value) in pairs {
+            request = request.header(*name, *value);
+        }
+        request.send().unwrap().status().as_u16()
+    };
+    assert_eq!(status(&[("forwarded", "for=10.1.2.3")]), 200);
+    assert_eq!(
+        status(&[
+            ("forwarded", "for=203.0.113.5"),
+            ("x-forwarded-for", "10.1.2.3")
+        ]),
+        403
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

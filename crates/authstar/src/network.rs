@@ -7,6 +7,11 @@
 //! by our own proxies and the first untrusted address from the right is the client. Anything left
 //! of it is the client's own claim and is ignored.
 //!
+//! Only **one** of the two headers is read: the one your proxies write ([`ForwardedHeader`],
+//! default `X-Forwarded-For`). nginx, HAProxy, Traefik and the cloud load balancers append to
+//! `X-Forwarded-For` and pass a client's `Forwarded` header through untouched, so believing
+//! whichever header is present would let a client write its own address.
+//!
 //! ```
 //! use std::net::IpAddr;
 //! use authstar::network::{Networks, TrustedProxies};
@@ -107,14 +112,68 @@ impl Networks {
     }
 }
 
-/// Proxies whose forwarding headers are believed.
+/// The forwarding header your trusted proxies write; the other one is ignored.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum ForwardedHeader {
+    /// `X-Forwarded-For` (nginx `proxy_add_x_forwarded_for`, HAProxy `option forwardfor`,
+    /// Traefik, AWS/GCP/Azure load balancers): the default.
+    #[default]
+    XForwardedFor,
+    /// RFC 7239 `Forwarded` (`for=` of each element), for proxies configured to write it.
+    Forwarded,
+}
+
+impl std::str::FromStr for ForwardedHeader {
+    type Err = String;
+
+    /// `x-forwarded-for` or `forwarded`, any case.
+    fn from_str(name: &str) -> Result<Self, String> {
+        if name.eq_ignore_ascii_case("x-forwarded-for") {
+            Ok(Self::XForwardedFor)
+        } else if name.eq_ignore_ascii_case("forwarded") {
+            Ok(Self::Forwarded)
+        } else {
+            Err(format!(
+                "unknown forwarding header {name:?}: use x-forwarded-for or forwarded"
+            ))
+        }
+    }
+}
+
+/// Proxies whose forwarding header is believed.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct TrustedProxies(Networks);
+pub struct TrustedProxies {
+    networks: Networks,
+    header: ForwardedHeader,
+}
 
 impl TrustedProxies {
-    /// Trusts proxies in `networks`.
+    /// Trusts proxies in `networks`, reading the `X-Forwarded-For` they append.
     pub fn new(networks: Networks) -> Self {
-        Self(networks)
+        Self {
+            networks,
+            header: ForwardedHeader::default(),
+        }
+    }
+
+    /// Reads `header` instead of `X-Forwarded-For`; the other header is ignored.
+    ///
+    /// ```
+    /// use authstar::network::{ForwardedHeader, Networks, TrustedProxies};
+    /// use http::HeaderMap;
+    ///
+    /// let proxies = TrustedProxies::new(Networks::parse(["10.0.0.0/8"]).unwrap())
+    ///     .header(ForwardedHeader::Forwarded);
+    /// let mut headers = HeaderMap::new();
+    /// headers.insert("x-forwarded-for", "10.9.9.9".parse().unwrap()); // not ours: ignored
+    /// headers.insert("forwarded", "for=192.0.2.7".parse().unwrap());
+    /// let peer = "10.0.0.1".parse().unwrap();
+    /// assert_eq!(proxies.client_address(peer, &headers), Some("192.0.2.7".parse().unwrap()));
+    /// ```
+    pub fn header(mut self, header: ForwardedHeader) -> Self {
+        self.header = header;
+        self
     }
 
     /// Trusts no proxy: the peer is always the client.
@@ -123,23 +182,22 @@ impl TrustedProxies {
     }
 
     /// The client's address: the peer itself unless it is a trusted proxy, else the first
-    /// untrusted address reading `Forwarded` (preferred) or `X-Forwarded-For` right to left.
+    /// untrusted address reading the configured [`ForwardedHeader`] right to left.
     /// `None` when a trusted proxy forwarded an address that cannot be read (`unknown`, an
     /// obfuscated identifier, garbage) or forwarded none: the client cannot be identified.
     pub fn client_address(&self, peer: IpAddr, headers: &HeaderMap) -> Option<IpAddr> {
         let peer = peer.to_canonical();
-        if !self.0.contains(peer) {
+        if !self.networks.contains(peer) {
             return Some(peer);
         }
-        let hops = if headers.contains_key(FORWARDED) {
-            forwarded_for(headers)
-        } else {
-            x_forwarded_for(headers)
+        let hops = match self.header {
+            ForwardedHeader::Forwarded => forwarded_for(headers),
+            ForwardedHeader::XForwardedFor => x_forwarded_for(headers),
         };
         // Right to left: skip our own proxies; the first other entry is the client.
         for hop in hops.into_iter().rev() {
             let address = hop?;
-            if !self.0.contains(address) {
+            if !self.networks.contains(address) {
                 return Some(address.to_canonical());
             }
         }
@@ -206,6 +264,10 @@ mod tests {
         TrustedProxies::new(Networks::parse(["10.0.0.0/8", "fd00::/8"]).unwrap())
     }
 
+    fn rfc7239_proxies() -> TrustedProxies {
+        proxies().header(ForwardedHeader::Forwarded)
+    }
+
     fn headers(pairs: &[(&str, &str)]) -> HeaderMap {
         let mut map = HeaderMap::new();
         for (name, value) in pairs {
@@ -228,7 +290,7 @@ mod tests {
             r#"for=198.51.100.1, for="[2001:db8:cafe::17]:4711";proto=https, for=10.1.1.1"#,
         )]);
         assert_eq!(
-            proxies().client_address(ip("10.0.0.1"), &h),
+            rfc7239_proxies().client_address(ip("10.0.0.1"), &h),
             Some(ip("2001:db8:cafe::17"))
         );
     }
@@ -243,7 +305,7 @@ mod tests {
         ] {
             let h = headers(&[("forwarded", value)]);
             assert_eq!(
-                proxies().client_address(ip("10.0.0.1"), &h),
+                rfc7239_proxies().client_address(ip("10.0.0.1"), &h),
                 None,
                 "{value}"
             );
@@ -251,15 +313,45 @@ mod tests {
     }
 
     #[test]
-    fn forwarded_is_preferred_over_x_forwarded_for() {
+    fn only_the_configured_header_is_read() {
+        // An nginx-style proxy appends X-Forwarded-For and passes the client's own `Forwarded`
+        // through: the client must not choose its address by adding one.
         let h = headers(&[
-            ("forwarded", "for=192.0.2.1"),
-            ("x-forwarded-for", "192.0.2.2"),
+            ("forwarded", "for=10.1.2.3"),
+            ("x-forwarded-for", "203.0.113.5"),
         ]);
         assert_eq!(
             proxies().client_address(ip("10.0.0.1"), &h),
-            Some(ip("192.0.2.1"))
+            Some(ip("203.0.113.5"))
         );
+        // The other way round: a proxy that writes `Forwarded`; a client's X-Forwarded-For is
+        // not believed.
+        let h = headers(&[
+            ("forwarded", "for=203.0.113.5"),
+            ("x-forwarded-for", "10.1.2.3"),
+        ]);
+        assert_eq!(
+            rfc7239_proxies().client_address(ip("10.0.0.1"), &h),
+            Some(ip("203.0.113.5"))
+        );
+        let only_xff = headers(&[("x-forwarded-for", "192.0.2.9")]);
+        assert_eq!(
+            rfc7239_proxies().client_address(ip("10.0.0.1"), &only_xff),
+            None
+        );
+    }
+
+    #[test]
+    fn forwarded_header_names_parse() {
+        assert_eq!(
+            "X-Forwarded-For".parse::<ForwardedHeader>(),
+            Ok(ForwardedHeader::XForwardedFor)
+        );
+        assert_eq!(
+            "forwarded".parse::<ForwardedHeader>(),
+            Ok(ForwardedHeader::Forwarded)
+        );
+        assert!("x-real-ip".parse::<ForwardedHeader>().is_err());
     }
 
     #[test]
@@ -315,7 +407,7 @@ mod tests {
             let mut h = HeaderMap::new();
             if let Ok(v) = value.parse() {
                 h.insert(FORWARDED, v);
-                let _ = proxies().client_address(ip("10.0.0.1"), &h);
+                let _ = rfc7239_proxies().client_address(ip("10.0.0.1"), &h);
                 h.remove(FORWARDED);
             }
             if let Ok(v) = value.parse() {

@@ -4,7 +4,7 @@ use std::fmt;
 use std::sync::Arc;
 use std::task::{Context, Poll};
 
-use http::header::ACCESS_CONTROL_REQUEST_METHOD;
+use http::header::{ACCESS_CONTROL_REQUEST_METHOD, ORIGIN};
 use http::{Method, Request, Response};
 use tower_service::Service;
 
@@ -158,10 +158,14 @@ impl<C: Client, M> Config<C, M> {
     }
 
     fn is_exempt<B>(&self, request: &Request<B>) -> bool {
+        // A CORS preflight (Fetch standard: `OPTIONS` with `Origin` and
+        // `Access-Control-Request-Method`) carries no credentials by design. It is let through
+        // unauthenticated, so a CORS layer must sit *outside* this one and answer it; without
+        // one, the inner service sees an unauthenticated `OPTIONS` (no client in it).
+        let headers = request.headers();
         let preflight = request.method() == Method::OPTIONS
-            && request
-                .headers()
-                .contains_key(ACCESS_CONTROL_REQUEST_METHOD);
+            && headers.contains_key(ACCESS_CONTROL_REQUEST_METHOD)
+            && headers.contains_key(ORIGIN);
         preflight
             || self.exemptions.paths.contains(request.uri().path())
             || self

@@ -540,10 +540,21 @@ async fn enforcement_lets_authenticated_exempt_and_preflight_requests_through() 
     );
     let preflight = get("/private")
         .method(Method::OPTIONS)
+        .header("origin", "https://app.example")
         .header("access-control-request-method", "POST")
         .body(())
         .unwrap();
     assert_eq!(run(&layer, preflight).await.status(), StatusCode::OK);
+    // Without `Origin` it is no preflight (browsers always send one): refused.
+    let no_origin = get("/private")
+        .method(Method::OPTIONS)
+        .header("access-control-request-method", "POST")
+        .body(())
+        .unwrap();
+    assert_eq!(
+        run(&layer, no_origin).await.status(),
+        StatusCode::UNAUTHORIZED
+    );
     // A plain OPTIONS is not a preflight.
     let options = get("/private").method(Method::OPTIONS).body(()).unwrap();
     assert_eq!(

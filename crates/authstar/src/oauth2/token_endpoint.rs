@@ -283,19 +283,22 @@ fn decode_basic(token: &str) -> Result<ClientCredentials, TokenError> {
         .ok()
         .and_then(|s| s.split_once(':'))
         .ok_or_else(malformed)?;
-    let decode = |part: &str| -> String {
-        form_urlencoded::parse(format!("v={part}").as_bytes())
-            .next()
-            .map(|(_, value)| value.into_owned())
-            .unwrap_or_default()
+    // RFC 6749 §2.3.1: each of the two is `application/x-www-form-urlencoded` on its own: one
+    // value, `+` for a space and percent escapes, never split at `&` or `=`.
+    let decode = |part: &str| -> Result<String, TokenError> {
+        let plus_as_space = part.replace('+', " ");
+        percent_encoding::percent_decode_str(&plus_as_space)
+            .decode_utf8()
+            .map(std::borrow::Cow::into_owned)
+            .map_err(|_| malformed())
     };
-    let client_id = decode(id);
+    let client_id = decode(id)?;
     if client_id.is_empty() {
         return Err(malformed());
     }
     Ok(ClientCredentials {
         client_id,
-        client_secret: decode(secret),
+        client_secret: decode(secret)?,
         method: ClientAuthMethod::ClientSecretBasic,
     })
 }
@@ -532,6 +535,37 @@ mod tests {
                 .client_credentials(None)
                 .unwrap(),
             None
+        );
+    }
+
+    #[test]
+    fn rfc6749_2_3_1_basic_parts_are_each_one_form_urlencoded_value() {
+        use base64::Engine as _;
+        // A secret holding `&`, `=` and `+` as the client sends it: each part percent-encoded,
+        // then `id:secret` in Basic. Splitting it as a form would cut it at `&`.
+        for (id, secret, raw) in [
+            ("svc", "a&b=c d+e", "svc:a%26b%3Dc+d%2Be"),
+            ("svc", "a&b", "svc:a&b"),
+            ("my client", "p:w", "my+client:p%3Aw"),
+            ("svc", "p:w", "svc:p:w"),
+        ] {
+            let encoded = base64::engine::general_purpose::STANDARD.encode(raw);
+            let header = HeaderValue::from_str(&format!("Basic {encoded}")).unwrap();
+            let credentials = TokenRequestForm::default()
+                .client_credentials(Some(&header))
+                .unwrap()
+                .unwrap();
+            assert_eq!(credentials.client_id, id, "{raw}");
+            assert_eq!(credentials.client_secret(), secret, "{raw}");
+        }
+        let bad_utf8 = base64::engine::general_purpose::STANDARD.encode("svc:%FF");
+        let header = HeaderValue::from_str(&format!("Basic {bad_utf8}")).unwrap();
+        assert_eq!(
+            TokenRequestForm::default()
+                .client_credentials(Some(&header))
+                .unwrap_err()
+                .error,
+            ErrorCode::InvalidClient
         );
     }
 
