@@ -1,7 +1,7 @@
 //! [`RouteSecurity`]: the seed's `RouteSecurity`, as axum route layers and extractors.
 
 use std::fmt;
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 
 use authstar::network::{Networks, TrustedProxies};
@@ -310,21 +310,41 @@ impl<C: Client> RouteSecurity<C> {
         extensions: &Extensions,
         headers: &HeaderMap,
     ) -> Result<(), AuthRejection> {
-        // `MockConnectInfo` is axum's stand-in for `ConnectInfo` in tests.
-        let peer = match extensions.get::<ConnectInfo<SocketAddr>>() {
-            Some(ConnectInfo(peer)) => Some(peer),
-            None => extensions
-                .get::<MockConnectInfo<SocketAddr>>()
-                .map(|MockConnectInfo(peer)| peer),
-        };
-        let address = peer.and_then(|peer| {
-            self.inner
-                .trusted_proxies
-                .client_address(peer.ip(), headers)
-        });
+        let address = peer(extensions)
+            .and_then(|peer| self.inner.trusted_proxies.client_address(peer, headers));
         match address {
             Some(address) if self.inner.internal_networks.contains(address) => Ok(()),
             _ => Err(self.reject(RejectionKind::NotInternal, Vec::new())),
         }
     }
+}
+
+/// The TCP peer's address from axum's `ConnectInfo<SocketAddr>` (or `MockConnectInfo`, its
+/// stand-in in tests).
+fn peer(extensions: &Extensions) -> Option<IpAddr> {
+    match extensions.get::<ConnectInfo<SocketAddr>>() {
+        Some(ConnectInfo(peer)) => Some(peer.ip()),
+        None => extensions
+            .get::<MockConnectInfo<SocketAddr>>()
+            .map(|MockConnectInfo(peer)| peer.ip()),
+    }
+}
+
+/// Finds the client's address in an axum request: the peer from `ConnectInfo<SocketAddr>`
+/// (serve with `into_make_service_with_connect_info::<SocketAddr>()`), or the address `proxies`
+/// name when the peer is one of them. For
+/// [`FailureThrottle::client_address`](authstar::throttle::FailureThrottle::client_address).
+///
+/// ```
+/// use authstar::network::{Networks, TrustedProxies};
+/// use authstar::throttle::FailureThrottle;
+///
+/// let proxies = TrustedProxies::new(Networks::parse(["10.0.0.0/8"]).unwrap());
+/// let throttle = FailureThrottle::new().client_address(authstar_axum::client_address(proxies));
+/// # let _ = throttle;
+/// ```
+pub fn client_address(
+    proxies: TrustedProxies,
+) -> impl Fn(&Extensions, &HeaderMap) -> Option<IpAddr> + Clone + Send + Sync + 'static {
+    move |extensions, headers| proxies.client_address(peer(extensions)?, headers)
 }

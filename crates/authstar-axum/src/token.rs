@@ -4,17 +4,20 @@
 use std::fmt;
 use std::future::Future;
 use std::sync::Arc;
+use std::time::Duration;
 
 use authstar::oauth2::{
-    ClientAuthMethod, ErrorCode, OAuth2TokenRequest, OAuth2TokenResponse, TokenError,
-    TokenRequestForm,
+    ClientAuthMethod, ClientCredentials, ErrorCode, OAuth2TokenRequest, OAuth2TokenResponse,
+    TokenError, TokenRequestForm,
 };
 use authstar::{
     AuthMethod, Authenticator, BasicCredentials, BoxError, Client, Failure, Outcome, Verdict,
 };
 use axum::Json;
 use axum::extract::Request;
-use axum::http::header::{AUTHORIZATION, CACHE_CONTROL, CONTENT_TYPE, PRAGMA, WWW_AUTHENTICATE};
+use axum::http::header::{
+    AUTHORIZATION, CACHE_CONTROL, CONTENT_TYPE, PRAGMA, RETRY_AFTER, WWW_AUTHENTICATE,
+};
 use axum::http::{HeaderValue, StatusCode, request::Parts};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{MethodRouter, post};
@@ -98,6 +101,7 @@ pub struct TokenEndpoint<C, B, V = ThroughMiddleware> {
     security: RouteSecurity<C>,
     builder: Arc<B>,
     verifier: Arc<V>,
+    reuse_layer_verdict: bool,
 }
 
 impl<C, B, V> Clone for TokenEndpoint<C, B, V> {
@@ -106,6 +110,7 @@ impl<C, B, V> Clone for TokenEndpoint<C, B, V> {
             security: self.security.clone(),
             builder: Arc::clone(&self.builder),
             verifier: Arc::clone(&self.verifier),
+            reuse_layer_verdict: self.reuse_layer_verdict,
         }
     }
 }
@@ -131,6 +136,7 @@ impl<C: Client> RouteSecurity<C> {
             security: self.clone(),
             builder: Arc::new(token_builder),
             verifier: Arc::new(ThroughMiddleware),
+            reuse_layer_verdict: false,
         }
     }
 }
@@ -233,7 +239,68 @@ impl<C, B> TokenEndpoint<C, B, ThroughMiddleware> {
             security: self.security,
             builder: self.builder,
             verifier: Arc::new(verifier),
+            reuse_layer_verdict: self.reuse_layer_verdict,
         }
+    }
+}
+
+impl<C: Client, B, V> TokenEndpoint<C, B, V> {
+    /// The layer's `on_auth_basic` checks the same clients as this endpoint's verifier: take
+    /// its verdict on `Authorization: Basic` instead of checking the secret a second time
+    /// (with a password-hashed secret, a second check doubles the cost of every token). Only
+    /// when the layer saw exactly the id and secret the endpoint decoded (RFC 6749 §2.3.1
+    /// escapes make them differ otherwise); `client_secret_post` is always checked here.
+    pub fn reuse_layer_verdict(mut self) -> Self {
+        self.reuse_layer_verdict = true;
+        self
+    }
+
+    /// The layer's verdict on the presented `client_secret_basic` credentials, when it may
+    /// stand for the endpoint's.
+    fn layer_verdict(
+        &self,
+        presented: Option<&ClientCredentials>,
+        parts: &Parts,
+    ) -> Option<Result<C, TokenError>> {
+        let presented = presented.filter(|p| p.method == ClientAuthMethod::ClientSecretBasic)?;
+        if !self.reuse_layer_verdict {
+            return None;
+        }
+        let raw = parts.headers.get(AUTHORIZATION)?.to_str().ok()?;
+        let (scheme, token) = raw.split_once(' ')?;
+        let seen = scheme
+            .eq_ignore_ascii_case("basic")
+            .then(|| BasicCredentials::decode(token.trim()).ok())??;
+        if seen.username() != presented.client_id || seen.password() != presented.client_secret() {
+            return None;
+        }
+        match Outcome::<C>::get(&parts.extensions)? {
+            Outcome::Authenticated {
+                client,
+                method: AuthMethod::Basic,
+            } if client.is_authenticated() => Some(Ok(client.clone())),
+            Outcome::Failed(attempt) if attempt.method == AuthMethod::Basic => {
+                match attempt.failure {
+                    Failure::Rejected => Some(Err(wrong_credentials())),
+                    Failure::Unavailable => Some(Err(unavailable())),
+                    _ => None,
+                }
+            }
+            _ => None,
+        }
+    }
+}
+
+/// Why a token request was not answered with a token.
+enum Refusal {
+    Token(TokenError),
+    /// The layer's throttle locked out the client's address or id.
+    Throttled(Duration),
+}
+
+impl From<TokenError> for Refusal {
+    fn from(error: TokenError) -> Self {
+        Self::Token(error)
     }
 }
 
@@ -259,7 +326,15 @@ where
         let challenge = self.security.info().challenges().basic();
         match self.token(request).await {
             Ok(token) => no_store((StatusCode::OK, Json(token)).into_response()),
-            Err(error) => {
+            Err(Refusal::Throttled(wait)) => {
+                let seconds = wait.as_secs() + u64::from(wait.subsec_nanos() > 0);
+                let mut response = StatusCode::TOO_MANY_REQUESTS.into_response();
+                response
+                    .headers_mut()
+                    .insert(RETRY_AFTER, HeaderValue::from(seconds.max(1)));
+                no_store(response)
+            }
+            Err(Refusal::Token(error)) => {
                 let mut response = (error.status(), Json(&error)).into_response();
                 if error.error == ErrorCode::InvalidClient {
                     response.headers_mut().insert(WWW_AUTHENTICATE, challenge);
@@ -269,7 +344,7 @@ where
         }
     }
 
-    async fn token(&self, request: Request) -> Result<OAuth2TokenResponse, TokenError> {
+    async fn token(&self, request: Request) -> Result<OAuth2TokenResponse, Refusal> {
         let (parts, body) = request.into_parts();
         let body = axum::body::to_bytes(body, TOKEN_REQUEST_BODY_LIMIT)
             .await
@@ -285,10 +360,14 @@ where
             return Err(TokenError::new(
                 ErrorCode::InvalidRequest,
                 "the Authorization header is repeated",
-            ));
+            )
+            .into());
         }
         let presented = form.client_credentials(authorization)?;
-        let client = self.verifier.verify(presented, &parts).await?;
+        let client = match self.layer_verdict(presented.as_ref(), &parts) {
+            Some(verdict) => verdict?,
+            None => self.verify(presented, &parts).await?,
+        };
         let request = form.authorize(&client)?;
         let client_id = request.client_id.clone();
         match self.builder.build(request, client).await {
@@ -298,12 +377,37 @@ where
             }
             Err(error) => {
                 tracing::error!(client_id = %client_id, error = %error, "authstar: token builder failed");
-                Err(TokenError::new(
-                    ErrorCode::ServerError,
-                    "the token could not be issued",
-                ))
+                Err(TokenError::new(ErrorCode::ServerError, "the token could not be issued").into())
             }
         }
+    }
+
+    /// Checks the client with the endpoint's verifier. Body credentials (`client_secret_post`)
+    /// never pass the layer, so the layer's throttle is applied to them here, by address and
+    /// client id; `Authorization: Basic` was already counted by the layer.
+    async fn verify(
+        &self,
+        presented: Option<ClientCredentials>,
+        parts: &Parts,
+    ) -> Result<C, Refusal> {
+        let throttle = self.security.info().throttle();
+        let posted = presented
+            .as_ref()
+            .filter(|p| p.method == ClientAuthMethod::ClientSecretPost)
+            .map(|p| p.client_id.clone());
+        let watch = throttle.zip(posted.as_deref());
+        if let Some((throttle, id)) = watch {
+            throttle
+                .check(&parts.extensions, &parts.headers, Some(("basic", id)))
+                .map_err(Refusal::Throttled)?;
+        }
+        let verified = self.verifier.verify(presented, parts).await;
+        if let (Some((throttle, id)), Err(error)) = (watch, &verified) {
+            if error.error == ErrorCode::InvalidClient {
+                throttle.failed(&parts.extensions, &parts.headers, Some(("basic", id)));
+            }
+        }
+        Ok(verified?)
     }
 }
 

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
-use http::HeaderValue;
+use http::{HeaderName, HeaderValue};
 use tower_layer::Layer;
 
 use crate::authenticator::{Authenticator, RequestAuthenticator};
@@ -15,6 +15,7 @@ use crate::challenge::Challenges;
 use crate::error::ConfigError;
 use crate::methods::{Disabled, Enabled, MethodSet, Methods, PushHeader, Summary};
 use crate::service::AuthstarMiddleware;
+use crate::throttle::{FailureThrottle, Schemes};
 use crate::{BasicCredentials, BearerToken, HeaderAuth};
 
 /// The default limit on a credential's length in bytes (8 KiB: room for large JWTs).
@@ -84,6 +85,7 @@ pub struct AuthstarLayerBuilder<C, M = Methods> {
     exemptions: Exemptions,
     backend_error: BackendErrorPolicy,
     max_credential_len: usize,
+    throttle: Option<FailureThrottle>,
     _client: PhantomData<fn() -> C>,
 }
 
@@ -99,6 +101,7 @@ impl<C, Be, Ba, H, R> AuthstarLayerBuilder<C, Methods<Be, Ba, H, R>> {
             exemptions: self.exemptions,
             backend_error: self.backend_error,
             max_credential_len: self.max_credential_len,
+            throttle: self.throttle,
             _client: PhantomData,
         }
     }
@@ -315,6 +318,14 @@ impl<C, M> AuthstarLayerBuilder<C, M> {
         self
     }
 
+    /// Throttles failed authentications per client address and claimed identity: over the
+    /// budget the layer answers `429 Too Many Requests` with `Retry-After`, without calling the
+    /// authenticator. See [`throttle`](crate::throttle).
+    pub fn throttle(mut self, throttle: FailureThrottle) -> Self {
+        self.throttle = Some(throttle);
+        self
+    }
+
     /// What to do when an authenticator fails; see [`BackendErrorPolicy`].
     ///
     /// ```
@@ -387,11 +398,24 @@ impl<C, M> AuthstarLayerBuilder<C, M> {
                 Some(HeaderValue::from(retry_after.as_secs()))
             }
         };
+        let throttle = self.throttle.map(|throttle| LayerThrottle {
+            names: summary
+                .headers
+                .iter()
+                .filter_map(|name| HeaderName::from_bytes(name.as_bytes()).ok())
+                .collect(),
+            schemes: Schemes {
+                bearer: summary.bearer,
+                basic: summary.basic,
+            },
+            throttle,
+        });
         let info = LayerInfo(Arc::new(Shared {
             summary,
             challenges,
             enforcing: self.enforce,
             applied: AtomicBool::new(false),
+            throttle,
         }));
         Ok(AuthstarLayer {
             config: Arc::new(Config {
@@ -446,6 +470,7 @@ impl<C> AuthstarLayer<C> {
             exemptions: Exemptions::default(),
             backend_error: BackendErrorPolicy::default(),
             max_credential_len: DEFAULT_MAX_CREDENTIAL_LEN,
+            throttle: None,
             _client: PhantomData,
         }
     }
@@ -509,6 +534,40 @@ struct Shared {
     challenges: Challenges,
     enforcing: bool,
     applied: AtomicBool,
+    throttle: Option<LayerThrottle>,
+}
+
+/// A [`FailureThrottle`] with what the layer knows of its credentials.
+pub(crate) struct LayerThrottle {
+    throttle: FailureThrottle,
+    names: Vec<HeaderName>,
+    schemes: Schemes,
+}
+
+impl LayerThrottle {
+    /// `Err(wait)` when the request presents a credential whose address or identity is locked
+    /// out.
+    #[inline]
+    pub(crate) fn check<B>(&self, request: &http::Request<B>) -> Result<(), Duration> {
+        let headers = request.headers();
+        if !FailureThrottle::presented(headers, &self.names) {
+            return Ok(());
+        }
+        self.throttle
+            .with_identity(headers, self.schemes, &self.names, |identity| {
+                self.throttle.check(request.extensions(), headers, identity)
+            })
+    }
+
+    /// Counts the request's credential as failed.
+    pub(crate) fn failed<B>(&self, request: &http::Request<B>) {
+        let headers = request.headers();
+        self.throttle
+            .with_identity(headers, self.schemes, &self.names, |identity| {
+                self.throttle
+                    .failed(request.extensions(), headers, identity);
+            });
+    }
 }
 
 /// A cheap, cloneable view of a built layer for guards in framework adapters.
@@ -548,6 +607,17 @@ impl LayerInfo {
     /// anonymous client.
     pub fn is_applied(&self) -> bool {
         self.0.applied.load(Ordering::Relaxed)
+    }
+
+    /// The layer's failed-authentication throttle, for endpoints that authenticate clients
+    /// themselves (the token endpoint's `client_secret_post`).
+    pub fn throttle(&self) -> Option<&FailureThrottle> {
+        self.0.throttle.as_ref().map(|t| &t.throttle)
+    }
+
+    #[inline]
+    pub(crate) fn layer_throttle(&self) -> Option<&LayerThrottle> {
+        self.0.throttle.as_ref()
     }
 }
 

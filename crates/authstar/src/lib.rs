@@ -93,6 +93,7 @@ pub mod network;
 pub mod oauth2;
 mod outcome;
 mod service;
+pub mod throttle;
 
 pub use authenticator::{
     Authenticator, BoxError, IntoVerdict, RequestAuthenticator, Started, SyncFn, Verdict,

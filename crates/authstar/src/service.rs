@@ -13,6 +13,7 @@ use crate::challenge::service_unavailable;
 use crate::future::ResponseFuture;
 use crate::layer::{Config, RequestHead};
 use crate::methods::{MethodSet, Start};
+use crate::throttle::too_many_requests;
 use crate::{Attempt, AuthMethod, Client, Failure, Outcome};
 
 /// Authenticates each request, stores the [`Outcome`] in its extensions, then calls the inner
@@ -57,6 +58,12 @@ where
 
     fn call(&mut self, mut request: Request<ReqBody>) -> Self::Future {
         let config = &*self.config;
+        if let Some(throttle) = config.info.layer_throttle() {
+            // Before any authenticator runs: a locked-out guesser costs a lookup, not a hash.
+            if let Err(wait) = throttle.check(&request) {
+                return ResponseFuture::respond(too_many_requests(wait));
+            }
+        }
         let mut start = config
             .methods
             .start_headers(request.headers(), config.max_credential_len);
@@ -119,6 +126,9 @@ impl<C: Client, M> Config<C, M> {
             Verdict::Rejected if method == AuthMethod::Request => self.anonymous(request, None),
             Verdict::Rejected => {
                 tracing::debug!(method = %method, "authstar: rejected");
+                if let Some(throttle) = self.info.layer_throttle() {
+                    throttle.failed(request);
+                }
                 let attempt = Attempt {
                     method,
                     failure: Failure::Rejected,

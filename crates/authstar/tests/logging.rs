@@ -82,3 +82,62 @@ async fn events_name_the_method_and_never_the_credential() {
         "a credential leaked into the logs:\n{logs}"
     );
 }
+
+#[tokio::test]
+async fn a_lockout_logs_one_warning_when_it_starts_and_never_the_password() {
+    use authstar::throttle::{Budget, FailureThrottle};
+    use std::net::{IpAddr, SocketAddr};
+
+    let captured = Captured::default();
+    let writer = captured.clone();
+    let subscriber = tracing_subscriber::fmt()
+        .with_max_level(tracing::Level::WARN)
+        .with_ansi(false)
+        .with_writer(move || writer.clone())
+        .finish();
+    let _guard = tracing::subscriber::set_default(subscriber);
+
+    let throttle = FailureThrottle::new()
+        .client_address(|extensions, _| extensions.get::<SocketAddr>().map(|a| a.ip()))
+        .per_address(Some(Budget::new(3, 1)));
+    let layer = AuthstarLayer::builder()
+        .on_auth_basic(|_: BasicCredentials| async { None::<AuthstarClient> })
+        .throttle(throttle)
+        .build()
+        .unwrap();
+    let service = layer.layer(service_fn(|_: Request<()>| async {
+        Ok::<_, std::convert::Infallible>(Response::new(String::new()))
+    }));
+    let peer = SocketAddr::new(IpAddr::from([192, 0, 2, 1]), 4000);
+    let mut statuses = Vec::new();
+    for _ in 0..20 {
+        let mut request = Request::builder()
+            // secret-user:secret-password
+            .header(
+                "authorization",
+                "Basic c2VjcmV0LXVzZXI6c2VjcmV0LXBhc3N3b3Jk",
+            )
+            .body(())
+            .unwrap();
+        request.extensions_mut().insert(peer);
+        statuses.push(
+            service
+                .clone()
+                .oneshot(request)
+                .await
+                .unwrap()
+                .status()
+                .as_u16(),
+        );
+    }
+    assert_eq!(statuses.iter().filter(|s| **s == 429).count(), 17);
+    let logs = String::from_utf8(captured.0.lock().unwrap().clone()).unwrap();
+    let warnings: Vec<&str> = logs.lines().filter(|l| l.contains("locking out")).collect();
+    assert_eq!(
+        warnings.len(),
+        1,
+        "one line per lockout, not per request:\n{logs}"
+    );
+    assert!(warnings[0].contains("192.0.2.1"), "{logs}");
+    assert!(!logs.contains("secret-password"), "{logs}");
+}

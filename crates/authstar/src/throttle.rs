@@ -1,0 +1,622 @@
+//! Failed-authentication throttling: the brute-force protection RFC 6749 §2.3.1 asks of a
+//! server that checks passwords, for every credential the layer reads.
+//!
+//! Only **failures** count (a credential the authenticator rejected), twice: per client
+//! address and per claimed identity (the Basic user name, an API key's id). When either budget
+//! is spent, the layer answers `429 Too Many Requests` with `Retry-After` **without calling the
+//! authenticator**, so a password-guessing flood costs a hash-table lookup, not a password hash.
+//! Successful requests are never slowed, and a client that is locked out gets in again as soon
+//! as its budget refills.
+//!
+//! Each budget is a leaky bucket (GCRA): `burst` failures at once, then one more every
+//! `period`. The defaults are meant not to punish normal use:
+//!
+//! * **per address: 100 failures, then 100 a minute.** Many clients share one address behind a
+//!   NAT or a corporate proxy, and a few of them with a stale key must not lock out the rest; an
+//!   attacker on one address still gets at most 144 000 guesses a day, spread over every
+//!   identity, instead of ~8 000 a second.
+//! * **per identity: 10 failures, then 5 a minute.** A person or a deploy script that mistypes a
+//!   secret a few times is not locked out; guessing one client's secret from many addresses is
+//!   held to 7 200 tries a day. Generated secrets (256 random bits) are out of reach anyway; the
+//!   budget protects the low-entropy secrets users import.
+//!
+//! A lockout of one identity by a third party (sending wrong secrets for someone else's client
+//! id) only delays that client's *failed* checks; a request with the right secret while the
+//! identity is locked is also answered 429, which is the price of stopping a distributed
+//! guess. Lower the identity budget's reach by raising `burst` if that matters more to you.
+//!
+//! Counters live behind [`ThrottleStore`]; [`MemoryStore`] (the default) keeps them in bounded
+//! memory, whatever the number of addresses and identities an attacker makes up.
+//!
+//! ```
+//! use std::net::SocketAddr;
+//! use authstar::throttle::FailureThrottle;
+//! use authstar::{AuthstarClient, AuthstarLayer, BasicCredentials};
+//!
+//! let throttle = FailureThrottle::new()
+//!     // Where the client's address is: here a `SocketAddr` an outer layer inserted
+//!     // (authstar-axum's `client_address` reads axum's `ConnectInfo` and trusted proxies).
+//!     .client_address(|extensions, _headers| extensions.get::<SocketAddr>().map(|a| a.ip()))
+//!     // An API key `ask_<id>_<secret>` is claimed by its id.
+//!     .header_identity("x-api-key", |key| key.split('_').nth(1));
+//! let layer = AuthstarLayer::builder()
+//!     .on_auth_basic(|c: BasicCredentials| async move {
+//!         (c.password() == "right").then(|| AuthstarClient::new(c.username(), ["read"]))
+//!     })
+//!     .throttle(throttle)
+//!     .build()
+//!     .unwrap();
+//! # let _ = layer;
+//! ```
+
+use std::collections::HashMap;
+use std::fmt;
+use std::hash::{BuildHasher, Hash, Hasher, RandomState};
+use std::net::IpAddr;
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::{Duration, Instant};
+
+use http::header::{AUTHORIZATION, CACHE_CONTROL, RETRY_AFTER};
+use http::{Extensions, HeaderMap, HeaderName, HeaderValue, Response, StatusCode};
+
+use crate::BasicCredentials;
+use crate::credentials::authorization::{self, Authorization};
+
+/// How many failures a key may have: `burst` at once, then one more every `period`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Budget {
+    burst: u32,
+    period: Duration,
+}
+
+impl Budget {
+    /// `burst` failures at once, refilled at `per_minute` a minute.
+    ///
+    /// ```
+    /// let budget = authstar::throttle::Budget::new(10, 5);
+    /// assert_eq!(budget.burst(), 10);
+    /// assert_eq!(budget.period(), std::time::Duration::from_secs(12));
+    /// ```
+    pub fn new(burst: u32, per_minute: u32) -> Self {
+        Self {
+            burst: burst.max(1),
+            period: Duration::from_secs(60) / per_minute.max(1),
+        }
+    }
+
+    /// Failures allowed at once.
+    pub fn burst(&self) -> u32 {
+        self.burst
+    }
+
+    /// The time one more failure takes to refill.
+    pub fn period(&self) -> Duration {
+        self.period
+    }
+
+    /// How far ahead of `now` the bucket may be before it is locked.
+    fn tolerance(&self) -> Duration {
+        self.period * (self.burst - 1)
+    }
+}
+
+/// What a counter is kept for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum ThrottleKey<'a> {
+    /// A client address; IPv6 addresses are counted by their /64, which one host usually owns
+    /// entirely.
+    Address(IpAddr),
+    /// A claimed identity within a scheme: `("basic", user name)`, `("x-api-key", key id)`.
+    Identity {
+        /// The scheme or header name.
+        scheme: &'a str,
+        /// The identity claimed.
+        id: &'a str,
+    },
+}
+
+impl fmt::Display for ThrottleKey<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Address(address) => write!(f, "address {address}"),
+            Self::Identity { scheme, id } => write!(f, "{scheme} identity {id:?}"),
+        }
+    }
+}
+
+/// A failure recorded by [`ThrottleStore::fail`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Recorded {
+    /// Set when the key is now locked: how long until it may try again.
+    pub locked_for: Option<Duration>,
+    /// Whether this failure started the lockout (it was not locked before).
+    pub started: bool,
+}
+
+/// Where failure counters live: in memory ([`MemoryStore`]) or a shared store.
+///
+/// Both calls are synchronous and on the request path, so an implementation backed by a
+/// remote store answers from a local view and synchronises in the background.
+pub trait ThrottleStore: Send + Sync + 'static {
+    /// `Some(wait)` when `key` has spent `budget` and must wait; `None` when it may try.
+    fn locked(&self, key: &ThrottleKey<'_>, budget: Budget, now: Instant) -> Option<Duration>;
+
+    /// Counts one failure against `key`.
+    fn fail(&self, key: &ThrottleKey<'_>, budget: Budget, now: Instant) -> Recorded;
+}
+
+/// Counters in this process's memory, in at most `capacity` entries. When full, buckets that
+/// have drained are dropped first, then the least-loaded ones, so a flood of made-up addresses
+/// or identities neither grows memory nor frees a key an attacker has nearly locked.
+pub struct MemoryStore {
+    shards: Box<[Mutex<HashMap<u64, Instant>>]>,
+    per_shard: usize,
+    hasher: RandomState,
+}
+
+const SHARDS: usize = 16;
+
+impl MemoryStore {
+    /// A store of at most `capacity` counters (at least one per shard).
+    pub fn new(capacity: usize) -> Self {
+        Self {
+            shards: (0..SHARDS).map(|_| Mutex::new(HashMap::new())).collect(),
+            per_shard: capacity.div_ceil(SHARDS).max(1),
+            hasher: RandomState::new(),
+        }
+    }
+
+    /// How many counters are held now.
+    pub fn len(&self) -> usize {
+        self.shards.iter().map(|shard| lock(shard).len()).sum()
+    }
+
+    /// Whether no counter is held.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    fn slot(&self, key: &ThrottleKey<'_>) -> (&Mutex<HashMap<u64, Instant>>, u64) {
+        let mut hasher = self.hasher.build_hasher();
+        match key {
+            ThrottleKey::Address(address) => (0u8, prefix(*address)).hash(&mut hasher),
+            ThrottleKey::Identity { scheme, id } => (1u8, scheme, id).hash(&mut hasher),
+        }
+        let hash = hasher.finish();
+        (&self.shards[(hash as usize) % SHARDS], hash)
+    }
+}
+
+impl Default for MemoryStore {
+    /// 65 536 counters: a few MiB at most.
+    fn default() -> Self {
+        Self::new(65_536)
+    }
+}
+
+impl fmt::Debug for MemoryStore {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("MemoryStore")
+            .field("capacity", &(self.per_shard * SHARDS))
+            .finish_non_exhaustive()
+    }
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+/// The counted part of an address: IPv4 whole, IPv6 by its /64.
+fn prefix(address: IpAddr) -> IpAddr {
+    match address.to_canonical() {
+        IpAddr::V6(v6) => {
+            let bits = u128::from(v6) & !((1u128 << 64) - 1);
+            IpAddr::V6(bits.into())
+        }
+        v4 => v4,
+    }
+}
+
+/// GCRA: the bucket is locked while its theoretical arrival time is more than the tolerance
+/// ahead of now.
+fn wait(tat: Instant, budget: Budget, now: Instant) -> Option<Duration> {
+    let ahead = tat.saturating_duration_since(now);
+    ahead
+        .checked_sub(budget.tolerance())
+        .filter(|wait| !wait.is_zero())
+}
+
+impl ThrottleStore for MemoryStore {
+    fn locked(&self, key: &ThrottleKey<'_>, budget: Budget, now: Instant) -> Option<Duration> {
+        let (shard, hash) = self.slot(key);
+        let tat = *lock(shard).get(&hash)?;
+        wait(tat, budget, now)
+    }
+
+    fn fail(&self, key: &ThrottleKey<'_>, budget: Budget, now: Instant) -> Recorded {
+        let (shard, hash) = self.slot(key);
+        let mut counters = lock(shard);
+        if counters.len() >= self.per_shard && !counters.contains_key(&hash) {
+            counters.retain(|_, tat| *tat > now);
+            if counters.len() >= self.per_shard {
+                // Evict the bucket closest to drained: the least evidence of an attack.
+                if let Some(least) = counters
+                    .iter()
+                    .min_by_key(|(_, tat)| **tat)
+                    .map(|(k, _)| *k)
+                {
+                    counters.remove(&least);
+                }
+            }
+        }
+        let tat = counters.entry(hash).or_insert(now);
+        let before = wait(*tat, budget, now);
+        *tat = (*tat).max(now) + budget.period;
+        let after = wait(*tat, budget, now);
+        Recorded {
+            locked_for: after,
+            started: before.is_none() && after.is_some(),
+        }
+    }
+}
+
+/// Which `Authorization` schemes a layer reads.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Schemes {
+    pub(crate) bearer: bool,
+    pub(crate) basic: bool,
+}
+
+type AddressFn = Arc<dyn Fn(&Extensions, &HeaderMap) -> Option<IpAddr> + Send + Sync>;
+type IdentityFn = fn(&str) -> Option<&str>;
+
+/// Failed-authentication throttling for [`AuthstarLayerBuilder::throttle`](crate::AuthstarLayerBuilder::throttle);
+/// see the [module documentation](self).
+#[derive(Clone)]
+pub struct FailureThrottle {
+    per_address: Option<Budget>,
+    per_identity: Option<Budget>,
+    address: Option<AddressFn>,
+    headers: Vec<(HeaderName, IdentityFn)>,
+    store: Arc<dyn ThrottleStore>,
+}
+
+impl fmt::Debug for FailureThrottle {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("FailureThrottle")
+            .field("per_address", &self.per_address)
+            .field("per_identity", &self.per_identity)
+            .field("client_address", &self.address.is_some())
+            .field(
+                "header_identities",
+                &self.headers.iter().map(|(n, _)| n).collect::<Vec<_>>(),
+            )
+            .finish_non_exhaustive()
+    }
+}
+
+impl Default for FailureThrottle {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl FailureThrottle {
+    /// The default budgets (per address 100 then 100/min, per identity 10 then 5/min) in a
+    /// [`MemoryStore`]. Per-address counting needs [`client_address`](Self::client_address).
+    pub fn new() -> Self {
+        Self {
+            per_address: Some(Budget::new(100, 100)),
+            per_identity: Some(Budget::new(10, 5)),
+            address: None,
+            headers: Vec::new(),
+            store: Arc::new(MemoryStore::default()),
+        }
+    }
+
+    /// The per-address budget; `None` turns per-address counting off.
+    pub fn per_address(mut self, budget: Option<Budget>) -> Self {
+        self.per_address = budget;
+        self
+    }
+
+    /// The per-identity budget; `None` turns per-identity counting off.
+    pub fn per_identity(mut self, budget: Option<Budget>) -> Self {
+        self.per_identity = budget;
+        self
+    }
+
+    /// Where the counters live (default: a [`MemoryStore`] of 65 536 entries).
+    pub fn store(mut self, store: impl ThrottleStore) -> Self {
+        self.store = Arc::new(store);
+        self
+    }
+
+    /// How to find the client's address in a request (the peer, or the address trusted proxies
+    /// name). Without it only identities are counted.
+    pub fn client_address<F>(mut self, address: F) -> Self
+    where
+        F: Fn(&Extensions, &HeaderMap) -> Option<IpAddr> + Send + Sync + 'static,
+    {
+        self.address = Some(Arc::new(address));
+        self
+    }
+
+    /// Counts failures of the credential in header `name` against the identity `identity`
+    /// finds in its value (for an API key, its public id: never return the secret part, it is
+    /// logged when a lockout starts). Basic credentials are always counted by user name.
+    ///
+    /// # Panics
+    /// If `name` is not a valid header name (a programming error, found at start-up).
+    pub fn header_identity(mut self, name: &str, identity: IdentityFn) -> Self {
+        let name = HeaderName::from_bytes(name.as_bytes())
+            .unwrap_or_else(|_| panic!("header_identity: {name:?} is not a header name"));
+        self.headers.push((name, identity));
+        self
+    }
+
+    fn address_of(&self, extensions: &Extensions, headers: &HeaderMap) -> Option<IpAddr> {
+        self.address
+            .as_ref()
+            .and_then(|address| address(extensions, headers))
+    }
+
+    /// Checks the keys of a request about to be authenticated, `identity` being what the
+    /// credential claims. `Err(wait)` when any of them is locked out.
+    pub fn check(
+        &self,
+        extensions: &Extensions,
+        headers: &HeaderMap,
+        identity: Option<(&str, &str)>,
+    ) -> Result<(), Duration> {
+        let now = Instant::now();
+        let mut longest = None;
+        for (key, budget) in self.keys(extensions, headers, identity) {
+            if let Some(wait) = self.store.locked(&key, budget, now) {
+                longest = longest.max(Some(wait));
+            }
+        }
+        longest.map_or(Ok(()), Err)
+    }
+
+    /// Counts a failed authentication; logs one warning when it starts a lockout.
+    pub fn failed(
+        &self,
+        extensions: &Extensions,
+        headers: &HeaderMap,
+        identity: Option<(&str, &str)>,
+    ) {
+        let now = Instant::now();
+        for (key, budget) in self.keys(extensions, headers, identity) {
+            let recorded = self.store.fail(&key, budget, now);
+            if let (true, Some(wait)) = (recorded.started, recorded.locked_for) {
+                tracing::warn!(
+                    key = %key,
+                    retry_after_secs = wait.as_secs_f64().ceil(),
+                    "authstar: too many failed authentications, locking out"
+                );
+            }
+        }
+    }
+
+    fn keys<'a>(
+        &self,
+        extensions: &Extensions,
+        headers: &HeaderMap,
+        identity: Option<(&'a str, &'a str)>,
+    ) -> impl Iterator<Item = (ThrottleKey<'a>, Budget)> {
+        let address = self.per_address.and_then(|budget| {
+            Some((
+                ThrottleKey::Address(self.address_of(extensions, headers)?),
+                budget,
+            ))
+        });
+        let identity = self.per_identity.and_then(|budget| {
+            let (scheme, id) = identity?;
+            Some((ThrottleKey::Identity { scheme, id }, budget))
+        });
+        address.into_iter().chain(identity)
+    }
+
+    /// Whether a request presents a credential this throttle watches (the `Authorization`
+    /// header or one of `names`).
+    pub(crate) fn presented(headers: &HeaderMap, names: &[HeaderName]) -> bool {
+        headers.contains_key(AUTHORIZATION) || names.iter().any(|n| headers.contains_key(n))
+    }
+
+    /// The identity a request's credential claims: the Basic user name, or the id a header's
+    /// identity function finds. Read again from the headers (on the check and on a failure
+    /// only), so the credential itself is never kept.
+    pub(crate) fn with_identity<R>(
+        &self,
+        headers: &HeaderMap,
+        schemes: Schemes,
+        names: &[HeaderName],
+        then: impl FnOnce(Option<(&str, &str)>) -> R,
+    ) -> R {
+        // The layer's precedence: an `Authorization` header of an enabled scheme decides.
+        match headers
+            .get(AUTHORIZATION)
+            .map(|v| authorization::parse(v.as_bytes()))
+        {
+            Some(Ok(Authorization::Basic(token))) if schemes.basic => {
+                match BasicCredentials::decode_bytes(token.as_bytes()) {
+                    Ok(credentials) => then(Some(("basic", credentials.username()))),
+                    Err(_) => then(None),
+                }
+            }
+            Some(Ok(Authorization::Bearer(_))) if schemes.bearer => then(None),
+            _ => self.header_identity_of(headers, names, then),
+        }
+    }
+
+    fn header_identity_of<R>(
+        &self,
+        headers: &HeaderMap,
+        names: &[HeaderName],
+        then: impl FnOnce(Option<(&str, &str)>) -> R,
+    ) -> R {
+        // The first configured header present decides, as in the layer's precedence.
+        let Some(name) = names.iter().find(|n| headers.contains_key(*n)) else {
+            return then(None);
+        };
+        let identity = self
+            .headers
+            .iter()
+            .find(|(watched, _)| watched == name)
+            .and_then(|(_, identity)| {
+                let value = headers.get(name)?.to_str().ok()?;
+                Some((name.as_str(), identity(value)?))
+            });
+        then(identity)
+    }
+}
+
+/// `429 Too Many Requests` (RFC 6585 §4) with `Retry-After` in whole seconds, rounded up.
+pub(crate) fn too_many_requests<B: Default>(wait: Duration) -> Response<B> {
+    let mut response = Response::new(B::default());
+    *response.status_mut() = StatusCode::TOO_MANY_REQUESTS;
+    let seconds = wait.as_secs() + u64::from(wait.subsec_nanos() > 0);
+    let headers = response.headers_mut();
+    headers.insert(RETRY_AFTER, HeaderValue::from(seconds.max(1)));
+    headers.insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    response
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ip(s: &str) -> IpAddr {
+        s.parse().unwrap()
+    }
+
+    #[test]
+    fn a_budget_allows_its_burst_then_refills_one_per_period() {
+        let store = MemoryStore::new(64);
+        let budget = Budget::new(3, 60); // 3 at once, then one a second
+        let key = ThrottleKey::Address(ip("192.0.2.1"));
+        let t0 = Instant::now();
+        for n in 1..=2 {
+            let recorded = store.fail(&key, budget, t0);
+            assert_eq!(recorded.locked_for, None, "failure {n}");
+        }
+        assert_eq!(store.locked(&key, budget, t0), None);
+        let third = store.fail(&key, budget, t0);
+        assert!(third.started && third.locked_for == Some(Duration::from_secs(1)));
+        assert_eq!(store.locked(&key, budget, t0), Some(Duration::from_secs(1)));
+        let fourth = store.fail(&key, budget, t0);
+        assert!(!fourth.started, "one lockout start, not one per failure");
+        // A period later exactly one more try is allowed.
+        let later = t0 + Duration::from_secs(2);
+        assert_eq!(store.locked(&key, budget, later), None);
+        assert!(store.fail(&key, budget, later).locked_for.is_some());
+        // Fully drained after burst periods.
+        let much_later = later + Duration::from_secs(10);
+        assert_eq!(store.locked(&key, budget, much_later), None);
+        assert_eq!(store.fail(&key, budget, much_later).locked_for, None);
+    }
+
+    #[test]
+    fn ipv6_addresses_count_by_their_64() {
+        let store = MemoryStore::new(64);
+        let budget = Budget::new(1, 1);
+        let now = Instant::now();
+        store.fail(&ThrottleKey::Address(ip("2001:db8:1:2::1")), budget, now);
+        assert!(
+            store
+                .locked(&ThrottleKey::Address(ip("2001:db8:1:2::ffff")), budget, now)
+                .is_some()
+        );
+        assert!(
+            store
+                .locked(&ThrottleKey::Address(ip("2001:db8:1:3::1")), budget, now)
+                .is_none()
+        );
+        store.fail(&ThrottleKey::Address(ip("::ffff:192.0.2.9")), budget, now);
+        assert!(
+            store
+                .locked(&ThrottleKey::Address(ip("192.0.2.9")), budget, now)
+                .is_some()
+        );
+    }
+
+    #[test]
+    fn identities_are_kept_apart_by_scheme() {
+        let store = MemoryStore::new(64);
+        let budget = Budget::new(1, 1);
+        let now = Instant::now();
+        let basic = ThrottleKey::Identity {
+            scheme: "basic",
+            id: "svc",
+        };
+        let key = ThrottleKey::Identity {
+            scheme: "x-api-key",
+            id: "svc",
+        };
+        store.fail(&basic, budget, now);
+        assert!(store.locked(&basic, budget, now).is_some());
+        assert!(store.locked(&key, budget, now).is_none());
+    }
+
+    #[test]
+    fn memory_stays_bounded_and_keeps_the_most_loaded_keys() {
+        let store = MemoryStore::new(SHARDS * 8);
+        let budget = Budget::new(5, 1);
+        let now = Instant::now();
+        let target = ThrottleKey::Identity {
+            scheme: "basic",
+            id: "victim",
+        };
+        for _ in 0..4 {
+            store.fail(&target, budget, now);
+        }
+        for n in 0..100_000u32 {
+            let address = IpAddr::from(n.to_be_bytes());
+            store.fail(&ThrottleKey::Address(address), budget, now);
+        }
+        assert!(store.len() <= SHARDS * 8, "{}", store.len());
+        // The nearly locked key survived the flood: one more failure locks it.
+        assert!(store.fail(&target, budget, now).started);
+    }
+
+    #[test]
+    fn identity_comes_from_basic_or_the_first_watched_header() {
+        let throttle = FailureThrottle::new().header_identity("x-api-key", |k| k.split('_').nth(1));
+        let names = [HeaderName::from_static("x-api-key")];
+        let mut headers = HeaderMap::new();
+        // svc:pw
+        headers.insert(AUTHORIZATION, HeaderValue::from_static("Basic c3ZjOnB3"));
+        let both = Schemes {
+            bearer: true,
+            basic: true,
+        };
+        let show = |i: Option<(&str, &str)>| i.map(|(s, id)| format!("{s}/{id}"));
+        let got = throttle.with_identity(&headers, both, &names, show);
+        assert_eq!(got.as_deref(), Some("basic/svc"));
+        headers.insert(AUTHORIZATION, HeaderValue::from_static("Bearer abc"));
+        assert!(!throttle.with_identity(&headers, both, &names, |i| i.is_some()));
+        headers.remove(AUTHORIZATION);
+        headers.insert("x-api-key", HeaderValue::from_static("ask_k1_secret"));
+        let got = throttle.with_identity(&headers, both, &names, show);
+        assert_eq!(got.as_deref(), Some("x-api-key/k1"));
+        // Basic not enabled in the layer: the Authorization header is not ours, headers decide.
+        headers.insert(AUTHORIZATION, HeaderValue::from_static("Basic c3ZjOnB3"));
+        let bearer_only = Schemes {
+            bearer: true,
+            basic: false,
+        };
+        let got = throttle.with_identity(&headers, bearer_only, &names, show);
+        assert_eq!(got.as_deref(), Some("x-api-key/k1"));
+    }
+
+    #[test]
+    fn retry_after_is_rounded_up_to_a_whole_second() {
+        let response: Response<()> = too_many_requests(Duration::from_millis(1_200));
+        assert_eq!(response.status(), StatusCode::TOO_MANY_REQUESTS);
+        assert_eq!(response.headers()[RETRY_AFTER], "2");
+        let response: Response<()> = too_many_requests(Duration::from_millis(10));
+        assert_eq!(response.headers()[RETRY_AFTER], "1");
+    }
+}
