@@ -3,7 +3,9 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use authstar_cli::demo::{self, DemoConfig};
+use std::time::Duration;
+
+use authstar_cli::demo::{self, DemoConfig, ServerLimits};
 use authstar_cli::registry::{Registry, RegistryError};
 use clap::{Args, Parser, Subcommand};
 
@@ -72,9 +74,33 @@ struct DemoArgs {
     #[arg(long)]
     issuer: Option<String>,
     /// Seconds a successful client or API-key check is cached (a revocation by another process
-    /// takes effect within this time; 0 disables the cache).
-    #[arg(long, default_value_t = 30)]
+    /// takes effect within this time; 0 disables the cache; at most a day).
+    #[arg(long, default_value_t = 30, value_parser = clap::value_parser!(u64).range(0..=86_400))]
     cache_ttl: u64,
+    /// Mark the session cookie `Secure` (default: when the issuer URL is https).
+    #[arg(long, value_name = "true|false")]
+    secure_cookies: Option<bool>,
+    /// An origin (scheme://host:port) besides the service's own from which browsers may open a
+    /// session-authenticated websocket (repeat for several).
+    #[arg(long = "allowed-origin")]
+    allowed_origins: Vec<String>,
+    /// Turn off failed-authentication throttling (on by default: 429 after 100 failures a
+    /// minute from one address or 10 for one client id).
+    #[arg(long)]
+    no_throttle: bool,
+    /// Seconds a client has to send a request head; also how long an idle keep-alive
+    /// connection is kept.
+    #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..=3_600))]
+    header_timeout: u64,
+    /// Seconds to answer a request, its body included (408 after).
+    #[arg(long, default_value_t = 30, value_parser = clap::value_parser!(u64).range(1..=3_600))]
+    request_timeout: u64,
+    /// Connections served at once (more wait in the kernel's queue).
+    #[arg(long, default_value_t = 1024, value_parser = clap::value_parser!(u64).range(1..=1_000_000))]
+    max_connections: u64,
+    /// Largest request body in bytes (413 beyond).
+    #[arg(long, default_value_t = 65_536, value_parser = clap::value_parser!(u64).range(1..=1_073_741_824))]
+    max_body: u64,
 }
 
 #[derive(Subcommand)]
@@ -84,9 +110,14 @@ enum ClientsCommand {
         /// The client id (default: generated).
         #[arg(long)]
         id: Option<String>,
-        /// Import this secret instead of generating one (stored with argon2id).
-        #[arg(long)]
+        /// Import this secret instead of generating one (stored with argon2id, at least 16
+        /// characters). Visible to other users in the process list: prefer --secret-stdin or
+        /// AUTHSTAR_IMPORT_SECRET.
+        #[arg(long, env = "AUTHSTAR_IMPORT_SECRET", hide_env_values = true)]
         secret: Option<String>,
+        /// Read the secret to import from the first line of standard input.
+        #[arg(long, conflicts_with = "secret")]
+        secret_stdin: bool,
         /// A scope (repeat for several).
         #[arg(long = "scope")]
         scopes: Vec<String>,
@@ -142,9 +173,13 @@ struct TokenArgs {
     /// The client id.
     #[arg(long)]
     client_id: String,
-    /// The client secret.
-    #[arg(long)]
-    client_secret: String,
+    /// The client secret. Visible to other users in the process list: prefer
+    /// --client-secret-stdin or AUTHSTAR_CLIENT_SECRET.
+    #[arg(long, env = "AUTHSTAR_CLIENT_SECRET", hide_env_values = true)]
+    client_secret: Option<String>,
+    /// Read the client secret from the first line of standard input.
+    #[arg(long, conflicts_with = "client_secret")]
+    client_secret_stdin: bool,
     /// A scope to request (repeat for several).
     #[arg(long = "scope")]
     scopes: Vec<String>,
@@ -203,14 +238,32 @@ fn state(revoked: bool) -> String {
     if revoked { "revoked" } else { "active" }.to_owned()
 }
 
+/// A secret from a flag or the environment, or the first line of standard input.
+fn secret_from(given: Option<String>, stdin: bool) -> Result<Option<String>, CliError> {
+    if !stdin {
+        return Ok(given);
+    }
+    let mut line = String::new();
+    std::io::stdin()
+        .read_line(&mut line)
+        .map_err(|e| CliError::Message(format!("cannot read the secret from stdin: {e}")))?;
+    let secret = line.trim_end_matches(['\r', '\n']);
+    if secret.is_empty() {
+        return Err(CliError::Message("no secret on standard input".into()));
+    }
+    Ok(Some(secret.to_owned()))
+}
+
 fn clients(command: ClientsCommand, registry: &Registry) -> Result<(), CliError> {
     match command {
         ClientsCommand::Create {
             id,
             secret,
+            secret_stdin,
             scopes,
             json,
         } => {
+            let secret = secret_from(secret, secret_stdin)?;
             let created = registry.create_client(id.as_deref(), secret.as_deref(), &scopes)?;
             let scopes = created.scopes.join(" ");
             let fields = [
@@ -273,9 +326,15 @@ async fn token(args: TokenArgs) -> Result<(), CliError> {
     if !args.scopes.is_empty() {
         form.push(("scope", args.scopes.join(" ")));
     }
+    let secret = secret_from(args.client_secret, args.client_secret_stdin)?.ok_or_else(|| {
+        CliError::Message(
+            "give the client secret: --client-secret-stdin, AUTHSTAR_CLIENT_SECRET or --client-secret"
+                .into(),
+        )
+    })?;
     let response = reqwest::Client::new()
         .post(&args.url)
-        .basic_auth(&args.client_id, Some(&args.client_secret))
+        .basic_auth(&args.client_id, Some(&secret))
         .form(&form)
         .send()
         .await
@@ -305,8 +364,18 @@ async fn run(cli: Cli) -> Result<(), CliError> {
                 port: args.port,
                 db: args.db,
                 trusted_proxies: args.trusted_proxies,
+                forwarded_header: args.forwarded_header,
                 issuer: args.issuer,
-                cache_ttl: std::time::Duration::from_secs(args.cache_ttl),
+                cache_ttl: Duration::from_secs(args.cache_ttl),
+                secure_cookies: args.secure_cookies,
+                allowed_origins: args.allowed_origins,
+                throttle: !args.no_throttle,
+                limits: ServerLimits {
+                    header_timeout: Duration::from_secs(args.header_timeout),
+                    request_timeout: Duration::from_secs(args.request_timeout),
+                    max_connections: usize::try_from(args.max_connections).unwrap_or(usize::MAX),
+                    max_body: usize::try_from(args.max_body).unwrap_or(usize::MAX),
+                },
             })
             .await?;
         }

@@ -88,13 +88,18 @@ fn clients_create_list_revoke_with_json() {
         "--id",
         "imp",
         "--secret",
-        "chosen secret",
+        "a chosen long secret",
         "--json",
     ]);
     assert_eq!(
-        imported["client_secret"], "chosen secret",
+        imported["client_secret"], "a chosen long secret",
         "an imported secret is echoed on create"
     );
+    let short = dir.run(&["clients", "create", "--id", "weak", "--secret", "hunter2"]);
+    assert!(!short.status.success());
+    let message = String::from_utf8_lossy(&short.stderr);
+    assert!(message.contains("at least 16 characters"), "{message}");
+    assert!(!message.contains("hunter2"), "the secret is not echoed in errors");
 
     let list = dir.json(&["clients", "list", "--json"]);
     let ids: Vec<&str> = list
@@ -226,4 +231,56 @@ fn help_everywhere() {
         let text = dir.ok(args);
         assert!(text.contains("Usage:"), "{args:?}");
     }
+}
+
+#[test]
+fn secrets_can_stay_out_of_the_process_list() {
+    use std::io::Write as _;
+    let dir = Workdir::new("stdin");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_authstar"))
+        .args(["clients", "create", "--id", "piped", "--secret-stdin", "--json"])
+        .current_dir(&dir.0)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(b"secret from a pipe!\n")
+        .unwrap();
+    let output = child.wait_with_output().unwrap();
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    let created: Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert_eq!(created["client_secret"], "secret from a pipe!");
+
+    let from_env = Command::new(env!("CARGO_BIN_EXE_authstar"))
+        .args(["clients", "create", "--id", "env", "--json"])
+        .env("AUTHSTAR_IMPORT_SECRET", "secret from the env")
+        .current_dir(&dir.0)
+        .output()
+        .unwrap();
+    assert!(from_env.status.success());
+    let created: Value = serde_json::from_slice(&from_env.stdout).unwrap();
+    assert_eq!(created["client_secret"], "secret from the env");
+
+    // `--help` names the variable but never shows its value.
+    let help = Command::new(env!("CARGO_BIN_EXE_authstar"))
+        .args(["token", "--help"])
+        .env("AUTHSTAR_CLIENT_SECRET", "do-not-print-me")
+        .output()
+        .unwrap();
+    let help = String::from_utf8_lossy(&help.stdout);
+    assert!(help.contains("AUTHSTAR_CLIENT_SECRET") && !help.contains("do-not-print-me"));
+}
+
+#[test]
+fn an_out_of_range_cache_ttl_is_refused_before_any_file_is_made() {
+    let dir = Workdir::new("ttl");
+    let output = dir.run(&["demo", "--port", "0", "--cache-ttl", "99999999999"]);
+    assert!(!output.status.success());
+    assert!(String::from_utf8_lossy(&output.stderr).contains("cache-ttl"));
+    assert_eq!(std::fs::read_dir(&dir.0).unwrap().count(), 0, "no file created");
 }

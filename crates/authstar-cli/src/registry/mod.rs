@@ -10,12 +10,14 @@
 //! Comparisons are constant-time (`hmac`'s `verify_slice`, argon2's verifier). API keys carry the
 //! prefix `ask_` so secret scanners can find leaked ones: `ask_<key id>_<secret>`.
 
+mod password;
+mod secrets;
+mod usage;
+
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use argon2::Argon2;
-use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
 use authstar::AuthstarClient;
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -24,6 +26,14 @@ use ring::rand::{SecureRandom, SystemRandom};
 use rusqlite::{Connection, OptionalExtension, params};
 use serde::{Deserialize, Serialize};
 use sha2::Sha256;
+
+pub use password::MIN_IMPORTED_SECRET_LEN;
+use password::Passwords;
+pub use secrets::{ServerSecrets, secrets_path};
+use usage::{UsageRecorder, Used};
+
+/// The longest cache TTL accepted: a revocation must take effect within a day at worst.
+pub const MAX_CACHE_TTL: Duration = Duration::from_secs(24 * 3600);
 
 /// The prefix of every API key.
 pub const API_KEY_PREFIX: &str = "ask_";
@@ -57,6 +67,15 @@ pub enum RegistryError {
     /// No randomness.
     #[error("the system random generator failed")]
     Random,
+    /// An imported secret is too short or holds control characters.
+    #[error(
+        "an imported secret needs at least {MIN_IMPORTED_SECRET_LEN} characters and no control \
+         characters (or omit --secret to have a 256-bit one generated)"
+    )]
+    WeakSecret,
+    /// Too many password hashes are running or waiting: try again shortly.
+    #[error("too many password checks at once; try again shortly")]
+    Busy,
 }
 
 /// A client as listed.
@@ -89,27 +108,6 @@ pub struct KeyRecord {
     pub last_used_at: Option<u64>,
     /// Whether revoked.
     pub revoked: bool,
-}
-
-/// Server-side secrets, kept in a file beside the database (mode 0600), never in it.
-#[derive(Clone, Serialize, Deserialize)]
-pub struct ServerSecrets {
-    /// The HMAC pepper.
-    pub pepper: String,
-    /// The session cookie signing key (64 bytes, base64url).
-    pub cookie_key: String,
-    /// The JWT signing key, PKCS#8 DER, base64url.
-    pub jwt_key: String,
-    /// The JWT key id.
-    pub jwt_kid: String,
-}
-
-impl std::fmt::Debug for ServerSecrets {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("ServerSecrets")
-            .field("jwt_kid", &self.jwt_kid)
-            .finish_non_exhaustive()
-    }
 }
 
 /// Random bytes from the system.
@@ -150,13 +148,28 @@ fn check_scopes(scopes: &[String]) -> Result<(), RegistryError> {
     Ok(())
 }
 
+fn bounded_cache<K, V>(ttl: Duration) -> moka::sync::Cache<K, V>
+where
+    K: std::hash::Hash + Eq + Send + Sync + 'static,
+    V: Clone + Send + Sync + 'static,
+{
+    moka::sync::Cache::builder()
+        .max_capacity(10_000)
+        .time_to_live(ttl)
+        .build()
+}
+
 /// The registry: a SQLite file plus its secrets file.
 #[derive(Clone)]
 pub struct Registry {
     connection: Arc<Mutex<Connection>>,
     secrets: ServerSecrets,
-    pepper: Vec<u8>,
+    pepper: Arc<[u8]>,
+    passwords: Passwords,
+    usage: UsageRecorder,
     cache: moka::sync::Cache<Vec<u8>, AuthstarClient>,
+    /// Whether a client is active, for sessions: cached like successful checks.
+    active: moka::sync::Cache<String, bool>,
 }
 
 impl std::fmt::Debug for Registry {
@@ -174,6 +187,10 @@ CREATE TABLE IF NOT EXISTS clients (
     last_used_at INTEGER,
     revoked_at   INTEGER
 );
+CREATE TABLE IF NOT EXISTS meta (
+    name  TEXT PRIMARY KEY,
+    value TEXT NOT NULL
+);
 CREATE TABLE IF NOT EXISTS api_keys (
     key_id       TEXT PRIMARY KEY,
     client_id    TEXT NOT NULL REFERENCES clients(client_id),
@@ -185,59 +202,7 @@ CREATE TABLE IF NOT EXISTS api_keys (
 );
 ";
 
-/// The secrets file of a database: `<db>.secrets.json`.
-pub fn secrets_path(db: &Path) -> PathBuf {
-    let mut name = db.as_os_str().to_owned();
-    name.push(".secrets.json");
-    PathBuf::from(name)
-}
-
-fn load_or_create_secrets(path: &Path) -> Result<ServerSecrets, RegistryError> {
-    let fail = |message: String| RegistryError::Secrets {
-        path: path.to_owned(),
-        message,
-    };
-    match std::fs::read(path) {
-        Ok(bytes) => serde_json::from_slice(&bytes).map_err(|e| {
-            fail(format!(
-                "unreadable ({e}); restore it or delete the database too"
-            ))
-        }),
-        Err(error) if error.kind() == std::io::ErrorKind::NotFound => {
-            let jwt_key =
-                authstar_jwt::SigningKey::generate_es256("k1").map_err(|e| fail(e.to_string()))?;
-            let secrets = ServerSecrets {
-                pepper: URL_SAFE_NO_PAD.encode(random::<32>()?),
-                cookie_key: URL_SAFE_NO_PAD.encode(random::<64>()?),
-                jwt_key: URL_SAFE_NO_PAD.encode(jwt_key.to_bytes()),
-                jwt_kid: format!("es256-{}", hex(&random::<4>()?)),
-            };
-            let json = serde_json::to_vec_pretty(&secrets).map_err(|e| fail(e.to_string()))?;
-            write_private(path, &json).map_err(|e| fail(e.to_string()))?;
-            Ok(secrets)
-        }
-        Err(error) => Err(fail(error.to_string())),
-    }
-}
-
-#[cfg(unix)]
-fn write_private(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
-    use std::io::Write as _;
-    use std::os::unix::fs::OpenOptionsExt as _;
-    let mut file = std::fs::OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .mode(0o600)
-        .open(path)?;
-    file.write_all(bytes)
-}
-
-#[cfg(not(unix))]
-fn write_private(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
-    std::fs::write(path, bytes)
-}
-
-fn hex(bytes: &[u8]) -> String {
+pub(crate) fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
@@ -272,31 +237,90 @@ impl Registry {
         Self::open_with_cache(db, Duration::from_secs(30))
     }
 
-    /// Like [`open`](Self::open), caching successful authentications for `ttl`. A client or key
-    /// revoked by another process (the CLI) keeps working here for at most `ttl`; `0` disables
-    /// the cache.
+    /// Like [`open`](Self::open), caching successful authentications for `ttl` (at most
+    /// [`MAX_CACHE_TTL`]). A client or key revoked by another process (the CLI) keeps working
+    /// here for at most `ttl`; `0` disables the cache.
+    ///
+    /// Refuses to start, rather than lock everyone out, when the secrets file is missing while
+    /// the database has clients, or belongs to another database (its pepper's fingerprint
+    /// differs from the one recorded). New files are created readable by their owner only.
     pub fn open_with_cache(db: &Path, ttl: Duration) -> Result<Self, RegistryError> {
-        let secrets = load_or_create_secrets(&secrets_path(db))?;
+        if ttl > MAX_CACHE_TTL {
+            return Err(RegistryError::Invalid(format!(
+                "cache TTL {} s is longer than the {} s allowed",
+                ttl.as_secs(),
+                MAX_CACHE_TTL.as_secs()
+            )));
+        }
+        // SQLite gives the -wal and -shm files the database file's permissions.
+        match secrets::create_private(db) {
+            Ok(_) => {}
+            Err(error) if error.kind() == std::io::ErrorKind::AlreadyExists => {}
+            Err(error) => {
+                return Err(RegistryError::Secrets {
+                    path: db.to_owned(),
+                    message: format!("cannot create the database: {error}"),
+                });
+            }
+        }
         let connection = Connection::open(db)?;
         connection.execute_batch(
             "PRAGMA journal_mode = WAL; PRAGMA foreign_keys = ON; PRAGMA busy_timeout = 5000;",
         )?;
         connection.execute_batch(SCHEMA)?;
-        let pepper =
-            URL_SAFE_NO_PAD
-                .decode(&secrets.pepper)
-                .map_err(|_| RegistryError::Secrets {
-                    path: secrets_path(db),
-                    message: "invalid pepper".into(),
-                })?;
+        let path = secrets_path(db);
+        let recorded: Option<String> = connection
+            .query_row(
+                "SELECT value FROM meta WHERE name = 'pepper_fingerprint'",
+                [],
+                |row| row.get(0),
+            )
+            .optional()?;
+        let clients: i64 =
+            connection.query_row("SELECT COUNT(*) FROM clients", [], |r| r.get(0))?;
+        let secrets = match secrets::load(&path)? {
+            Some(secrets) => secrets,
+            None if clients > 0 || recorded.is_some() => {
+                return Err(secrets::secrets_error(
+                    &path,
+                    "missing, but the database holds secrets hashed with its pepper: restore \
+                     the file from your backup (a new pepper would make every secret fail)"
+                        .into(),
+                ));
+            }
+            None => secrets::create(&path)?,
+        };
+        let pepper: Arc<[u8]> = URL_SAFE_NO_PAD
+            .decode(&secrets.pepper)
+            .map_err(|_| secrets::secrets_error(&path, "invalid pepper".into()))?
+            .into();
+        let fingerprint = secrets::fingerprint(&pepper);
+        match recorded {
+            Some(recorded) if recorded != fingerprint => {
+                return Err(secrets::secrets_error(
+                    &path,
+                    "belongs to another database (its pepper does not match the one this \
+                     database was created with): restore the right file"
+                        .into(),
+                ));
+            }
+            Some(_) => {}
+            None => {
+                connection.execute(
+                    "INSERT INTO meta (name, value) VALUES ('pepper_fingerprint', ?1)",
+                    [&fingerprint],
+                )?;
+            }
+        }
+        let permits = std::thread::available_parallelism().map_or(1, usize::from);
         Ok(Self {
             connection: Arc::new(Mutex::new(connection)),
             secrets,
+            passwords: Passwords::new(pepper.clone(), permits)?,
             pepper,
-            cache: moka::sync::Cache::builder()
-                .max_capacity(10_000)
-                .time_to_live(ttl)
-                .build(),
+            usage: UsageRecorder::start(db)?,
+            cache: bounded_cache(ttl),
+            active: bounded_cache(ttl),
         })
     }
 
@@ -328,17 +352,23 @@ impl Registry {
         )
     }
 
-    fn verify_hash(&self, stored: &str, parts: &[&[u8]], secret: &str) -> bool {
+    /// Checks a secret against its stored hash: HMAC for generated secrets, argon2 for
+    /// imported ones (`Err(Busy)` when too many run).
+    fn verify_hash(
+        &self,
+        stored: &str,
+        parts: &[&[u8]],
+        secret: &str,
+    ) -> Result<bool, RegistryError> {
         if let Some(encoded) = stored.strip_prefix("hmac-sha256$") {
-            return URL_SAFE_NO_PAD
+            return Ok(URL_SAFE_NO_PAD
                 .decode(encoded)
-                .is_ok_and(|expected| self.mac(parts).verify_slice(&expected).is_ok());
+                .is_ok_and(|expected| self.mac(parts).verify_slice(&expected).is_ok()));
         }
-        PasswordHash::new(stored).is_ok_and(|hash| {
-            Argon2::default()
-                .verify_password(secret.as_bytes(), &hash)
-                .is_ok()
-        })
+        if Passwords::is_password_hash(stored) {
+            return self.passwords.verify(stored, secret);
+        }
+        Ok(false)
     }
 
     /// Creates a client. Without `secret`, a 256-bit secret is generated (HMAC-hashed); an
@@ -368,19 +398,8 @@ impl Registry {
         };
         let (client_secret, hash) = match secret {
             Some(secret) => {
-                if secret.is_empty() || secret.chars().any(char::is_control) {
-                    return Err(RegistryError::Invalid(
-                        "--secret must be non-empty without control characters".into(),
-                    ));
-                }
-                let salt =
-                    SaltString::encode_b64(&random::<16>()?).map_err(|_| RegistryError::Random)?;
-                let hash = Argon2::default()
-                    .hash_password(secret.as_bytes(), &salt)
-                    .map_err(|e| {
-                        RegistryError::Invalid(format!("could not hash the secret: {e}"))
-                    })?;
-                (secret.to_owned(), hash.to_string())
+                Passwords::check_importable(secret)?;
+                (secret.to_owned(), self.passwords.hash(secret)?)
             }
             None => {
                 let secret = URL_SAFE_NO_PAD.encode(random::<32>()?);
@@ -435,6 +454,7 @@ impl Registry {
             return Err(RegistryError::UnknownClient(client_id.to_owned()));
         }
         self.cache.invalidate_all();
+        self.active.invalidate_all();
         Ok(())
     }
 
@@ -552,8 +572,10 @@ impl Registry {
         self.cache.get(&self.cache_key(kind.as_bytes(), id, secret))
     }
 
-    /// Authenticates a client by id and secret: `None` for unknown, revoked or wrong. Blocking:
-    /// call it off the async runtime's worker threads.
+    /// Authenticates a client by id and secret: `None` for unknown, revoked or wrong;
+    /// `Err(Busy)` when too many password checks run. Blocking: call it off the async
+    /// runtime's worker threads. An unknown or revoked id costs a password check too, so the
+    /// time of the answer does not tell which ids exist.
     pub fn authenticate_client(
         &self,
         client_id: &str,
@@ -562,16 +584,6 @@ impl Registry {
         if let Some(client) = self.cached("client", client_id, secret) {
             return Ok(Some(client));
         }
-        self.authenticate_client_uncached(client_id, secret)
-    }
-
-    /// [`authenticate_client`](Self::authenticate_client) straight from the database: the token
-    /// endpoint uses it, so a revoked client gets no token even while a cache remembers it.
-    pub fn authenticate_client_uncached(
-        &self,
-        client_id: &str,
-        secret: &str,
-    ) -> Result<Option<AuthstarClient>, RegistryError> {
         let row: Option<(String, String, Option<u64>)> = self
             .db()
             .query_row(
@@ -581,19 +593,14 @@ impl Registry {
             )
             .optional()?;
         let Some((hash, scopes, None)) = row else {
+            self.passwords.verify_dummy(secret)?;
             return Ok(None);
         };
-        if !self.verify_hash(
-            &hash,
-            &[b"client", client_id.as_bytes(), secret.as_bytes()],
-            secret,
-        ) {
+        let parts: [&[u8]; 3] = [b"client", client_id.as_bytes(), secret.as_bytes()];
+        if !self.verify_hash(&hash, &parts, secret)? {
             return Ok(None);
         }
-        self.db().execute(
-            "UPDATE clients SET last_used_at = ?2 WHERE client_id = ?1",
-            params![client_id, now()],
-        )?;
+        self.usage.note(Used::Client, client_id, now());
         let client = AuthstarClient::new(client_id, split_scopes(&scopes));
         self.cache
             .insert(self.cache_key(b"client", client_id, secret), client.clone());
@@ -630,21 +637,31 @@ impl Registry {
         let Some((hash, scopes, client_id)) = row else {
             return Ok(None);
         };
-        if !self.verify_hash(
-            &hash,
-            &[b"key", key_id.as_bytes(), secret.as_bytes()],
-            secret,
-        ) {
+        let parts: [&[u8]; 3] = [b"key", key_id.as_bytes(), secret.as_bytes()];
+        if !self.verify_hash(&hash, &parts, secret)? {
             return Ok(None);
         }
-        self.db().execute(
-            "UPDATE api_keys SET last_used_at = ?2 WHERE key_id = ?1",
-            params![key_id, now()],
-        )?;
+        self.usage.note(Used::Key, key_id, now());
         let client = AuthstarClient::new(client_id, split_scopes(&scopes));
         self.cache
             .insert(self.cache_key(b"key", key_id, secret), client.clone());
         Ok(Some(client))
+    }
+
+    /// [`is_active`](Self::is_active) through the cache (within the cache TTL of a revocation
+    /// by another process; at once for one by this process): what a session is checked with.
+    pub fn is_active_cached(&self, client_id: &str) -> Result<bool, RegistryError> {
+        if let Some(active) = self.active.get(client_id) {
+            return Ok(active);
+        }
+        let active = self.is_active(client_id)?;
+        self.active.insert(client_id.to_owned(), active);
+        Ok(active)
+    }
+
+    /// A cached answer of [`is_active_cached`](Self::is_active_cached), if there is one.
+    pub fn cached_active(&self, client_id: &str) -> Option<bool> {
+        self.active.get(client_id)
     }
 
     /// Whether a client exists and is not revoked (checked before issuing a token).
@@ -675,6 +692,18 @@ impl Registry {
 mod tests {
     use super::*;
 
+    /// Whether `condition` holds within two seconds.
+    fn eventually(condition: impl Fn() -> bool) -> bool {
+        let deadline = std::time::Instant::now() + Duration::from_secs(2);
+        while std::time::Instant::now() < deadline {
+            if condition() {
+                return true;
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        false
+    }
+
     fn registry() -> (Registry, PathBuf) {
         let dir = std::env::temp_dir().join(format!(
             "authstar-registry-{}-{}",
@@ -704,12 +733,11 @@ mod tests {
             .authenticate_client("svc", &created.client_secret)
             .unwrap()
             .unwrap();
-        let listed = registry.list_clients().unwrap();
         assert!(
-            listed[0].last_used_at.is_some(),
-            "a successful check records its use"
+            eventually(|| registry.list_clients().unwrap()[0].last_used_at.is_some()),
+            "a successful check records its use, off the request path"
         );
-        assert!(listed[0].created_at > 0);
+        assert!(registry.list_clients().unwrap()[0].created_at > 0);
         assert_eq!(client.scopes(), ["read"]);
         assert!(
             registry
@@ -731,22 +759,22 @@ mod tests {
     fn imported_secrets_use_argon2() {
         let (registry, dir) = registry();
         registry
-            .create_client(Some("imp"), Some("correct horse"), &[])
+            .create_client(Some("imp"), Some("correct horse battery"), &[])
             .unwrap();
         let stored: String = registry
             .db()
             .query_row("SELECT secret_hash FROM clients", [], |r| r.get(0))
             .unwrap();
-        assert!(stored.starts_with("$argon2id$"), "{stored}");
+        assert!(stored.starts_with("argon2-peppered$$argon2id$"), "{stored}");
         assert!(
             registry
-                .authenticate_client("imp", "correct horse")
+                .authenticate_client("imp", "correct horse battery")
                 .unwrap()
                 .is_some()
         );
         assert!(
             registry
-                .authenticate_client("imp", "correct horsf")
+                .authenticate_client("imp", "correct horse batterx")
                 .unwrap()
                 .is_none()
         );
@@ -770,7 +798,9 @@ mod tests {
                 .scopes(),
             ["a"]
         );
-        assert!(registry.list_keys().unwrap()[0].last_used_at.is_some());
+        assert!(eventually(|| registry.list_keys().unwrap()[0]
+            .last_used_at
+            .is_some()));
         assert!(
             registry
                 .authenticate_key(&format!("{}x", key.key))
@@ -797,6 +827,162 @@ mod tests {
             registry.revoke_key("nokey"),
             Err(RegistryError::UnknownKey(_))
         ));
-        std::fs::remove_dir_all(dir).unwrap();
+        let _ = std::fs::remove_dir_all(dir);
+    }
+}
+
+#[cfg(test)]
+mod attacker_tests {
+    //! What a lost file, a busy database or a guesser does to the registry.
+
+    use super::*;
+
+    fn fresh_dir(name: &str) -> PathBuf {
+        let dir = std::env::temp_dir().join(format!(
+            "authstar-registry-{name}-{}-{}",
+            std::process::id(),
+            hex(&random::<4>().unwrap())
+        ));
+        std::fs::create_dir_all(&dir).unwrap();
+        dir
+    }
+
+    #[test]
+    fn a_lost_secrets_file_is_refused_never_replaced() {
+        let dir = fresh_dir("lost");
+        let db = dir.join("r.db");
+        let registry = Registry::open(&db).unwrap();
+        let created = registry.create_client(Some("svc"), None, &[]).unwrap();
+        drop(registry);
+        let secrets = secrets_path(&db);
+        let saved = std::fs::read(&secrets).unwrap();
+        std::fs::remove_file(&secrets).unwrap();
+        let error = Registry::open(&db).unwrap_err().to_string();
+        assert!(
+            error.contains("missing") && error.contains("restore"),
+            "{error}"
+        );
+        assert!(!secrets.exists(), "no new pepper was written");
+        // Another database's secrets file is refused too.
+        let other = dir.join("other.db");
+        Registry::open(&other).unwrap();
+        std::fs::copy(secrets_path(&other), &secrets).unwrap();
+        let error = Registry::open(&db).unwrap_err().to_string();
+        assert!(error.contains("another database"), "{error}");
+        // The right file back: everything works again.
+        std::fs::write(&secrets, saved).unwrap();
+        let registry = Registry::open(&db).unwrap();
+        assert!(
+            registry
+                .authenticate_client("svc", &created.client_secret)
+                .unwrap()
+                .is_some()
+        );
+        let _ = std::fs::remove_dir_all(dir);
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn database_and_secrets_files_are_private() {
+        use std::os::unix::fs::PermissionsExt as _;
+        let dir = fresh_dir("modes");
+        let db = dir.join("r.db");
+        let registry = Registry::open(&db).unwrap();
+        registry.create_client(Some("svc"), None, &[]).unwrap();
+        for suffix in ["", "-wal", "-shm", ".secrets.json"] {
+            let mut name = db.as_os_str().to_owned();
+            name.push(suffix);
+            let mode = std::fs::metadata(PathBuf::from(&name))
+                .unwrap()
+                .permissions()
+                .mode();
+            assert_eq!(mode & 0o077, 0, "{name:?} is {mode:o}");
+        }
+        let _ = std::fs::remove_dir_all(dir);
+    }
+
+    #[test]
+    fn a_cache_ttl_out_of_range_is_refused_before_any_file_is_made() {
+        let dir = fresh_dir("ttl");
+        let db = dir.join("r.db");
+        let error = Registry::open_with_cache(&db, Duration::from_secs(99_999_999_999));
+        assert!(matches!(error, Err(RegistryError::Invalid(_))));
+        assert!(!db.exists() && !secrets_path(&db).exists());
+        let _ = std::fs::remove_dir_all(dir);
+    }
+
+    #[test]
+    fn imported_secrets_must_be_long_enough() {
+        let dir = fresh_dir("weak");
+        let registry = Registry::open(&dir.join("r.db")).unwrap();
+        assert!(matches!(
+            registry.create_client(Some("svc"), Some("hunter2"), &[]),
+            Err(RegistryError::WeakSecret)
+        ));
+        let _ = std::fs::remove_dir_all(dir);
+    }
+
+    #[test]
+    fn a_writer_holding_the_database_does_not_fail_valid_credentials() {
+        let dir = fresh_dir("locked");
+        let db = dir.join("r.db");
+        let registry = Registry::open_with_cache(&db, Duration::ZERO).unwrap();
+        let created = registry.create_client(Some("svc"), None, &[]).unwrap();
+        let key = registry.create_key("svc", &[]).unwrap();
+        let writer = Connection::open(&db).unwrap();
+        writer
+            .execute_batch("BEGIN IMMEDIATE; UPDATE clients SET scopes = scopes;")
+            .unwrap();
+        let started = std::time::Instant::now();
+        for _ in 0..3 {
+            assert!(
+                registry
+                    .authenticate_client("svc", &created.client_secret)
+                    .unwrap()
+                    .is_some()
+            );
+            assert!(registry.authenticate_key(&key.key).unwrap().is_some());
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(1),
+            "no wait for the writer's lock"
+        );
+        writer.execute_batch("COMMIT;").unwrap();
+        let _ = std::fs::remove_dir_all(dir);
+    }
+
+    #[test]
+    fn unknown_ids_cost_as_much_as_a_wrong_imported_secret() {
+        let dir = fresh_dir("timing");
+        let registry = Registry::open_with_cache(&dir.join("r.db"), Duration::ZERO).unwrap();
+        registry
+            .create_client(Some("imported"), Some("a long imported secret"), &[])
+            .unwrap();
+        let time = |id: &str| {
+            let started = std::time::Instant::now();
+            assert!(
+                registry
+                    .authenticate_client(id, "a wrong guess!!!")
+                    .unwrap()
+                    .is_none()
+            );
+            started.elapsed()
+        };
+        // Interleaved, after a warm-up, so both see the same machine.
+        time("imported");
+        let (mut known, mut unknown) = (Vec::new(), Vec::new());
+        for _ in 0..11 {
+            known.push(time("imported"));
+            unknown.push(time("nobody"));
+        }
+        known.sort();
+        unknown.sort();
+        let (known, unknown) = (known[5], unknown[5]);
+        let ratio = unknown.as_secs_f64() / known.as_secs_f64();
+        assert!(
+            (0.8..1.25).contains(&ratio),
+            "unknown {unknown:?} vs known {known:?}"
+        );
+        let _ = std::fs::remove_dir_all(dir);
     }
 }

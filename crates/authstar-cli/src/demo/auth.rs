@@ -1,0 +1,118 @@
+//! The demo's authenticators on the registry: Basic client credentials, API keys and the
+//! session cookie. Cache hits answer at once; everything else runs on a blocking thread.
+
+use std::future::Future;
+use std::pin::Pin;
+
+use authstar::{
+    Authenticator, AuthstarClient, BasicCredentials, HeaderCredential, RequestAuthenticator,
+    Started, Verdict,
+};
+use axum::http::request::Parts;
+use axum_extra::extract::cookie::Key;
+
+use super::session;
+use crate::registry::{Registry, RegistryError};
+
+pub(super) type BoxVerdict = Pin<Box<dyn Future<Output = Verdict<AuthstarClient>> + Send>>;
+
+/// Runs a registry call on a blocking thread. A registry that is busy (too many password
+/// checks) or failing is `Unavailable`: the layer answers 503 with `Retry-After`.
+async fn blocking<F>(work: F) -> Verdict<AuthstarClient>
+where
+    F: FnOnce() -> Result<Option<AuthstarClient>, RegistryError> + Send + 'static,
+{
+    match tokio::task::spawn_blocking(work).await {
+        Ok(Ok(Some(client))) => Verdict::Authenticated(client),
+        Ok(Ok(None)) => Verdict::Rejected,
+        Ok(Err(error)) => Verdict::Unavailable(error.into()),
+        Err(join) => Verdict::Unavailable(join.into()),
+    }
+}
+
+/// Basic client credentials.
+#[derive(Clone)]
+pub(super) struct RegistryBasic(pub(super) Registry);
+
+impl Authenticator<BasicCredentials> for RegistryBasic {
+    type Client = AuthstarClient;
+    type Future = BoxVerdict;
+
+    fn authenticate(&self, credentials: BasicCredentials) -> BoxVerdict {
+        let registry = self.0.clone();
+        Box::pin(blocking(move || {
+            registry.authenticate_client(credentials.username(), credentials.password())
+        }))
+    }
+
+    fn start(&self, credentials: BasicCredentials) -> Started<BoxVerdict, AuthstarClient> {
+        match self
+            .0
+            .cached("client", credentials.username(), credentials.password())
+        {
+            Some(client) => Started::Done(Verdict::Authenticated(client)),
+            None => Started::Running(self.authenticate(credentials)),
+        }
+    }
+}
+
+/// API keys.
+#[derive(Clone)]
+pub(super) struct RegistryKey(pub(super) Registry);
+
+impl Authenticator<HeaderCredential> for RegistryKey {
+    type Client = AuthstarClient;
+    type Future = BoxVerdict;
+
+    fn authenticate(&self, key: HeaderCredential) -> BoxVerdict {
+        let registry = self.0.clone();
+        Box::pin(blocking(move || registry.authenticate_key(key.as_str())))
+    }
+
+    fn start(&self, key: HeaderCredential) -> Started<BoxVerdict, AuthstarClient> {
+        match self.0.cached_key(key.as_str()) {
+            Some(client) => Started::Done(Verdict::Authenticated(client)),
+            None => Started::Running(self.authenticate(key)),
+        }
+    }
+}
+
+/// The signed session cookie, honoured only while its client is active (checked through the
+/// registry's cache, so within `--cache-ttl` of a revocation by another process).
+#[derive(Clone)]
+pub(super) struct RegistrySession {
+    pub(super) registry: Registry,
+    pub(super) key: Key,
+}
+
+impl RequestAuthenticator for RegistrySession {
+    type Client = AuthstarClient;
+    type Future = BoxVerdict;
+
+    fn authenticate(&self, parts: &Parts) -> BoxVerdict {
+        let session = session::read(&parts.headers, &self.key);
+        let registry = self.registry.clone();
+        Box::pin(async move {
+            let Some(client) = session else {
+                return Verdict::Rejected;
+            };
+            blocking(move || {
+                Ok(registry
+                    .is_active_cached(client.client_id())?
+                    .then_some(client))
+            })
+            .await
+        })
+    }
+
+    fn start(&self, parts: &Parts) -> Started<BoxVerdict, AuthstarClient> {
+        let Some(client) = session::read(&parts.headers, &self.key) else {
+            return Started::Done(Verdict::Rejected);
+        };
+        match self.registry.cached_active(client.client_id()) {
+            Some(true) => Started::Done(Verdict::Authenticated(client)),
+            Some(false) => Started::Done(Verdict::Rejected),
+            None => Started::Running(self.authenticate(parts)),
+        }
+    }
+}

@@ -1,0 +1,385 @@
+//! `authstar demo`: a complete machine-to-machine auth service on the registry.
+//!
+//! Routes (the contract tests and users rely on):
+//!
+//! | route | access |
+//! |---|---|
+//! | `GET /` | public |
+//! | `GET /me` | any authenticated client: Bearer JWT, Basic client credentials, `X-API-Key`, session cookie |
+//! | `GET /reports` | any of `reports:read`, `admin` |
+//! | `GET /reports/export` | all of `reports:read`, `reports:export` |
+//! | `GET /internal/health` | internal networks (behind `--trusted-proxies`) |
+//! | `GET /ws` | authenticated websocket: `{"client_id": ...}`, then echo; a session-cookie handshake only from an allowed `Origin` |
+//! | `POST /session`, `DELETE /session` | sets (from client credentials, never from a session) / clears the signed session cookie |
+//! | `POST /oauth2/token` | RFC 6749 `client_credentials`, RFC 9068 JWTs |
+//! | `GET /.well-known/jwks.json` | the public signing key |
+//! | `GET /.well-known/oauth-authorization-server` | RFC 8414 metadata |
+//! | `GET /openapi.json`, `GET /docs` | OpenAPI document and Swagger UI (served locally) |
+
+//!
+//! The files: [`auth`] (the registry authenticators), [`session`] (the cookie), `routes` (the
+//! handlers, OpenAPI, metadata), [`server`] (serving with timeouts and limits); this one puts
+//! them together.
+
+mod auth;
+mod routes;
+pub mod server;
+pub mod session;
+
+use std::convert::Infallible;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use authstar::network::{ForwardedHeader, Networks, TrustedProxies};
+use authstar::oauth2::OAuth2TokenRequest;
+use authstar::throttle::FailureThrottle;
+use authstar::{AuthstarClient, AuthstarLayer, BackendErrorPolicy, HeaderAuth};
+use authstar_axum::{RouteSecurity, client_address};
+use authstar_jwt::{Algorithm, JwtIssuer, JwtVerifier, SigningKey, jwks};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use axum_extra::extract::cookie::Key;
+use base64::Engine as _;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use tower_layer::Layer as _;
+use utoipa_swagger_ui::SwaggerUi;
+
+use crate::registry::{API_KEY_PREFIX, Registry, RegistryError};
+use auth::{RegistryBasic, RegistryKey, RegistrySession};
+use routes::AllowedOrigins;
+pub use server::ServerLimits;
+pub use session::SESSION_COOKIE;
+use session::Sessions;
+
+/// Demo settings (from the command line).
+#[derive(Clone, Debug)]
+pub struct DemoConfig {
+    /// Address to listen on.
+    pub host: String,
+    /// Port (0: any free port).
+    pub port: u16,
+    /// The registry database.
+    pub db: PathBuf,
+    /// Proxies whose forwarding header is believed.
+    pub trusted_proxies: Vec<String>,
+    /// The header those proxies write.
+    pub forwarded_header: ForwardedHeader,
+    /// The issuer URL; default `http://HOST:PORT`.
+    pub issuer: Option<String>,
+    /// How long successful registry authentications are cached.
+    pub cache_ttl: Duration,
+    /// `Secure` session cookies; default: when the issuer URL is https.
+    pub secure_cookies: Option<bool>,
+    /// Origins besides the service's own from which a browser may open a session websocket.
+    pub allowed_origins: Vec<String>,
+    /// Failed-authentication throttling (on unless turned off).
+    pub throttle: bool,
+    /// Timeouts and limits of the server.
+    pub limits: ServerLimits,
+}
+
+/// How the demo app behaves, beyond its registry and issuer.
+#[derive(Clone, Debug, Default)]
+pub struct AppOptions {
+    /// Proxies whose forwarding header is believed (`internal()`, throttling).
+    pub trusted_proxies: TrustedProxies,
+    /// `Secure` session cookies.
+    pub secure_cookies: bool,
+    /// Origins allowed to open a session-authenticated websocket.
+    pub allowed_origins: Vec<String>,
+    /// Failed-authentication throttling.
+    pub throttle: bool,
+    /// Request timeout and body limit (the connection limits apply in [`run`]).
+    pub limits: ServerLimits,
+}
+
+/// Demo errors.
+#[derive(Debug, thiserror::Error)]
+pub enum DemoError {
+    /// The registry failed.
+    #[error(transparent)]
+    Registry(#[from] RegistryError),
+    /// Bad settings.
+    #[error("{0}")]
+    Config(String),
+    /// Could not listen.
+    #[error("cannot listen on {address}: {source}")]
+    Listen {
+        /// Where.
+        address: String,
+        /// Why.
+        source: std::io::Error,
+    },
+}
+
+/// The demo service: the router wrapped once by the authstar layer, boxed (calling it does
+/// not clone it, unlike a fallback service of another router).
+pub type DemoService =
+    tower::util::BoxCloneSyncService<axum::extract::Request, axum::response::Response, Infallible>;
+
+/// The origin (`scheme://host[:port]`) of a URL, as browsers send it in `Origin`.
+fn origin_of(url: &str) -> Option<String> {
+    let (scheme, rest) = url.split_once("://")?;
+    let authority = rest.split(['/', '?', '#']).next()?;
+    (!authority.is_empty()).then(|| format!("{}://{}", scheme.to_ascii_lowercase(), authority))
+}
+
+/// The key id of an API key `ask_<id>_<secret>`: what the throttle counts a key's failures by.
+fn api_key_id(key: &str) -> Option<&str> {
+    key.strip_prefix(API_KEY_PREFIX)?.split('_').next()
+}
+
+/// The demo app for a registry and an issuer URL.
+pub fn app(
+    registry: Registry,
+    issuer_url: &str,
+    options: AppOptions,
+) -> Result<DemoService, DemoError> {
+    let secrets = registry.secrets().clone();
+    let der = URL_SAFE_NO_PAD
+        .decode(&secrets.jwt_key)
+        .map_err(|_| DemoError::Config("the JWT key in the secrets file is not base64".into()))?;
+    let signing = SigningKey::from_pkcs8(Algorithm::ES256, secrets.jwt_kid.clone(), &der)
+        .map_err(|e| DemoError::Config(e.to_string()))?;
+    let cookie_key = Key::try_from(
+        URL_SAFE_NO_PAD
+            .decode(&secrets.cookie_key)
+            .map_err(|_| {
+                DemoError::Config("the cookie key in the secrets file is not base64".into())
+            })?
+            .as_slice(),
+    )
+    .map_err(|_| DemoError::Config("the cookie key needs 64 bytes".into()))?;
+    let document = jwks(std::slice::from_ref(&signing));
+    let verifier = JwtVerifier::new([signing.verification_key()], issuer_url, issuer_url);
+    let issuer = JwtIssuer::new(signing, issuer_url, issuer_url);
+
+    let mut builder = AuthstarLayer::builder()
+        .on_auth_bearer(verifier)
+        .on_auth_basic(RegistryBasic(registry.clone()))
+        .on_auth_header(HeaderAuth::x_api_key(RegistryKey(registry.clone())))
+        .on_auth_request(RegistrySession {
+            registry: registry.clone(),
+            key: cookie_key.clone(),
+        })
+        .realm("authstar-demo")
+        // A busy or failing registry is the server's problem: 503, never a false 401.
+        .on_backend_error(BackendErrorPolicy::ServiceUnavailable {
+            retry_after: Duration::from_secs(1),
+        });
+    if options.throttle {
+        builder = builder.throttle(
+            FailureThrottle::new()
+                .client_address(client_address(options.trusted_proxies.clone()))
+                .header_identity("x-api-key", api_key_id),
+        );
+    }
+    let layer = builder
+        .build()
+        .map_err(|e| DemoError::Config(e.to_string()))?;
+    let security = RouteSecurity::new(&layer).trusted_proxies(options.trusted_proxies.clone());
+
+    let token_registry = registry.clone();
+    let token_builder = move |request: OAuth2TokenRequest, _client: AuthstarClient| {
+        let issuer = issuer.clone();
+        let registry = token_registry.clone();
+        async move {
+            // A revoked client gets no token, whatever a cache still remembers.
+            let client_id = request.client_id.clone();
+            let active =
+                tokio::task::spawn_blocking(move || registry.is_active(&client_id)).await??;
+            if !active {
+                return Err("the client is revoked".into());
+            }
+            issuer
+                .token_response(&request)
+                .map_err(authstar::BoxError::from)
+        }
+    };
+    let token_endpoint = security
+        .oauth2_token_endpoint(token_builder)
+        .on_auth_basic(RegistryBasic(registry))
+        // The layer already checked `Authorization: Basic` with the same registry.
+        .reuse_layer_verdict()
+        .into_method_router();
+
+    let sessions = Sessions {
+        key: cookie_key,
+        secure: options.secure_cookies,
+        security: security.clone(),
+    };
+    let logout = sessions.clone();
+    let mut origins = options.allowed_origins.clone();
+    origins.extend(origin_of(issuer_url));
+    let origins = AllowedOrigins(Arc::from(origins));
+    let metadata = routes::metadata(issuer_url);
+
+    let router = Router::new()
+        .route("/", get(routes::index))
+        .route("/me", get(routes::me))
+        .route(
+            "/reports",
+            get(routes::reports).route_layer(security.scopes_any(["reports:read", "admin"])),
+        )
+        .route(
+            "/reports/export",
+            get(routes::export)
+                .route_layer(security.scopes_all(["reports:read", "reports:export"])),
+        )
+        .route(
+            "/internal/health",
+            get(routes::health).route_layer(security.internal()),
+        )
+        .route(
+            "/ws",
+            get(move |headers, extensions, upgrade| {
+                routes::websocket(origins.clone(), headers, extensions, upgrade)
+            }),
+        )
+        .route(
+            "/session",
+            post(move |extensions: axum::http::Extensions| {
+                let sessions = sessions.clone();
+                async move { sessions.login(&extensions) }
+            })
+            .delete(move |headers: axum::http::HeaderMap| {
+                let sessions = logout.clone();
+                async move { sessions.logout(&headers) }
+            }),
+        )
+        .route("/oauth2/token", token_endpoint)
+        .route(
+            "/.well-known/jwks.json",
+            get(move || async move { Json(document) }),
+        )
+        .route(
+            "/.well-known/oauth-authorization-server",
+            get(move || async move { Json(metadata) }),
+        )
+        .with_state(security)
+        .merge(SwaggerUi::new("/docs").url("/openapi.json", routes::openapi()));
+    let limits = options.limits;
+    let service = tower::ServiceBuilder::new()
+        .map_response(axum::response::IntoResponse::into_response)
+        .layer(tower_http::limit::RequestBodyLimitLayer::new(
+            limits.max_body,
+        ))
+        .map_request(
+            |request: axum::http::Request<tower_http::body::Limited<axum::body::Body>>| {
+                request.map(axum::body::Body::new)
+            },
+        )
+        .layer(tower_http::timeout::TimeoutLayer::with_status_code(
+            axum::http::StatusCode::REQUEST_TIMEOUT,
+            limits.request_timeout,
+        ))
+        // Around the whole router rather than `Router::layer`, which wraps and clones per route.
+        .service(layer.layer(router));
+    Ok(DemoService::new(service))
+}
+/// The lines printed on first start: the demo credentials (shown once) and curl commands.
+pub fn first_start_lines(base: &str, client_id: &str, secret: &str, api_key: &str) -> Vec<String> {
+    let token = format!(
+        "$(curl -s -u {client_id}:{secret} -d grant_type=client_credentials {base}/oauth2/token | sed -E 's/.*\"access_token\":\"([^\"]+)\".*/\\1/')"
+    );
+    vec![
+        format!("curl -s {base}/"),
+        format!("curl -s -u {client_id}:{secret} {base}/me"),
+        format!("curl -s -H 'X-API-Key: {api_key}' {base}/reports"),
+        format!(
+            "curl -s -u {client_id}:{secret} -d grant_type=client_credentials {base}/oauth2/token"
+        ),
+        format!("curl -s -H \"Authorization: Bearer {token}\" {base}/reports/export"),
+        format!("curl -s {base}/.well-known/oauth-authorization-server"),
+    ]
+}
+
+/// Runs the demo until Ctrl-C.
+pub async fn run(config: DemoConfig) -> Result<(), DemoError> {
+    let proxies =
+        Networks::parse(&config.trusted_proxies).map_err(|e| DemoError::Config(e.to_string()))?;
+    let registry = Registry::open_with_cache(&config.db, config.cache_ttl)?;
+    let address = format!("{}:{}", config.host, config.port);
+    let listener = tokio::net::TcpListener::bind(&address)
+        .await
+        .map_err(|source| DemoError::Listen {
+            address: address.clone(),
+            source,
+        })?;
+    let local = listener
+        .local_addr()
+        .map_err(|source| DemoError::Listen { address, source })?;
+    let host = if local.ip().is_ipv6() {
+        format!("[{}]", local.ip())
+    } else {
+        local.ip().to_string()
+    };
+    let base = format!("http://{host}:{}", local.port());
+    let issuer = config.issuer.clone().unwrap_or_else(|| base.clone());
+
+    if registry.is_empty()? {
+        let scopes = ["reports:read".to_owned(), "reports:export".to_owned()];
+        let client = registry.create_client(Some("demo-client"), None, &scopes)?;
+        let key = registry.create_key(&client.client_id, &["reports:read".to_owned()])?;
+        println!("authstar demo: created the demo client and an API key (shown only this once)");
+        println!("  client_id:     {}", client.client_id);
+        println!("  client_secret: {}", client.client_secret);
+        println!("  api_key:       {}", key.key);
+        println!("Try:");
+        for line in first_start_lines(&base, &client.client_id, &client.client_secret, &key.key) {
+            println!("  {line}");
+        }
+    } else {
+        println!(
+            "authstar demo: using the clients in {} (secrets are shown only when created: `authstar clients create`)",
+            config.db.display()
+        );
+    }
+    println!("Swagger UI: {base}/docs");
+    println!("listening on {base}");
+
+    let secure_cookies = config
+        .secure_cookies
+        .unwrap_or_else(|| issuer.to_ascii_lowercase().starts_with("https://"));
+    let mut allowed_origins = config.allowed_origins.clone();
+    allowed_origins.extend(origin_of(&base));
+    let options = AppOptions {
+        trusted_proxies: TrustedProxies::new(proxies).header(config.forwarded_header),
+        secure_cookies,
+        allowed_origins,
+        throttle: config.throttle,
+        limits: config.limits,
+    };
+    let app = app(registry, &issuer, options)?;
+    tracing::info!(%local, issuer = %issuer, "authstar demo: listening");
+    server::serve(listener, app, config.limits, async {
+        let _ = tokio::signal::ctrl_c().await;
+    })
+    .await;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn origins_are_scheme_and_authority() {
+        assert_eq!(
+            origin_of("https://auth.example:8443/realm?x#y").as_deref(),
+            Some("https://auth.example:8443")
+        );
+        assert_eq!(
+            origin_of("HTTP://127.0.0.1:8000").as_deref(),
+            Some("http://127.0.0.1:8000")
+        );
+        assert_eq!(origin_of("not a url"), None);
+    }
+
+    #[test]
+    fn api_keys_are_counted_by_their_id() {
+        assert_eq!(api_key_id("ask_0a1b2c_secretpart"), Some("0a1b2c"));
+        assert_eq!(api_key_id("other-key"), None);
+    }
+}

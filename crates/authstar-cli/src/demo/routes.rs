@@ -1,0 +1,167 @@
+//! The demo's handlers, its OpenAPI document and its RFC 8414 metadata.
+
+use std::sync::Arc;
+
+use authstar::{AuthMethod, AuthstarClient, Outcome};
+use authstar_axum::Authenticated;
+use authstar_axum::openapi::{
+    API_KEY, HTTP_BASIC, HTTP_BEARER, OAUTH2, SecuredRoutes, SecuritySchemes,
+};
+use axum::Json;
+use axum::extract::WebSocketUpgrade;
+use axum::extract::ws::Message;
+use axum::http::header::ORIGIN;
+use axum::http::{Extensions, HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use utoipa::openapi::HttpMethod;
+use utoipa::{Modify, OpenApi};
+
+/// Public.
+#[utoipa::path(get, path = "/", responses((status = 200, description = "Where to start")))]
+pub(super) async fn index() -> Json<serde_json::Value> {
+    Json(serde_json::json!({
+        "service": "authstar demo",
+        "docs": "/docs",
+        "token_endpoint": "/oauth2/token",
+        "jwks_uri": "/.well-known/jwks.json",
+    }))
+}
+
+/// The authenticated client.
+#[utoipa::path(get, path = "/me", responses((status = 200, description = "The client: client_id and scopes")))]
+pub(super) async fn me(
+    Authenticated(client): Authenticated<AuthstarClient>,
+) -> Json<AuthstarClient> {
+    Json(client)
+}
+
+/// Reports: any of `reports:read`, `admin`.
+#[utoipa::path(get, path = "/reports", responses((status = 200, description = "Reports")))]
+pub(super) async fn reports(
+    Authenticated(client): Authenticated<AuthstarClient>,
+) -> Json<serde_json::Value> {
+    Json(serde_json::json!({"reports": ["2026-10", "2026-11"], "client_id": client.client_id()}))
+}
+
+/// Export: all of `reports:read`, `reports:export`.
+#[utoipa::path(get, path = "/reports/export", responses((status = 200, description = "CSV export")))]
+pub(super) async fn export() -> &'static str {
+    "month,total\n2026-10,42\n2026-11,57\n"
+}
+
+/// Internal networks only.
+#[utoipa::path(get, path = "/internal/health", responses((status = 200, description = "ok")))]
+pub(super) async fn health() -> Json<serde_json::Value> {
+    Json(serde_json::json!({"status": "ok"}))
+}
+
+/// The origins a browser may open a cookie-authenticated websocket from (cross-site websocket
+/// hijacking: a page elsewhere would otherwise ride the visitor's session cookie).
+#[derive(Clone, Debug)]
+pub(super) struct AllowedOrigins(pub(super) Arc<[String]>);
+
+impl AllowedOrigins {
+    /// Whether a handshake authenticated as `method` may come from `headers`' `Origin`.
+    /// Credentials a page cannot send by itself (bearer tokens, API keys, Basic) come with no
+    /// ambient authority, so only session cookies are checked; a handshake without `Origin`
+    /// is not from a browser.
+    fn admits(&self, method: &AuthMethod, headers: &HeaderMap) -> bool {
+        if *method != AuthMethod::Request {
+            return true;
+        }
+        match headers.get(ORIGIN).map(|o| o.to_str()) {
+            None => true,
+            Some(Ok(origin)) => self.0.iter().any(|allowed| allowed == origin),
+            Some(Err(_)) => false,
+        }
+    }
+}
+
+/// `GET /ws`: `{"client_id": ...}`, then echo.
+pub(super) async fn websocket(
+    origins: AllowedOrigins,
+    headers: HeaderMap,
+    extensions: Extensions,
+    upgrade: WebSocketUpgrade,
+) -> Response {
+    let Some(Outcome::Authenticated { client, method }) =
+        Outcome::<AuthstarClient>::get(&extensions)
+    else {
+        return (StatusCode::UNAUTHORIZED, "authentication required").into_response();
+    };
+    if !client.is_authenticated() {
+        return (StatusCode::UNAUTHORIZED, "authentication required").into_response();
+    }
+    if !origins.admits(method, &headers) {
+        let body = serde_json::json!({
+            "error": "forbidden",
+            "error_description": "this origin may not open a session-authenticated websocket",
+        });
+        return (StatusCode::FORBIDDEN, Json(body)).into_response();
+    }
+    let client_id = client.client_id().to_owned();
+    upgrade.on_upgrade(move |mut socket| async move {
+        let hello = serde_json::json!({ "client_id": client_id }).to_string();
+        if socket.send(Message::Text(hello.into())).await.is_err() {
+            return;
+        }
+        while let Some(Ok(message)) = socket.recv().await {
+            if matches!(message, Message::Close(_)) || socket.send(message).await.is_err() {
+                break;
+            }
+        }
+    })
+}
+
+#[derive(OpenApi)]
+#[openapi(
+    paths(index, me, reports, export, health),
+    info(title = "authstar demo", version = "0.1.0")
+)]
+struct ApiDoc;
+
+/// The OpenAPI document with its security schemes and per-route requirements.
+pub(super) fn openapi() -> utoipa::openapi::OpenApi {
+    let mut doc = ApiDoc::openapi();
+    SecuritySchemes::seed()
+        .http_bearer()
+        .scope("reports:read", "Read reports")
+        .scope("reports:export", "Export reports")
+        .scope("admin", "Everything")
+        .modify(&mut doc);
+    let any: [(&str, &[&str]); 4] = [
+        (OAUTH2, &[]),
+        (HTTP_BEARER, &[]),
+        (API_KEY, &[]),
+        (HTTP_BASIC, &[]),
+    ];
+    let read: [(&str, &[&str]); 3] = [
+        (OAUTH2, &["reports:read"]),
+        (API_KEY, &[]),
+        (HTTP_BASIC, &[]),
+    ];
+    let export: [(&str, &[&str]); 3] = [
+        (OAUTH2, &["reports:read", "reports:export"]),
+        (API_KEY, &[]),
+        (HTTP_BASIC, &[]),
+    ];
+    SecuredRoutes::new()
+        .route(HttpMethod::Get, "/me", any)
+        .route(HttpMethod::Get, "/reports", read)
+        .route(HttpMethod::Get, "/reports/export", export)
+        .modify(&mut doc);
+    doc
+}
+
+/// RFC 8414 metadata. `response_types_supported` is left out: this server has no authorization
+/// endpoint, an empty array is invalid, and any value would claim one.
+pub(super) fn metadata(issuer: &str) -> serde_json::Value {
+    serde_json::json!({
+        "issuer": issuer,
+        "token_endpoint": format!("{issuer}/oauth2/token"),
+        "jwks_uri": format!("{issuer}/.well-known/jwks.json"),
+        "grant_types_supported": ["client_credentials"],
+        "token_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post"],
+        "scopes_supported": ["reports:read", "reports:export", "admin"],
+    })
+}
