@@ -99,7 +99,10 @@ fn clients_create_list_revoke_with_json() {
     assert!(!short.status.success());
     let message = String::from_utf8_lossy(&short.stderr);
     assert!(message.contains("at least 16 characters"), "{message}");
-    assert!(!message.contains("hunter2"), "the secret is not echoed in errors");
+    assert!(
+        !message.contains("hunter2"),
+        "the secret is not echoed in errors"
+    );
 
     let list = dir.json(&["clients", "list", "--json"]);
     let ids: Vec<&str> = list
@@ -238,7 +241,14 @@ fn secrets_can_stay_out_of_the_process_list() {
     use std::io::Write as _;
     let dir = Workdir::new("stdin");
     let mut child = Command::new(env!("CARGO_BIN_EXE_authstar"))
-        .args(["clients", "create", "--id", "piped", "--secret-stdin", "--json"])
+        .args([
+            "clients",
+            "create",
+            "--id",
+            "piped",
+            "--secret-stdin",
+            "--json",
+        ])
         .current_dir(&dir.0)
         .stdin(std::process::Stdio::piped())
         .stdout(std::process::Stdio::piped())
@@ -252,7 +262,11 @@ fn secrets_can_stay_out_of_the_process_list() {
         .write_all(b"secret from a pipe!\n")
         .unwrap();
     let output = child.wait_with_output().unwrap();
-    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
     let created: Value = serde_json::from_slice(&output.stdout).unwrap();
     assert_eq!(created["client_secret"], "secret from a pipe!");
 
@@ -282,5 +296,9 @@ fn an_out_of_range_cache_ttl_is_refused_before_any_file_is_made() {
     let output = dir.run(&["demo", "--port", "0", "--cache-ttl", "99999999999"]);
     assert!(!output.status.success());
     assert!(String::from_utf8_lossy(&output.stderr).contains("cache-ttl"));
-    assert_eq!(std::fs::read_dir(&dir.0).unwrap().count(), 0, "no file created");
+    assert_eq!(
+        std::fs::read_dir(&dir.0).unwrap().count(),
+        0,
+        "no file created"
+    );
 }

@@ -41,7 +41,14 @@ impl Authenticator<BasicCredentials> for RegistryBasic {
     fn authenticate(&self, credentials: BasicCredentials) -> BoxVerdict {
         let registry = self.0.clone();
         Box::pin(blocking(move || {
-            registry.authenticate_client(credentials.username(), credentials.password())
+            let (id, secret) = (credentials.username(), credentials.password());
+            let found = registry.authenticate_client(id, secret)?;
+            // OAuth2 clients form-urlencode id and secret inside Basic (RFC 6749 §2.3.1); an
+            // imported secret with `%` or `+` arrives escaped. Only those pay a second check.
+            match (found, rfc6749_decoded(id, secret)) {
+                (None, Some((id, secret))) => registry.authenticate_client(&id, &secret),
+                (found, _) => Ok(found),
+            }
         }))
     }
 
@@ -54,6 +61,20 @@ impl Authenticator<BasicCredentials> for RegistryBasic {
             None => Started::Running(self.authenticate(credentials)),
         }
     }
+}
+
+/// The RFC 6749 §2.3.1 reading of Basic credentials, when it differs from the plain one.
+fn rfc6749_decoded(id: &str, secret: &str) -> Option<(String, String)> {
+    if !(id.contains(['%', '+']) || secret.contains(['%', '+'])) {
+        return None;
+    }
+    let decode = |part: &str| {
+        percent_encoding::percent_decode_str(&part.replace('+', " "))
+            .decode_utf8()
+            .ok()
+            .map(std::borrow::Cow::into_owned)
+    };
+    Some((decode(id)?, decode(secret)?))
 }
 
 /// API keys.

@@ -1,18 +1,21 @@
 //! Password-hashed (imported) client secrets: argon2id keyed with the pepper, behind a gate
 //! that bounds how many hashes run at once.
 //!
-//! One argon2id check holds 19 MiB for ~13 ms. Unbounded, 96 concurrent wrong passwords on 512
-//! blocking threads took the demo to 5 GiB; through the gate at most `permits` checks run (the
-//! core count) and at most `4 × permits` wait, each for at most [`WAIT`]; anything more is
+//! One argon2id check works in 19 MiB for ~13 ms. Unbounded, 96 concurrent wrong passwords on
+//! 512 blocking threads took the demo to 5 GiB; through the gate at most `permits` checks run
+//! (the core count) and at most `4 × permits` wait, each for at most [`WAIT`]; anything more is
 //! refused at once with [`RegistryError::Busy`], which the service answers with 503 and
-//! `Retry-After`. Unknown client ids pay the same price through a dummy verification, so the
-//! time of a refusal does not tell which ids exist.
+//! `Retry-After`. Each permit carries its own argon2 work area, allocated once and reused:
+//! bounding the checks alone is not enough, because the allocator keeps a freed 19 MiB area in
+//! the arena of whichever blocking thread ran the check (measured: +478 MiB after 288 wrong
+//! passwords with two checks at a time). Unknown client ids pay the same price through a
+//! dummy verification, so the time of a refusal does not tell which ids exist.
 
 use std::sync::{Arc, Condvar, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
-use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
-use argon2::{Algorithm, Argon2, Params, Version};
+use argon2::password_hash::{Output, PasswordHash, PasswordHasher, SaltString};
+use argon2::{Algorithm, Argon2, Block, Params, Version};
 
 use super::{RegistryError, random};
 
@@ -37,24 +40,49 @@ struct Gate {
 struct GateState {
     running: usize,
     waiting: usize,
+    /// Work areas not in use (at most `permits`, made on first use).
+    areas: Vec<Vec<Block>>,
 }
 
-struct Permit<'a>(&'a Gate);
+/// The right to run one hash, with a work area to run it in.
+struct Permit<'a> {
+    gate: &'a Gate,
+    area: Vec<Block>,
+}
+
+impl Permit<'_> {
+    /// The work area, at least `blocks` long.
+    fn area(&mut self, blocks: usize) -> &mut [Block] {
+        if self.area.len() < blocks {
+            self.area.resize(blocks, Block::default());
+        }
+        &mut self.area[..blocks]
+    }
+}
 
 impl Drop for Permit<'_> {
     fn drop(&mut self) {
-        let mut state = self.0.state.lock().unwrap_or_else(PoisonError::into_inner);
+        let mut state = self
+            .gate
+            .state
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
         state.running -= 1;
-        self.0.freed.notify_one();
+        state.areas.push(std::mem::take(&mut self.area));
+        self.gate.freed.notify_one();
     }
 }
+
+/// Stored hashes whose work area is larger than this are not checked (the default is 19 MiB).
+const MAX_AREA_BLOCKS: usize = 256 * 1024;
 
 impl Gate {
     fn enter(&self) -> Result<Permit<'_>, RegistryError> {
         let mut state = self.state.lock().unwrap_or_else(PoisonError::into_inner);
         if state.running < self.permits {
             state.running += 1;
-            return Ok(Permit(self));
+            let area = state.areas.pop().unwrap_or_default();
+            return Ok(Permit { gate: self, area });
         }
         if state.waiting >= self.max_waiting {
             return Err(RegistryError::Busy);
@@ -75,7 +103,8 @@ impl Gate {
         }
         state.waiting -= 1;
         state.running += 1;
-        Ok(Permit(self))
+        let area = state.areas.pop().unwrap_or_default();
+        Ok(Permit { gate: self, area })
     }
 }
 
@@ -95,7 +124,10 @@ impl Passwords {
         let mut passwords = Self {
             pepper,
             gate: Arc::new(Gate {
-                state: Mutex::new(GateState::default()),
+                state: Mutex::new(GateState {
+                    areas: Vec::with_capacity(permits),
+                    ..GateState::default()
+                }),
                 freed: Condvar::new(),
                 permits,
                 max_waiting: 4 * permits,
@@ -137,6 +169,48 @@ impl Passwords {
         Ok(format!("{PEPPERED}{hash}"))
     }
 
+    /// Recomputes `hash` for `secret` in a permit's work area; constant-time comparison.
+    fn matches(
+        &self,
+        hash: &PasswordHash<'_>,
+        secret: &str,
+        peppered: bool,
+        permit: &mut Permit<'_>,
+    ) -> Option<bool> {
+        let expected = hash.hash?;
+        let algorithm = Algorithm::try_from(hash.algorithm).ok()?;
+        let version = match hash.version {
+            Some(version) => Version::try_from(version).ok()?,
+            None => Version::default(),
+        };
+        let stated = Params::try_from(hash).ok()?;
+        let params = Params::new(
+            stated.m_cost(),
+            stated.t_cost(),
+            stated.p_cost(),
+            Some(expected.len()),
+        )
+        .ok()?;
+        let blocks = params.block_count();
+        if blocks > MAX_AREA_BLOCKS {
+            return None;
+        }
+        let argon2 = if peppered {
+            Argon2::new_with_secret(&self.pepper, algorithm, version, params).ok()?
+        } else {
+            Argon2::new(algorithm, version, params)
+        };
+        let mut salt = [0u8; 64];
+        let salt = hash.salt?.decode_b64(&mut salt).ok()?;
+        let mut out = [0u8; 64];
+        let out = out.get_mut(..expected.len())?;
+        argon2
+            .hash_password_into_with_memory(secret.as_bytes(), salt, out, permit.area(blocks))
+            .ok()?;
+        // `Output` compares in constant time.
+        Some(Output::new(out).ok()? == expected)
+    }
+
     /// Whether `stored` is a password hash this module checks.
     pub(crate) fn is_password_hash(stored: &str) -> bool {
         stored.starts_with(PEPPERED) || stored.starts_with("$argon2")
@@ -152,17 +226,10 @@ impl Passwords {
         let Ok(hash) = PasswordHash::new(phc) else {
             return Ok(false);
         };
-        let _permit = self.gate.enter()?;
-        let verified = if peppered {
-            self.argon2()?
-                .verify_password(secret.as_bytes(), &hash)
-                .is_ok()
-        } else {
-            Argon2::default()
-                .verify_password(secret.as_bytes(), &hash)
-                .is_ok()
-        };
-        Ok(verified)
+        let mut permit = self.gate.enter()?;
+        Ok(self
+            .matches(&hash, secret, peppered, &mut permit)
+            .unwrap_or(false))
     }
 
     /// A verification of equal cost whose answer is always "no": for unknown or revoked ids.
