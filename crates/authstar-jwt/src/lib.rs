@@ -42,7 +42,7 @@ pub use jsonwebtoken::Algorithm;
 pub use jsonwebtoken::jwk::{Jwk, JwkSet};
 pub use keys::{KeySet, SigningKey, VerificationKey, jwks};
 #[cfg(feature = "remote")]
-pub use remote::RemoteJwks;
+pub use remote::{RemoteJwks, RemoteJwksBuilder};
 pub use verifier::{AccessTokenClaims, Audience, JwtVerifier, Rejection};
 
 /// Errors of this crate.
@@ -58,6 +58,12 @@ pub enum JwtError {
     /// A remote JWKS document could not be fetched or read.
     #[error("JWKS fetch failed: {0}")]
     Fetch(String),
+    /// The JWKS URL is not a URL, or not `https` while plain http was not allowed.
+    #[error(
+        "JWKS URL {0:?} refused: use an https URL, or RemoteJwks::builder(url).allow_http() for a \
+         provider on loopback or a trusted network"
+    )]
+    JwksUrl(String),
 }
 
 /// The `typ` header of RFC 9068 access tokens.

@@ -4,7 +4,11 @@
 //! * one refresh in flight at a time (later callers wait for it and share its result);
 //! * an unknown `kid` triggers a refresh, at most once per `min_refresh_interval`;
 //! * keys older than `max_age` are refreshed in the background while still served;
-//! * a failed fetch (timeout, provider down, garbage) keeps the last good keys.
+//! * a failed fetch (timeout, provider down, garbage) keeps the last good keys;
+//! * `https` only, unless [`allow_http`](RemoteJwksBuilder::allow_http) says otherwise (an
+//!   attacker on the path could otherwise hand out their own keys); redirects are followed only
+//!   within the same origin, at most three; a document larger than
+//!   [`max_body_bytes`](RemoteJwksBuilder::max_body_bytes) (default 256 KiB) is refused.
 
 use std::fmt;
 use std::sync::{Arc, Mutex, RwLock};
@@ -24,6 +28,7 @@ pub struct RemoteJwks {
 struct Inner {
     url: String,
     http: reqwest::Client,
+    max_body: usize,
     keys: RwLock<Arc<KeySet>>,
     last_attempt: Mutex<Option<Instant>>,
     fetched_at: Mutex<Option<Instant>>,
@@ -41,41 +46,113 @@ impl fmt::Debug for RemoteJwks {
     }
 }
 
-impl RemoteJwks {
-    /// Keys from `url`, fetched with a 5 s timeout, refreshed for an unknown `kid` at most every
-    /// 30 s, and in the background after 10 minutes.
-    pub fn new(url: impl Into<String>) -> Result<Self, JwtError> {
-        Self::with_settings(
-            url,
-            Duration::from_secs(5),
-            Duration::from_secs(30),
-            Duration::from_secs(600),
-        )
+/// Settings of a [`RemoteJwks`]; start with [`RemoteJwks::builder`].
+#[derive(Clone, Debug)]
+#[must_use]
+pub struct RemoteJwksBuilder {
+    url: String,
+    timeout: Duration,
+    min_refresh_interval: Duration,
+    max_age: Duration,
+    max_body: usize,
+    allow_http: bool,
+}
+
+impl RemoteJwksBuilder {
+    /// The timeout of one fetch (default 5 s).
+    pub fn timeout(mut self, timeout: Duration) -> Self {
+        self.timeout = timeout;
+        self
     }
 
-    /// Keys from `url` with explicit timeout, minimum interval between refreshes, and maximum age.
-    pub fn with_settings(
-        url: impl Into<String>,
-        timeout: Duration,
-        min_refresh_interval: Duration,
-        max_age: Duration,
-    ) -> Result<Self, JwtError> {
+    /// The least time between two refreshes caused by unknown `kid`s (default 30 s).
+    pub fn min_refresh_interval(mut self, interval: Duration) -> Self {
+        self.min_refresh_interval = interval;
+        self
+    }
+
+    /// After this long the keys are refreshed in the background (default 10 minutes).
+    pub fn max_age(mut self, max_age: Duration) -> Self {
+        self.max_age = max_age;
+        self
+    }
+
+    /// The largest JWKS document accepted (default 256 KiB).
+    pub fn max_body_bytes(mut self, bytes: usize) -> Self {
+        self.max_body = bytes;
+        self
+    }
+
+    /// Accepts an `http://` URL: for a provider on loopback or inside a trusted network only.
+    pub fn allow_http(mut self) -> Self {
+        self.allow_http = true;
+        self
+    }
+
+    /// Builds it; refuses a URL that is not `https` (unless allowed) or not a URL.
+    ///
+    /// ```
+    /// use authstar_jwt::RemoteJwks;
+    ///
+    /// assert!(RemoteJwks::builder("https://idp.example/jwks.json").build().is_ok());
+    /// assert!(RemoteJwks::builder("http://idp.example/jwks.json").build().is_err());
+    /// assert!(RemoteJwks::builder("http://127.0.0.1:8080/jwks.json").allow_http().build().is_ok());
+    /// ```
+    pub fn build(self) -> Result<RemoteJwks, JwtError> {
+        let url =
+            reqwest::Url::parse(&self.url).map_err(|_| JwtError::JwksUrl(self.url.clone()))?;
+        match url.scheme() {
+            "https" => {}
+            "http" if self.allow_http => {}
+            _ => return Err(JwtError::JwksUrl(self.url)),
+        }
+        let origin = url.origin();
         let http = reqwest::Client::builder()
-            .timeout(timeout)
+            .timeout(self.timeout)
+            .redirect(reqwest::redirect::Policy::custom(move |attempt| {
+                if attempt.previous().len() >= 3 {
+                    attempt.error("too many redirects")
+                } else if attempt.url().origin() != origin {
+                    attempt.error("a redirect to another origin")
+                } else {
+                    attempt.follow()
+                }
+            }))
             .build()
             .map_err(|e| JwtError::Fetch(e.to_string()))?;
-        Ok(Self {
+        Ok(RemoteJwks {
             inner: Arc::new(Inner {
-                url: url.into(),
+                url: self.url,
                 http,
+                max_body: self.max_body,
                 keys: RwLock::new(Arc::new(KeySet::default())),
                 last_attempt: Mutex::new(None),
                 fetched_at: Mutex::new(None),
                 refresh: tokio::sync::Mutex::new(()),
-                min_refresh_interval,
-                max_age,
+                min_refresh_interval: self.min_refresh_interval,
+                max_age: self.max_age,
             }),
         })
+    }
+}
+
+impl RemoteJwks {
+    /// Keys from an `https` `url`, fetched with a 5 s timeout, refreshed for an unknown `kid`
+    /// at most every 30 s, and in the background after 10 minutes.
+    pub fn new(url: impl Into<String>) -> Result<Self, JwtError> {
+        Self::builder(url).build()
+    }
+
+    /// Settings for keys from `url`.
+    pub fn builder(url: impl Into<String>) -> RemoteJwksBuilder {
+        RemoteJwksBuilder {
+            url: url.into(),
+            timeout: Duration::from_secs(5),
+            min_refresh_interval: Duration::from_secs(30),
+            max_age: Duration::from_secs(600),
+            max_body: 256 * 1024,
+            allow_http: false,
+        }
     }
 
     /// The JWKS URL.
@@ -130,7 +207,7 @@ impl RemoteJwks {
     async fn fetch(&self) -> Result<usize, JwtError> {
         *lock(&self.inner.last_attempt) = Some(Instant::now());
         let result = async {
-            let response = self
+            let mut response = self
                 .inner
                 .http
                 .get(&self.inner.url)
@@ -138,10 +215,26 @@ impl RemoteJwks {
                 .await
                 .and_then(reqwest::Response::error_for_status)
                 .map_err(|e| JwtError::Fetch(e.to_string()))?;
-            response
-                .json::<JwkSet>()
+            let too_large =
+                || JwtError::Fetch(format!("larger than {} bytes", self.inner.max_body));
+            if response
+                .content_length()
+                .is_some_and(|length| length > self.inner.max_body as u64)
+            {
+                return Err(too_large());
+            }
+            let mut body = Vec::new();
+            while let Some(chunk) = response
+                .chunk()
                 .await
-                .map_err(|e| JwtError::Fetch(e.to_string()))
+                .map_err(|e| JwtError::Fetch(e.to_string()))?
+            {
+                if body.len() + chunk.len() > self.inner.max_body {
+                    return Err(too_large());
+                }
+                body.extend_from_slice(&chunk);
+            }
+            serde_json::from_slice::<JwkSet>(&body).map_err(|e| JwtError::Fetch(e.to_string()))
         }
         .await;
         match result {

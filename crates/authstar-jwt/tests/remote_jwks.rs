@@ -79,13 +79,13 @@ async fn authenticate(verifier: &JwtVerifier, token: &str) -> Option<String> {
 async fn one_fetch_serves_many_requests() {
     let key = SigningKey::generate_es256("k1").unwrap();
     let (provider, url) = provider(std::slice::from_ref(&key)).await;
-    let remote = RemoteJwks::with_settings(
-        &url,
-        Duration::from_secs(1),
-        Duration::from_millis(200),
-        Duration::from_secs(600),
-    )
-    .unwrap();
+    let remote = RemoteJwks::builder(&url)
+        .allow_http()
+        .timeout(Duration::from_secs(1))
+        .min_refresh_interval(Duration::from_millis(200))
+        .max_age(Duration::from_secs(600))
+        .build()
+        .unwrap();
     let verifier = JwtVerifier::remote(remote, "https://idp", "api");
     let token = JwtIssuer::new(key, "https://idp", "api")
         .issue("svc", &[])
@@ -107,13 +107,13 @@ async fn one_fetch_serves_many_requests() {
 async fn rotation_is_picked_up_on_an_unknown_kid() {
     let old = SigningKey::generate_es256("old").unwrap();
     let (provider, url) = provider(std::slice::from_ref(&old)).await;
-    let remote = RemoteJwks::with_settings(
-        &url,
-        Duration::from_secs(1),
-        Duration::from_millis(100),
-        Duration::from_secs(600),
-    )
-    .unwrap();
+    let remote = RemoteJwks::builder(&url)
+        .allow_http()
+        .timeout(Duration::from_secs(1))
+        .min_refresh_interval(Duration::from_millis(100))
+        .max_age(Duration::from_secs(600))
+        .build()
+        .unwrap();
     remote.refresh().await.unwrap();
     let verifier = JwtVerifier::remote(remote, "https://idp", "api");
     let old_token = JwtIssuer::new(old, "https://idp", "api")
@@ -139,13 +139,13 @@ async fn rotation_is_picked_up_on_an_unknown_kid() {
 async fn unknown_kids_refresh_at_a_bounded_rate() {
     let key = SigningKey::generate_es256("k").unwrap();
     let (provider, url) = provider(std::slice::from_ref(&key)).await;
-    let remote = RemoteJwks::with_settings(
-        &url,
-        Duration::from_secs(1),
-        Duration::from_secs(60),
-        Duration::from_secs(600),
-    )
-    .unwrap();
+    let remote = RemoteJwks::builder(&url)
+        .allow_http()
+        .timeout(Duration::from_secs(1))
+        .min_refresh_interval(Duration::from_secs(60))
+        .max_age(Duration::from_secs(600))
+        .build()
+        .unwrap();
     remote.refresh().await.unwrap();
     let verifier = JwtVerifier::remote(remote, "https://idp", "api");
     let stranger = SigningKey::generate_es256("stranger").unwrap();
@@ -166,13 +166,13 @@ async fn unknown_kids_refresh_at_a_bounded_rate() {
 async fn a_provider_outage_keeps_the_last_good_keys() {
     let key = SigningKey::generate_es256("k").unwrap();
     let (provider, url) = provider(std::slice::from_ref(&key)).await;
-    let remote = RemoteJwks::with_settings(
-        &url,
-        Duration::from_millis(300),
-        Duration::from_millis(50),
-        Duration::from_millis(100),
-    )
-    .unwrap();
+    let remote = RemoteJwks::builder(&url)
+        .allow_http()
+        .timeout(Duration::from_millis(300))
+        .min_refresh_interval(Duration::from_millis(50))
+        .max_age(Duration::from_millis(100))
+        .build()
+        .unwrap();
     remote.refresh().await.unwrap();
     let verifier = JwtVerifier::remote(remote.clone(), "https://idp", "api");
     let token = JwtIssuer::new(key, "https://idp", "api")
@@ -202,4 +202,65 @@ async fn a_provider_outage_keeps_the_last_good_keys() {
 
     *provider.mode.lock().unwrap() = Mode::Up;
     assert_eq!(remote.refresh().await.unwrap(), 1);
+}
+
+#[tokio::test]
+async fn plain_http_is_refused_unless_allowed() {
+    let error = RemoteJwks::new("http://idp.example/.well-known/jwks.json").unwrap_err();
+    assert!(error.to_string().contains("allow_http"), "{error}");
+    assert!(RemoteJwks::new("not a url").is_err());
+    assert!(RemoteJwks::new("https://idp.example/.well-known/jwks.json").is_ok());
+}
+
+/// A provider whose JWKS path redirects to `target`, and which serves `body` at `/big`.
+async fn redirecting(target: String, body: String) -> String {
+    let app = Router::new()
+        .route(
+            "/jwks.json",
+            get(move || {
+                let target = target.clone();
+                async move { axum::response::Redirect::temporary(&target) }
+            }),
+        )
+        .route("/big", get(move || async move { body }));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    base
+}
+
+#[tokio::test]
+async fn redirects_leave_the_origin_never_and_bodies_are_capped() {
+    let key = SigningKey::generate_es256("k1").unwrap();
+    let (elsewhere, elsewhere_url) = provider(std::slice::from_ref(&key)).await;
+    // Same origin: followed.
+    let same = redirecting("/big".into(), serde_json::to_string(&jwks(&[key])).unwrap()).await;
+    let remote = RemoteJwks::builder(format!("{same}/jwks.json"))
+        .allow_http()
+        .build()
+        .unwrap();
+    assert_eq!(remote.refresh().await.unwrap(), 1);
+    // Another origin: refused, and the other provider never asked.
+    let cross = redirecting(elsewhere_url, String::new()).await;
+    let remote = RemoteJwks::builder(format!("{cross}/jwks.json"))
+        .allow_http()
+        .build()
+        .unwrap();
+    assert!(remote.refresh().await.is_err());
+    assert_eq!(elsewhere.fetches.load(Ordering::SeqCst), 0);
+    // A body over the cap is refused.
+    let padding = format!("{{\"keys\":[],\"pad\":\"{}\"}}", "x".repeat(300 * 1024));
+    let big = redirecting("/big".into(), padding).await;
+    let remote = RemoteJwks::builder(format!("{big}/big"))
+        .allow_http()
+        .build()
+        .unwrap();
+    let error = remote.refresh().await.unwrap_err();
+    assert!(error.to_string().contains("larger than"), "{error}");
+    let small = RemoteJwks::builder(format!("{big}/big"))
+        .allow_http()
+        .max_body_bytes(1024 * 1024)
+        .build()
+        .unwrap();
+    assert_eq!(small.refresh().await.unwrap(), 0);
 }
