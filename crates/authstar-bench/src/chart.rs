@@ -14,12 +14,7 @@ pub fn draw(
     path: &Path,
     bars: &[(String, f64, f64, f64)],
 ) -> Result<(), Box<dyn std::error::Error>> {
-    let font = std::fs::read(FONT)
-        .map_err(|e| format!("{FONT}: {e} (apt-get install fonts-dejavu-core)"))?;
-    // plotters keeps registered fonts for the life of the process.
-    let font: &'static [u8] = Box::leak(font.into_boxed_slice());
-    plotters::style::register_font("sans-serif", FontStyle::Normal, font)
-        .map_err(|_| "the font could not be registered")?;
+    register_font()?;
 
     let height = 90 + 28 * bars.len() as u32;
     let root = BitMapBackend::new(path, (1250, height)).into_drawing_area();
@@ -72,5 +67,21 @@ pub fn draw(
         )
     }))?;
     root.present()?;
+    Ok(())
+}
+
+/// Registers [`FONT`] as plotters' `sans-serif` (once per process).
+pub fn register_font() -> Result<(), Box<dyn std::error::Error>> {
+    static REGISTERED: std::sync::OnceLock<()> = std::sync::OnceLock::new();
+    if REGISTERED.get().is_some() {
+        return Ok(());
+    }
+    let font = std::fs::read(FONT)
+        .map_err(|e| format!("{FONT}: {e} (apt-get install fonts-dejavu-core)"))?;
+    // plotters keeps registered fonts for the life of the process.
+    let font: &'static [u8] = Box::leak(font.into_boxed_slice());
+    plotters::style::register_font("sans-serif", FontStyle::Normal, font)
+        .map_err(|_| "the font could not be registered")?;
+    let _ = REGISTERED.set(());
     Ok(())
 }

@@ -16,6 +16,7 @@ mod e2e;
 mod jwt;
 mod jwt_layers;
 mod peers;
+mod soak;
 mod variants;
 
 use std::collections::HashMap;
@@ -104,6 +105,23 @@ fn main() {
             if let Err(error) = e2e::serve() {
                 eprintln!("error: {error}");
                 std::process::exit(1);
+            }
+            return;
+        }
+        Some("soak") => {
+            match soak::run() {
+                Ok(report) => {
+                    println!("{report}");
+                    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+                        .join("../../benchmarks/results/soak.md");
+                    if let Err(error) = std::fs::write(&path, report) {
+                        eprintln!("could not write {}: {error}", path.display());
+                    }
+                }
+                Err(error) => {
+                    eprintln!("error: {error}");
+                    std::process::exit(1);
+                }
             }
             return;
         }

@@ -17,7 +17,7 @@
 //! | `GET /openapi.json`, `GET /docs` | OpenAPI document and Swagger UI (served locally) |
 
 //!
-//! The files: [`auth`] (the registry authenticators), [`session`] (the cookie), `routes` (the
+//! The files: `auth` (the registry authenticators), [`session`] (the cookie), `routes` (the
 //! handlers, OpenAPI, metadata), [`server`] (serving with timeouts and limits); this one puts
 //! them together.
 

@@ -2,7 +2,7 @@
 //!
 //! A session is minted only from client credentials (Basic, a bearer token, an API key), never
 //! from another session, so it cannot renew itself past its expiry; it is honoured only while
-//! its client is active ([`RegistrySession`](super::auth::RegistrySession)); it is `Secure`
+//! its client is active (the `RegistrySession` authenticator); it is `Secure`
 //! when the service is reached over https.
 
 use std::time::{SystemTime, UNIX_EPOCH};
