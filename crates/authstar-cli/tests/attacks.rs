@@ -146,6 +146,33 @@ async fn password_guessing_meets_429_per_identity_and_on_the_token_endpoint() {
     assert!(!logs.contains("guess number"), "{logs}");
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_guesser_cannot_lock_a_client_out_of_its_own_address() {
+    let demo = Demo::start("attack-lockout", &["--trusted-proxies", "127.0.0.1"]);
+    let secret = demo.value("client_secret:");
+    let http = reqwest::Client::new();
+    let me = |from: &str, password: String| {
+        http.get(format!("{}/me", demo.base))
+            .header("x-forwarded-for", from)
+            .basic_auth("demo-client", Some(password))
+            .send()
+    };
+    for n in 0..10 {
+        let guess = me("203.0.113.66", format!("guess {n}")).await.unwrap();
+        assert_eq!(guess.status(), 401);
+    }
+    assert_eq!(
+        me("203.0.113.66", secret.clone()).await.unwrap().status(),
+        429,
+        "the guesser's address is locked for this client, right secret or not"
+    );
+    assert_eq!(
+        me("10.9.9.9", secret).await.unwrap().status(),
+        200,
+        "the client itself, from its own address, gets in"
+    );
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_wrong_password_flood_is_bounded_answers_503_and_does_not_tell_which_ids_exist() {
     let demo = Demo::start("attack-flood", &["--no-throttle"]);

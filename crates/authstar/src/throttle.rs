@@ -20,10 +20,14 @@
 //!   held to 7 200 tries a day. Generated secrets (256 random bits) are out of reach anyway; the
 //!   budget protects the low-entropy secrets users import.
 //!
-//! A lockout of one identity by a third party (sending wrong secrets for someone else's client
-//! id) only delays that client's *failed* checks; a request with the right secret while the
-//! identity is locked is also answered 429, which is the price of stopping a distributed
-//! guess. Lower the identity budget's reach by raising `burst` if that matters more to you.
+//! **A locked identity is not a denial of service.** Client ids are not secrets (RFC 6749 §2.2),
+//! so a lock that refused every request for an id would let anyone shut a client out by sending
+//! a few wrong secrets for it. While an identity is locked, only addresses that recently failed
+//! *for that identity* are refused (a failure marks the pair for ten minutes); a client calling
+//! from a clean address still gets its secret checked. A guesser spread over many addresses
+//! gets one try per address per ten minutes for that identity, each address also held by its
+//! own budget. Without [`client_address`](FailureThrottle::client_address) a locked identity
+//! is refused from everywhere.
 //!
 //! Counters live behind [`ThrottleStore`]; [`MemoryStore`] (the default) keeps them in bounded
 //! memory, whatever the number of addresses and identities an attacker makes up.
@@ -70,6 +74,20 @@ pub struct Budget {
 }
 
 impl Budget {
+    /// `burst` failures at once, then one more every `period`.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// let budget = authstar::throttle::Budget::per_period(1, Duration::from_secs(600));
+    /// assert_eq!(budget.period(), Duration::from_secs(600));
+    /// ```
+    pub fn per_period(burst: u32, period: Duration) -> Self {
+        Self {
+            burst: burst.max(1),
+            period: period.max(Duration::from_millis(1)),
+        }
+    }
+
     /// `burst` failures at once, refilled at `per_minute` a minute.
     ///
     /// ```
@@ -114,6 +132,16 @@ pub enum ThrottleKey<'a> {
         /// The identity claimed.
         id: &'a str,
     },
+    /// An identity claimed from one address (IPv6 by /64): marks the addresses a locked
+    /// identity refuses.
+    Pair {
+        /// The scheme or header name.
+        scheme: &'a str,
+        /// The identity claimed.
+        id: &'a str,
+        /// Where from.
+        address: IpAddr,
+    },
 }
 
 impl fmt::Display for ThrottleKey<'_> {
@@ -121,6 +149,11 @@ impl fmt::Display for ThrottleKey<'_> {
         match self {
             Self::Address(address) => write!(f, "address {address}"),
             Self::Identity { scheme, id } => write!(f, "{scheme} identity {id:?}"),
+            Self::Pair {
+                scheme,
+                id,
+                address,
+            } => write!(f, "{scheme} identity {id:?} from {address}"),
         }
     }
 }
@@ -182,6 +215,11 @@ impl MemoryStore {
         match key {
             ThrottleKey::Address(address) => (0u8, prefix(*address)).hash(&mut hasher),
             ThrottleKey::Identity { scheme, id } => (1u8, scheme, id).hash(&mut hasher),
+            ThrottleKey::Pair {
+                scheme,
+                id,
+                address,
+            } => (2u8, scheme, id, prefix(*address)).hash(&mut hasher),
         }
         let hash = hasher.finish();
         (&self.shards[(hash as usize) % SHARDS], hash)
@@ -266,6 +304,19 @@ impl ThrottleStore for MemoryStore {
 pub(crate) struct Schemes {
     pub(crate) bearer: bool,
     pub(crate) basic: bool,
+}
+
+/// How long an address stays marked after failing for an identity: one failure, ten minutes.
+const PAIR_MEMORY: Budget = Budget {
+    burst: 1,
+    period: Duration::from_secs(600),
+};
+
+/// The counters one request touches.
+struct Keys<'a> {
+    address: Option<(ThrottleKey<'a>, Budget)>,
+    identity: Option<(ThrottleKey<'a>, Budget)>,
+    pair: Option<(ThrottleKey<'a>, Budget)>,
 }
 
 type AddressFn = Arc<dyn Fn(&Extensions, &HeaderMap) -> Option<IpAddr> + Send + Sync>;
@@ -363,7 +414,8 @@ impl FailureThrottle {
     }
 
     /// Checks the keys of a request about to be authenticated, `identity` being what the
-    /// credential claims. `Err(wait)` when any of them is locked out.
+    /// credential claims. `Err(wait)` when its address is locked out, or its identity is and
+    /// this address recently failed for it.
     pub fn check(
         &self,
         extensions: &Extensions,
@@ -371,10 +423,19 @@ impl FailureThrottle {
         identity: Option<(&str, &str)>,
     ) -> Result<(), Duration> {
         let now = Instant::now();
+        let keys = self.keys(extensions, headers, identity);
         let mut longest = None;
-        for (key, budget) in self.keys(extensions, headers, identity) {
+        if let Some((key, budget)) = keys.address {
+            longest = self.store.locked(&key, budget, now);
+        }
+        if let Some((key, budget)) = keys.identity {
             if let Some(wait) = self.store.locked(&key, budget, now) {
-                longest = longest.max(Some(wait));
+                let suspect = keys
+                    .pair
+                    .is_none_or(|(pair, budget)| self.store.locked(&pair, budget, now).is_some());
+                if suspect {
+                    longest = longest.max(Some(wait));
+                }
             }
         }
         longest.map_or(Ok(()), Err)
@@ -388,9 +449,14 @@ impl FailureThrottle {
         identity: Option<(&str, &str)>,
     ) {
         let now = Instant::now();
-        for (key, budget) in self.keys(extensions, headers, identity) {
+        let keys = self.keys(extensions, headers, identity);
+        for (key, budget) in [keys.address, keys.identity, keys.pair]
+            .into_iter()
+            .flatten()
+        {
             let recorded = self.store.fail(&key, budget, now);
-            if let (true, Some(wait)) = (recorded.started, recorded.locked_for) {
+            let counted = !matches!(key, ThrottleKey::Pair { .. });
+            if let (true, true, Some(wait)) = (counted, recorded.started, recorded.locked_for) {
                 tracing::warn!(
                     key = %key,
                     retry_after_secs = wait.as_secs_f64().ceil(),
@@ -405,18 +471,27 @@ impl FailureThrottle {
         extensions: &Extensions,
         headers: &HeaderMap,
         identity: Option<(&'a str, &'a str)>,
-    ) -> impl Iterator<Item = (ThrottleKey<'a>, Budget)> {
-        let address = self.per_address.and_then(|budget| {
-            Some((
-                ThrottleKey::Address(self.address_of(extensions, headers)?),
-                budget,
-            ))
-        });
-        let identity = self.per_identity.and_then(|budget| {
-            let (scheme, id) = identity?;
-            Some((ThrottleKey::Identity { scheme, id }, budget))
-        });
-        address.into_iter().chain(identity)
+    ) -> Keys<'a> {
+        let address = (self.per_address.is_some() || self.per_identity.is_some())
+            .then(|| self.address_of(extensions, headers))
+            .flatten();
+        let identity = self.per_identity.zip(identity);
+        Keys {
+            address: self
+                .per_address
+                .zip(address)
+                .map(|(budget, address)| (ThrottleKey::Address(address), budget)),
+            identity: identity
+                .map(|(budget, (scheme, id))| (ThrottleKey::Identity { scheme, id }, budget)),
+            pair: identity.zip(address).map(|((_, (scheme, id)), address)| {
+                let key = ThrottleKey::Pair {
+                    scheme,
+                    id,
+                    address,
+                };
+                (key, PAIR_MEMORY)
+            }),
+        }
     }
 
     /// Whether a request presents a credential this throttle watches (the `Authorization`
@@ -609,6 +684,35 @@ mod tests {
         };
         let got = throttle.with_identity(&headers, bearer_only, &names, show);
         assert_eq!(got.as_deref(), Some("x-api-key/k1"));
+    }
+
+    #[test]
+    fn a_locked_identity_refuses_only_addresses_that_failed_for_it() {
+        use std::net::SocketAddr;
+        let throttle = FailureThrottle::new()
+            .client_address(|extensions, _| extensions.get::<SocketAddr>().map(|a| a.ip()))
+            .per_identity(Some(Budget::new(2, 1)));
+        let from = |last: u8| {
+            let mut extensions = Extensions::new();
+            extensions.insert(SocketAddr::from(([198, 51, 100, last], 1)));
+            extensions
+        };
+        let headers = HeaderMap::new();
+        let victim = Some(("basic", "victim"));
+        throttle.failed(&from(1), &headers, victim);
+        throttle.failed(&from(2), &headers, victim);
+        assert!(throttle.check(&from(1), &headers, victim).is_err());
+        assert!(throttle.check(&from(2), &headers, victim).is_err());
+        assert!(
+            throttle.check(&from(3), &headers, victim).is_ok(),
+            "clean address"
+        );
+        throttle.failed(&from(3), &headers, victim);
+        assert!(throttle.check(&from(3), &headers, victim).is_err());
+        // Without an address the identity lock holds everywhere.
+        let anywhere = FailureThrottle::new().per_identity(Some(Budget::new(1, 1)));
+        anywhere.failed(&from(1), &headers, victim);
+        assert!(anywhere.check(&from(9), &headers, victim).is_err());
     }
 
     #[test]
