@@ -220,50 +220,36 @@ async fn successes_are_never_counted() {
     assert_eq!(app.basic_calls.load(Ordering::SeqCst), 50);
 }
 
+/// `POST /oauth2/token` from `from`, with Basic credentials or, for `None`, body fields.
+async fn token(app: &App, password: &str, basic: bool) -> reqwest::Response {
+    let mut form = vec![("grant_type", "client_credentials")];
+    let mut request = reqwest::Client::new()
+        .post(format!("{}/oauth2/token", app.base))
+        .header("x-forwarded-for", "203.0.113.20");
+    if basic {
+        request = request.basic_auth("svc", Some(password));
+    } else {
+        form.extend([("client_id", "svc"), ("client_secret", password)]);
+    }
+    request.form(&form).send().await.unwrap()
+}
+
 #[tokio::test]
 async fn the_token_endpoint_checks_a_client_once_and_throttles_body_credentials() {
     let throttle = behind_loopback_proxy().per_identity(Some(Budget::new(3, 1)));
     let app = start(throttle).await;
-    let http = reqwest::Client::new();
-    let token = http
-        .post(format!("{}/oauth2/token", app.base))
-        .header("x-forwarded-for", "203.0.113.20")
-        .basic_auth("svc", Some("right-secret"))
-        .form(&[("grant_type", "client_credentials")])
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(token.status(), 200);
+    assert_eq!(token(&app, "right-secret", true).await.status(), 200);
     assert_eq!(
         app.basic_calls.load(Ordering::SeqCst),
         1,
         "one client check per token request"
     );
-    let wrong = http
-        .post(format!("{}/oauth2/token", app.base))
-        .header("x-forwarded-for", "203.0.113.20")
-        .basic_auth("svc", Some("wrong"))
-        .form(&[("grant_type", "client_credentials")])
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(wrong.status(), 401);
+    assert_eq!(token(&app, "wrong", true).await.status(), 401);
     assert_eq!(app.basic_calls.load(Ordering::SeqCst), 2);
     // client_secret_post never passes the layer: the endpoint counts it against the same id.
     let mut statuses = Vec::new();
     for _ in 0..3 {
-        let response = http
-            .post(format!("{}/oauth2/token", app.base))
-            .header("x-forwarded-for", "203.0.113.20")
-            .form(&[
-                ("grant_type", "client_credentials"),
-                ("client_id", "svc"),
-                ("client_secret", "wrong"),
-            ])
-            .send()
-            .await
-            .unwrap();
-        statuses.push(response.status().as_u16());
+        statuses.push(token(&app, "wrong", false).await.status().as_u16());
     }
     assert_eq!(
         statuses,
@@ -271,14 +257,7 @@ async fn the_token_endpoint_checks_a_client_once_and_throttles_body_credentials(
         "Basic and body failures share one id budget"
     );
     let calls = app.basic_calls.load(Ordering::SeqCst);
-    let locked = http
-        .post(format!("{}/oauth2/token", app.base))
-        .header("x-forwarded-for", "203.0.113.20")
-        .basic_auth("svc", Some("right-secret"))
-        .form(&[("grant_type", "client_credentials")])
-        .send()
-        .await
-        .unwrap();
+    let locked = token(&app, "right-secret", true).await;
     assert_eq!(locked.status(), 429);
     assert!(locked.headers().contains_key("retry-after"));
     assert_eq!(app.basic_calls.load(Ordering::SeqCst), calls);

@@ -99,6 +99,25 @@ fn calibrate(variant: &mut Variant, target: Duration) -> u64 {
     }
 }
 
+/// Prints a report and writes it to `benchmarks/results/<file>`; on error, exits 1.
+fn publish(report: Result<String, Box<dyn std::error::Error>>, file: &str) {
+    match report {
+        Ok(report) => {
+            println!("{report}");
+            let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+                .join("../../benchmarks/results")
+                .join(file);
+            if let Err(error) = std::fs::write(&path, report) {
+                eprintln!("could not write {}: {error}", path.display());
+            }
+        }
+        Err(error) => {
+            eprintln!("error: {error}");
+            std::process::exit(1);
+        }
+    }
+}
+
 fn main() {
     match std::env::args().nth(1).as_deref() {
         Some("serve") => {
@@ -108,39 +127,12 @@ fn main() {
             }
             return;
         }
-        Some("soak") => {
-            match soak::run() {
-                Ok(report) => {
-                    println!("{report}");
-                    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-                        .join("../../benchmarks/results/soak.md");
-                    if let Err(error) = std::fs::write(&path, report) {
-                        eprintln!("could not write {}: {error}", path.display());
-                    }
-                }
-                Err(error) => {
-                    eprintln!("error: {error}");
-                    std::process::exit(1);
-                }
-            }
-            return;
-        }
+        Some("soak") => return publish(soak::run(), "soak.md"),
         Some("e2e") => {
-            match e2e::run() {
-                Ok(report) => {
-                    println!("{report}");
-                    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-                        .join("../../benchmarks/results/end_to_end.md");
-                    if let Err(error) = std::fs::write(&path, report) {
-                        eprintln!("could not write {}: {error}", path.display());
-                    }
-                }
-                Err(error) => {
-                    eprintln!("error: {error}");
-                    std::process::exit(1);
-                }
-            }
-            return;
+            return publish(
+                e2e::run().map_err(|e| e.to_string().into()),
+                "end_to_end.md",
+            );
         }
         _ => {}
     }
