@@ -398,24 +398,26 @@ impl<C, M> AuthstarLayerBuilder<C, M> {
                 Some(HeaderValue::from(retry_after.as_secs()))
             }
         };
-        let throttle = self.throttle.map(|throttle| LayerThrottle {
-            names: summary
-                .headers
-                .iter()
-                .filter_map(|name| HeaderName::from_bytes(name.as_bytes()).ok())
-                .collect(),
-            schemes: Schemes {
-                bearer: summary.bearer,
-                basic: summary.basic,
-            },
-            throttle,
+        let throttle = self.throttle.map(|throttle| {
+            Arc::new(LayerThrottle {
+                names: summary
+                    .headers
+                    .iter()
+                    .filter_map(|name| HeaderName::from_bytes(name.as_bytes()).ok())
+                    .collect(),
+                schemes: Schemes {
+                    bearer: summary.bearer,
+                    basic: summary.basic,
+                },
+                throttle,
+            })
         });
         let info = LayerInfo(Arc::new(Shared {
             summary,
             challenges,
             enforcing: self.enforce,
             applied: AtomicBool::new(false),
-            throttle,
+            throttle: throttle.clone(),
         }));
         Ok(AuthstarLayer {
             config: Arc::new(Config {
@@ -425,6 +427,7 @@ impl<C, M> AuthstarLayerBuilder<C, M> {
                 exemptions: self.exemptions,
                 retry_after,
                 max_credential_len: self.max_credential_len,
+                throttle,
                 _client: PhantomData,
             }),
         })
@@ -526,6 +529,8 @@ pub(crate) struct Config<C, M> {
     pub(crate) exemptions: Exemptions,
     pub(crate) retry_after: Option<HeaderValue>,
     pub(crate) max_credential_len: usize,
+    /// The throttle, also here so the request path reads it without a second indirection.
+    pub(crate) throttle: Option<Arc<LayerThrottle>>,
     _client: PhantomData<fn() -> C>,
 }
 
@@ -534,7 +539,7 @@ struct Shared {
     challenges: Challenges,
     enforcing: bool,
     applied: AtomicBool,
-    throttle: Option<LayerThrottle>,
+    throttle: Option<Arc<LayerThrottle>>,
 }
 
 /// A [`FailureThrottle`] with what the layer knows of its credentials.
@@ -613,11 +618,6 @@ impl LayerInfo {
     /// themselves (the token endpoint's `client_secret_post`).
     pub fn throttle(&self) -> Option<&FailureThrottle> {
         self.0.throttle.as_ref().map(|t| &t.throttle)
-    }
-
-    #[inline]
-    pub(crate) fn layer_throttle(&self) -> Option<&LayerThrottle> {
-        self.0.throttle.as_ref()
     }
 }
 

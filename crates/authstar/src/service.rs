@@ -58,7 +58,7 @@ where
 
     fn call(&mut self, mut request: Request<ReqBody>) -> Self::Future {
         let config = &*self.config;
-        if let Some(throttle) = config.info.layer_throttle() {
+        if let Some(throttle) = &config.throttle {
             // Before any authenticator runs: a locked-out guesser costs a lookup, not a hash.
             if let Err(wait) = throttle.check(&request) {
                 return ResponseFuture::respond(too_many_requests(wait));
@@ -126,7 +126,7 @@ impl<C: Client, M> Config<C, M> {
             Verdict::Rejected if method == AuthMethod::Request => self.anonymous(request, None),
             Verdict::Rejected => {
                 tracing::debug!(method = %method, "authstar: rejected");
-                if let Some(throttle) = self.info.layer_throttle() {
+                if let Some(throttle) = &self.throttle {
                     throttle.failed(request);
                 }
                 let attempt = Attempt {
