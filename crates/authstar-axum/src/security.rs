@@ -235,6 +235,7 @@ impl<C: Client> RouteSecurity<C> {
     }
 
     /// The authenticated client and its method, or the rejection.
+    #[inline]
     pub fn authenticate<'a>(
         &self,
         extensions: &'a Extensions,
@@ -245,12 +246,21 @@ impl<C: Client> RouteSecurity<C> {
             Some(Outcome::Authenticated { client, method }) if client.is_authenticated() => {
                 Ok((client, method))
             }
-            Some(Outcome::Authenticated { .. }) => Err(self.unauthenticated(None)),
-            Some(Outcome::Failed(attempt)) => Err(self.unauthenticated(Some(attempt))),
+            other => Err(self.refuse(other)),
+        }
+    }
+
+    /// The rejection for a request without an authenticated client (kept out of line: the
+    /// authenticated path stays small enough to inline).
+    #[cold]
+    #[inline(never)]
+    fn refuse(&self, outcome: Option<&Outcome<C>>) -> AuthRejection {
+        match outcome {
+            Some(Outcome::Failed(attempt)) => self.unauthenticated(Some(attempt)),
             None if !self.inner.info.is_applied() => {
-                Err(self.reject(RejectionKind::LayerNotInstalled, Vec::new()))
+                self.reject(RejectionKind::LayerNotInstalled, Vec::new())
             }
-            None => Err(self.unauthenticated(None)),
+            _ => self.unauthenticated(None),
         }
     }
 
