@@ -5,12 +5,12 @@ use std::path::PathBuf;
 use std::process::Command;
 
 /// The repository's `tests/python` folder.
-pub fn scripts() -> PathBuf {
+pub(crate) fn scripts() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../tests/python")
 }
 
 /// Whether `python3` can import `modules`; panics under `CI=true` when it cannot.
-pub fn available(modules: &str) -> bool {
+pub(crate) fn available(modules: &str) -> bool {
     let imported = Command::new("python3")
         .args(["-c", &format!("import {modules}")])
         .output()
@@ -27,7 +27,7 @@ pub fn available(modules: &str) -> bool {
 }
 
 /// Runs `python3 tests/python/<script> <args>` and asserts success, showing its output.
-pub fn run(script: &str, args: &[&str]) -> String {
+pub(crate) fn run(script: &str, args: &[&str]) -> String {
     let output = Command::new("python3")
         .arg(scripts().join(script))
         .args(args)

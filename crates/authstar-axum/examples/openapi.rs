@@ -46,7 +46,7 @@ async fn reports() -> &'static str {
 struct ApiDoc;
 
 /// The document: the seed's three schemes, and which operations accept which.
-pub fn openapi() -> utoipa::openapi::OpenApi {
+pub(crate) fn openapi() -> utoipa::openapi::OpenApi {
     use utoipa::Modify;
     let mut doc = ApiDoc::openapi();
     SecuritySchemes::seed()
@@ -65,7 +65,7 @@ pub fn openapi() -> utoipa::openapi::OpenApi {
 }
 
 /// The app, with Swagger UI at `/docs` (served from the binary: `vendored`, no CDN).
-pub fn app() -> Router {
+pub(crate) fn app() -> Router {
     let layer = FixedCredentials::new()
         .api_key("k-1", AuthstarClient::new("cli", ["reports:read"]))
         .basic(

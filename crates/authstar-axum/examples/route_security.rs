@@ -76,7 +76,7 @@ async fn ws(
 
 /// The app. Credentials: bearer `user-token` (scope `api-user`), bearer `reader-token` (scope
 /// `read`), API key `admin-key` (scope `admin`).
-pub fn app() -> Router {
+pub(crate) fn app() -> Router {
     let layer = FixedCredentials::new()
         .bearer("user-token", AuthstarClient::new("user", ["api-user"]))
         .bearer("reader-token", AuthstarClient::new("reader", ["read"]))

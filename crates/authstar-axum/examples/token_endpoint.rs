@@ -40,7 +40,7 @@ fn new_token() -> String {
 }
 
 /// The app.
-pub fn app() -> Router {
+pub(crate) fn app() -> Router {
     let tokens: Tokens = Arc::default();
     let lookup = Arc::clone(&tokens);
     let layer = AuthstarLayer::builder()

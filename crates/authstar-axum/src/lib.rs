@@ -19,6 +19,7 @@
 //! `{"error": ..., "error_description": ...}`, or your own ([`RouteSecurity::error_body`]).
 
 #![forbid(unsafe_code)]
+#![cfg_attr(docsrs, feature(doc_auto_cfg))]
 #![warn(missing_docs)]
 #![cfg_attr(not(test), warn(clippy::unwrap_used))]
 
@@ -28,6 +29,7 @@ mod guard;
 pub mod openapi;
 mod rejection;
 mod security;
+#[cfg(feature = "testing")]
 pub mod testing;
 mod token;
 

@@ -73,6 +73,17 @@ pub struct FixedCredentials<C> {
     api_keys: HashMap<String, C>,
 }
 
+impl<C> std::fmt::Debug for FixedCredentials<C> {
+    /// Counts only: the credentials are secrets even in tests.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("FixedCredentials")
+            .field("bearer", &self.bearer.len())
+            .field("basic", &self.basic.len())
+            .field("api_keys", &self.api_keys.len())
+            .finish()
+    }
+}
+
 impl<C: Client> Default for FixedCredentials<C> {
     fn default() -> Self {
         Self {

@@ -402,10 +402,10 @@ where
                 .map_err(Refusal::Throttled)?;
         }
         let verified = self.verifier.verify(presented, parts).await;
-        if let (Some((throttle, id)), Err(error)) = (watch, &verified) {
-            if error.error == ErrorCode::InvalidClient {
-                throttle.failed(&parts.extensions, &parts.headers, Some(("basic", id)));
-            }
+        if let (Some((throttle, id)), Err(error)) = (watch, &verified)
+            && error.error == ErrorCode::InvalidClient
+        {
+            throttle.failed(&parts.extensions, &parts.headers, Some(("basic", id)));
         }
         Ok(verified?)
     }

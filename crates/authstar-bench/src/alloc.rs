@@ -8,7 +8,7 @@ use std::alloc::{GlobalAlloc, Layout, System};
 use std::sync::atomic::{AtomicU64, Ordering};
 
 /// The allocator.
-pub struct Counting;
+pub(crate) struct Counting;
 
 static ALLOCATIONS: AtomicU64 = AtomicU64::new(0);
 static BYTES: AtomicU64 = AtomicU64::new(0);
@@ -37,7 +37,7 @@ unsafe impl GlobalAlloc for Counting {
 }
 
 /// Allocations and bytes allocated while `f` runs (single-threaded use).
-pub fn measure(f: impl FnOnce()) -> (u64, u64) {
+pub(crate) fn measure(f: impl FnOnce()) -> (u64, u64) {
     let (count, bytes) = (
         ALLOCATIONS.load(Ordering::Relaxed),
         BYTES.load(Ordering::Relaxed),

@@ -10,7 +10,7 @@ const FONT: &str = "/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf";
 /// Draws `bars` (name, median Δ, min Δ, max Δ) to `path`, on a logarithmic axis: the deltas
 /// run from ~10 ns (anonymous) to ~70 µs (an ECDSA signature check). Values under 1 ns (the
 /// floors, noise below zero) are drawn at 1 ns.
-pub fn draw(
+pub(crate) fn draw(
     path: &Path,
     bars: &[(String, f64, f64, f64)],
 ) -> Result<(), Box<dyn std::error::Error>> {
@@ -71,7 +71,7 @@ pub fn draw(
 }
 
 /// Registers [`FONT`] as plotters' `sans-serif` (once per process).
-pub fn register_font() -> Result<(), Box<dyn std::error::Error>> {
+pub(crate) fn register_font() -> Result<(), Box<dyn std::error::Error>> {
     static REGISTERED: std::sync::OnceLock<()> = std::sync::OnceLock::new();
     if REGISTERED.get().is_some() {
         return Ok(());

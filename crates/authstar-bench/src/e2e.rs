@@ -45,7 +45,7 @@ const ROUTES: [Route; 4] = [
 ];
 
 /// `serve`: the server half, run as a child process. Prints `port <n>` and the JWT to use.
-pub fn serve() -> std::io::Result<()> {
+pub(crate) fn serve() -> std::io::Result<()> {
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?;
@@ -199,7 +199,7 @@ fn median(values: &mut [f64]) -> f64 {
 }
 
 /// `e2e`: starts the server, drives every route with wrk, writes the report.
-pub fn run() -> Result<String, String> {
+pub(crate) fn run() -> Result<String, String> {
     let exe = std::env::current_exe().map_err(|e| e.to_string())?;
     let pin = Command::new("taskset").arg("--version").output().is_ok();
     let mut server = if pin {

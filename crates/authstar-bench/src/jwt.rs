@@ -11,16 +11,16 @@ use jsonwebtoken::{DecodingKey, Validation};
 use crate::{Group, Variant};
 
 /// The group's floor: an empty loop.
-pub const FLOOR: &str = "jwt: empty loop (floor)";
+pub(crate) const FLOOR: &str = "jwt: empty loop (floor)";
 /// Raw decode.
-pub const RAW: &str = "raw jsonwebtoken::decode";
+pub(crate) const RAW: &str = "raw jsonwebtoken::decode";
 /// authstar's verifier.
-pub const AUTHSTAR: &str = "authstar JwtVerifier";
+pub(crate) const AUTHSTAR: &str = "authstar JwtVerifier";
 /// authstar's verifier with its cache, the same token again.
-pub const CACHED: &str = "authstar JwtVerifier, cached";
+pub(crate) const CACHED: &str = "authstar JwtVerifier, cached";
 
 /// A variant's name.
-pub fn name(alg: &str, kind: &str) -> String {
+pub(crate) fn name(alg: &str, kind: &str) -> String {
     format!("jwt {alg}: {kind}")
 }
 
@@ -42,7 +42,7 @@ fn variant(name: String, mut run: impl FnMut() + 'static) -> Variant {
 }
 
 /// Where the parent process leaves its keys and tokens for the profiled children.
-pub const FIXTURE_ENV: &str = "AUTHSTAR_BENCH_JWT_FIXTURE";
+pub(crate) const FIXTURE_ENV: &str = "AUTHSTAR_BENCH_JWT_FIXTURE";
 
 /// The keys and tokens: read from the fixture file a parent left (so that every profiled child
 /// verifies the very same signatures: ECDSA signatures are randomised, and a signature check's
@@ -103,7 +103,7 @@ fn fixture(save: Option<&std::path::Path>) -> Vec<(&'static str, SigningKey, Str
 }
 
 /// The JWT variants; `save` is where to leave the keys and tokens for profiled children.
-pub fn all(save: Option<&std::path::Path>) -> Vec<Variant> {
+pub(crate) fn all(save: Option<&std::path::Path>) -> Vec<Variant> {
     let mut variants = vec![variant(FLOOR.to_owned(), || {
         black_box(());
     })];

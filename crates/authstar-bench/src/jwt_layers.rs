@@ -17,9 +17,9 @@ use crate::Variant;
 use crate::variants::{drive, tower};
 
 /// jwt-authorizer's layer.
-pub const JWT_AUTHORIZER: &str = "jwt-authorizer layer, HS256 JWT";
+pub(crate) const JWT_AUTHORIZER: &str = "jwt-authorizer layer, HS256 JWT";
 /// authstar's layer with a `JwtVerifier`.
-pub const AUTHSTAR_JWT: &str = "authstar layer + JwtVerifier, HS256 JWT";
+pub(crate) const AUTHSTAR_JWT: &str = "authstar layer + JwtVerifier, HS256 JWT";
 
 const ISS: &str = "https://auth.example";
 const AUD: &str = "api";
@@ -35,7 +35,7 @@ struct Claims {
 }
 
 /// The two layers, each around a bare inner service, with the same HS256 token.
-pub fn all() -> Vec<Variant> {
+pub(crate) fn all() -> Vec<Variant> {
     let key = SigningKey::hs256("hs", SECRET.as_bytes()).expect("key");
     let verifier = JwtVerifier::<AuthstarClient>::new([key.verification_key()], ISS, AUD);
     let token = JwtIssuer::new(key, ISS, AUD)

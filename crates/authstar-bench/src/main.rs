@@ -36,6 +36,15 @@ pub struct Variant {
     pub run: Box<dyn FnMut(u64) -> Duration>,
 }
 
+impl std::fmt::Debug for Variant {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Variant")
+            .field("name", &self.name)
+            .field("group", &self.group)
+            .finish_non_exhaustive()
+    }
+}
+
 /// Variant groups, each with its floor.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Group {

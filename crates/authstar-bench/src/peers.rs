@@ -14,22 +14,22 @@ use tower_layer::Layer;
 use tower_service::Service;
 
 /// The valid bearer token / API key, Basic user and password.
-pub const TOKEN: &str = "tok_9f8e7d6c5b4a39281706f5e4d3c2b1a0";
+pub(crate) const TOKEN: &str = "tok_9f8e7d6c5b4a39281706f5e4d3c2b1a0";
 /// Basic user.
-pub const USER: &str = "reporting-service";
+pub(crate) const USER: &str = "reporting-service";
 /// Basic password.
-pub const PASSWORD: &str = "pw_0a1b2c3d4e5f6a7b8c9d";
+pub(crate) const PASSWORD: &str = "pw_0a1b2c3d4e5f6a7b8c9d";
 
 /// The tables' hasher: SipHash with fixed keys. With std's random keys the probe sequence, and
 /// so the instruction count, would change from one process to the next.
-pub type Fixed = BuildHasherDefault<DefaultHasher>;
+pub(crate) type Fixed = BuildHasherDefault<DefaultHasher>;
 /// 100 tokens (or keys) and their clients.
-pub type Tokens = Arc<HashMap<String, AuthstarClient, Fixed>>;
+pub(crate) type Tokens = Arc<HashMap<String, AuthstarClient, Fixed>>;
 /// 100 Basic users: password and client.
-pub type Users = Arc<HashMap<String, (String, AuthstarClient), Fixed>>;
+pub(crate) type Users = Arc<HashMap<String, (String, AuthstarClient), Fixed>>;
 
 /// The token table.
-pub fn tokens() -> Tokens {
+pub(crate) fn tokens() -> Tokens {
     let mut map: HashMap<String, AuthstarClient, Fixed> = (0..99)
         .map(|i| {
             (
@@ -46,7 +46,7 @@ pub fn tokens() -> Tokens {
 }
 
 /// The user table.
-pub fn users() -> Users {
+pub(crate) fn users() -> Users {
     let mut map: HashMap<String, (String, AuthstarClient), Fixed> = (0..99)
         .map(|i| {
             (
@@ -69,7 +69,7 @@ pub fn users() -> Users {
 }
 
 /// A request with 7 realistic headers and the credential header last (if any).
-pub fn request(credential: Option<(&'static str, String)>) -> Request<()> {
+pub(crate) fn request(credential: Option<(&'static str, String)>) -> Request<()> {
     let mut builder = Request::get("https://api.example.com/reports?page=2")
         .header("host", "api.example.com")
         .header(
@@ -91,24 +91,24 @@ pub fn request(credential: Option<(&'static str, String)>) -> Request<()> {
 }
 
 /// `Authorization: Bearer TOKEN`.
-pub fn bearer() -> Option<(&'static str, String)> {
+pub(crate) fn bearer() -> Option<(&'static str, String)> {
     Some(("authorization", format!("Bearer {TOKEN}")))
 }
 
 /// `Authorization: Basic base64(USER:PASSWORD)`.
-pub fn basic() -> Option<(&'static str, String)> {
+pub(crate) fn basic() -> Option<(&'static str, String)> {
     let encoded = base64::engine::general_purpose::STANDARD.encode(format!("{USER}:{PASSWORD}"));
     Some(("authorization", format!("Basic {encoded}")))
 }
 
 /// `X-API-Key: TOKEN`.
-pub fn api_key() -> Option<(&'static str, String)> {
+pub(crate) fn api_key() -> Option<(&'static str, String)> {
     Some(("x-api-key", TOKEN.to_owned()))
 }
 
 /// A layer that does nothing: the limit for "a layer".
 #[derive(Clone, Copy, Debug, Default)]
-pub struct Noop;
+pub(crate) struct Noop;
 
 impl<S> Layer<S> for Noop {
     type Service = NoopService<S>;
@@ -119,7 +119,7 @@ impl<S> Layer<S> for Noop {
 
 /// The service of [`Noop`].
 #[derive(Clone, Debug)]
-pub struct NoopService<S>(S);
+pub(crate) struct NoopService<S>(S);
 
 impl<S: Service<R>, R> Service<R> for NoopService<S> {
     type Response = S::Response;
@@ -135,7 +135,7 @@ impl<S: Service<R>, R> Service<R> for NoopService<S> {
 
 /// How a minimal layer finds the credential.
 #[derive(Clone)]
-pub enum Minimal {
+pub(crate) enum Minimal {
     /// `Authorization: Bearer`, `HashMap` lookup.
     Bearer(Tokens),
     /// `Authorization: Basic`, base64 decode, split, `HashMap` lookup, password compare.
@@ -147,7 +147,7 @@ pub enum Minimal {
 /// A hand-written minimal auth layer: the limit for "bearer auth" (or Basic, or API key). It
 /// stores the client in the extensions and never rejects.
 #[derive(Clone)]
-pub struct MinimalLayer(pub Minimal);
+pub(crate) struct MinimalLayer(pub Minimal);
 
 impl<S> Layer<S> for MinimalLayer {
     type Service = MinimalService<S>;
@@ -161,7 +161,7 @@ impl<S> Layer<S> for MinimalLayer {
 
 /// The service of [`MinimalLayer`].
 #[derive(Clone)]
-pub struct MinimalService<S> {
+pub(crate) struct MinimalService<S> {
     inner: S,
     how: Minimal,
 }

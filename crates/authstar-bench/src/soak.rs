@@ -263,7 +263,7 @@ fn idle_connections(
 }
 
 /// Runs the soak; returns the report.
-pub fn run() -> Result<String, Error> {
+pub(crate) fn run() -> Result<String, Error> {
     let seconds: u64 = std::env::var("AUTHSTAR_SOAK_SECONDS")
         .ok()
         .and_then(|s| s.parse().ok())
@@ -314,10 +314,9 @@ pub fn run() -> Result<String, Error> {
         let mut words = line.split_whitespace();
         if let (Some("status"), Some(status), Some(count)) =
             (words.next(), words.next(), words.next())
+            && let (Ok(status), Ok(count)) = (status.parse(), count.parse::<u64>())
         {
-            if let (Ok(status), Ok(count)) = (status.parse(), count.parse::<u64>()) {
-                *statuses.entry(status).or_default() += count;
-            }
+            *statuses.entry(status).or_default() += count;
         }
     }
     let total: u64 = statuses.values().sum();

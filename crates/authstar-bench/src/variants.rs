@@ -32,70 +32,73 @@ use crate::peers::{self, Minimal, MinimalLayer, Noop, Tokens};
 use crate::{Group, Variant};
 
 /// The in-process floor.
-pub const FLOOR: &str = "bare service_fn (floor)";
+pub(crate) const FLOOR: &str = "bare service_fn (floor)";
 /// A no-op layer.
-pub const NOOP: &str = "no-op layer";
+pub(crate) const NOOP: &str = "no-op layer";
 /// Hand-written minimal bearer layer.
-pub const MINIMAL_BEARER: &str = "minimal bearer layer (hand-written)";
+pub(crate) const MINIMAL_BEARER: &str = "minimal bearer layer (hand-written)";
 /// Hand-written minimal Basic layer.
-pub const MINIMAL_BASIC: &str = "minimal Basic layer (hand-written)";
+pub(crate) const MINIMAL_BASIC: &str = "minimal Basic layer (hand-written)";
 /// Hand-written minimal API-key layer.
-pub const MINIMAL_API_KEY: &str = "minimal X-API-Key layer (hand-written)";
+pub(crate) const MINIMAL_API_KEY: &str = "minimal X-API-Key layer (hand-written)";
 /// tower-http's async authorization layer.
-pub const TOWER_HTTP: &str = "tower-http AsyncRequireAuthorization, bearer";
+pub(crate) const TOWER_HTTP: &str = "tower-http AsyncRequireAuthorization, bearer";
 /// authstar, valid bearer.
-pub const AUTHSTAR_BEARER: &str = "authstar bearer";
+pub(crate) const AUTHSTAR_BEARER: &str = "authstar bearer";
 /// authstar, valid bearer, async closure.
-pub const AUTHSTAR_BEARER_ASYNC: &str = "authstar bearer (async closure)";
+pub(crate) const AUTHSTAR_BEARER_ASYNC: &str = "authstar bearer (async closure)";
 /// authstar, valid Basic.
-pub const AUTHSTAR_BASIC: &str = "authstar Basic";
+pub(crate) const AUTHSTAR_BASIC: &str = "authstar Basic";
 /// authstar, valid API key, the layer configured for API keys only (like the minimal layer).
-pub const AUTHSTAR_API_KEY: &str = "authstar X-API-Key";
+pub(crate) const AUTHSTAR_API_KEY: &str = "authstar X-API-Key";
 /// authstar, valid API key, with Bearer and Basic configured too (the `Authorization` header is
 /// looked at first).
-pub const AUTHSTAR_API_KEY_ALL: &str = "authstar X-API-Key (bearer+basic+key configured)";
+pub(crate) const AUTHSTAR_API_KEY_ALL: &str = "authstar X-API-Key (bearer+basic+key configured)";
 /// authstar, no credentials, three methods.
-pub const AUTHSTAR_ANONYMOUS: &str = "authstar anonymous (bearer+basic+key)";
+pub(crate) const AUTHSTAR_ANONYMOUS: &str = "authstar anonymous (bearer+basic+key)";
 /// authstar, no credentials, four methods.
-pub const AUTHSTAR_ANONYMOUS_REQUEST: &str = "authstar anonymous (+request authenticator)";
+pub(crate) const AUTHSTAR_ANONYMOUS_REQUEST: &str = "authstar anonymous (+request authenticator)";
 /// authstar, malformed header.
-pub const AUTHSTAR_MALFORMED: &str = "authstar malformed bearer";
+pub(crate) const AUTHSTAR_MALFORMED: &str = "authstar malformed bearer";
 /// authstar, rejected token.
-pub const AUTHSTAR_REJECTED: &str = "authstar rejected bearer";
+pub(crate) const AUTHSTAR_REJECTED: &str = "authstar rejected bearer";
 
 /// The axum floor.
-pub const AXUM_FLOOR: &str = "axum: unsecured route (floor)";
+pub(crate) const AXUM_FLOOR: &str = "axum: unsecured route (floor)";
 /// A no-op route layer.
-pub const AXUM_NOOP_ROUTE_LAYER: &str = "axum: no-op route_layer";
+pub(crate) const AXUM_NOOP_ROUTE_LAYER: &str = "axum: no-op route_layer";
 /// axum-extra's typed header extractor.
-pub const AXUM_TYPED_HEADER: &str = "axum: axum-extra TypedHeader<Authorization<Bearer>> + lookup";
+pub(crate) const AXUM_TYPED_HEADER: &str =
+    "axum: axum-extra TypedHeader<Authorization<Bearer>> + lookup";
 /// A hand-written extractor.
-pub const AXUM_HANDWRITTEN: &str = "axum: hand-written FromRequestParts bearer guard";
+pub(crate) const AXUM_HANDWRITTEN: &str = "axum: hand-written FromRequestParts bearer guard";
 /// authstar layer only.
-pub const AXUM_AUTHSTAR_LAYER: &str = "axum: authstar layer, no guard";
+pub(crate) const AXUM_AUTHSTAR_LAYER: &str = "axum: authstar layer, no guard";
 /// authstar layer + extractor.
-pub const AXUM_AUTHSTAR_EXTRACTOR: &str = "axum: authstar layer + Authenticated extractor";
+pub(crate) const AXUM_AUTHSTAR_EXTRACTOR: &str = "axum: authstar layer + Authenticated extractor";
 /// authstar around the whole router + extractor.
-pub const AXUM_AUTHSTAR_AROUND_EXTRACTOR: &str =
+pub(crate) const AXUM_AUTHSTAR_AROUND_EXTRACTOR: &str =
     "axum: authstar around the Router + Authenticated extractor";
 /// authstar around the whole router, no guard.
-pub const AXUM_AUTHSTAR_AROUND: &str = "axum: authstar around the Router, no guard";
+pub(crate) const AXUM_AUTHSTAR_AROUND: &str = "axum: authstar around the Router, no guard";
 /// authstar layer (async closure) + extractor.
-pub const AXUM_AUTHSTAR_ASYNC_EXTRACTOR: &str =
+pub(crate) const AXUM_AUTHSTAR_ASYNC_EXTRACTOR: &str =
     "axum: authstar layer (async closure) + Authenticated extractor";
 /// authstar layer + authenticated route layer.
-pub const AXUM_AUTHSTAR_GUARD: &str = "axum: authstar layer + authenticated() route_layer";
+pub(crate) const AXUM_AUTHSTAR_GUARD: &str = "axum: authstar layer + authenticated() route_layer";
 /// authstar layer + scopes route layer.
-pub const AXUM_AUTHSTAR_SCOPES: &str = "axum: authstar layer + scopes_any() route_layer";
+pub(crate) const AXUM_AUTHSTAR_SCOPES: &str = "axum: authstar layer + scopes_any() route_layer";
 /// authstar around the whole router + scopes route layer.
-pub const AXUM_AROUND_SCOPES: &str = "axum: authstar around the Router + scopes_any() route_layer";
+pub(crate) const AXUM_AROUND_SCOPES: &str =
+    "axum: authstar around the Router + scopes_any() route_layer";
 /// authstar around the whole router + authenticated route layer.
-pub const AXUM_AROUND_GUARD: &str =
+pub(crate) const AXUM_AROUND_GUARD: &str =
     "axum: authstar around the Router + authenticated() route_layer";
 /// authstar around the whole router + the `Scoped` extractor (scope check, no route layer).
-pub const AXUM_AROUND_SCOPED: &str = "axum: authstar around the Router + Scoped extractor";
+pub(crate) const AXUM_AROUND_SCOPED: &str = "axum: authstar around the Router + Scoped extractor";
 /// authstar layer + scopes route layer + extractor.
-pub const AXUM_AUTHSTAR_SCOPES_EXTRACTED: &str = "axum: authstar + scopes_any() + Authenticated";
+pub(crate) const AXUM_AUTHSTAR_SCOPES_EXTRACTED: &str =
+    "axum: authstar + scopes_any() + Authenticated";
 
 /// Calls `service` once and polls the response future once (every benchmarked future
 /// completes at once).
@@ -231,7 +234,7 @@ impl FromRequestParts<Tokens> for MinimalClient {
 }
 
 /// Every variant, in report order.
-pub fn all() -> Vec<Variant> {
+pub(crate) fn all() -> Vec<Variant> {
     let tokens = peers::tokens();
     let users = peers::users();
     let bare = || service_fn(inner);

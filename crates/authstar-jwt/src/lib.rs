@@ -28,6 +28,7 @@
 //! [`JwtVerifier`] adds it (RFC 9068 §4).
 
 #![forbid(unsafe_code)]
+#![cfg_attr(docsrs, feature(doc_auto_cfg))]
 #![warn(missing_docs)]
 #![cfg_attr(not(test), warn(clippy::unwrap_used))]
 

@@ -164,13 +164,14 @@ impl RemoteJwks {
     /// (on the current tokio runtime) and the cached keys are served meanwhile.
     pub fn current(&self) -> Arc<KeySet> {
         let stale = lock(&self.inner.fetched_at).is_none_or(|at| at.elapsed() > self.inner.max_age);
-        if stale && self.may_refresh() {
-            if let Ok(runtime) = tokio::runtime::Handle::try_current() {
-                let this = self.clone();
-                runtime.spawn(async move {
-                    let _ = this.refresh_once().await;
-                });
-            }
+        if stale
+            && self.may_refresh()
+            && let Ok(runtime) = tokio::runtime::Handle::try_current()
+        {
+            let this = self.clone();
+            runtime.spawn(async move {
+                let _ = this.refresh_once().await;
+            });
         }
         match self.inner.keys.read() {
             Ok(keys) => Arc::clone(&keys),

@@ -158,7 +158,7 @@ const ALGORITHMS: [Algorithm; 9] = [
 ];
 
 /// The default mapping: `client_id` (or `sub`) and the `scope` claim.
-pub fn default_client(claims: AccessTokenClaims) -> Option<AuthstarClient> {
+pub(crate) fn default_client(claims: AccessTokenClaims) -> Option<AuthstarClient> {
     let client_id = if claims.client_id.is_empty() {
         claims.sub
     } else {
@@ -315,13 +315,13 @@ impl<C: Clone + Send + Sync + 'static> JwtVerifier<C> {
 
     /// Verifies `token` against `keys`.
     pub(crate) fn verify_with(&self, keys: &KeySet, token: &str) -> Result<C, Rejection> {
-        if let Some(cache) = &self.inner.cache {
-            if let Some((client, exp)) = cache.get(token) {
-                if exp > unix_now() {
-                    return Ok(client);
-                }
-                cache.remove(token);
+        if let Some(cache) = &self.inner.cache
+            && let Some((client, exp)) = cache.get(token)
+        {
+            if exp > unix_now() {
+                return Ok(client);
             }
+            cache.remove(token);
         }
         // One local key: decode at once and check the header it returns (one header parse, not
         // two). Several keys, or a remote set whose unknown kids must trigger a refresh: read
@@ -359,10 +359,10 @@ impl<C: Clone + Send + Sync + 'static> JwtVerifier<C> {
             .map_err(rejection)?;
         if single.is_some() {
             check_typ(data.header.typ.as_deref())?;
-            if let (Some(named), Some(ours)) = (data.header.kid.as_deref(), key.kid.as_deref()) {
-                if named != ours {
-                    return Err(Rejection::UnknownKey);
-                }
+            if let (Some(named), Some(ours)) = (data.header.kid.as_deref(), key.kid.as_deref())
+                && named != ours
+            {
+                return Err(Rejection::UnknownKey);
             }
         }
         let exp = data.claims.exp;
@@ -419,7 +419,7 @@ fn verdict<C>(result: Result<C, Rejection>) -> Verdict<C> {
 }
 
 /// The future of a verification that waits for a JWKS refresh.
-pub type VerifyFuture<C> = Pin<Box<dyn Future<Output = Verdict<C>> + Send>>;
+pub(crate) type VerifyFuture<C> = Pin<Box<dyn Future<Output = Verdict<C>> + Send>>;
 
 impl<C: Client> Authenticator<BearerToken> for JwtVerifier<C> {
     type Client = C;

@@ -89,6 +89,18 @@ pub struct AuthstarLayerBuilder<C, M = Methods> {
     _client: PhantomData<fn() -> C>,
 }
 
+impl<C, M> fmt::Debug for AuthstarLayerBuilder<C, M> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("AuthstarLayerBuilder")
+            .field("realm", &self.realm)
+            .field("enforce", &self.enforce)
+            .field("backend_error", &self.backend_error)
+            .field("max_credential_len", &self.max_credential_len)
+            .field("throttle", &self.throttle)
+            .finish_non_exhaustive()
+    }
+}
+
 impl<C, Be, Ba, H, R> AuthstarLayerBuilder<C, Methods<Be, Ba, H, R>> {
     fn map_methods<M>(
         self,

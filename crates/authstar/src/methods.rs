@@ -57,6 +57,20 @@ pub enum Start<F, C> {
     Running(AuthMethod, F),
 }
 
+impl<F, C> std::fmt::Debug for Start<F, C> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Nothing => f.write_str("Nothing"),
+            Self::Failed(attempt) => f.debug_tuple("Failed").field(attempt).finish(),
+            Self::Done(method, _) => f.debug_tuple("Done").field(method).finish_non_exhaustive(),
+            Self::Running(method, _) => f
+                .debug_tuple("Running")
+                .field(method)
+                .finish_non_exhaustive(),
+        }
+    }
+}
+
 impl<F, C> Start<F, C> {
     #[inline]
     fn started(method: AuthMethod, started: Started<F, C>) -> Self {

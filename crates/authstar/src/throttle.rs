@@ -428,14 +428,14 @@ impl FailureThrottle {
         if let Some((key, budget)) = keys.address {
             longest = self.store.locked(&key, budget, now);
         }
-        if let Some((key, budget)) = keys.identity {
-            if let Some(wait) = self.store.locked(&key, budget, now) {
-                let suspect = keys
-                    .pair
-                    .is_none_or(|(pair, budget)| self.store.locked(&pair, budget, now).is_some());
-                if suspect {
-                    longest = longest.max(Some(wait));
-                }
+        if let Some((key, budget)) = keys.identity
+            && let Some(wait) = self.store.locked(&key, budget, now)
+        {
+            let suspect = keys
+                .pair
+                .is_none_or(|(pair, budget)| self.store.locked(&pair, budget, now).is_some());
+            if suspect {
+                longest = longest.max(Some(wait));
             }
         }
         longest.map_or(Ok(()), Err)

@@ -23,7 +23,7 @@ use super::{RegistryError, random};
 pub const MIN_IMPORTED_SECRET_LEN: usize = 16;
 
 /// How long a check may wait for a free hashing slot.
-pub const WAIT: Duration = Duration::from_secs(2);
+pub(super) const WAIT: Duration = Duration::from_secs(2);
 
 /// The stored form of a peppered hash: this prefix, then the PHC string.
 const PEPPERED: &str = "argon2-peppered$";

@@ -7,7 +7,7 @@ use std::sync::mpsc;
 use std::time::Duration;
 
 /// A running `authstar demo`.
-pub struct Demo {
+pub(crate) struct Demo {
     child: Child,
     dir: PathBuf,
     pub base: String,
@@ -17,7 +17,7 @@ pub struct Demo {
 
 impl Demo {
     /// Starts it with a fresh database.
-    pub fn start(name: &str, extra: &[&str]) -> Self {
+    pub(crate) fn start(name: &str, extra: &[&str]) -> Self {
         let dir = std::env::temp_dir().join(format!("authstar-demo-{name}-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir_all(&dir).unwrap();
@@ -65,13 +65,13 @@ impl Demo {
 
     /// The demo's process id.
     #[allow(dead_code)]
-    pub fn pid(&self) -> u32 {
+    pub(crate) fn pid(&self) -> u32 {
         self.child.id()
     }
 
     /// The demo's resident memory in KiB, from `/proc`.
     #[allow(dead_code)]
-    pub fn rss_kib(&self) -> u64 {
+    pub(crate) fn rss_kib(&self) -> u64 {
         let status = std::fs::read_to_string(format!("/proc/{}/status", self.pid())).unwrap();
         status
             .lines()
@@ -82,12 +82,12 @@ impl Demo {
 
     /// The working directory (the database and its secrets file).
     #[allow(dead_code)]
-    pub fn dir(&self) -> &std::path::Path {
+    pub(crate) fn dir(&self) -> &std::path::Path {
         &self.dir
     }
 
     /// A value printed as `label value`.
-    pub fn value(&self, label: &str) -> String {
+    pub(crate) fn value(&self, label: &str) -> String {
         self.printed
             .iter()
             .find_map(|line| line.trim().strip_prefix(label))
@@ -97,7 +97,7 @@ impl Demo {
 
     /// The printed curl lines.
     #[allow(dead_code)]
-    pub fn curl_lines(&self) -> Vec<String> {
+    pub(crate) fn curl_lines(&self) -> Vec<String> {
         self.printed
             .iter()
             .map(|l| l.trim())
@@ -108,7 +108,7 @@ impl Demo {
 
     /// Runs the CLI on the same database.
     #[allow(dead_code)]
-    pub fn cli(&self, args: &[&str]) -> std::process::Output {
+    pub(crate) fn cli(&self, args: &[&str]) -> std::process::Output {
         Command::new(env!("CARGO_BIN_EXE_authstar"))
             .args(args)
             .args(["--db", "demo.db"])
@@ -119,7 +119,7 @@ impl Demo {
 
     /// Stops the demo and returns everything it logged.
     #[allow(dead_code)]
-    pub fn stop(mut self) -> String {
+    pub(crate) fn stop(mut self) -> String {
         let _ = self.child.kill();
         let _ = self.child.wait();
         self.stderr
