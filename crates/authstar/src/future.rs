@@ -9,7 +9,7 @@ use http::{Request, Response};
 use pin_project_lite::pin_project;
 use tower_service::Service;
 
-use crate::layer::Config;
+use crate::config::Config;
 use crate::methods::MethodSet;
 use crate::{AuthMethod, Client};
 

@@ -83,8 +83,10 @@
 #![cfg_attr(not(test), warn(clippy::unwrap_used))]
 
 mod authenticator;
+mod builder;
 mod challenge;
 mod client;
+mod config;
 pub mod credentials;
 mod error;
 mod future;
@@ -100,16 +102,15 @@ pub use authenticator::{
     Authenticator, BoxError, IntoVerdict, RequestAuthenticator, Started, SyncFn, Verdict,
     VerdictFuture, sync_fn,
 };
+pub use builder::{AuthstarLayerBuilder, BackendErrorPolicy, DEFAULT_MAX_CREDENTIAL_LEN};
 pub use challenge::Challenges;
 pub use client::{AuthstarClient, Client};
+pub use config::{LayerInfo, RequestHead};
 pub use credentials::basic::BasicCredentials;
 pub use credentials::bearer::BearerToken;
 pub use credentials::header::{HeaderAuth, HeaderCredential};
 pub use error::ConfigError;
 pub use future::ResponseFuture;
-pub use layer::{
-    AuthstarLayer, AuthstarLayerBuilder, BackendErrorPolicy, DEFAULT_MAX_CREDENTIAL_LEN, LayerInfo,
-    RequestHead,
-};
+pub use layer::AuthstarLayer;
 pub use outcome::{Attempt, AuthMethod, Failure, Malformed, Outcome, client};
 pub use service::AuthstarMiddleware;

@@ -4,17 +4,14 @@ use std::fmt;
 use std::sync::Arc;
 use std::task::{Context, Poll};
 
-use http::header::{ACCESS_CONTROL_REQUEST_METHOD, ORIGIN};
-use http::{Method, Request, Response};
+use http::{Request, Response};
 use tower_service::Service;
 
-use crate::authenticator::Verdict;
-use crate::challenge::service_unavailable;
+use crate::Client;
+use crate::config::Config;
 use crate::future::ResponseFuture;
-use crate::layer::{Config, RequestHead};
 use crate::methods::{MethodSet, Start};
 use crate::throttle::too_many_requests;
-use crate::{Attempt, AuthMethod, Client, Failure, Outcome};
 
 /// Authenticates each request, stores the [`Outcome`] in its extensions, then calls the inner
 /// service (or, when enforcing, answers 401 itself). Generic over request and response bodies.
@@ -29,6 +26,36 @@ impl<S: Clone, C, M> Clone for AuthstarMiddleware<S, C, M> {
             inner: self.inner.clone(),
             config: Arc::clone(&self.config),
         }
+    }
+}
+
+impl<S, C, M> AuthstarMiddleware<S, C, M> {
+    /// The wrapped service.
+    pub fn get_ref(&self) -> &S {
+        &self.inner
+    }
+
+    /// The wrapped service, mutably.
+    pub fn get_mut(&mut self) -> &mut S {
+        &mut self.inner
+    }
+
+    /// Unwraps the inner service.
+    ///
+    /// ```
+    /// use authstar::{AuthstarClient, AuthstarLayer, BearerToken};
+    /// use tower_layer::Layer;
+    ///
+    /// let layer = AuthstarLayer::builder()
+    ///     .on_auth_bearer(|_: BearerToken| async { None::<AuthstarClient> })
+    ///     .build()
+    ///     .unwrap();
+    /// let service = layer.layer("inner");
+    /// assert_eq!(*service.get_ref(), "inner");
+    /// assert_eq!(service.into_inner(), "inner");
+    /// ```
+    pub fn into_inner(self) -> S {
+        self.inner
     }
 }
 
@@ -101,87 +128,5 @@ where
             None => ResponseFuture::inner(self.inner.call(request)),
             Some(response) => ResponseFuture::respond(response),
         }
-    }
-}
-
-impl<C: Client, M> Config<C, M> {
-    /// Applies an authenticator's verdict: records the outcome in `request`, or returns the
-    /// response that refuses it.
-    #[inline]
-    pub(crate) fn conclude<B, R: Default>(
-        &self,
-        request: &mut Request<B>,
-        method: AuthMethod,
-        verdict: Verdict<C>,
-    ) -> Option<Response<R>> {
-        match verdict {
-            Verdict::Authenticated(client) => {
-                tracing::debug!(method = %method, client_id = client.client_id(), "authstar: authenticated");
-                request
-                    .extensions_mut()
-                    .insert(Outcome::Authenticated { client, method });
-                None
-            }
-            // The request authenticator found nothing to authenticate with (no session).
-            Verdict::Rejected if method == AuthMethod::Request => self.anonymous(request, None),
-            Verdict::Rejected => {
-                tracing::debug!(method = %method, "authstar: rejected");
-                if let Some(throttle) = &self.throttle {
-                    throttle.failed(request);
-                }
-                let attempt = Attempt {
-                    method,
-                    failure: Failure::Rejected,
-                };
-                self.anonymous(request, Some(attempt))
-            }
-            Verdict::Unavailable(error) => {
-                tracing::warn!(method = %method, error = %error, "authstar: authenticator failed");
-                if let Some(retry_after) = &self.retry_after {
-                    return Some(service_unavailable(retry_after));
-                }
-                let attempt = Attempt {
-                    method,
-                    failure: Failure::Unavailable,
-                };
-                self.anonymous(request, Some(attempt))
-            }
-        }
-    }
-
-    /// Continues without a client: records the failed attempt, or answers 401 when enforcing.
-    pub(crate) fn anonymous<B, R: Default>(
-        &self,
-        request: &mut Request<B>,
-        attempt: Option<Attempt>,
-    ) -> Option<Response<R>> {
-        if self.enforce && !self.is_exempt(request) {
-            let challenges = self.info.challenges();
-            return Some(challenges.unauthorized(attempt.as_ref()));
-        }
-        if let Some(attempt) = attempt {
-            request
-                .extensions_mut()
-                .insert(Outcome::<C>::Failed(attempt));
-        }
-        None
-    }
-
-    fn is_exempt<B>(&self, request: &Request<B>) -> bool {
-        // A CORS preflight (Fetch standard: `OPTIONS` with `Origin` and
-        // `Access-Control-Request-Method`) carries no credentials by design. It is let through
-        // unauthenticated, so a CORS layer must sit *outside* this one and answer it; without
-        // one, the inner service sees an unauthenticated `OPTIONS` (no client in it).
-        let headers = request.headers();
-        let preflight = request.method() == Method::OPTIONS
-            && headers.contains_key(ACCESS_CONTROL_REQUEST_METHOD)
-            && headers.contains_key(ORIGIN);
-        preflight
-            || self.exemptions.paths.contains(request.uri().path())
-            || self
-                .exemptions
-                .predicate
-                .as_ref()
-                .is_some_and(|predicate| predicate(&RequestHead::of(request)))
     }
 }

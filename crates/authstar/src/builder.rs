@@ -1,0 +1,426 @@
+//! [`AuthstarLayerBuilder`]: collects the methods and settings, validates them once in
+//! [`build`](AuthstarLayerBuilder::build) (errors that say what to do), and makes the
+//! [`Config`](crate::config) an [`AuthstarLayer`] shares.
+
+use std::collections::HashSet;
+use std::fmt;
+use std::marker::PhantomData;
+use std::sync::Arc;
+use std::time::Duration;
+
+use http::{HeaderName, HeaderValue};
+
+use crate::authenticator::{Authenticator, RequestAuthenticator};
+use crate::challenge::Challenges;
+use crate::config::{Config, Exemptions, LayerInfo, LayerThrottle, RequestHead};
+use crate::error::ConfigError;
+use crate::layer::AuthstarLayer;
+use crate::methods::{Disabled, Enabled, MethodSet, Methods, PushHeader};
+use crate::throttle::{FailureThrottle, Schemes};
+use crate::{BasicCredentials, BearerToken, HeaderAuth};
+
+/// The default limit on a credential's length in bytes (8 KiB: room for large JWTs).
+pub const DEFAULT_MAX_CREDENTIAL_LEN: usize = 8 * 1024;
+
+/// What to do when an authenticator fails (its backend is down). Either way the failure is logged
+/// once, without the credential.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum BackendErrorPolicy {
+    /// Continue anonymously, recording [`Failure::Unavailable`](crate::Failure::Unavailable) in
+    /// the outcome (the seed's behaviour). Guards then answer 401 without `error=`.
+    #[default]
+    Anonymous,
+    /// Answer `503 Service Unavailable` with `Retry-After` (RFC 9110 §15.6.4, §10.2.3), telling
+    /// the client the failure is temporary and not its fault.
+    ServiceUnavailable {
+        /// The `Retry-After` delay, sent in whole seconds.
+        retry_after: Duration,
+    },
+}
+
+/// Builds an [`AuthstarLayer`]; start with [`AuthstarLayer::builder`].
+///
+/// The type parameters record which methods are configured; you never need to write them.
+#[must_use]
+pub struct AuthstarLayerBuilder<C, M = Methods> {
+    methods: M,
+    realm: String,
+    enforce: bool,
+    exemptions: Exemptions,
+    backend_error: BackendErrorPolicy,
+    max_credential_len: usize,
+    throttle: Option<FailureThrottle>,
+    _client: PhantomData<fn() -> C>,
+}
+
+impl<C, M> fmt::Debug for AuthstarLayerBuilder<C, M> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("AuthstarLayerBuilder")
+            .field("realm", &self.realm)
+            .field("enforce", &self.enforce)
+            .field("backend_error", &self.backend_error)
+            .field("max_credential_len", &self.max_credential_len)
+            .field("throttle", &self.throttle)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<C, Be, Ba, H, R> AuthstarLayerBuilder<C, Methods<Be, Ba, H, R>> {
+    fn map_methods<M>(
+        self,
+        f: impl FnOnce(Methods<Be, Ba, H, R>) -> M,
+    ) -> AuthstarLayerBuilder<C, M> {
+        AuthstarLayerBuilder {
+            methods: f(self.methods),
+            realm: self.realm,
+            enforce: self.enforce,
+            exemptions: self.exemptions,
+            backend_error: self.backend_error,
+            max_credential_len: self.max_credential_len,
+            throttle: self.throttle,
+            _client: PhantomData,
+        }
+    }
+
+    /// Authenticates `Authorization: Bearer <token>` (RFC 6750 §2.1) with `authenticator`.
+    ///
+    /// ```
+    /// use authstar::{AuthstarClient, AuthstarLayer, BearerToken};
+    ///
+    /// let layer = AuthstarLayer::builder()
+    ///     .on_auth_bearer(|token: BearerToken| async move {
+    ///         (token.as_str() == "secret-token").then(|| AuthstarClient::new("svc", ["read"]))
+    ///     })
+    ///     .build()
+    ///     .unwrap();
+    /// assert!(layer.info().summary().bearer);
+    /// ```
+    pub fn on_auth_bearer<A>(
+        self,
+        authenticator: A,
+    ) -> AuthstarLayerBuilder<C, Methods<Enabled<A>, Ba, H, R>>
+    where
+        A: Authenticator<BearerToken, Client = C>,
+    {
+        self.map_methods(
+            |Methods {
+                 basic,
+                 headers,
+                 request,
+                 ..
+             }| Methods {
+                bearer: Enabled(authenticator),
+                basic,
+                headers,
+                request,
+            },
+        )
+    }
+
+    /// Authenticates `Authorization: Basic <base64(user-id:password)>` (RFC 7617).
+    ///
+    /// ```
+    /// use authstar::{AuthstarClient, AuthstarLayer, BasicCredentials};
+    ///
+    /// let layer = AuthstarLayer::builder()
+    ///     .on_auth_basic(|credentials: BasicCredentials| async move {
+    ///         let ok = credentials.username() == "svc" && credentials.password() == "pw";
+    ///         Ok::<_, std::io::Error>(ok.then(|| AuthstarClient::new("svc", ["read"])))
+    ///     })
+    ///     .build()
+    ///     .unwrap();
+    /// assert!(layer.info().summary().basic);
+    /// ```
+    pub fn on_auth_basic<A>(
+        self,
+        authenticator: A,
+    ) -> AuthstarLayerBuilder<C, Methods<Be, Enabled<A>, H, R>>
+    where
+        A: Authenticator<BasicCredentials, Client = C>,
+    {
+        self.map_methods(
+            |Methods {
+                 bearer,
+                 headers,
+                 request,
+                 ..
+             }| Methods {
+                bearer,
+                basic: Enabled(authenticator),
+                headers,
+                request,
+            },
+        )
+    }
+
+    /// Authenticates with a named header (the seed's `HeaderAuth`). Call it again to accept
+    /// several headers; they are tried in the order added.
+    ///
+    /// ```
+    /// use authstar::{AuthstarClient, AuthstarLayer, HeaderAuth, HeaderCredential};
+    ///
+    /// let layer = AuthstarLayer::builder()
+    ///     .on_auth_header(HeaderAuth::x_api_key(|key: HeaderCredential| async move {
+    ///         (key.as_str() == "k1").then(|| AuthstarClient::new("svc", ["read"]))
+    ///     }))
+    ///     .on_auth_header(HeaderAuth::new("x-service-token", |key: HeaderCredential| async move {
+    ///         (key.as_str() == "t1").then(|| AuthstarClient::new("internal", ["admin"]))
+    ///     }))
+    ///     .build()
+    ///     .unwrap();
+    /// assert_eq!(layer.info().summary().headers, ["x-api-key", "x-service-token"]);
+    /// ```
+    pub fn on_auth_header<A>(
+        self,
+        header: HeaderAuth<A>,
+    ) -> AuthstarLayerBuilder<C, Methods<Be, Ba, <H as PushHeader<A>>::Output, R>>
+    where
+        A: Authenticator<crate::HeaderCredential, Client = C>,
+        H: PushHeader<A>,
+    {
+        self.map_methods(
+            |Methods {
+                 bearer,
+                 basic,
+                 headers,
+                 request,
+             }| Methods {
+                bearer,
+                basic,
+                headers: headers.push(header),
+                request,
+            },
+        )
+    }
+
+    /// Authenticates from the request head when no credential header was presented (the seed's
+    /// `on_auth_scope`): a session inserted by an outer layer, a client certificate, ...
+    ///
+    /// ```
+    /// use authstar::{AuthstarClient, AuthstarLayer};
+    /// use http::request::Parts;
+    ///
+    /// #[derive(Clone)]
+    /// struct Session { client_id: String }
+    ///
+    /// let layer = AuthstarLayer::builder()
+    ///     .on_auth_request(|parts: &Parts| {
+    ///         let session = parts.extensions.get::<Session>().cloned();
+    ///         async move { session.map(|s| AuthstarClient::new(s.client_id, ["web"])) }
+    ///     })
+    ///     .build()
+    ///     .unwrap();
+    /// assert!(layer.info().summary().request);
+    /// ```
+    pub fn on_auth_request<A>(
+        self,
+        authenticator: A,
+    ) -> AuthstarLayerBuilder<C, Methods<Be, Ba, H, Enabled<A>>>
+    where
+        A: RequestAuthenticator<Client = C>,
+    {
+        self.map_methods(
+            |Methods {
+                 bearer,
+                 basic,
+                 headers,
+                 ..
+             }| Methods {
+                bearer,
+                basic,
+                headers,
+                request: Enabled(authenticator),
+            },
+        )
+    }
+}
+
+impl<C, M> AuthstarLayerBuilder<C, M> {
+    /// The realm named in challenges (default `"authstar"`); printable ASCII.
+    pub fn realm(mut self, realm: impl Into<String>) -> Self {
+        self.realm = realm.into();
+        self
+    }
+
+    /// Answers `401 Unauthorized` with a `WWW-Authenticate` challenge for every enabled scheme
+    /// to any request that does not authenticate, except CORS preflights and the exemptions
+    /// configured with [`except_paths`](Self::except_paths) and
+    /// [`except_when`](Self::except_when). For services without per-route guards.
+    ///
+    /// ```
+    /// # use authstar::{AuthstarClient, AuthstarLayer, BearerToken};
+    /// let layer = AuthstarLayer::builder()
+    ///     .on_auth_bearer(|_: BearerToken| async { None::<AuthstarClient> })
+    ///     .require_authentication()
+    ///     .except_paths(["/", "/healthz"])
+    ///     .build()
+    ///     .unwrap();
+    /// # let _ = layer;
+    /// ```
+    pub fn require_authentication(mut self) -> Self {
+        self.enforce = true;
+        self
+    }
+
+    /// Paths (exact, as in the request URI) served without authentication when enforcing.
+    pub fn except_paths<I, S>(mut self, paths: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        self.exemptions
+            .paths
+            .extend(paths.into_iter().map(Into::into));
+        self
+    }
+
+    /// Requests for which `predicate` is true are served without authentication when enforcing.
+    ///
+    /// ```
+    /// # use authstar::{AuthstarClient, AuthstarLayer, BearerToken};
+    /// let layer = AuthstarLayer::builder()
+    ///     .on_auth_bearer(|_: BearerToken| async { None::<AuthstarClient> })
+    ///     .require_authentication()
+    ///     .except_when(|head| head.uri.path().starts_with("/public/"))
+    ///     .build()
+    ///     .unwrap();
+    /// # let _ = layer;
+    /// ```
+    pub fn except_when<F>(mut self, predicate: F) -> Self
+    where
+        F: Fn(&RequestHead<'_>) -> bool + Send + Sync + 'static,
+    {
+        self.exemptions.predicate = Some(Arc::new(predicate));
+        self
+    }
+
+    /// Throttles failed authentications per client address and claimed identity: over the
+    /// budget the layer answers `429 Too Many Requests` with `Retry-After`, without calling the
+    /// authenticator. See [`throttle`](crate::throttle).
+    pub fn throttle(mut self, throttle: FailureThrottle) -> Self {
+        self.throttle = Some(throttle);
+        self
+    }
+
+    /// What to do when an authenticator fails; see [`BackendErrorPolicy`].
+    ///
+    /// ```
+    /// # use authstar::{AuthstarClient, AuthstarLayer, BackendErrorPolicy, BearerToken};
+    /// # use std::time::Duration;
+    /// let layer = AuthstarLayer::builder()
+    ///     .on_auth_bearer(|_: BearerToken| async { Err::<Option<AuthstarClient>, _>("db down") })
+    ///     .on_backend_error(BackendErrorPolicy::ServiceUnavailable {
+    ///         retry_after: Duration::from_secs(5),
+    ///     })
+    ///     .build()
+    ///     .unwrap();
+    /// # let _ = layer;
+    /// ```
+    pub fn on_backend_error(mut self, policy: BackendErrorPolicy) -> Self {
+        self.backend_error = policy;
+        self
+    }
+
+    /// Credentials longer than `bytes` are refused as
+    /// [`Malformed::TooLong`](crate::Malformed::TooLong) without reaching an authenticator.
+    /// Default [`DEFAULT_MAX_CREDENTIAL_LEN`].
+    pub fn max_credential_len(mut self, bytes: usize) -> Self {
+        self.max_credential_len = bytes;
+        self
+    }
+
+    /// Validates the configuration and builds the layer.
+    ///
+    /// ```
+    /// use authstar::{AuthstarClient, AuthstarLayer, ConfigError, HeaderAuth, HeaderCredential};
+    ///
+    /// let no_methods = AuthstarLayer::<AuthstarClient>::builder().build();
+    /// assert_eq!(no_methods.unwrap_err(), ConfigError::NoAuthenticator);
+    ///
+    /// let bad_header = AuthstarLayer::builder()
+    ///     .on_auth_header(HeaderAuth::new("x api key", |_: HeaderCredential| async {
+    ///         None::<AuthstarClient>
+    ///     }))
+    ///     .build();
+    /// assert!(matches!(bad_header, Err(ConfigError::InvalidHeaderName(_))));
+    /// ```
+    pub fn build(self) -> Result<AuthstarLayer<C, M>, ConfigError>
+    where
+        M: MethodSet<C>,
+    {
+        let summary = self.methods.summary();
+        if !summary.any() {
+            return Err(ConfigError::NoAuthenticator);
+        }
+        if let Some(invalid) = summary.invalid_headers.first() {
+            return Err(ConfigError::InvalidHeaderName(invalid.clone()));
+        }
+        let mut seen = HashSet::new();
+        for name in &summary.headers {
+            if name == "authorization" {
+                return Err(ConfigError::AuthorizationHeader);
+            }
+            if !seen.insert(name) {
+                return Err(ConfigError::DuplicateHeader(name.clone()));
+            }
+        }
+        if self.max_credential_len == 0 {
+            return Err(ConfigError::ZeroMaxCredentialLen);
+        }
+        let challenges = Challenges::new(&self.realm, &summary)?;
+        let retry_after = match self.backend_error {
+            BackendErrorPolicy::Anonymous => None,
+            BackendErrorPolicy::ServiceUnavailable { retry_after } => {
+                Some(HeaderValue::from(retry_after.as_secs()))
+            }
+        };
+        let throttle = self.throttle.map(|throttle| {
+            Arc::new(LayerThrottle {
+                names: summary
+                    .headers
+                    .iter()
+                    .filter_map(|name| HeaderName::from_bytes(name.as_bytes()).ok())
+                    .collect(),
+                schemes: Schemes {
+                    bearer: summary.bearer,
+                    basic: summary.basic,
+                },
+                throttle,
+            })
+        });
+        let info = LayerInfo::new(summary, challenges, self.enforce, throttle.clone());
+        Ok(AuthstarLayer {
+            config: Arc::new(Config {
+                methods: self.methods,
+                info,
+                enforce: self.enforce,
+                exemptions: self.exemptions,
+                retry_after,
+                max_credential_len: self.max_credential_len,
+                throttle,
+                _client: PhantomData,
+            }),
+        })
+    }
+}
+
+impl<C> AuthstarLayer<C> {
+    /// Starts a builder with no method enabled.
+    pub fn builder() -> AuthstarLayerBuilder<C> {
+        AuthstarLayerBuilder {
+            methods: Methods {
+                bearer: Disabled,
+                basic: Disabled,
+                headers: Disabled,
+                request: Disabled,
+            },
+            realm: "authstar".to_owned(),
+            enforce: false,
+            exemptions: Exemptions::default(),
+            backend_error: BackendErrorPolicy::default(),
+            max_credential_len: DEFAULT_MAX_CREDENTIAL_LEN,
+            throttle: None,
+            _client: PhantomData,
+        }
+    }
+}

@@ -1,0 +1,267 @@
+//! The built configuration every [`AuthstarMiddleware`](crate::AuthstarMiddleware) shares, the
+//! public view of it ([`LayerInfo`]), and the rules that turn an authenticator's verdict into
+//! the next step (store the outcome, refuse with 401/503, or let an exempt request through).
+
+use std::collections::HashSet;
+use std::fmt;
+use std::marker::PhantomData;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use http::header::{ACCESS_CONTROL_REQUEST_METHOD, ORIGIN};
+use http::{HeaderName, HeaderValue, Method, Request, Response};
+
+use crate::authenticator::Verdict;
+use crate::challenge::{Challenges, service_unavailable};
+use crate::methods::Summary;
+use crate::throttle::{FailureThrottle, Schemes};
+use crate::{Attempt, AuthMethod, Client, Failure, Outcome};
+
+type Predicate = Arc<dyn Fn(&RequestHead<'_>) -> bool + Send + Sync>;
+
+/// A borrowed view of a request's head, for [`AuthstarLayerBuilder::except_when`]. (A view rather
+/// than `&Parts`: taking a request apart and back together on every anonymous request costs
+/// copies the hot path does not need.)
+#[derive(Clone, Copy, Debug)]
+#[non_exhaustive]
+pub struct RequestHead<'a> {
+    /// The method.
+    pub method: &'a http::Method,
+    /// The URI.
+    pub uri: &'a http::Uri,
+    /// The headers.
+    pub headers: &'a http::HeaderMap,
+    /// The extensions.
+    pub extensions: &'a http::Extensions,
+}
+
+impl<'a> RequestHead<'a> {
+    /// The head of `request`.
+    pub fn of<B>(request: &'a http::Request<B>) -> Self {
+        Self {
+            method: request.method(),
+            uri: request.uri(),
+            headers: request.headers(),
+            extensions: request.extensions(),
+        }
+    }
+}
+
+/// Requests the layer lets through without authentication while enforcing.
+#[derive(Clone, Default)]
+pub(crate) struct Exemptions {
+    pub(crate) paths: HashSet<String>,
+    pub(crate) predicate: Option<Predicate>,
+}
+
+/// The layer's configuration, shared by every service it makes.
+pub(crate) struct Config<C, M> {
+    pub(crate) methods: M,
+    pub(crate) info: LayerInfo,
+    pub(crate) enforce: bool,
+    pub(crate) exemptions: Exemptions,
+    pub(crate) retry_after: Option<HeaderValue>,
+    pub(crate) max_credential_len: usize,
+    /// The throttle, also here so the request path reads it without a second indirection.
+    pub(crate) throttle: Option<Arc<LayerThrottle>>,
+    pub(crate) _client: PhantomData<fn() -> C>,
+}
+
+struct Shared {
+    summary: Summary,
+    challenges: Challenges,
+    enforcing: bool,
+    applied: AtomicBool,
+    throttle: Option<Arc<LayerThrottle>>,
+}
+
+/// A [`FailureThrottle`] with what the layer knows of its credentials.
+pub(crate) struct LayerThrottle {
+    pub(crate) throttle: FailureThrottle,
+    pub(crate) names: Vec<HeaderName>,
+    pub(crate) schemes: Schemes,
+}
+
+impl LayerThrottle {
+    /// `Err(wait)` when the request presents a credential whose address or identity is locked
+    /// out.
+    #[inline]
+    pub(crate) fn check<B>(&self, request: &http::Request<B>) -> Result<(), Duration> {
+        let headers = request.headers();
+        if !FailureThrottle::presented(headers, &self.names) {
+            return Ok(());
+        }
+        self.throttle
+            .with_identity(headers, self.schemes, &self.names, |identity| {
+                self.throttle.check(request.extensions(), headers, identity)
+            })
+    }
+
+    /// Counts the request's credential as failed.
+    pub(crate) fn failed<B>(&self, request: &http::Request<B>) {
+        let headers = request.headers();
+        self.throttle
+            .with_identity(headers, self.schemes, &self.names, |identity| {
+                self.throttle
+                    .failed(request.extensions(), headers, identity);
+            });
+    }
+}
+
+/// A cheap, cloneable view of a built layer for guards in framework adapters.
+///
+/// ```
+/// # use authstar::{AuthstarClient, AuthstarLayer, BearerToken};
+/// let layer = AuthstarLayer::builder()
+///     .on_auth_bearer(|_: BearerToken| async { None::<AuthstarClient> })
+///     .build()
+///     .unwrap();
+/// let info = layer.info().clone();
+/// assert!(!info.is_applied());
+/// let _service = tower_layer::Layer::layer(&layer, ());
+/// assert!(info.is_applied());
+/// ```
+#[derive(Clone)]
+pub struct LayerInfo(Arc<Shared>);
+
+impl LayerInfo {
+    pub(crate) fn new(
+        summary: Summary,
+        challenges: Challenges,
+        enforcing: bool,
+        throttle: Option<Arc<LayerThrottle>>,
+    ) -> Self {
+        Self(Arc::new(Shared {
+            summary,
+            challenges,
+            enforcing,
+            applied: AtomicBool::new(false),
+            throttle,
+        }))
+    }
+
+    /// Records that the layer has wrapped a service.
+    pub(crate) fn mark_applied(&self) {
+        self.0.applied.store(true, Ordering::Relaxed);
+    }
+
+    /// Which methods are enabled.
+    pub fn summary(&self) -> &Summary {
+        &self.0.summary
+    }
+
+    /// The layer's challenges.
+    pub fn challenges(&self) -> &Challenges {
+        &self.0.challenges
+    }
+
+    /// Whether the layer answers 401 itself.
+    pub fn is_enforcing(&self) -> bool {
+        self.0.enforcing
+    }
+
+    /// Whether the layer has wrapped a service. A guard that finds no outcome on a request while
+    /// this is `false` has found a misconfiguration (the layer was never installed), not an
+    /// anonymous client.
+    pub fn is_applied(&self) -> bool {
+        self.0.applied.load(Ordering::Relaxed)
+    }
+
+    /// The layer's failed-authentication throttle, for endpoints that authenticate clients
+    /// themselves (the token endpoint's `client_secret_post`).
+    pub fn throttle(&self) -> Option<&FailureThrottle> {
+        self.0.throttle.as_ref().map(|t| &t.throttle)
+    }
+}
+
+impl fmt::Debug for LayerInfo {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("LayerInfo")
+            .field("summary", &self.0.summary)
+            .field("applied", &self.is_applied())
+            .finish()
+    }
+}
+
+impl<C: Client, M> Config<C, M> {
+    /// Applies an authenticator's verdict: records the outcome in `request`, or returns the
+    /// response that refuses it.
+    #[inline]
+    pub(crate) fn conclude<B, R: Default>(
+        &self,
+        request: &mut Request<B>,
+        method: AuthMethod,
+        verdict: Verdict<C>,
+    ) -> Option<Response<R>> {
+        match verdict {
+            Verdict::Authenticated(client) => {
+                tracing::debug!(method = %method, client_id = client.client_id(), "authstar: authenticated");
+                request
+                    .extensions_mut()
+                    .insert(Outcome::Authenticated { client, method });
+                None
+            }
+            // The request authenticator found nothing to authenticate with (no session).
+            Verdict::Rejected if method == AuthMethod::Request => self.anonymous(request, None),
+            Verdict::Rejected => {
+                tracing::debug!(method = %method, "authstar: rejected");
+                if let Some(throttle) = &self.throttle {
+                    throttle.failed(request);
+                }
+                let attempt = Attempt {
+                    method,
+                    failure: Failure::Rejected,
+                };
+                self.anonymous(request, Some(attempt))
+            }
+            Verdict::Unavailable(error) => {
+                tracing::warn!(method = %method, error = %error, "authstar: authenticator failed");
+                if let Some(retry_after) = &self.retry_after {
+                    return Some(service_unavailable(retry_after));
+                }
+                let attempt = Attempt {
+                    method,
+                    failure: Failure::Unavailable,
+                };
+                self.anonymous(request, Some(attempt))
+            }
+        }
+    }
+
+    /// Continues without a client: records the failed attempt, or answers 401 when enforcing.
+    pub(crate) fn anonymous<B, R: Default>(
+        &self,
+        request: &mut Request<B>,
+        attempt: Option<Attempt>,
+    ) -> Option<Response<R>> {
+        if self.enforce && !self.is_exempt(request) {
+            let challenges = self.info.challenges();
+            return Some(challenges.unauthorized(attempt.as_ref()));
+        }
+        if let Some(attempt) = attempt {
+            request
+                .extensions_mut()
+                .insert(Outcome::<C>::Failed(attempt));
+        }
+        None
+    }
+
+    fn is_exempt<B>(&self, request: &Request<B>) -> bool {
+        // A CORS preflight (Fetch standard: `OPTIONS` with `Origin` and
+        // `Access-Control-Request-Method`) carries no credentials by design. It is let through
+        // unauthenticated, so a CORS layer must sit *outside* this one and answer it; without
+        // one, the inner service sees an unauthenticated `OPTIONS` (no client in it).
+        let headers = request.headers();
+        let preflight = request.method() == Method::OPTIONS
+            && headers.contains_key(ACCESS_CONTROL_REQUEST_METHOD)
+            && headers.contains_key(ORIGIN);
+        preflight
+            || self.exemptions.paths.contains(request.uri().path())
+            || self
+                .exemptions
+                .predicate
+                .as_ref()
+                .is_some_and(|predicate| predicate(&RequestHead::of(request)))
+    }
+}
