@@ -20,7 +20,7 @@ use crate::{Attempt, AuthMethod, Client, Failure, Outcome};
 
 type Predicate = Arc<dyn Fn(&RequestHead<'_>) -> bool + Send + Sync>;
 
-/// A borrowed view of a request's head, for [`AuthstarLayerBuilder::except_when`]. (A view rather
+/// A borrowed view of a request's head, for [`AuthstarLayerBuilder::except_when`](crate::AuthstarLayerBuilder::except_when). (A view rather
 /// than `&Parts`: taking a request apart and back together on every anonymous request costs
 /// copies the hot path does not need.)
 #[derive(Clone, Copy, Debug)]

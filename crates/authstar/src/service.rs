@@ -13,7 +13,7 @@ use crate::future::ResponseFuture;
 use crate::methods::{MethodSet, Start};
 use crate::throttle::too_many_requests;
 
-/// Authenticates each request, stores the [`Outcome`] in its extensions, then calls the inner
+/// Authenticates each request, stores the [`Outcome`](crate::Outcome) in its extensions, then calls the inner
 /// service (or, when enforcing, answers 401 itself). Generic over request and response bodies.
 pub struct AuthstarMiddleware<S, C, M> {
     pub(crate) inner: S,
