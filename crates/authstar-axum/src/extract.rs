@@ -11,8 +11,8 @@ use authstar::{Client, Failure};
 use axum::extract::{FromRef, FromRequestParts, OptionalFromRequestParts};
 use axum::http::request::Parts;
 
-use crate::RouteSecurity;
 use crate::rejection::{AuthRejection, RejectionKind};
+use crate::{RouteSecurity, ScopeMatch};
 
 /// The authenticated client (the seed's `Annotated[Client, Security(rs.authenticated)]`);
 /// refuses the request with 401 otherwise.
@@ -51,7 +51,7 @@ where
 
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, AuthRejection> {
         let security = RouteSecurity::<C>::from_ref(state);
-        let (client, _) = security.authenticate(&parts.extensions)?;
+        let (client, _) = security.stored_client(&parts.extensions)?;
         Ok(Self(client.clone()))
     }
 }
@@ -69,7 +69,7 @@ where
         state: &S,
     ) -> Result<Option<Self>, AuthRejection> {
         let security = RouteSecurity::<C>::from_ref(state);
-        match security.authenticate(&parts.extensions) {
+        match security.stored_client(&parts.extensions) {
             Ok((client, _)) => Ok(Some(Self(client.clone()))),
             Err(rejection) => match rejection.kind() {
                 RejectionKind::Unauthenticated { attempt: None } => Ok(None),
@@ -87,8 +87,8 @@ where
 pub trait ScopeRequirement: Send + Sync + 'static {
     /// The scopes.
     const SCOPES: &'static [&'static str];
-    /// `true`: all are required; `false`: any one is enough.
-    const ALL: bool;
+    /// Whether any one of them is enough, or all are required.
+    const MATCH: ScopeMatch;
 }
 
 /// Declares a [`ScopeRequirement`] type: `scopes!(Name = any ["a", "b"])` or
@@ -104,24 +104,25 @@ pub trait ScopeRequirement: Send + Sync + 'static {
 /// async fn export(Scoped(client, _): Scoped<AuthstarClient, ReportsExport>) -> String {
 ///     client.client_id().to_owned()
 /// }
-/// assert!(ReportsExport::ALL && !ReportsRead::ALL);
+/// assert_eq!(ReportsExport::MATCH, authstar_axum::ScopeMatch::All);
+/// assert_eq!(ReportsRead::MATCH, authstar_axum::ScopeMatch::Any);
 /// # let _ = export;
 /// ```
 #[macro_export]
 macro_rules! scopes {
     ($(#[$meta:meta])* $vis:vis $name:ident = any [$($scope:expr),+ $(,)?]) => {
-        $crate::scopes!(@define $(#[$meta])* $vis $name, false, [$($scope),+]);
+        $crate::scopes!(@define $(#[$meta])* $vis $name, Any, [$($scope),+]);
     };
     ($(#[$meta:meta])* $vis:vis $name:ident = all [$($scope:expr),+ $(,)?]) => {
-        $crate::scopes!(@define $(#[$meta])* $vis $name, true, [$($scope),+]);
+        $crate::scopes!(@define $(#[$meta])* $vis $name, All, [$($scope),+]);
     };
-    (@define $(#[$meta:meta])* $vis:vis $name:ident, $all:expr, [$($scope:expr),+]) => {
+    (@define $(#[$meta:meta])* $vis:vis $name:ident, $matching:ident, [$($scope:expr),+]) => {
         $(#[$meta])*
         #[derive(Clone, Copy, Debug, Default)]
         $vis struct $name;
         impl $crate::ScopeRequirement for $name {
             const SCOPES: &'static [&'static str] = &[$($scope),+];
-            const ALL: bool = $all;
+            const MATCH: $crate::ScopeMatch = $crate::ScopeMatch::$matching;
         }
     };
 }
@@ -147,8 +148,8 @@ where
 
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, AuthRejection> {
         let security = RouteSecurity::<C>::from_ref(state);
-        let (client, method) = security.authenticate(&parts.extensions)?;
-        security.authorize_scopes(client, method, R::SCOPES, R::ALL)?;
+        let (client, method) = security.stored_client(&parts.extensions)?;
+        security.authorize_scopes(client, method, R::SCOPES, R::MATCH)?;
         Ok(Self(client.clone(), PhantomData))
     }
 }

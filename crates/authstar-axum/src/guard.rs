@@ -15,8 +15,8 @@ use pin_project_lite::pin_project;
 use tower_layer::Layer;
 use tower_service::Service;
 
-use crate::RouteSecurity;
 use crate::rejection::AuthRejection;
+use crate::{RouteSecurity, ScopeMatch};
 
 /// What a guard requires.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -24,7 +24,7 @@ pub(crate) enum Requirement {
     Authenticated,
     Scopes {
         scopes: Vec<String>,
-        all: bool,
+        matching: ScopeMatch,
         /// The RFC 6750 `insufficient_scope` challenge, built once.
         challenge: Option<HeaderValue>,
     },
@@ -35,12 +35,12 @@ impl Requirement {
     pub(crate) fn scopes<C: Client>(
         security: &RouteSecurity<C>,
         scopes: Vec<String>,
-        all: bool,
+        matching: ScopeMatch,
     ) -> Self {
         let challenge = security.info().challenges().insufficient_scope(&scopes);
         Self::Scopes {
             scopes,
-            all,
+            matching,
             challenge,
         }
     }
@@ -125,14 +125,14 @@ impl<C: Client> GuardLayer<C> {
     pub fn check(&self, request: &Request) -> Result<(), AuthRejection> {
         let security = &self.shared.security;
         match &self.shared.requirement {
-            Requirement::Authenticated => security.authenticate(request.extensions()).map(drop),
+            Requirement::Authenticated => security.stored_client(request.extensions()).map(drop),
             Requirement::Scopes {
                 scopes,
-                all,
+                matching,
                 challenge,
             } => {
-                let (client, method) = security.authenticate(request.extensions())?;
-                security.check_scopes(client, method, scopes, *all, || challenge.clone())
+                let (client, method) = security.stored_client(request.extensions())?;
+                security.check_scopes(client, method, scopes, *matching, || challenge.clone())
             }
             Requirement::Internal => {
                 security.check_internal(request.extensions(), request.headers())

@@ -10,6 +10,8 @@ use axum::http::{HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 
+use crate::ScopeMatch;
+
 /// Renders the body of a rejection; see
 /// [`RouteSecurity::error_body`](crate::RouteSecurity::error_body).
 pub type ErrorRenderer = Arc<dyn Fn(&AuthRejection) -> Response + Send + Sync>;
@@ -28,8 +30,8 @@ pub enum RejectionKind {
     InsufficientScope {
         /// The scopes the route names.
         scopes: Vec<String>,
-        /// Whether all are needed (`true`) or any one (`false`).
-        all: bool,
+        /// Whether any one of them is enough, or all are needed.
+        matching: ScopeMatch,
     },
     /// The client's address is not in an internal network, or cannot be determined (403).
     NotInternal,
@@ -104,11 +106,14 @@ impl AuthRejection {
             RejectionKind::Unauthenticated {
                 attempt: Some(attempt),
             } => describe_attempt(attempt),
-            RejectionKind::InsufficientScope { scopes, all } => (
+            RejectionKind::InsufficientScope { scopes, matching } => (
                 "insufficient_scope",
                 format!(
                     "requires {} of the scopes: {}",
-                    if *all { "all" } else { "one" },
+                    match matching {
+                        ScopeMatch::All => "all",
+                        ScopeMatch::Any => "one",
+                    },
                     scopes.join(" ")
                 ),
             ),
@@ -130,7 +135,7 @@ impl AuthRejection {
 
 fn describe_attempt(attempt: &Attempt) -> (&'static str, String) {
     let error = match (&attempt.method, attempt.failure) {
-        (AuthMethod::Bearer, Failure::Rejected | Failure::Malformed(_)) => "invalid_token",
+        (AuthMethod::Bearer, Failure::Denied | Failure::Malformed(_)) => "invalid_token",
         (_, Failure::Malformed(_)) => "invalid_request",
         _ => "unauthenticated",
     };

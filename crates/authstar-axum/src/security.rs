@@ -14,6 +14,15 @@ use axum::response::Response;
 use crate::guard::{GuardLayer, Requirement};
 use crate::rejection::{AuthRejection, ErrorRenderer, RejectionKind};
 
+/// How a set of required scopes is matched against a client's.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum ScopeMatch {
+    /// At least one of them (the seed's `scopes`).
+    Any,
+    /// Every one of them.
+    All,
+}
+
 type AdminPredicate<C> = Arc<dyn Fn(&C) -> bool + Send + Sync>;
 
 /// Guards for routes behind an [`AuthstarLayer`], built from that layer so that its refusals
@@ -194,7 +203,10 @@ impl<C: Client> RouteSecurity<C> {
         S: Into<String>,
     {
         let scopes = scopes.into_iter().map(Into::into).collect();
-        GuardLayer::new(self.clone(), Requirement::scopes(self, scopes, false))
+        GuardLayer::new(
+            self.clone(),
+            Requirement::scopes(self, scopes, ScopeMatch::Any),
+        )
     }
 
     /// A route layer admitting clients holding **all** of `scopes`.
@@ -204,7 +216,10 @@ impl<C: Client> RouteSecurity<C> {
         S: Into<String>,
     {
         let scopes = scopes.into_iter().map(Into::into).collect();
-        GuardLayer::new(self.clone(), Requirement::scopes(self, scopes, true))
+        GuardLayer::new(
+            self.clone(),
+            Requirement::scopes(self, scopes, ScopeMatch::All),
+        )
     }
 
     /// A route layer admitting requests from internal networks only, authenticated or not
@@ -234,9 +249,11 @@ impl<C: Client> RouteSecurity<C> {
         )
     }
 
-    /// The authenticated client and its method, or the rejection.
+    /// The client the layer stored in `extensions` and how it authenticated, or the rejection
+    /// (401, or 500 when the layer was never installed). It authenticates nothing itself: the
+    /// layer already did.
     #[inline]
-    pub fn authenticate<'a>(
+    pub fn stored_client<'a>(
         &self,
         extensions: &'a Extensions,
     ) -> Result<(&'a C, &'a AuthMethod), AuthRejection> {
@@ -264,15 +281,15 @@ impl<C: Client> RouteSecurity<C> {
         }
     }
 
-    /// Checks the scopes of an authenticated client.
+    /// Checks the scopes of an authenticated client: any one of `scopes`, or all of them.
     pub fn authorize_scopes<S: AsRef<str>>(
         &self,
         client: &C,
         method: &AuthMethod,
         scopes: &[S],
-        all: bool,
+        matching: ScopeMatch,
     ) -> Result<(), AuthRejection> {
-        self.check_scopes(client, method, scopes, all, || {
+        self.check_scopes(client, method, scopes, matching, || {
             self.inner.info.challenges().insufficient_scope(scopes)
         })
     }
@@ -284,14 +301,13 @@ impl<C: Client> RouteSecurity<C> {
         client: &C,
         method: &AuthMethod,
         scopes: &[S],
-        all: bool,
+        matching: ScopeMatch,
         challenge: impl FnOnce() -> Option<axum::http::HeaderValue>,
     ) -> Result<(), AuthRejection> {
         let held = |scope: &S| client.has_scope(scope.as_ref());
-        let granted = if all {
-            scopes.iter().all(held)
-        } else {
-            scopes.iter().any(held)
+        let granted = match matching {
+            ScopeMatch::All => scopes.iter().all(held),
+            ScopeMatch::Any => scopes.iter().any(held),
         };
         if granted
             || self
@@ -309,7 +325,7 @@ impl<C: Client> RouteSecurity<C> {
         };
         let kind = RejectionKind::InsufficientScope {
             scopes: scopes.iter().map(|s| s.as_ref().to_owned()).collect(),
-            all,
+            matching,
         };
         Err(self.reject(kind, challenges))
     }

@@ -281,7 +281,7 @@ impl<C: Client, B, V> TokenEndpoint<C, B, V> {
             } if client.is_authenticated() => Some(Ok(client.clone())),
             Outcome::Failed(attempt) if attempt.method == AuthMethod::Basic => {
                 match attempt.failure {
-                    Failure::Rejected => Some(Err(wrong_credentials())),
+                    Failure::Denied => Some(Err(wrong_credentials())),
                     Failure::Unavailable => Some(Err(unavailable())),
                     _ => None,
                 }

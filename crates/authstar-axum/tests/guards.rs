@@ -367,7 +367,7 @@ fn rejection_kinds_map_to_statuses() {
     let layer = credentials().layer();
     let security = RouteSecurity::new(&layer);
     let rejection = security
-        .authenticate(&axum::http::Extensions::new())
+        .stored_client(&axum::http::Extensions::new())
         .unwrap_err();
     assert_eq!(rejection.kind(), &RejectionKind::LayerNotInstalled);
     assert_eq!(rejection.status(), StatusCode::INTERNAL_SERVER_ERROR);

@@ -48,10 +48,11 @@ pub enum Audience {
     Many(Vec<String>),
 }
 
-/// Why a token was refused; logged at debug level, never sent to the client in detail.
+/// Why a token was refused (the causes behind RFC 6750's `invalid_token`); logged at debug
+/// level, never sent to the client in detail.
 #[derive(Clone, Debug, PartialEq, Eq)]
 #[non_exhaustive]
-pub enum Rejection {
+pub enum InvalidToken {
     /// Not a JWT, or its header names an algorithm this library does not know (including `none`).
     Malformed,
     /// The `typ` header is not `at+jwt` (RFC 9068 §4).
@@ -66,7 +67,7 @@ pub enum Rejection {
     NoClient,
 }
 
-impl fmt::Display for Rejection {
+impl fmt::Display for InvalidToken {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Self::Malformed => f.write_str("not a JWT with a supported algorithm"),
@@ -314,7 +315,7 @@ impl<C: Clone + Send + Sync + 'static> JwtVerifier<C> {
     }
 
     /// Verifies `token` against `keys`.
-    pub(crate) fn verify_with(&self, keys: &KeySet, token: &str) -> Result<C, Rejection> {
+    pub(crate) fn verify_with(&self, keys: &KeySet, token: &str) -> Result<C, InvalidToken> {
         if let Some(cache) = &self.inner.cache
             && let Some((client, exp)) = cache.get(token)
         {
@@ -335,13 +336,13 @@ impl<C: Clone + Send + Sync + 'static> JwtVerifier<C> {
             Some(key) => key,
             None => {
                 let header =
-                    jsonwebtoken::decode_header(token).map_err(|_| Rejection::Malformed)?;
+                    jsonwebtoken::decode_header(token).map_err(|_| InvalidToken::Malformed)?;
                 check_typ(header.typ.as_deref())?;
                 let key = keys
                     .find(header.kid.as_deref())
-                    .ok_or(Rejection::UnknownKey)?;
+                    .ok_or(InvalidToken::UnknownKey)?;
                 if header.alg != key.alg {
-                    return Err(Rejection::WrongAlgorithm);
+                    return Err(InvalidToken::WrongAlgorithm);
                 }
                 key
             }
@@ -352,7 +353,7 @@ impl<C: Clone + Send + Sync + 'static> JwtVerifier<C> {
             .iter()
             .find(|(alg, _)| *alg == key.alg)
             .map(|(_, validation)| validation)
-            .ok_or(Rejection::WrongAlgorithm)?;
+            .ok_or(InvalidToken::WrongAlgorithm)?;
         // `validation` allows the key's own algorithm only: a header naming another (HS256 with
         // an EC key, `none`) fails here.
         let data = jsonwebtoken::decode::<AccessTokenClaims>(token, &key.decoding, validation)
@@ -362,11 +363,11 @@ impl<C: Clone + Send + Sync + 'static> JwtVerifier<C> {
             if let (Some(named), Some(ours)) = (data.header.kid.as_deref(), key.kid.as_deref())
                 && named != ours
             {
-                return Err(Rejection::UnknownKey);
+                return Err(InvalidToken::UnknownKey);
             }
         }
         let exp = data.claims.exp;
-        let client = (self.inner.map)(data.claims).ok_or(Rejection::NoClient)?;
+        let client = (self.inner.map)(data.claims).ok_or(InvalidToken::NoClient)?;
         if let Some(cache) = &self.inner.cache {
             cache.insert(token.into(), (client.clone(), exp));
         }
@@ -374,7 +375,7 @@ impl<C: Clone + Send + Sync + 'static> JwtVerifier<C> {
     }
 
     /// Verifies a token against local keys (or the remote JWKS's current keys).
-    pub fn verify(&self, token: &str) -> Result<C, Rejection> {
+    pub fn verify(&self, token: &str) -> Result<C, InvalidToken> {
         match &self.inner.source {
             KeySource::Local(keys) => self.verify_with(keys, token),
             #[cfg(feature = "remote")]
@@ -384,7 +385,7 @@ impl<C: Clone + Send + Sync + 'static> JwtVerifier<C> {
 }
 
 /// RFC 9068 §4: `typ` must be `at+jwt` (or its long form `application/at+jwt`).
-fn check_typ(typ: Option<&str>) -> Result<(), Rejection> {
+fn check_typ(typ: Option<&str>) -> Result<(), InvalidToken> {
     let ok = typ.is_some_and(|typ| {
         typ.eq_ignore_ascii_case(ACCESS_TOKEN_TYPE)
             || typ.eq_ignore_ascii_case("application/at+jwt")
@@ -392,23 +393,23 @@ fn check_typ(typ: Option<&str>) -> Result<(), Rejection> {
     if ok {
         Ok(())
     } else {
-        Err(Rejection::WrongType)
+        Err(InvalidToken::WrongType)
     }
 }
 
-fn rejection(error: jsonwebtoken::errors::Error) -> Rejection {
+fn rejection(error: jsonwebtoken::errors::Error) -> InvalidToken {
     use jsonwebtoken::errors::ErrorKind;
     match error.kind() {
         ErrorKind::InvalidToken
         | ErrorKind::Base64(_)
         | ErrorKind::Json(_)
-        | ErrorKind::Utf8(_) => Rejection::Malformed,
-        ErrorKind::InvalidAlgorithm => Rejection::WrongAlgorithm,
-        _ => Rejection::Invalid(error.to_string()),
+        | ErrorKind::Utf8(_) => InvalidToken::Malformed,
+        ErrorKind::InvalidAlgorithm => InvalidToken::WrongAlgorithm,
+        _ => InvalidToken::Invalid(error.to_string()),
     }
 }
 
-fn verdict<C>(result: Result<C, Rejection>) -> Verdict<C> {
+fn verdict<C>(result: Result<C, InvalidToken>) -> Verdict<C> {
     match result {
         Ok(client) => Verdict::Authenticated(client),
         Err(rejection) => {
@@ -449,7 +450,7 @@ impl<C: Client> Authenticator<BearerToken> for JwtVerifier<C> {
                 let keys = remote.current();
                 match self.verify_with(&keys, token.as_str()) {
                     // An unknown kid may be a rotated key: wait for a (rate-limited) refresh.
-                    Err(Rejection::UnknownKey) if remote.may_refresh() => {
+                    Err(InvalidToken::UnknownKey) if remote.may_refresh() => {
                         Started::Running(self.authenticate(token))
                     }
                     result => Started::Done(verdict(result)),

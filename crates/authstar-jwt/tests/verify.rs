@@ -3,7 +3,7 @@
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use authstar::AuthstarClient;
-use authstar_jwt::{Algorithm, JwtIssuer, JwtVerifier, Rejection, SigningKey, VerificationKey};
+use authstar_jwt::{Algorithm, InvalidToken, JwtIssuer, JwtVerifier, SigningKey, VerificationKey};
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use jsonwebtoken::{EncodingKey, Header};
@@ -47,7 +47,7 @@ fn verifier(key: &SigningKey) -> JwtVerifier {
     JwtVerifier::new([key.verification_key()], ISS, AUD)
 }
 
-fn rejection(verifier: &JwtVerifier, token: &str) -> Rejection {
+fn rejection(verifier: &JwtVerifier, token: &str) -> InvalidToken {
     verifier
         .verify(token)
         .map(|c: AuthstarClient| c.client_id().to_owned())
@@ -154,7 +154,7 @@ fn rfc7519_4_1_4_expired_tokens_are_refused_beyond_the_leeway() {
     let token = sign(&key, &header(Algorithm::ES256, "k"), &expired);
     assert!(matches!(
         rejection(&verifier(&key), &token),
-        Rejection::Invalid(_)
+        InvalidToken::Invalid(_)
     ));
     // Within the 30 s leeway it still passes.
     expired["exp"] = json!(now() - 10);
@@ -170,7 +170,7 @@ fn rfc7519_4_1_5_not_before_is_enforced() {
     let token = sign(&key, &header(Algorithm::ES256, "k"), &early);
     assert!(matches!(
         rejection(&verifier(&key), &token),
-        Rejection::Invalid(_)
+        InvalidToken::Invalid(_)
     ));
 }
 
@@ -186,7 +186,7 @@ fn rfc9068_4_wrong_issuer_or_audience_is_refused() {
         wrong[claim] = value;
         let token = sign(&key, &header(Algorithm::ES256, "k"), &wrong);
         assert!(
-            matches!(rejection(&verifier(&key), &token), Rejection::Invalid(_)),
+            matches!(rejection(&verifier(&key), &token), InvalidToken::Invalid(_)),
             "{claim}"
         );
     }
@@ -208,7 +208,7 @@ fn rfc9068_4_typ_must_be_at_jwt() {
         let token = sign(&key, &header, &claims());
         assert_eq!(
             rejection(&verifier(&key), &token),
-            Rejection::WrongType,
+            InvalidToken::WrongType,
             "{typ:?}"
         );
     }
@@ -227,7 +227,7 @@ fn rfc8725_3_1_alg_none_is_refused() {
     let head = URL_SAFE_NO_PAD.encode(r#"{"alg":"none","typ":"at+jwt","kid":"k"}"#);
     let body = URL_SAFE_NO_PAD.encode(claims().to_string());
     for token in [format!("{head}.{body}."), format!("{head}.{body}")] {
-        assert_eq!(rejection(&verifier(&key), &token), Rejection::Malformed);
+        assert_eq!(rejection(&verifier(&key), &token), InvalidToken::Malformed);
     }
 }
 
@@ -251,7 +251,7 @@ fn rfc8725_2_1_hmac_with_the_public_key_is_refused() {
         .unwrap();
         assert_eq!(
             rejection(&verifier(&key), &token),
-            Rejection::WrongAlgorithm
+            InvalidToken::WrongAlgorithm
         );
     }
 }
@@ -264,7 +264,7 @@ fn unknown_kid_is_refused() {
     // With one key the signature is checked first (one header parse); either way it is refused.
     assert!(matches!(
         rejection(&verifier(&key), &token),
-        Rejection::UnknownKey | Rejection::Invalid(_)
+        InvalidToken::UnknownKey | InvalidToken::Invalid(_)
     ));
     let two = JwtVerifier::new(
         [
@@ -276,12 +276,12 @@ fn unknown_kid_is_refused() {
         ISS,
         AUD,
     );
-    assert_eq!(rejection(&two, &token), Rejection::UnknownKey);
+    assert_eq!(rejection(&two, &token), InvalidToken::UnknownKey);
     // Right kid, wrong key: the signature fails.
     let forged = sign(&other, &header(Algorithm::ES256, "k"), &claims());
     assert!(matches!(
         rejection(&verifier(&key), &forged),
-        Rejection::Invalid(_)
+        InvalidToken::Invalid(_)
     ));
 }
 
@@ -295,7 +295,7 @@ fn tampered_payloads_are_refused() {
     parts[1] = URL_SAFE_NO_PAD.encode(escalated.to_string());
     assert!(matches!(
         rejection(&verifier(&key), &parts.join(".")),
-        Rejection::Invalid(_)
+        InvalidToken::Invalid(_)
     ));
 }
 
@@ -313,7 +313,7 @@ fn key_rotation_two_keys_by_kid() {
     no_kid.kid = None;
     assert_eq!(
         rejection(&verifier, &sign(&old, &no_kid, &claims())),
-        Rejection::UnknownKey
+        InvalidToken::UnknownKey
     );
 }
 

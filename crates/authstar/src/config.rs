@@ -211,7 +211,7 @@ impl<C: Client, M> Config<C, M> {
                 }
                 let attempt = Attempt {
                     method,
-                    failure: Failure::Rejected,
+                    failure: Failure::Denied,
                 };
                 self.anonymous(request, Some(attempt))
             }

@@ -46,7 +46,7 @@ pub struct Methods<Be = Disabled, Ba = Disabled, H = Disabled, R = Disabled> {
 }
 
 /// How the search for a credential ended.
-pub enum Start<F, C> {
+pub enum Presented<F, C> {
     /// No credential was presented.
     Nothing,
     /// A credential was presented but could not be read.
@@ -57,7 +57,7 @@ pub enum Start<F, C> {
     Running(AuthMethod, F),
 }
 
-impl<F, C> std::fmt::Debug for Start<F, C> {
+impl<F, C> std::fmt::Debug for Presented<F, C> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             Self::Nothing => f.write_str("Nothing"),
@@ -71,7 +71,7 @@ impl<F, C> std::fmt::Debug for Start<F, C> {
     }
 }
 
-impl<F, C> Start<F, C> {
+impl<F, C> Presented<F, C> {
     #[inline]
     fn started(method: AuthMethod, started: Started<F, C>) -> Self {
         match started {
@@ -81,12 +81,12 @@ impl<F, C> Start<F, C> {
     }
 
     #[inline]
-    fn map_future<G>(self, wrap: impl FnOnce(F) -> G) -> Start<G, C> {
+    fn map_future<G>(self, wrap: impl FnOnce(F) -> G) -> Presented<G, C> {
         match self {
-            Self::Nothing => Start::Nothing,
-            Self::Failed(attempt) => Start::Failed(attempt),
-            Self::Done(method, verdict) => Start::Done(method, verdict),
-            Self::Running(method, future) => Start::Running(method, wrap(future)),
+            Self::Nothing => Presented::Nothing,
+            Self::Failed(attempt) => Presented::Failed(attempt),
+            Self::Done(method, verdict) => Presented::Done(method, verdict),
+            Self::Running(method, future) => Presented::Running(method, wrap(future)),
         }
     }
 }
@@ -152,15 +152,15 @@ pub trait HeaderSlots<C>: Send + Sync + 'static {
     /// The authentication future.
     type Future: Future<Output = Verdict<C>> + Send + 'static;
     /// Looks for the headers in order and starts the first one present.
-    fn start(&self, headers: &HeaderMap, max_len: usize) -> Start<Self::Future, C>;
+    fn start(&self, headers: &HeaderMap, max_len: usize) -> Presented<Self::Future, C>;
     /// The header names, in order; an invalid name is an `Err` with the name as given.
     fn names(&self) -> Vec<Result<&HeaderName, &str>>;
 }
 
 impl<C: Send + 'static> HeaderSlots<C> for Disabled {
     type Future = Ready<Verdict<C>>;
-    fn start(&self, _: &HeaderMap, _: usize) -> Start<Self::Future, C> {
-        Start::Nothing
+    fn start(&self, _: &HeaderMap, _: usize) -> Presented<Self::Future, C> {
+        Presented::Nothing
     }
     fn names(&self) -> Vec<Result<&HeaderName, &str>> {
         Vec::new()
@@ -174,27 +174,27 @@ where
     type Future = A::Future;
 
     #[inline]
-    fn start(&self, headers: &HeaderMap, max_len: usize) -> Start<Self::Future, C> {
+    fn start(&self, headers: &HeaderMap, max_len: usize) -> Presented<Self::Future, C> {
         // Validated by `build`; an invalid name can never be present in a request.
         let Ok(name) = &self.name else {
-            return Start::Nothing;
+            return Presented::Nothing;
         };
         let failed = |reason| {
-            Start::Failed(Attempt {
+            Presented::Failed(Attempt {
                 method: AuthMethod::Header(name.clone()),
                 failure: Failure::Malformed(reason),
             })
         };
         let value = match credentials::single(headers, name) {
             Ok(Some(value)) => value,
-            Ok(None) => return Start::Nothing,
+            Ok(None) => return Presented::Nothing,
             Err(reason) => return failed(reason),
         };
         if value.len() > max_len {
             return failed(Malformed::TooLong);
         }
         match HeaderCredential::read(name, value) {
-            Ok(credential) => Start::started(
+            Ok(credential) => Presented::started(
                 AuthMethod::Header(name.clone()),
                 self.authenticator.start(credential),
             ),
@@ -215,9 +215,9 @@ where
     type Future = Either<First::Future, <HeaderAuth<A> as HeaderSlots<C>>::Future>;
 
     #[inline]
-    fn start(&self, headers: &HeaderMap, max_len: usize) -> Start<Self::Future, C> {
+    fn start(&self, headers: &HeaderMap, max_len: usize) -> Presented<Self::Future, C> {
         match self.0.start(headers, max_len) {
-            Start::Nothing => self.1.start(headers, max_len).map_future(|future| Either {
+            Presented::Nothing => self.1.start(headers, max_len).map_future(|future| Either {
                 kind: EitherKind::Right { future },
             }),
             other => other.map_future(|future| Either {
@@ -270,9 +270,9 @@ pub trait MethodSet<C>: Send + Sync + 'static {
     /// Whether a request authenticator is configured.
     const REQUEST: bool;
     /// Finds the first presented credential among `Authorization` and the named headers.
-    fn start_headers(&self, headers: &HeaderMap, max_len: usize) -> Start<Self::Future, C>;
+    fn start_headers(&self, headers: &HeaderMap, max_len: usize) -> Presented<Self::Future, C>;
     /// Starts the request authenticator.
-    fn start_request(&self, parts: &Parts) -> Start<Self::Future, C>;
+    fn start_request(&self, parts: &Parts) -> Presented<Self::Future, C>;
     /// What is enabled, for `Debug`, challenges and validation.
     fn summary(&self) -> Summary;
 }
@@ -311,10 +311,10 @@ where
     const REQUEST: bool = R::ENABLED;
 
     #[inline(always)]
-    fn start_headers(&self, headers: &HeaderMap, max_len: usize) -> Start<Self::Future, C> {
+    fn start_headers(&self, headers: &HeaderMap, max_len: usize) -> Presented<Self::Future, C> {
         if Be::ENABLED || Ba::ENABLED {
             match self.start_authorization(headers, max_len) {
-                Start::Nothing => {}
+                Presented::Nothing => {}
                 other => return other,
             }
         }
@@ -323,8 +323,8 @@ where
             .map_future(AuthFuture::header)
     }
 
-    fn start_request(&self, parts: &Parts) -> Start<Self::Future, C> {
-        Start::started(AuthMethod::Request, self.request.start(parts))
+    fn start_request(&self, parts: &Parts) -> Presented<Self::Future, C> {
+        Presented::started(AuthMethod::Request, self.request.start(parts))
             .map_future(AuthFuture::request)
     }
 
@@ -354,7 +354,7 @@ impl<Be, Ba, H, R> Methods<Be, Ba, H, R> {
         &self,
         headers: &HeaderMap,
         max_len: usize,
-    ) -> Start<<Self as MethodSet<C>>::Future, C>
+    ) -> Presented<<Self as MethodSet<C>>::Future, C>
     where
         C: 'static,
         Be: CredentialSlot<BearerToken, C>,
@@ -363,7 +363,7 @@ impl<Be, Ba, H, R> Methods<Be, Ba, H, R> {
         R: RequestSlot<C>,
     {
         let failed = |scheme, reason| {
-            Start::Failed(Attempt {
+            Presented::Failed(Attempt {
                 method: match scheme {
                     Scheme::Bearer => AuthMethod::Bearer,
                     Scheme::Basic => AuthMethod::Basic,
@@ -373,7 +373,7 @@ impl<Be, Ba, H, R> Methods<Be, Ba, H, R> {
         };
         let value = match credentials::single(headers, &AUTHORIZATION) {
             Ok(Some(value)) => value,
-            Ok(None) => return Start::Nothing,
+            Ok(None) => return Presented::Nothing,
             Err(reason) => {
                 // Report against the scheme of the first value when it names one of ours.
                 let first = headers.get(AUTHORIZATION).map(|v| v.as_bytes());
@@ -389,7 +389,7 @@ impl<Be, Ba, H, R> Methods<Be, Ba, H, R> {
         };
         let located = authorization::locate(value.as_bytes());
         let scheme = match &located {
-            Ok(None) => return Start::Nothing, // another scheme: not ours
+            Ok(None) => return Presented::Nothing, // another scheme: not ours
             Ok(Some((scheme, _))) | Err((scheme, _)) => *scheme,
         };
         let enabled = match scheme {
@@ -397,15 +397,15 @@ impl<Be, Ba, H, R> Methods<Be, Ba, H, R> {
             Scheme::Basic => Ba::ENABLED,
         };
         if !enabled {
-            return Start::Nothing;
+            return Presented::Nothing;
         }
         if value.len() > max_len {
             return failed(scheme, Malformed::TooLong);
         }
         match located {
             Err((scheme, reason)) => failed(scheme, reason),
-            Ok(None) => Start::Nothing,
-            Ok(Some((Scheme::Bearer, start))) => Start::started(
+            Ok(None) => Presented::Nothing,
+            Ok(Some((Scheme::Bearer, start))) => Presented::started(
                 AuthMethod::Bearer,
                 self.bearer.start(BearerToken::at(value, start)),
             )
@@ -413,7 +413,7 @@ impl<Be, Ba, H, R> Methods<Be, Ba, H, R> {
             Ok(Some((Scheme::Basic, start))) => {
                 match BasicCredentials::decode_bytes(&value.as_bytes()[start..]) {
                     Ok(credentials) => {
-                        Start::started(AuthMethod::Basic, self.basic.start(credentials))
+                        Presented::started(AuthMethod::Basic, self.basic.start(credentials))
                             .map_future(AuthFuture::basic)
                     }
                     Err(reason) => failed(Scheme::Basic, reason),

@@ -110,7 +110,7 @@ pub enum Failure {
     /// The credential could not be read; the authenticator was not called.
     Malformed(Malformed),
     /// The authenticator answered that the credential is not valid.
-    Rejected,
+    Denied,
     /// The authenticator failed (its database is down): not the client's fault.
     Unavailable,
 }
@@ -119,7 +119,7 @@ impl fmt::Display for Failure {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Self::Malformed(reason) => reason.fmt(f),
-            Self::Rejected => f.write_str("credentials were rejected"),
+            Self::Denied => f.write_str("the authenticator denied the credentials"),
             Self::Unavailable => f.write_str("the authenticator is unavailable"),
         }
     }
@@ -140,12 +140,12 @@ impl Attempt {
     ///
     /// ```
     /// use authstar::{Attempt, AuthMethod, Failure};
-    /// let attempt = Attempt { method: AuthMethod::Bearer, failure: Failure::Rejected };
+    /// let attempt = Attempt { method: AuthMethod::Bearer, failure: Failure::Denied };
     /// assert!(attempt.is_invalid_bearer_token());
     /// ```
     pub fn is_invalid_bearer_token(&self) -> bool {
         self.method == AuthMethod::Bearer
-            && matches!(self.failure, Failure::Rejected | Failure::Malformed(_))
+            && matches!(self.failure, Failure::Denied | Failure::Malformed(_))
     }
 }
 

@@ -10,7 +10,7 @@ use tower_service::Service;
 use crate::Client;
 use crate::config::Config;
 use crate::future::ResponseFuture;
-use crate::methods::{MethodSet, Start};
+use crate::methods::{MethodSet, Presented};
 use crate::throttle::too_many_requests;
 
 /// Authenticates each request, stores the [`Outcome`](crate::Outcome) in its extensions, then calls the inner
@@ -96,22 +96,22 @@ where
             .start_headers(request.headers(), config.max_credential_len);
         // Only a layer with a request authenticator takes the request apart (a compile-time
         // branch); `request` is reassigned in place, so the common path never moves it.
-        if M::REQUEST && matches!(start, Start::Nothing) {
+        if M::REQUEST && matches!(start, Presented::Nothing) {
             let (parts, body) = request.into_parts();
             start = config.methods.start_request(&parts);
             request = Request::from_parts(parts, body);
         }
         let refused = match start {
             // The hot path of an anonymous request: nothing stored, nothing allocated.
-            Start::Nothing if !config.enforce => None,
-            Start::Nothing => config.anonymous(&mut request, None),
-            Start::Failed(attempt) => {
+            Presented::Nothing if !config.enforce => None,
+            Presented::Nothing => config.anonymous(&mut request, None),
+            Presented::Failed(attempt) => {
                 tracing::debug!(method = %attempt.method, reason = %attempt.failure, "authstar: malformed credential");
                 config.anonymous(&mut request, Some(attempt))
             }
             // Answered at once (a `sync_fn` authenticator, a cache hit): no future, no clone.
-            Start::Done(method, verdict) => config.conclude(&mut request, method, verdict),
-            Start::Running(method, auth) => {
+            Presented::Done(method, verdict) => config.conclude(&mut request, method, verdict),
+            Presented::Running(method, auth) => {
                 // The tower idiom: the clone that was not driven to readiness stays here.
                 let ready = self.inner.clone();
                 let service = std::mem::replace(&mut self.inner, ready);

@@ -231,13 +231,13 @@ async fn rejected_credentials_do_not_fall_back_to_a_session() {
         .body(())
         .unwrap();
     request.extensions_mut().insert(Session("s"));
-    assert_eq!(run(&layer, request).await.body(), "failed bearer: Rejected");
+    assert_eq!(run(&layer, request).await.body(), "failed bearer: Denied");
 
     let mut request = get("/").header("x-api-key", "wrong").body(()).unwrap();
     request.extensions_mut().insert(Session("s"));
     assert_eq!(
         run(&layer, request).await.body(),
-        "failed x-api-key: Rejected"
+        "failed x-api-key: Denied"
     );
     assert_eq!(calls.request.load(Ordering::SeqCst), 0);
 }
@@ -568,7 +568,7 @@ async fn enforcement_lets_authenticated_exempt_and_preflight_requests_through() 
         .unwrap();
     assert_eq!(
         run(&layer, request).await.body(),
-        "failed x-api-key: Rejected"
+        "failed x-api-key: Denied"
     );
 }
 

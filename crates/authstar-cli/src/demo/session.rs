@@ -57,7 +57,7 @@ pub(super) struct Sessions {
 impl Sessions {
     /// `POST /session`: a cookie for a client that authenticated with credentials.
     pub(super) fn login(&self, extensions: &axum::http::Extensions) -> Response {
-        let (client, method) = match self.security.authenticate(extensions) {
+        let (client, method) = match self.security.stored_client(extensions) {
             Ok(found) => found,
             Err(rejection) => return rejection.into_response(),
         };
