@@ -354,15 +354,13 @@ where
         let form =
             TokenRequestForm::parse(parts.headers.get(CONTENT_TYPE), parts.uri.query(), &body)?;
         form.check_grant_type()?;
-        let mut authorizations = parts.headers.get_all(AUTHORIZATION).iter();
-        let authorization = authorizations.next();
-        if authorizations.next().is_some() {
-            return Err(TokenError::new(
-                ErrorCode::InvalidRequest,
-                "the Authorization header is repeated",
-            )
-            .into());
-        }
+        let authorization =
+            authstar::credentials::single(&parts.headers, &AUTHORIZATION).map_err(|_| {
+                TokenError::new(
+                    ErrorCode::InvalidRequest,
+                    "the Authorization header is repeated",
+                )
+            })?;
         let presented = form.client_credentials(authorization)?;
         let client = match self.layer_verdict(presented.as_ref(), &parts) {
             Some(verdict) => verdict?,

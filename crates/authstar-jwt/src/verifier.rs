@@ -119,7 +119,13 @@ type TokenCache<C> = quick_cache::sync::Cache<
     quick_cache::sync::DefaultLifecycle<Box<str>, (C, u64)>,
 >;
 
-fn unix_now() -> u64 {
+/// Seconds since the Unix epoch: an RFC 7519 `NumericDate` for now (0 if the clock is before
+/// 1970). The one clock helper of the authstar crates.
+///
+/// ```
+/// assert!(authstar_jwt::unix_now() > 1_700_000_000);
+/// ```
+pub fn unix_now() -> u64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_secs())

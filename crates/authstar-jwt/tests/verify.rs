@@ -1,7 +1,5 @@
 //! Every claim check and key type of the verifier (RFC 9068 §4, RFC 7519, RFC 8725).
 
-use std::time::{SystemTime, UNIX_EPOCH};
-
 use authstar::AuthstarClient;
 use authstar_jwt::{Algorithm, InvalidToken, JwtIssuer, JwtVerifier, SigningKey, VerificationKey};
 use base64::Engine as _;
@@ -12,12 +10,7 @@ use serde_json::{Value, json};
 const ISS: &str = "https://auth.example";
 const AUD: &str = "api";
 
-fn now() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap()
-        .as_secs()
-}
+use authstar_jwt::unix_now as now;
 
 fn claims() -> Value {
     let iat = now();

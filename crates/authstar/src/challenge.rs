@@ -42,7 +42,6 @@ pub struct Challenges {
     plain: Vec<HeaderValue>,
     invalid_token: Vec<HeaderValue>,
     basic: HeaderValue,
-    bearer: bool,
 }
 
 impl Challenges {
@@ -75,18 +74,12 @@ impl Challenges {
             plain,
             invalid_token,
             basic: HeaderValue::try_from(basic).map_err(|_| ConfigError::InvalidRealm)?,
-            bearer: summary.bearer,
         })
     }
 
     /// The realm.
     pub fn realm(&self) -> &str {
         &self.realm
-    }
-
-    /// Whether the layer accepts bearer tokens.
-    pub fn accepts_bearer(&self) -> bool {
-        self.bearer
     }
 
     /// The challenges for a 401 answering a request whose failed attempt (if any) was `attempt`.

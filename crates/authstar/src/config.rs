@@ -157,7 +157,7 @@ impl LayerInfo {
     }
 
     /// Whether the layer answers 401 itself.
-    pub fn is_enforcing(&self) -> bool {
+    pub(crate) fn is_enforcing(&self) -> bool {
         self.0.enforcing
     }
 

@@ -286,8 +286,8 @@ pub struct Summary {
     pub basic: bool,
     /// The named headers, in order (as given, valid or not).
     pub headers: Vec<String>,
-    /// Invalid header names among them.
-    pub invalid_headers: Vec<String>,
+    /// Invalid header names among them (refused by `build`).
+    pub(crate) invalid_headers: Vec<String>,
     /// The request authenticator.
     pub request: bool,
 }

@@ -193,22 +193,6 @@ impl<C> Outcome<C> {
             Self::Failed(_) => None,
         }
     }
-
-    /// The failed attempt, if any.
-    pub fn attempt(&self) -> Option<&Attempt> {
-        match self {
-            Self::Authenticated { .. } => None,
-            Self::Failed(attempt) => Some(attempt),
-        }
-    }
-
-    /// The method that was tried, successful or not.
-    pub fn method(&self) -> &AuthMethod {
-        match self {
-            Self::Authenticated { method, .. } => method,
-            Self::Failed(attempt) => &attempt.method,
-        }
-    }
 }
 
 /// The authenticated client stored in `extensions`, if any.

@@ -41,12 +41,13 @@ impl Authenticator<BasicCredentials> for RegistryBasic {
     fn authenticate(&self, credentials: BasicCredentials) -> BoxVerdict {
         let registry = self.0.clone();
         Box::pin(blocking(move || {
+            // `start` has just missed the cache: straight to the database.
             let (id, secret) = (credentials.username(), credentials.password());
-            let found = registry.authenticate_client(id, secret)?;
+            let found = registry.check_client(id, secret)?;
             // OAuth2 clients form-urlencode id and secret inside Basic (RFC 6749 §2.3.1); an
             // imported secret with `%` or `+` arrives escaped. Only those pay a second check.
             match (found, rfc6749_decoded(id, secret)) {
-                (None, Some((id, secret))) => registry.authenticate_client(&id, &secret),
+                (None, Some((id, secret))) => registry.check_client(&id, &secret),
                 (found, _) => Ok(found),
             }
         }))
@@ -87,7 +88,8 @@ impl Authenticator<HeaderCredential> for RegistryKey {
 
     fn authenticate(&self, key: HeaderCredential) -> BoxVerdict {
         let registry = self.0.clone();
-        Box::pin(blocking(move || registry.authenticate_key(key.as_str())))
+        // `start` has just missed the cache: straight to the database.
+        Box::pin(blocking(move || registry.check_key(key.as_str())))
     }
 
     fn start(&self, key: HeaderCredential) -> Started<BoxVerdict, AuthstarClient> {

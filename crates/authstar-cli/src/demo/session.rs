@@ -5,8 +5,6 @@
 //! its client is active (the `RegistrySession` authenticator); it is `Secure`
 //! when the service is reached over https.
 
-use std::time::{SystemTime, UNIX_EPOCH};
-
 use authstar::{AuthMethod, AuthstarClient};
 use authstar_axum::RouteSecurity;
 use axum::Json;
@@ -30,11 +28,7 @@ struct Session {
     exp: u64,
 }
 
-fn now() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs())
-}
+use authstar_jwt::unix_now as now;
 
 /// The client of an unexpired, correctly signed session cookie.
 pub(super) fn read(headers: &HeaderMap, key: &Key) -> Option<AuthstarClient> {

@@ -16,7 +16,7 @@ mod usage;
 
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use authstar::AuthstarClient;
 use base64::Engine as _;
@@ -119,11 +119,7 @@ pub fn random<const N: usize>() -> Result<[u8; N], RegistryError> {
     Ok(bytes)
 }
 
-fn now() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs())
-}
+use authstar_jwt::unix_now as now;
 
 fn split_scopes(scopes: &str) -> Vec<String> {
     scopes
@@ -135,11 +131,7 @@ fn split_scopes(scopes: &str) -> Vec<String> {
 
 fn check_scopes(scopes: &[String]) -> Result<(), RegistryError> {
     for scope in scopes {
-        let valid = !scope.is_empty()
-            && scope
-                .bytes()
-                .all(|b| b == 0x21 || (0x23..=0x5b).contains(&b) || (0x5d..=0x7e).contains(&b));
-        if !valid {
+        if !authstar::oauth2::is_scope_token(scope) {
             return Err(RegistryError::Invalid(format!(
                 "invalid scope {scope:?}: printable ASCII without spaces, quotes or backslashes (RFC 6749 §3.3)"
             )));
@@ -600,9 +592,19 @@ impl Registry {
         client_id: &str,
         secret: &str,
     ) -> Result<Option<AuthstarClient>, RegistryError> {
-        if let Some(client) = self.cached("client", client_id, secret) {
-            return Ok(Some(client));
+        match self.cached("client", client_id, secret) {
+            Some(client) => Ok(Some(client)),
+            None => self.check_client(client_id, secret),
         }
+    }
+
+    /// [`authenticate_client`](Self::authenticate_client) without the cache lookup, for a
+    /// caller that has just missed it. Blocking.
+    pub fn check_client(
+        &self,
+        client_id: &str,
+        secret: &str,
+    ) -> Result<Option<AuthstarClient>, RegistryError> {
         let row: Option<(String, String, Option<u64>)> = self
             .db()
             .query_row(
@@ -635,15 +637,21 @@ impl Registry {
     /// Authenticates an API key: `None` for malformed, unknown, revoked (key or client) or wrong.
     /// Blocking.
     pub fn authenticate_key(&self, key: &str) -> Result<Option<AuthstarClient>, RegistryError> {
+        match self.cached_key(key) {
+            Some(client) => Ok(Some(client)),
+            None => self.check_key(key),
+        }
+    }
+
+    /// [`authenticate_key`](Self::authenticate_key) without the cache lookup, for a caller that
+    /// has just missed it. Blocking.
+    pub fn check_key(&self, key: &str) -> Result<Option<AuthstarClient>, RegistryError> {
         let Some((key_id, secret)) = key
             .strip_prefix(API_KEY_PREFIX)
             .and_then(|rest| rest.split_once('_'))
         else {
             return Ok(None);
         };
-        if let Some(client) = self.cached("key", key_id, secret) {
-            return Ok(Some(client));
-        }
         let row: Option<(String, String, String)> = self
             .db()
             .query_row(

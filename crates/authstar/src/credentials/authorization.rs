@@ -111,11 +111,6 @@ fn scheme(value: &[u8]) -> Result<Option<(Scheme, usize)>, (Scheme, Malformed)> 
     }
 }
 
-/// [`parse`] for a value already held as text.
-pub fn parse_str(value: &str) -> Result<Authorization<'_>, (Scheme, Malformed)> {
-    parse(value.as_bytes())
-}
-
 fn starts_with_ignore_case(bytes: &[u8], prefix: &[u8]) -> bool {
     bytes
         .get(..prefix.len())

@@ -19,9 +19,23 @@ use http::header::{HeaderName, HeaderValue};
 
 use crate::Malformed;
 
-/// The single value of a header, `None` when absent, [`Malformed::Repeated`] when sent twice.
+/// The single value of a header, `None` when absent, [`Malformed::Repeated`] when sent twice (a
+/// credential header must not be: which copy would count?).
+///
+/// ```
+/// use authstar::Malformed;
+/// use authstar::credentials::single;
+/// use http::{HeaderMap, header::AUTHORIZATION};
+///
+/// let mut headers = HeaderMap::new();
+/// assert_eq!(single(&headers, &AUTHORIZATION), Ok(None));
+/// headers.append(AUTHORIZATION, "Bearer a".parse().unwrap());
+/// assert!(single(&headers, &AUTHORIZATION).unwrap().is_some());
+/// headers.append(AUTHORIZATION, "Bearer b".parse().unwrap());
+/// assert_eq!(single(&headers, &AUTHORIZATION), Err(Malformed::Repeated));
+/// ```
 #[inline]
-pub(crate) fn single<'a>(
+pub fn single<'a>(
     headers: &'a HeaderMap,
     name: &HeaderName,
 ) -> Result<Option<&'a HeaderValue>, Malformed> {

@@ -265,8 +265,16 @@ impl TokenRequestForm {
     }
 }
 
-/// RFC 6749 §3.3: `scope-token = 1*( %x21 / %x23-5B / %x5D-7E )`.
-fn is_scope_token(scope: &str) -> bool {
+/// RFC 6749 §3.3: `scope-token = 1*( %x21 / %x23-5B / %x5D-7E )`: printable ASCII without
+/// spaces, `"` or `\`. The one definition of a valid scope, for the token endpoint and for
+/// registries that store scopes.
+///
+/// ```
+/// use authstar::oauth2::is_scope_token;
+/// assert!(is_scope_token("reports:read"));
+/// assert!(!is_scope_token("two words") && !is_scope_token("") && !is_scope_token("q\"uote"));
+/// ```
+pub fn is_scope_token(scope: &str) -> bool {
     !scope.is_empty()
         && scope
             .bytes()
