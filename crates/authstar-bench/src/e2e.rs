@@ -59,19 +59,19 @@ pub(crate) fn serve() -> std::io::Result<()> {
             .issue("reporting", &["reports:read".to_owned()])
             .map_err(std::io::Error::other)?;
         let bearer_layer = AuthstarLayer::builder()
-            .on_auth_bearer(sync_fn(move |token: BearerToken| {
+            .on_auth_bearer_with(sync_fn(move |token: BearerToken| {
                 tokens.get(token.as_str()).cloned()
             }))
             .build()
             .map_err(std::io::Error::other)?;
         let key_layer = AuthstarLayer::builder()
-            .on_auth_header(HeaderAuth::x_api_key(sync_fn(
+            .on_auth_header(HeaderAuth::x_api_key_with(sync_fn(
                 move |key: HeaderCredential| keys.get(key.as_str()).cloned(),
             )))
             .build()
             .map_err(std::io::Error::other)?;
         let jwt_layer = AuthstarLayer::<AuthstarClient>::builder()
-            .on_auth_bearer(jwt)
+            .on_auth_bearer_with(jwt)
             .build()
             .map_err(std::io::Error::other)?;
         let guarded = |layer_security: RouteSecurity<AuthstarClient>| {

@@ -60,7 +60,7 @@ pub(crate) fn all() -> Vec<Variant> {
         )))
     });
     let ours = AuthstarLayer::builder()
-        .on_auth_bearer(verifier)
+        .on_auth_bearer_with(verifier)
         .build()
         .expect("valid configuration");
     let our_inner = service_fn(|request: Request<()>| {

@@ -183,16 +183,16 @@ fn authstar_layer(
 ) -> AuthstarLayer<AuthstarClient, impl authstar::methods::MethodSet<AuthstarClient>> {
     let keys = tokens.clone();
     AuthstarLayer::builder()
-        .on_auth_bearer(sync_fn(move |token: BearerToken| {
+        .on_auth_bearer_with(sync_fn(move |token: BearerToken| {
             tokens.get(token.as_str()).cloned()
         }))
-        .on_auth_basic(sync_fn(move |credentials: BasicCredentials| {
+        .on_auth_basic_with(sync_fn(move |credentials: BasicCredentials| {
             users
                 .get(credentials.username())
                 .filter(|(password, _)| password == credentials.password())
                 .map(|(_, client)| client.clone())
         }))
-        .on_auth_header(HeaderAuth::x_api_key(sync_fn(
+        .on_auth_header(HeaderAuth::x_api_key_with(sync_fn(
             move |key: HeaderCredential| keys.get(key.as_str()).cloned(),
         )))
         .build()
@@ -243,7 +243,7 @@ pub(crate) fn all() -> Vec<Variant> {
     let key_layer = {
         let keys = tokens.clone();
         AuthstarLayer::builder()
-            .on_auth_header(HeaderAuth::x_api_key(sync_fn(
+            .on_auth_header(HeaderAuth::x_api_key_with(sync_fn(
                 move |key: HeaderCredential| keys.get(key.as_str()).cloned(),
             )))
             .build()

@@ -15,7 +15,7 @@
 //! let client: AuthstarClient = verifier.verify(&token).unwrap();
 //! assert_eq!(client.client_id(), "reporting");
 //!
-//! let layer = AuthstarLayer::builder().on_auth_bearer(verifier).build().unwrap();
+//! let layer = AuthstarLayer::builder().on_auth_bearer_with(verifier).build().unwrap();
 //! # let _ = layer;
 //! ```
 //!

@@ -111,7 +111,7 @@ impl<C, E: Into<BoxError>> IntoVerdict for Result<Option<C>, E> {
 ///         })
 ///     }
 /// }
-/// # let _ = authstar::AuthstarLayer::builder().on_auth_bearer(StaticToken("t")).build();
+/// # let _ = authstar::AuthstarLayer::builder().on_auth_bearer_with(StaticToken("t")).build();
 /// ```
 pub trait Authenticator<Credential>: Send + Sync + 'static {
     /// The client type it returns.
@@ -235,7 +235,7 @@ where
 ///
 /// let tokens: Arc<HashMap<String, AuthstarClient>> = Arc::default();
 /// let layer = AuthstarLayer::builder()
-///     .on_auth_bearer(sync_fn(move |token: BearerToken| tokens.get(token.as_str()).cloned()))
+///     .on_auth_bearer_with(sync_fn(move |token: BearerToken| tokens.get(token.as_str()).cloned()))
 ///     .build()
 ///     .unwrap();
 /// # let _ = layer;

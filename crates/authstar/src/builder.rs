@@ -10,7 +10,11 @@ use std::time::Duration;
 
 use http::{HeaderName, HeaderValue};
 
-use crate::authenticator::{Authenticator, RequestAuthenticator};
+use std::future::Future;
+
+use http::request::Parts;
+
+use crate::authenticator::{Authenticator, IntoVerdict, RequestAuthenticator};
 use crate::challenge::Challenges;
 use crate::config::{Config, Exemptions, LayerInfo, LayerThrottle, RequestHead};
 use crate::error::ConfigError;
@@ -25,6 +29,7 @@ pub const DEFAULT_MAX_CREDENTIAL_LEN: usize = 8 * 1024;
 /// What to do when an authenticator fails (its backend is down). Either way the failure is logged
 /// once, without the credential.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+#[non_exhaustive]
 pub enum BackendErrorPolicy {
     /// Continue anonymously, recording [`Failure::Unavailable`](crate::Failure::Unavailable) in
     /// the outcome (the seed's behaviour). Guards then answer 401 without `error=`.
@@ -85,17 +90,33 @@ impl<C, Be, Ba, H, R> AuthstarLayerBuilder<C, Methods<Be, Ba, H, R>> {
     /// Authenticates `Authorization: Bearer <token>` (RFC 6750 §2.1) with `authenticator`.
     ///
     /// ```
-    /// use authstar::{AuthstarClient, AuthstarLayer, BearerToken};
+    /// use authstar::{AuthstarClient, AuthstarLayer};
     ///
     /// let layer = AuthstarLayer::builder()
-    ///     .on_auth_bearer(|token: BearerToken| async move {
+    ///     // The closure's argument is a `BearerToken`: no annotation needed.
+    ///     .on_auth_bearer(|token| async move {
     ///         (token.as_str() == "secret-token").then(|| AuthstarClient::new("svc", ["read"]))
     ///     })
     ///     .build()
     ///     .unwrap();
     /// assert!(layer.info().summary().bearer);
     /// ```
-    pub fn on_auth_bearer<A>(
+    pub fn on_auth_bearer<F, Fut>(
+        self,
+        authenticate: F,
+    ) -> AuthstarLayerBuilder<C, Methods<Enabled<F>, Ba, H, R>>
+    where
+        F: Fn(BearerToken) -> Fut + Send + Sync + 'static,
+        Fut: Future + Send + 'static,
+        Fut::Output: IntoVerdict<Client = C>,
+        C: Send + 'static,
+    {
+        self.on_auth_bearer_with(authenticate)
+    }
+
+    /// [`on_auth_bearer`](Self::on_auth_bearer) with any [`Authenticator`]: a type of yours, a
+    /// [`sync_fn`](crate::sync_fn), a JWT verifier.
+    pub fn on_auth_bearer_with<A>(
         self,
         authenticator: A,
     ) -> AuthstarLayerBuilder<C, Methods<Enabled<A>, Ba, H, R>>
@@ -120,10 +141,10 @@ impl<C, Be, Ba, H, R> AuthstarLayerBuilder<C, Methods<Be, Ba, H, R>> {
     /// Authenticates `Authorization: Basic <base64(user-id:password)>` (RFC 7617).
     ///
     /// ```
-    /// use authstar::{AuthstarClient, AuthstarLayer, BasicCredentials};
+    /// use authstar::{AuthstarClient, AuthstarLayer};
     ///
     /// let layer = AuthstarLayer::builder()
-    ///     .on_auth_basic(|credentials: BasicCredentials| async move {
+    ///     .on_auth_basic(|credentials| async move {
     ///         let ok = credentials.username() == "svc" && credentials.password() == "pw";
     ///         Ok::<_, std::io::Error>(ok.then(|| AuthstarClient::new("svc", ["read"])))
     ///     })
@@ -131,7 +152,22 @@ impl<C, Be, Ba, H, R> AuthstarLayerBuilder<C, Methods<Be, Ba, H, R>> {
     ///     .unwrap();
     /// assert!(layer.info().summary().basic);
     /// ```
-    pub fn on_auth_basic<A>(
+    pub fn on_auth_basic<F, Fut>(
+        self,
+        authenticate: F,
+    ) -> AuthstarLayerBuilder<C, Methods<Be, Enabled<F>, H, R>>
+    where
+        F: Fn(BasicCredentials) -> Fut + Send + Sync + 'static,
+        Fut: Future + Send + 'static,
+        Fut::Output: IntoVerdict<Client = C>,
+        C: Send + 'static,
+    {
+        self.on_auth_basic_with(authenticate)
+    }
+
+    /// [`on_auth_basic`](Self::on_auth_basic) with any [`Authenticator`] (a type of yours, a
+    /// [`sync_fn`](crate::sync_fn), a registry).
+    pub fn on_auth_basic_with<A>(
         self,
         authenticator: A,
     ) -> AuthstarLayerBuilder<C, Methods<Be, Enabled<A>, H, R>>
@@ -157,13 +193,13 @@ impl<C, Be, Ba, H, R> AuthstarLayerBuilder<C, Methods<Be, Ba, H, R>> {
     /// several headers; they are tried in the order added.
     ///
     /// ```
-    /// use authstar::{AuthstarClient, AuthstarLayer, HeaderAuth, HeaderCredential};
+    /// use authstar::{AuthstarClient, AuthstarLayer, HeaderAuth};
     ///
     /// let layer = AuthstarLayer::builder()
-    ///     .on_auth_header(HeaderAuth::x_api_key(|key: HeaderCredential| async move {
+    ///     .on_auth_header(HeaderAuth::x_api_key(|key| async move {
     ///         (key.as_str() == "k1").then(|| AuthstarClient::new("svc", ["read"]))
     ///     }))
-    ///     .on_auth_header(HeaderAuth::new("x-service-token", |key: HeaderCredential| async move {
+    ///     .on_auth_header(HeaderAuth::new("x-service-token", |key| async move {
     ///         (key.as_str() == "t1").then(|| AuthstarClient::new("internal", ["admin"]))
     ///     }))
     ///     .build()
@@ -198,13 +234,12 @@ impl<C, Be, Ba, H, R> AuthstarLayerBuilder<C, Methods<Be, Ba, H, R>> {
     ///
     /// ```
     /// use authstar::{AuthstarClient, AuthstarLayer};
-    /// use http::request::Parts;
     ///
     /// #[derive(Clone)]
     /// struct Session { client_id: String }
     ///
     /// let layer = AuthstarLayer::builder()
-    ///     .on_auth_request(|parts: &Parts| {
+    ///     .on_auth_request(|parts| {
     ///         let session = parts.extensions.get::<Session>().cloned();
     ///         async move { session.map(|s| AuthstarClient::new(s.client_id, ["web"])) }
     ///     })
@@ -212,7 +247,21 @@ impl<C, Be, Ba, H, R> AuthstarLayerBuilder<C, Methods<Be, Ba, H, R>> {
     ///     .unwrap();
     /// assert!(layer.info().summary().request);
     /// ```
-    pub fn on_auth_request<A>(
+    pub fn on_auth_request<F, Fut>(
+        self,
+        authenticate: F,
+    ) -> AuthstarLayerBuilder<C, Methods<Be, Ba, H, Enabled<F>>>
+    where
+        F: for<'a> Fn(&'a Parts) -> Fut + Send + Sync + 'static,
+        Fut: Future + Send + 'static,
+        Fut::Output: IntoVerdict<Client = C>,
+        C: Send + 'static,
+    {
+        self.on_auth_request_with(authenticate)
+    }
+
+    /// [`on_auth_request`](Self::on_auth_request) with any [`RequestAuthenticator`].
+    pub fn on_auth_request_with<A>(
         self,
         authenticator: A,
     ) -> AuthstarLayerBuilder<C, Methods<Be, Ba, H, Enabled<A>>>

@@ -30,7 +30,7 @@ use crate::methods::Summary;
 ///     .unwrap();
 /// let challenges = layer.info().challenges();
 /// assert_eq!(challenges.for_attempt(None)[0], r#"Bearer realm="api""#);
-/// let rejected = Attempt { method: AuthMethod::Bearer, failure: Failure::Denied };
+/// let rejected = Attempt::new(AuthMethod::Bearer, Failure::Denied);
 /// assert_eq!(
 ///     challenges.for_attempt(Some(&rejected))[0],
 ///     r#"Bearer realm="api", error="invalid_token""#

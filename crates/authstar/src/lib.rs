@@ -15,10 +15,7 @@
 //! use std::collections::HashMap;
 //! use std::sync::Arc;
 //!
-//! use authstar::{
-//!     AuthstarClient, AuthstarLayer, BasicCredentials, BearerToken, HeaderAuth, HeaderCredential,
-//! };
-//! use http::request::Parts;
+//! use authstar::{AuthstarClient, AuthstarLayer, HeaderAuth};
 //!
 //! # #[derive(Clone)] struct Session { client_id: String }
 //! let tokens: Arc<HashMap<String, AuthstarClient>> = Arc::new(HashMap::from([(
@@ -28,28 +25,30 @@
 //!
 //! let layer = AuthstarLayer::builder()
 //!     // async fn on_auth_bearer(token) -> Client | None
-//!     .on_auth_bearer(move |token: BearerToken| {
+//!     .on_auth_bearer(move |token| {
 //!         let tokens = tokens.clone();
 //!         async move { tokens.get(token.as_str()).cloned() }
 //!     })
 //!     // async fn on_auth_basic(username, password) -> Client | None, but a backend error is
 //!     // told apart from wrong credentials
-//!     .on_auth_basic(|credentials: BasicCredentials| async move {
+//!     .on_auth_basic(|credentials| async move {
 //!         let valid = credentials.username() == "svc" && credentials.password() == "pw";
 //!         Ok::<_, std::io::Error>(valid.then(|| AuthstarClient::new("svc", ["read"])))
 //!     })
 //!     // HeaderAuth.x_api_key(on_auth_api_key)
-//!     .on_auth_header(HeaderAuth::x_api_key(|key: HeaderCredential| async move {
+//!     .on_auth_header(HeaderAuth::x_api_key(|key| async move {
 //!         (key.as_str() == "k-1").then(|| AuthstarClient::new("cli", ["read"]))
 //!     }))
 //!     // on_auth_scope: a session inserted by an outer layer
-//!     .on_auth_request(|parts: &Parts| {
+//!     .on_auth_request(|parts| {
 //!         let session = parts.extensions.get::<Session>().cloned();
 //!         async move { session.map(|s| AuthstarClient::new(s.client_id, ["web"])) }
 //!     })
 //!     .build()
 //!     .expect("valid configuration");
 //!
+//! // Closures need no type annotations: their arguments are `BearerToken`, `BasicCredentials`,
+//! // `HeaderCredential` and `&Parts`. Types implementing `Authenticator` go to `on_auth_*_with`.
 //! // axum: Router::new().route(...).layer(layer)
 //! // tower: ServiceBuilder::new().layer(layer).service(svc)
 //! # let _ = layer;

@@ -279,6 +279,7 @@ pub trait MethodSet<C>: Send + Sync + 'static {
 
 /// Which methods are enabled.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct Summary {
     /// `Authorization: Bearer`.
     pub bearer: bool,

@@ -15,6 +15,7 @@ use http::{Extensions, HeaderName};
 
 /// Which authentication method produced an outcome.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
 pub enum AuthMethod {
     /// `Authorization: Bearer <token>` (RFC 6750 §2.1).
     Bearer,
@@ -106,6 +107,7 @@ impl fmt::Display for Malformed {
 
 /// Why a presented credential did not authenticate the request.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
 pub enum Failure {
     /// The credential could not be read; the authenticator was not called.
     Malformed(Malformed),
@@ -127,6 +129,7 @@ impl fmt::Display for Failure {
 
 /// A credential that was presented and failed.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
 pub struct Attempt {
     /// The method the credential was presented with.
     pub method: AuthMethod,
@@ -135,12 +138,18 @@ pub struct Attempt {
 }
 
 impl Attempt {
+    /// An attempt with `method` that ended in `failure` (for tests and adapters; the layer
+    /// records its own).
+    pub fn new(method: AuthMethod, failure: Failure) -> Self {
+        Self { method, failure }
+    }
+
     /// Whether this was a bearer token that was presented and is not acceptable: the case where
     /// RFC 6750 §3.1 asks for `error="invalid_token"`.
     ///
     /// ```
     /// use authstar::{Attempt, AuthMethod, Failure};
-    /// let attempt = Attempt { method: AuthMethod::Bearer, failure: Failure::Denied };
+    /// let attempt = Attempt::new(AuthMethod::Bearer, Failure::Denied);
     /// assert!(attempt.is_invalid_bearer_token());
     /// ```
     pub fn is_invalid_bearer_token(&self) -> bool {

@@ -644,10 +644,10 @@ fn debug_names_methods_and_never_a_secret() {
 
 #[test]
 fn outcome_records_method_and_failure_for_guards() {
-    let attempt = authstar::Attempt {
-        method: AuthMethod::Header(http::HeaderName::from_static("x-api-key")),
-        failure: Failure::Malformed(Malformed::Syntax),
-    };
+    let attempt = authstar::Attempt::new(
+        AuthMethod::Header(http::HeaderName::from_static("x-api-key")),
+        Failure::Malformed(Malformed::Syntax),
+    );
     assert!(!attempt.is_invalid_bearer_token());
     assert_eq!(
         attempt.failure.to_string(),
@@ -686,10 +686,10 @@ async fn sync_fn_authenticators_answer_without_cloning_the_inner_service() {
     use tower::Service as _;
     let clones = Arc::new(AtomicUsize::new(0));
     let sync_layer = AuthstarLayer::builder()
-        .on_auth_bearer(authstar::sync_fn(|token: BearerToken| {
+        .on_auth_bearer_with(authstar::sync_fn(|token: BearerToken| {
             (token.as_str() == "t").then(|| AuthstarClient::new("sync", ["r"]))
         }))
-        .on_auth_request(authstar::sync_fn(|parts: &Parts| {
+        .on_auth_request_with(authstar::sync_fn(|parts: &Parts| {
             parts
                 .extensions
                 .get::<Session>()

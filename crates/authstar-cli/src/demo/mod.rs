@@ -156,10 +156,10 @@ pub fn app(
     let issuer = JwtIssuer::new(signing, issuer_url, issuer_url);
 
     let mut builder = AuthstarLayer::builder()
-        .on_auth_bearer(verifier)
-        .on_auth_basic(RegistryBasic(registry.clone()))
-        .on_auth_header(HeaderAuth::x_api_key(RegistryKey(registry.clone())))
-        .on_auth_request(RegistrySession {
+        .on_auth_bearer_with(verifier)
+        .on_auth_basic_with(RegistryBasic(registry.clone()))
+        .on_auth_header(HeaderAuth::x_api_key_with(RegistryKey(registry.clone())))
+        .on_auth_request_with(RegistrySession {
             registry: registry.clone(),
             key: cookie_key.clone(),
         })

@@ -13,6 +13,7 @@ use crate::Malformed;
 
 /// The scheme and credential of an `Authorization` header value.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum Authorization<'a> {
     /// `Bearer <token68>`.
     Bearer(&'a str),
@@ -24,6 +25,7 @@ pub enum Authorization<'a> {
 
 /// Which of the two understood schemes a malformed value claimed.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum Scheme {
     /// `Bearer`.
     Bearer,

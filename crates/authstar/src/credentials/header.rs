@@ -1,6 +1,7 @@
 //! A credential carried in a named header, such as `X-API-Key: <key>` (the seed's `HeaderAuth`).
 
 use std::fmt;
+use std::future::Future;
 
 use http::{HeaderName, HeaderValue};
 
@@ -26,18 +27,52 @@ pub struct HeaderAuth<A> {
     pub(crate) authenticator: A,
 }
 
-impl<A> HeaderAuth<A> {
-    /// Authenticates with the value of the header `name`. An invalid header name makes
+impl<F> HeaderAuth<F> {
+    /// Authenticates with the value of the header `name`, by an async closure (its argument's
+    /// type is inferred). An invalid header name makes
     /// [`AuthstarLayerBuilder::build`](crate::AuthstarLayerBuilder::build) fail.
-    pub fn new(name: &str, authenticator: A) -> Self {
+    pub fn new<Fut>(name: &str, authenticate: F) -> Self
+    where
+        F: Fn(HeaderCredential) -> Fut,
+        Fut: Future,
+    {
+        Self::with(name, authenticate)
+    }
+
+    /// Authenticates with the `X-API-Key` header, by an async closure.
+    ///
+    /// ```
+    /// use authstar::{AuthstarClient, AuthstarLayer, HeaderAuth};
+    ///
+    /// let layer = AuthstarLayer::builder()
+    ///     .on_auth_header(HeaderAuth::x_api_key(|key| async move {
+    ///         (key.as_str() == "k1").then(|| AuthstarClient::new("svc", ["read"]))
+    ///     }))
+    ///     .build()
+    ///     .unwrap();
+    /// # let _ = layer;
+    /// ```
+    pub fn x_api_key<Fut>(authenticate: F) -> Self
+    where
+        F: Fn(HeaderCredential) -> Fut,
+        Fut: Future,
+    {
+        Self::x_api_key_with(authenticate)
+    }
+}
+
+impl<A> HeaderAuth<A> {
+    /// [`new`](HeaderAuth::new) with any [`Authenticator`](crate::Authenticator) of
+    /// [`HeaderCredential`]s (a type of yours, a [`sync_fn`](crate::sync_fn)).
+    pub fn with(name: &str, authenticator: A) -> Self {
         Self {
             name: HeaderName::try_from(name).map_err(|_| name.to_owned()),
             authenticator,
         }
     }
 
-    /// Authenticates with the `X-API-Key` header.
-    pub fn x_api_key(authenticator: A) -> Self {
+    /// [`x_api_key`](HeaderAuth::x_api_key) with any [`Authenticator`](crate::Authenticator).
+    pub fn x_api_key_with(authenticator: A) -> Self {
         Self {
             name: Ok(HeaderName::from_static("x-api-key")),
             authenticator,

@@ -7,6 +7,7 @@ use serde::Serialize;
 /// The error codes of RFC 6749 §5.2 (and `server_error` for a failing token builder).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize)]
 #[serde(rename_all = "snake_case")]
+#[non_exhaustive]
 pub enum ErrorCode {
     /// Missing, repeated or malformed parameter; more than one client authentication method.
     InvalidRequest,

@@ -313,6 +313,7 @@ fn decode_basic(token: &str) -> Result<ClientCredentials, TokenError> {
 
 /// How a client presented its credentials (RFC 7591 §2 names).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum ClientAuthMethod {
     /// `Authorization: Basic`.
     ClientSecretBasic,
@@ -386,6 +387,7 @@ impl OAuth2TokenRequest {
 /// assert!(!format!("{response:?}").contains("t0k3n"));
 /// ```
 #[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
 pub struct OAuth2TokenResponse {
     /// The access token.
     pub access_token: String,
