@@ -203,6 +203,7 @@ where
 
 pin_project! {
     /// The future of a closure authenticator, converting its output into a [`Verdict`].
+    #[doc(hidden)]
     pub struct VerdictFuture<F> {
         #[pin]
         inner: F,
@@ -245,6 +246,7 @@ pub fn sync_fn<F>(f: F) -> SyncFn<F> {
 }
 
 /// See [`sync_fn`].
+#[doc(hidden)]
 #[derive(Clone, Copy, Debug)]
 pub struct SyncFn<F>(F);
 

@@ -18,8 +18,8 @@ use crate::authenticator::{Authenticator, IntoVerdict, RequestAuthenticator};
 use crate::challenge::Challenges;
 use crate::config::{Config, Exemptions, LayerInfo, LayerThrottle, RequestHead};
 use crate::error::ConfigError;
-use crate::layer::AuthstarLayer;
-use crate::methods::{Disabled, Enabled, MethodSet, Methods, PushHeader};
+use crate::layer::{AuthstarLayer, BoxAuthstarLayer};
+use crate::methods::{BoxMethods, Disabled, Enabled, MethodSet, Methods, PushHeader};
 use crate::throttle::{FailureThrottle, Schemes};
 use crate::{BasicCredentials, BearerToken, HeaderAuth};
 
@@ -397,6 +397,53 @@ impl<C, M> AuthstarLayerBuilder<C, M> {
     where
         M: MethodSet<C>,
     {
+        self.build_with(|methods| methods)
+    }
+
+    /// [`build`](Self::build), with the methods' types erased: a [`BoxAuthstarLayer`] can be a
+    /// struct field or a function's return type without naming `impl MethodSet<..>`. A waiting
+    /// authenticator's future is boxed (the unboxed layer boxes it once already) and the method
+    /// set is reached through a pointer.
+    ///
+    /// ```
+    /// use authstar::{AuthstarClient, AuthstarLayer, BoxAuthstarLayer, HeaderAuth};
+    ///
+    /// struct App {
+    ///     auth: BoxAuthstarLayer<AuthstarClient>,
+    /// }
+    ///
+    /// fn auth_layer(api_keys: bool) -> BoxAuthstarLayer<AuthstarClient> {
+    ///     let bearer = AuthstarLayer::builder().on_auth_bearer(|token| async move {
+    ///         (token.as_str() == "t").then(|| AuthstarClient::new("svc", ["read"]))
+    ///     });
+    ///     if api_keys {
+    ///         bearer
+    ///             .on_auth_header(HeaderAuth::x_api_key(|key| async move {
+    ///                 (key.as_str() == "k").then(|| AuthstarClient::new("cli", ["read"]))
+    ///             }))
+    ///             .build_boxed()
+    ///             .unwrap()
+    ///     } else {
+    ///         bearer.build_boxed().unwrap()
+    ///     }
+    /// }
+    ///
+    /// let app = App { auth: auth_layer(true) };
+    /// assert_eq!(app.auth.info().summary().headers, ["x-api-key"]);
+    /// ```
+    pub fn build_boxed(self) -> Result<BoxAuthstarLayer<C>, ConfigError>
+    where
+        C: Send + 'static,
+        M: MethodSet<C>,
+    {
+        self.build_with(BoxMethods::new)
+    }
+
+    /// Validates, then builds the layer around `wrap(methods)`.
+    fn build_with<N>(self, wrap: impl FnOnce(M) -> N) -> Result<AuthstarLayer<C, N>, ConfigError>
+    where
+        M: MethodSet<C>,
+    {
         let summary = self.methods.summary();
         if !summary.any() {
             return Err(ConfigError::NoAuthenticator);
@@ -440,7 +487,7 @@ impl<C, M> AuthstarLayerBuilder<C, M> {
         let info = LayerInfo::new(summary, challenges, self.enforce, throttle.clone());
         Ok(AuthstarLayer {
             config: Arc::new(Config {
-                methods: self.methods,
+                methods: wrap(self.methods),
                 info,
                 enforce: self.enforce,
                 exemptions: self.exemptions,

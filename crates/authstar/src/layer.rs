@@ -7,8 +7,13 @@ use std::sync::Arc;
 use tower_layer::Layer;
 
 use crate::config::{Config, LayerInfo};
-use crate::methods::Methods;
+use crate::methods::{BoxMethods, Methods};
 use crate::service::AuthstarMiddleware;
+
+/// An [`AuthstarLayer`] whose methods' types are erased, made by
+/// [`build_boxed`](crate::AuthstarLayerBuilder::build_boxed): storable in a struct field and
+/// returnable from a function without naming `impl MethodSet<..>`.
+pub type BoxAuthstarLayer<C> = AuthstarLayer<C, BoxMethods<C>>;
 
 /// The tower [`Layer`] that authenticates requests (the seed's `AuthstarMiddleware`).
 ///

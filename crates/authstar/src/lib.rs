@@ -110,6 +110,6 @@ pub use credentials::bearer::BearerToken;
 pub use credentials::header::{HeaderAuth, HeaderCredential};
 pub use error::ConfigError;
 pub use future::ResponseFuture;
-pub use layer::AuthstarLayer;
+pub use layer::{AuthstarLayer, BoxAuthstarLayer};
 pub use outcome::{Attempt, AuthMethod, Failure, Malformed, Outcome, client};
 pub use service::AuthstarMiddleware;

@@ -20,23 +20,39 @@ use http::{HeaderMap, HeaderName, header::AUTHORIZATION};
 use pin_project_lite::pin_project;
 
 use crate::authenticator::{Authenticator, RequestAuthenticator, Started, Verdict};
+
+/// The method-set traits are sealed: only this crate's types implement them (axum's pattern), so
+/// they can change without breaking anyone.
+mod private {
+    pub trait Sealed {}
+    impl Sealed for super::Disabled {}
+    impl<A> Sealed for super::Enabled<A> {}
+    impl<A> Sealed for crate::HeaderAuth<A> {}
+    impl<F, N> Sealed for super::Chain<F, N> {}
+    impl<Be, Ba, H, R> Sealed for super::Methods<Be, Ba, H, R> {}
+    impl<C> Sealed for super::BoxMethods<C> {}
+}
 use crate::credentials::authorization::{self, Authorization, Scheme};
 use crate::credentials::{basic::BasicCredentials, bearer::BearerToken, header::HeaderCredential};
 use crate::{Attempt, AuthMethod, Failure, HeaderAuth, Malformed, credentials};
 
 /// A method slot that is not configured.
 #[derive(Clone, Copy, Debug, Default)]
+#[doc(hidden)]
 pub struct Disabled;
 
 /// A configured method slot holding its authenticator.
 #[derive(Clone, Copy, Debug)]
+#[doc(hidden)]
 pub struct Enabled<A>(pub(crate) A);
 
 /// Two or more header authenticators, tried in the order they were added.
 #[derive(Debug)]
+#[doc(hidden)]
 pub struct Chain<First, Next>(pub(crate) First, pub(crate) Next);
 
 /// The configured methods: Bearer, Basic, the named headers, the request authenticator.
+#[doc(hidden)]
 #[derive(Debug, Default)]
 pub struct Methods<Be = Disabled, Ba = Disabled, H = Disabled, R = Disabled> {
     pub(crate) bearer: Be,
@@ -46,6 +62,7 @@ pub struct Methods<Be = Disabled, Ba = Disabled, H = Disabled, R = Disabled> {
 }
 
 /// How the search for a credential ended.
+#[doc(hidden)]
 pub enum Presented<F, C> {
     /// No credential was presented.
     Nothing,
@@ -92,7 +109,8 @@ impl<F, C> Presented<F, C> {
 }
 
 /// A Bearer or Basic slot. Implemented by [`Disabled`] and [`Enabled`].
-pub trait CredentialSlot<Credential, C>: Send + Sync + 'static {
+#[doc(hidden)]
+pub trait CredentialSlot<Credential, C>: private::Sealed + Send + Sync + 'static {
     /// The authentication future.
     type Future: Future<Output = Verdict<C>> + Send + 'static;
     /// Whether the slot holds an authenticator.
@@ -122,7 +140,8 @@ where
 }
 
 /// The request authenticator slot. Implemented by [`Disabled`] and [`Enabled`].
-pub trait RequestSlot<C>: Send + Sync + 'static {
+#[doc(hidden)]
+pub trait RequestSlot<C>: private::Sealed + Send + Sync + 'static {
     /// The authentication future.
     type Future: Future<Output = Verdict<C>> + Send + 'static;
     /// Whether the slot holds an authenticator.
@@ -148,7 +167,8 @@ impl<C, A: RequestAuthenticator<Client = C>> RequestSlot<C> for Enabled<A> {
 }
 
 /// The named-header slots: [`Disabled`], one [`HeaderAuth`], or a [`Chain`] of them.
-pub trait HeaderSlots<C>: Send + Sync + 'static {
+#[doc(hidden)]
+pub trait HeaderSlots<C>: private::Sealed + Send + Sync + 'static {
     /// The authentication future.
     type Future: Future<Output = Verdict<C>> + Send + 'static;
     /// Looks for the headers in order and starts the first one present.
@@ -235,7 +255,8 @@ where
 
 /// Type-level append of a header authenticator, used by
 /// [`AuthstarLayerBuilder::on_auth_header`](crate::AuthstarLayerBuilder::on_auth_header).
-pub trait PushHeader<A> {
+#[doc(hidden)]
+pub trait PushHeader<A>: private::Sealed {
     /// The slots with `A` appended.
     type Output;
     /// Appends.
@@ -263,8 +284,10 @@ impl<A, First, Next> PushHeader<A> for Chain<First, Next> {
     }
 }
 
-/// A complete set of methods for client type `C`: what the middleware runs.
-pub trait MethodSet<C>: Send + Sync + 'static {
+/// A complete set of methods for client type `C`: what the middleware runs. Sealed: you name it
+/// (`impl MethodSet<C>` in a return type) but never implement it; to store a layer without
+/// naming its methods, use [`BoxAuthstarLayer`](crate::BoxAuthstarLayer).
+pub trait MethodSet<C>: private::Sealed + Send + Sync + 'static {
     /// The future of whichever authenticator runs.
     type Future: Future<Output = Verdict<C>> + Send + 'static;
     /// Whether a request authenticator is configured.
@@ -426,6 +449,7 @@ impl<Be, Ba, H, R> Methods<Be, Ba, H, R> {
 
 pin_project! {
     /// The future of whichever authenticator the middleware started.
+    #[doc(hidden)]
     pub struct AuthFuture<Be, Ba, H, R> {
         #[pin]
         kind: AuthFutureKind<Be, Ba, H, R>,
@@ -486,6 +510,7 @@ where
 
 pin_project! {
     /// One of two header authenticators' futures.
+    #[doc(hidden)]
     pub struct Either<L, R> {
         #[pin]
         kind: EitherKind<L, R>,
@@ -508,5 +533,85 @@ impl<T, L: Future<Output = T>, R: Future<Output = T>> Future for Either<L, R> {
             EitherProj::Left { future } => future.poll(cx),
             EitherProj::Right { future } => future.poll(cx),
         }
+    }
+}
+
+/// A type-erased method set: the authenticators behind one pointer, their futures boxed. What
+/// [`BoxAuthstarLayer`](crate::BoxAuthstarLayer) runs.
+#[doc(hidden)]
+pub struct BoxMethods<C> {
+    inner: std::sync::Arc<dyn ErasedMethods<C>>,
+    request: bool,
+}
+
+impl<C: 'static> std::fmt::Debug for BoxMethods<C> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("BoxMethods")
+            .field("summary", &self.inner.summary())
+            .finish()
+    }
+}
+
+/// A boxed authentication future.
+type BoxVerdictFuture<C> = Pin<Box<dyn Future<Output = Verdict<C>> + Send + 'static>>;
+
+/// [`MethodSet`] made object-safe.
+trait ErasedMethods<C>: Send + Sync + 'static {
+    fn start_headers(
+        &self,
+        headers: &HeaderMap,
+        max_len: usize,
+    ) -> Presented<BoxVerdictFuture<C>, C>;
+    fn start_request(&self, parts: &Parts) -> Presented<BoxVerdictFuture<C>, C>;
+    fn summary(&self) -> Summary;
+}
+
+impl<C: 'static, M: MethodSet<C>> ErasedMethods<C> for M {
+    fn start_headers(
+        &self,
+        headers: &HeaderMap,
+        max_len: usize,
+    ) -> Presented<BoxVerdictFuture<C>, C> {
+        MethodSet::start_headers(self, headers, max_len)
+            .map_future(|future| Box::pin(future) as BoxVerdictFuture<C>)
+    }
+
+    fn start_request(&self, parts: &Parts) -> Presented<BoxVerdictFuture<C>, C> {
+        MethodSet::start_request(self, parts)
+            .map_future(|future| Box::pin(future) as BoxVerdictFuture<C>)
+    }
+
+    fn summary(&self) -> Summary {
+        MethodSet::summary(self)
+    }
+}
+
+impl<C: 'static> BoxMethods<C> {
+    pub(crate) fn new<M: MethodSet<C>>(methods: M) -> Self {
+        Self {
+            request: M::REQUEST,
+            inner: std::sync::Arc::new(methods),
+        }
+    }
+}
+
+impl<C: Send + 'static> MethodSet<C> for BoxMethods<C> {
+    type Future = BoxVerdictFuture<C>;
+    // Decided at run time: `start_request` answers `Nothing` when none is configured.
+    const REQUEST: bool = true;
+
+    fn start_headers(&self, headers: &HeaderMap, max_len: usize) -> Presented<Self::Future, C> {
+        self.inner.start_headers(headers, max_len)
+    }
+
+    fn start_request(&self, parts: &Parts) -> Presented<Self::Future, C> {
+        if !self.request {
+            return Presented::Nothing;
+        }
+        self.inner.start_request(parts)
+    }
+
+    fn summary(&self) -> Summary {
+        self.inner.summary()
     }
 }

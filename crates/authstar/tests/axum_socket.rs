@@ -205,3 +205,68 @@ async fn websocket_upgrade_is_accepted_with_credentials_and_sees_the_client() {
     let echo = socket.next().await.unwrap().unwrap();
     assert_eq!(echo.into_text().unwrap().as_str(), "ping");
 }
+
+/// A boxed layer (methods erased) answers exactly as the typed one: Bearer, API key, the
+/// request authenticator when there is one, 401 with its challenges otherwise.
+#[tokio::test]
+async fn a_boxed_layer_behaves_like_the_typed_one() {
+    use authstar::BoxAuthstarLayer;
+
+    fn layer(session: bool) -> BoxAuthstarLayer<AuthstarClient> {
+        let builder = AuthstarLayer::builder()
+            .on_auth_bearer(|token| async move {
+                (token.as_str() == "good-token")
+                    .then(|| AuthstarClient::new("bearer-client", ["read"]))
+            })
+            .on_auth_header(HeaderAuth::x_api_key(|key| async move {
+                (key.as_str() == "key-1").then(|| AuthstarClient::new("key-client", ["read"]))
+            }))
+            .require_authentication();
+        if session {
+            builder
+                .on_auth_request(|parts| {
+                    let session = parts.headers.contains_key("x-session");
+                    async move { session.then(|| AuthstarClient::new("session-client", ["read"])) }
+                })
+                .build_boxed()
+                .unwrap()
+        } else {
+            builder.build_boxed().unwrap()
+        }
+    }
+
+    for session in [false, true] {
+        let app = Router::new().route("/me", get(me)).layer(layer(session));
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let address = listener.local_addr().unwrap();
+        tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+        let http = reqwest::Client::new();
+        let url = format!("http://{address}/me");
+        let bearer = http
+            .get(&url)
+            .bearer_auth("good-token")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(bearer.status(), 200);
+        assert!(bearer.text().await.unwrap().contains("bearer-client"));
+        let key = http
+            .get(&url)
+            .header("x-api-key", "key-1")
+            .send()
+            .await
+            .unwrap();
+        assert!(key.text().await.unwrap().contains("key-client"));
+        let with_session = http
+            .get(&url)
+            .header("x-session", "1")
+            .send()
+            .await
+            .unwrap();
+        let expected = if session { 200 } else { 401 };
+        assert_eq!(with_session.status(), expected, "session={session}");
+        let nothing = http.get(&url).send().await.unwrap();
+        assert_eq!(nothing.status(), 401);
+        assert!(nothing.headers().contains_key("www-authenticate"));
+    }
+}
