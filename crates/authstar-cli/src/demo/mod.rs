@@ -31,6 +31,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
+use authstar::methods::MethodSet;
 use authstar::network::{ForwardedHeader, Networks, TrustedProxies};
 use authstar::oauth2::OAuth2TokenRequest;
 use authstar::throttle::FailureThrottle;
@@ -130,31 +131,30 @@ fn api_key_id(key: &str) -> Option<&str> {
     key.strip_prefix(API_KEY_PREFIX)?.split('_').next()
 }
 
-/// The demo app for a registry and an issuer URL.
-pub fn app(
-    registry: Registry,
-    issuer_url: &str,
-    options: AppOptions,
-) -> Result<DemoService, DemoError> {
-    let secrets = registry.secrets().clone();
+/// The keys in the secrets file: the JWT signing key and the cookie key.
+fn keys(registry: &Registry) -> Result<(SigningKey, Key), DemoError> {
+    let secrets = registry.secrets();
     let der = URL_SAFE_NO_PAD
         .decode(&secrets.jwt_key)
         .map_err(|_| DemoError::Config("the JWT key in the secrets file is not base64".into()))?;
     let signing = SigningKey::from_pkcs8(Algorithm::ES256, secrets.jwt_kid.clone(), &der)
         .map_err(|e| DemoError::Config(e.to_string()))?;
-    let cookie_key = Key::try_from(
-        URL_SAFE_NO_PAD
-            .decode(&secrets.cookie_key)
-            .map_err(|_| {
-                DemoError::Config("the cookie key in the secrets file is not base64".into())
-            })?
-            .as_slice(),
-    )
-    .map_err(|_| DemoError::Config("the cookie key needs 64 bytes".into()))?;
-    let document = jwks(std::slice::from_ref(&signing));
-    let verifier = JwtVerifier::new([signing.verification_key()], issuer_url, issuer_url);
-    let issuer = JwtIssuer::new(signing, issuer_url, issuer_url);
+    let cookie = URL_SAFE_NO_PAD.decode(&secrets.cookie_key).map_err(|_| {
+        DemoError::Config("the cookie key in the secrets file is not base64".into())
+    })?;
+    let cookie_key = Key::try_from(cookie.as_slice())
+        .map_err(|_| DemoError::Config("the cookie key needs 64 bytes".into()))?;
+    Ok((signing, cookie_key))
+}
 
+/// The authstar layer: Bearer JWTs, Basic client credentials, API keys and the session cookie,
+/// all on the registry; throttled unless turned off; 503 when the registry is busy or failing.
+fn auth_layer(
+    registry: &Registry,
+    verifier: JwtVerifier,
+    cookie_key: &Key,
+    options: &AppOptions,
+) -> Result<AuthstarLayer<AuthstarClient, impl MethodSet<AuthstarClient>>, DemoError> {
     let mut builder = AuthstarLayer::builder()
         .on_auth_bearer_with(verifier)
         .on_auth_basic_with(RegistryBasic(registry.clone()))
@@ -175,11 +175,17 @@ pub fn app(
                 .header_identity("x-api-key", api_key_id),
         );
     }
-    let layer = builder
+    builder
         .build()
-        .map_err(|e| DemoError::Config(e.to_string()))?;
-    let security = RouteSecurity::new(&layer).trusted_proxies(options.trusted_proxies.clone());
+        .map_err(|e| DemoError::Config(e.to_string()))
+}
 
+/// `POST /oauth2/token`: RFC 9068 JWTs for active clients, one client check per request.
+fn token_route(
+    security: &RouteSecurity<AuthstarClient>,
+    registry: Registry,
+    issuer: JwtIssuer,
+) -> axum::routing::MethodRouter<RouteSecurity<AuthstarClient>> {
     let token_registry = registry.clone();
     let token_builder = move |request: OAuth2TokenRequest, _client: AuthstarClient| {
         let issuer = issuer.clone();
@@ -197,19 +203,44 @@ pub fn app(
                 .map_err(authstar::BoxError::from)
         }
     };
-    let token_endpoint = security
+    security
         .oauth2_token_endpoint(token_builder)
         .on_auth_basic(RegistryBasic(registry))
         // The layer already checked `Authorization: Basic` with the same registry.
         .reuse_layer_verdict()
-        .into_method_router();
+        .into_method_router()
+}
 
+/// `POST /session` and `DELETE /session`.
+fn session_route(sessions: Sessions) -> axum::routing::MethodRouter<RouteSecurity<AuthstarClient>> {
+    let logout = sessions.clone();
+    post(move |extensions: axum::http::Extensions| {
+        let sessions = sessions.clone();
+        async move { sessions.login(&extensions) }
+    })
+    .delete(move |headers: axum::http::HeaderMap| {
+        let sessions = logout.clone();
+        async move { sessions.logout(&headers) }
+    })
+}
+
+/// The demo app for a registry and an issuer URL.
+pub fn app(
+    registry: Registry,
+    issuer_url: &str,
+    options: AppOptions,
+) -> Result<DemoService, DemoError> {
+    let (signing, cookie_key) = keys(&registry)?;
+    let document = jwks(std::slice::from_ref(&signing));
+    let verifier = JwtVerifier::new([signing.verification_key()], issuer_url, issuer_url);
+    let issuer = JwtIssuer::new(signing, issuer_url, issuer_url);
+    let layer = auth_layer(&registry, verifier, &cookie_key, &options)?;
+    let security = RouteSecurity::new(&layer).trusted_proxies(options.trusted_proxies.clone());
     let sessions = Sessions {
         key: cookie_key,
         secure: options.secure_cookies,
         security: security.clone(),
     };
-    let logout = sessions.clone();
     let mut origins = options.allowed_origins.clone();
     origins.extend(origin_of(issuer_url));
     let origins = AllowedOrigins(Arc::from(origins));
@@ -237,18 +268,8 @@ pub fn app(
                 routes::websocket(origins.clone(), headers, extensions, upgrade)
             }),
         )
-        .route(
-            "/session",
-            post(move |extensions: axum::http::Extensions| {
-                let sessions = sessions.clone();
-                async move { sessions.login(&extensions) }
-            })
-            .delete(move |headers: axum::http::HeaderMap| {
-                let sessions = logout.clone();
-                async move { sessions.logout(&headers) }
-            }),
-        )
-        .route("/oauth2/token", token_endpoint)
+        .route("/session", session_route(sessions))
+        .route("/oauth2/token", token_route(&security, registry, issuer))
         .route(
             "/.well-known/jwks.json",
             get(move || async move { Json(document) }),
@@ -259,7 +280,22 @@ pub fn app(
         )
         .with_state(security)
         .merge(SwaggerUi::new("/docs").url("/openapi.json", routes::openapi()));
-    let limits = options.limits;
+    Ok(limited(layer.layer(router), options.limits))
+}
+
+/// The request timeout (408) and the body limit (413) around the secured app.
+fn limited(
+    app: impl tower::Service<
+        axum::extract::Request,
+        Response = axum::response::Response,
+        Error = Infallible,
+        Future: Send + 'static,
+    > + Clone
+    + Send
+    + Sync
+    + 'static,
+    limits: ServerLimits,
+) -> DemoService {
     let service = tower::ServiceBuilder::new()
         .map_response(axum::response::IntoResponse::into_response)
         .layer(tower_http::limit::RequestBodyLimitLayer::new(
@@ -274,10 +310,11 @@ pub fn app(
             axum::http::StatusCode::REQUEST_TIMEOUT,
             limits.request_timeout,
         ))
-        // Around the whole router rather than `Router::layer`, which wraps and clones per route.
-        .service(layer.layer(router));
-    Ok(DemoService::new(service))
+        // Around the whole router: its own layer wraps and clones per route.
+        .service(app);
+    DemoService::new(service)
 }
+
 /// The lines printed on first start: the demo credentials (shown once) and curl commands.
 pub fn first_start_lines(base: &str, client_id: &str, secret: &str, api_key: &str) -> Vec<String> {
     let token = format!(
