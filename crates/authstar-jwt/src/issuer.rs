@@ -63,12 +63,12 @@ impl JwtIssuer {
     ) -> Result<String, JwtError> {
         let iat = now
             .duration_since(UNIX_EPOCH)
-            .map_err(|_| JwtError::Sign("the clock is before 1970".into()))?
+            .map_err(|_| JwtError::sign("the clock is before 1970"))?
             .as_secs();
         let mut jti = [0u8; 16];
         SystemRandom::new()
             .fill(&mut jti)
-            .map_err(|_| JwtError::Sign("no randomness for jti".into()))?;
+            .map_err(|_| JwtError::sign("no randomness for jti"))?;
         let claims = AccessTokenClaims {
             iss: self.issuer.clone(),
             sub: client_id.to_owned(),
@@ -84,7 +84,7 @@ impl JwtIssuer {
         header.typ = Some(ACCESS_TOKEN_TYPE.to_owned());
         header.kid = Some(self.key.kid().to_owned());
         jsonwebtoken::encode(&header, &claims, self.key.encoding())
-            .map_err(|e| JwtError::Sign(e.to_string()))
+            .map_err(|e| JwtError::sign_from("the JOSE library refused the token", e))
     }
 
     /// The token endpoint's response for a validated request: a signed token, `expires_in`

@@ -51,14 +51,14 @@ impl SigningKey {
     pub fn generate_es256(kid: impl Into<String>) -> Result<Self, JwtError> {
         let pkcs8 =
             EcdsaKeyPair::generate_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, &SystemRandom::new())
-                .map_err(|_| JwtError::Key("could not generate an ES256 key".into()))?;
+                .map_err(|_| JwtError::key("could not generate an ES256 key"))?;
         Self::from_pkcs8(Algorithm::ES256, kid, pkcs8.as_ref())
     }
 
     /// A new random EdDSA (Ed25519) key.
     pub fn generate_ed25519(kid: impl Into<String>) -> Result<Self, JwtError> {
         let pkcs8 = Ed25519KeyPair::generate_pkcs8(&SystemRandom::new())
-            .map_err(|_| JwtError::Key("could not generate an Ed25519 key".into()))?;
+            .map_err(|_| JwtError::key("could not generate an Ed25519 key"))?;
         Self::from_pkcs8(Algorithm::EdDSA, kid, pkcs8.as_ref())
     }
 
@@ -66,9 +66,7 @@ impl SigningKey {
     /// never leave the service, and no JWKS document is published for it.
     pub fn hs256(kid: impl Into<String>, secret: &[u8]) -> Result<Self, JwtError> {
         if secret.len() < 32 {
-            return Err(JwtError::Key(
-                "an HS256 secret needs at least 32 bytes".into(),
-            ));
+            return Err(JwtError::key("an HS256 secret needs at least 32 bytes"));
         }
         let kid = kid.into();
         Ok(Self {
@@ -92,7 +90,7 @@ impl SigningKey {
         der: &[u8],
     ) -> Result<Self, JwtError> {
         let kid = kid.into();
-        let invalid = || JwtError::Key(format!("not a valid {alg:?} PKCS#8 key"));
+        let invalid = || JwtError::key(format!("not a valid {alg:?} PKCS#8 key"));
         let (encoding, public) = match alg {
             Algorithm::ES256 => {
                 let pair = EcdsaKeyPair::from_pkcs8(
@@ -130,7 +128,7 @@ impl SigningKey {
                 )
             }
             other => {
-                return Err(JwtError::Key(format!(
+                return Err(JwtError::key(format!(
                     "{other:?} signing keys are not supported: use ES256 or EdDSA"
                 )));
             }
@@ -245,21 +243,21 @@ impl VerificationKey {
                 _ => Algorithm::RS256,
             },
             _ => {
-                return Err(JwtError::Key(
-                    "unsupported JWK: use EC P-256/P-384, Ed25519 or RSA".into(),
+                return Err(JwtError::key(
+                    "unsupported JWK: use EC P-256/P-384, Ed25519 or RSA",
                 ));
             }
         };
         if let Some(declared) = jwk.common.key_algorithm {
             let agrees = format!("{declared:?}") == format!("{alg:?}");
             if !agrees {
-                return Err(JwtError::Key(format!(
+                return Err(JwtError::key(format!(
                     "JWK alg {declared:?} does not match its key type"
                 )));
             }
         }
         let decoding =
-            DecodingKey::from_jwk(jwk).map_err(|e| JwtError::Key(format!("invalid JWK: {e}")))?;
+            DecodingKey::from_jwk(jwk).map_err(|e| JwtError::key_from("invalid JWK", e))?;
         Ok(Self {
             kid: jwk.common.key_id.clone(),
             alg,
@@ -271,7 +269,7 @@ impl VerificationKey {
     /// providers are often RSA; authstar itself signs with ES256 or EdDSA).
     pub fn rs256_from_pem(kid: impl Into<String>, pem: &[u8]) -> Result<Self, JwtError> {
         let decoding = DecodingKey::from_rsa_pem(pem)
-            .map_err(|e| JwtError::Key(format!("invalid RSA public key: {e}")))?;
+            .map_err(|e| JwtError::key_from("invalid RSA public key", e))?;
         Ok(Self {
             kid: Some(kid.into()),
             alg: Algorithm::RS256,

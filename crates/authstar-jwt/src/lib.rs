@@ -51,20 +51,82 @@ pub use verifier::{AccessTokenClaims, Audience, InvalidToken, JwtVerifier, unix_
 #[non_exhaustive]
 pub enum JwtError {
     /// A key could not be made or loaded.
-    #[error("key error: {0}")]
-    Key(String),
+    #[error("key error: {message}")]
+    Key {
+        /// What went wrong, for a person.
+        message: String,
+        /// The underlying error, if any.
+        #[source]
+        source: Option<authstar::BoxError>,
+    },
     /// A token could not be signed.
-    #[error("could not sign the token: {0}")]
-    Sign(String),
+    #[error("could not sign the token: {message}")]
+    Sign {
+        /// What went wrong, for a person.
+        message: String,
+        /// The underlying error, if any.
+        #[source]
+        source: Option<authstar::BoxError>,
+    },
     /// A remote JWKS document could not be fetched or read.
-    #[error("JWKS fetch failed: {0}")]
-    Fetch(String),
+    #[error("JWKS fetch failed: {message}")]
+    Fetch {
+        /// What went wrong, for a person.
+        message: String,
+        /// The underlying error (HTTP client, JSON), if any.
+        #[source]
+        source: Option<authstar::BoxError>,
+    },
     /// The JWKS URL is not a URL, or not `https` while plain http was not allowed.
     #[error(
         "JWKS URL {0:?} refused: use an https URL, or RemoteJwks::builder(url).allow_http() for a \
          provider on loopback or a trusted network"
     )]
     JwksUrl(String),
+}
+
+impl JwtError {
+    pub(crate) fn key(message: impl Into<String>) -> Self {
+        Self::Key {
+            message: message.into(),
+            source: None,
+        }
+    }
+
+    pub(crate) fn key_from(message: &str, source: impl Into<authstar::BoxError>) -> Self {
+        Self::Key {
+            message: message.to_owned(),
+            source: Some(source.into()),
+        }
+    }
+
+    pub(crate) fn sign(message: impl Into<String>) -> Self {
+        Self::Sign {
+            message: message.into(),
+            source: None,
+        }
+    }
+
+    pub(crate) fn sign_from(message: &str, source: impl Into<authstar::BoxError>) -> Self {
+        Self::Sign {
+            message: message.to_owned(),
+            source: Some(source.into()),
+        }
+    }
+
+    pub(crate) fn fetch(message: impl Into<String>) -> Self {
+        Self::Fetch {
+            message: message.into(),
+            source: None,
+        }
+    }
+
+    pub(crate) fn fetch_from(message: &str, source: impl Into<authstar::BoxError>) -> Self {
+        Self::Fetch {
+            message: message.to_owned(),
+            source: Some(source.into()),
+        }
+    }
 }
 
 /// The `typ` header of RFC 9068 access tokens.

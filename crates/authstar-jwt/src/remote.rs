@@ -119,7 +119,7 @@ impl RemoteJwksBuilder {
                 }
             }))
             .build()
-            .map_err(|e| JwtError::Fetch(e.to_string()))?;
+            .map_err(|e| JwtError::fetch_from("the HTTP client could not be built", e))?;
         Ok(RemoteJwks {
             inner: Arc::new(Inner {
                 url: self.url,
@@ -215,9 +215,9 @@ impl RemoteJwks {
                 .send()
                 .await
                 .and_then(reqwest::Response::error_for_status)
-                .map_err(|e| JwtError::Fetch(e.to_string()))?;
+                .map_err(|e| JwtError::fetch_from("the request failed", e))?;
             let too_large =
-                || JwtError::Fetch(format!("larger than {} bytes", self.inner.max_body));
+                || JwtError::fetch(format!("larger than {} bytes", self.inner.max_body));
             if response
                 .content_length()
                 .is_some_and(|length| length > self.inner.max_body as u64)
@@ -228,14 +228,15 @@ impl RemoteJwks {
             while let Some(chunk) = response
                 .chunk()
                 .await
-                .map_err(|e| JwtError::Fetch(e.to_string()))?
+                .map_err(|e| JwtError::fetch_from("reading the document failed", e))?
             {
                 if body.len() + chunk.len() > self.inner.max_body {
                     return Err(too_large());
                 }
                 body.extend_from_slice(&chunk);
             }
-            serde_json::from_slice::<JwkSet>(&body).map_err(|e| JwtError::Fetch(e.to_string()))
+            serde_json::from_slice::<JwkSet>(&body)
+                .map_err(|e| JwtError::fetch_from("not a JWKS document", e))
         }
         .await;
         match result {
