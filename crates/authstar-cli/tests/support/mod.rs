@@ -18,12 +18,47 @@ pub(crate) struct Demo {
 impl Demo {
     /// Starts it with a fresh database.
     pub(crate) fn start(name: &str, extra: &[&str]) -> Self {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_authstar"));
+        command.args(["demo", "--port", "0", "--db", "demo.db", "--cache-ttl", "0"]);
+        command.args(extra);
+        Self::spawn(name, command)
+    }
+
+    /// One demo shared by every test of a test binary that calls this (read-only tests only).
+    /// A static is never dropped, so the demo runs under a shell that kills it when its standard
+    /// input (held by this process) closes: when the test binary exits, however it exits.
+    #[allow(dead_code)]
+    pub(crate) fn shared() -> &'static Demo {
+        static SHARED: std::sync::OnceLock<Demo> = std::sync::OnceLock::new();
+        SHARED.get_or_init(|| {
+            // The folders of earlier runs whose process is gone (a static is never dropped).
+            if let Ok(entries) = std::fs::read_dir(std::env::temp_dir()) {
+                for entry in entries.flatten() {
+                    let name = entry.file_name().to_string_lossy().into_owned();
+                    let stale = name
+                        .strip_prefix("authstar-demo-shared-")
+                        .and_then(|pid| pid.parse::<u32>().ok())
+                        .is_some_and(|pid| !std::path::Path::new(&format!("/proc/{pid}")).exists());
+                    if stale {
+                        let _ = std::fs::remove_dir_all(entry.path());
+                    }
+                }
+            }
+            let mut command = Command::new("sh");
+            command
+                .args(["-c", "\"$@\" & demo=$!; read _; kill $demo", "sh"])
+                .arg(env!("CARGO_BIN_EXE_authstar"))
+                .args(["demo", "--port", "0", "--db", "demo.db", "--cache-ttl", "0"])
+                .stdin(Stdio::piped());
+            Self::spawn("shared", command)
+        })
+    }
+
+    fn spawn(name: &str, mut command: Command) -> Self {
         let dir = std::env::temp_dir().join(format!("authstar-demo-{name}-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir_all(&dir).unwrap();
-        let mut child = Command::new(env!("CARGO_BIN_EXE_authstar"))
-            .args(["demo", "--port", "0", "--db", "demo.db", "--cache-ttl", "0"])
-            .args(extra)
+        let mut child = command
             .current_dir(&dir)
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
