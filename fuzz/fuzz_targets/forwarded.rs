@@ -15,7 +15,9 @@ fn main() {
     afl::fuzz!(|data: &[u8]| {
         let mut headers = HeaderMap::new();
         for line in data.split(|b| *b == b'\n') {
-            let Ok(value) = HeaderValue::from_bytes(line) else { continue };
+            let Ok(value) = HeaderValue::from_bytes(line) else {
+                continue;
+            };
             headers.append(HeaderName::from_static("forwarded"), value.clone());
             headers.append(HeaderName::from_static("x-forwarded-for"), value);
         }

@@ -23,7 +23,10 @@ fn main() {
         }
         if let Ok(request) = form.authorize(&client) {
             for scope in &request.scopes {
-                assert!(client.scopes().contains(scope), "a scope beyond the client's");
+                assert!(
+                    client.scopes().contains(scope),
+                    "a scope beyond the client's"
+                );
             }
         }
     });
