@@ -15,7 +15,7 @@ use tower::{Layer, ServiceExt, service_fn};
 
 fn main() {
     let layer = AuthstarLayer::builder()
-        .on_auth_bearer(sync_fn(|token: BearerToken| match token.as_str() {
+        .on_auth_bearer_with(sync_fn(|token: BearerToken| match token.as_str() {
             "good" => Verdict::Authenticated(AuthstarClient::new("bearer", ["read"])),
             "down" => Verdict::Unavailable("backend down".into()),
             _ => Verdict::Rejected,
@@ -23,10 +23,12 @@ fn main() {
         .on_auth_basic(|credentials: BasicCredentials| async move {
             (credentials.password() == "pw").then(|| AuthstarClient::new("basic", ["read"]))
         })
-        .on_auth_header(HeaderAuth::x_api_key(sync_fn(|key: HeaderCredential| {
-            (key.as_str() == "ask_k1_s").then(|| AuthstarClient::new("key", ["read"]))
-        })))
-        .on_auth_request(sync_fn(|parts: &Parts| {
+        .on_auth_header(HeaderAuth::x_api_key_with(sync_fn(
+            |key: HeaderCredential| {
+                (key.as_str() == "ask_k1_s").then(|| AuthstarClient::new("key", ["read"]))
+            },
+        )))
+        .on_auth_request_with(sync_fn(|parts: &Parts| {
             parts
                 .headers
                 .contains_key("x-session")
