@@ -1,4 +1,5 @@
 //! The `authstar` command's library: the registry and the demo service.
 
 pub mod demo;
-pub mod registry;
+/// The registry, from the `authstar-registry` crate.
+pub use authstar_registry as registry;

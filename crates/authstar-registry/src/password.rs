@@ -134,7 +134,7 @@ impl Passwords {
             }),
             dummy: Arc::from(""),
         };
-        let never = crate::registry::hex(&random::<16>()?);
+        let never = crate::hex(&random::<16>()?);
         passwords.dummy = Arc::from(passwords.hash(&never)?);
         Ok(passwords)
     }

@@ -1,4 +1,24 @@
-//! The client and API-key registry, on embedded SQLite.
+//! # authstar-registry
+//!
+//! OAuth2 clients and API keys for authstar, on embedded SQLite: create, list, revoke, and
+//! verify them (blocking calls; run them off the async runtime's workers, as the `authstar demo`
+//! authenticators do with `spawn_blocking`).
+//!
+//! ```
+//! use authstar_registry::Registry;
+//!
+//! let dir = std::env::temp_dir().join(format!("authstar-registry-doc-{}", std::process::id()));
+//! std::fs::create_dir_all(&dir).unwrap();
+//! let registry = Registry::open(&dir.join("clients.db")).unwrap();
+//! let client = registry.create_client(Some("svc"), None, &["read".to_owned()]).unwrap();
+//! let key = registry.create_key("svc", &[]).unwrap();
+//! assert!(registry.authenticate_key(&key.key).unwrap().is_some());
+//! assert!(registry.authenticate_client("svc", &client.client_secret).unwrap().is_some());
+//! registry.revoke_client("svc").unwrap();
+//! assert!(registry.authenticate_key(&key.key).unwrap().is_none());
+//! # drop(registry);
+//! # let _ = std::fs::remove_dir_all(dir);
+//! ```
 //!
 //! Secrets are shown once and stored only as hashes:
 //! * generated client secrets and API keys (256 random bits) as HMAC-SHA256 under a server-side
@@ -9,6 +29,9 @@
 //!
 //! Comparisons are constant-time (`hmac`'s `verify_slice`, argon2's verifier). API keys carry the
 //! prefix `ask_` so secret scanners can find leaked ones: `ask_<key id>_<secret>`.
+
+#![forbid(unsafe_code)]
+#![cfg_attr(not(test), warn(clippy::unwrap_used))]
 
 mod password;
 mod secrets;
