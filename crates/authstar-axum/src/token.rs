@@ -6,18 +6,18 @@ use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
+use authstar::credentials::authorization::{self, Authorization};
 use authstar::oauth2::{
     ClientAuthMethod, ClientCredentials, ErrorCode, OAuth2TokenRequest, OAuth2TokenResponse,
     TokenError, TokenRequestForm,
 };
+use authstar::throttle::{BASIC_IDENTITY, too_many_requests};
 use authstar::{
     AuthMethod, Authenticator, BasicCredentials, BoxError, Client, Failure, Outcome, Verdict,
 };
 use axum::Json;
 use axum::extract::Request;
-use axum::http::header::{
-    AUTHORIZATION, CACHE_CONTROL, CONTENT_TYPE, PRAGMA, RETRY_AFTER, WWW_AUTHENTICATE,
-};
+use axum::http::header::{AUTHORIZATION, CACHE_CONTROL, CONTENT_TYPE, PRAGMA, WWW_AUTHENTICATE};
 use axum::http::{HeaderValue, StatusCode, request::Parts};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{MethodRouter, post};
@@ -266,11 +266,11 @@ impl<C: Client, B, V> TokenEndpoint<C, B, V> {
         if !self.reuse_layer_verdict {
             return None;
         }
-        let raw = parts.headers.get(AUTHORIZATION)?.to_str().ok()?;
-        let (scheme, token) = raw.split_once(' ')?;
-        let seen = scheme
-            .eq_ignore_ascii_case("basic")
-            .then(|| BasicCredentials::decode(token.trim()).ok())??;
+        let raw = parts.headers.get(AUTHORIZATION)?;
+        let Ok(Authorization::Basic(token)) = authorization::parse(raw.as_bytes()) else {
+            return None;
+        };
+        let seen = BasicCredentials::decode(token).ok()?;
         if seen.username() != presented.client_id || seen.password() != presented.client_secret() {
             return None;
         }
@@ -326,14 +326,7 @@ where
         let challenge = self.security.info().challenges().basic();
         match self.token(request).await {
             Ok(token) => no_store((StatusCode::OK, Json(token)).into_response()),
-            Err(Refusal::Throttled(wait)) => {
-                let seconds = wait.as_secs() + u64::from(wait.subsec_nanos() > 0);
-                let mut response = StatusCode::TOO_MANY_REQUESTS.into_response();
-                response
-                    .headers_mut()
-                    .insert(RETRY_AFTER, HeaderValue::from(seconds.max(1)));
-                no_store(response)
-            }
+            Err(Refusal::Throttled(wait)) => no_store(too_many_requests(wait)),
             Err(Refusal::Token(error)) => {
                 let mut response = (error.status(), Json(&error)).into_response();
                 if error.error == ErrorCode::InvalidClient {
@@ -396,14 +389,22 @@ where
         let watch = throttle.zip(posted.as_deref());
         if let Some((throttle, id)) = watch {
             throttle
-                .check(&parts.extensions, &parts.headers, Some(("basic", id)))
+                .check(
+                    &parts.extensions,
+                    &parts.headers,
+                    Some((BASIC_IDENTITY, id)),
+                )
                 .map_err(Refusal::Throttled)?;
         }
         let verified = self.verifier.verify(presented, parts).await;
         if let (Some((throttle, id)), Err(error)) = (watch, &verified)
             && error.error == ErrorCode::InvalidClient
         {
-            throttle.failed(&parts.extensions, &parts.headers, Some(("basic", id)));
+            throttle.failed(
+                &parts.extensions,
+                &parts.headers,
+                Some((BASIC_IDENTITY, id)),
+            );
         }
         Ok(verified?)
     }

@@ -472,11 +472,12 @@ impl<C, M> AuthstarLayerBuilder<C, M> {
         };
         let throttle = self.throttle.map(|throttle| {
             Arc::new(LayerThrottle {
-                names: summary
-                    .headers
-                    .iter()
-                    .filter_map(|name| HeaderName::from_bytes(name.as_bytes()).ok())
-                    .collect(),
+                watched: throttle.watch(
+                    summary
+                        .headers
+                        .iter()
+                        .filter_map(|name| HeaderName::from_bytes(name.as_bytes()).ok()),
+                ),
                 schemes: Schemes {
                     bearer: summary.bearer,
                     basic: summary.basic,

@@ -10,12 +10,12 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use http::header::{ACCESS_CONTROL_REQUEST_METHOD, ORIGIN};
-use http::{HeaderName, HeaderValue, Method, Request, Response};
+use http::{HeaderValue, Method, Request, Response};
 
 use crate::authenticator::Verdict;
 use crate::challenge::{Challenges, service_unavailable};
 use crate::methods::Summary;
-use crate::throttle::{FailureThrottle, Schemes};
+use crate::throttle::{self, FailureThrottle, Schemes, Watched};
 use crate::{Attempt, AuthMethod, Client, Failure, Outcome};
 
 type Predicate = Arc<dyn Fn(&RequestHead<'_>) -> bool + Send + Sync>;
@@ -79,7 +79,8 @@ struct Shared {
 /// A [`FailureThrottle`] with what the layer knows of its credentials.
 pub(crate) struct LayerThrottle {
     pub(crate) throttle: FailureThrottle,
-    pub(crate) names: Vec<HeaderName>,
+    /// The layer's named headers, each with its identity function resolved at build time.
+    pub(crate) watched: Vec<Watched>,
     pub(crate) schemes: Schemes,
 }
 
@@ -89,23 +90,21 @@ impl LayerThrottle {
     #[inline]
     pub(crate) fn check<B>(&self, request: &http::Request<B>) -> Result<(), Duration> {
         let headers = request.headers();
-        if !FailureThrottle::presented(headers, &self.names) {
+        if !throttle::presented(headers, &self.watched) {
             return Ok(());
         }
-        self.throttle
-            .with_identity(headers, self.schemes, &self.names, |identity| {
-                self.throttle.check(request.extensions(), headers, identity)
-            })
+        throttle::with_identity(headers, self.schemes, &self.watched, |identity| {
+            self.throttle.check(request.extensions(), headers, identity)
+        })
     }
 
     /// Counts the request's credential as failed.
     pub(crate) fn failed<B>(&self, request: &http::Request<B>) {
         let headers = request.headers();
-        self.throttle
-            .with_identity(headers, self.schemes, &self.names, |identity| {
-                self.throttle
-                    .failed(request.extensions(), headers, identity);
-            });
+        throttle::with_identity(headers, self.schemes, &self.watched, |identity| {
+            self.throttle
+                .failed(request.extensions(), headers, identity);
+        });
     }
 }
 

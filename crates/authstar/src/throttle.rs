@@ -494,62 +494,85 @@ impl FailureThrottle {
         }
     }
 
-    /// Whether a request presents a credential this throttle watches (the `Authorization`
-    /// header or one of `names`).
-    pub(crate) fn presented(headers: &HeaderMap, names: &[HeaderName]) -> bool {
-        headers.contains_key(AUTHORIZATION) || names.iter().any(|n| headers.contains_key(n))
-    }
-
-    /// The identity a request's credential claims: the Basic user name, or the id a header's
-    /// identity function finds. Read again from the headers (on the check and on a failure
-    /// only), so the credential itself is never kept.
-    pub(crate) fn with_identity<R>(
-        &self,
-        headers: &HeaderMap,
-        schemes: Schemes,
-        names: &[HeaderName],
-        then: impl FnOnce(Option<(&str, &str)>) -> R,
-    ) -> R {
-        // The layer's precedence: an `Authorization` header of an enabled scheme decides.
-        match headers
-            .get(AUTHORIZATION)
-            .map(|v| authorization::parse(v.as_bytes()))
-        {
-            Some(Ok(Authorization::Basic(token))) if schemes.basic => {
-                match BasicCredentials::decode_bytes(token.as_bytes()) {
-                    Ok(credentials) => then(Some(("basic", credentials.username()))),
-                    Err(_) => then(None),
-                }
-            }
-            Some(Ok(Authorization::Bearer(_))) if schemes.bearer => then(None),
-            _ => self.header_identity_of(headers, names, then),
-        }
-    }
-
-    fn header_identity_of<R>(
-        &self,
-        headers: &HeaderMap,
-        names: &[HeaderName],
-        then: impl FnOnce(Option<(&str, &str)>) -> R,
-    ) -> R {
-        // The first configured header present decides, as in the layer's precedence.
-        let Some(name) = names.iter().find(|n| headers.contains_key(*n)) else {
-            return then(None);
-        };
-        let identity = self
-            .headers
-            .iter()
-            .find(|(watched, _)| watched == name)
-            .and_then(|(_, identity)| {
-                let value = headers.get(name)?.to_str().ok()?;
-                Some((name.as_str(), identity(value)?))
-            });
-        then(identity)
+    /// The layer's named headers with their identity functions, matched once, when the layer is
+    /// built (the request path then reads one list).
+    pub(crate) fn watch(&self, names: impl IntoIterator<Item = HeaderName>) -> Vec<Watched> {
+        names
+            .into_iter()
+            .map(|name| Watched {
+                identity: self
+                    .headers
+                    .iter()
+                    .find(|(watched, _)| *watched == name)
+                    .map(|(_, identity)| *identity),
+                name,
+            })
+            .collect()
     }
 }
 
-/// `429 Too Many Requests` (RFC 6585 §4) with `Retry-After` in whole seconds, rounded up.
-pub(crate) fn too_many_requests<B: Default>(wait: Duration) -> Response<B> {
+/// A named header the layer reads, and how its value names an identity (if it does).
+#[derive(Clone, Debug)]
+pub(crate) struct Watched {
+    name: HeaderName,
+    identity: Option<IdentityFn>,
+}
+
+/// Whether a request presents a credential a layer reads: `Authorization` or a watched header.
+pub(crate) fn presented(headers: &HeaderMap, watched: &[Watched]) -> bool {
+    headers.contains_key(AUTHORIZATION) || watched.iter().any(|w| headers.contains_key(&w.name))
+}
+
+/// The identity a request's credential claims: the Basic user name, or the id a header's
+/// identity function finds. Read again from the headers (on the check and on a failure only),
+/// so the credential itself is never kept.
+pub(crate) fn with_identity<R>(
+    headers: &HeaderMap,
+    schemes: Schemes,
+    watched: &[Watched],
+    then: impl FnOnce(Option<(&str, &str)>) -> R,
+) -> R {
+    // The layer's precedence: an `Authorization` header of an enabled scheme decides, then the
+    // first watched header present.
+    match headers
+        .get(AUTHORIZATION)
+        .map(|v| authorization::parse(v.as_bytes()))
+    {
+        Some(Ok(Authorization::Basic(token))) if schemes.basic => {
+            match BasicCredentials::decode_bytes(token.as_bytes()) {
+                Ok(credentials) => then(Some((BASIC_IDENTITY, credentials.username()))),
+                Err(_) => then(None),
+            }
+        }
+        Some(Ok(Authorization::Bearer(_))) if schemes.bearer => then(None),
+        _ => {
+            let Some(header) = watched.iter().find(|w| headers.contains_key(&w.name)) else {
+                return then(None);
+            };
+            let identity = header.identity.and_then(|identity| {
+                let value = headers.get(&header.name)?.to_str().ok()?;
+                Some((header.name.as_str(), identity(value)?))
+            });
+            then(identity)
+        }
+    }
+}
+
+/// The scheme Basic user names (OAuth2 client ids) are counted under, by the layer and by the
+/// token endpoint's body credentials alike.
+pub const BASIC_IDENTITY: &str = "basic";
+
+/// `429 Too Many Requests` (RFC 6585 §4) with `Retry-After` in whole seconds, rounded up, and
+/// `Cache-Control: no-store`: what the layer answers a locked-out request, and what an endpoint
+/// that applies [`FailureThrottle::check`] itself should answer.
+///
+/// ```
+/// let response: http::Response<()> =
+///     authstar::throttle::too_many_requests(std::time::Duration::from_millis(1_200));
+/// assert_eq!(response.status(), 429);
+/// assert_eq!(response.headers()["retry-after"], "2");
+/// ```
+pub fn too_many_requests<B: Default>(wait: Duration) -> Response<B> {
     let mut response = Response::new(B::default());
     *response.status_mut() = StatusCode::TOO_MANY_REQUESTS;
     let seconds = wait.as_secs() + u64::from(wait.subsec_nanos() > 0);
@@ -659,7 +682,7 @@ mod tests {
     #[test]
     fn identity_comes_from_basic_or_the_first_watched_header() {
         let throttle = FailureThrottle::new().header_identity("x-api-key", |k| k.split('_').nth(1));
-        let names = [HeaderName::from_static("x-api-key")];
+        let names = throttle.watch([HeaderName::from_static("x-api-key")]);
         let mut headers = HeaderMap::new();
         // svc:pw
         headers.insert(AUTHORIZATION, HeaderValue::from_static("Basic c3ZjOnB3"));
@@ -668,13 +691,13 @@ mod tests {
             basic: true,
         };
         let show = |i: Option<(&str, &str)>| i.map(|(s, id)| format!("{s}/{id}"));
-        let got = throttle.with_identity(&headers, both, &names, show);
+        let got = with_identity(&headers, both, &names, show);
         assert_eq!(got.as_deref(), Some("basic/svc"));
         headers.insert(AUTHORIZATION, HeaderValue::from_static("Bearer abc"));
-        assert!(!throttle.with_identity(&headers, both, &names, |i| i.is_some()));
+        assert!(!with_identity(&headers, both, &names, |i| i.is_some()));
         headers.remove(AUTHORIZATION);
         headers.insert("x-api-key", HeaderValue::from_static("ask_k1_secret"));
-        let got = throttle.with_identity(&headers, both, &names, show);
+        let got = with_identity(&headers, both, &names, show);
         assert_eq!(got.as_deref(), Some("x-api-key/k1"));
         // Basic not enabled in the layer: the Authorization header is not ours, headers decide.
         headers.insert(AUTHORIZATION, HeaderValue::from_static("Basic c3ZjOnB3"));
@@ -682,7 +705,7 @@ mod tests {
             bearer: true,
             basic: false,
         };
-        let got = throttle.with_identity(&headers, bearer_only, &names, show);
+        let got = with_identity(&headers, bearer_only, &names, show);
         assert_eq!(got.as_deref(), Some("x-api-key/k1"));
     }
 
