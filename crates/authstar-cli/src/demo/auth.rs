@@ -4,6 +4,7 @@
 use std::future::Future;
 use std::pin::Pin;
 
+use authstar::oauth2::form_decoded;
 use authstar::{
     Authenticator, AuthstarClient, BasicCredentials, HeaderCredential, RequestAuthenticator,
     Started, Verdict,
@@ -69,13 +70,7 @@ fn rfc6749_decoded(id: &str, secret: &str) -> Option<(String, String)> {
     if !(id.contains(['%', '+']) || secret.contains(['%', '+'])) {
         return None;
     }
-    let decode = |part: &str| {
-        percent_encoding::percent_decode_str(&part.replace('+', " "))
-            .decode_utf8()
-            .ok()
-            .map(std::borrow::Cow::into_owned)
-    };
-    Some((decode(id)?, decode(secret)?))
+    Some((form_decoded(id)?, form_decoded(secret)?))
 }
 
 /// API keys.

@@ -10,5 +10,5 @@ pub mod token_endpoint;
 pub use error::{ErrorCode, TokenError};
 pub use token_endpoint::{
     CLIENT_CREDENTIALS, ClientAuthMethod, ClientCredentials, OAuth2TokenRequest,
-    OAuth2TokenResponse, TokenRequestForm, is_scope_token,
+    OAuth2TokenResponse, TokenRequestForm, form_decoded, is_scope_token,
 };

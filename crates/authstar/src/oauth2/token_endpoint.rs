@@ -281,6 +281,24 @@ pub fn is_scope_token(scope: &str) -> bool {
             .all(|b| b == 0x21 || (0x23..=0x5b).contains(&b) || (0x5d..=0x7e).contains(&b))
 }
 
+/// One `application/x-www-form-urlencoded` value decoded (`+` for a space, percent escapes),
+/// never split at `&` or `=`: how RFC 6749 §2.3.1 encodes a client id and secret inside HTTP
+/// Basic. `None` when the result is not UTF-8.
+///
+/// ```
+/// use authstar::oauth2::form_decoded;
+/// assert_eq!(form_decoded("a%26b%3Dc+d").as_deref(), Some("a&b=c d"));
+/// assert_eq!(form_decoded("a&b").as_deref(), Some("a&b"));
+/// assert_eq!(form_decoded("%FF"), None);
+/// ```
+pub fn form_decoded(part: &str) -> Option<String> {
+    let plus_as_space = part.replace('+', " ");
+    percent_encoding::percent_decode_str(&plus_as_space)
+        .decode_utf8()
+        .ok()
+        .map(std::borrow::Cow::into_owned)
+}
+
 fn decode_basic(token: &str) -> Result<ClientCredentials, TokenError> {
     use base64::Engine as _;
     let malformed = || invalid_client("malformed Basic credentials");
@@ -291,15 +309,7 @@ fn decode_basic(token: &str) -> Result<ClientCredentials, TokenError> {
         .ok()
         .and_then(|s| s.split_once(':'))
         .ok_or_else(malformed)?;
-    // RFC 6749 §2.3.1: each of the two is `application/x-www-form-urlencoded` on its own: one
-    // value, `+` for a space and percent escapes, never split at `&` or `=`.
-    let decode = |part: &str| -> Result<String, TokenError> {
-        let plus_as_space = part.replace('+', " ");
-        percent_encoding::percent_decode_str(&plus_as_space)
-            .decode_utf8()
-            .map(std::borrow::Cow::into_owned)
-            .map_err(|_| malformed())
-    };
+    let decode = |part: &str| form_decoded(part).ok_or_else(malformed);
     let client_id = decode(id)?;
     if client_id.is_empty() {
         return Err(malformed());
