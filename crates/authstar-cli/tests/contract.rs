@@ -148,7 +148,13 @@ async fn the_session_cookie_is_signed_httponly_strict_and_cleared_by_delete() {
 async fn the_websocket_is_refused_before_the_upgrade_then_greets_and_echoes() {
     let ws = demo().base.replace("http://", "ws://") + "/ws";
     match tokio_tungstenite::connect_async(ws.as_str()).await {
-        Err(tungstenite::Error::Http(response)) => assert_eq!(response.status(), 401),
+        Err(tungstenite::Error::Http(response)) => {
+            assert_eq!(response.status(), 401);
+            assert!(
+                response.headers().contains_key("www-authenticate"),
+                "the layer's challenges, as on every other route"
+            );
+        }
         other => panic!("expected 401, got {other:?}"),
     }
     let mut request = ws.into_client_request().unwrap();

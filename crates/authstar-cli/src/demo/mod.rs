@@ -264,8 +264,8 @@ pub fn app(
         )
         .route(
             "/ws",
-            get(move |headers, extensions, upgrade| {
-                routes::websocket(origins.clone(), headers, extensions, upgrade)
+            get(move |security, headers, extensions, upgrade| {
+                routes::websocket(origins.clone(), security, headers, extensions, upgrade)
             }),
         )
         .route("/session", session_route(sessions))

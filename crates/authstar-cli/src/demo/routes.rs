@@ -2,14 +2,14 @@
 
 use std::sync::Arc;
 
-use authstar::{AuthMethod, AuthstarClient, Outcome};
-use authstar_axum::Authenticated;
+use authstar::{AuthMethod, AuthstarClient};
 use authstar_axum::openapi::{
     API_KEY, HTTP_BASIC, HTTP_BEARER, OAUTH2, SecuredRoutes, SecuritySchemes,
 };
+use authstar_axum::{Authenticated, RouteSecurity};
 use axum::Json;
-use axum::extract::WebSocketUpgrade;
 use axum::extract::ws::Message;
+use axum::extract::{State, WebSocketUpgrade};
 use axum::http::header::ORIGIN;
 use axum::http::{Extensions, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -80,18 +80,16 @@ impl AllowedOrigins {
 /// `GET /ws`: `{"client_id": ...}`, then echo.
 pub(super) async fn websocket(
     origins: AllowedOrigins,
+    State(security): State<RouteSecurity<AuthstarClient>>,
     headers: HeaderMap,
     extensions: Extensions,
     upgrade: WebSocketUpgrade,
 ) -> Response {
-    let Some(Outcome::Authenticated { client, method }) =
-        Outcome::<AuthstarClient>::get(&extensions)
-    else {
-        return (StatusCode::UNAUTHORIZED, "authentication required").into_response();
+    // The same refusal as every guard: 401 with the layer's challenges, before the upgrade.
+    let (client, method) = match security.stored_client(&extensions) {
+        Ok(found) => found,
+        Err(rejection) => return rejection.into_response(),
     };
-    if !client.is_authenticated() {
-        return (StatusCode::UNAUTHORIZED, "authentication required").into_response();
-    }
     if !origins.admits(method, &headers) {
         let body = serde_json::json!({
             "error": "forbidden",
