@@ -23,7 +23,7 @@ fn main() {
             // does show: the id, the type's own words).
             let shown = format!("{credentials:?}");
             let secret = credentials.client_secret();
-            let frame = "ClientCredentials { client_id: \"\", method: ClientSecretBasic ClientSecretPost .. }";
+            let frame = "ClientCredentials { client_id: \"\", client_secret: \"<redacted>\", method: ClientSecretBasic ClientSecretPost }";
             if secret.len() >= 4
                 && !credentials.client_id.contains(secret)
                 && !frame.contains(secret)
