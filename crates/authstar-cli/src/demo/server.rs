@@ -68,7 +68,7 @@ pub(super) async fn serve(
     let mut http = hyper::server::conn::http1::Builder::new();
     http.timer(TokioTimer::new())
         .header_read_timeout(limits.header_timeout)
-        .max_buf_size(MAX_HEAD.max(8192))
+        .max_buf_size(MAX_HEAD)
         .keep_alive(true);
     tokio::pin!(shutdown);
     loop {
