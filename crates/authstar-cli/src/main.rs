@@ -6,7 +6,7 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use authstar_cli::demo::{self, DemoConfig, ServerLimits};
-use authstar_cli::registry::{Registry, RegistryError};
+use authstar_cli::registry::{Database, Registry, RegistryError};
 use clap::{Args, Parser, Subcommand};
 
 /// The default registry database, shared by `demo` and every registry command.
@@ -43,13 +43,37 @@ enum Command {
     },
     /// Get a token from a token endpoint (client_credentials).
     Token(TokenArgs),
+    /// Bring the registry database's schema to this version (also done on every start).
+    Migrate {
+        #[command(flatten)]
+        db: Db,
+    },
 }
 
 #[derive(Args)]
 struct Db {
-    /// The registry database (created on first use).
-    #[arg(long, global = true, default_value = DEFAULT_DB)]
-    db: PathBuf,
+    /// The registry database: a SQLite file (created on first use) or a postgres:// URL
+    /// shared by several instances.
+    #[arg(long, global = true, env = "AUTHSTAR_DB", hide_env_values = true, default_value = DEFAULT_DB)]
+    db: String,
+    /// The secrets file (pepper, cookie and signing keys): default beside a SQLite file;
+    /// required with PostgreSQL, the same file for every instance.
+    #[arg(long, global = true, env = "AUTHSTAR_SECRETS")]
+    secrets: Option<PathBuf>,
+}
+
+impl Db {
+    fn database(&self) -> Database {
+        Database::parse(&self.db)
+    }
+
+    async fn open(&self) -> Result<Registry, RegistryError> {
+        let mut builder = Registry::builder(self.database());
+        if let Some(secrets) = &self.secrets {
+            builder = builder.secrets(secrets);
+        }
+        builder.open().await
+    }
 }
 
 #[derive(Args)]
@@ -60,9 +84,8 @@ struct DemoArgs {
     /// Port to listen on (0 picks a free one).
     #[arg(long, default_value_t = 8000)]
     port: u16,
-    /// The registry database.
-    #[arg(long, default_value = DEFAULT_DB)]
-    db: PathBuf,
+    #[command(flatten)]
+    db: Db,
     /// Proxies (CIDR blocks or addresses) whose forwarding header is believed.
     #[arg(long, value_delimiter = ',')]
     trusted_proxies: Vec<String>,
@@ -254,7 +277,7 @@ fn secret_from(given: Option<String>, stdin: bool) -> Result<Option<String>, Cli
     Ok(Some(secret.to_owned()))
 }
 
-fn clients(command: ClientsCommand, registry: &Registry) -> Result<(), CliError> {
+async fn clients(command: ClientsCommand, registry: &Registry) -> Result<(), CliError> {
     match command {
         ClientsCommand::Create {
             id,
@@ -264,7 +287,9 @@ fn clients(command: ClientsCommand, registry: &Registry) -> Result<(), CliError>
             json,
         } => {
             let secret = secret_from(secret, secret_stdin)?;
-            let created = registry.create_client(id.as_deref(), secret.as_deref(), &scopes)?;
+            let created = registry
+                .create_client(id.as_deref(), secret.as_deref(), &scopes)
+                .await?;
             let scopes = created.scopes.join(" ");
             let fields = [
                 ("client_id", created.client_id.as_str()),
@@ -273,29 +298,31 @@ fn clients(command: ClientsCommand, registry: &Registry) -> Result<(), CliError>
             ];
             show_created(&created, json, &fields, "secret")
         }
-        ClientsCommand::List { json } => show_rows(&registry.list_clients()?, json, |client| {
-            vec![
-                client.client_id.clone(),
-                state(client.revoked),
-                client.scopes.join(" "),
-            ]
-        }),
+        ClientsCommand::List { json } => {
+            show_rows(&registry.list_clients().await?, json, |client| {
+                vec![
+                    client.client_id.clone(),
+                    state(client.revoked),
+                    client.scopes.join(" "),
+                ]
+            })
+        }
         ClientsCommand::Revoke { id } => {
-            registry.revoke_client(&id)?;
+            registry.revoke_client(&id).await?;
             println!("revoked client {id}");
             Ok(())
         }
     }
 }
 
-fn keys(command: KeysCommand, registry: &Registry) -> Result<(), CliError> {
+async fn keys(command: KeysCommand, registry: &Registry) -> Result<(), CliError> {
     match command {
         KeysCommand::Create {
             client_id,
             scopes,
             json,
         } => {
-            let created = registry.create_key(&client_id, &scopes)?;
+            let created = registry.create_key(&client_id, &scopes).await?;
             let scopes = created.scopes.join(" ");
             let fields = [
                 ("key_id", created.key_id.as_str()),
@@ -305,7 +332,7 @@ fn keys(command: KeysCommand, registry: &Registry) -> Result<(), CliError> {
             ];
             show_created(&created, json, &fields, "key")
         }
-        KeysCommand::List { json } => show_rows(&registry.list_keys()?, json, |key| {
+        KeysCommand::List { json } => show_rows(&registry.list_keys().await?, json, |key| {
             vec![
                 key.key_id.clone(),
                 key.client_id.clone(),
@@ -314,7 +341,7 @@ fn keys(command: KeysCommand, registry: &Registry) -> Result<(), CliError> {
             ]
         }),
         KeysCommand::Revoke { key_id } => {
-            registry.revoke_key(&key_id)?;
+            registry.revoke_key(&key_id).await?;
             println!("revoked key {key_id}");
             Ok(())
         }
@@ -362,7 +389,8 @@ async fn run(cli: Cli) -> Result<(), CliError> {
             demo::run(DemoConfig {
                 host: args.host,
                 port: args.port,
-                db: args.db,
+                db: args.db.database(),
+                secrets: args.db.secrets,
                 trusted_proxies: args.trusted_proxies,
                 forwarded_header: args.forwarded_header,
                 issuer: args.issuer,
@@ -379,8 +407,16 @@ async fn run(cli: Cli) -> Result<(), CliError> {
             })
             .await?;
         }
-        Command::Clients { command, db } => clients(command, &Registry::open(&db.db)?)?,
-        Command::Keys { command, db } => keys(command, &Registry::open(&db.db)?)?,
+        Command::Clients { command, db } => clients(command, &db.open().await?).await?,
+        Command::Keys { command, db } => keys(command, &db.open().await?).await?,
+        Command::Migrate { db } => {
+            let database = db.database();
+            let store = database
+                .connect(authstar_cli::registry::store::DEFAULT_CALL_TIMEOUT)
+                .map_err(RegistryError::from)?;
+            let version = store.migrate().await.map_err(RegistryError::from)?;
+            println!("{database}: schema version {version}");
+        }
         Command::Token(args) => token(args).await?,
     }
     Ok(())

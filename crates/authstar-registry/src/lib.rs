@@ -1,23 +1,39 @@
 //! # authstar-registry
 //!
-//! OAuth2 clients and API keys for authstar, on embedded SQLite: create, list, revoke, and
-//! verify them (blocking calls; run them off the async runtime's workers, as the `authstar demo`
-//! authenticators do with `spawn_blocking`).
+//! OAuth2 clients and API keys for authstar: create, list, revoke and verify them, on embedded
+//! SQLite (the default) or on PostgreSQL shared by several instances. Async; the engines sit
+//! behind the [`Store`](store::Store) trait.
 //!
 //! ```
 //! use authstar_registry::Registry;
 //!
+//! # tokio::runtime::Runtime::new().unwrap().block_on(async {
 //! let dir = std::env::temp_dir().join(format!("authstar-registry-doc-{}", std::process::id()));
 //! std::fs::create_dir_all(&dir).unwrap();
-//! let registry = Registry::open(&dir.join("clients.db")).unwrap();
-//! let client = registry.create_client(Some("svc"), None, &["read".to_owned()]).unwrap();
-//! let key = registry.create_key("svc", &[]).unwrap();
-//! assert!(registry.authenticate_key(&key.key).unwrap().is_some());
-//! assert!(registry.authenticate_client("svc", &client.client_secret).unwrap().is_some());
-//! registry.revoke_client("svc").unwrap();
-//! assert!(registry.authenticate_key(&key.key).unwrap().is_none());
+//! let registry = Registry::open(&dir.join("clients.db")).await.unwrap();
+//! let client = registry.create_client(Some("svc"), None, &["read".to_owned()]).await.unwrap();
+//! let key = registry.create_key("svc", &[]).await.unwrap();
+//! assert!(registry.authenticate_key(&key.key).await.unwrap().is_some());
+//! assert!(registry.authenticate_client("svc", &client.client_secret).await.unwrap().is_some());
+//! registry.revoke_client("svc").await.unwrap();
+//! assert!(registry.authenticate_key(&key.key).await.unwrap().is_none());
 //! # drop(registry);
 //! # let _ = std::fs::remove_dir_all(dir);
+//! # });
+//! ```
+//!
+//! Several instances share one PostgreSQL database (and one secrets file, which holds the
+//! pepper and must not live in the database):
+//!
+//! ```no_run
+//! use authstar_registry::Registry;
+//!
+//! # async fn run() -> Result<(), authstar_registry::RegistryError> {
+//! let registry = Registry::builder("postgres://authstar@db.internal/authstar")
+//!     .secrets("/etc/authstar/secrets.json")
+//!     .open()
+//!     .await?;
+//! # Ok(()) }
 //! ```
 //!
 //! Secrets are shown once and stored only as hashes:
@@ -25,20 +41,30 @@
 //!   pepper. A slow password hash buys nothing for a random 256-bit secret (nobody can guess it),
 //!   and HMAC keeps verification cheap on the hot path; the pepper, kept outside the database,
 //!   makes a stolen database useless for offline checks.
-//! * secrets a user imports (`--secret`) may be low-entropy, so they get argon2id.
+//! * secrets a user imports (`--secret`) may be low-entropy, so they get argon2id, on tokio's
+//!   blocking threads, a bounded number at a time.
 //!
 //! Comparisons are constant-time (`hmac`'s `verify_slice`, argon2's verifier). API keys carry the
 //! prefix `ask_` so secret scanners can find leaked ones: `ask_<key id>_<secret>`.
+//!
+//! **Revocation reaches every instance within the poll interval** (default 250 ms): each
+//! revocation bumps a revision in the database, in the same transaction; every registry polls
+//! it and drops its caches when it moves. While the database is unreachable, cached answers
+//! keep working until their TTL runs out and everything else fails as
+//! [`RegistryError::Store`] (the demo answers 503): never an open door.
 
 #![forbid(unsafe_code)]
 #![cfg_attr(not(test), warn(clippy::unwrap_used))]
 
 mod password;
 mod secrets;
+pub mod store;
 mod usage;
 
+use std::fmt;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Weak};
 use std::time::Duration;
 
 use authstar::AuthstarClient;
@@ -46,27 +72,34 @@ use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use hmac::{Hmac, Mac};
 use ring::rand::{SecureRandom, SystemRandom};
-use rusqlite::{Connection, OptionalExtension, params};
 use serde::{Deserialize, Serialize};
 use sha2::Sha256;
 
 pub use password::MIN_IMPORTED_SECRET_LEN;
 use password::Passwords;
 pub use secrets::{ServerSecrets, secrets_path};
-use usage::{UsageRecorder, Used};
+use store::{
+    ClientRow, DEFAULT_CALL_TIMEOUT, KeyRow, PostgresStore, Revoked, SqliteStore, Store,
+    StoreError, Usage,
+};
+use usage::UsageRecorder;
 
 /// The longest cache TTL accepted: a revocation must take effect within a day at worst.
 pub const MAX_CACHE_TTL: Duration = Duration::from_secs(24 * 3600);
+
+/// How often a registry asks the database whether anything was revoked, unless told otherwise.
+pub const DEFAULT_REVOCATION_POLL: Duration = Duration::from_millis(250);
 
 /// The prefix of every API key.
 pub const API_KEY_PREFIX: &str = "ask_";
 
 /// Registry errors; messages say what to do.
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum RegistryError {
-    /// SQLite failed.
-    #[error("database error: {0}")]
-    Database(#[from] rusqlite::Error),
+    /// The database failed or did not answer in time.
+    #[error("registry database: {0}")]
+    Store(#[from] StoreError),
     /// The secrets file could not be read or written.
     #[error("secrets file {path}: {message}")]
     Secrets {
@@ -75,6 +108,12 @@ pub enum RegistryError {
         /// What went wrong.
         message: String,
     },
+    /// A PostgreSQL registry was opened without a secrets file.
+    #[error(
+        "a PostgreSQL registry needs a secrets file shared by every instance (--secrets FILE): \
+         the pepper must not live in the database"
+    )]
+    SecretsPathRequired,
     /// No such client.
     #[error("no client {0:?}: see `authstar clients list`")]
     UnknownClient(String),
@@ -84,9 +123,28 @@ pub enum RegistryError {
     /// The client id is taken.
     #[error("client {0:?} already exists: choose another --id")]
     ClientExists(String),
-    /// Invalid input.
-    #[error("{0}")]
-    Invalid(String),
+    /// A client id with characters other than letters, digits, `-`, `_`, `.`, or too long.
+    #[error("invalid client id {0:?}: use letters, digits, '-', '_' or '.' (at most 128)")]
+    InvalidClientId(String),
+    /// A scope outside RFC 6749 §3.3's grammar.
+    #[error(
+        "invalid scope {0:?}: printable ASCII without spaces, quotes or backslashes (RFC 6749 §3.3)"
+    )]
+    InvalidScope(String),
+    /// A key asked for a scope its client does not hold.
+    #[error("scope {scope:?} is not granted to client {client_id:?}")]
+    ScopeNotGranted {
+        /// The scope.
+        scope: String,
+        /// The client.
+        client_id: String,
+    },
+    /// A key was asked for a revoked client.
+    #[error("client {0:?} is revoked")]
+    ClientRevoked(String),
+    /// A cache TTL over [`MAX_CACHE_TTL`].
+    #[error("cache TTL {} s is longer than the {} s allowed", .0.as_secs(), MAX_CACHE_TTL.as_secs())]
+    CacheTtlTooLong(Duration),
     /// No randomness.
     #[error("the system random generator failed")]
     Random,
@@ -96,13 +154,20 @@ pub enum RegistryError {
          characters (or omit --secret to have a 256-bit one generated)"
     )]
     WeakSecret,
+    /// argon2 refused its parameters or input.
+    #[error("password hashing failed: {0}")]
+    PasswordHash(argon2::password_hash::Error),
     /// Too many password hashes are running or waiting: try again shortly.
     #[error("too many password checks at once; try again shortly")]
     Busy,
+    /// A blocking task (a password hash) panicked or was cancelled.
+    #[error("a password check did not finish")]
+    Interrupted(#[source] tokio::task::JoinError),
 }
 
 /// A client as listed.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
 pub struct ClientRecord {
     /// Id.
     pub client_id: String,
@@ -118,6 +183,7 @@ pub struct ClientRecord {
 
 /// An API key as listed (never the key itself).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
 pub struct KeyRecord {
     /// Key id (the public part of the key).
     pub key_id: String,
@@ -153,14 +219,13 @@ fn split_scopes(scopes: &str) -> Vec<String> {
 }
 
 fn check_scopes(scopes: &[String]) -> Result<(), RegistryError> {
-    for scope in scopes {
-        if !authstar::oauth2::is_scope_token(scope) {
-            return Err(RegistryError::Invalid(format!(
-                "invalid scope {scope:?}: printable ASCII without spaces, quotes or backslashes (RFC 6749 §3.3)"
-            )));
-        }
+    match scopes
+        .iter()
+        .find(|scope| !authstar::oauth2::is_scope_token(scope))
+    {
+        Some(scope) => Err(RegistryError::InvalidScope(scope.clone())),
+        None => Ok(()),
     }
-    Ok(())
 }
 
 fn bounded_cache<K, V>(ttl: Duration) -> moka::sync::Cache<K, V>
@@ -174,10 +239,229 @@ where
         .build()
 }
 
-/// The registry: a SQLite file plus its secrets file.
+pub(crate) fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// Where a registry keeps its rows: a SQLite file or a PostgreSQL URL.
+#[derive(Clone, PartialEq, Eq)]
+pub enum Database {
+    /// A SQLite file, created on first use.
+    Sqlite(PathBuf),
+    /// A PostgreSQL database: `postgres://user:password@host:port/name`.
+    Postgres(String),
+}
+
+impl Database {
+    /// `postgres://` and `postgresql://` URLs name PostgreSQL; anything else is a SQLite path.
+    pub fn parse(value: &str) -> Self {
+        if value.starts_with("postgres://") || value.starts_with("postgresql://") {
+            Self::Postgres(value.to_owned())
+        } else {
+            Self::Sqlite(PathBuf::from(value))
+        }
+    }
+}
+
+impl Database {
+    /// The engine's [`Store`] for this database, with `call_timeout` on every call; not yet
+    /// migrated (see [`Store::migrate`], or `authstar migrate`).
+    pub fn connect(&self, call_timeout: Duration) -> Result<Arc<dyn Store>, StoreError> {
+        Ok(match self {
+            Self::Sqlite(path) => Arc::new(SqliteStore::open_with_timeout(path, call_timeout)?),
+            Self::Postgres(url) => {
+                Arc::new(PostgresStore::connect_with_timeout(url, call_timeout)?)
+            }
+        })
+    }
+
+    /// The default secrets file: beside a SQLite file; none for PostgreSQL.
+    pub fn default_secrets(&self) -> Option<PathBuf> {
+        match self {
+            Self::Sqlite(path) => Some(secrets_path(path)),
+            Self::Postgres(_) => None,
+        }
+    }
+}
+
+impl From<&str> for Database {
+    fn from(value: &str) -> Self {
+        Self::parse(value)
+    }
+}
+
+impl From<&Path> for Database {
+    fn from(path: &Path) -> Self {
+        Self::Sqlite(path.to_owned())
+    }
+}
+
+impl From<PathBuf> for Database {
+    fn from(path: PathBuf) -> Self {
+        Self::Sqlite(path)
+    }
+}
+
+impl fmt::Display for Database {
+    /// The path, or the URL with its password replaced by `***`.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Sqlite(path) => write!(f, "{}", path.display()),
+            Self::Postgres(url) => {
+                let (scheme, rest) = url.split_once("://").unwrap_or(("postgres", url));
+                match rest.split_once('@') {
+                    Some((user, host)) => {
+                        let user = user.split_once(':').map_or(user, |(name, _)| name);
+                        write!(f, "{scheme}://{user}:***@{host}")
+                    }
+                    None => write!(f, "{url}"),
+                }
+            }
+        }
+    }
+}
+
+impl fmt::Debug for Database {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Database({self})")
+    }
+}
+
+/// Opens a [`Registry`]; from [`Registry::builder`].
+#[derive(Debug)]
+#[must_use]
+pub struct RegistryBuilder {
+    database: Database,
+    store: Option<Arc<dyn Store>>,
+    secrets: Option<PathBuf>,
+    cache_ttl: Duration,
+    poll: Duration,
+    call_timeout: Duration,
+}
+
+impl RegistryBuilder {
+    /// The secrets file (the pepper, the cookie and signing keys). Default for SQLite:
+    /// [`secrets_path`] of the database file; required for PostgreSQL, and the same file for
+    /// every instance.
+    pub fn secrets(mut self, path: impl Into<PathBuf>) -> Self {
+        self.secrets = Some(path.into());
+        self
+    }
+
+    /// How long successful authentications are cached (default 30 s, at most
+    /// [`MAX_CACHE_TTL`], `0` for no cache). A revocation drops the caches of every instance
+    /// within the poll interval; the TTL bounds how long an answer outlives an unreachable
+    /// database.
+    pub fn cache_ttl(mut self, ttl: Duration) -> Self {
+        self.cache_ttl = ttl;
+        self
+    }
+
+    /// How often to ask the database whether anything was revoked (default
+    /// [`DEFAULT_REVOCATION_POLL`]).
+    pub fn revocation_poll(mut self, interval: Duration) -> Self {
+        self.poll = interval.max(Duration::from_millis(10));
+        self
+    }
+
+    /// How long one database call may take (default [`DEFAULT_CALL_TIMEOUT`]).
+    pub fn call_timeout(mut self, timeout: Duration) -> Self {
+        self.call_timeout = timeout;
+        self
+    }
+
+    /// Your own [`Store`] instead of the built-in engines (a secrets file is then required).
+    pub fn store(mut self, store: Arc<dyn Store>) -> Self {
+        self.store = Some(store);
+        self
+    }
+
+    /// Connects, migrates the schema, loads (or, for an empty database, creates) the secrets
+    /// file, and starts the revocation poll. Must run inside a tokio runtime.
+    ///
+    /// Refuses to start, rather than lock everyone out, when the secrets file is missing while
+    /// the database has clients, or belongs to another database (its pepper's fingerprint
+    /// differs from the one recorded). New files are created readable by their owner only.
+    pub async fn open(self) -> Result<Registry, RegistryError> {
+        if self.cache_ttl > MAX_CACHE_TTL {
+            return Err(RegistryError::CacheTtlTooLong(self.cache_ttl));
+        }
+        let secrets_file = self
+            .secrets
+            .or_else(|| match self.store {
+                Some(_) => None,
+                None => self.database.default_secrets(),
+            })
+            .ok_or(RegistryError::SecretsPathRequired)?;
+        let store = match self.store {
+            Some(store) => store,
+            None => self.database.connect(self.call_timeout)?,
+        };
+        store.migrate().await?;
+        let (secrets, new) = match secrets::load(&secrets_file)? {
+            Some(secrets) => (secrets, false),
+            None if store.count_clients().await? > 0 => return Err(missing(&secrets_file)),
+            None => (secrets::generate(&secrets_file)?, true),
+        };
+        let pepper: Arc<[u8]> = URL_SAFE_NO_PAD
+            .decode(&secrets.pepper)
+            .map_err(|_| secrets::secrets_error(&secrets_file, "invalid pepper".into()))?
+            .into();
+        let fingerprint = secrets::fingerprint(&pepper);
+        // The first registry to open an empty database records its pepper; every later one
+        // must bring the same. New secrets are written only once the database took them.
+        let recorded = store.init_meta("pepper_fingerprint", &fingerprint).await?;
+        match (recorded == fingerprint, new) {
+            (true, true) => secrets::write(&secrets_file, &secrets)?,
+            (true, false) => {}
+            (false, true) => return Err(missing(&secrets_file)),
+            (false, false) => {
+                return Err(secrets::secrets_error(
+                    &secrets_file,
+                    "belongs to another database (its pepper does not match the one this \
+                     database was created with): restore the right file"
+                        .into(),
+                ));
+            }
+        }
+        let revision = store.revision().await?;
+        let permits = std::thread::available_parallelism().map_or(1, usize::from);
+        let shared = Arc::new(Shared {
+            usage: UsageRecorder::start(Arc::clone(&store)),
+            store,
+            secrets,
+            passwords: Passwords::new(pepper.clone(), permits)?,
+            pepper,
+            cache: bounded_cache(self.cache_ttl),
+            active: bounded_cache(self.cache_ttl),
+            generation: AtomicU64::new(0),
+        });
+        tokio::spawn(watch_revisions(
+            Arc::downgrade(&shared),
+            self.poll,
+            revision,
+        ));
+        Ok(Registry { shared })
+    }
+}
+
+fn missing(path: &Path) -> RegistryError {
+    secrets::secrets_error(
+        path,
+        "missing, but the database holds secrets hashed with its pepper: restore the file \
+         from your backup (a new pepper would make every secret fail)"
+            .into(),
+    )
+}
+
+/// The registry: a [`Store`], its secrets file, and caches in front. Cheap to clone.
 #[derive(Clone)]
 pub struct Registry {
-    connection: Arc<Mutex<Connection>>,
+    shared: Arc<Shared>,
+}
+
+struct Shared {
+    store: Arc<dyn Store>,
     secrets: ServerSecrets,
     pepper: Arc<[u8]>,
     passwords: Passwords,
@@ -185,44 +469,56 @@ pub struct Registry {
     cache: moka::sync::Cache<Vec<u8>, AuthstarClient>,
     /// Whether a client is active, for sessions: cached like successful checks.
     active: moka::sync::Cache<String, bool>,
+    /// Moves whenever the caches are dropped: an answer read from the database before a drop
+    /// is not cached after it.
+    generation: AtomicU64,
 }
 
-impl std::fmt::Debug for Registry {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Registry").finish_non_exhaustive()
+impl Shared {
+    fn drop_caches(&self) {
+        self.generation.fetch_add(1, Ordering::AcqRel);
+        self.cache.invalidate_all();
+        self.active.invalidate_all();
     }
 }
 
-const SCHEMA: &str = "
-CREATE TABLE IF NOT EXISTS clients (
-    client_id    TEXT PRIMARY KEY,
-    secret_hash  TEXT NOT NULL,
-    scopes       TEXT NOT NULL,
-    created_at   INTEGER NOT NULL,
-    last_used_at INTEGER,
-    revoked_at   INTEGER
-);
-CREATE TABLE IF NOT EXISTS meta (
-    name  TEXT PRIMARY KEY,
-    value TEXT NOT NULL
-);
-CREATE TABLE IF NOT EXISTS api_keys (
-    key_id       TEXT PRIMARY KEY,
-    client_id    TEXT NOT NULL REFERENCES clients(client_id),
-    key_hash     TEXT NOT NULL,
-    scopes       TEXT NOT NULL,
-    created_at   INTEGER NOT NULL,
-    last_used_at INTEGER,
-    revoked_at   INTEGER
-);
-";
+impl fmt::Debug for Registry {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Registry")
+            .field("store", &self.shared.store)
+            .finish_non_exhaustive()
+    }
+}
 
-pub(crate) fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
+/// Polls the revision until the registry is dropped; drops the caches when it moves.
+async fn watch_revisions(shared: Weak<Shared>, interval: Duration, mut seen: u64) {
+    let mut ticker = tokio::time::interval(interval);
+    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        ticker.tick().await;
+        let Some(shared) = shared.upgrade() else {
+            return;
+        };
+        match shared.store.revision().await {
+            Ok(revision) if revision != seen => {
+                tracing::debug!(
+                    revision,
+                    "authstar registry: revocation seen, caches dropped"
+                );
+                seen = revision;
+                shared.drop_caches();
+            }
+            Ok(_) => {}
+            Err(error) => {
+                tracing::warn!(%error, "authstar registry: revocation poll failed");
+            }
+        }
+    }
 }
 
 /// A newly created client: the secret is shown once.
 #[derive(Clone, Serialize)]
+#[non_exhaustive]
 pub struct CreatedClient {
     /// Id.
     pub client_id: String,
@@ -234,6 +530,7 @@ pub struct CreatedClient {
 
 /// A newly created API key: the key is shown once.
 #[derive(Clone, Serialize)]
+#[non_exhaustive]
 pub struct CreatedKey {
     /// Key id.
     pub key_id: String,
@@ -245,8 +542,8 @@ pub struct CreatedKey {
     pub scopes: Vec<String>,
 }
 
-impl std::fmt::Debug for CreatedClient {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+impl fmt::Debug for CreatedClient {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("CreatedClient")
             .field("client_id", &self.client_id)
             .field("scopes", &self.scopes)
@@ -254,8 +551,8 @@ impl std::fmt::Debug for CreatedClient {
     }
 }
 
-impl std::fmt::Debug for CreatedKey {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+impl fmt::Debug for CreatedKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("CreatedKey")
             .field("key_id", &self.key_id)
             .field("client_id", &self.client_id)
@@ -264,113 +561,45 @@ impl std::fmt::Debug for CreatedKey {
     }
 }
 
+fn valid_client_id(id: &str) -> bool {
+    !id.is_empty()
+        && id.len() <= 128
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"-_.".contains(&b))
+}
+
 impl Registry {
-    /// Opens (creating on first use) the database at `db` and its secrets file, with a 30 s
-    /// cache of successful authentications in front.
-    pub fn open(db: &Path) -> Result<Self, RegistryError> {
-        Self::open_with_cache(db, Duration::from_secs(30))
+    /// A builder for a registry on `database` (a SQLite path or a `postgres://` URL).
+    pub fn builder(database: impl Into<Database>) -> RegistryBuilder {
+        RegistryBuilder {
+            database: database.into(),
+            store: None,
+            secrets: None,
+            cache_ttl: Duration::from_secs(30),
+            poll: DEFAULT_REVOCATION_POLL,
+            call_timeout: DEFAULT_CALL_TIMEOUT,
+        }
     }
 
-    /// Like [`open`](Self::open), caching successful authentications for `ttl` (at most
-    /// [`MAX_CACHE_TTL`]). A client or key revoked by another process (the CLI) keeps working
-    /// here for at most `ttl`; `0` disables the cache.
-    ///
-    /// Refuses to start, rather than lock everyone out, when the secrets file is missing while
-    /// the database has clients, or belongs to another database (its pepper's fingerprint
-    /// differs from the one recorded). New files are created readable by their owner only.
-    pub fn open_with_cache(db: &Path, ttl: Duration) -> Result<Self, RegistryError> {
-        if ttl > MAX_CACHE_TTL {
-            return Err(RegistryError::Invalid(format!(
-                "cache TTL {} s is longer than the {} s allowed",
-                ttl.as_secs(),
-                MAX_CACHE_TTL.as_secs()
-            )));
-        }
-        // SQLite gives the -wal and -shm files the database file's permissions.
-        match secrets::create_private(db) {
-            Ok(_) => {}
-            Err(error) if error.kind() == std::io::ErrorKind::AlreadyExists => {}
-            Err(error) => {
-                return Err(RegistryError::Secrets {
-                    path: db.to_owned(),
-                    message: format!("cannot create the database: {error}"),
-                });
-            }
-        }
-        let connection = Connection::open(db)?;
-        connection.execute_batch(
-            "PRAGMA journal_mode = WAL; PRAGMA foreign_keys = ON; PRAGMA busy_timeout = 5000;",
-        )?;
-        connection.execute_batch(SCHEMA)?;
-        let path = secrets_path(db);
-        let recorded: Option<String> = connection
-            .query_row(
-                "SELECT value FROM meta WHERE name = 'pepper_fingerprint'",
-                [],
-                |row| row.get(0),
-            )
-            .optional()?;
-        let clients: i64 =
-            connection.query_row("SELECT COUNT(*) FROM clients", [], |r| r.get(0))?;
-        let secrets = match secrets::load(&path)? {
-            Some(secrets) => secrets,
-            None if clients > 0 || recorded.is_some() => {
-                return Err(secrets::secrets_error(
-                    &path,
-                    "missing, but the database holds secrets hashed with its pepper: restore \
-                     the file from your backup (a new pepper would make every secret fail)"
-                        .into(),
-                ));
-            }
-            None => secrets::create(&path)?,
-        };
-        let pepper: Arc<[u8]> = URL_SAFE_NO_PAD
-            .decode(&secrets.pepper)
-            .map_err(|_| secrets::secrets_error(&path, "invalid pepper".into()))?
-            .into();
-        let fingerprint = secrets::fingerprint(&pepper);
-        match recorded {
-            Some(recorded) if recorded != fingerprint => {
-                return Err(secrets::secrets_error(
-                    &path,
-                    "belongs to another database (its pepper does not match the one this \
-                     database was created with): restore the right file"
-                        .into(),
-                ));
-            }
-            Some(_) => {}
-            None => {
-                connection.execute(
-                    "INSERT INTO meta (name, value) VALUES ('pepper_fingerprint', ?1)",
-                    [&fingerprint],
-                )?;
-            }
-        }
-        let permits = std::thread::available_parallelism().map_or(1, usize::from);
-        Ok(Self {
-            connection: Arc::new(Mutex::new(connection)),
-            secrets,
-            passwords: Passwords::new(pepper.clone(), permits)?,
-            pepper,
-            usage: UsageRecorder::start(db)?,
-            cache: bounded_cache(ttl),
-            active: bounded_cache(ttl),
-        })
+    /// Opens (creating on first use) the SQLite database at `db` and its secrets file, with
+    /// the defaults of [`builder`](Self::builder).
+    pub async fn open(db: &Path) -> Result<Self, RegistryError> {
+        Self::builder(db).open().await
     }
 
     /// The server secrets.
     pub fn secrets(&self) -> &ServerSecrets {
-        &self.secrets
+        &self.shared.secrets
     }
 
-    fn db(&self) -> std::sync::MutexGuard<'_, Connection> {
-        self.connection
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    /// The store underneath.
+    pub fn store(&self) -> &Arc<dyn Store> {
+        &self.shared.store
     }
 
     fn mac(&self, parts: &[&[u8]]) -> Hmac<Sha256> {
-        let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(&self.pepper)
+        let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(&self.shared.pepper)
             .unwrap_or_else(|_| unreachable!("HMAC takes any key length"));
         for part in parts {
             mac.update(&(part.len() as u64).to_be_bytes());
@@ -386,11 +615,23 @@ impl Registry {
         )
     }
 
-    /// Checks a secret against its stored hash: HMAC for generated secrets, argon2 for
-    /// imported ones (`Err(Busy)` when too many run).
-    fn verify_hash(
+    /// Runs a password hash or check on a blocking thread.
+    async fn with_passwords<T, F>(&self, work: F) -> Result<T, RegistryError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Passwords) -> Result<T, RegistryError> + Send + 'static,
+    {
+        let passwords = self.shared.passwords.clone();
+        tokio::task::spawn_blocking(move || work(&passwords))
+            .await
+            .map_err(RegistryError::Interrupted)?
+    }
+
+    /// Checks a secret against its stored hash: HMAC for generated secrets (at once), argon2
+    /// for imported ones (`Err(Busy)` when too many run).
+    async fn verify_hash(
         &self,
-        stored: &str,
+        stored: String,
         parts: &[&[u8]],
         secret: &str,
     ) -> Result<bool, RegistryError> {
@@ -399,15 +640,18 @@ impl Registry {
                 .decode(encoded)
                 .is_ok_and(|expected| self.mac(parts).verify_slice(&expected).is_ok()));
         }
-        if Passwords::is_password_hash(stored) {
-            return self.passwords.verify(stored, secret);
+        if Passwords::is_password_hash(&stored) {
+            let secret = secret.to_owned();
+            return self
+                .with_passwords(move |passwords| passwords.verify(&stored, &secret))
+                .await;
         }
         Ok(false)
     }
 
     /// Creates a client. Without `secret`, a 256-bit secret is generated (HMAC-hashed); an
     /// imported secret is hashed with argon2id.
-    pub fn create_client(
+    pub async fn create_client(
         &self,
         id: Option<&str>,
         secret: Option<&str>,
@@ -415,25 +659,18 @@ impl Registry {
     ) -> Result<CreatedClient, RegistryError> {
         check_scopes(scopes)?;
         let client_id = match id {
-            Some(id) => {
-                let valid = !id.is_empty()
-                    && id.len() <= 128
-                    && id
-                        .bytes()
-                        .all(|b| b.is_ascii_alphanumeric() || b"-_.".contains(&b));
-                if !valid {
-                    return Err(RegistryError::Invalid(format!(
-                        "invalid client id {id:?}: use letters, digits, '-', '_' or '.' (at most 128)"
-                    )));
-                }
-                id.to_owned()
-            }
+            Some(id) if valid_client_id(id) => id.to_owned(),
+            Some(id) => return Err(RegistryError::InvalidClientId(id.to_owned())),
             None => format!("client-{}", hex(&random::<6>()?)),
         };
         let (client_secret, hash) = match secret {
             Some(secret) => {
                 Passwords::check_importable(secret)?;
-                (secret.to_owned(), self.passwords.hash(secret)?)
+                let owned = secret.to_owned();
+                let hash = self
+                    .with_passwords(move |passwords| passwords.hash(&owned))
+                    .await?;
+                (secret.to_owned(), hash)
             }
             None => {
                 let secret = URL_SAFE_NO_PAD.encode(random::<32>()?);
@@ -441,157 +678,108 @@ impl Registry {
                 (secret, hash)
             }
         };
-        let inserted = self.db().execute(
-            "INSERT INTO clients (client_id, secret_hash, scopes, created_at) VALUES (?1, ?2, ?3, ?4)",
-            params![client_id, hash, scopes.join(" "), now()],
-        );
-        match inserted {
-            Ok(_) => Ok(CreatedClient {
-                client_id,
+        let row = ClientRow::new(client_id, hash, scopes.join(" "), now());
+        match self.shared.store.insert_client(&row).await {
+            Ok(()) => Ok(CreatedClient {
+                client_id: row.client_id,
                 client_secret,
                 scopes: scopes.to_vec(),
             }),
-            Err(rusqlite::Error::SqliteFailure(error, _))
-                if error.code == rusqlite::ErrorCode::ConstraintViolation =>
-            {
-                Err(RegistryError::ClientExists(client_id))
-            }
+            Err(StoreError::Conflict) => Err(RegistryError::ClientExists(row.client_id)),
             Err(error) => Err(error.into()),
         }
     }
 
     /// Every client.
-    pub fn list_clients(&self) -> Result<Vec<ClientRecord>, RegistryError> {
-        let db = self.db();
-        let mut statement = db.prepare(
-            "SELECT client_id, scopes, created_at, last_used_at, revoked_at FROM clients ORDER BY created_at, client_id",
-        )?;
-        let rows = statement.query_map([], |row| {
-            Ok(ClientRecord {
-                client_id: row.get(0)?,
-                scopes: split_scopes(&row.get::<_, String>(1)?),
-                created_at: row.get(2)?,
-                last_used_at: row.get(3)?,
-                revoked: row.get::<_, Option<u64>>(4)?.is_some(),
+    pub async fn list_clients(&self) -> Result<Vec<ClientRecord>, RegistryError> {
+        let rows = self.shared.store.clients().await?;
+        Ok(rows
+            .into_iter()
+            .map(|row| ClientRecord {
+                scopes: split_scopes(&row.scopes),
+                client_id: row.client_id,
+                created_at: row.created_at,
+                last_used_at: row.last_used_at,
+                revoked: row.revoked_at.is_some(),
             })
-        })?;
-        Ok(rows.collect::<Result<_, _>>()?)
+            .collect())
     }
 
-    /// Revokes a client and, with it, its keys.
-    pub fn revoke_client(&self, client_id: &str) -> Result<(), RegistryError> {
-        let changed = self.db().execute(
-            "UPDATE clients SET revoked_at = ?2 WHERE client_id = ?1 AND revoked_at IS NULL",
-            params![client_id, now()],
-        )?;
-        if changed == 0 && !self.client_exists(client_id)? {
-            return Err(RegistryError::UnknownClient(client_id.to_owned()));
+    /// Revokes a client and, with it, its keys: at once here, within the poll interval on
+    /// every other instance.
+    pub async fn revoke_client(&self, client_id: &str) -> Result<(), RegistryError> {
+        let revoked = self.shared.store.revoke_client(client_id, now()).await?;
+        self.shared.drop_caches();
+        match revoked {
+            Revoked::Unknown => Err(RegistryError::UnknownClient(client_id.to_owned())),
+            Revoked::Now | Revoked::Already => Ok(()),
         }
-        self.cache.invalidate_all();
-        self.active.invalidate_all();
-        Ok(())
-    }
-
-    fn client_exists(&self, client_id: &str) -> Result<bool, RegistryError> {
-        Ok(self
-            .db()
-            .query_row(
-                "SELECT 1 FROM clients WHERE client_id = ?1",
-                [client_id],
-                |_| Ok(()),
-            )
-            .optional()?
-            .is_some())
     }
 
     /// Creates an API key for a client; its scopes default to the client's and may not exceed
     /// them.
-    pub fn create_key(
+    pub async fn create_key(
         &self,
         client_id: &str,
         scopes: &[String],
     ) -> Result<CreatedKey, RegistryError> {
         check_scopes(scopes)?;
-        let client: Option<(String, Option<u64>)> = self
-            .db()
-            .query_row(
-                "SELECT scopes, revoked_at FROM clients WHERE client_id = ?1",
-                [client_id],
-                |row| Ok((row.get(0)?, row.get(1)?)),
-            )
-            .optional()?;
-        let Some((client_scopes, revoked)) = client else {
+        let Some(client) = self.shared.store.client(client_id).await? else {
             return Err(RegistryError::UnknownClient(client_id.to_owned()));
         };
-        if revoked.is_some() {
-            return Err(RegistryError::Invalid(format!(
-                "client {client_id:?} is revoked"
-            )));
+        if client.revoked_at.is_some() {
+            return Err(RegistryError::ClientRevoked(client_id.to_owned()));
         }
-        let client_scopes = split_scopes(&client_scopes);
+        let client_scopes = split_scopes(&client.scopes);
         let scopes = if scopes.is_empty() {
             client_scopes.clone()
         } else {
             scopes.to_vec()
         };
         if let Some(extra) = scopes.iter().find(|s| !client_scopes.contains(s)) {
-            return Err(RegistryError::Invalid(format!(
-                "scope {extra:?} is not granted to client {client_id:?}"
-            )));
+            return Err(RegistryError::ScopeNotGranted {
+                scope: extra.clone(),
+                client_id: client_id.to_owned(),
+            });
         }
         let key_id = hex(&random::<6>()?);
         let secret = URL_SAFE_NO_PAD.encode(random::<32>()?);
         let key = format!("{API_KEY_PREFIX}{key_id}_{secret}");
         let hash = self.keyed_hash(&[b"key", key_id.as_bytes(), secret.as_bytes()]);
-        self.db().execute(
-            "INSERT INTO api_keys (key_id, client_id, key_hash, scopes, created_at) VALUES (?1, ?2, ?3, ?4, ?5)",
-            params![key_id, client_id, hash, scopes.join(" "), now()],
-        )?;
+        let row = KeyRow::new(key_id, client_id.to_owned(), hash, scopes.join(" "), now());
+        self.shared.store.insert_key(&row).await?;
         Ok(CreatedKey {
-            key_id,
+            key_id: row.key_id,
             key,
-            client_id: client_id.to_owned(),
+            client_id: row.client_id,
             scopes,
         })
     }
 
     /// Every API key (never the keys themselves).
-    pub fn list_keys(&self) -> Result<Vec<KeyRecord>, RegistryError> {
-        let db = self.db();
-        let mut statement = db.prepare(
-            "SELECT key_id, client_id, scopes, created_at, last_used_at, revoked_at FROM api_keys ORDER BY created_at, key_id",
-        )?;
-        let rows = statement.query_map([], |row| {
-            Ok(KeyRecord {
-                key_id: row.get(0)?,
-                client_id: row.get(1)?,
-                scopes: split_scopes(&row.get::<_, String>(2)?),
-                created_at: row.get(3)?,
-                last_used_at: row.get(4)?,
-                revoked: row.get::<_, Option<u64>>(5)?.is_some(),
+    pub async fn list_keys(&self) -> Result<Vec<KeyRecord>, RegistryError> {
+        let rows = self.shared.store.keys().await?;
+        Ok(rows
+            .into_iter()
+            .map(|row| KeyRecord {
+                scopes: split_scopes(&row.scopes),
+                key_id: row.key_id,
+                client_id: row.client_id,
+                created_at: row.created_at,
+                last_used_at: row.last_used_at,
+                revoked: row.revoked_at.is_some(),
             })
-        })?;
-        Ok(rows.collect::<Result<_, _>>()?)
+            .collect())
     }
 
-    /// Revokes an API key.
-    pub fn revoke_key(&self, key_id: &str) -> Result<(), RegistryError> {
-        let changed = self.db().execute(
-            "UPDATE api_keys SET revoked_at = ?2 WHERE key_id = ?1 AND revoked_at IS NULL",
-            params![key_id, now()],
-        )?;
-        let exists = self
-            .db()
-            .query_row("SELECT 1 FROM api_keys WHERE key_id = ?1", [key_id], |_| {
-                Ok(())
-            })
-            .optional()?
-            .is_some();
-        if changed == 0 && !exists {
-            return Err(RegistryError::UnknownKey(key_id.to_owned()));
+    /// Revokes an API key: at once here, within the poll interval on every other instance.
+    pub async fn revoke_key(&self, key_id: &str) -> Result<(), RegistryError> {
+        let revoked = self.shared.store.revoke_key(key_id, now()).await?;
+        self.shared.drop_caches();
+        match revoked {
+            Revoked::Unknown => Err(RegistryError::UnknownKey(key_id.to_owned())),
+            Revoked::Now | Revoked::Already => Ok(()),
         }
-        self.cache.invalidate_all();
-        Ok(())
     }
 
     fn cache_key(&self, kind: &[u8], id: &str, secret: &str) -> Vec<u8> {
@@ -601,140 +789,145 @@ impl Registry {
             .to_vec()
     }
 
-    /// A cached answer for a client or key, if one was found within the last 30 seconds.
+    /// Caches an answer read from the database, unless the caches were dropped since the read
+    /// began (a revocation seen meanwhile).
+    fn remember(&self, generation: u64, key: Vec<u8>, client: &AuthstarClient) {
+        if self.shared.generation.load(Ordering::Acquire) == generation {
+            self.shared.cache.insert(key, client.clone());
+        }
+    }
+
+    /// A cached answer for a client (`kind` `"client"`) or key (`"key"`), if one was found
+    /// within the cache TTL. Synchronous: what an authenticator answers with at once.
     pub fn cached(&self, kind: &str, id: &str, secret: &str) -> Option<AuthstarClient> {
-        self.cache.get(&self.cache_key(kind.as_bytes(), id, secret))
+        self.shared
+            .cache
+            .get(&self.cache_key(kind.as_bytes(), id, secret))
     }
 
     /// Authenticates a client by id and secret: `None` for unknown, revoked or wrong;
-    /// `Err(Busy)` when too many password checks run. Blocking: call it off the async
-    /// runtime's worker threads. An unknown or revoked id costs a password check too, so the
-    /// time of the answer does not tell which ids exist.
-    pub fn authenticate_client(
+    /// `Err(Busy)` when too many password checks run. An unknown or revoked id costs a
+    /// password check too, so the time of the answer does not tell which ids exist.
+    pub async fn authenticate_client(
         &self,
         client_id: &str,
         secret: &str,
     ) -> Result<Option<AuthstarClient>, RegistryError> {
         match self.cached("client", client_id, secret) {
             Some(client) => Ok(Some(client)),
-            None => self.check_client(client_id, secret),
+            None => self.check_client(client_id, secret).await,
         }
     }
 
     /// [`authenticate_client`](Self::authenticate_client) without the cache lookup, for a
-    /// caller that has just missed it. Blocking.
-    pub fn check_client(
+    /// caller that has just missed it.
+    pub async fn check_client(
         &self,
         client_id: &str,
         secret: &str,
     ) -> Result<Option<AuthstarClient>, RegistryError> {
-        let row: Option<(String, String, Option<u64>)> = self
-            .db()
-            .query_row(
-                "SELECT secret_hash, scopes, revoked_at FROM clients WHERE client_id = ?1",
-                [client_id],
-                |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?)),
-            )
-            .optional()?;
-        let Some((hash, scopes, None)) = row else {
-            self.passwords.verify_dummy(secret)?;
-            return Ok(None);
+        let generation = self.shared.generation.load(Ordering::Acquire);
+        let row = match self.shared.store.client(client_id).await? {
+            Some(row) if row.revoked_at.is_none() => row,
+            _ => {
+                let secret = secret.to_owned();
+                self.with_passwords(move |passwords| passwords.verify_dummy(&secret))
+                    .await?;
+                return Ok(None);
+            }
         };
         let parts: [&[u8]; 3] = [b"client", client_id.as_bytes(), secret.as_bytes()];
-        if !self.verify_hash(&hash, &parts, secret)? {
+        if !self.verify_hash(row.secret_hash, &parts, secret).await? {
             return Ok(None);
         }
-        self.usage.note(Used::Client, client_id, now());
-        let client = AuthstarClient::new(client_id, split_scopes(&scopes));
-        self.cache
-            .insert(self.cache_key(b"client", client_id, secret), client.clone());
+        self.shared.usage.note(Usage::Client {
+            client_id: client_id.to_owned(),
+            at: now(),
+        });
+        let client = AuthstarClient::new(client_id, split_scopes(&row.scopes));
+        self.remember(
+            generation,
+            self.cache_key(b"client", client_id, secret),
+            &client,
+        );
         Ok(Some(client))
     }
 
-    /// A cached answer for an API key, if one was found within the last 30 seconds.
+    /// A cached answer for an API key, if one was found within the cache TTL.
     pub fn cached_key(&self, key: &str) -> Option<AuthstarClient> {
         let (key_id, secret) = key.strip_prefix(API_KEY_PREFIX)?.split_once('_')?;
         self.cached("key", key_id, secret)
     }
 
-    /// Authenticates an API key: `None` for malformed, unknown, revoked (key or client) or wrong.
-    /// Blocking.
-    pub fn authenticate_key(&self, key: &str) -> Result<Option<AuthstarClient>, RegistryError> {
+    /// Authenticates an API key: `None` for malformed, unknown, revoked (key or client) or
+    /// wrong.
+    pub async fn authenticate_key(
+        &self,
+        key: &str,
+    ) -> Result<Option<AuthstarClient>, RegistryError> {
         match self.cached_key(key) {
             Some(client) => Ok(Some(client)),
-            None => self.check_key(key),
+            None => self.check_key(key).await,
         }
     }
 
-    /// [`authenticate_key`](Self::authenticate_key) without the cache lookup, for a caller that
-    /// has just missed it. Blocking.
-    pub fn check_key(&self, key: &str) -> Result<Option<AuthstarClient>, RegistryError> {
+    /// [`authenticate_key`](Self::authenticate_key) without the cache lookup, for a caller
+    /// that has just missed it.
+    pub async fn check_key(&self, key: &str) -> Result<Option<AuthstarClient>, RegistryError> {
         let Some((key_id, secret)) = key
             .strip_prefix(API_KEY_PREFIX)
             .and_then(|rest| rest.split_once('_'))
         else {
             return Ok(None);
         };
-        let row: Option<(String, String, String)> = self
-            .db()
-            .query_row(
-                "SELECT k.key_hash, k.scopes, k.client_id FROM api_keys k JOIN clients c ON c.client_id = k.client_id
-                 WHERE k.key_id = ?1 AND k.revoked_at IS NULL AND c.revoked_at IS NULL",
-                [key_id],
-                |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?)),
-            )
-            .optional()?;
-        let Some((hash, scopes, client_id)) = row else {
+        let generation = self.shared.generation.load(Ordering::Acquire);
+        let Some(row) = self.shared.store.active_key(key_id).await? else {
             return Ok(None);
         };
         let parts: [&[u8]; 3] = [b"key", key_id.as_bytes(), secret.as_bytes()];
-        if !self.verify_hash(&hash, &parts, secret)? {
+        if !self.verify_hash(row.key_hash, &parts, secret).await? {
             return Ok(None);
         }
-        self.usage.note(Used::Key, key_id, now());
-        let client = AuthstarClient::new(client_id, split_scopes(&scopes));
-        self.cache
-            .insert(self.cache_key(b"key", key_id, secret), client.clone());
+        self.shared.usage.note(Usage::Key {
+            key_id: key_id.to_owned(),
+            at: now(),
+        });
+        let client = AuthstarClient::new(row.client_id, split_scopes(&row.scopes));
+        self.remember(generation, self.cache_key(b"key", key_id, secret), &client);
         Ok(Some(client))
     }
 
-    /// [`is_active`](Self::is_active) through the cache (within the cache TTL of a revocation
-    /// by another process; at once for one by this process): what a session is checked with.
-    pub fn is_active_cached(&self, client_id: &str) -> Result<bool, RegistryError> {
-        if let Some(active) = self.active.get(client_id) {
+    /// [`is_active`](Self::is_active) through the cache: what a session is checked with.
+    pub async fn is_active_cached(&self, client_id: &str) -> Result<bool, RegistryError> {
+        if let Some(active) = self.shared.active.get(client_id) {
             return Ok(active);
         }
-        let active = self.is_active(client_id)?;
-        self.active.insert(client_id.to_owned(), active);
+        let generation = self.shared.generation.load(Ordering::Acquire);
+        let active = self.is_active(client_id).await?;
+        if self.shared.generation.load(Ordering::Acquire) == generation {
+            self.shared.active.insert(client_id.to_owned(), active);
+        }
         Ok(active)
     }
 
     /// A cached answer of [`is_active_cached`](Self::is_active_cached), if there is one.
     pub fn cached_active(&self, client_id: &str) -> Option<bool> {
-        self.active.get(client_id)
+        self.shared.active.get(client_id)
     }
 
     /// Whether a client exists and is not revoked (checked before issuing a token).
-    pub fn is_active(&self, client_id: &str) -> Result<bool, RegistryError> {
+    pub async fn is_active(&self, client_id: &str) -> Result<bool, RegistryError> {
         Ok(self
-            .db()
-            .query_row(
-                "SELECT 1 FROM clients WHERE client_id = ?1 AND revoked_at IS NULL",
-                [client_id],
-                |_| Ok(()),
-            )
-            .optional()?
-            .is_some())
+            .shared
+            .store
+            .client(client_id)
+            .await?
+            .is_some_and(|row| row.revoked_at.is_none()))
     }
 
     /// Whether the registry has no client yet.
-    pub fn is_empty(&self) -> Result<bool, RegistryError> {
-        Ok(self
-            .db()
-            .query_row("SELECT COUNT(*) FROM clients", [], |row| {
-                row.get::<_, i64>(0)
-            })?
-            == 0)
+    pub async fn is_empty(&self) -> Result<bool, RegistryError> {
+        Ok(self.shared.store.count_clients().await? == 0)
     }
 }
 
@@ -743,18 +936,30 @@ mod tests {
     use super::*;
 
     /// Whether `condition` holds within two seconds.
-    fn eventually(condition: impl Fn() -> bool) -> bool {
+    async fn eventually<F, Fut>(condition: F) -> bool
+    where
+        F: Fn() -> Fut,
+        Fut: std::future::Future<Output = bool>,
+    {
         let deadline = std::time::Instant::now() + Duration::from_secs(2);
         while std::time::Instant::now() < deadline {
-            if condition() {
+            if condition().await {
                 return true;
             }
-            std::thread::sleep(Duration::from_millis(10));
+            tokio::time::sleep(Duration::from_millis(10)).await;
         }
         false
     }
 
-    fn registry() -> (Registry, PathBuf) {
+    /// The stored hash of the only client, read with a connection of the test's own.
+    fn stored_hash(db: &Path) -> String {
+        rusqlite::Connection::open(db)
+            .unwrap()
+            .query_row("SELECT secret_hash FROM clients", [], |r| r.get(0))
+            .unwrap()
+    }
+
+    async fn registry() -> (Registry, PathBuf) {
         let dir = std::env::temp_dir().join(format!(
             "authstar-registry-{}-{}",
             std::process::id(),
@@ -762,14 +967,15 @@ mod tests {
         ));
         std::fs::create_dir_all(&dir).unwrap();
         let db = dir.join("test.db");
-        (Registry::open(&db).unwrap(), dir)
+        (Registry::open(&db).await.unwrap(), dir)
     }
 
-    #[test]
-    fn generated_secrets_authenticate_and_are_stored_only_as_keyed_hashes() {
-        let (registry, dir) = registry();
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn generated_secrets_authenticate_and_are_stored_only_as_keyed_hashes() {
+        let (registry, dir) = registry().await;
         let created = registry
             .create_client(Some("svc"), None, &["read".into()])
+            .await
             .unwrap();
         assert!(
             URL_SAFE_NO_PAD
@@ -781,100 +987,120 @@ mod tests {
         );
         let client = registry
             .authenticate_client("svc", &created.client_secret)
+            .await
             .unwrap()
             .unwrap();
         assert!(
-            eventually(|| registry.list_clients().unwrap()[0].last_used_at.is_some()),
+            eventually(|| async {
+                registry.list_clients().await.unwrap()[0]
+                    .last_used_at
+                    .is_some()
+            })
+            .await,
             "a successful check records its use, off the request path"
         );
-        assert!(registry.list_clients().unwrap()[0].created_at > 0);
+        assert!(registry.list_clients().await.unwrap()[0].created_at > 0);
         assert_eq!(client.scopes(), ["read"]);
         assert!(
             registry
                 .authenticate_client("svc", "wrong")
+                .await
                 .unwrap()
                 .is_none()
         );
-        let stored: String = registry
-            .db()
-            .query_row("SELECT secret_hash FROM clients", [], |r| r.get(0))
-            .unwrap();
+        let stored = stored_hash(&dir.join("test.db"));
         assert!(stored.starts_with("hmac-sha256$") && !stored.contains(&created.client_secret));
         let file = std::fs::read(dir.join("test.db")).unwrap();
         assert!(!String::from_utf8_lossy(&file).contains(&created.client_secret));
         std::fs::remove_dir_all(dir).unwrap();
     }
 
-    #[test]
-    fn imported_secrets_use_argon2() {
-        let (registry, dir) = registry();
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn imported_secrets_use_argon2() {
+        let (registry, dir) = registry().await;
         registry
             .create_client(Some("imp"), Some("correct horse battery"), &[])
+            .await
             .unwrap();
-        let stored: String = registry
-            .db()
-            .query_row("SELECT secret_hash FROM clients", [], |r| r.get(0))
-            .unwrap();
+        let stored = stored_hash(&dir.join("test.db"));
         assert!(stored.starts_with("argon2-peppered$$argon2id$"), "{stored}");
         assert!(
             registry
                 .authenticate_client("imp", "correct horse battery")
+                .await
                 .unwrap()
                 .is_some()
         );
         assert!(
             registry
                 .authenticate_client("imp", "correct horse batterx")
+                .await
                 .unwrap()
                 .is_none()
         );
         std::fs::remove_dir_all(dir).unwrap();
     }
 
-    #[test]
-    fn api_keys_carry_a_prefix_and_stop_working_when_revoked() {
-        let (registry, dir) = registry();
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn api_keys_carry_a_prefix_and_stop_working_when_revoked() {
+        let (registry, dir) = registry().await;
         registry
             .create_client(Some("svc"), None, &["a".into(), "b".into()])
+            .await
             .unwrap();
-        let key = registry.create_key("svc", &["a".into()]).unwrap();
+        let key = registry.create_key("svc", &["a".into()]).await.unwrap();
         assert!(key.key.starts_with("ask_"));
-        assert!(registry.list_keys().unwrap()[0].last_used_at.is_none());
+        assert!(
+            registry.list_keys().await.unwrap()[0]
+                .last_used_at
+                .is_none()
+        );
         assert_eq!(
             registry
                 .authenticate_key(&key.key)
+                .await
                 .unwrap()
                 .unwrap()
                 .scopes(),
             ["a"]
         );
-        assert!(eventually(|| registry.list_keys().unwrap()[0]
-            .last_used_at
-            .is_some()));
+        assert!(
+            eventually(|| async {
+                registry.list_keys().await.unwrap()[0]
+                    .last_used_at
+                    .is_some()
+            })
+            .await
+        );
         assert!(
             registry
                 .authenticate_key(&format!("{}x", key.key))
+                .await
                 .unwrap()
                 .is_none()
         );
         assert!(
-            registry.create_key("svc", &["c".into()]).is_err(),
+            registry.create_key("svc", &["c".into()]).await.is_err(),
             "scopes beyond the client's"
         );
-        registry.revoke_key(&key.key_id).unwrap();
-        assert!(registry.authenticate_key(&key.key).unwrap().is_none());
-        let second = registry.create_key("svc", &[]).unwrap();
-        registry.revoke_client("svc").unwrap();
+        registry.revoke_key(&key.key_id).await.unwrap();
+        assert!(registry.authenticate_key(&key.key).await.unwrap().is_none());
+        let second = registry.create_key("svc", &[]).await.unwrap();
+        registry.revoke_client("svc").await.unwrap();
         assert!(
-            registry.authenticate_key(&second.key).unwrap().is_none(),
+            registry
+                .authenticate_key(&second.key)
+                .await
+                .unwrap()
+                .is_none(),
             "a revoked client's keys stop"
         );
         assert!(matches!(
-            registry.revoke_client("nobody"),
+            registry.revoke_client("nobody").await,
             Err(RegistryError::UnknownClient(_))
         ));
         assert!(matches!(
-            registry.revoke_key("nokey"),
+            registry.revoke_key("nokey").await,
             Err(RegistryError::UnknownKey(_))
         ));
         let _ = std::fs::remove_dir_all(dir);
@@ -897,17 +1123,20 @@ mod attacker_tests {
         dir
     }
 
-    #[test]
-    fn a_lost_secrets_file_is_refused_never_replaced() {
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_lost_secrets_file_is_refused_never_replaced() {
         let dir = fresh_dir("lost");
         let db = dir.join("r.db");
-        let registry = Registry::open(&db).unwrap();
-        let created = registry.create_client(Some("svc"), None, &[]).unwrap();
+        let registry = Registry::open(&db).await.unwrap();
+        let created = registry
+            .create_client(Some("svc"), None, &[])
+            .await
+            .unwrap();
         drop(registry);
         let secrets = secrets_path(&db);
         let saved = std::fs::read(&secrets).unwrap();
         std::fs::remove_file(&secrets).unwrap();
-        let error = Registry::open(&db).unwrap_err().to_string();
+        let error = Registry::open(&db).await.unwrap_err().to_string();
         assert!(
             error.contains("missing") && error.contains("restore"),
             "{error}"
@@ -915,16 +1144,17 @@ mod attacker_tests {
         assert!(!secrets.exists(), "no new pepper was written");
         // Another database's secrets file is refused too.
         let other = dir.join("other.db");
-        Registry::open(&other).unwrap();
+        Registry::open(&other).await.unwrap();
         std::fs::copy(secrets_path(&other), &secrets).unwrap();
-        let error = Registry::open(&db).unwrap_err().to_string();
+        let error = Registry::open(&db).await.unwrap_err().to_string();
         assert!(error.contains("another database"), "{error}");
         // The right file back: everything works again.
         std::fs::write(&secrets, saved).unwrap();
-        let registry = Registry::open(&db).unwrap();
+        let registry = Registry::open(&db).await.unwrap();
         assert!(
             registry
                 .authenticate_client("svc", &created.client_secret)
+                .await
                 .unwrap()
                 .is_some()
         );
@@ -932,13 +1162,16 @@ mod attacker_tests {
     }
 
     #[cfg(unix)]
-    #[test]
-    fn database_and_secrets_files_are_private() {
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn database_and_secrets_files_are_private() {
         use std::os::unix::fs::PermissionsExt as _;
         let dir = fresh_dir("modes");
         let db = dir.join("r.db");
-        let registry = Registry::open(&db).unwrap();
-        registry.create_client(Some("svc"), None, &[]).unwrap();
+        let registry = Registry::open(&db).await.unwrap();
+        registry
+            .create_client(Some("svc"), None, &[])
+            .await
+            .unwrap();
         for suffix in ["", "-wal", "-shm", ".secrets.json"] {
             let mut name = db.as_os_str().to_owned();
             name.push(suffix);
@@ -951,35 +1184,47 @@ mod attacker_tests {
         let _ = std::fs::remove_dir_all(dir);
     }
 
-    #[test]
-    fn a_cache_ttl_out_of_range_is_refused_before_any_file_is_made() {
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_cache_ttl_out_of_range_is_refused_before_any_file_is_made() {
         let dir = fresh_dir("ttl");
         let db = dir.join("r.db");
-        let error = Registry::open_with_cache(&db, Duration::from_secs(99_999_999_999));
-        assert!(matches!(error, Err(RegistryError::Invalid(_))));
+        let error = Registry::builder(db.as_path())
+            .cache_ttl(Duration::from_secs(99_999_999_999))
+            .open()
+            .await;
+        assert!(matches!(error, Err(RegistryError::CacheTtlTooLong(_))));
         assert!(!db.exists() && !secrets_path(&db).exists());
         let _ = std::fs::remove_dir_all(dir);
     }
 
-    #[test]
-    fn imported_secrets_must_be_long_enough() {
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn imported_secrets_must_be_long_enough() {
         let dir = fresh_dir("weak");
-        let registry = Registry::open(&dir.join("r.db")).unwrap();
+        let registry = Registry::open(&dir.join("r.db")).await.unwrap();
         assert!(matches!(
-            registry.create_client(Some("svc"), Some("hunter2"), &[]),
+            registry
+                .create_client(Some("svc"), Some("hunter2"), &[])
+                .await,
             Err(RegistryError::WeakSecret)
         ));
         let _ = std::fs::remove_dir_all(dir);
     }
 
-    #[test]
-    fn a_writer_holding_the_database_does_not_fail_valid_credentials() {
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_writer_holding_the_database_does_not_fail_valid_credentials() {
         let dir = fresh_dir("locked");
         let db = dir.join("r.db");
-        let registry = Registry::open_with_cache(&db, Duration::ZERO).unwrap();
-        let created = registry.create_client(Some("svc"), None, &[]).unwrap();
-        let key = registry.create_key("svc", &[]).unwrap();
-        let writer = Connection::open(&db).unwrap();
+        let registry = Registry::builder(db.as_path())
+            .cache_ttl(Duration::ZERO)
+            .open()
+            .await
+            .unwrap();
+        let created = registry
+            .create_client(Some("svc"), None, &[])
+            .await
+            .unwrap();
+        let key = registry.create_key("svc", &[]).await.unwrap();
+        let writer = rusqlite::Connection::open(&db).unwrap();
         writer
             .execute_batch("BEGIN IMMEDIATE; UPDATE clients SET scopes = scopes;")
             .unwrap();
@@ -988,10 +1233,11 @@ mod attacker_tests {
             assert!(
                 registry
                     .authenticate_client("svc", &created.client_secret)
+                    .await
                     .unwrap()
                     .is_some()
             );
-            assert!(registry.authenticate_key(&key.key).unwrap().is_some());
+            assert!(registry.authenticate_key(&key.key).await.unwrap().is_some());
         }
         assert!(
             started.elapsed() < Duration::from_secs(1),
@@ -1001,29 +1247,35 @@ mod attacker_tests {
         let _ = std::fs::remove_dir_all(dir);
     }
 
-    #[test]
-    fn unknown_ids_cost_as_much_as_a_wrong_imported_secret() {
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn unknown_ids_cost_as_much_as_a_wrong_imported_secret() {
         let dir = fresh_dir("timing");
-        let registry = Registry::open_with_cache(&dir.join("r.db"), Duration::ZERO).unwrap();
+        let registry = Registry::builder(dir.join("r.db"))
+            .cache_ttl(Duration::ZERO)
+            .open()
+            .await
+            .unwrap();
         registry
             .create_client(Some("imported"), Some("a long imported secret"), &[])
+            .await
             .unwrap();
-        let time = |id: &str| {
+        let time = async |id: &str| {
             let started = std::time::Instant::now();
             assert!(
                 registry
                     .authenticate_client(id, "a wrong guess!!!")
+                    .await
                     .unwrap()
                     .is_none()
             );
             started.elapsed()
         };
         // Interleaved, after a warm-up, so both see the same machine.
-        time("imported");
+        time("imported").await;
         let (mut known, mut unknown) = (Vec::new(), Vec::new());
         for _ in 0..11 {
-            known.push(time("imported"));
-            unknown.push(time("nobody"));
+            known.push(time("imported").await);
+            unknown.push(time("nobody").await);
         }
         known.sort();
         unknown.sort();

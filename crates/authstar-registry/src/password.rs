@@ -146,7 +146,7 @@ impl Passwords {
             Version::V0x13,
             Params::default(),
         )
-        .map_err(|e| RegistryError::Invalid(format!("the pepper is not an argon2 secret: {e}")))
+        .map_err(|e| RegistryError::PasswordHash(e.into()))
     }
 
     /// Checks an imported secret's length and characters.
@@ -165,7 +165,7 @@ impl Passwords {
         let hash = self
             .argon2()?
             .hash_password(secret.as_bytes(), &salt)
-            .map_err(|e| RegistryError::Invalid(format!("could not hash the secret: {e}")))?;
+            .map_err(RegistryError::PasswordHash)?;
         Ok(format!("{PEPPERED}{hash}"))
     }
 

@@ -74,20 +74,23 @@ pub(crate) fn secrets_error(path: &Path, message: String) -> RegistryError {
     }
 }
 
-/// New secrets, written atomically to `path` (mode 0600).
-pub(crate) fn create(path: &Path) -> Result<ServerSecrets, RegistryError> {
-    let fail = |message: String| secrets_error(path, message);
-    let jwt_key =
-        authstar_jwt::SigningKey::generate_es256("k1").map_err(|e| fail(e.to_string()))?;
-    let secrets = ServerSecrets {
+/// New secrets, not yet written anywhere.
+pub(crate) fn generate(path: &Path) -> Result<ServerSecrets, RegistryError> {
+    let jwt_key = authstar_jwt::SigningKey::generate_es256("k1")
+        .map_err(|e| secrets_error(path, e.to_string()))?;
+    Ok(ServerSecrets {
         pepper: URL_SAFE_NO_PAD.encode(random::<32>()?),
         cookie_key: URL_SAFE_NO_PAD.encode(random::<64>()?),
         jwt_key: URL_SAFE_NO_PAD.encode(jwt_key.to_bytes()),
         jwt_kid: format!("es256-{}", hex(&random::<4>()?)),
-    };
-    let json = serde_json::to_vec_pretty(&secrets).map_err(|e| fail(e.to_string()))?;
-    write_atomically(path, &json).map_err(|e| fail(e.to_string()))?;
-    Ok(secrets)
+    })
+}
+
+/// Writes `secrets` atomically to `path` (mode 0600).
+pub(crate) fn write(path: &Path, secrets: &ServerSecrets) -> Result<(), RegistryError> {
+    let fail = |message: String| secrets_error(path, message);
+    let json = serde_json::to_vec_pretty(secrets).map_err(|e| fail(e.to_string()))?;
+    write_atomically(path, &json).map_err(|e| fail(e.to_string()))
 }
 
 /// Writes `bytes` to `path` so that a crash leaves either no file or the whole file: a private

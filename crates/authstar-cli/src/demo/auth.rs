@@ -1,5 +1,5 @@
 //! The demo's authenticators on the registry: Basic client credentials, API keys and the
-//! session cookie. Cache hits answer at once; everything else runs on a blocking thread.
+//! session cookie. Cache hits answer at once; everything else asks the registry's database.
 
 use std::future::Future;
 use std::pin::Pin;
@@ -17,17 +17,13 @@ use crate::registry::{Registry, RegistryError};
 
 pub(super) type BoxVerdict = Pin<Box<dyn Future<Output = Verdict<AuthstarClient>> + Send>>;
 
-/// Runs a registry call on a blocking thread. A registry that is busy (too many password
-/// checks) or failing is `Unavailable`: the layer answers 503 with `Retry-After`.
-async fn blocking<F>(work: F) -> Verdict<AuthstarClient>
-where
-    F: FnOnce() -> Result<Option<AuthstarClient>, RegistryError> + Send + 'static,
-{
-    match tokio::task::spawn_blocking(work).await {
-        Ok(Ok(Some(client))) => Verdict::Authenticated(client),
-        Ok(Ok(None)) => Verdict::Rejected,
-        Ok(Err(error)) => Verdict::Unavailable(error.into()),
-        Err(join) => Verdict::Unavailable(join.into()),
+/// A registry answer as a verdict. A registry that is busy (too many password checks) or
+/// failing is `Unavailable`: the layer answers 503 with `Retry-After`.
+fn verdict(answer: Result<Option<AuthstarClient>, RegistryError>) -> Verdict<AuthstarClient> {
+    match answer {
+        Ok(Some(client)) => Verdict::Authenticated(client),
+        Ok(None) => Verdict::Rejected,
+        Err(error) => Verdict::Unavailable(error.into()),
     }
 }
 
@@ -41,17 +37,17 @@ impl Authenticator<BasicCredentials> for RegistryBasic {
 
     fn authenticate(&self, credentials: BasicCredentials) -> BoxVerdict {
         let registry = self.0.clone();
-        Box::pin(blocking(move || {
+        Box::pin(async move {
             // `start` has just missed the cache: straight to the database.
             let (id, secret) = (credentials.username(), credentials.password());
-            let found = registry.check_client(id, secret)?;
+            let found = registry.check_client(id, secret).await;
             // OAuth2 clients form-urlencode id and secret inside Basic (RFC 6749 §2.3.1); an
             // imported secret with `%` or `+` arrives escaped. Only those pay a second check.
-            match (found, rfc6749_decoded(id, secret)) {
-                (None, Some((id, secret))) => registry.check_client(&id, &secret),
-                (found, _) => Ok(found),
-            }
-        }))
+            verdict(match (found, rfc6749_decoded(id, secret)) {
+                (Ok(None), Some((id, secret))) => registry.check_client(&id, &secret).await,
+                (found, _) => found,
+            })
+        })
     }
 
     fn start(&self, credentials: BasicCredentials) -> Started<BoxVerdict, AuthstarClient> {
@@ -84,7 +80,7 @@ impl Authenticator<HeaderCredential> for RegistryKey {
     fn authenticate(&self, key: HeaderCredential) -> BoxVerdict {
         let registry = self.0.clone();
         // `start` has just missed the cache: straight to the database.
-        Box::pin(blocking(move || registry.check_key(key.as_str())))
+        Box::pin(async move { verdict(registry.check_key(key.as_str()).await) })
     }
 
     fn start(&self, key: HeaderCredential) -> Started<BoxVerdict, AuthstarClient> {
@@ -96,7 +92,7 @@ impl Authenticator<HeaderCredential> for RegistryKey {
 }
 
 /// The signed session cookie, honoured only while its client is active (checked through the
-/// registry's cache, so within `--cache-ttl` of a revocation by another process).
+/// registry's cache, which every instance drops within 250 ms of a revocation anywhere).
 #[derive(Clone)]
 pub(super) struct RegistrySession {
     pub(super) registry: Registry,
@@ -114,12 +110,8 @@ impl RequestAuthenticator for RegistrySession {
             let Some(client) = session else {
                 return Verdict::Rejected;
             };
-            blocking(move || {
-                Ok(registry
-                    .is_active_cached(client.client_id())?
-                    .then_some(client))
-            })
-            .await
+            let active = registry.is_active_cached(client.client_id()).await;
+            verdict(active.map(|active| active.then_some(client)))
         })
     }
 

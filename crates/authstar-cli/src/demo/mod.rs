@@ -46,7 +46,7 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use tower_layer::Layer as _;
 use utoipa_swagger_ui::SwaggerUi;
 
-use crate::registry::{API_KEY_PREFIX, Registry, RegistryError};
+use crate::registry::{API_KEY_PREFIX, Database, Registry, RegistryError};
 use auth::{RegistryBasic, RegistryKey, RegistrySession};
 use routes::AllowedOrigins;
 pub use server::ServerLimits;
@@ -61,7 +61,9 @@ pub struct DemoConfig {
     /// Port (0: any free port).
     pub port: u16,
     /// The registry database.
-    pub db: PathBuf,
+    pub db: Database,
+    /// The secrets file; default beside a SQLite database, required for PostgreSQL.
+    pub secrets: Option<PathBuf>,
     /// Proxies whose forwarding header is believed.
     pub trusted_proxies: Vec<String>,
     /// The header those proxies write.
@@ -193,8 +195,7 @@ fn token_route(
         async move {
             // A revoked client gets no token, whatever a cache still remembers.
             let client_id = request.client_id.clone();
-            let active =
-                tokio::task::spawn_blocking(move || registry.is_active(&client_id)).await??;
+            let active = registry.is_active(&client_id).await?;
             if !active {
                 return Err("the client is revoked".into());
             }
@@ -336,7 +337,11 @@ pub fn first_start_lines(base: &str, client_id: &str, secret: &str, api_key: &st
 pub async fn run(config: DemoConfig) -> Result<(), DemoError> {
     let proxies =
         Networks::parse(&config.trusted_proxies).map_err(|e| DemoError::Config(e.to_string()))?;
-    let registry = Registry::open_with_cache(&config.db, config.cache_ttl)?;
+    let mut registry = Registry::builder(config.db.clone()).cache_ttl(config.cache_ttl);
+    if let Some(secrets) = &config.secrets {
+        registry = registry.secrets(secrets);
+    }
+    let registry = registry.open().await?;
     let address = format!("{}:{}", config.host, config.port);
     let listener = tokio::net::TcpListener::bind(&address)
         .await
@@ -355,10 +360,14 @@ pub async fn run(config: DemoConfig) -> Result<(), DemoError> {
     let base = format!("http://{host}:{}", local.port());
     let issuer = config.issuer.clone().unwrap_or_else(|| base.clone());
 
-    if registry.is_empty()? {
+    if registry.is_empty().await? {
         let scopes = ["reports:read".to_owned(), "reports:export".to_owned()];
-        let client = registry.create_client(Some("demo-client"), None, &scopes)?;
-        let key = registry.create_key(&client.client_id, &["reports:read".to_owned()])?;
+        let client = registry
+            .create_client(Some("demo-client"), None, &scopes)
+            .await?;
+        let key = registry
+            .create_key(&client.client_id, &["reports:read".to_owned()])
+            .await?;
         println!("authstar demo: created the demo client and an API key (shown only this once)");
         println!("  client_id:     {}", client.client_id);
         println!("  client_secret: {}", client.client_secret);
@@ -370,7 +379,7 @@ pub async fn run(config: DemoConfig) -> Result<(), DemoError> {
     } else {
         println!(
             "authstar demo: using the clients in {} (secrets are shown only when created: `authstar clients create`)",
-            config.db.display()
+            config.db
         );
     }
     println!("Swagger UI: {base}/docs");

@@ -1,0 +1,240 @@
+//! Where the registry's rows live: the [`Store`] trait and its two engines, embedded SQLite
+//! ([`SqliteStore`]) and PostgreSQL ([`PostgresStore`]).
+//!
+//! A store keeps rows only. Hashing, caching, the pepper and the rules (who may hold which
+//! scope, what a revoked client's keys do) stay in [`Registry`](crate::Registry), so an engine is
+//! a page of SQL and every engine passes the same contract tests.
+
+mod postgres;
+mod sqlite;
+
+use std::fmt;
+use std::future::Future;
+use std::pin::Pin;
+use std::time::Duration;
+
+pub use postgres::PostgresStore;
+pub use sqlite::SqliteStore;
+
+/// How long one store call may take before it fails with [`StoreError::Timeout`], unless the
+/// store is built with another.
+pub const DEFAULT_CALL_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// A store call in flight.
+pub type StoreFuture<'a, T> = Pin<Box<dyn Future<Output = Result<T, StoreError>> + Send + 'a>>;
+
+/// A boxed error from an engine's driver.
+pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
+
+/// Why a store call failed.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum StoreError {
+    /// A row with that id exists already.
+    #[error("a row with that id exists already")]
+    Conflict,
+    /// The call took longer than the store's call timeout.
+    #[error("the database did not answer within {0:?}")]
+    Timeout(Duration),
+    /// The engine failed (unreachable, refused the query, a broken connection).
+    #[error("database error")]
+    Engine(#[source] BoxError),
+    /// The database was migrated by a newer authstar: this one does not know its schema.
+    #[error(
+        "the database's schema is version {found}, newer than the {known} this authstar knows: \
+         upgrade authstar"
+    )]
+    NewerSchema {
+        /// The database's version.
+        found: u32,
+        /// The newest version this build knows.
+        known: u32,
+    },
+}
+
+impl StoreError {
+    pub(crate) fn engine(error: impl Into<BoxError>) -> Self {
+        Self::Engine(error.into())
+    }
+}
+
+/// A client's row. `scopes` is space-separated, as in OAuth2.
+#[derive(Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct ClientRow {
+    /// The client id.
+    pub client_id: String,
+    /// The secret's hash (`hmac-sha256$...` or an argon2 PHC string), never the secret.
+    pub secret_hash: String,
+    /// Space-separated scopes.
+    pub scopes: String,
+    /// Seconds since the epoch.
+    pub created_at: u64,
+    /// The last successful authentication, seconds since the epoch.
+    pub last_used_at: Option<u64>,
+    /// When it was revoked, seconds since the epoch.
+    pub revoked_at: Option<u64>,
+}
+
+impl ClientRow {
+    /// A new, never used, active client.
+    pub fn new(client_id: String, secret_hash: String, scopes: String, created_at: u64) -> Self {
+        Self {
+            client_id,
+            secret_hash,
+            scopes,
+            created_at,
+            last_used_at: None,
+            revoked_at: None,
+        }
+    }
+}
+
+impl fmt::Debug for ClientRow {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ClientRow")
+            .field("client_id", &self.client_id)
+            .field("scopes", &self.scopes)
+            .field("created_at", &self.created_at)
+            .field("last_used_at", &self.last_used_at)
+            .field("revoked_at", &self.revoked_at)
+            .finish_non_exhaustive()
+    }
+}
+
+/// An API key's row (the key itself is never stored).
+#[derive(Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct KeyRow {
+    /// The key id, the public part of the key.
+    pub key_id: String,
+    /// The owning client.
+    pub client_id: String,
+    /// The key's hash.
+    pub key_hash: String,
+    /// Space-separated scopes.
+    pub scopes: String,
+    /// Seconds since the epoch.
+    pub created_at: u64,
+    /// The last successful authentication.
+    pub last_used_at: Option<u64>,
+    /// When it was revoked.
+    pub revoked_at: Option<u64>,
+}
+
+impl KeyRow {
+    /// A new, never used, active key.
+    pub fn new(
+        key_id: String,
+        client_id: String,
+        key_hash: String,
+        scopes: String,
+        created_at: u64,
+    ) -> Self {
+        Self {
+            key_id,
+            client_id,
+            key_hash,
+            scopes,
+            created_at,
+            last_used_at: None,
+            revoked_at: None,
+        }
+    }
+}
+
+impl fmt::Debug for KeyRow {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("KeyRow")
+            .field("key_id", &self.key_id)
+            .field("client_id", &self.client_id)
+            .field("scopes", &self.scopes)
+            .field("created_at", &self.created_at)
+            .field("last_used_at", &self.last_used_at)
+            .field("revoked_at", &self.revoked_at)
+            .finish_non_exhaustive()
+    }
+}
+
+/// What a revocation found.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Revoked {
+    /// Revoked by this call.
+    Now,
+    /// Revoked before.
+    Already,
+    /// No such row.
+    Unknown,
+}
+
+/// A use to record in `last_used_at`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Usage {
+    /// A client authenticated with its secret.
+    Client {
+        /// The client.
+        client_id: String,
+        /// When, seconds since the epoch.
+        at: u64,
+    },
+    /// An API key authenticated.
+    Key {
+        /// The key.
+        key_id: String,
+        /// When.
+        at: u64,
+    },
+}
+
+/// The rows of a registry. Every call is bounded by the store's call timeout; none holds a
+/// process-wide lock while it waits for the engine.
+///
+/// Revocations bump a counter, the *revision*, in the same transaction: every process polls it
+/// (one tiny query per interval) and drops its caches when it moves, which is how a revocation
+/// made anywhere reaches every instance within the poll interval.
+pub trait Store: Send + Sync + fmt::Debug + 'static {
+    /// Brings the schema to the newest version this build knows; returns that version.
+    /// Safe to run from several processes at once.
+    fn migrate(&self) -> StoreFuture<'_, u32>;
+
+    /// Stores `value` under `name` unless a value is stored already; returns the stored one.
+    fn init_meta<'a>(&'a self, name: &'a str, value: &'a str) -> StoreFuture<'a, String>;
+
+    /// How many clients there are (revoked ones too).
+    fn count_clients(&self) -> StoreFuture<'_, u64>;
+
+    /// Adds a client; [`StoreError::Conflict`] when the id is taken.
+    fn insert_client<'a>(&'a self, row: &'a ClientRow) -> StoreFuture<'a, ()>;
+
+    /// One client, revoked or not.
+    fn client<'a>(&'a self, client_id: &'a str) -> StoreFuture<'a, Option<ClientRow>>;
+
+    /// Every client, oldest first.
+    fn clients(&self) -> StoreFuture<'_, Vec<ClientRow>>;
+
+    /// Revokes a client (its keys stop working with it) and bumps the revision.
+    fn revoke_client<'a>(&'a self, client_id: &'a str, at: u64) -> StoreFuture<'a, Revoked>;
+
+    /// Adds an API key; [`StoreError::Conflict`] when the key id is taken.
+    fn insert_key<'a>(&'a self, row: &'a KeyRow) -> StoreFuture<'a, ()>;
+
+    /// A key that is active and whose client is active, or `None`.
+    fn active_key<'a>(&'a self, key_id: &'a str) -> StoreFuture<'a, Option<KeyRow>>;
+
+    /// Every key, oldest first.
+    fn keys(&self) -> StoreFuture<'_, Vec<KeyRow>>;
+
+    /// Revokes a key and bumps the revision.
+    fn revoke_key<'a>(&'a self, key_id: &'a str, at: u64) -> StoreFuture<'a, Revoked>;
+
+    /// Records uses in `last_used_at` (a batch, written off the request path).
+    fn record_usage<'a>(&'a self, uses: &'a [Usage]) -> StoreFuture<'a, ()>;
+
+    /// The revision: it changes whenever anything is revoked.
+    fn revision(&self) -> StoreFuture<'_, u64>;
+}
+
+/// The schema versions, shared by both engines: each step is one migration, applied in order
+/// and recorded in `authstar_schema`.
+pub(crate) const SCHEMA_VERSION: u32 = 2;

@@ -1,0 +1,424 @@
+//! The shared engine: PostgreSQL through `tokio-postgres` and a `deadpool` pool.
+
+use std::future::Future;
+use std::time::Duration;
+
+use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod, Runtime};
+use tokio_postgres::error::SqlState;
+use tokio_postgres::{NoTls, Row};
+
+use super::{
+    ClientRow, DEFAULT_CALL_TIMEOUT, KeyRow, Revoked, SCHEMA_VERSION, Store, StoreError,
+    StoreFuture, Usage,
+};
+
+/// Connections at most per process.
+const POOL_SIZE: usize = 16;
+
+/// Held while migrating, so that instances starting together migrate one after the other.
+const MIGRATION_LOCK: i64 = 0x6175_7468_7374_6172; // "authstar"
+
+const MIGRATIONS: [&str; SCHEMA_VERSION as usize] = [
+    "CREATE TABLE IF NOT EXISTS clients (
+        client_id    TEXT PRIMARY KEY,
+        secret_hash  TEXT NOT NULL,
+        scopes       TEXT NOT NULL,
+        created_at   BIGINT NOT NULL,
+        last_used_at BIGINT,
+        revoked_at   BIGINT
+    );
+    CREATE TABLE IF NOT EXISTS meta (
+        name  TEXT PRIMARY KEY,
+        value TEXT NOT NULL
+    );
+    CREATE TABLE IF NOT EXISTS api_keys (
+        key_id       TEXT PRIMARY KEY,
+        client_id    TEXT NOT NULL REFERENCES clients(client_id),
+        key_hash     TEXT NOT NULL,
+        scopes       TEXT NOT NULL,
+        created_at   BIGINT NOT NULL,
+        last_used_at BIGINT,
+        revoked_at   BIGINT
+    );",
+    "CREATE TABLE revision (
+        id    INTEGER PRIMARY KEY CHECK (id = 1),
+        value BIGINT NOT NULL
+    );
+    INSERT INTO revision (id, value) VALUES (1, 0);",
+];
+
+/// The registry's rows in PostgreSQL, for several instances sharing one database. A pool of
+/// connections (16 per process); every call, including the wait for a connection, is bounded
+/// by the call timeout.
+///
+/// Connections are not encrypted (`NoTls`): reach a remote server through a TLS tunnel or
+/// keep it on a private network.
+#[derive(Clone)]
+pub struct PostgresStore {
+    pool: Pool,
+    timeout: Duration,
+}
+
+impl std::fmt::Debug for PostgresStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // Never the URL: it may hold a password.
+        f.debug_struct("PostgresStore")
+            .field("timeout", &self.timeout)
+            .field("pool", &self.pool.status())
+            .finish()
+    }
+}
+
+impl PostgresStore {
+    /// A store on the database at `url` (`postgres://user:password@host:port/db`). Connects
+    /// lazily: an unreachable server fails the first call, not this one. Run
+    /// [`Store::migrate`] before use.
+    pub fn connect(url: &str) -> Result<Self, StoreError> {
+        Self::connect_with_timeout(url, DEFAULT_CALL_TIMEOUT)
+    }
+
+    /// [`connect`](Self::connect) with another call timeout.
+    pub fn connect_with_timeout(url: &str, timeout: Duration) -> Result<Self, StoreError> {
+        let mut config: tokio_postgres::Config = url.parse().map_err(StoreError::engine)?;
+        config.connect_timeout(timeout);
+        config.application_name("authstar");
+        let manager = Manager::from_config(
+            config,
+            NoTls,
+            ManagerConfig {
+                recycling_method: RecyclingMethod::Fast,
+            },
+        );
+        let pool = Pool::builder(manager)
+            .max_size(POOL_SIZE)
+            .runtime(Runtime::Tokio1)
+            .wait_timeout(Some(timeout))
+            .create_timeout(Some(timeout))
+            .recycle_timeout(Some(timeout))
+            .build()
+            .map_err(StoreError::engine)?;
+        Ok(Self { pool, timeout })
+    }
+
+    /// Runs `work` with a pooled connection, within the call timeout.
+    fn call<'a, T, F, Fut>(&'a self, work: F) -> StoreFuture<'a, T>
+    where
+        T: Send + 'a,
+        F: FnOnce(deadpool_postgres::Object) -> Fut + Send + 'a,
+        Fut: Future<Output = Result<T, StoreError>> + Send + 'a,
+    {
+        Box::pin(async move {
+            let call = async {
+                let client = self.pool.get().await.map_err(|error| match error {
+                    deadpool_postgres::PoolError::Timeout(_) => StoreError::Timeout(self.timeout),
+                    other => StoreError::engine(other),
+                })?;
+                work(client).await
+            };
+            tokio::time::timeout(self.timeout, call)
+                .await
+                .unwrap_or(Err(StoreError::Timeout(self.timeout)))
+        })
+    }
+}
+
+fn failed(error: tokio_postgres::Error) -> StoreError {
+    if error.code() == Some(&SqlState::UNIQUE_VIOLATION) {
+        StoreError::Conflict
+    } else {
+        StoreError::engine(error)
+    }
+}
+
+fn seconds(value: u64) -> i64 {
+    i64::try_from(value).unwrap_or(i64::MAX)
+}
+
+fn unsigned(value: Option<i64>) -> Option<u64> {
+    value.map(|v| u64::try_from(v).unwrap_or(0))
+}
+
+fn client_row(row: &Row) -> Result<ClientRow, StoreError> {
+    Ok(ClientRow {
+        client_id: row.try_get(0).map_err(failed)?,
+        secret_hash: row.try_get(1).map_err(failed)?,
+        scopes: row.try_get(2).map_err(failed)?,
+        created_at: unsigned(row.try_get(3).map_err(failed)?).unwrap_or(0),
+        last_used_at: unsigned(row.try_get(4).map_err(failed)?),
+        revoked_at: unsigned(row.try_get(5).map_err(failed)?),
+    })
+}
+
+fn key_row(row: &Row) -> Result<KeyRow, StoreError> {
+    Ok(KeyRow {
+        key_id: row.try_get(0).map_err(failed)?,
+        client_id: row.try_get(1).map_err(failed)?,
+        key_hash: row.try_get(2).map_err(failed)?,
+        scopes: row.try_get(3).map_err(failed)?,
+        created_at: unsigned(row.try_get(4).map_err(failed)?).unwrap_or(0),
+        last_used_at: unsigned(row.try_get(5).map_err(failed)?),
+        revoked_at: unsigned(row.try_get(6).map_err(failed)?),
+    })
+}
+
+const CLIENT_COLUMNS: &str = "client_id, secret_hash, scopes, created_at, last_used_at, revoked_at";
+const KEY_COLUMNS: &str =
+    "k.key_id, k.client_id, k.key_hash, k.scopes, k.created_at, k.last_used_at, k.revoked_at";
+
+/// Revokes one row, bumping the revision in the same transaction when it changed.
+async fn revoke(
+    mut client: deadpool_postgres::Object,
+    sql_update: &str,
+    sql_exists: &str,
+    id: &str,
+    at: u64,
+) -> Result<Revoked, StoreError> {
+    let transaction = client.transaction().await.map_err(failed)?;
+    let changed = transaction
+        .execute(sql_update, &[&id, &seconds(at)])
+        .await
+        .map_err(failed)?;
+    let outcome = if changed > 0 {
+        transaction
+            .execute("UPDATE revision SET value = value + 1 WHERE id = 1", &[])
+            .await
+            .map_err(failed)?;
+        Revoked::Now
+    } else if transaction
+        .query_opt(sql_exists, &[&id])
+        .await
+        .map_err(failed)?
+        .is_some()
+    {
+        Revoked::Already
+    } else {
+        Revoked::Unknown
+    };
+    transaction.commit().await.map_err(failed)?;
+    Ok(outcome)
+}
+
+impl Store for PostgresStore {
+    fn migrate(&self) -> StoreFuture<'_, u32> {
+        self.call(|mut client| async move {
+            let transaction = client.transaction().await.map_err(failed)?;
+            transaction
+                .execute("SELECT pg_advisory_xact_lock($1)", &[&MIGRATION_LOCK])
+                .await
+                .map_err(failed)?;
+            transaction
+                .batch_execute(
+                    "CREATE TABLE IF NOT EXISTS authstar_schema (
+                        version    INTEGER PRIMARY KEY,
+                        applied_at BIGINT NOT NULL
+                    );",
+                )
+                .await
+                .map_err(failed)?;
+            let found: i32 = transaction
+                .query_one("SELECT COALESCE(MAX(version), 0) FROM authstar_schema", &[])
+                .await
+                .and_then(|row| row.try_get(0))
+                .map_err(failed)?;
+            let found = u32::try_from(found).unwrap_or(0);
+            if found > SCHEMA_VERSION {
+                return Err(StoreError::NewerSchema {
+                    found,
+                    known: SCHEMA_VERSION,
+                });
+            }
+            for (version, sql) in (1_i32..).zip(MIGRATIONS).skip(found as usize) {
+                transaction.batch_execute(sql).await.map_err(failed)?;
+                transaction
+                    .execute(
+                        "INSERT INTO authstar_schema (version, applied_at) VALUES ($1, $2)",
+                        &[&version, &seconds(crate::now())],
+                    )
+                    .await
+                    .map_err(failed)?;
+                tracing::info!(version, "authstar registry: PostgreSQL schema migrated");
+            }
+            transaction.commit().await.map_err(failed)?;
+            Ok(SCHEMA_VERSION)
+        })
+    }
+
+    fn init_meta<'a>(&'a self, name: &'a str, value: &'a str) -> StoreFuture<'a, String> {
+        self.call(move |client| async move {
+            client
+                .execute(
+                    "INSERT INTO meta (name, value) VALUES ($1, $2) ON CONFLICT (name) DO NOTHING",
+                    &[&name, &value],
+                )
+                .await
+                .map_err(failed)?;
+            client
+                .query_one("SELECT value FROM meta WHERE name = $1", &[&name])
+                .await
+                .and_then(|row| row.try_get(0))
+                .map_err(failed)
+        })
+    }
+
+    fn count_clients(&self) -> StoreFuture<'_, u64> {
+        self.call(|client| async move {
+            let count: i64 = client
+                .query_one("SELECT COUNT(*) FROM clients", &[])
+                .await
+                .and_then(|row| row.try_get(0))
+                .map_err(failed)?;
+            Ok(u64::try_from(count).unwrap_or(0))
+        })
+    }
+
+    fn insert_client<'a>(&'a self, row: &'a ClientRow) -> StoreFuture<'a, ()> {
+        self.call(move |client| async move {
+            client
+                .execute(
+                    "INSERT INTO clients (client_id, secret_hash, scopes, created_at) VALUES ($1, $2, $3, $4)",
+                    &[&row.client_id, &row.secret_hash, &row.scopes, &seconds(row.created_at)],
+                )
+                .await
+                .map_err(failed)?;
+            Ok(())
+        })
+    }
+
+    fn client<'a>(&'a self, client_id: &'a str) -> StoreFuture<'a, Option<ClientRow>> {
+        self.call(move |client| async move {
+            let statement = client
+                .prepare_cached(&format!(
+                    "SELECT {CLIENT_COLUMNS} FROM clients WHERE client_id = $1"
+                ))
+                .await
+                .map_err(failed)?;
+            let row = client
+                .query_opt(&statement, &[&client_id])
+                .await
+                .map_err(failed)?;
+            row.as_ref().map(client_row).transpose()
+        })
+    }
+
+    fn clients(&self) -> StoreFuture<'_, Vec<ClientRow>> {
+        self.call(|client| async move {
+            let rows = client
+                .query(
+                    &format!("SELECT {CLIENT_COLUMNS} FROM clients ORDER BY created_at, client_id"),
+                    &[],
+                )
+                .await
+                .map_err(failed)?;
+            rows.iter().map(client_row).collect()
+        })
+    }
+
+    fn revoke_client<'a>(&'a self, client_id: &'a str, at: u64) -> StoreFuture<'a, Revoked> {
+        self.call(move |client| {
+            revoke(
+                client,
+                "UPDATE clients SET revoked_at = $2 WHERE client_id = $1 AND revoked_at IS NULL",
+                "SELECT 1 FROM clients WHERE client_id = $1",
+                client_id,
+                at,
+            )
+        })
+    }
+
+    fn insert_key<'a>(&'a self, row: &'a KeyRow) -> StoreFuture<'a, ()> {
+        self.call(move |client| async move {
+            client
+                .execute(
+                    "INSERT INTO api_keys (key_id, client_id, key_hash, scopes, created_at) VALUES ($1, $2, $3, $4, $5)",
+                    &[&row.key_id, &row.client_id, &row.key_hash, &row.scopes, &seconds(row.created_at)],
+                )
+                .await
+                .map_err(failed)?;
+            Ok(())
+        })
+    }
+
+    fn active_key<'a>(&'a self, key_id: &'a str) -> StoreFuture<'a, Option<KeyRow>> {
+        self.call(move |client| async move {
+            let statement = client
+                .prepare_cached(&format!(
+                    "SELECT {KEY_COLUMNS} FROM api_keys k JOIN clients c ON c.client_id = k.client_id
+                     WHERE k.key_id = $1 AND k.revoked_at IS NULL AND c.revoked_at IS NULL"
+                ))
+                .await
+                .map_err(failed)?;
+            let row = client
+                .query_opt(&statement, &[&key_id])
+                .await
+                .map_err(failed)?;
+            row.as_ref().map(key_row).transpose()
+        })
+    }
+
+    fn keys(&self) -> StoreFuture<'_, Vec<KeyRow>> {
+        self.call(|client| async move {
+            let rows = client
+                .query(
+                    &format!(
+                        "SELECT {KEY_COLUMNS} FROM api_keys k ORDER BY k.created_at, k.key_id"
+                    ),
+                    &[],
+                )
+                .await
+                .map_err(failed)?;
+            rows.iter().map(key_row).collect()
+        })
+    }
+
+    fn revoke_key<'a>(&'a self, key_id: &'a str, at: u64) -> StoreFuture<'a, Revoked> {
+        self.call(move |client| {
+            revoke(
+                client,
+                "UPDATE api_keys SET revoked_at = $2 WHERE key_id = $1 AND revoked_at IS NULL",
+                "SELECT 1 FROM api_keys WHERE key_id = $1",
+                key_id,
+                at,
+            )
+        })
+    }
+
+    fn record_usage<'a>(&'a self, uses: &'a [Usage]) -> StoreFuture<'a, ()> {
+        self.call(move |mut client| async move {
+            let transaction = client.transaction().await.map_err(failed)?;
+            for used in uses {
+                let (sql, id, at) = match used {
+                    Usage::Client { client_id, at } => (
+                        "UPDATE clients SET last_used_at = $2 WHERE client_id = $1",
+                        client_id,
+                        at,
+                    ),
+                    Usage::Key { key_id, at } => (
+                        "UPDATE api_keys SET last_used_at = $2 WHERE key_id = $1",
+                        key_id,
+                        at,
+                    ),
+                };
+                transaction
+                    .execute(sql, &[id, &seconds(*at)])
+                    .await
+                    .map_err(failed)?;
+            }
+            transaction.commit().await.map_err(failed)
+        })
+    }
+
+    fn revision(&self) -> StoreFuture<'_, u64> {
+        self.call(|client| async move {
+            let statement = client
+                .prepare_cached("SELECT value FROM revision WHERE id = 1")
+                .await
+                .map_err(failed)?;
+            let value: i64 = client
+                .query_one(&statement, &[])
+                .await
+                .and_then(|row| row.try_get(0))
+                .map_err(failed)?;
+            Ok(u64::try_from(value).unwrap_or(0))
+        })
+    }
+}

@@ -1,0 +1,422 @@
+//! The embedded engine: a SQLite file, several connections, calls on tokio's blocking threads.
+
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Duration;
+
+use rusqlite::{Connection, OptionalExtension, Transaction, params};
+
+use super::{
+    ClientRow, DEFAULT_CALL_TIMEOUT, KeyRow, Revoked, SCHEMA_VERSION, Store, StoreError,
+    StoreFuture, Usage,
+};
+
+/// Connections kept open between calls; more are opened under load and closed after.
+const IDLE_CONNECTIONS: usize = 8;
+
+/// The migrations, in order: index 0 brings the schema to version 1.
+const MIGRATIONS: [&str; SCHEMA_VERSION as usize] = [
+    // 1: the tables as they were before versioning (`IF NOT EXISTS` adopts those databases).
+    "CREATE TABLE IF NOT EXISTS clients (
+        client_id    TEXT PRIMARY KEY,
+        secret_hash  TEXT NOT NULL,
+        scopes       TEXT NOT NULL,
+        created_at   INTEGER NOT NULL,
+        last_used_at INTEGER,
+        revoked_at   INTEGER
+    );
+    CREATE TABLE IF NOT EXISTS meta (
+        name  TEXT PRIMARY KEY,
+        value TEXT NOT NULL
+    );
+    CREATE TABLE IF NOT EXISTS api_keys (
+        key_id       TEXT PRIMARY KEY,
+        client_id    TEXT NOT NULL REFERENCES clients(client_id),
+        key_hash     TEXT NOT NULL,
+        scopes       TEXT NOT NULL,
+        created_at   INTEGER NOT NULL,
+        last_used_at INTEGER,
+        revoked_at   INTEGER
+    );",
+    // 2: the revision every process polls to drop its caches after a revocation.
+    "CREATE TABLE revision (
+        id    INTEGER PRIMARY KEY CHECK (id = 1),
+        value INTEGER NOT NULL
+    );
+    INSERT INTO revision (id, value) VALUES (1, 0);",
+];
+
+/// The registry's rows in a SQLite file (WAL mode), shared safely by every process on the host
+/// that opens the same file. Calls run on tokio's blocking threads, each on a connection of
+/// its own: no lock is held across a query.
+#[derive(Clone)]
+pub struct SqliteStore {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    path: PathBuf,
+    idle: Mutex<Vec<Connection>>,
+    timeout: Duration,
+}
+
+impl std::fmt::Debug for SqliteStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SqliteStore")
+            .field("path", &self.inner.path)
+            .field("timeout", &self.inner.timeout)
+            .finish_non_exhaustive()
+    }
+}
+
+impl SqliteStore {
+    /// Opens (creating, readable by its owner only) the database file at `path`. Run
+    /// [`Store::migrate`] before use.
+    pub fn open(path: &Path) -> Result<Self, StoreError> {
+        Self::open_with_timeout(path, DEFAULT_CALL_TIMEOUT)
+    }
+
+    /// [`open`](Self::open) with another call timeout (also SQLite's busy timeout: how long a
+    /// call waits for another process's write).
+    pub fn open_with_timeout(path: &Path, timeout: Duration) -> Result<Self, StoreError> {
+        // SQLite gives the -wal and -shm files the database file's permissions.
+        match crate::secrets::create_private(path) {
+            Ok(_) => {}
+            Err(error) if error.kind() == std::io::ErrorKind::AlreadyExists => {}
+            Err(error) => return Err(StoreError::engine(error)),
+        }
+        let first = connect(path, timeout).map_err(StoreError::engine)?;
+        Ok(Self {
+            inner: Arc::new(Inner {
+                path: path.to_owned(),
+                idle: Mutex::new(vec![first]),
+                timeout,
+            }),
+        })
+    }
+
+    /// The database file.
+    pub fn path(&self) -> &Path {
+        &self.inner.path
+    }
+
+    /// Runs `work` on a blocking thread with a connection of its own.
+    fn call<T, F>(&self, work: F) -> StoreFuture<'static, T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&mut Connection) -> Result<T, StoreError> + Send + 'static,
+    {
+        let inner = Arc::clone(&self.inner);
+        let timeout = inner.timeout;
+        Box::pin(async move {
+            let blocking = tokio::task::spawn_blocking(move || {
+                let idle = inner
+                    .idle
+                    .lock()
+                    .unwrap_or_else(PoisonError::into_inner)
+                    .pop();
+                let mut connection = match idle {
+                    Some(connection) => connection,
+                    None => connect(&inner.path, inner.timeout).map_err(StoreError::engine)?,
+                };
+                let result = work(&mut connection);
+                let mut idle = inner.idle.lock().unwrap_or_else(PoisonError::into_inner);
+                if idle.len() < IDLE_CONNECTIONS {
+                    idle.push(connection);
+                }
+                result
+            });
+            // The busy timeout bounds lock waits; this bounds everything else (a full
+            // blocking pool, a slow disk).
+            match tokio::time::timeout(timeout * 2, blocking).await {
+                Ok(Ok(result)) => result,
+                Ok(Err(join)) => Err(StoreError::engine(join)),
+                Err(_) => Err(StoreError::Timeout(timeout)),
+            }
+        })
+    }
+}
+
+fn connect(path: &Path, timeout: Duration) -> rusqlite::Result<Connection> {
+    let connection = Connection::open(path)?;
+    connection.busy_timeout(timeout)?;
+    connection.execute_batch("PRAGMA journal_mode = WAL; PRAGMA foreign_keys = ON;")?;
+    Ok(connection)
+}
+
+fn failed(error: rusqlite::Error) -> StoreError {
+    match &error {
+        rusqlite::Error::SqliteFailure(code, _)
+            if code.extended_code == rusqlite::ffi::SQLITE_CONSTRAINT_PRIMARYKEY
+                || code.extended_code == rusqlite::ffi::SQLITE_CONSTRAINT_UNIQUE =>
+        {
+            StoreError::Conflict
+        }
+        _ => StoreError::engine(error),
+    }
+}
+
+fn client_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<ClientRow> {
+    Ok(ClientRow {
+        client_id: row.get(0)?,
+        secret_hash: row.get(1)?,
+        scopes: row.get(2)?,
+        created_at: row.get(3)?,
+        last_used_at: row.get(4)?,
+        revoked_at: row.get(5)?,
+    })
+}
+
+fn key_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<KeyRow> {
+    Ok(KeyRow {
+        key_id: row.get(0)?,
+        client_id: row.get(1)?,
+        key_hash: row.get(2)?,
+        scopes: row.get(3)?,
+        created_at: row.get(4)?,
+        last_used_at: row.get(5)?,
+        revoked_at: row.get(6)?,
+    })
+}
+
+const CLIENT_COLUMNS: &str = "client_id, secret_hash, scopes, created_at, last_used_at, revoked_at";
+const KEY_COLUMNS: &str =
+    "k.key_id, k.client_id, k.key_hash, k.scopes, k.created_at, k.last_used_at, k.revoked_at";
+
+/// Bumps the revision inside a revocation's transaction.
+fn bump(transaction: &Transaction<'_>) -> rusqlite::Result<()> {
+    transaction.execute("UPDATE revision SET value = value + 1 WHERE id = 1", [])?;
+    Ok(())
+}
+
+/// Revokes the row `table.id_column = id`, bumping the revision when it changed.
+fn revoke(
+    connection: &mut Connection,
+    sql_update: &str,
+    sql_exists: &str,
+    id: &str,
+    at: u64,
+) -> Result<Revoked, StoreError> {
+    let transaction = connection.transaction().map_err(failed)?;
+    let changed = transaction
+        .execute(sql_update, params![id, at])
+        .map_err(failed)?;
+    let outcome = if changed > 0 {
+        bump(&transaction).map_err(failed)?;
+        Revoked::Now
+    } else if transaction
+        .query_row(sql_exists, [id], |_| Ok(()))
+        .optional()
+        .map_err(failed)?
+        .is_some()
+    {
+        Revoked::Already
+    } else {
+        Revoked::Unknown
+    };
+    transaction.commit().map_err(failed)?;
+    Ok(outcome)
+}
+
+impl Store for SqliteStore {
+    fn migrate(&self) -> StoreFuture<'_, u32> {
+        self.call(|connection| {
+            // IMMEDIATE takes the write lock now: a second process migrating waits, then
+            // finds nothing left to do.
+            let transaction = connection
+                .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
+                .map_err(failed)?;
+            transaction
+                .execute_batch(
+                    "CREATE TABLE IF NOT EXISTS authstar_schema (
+                        version    INTEGER PRIMARY KEY,
+                        applied_at INTEGER NOT NULL
+                    );",
+                )
+                .map_err(failed)?;
+            let found: u32 = transaction
+                .query_row(
+                    "SELECT COALESCE(MAX(version), 0) FROM authstar_schema",
+                    [],
+                    |row| row.get(0),
+                )
+                .map_err(failed)?;
+            if found > SCHEMA_VERSION {
+                return Err(StoreError::NewerSchema {
+                    found,
+                    known: SCHEMA_VERSION,
+                });
+            }
+            for (version, sql) in (1..).zip(MIGRATIONS).skip(found as usize) {
+                transaction.execute_batch(sql).map_err(failed)?;
+                transaction
+                    .execute(
+                        "INSERT INTO authstar_schema (version, applied_at) VALUES (?1, ?2)",
+                        params![version, crate::now()],
+                    )
+                    .map_err(failed)?;
+                tracing::info!(version, "authstar registry: SQLite schema migrated");
+            }
+            transaction.commit().map_err(failed)?;
+            Ok(SCHEMA_VERSION)
+        })
+    }
+
+    fn init_meta<'a>(&'a self, name: &'a str, value: &'a str) -> StoreFuture<'a, String> {
+        let (name, value) = (name.to_owned(), value.to_owned());
+        self.call(move |connection| {
+            connection
+                .execute(
+                    "INSERT INTO meta (name, value) VALUES (?1, ?2) ON CONFLICT (name) DO NOTHING",
+                    params![name, value],
+                )
+                .map_err(failed)?;
+            connection
+                .query_row("SELECT value FROM meta WHERE name = ?1", [name], |row| {
+                    row.get(0)
+                })
+                .map_err(failed)
+        })
+    }
+
+    fn count_clients(&self) -> StoreFuture<'_, u64> {
+        self.call(|connection| {
+            connection
+                .query_row("SELECT COUNT(*) FROM clients", [], |row| row.get(0))
+                .map_err(failed)
+        })
+    }
+
+    fn insert_client<'a>(&'a self, row: &'a ClientRow) -> StoreFuture<'a, ()> {
+        let row = row.clone();
+        self.call(move |connection| {
+            connection
+                .execute(
+                    "INSERT INTO clients (client_id, secret_hash, scopes, created_at) VALUES (?1, ?2, ?3, ?4)",
+                    params![row.client_id, row.secret_hash, row.scopes, row.created_at],
+                )
+                .map_err(failed)?;
+            Ok(())
+        })
+    }
+
+    fn client<'a>(&'a self, client_id: &'a str) -> StoreFuture<'a, Option<ClientRow>> {
+        let client_id = client_id.to_owned();
+        self.call(move |connection| {
+            connection
+                .prepare_cached(&format!(
+                    "SELECT {CLIENT_COLUMNS} FROM clients WHERE client_id = ?1"
+                ))
+                .and_then(|mut statement| statement.query_row([client_id], client_row).optional())
+                .map_err(failed)
+        })
+    }
+
+    fn clients(&self) -> StoreFuture<'_, Vec<ClientRow>> {
+        self.call(|connection| {
+            let mut statement = connection
+                .prepare(&format!(
+                    "SELECT {CLIENT_COLUMNS} FROM clients ORDER BY created_at, client_id"
+                ))
+                .map_err(failed)?;
+            let rows = statement.query_map([], client_row).map_err(failed)?;
+            rows.collect::<Result<_, _>>().map_err(failed)
+        })
+    }
+
+    fn revoke_client<'a>(&'a self, client_id: &'a str, at: u64) -> StoreFuture<'a, Revoked> {
+        let client_id = client_id.to_owned();
+        self.call(move |connection| {
+            revoke(
+                connection,
+                "UPDATE clients SET revoked_at = ?2 WHERE client_id = ?1 AND revoked_at IS NULL",
+                "SELECT 1 FROM clients WHERE client_id = ?1",
+                &client_id,
+                at,
+            )
+        })
+    }
+
+    fn insert_key<'a>(&'a self, row: &'a KeyRow) -> StoreFuture<'a, ()> {
+        let row = row.clone();
+        self.call(move |connection| {
+            connection
+                .execute(
+                    "INSERT INTO api_keys (key_id, client_id, key_hash, scopes, created_at) VALUES (?1, ?2, ?3, ?4, ?5)",
+                    params![row.key_id, row.client_id, row.key_hash, row.scopes, row.created_at],
+                )
+                .map_err(failed)?;
+            Ok(())
+        })
+    }
+
+    fn active_key<'a>(&'a self, key_id: &'a str) -> StoreFuture<'a, Option<KeyRow>> {
+        let key_id = key_id.to_owned();
+        self.call(move |connection| {
+            connection
+                .prepare_cached(&format!(
+                    "SELECT {KEY_COLUMNS} FROM api_keys k JOIN clients c ON c.client_id = k.client_id
+                     WHERE k.key_id = ?1 AND k.revoked_at IS NULL AND c.revoked_at IS NULL"
+                ))
+                .and_then(|mut statement| statement.query_row([key_id], key_row).optional())
+                .map_err(failed)
+        })
+    }
+
+    fn keys(&self) -> StoreFuture<'_, Vec<KeyRow>> {
+        self.call(|connection| {
+            let mut statement = connection
+                .prepare(&format!(
+                    "SELECT {KEY_COLUMNS} FROM api_keys k ORDER BY k.created_at, k.key_id"
+                ))
+                .map_err(failed)?;
+            let rows = statement.query_map([], key_row).map_err(failed)?;
+            rows.collect::<Result<_, _>>().map_err(failed)
+        })
+    }
+
+    fn revoke_key<'a>(&'a self, key_id: &'a str, at: u64) -> StoreFuture<'a, Revoked> {
+        let key_id = key_id.to_owned();
+        self.call(move |connection| {
+            revoke(
+                connection,
+                "UPDATE api_keys SET revoked_at = ?2 WHERE key_id = ?1 AND revoked_at IS NULL",
+                "SELECT 1 FROM api_keys WHERE key_id = ?1",
+                &key_id,
+                at,
+            )
+        })
+    }
+
+    fn record_usage<'a>(&'a self, uses: &'a [Usage]) -> StoreFuture<'a, ()> {
+        let uses = uses.to_vec();
+        self.call(move |connection| {
+            let transaction = connection.transaction().map_err(failed)?;
+            for used in &uses {
+                let (sql, id, at) = match used {
+                    Usage::Client { client_id, at } => (
+                        "UPDATE clients SET last_used_at = ?2 WHERE client_id = ?1",
+                        client_id,
+                        at,
+                    ),
+                    Usage::Key { key_id, at } => (
+                        "UPDATE api_keys SET last_used_at = ?2 WHERE key_id = ?1",
+                        key_id,
+                        at,
+                    ),
+                };
+                transaction.execute(sql, params![id, at]).map_err(failed)?;
+            }
+            transaction.commit().map_err(failed)
+        })
+    }
+
+    fn revision(&self) -> StoreFuture<'_, u64> {
+        self.call(|connection| {
+            connection
+                .prepare_cached("SELECT value FROM revision WHERE id = 1")
+                .and_then(|mut statement| statement.query_row([], |row| row.get(0)))
+                .map_err(failed)
+        })
+    }
+}

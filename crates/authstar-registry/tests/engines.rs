@@ -1,0 +1,323 @@
+//! The registry on both engines: the same contract on SQLite and on a real PostgreSQL, and
+//! revocation reaching a second registry (another instance) within a second.
+//!
+//! PostgreSQL comes from `AUTHSTAR_TEST_DATABASE_URL` (`scripts/services` starts a throwaway
+//! one; `.ci/run` does so for CI). Without it the PostgreSQL half skips, except under
+//! `CI=true`, where it fails.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use authstar_registry::store::{ClientRow, KeyRow, Revoked, Store, StoreError, Usage};
+use authstar_registry::{Database, Registry, RegistryError, random};
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+fn fresh_dir(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!(
+        "authstar-engines-{name}-{}-{}",
+        std::process::id(),
+        hex(&random::<4>().unwrap())
+    ));
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+/// A new, empty PostgreSQL database on the test server, or `None` to skip.
+async fn postgres_database() -> Option<String> {
+    let Ok(url) = std::env::var("AUTHSTAR_TEST_DATABASE_URL") else {
+        assert!(
+            std::env::var("CI").as_deref() != Ok("true"),
+            "CI=true but AUTHSTAR_TEST_DATABASE_URL is not set: run the tests under scripts/services"
+        );
+        eprintln!("skipped: no AUTHSTAR_TEST_DATABASE_URL (run under scripts/services)");
+        return None;
+    };
+    let (client, connection) = tokio_postgres::connect(&url, tokio_postgres::NoTls)
+        .await
+        .expect("the test PostgreSQL answers");
+    tokio::spawn(connection);
+    let name = format!("authstar_test_{}", hex(&random::<6>().unwrap()));
+    client
+        .batch_execute(&format!("CREATE DATABASE {name}"))
+        .await
+        .unwrap();
+    let (base, _) = url.rsplit_once('/').unwrap();
+    Some(format!("{base}/{name}"))
+}
+
+/// Each engine the tests can reach, as a fresh database plus a secrets file.
+async fn engines(name: &str) -> Vec<(Database, PathBuf)> {
+    let dir = fresh_dir(name);
+    let mut engines = vec![(
+        Database::Sqlite(dir.join("registry.db")),
+        dir.join("sqlite.secrets.json"),
+    )];
+    if let Some(url) = postgres_database().await {
+        engines.push((Database::Postgres(url), dir.join("postgres.secrets.json")));
+    }
+    engines
+}
+
+async fn open(database: &Database, secrets: &PathBuf) -> Registry {
+    Registry::builder(database.clone())
+        .secrets(secrets)
+        .revocation_poll(Duration::from_millis(100))
+        .open()
+        .await
+        .unwrap_or_else(|error| panic!("{database}: {error}"))
+}
+
+fn store(database: &Database) -> Arc<dyn Store> {
+    match database {
+        Database::Sqlite(path) => {
+            Arc::new(authstar_registry::store::SqliteStore::open(path).unwrap())
+        }
+        Database::Postgres(url) => {
+            Arc::new(authstar_registry::store::PostgresStore::connect(url).unwrap())
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_engine_keeps_the_store_contract() {
+    for (database, _) in engines("contract").await {
+        let store = store(&database);
+        assert_eq!(store.migrate().await.unwrap(), 2, "{database}");
+        assert_eq!(
+            store.migrate().await.unwrap(),
+            2,
+            "migrating twice is harmless"
+        );
+        assert_eq!(store.count_clients().await.unwrap(), 0);
+        assert_eq!(store.init_meta("m", "first").await.unwrap(), "first");
+        assert_eq!(store.init_meta("m", "second").await.unwrap(), "first");
+
+        let row = ClientRow::new("svc".into(), "hash".into(), "a b".into(), 100);
+        store.insert_client(&row).await.unwrap();
+        assert!(matches!(
+            store.insert_client(&row).await,
+            Err(StoreError::Conflict)
+        ));
+        assert_eq!(store.client("svc").await.unwrap(), Some(row.clone()));
+        assert_eq!(store.client("nobody").await.unwrap(), None);
+        let key = KeyRow::new("k1".into(), "svc".into(), "khash".into(), "a".into(), 101);
+        store.insert_key(&key).await.unwrap();
+        assert_eq!(store.active_key("k1").await.unwrap(), Some(key.clone()));
+        assert!(
+            matches!(
+                store
+                    .insert_key(&KeyRow::new(
+                        "k2".into(),
+                        "ghost".into(),
+                        "h".into(),
+                        "".into(),
+                        1
+                    ))
+                    .await,
+                Err(StoreError::Engine(_)),
+            ),
+            "a key for a client that does not exist is refused by the schema"
+        );
+
+        store
+            .record_usage(&[
+                Usage::Client {
+                    client_id: "svc".into(),
+                    at: 200,
+                },
+                Usage::Key {
+                    key_id: "k1".into(),
+                    at: 201,
+                },
+            ])
+            .await
+            .unwrap();
+        assert_eq!(store.clients().await.unwrap()[0].last_used_at, Some(200));
+        assert_eq!(store.keys().await.unwrap()[0].last_used_at, Some(201));
+
+        let before = store.revision().await.unwrap();
+        assert_eq!(store.revoke_key("k1", 300).await.unwrap(), Revoked::Now);
+        assert_eq!(store.revoke_key("k1", 301).await.unwrap(), Revoked::Already);
+        assert_eq!(
+            store.revoke_key("nokey", 301).await.unwrap(),
+            Revoked::Unknown
+        );
+        assert_eq!(store.active_key("k1").await.unwrap(), None);
+        assert_eq!(store.keys().await.unwrap()[0].revoked_at, Some(300));
+        assert_eq!(
+            store.revision().await.unwrap(),
+            before + 1,
+            "one bump per revocation"
+        );
+
+        let other = KeyRow::new("k3".into(), "svc".into(), "h".into(), "a".into(), 102);
+        store.insert_key(&other).await.unwrap();
+        assert_eq!(store.revoke_client("svc", 400).await.unwrap(), Revoked::Now);
+        assert_eq!(
+            store.active_key("k3").await.unwrap(),
+            None,
+            "a revoked client's keys are not active"
+        );
+        assert_eq!(
+            store.client("svc").await.unwrap().unwrap().revoked_at,
+            Some(400)
+        );
+        assert_eq!(
+            store.revoke_client("nobody", 1).await.unwrap(),
+            Revoked::Unknown
+        );
+        assert_eq!(store.revision().await.unwrap(), before + 2);
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_revocation_reaches_another_instance_within_a_second() {
+    for (database, secrets) in engines("fanout").await {
+        let first = open(&database, &secrets).await;
+        let second = open(&database, &secrets).await;
+        let client = first
+            .create_client(Some("svc"), None, &["read".into()])
+            .await
+            .unwrap();
+        let key = first.create_key("svc", &[]).await.unwrap();
+        let other_key = first.create_key("svc", &[]).await.unwrap();
+        // The second instance authenticates (and caches) what the first created.
+        assert!(second.authenticate_key(&key.key).await.unwrap().is_some());
+        assert!(
+            second
+                .authenticate_key(&other_key.key)
+                .await
+                .unwrap()
+                .is_some()
+        );
+        assert!(
+            second
+                .authenticate_client("svc", &client.client_secret)
+                .await
+                .unwrap()
+                .is_some()
+        );
+        assert!(second.is_active_cached("svc").await.unwrap());
+        assert!(
+            second.cached_key(&key.key).is_some(),
+            "cached on the second instance"
+        );
+
+        first.revoke_key(&key.key_id).await.unwrap();
+        let revoked = Instant::now();
+        while second.authenticate_key(&key.key).await.unwrap().is_some() {
+            assert!(
+                revoked.elapsed() < Duration::from_secs(1),
+                "{database}: key still works"
+            );
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        assert!(
+            second
+                .authenticate_key(&other_key.key)
+                .await
+                .unwrap()
+                .is_some()
+        );
+
+        first.revoke_client("svc").await.unwrap();
+        let revoked = Instant::now();
+        loop {
+            let key_works = second
+                .authenticate_key(&other_key.key)
+                .await
+                .unwrap()
+                .is_some();
+            let secret_works = second
+                .authenticate_client("svc", &client.client_secret)
+                .await
+                .unwrap()
+                .is_some();
+            let active = second.is_active_cached("svc").await.unwrap();
+            if !key_works && !secret_works && !active {
+                break;
+            }
+            assert!(
+                revoked.elapsed() < Duration::from_secs(1),
+                "{database}: client still works"
+            );
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn instances_share_one_pepper_and_refuse_another() {
+    for (database, secrets) in engines("pepper").await {
+        let first = open(&database, &secrets).await;
+        let client = first.create_client(Some("svc"), None, &[]).await.unwrap();
+        let second = open(&database, &secrets).await;
+        assert!(
+            second
+                .authenticate_client("svc", &client.client_secret)
+                .await
+                .unwrap()
+                .is_some()
+        );
+        // An instance started with another secrets file is refused before it serves anything.
+        let stranger = secrets.with_extension("stranger.json");
+        let error = Registry::builder(database.clone())
+            .secrets(&stranger)
+            .open()
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(error, RegistryError::Secrets { .. }) && error.to_string().contains("restore"),
+            "{database}: {error}"
+        );
+        assert!(
+            !stranger.exists(),
+            "no pepper written for a database that has one"
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unreachable_postgres_fails_within_the_call_timeout() {
+    let dir = fresh_dir("unreachable");
+    // A loopback port nobody listens on.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let started = Instant::now();
+    let error = Registry::builder(format!("postgres://authstar@127.0.0.1:{port}/none").as_str())
+        .secrets(dir.join("s.json"))
+        .call_timeout(Duration::from_millis(500))
+        .open()
+        .await
+        .unwrap_err();
+    assert!(matches!(error, RegistryError::Store(_)), "{error}");
+    assert!(
+        started.elapsed() < Duration::from_secs(2),
+        "{:?}",
+        started.elapsed()
+    );
+    assert!(!error.to_string().contains("password"), "{error}");
+    // The URL's password never shows.
+    let database = Database::parse("postgres://user:hunter2@db/x");
+    assert_eq!(database.to_string(), "postgres://user:***@db/x");
+    assert!(!format!("{database:?}").contains("hunter2"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_postgres_registry_needs_a_secrets_file() {
+    let error = Registry::builder("postgres://authstar@127.0.0.1:1/none")
+        .open()
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(error, RegistryError::SecretsPathRequired),
+        "{error}"
+    );
+}
