@@ -17,10 +17,19 @@ pub(crate) struct Demo {
 
 impl Demo {
     /// Starts it with a fresh database.
+    #[allow(dead_code)]
     pub(crate) fn start(name: &str, extra: &[&str]) -> Self {
         let mut command = Command::new(env!("CARGO_BIN_EXE_authstar"));
         command.args(["demo", "--port", "0", "--db", "demo.db", "--cache-ttl", "0"]);
         command.args(extra);
+        Self::spawn(name, command)
+    }
+
+    /// Starts it with exactly `args` after `demo --port 0` (its own database settings).
+    #[allow(dead_code)]
+    pub(crate) fn start_with(name: &str, args: &[&str]) -> Self {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_authstar"));
+        command.args(["demo", "--port", "0"]).args(args);
         Self::spawn(name, command)
     }
 
@@ -170,4 +179,35 @@ impl Drop for Demo {
         let _ = self.child.wait();
         let _ = std::fs::remove_dir_all(&self.dir);
     }
+}
+
+/// A new, empty database on the test PostgreSQL server (`AUTHSTAR_TEST_DATABASE_URL`, which
+/// `scripts/services` and `.ci/run` provide), or `None` to skip; under `CI=true` a missing
+/// server fails the test instead.
+#[allow(dead_code)]
+pub(crate) fn postgres_database(name: &str) -> Option<String> {
+    let Ok(url) = std::env::var("AUTHSTAR_TEST_DATABASE_URL") else {
+        assert!(
+            std::env::var("CI").as_deref() != Ok("true"),
+            "CI=true but AUTHSTAR_TEST_DATABASE_URL is not set: run the tests under scripts/services"
+        );
+        eprintln!("skipped: no AUTHSTAR_TEST_DATABASE_URL (run under scripts/services)");
+        return None;
+    };
+    let database = format!("authstar_{name}_{}", std::process::id());
+    let psql = |sql: String| {
+        let output = Command::new("psql")
+            .args([url.as_str(), "-v", "ON_ERROR_STOP=1", "-qc", sql.as_str()])
+            .output()
+            .expect("psql runs");
+        assert!(
+            output.status.success(),
+            "{}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+    };
+    psql(format!("DROP DATABASE IF EXISTS {database}"));
+    psql(format!("CREATE DATABASE {database}"));
+    let (server, _) = url.rsplit_once('/').expect("a database URL");
+    Some(format!("{server}/{database}"))
 }

@@ -1,0 +1,160 @@
+//! Several `authstar demo` processes sharing one registry: what one instance or the CLI does,
+//! every other instance sees, revocations within a second, with every cache on (30 s TTL).
+//!
+//! Once on a shared SQLite file (processes on one host), once on PostgreSQL (skipped without
+//! `AUTHSTAR_TEST_DATABASE_URL`, failing under `CI=true`).
+
+mod support;
+
+use std::path::Path;
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use reqwest::StatusCode;
+use support::{Demo, postgres_database};
+
+/// The `authstar` command on the shared registry.
+fn cli(db: &str, secrets: &Path, args: &[&str]) -> String {
+    let output = Command::new(env!("CARGO_BIN_EXE_authstar"))
+        .args(args)
+        .args(["--db", db, "--secrets"])
+        .arg(secrets)
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "{args:?}: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    String::from_utf8(output.stdout).unwrap()
+}
+
+/// Polls `status` until it answers `want`, for at most a second after the change.
+async fn within_a_second<F, Fut>(what: &str, want: StatusCode, status: F)
+where
+    F: Fn() -> Fut,
+    Fut: std::future::Future<Output = StatusCode>,
+{
+    let changed = Instant::now();
+    loop {
+        let got = status().await;
+        if got == want {
+            return;
+        }
+        assert!(
+            changed.elapsed() < Duration::from_secs(1),
+            "{what}: still {got} after a second"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+async fn two_instances_share_one_registry(name: &str, db: &str) {
+    let dir =
+        std::env::temp_dir().join(format!("authstar-instances-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let secrets = dir.join("secrets.json");
+    let secrets_arg = secrets.to_str().unwrap();
+    let args = ["--db", db, "--secrets", secrets_arg, "--cache-ttl", "30"];
+    let first = Demo::start_with(&format!("{name}-a"), &args);
+    let second = Demo::start_with(&format!("{name}-b"), &args);
+    let http = reqwest::Client::new();
+
+    // The API key the first instance created works on the second.
+    let key = first.value("api_key:");
+    let me_with_key = || {
+        let request = http
+            .get(format!("{}/me", second.base))
+            .header("x-api-key", &key);
+        async move { request.send().await.unwrap().status() }
+    };
+    assert_eq!(me_with_key().await, StatusCode::OK);
+
+    // A client created with the CLI works on both, and a session opened on the second.
+    let created = cli(
+        db,
+        &secrets,
+        &[
+            "clients",
+            "create",
+            "--id",
+            "ops",
+            "--scope",
+            "reports:read",
+            "--json",
+        ],
+    );
+    let created: serde_json::Value = serde_json::from_str(&created).unwrap();
+    let secret = created["client_secret"].as_str().unwrap().to_owned();
+    let token_from = |base: &str| {
+        let request = http
+            .post(format!("{base}/oauth2/token"))
+            .basic_auth("ops", Some(&secret))
+            .form(&[("grant_type", "client_credentials")]);
+        async move { request.send().await.unwrap().status() }
+    };
+    assert_eq!(token_from(&first.base).await, StatusCode::OK);
+    assert_eq!(token_from(&second.base).await, StatusCode::OK);
+    let login = http
+        .post(format!("{}/session", second.base))
+        .basic_auth("ops", Some(&secret))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(login.status(), StatusCode::OK);
+    let cookie = login.headers()["set-cookie"]
+        .to_str()
+        .unwrap()
+        .split(';')
+        .next()
+        .unwrap()
+        .to_owned();
+    let me_with_cookie = || {
+        let request = http
+            .get(format!("{}/me", second.base))
+            .header("cookie", &cookie);
+        async move { request.send().await.unwrap().status() }
+    };
+    assert_eq!(me_with_cookie().await, StatusCode::OK);
+
+    // Revoked through the CLI (another process): the second instance, whose caches hold all
+    // three for 30 s, refuses each within a second.
+    let keys: serde_json::Value =
+        serde_json::from_str(&cli(db, &secrets, &["keys", "list", "--json"])).unwrap();
+    let key_id = keys[0]["key_id"].as_str().unwrap().to_owned();
+    cli(db, &secrets, &["keys", "revoke", &key_id]);
+    within_a_second("revoked API key", StatusCode::UNAUTHORIZED, me_with_key).await;
+
+    cli(db, &secrets, &["clients", "revoke", "ops"]);
+    within_a_second(
+        "revoked client's session",
+        StatusCode::UNAUTHORIZED,
+        me_with_cookie,
+    )
+    .await;
+    within_a_second("revoked client's Basic", StatusCode::UNAUTHORIZED, || {
+        token_from(&second.base)
+    })
+    .await;
+    assert_eq!(token_from(&first.base).await, StatusCode::UNAUTHORIZED);
+    drop((first, second));
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_instances_on_one_sqlite_file() {
+    let dir = std::env::temp_dir().join(format!("authstar-instances-file-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let db = dir.join("shared.db");
+    two_instances_share_one_registry("sqlite", db.to_str().unwrap()).await;
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_instances_on_postgres() {
+    let Some(url) = postgres_database("instances") else {
+        return;
+    };
+    two_instances_share_one_registry("postgres", &url).await;
+}
