@@ -321,3 +321,146 @@ async fn a_postgres_registry_needs_a_secrets_file() {
         "{error}"
     );
 }
+
+/// A TCP relay to the test PostgreSQL that can be made to hang or to refuse, for outages
+/// without touching the shared server.
+mod flaky {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicU8, Ordering};
+
+    use tokio::net::{TcpListener, TcpStream};
+    use tokio::sync::broadcast;
+
+    pub(crate) const FORWARD: u8 = 0;
+    /// Accepts connections and holds them open without a byte: a hung server or network.
+    pub(crate) const HANG: u8 = 1;
+    /// Closes every connection at once: a server that is down.
+    pub(crate) const DOWN: u8 = 2;
+
+    pub(crate) struct Relay {
+        pub(crate) port: u16,
+        mode: Arc<AtomicU8>,
+        cut: broadcast::Sender<()>,
+    }
+
+    impl Relay {
+        pub(crate) async fn start(target: String) -> Self {
+            let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+            let port = listener.local_addr().unwrap().port();
+            let mode = Arc::new(AtomicU8::new(FORWARD));
+            let (cut, _) = broadcast::channel(1);
+            let (accept_mode, accept_cut) = (Arc::clone(&mode), cut.clone());
+            tokio::spawn(async move {
+                loop {
+                    let Ok((mut inbound, _)) = listener.accept().await else {
+                        return;
+                    };
+                    let mut cut = accept_cut.subscribe();
+                    match accept_mode.load(Ordering::SeqCst) {
+                        DOWN => drop(inbound),
+                        HANG => {
+                            tokio::spawn(async move {
+                                let _ = cut.recv().await;
+                                drop(inbound);
+                            });
+                        }
+                        _ => {
+                            let target = target.clone();
+                            tokio::spawn(async move {
+                                let Ok(mut outbound) = TcpStream::connect(target).await else {
+                                    return;
+                                };
+                                tokio::select! {
+                                    _ = tokio::io::copy_bidirectional(&mut inbound, &mut outbound) => {}
+                                    _ = cut.recv() => {}
+                                }
+                            });
+                        }
+                    }
+                }
+            });
+            Self { port, mode, cut }
+        }
+
+        /// Switches mode and cuts every open connection.
+        pub(crate) fn set(&self, mode: u8) {
+            self.mode.store(mode, Ordering::SeqCst);
+            let _ = self.cut.send(());
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_postgres_outage_never_opens_the_door_never_hangs_and_heals_by_itself() {
+    let Some(url) = postgres_database().await else {
+        return;
+    };
+    // The same database, reached through the relay.
+    let (scheme_user, rest) = url.split_once('@').unwrap();
+    let (server, database) = rest.split_once('/').unwrap();
+    let relay = flaky::Relay::start(server.to_owned()).await;
+    let relayed = format!("{scheme_user}@127.0.0.1:{}/{database}", relay.port);
+    let dir = fresh_dir("outage");
+    let timeout = Duration::from_millis(500);
+    let registry = Registry::builder(relayed.as_str())
+        .secrets(dir.join("secrets.json"))
+        .call_timeout(timeout)
+        .open()
+        .await
+        .unwrap();
+    registry
+        .create_client(Some("svc"), None, &[])
+        .await
+        .unwrap();
+    let cached = registry.create_key("svc", &[]).await.unwrap();
+    let uncached = registry.create_key("svc", &[]).await.unwrap();
+    assert!(
+        registry
+            .authenticate_key(&cached.key)
+            .await
+            .unwrap()
+            .is_some()
+    );
+
+    for mode in [flaky::HANG, flaky::DOWN] {
+        relay.set(mode);
+        // A cached answer keeps working for its TTL.
+        assert!(
+            registry
+                .authenticate_key(&cached.key)
+                .await
+                .unwrap()
+                .is_some()
+        );
+        // Anything else is an error (the demo's 503), never a client, never a long wait.
+        let started = Instant::now();
+        let answer = registry.authenticate_key(&uncached.key).await;
+        assert!(
+            matches!(answer, Err(RegistryError::Store(_))),
+            "mode {mode}: {answer:?}"
+        );
+        assert!(
+            started.elapsed() < timeout * 3,
+            "mode {mode}: waited {:?}",
+            started.elapsed()
+        );
+        let revoked = registry.revoke_key(&uncached.key_id).await;
+        assert!(
+            revoked.is_err(),
+            "mode {mode}: a revocation that did not happen is not reported"
+        );
+    }
+
+    // The server is back: the pool replaces its broken connections, no restart needed.
+    relay.set(flaky::FORWARD);
+    let healed = Instant::now();
+    loop {
+        if let Ok(answer) = registry.authenticate_key(&uncached.key).await {
+            assert!(answer.is_some());
+            break;
+        }
+        assert!(healed.elapsed() < Duration::from_secs(3), "did not heal");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let _ = std::fs::remove_dir_all(dir);
+}
