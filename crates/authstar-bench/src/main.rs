@@ -16,6 +16,7 @@ mod e2e;
 mod jwt;
 mod jwt_layers;
 mod peers;
+mod registry;
 mod soak;
 mod variants;
 
@@ -137,6 +138,7 @@ fn main() {
             return;
         }
         Some("soak") => return publish(soak::run(), "soak.md"),
+        Some("registry") => return publish(registry::run(), "registry.md"),
         Some("e2e") => {
             return publish(
                 e2e::run().map_err(|e| e.to_string().into()),
