@@ -96,8 +96,9 @@ struct DemoArgs {
     /// The issuer URL (tokens' `iss`, RFC 8414 `issuer`); default http://HOST:PORT.
     #[arg(long)]
     issuer: Option<String>,
-    /// Seconds a successful client or API-key check is cached (a revocation by another process
-    /// takes effect within this time; 0 disables the cache; at most a day).
+    /// Seconds a successful client or API-key check is cached (revocations anywhere drop it
+    /// within 250 ms; this bounds how long it outlives an unreachable database; 0 disables the
+    /// cache; at most a day).
     #[arg(long, default_value_t = 30, value_parser = clap::value_parser!(u64).range(0..=86_400))]
     cache_ttl: u64,
     /// Mark the session cookie `Secure` (default: when the issuer URL is https).
