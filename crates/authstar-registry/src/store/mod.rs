@@ -238,3 +238,36 @@ pub trait Store: Send + Sync + fmt::Debug + 'static {
 /// The schema versions, shared by both engines: each step is one migration, applied in order
 /// and recorded in `authstar_schema`.
 pub(crate) const SCHEMA_VERSION: u32 = 2;
+
+/// The migrations, in order, in SQL both engines take (SQLite reads `BIGINT` as an integer):
+/// index 0 brings the schema to version 1. Version 1 is the schema from before versioning;
+/// `IF NOT EXISTS` adopts those databases.
+pub(crate) const MIGRATIONS: [&str; SCHEMA_VERSION as usize] = [
+    "CREATE TABLE IF NOT EXISTS clients (
+        client_id    TEXT PRIMARY KEY,
+        secret_hash  TEXT NOT NULL,
+        scopes       TEXT NOT NULL,
+        created_at   BIGINT NOT NULL,
+        last_used_at BIGINT,
+        revoked_at   BIGINT
+    );
+    CREATE TABLE IF NOT EXISTS meta (
+        name  TEXT PRIMARY KEY,
+        value TEXT NOT NULL
+    );
+    CREATE TABLE IF NOT EXISTS api_keys (
+        key_id       TEXT PRIMARY KEY,
+        client_id    TEXT NOT NULL REFERENCES clients(client_id),
+        key_hash     TEXT NOT NULL,
+        scopes       TEXT NOT NULL,
+        created_at   BIGINT NOT NULL,
+        last_used_at BIGINT,
+        revoked_at   BIGINT
+    );",
+    // 2: the revision every process polls to drop its caches after a revocation.
+    "CREATE TABLE revision (
+        id    INTEGER PRIMARY KEY CHECK (id = 1),
+        value BIGINT NOT NULL
+    );
+    INSERT INTO revision (id, value) VALUES (1, 0);",
+];

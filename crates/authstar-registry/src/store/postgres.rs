@@ -8,8 +8,8 @@ use tokio_postgres::error::SqlState;
 use tokio_postgres::{NoTls, Row};
 
 use super::{
-    ClientRow, DEFAULT_CALL_TIMEOUT, KeyRow, Revoked, SCHEMA_VERSION, Store, StoreError,
-    StoreFuture, Usage,
+    ClientRow, DEFAULT_CALL_TIMEOUT, KeyRow, MIGRATIONS, Revoked, SCHEMA_VERSION, Store,
+    StoreError, StoreFuture, Usage,
 };
 
 /// Connections at most per process.
@@ -17,35 +17,6 @@ const POOL_SIZE: usize = 16;
 
 /// Held while migrating, so that instances starting together migrate one after the other.
 const MIGRATION_LOCK: i64 = 0x6175_7468_7374_6172; // "authstar"
-
-const MIGRATIONS: [&str; SCHEMA_VERSION as usize] = [
-    "CREATE TABLE IF NOT EXISTS clients (
-        client_id    TEXT PRIMARY KEY,
-        secret_hash  TEXT NOT NULL,
-        scopes       TEXT NOT NULL,
-        created_at   BIGINT NOT NULL,
-        last_used_at BIGINT,
-        revoked_at   BIGINT
-    );
-    CREATE TABLE IF NOT EXISTS meta (
-        name  TEXT PRIMARY KEY,
-        value TEXT NOT NULL
-    );
-    CREATE TABLE IF NOT EXISTS api_keys (
-        key_id       TEXT PRIMARY KEY,
-        client_id    TEXT NOT NULL REFERENCES clients(client_id),
-        key_hash     TEXT NOT NULL,
-        scopes       TEXT NOT NULL,
-        created_at   BIGINT NOT NULL,
-        last_used_at BIGINT,
-        revoked_at   BIGINT
-    );",
-    "CREATE TABLE revision (
-        id    INTEGER PRIMARY KEY CHECK (id = 1),
-        value BIGINT NOT NULL
-    );
-    INSERT INTO revision (id, value) VALUES (1, 0);",
-];
 
 /// The registry's rows in PostgreSQL, for several instances sharing one database. A pool of
 /// connections (16 per process); every call, including the wait for a connection, is bounded

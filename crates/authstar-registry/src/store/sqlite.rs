@@ -7,44 +7,12 @@ use std::time::Duration;
 use rusqlite::{Connection, OptionalExtension, Transaction, params};
 
 use super::{
-    ClientRow, DEFAULT_CALL_TIMEOUT, KeyRow, Revoked, SCHEMA_VERSION, Store, StoreError,
-    StoreFuture, Usage,
+    ClientRow, DEFAULT_CALL_TIMEOUT, KeyRow, MIGRATIONS, Revoked, SCHEMA_VERSION, Store,
+    StoreError, StoreFuture, Usage,
 };
 
 /// Connections kept open between calls; more are opened under load and closed after.
 const IDLE_CONNECTIONS: usize = 8;
-
-/// The migrations, in order: index 0 brings the schema to version 1.
-const MIGRATIONS: [&str; SCHEMA_VERSION as usize] = [
-    // 1: the tables as they were before versioning (`IF NOT EXISTS` adopts those databases).
-    "CREATE TABLE IF NOT EXISTS clients (
-        client_id    TEXT PRIMARY KEY,
-        secret_hash  TEXT NOT NULL,
-        scopes       TEXT NOT NULL,
-        created_at   INTEGER NOT NULL,
-        last_used_at INTEGER,
-        revoked_at   INTEGER
-    );
-    CREATE TABLE IF NOT EXISTS meta (
-        name  TEXT PRIMARY KEY,
-        value TEXT NOT NULL
-    );
-    CREATE TABLE IF NOT EXISTS api_keys (
-        key_id       TEXT PRIMARY KEY,
-        client_id    TEXT NOT NULL REFERENCES clients(client_id),
-        key_hash     TEXT NOT NULL,
-        scopes       TEXT NOT NULL,
-        created_at   INTEGER NOT NULL,
-        last_used_at INTEGER,
-        revoked_at   INTEGER
-    );",
-    // 2: the revision every process polls to drop its caches after a revocation.
-    "CREATE TABLE revision (
-        id    INTEGER PRIMARY KEY CHECK (id = 1),
-        value INTEGER NOT NULL
-    );
-    INSERT INTO revision (id, value) VALUES (1, 0);",
-];
 
 /// The registry's rows in a SQLite file (WAL mode), shared safely by every process on the host
 /// that opens the same file. Calls run on tokio's blocking threads, each on a connection of
