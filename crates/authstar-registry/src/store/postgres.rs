@@ -207,7 +207,7 @@ impl Store for PostgresStore {
                     )
                     .await
                     .map_err(failed)?;
-                tracing::info!(version, "authstar registry: PostgreSQL schema migrated");
+                tracing::debug!(version, "authstar registry: PostgreSQL schema migrated");
             }
             transaction.commit().await.map_err(failed)?;
             Ok(SCHEMA_VERSION)

@@ -223,7 +223,7 @@ impl Store for SqliteStore {
                         params![version, crate::now()],
                     )
                     .map_err(failed)?;
-                tracing::info!(version, "authstar registry: SQLite schema migrated");
+                tracing::debug!(version, "authstar registry: SQLite schema migrated");
             }
             transaction.commit().map_err(failed)?;
             Ok(SCHEMA_VERSION)
