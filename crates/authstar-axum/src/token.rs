@@ -31,7 +31,9 @@ pub const TOKEN_REQUEST_BODY_LIMIT: usize = 16 * 1024;
 /// `token_builder(request, client)`). Implemented for every
 /// `Fn(OAuth2TokenRequest, C) -> impl Future<Output = Result<OAuth2TokenResponse, E>>`.
 pub trait TokenBuilder<C>: Send + Sync + 'static {
-    /// Builds the response; an error becomes a 500 `server_error`, logged.
+    /// Builds the response. An error that is a [`TokenError`] is the client's answer (e.g.
+    /// `invalid_client` for a client the builder finds revoked: 401 with the Basic challenge);
+    /// any other error becomes a 500 `server_error`, logged.
     fn build(
         &self,
         request: OAuth2TokenRequest,
@@ -366,10 +368,19 @@ where
                 tracing::info!(client_id = %client_id, "authstar: token issued");
                 Ok(token)
             }
-            Err(error) => {
-                tracing::error!(client_id = %client_id, error = %error, "authstar: token builder failed");
-                Err(TokenError::new(ErrorCode::ServerError, "the token could not be issued").into())
-            }
+            Err(error) => match error.downcast::<TokenError>() {
+                Ok(refusal) => {
+                    tracing::info!(client_id = %client_id, error = %refusal.error, "authstar: token refused by the builder");
+                    Err((*refusal).into())
+                }
+                Err(error) => {
+                    tracing::error!(client_id = %client_id, error = %error, "authstar: token builder failed");
+                    Err(
+                        TokenError::new(ErrorCode::ServerError, "the token could not be issued")
+                            .into(),
+                    )
+                }
+            },
         }
     }
 

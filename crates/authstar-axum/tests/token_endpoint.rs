@@ -291,3 +291,63 @@ async fn oauth2_crate_sees_the_rfc_error() {
         other => panic!("expected an RFC 6749 error response, got {other:?}"),
     }
 }
+
+/// A builder's [`TokenError`] is the client's answer (a client it finds revoked gets
+/// `invalid_client` and the challenge); any other builder error is a 500 that says nothing more.
+#[tokio::test]
+async fn rfc6749_5_2_a_builder_refusal_is_an_oauth2_error_not_a_server_error() {
+    use authstar::oauth2::{ErrorCode, OAuth2TokenRequest, OAuth2TokenResponse, TokenError};
+    use authstar::{AuthstarClient, AuthstarLayer, BasicCredentials, BoxError};
+    use authstar_axum::RouteSecurity;
+
+    let layer = AuthstarLayer::builder()
+        .on_auth_basic(|credentials: BasicCredentials| async move {
+            Some(AuthstarClient::new(credentials.username(), ["read"]))
+        })
+        .realm("example")
+        .build()
+        .unwrap();
+    let security = RouteSecurity::new(&layer);
+    let builder = |request: OAuth2TokenRequest, _client: AuthstarClient| async move {
+        match request.client_id.as_str() {
+            "revoked" => Err(BoxError::from(TokenError::new(
+                ErrorCode::InvalidClient,
+                "unknown client or wrong client secret",
+            ))),
+            "broken" => Err(BoxError::from("the signing key is unreadable")),
+            _ => Ok(OAuth2TokenResponse::bearer("t".to_owned())),
+        }
+    };
+    let app = axum::Router::new()
+        .route(
+            "/oauth2/token",
+            security.oauth2_token_endpoint(builder).into_method_router(),
+        )
+        .with_state(security)
+        .layer(layer);
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/oauth2/token", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, app).await });
+
+    let form = "grant_type=client_credentials";
+    assert_eq!(
+        post(&url, form, Some(("fine", "x"))).await.status(),
+        StatusCode::OK
+    );
+    let revoked = post(&url, form, Some(("revoked", "x"))).await;
+    assert_eq!(
+        revoked.headers()["www-authenticate"],
+        r#"Basic realm="example", charset="UTF-8""#
+    );
+    assert_eq!(
+        error_of(revoked).await,
+        (StatusCode::UNAUTHORIZED, "invalid_client".into())
+    );
+    let broken = post(&url, form, Some(("broken", "x"))).await;
+    let (status, body) = (broken.status(), broken.text().await.unwrap());
+    assert_eq!(status, StatusCode::INTERNAL_SERVER_ERROR);
+    assert!(
+        body.contains("server_error") && !body.contains("signing key"),
+        "{body}"
+    );
+}

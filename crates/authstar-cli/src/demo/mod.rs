@@ -33,7 +33,7 @@ use std::time::Duration;
 
 use authstar::methods::MethodSet;
 use authstar::network::{ForwardedHeader, Networks, TrustedProxies};
-use authstar::oauth2::OAuth2TokenRequest;
+use authstar::oauth2::{ErrorCode, OAuth2TokenRequest, TokenError};
 use authstar::throttle::FailureThrottle;
 use authstar::{AuthstarClient, AuthstarLayer, BackendErrorPolicy, HeaderAuth};
 use authstar_axum::{RouteSecurity, client_address};
@@ -197,7 +197,12 @@ fn token_route(
             let client_id = request.client_id.clone();
             let active = registry.is_active(&client_id).await?;
             if !active {
-                return Err("the client is revoked".into());
+                // The layer's cache admitted it just before this instance saw the revocation.
+                return Err(TokenError::new(
+                    ErrorCode::InvalidClient,
+                    "unknown client or wrong client secret",
+                )
+                .into());
             }
             issuer
                 .token_response(&request)
