@@ -6,6 +6,7 @@
 //! a page of SQL and every engine passes the same contract tests.
 
 mod postgres;
+mod sql;
 mod sqlite;
 
 use std::fmt;

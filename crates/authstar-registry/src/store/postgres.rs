@@ -9,7 +9,7 @@ use tokio_postgres::{NoTls, Row};
 
 use super::{
     ClientRow, DEFAULT_CALL_TIMEOUT, KeyRow, MIGRATIONS, Revoked, SCHEMA_VERSION, Store,
-    StoreError, StoreFuture, Usage,
+    StoreError, StoreFuture, Usage, sql,
 };
 
 /// Connections at most per process.
@@ -132,11 +132,8 @@ fn key_row(row: &Row) -> Result<KeyRow, StoreError> {
     })
 }
 
-const CLIENT_COLUMNS: &str = "client_id, secret_hash, scopes, created_at, last_used_at, revoked_at";
-const KEY_COLUMNS: &str =
-    "k.key_id, k.client_id, k.key_hash, k.scopes, k.created_at, k.last_used_at, k.revoked_at";
-
-/// Revokes one row, bumping the revision in the same transaction when it changed.
+/// Revokes one row (`sql_update` takes the time, then the id), bumping the revision in the same
+/// transaction when it changed.
 async fn revoke(
     mut client: deadpool_postgres::Object,
     sql_update: &str,
@@ -146,12 +143,12 @@ async fn revoke(
 ) -> Result<Revoked, StoreError> {
     let transaction = client.transaction().await.map_err(failed)?;
     let changed = transaction
-        .execute(sql_update, &[&id, &seconds(at)])
+        .execute(sql_update, &[&seconds(at), &id])
         .await
         .map_err(failed)?;
     let outcome = if changed > 0 {
         transaction
-            .execute("UPDATE revision SET value = value + 1 WHERE id = 1", &[])
+            .execute(sql::BUMP_REVISION, &[])
             .await
             .map_err(failed)?;
         Revoked::Now
@@ -178,16 +175,11 @@ impl Store for PostgresStore {
                 .await
                 .map_err(failed)?;
             transaction
-                .batch_execute(
-                    "CREATE TABLE IF NOT EXISTS authstar_schema (
-                        version    INTEGER PRIMARY KEY,
-                        applied_at BIGINT NOT NULL
-                    );",
-                )
+                .batch_execute(sql::CREATE_SCHEMA_TABLE)
                 .await
                 .map_err(failed)?;
             let found: i32 = transaction
-                .query_one("SELECT COALESCE(MAX(version), 0) FROM authstar_schema", &[])
+                .query_one(sql::SCHEMA_VERSION_FOUND, &[])
                 .await
                 .and_then(|row| row.try_get(0))
                 .map_err(failed)?;
@@ -198,13 +190,10 @@ impl Store for PostgresStore {
                     known: SCHEMA_VERSION,
                 });
             }
-            for (version, sql) in (1_i32..).zip(MIGRATIONS).skip(found as usize) {
-                transaction.batch_execute(sql).await.map_err(failed)?;
+            for (version, migration) in (1_i32..).zip(MIGRATIONS).skip(found as usize) {
+                transaction.batch_execute(migration).await.map_err(failed)?;
                 transaction
-                    .execute(
-                        "INSERT INTO authstar_schema (version, applied_at) VALUES ($1, $2)",
-                        &[&version, &seconds(crate::now())],
-                    )
+                    .execute(sql::RECORD_VERSION, &[&version, &seconds(crate::now())])
                     .await
                     .map_err(failed)?;
                 tracing::debug!(version, "authstar registry: PostgreSQL schema migrated");
@@ -217,14 +206,11 @@ impl Store for PostgresStore {
     fn init_meta<'a>(&'a self, name: &'a str, value: &'a str) -> StoreFuture<'a, String> {
         self.call(move |client| async move {
             client
-                .execute(
-                    "INSERT INTO meta (name, value) VALUES ($1, $2) ON CONFLICT (name) DO NOTHING",
-                    &[&name, &value],
-                )
+                .execute(sql::INIT_META, &[&name, &value])
                 .await
                 .map_err(failed)?;
             client
-                .query_one("SELECT value FROM meta WHERE name = $1", &[&name])
+                .query_one(sql::META, &[&name])
                 .await
                 .and_then(|row| row.try_get(0))
                 .map_err(failed)
@@ -234,7 +220,7 @@ impl Store for PostgresStore {
     fn count_clients(&self) -> StoreFuture<'_, u64> {
         self.call(|client| async move {
             let count: i64 = client
-                .query_one("SELECT COUNT(*) FROM clients", &[])
+                .query_one(sql::COUNT_CLIENTS, &[])
                 .await
                 .and_then(|row| row.try_get(0))
                 .map_err(failed)?;
@@ -246,8 +232,13 @@ impl Store for PostgresStore {
         self.call(move |client| async move {
             client
                 .execute(
-                    "INSERT INTO clients (client_id, secret_hash, scopes, created_at) VALUES ($1, $2, $3, $4)",
-                    &[&row.client_id, &row.secret_hash, &row.scopes, &seconds(row.created_at)],
+                    sql::INSERT_CLIENT,
+                    &[
+                        &row.client_id,
+                        &row.secret_hash,
+                        &row.scopes,
+                        &seconds(row.created_at),
+                    ],
                 )
                 .await
                 .map_err(failed)?;
@@ -257,12 +248,7 @@ impl Store for PostgresStore {
 
     fn client<'a>(&'a self, client_id: &'a str) -> StoreFuture<'a, Option<ClientRow>> {
         self.call(move |client| async move {
-            let statement = client
-                .prepare_cached(&format!(
-                    "SELECT {CLIENT_COLUMNS} FROM clients WHERE client_id = $1"
-                ))
-                .await
-                .map_err(failed)?;
+            let statement = client.prepare_cached(sql::CLIENT).await.map_err(failed)?;
             let row = client
                 .query_opt(&statement, &[&client_id])
                 .await
@@ -273,13 +259,7 @@ impl Store for PostgresStore {
 
     fn clients(&self) -> StoreFuture<'_, Vec<ClientRow>> {
         self.call(|client| async move {
-            let rows = client
-                .query(
-                    &format!("SELECT {CLIENT_COLUMNS} FROM clients ORDER BY created_at, client_id"),
-                    &[],
-                )
-                .await
-                .map_err(failed)?;
+            let rows = client.query(sql::CLIENTS, &[]).await.map_err(failed)?;
             rows.iter().map(client_row).collect()
         })
     }
@@ -288,8 +268,8 @@ impl Store for PostgresStore {
         self.call(move |client| {
             revoke(
                 client,
-                "UPDATE clients SET revoked_at = $2 WHERE client_id = $1 AND revoked_at IS NULL",
-                "SELECT 1 FROM clients WHERE client_id = $1",
+                sql::REVOKE_CLIENT,
+                sql::CLIENT_EXISTS,
                 client_id,
                 at,
             )
@@ -300,8 +280,14 @@ impl Store for PostgresStore {
         self.call(move |client| async move {
             client
                 .execute(
-                    "INSERT INTO api_keys (key_id, client_id, key_hash, scopes, created_at) VALUES ($1, $2, $3, $4, $5)",
-                    &[&row.key_id, &row.client_id, &row.key_hash, &row.scopes, &seconds(row.created_at)],
+                    sql::INSERT_KEY,
+                    &[
+                        &row.key_id,
+                        &row.client_id,
+                        &row.key_hash,
+                        &row.scopes,
+                        &seconds(row.created_at),
+                    ],
                 )
                 .await
                 .map_err(failed)?;
@@ -312,10 +298,7 @@ impl Store for PostgresStore {
     fn active_key<'a>(&'a self, key_id: &'a str) -> StoreFuture<'a, Option<KeyRow>> {
         self.call(move |client| async move {
             let statement = client
-                .prepare_cached(&format!(
-                    "SELECT {KEY_COLUMNS} FROM api_keys k JOIN clients c ON c.client_id = k.client_id
-                     WHERE k.key_id = $1 AND k.revoked_at IS NULL AND c.revoked_at IS NULL"
-                ))
+                .prepare_cached(sql::ACTIVE_KEY)
                 .await
                 .map_err(failed)?;
             let row = client
@@ -328,49 +311,25 @@ impl Store for PostgresStore {
 
     fn keys(&self) -> StoreFuture<'_, Vec<KeyRow>> {
         self.call(|client| async move {
-            let rows = client
-                .query(
-                    &format!(
-                        "SELECT {KEY_COLUMNS} FROM api_keys k ORDER BY k.created_at, k.key_id"
-                    ),
-                    &[],
-                )
-                .await
-                .map_err(failed)?;
+            let rows = client.query(sql::KEYS, &[]).await.map_err(failed)?;
             rows.iter().map(key_row).collect()
         })
     }
 
     fn revoke_key<'a>(&'a self, key_id: &'a str, at: u64) -> StoreFuture<'a, Revoked> {
-        self.call(move |client| {
-            revoke(
-                client,
-                "UPDATE api_keys SET revoked_at = $2 WHERE key_id = $1 AND revoked_at IS NULL",
-                "SELECT 1 FROM api_keys WHERE key_id = $1",
-                key_id,
-                at,
-            )
-        })
+        self.call(move |client| revoke(client, sql::REVOKE_KEY, sql::KEY_EXISTS, key_id, at))
     }
 
     fn record_usage<'a>(&'a self, uses: &'a [Usage]) -> StoreFuture<'a, ()> {
         self.call(move |mut client| async move {
             let transaction = client.transaction().await.map_err(failed)?;
             for used in uses {
-                let (sql, id, at) = match used {
-                    Usage::Client { client_id, at } => (
-                        "UPDATE clients SET last_used_at = $2 WHERE client_id = $1",
-                        client_id,
-                        at,
-                    ),
-                    Usage::Key { key_id, at } => (
-                        "UPDATE api_keys SET last_used_at = $2 WHERE key_id = $1",
-                        key_id,
-                        at,
-                    ),
+                let (statement, id, at) = match used {
+                    Usage::Client { client_id, at } => (sql::CLIENT_USED, client_id, at),
+                    Usage::Key { key_id, at } => (sql::KEY_USED, key_id, at),
                 };
                 transaction
-                    .execute(sql, &[id, &seconds(*at)])
+                    .execute(statement, &[&seconds(*at), id])
                     .await
                     .map_err(failed)?;
             }
@@ -380,10 +339,7 @@ impl Store for PostgresStore {
 
     fn revision(&self) -> StoreFuture<'_, u64> {
         self.call(|client| async move {
-            let statement = client
-                .prepare_cached("SELECT value FROM revision WHERE id = 1")
-                .await
-                .map_err(failed)?;
+            let statement = client.prepare_cached(sql::REVISION).await.map_err(failed)?;
             let value: i64 = client
                 .query_one(&statement, &[])
                 .await

@@ -4,11 +4,11 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
-use rusqlite::{Connection, OptionalExtension, Transaction, params};
+use rusqlite::{Connection, OptionalExtension, params};
 
 use super::{
     ClientRow, DEFAULT_CALL_TIMEOUT, KeyRow, MIGRATIONS, Revoked, SCHEMA_VERSION, Store,
-    StoreError, StoreFuture, Usage,
+    StoreError, StoreFuture, Usage, sql,
 };
 
 /// Connections kept open between calls; more are opened under load and closed after.
@@ -147,17 +147,8 @@ fn key_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<KeyRow> {
     })
 }
 
-const CLIENT_COLUMNS: &str = "client_id, secret_hash, scopes, created_at, last_used_at, revoked_at";
-const KEY_COLUMNS: &str =
-    "k.key_id, k.client_id, k.key_hash, k.scopes, k.created_at, k.last_used_at, k.revoked_at";
-
-/// Bumps the revision inside a revocation's transaction.
-fn bump(transaction: &Transaction<'_>) -> rusqlite::Result<()> {
-    transaction.execute("UPDATE revision SET value = value + 1 WHERE id = 1", [])?;
-    Ok(())
-}
-
-/// Revokes the row `table.id_column = id`, bumping the revision when it changed.
+/// Revokes one row (`sql_update` takes the time, then the id), bumping the revision in the same
+/// transaction when it changed.
 fn revoke(
     connection: &mut Connection,
     sql_update: &str,
@@ -167,10 +158,12 @@ fn revoke(
 ) -> Result<Revoked, StoreError> {
     let transaction = connection.transaction().map_err(failed)?;
     let changed = transaction
-        .execute(sql_update, params![id, at])
+        .execute(sql_update, params![at, id])
         .map_err(failed)?;
     let outcome = if changed > 0 {
-        bump(&transaction).map_err(failed)?;
+        transaction
+            .execute(sql::BUMP_REVISION, [])
+            .map_err(failed)?;
         Revoked::Now
     } else if transaction
         .query_row(sql_exists, [id], |_| Ok(()))
@@ -195,19 +188,10 @@ impl Store for SqliteStore {
                 .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
                 .map_err(failed)?;
             transaction
-                .execute_batch(
-                    "CREATE TABLE IF NOT EXISTS authstar_schema (
-                        version    INTEGER PRIMARY KEY,
-                        applied_at INTEGER NOT NULL
-                    );",
-                )
+                .execute(sql::CREATE_SCHEMA_TABLE, [])
                 .map_err(failed)?;
             let found: u32 = transaction
-                .query_row(
-                    "SELECT COALESCE(MAX(version), 0) FROM authstar_schema",
-                    [],
-                    |row| row.get(0),
-                )
+                .query_row(sql::SCHEMA_VERSION_FOUND, [], |row| row.get(0))
                 .map_err(failed)?;
             if found > SCHEMA_VERSION {
                 return Err(StoreError::NewerSchema {
@@ -215,13 +199,10 @@ impl Store for SqliteStore {
                     known: SCHEMA_VERSION,
                 });
             }
-            for (version, sql) in (1..).zip(MIGRATIONS).skip(found as usize) {
-                transaction.execute_batch(sql).map_err(failed)?;
+            for (version, migration) in (1..).zip(MIGRATIONS).skip(found as usize) {
+                transaction.execute_batch(migration).map_err(failed)?;
                 transaction
-                    .execute(
-                        "INSERT INTO authstar_schema (version, applied_at) VALUES (?1, ?2)",
-                        params![version, crate::now()],
-                    )
+                    .execute(sql::RECORD_VERSION, params![version, crate::now()])
                     .map_err(failed)?;
                 tracing::debug!(version, "authstar registry: SQLite schema migrated");
             }
@@ -234,15 +215,10 @@ impl Store for SqliteStore {
         let (name, value) = (name.to_owned(), value.to_owned());
         self.call(move |connection| {
             connection
-                .execute(
-                    "INSERT INTO meta (name, value) VALUES (?1, ?2) ON CONFLICT (name) DO NOTHING",
-                    params![name, value],
-                )
+                .execute(sql::INIT_META, params![name, value])
                 .map_err(failed)?;
             connection
-                .query_row("SELECT value FROM meta WHERE name = ?1", [name], |row| {
-                    row.get(0)
-                })
+                .query_row(sql::META, [name], |row| row.get(0))
                 .map_err(failed)
         })
     }
@@ -250,7 +226,7 @@ impl Store for SqliteStore {
     fn count_clients(&self) -> StoreFuture<'_, u64> {
         self.call(|connection| {
             connection
-                .query_row("SELECT COUNT(*) FROM clients", [], |row| row.get(0))
+                .query_row(sql::COUNT_CLIENTS, [], |row| row.get(0))
                 .map_err(failed)
         })
     }
@@ -260,7 +236,7 @@ impl Store for SqliteStore {
         self.call(move |connection| {
             connection
                 .execute(
-                    "INSERT INTO clients (client_id, secret_hash, scopes, created_at) VALUES (?1, ?2, ?3, ?4)",
+                    sql::INSERT_CLIENT,
                     params![row.client_id, row.secret_hash, row.scopes, row.created_at],
                 )
                 .map_err(failed)?;
@@ -272,9 +248,7 @@ impl Store for SqliteStore {
         let client_id = client_id.to_owned();
         self.call(move |connection| {
             connection
-                .prepare_cached(&format!(
-                    "SELECT {CLIENT_COLUMNS} FROM clients WHERE client_id = ?1"
-                ))
+                .prepare_cached(sql::CLIENT)
                 .and_then(|mut statement| statement.query_row([client_id], client_row).optional())
                 .map_err(failed)
         })
@@ -282,11 +256,7 @@ impl Store for SqliteStore {
 
     fn clients(&self) -> StoreFuture<'_, Vec<ClientRow>> {
         self.call(|connection| {
-            let mut statement = connection
-                .prepare(&format!(
-                    "SELECT {CLIENT_COLUMNS} FROM clients ORDER BY created_at, client_id"
-                ))
-                .map_err(failed)?;
+            let mut statement = connection.prepare(sql::CLIENTS).map_err(failed)?;
             let rows = statement.query_map([], client_row).map_err(failed)?;
             rows.collect::<Result<_, _>>().map_err(failed)
         })
@@ -297,8 +267,8 @@ impl Store for SqliteStore {
         self.call(move |connection| {
             revoke(
                 connection,
-                "UPDATE clients SET revoked_at = ?2 WHERE client_id = ?1 AND revoked_at IS NULL",
-                "SELECT 1 FROM clients WHERE client_id = ?1",
+                sql::REVOKE_CLIENT,
+                sql::CLIENT_EXISTS,
                 &client_id,
                 at,
             )
@@ -310,8 +280,14 @@ impl Store for SqliteStore {
         self.call(move |connection| {
             connection
                 .execute(
-                    "INSERT INTO api_keys (key_id, client_id, key_hash, scopes, created_at) VALUES (?1, ?2, ?3, ?4, ?5)",
-                    params![row.key_id, row.client_id, row.key_hash, row.scopes, row.created_at],
+                    sql::INSERT_KEY,
+                    params![
+                        row.key_id,
+                        row.client_id,
+                        row.key_hash,
+                        row.scopes,
+                        row.created_at
+                    ],
                 )
                 .map_err(failed)?;
             Ok(())
@@ -322,10 +298,7 @@ impl Store for SqliteStore {
         let key_id = key_id.to_owned();
         self.call(move |connection| {
             connection
-                .prepare_cached(&format!(
-                    "SELECT {KEY_COLUMNS} FROM api_keys k JOIN clients c ON c.client_id = k.client_id
-                     WHERE k.key_id = ?1 AND k.revoked_at IS NULL AND c.revoked_at IS NULL"
-                ))
+                .prepare_cached(sql::ACTIVE_KEY)
                 .and_then(|mut statement| statement.query_row([key_id], key_row).optional())
                 .map_err(failed)
         })
@@ -333,11 +306,7 @@ impl Store for SqliteStore {
 
     fn keys(&self) -> StoreFuture<'_, Vec<KeyRow>> {
         self.call(|connection| {
-            let mut statement = connection
-                .prepare(&format!(
-                    "SELECT {KEY_COLUMNS} FROM api_keys k ORDER BY k.created_at, k.key_id"
-                ))
-                .map_err(failed)?;
+            let mut statement = connection.prepare(sql::KEYS).map_err(failed)?;
             let rows = statement.query_map([], key_row).map_err(failed)?;
             rows.collect::<Result<_, _>>().map_err(failed)
         })
@@ -346,13 +315,7 @@ impl Store for SqliteStore {
     fn revoke_key<'a>(&'a self, key_id: &'a str, at: u64) -> StoreFuture<'a, Revoked> {
         let key_id = key_id.to_owned();
         self.call(move |connection| {
-            revoke(
-                connection,
-                "UPDATE api_keys SET revoked_at = ?2 WHERE key_id = ?1 AND revoked_at IS NULL",
-                "SELECT 1 FROM api_keys WHERE key_id = ?1",
-                &key_id,
-                at,
-            )
+            revoke(connection, sql::REVOKE_KEY, sql::KEY_EXISTS, &key_id, at)
         })
     }
 
@@ -361,19 +324,13 @@ impl Store for SqliteStore {
         self.call(move |connection| {
             let transaction = connection.transaction().map_err(failed)?;
             for used in &uses {
-                let (sql, id, at) = match used {
-                    Usage::Client { client_id, at } => (
-                        "UPDATE clients SET last_used_at = ?2 WHERE client_id = ?1",
-                        client_id,
-                        at,
-                    ),
-                    Usage::Key { key_id, at } => (
-                        "UPDATE api_keys SET last_used_at = ?2 WHERE key_id = ?1",
-                        key_id,
-                        at,
-                    ),
+                let (statement, id, at) = match used {
+                    Usage::Client { client_id, at } => (sql::CLIENT_USED, client_id, at),
+                    Usage::Key { key_id, at } => (sql::KEY_USED, key_id, at),
                 };
-                transaction.execute(sql, params![id, at]).map_err(failed)?;
+                transaction
+                    .execute(statement, params![at, id])
+                    .map_err(failed)?;
             }
             transaction.commit().map_err(failed)
         })
@@ -382,7 +339,7 @@ impl Store for SqliteStore {
     fn revision(&self) -> StoreFuture<'_, u64> {
         self.call(|connection| {
             connection
-                .prepare_cached("SELECT value FROM revision WHERE id = 1")
+                .prepare_cached(sql::REVISION)
                 .and_then(|mut statement| statement.query_row([], |row| row.get(0)))
                 .map_err(failed)
         })

@@ -1,0 +1,45 @@
+//! The statements, written once for both engines. PostgreSQL numbers its parameters `$1`,
+//! `$2`...; SQLite reads `$1` as a named parameter and numbers names in order of first
+//! appearance, so in every statement `$1` appears before `$2`, and so on, and the two agree.
+
+pub(crate) const CREATE_SCHEMA_TABLE: &str = "CREATE TABLE IF NOT EXISTS authstar_schema (
+    version    INTEGER PRIMARY KEY,
+    applied_at BIGINT NOT NULL
+)";
+pub(crate) const SCHEMA_VERSION_FOUND: &str =
+    "SELECT COALESCE(MAX(version), 0) FROM authstar_schema";
+pub(crate) const RECORD_VERSION: &str =
+    "INSERT INTO authstar_schema (version, applied_at) VALUES ($1, $2)";
+
+pub(crate) const INIT_META: &str =
+    "INSERT INTO meta (name, value) VALUES ($1, $2) ON CONFLICT (name) DO NOTHING";
+pub(crate) const META: &str = "SELECT value FROM meta WHERE name = $1";
+
+pub(crate) const COUNT_CLIENTS: &str = "SELECT COUNT(*) FROM clients";
+pub(crate) const INSERT_CLIENT: &str =
+    "INSERT INTO clients (client_id, secret_hash, scopes, created_at) VALUES ($1, $2, $3, $4)";
+pub(crate) const CLIENT: &str = "SELECT client_id, secret_hash, scopes, created_at, last_used_at, \
+     revoked_at FROM clients WHERE client_id = $1";
+pub(crate) const CLIENTS: &str = "SELECT client_id, secret_hash, scopes, created_at, \
+     last_used_at, revoked_at FROM clients ORDER BY created_at, client_id";
+pub(crate) const REVOKE_CLIENT: &str =
+    "UPDATE clients SET revoked_at = $1 WHERE client_id = $2 AND revoked_at IS NULL";
+pub(crate) const CLIENT_EXISTS: &str = "SELECT 1 FROM clients WHERE client_id = $1";
+pub(crate) const CLIENT_USED: &str = "UPDATE clients SET last_used_at = $1 WHERE client_id = $2";
+
+pub(crate) const INSERT_KEY: &str = "INSERT INTO api_keys (key_id, client_id, key_hash, scopes, \
+     created_at) VALUES ($1, $2, $3, $4, $5)";
+/// A key only while it and its client are both active.
+pub(crate) const ACTIVE_KEY: &str = "SELECT k.key_id, k.client_id, k.key_hash, k.scopes, \
+     k.created_at, k.last_used_at, k.revoked_at FROM api_keys k \
+     JOIN clients c ON c.client_id = k.client_id \
+     WHERE k.key_id = $1 AND k.revoked_at IS NULL AND c.revoked_at IS NULL";
+pub(crate) const KEYS: &str = "SELECT key_id, client_id, key_hash, scopes, created_at, \
+     last_used_at, revoked_at FROM api_keys ORDER BY created_at, key_id";
+pub(crate) const REVOKE_KEY: &str =
+    "UPDATE api_keys SET revoked_at = $1 WHERE key_id = $2 AND revoked_at IS NULL";
+pub(crate) const KEY_EXISTS: &str = "SELECT 1 FROM api_keys WHERE key_id = $1";
+pub(crate) const KEY_USED: &str = "UPDATE api_keys SET last_used_at = $1 WHERE key_id = $2";
+
+pub(crate) const BUMP_REVISION: &str = "UPDATE revision SET value = value + 1 WHERE id = 1";
+pub(crate) const REVISION: &str = "SELECT value FROM revision WHERE id = 1";
