@@ -561,6 +561,27 @@ impl fmt::Debug for CreatedKey {
     }
 }
 
+/// What a secret belongs to; its label keys its hashes and cache entries apart.
+#[derive(Clone, Copy)]
+enum Secret {
+    Client,
+    Key,
+}
+
+impl Secret {
+    fn label(self) -> &'static [u8] {
+        match self {
+            Self::Client => b"client",
+            Self::Key => b"key",
+        }
+    }
+}
+
+/// `ask_<key id>_<secret>` into its id and secret.
+fn split_key(key: &str) -> Option<(&str, &str)> {
+    key.strip_prefix(API_KEY_PREFIX)?.split_once('_')
+}
+
 fn valid_client_id(id: &str) -> bool {
     !id.is_empty()
         && id.len() <= 128
@@ -674,7 +695,11 @@ impl Registry {
             }
             None => {
                 let secret = URL_SAFE_NO_PAD.encode(random::<32>()?);
-                let hash = self.keyed_hash(&[b"client", client_id.as_bytes(), secret.as_bytes()]);
+                let hash = self.keyed_hash(&[
+                    Secret::Client.label(),
+                    client_id.as_bytes(),
+                    secret.as_bytes(),
+                ]);
                 (secret, hash)
             }
         };
@@ -745,7 +770,7 @@ impl Registry {
         let key_id = hex(&random::<6>()?);
         let secret = URL_SAFE_NO_PAD.encode(random::<32>()?);
         let key = format!("{API_KEY_PREFIX}{key_id}_{secret}");
-        let hash = self.keyed_hash(&[b"key", key_id.as_bytes(), secret.as_bytes()]);
+        let hash = self.keyed_hash(&[Secret::Key.label(), key_id.as_bytes(), secret.as_bytes()]);
         let row = KeyRow::new(key_id, client_id.to_owned(), hash, scopes.join(" "), now());
         self.shared.store.insert_key(&row).await?;
         Ok(CreatedKey {
@@ -790,19 +815,65 @@ impl Registry {
     }
 
     /// Caches an answer read from the database, unless the caches were dropped since the read
-    /// began (a revocation seen meanwhile).
-    fn remember(&self, generation: u64, key: Vec<u8>, client: &AuthstarClient) {
-        if self.shared.generation.load(Ordering::Acquire) == generation {
-            self.shared.cache.insert(key, client.clone());
+    /// began (a revocation seen meanwhile). Checked again after the insert: a drop that lands
+    /// between the check and the insert takes the entry back out.
+    fn remember<K, V>(&self, cache: &moka::sync::Cache<K, V>, generation: u64, key: K, value: V)
+    where
+        K: std::hash::Hash + Eq + Clone + Send + Sync + 'static,
+        V: Clone + Send + Sync + 'static,
+    {
+        let unchanged = || self.shared.generation.load(Ordering::Acquire) == generation;
+        if unchanged() {
+            cache.insert(key.clone(), value);
+            if !unchanged() {
+                cache.invalidate(&key);
+            }
         }
     }
 
-    /// A cached answer for a client (`kind` `"client"`) or key (`"key"`), if one was found
-    /// within the cache TTL. Synchronous: what an authenticator answers with at once.
-    pub fn cached(&self, kind: &str, id: &str, secret: &str) -> Option<AuthstarClient> {
+    /// The client a verified secret stands for: checks `secret` against the stored hash, then
+    /// notes the use and caches the answer (see [`remember`](Self::remember)).
+    async fn admit(
+        &self,
+        generation: u64,
+        kind: Secret,
+        id: &str,
+        secret: &str,
+        stored_hash: String,
+        client: AuthstarClient,
+    ) -> Result<Option<AuthstarClient>, RegistryError> {
+        let label = kind.label();
+        let parts: [&[u8]; 3] = [label, id.as_bytes(), secret.as_bytes()];
+        if !self.verify_hash(stored_hash, &parts, secret).await? {
+            return Ok(None);
+        }
+        let (id_owned, at) = (id.to_owned(), now());
+        self.shared.usage.note(match kind {
+            Secret::Client => Usage::Client {
+                client_id: id_owned,
+                at,
+            },
+            Secret::Key => Usage::Key {
+                key_id: id_owned,
+                at,
+            },
+        });
+        let key = self.cache_key(label, id, secret);
+        self.remember(&self.shared.cache, generation, key, client.clone());
+        Ok(Some(client))
+    }
+
+    /// A cached answer for `secret`, if one was found within the cache TTL.
+    fn cached(&self, kind: Secret, id: &str, secret: &str) -> Option<AuthstarClient> {
         self.shared
             .cache
-            .get(&self.cache_key(kind.as_bytes(), id, secret))
+            .get(&self.cache_key(kind.label(), id, secret))
+    }
+
+    /// A cached answer for a client's id and secret, if one was found within the cache TTL.
+    /// Synchronous: what an authenticator answers with at once.
+    pub fn cached_client(&self, client_id: &str, secret: &str) -> Option<AuthstarClient> {
+        self.cached(Secret::Client, client_id, secret)
     }
 
     /// Authenticates a client by id and secret: `None` for unknown, revoked or wrong;
@@ -813,7 +884,7 @@ impl Registry {
         client_id: &str,
         secret: &str,
     ) -> Result<Option<AuthstarClient>, RegistryError> {
-        match self.cached("client", client_id, secret) {
+        match self.cached_client(client_id, secret) {
             Some(client) => Ok(Some(client)),
             None => self.check_client(client_id, secret).await,
         }
@@ -836,27 +907,22 @@ impl Registry {
                 return Ok(None);
             }
         };
-        let parts: [&[u8]; 3] = [b"client", client_id.as_bytes(), secret.as_bytes()];
-        if !self.verify_hash(row.secret_hash, &parts, secret).await? {
-            return Ok(None);
-        }
-        self.shared.usage.note(Usage::Client {
-            client_id: client_id.to_owned(),
-            at: now(),
-        });
         let client = AuthstarClient::new(client_id, split_scopes(&row.scopes));
-        self.remember(
+        self.admit(
             generation,
-            self.cache_key(b"client", client_id, secret),
-            &client,
-        );
-        Ok(Some(client))
+            Secret::Client,
+            client_id,
+            secret,
+            row.secret_hash,
+            client,
+        )
+        .await
     }
 
     /// A cached answer for an API key, if one was found within the cache TTL.
     pub fn cached_key(&self, key: &str) -> Option<AuthstarClient> {
-        let (key_id, secret) = key.strip_prefix(API_KEY_PREFIX)?.split_once('_')?;
-        self.cached("key", key_id, secret)
+        let (key_id, secret) = split_key(key)?;
+        self.cached(Secret::Key, key_id, secret)
     }
 
     /// Authenticates an API key: `None` for malformed, unknown, revoked (key or client) or
@@ -874,27 +940,23 @@ impl Registry {
     /// [`authenticate_key`](Self::authenticate_key) without the cache lookup, for a caller
     /// that has just missed it.
     pub async fn check_key(&self, key: &str) -> Result<Option<AuthstarClient>, RegistryError> {
-        let Some((key_id, secret)) = key
-            .strip_prefix(API_KEY_PREFIX)
-            .and_then(|rest| rest.split_once('_'))
-        else {
+        let Some((key_id, secret)) = split_key(key) else {
             return Ok(None);
         };
         let generation = self.shared.generation.load(Ordering::Acquire);
         let Some(row) = self.shared.store.active_key(key_id).await? else {
             return Ok(None);
         };
-        let parts: [&[u8]; 3] = [b"key", key_id.as_bytes(), secret.as_bytes()];
-        if !self.verify_hash(row.key_hash, &parts, secret).await? {
-            return Ok(None);
-        }
-        self.shared.usage.note(Usage::Key {
-            key_id: key_id.to_owned(),
-            at: now(),
-        });
         let client = AuthstarClient::new(row.client_id, split_scopes(&row.scopes));
-        self.remember(generation, self.cache_key(b"key", key_id, secret), &client);
-        Ok(Some(client))
+        self.admit(
+            generation,
+            Secret::Key,
+            key_id,
+            secret,
+            row.key_hash,
+            client,
+        )
+        .await
     }
 
     /// [`is_active`](Self::is_active) through the cache: what a session is checked with.
@@ -904,9 +966,12 @@ impl Registry {
         }
         let generation = self.shared.generation.load(Ordering::Acquire);
         let active = self.is_active(client_id).await?;
-        if self.shared.generation.load(Ordering::Acquire) == generation {
-            self.shared.active.insert(client_id.to_owned(), active);
-        }
+        self.remember(
+            &self.shared.active,
+            generation,
+            client_id.to_owned(),
+            active,
+        );
         Ok(active)
     }
 

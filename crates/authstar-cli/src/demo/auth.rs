@@ -53,7 +53,7 @@ impl Authenticator<BasicCredentials> for RegistryBasic {
     fn start(&self, credentials: BasicCredentials) -> Started<BoxVerdict, AuthstarClient> {
         match self
             .0
-            .cached("client", credentials.username(), credentials.password())
+            .cached_client(credentials.username(), credentials.password())
         {
             Some(client) => Started::Done(Verdict::Authenticated(client)),
             None => Started::Running(self.authenticate(credentials)),
