@@ -302,3 +302,46 @@ fn an_out_of_range_cache_ttl_is_refused_before_any_file_is_made() {
         "no file created"
     );
 }
+
+#[test]
+fn migrate_brings_a_database_to_this_version_and_adopts_an_unversioned_one() {
+    let dir = Workdir::new("migrate");
+    assert_eq!(
+        dir.ok(&["migrate", "--db", "new.db"]).trim(),
+        "new.db: schema version 2"
+    );
+    assert_eq!(
+        dir.ok(&["migrate", "--db", "new.db"]).trim(),
+        "new.db: schema version 2"
+    );
+    // A database from before versioning (its tables, no `authstar_schema`) keeps its clients.
+    dir.ok(&["clients", "create", "--id", "old", "--db", "old.db"]);
+    let old = rusqlite::Connection::open(dir.0.join("old.db")).unwrap();
+    old.execute_batch("DROP TABLE authstar_schema; DROP TABLE revision;")
+        .unwrap();
+    drop(old);
+    assert_eq!(
+        dir.ok(&["migrate", "--db", "old.db"]).trim(),
+        "old.db: schema version 2"
+    );
+    assert_eq!(
+        dir.json(&["clients", "list", "--json", "--db", "old.db"])[0]["client_id"],
+        "old"
+    );
+    // The password of a PostgreSQL URL is never printed, even in an error.
+    let failed = dir.run(&[
+        "migrate",
+        "--db",
+        "postgres://authstar:hunter2@127.0.0.1:1/none",
+    ]);
+    assert!(!failed.status.success());
+    let said = format!(
+        "{}{}",
+        String::from_utf8_lossy(&failed.stdout),
+        String::from_utf8_lossy(&failed.stderr)
+    );
+    assert!(
+        said.starts_with("error: ") && !said.contains("hunter2"),
+        "{said}"
+    );
+}

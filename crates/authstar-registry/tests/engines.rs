@@ -291,19 +291,27 @@ async fn an_unreachable_postgres_fails_within_the_call_timeout() {
         .unwrap()
         .port();
     let started = Instant::now();
-    let error = Registry::builder(format!("postgres://authstar@127.0.0.1:{port}/none").as_str())
-        .secrets(dir.join("s.json"))
-        .call_timeout(Duration::from_millis(500))
-        .open()
-        .await
-        .unwrap_err();
+    let error =
+        Registry::builder(format!("postgres://authstar:hunter2@127.0.0.1:{port}/none").as_str())
+            .secrets(dir.join("s.json"))
+            .call_timeout(Duration::from_millis(500))
+            .open()
+            .await
+            .unwrap_err();
     assert!(matches!(error, RegistryError::Store(_)), "{error}");
     assert!(
         started.elapsed() < Duration::from_secs(2),
         "{:?}",
         started.elapsed()
     );
-    assert!(!error.to_string().contains("password"), "{error}");
+    // Neither the error nor its sources show the URL's password.
+    let mut chain = error.to_string();
+    let mut source = std::error::Error::source(&error);
+    while let Some(cause) = source {
+        chain.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    assert!(!chain.contains("hunter2"), "{chain}");
     // The URL's password never shows.
     let database = Database::parse("postgres://user:hunter2@db/x");
     assert_eq!(database.to_string(), "postgres://user:***@db/x");
@@ -463,4 +471,47 @@ async fn a_postgres_outage_never_opens_the_door_never_hangs_and_heals_by_itself(
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     let _ = std::fs::remove_dir_all(dir);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_database_from_a_newer_authstar_is_refused_not_rewritten() {
+    for (database, secrets) in engines("newer").await {
+        let store = store(&database);
+        store.migrate().await.unwrap();
+        let newer = "INSERT INTO authstar_schema (version, applied_at) VALUES (99, 0)";
+        match &database {
+            Database::Sqlite(path) => {
+                rusqlite::Connection::open(path)
+                    .unwrap()
+                    .execute(newer, [])
+                    .unwrap();
+            }
+            Database::Postgres(url) => {
+                let (client, connection) = tokio_postgres::connect(url, tokio_postgres::NoTls)
+                    .await
+                    .unwrap();
+                tokio::spawn(connection);
+                client.batch_execute(newer).await.unwrap();
+            }
+        }
+        assert!(
+            matches!(
+                store.migrate().await,
+                Err(StoreError::NewerSchema {
+                    found: 99,
+                    known: 2
+                })
+            ),
+            "{database}"
+        );
+        let error = Registry::builder(database.clone())
+            .secrets(&secrets)
+            .open()
+            .await
+            .unwrap_err();
+        assert!(
+            error.to_string().contains("upgrade authstar"),
+            "{database}: {error}"
+        );
+    }
 }
