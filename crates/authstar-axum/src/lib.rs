@@ -38,5 +38,6 @@ pub use guard::{GuardFuture, GuardLayer, GuardService};
 pub use rejection::{AuthRejection, ErrorBody, ErrorRenderer, RejectionKind};
 pub use security::{RouteSecurity, ScopeMatch, client_address};
 pub use token::{
-    ClientVerifier, TOKEN_REQUEST_BODY_LIMIT, ThroughMiddleware, TokenBuilder, TokenEndpoint,
+    ClientVerifier, EndpointAction, Introspect, Issue, Revoke, TOKEN_REQUEST_BODY_LIMIT,
+    ThroughMiddleware, TokenBuilder, TokenEndpoint, TokenIntrospector, TokenRevoker,
 };

@@ -1,5 +1,8 @@
-//! The OAuth 2.0 token endpoint handler (`client_credentials`, RFC 6749 §4.4); the rules live
-//! in [`authstar::oauth2`], this module adapts them to axum.
+//! The OAuth 2.0 endpoints that authenticate clients: token (`client_credentials`, RFC 6749
+//! §4.4), revocation (RFC 7009) and introspection (RFC 7662). The rules live in
+//! [`authstar::oauth2`]; this module adapts them to axum. The three share one type,
+//! [`TokenEndpoint`], whose second parameter is what it does once the client is authenticated:
+//! [`Issue`], [`Revoke`] or [`Introspect`].
 
 use std::fmt;
 use std::future::Future;
@@ -9,7 +12,7 @@ use std::time::Duration;
 use authstar::credentials::authorization::{self, Authorization};
 use authstar::oauth2::{
     ClientAuthMethod, ClientCredentials, ErrorCode, OAuth2TokenRequest, OAuth2TokenResponse,
-    TokenError, TokenRequestForm,
+    TokenError, TokenIntrospection, TokenRequestForm,
 };
 use authstar::throttle::{BASIC_IDENTITY, too_many_requests};
 use authstar::{
@@ -57,13 +60,148 @@ where
     }
 }
 
+/// Revokes a token for the authenticated client that presented it (RFC 7009 §2.1): the token
+/// as sent and the client. Implemented for every
+/// `Fn(String, C) -> impl Future<Output = Result<(), E>>`.
+///
+/// Answer `Ok(())` for a token that is unknown, invalid or already expired too: RFC 7009 §2.2
+/// treats those as revoked. A [`TokenError`] error is the client's answer (e.g.
+/// `unauthorized_client` for another client's token); any other error is a 500.
+pub trait TokenRevoker<C>: Send + Sync + 'static {
+    /// Revokes `token`.
+    fn revoke(&self, token: String, client: C)
+    -> impl Future<Output = Result<(), BoxError>> + Send;
+}
+
+impl<C, F, Fut, E> TokenRevoker<C> for F
+where
+    C: Send,
+    F: Fn(String, C) -> Fut + Send + Sync + 'static,
+    Fut: Future<Output = Result<(), E>> + Send,
+    E: Into<BoxError>,
+{
+    async fn revoke(&self, token: String, client: C) -> Result<(), BoxError> {
+        self(token, client).await.map_err(Into::into)
+    }
+}
+
+/// Tells an authenticated caller (a resource server) what a token stands for (RFC 7662 §2.2).
+/// Implemented for every `Fn(String, C) -> impl Future<Output = Result<TokenIntrospection, E>>`.
+///
+/// Answer [`TokenIntrospection::inactive`] for a token that is unknown, invalid, expired or
+/// revoked. A [`TokenError`] error is the caller's answer; any other error is a 500.
+pub trait TokenIntrospector<C>: Send + Sync + 'static {
+    /// Introspects `token` for `caller`.
+    fn introspect(
+        &self,
+        token: String,
+        caller: C,
+    ) -> impl Future<Output = Result<TokenIntrospection, BoxError>> + Send;
+}
+
+impl<C, F, Fut, E> TokenIntrospector<C> for F
+where
+    C: Send,
+    F: Fn(String, C) -> Fut + Send + Sync + 'static,
+    Fut: Future<Output = Result<TokenIntrospection, E>> + Send,
+    E: Into<BoxError>,
+{
+    async fn introspect(&self, token: String, caller: C) -> Result<TokenIntrospection, BoxError> {
+        self(token, caller).await.map_err(Into::into)
+    }
+}
+
+/// The token endpoint's work: issue a token with a [`TokenBuilder`].
+#[derive(Clone, Copy, Debug)]
+pub struct Issue<B>(B);
+
+/// The revocation endpoint's work: revoke with a [`TokenRevoker`]; `200` with an empty body.
+#[derive(Clone, Copy, Debug)]
+pub struct Revoke<R>(R);
+
+/// The introspection endpoint's work: answer with a [`TokenIntrospector`].
+#[derive(Clone, Copy, Debug)]
+pub struct Introspect<I>(I);
+
+mod sealed {
+    pub trait Sealed {}
+    impl<B> Sealed for super::Issue<B> {}
+    impl<R> Sealed for super::Revoke<R> {}
+    impl<I> Sealed for super::Introspect<I> {}
+}
+
+/// What a [`TokenEndpoint`] does once the client is authenticated: [`Issue`], [`Revoke`] or
+/// [`Introspect`] (sealed).
+pub trait EndpointAction<C>: sealed::Sealed + Send + Sync + 'static {
+    /// The endpoint's name in logs.
+    #[doc(hidden)]
+    const NAME: &'static str;
+
+    /// Checks the form before the client is authenticated (a wrong grant type, a missing token).
+    #[doc(hidden)]
+    fn check(&self, form: &TokenRequestForm) -> Result<(), TokenError>;
+
+    /// Does the endpoint's work for the authenticated `client`.
+    #[doc(hidden)]
+    fn answer(
+        &self,
+        form: TokenRequestForm,
+        client: C,
+    ) -> impl Future<Output = Result<Response, BoxError>> + Send;
+}
+
+impl<C: Client, B: TokenBuilder<C>> EndpointAction<C> for Issue<B> {
+    const NAME: &'static str = "token";
+
+    fn check(&self, form: &TokenRequestForm) -> Result<(), TokenError> {
+        form.check_grant_type()
+    }
+
+    async fn answer(&self, form: TokenRequestForm, client: C) -> Result<Response, BoxError> {
+        let request = form.authorize(&client)?;
+        let token = self.0.build(request, client).await?;
+        Ok(Json(token).into_response())
+    }
+}
+
+impl<C: Client, R: TokenRevoker<C>> EndpointAction<C> for Revoke<R> {
+    const NAME: &'static str = "revocation";
+
+    fn check(&self, form: &TokenRequestForm) -> Result<(), TokenError> {
+        form.require_token().map(|_| ())
+    }
+
+    async fn answer(&self, mut form: TokenRequestForm, client: C) -> Result<Response, BoxError> {
+        let token = form.token.take().unwrap_or_default();
+        self.0.revoke(token, client).await?;
+        Ok(StatusCode::OK.into_response())
+    }
+}
+
+impl<C: Client, I: TokenIntrospector<C>> EndpointAction<C> for Introspect<I> {
+    const NAME: &'static str = "introspection";
+
+    fn check(&self, form: &TokenRequestForm) -> Result<(), TokenError> {
+        form.require_token().map(|_| ())
+    }
+
+    async fn answer(&self, mut form: TokenRequestForm, client: C) -> Result<Response, BoxError> {
+        let token = form.token.take().unwrap_or_default();
+        let answer = self.0.introspect(token, client).await?;
+        Ok(Json(answer).into_response())
+    }
+}
+
 /// No form-field client authentication: clients authenticate with HTTP Basic through the
 /// middleware's `on_auth_basic`.
 #[derive(Clone, Copy, Debug, Default)]
 pub struct ThroughMiddleware;
 
-/// The token endpoint (the seed's `route_security.oauth2_token_endpoint(...)`); made by
-/// [`RouteSecurity::oauth2_token_endpoint`], mounted with
+/// An OAuth 2.0 endpoint that authenticates clients: the token endpoint (the seed's
+/// `route_security.oauth2_token_endpoint(...)`), made by
+/// [`RouteSecurity::oauth2_token_endpoint`]; the revocation and introspection endpoints, made by
+/// [`RouteSecurity::oauth2_revocation_endpoint`] and
+/// [`RouteSecurity::oauth2_introspection_endpoint`]. Mounted with
 /// [`into_method_router`](Self::into_method_router).
 ///
 /// Client authentication, as in the seed:
@@ -99,25 +237,25 @@ pub struct ThroughMiddleware;
 ///     )
 ///     .layer(layer);
 /// ```
-pub struct TokenEndpoint<C, B, V = ThroughMiddleware> {
+pub struct TokenEndpoint<C, A, V = ThroughMiddleware> {
     security: RouteSecurity<C>,
-    builder: Arc<B>,
+    action: Arc<A>,
     verifier: Arc<V>,
     reuse_layer_verdict: bool,
 }
 
-impl<C, B, V> Clone for TokenEndpoint<C, B, V> {
+impl<C, A, V> Clone for TokenEndpoint<C, A, V> {
     fn clone(&self) -> Self {
         Self {
             security: self.security.clone(),
-            builder: Arc::clone(&self.builder),
+            action: Arc::clone(&self.action),
             verifier: Arc::clone(&self.verifier),
             reuse_layer_verdict: self.reuse_layer_verdict,
         }
     }
 }
 
-impl<C, B, V> fmt::Debug for TokenEndpoint<C, B, V> {
+impl<C, A, V> fmt::Debug for TokenEndpoint<C, A, V> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("TokenEndpoint")
             .field(
@@ -133,10 +271,83 @@ impl<C: Client> RouteSecurity<C> {
     pub fn oauth2_token_endpoint<B: TokenBuilder<C>>(
         &self,
         token_builder: B,
-    ) -> TokenEndpoint<C, B> {
+    ) -> TokenEndpoint<C, Issue<B>> {
+        self.client_endpoint(Issue(token_builder))
+    }
+
+    /// The RFC 7009 revocation endpoint (`POST`, form `token=...`, client-authenticated like
+    /// the token endpoint): `200` once `revoker` has revoked the token, or found nothing to
+    /// revoke. Mount it at `/oauth2/revoke` and advertise it as `revocation_endpoint`.
+    ///
+    /// ```
+    /// use authstar::{AuthstarClient, AuthstarLayer, BasicCredentials, Client};
+    /// use authstar_axum::RouteSecurity;
+    /// use axum::Router;
+    ///
+    /// async fn verify(credentials: BasicCredentials) -> Option<AuthstarClient> {
+    ///     (credentials.username() == "svc" && credentials.password() == "secret")
+    ///         .then(|| AuthstarClient::new("svc", ["reports:read"]))
+    /// }
+    /// async fn revoke(token: String, client: AuthstarClient) -> Result<(), std::convert::Infallible> {
+    ///     // Look the token up; forget it if `client` owns it.
+    ///     let _ = (token, client.client_id());
+    ///     Ok(())
+    /// }
+    ///
+    /// let layer = AuthstarLayer::builder().on_auth_basic(verify).build().unwrap();
+    /// let security = RouteSecurity::new(&layer);
+    /// let app: Router = Router::new()
+    ///     .route("/oauth2/revoke", security.oauth2_revocation_endpoint(revoke).into_method_router())
+    ///     .layer(layer);
+    /// ```
+    pub fn oauth2_revocation_endpoint<R: TokenRevoker<C>>(
+        &self,
+        revoker: R,
+    ) -> TokenEndpoint<C, Revoke<R>> {
+        self.client_endpoint(Revoke(revoker))
+    }
+
+    /// The RFC 7662 introspection endpoint (`POST`, form `token=...`): the caller must
+    /// authenticate as a client, like at the token endpoint. Mount it at `/oauth2/introspect`
+    /// and advertise it as `introspection_endpoint`.
+    ///
+    /// ```
+    /// use authstar::oauth2::TokenIntrospection;
+    /// use authstar::{AuthstarClient, AuthstarLayer, BasicCredentials};
+    /// use authstar_axum::RouteSecurity;
+    /// use axum::Router;
+    ///
+    /// async fn verify(credentials: BasicCredentials) -> Option<AuthstarClient> {
+    ///     (credentials.username() == "resource-server" && credentials.password() == "secret")
+    ///         .then(|| AuthstarClient::new("resource-server", [""; 0]))
+    /// }
+    /// async fn introspect(
+    ///     token: String,
+    ///     _caller: AuthstarClient,
+    /// ) -> Result<TokenIntrospection, std::convert::Infallible> {
+    ///     Ok(if token == "known" { TokenIntrospection::active("svc") } else { TokenIntrospection::inactive() })
+    /// }
+    ///
+    /// let layer = AuthstarLayer::builder().on_auth_basic(verify).build().unwrap();
+    /// let security = RouteSecurity::new(&layer);
+    /// let app: Router = Router::new()
+    ///     .route(
+    ///         "/oauth2/introspect",
+    ///         security.oauth2_introspection_endpoint(introspect).into_method_router(),
+    ///     )
+    ///     .layer(layer);
+    /// ```
+    pub fn oauth2_introspection_endpoint<I: TokenIntrospector<C>>(
+        &self,
+        introspector: I,
+    ) -> TokenEndpoint<C, Introspect<I>> {
+        self.client_endpoint(Introspect(introspector))
+    }
+
+    fn client_endpoint<A>(&self, action: A) -> TokenEndpoint<C, A> {
         TokenEndpoint {
             security: self.clone(),
-            builder: Arc::new(token_builder),
+            action: Arc::new(action),
             verifier: Arc::new(ThroughMiddleware),
             reuse_layer_verdict: false,
         }
@@ -230,23 +441,23 @@ fn unavailable() -> TokenError {
     )
 }
 
-impl<C, B> TokenEndpoint<C, B, ThroughMiddleware> {
+impl<C, A> TokenEndpoint<C, A, ThroughMiddleware> {
     /// Verifies clients in the endpoint itself with `verifier` (the seed's `on_auth_basic`
     /// argument), which enables `client_id`/`client_secret` body fields besides HTTP Basic.
-    pub fn on_auth_basic<V>(self, verifier: V) -> TokenEndpoint<C, B, V>
+    pub fn on_auth_basic<V>(self, verifier: V) -> TokenEndpoint<C, A, V>
     where
         V: Authenticator<BasicCredentials, Client = C>,
     {
         TokenEndpoint {
             security: self.security,
-            builder: self.builder,
+            action: self.action,
             verifier: Arc::new(verifier),
             reuse_layer_verdict: self.reuse_layer_verdict,
         }
     }
 }
 
-impl<C: Client, B, V> TokenEndpoint<C, B, V> {
+impl<C: Client, A, V> TokenEndpoint<C, A, V> {
     /// The layer's `on_auth_basic` checks the same clients as this endpoint's verifier: take
     /// its verdict on `Authorization: Basic` instead of checking the secret a second time
     /// (with a password-hashed secret, a second check doubles the cost of every token). Only
@@ -306,10 +517,10 @@ impl From<TokenError> for Refusal {
     }
 }
 
-impl<C, B, V> TokenEndpoint<C, B, V>
+impl<C, A, V> TokenEndpoint<C, A, V>
 where
     C: Client,
-    B: TokenBuilder<C>,
+    A: EndpointAction<C>,
     V: ClientVerifier<C>,
 {
     /// A `POST` method router for the endpoint; other methods get 405 with `Allow: POST`.
@@ -323,11 +534,11 @@ where
         })
     }
 
-    /// Answers one token request.
+    /// Answers one request.
     pub async fn handle(&self, request: Request) -> Response {
         let challenge = self.security.info().challenges().basic();
-        match self.token(request).await {
-            Ok(token) => no_store((StatusCode::OK, Json(token)).into_response()),
+        match self.answer(request).await {
+            Ok(response) => no_store(response),
             Err(Refusal::Throttled(wait)) => no_store(too_many_requests(wait)),
             Err(Refusal::Token(error)) => {
                 let mut response = (error.status(), Json(&error)).into_response();
@@ -339,7 +550,7 @@ where
         }
     }
 
-    async fn token(&self, request: Request) -> Result<OAuth2TokenResponse, Refusal> {
+    async fn answer(&self, request: Request) -> Result<Response, Refusal> {
         let (parts, body) = request.into_parts();
         let body = axum::body::to_bytes(body, TOKEN_REQUEST_BODY_LIMIT)
             .await
@@ -348,7 +559,7 @@ where
             })?;
         let form =
             TokenRequestForm::parse(parts.headers.get(CONTENT_TYPE), parts.uri.query(), &body)?;
-        form.check_grant_type()?;
+        self.action.check(&form)?;
         let authorization =
             authstar::credentials::single(&parts.headers, &AUTHORIZATION).map_err(|_| {
                 TokenError::new(
@@ -361,24 +572,25 @@ where
             Some(verdict) => verdict?,
             None => self.verify(presented, &parts).await?,
         };
-        let request = form.authorize(&client)?;
-        let client_id = request.client_id.clone();
-        match self.builder.build(request, client).await {
-            Ok(token) => {
-                tracing::info!(client_id = %client_id, "authstar: token issued");
-                Ok(token)
+        let client_id = client.client_id().to_owned();
+        let endpoint = A::NAME;
+        match self.action.answer(form, client).await {
+            Ok(response) => {
+                tracing::info!(client_id = %client_id, endpoint, "authstar: request answered");
+                Ok(response)
             }
             Err(error) => match error.downcast::<TokenError>() {
                 Ok(refusal) => {
-                    tracing::info!(client_id = %client_id, error = %refusal.error, "authstar: token refused by the builder");
+                    tracing::info!(client_id = %client_id, endpoint, error = %refusal.error, "authstar: request refused");
                     Err((*refusal).into())
                 }
                 Err(error) => {
-                    tracing::error!(client_id = %client_id, error = %error, "authstar: token builder failed");
-                    Err(
-                        TokenError::new(ErrorCode::ServerError, "the token could not be issued")
-                            .into(),
+                    tracing::error!(client_id = %client_id, endpoint, error = %error, "authstar: endpoint failed");
+                    Err(TokenError::new(
+                        ErrorCode::ServerError,
+                        "the request could not be completed",
                     )
+                    .into())
                 }
             },
         }

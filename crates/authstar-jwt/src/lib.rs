@@ -44,7 +44,9 @@ pub use jsonwebtoken::jwk::{Jwk, JwkSet};
 pub use keys::{KeySet, SigningKey, VerificationKey, jwks};
 #[cfg(feature = "remote")]
 pub use remote::{RemoteJwks, RemoteJwksBuilder};
-pub use verifier::{AccessTokenClaims, Audience, InvalidToken, JwtVerifier, unix_now};
+pub use verifier::{
+    AccessTokenClaims, Audience, InvalidToken, JwtVerifier, Revocations, TokenStamp, unix_now,
+};
 
 /// Errors of this crate.
 #[derive(Debug, thiserror::Error)]

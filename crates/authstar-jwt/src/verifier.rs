@@ -65,6 +65,8 @@ pub enum InvalidToken {
     Invalid(String),
     /// The claims map to no client.
     NoClient,
+    /// Revoked: the token itself, or its client (see [`JwtVerifier::revocations`]).
+    Revoked,
 }
 
 impl fmt::Display for InvalidToken {
@@ -76,11 +78,70 @@ impl fmt::Display for InvalidToken {
             Self::WrongAlgorithm => f.write_str("alg does not match the key"),
             Self::Invalid(reason) => write!(f, "invalid: {reason}"),
             Self::NoClient => f.write_str("the claims name no client"),
+            Self::Revoked => f.write_str("revoked"),
         }
     }
 }
 
 type ClaimsMapper<C> = Arc<dyn Fn(AccessTokenClaims) -> Option<C> + Send + Sync>;
+
+/// What a revocation check is asked about a verified token.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct TokenStamp<'a> {
+    /// The token's `jti`.
+    pub jti: &'a str,
+    /// The client it was issued to (`client_id`, else `sub`).
+    pub client_id: &'a str,
+    /// When it was issued (`iat`).
+    pub iat: u64,
+}
+
+/// Revoked tokens and clients, consulted by a [`JwtVerifier`] on every token it accepts,
+/// including tokens answered from its cache: answer from memory (a set kept current in the
+/// background), never with a network round trip. Implemented for every
+/// `Fn(&TokenStamp) -> bool`; `authstar-registry`'s `Registry` implements it from its database.
+///
+/// ```
+/// use authstar_jwt::{JwtIssuer, JwtVerifier, SigningKey, TokenStamp};
+///
+/// let key = SigningKey::generate_ed25519("k").unwrap();
+/// let verifier = JwtVerifier::new([key.verification_key()], "https://as", "api")
+///     .cache(1000)
+///     .revocations(|token: &TokenStamp| token.client_id == "fired");
+/// let issuer = JwtIssuer::new(key, "https://as", "api");
+/// assert!(verifier.verify(&issuer.issue("kept", &[]).unwrap()).is_ok());
+/// assert!(verifier.verify(&issuer.issue("fired", &[]).unwrap()).is_err());
+/// ```
+pub trait Revocations: Send + Sync + 'static {
+    /// Whether `token` is revoked.
+    fn is_revoked(&self, token: &TokenStamp<'_>) -> bool;
+}
+
+impl<F> Revocations for F
+where
+    F: Fn(&TokenStamp<'_>) -> bool + Send + Sync + 'static,
+{
+    fn is_revoked(&self, token: &TokenStamp<'_>) -> bool {
+        self(token)
+    }
+}
+
+/// What a cached token keeps for its revocation check.
+struct Stamp {
+    jti: Box<str>,
+    client_id: Box<str>,
+    iat: u64,
+}
+
+impl Stamp {
+    fn as_stamp(&self) -> TokenStamp<'_> {
+        TokenStamp {
+            jti: &self.jti,
+            client_id: &self.client_id,
+            iat: self.iat,
+        }
+    }
+}
 
 /// Where the verifier finds keys.
 #[derive(Clone)]
@@ -107,16 +168,34 @@ struct Inner<C> {
     validations: Vec<(Algorithm, Validation)>,
     map: ClaimsMapper<C>,
     cache: Option<Arc<TokenCache<C>>>,
+    revocations: Option<Arc<dyn Revocations>>,
 }
+
+impl<C> Inner<C> {
+    /// A copy with the same settings (and no cache when `keep_cache` is false).
+    fn copy(&self, keep_cache: bool) -> Self {
+        Self {
+            source: self.source.clone(),
+            validations: self.validations.clone(),
+            map: Arc::clone(&self.map),
+            cache: self.cache.clone().filter(|_| keep_cache),
+            revocations: self.revocations.clone(),
+        }
+    }
+}
+
+/// A cached verification: the client, the token's `exp`, and its stamp when revocations are
+/// checked.
+type Cached<C> = (C, u64, Option<Arc<Stamp>>);
 
 /// Verified tokens and their clients with each token's `exp`, bounded by count. A hit is
 /// honoured only before its `exp` (and dropped after), so nothing is served past it.
 type TokenCache<C> = quick_cache::sync::Cache<
     Box<str>,
-    (C, u64),
+    Cached<C>,
     quick_cache::UnitWeighter,
     foldhash::fast::RandomState,
-    quick_cache::sync::DefaultLifecycle<Box<str>, (C, u64)>,
+    quick_cache::sync::DefaultLifecycle<Box<str>, Cached<C>>,
 >;
 
 /// Seconds since the Unix epoch: an RFC 7519 `NumericDate` for now (0 if the clock is before
@@ -233,6 +312,7 @@ impl<C> JwtVerifier<C> {
                 validations,
                 map,
                 cache: None,
+                revocations: None,
             }),
         }
     }
@@ -262,18 +342,25 @@ impl<C> JwtVerifier<C> {
                 validations: self.inner.validations.clone(),
                 map: Arc::new(map),
                 cache: None,
+                revocations: self.inner.revocations.clone(),
             }),
+        }
+    }
+
+    /// Consults `revocations` for every token accepted, cached ones included: a revoked token
+    /// (or a token of a revoked client) is refused from the next request on, whatever the
+    /// cache remembers.
+    pub fn revocations(self, revocations: impl Revocations) -> Self {
+        let mut inner = Arc::try_unwrap(self.inner).unwrap_or_else(|shared| shared.copy(true));
+        inner.revocations = Some(Arc::new(revocations));
+        Self {
+            inner: Arc::new(inner),
         }
     }
 
     /// Sets the clock leeway for `exp` and `nbf` (default 30 s).
     pub fn leeway(self, leeway: Duration) -> Self {
-        let mut inner = Arc::try_unwrap(self.inner).unwrap_or_else(|shared| Inner {
-            source: shared.source.clone(),
-            validations: shared.validations.clone(),
-            map: shared.map.clone(),
-            cache: shared.cache.clone(),
-        });
+        let mut inner = Arc::try_unwrap(self.inner).unwrap_or_else(|shared| shared.copy(true));
         for (_, validation) in &mut inner.validations {
             validation.leeway = leeway.as_secs();
         }
@@ -308,28 +395,49 @@ impl<C: Clone + Send + Sync + 'static> JwtVerifier<C> {
             foldhash::fast::RandomState::default(),
             quick_cache::sync::DefaultLifecycle::default(),
         );
-        let mut inner = Arc::try_unwrap(self.inner).unwrap_or_else(|shared| Inner {
-            source: shared.source.clone(),
-            validations: shared.validations.clone(),
-            map: shared.map.clone(),
-            cache: None,
-        });
+        let mut inner = Arc::try_unwrap(self.inner).unwrap_or_else(|shared| shared.copy(false));
         inner.cache = Some(Arc::new(cache));
         Self {
             inner: Arc::new(inner),
         }
     }
 
-    /// Verifies `token` against `keys`.
+    /// Verifies `token` against `keys`, through the cache.
     pub(crate) fn verify_with(&self, keys: &KeySet, token: &str) -> Result<C, InvalidToken> {
         if let Some(cache) = &self.inner.cache
-            && let Some((client, exp)) = cache.get(token)
+            && let Some((client, exp, stamp)) = cache.get(token)
         {
             if exp > unix_now() {
+                if let (Some(revocations), Some(stamp)) = (&self.inner.revocations, &stamp)
+                    && revocations.is_revoked(&stamp.as_stamp())
+                {
+                    cache.remove(token);
+                    return Err(InvalidToken::Revoked);
+                }
                 return Ok(client);
             }
             cache.remove(token);
         }
+        let claims = self.decode(keys, token)?;
+        let exp = claims.exp;
+        let stamp = match (&self.inner.cache, &self.inner.revocations) {
+            (Some(_), Some(_)) => Some(Arc::new(Stamp {
+                jti: claims.jti.as_str().into(),
+                client_id: client_of(&claims).into(),
+                iat: claims.iat,
+            })),
+            _ => None,
+        };
+        let client = (self.inner.map)(claims).ok_or(InvalidToken::NoClient)?;
+        if let Some(cache) = &self.inner.cache {
+            cache.insert(token.into(), (client.clone(), exp, stamp));
+        }
+        Ok(client)
+    }
+
+    /// Verifies `token` against `keys` and returns its claims: header, signature, time,
+    /// issuer, audience, then the revocation check. No cache.
+    fn decode(&self, keys: &KeySet, token: &str) -> Result<AccessTokenClaims, InvalidToken> {
         // One local key: decode at once and check the header it returns (one header parse, not
         // two). Several keys, or a remote set whose unknown kids must trigger a refresh: read
         // the header first to pick the key.
@@ -372,12 +480,59 @@ impl<C: Clone + Send + Sync + 'static> JwtVerifier<C> {
                 return Err(InvalidToken::UnknownKey);
             }
         }
-        let exp = data.claims.exp;
-        let client = (self.inner.map)(data.claims).ok_or(InvalidToken::NoClient)?;
-        if let Some(cache) = &self.inner.cache {
-            cache.insert(token.into(), (client.clone(), exp));
+        let claims = data.claims;
+        if let Some(revocations) = &self.inner.revocations {
+            let stamp = TokenStamp {
+                jti: &claims.jti,
+                client_id: client_of(&claims),
+                iat: claims.iat,
+            };
+            if revocations.is_revoked(&stamp) {
+                return Err(InvalidToken::Revoked);
+            }
         }
-        Ok(client)
+        Ok(claims)
+    }
+
+    /// Verifies `token` as [`verify`](Self::verify) does (revocations included, the cache
+    /// not consulted) and returns its claims: what an introspection or revocation endpoint
+    /// needs. Against a remote JWKS, only the keys already fetched are used.
+    ///
+    /// ```
+    /// # use authstar_jwt::{JwtIssuer, JwtVerifier, SigningKey};
+    /// let key = SigningKey::generate_ed25519("k").unwrap();
+    /// let verifier = JwtVerifier::new([key.verification_key()], "https://as", "api");
+    /// let token = JwtIssuer::new(key, "https://as", "api").issue("svc", &["read".into()]).unwrap();
+    /// let claims = verifier.claims(&token).unwrap();
+    /// assert_eq!((claims.client_id.as_str(), claims.scope.as_deref()), ("svc", Some("read")));
+    /// ```
+    pub fn claims(&self, token: &str) -> Result<AccessTokenClaims, InvalidToken> {
+        match &self.inner.source {
+            KeySource::Local(keys) => self.decode(keys, token),
+            #[cfg(feature = "remote")]
+            KeySource::Remote(remote) => self.decode(&remote.current(), token),
+        }
+    }
+
+    /// The RFC 7662 answer for `token`: its claims when it verifies (signature, time, issuer,
+    /// audience, not revoked), `{"active": false}` otherwise.
+    ///
+    /// ```
+    /// # use authstar_jwt::{JwtIssuer, JwtVerifier, SigningKey};
+    /// let key = SigningKey::generate_ed25519("k").unwrap();
+    /// let verifier = JwtVerifier::new([key.verification_key()], "https://as", "api");
+    /// let token = JwtIssuer::new(key, "https://as", "api").issue("svc", &[]).unwrap();
+    /// assert!(verifier.introspect(&token).active);
+    /// assert!(!verifier.introspect("not-a-token").active);
+    /// ```
+    pub fn introspect(&self, token: &str) -> authstar::oauth2::TokenIntrospection {
+        match self.claims(token) {
+            Ok(claims) => introspection(claims),
+            Err(reason) => {
+                tracing::debug!(%reason, "authstar-jwt: introspected token is inactive");
+                authstar::oauth2::TokenIntrospection::inactive()
+            }
+        }
     }
 
     /// Verifies a token against local keys (or the remote JWKS's current keys).
@@ -388,6 +543,33 @@ impl<C: Clone + Send + Sync + 'static> JwtVerifier<C> {
             KeySource::Remote(remote) => self.verify_with(&remote.current(), token),
         }
     }
+}
+
+/// The client a token was issued to: `client_id`, else `sub`.
+fn client_of(claims: &AccessTokenClaims) -> &str {
+    if claims.client_id.is_empty() {
+        &claims.sub
+    } else {
+        &claims.client_id
+    }
+}
+
+/// An active token's RFC 7662 answer.
+fn introspection(claims: AccessTokenClaims) -> authstar::oauth2::TokenIntrospection {
+    let mut answer = authstar::oauth2::TokenIntrospection::active(client_of(&claims));
+    answer.scope = claims.scope;
+    answer.token_type = Some("Bearer".to_owned());
+    answer.exp = Some(claims.exp);
+    answer.iat = Some(claims.iat);
+    answer.nbf = claims.nbf;
+    answer.sub = Some(claims.sub);
+    answer.aud = match claims.aud {
+        Audience::One(one) => vec![one],
+        Audience::Many(many) => many,
+    };
+    answer.iss = Some(claims.iss);
+    answer.jti = Some(claims.jti);
+    answer
 }
 
 /// RFC 9068 §4: `typ` must be `at+jwt` (or its long form `application/at+jwt`).

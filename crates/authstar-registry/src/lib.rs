@@ -57,6 +57,7 @@
 #![cfg_attr(not(test), warn(clippy::unwrap_used))]
 
 mod password;
+mod revocations;
 mod secrets;
 pub mod store;
 mod usage;
@@ -77,10 +78,11 @@ use sha2::Sha256;
 
 pub use password::MIN_IMPORTED_SECRET_LEN;
 use password::Passwords;
+use revocations::RevocationSet;
 pub use secrets::{ServerSecrets, secrets_path};
 use store::{
-    ClientRow, DEFAULT_CALL_TIMEOUT, KeyRow, PostgresStore, Revoked, SqliteStore, Store,
-    StoreError, Usage,
+    ClientRow, DEFAULT_CALL_TIMEOUT, KeyRow, PostgresStore, Revoked, RevokedToken, SqliteStore,
+    Store, StoreError, Usage,
 };
 use usage::UsageRecorder;
 
@@ -425,6 +427,8 @@ impl RegistryBuilder {
             }
         }
         let revision = store.revision().await?;
+        let revoked = RevocationSet::default();
+        revoked.replace(store.revocations(now()).await?);
         let permits = std::thread::available_parallelism().map_or(1, usize::from);
         let shared = Arc::new(Shared {
             usage: UsageRecorder::start(Arc::clone(&store)),
@@ -435,6 +439,7 @@ impl RegistryBuilder {
             cache: bounded_cache(self.cache_ttl),
             active: bounded_cache(self.cache_ttl),
             generation: AtomicU64::new(0),
+            revoked,
         });
         tokio::spawn(watch_revisions(
             Arc::downgrade(&shared),
@@ -472,6 +477,8 @@ struct Shared {
     /// Moves whenever the caches are dropped: an answer read from the database before a drop
     /// is not cached after it.
     generation: AtomicU64,
+    /// Revoked tokens and clients, for token verifiers: reloaded when the revision moves.
+    revoked: RevocationSet,
 }
 
 impl Shared {
@@ -490,7 +497,9 @@ impl fmt::Debug for Registry {
     }
 }
 
-/// Polls the revision until the registry is dropped; drops the caches when it moves.
+/// Polls the revision until the registry is dropped; when it moves, drops the caches and
+/// reloads the revoked tokens and clients (read after the revision, so at least as new). A
+/// failed reload is retried at the next tick: the revision counts as seen only once loaded.
 async fn watch_revisions(shared: Weak<Shared>, interval: Duration, mut seen: u64) {
     let mut ticker = tokio::time::interval(interval);
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -499,18 +508,26 @@ async fn watch_revisions(shared: Weak<Shared>, interval: Duration, mut seen: u64
         let Some(shared) = shared.upgrade() else {
             return;
         };
-        match shared.store.revision().await {
-            Ok(revision) if revision != seen => {
+        let revision = match shared.store.revision().await {
+            Ok(revision) if revision != seen => revision,
+            Ok(_) => continue,
+            Err(error) => {
+                tracing::warn!(%error, "authstar registry: revocation poll failed");
+                continue;
+            }
+        };
+        shared.drop_caches();
+        match shared.store.revocations(now()).await {
+            Ok(list) => {
                 tracing::debug!(
                     revision,
                     "authstar registry: revocation seen, caches dropped"
                 );
+                shared.revoked.replace(list);
                 seen = revision;
-                shared.drop_caches();
             }
-            Ok(_) => {}
             Err(error) => {
-                tracing::warn!(%error, "authstar registry: revocation poll failed");
+                tracing::warn!(%error, "authstar registry: reloading revocations failed");
             }
         }
     }
@@ -732,13 +749,32 @@ impl Registry {
 
     /// Revokes a client and, with it, its keys: at once here, within the poll interval on
     /// every other instance.
+    /// Its access tokens are refused from then on too, by every verifier that consults this
+    /// registry's [`Revocations`](authstar_jwt::Revocations).
     pub async fn revoke_client(&self, client_id: &str) -> Result<(), RegistryError> {
         let revoked = self.shared.store.revoke_client(client_id, now()).await?;
         self.shared.drop_caches();
         match revoked {
             Revoked::Unknown => Err(RegistryError::UnknownClient(client_id.to_owned())),
-            Revoked::Now | Revoked::Already => Ok(()),
+            Revoked::Now | Revoked::Already => {
+                self.shared.revoked.add_client(client_id);
+                Ok(())
+            }
         }
+    }
+
+    /// Revokes an access token by its `jti` until its `exp` (RFC 7009): at once here, within
+    /// the poll interval on every other instance. Revoking twice is not an error.
+    pub async fn revoke_token(
+        &self,
+        jti: &str,
+        client_id: &str,
+        expires_at: u64,
+    ) -> Result<(), RegistryError> {
+        let token = RevokedToken::new(jti.to_owned(), client_id.to_owned(), expires_at);
+        self.shared.store.revoke_token(&token, now()).await?;
+        self.shared.revoked.add_token(jti, expires_at);
+        Ok(())
     }
 
     /// Creates an API key for a client; its scopes default to the client's and may not exceed
@@ -993,6 +1029,15 @@ impl Registry {
     /// Whether the registry has no client yet.
     pub async fn is_empty(&self) -> Result<bool, RegistryError> {
         Ok(self.shared.store.count_clients().await? == 0)
+    }
+}
+
+/// Tokens revoked through [`Registry::revoke_token`] and the tokens of revoked clients, from
+/// memory (reloaded when the revision moves): hand a registry to
+/// [`JwtVerifier::revocations`](authstar_jwt::JwtVerifier::revocations).
+impl authstar_jwt::Revocations for Registry {
+    fn is_revoked(&self, token: &authstar_jwt::TokenStamp<'_>) -> bool {
+        self.shared.revoked.is_revoked(token)
     }
 }
 

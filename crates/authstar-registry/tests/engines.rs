@@ -9,7 +9,10 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use authstar_registry::store::{ClientRow, KeyRow, Revoked, Store, StoreError, Usage};
+use authstar_jwt::{JwtIssuer, JwtVerifier, SigningKey};
+use authstar_registry::store::{
+    ClientRow, KeyRow, Revoked, RevokedToken, Store, StoreError, Usage,
+};
 use authstar_registry::{Database, Registry, RegistryError, random};
 
 fn hex(bytes: &[u8]) -> String {
@@ -86,10 +89,10 @@ fn store(database: &Database) -> Arc<dyn Store> {
 async fn every_engine_keeps_the_store_contract() {
     for (database, _) in engines("contract").await {
         let store = store(&database);
-        assert_eq!(store.migrate().await.unwrap(), 2, "{database}");
+        assert_eq!(store.migrate().await.unwrap(), 3, "{database}");
         assert_eq!(
             store.migrate().await.unwrap(),
-            2,
+            3,
             "migrating twice is harmless"
         );
         assert_eq!(store.count_clients().await.unwrap(), 0);
@@ -171,6 +174,36 @@ async fn every_engine_keeps_the_store_contract() {
             Revoked::Unknown
         );
         assert_eq!(store.revision().await.unwrap(), before + 2);
+
+        let token = RevokedToken::new("jti-1".into(), "svc".into(), 1_000);
+        assert_eq!(store.revoke_token(&token, 500).await.unwrap(), Revoked::Now);
+        assert_eq!(
+            store.revoke_token(&token, 501).await.unwrap(),
+            Revoked::Already
+        );
+        assert_eq!(store.revision().await.unwrap(), before + 3, "once");
+        let old = RevokedToken::new("jti-old".into(), "svc".into(), 600);
+        store.revoke_token(&old, 550).await.unwrap();
+        let list = store.revocations(590).await.unwrap();
+        assert_eq!(list.clients, ["svc"]);
+        let mut tokens = list.tokens.clone();
+        tokens.sort();
+        assert_eq!(
+            tokens,
+            [("jti-1".to_owned(), 1_000), ("jti-old".into(), 600)]
+        );
+        assert_eq!(
+            store.revocations(700).await.unwrap().tokens,
+            [("jti-1".to_owned(), 1_000)],
+            "expired tokens are not listed"
+        );
+        let later = RevokedToken::new("jti-2".into(), "svc".into(), 2_000);
+        store.revoke_token(&later, 800).await.unwrap();
+        assert_eq!(
+            store.revocations(0).await.unwrap().tokens.len(),
+            2,
+            "rows of expired tokens are deleted by the next revocation"
+        );
     }
 }
 
@@ -247,6 +280,75 @@ async fn a_revocation_reaches_another_instance_within_a_second() {
             );
             tokio::time::sleep(Duration::from_millis(10)).await;
         }
+    }
+}
+
+/// Refused within a second, polling every 10 ms; how long it took.
+async fn refused_within_a_second(what: &str, mut works: impl FnMut() -> bool) -> Duration {
+    let started = Instant::now();
+    while works() {
+        assert!(
+            started.elapsed() < Duration::from_secs(1),
+            "{what}: still accepted after a second"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    started.elapsed()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_revoked_token_or_client_is_refused_by_every_instance_within_a_second() {
+    for (database, secrets) in engines("tokens").await {
+        let first = open(&database, &secrets).await;
+        let second = open(&database, &secrets).await;
+        for id in ["svc", "other"] {
+            first.create_client(Some(id), None, &[]).await.unwrap();
+        }
+        let key = SigningKey::generate_es256("k").unwrap();
+        let public = key.verification_key();
+        let issuer = JwtIssuer::new(key, "https://as", "api");
+        // Each instance verifies with a cache in front: a revocation must get past it.
+        let verifier = |registry: &Registry| {
+            JwtVerifier::new([public.clone()], "https://as", "api")
+                .cache(100)
+                .revocations(registry.clone())
+        };
+        let (on_first, on_second) = (verifier(&first), verifier(&second));
+        let token = issuer.issue("svc", &[]).unwrap();
+        let kept = issuer.issue("svc", &[]).unwrap();
+        let others = issuer.issue("other", &[]).unwrap();
+        for token in [&token, &kept, &others] {
+            assert!(on_second.verify(token).is_ok(), "{database}: cached");
+        }
+
+        let claims = on_first.claims(&token).unwrap();
+        first
+            .revoke_token(&claims.jti, &claims.client_id, claims.exp)
+            .await
+            .unwrap();
+        assert!(on_first.verify(&token).is_err(), "at once where revoked");
+        let took = refused_within_a_second(&format!("{database}: revoked token"), || {
+            on_second.verify(&token).is_ok()
+        })
+        .await;
+        eprintln!("{database}: a revoked token refused elsewhere after {took:?}");
+        assert!(on_second.verify(&kept).is_ok(), "only that token");
+        first
+            .revoke_token(&claims.jti, &claims.client_id, claims.exp)
+            .await
+            .expect("revoking twice is not an error");
+
+        first.revoke_client("other").await.unwrap();
+        refused_within_a_second(&format!("{database}: revoked client's token"), || {
+            on_second.verify(&others).is_ok()
+        })
+        .await;
+        assert!(on_second.verify(&kept).is_ok());
+
+        // A new instance learns both on opening.
+        let third = verifier(&open(&database, &secrets).await);
+        assert!(third.verify(&token).is_err() && third.verify(&others).is_err());
+        assert!(third.verify(&kept).is_ok());
     }
 }
 
@@ -499,7 +601,7 @@ async fn a_database_from_a_newer_authstar_is_refused_not_rewritten() {
                 store.migrate().await,
                 Err(StoreError::NewerSchema {
                     found: 99,
-                    known: 2
+                    known: 3
                 })
             ),
             "{database}"

@@ -188,6 +188,39 @@ pub enum Usage {
     },
 }
 
+/// A revoked access token, kept until it expires.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct RevokedToken {
+    /// The token's `jti`.
+    pub jti: String,
+    /// The client it was issued to.
+    pub client_id: String,
+    /// Its `exp`: past it the row may go, the token is refused anyway.
+    pub expires_at: u64,
+}
+
+impl RevokedToken {
+    /// A revoked token.
+    pub fn new(jti: String, client_id: String, expires_at: u64) -> Self {
+        Self {
+            jti,
+            client_id,
+            expires_at,
+        }
+    }
+}
+
+/// Everything revoked that a token verifier must know, read in one call.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct RevocationList {
+    /// Revoked tokens not yet expired: `(jti, exp)`.
+    pub tokens: Vec<(String, u64)>,
+    /// Revoked clients.
+    pub clients: Vec<String>,
+}
+
 /// The rows of a registry. Every call is bounded by the store's call timeout; none holds a
 /// process-wide lock while it waits for the engine.
 ///
@@ -234,11 +267,18 @@ pub trait Store: Send + Sync + fmt::Debug + 'static {
 
     /// The revision: it changes whenever anything is revoked.
     fn revision(&self) -> StoreFuture<'_, u64>;
+
+    /// Records a revoked token (idempotent: [`Revoked::Already`] the second time), bumps the
+    /// revision, and deletes the rows of tokens expired before `at`.
+    fn revoke_token<'a>(&'a self, token: &'a RevokedToken, at: u64) -> StoreFuture<'a, Revoked>;
+
+    /// Revoked tokens expiring at or after `now`, and every revoked client.
+    fn revocations(&self, now: u64) -> StoreFuture<'_, RevocationList>;
 }
 
 /// The schema versions, shared by both engines: each step is one migration, applied in order
 /// and recorded in `authstar_schema`.
-pub(crate) const SCHEMA_VERSION: u32 = 2;
+pub(crate) const SCHEMA_VERSION: u32 = 3;
 
 /// The migrations, in order, in SQL both engines take (SQLite reads `BIGINT` as an integer):
 /// index 0 brings the schema to version 1. Version 1 is the schema from before versioning;
@@ -271,4 +311,12 @@ pub(crate) const MIGRATIONS: [&str; SCHEMA_VERSION as usize] = [
         value BIGINT NOT NULL
     );
     INSERT INTO revision (id, value) VALUES (1, 0);",
+    // 3: access tokens revoked by their jti (RFC 7009), kept until they expire.
+    "CREATE TABLE revoked_tokens (
+        jti        TEXT PRIMARY KEY,
+        client_id  TEXT NOT NULL,
+        expires_at BIGINT NOT NULL,
+        revoked_at BIGINT NOT NULL
+    );
+    CREATE INDEX revoked_tokens_expiry ON revoked_tokens (expires_at);",
 ];

@@ -8,8 +8,8 @@ use tokio_postgres::error::SqlState;
 use tokio_postgres::{NoTls, Row};
 
 use super::{
-    ClientRow, DEFAULT_CALL_TIMEOUT, KeyRow, MIGRATIONS, Revoked, SCHEMA_VERSION, Store,
-    StoreError, StoreFuture, Usage, sql,
+    ClientRow, DEFAULT_CALL_TIMEOUT, KeyRow, MIGRATIONS, RevocationList, Revoked, RevokedToken,
+    SCHEMA_VERSION, Store, StoreError, StoreFuture, Usage, sql,
 };
 
 /// Connections at most per process.
@@ -346,6 +346,68 @@ impl Store for PostgresStore {
                 .and_then(|row| row.try_get(0))
                 .map_err(failed)?;
             Ok(u64::try_from(value).unwrap_or(0))
+        })
+    }
+
+    fn revoke_token<'a>(&'a self, token: &'a RevokedToken, at: u64) -> StoreFuture<'a, Revoked> {
+        self.call(move |mut client| async move {
+            let transaction = client.transaction().await.map_err(failed)?;
+            let inserted = transaction
+                .execute(
+                    sql::INSERT_REVOKED_TOKEN,
+                    &[
+                        &token.jti,
+                        &token.client_id,
+                        &seconds(token.expires_at),
+                        &seconds(at),
+                    ],
+                )
+                .await
+                .map_err(failed)?;
+            if inserted > 0 {
+                transaction
+                    .execute(sql::BUMP_REVISION, &[])
+                    .await
+                    .map_err(failed)?;
+            }
+            transaction
+                .execute(sql::PURGE_REVOKED_TOKENS, &[&seconds(at)])
+                .await
+                .map_err(failed)?;
+            transaction.commit().await.map_err(failed)?;
+            Ok(if inserted > 0 {
+                Revoked::Now
+            } else {
+                Revoked::Already
+            })
+        })
+    }
+
+    fn revocations(&self, now: u64) -> StoreFuture<'_, RevocationList> {
+        self.call(move |client| async move {
+            let tokens = client
+                .query(sql::REVOKED_TOKENS, &[&seconds(now)])
+                .await
+                .map_err(failed)?;
+            let clients = client
+                .query(sql::REVOKED_CLIENTS, &[])
+                .await
+                .map_err(failed)?;
+            let tokens = tokens
+                .iter()
+                .map(|row| {
+                    let exp: i64 = row.try_get(1).map_err(failed)?;
+                    Ok((
+                        row.try_get(0).map_err(failed)?,
+                        u64::try_from(exp).unwrap_or(0),
+                    ))
+                })
+                .collect::<Result<_, StoreError>>()?;
+            let clients = clients
+                .iter()
+                .map(|row| row.try_get(0).map_err(failed))
+                .collect::<Result<_, StoreError>>()?;
+            Ok(RevocationList { tokens, clients })
         })
     }
 }

@@ -43,3 +43,11 @@ pub(crate) const KEY_USED: &str = "UPDATE api_keys SET last_used_at = $1 WHERE k
 
 pub(crate) const BUMP_REVISION: &str = "UPDATE revision SET value = value + 1 WHERE id = 1";
 pub(crate) const REVISION: &str = "SELECT value FROM revision WHERE id = 1";
+
+pub(crate) const INSERT_REVOKED_TOKEN: &str = "INSERT INTO revoked_tokens (jti, client_id, \
+     expires_at, revoked_at) VALUES ($1, $2, $3, $4) ON CONFLICT (jti) DO NOTHING";
+pub(crate) const PURGE_REVOKED_TOKENS: &str = "DELETE FROM revoked_tokens WHERE expires_at < $1";
+pub(crate) const REVOKED_TOKENS: &str =
+    "SELECT jti, expires_at FROM revoked_tokens WHERE expires_at >= $1";
+pub(crate) const REVOKED_CLIENTS: &str =
+    "SELECT client_id FROM clients WHERE revoked_at IS NOT NULL";

@@ -7,8 +7,8 @@ use std::time::Duration;
 use rusqlite::{Connection, OptionalExtension, params};
 
 use super::{
-    ClientRow, DEFAULT_CALL_TIMEOUT, KeyRow, MIGRATIONS, Revoked, SCHEMA_VERSION, Store,
-    StoreError, StoreFuture, Usage, sql,
+    ClientRow, DEFAULT_CALL_TIMEOUT, KeyRow, MIGRATIONS, RevocationList, Revoked, RevokedToken,
+    SCHEMA_VERSION, Store, StoreError, StoreFuture, Usage, sql,
 };
 
 /// Connections kept open between calls; more are opened under load and closed after.
@@ -342,6 +342,53 @@ impl Store for SqliteStore {
                 .prepare_cached(sql::REVISION)
                 .and_then(|mut statement| statement.query_row([], |row| row.get(0)))
                 .map_err(failed)
+        })
+    }
+
+    fn revoke_token<'a>(&'a self, token: &'a RevokedToken, at: u64) -> StoreFuture<'a, Revoked> {
+        let token = token.clone();
+        self.call(move |connection| {
+            let transaction = connection.transaction().map_err(failed)?;
+            let inserted = transaction
+                .execute(
+                    sql::INSERT_REVOKED_TOKEN,
+                    params![token.jti, token.client_id, token.expires_at, at],
+                )
+                .map_err(failed)?;
+            if inserted > 0 {
+                transaction
+                    .execute(sql::BUMP_REVISION, [])
+                    .map_err(failed)?;
+            }
+            transaction
+                .execute(sql::PURGE_REVOKED_TOKENS, params![at])
+                .map_err(failed)?;
+            transaction.commit().map_err(failed)?;
+            Ok(if inserted > 0 {
+                Revoked::Now
+            } else {
+                Revoked::Already
+            })
+        })
+    }
+
+    fn revocations(&self, now: u64) -> StoreFuture<'_, RevocationList> {
+        self.call(move |connection| {
+            let mut tokens = connection
+                .prepare_cached(sql::REVOKED_TOKENS)
+                .map_err(failed)?;
+            let tokens = tokens
+                .query_map([now], |row| Ok((row.get(0)?, row.get(1)?)))
+                .and_then(Iterator::collect)
+                .map_err(failed)?;
+            let mut clients = connection
+                .prepare_cached(sql::REVOKED_CLIENTS)
+                .map_err(failed)?;
+            let clients = clients
+                .query_map([], |row| row.get(0))
+                .and_then(Iterator::collect)
+                .map_err(failed)?;
+            Ok(RevocationList { tokens, clients })
         })
     }
 }

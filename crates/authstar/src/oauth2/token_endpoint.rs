@@ -37,6 +37,10 @@ pub struct TokenRequestForm {
     pub client_id: Option<String>,
     /// `client_secret`.
     pub client_secret: Option<String>,
+    /// `token`: the token to revoke (RFC 7009 §2.1) or introspect (RFC 7662 §2.1).
+    pub token: Option<String>,
+    /// `token_type_hint` (RFC 7009 §2.1): advisory, a server searches all its token types.
+    pub token_type_hint: Option<String>,
 }
 
 impl fmt::Debug for TokenRequestForm {
@@ -49,6 +53,8 @@ impl fmt::Debug for TokenRequestForm {
                 "client_secret",
                 &self.client_secret.as_ref().map(|_| "<redacted>"),
             )
+            .field("token", &self.token.as_ref().map(|_| "<redacted>"))
+            .field("token_type_hint", &self.token_type_hint)
             .finish()
     }
 }
@@ -98,7 +104,7 @@ impl TokenRequestForm {
             let in_query = form_urlencoded::parse(query.as_bytes()).find(|(name, _)| {
                 matches!(
                     name.as_ref(),
-                    "client_id" | "client_secret" | "grant_type" | "scope"
+                    "client_id" | "client_secret" | "grant_type" | "scope" | "token"
                 )
             });
             if let Some((name, _)) = in_query {
@@ -119,6 +125,8 @@ impl TokenRequestForm {
                 "scope" => &mut form.scope,
                 "client_id" => &mut form.client_id,
                 "client_secret" => &mut form.client_secret,
+                "token" => &mut form.token,
+                "token_type_hint" => &mut form.token_type_hint,
                 _ => continue,
             };
             if slot.is_some() {
@@ -137,6 +145,8 @@ impl TokenRequestForm {
             &mut form.scope,
             &mut form.client_id,
             &mut form.client_secret,
+            &mut form.token,
+            &mut form.token_type_hint,
         ] {
             if slot.as_deref() == Some("") {
                 *slot = None;
@@ -161,6 +171,21 @@ impl TokenRequestForm {
                 "only the client_credentials grant is supported",
             )),
         }
+    }
+
+    /// The `token` parameter of a revocation (RFC 7009 §2.1) or introspection (RFC 7662
+    /// §2.1) request: required.
+    ///
+    /// ```
+    /// use authstar::oauth2::{ErrorCode, TokenRequestForm};
+    /// let form = TokenRequestForm { token: Some("t".into()), ..Default::default() };
+    /// assert_eq!(form.require_token().unwrap(), "t");
+    /// assert_eq!(TokenRequestForm::default().require_token().unwrap_err().error, ErrorCode::InvalidRequest);
+    /// ```
+    pub fn require_token(&self) -> Result<&str, TokenError> {
+        self.token
+            .as_deref()
+            .ok_or_else(|| invalid_request("the token parameter is missing"))
     }
 
     /// The client credentials presented, from `Authorization: Basic` (each part form-urlencoded,

@@ -1,0 +1,80 @@
+//! The RFC 7662 introspection response.
+
+use serde::{Serialize, Serializer};
+
+/// What an introspection endpoint answers about a token (RFC 7662 §2.2). An inactive token
+/// (unknown, expired, revoked, for another audience) is only `{"active": false}`: nothing else
+/// is told about it. Optional members are omitted when absent.
+///
+/// ```
+/// use authstar::oauth2::TokenIntrospection;
+///
+/// assert_eq!(serde_json::to_string(&TokenIntrospection::inactive()).unwrap(), r#"{"active":false}"#);
+///
+/// let mut active = TokenIntrospection::active("svc");
+/// active.scope = Some("reports:read".into());
+/// active.aud = vec!["https://api.example".into()];
+/// assert_eq!(
+///     serde_json::to_string(&active).unwrap(),
+///     r#"{"active":true,"scope":"reports:read","client_id":"svc","aud":"https://api.example"}"#
+/// );
+/// ```
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+#[non_exhaustive]
+pub struct TokenIntrospection {
+    /// Whether the token is active: issued here, not expired, not revoked.
+    pub active: bool,
+    /// Space-delimited scopes.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub scope: Option<String>,
+    /// The client the token was issued to.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub client_id: Option<String>,
+    /// The token's type, e.g. `Bearer` (RFC 6749 §5.1).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub token_type: Option<String>,
+    /// Expiry, seconds since the epoch.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub exp: Option<u64>,
+    /// Issued at.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub iat: Option<u64>,
+    /// Not before.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub nbf: Option<u64>,
+    /// Subject.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sub: Option<String>,
+    /// Audiences: sent as a string when there is one, an array when there are several.
+    #[serde(skip_serializing_if = "Vec::is_empty", serialize_with = "one_or_many")]
+    pub aud: Vec<String>,
+    /// Issuer.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub iss: Option<String>,
+    /// Token id.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub jti: Option<String>,
+}
+
+impl TokenIntrospection {
+    /// `{"active": false}`.
+    pub fn inactive() -> Self {
+        Self::default()
+    }
+
+    /// An active token issued to `client_id`; fill in the other members.
+    pub fn active(client_id: impl Into<String>) -> Self {
+        Self {
+            active: true,
+            client_id: Some(client_id.into()),
+            ..Self::default()
+        }
+    }
+}
+
+fn one_or_many<S: Serializer>(values: &[String], serializer: S) -> Result<S::Ok, S::Error> {
+    match values {
+        [one] => serializer.serialize_str(one),
+        many => many.serialize(serializer),
+    }
+}
