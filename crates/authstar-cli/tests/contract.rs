@@ -210,6 +210,22 @@ async fn revocation_stops_tokens_and_keys_and_no_secret_reaches_the_logs() {
         .await
         .unwrap();
     assert_eq!(with_key.status(), 401);
+    // The revoked client's access token too (it was valid for another hour), once the
+    // revocation poll brings the CLI's revocation into memory: within a second.
+    let revoked = std::time::Instant::now();
+    loop {
+        let with_token = http
+            .get(format!("{}/me", demo.base))
+            .bearer_auth(&access)
+            .send()
+            .await
+            .unwrap();
+        if with_token.status() == 401 {
+            break;
+        }
+        assert!(revoked.elapsed() < std::time::Duration::from_secs(1));
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
     let logs = demo.stop();
     let cookie_value = cookie.split(';').next().unwrap();
     for secret_value in [

@@ -1,5 +1,6 @@
 //! Several `authstar demo` processes sharing one registry: what one instance or the CLI does,
-//! every other instance sees, revocations within a second, with every cache on (30 s TTL).
+//! every other instance sees, revocations within a second (API key, Basic, session, JWT by
+//! RFC 7009 or with its client), with every cache on (30 s TTL, verified JWTs until `exp`).
 //!
 //! Once on a shared SQLite file (processes on one host), once on PostgreSQL (skipped without
 //! `AUTHSTAR_TEST_DATABASE_URL`, failing under `CI=true`).
@@ -56,7 +57,17 @@ async fn two_instances_share_one_registry(name: &str, db: &str) {
     std::fs::create_dir_all(&dir).unwrap();
     let secrets = dir.join("secrets.json");
     let secrets_arg = secrets.to_str().unwrap();
-    let args = ["--db", db, "--secrets", secrets_arg, "--cache-ttl", "30"];
+    // One issuer for both, as behind a load balancer: each verifies the other's tokens.
+    let args = [
+        "--db",
+        db,
+        "--secrets",
+        secrets_arg,
+        "--cache-ttl",
+        "30",
+        "--issuer",
+        "https://auth.example.test",
+    ];
     let first = Demo::start_with(&format!("{name}-a"), &args);
     let second = Demo::start_with(&format!("{name}-b"), &args);
     let http = reqwest::Client::new();
@@ -96,6 +107,45 @@ async fn two_instances_share_one_registry(name: &str, db: &str) {
     };
     assert_eq!(token_from(&first.base).await, StatusCode::OK);
     assert_eq!(token_from(&second.base).await, StatusCode::OK);
+
+    // JWTs issued by the first, verified (and cached) by the second.
+    let jwt_from_first = || async {
+        let token: serde_json::Value = http
+            .post(format!("{}/oauth2/token", first.base))
+            .basic_auth("ops", Some(&secret))
+            .form(&[("grant_type", "client_credentials")])
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        token["access_token"].as_str().unwrap().to_owned()
+    };
+    let (revoked_jwt, kept_jwt) = (jwt_from_first().await, jwt_from_first().await);
+    let me_with = |token: &str| {
+        let request = http.get(format!("{}/me", second.base)).bearer_auth(token);
+        async move { request.send().await.unwrap().status() }
+    };
+    assert_eq!(me_with(&revoked_jwt).await, StatusCode::OK);
+    assert_eq!(me_with(&kept_jwt).await, StatusCode::OK);
+    // Revoked through the first instance's RFC 7009 endpoint: the second refuses it within a
+    // second, though its verified-token cache holds it for an hour.
+    let revoked = http
+        .post(format!("{}/oauth2/revoke", first.base))
+        .basic_auth("ops", Some(&secret))
+        .form(&[("token", &revoked_jwt)])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(revoked.status(), StatusCode::OK);
+    within_a_second(
+        "JWT revoked on the other instance",
+        StatusCode::UNAUTHORIZED,
+        || me_with(&revoked_jwt),
+    )
+    .await;
+    assert_eq!(me_with(&kept_jwt).await, StatusCode::OK, "only that token");
     let login = http
         .post(format!("{}/session", second.base))
         .basic_auth("ops", Some(&secret))
@@ -135,6 +185,10 @@ async fn two_instances_share_one_registry(name: &str, db: &str) {
     .await;
     within_a_second("revoked client's Basic", StatusCode::UNAUTHORIZED, || {
         token_from(&second.base)
+    })
+    .await;
+    within_a_second("revoked client's JWT", StatusCode::UNAUTHORIZED, || {
+        me_with(&kept_jwt)
     })
     .await;
     // Even an instance whose cache still admits the client refuses it: the token endpoint asks

@@ -12,6 +12,8 @@
 //! | `GET /ws` | authenticated websocket: `{"client_id": ...}`, then echo; a session-cookie handshake only from an allowed `Origin` |
 //! | `POST /session`, `DELETE /session` | sets (from client credentials, never from a session) / clears the signed session cookie |
 //! | `POST /oauth2/token` | RFC 6749 `client_credentials`, RFC 9068 JWTs |
+//! | `POST /oauth2/revoke` | RFC 7009: a client revokes one of its tokens (refused on every instance within a second) |
+//! | `POST /oauth2/introspect` | RFC 7662: an authenticated client asks what a token stands for |
 //! | `GET /.well-known/jwks.json` | the public signing key |
 //! | `GET /.well-known/oauth-authorization-server` | RFC 8414 metadata |
 //! | `GET /openapi.json`, `GET /docs` | OpenAPI document and Swagger UI (served locally) |
@@ -33,10 +35,10 @@ use std::time::Duration;
 
 use authstar::methods::MethodSet;
 use authstar::network::{ForwardedHeader, Networks, TrustedProxies};
-use authstar::oauth2::{ErrorCode, OAuth2TokenRequest, TokenError};
+use authstar::oauth2::{ErrorCode, OAuth2TokenRequest, TokenError, TokenIntrospection};
 use authstar::throttle::FailureThrottle;
 use authstar::{AuthstarClient, AuthstarLayer, BackendErrorPolicy, HeaderAuth};
-use authstar_axum::{RouteSecurity, client_address};
+use authstar_axum::{EndpointAction, RouteSecurity, TokenEndpoint, client_address};
 use authstar_jwt::{Algorithm, JwtIssuer, JwtVerifier, SigningKey, jwks};
 use axum::routing::{get, post};
 use axum::{Json, Router};
@@ -120,6 +122,9 @@ pub enum DemoError {
 /// not clone it, unlike a fallback service of another router).
 pub type DemoService =
     tower::util::BoxCloneSyncService<axum::extract::Request, axum::response::Response, Infallible>;
+
+/// Verified access tokens remembered (each until its `exp`).
+const VERIFIED_TOKENS: u64 = 10_000;
 
 /// The origin (`scheme://host[:port]`) of a URL, as browsers send it in `Origin`.
 fn origin_of(url: &str) -> Option<String> {
@@ -209,8 +214,64 @@ fn token_route(
                 .map_err(authstar::BoxError::from)
         }
     };
-    security
-        .oauth2_token_endpoint(token_builder)
+    client_authenticated(security.oauth2_token_endpoint(token_builder), registry)
+}
+
+/// `POST /oauth2/revoke` (RFC 7009): a client revokes one of its own access tokens by its
+/// `jti`, until its `exp`. An invalid, expired or already revoked token is answered `200`
+/// (§2.2); another client's token is refused, and stays valid.
+fn revocation_route(
+    security: &RouteSecurity<AuthstarClient>,
+    registry: Registry,
+    verifier: JwtVerifier,
+) -> axum::routing::MethodRouter<RouteSecurity<AuthstarClient>> {
+    let clients = registry.clone();
+    let revoker = move |token: String, client: AuthstarClient| {
+        let (registry, verifier) = (registry.clone(), verifier.clone());
+        async move {
+            let Ok(claims) = verifier.claims(&token) else {
+                return Ok(());
+            };
+            if claims.client_id != client.client_id() {
+                return Err(authstar::BoxError::from(TokenError::new(
+                    ErrorCode::UnauthorizedClient,
+                    "the token was issued to another client",
+                )));
+            }
+            registry
+                .revoke_token(&claims.jti, &claims.client_id, claims.exp)
+                .await
+                .map_err(authstar::BoxError::from)
+        }
+    };
+    client_authenticated(security.oauth2_revocation_endpoint(revoker), clients)
+}
+
+/// `POST /oauth2/introspect` (RFC 7662): any active client may ask (resource servers are
+/// clients too); the answer for a token that does not verify, expired or was revoked is
+/// `{"active": false}`.
+fn introspection_route(
+    security: &RouteSecurity<AuthstarClient>,
+    registry: Registry,
+    verifier: JwtVerifier,
+) -> axum::routing::MethodRouter<RouteSecurity<AuthstarClient>> {
+    let introspector = move |token: String, _caller: AuthstarClient| {
+        let answer: TokenIntrospection = verifier.introspect(&token);
+        std::future::ready(Ok::<_, std::convert::Infallible>(answer))
+    };
+    client_authenticated(
+        security.oauth2_introspection_endpoint(introspector),
+        registry,
+    )
+}
+
+/// An OAuth 2.0 endpoint whose clients authenticate on the registry: `client_secret_basic`
+/// (checked once, by the layer) or `client_secret_post`.
+fn client_authenticated<A: EndpointAction<AuthstarClient>>(
+    endpoint: TokenEndpoint<AuthstarClient, A>,
+    registry: Registry,
+) -> axum::routing::MethodRouter<RouteSecurity<AuthstarClient>> {
+    endpoint
         .on_auth_basic(RegistryBasic(registry))
         // The layer already checked `Authorization: Basic` with the same registry.
         .reuse_layer_verdict()
@@ -238,9 +299,13 @@ pub fn app(
 ) -> Result<DemoService, DemoError> {
     let (signing, cookie_key) = keys(&registry)?;
     let document = jwks(std::slice::from_ref(&signing));
-    let verifier = JwtVerifier::new([signing.verification_key()], issuer_url, issuer_url);
+    // Tokens verified once are answered from a cache until their `exp`; revoked tokens and
+    // the tokens of revoked clients are refused from memory, cache hits included.
+    let verifier = JwtVerifier::new([signing.verification_key()], issuer_url, issuer_url)
+        .cache(VERIFIED_TOKENS)
+        .revocations(registry.clone());
     let issuer = JwtIssuer::new(signing, issuer_url, issuer_url);
-    let layer = auth_layer(&registry, verifier, &cookie_key, &options)?;
+    let layer = auth_layer(&registry, verifier.clone(), &cookie_key, &options)?;
     let security = RouteSecurity::new(&layer).trusted_proxies(options.trusted_proxies.clone());
     let sessions = Sessions {
         key: cookie_key,
@@ -275,7 +340,18 @@ pub fn app(
             }),
         )
         .route("/session", session_route(sessions))
-        .route("/oauth2/token", token_route(&security, registry, issuer))
+        .route(
+            "/oauth2/token",
+            token_route(&security, registry.clone(), issuer),
+        )
+        .route(
+            "/oauth2/revoke",
+            revocation_route(&security, registry.clone(), verifier.clone()),
+        )
+        .route(
+            "/oauth2/introspect",
+            introspection_route(&security, registry, verifier),
+        )
         .route(
             "/.well-known/jwks.json",
             get(move || async move { Json(document) }),
