@@ -18,6 +18,8 @@ pub(crate) const RAW: &str = "raw jsonwebtoken::decode";
 pub(crate) const AUTHSTAR: &str = "authstar JwtVerifier";
 /// authstar's verifier with its cache, the same token again.
 pub(crate) const CACHED: &str = "authstar JwtVerifier, cached";
+/// The same, consulting a registry's revocations (200 revoked tokens, 20 revoked clients).
+pub(crate) const CACHED_REVOCABLE: &str = "authstar JwtVerifier, cached + registry revocations";
 
 /// A variant's name.
 pub(crate) fn name(alg: &str, kind: &str) -> String {
@@ -102,6 +104,46 @@ fn fixture(save: Option<&std::path::Path>) -> Vec<(&'static str, SigningKey, Str
     made
 }
 
+/// A SQLite registry with 200 revoked tokens and 20 revoked clients, on a runtime that lives
+/// as long as the process. It never polls during a run (the interval is an hour), so a
+/// profiled child counts no background work.
+fn registry_with_revocations() -> authstar_registry::Registry {
+    let runtime = Box::leak(Box::new(
+        tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .enable_all()
+            .build()
+            .expect("runtime"),
+    ));
+    let dir =
+        std::env::temp_dir().join(format!("authstar-bench-revocations-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    runtime.block_on(async {
+        let registry = authstar_registry::Registry::builder(dir.join("registry.db"))
+            .revocation_poll(std::time::Duration::from_secs(3600))
+            .open()
+            .await
+            .expect("registry");
+        let far = authstar_jwt::unix_now() + 3600;
+        for n in 0..200 {
+            registry
+                .revoke_token(&format!("revoked-{n}"), "someone", far)
+                .await
+                .expect("revoke");
+        }
+        for n in 0..20 {
+            let id = format!("gone-{n}");
+            registry
+                .create_client(Some(&id), None, &[])
+                .await
+                .expect("client");
+            registry.revoke_client(&id).await.expect("revoke");
+        }
+        registry
+    })
+}
+
 /// The JWT variants; `save` is where to leave the keys and tokens for profiled children.
 pub(crate) fn all(save: Option<&std::path::Path>) -> Vec<Variant> {
     let mut variants = vec![variant(FLOOR.to_owned(), || {
@@ -135,6 +177,16 @@ pub(crate) fn all(save: Option<&std::path::Path>) -> Vec<Variant> {
             let client: AuthstarClient = verifier.verify(black_box(&our_token)).expect("valid");
             black_box(client);
         }));
+        if alg == "ES256" {
+            let revocable = JwtVerifier::new([key.verification_key()], ISS, AUD)
+                .cache(10_000)
+                .revocations(registry_with_revocations());
+            let token = token.clone();
+            variants.push(variant(name(alg, CACHED_REVOCABLE), move || {
+                let client: AuthstarClient = revocable.verify(black_box(&token)).expect("valid");
+                black_box(client);
+            }));
+        }
         if alg != "HS256" {
             variants.push(variant(name(alg, CACHED), move || {
                 let client: AuthstarClient = cached.verify(black_box(&token)).expect("valid");

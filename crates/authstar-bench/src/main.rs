@@ -305,7 +305,7 @@ fn peer_of(name: &str) -> Option<String> {
             Some(v::AXUM_TYPED_HEADER.to_owned())
         }
         other => ["HS256", "ES256", "EdDSA"].iter().find_map(|alg| {
-            [jwt::AUTHSTAR, jwt::CACHED]
+            [jwt::AUTHSTAR, jwt::CACHED, jwt::CACHED_REVOCABLE]
                 .iter()
                 .any(|kind| jwt::name(alg, kind) == other)
                 .then(|| jwt::name(alg, jwt::RAW))
@@ -546,6 +546,22 @@ fn report(
             " ns",
         );
     }
+    let (revocable, cached) = (
+        jwt::name("ES256", jwt::CACHED_REVOCABLE),
+        jwt::name("ES256", jwt::CACHED),
+    );
+    let estimate = instr(&revocable)
+        .zip(instr(&cached))
+        .map(|(r, c)| (r - c) * delta(measured, &cached) / c);
+    goal(
+        "JWT ES256 cached: the registry's revocation check (200 tokens, 20 clients revoked)",
+        (
+            delta(measured, &revocable) - delta(measured, &cached),
+            estimate,
+        ),
+        100.0,
+        " ns",
+    );
     let _ = writeln!(
         out,
         "\nWhere a goal is not met, [`../analysis.md`](../analysis.md) gives the profile that \
