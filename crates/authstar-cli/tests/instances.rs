@@ -1,6 +1,7 @@
 //! Several `authstar demo` processes sharing one registry: what one instance or the CLI does,
-//! every other instance sees, revocations within a second (API key, Basic, session, JWT by
-//! RFC 7009 or with its client), with every cache on (30 s TTL, verified JWTs until `exp`).
+//! every other instance sees, revocations within a second (API key by the CLI or the admin API,
+//! Basic, session, JWT by RFC 7009 or with its client), with every cache on (30 s TTL, verified
+//! JWTs until `exp`).
 //!
 //! Once on a shared SQLite file (processes on one host), once on PostgreSQL (skipped without
 //! `AUTHSTAR_TEST_DATABASE_URL`, failing under `CI=true`).
@@ -175,6 +176,53 @@ async fn two_instances_share_one_registry(name: &str, db: &str) {
     let key_id = keys[0]["key_id"].as_str().unwrap().to_owned();
     cli(db, &secrets, &["keys", "revoke", &key_id]);
     within_a_second("revoked API key", StatusCode::UNAUTHORIZED, me_with_key).await;
+
+    // An API key made through the first instance's admin API works on the second; revoked
+    // through the admin API, the second refuses it within a second.
+    let root: serde_json::Value = serde_json::from_str(&cli(
+        db,
+        &secrets,
+        &[
+            "clients", "create", "--id", "root", "--scope", "admin", "--json",
+        ],
+    ))
+    .unwrap();
+    let root_secret = root["client_secret"].as_str().unwrap().to_owned();
+    let made: serde_json::Value = http
+        .post(format!("{}/admin/keys", first.base))
+        .basic_auth("root", Some(&root_secret))
+        .json(&serde_json::json!({"client_id": "ops"}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let admin_key = made["key"].as_str().unwrap().to_owned();
+    let me_with_admin_key = || {
+        let request = http
+            .get(format!("{}/me", second.base))
+            .header("x-api-key", &admin_key);
+        async move { request.send().await.unwrap().status() }
+    };
+    assert_eq!(me_with_admin_key().await, StatusCode::OK);
+    let revoked = http
+        .delete(format!(
+            "{}/admin/keys/{}",
+            first.base,
+            made["key_id"].as_str().unwrap()
+        ))
+        .basic_auth("root", Some(&root_secret))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(revoked.status(), StatusCode::NO_CONTENT);
+    within_a_second(
+        "API key revoked through the admin API",
+        StatusCode::UNAUTHORIZED,
+        me_with_admin_key,
+    )
+    .await;
 
     cli(db, &secrets, &["clients", "revoke", "ops"]);
     within_a_second(

@@ -16,6 +16,7 @@
 //! | `POST /oauth2/introspect` | RFC 7662: an authenticated client asks what a token stands for |
 //! | `GET /.well-known/jwks.json` | the public signing key |
 //! | `GET /.well-known/oauth-authorization-server` | RFC 8414 metadata |
+//! | `GET/POST /admin/clients`, `DELETE /admin/clients/{id}`, `GET/POST /admin/keys`, `DELETE /admin/keys/{id}` | scope `admin`, not by session cookie: the registry as JSON (see `admin`) |
 //! | `GET /openapi.json`, `GET /docs` | OpenAPI document and Swagger UI (served locally) |
 
 //!
@@ -23,6 +24,7 @@
 //! handlers, OpenAPI, metadata), [`server`] (serving with timeouts and limits); this one puts
 //! them together.
 
+mod admin;
 mod auth;
 mod routes;
 pub mod server;
@@ -350,8 +352,9 @@ pub fn app(
         )
         .route(
             "/oauth2/introspect",
-            introspection_route(&security, registry, verifier),
+            introspection_route(&security, registry.clone(), verifier),
         )
+        .merge(admin::routes(&security, registry))
         .route(
             "/.well-known/jwks.json",
             get(move || async move { Json(document) }),

@@ -113,7 +113,19 @@ pub(super) async fn websocket(
 
 #[derive(OpenApi)]
 #[openapi(
-    paths(index, me, reports, export, health),
+    paths(
+        index,
+        me,
+        reports,
+        export,
+        health,
+        super::admin::list_clients,
+        super::admin::create_client,
+        super::admin::revoke_client,
+        super::admin::list_keys,
+        super::admin::create_key,
+        super::admin::revoke_key,
+    ),
     info(title = "authstar demo", version = "0.1.0")
 )]
 struct ApiDoc;
@@ -143,11 +155,23 @@ pub(super) fn openapi() -> utoipa::openapi::OpenApi {
         (API_KEY, &[]),
         (HTTP_BASIC, &[]),
     ];
-    SecuredRoutes::new()
+    // The admin API: the `admin` scope, from a token, Basic credentials or an API key.
+    let admin: [(&str, &[&str]); 3] = [(OAUTH2, &["admin"]), (API_KEY, &[]), (HTTP_BASIC, &[])];
+    let mut secured = SecuredRoutes::new()
         .route(HttpMethod::Get, "/me", any)
         .route(HttpMethod::Get, "/reports", read)
-        .route(HttpMethod::Get, "/reports/export", export)
-        .modify(&mut doc);
+        .route(HttpMethod::Get, "/reports/export", export);
+    for (method, path) in [
+        (HttpMethod::Get, "/admin/clients"),
+        (HttpMethod::Post, "/admin/clients"),
+        (HttpMethod::Delete, "/admin/clients/{client_id}"),
+        (HttpMethod::Get, "/admin/keys"),
+        (HttpMethod::Post, "/admin/keys"),
+        (HttpMethod::Delete, "/admin/keys/{key_id}"),
+    ] {
+        secured = secured.route(method, path, admin);
+    }
+    secured.modify(&mut doc);
     doc
 }
 

@@ -1,0 +1,267 @@
+//! `/admin`: create, list and revoke clients and API keys as JSON, for automation. Guarded by
+//! the `admin` scope; the CLI works on the database directly and both see the same rows.
+//!
+//! | route | answer |
+//! |---|---|
+//! | `GET /admin/clients` | every client (never a secret) |
+//! | `POST /admin/clients` `{"client_id"?, "scopes"}` | `201` with the generated secret, shown once |
+//! | `DELETE /admin/clients/{client_id}` | `204`; its keys and tokens stop on every instance within a second |
+//! | `GET /admin/keys` | every API key (never the key) |
+//! | `POST /admin/keys` `{"client_id", "scopes"?}` | `201` with the key, shown once |
+//! | `DELETE /admin/keys/{key_id}` | `204` |
+//!
+//! Errors are `{"error", "error_description"}`: 400 for a malformed body, id or scope, 404 for
+//! an unknown client or key, 409 for a taken id or a revoked client, 503 when the database
+//! fails. The session cookie is refused here (403): a browser carries it by itself, so an admin
+//! action must come with a credential the caller sends on purpose.
+
+use authstar::{AuthMethod, AuthstarClient};
+use authstar_axum::RouteSecurity;
+use axum::extract::rejection::JsonRejection;
+use axum::extract::{FromRef, FromRequestParts, Path, State};
+use axum::http::header::CACHE_CONTROL;
+use axum::http::request::Parts;
+use axum::http::{HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{delete, get};
+use axum::{Json, Router};
+use serde::Deserialize;
+use utoipa::ToSchema;
+
+use crate::registry::{Registry, RegistryError};
+
+/// What the admin routes share.
+#[derive(Clone)]
+pub(super) struct Admin {
+    security: RouteSecurity<AuthstarClient>,
+    registry: Registry,
+}
+
+impl FromRef<Admin> for RouteSecurity<AuthstarClient> {
+    fn from_ref(admin: &Admin) -> Self {
+        admin.security.clone()
+    }
+}
+
+/// `POST /admin/clients`.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub(super) struct NewClient {
+    /// The id; generated when absent.
+    #[serde(default)]
+    client_id: Option<String>,
+    /// Scopes the client may be granted.
+    #[serde(default)]
+    scopes: Vec<String>,
+}
+
+/// `POST /admin/keys`.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub(super) struct NewKey {
+    /// The client that owns the key.
+    client_id: String,
+    /// The key's scopes: the client's when absent, never more.
+    #[serde(default)]
+    scopes: Vec<String>,
+}
+
+/// An error answer.
+fn error(status: StatusCode, code: &str, description: impl Into<String>) -> Response {
+    let body = serde_json::json!({"error": code, "error_description": description.into()});
+    (status, Json(body)).into_response()
+}
+
+/// A registry error as the caller's answer; a database failure is logged, not shown.
+fn refused(failure: RegistryError) -> Response {
+    use RegistryError as E;
+    let (status, code) = match &failure {
+        E::UnknownClient(_) | E::UnknownKey(_) => (StatusCode::NOT_FOUND, "not_found"),
+        E::ClientExists(_) | E::ClientRevoked(_) => (StatusCode::CONFLICT, "conflict"),
+        E::InvalidClientId(_) | E::InvalidScope(_) | E::ScopeNotGranted { .. } => {
+            (StatusCode::BAD_REQUEST, "invalid_request")
+        }
+        _ => {
+            tracing::error!(error = %failure, "authstar demo: admin request failed");
+            return error(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "temporarily_unavailable",
+                "the registry is unavailable; try again shortly",
+            );
+        }
+    };
+    error(status, code, failure.to_string())
+}
+
+/// A body that is not the JSON asked for: 400 (or 415 without a JSON content type), in the
+/// same shape as every other error.
+fn bad_body(rejection: &JsonRejection) -> Response {
+    let status = match rejection {
+        JsonRejection::MissingJsonContentType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+        _ => StatusCode::BAD_REQUEST,
+    };
+    error(status, "invalid_request", rejection.body_text())
+}
+
+/// A response carrying a secret shown once: never cached.
+fn created(body: impl serde::Serialize) -> Response {
+    let mut response = (StatusCode::CREATED, Json(body)).into_response();
+    response
+        .headers_mut()
+        .insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    response
+}
+
+/// The caller of an admin route: authenticated (the scope guard has run), not by the session
+/// cookie.
+pub(super) struct AdminCaller(String);
+
+impl FromRequestParts<Admin> for AdminCaller {
+    type Rejection = Response;
+
+    async fn from_request_parts(parts: &mut Parts, admin: &Admin) -> Result<Self, Response> {
+        let (client, method) = admin
+            .security
+            .stored_client(&parts.extensions)
+            .map_err(IntoResponse::into_response)?;
+        if *method == AuthMethod::Request {
+            return Err(error(
+                StatusCode::FORBIDDEN,
+                "forbidden",
+                "the admin API does not accept the session cookie: send a bearer token, Basic \
+                 client credentials or an API key",
+            ));
+        }
+        Ok(Self(client.client_id().to_owned()))
+    }
+}
+
+/// Every client.
+#[utoipa::path(get, path = "/admin/clients", responses(
+    (status = 200, description = "Every client: client_id, scopes, created_at, last_used_at, revoked"),
+    (status = 401, description = "No credentials"), (status = 403, description = "No admin scope"),
+))]
+pub(super) async fn list_clients(
+    AdminCaller(_): AdminCaller,
+    State(admin): State<Admin>,
+) -> Response {
+    match admin.registry.list_clients().await {
+        Ok(clients) => Json(clients).into_response(),
+        Err(failure) => refused(failure),
+    }
+}
+
+/// Creates a client with a generated secret, shown once.
+#[utoipa::path(post, path = "/admin/clients", request_body = NewClient, responses(
+    (status = 201, description = "client_id, client_secret (shown only now), scopes"),
+    (status = 400, description = "Malformed body, id or scope"), (status = 409, description = "The id is taken"),
+))]
+pub(super) async fn create_client(
+    AdminCaller(caller): AdminCaller,
+    State(admin): State<Admin>,
+    body: Result<Json<NewClient>, JsonRejection>,
+) -> Response {
+    let Json(new) = match body {
+        Ok(body) => body,
+        Err(rejection) => return bad_body(&rejection),
+    };
+    match admin
+        .registry
+        .create_client(new.client_id.as_deref(), None, &new.scopes)
+        .await
+    {
+        Ok(client) => {
+            tracing::info!(admin = %caller, client_id = %client.client_id, "authstar demo: client created");
+            created(client)
+        }
+        Err(failure) => refused(failure),
+    }
+}
+
+/// Revokes a client, its keys and its tokens.
+#[utoipa::path(delete, path = "/admin/clients/{client_id}", params(("client_id" = String, Path)), responses(
+    (status = 204, description = "Revoked (or already revoked)"), (status = 404, description = "No such client"),
+))]
+pub(super) async fn revoke_client(
+    AdminCaller(caller): AdminCaller,
+    State(admin): State<Admin>,
+    Path(client_id): Path<String>,
+) -> Response {
+    match admin.registry.revoke_client(&client_id).await {
+        Ok(()) => {
+            tracing::info!(admin = %caller, %client_id, "authstar demo: client revoked");
+            StatusCode::NO_CONTENT.into_response()
+        }
+        Err(failure) => refused(failure),
+    }
+}
+
+/// Every API key.
+#[utoipa::path(get, path = "/admin/keys", responses(
+    (status = 200, description = "Every key: key_id, client_id, scopes, created_at, last_used_at, revoked"),
+))]
+pub(super) async fn list_keys(AdminCaller(_): AdminCaller, State(admin): State<Admin>) -> Response {
+    match admin.registry.list_keys().await {
+        Ok(keys) => Json(keys).into_response(),
+        Err(failure) => refused(failure),
+    }
+}
+
+/// Creates an API key for a client, shown once.
+#[utoipa::path(post, path = "/admin/keys", request_body = NewKey, responses(
+    (status = 201, description = "key_id, key (shown only now), client_id, scopes"),
+    (status = 404, description = "No such client"), (status = 409, description = "The client is revoked"),
+))]
+pub(super) async fn create_key(
+    AdminCaller(caller): AdminCaller,
+    State(admin): State<Admin>,
+    body: Result<Json<NewKey>, JsonRejection>,
+) -> Response {
+    let Json(new) = match body {
+        Ok(body) => body,
+        Err(rejection) => return bad_body(&rejection),
+    };
+    match admin.registry.create_key(&new.client_id, &new.scopes).await {
+        Ok(key) => {
+            tracing::info!(admin = %caller, key_id = %key.key_id, client_id = %key.client_id, "authstar demo: API key created");
+            created(key)
+        }
+        Err(failure) => refused(failure),
+    }
+}
+
+/// Revokes an API key.
+#[utoipa::path(delete, path = "/admin/keys/{key_id}", params(("key_id" = String, Path)), responses(
+    (status = 204, description = "Revoked (or already revoked)"), (status = 404, description = "No such key"),
+))]
+pub(super) async fn revoke_key(
+    AdminCaller(caller): AdminCaller,
+    State(admin): State<Admin>,
+    Path(key_id): Path<String>,
+) -> Response {
+    match admin.registry.revoke_key(&key_id).await {
+        Ok(()) => {
+            tracing::info!(admin = %caller, %key_id, "authstar demo: API key revoked");
+            StatusCode::NO_CONTENT.into_response()
+        }
+        Err(failure) => refused(failure),
+    }
+}
+
+/// The admin routes, each behind the `admin` scope.
+pub(super) fn routes(
+    security: &RouteSecurity<AuthstarClient>,
+    registry: Registry,
+) -> Router<RouteSecurity<AuthstarClient>> {
+    let admin = Admin {
+        security: security.clone(),
+        registry,
+    };
+    Router::new()
+        .route("/admin/clients", get(list_clients).post(create_client))
+        .route("/admin/clients/{client_id}", delete(revoke_client))
+        .route("/admin/keys", get(list_keys).post(create_key))
+        .route("/admin/keys/{key_id}", delete(revoke_key))
+        .route_layer(security.scopes_all(["admin"]))
+        .with_state(admin)
+}
