@@ -20,7 +20,9 @@ use authstar::{
 };
 use axum::Json;
 use axum::extract::Request;
-use axum::http::header::{AUTHORIZATION, CACHE_CONTROL, CONTENT_TYPE, PRAGMA, WWW_AUTHENTICATE};
+use axum::http::header::{
+    AUTHORIZATION, CACHE_CONTROL, CONTENT_TYPE, PRAGMA, RETRY_AFTER, WWW_AUTHENTICATE,
+};
 use axum::http::{HeaderValue, StatusCode, request::Parts};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{MethodRouter, post};
@@ -542,8 +544,16 @@ where
             Err(Refusal::Throttled(wait)) => no_store(too_many_requests(wait)),
             Err(Refusal::Token(error)) => {
                 let mut response = (error.status(), Json(&error)).into_response();
-                if error.error == ErrorCode::InvalidClient {
-                    response.headers_mut().insert(WWW_AUTHENTICATE, challenge);
+                match error.error {
+                    ErrorCode::InvalidClient => {
+                        response.headers_mut().insert(WWW_AUTHENTICATE, challenge);
+                    }
+                    ErrorCode::TemporarilyUnavailable => {
+                        response
+                            .headers_mut()
+                            .insert(RETRY_AFTER, HeaderValue::from_static("1"));
+                    }
+                    _ => {}
                 }
                 no_store(response)
             }

@@ -112,6 +112,10 @@ struct DemoArgs {
     /// minute from one address or 10 for one client id).
     #[arg(long)]
     no_throttle: bool,
+    /// Share the throttle's failure counters with every instance through this Redis
+    /// (`redis://[:password@]host:port`); without it each instance counts its own.
+    #[arg(long, env = "AUTHSTAR_REDIS", value_name = "URL")]
+    redis: Option<String>,
     /// Seconds a client has to send a request head; also how long an idle keep-alive
     /// connection is kept.
     #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..=3_600))]
@@ -399,6 +403,7 @@ async fn run(cli: Cli) -> Result<(), CliError> {
                 secure_cookies: args.secure_cookies,
                 allowed_origins: args.allowed_origins,
                 throttle: !args.no_throttle,
+                redis: args.redis,
                 limits: ServerLimits {
                     header_timeout: Duration::from_secs(args.header_timeout),
                     request_timeout: Duration::from_secs(args.request_timeout),

@@ -144,6 +144,55 @@ pub enum ThrottleKey<'a> {
     },
 }
 
+impl ThrottleKey<'_> {
+    /// Bytes that name this counter the same way in every process (an IPv6 address by its
+    /// /64, every part length-prefixed): what a store shared by several instances keys it by.
+    ///
+    /// ```
+    /// use authstar::throttle::ThrottleKey;
+    /// let a = ThrottleKey::Address("2001:db8::1".parse().unwrap());
+    /// let b = ThrottleKey::Address("2001:db8::2".parse().unwrap());
+    /// assert_eq!(a.canonical_bytes(), b.canonical_bytes(), "one /64");
+    /// let id = ThrottleKey::Identity { scheme: "basic", id: "svc" };
+    /// assert_ne!(id.canonical_bytes(), ThrottleKey::Identity { scheme: "basic", id: "svc2" }.canonical_bytes());
+    /// ```
+    pub fn canonical_bytes(&self) -> Vec<u8> {
+        fn part(out: &mut Vec<u8>, bytes: &[u8]) {
+            out.extend_from_slice(&(bytes.len() as u64).to_be_bytes());
+            out.extend_from_slice(bytes);
+        }
+        fn address(out: &mut Vec<u8>, address: IpAddr) {
+            match prefix(address) {
+                IpAddr::V4(v4) => part(out, &v4.octets()),
+                IpAddr::V6(v6) => part(out, &v6.octets()),
+            }
+        }
+        let mut out = Vec::with_capacity(64);
+        match self {
+            Self::Address(ip) => {
+                out.push(0);
+                address(&mut out, *ip);
+            }
+            Self::Identity { scheme, id } => {
+                out.push(1);
+                part(&mut out, scheme.as_bytes());
+                part(&mut out, id.as_bytes());
+            }
+            Self::Pair {
+                scheme,
+                id,
+                address: ip,
+            } => {
+                out.push(2);
+                part(&mut out, scheme.as_bytes());
+                part(&mut out, id.as_bytes());
+                address(&mut out, *ip);
+            }
+        }
+        out
+    }
+}
+
 impl fmt::Display for ThrottleKey<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {

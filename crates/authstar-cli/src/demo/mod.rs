@@ -82,6 +82,8 @@ pub struct DemoConfig {
     pub allowed_origins: Vec<String>,
     /// Failed-authentication throttling (on unless turned off).
     pub throttle: bool,
+    /// The Redis that shares throttle counters between instances.
+    pub redis: Option<String>,
     /// Timeouts and limits of the server.
     pub limits: ServerLimits,
 }
@@ -97,6 +99,8 @@ pub struct AppOptions {
     pub allowed_origins: Vec<String>,
     /// Failed-authentication throttling.
     pub throttle: bool,
+    /// Throttle counters shared with other instances (default: this process's memory).
+    pub shared_throttle: Option<authstar_redis::RedisThrottle>,
     /// Request timeout and body limit (the connection limits apply in [`run`]).
     pub limits: ServerLimits,
 }
@@ -178,11 +182,13 @@ fn auth_layer(
             retry_after: Duration::from_secs(1),
         });
     if options.throttle {
-        builder = builder.throttle(
-            FailureThrottle::new()
-                .client_address(client_address(options.trusted_proxies.clone()))
-                .header_identity("x-api-key", api_key_id),
-        );
+        let mut throttle = FailureThrottle::new()
+            .client_address(client_address(options.trusted_proxies.clone()))
+            .header_identity("x-api-key", api_key_id);
+        if let Some(shared) = &options.shared_throttle {
+            throttle = throttle.store(shared.clone());
+        }
+        builder = builder.throttle(throttle);
     }
     builder
         .build()
@@ -202,7 +208,14 @@ fn token_route(
         async move {
             // A revoked client gets no token, whatever a cache still remembers.
             let client_id = request.client_id.clone();
-            let active = registry.is_active(&client_id).await?;
+            // A database that does not answer is the server's problem: 503, never a 500.
+            let active = registry.is_active(&client_id).await.map_err(|error| {
+                tracing::warn!(%error, "authstar demo: token endpoint cannot reach the registry");
+                TokenError::new(
+                    ErrorCode::TemporarilyUnavailable,
+                    "the client registry is unavailable; try again shortly",
+                )
+            })?;
             if !active {
                 // The layer's cache admitted it just before this instance saw the revocation.
                 return Err(TokenError::new(
@@ -243,7 +256,13 @@ fn revocation_route(
             registry
                 .revoke_token(&claims.jti, &claims.client_id, claims.exp)
                 .await
-                .map_err(authstar::BoxError::from)
+                .map_err(|error| {
+                    tracing::warn!(%error, "authstar demo: a token revocation was not stored");
+                    authstar::BoxError::from(TokenError::new(
+                        ErrorCode::TemporarilyUnavailable,
+                        "the revocation could not be stored; try again shortly",
+                    ))
+                })
         }
     };
     client_authenticated(security.oauth2_revocation_endpoint(revoker), clients)
@@ -474,11 +493,20 @@ pub async fn run(config: DemoConfig) -> Result<(), DemoError> {
         .unwrap_or_else(|| issuer.to_ascii_lowercase().starts_with("https://"));
     let mut allowed_origins = config.allowed_origins.clone();
     allowed_origins.extend(origin_of(&base));
+    let shared_throttle = match &config.redis {
+        Some(url) => Some(
+            authstar_redis::RedisThrottle::builder(url)
+                .start()
+                .map_err(|e| DemoError::Config(e.to_string()))?,
+        ),
+        None => None,
+    };
     let options = AppOptions {
         trusted_proxies: TrustedProxies::new(proxies).header(config.forwarded_header),
         secure_cookies,
         allowed_origins,
         throttle: config.throttle,
+        shared_throttle,
         limits: config.limits,
     };
     let app = app(registry, &issuer, options)?;

@@ -1,0 +1,526 @@
+//! # authstar-redis
+//!
+//! Failed-authentication throttle counters shared by every instance of a service through Redis:
+//! [`RedisThrottle`] is a [`ThrottleStore`] for [`FailureThrottle::store`], so five wrong
+//! passwords on one instance and five on another spend one budget.
+//!
+//! ```no_run
+//! use authstar::throttle::FailureThrottle;
+//! use authstar_redis::RedisThrottle;
+//!
+//! # async fn run() -> Result<(), authstar_redis::RedisThrottleError> {
+//! let shared = RedisThrottle::builder("redis://redis.internal:6379").start()?;
+//! let throttle = FailureThrottle::new().store(shared);
+//! # let _ = throttle;
+//! # Ok(()) }
+//! ```
+//!
+//! ## How it stays off the request path
+//!
+//! The layer asks its store synchronously, on every request that presents a credential, so this
+//! store never waits for Redis there:
+//!
+//! * **Every failure counts locally at once** (an in-process [`MemoryStore`]) and is queued for
+//!   Redis; a background task applies it with one atomic script (GCRA on Redis's clock: the
+//!   same leaky bucket as the local one, `burst` then one per `period`).
+//! * **When the shared bucket locks**, the script publishes the lock on a channel every instance
+//!   subscribes to; each keeps the locks it has heard of in memory until they expire. A check
+//!   is the local answer, or the longer of it and a lock heard from Redis: two hash-table
+//!   lookups, no network.
+//!
+//! ## When Redis is unreachable
+//!
+//! Throttling falls back to the local counters (each instance its own budget, as without
+//! Redis): never an open door, never a wait. A call to Redis is bounded by the call timeout
+//! (default 500 ms); after a failure, failures are counted locally only for a second before
+//! Redis is tried again; the subscription reconnects by itself. Locks heard before the outage
+//! are kept until they expire. A new or reconnected instance learns of a lock that is already in
+//! force the first time a failure for that key reaches Redis: one more check, not a bypass.
+//!
+//! Keys are SHA-256 digests of the counter's [`canonical_bytes`](ThrottleKey::canonical_bytes)
+//! (no client id or address in Redis), expiring when their bucket drains.
+
+#![forbid(unsafe_code)]
+#![cfg_attr(not(test), warn(clippy::unwrap_used))]
+
+use std::collections::HashMap;
+use std::fmt;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::{Duration, Instant};
+
+use authstar::throttle::{Budget, MemoryStore, Recorded, ThrottleKey, ThrottleStore};
+use futures_util::StreamExt as _;
+use redis::aio::{ConnectionManager, ConnectionManagerConfig};
+use sha2::{Digest, Sha256};
+use tokio::sync::mpsc;
+
+/// A counter's name in Redis: the first 16 bytes of the SHA-256 of its canonical bytes.
+type KeyId = [u8; 16];
+
+/// Failures waiting for the background task; beyond this, failures count locally only.
+const QUEUE: usize = 4096;
+
+/// Locks heard from Redis, kept in memory at most.
+const REMOTE_CAPACITY: usize = 65_536;
+const SHARDS: usize = 16;
+
+/// The GCRA step on Redis's clock, atomic. KEYS[1]: the bucket. ARGV: period ms, tolerance ms,
+/// the channel, the key id. Returns the lock's length in ms (0: not locked), and publishes it.
+const FAIL_SCRIPT: &str = r"
+local time = redis.call('TIME')
+local now = tonumber(time[1]) * 1000 + math.floor(tonumber(time[2]) / 1000)
+local period = tonumber(ARGV[1])
+local tolerance = tonumber(ARGV[2])
+local tat = tonumber(redis.call('GET', KEYS[1]) or now)
+if tat < now then tat = now end
+tat = tat + period
+redis.call('SET', KEYS[1], tat, 'PX', tat - now + 1000)
+local wait = tat - now - tolerance
+if wait > 0 then
+  redis.call('PUBLISH', ARGV[3], ARGV[4] .. ' ' .. wait)
+  return wait
+end
+return 0
+";
+
+/// Why the store could not start.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum RedisThrottleError {
+    /// The URL is not a Redis URL.
+    #[error("invalid Redis URL: {0}")]
+    Url(#[source] redis::RedisError),
+    /// Not inside a tokio runtime: the background tasks need one.
+    #[error("RedisThrottle::start must run inside a tokio runtime")]
+    NoRuntime,
+}
+
+/// Builds a [`RedisThrottle`].
+#[derive(Clone)]
+pub struct RedisThrottleBuilder {
+    url: String,
+    prefix: String,
+    call_timeout: Duration,
+    local: Option<usize>,
+}
+
+impl fmt::Debug for RedisThrottleBuilder {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RedisThrottleBuilder")
+            .field("url", &masked(&self.url))
+            .field("prefix", &self.prefix)
+            .field("call_timeout", &self.call_timeout)
+            .finish_non_exhaustive()
+    }
+}
+
+/// A URL with its password hidden, for logs and `Debug`.
+fn masked(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(scheme), Some(at)) if at > scheme => {
+            let userinfo = &url[scheme + 3..at];
+            let user = userinfo.split(':').next().unwrap_or_default();
+            let hidden = if userinfo.contains(':') { ":***" } else { "" };
+            format!("{}{user}{hidden}{}", &url[..scheme + 3], &url[at..])
+        }
+        _ => url.to_owned(),
+    }
+}
+
+impl RedisThrottleBuilder {
+    /// Names keys and the channel `PREFIX:throttle:...` (default `authstar`): one prefix per
+    /// service sharing a Redis.
+    pub fn prefix(mut self, prefix: impl Into<String>) -> Self {
+        self.prefix = prefix.into();
+        self
+    }
+
+    /// The longest a call to Redis may take (default 500 ms).
+    pub fn call_timeout(mut self, timeout: Duration) -> Self {
+        self.call_timeout = timeout.max(Duration::from_millis(1));
+        self
+    }
+
+    /// How many counters the local store holds (default: [`MemoryStore::default`]'s).
+    pub fn local_capacity(mut self, capacity: usize) -> Self {
+        self.local = Some(capacity);
+        self
+    }
+
+    /// Starts the background tasks (inside a tokio runtime) and returns the store. Connects
+    /// lazily: an unreachable Redis is not an error here; it is retried in the background.
+    pub fn start(self) -> Result<RedisThrottle, RedisThrottleError> {
+        let runtime =
+            tokio::runtime::Handle::try_current().map_err(|_| RedisThrottleError::NoRuntime)?;
+        let client = redis::Client::open(self.url.as_str()).map_err(RedisThrottleError::Url)?;
+        let config = ConnectionManagerConfig::new()
+            .set_connection_timeout(Some(self.call_timeout))
+            .set_response_timeout(Some(self.call_timeout))
+            .set_number_of_retries(1)
+            .set_max_delay(Duration::from_secs(1));
+        let manager = ConnectionManager::new_lazy_with_config(client.clone(), config)
+            .map_err(RedisThrottleError::Url)?;
+        let shared = Arc::new(Shared {
+            local: self
+                .local
+                .map_or_else(MemoryStore::default, MemoryStore::new),
+            remote: RemoteLocks::default(),
+            dropped: AtomicU64::new(0),
+        });
+        let (sender, receiver) = mpsc::channel(QUEUE);
+        let names = Names {
+            bucket: format!("{}:throttle:", self.prefix),
+            channel: format!("{}:throttle:locks", self.prefix),
+        };
+        runtime.spawn(flush(
+            manager,
+            receiver,
+            names.clone(),
+            self.call_timeout,
+            masked(&self.url),
+        ));
+        runtime.spawn(listen(
+            client,
+            Arc::downgrade(&shared),
+            names.channel,
+            self.call_timeout,
+        ));
+        Ok(RedisThrottle { shared, sender })
+    }
+}
+
+#[derive(Clone)]
+struct Names {
+    bucket: String,
+    channel: String,
+}
+
+/// Throttle counters shared through Redis; see the [crate documentation](crate).
+#[derive(Clone)]
+pub struct RedisThrottle {
+    shared: Arc<Shared>,
+    sender: mpsc::Sender<Failure>,
+}
+
+struct Shared {
+    local: MemoryStore,
+    remote: RemoteLocks,
+    /// Failures that found the queue full (counted locally only).
+    dropped: AtomicU64,
+}
+
+impl fmt::Debug for RedisThrottle {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RedisThrottle")
+            .field("local", &self.shared.local)
+            .field("remote_locks", &self.shared.remote.len())
+            .finish_non_exhaustive()
+    }
+}
+
+impl RedisThrottle {
+    /// A builder for a store on the Redis at `url` (`redis://[user:password@]host:port[/db]`).
+    pub fn builder(url: impl Into<String>) -> RedisThrottleBuilder {
+        RedisThrottleBuilder {
+            url: url.into(),
+            prefix: "authstar".to_owned(),
+            call_timeout: Duration::from_millis(500),
+            local: None,
+        }
+    }
+
+    /// How many locks heard from Redis are in force here.
+    pub fn remote_locks(&self) -> usize {
+        self.shared.remote.len()
+    }
+}
+
+/// A failure on its way to Redis.
+struct Failure {
+    id: KeyId,
+    budget: Budget,
+}
+
+fn key_id(key: &ThrottleKey<'_>) -> KeyId {
+    let digest = Sha256::digest(key.canonical_bytes());
+    let mut id = [0u8; 16];
+    id.copy_from_slice(&digest[..16]);
+    id
+}
+
+fn hex(id: &KeyId) -> String {
+    id.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+fn parse_hex(text: &str) -> Option<KeyId> {
+    if text.len() != 32 || !text.is_ascii() {
+        return None;
+    }
+    let mut id = [0u8; 16];
+    for (i, byte) in id.iter_mut().enumerate() {
+        *byte = u8::from_str_radix(&text[2 * i..2 * i + 2], 16).ok()?;
+    }
+    Some(id)
+}
+
+impl ThrottleStore for RedisThrottle {
+    fn locked(&self, key: &ThrottleKey<'_>, budget: Budget, now: Instant) -> Option<Duration> {
+        let local = self.shared.local.locked(key, budget, now);
+        if self.shared.remote.is_empty() {
+            return local;
+        }
+        local.max(self.shared.remote.wait(&key_id(key), now))
+    }
+
+    fn fail(&self, key: &ThrottleKey<'_>, budget: Budget, now: Instant) -> Recorded {
+        let recorded = self.shared.local.fail(key, budget, now);
+        let failure = Failure {
+            id: key_id(key),
+            budget,
+        };
+        if self.sender.try_send(failure).is_err() {
+            let dropped = self.shared.dropped.fetch_add(1, Ordering::Relaxed);
+            if dropped.is_power_of_two() {
+                tracing::warn!(
+                    dropped = dropped + 1,
+                    "authstar-redis: failures arrive faster than Redis takes them; counting locally"
+                );
+            }
+        }
+        recorded
+    }
+}
+
+/// Locks heard from Redis: key id → until when.
+struct RemoteLocks {
+    shards: Box<[Mutex<HashMap<KeyId, Instant>>]>,
+    len: AtomicUsize,
+}
+
+impl Default for RemoteLocks {
+    fn default() -> Self {
+        Self {
+            shards: (0..SHARDS).map(|_| Mutex::new(HashMap::new())).collect(),
+            len: AtomicUsize::new(0),
+        }
+    }
+}
+
+impl RemoteLocks {
+    fn shard(&self, id: &KeyId) -> std::sync::MutexGuard<'_, HashMap<KeyId, Instant>> {
+        self.shards[usize::from(id[0]) % SHARDS]
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn len(&self) -> usize {
+        self.len.load(Ordering::Relaxed)
+    }
+
+    fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    fn wait(&self, id: &KeyId, now: Instant) -> Option<Duration> {
+        let until = *self.shard(id).get(id)?;
+        let wait = until.saturating_duration_since(now);
+        (!wait.is_zero()).then_some(wait)
+    }
+
+    /// Records a lock until `until`; when the shard is full, expired locks go first, then the
+    /// one ending soonest.
+    fn insert(&self, id: KeyId, until: Instant) {
+        let now = Instant::now();
+        let mut shard = self.shard(&id);
+        let before = shard.len();
+        if before >= REMOTE_CAPACITY / SHARDS && !shard.contains_key(&id) {
+            shard.retain(|_, until| *until > now);
+            if shard.len() >= REMOTE_CAPACITY / SHARDS
+                && let Some(soonest) = shard
+                    .iter()
+                    .min_by_key(|(_, until)| **until)
+                    .map(|(k, _)| *k)
+            {
+                shard.remove(&soonest);
+            }
+        }
+        let entry = shard.entry(id).or_insert(until);
+        *entry = (*entry).max(until);
+        let after = shard.len();
+        drop(shard);
+        if after >= before {
+            self.len.fetch_add(after - before, Ordering::Relaxed);
+        } else {
+            self.len.fetch_sub(before - after, Ordering::Relaxed);
+        }
+    }
+
+    /// Drops expired locks so an idle store goes back to the lookup-free path.
+    fn sweep(&self) {
+        let now = Instant::now();
+        for shard in &*self.shards {
+            let mut shard = shard.lock().unwrap_or_else(PoisonError::into_inner);
+            let before = shard.len();
+            shard.retain(|_, until| *until > now);
+            self.len.fetch_sub(before - shard.len(), Ordering::Relaxed);
+        }
+    }
+}
+
+/// Applies queued failures to Redis, one atomic script each. After a failed call, failures
+/// are left to the local counters for a second before Redis is tried again.
+async fn flush(
+    mut manager: ConnectionManager,
+    mut receiver: mpsc::Receiver<Failure>,
+    names: Names,
+    timeout: Duration,
+    url: String,
+) {
+    let script = redis::Script::new(FAIL_SCRIPT);
+    let mut down_since: Option<Instant> = None;
+    while let Some(failure) = receiver.recv().await {
+        if down_since.is_some_and(|since| since.elapsed() < Duration::from_secs(1)) {
+            continue;
+        }
+        let id = hex(&failure.id);
+        let period = failure.budget.period();
+        let tolerance = period * (failure.budget.burst() - 1);
+        let mut invocation = script.key(format!("{}{id}", names.bucket));
+        invocation
+            .arg(millis(period))
+            .arg(millis(tolerance))
+            .arg(&names.channel)
+            .arg(&id);
+        let call = invocation.invoke_async::<u64>(&mut manager);
+        match tokio::time::timeout(timeout, call).await {
+            Ok(Ok(_)) => {
+                if down_since.take().is_some() {
+                    tracing::info!(redis = %url, "authstar-redis: Redis is back; sharing throttle counters again");
+                }
+            }
+            outcome => {
+                if down_since.is_none() {
+                    let reason = match outcome {
+                        Ok(Err(error)) => error.to_string(),
+                        _ => format!("no answer within {timeout:?}"),
+                    };
+                    tracing::warn!(redis = %url, %reason, "authstar-redis: Redis unreachable; throttling on local counters");
+                }
+                down_since = Some(Instant::now());
+            }
+        }
+    }
+}
+
+fn millis(duration: Duration) -> u64 {
+    u64::try_from(duration.as_millis())
+        .unwrap_or(u64::MAX)
+        .max(1)
+}
+
+/// Listens for locks until the store is dropped, reconnecting after a second when the
+/// subscription breaks.
+async fn listen(
+    client: redis::Client,
+    shared: std::sync::Weak<Shared>,
+    channel: String,
+    timeout: Duration,
+) {
+    loop {
+        if shared.strong_count() == 0 {
+            return;
+        }
+        let subscribed = tokio::time::timeout(timeout, async {
+            let mut pubsub = client.get_async_pubsub().await?;
+            pubsub.subscribe(&channel).await?;
+            Ok::<_, redis::RedisError>(pubsub)
+        })
+        .await;
+        if let Ok(Ok(pubsub)) = subscribed {
+            let mut messages = pubsub.into_on_message();
+            let mut sweep = tokio::time::interval(Duration::from_secs(10));
+            loop {
+                tokio::select! {
+                    message = messages.next() => {
+                        let Some(message) = message else { break };
+                        let Some(shared) = shared.upgrade() else { return };
+                        if let Some((id, wait)) = parse_lock(message.get_payload_bytes()) {
+                            shared.remote.insert(id, Instant::now() + wait);
+                        }
+                    }
+                    _ = sweep.tick() => {
+                        let Some(shared) = shared.upgrade() else { return };
+                        shared.remote.sweep();
+                    }
+                }
+            }
+        }
+        tokio::time::sleep(Duration::from_secs(1)).await;
+    }
+}
+
+/// `"<32 hex digits> <milliseconds>"`; anything else is ignored.
+fn parse_lock(payload: &[u8]) -> Option<(KeyId, Duration)> {
+    let text = std::str::from_utf8(payload).ok()?;
+    let (id, wait) = text.split_once(' ')?;
+    let wait: u64 = wait.parse().ok()?;
+    Some((parse_hex(id)?, Duration::from_millis(wait.min(86_400_000))))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn lock_messages_parse_strictly() {
+        let id = [0xab; 16];
+        let message = format!("{} 1500", hex(&id));
+        assert_eq!(
+            parse_lock(message.as_bytes()),
+            Some((id, Duration::from_millis(1500)))
+        );
+        for bad in [
+            "",
+            "x 1",
+            "abab 1",
+            &format!("{} -1", hex(&id)),
+            &format!("{}", hex(&id)),
+        ] {
+            assert_eq!(parse_lock(bad.as_bytes()), None, "{bad:?}");
+        }
+        let huge = format!("{} 99999999999", hex(&id));
+        assert_eq!(
+            parse_lock(huge.as_bytes()).unwrap().1,
+            Duration::from_secs(86_400)
+        );
+    }
+
+    #[test]
+    fn urls_are_shown_without_their_password() {
+        assert_eq!(masked("redis://:pw@h:6379/0"), "redis://:***@h:6379/0");
+        assert_eq!(masked("redis://u:pw@h"), "redis://u:***@h");
+        assert_eq!(masked("redis://h:6379"), "redis://h:6379");
+    }
+
+    #[test]
+    fn remote_locks_are_bounded_and_expire() {
+        let locks = RemoteLocks::default();
+        let now = Instant::now();
+        for n in 0..(REMOTE_CAPACITY as u32 + 100) {
+            let mut id = [0u8; 16];
+            id[..4].copy_from_slice(&n.to_be_bytes());
+            id[0] = (n % 256) as u8;
+            locks.insert(id, now + Duration::from_secs(60));
+        }
+        assert!(locks.len() <= REMOTE_CAPACITY, "{}", locks.len());
+        let id = [7u8; 16];
+        locks.insert(id, now + Duration::from_millis(1));
+        assert!(locks.wait(&id, now).is_some());
+        std::thread::sleep(Duration::from_millis(5));
+        assert_eq!(locks.wait(&id, Instant::now()), None);
+        let before = locks.len();
+        locks.sweep();
+        assert!(locks.len() < before);
+    }
+}

@@ -1,0 +1,192 @@
+//! Throttle counters shared through a real Redis: failures on one instance count on another,
+//! and when Redis goes away each instance keeps throttling on its own, without waiting.
+//!
+//! Redis comes from `AUTHSTAR_TEST_REDIS_URL` (`scripts/services` starts one; `.ci/run` does
+//! so for CI); the outage test starts and kills its own `redis-server`. Without them the tests
+//! skip, except under `CI=true`, where they fail.
+
+#[path = "../../../tests/support/redis_server.rs"]
+mod redis_server;
+
+use std::net::IpAddr;
+use std::time::{Duration, Instant};
+
+use redis_server::{RedisServer, free_port};
+
+use authstar::throttle::{Budget, ThrottleKey, ThrottleStore};
+use authstar_redis::RedisThrottle;
+
+fn ci() -> bool {
+    std::env::var("CI").as_deref() == Ok("true")
+}
+
+fn redis_url() -> Option<String> {
+    match std::env::var("AUTHSTAR_TEST_REDIS_URL") {
+        Ok(url) => Some(url),
+        Err(_) => {
+            assert!(!ci(), "CI=true but AUTHSTAR_TEST_REDIS_URL is not set");
+            eprintln!("skipped: no AUTHSTAR_TEST_REDIS_URL (run under scripts/services)");
+            None
+        }
+    }
+}
+
+/// A prefix of this run's own, so runs sharing one Redis do not meet.
+fn prefix(name: &str) -> String {
+    format!("test-{name}-{}-{:?}", std::process::id(), Instant::now())
+}
+
+/// Ten failures, then one a minute.
+fn budget() -> Budget {
+    Budget::new(10, 1)
+}
+
+fn identity(id: &str) -> ThrottleKey<'_> {
+    ThrottleKey::Identity {
+        scheme: "basic",
+        id,
+    }
+}
+
+/// Waits up to `limit` for `done`.
+async fn within(limit: Duration, what: &str, done: impl Fn() -> bool) -> Duration {
+    let started = Instant::now();
+    while !done() {
+        assert!(started.elapsed() < limit, "{what}: not within {limit:?}");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    started.elapsed()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn failures_on_one_instance_count_on_the_other() {
+    let Some(url) = redis_url() else { return };
+    let prefix = prefix("shared");
+    let a = RedisThrottle::builder(&url)
+        .prefix(&prefix)
+        .start()
+        .unwrap();
+    let b = RedisThrottle::builder(&url)
+        .prefix(&prefix)
+        .start()
+        .unwrap();
+    // Let both subscribe before the first lock is published.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let key = identity("victim");
+    for store in [&a, &b] {
+        for _ in 0..5 {
+            let recorded = store.fail(&key, budget(), Instant::now());
+            assert_eq!(
+                recorded.locked_for, None,
+                "five failures are within one instance's budget"
+            );
+        }
+    }
+    let took = within(Duration::from_secs(1), "the shared lock", || {
+        [&a, &b]
+            .iter()
+            .all(|store| store.locked(&key, budget(), Instant::now()).is_some())
+    })
+    .await;
+    eprintln!("ten failures over two instances locked both after {took:?}");
+    let wait = a.locked(&key, budget(), Instant::now()).unwrap();
+    assert!(
+        wait <= Duration::from_secs(60) && wait > Duration::from_secs(50),
+        "{wait:?}"
+    );
+    assert_eq!(
+        a.locked(&identity("bystander"), budget(), Instant::now()),
+        None,
+        "only that key"
+    );
+    // A third instance that starts now learns of the lock when one failure reaches Redis.
+    let c = RedisThrottle::builder(&url)
+        .prefix(&prefix)
+        .start()
+        .unwrap();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    c.fail(&key, budget(), Instant::now());
+    within(Duration::from_secs(1), "a new instance", || {
+        c.locked(&key, budget(), Instant::now()).is_some()
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn redis_killed_and_restarted_never_opens_the_door_never_waits_and_heals() {
+    let port = free_port();
+    let Some(server) = RedisServer::start(port) else {
+        return;
+    };
+    let url = server.url();
+    let prefix = prefix("outage");
+    let a = RedisThrottle::builder(&url)
+        .prefix(&prefix)
+        .call_timeout(Duration::from_millis(200))
+        .start()
+        .unwrap();
+    let b = RedisThrottle::builder(&url)
+        .prefix(&prefix)
+        .call_timeout(Duration::from_millis(200))
+        .start()
+        .unwrap();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+
+    drop(server);
+    // Redis is gone: every call answers at once, and the local budget still locks.
+    let key = identity("during-outage");
+    let started = Instant::now();
+    let mut locked = false;
+    for _ in 0..1000 {
+        locked |= a.fail(&key, budget(), Instant::now()).locked_for.is_some();
+        let _ = a.locked(&key, budget(), Instant::now());
+    }
+    let spent = started.elapsed();
+    assert!(
+        spent < Duration::from_millis(200),
+        "calls waited for Redis: {spent:?}"
+    );
+    assert!(
+        locked && a.locked(&key, budget(), Instant::now()).is_some(),
+        "local counters lock"
+    );
+    assert_eq!(
+        b.locked(&key, budget(), Instant::now()),
+        None,
+        "nothing shared while down"
+    );
+
+    // Redis comes back on the same port: sharing resumes without a restart of either store.
+    let _server = RedisServer::start(port).unwrap();
+    let healed = identity("after-outage");
+    let took = within(
+        Duration::from_secs(10),
+        "sharing after Redis came back",
+        || {
+            // One failure a poll on each side (budget 10): the shared bucket locks after ten
+            // that reach Redis, whichever instance they came from.
+            a.fail(&healed, budget(), Instant::now());
+            b.fail(&healed, budget(), Instant::now());
+            a.locked(&healed, budget(), Instant::now()).is_some()
+                && b.locked(&healed, budget(), Instant::now()).is_some()
+                && b.remote_locks() > 0
+        },
+    )
+    .await;
+    eprintln!("sharing resumed {took:?} after Redis restarted");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unreachable_redis_is_not_an_error_at_start_and_costs_no_wait() {
+    let url = format!("redis://127.0.0.1:{}", free_port());
+    let store = RedisThrottle::builder(&url).start().unwrap();
+    let key = ThrottleKey::Address(IpAddr::from([192, 0, 2, 1]));
+    let started = Instant::now();
+    for _ in 0..10_000 {
+        store.fail(&key, budget(), Instant::now());
+    }
+    assert!(started.elapsed() < Duration::from_millis(500));
+    assert!(store.locked(&key, budget(), Instant::now()).is_some());
+    assert!(RedisThrottle::builder("not a url").start().is_err());
+    assert!(!format!("{:?}", RedisThrottle::builder("redis://:hunter2@h")).contains("hunter2"));
+}
