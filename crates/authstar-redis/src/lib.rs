@@ -32,8 +32,9 @@
 //!
 //! Throttling falls back to the local counters (each instance its own budget, as without
 //! Redis): never an open door, never a wait. A call to Redis is bounded by the call timeout
-//! (default 500 ms); after a failure, failures are counted locally only for a second before
-//! Redis is tried again; the subscription reconnects by itself. Locks heard before the outage
+//! (default 500 ms); after a failed call, failures are counted locally and kept for Redis,
+//! which is tried again every second and then given them all; the subscription reconnects by
+//! itself. Locks heard before the outage
 //! are kept until they expire. A new or reconnected instance learns of a lock that is already in
 //! force the first time a failure for that key reaches Redis: one more check, not a bypass.
 //!
@@ -66,7 +67,8 @@ const REMOTE_CAPACITY: usize = 65_536;
 const SHARDS: usize = 16;
 
 /// The GCRA step on Redis's clock, atomic. KEYS[1]: the bucket. ARGV: period ms, tolerance ms,
-/// the channel, the key id. Returns the lock's length in ms (0: not locked), and publishes it.
+/// the channel, the key id, how many failures. Returns the lock's length in ms (0: not
+/// locked), and publishes it.
 const FAIL_SCRIPT: &str = r"
 local time = redis.call('TIME')
 local now = tonumber(time[1]) * 1000 + math.floor(tonumber(time[2]) / 1000)
@@ -74,7 +76,7 @@ local period = tonumber(ARGV[1])
 local tolerance = tonumber(ARGV[2])
 local tat = tonumber(redis.call('GET', KEYS[1]) or now)
 if tat < now then tat = now end
-tat = tat + period
+tat = tat + period * tonumber(ARGV[5])
 redis.call('SET', KEYS[1], tat, 'PX', tat - now + 1000)
 local wait = tat - now - tolerance
 if wait > 0 then
@@ -368,8 +370,13 @@ impl RemoteLocks {
     }
 }
 
-/// Applies queued failures to Redis, one atomic script each. After a failed call, failures
-/// are left to the local counters for a second before Redis is tried again.
+/// Failures not yet applied to Redis: key id → budget and count.
+type Pending = HashMap<KeyId, (Budget, u32)>;
+
+/// Applies queued failures to Redis, one atomic script per key (several failures of one key in
+/// one call). When a call fails, the failures wait (counted, at most [`REMOTE_CAPACITY`] keys)
+/// and are applied once Redis answers again, tried every second: an outage delays sharing,
+/// it does not lose the failures made meanwhile.
 async fn flush(
     mut manager: ConnectionManager,
     mut receiver: mpsc::Receiver<Failure>,
@@ -378,39 +385,75 @@ async fn flush(
     url: String,
 ) {
     let script = redis::Script::new(FAIL_SCRIPT);
-    let mut down_since: Option<Instant> = None;
-    while let Some(failure) = receiver.recv().await {
-        if down_since.is_some_and(|since| since.elapsed() < Duration::from_secs(1)) {
+    let mut pending = Pending::new();
+    let mut retry_at: Option<tokio::time::Instant> = None;
+    loop {
+        let received = match retry_at {
+            Some(at) => tokio::select! {
+                failure = receiver.recv() => failure.map(Some),
+                () = tokio::time::sleep_until(at) => Some(None),
+            },
+            None => receiver.recv().await.map(Some),
+        };
+        let Some(received) = received else {
+            return; // the store is gone
+        };
+        for failure in received
+            .into_iter()
+            .chain(std::iter::from_fn(|| receiver.try_recv().ok()))
+        {
+            note(&mut pending, failure);
+        }
+        if retry_at.is_some_and(|at| tokio::time::Instant::now() < at) {
             continue;
         }
-        let id = hex(&failure.id);
-        let period = failure.budget.period();
-        let tolerance = period * (failure.budget.burst() - 1);
-        let mut invocation = script.key(format!("{}{id}", names.bucket));
-        invocation
-            .arg(millis(period))
-            .arg(millis(tolerance))
-            .arg(&names.channel)
-            .arg(&id);
-        let call = invocation.invoke_async::<u64>(&mut manager);
-        match tokio::time::timeout(timeout, call).await {
-            Ok(Ok(_)) => {
-                if down_since.take().is_some() {
-                    tracing::info!(redis = %url, "authstar-redis: Redis is back; sharing throttle counters again");
-                }
+        let was_down = retry_at.take().is_some();
+        let mut batch = std::mem::take(&mut pending).into_iter();
+        while let Some((id, (budget, count))) = batch.next() {
+            let hex_id = hex(&id);
+            let period = budget.period();
+            let tolerance = period * (budget.burst() - 1);
+            let mut invocation = script.key(format!("{}{hex_id}", names.bucket));
+            invocation
+                .arg(millis(period))
+                .arg(millis(tolerance))
+                .arg(&names.channel)
+                .arg(&hex_id)
+                // Failures held through an outage happened over time, while their bucket was
+                // draining: at most one budget's worth is applied at once.
+                .arg(count.min(budget.burst()));
+            let call = invocation.invoke_async::<u64>(&mut manager);
+            let reason = match tokio::time::timeout(timeout, call).await {
+                Ok(Ok(_)) => continue,
+                Ok(Err(error)) => error.to_string(),
+                Err(_) => format!("no answer within {timeout:?}"),
+            };
+            if !was_down {
+                tracing::warn!(redis = %url, %reason, "authstar-redis: Redis unreachable; throttling on local counters until it is back");
             }
-            outcome => {
-                if down_since.is_none() {
-                    let reason = match outcome {
-                        Ok(Err(error)) => error.to_string(),
-                        _ => format!("no answer within {timeout:?}"),
-                    };
-                    tracing::warn!(redis = %url, %reason, "authstar-redis: Redis unreachable; throttling on local counters");
-                }
-                down_since = Some(Instant::now());
+            note_many(&mut pending, id, budget, count);
+            for (id, (budget, count)) in batch.by_ref() {
+                note_many(&mut pending, id, budget, count);
             }
+            retry_at = Some(tokio::time::Instant::now() + Duration::from_secs(1));
+        }
+        if was_down && retry_at.is_none() {
+            tracing::info!(redis = %url, "authstar-redis: Redis is back; sharing throttle counters again");
         }
     }
+}
+
+fn note(pending: &mut Pending, failure: Failure) {
+    note_many(pending, failure.id, failure.budget, 1);
+}
+
+/// Adds `count` failures of a key; a key beyond the bound is left to the local counters.
+fn note_many(pending: &mut Pending, id: KeyId, budget: Budget, count: u32) {
+    if pending.len() >= REMOTE_CAPACITY && !pending.contains_key(&id) {
+        return;
+    }
+    let entry = pending.entry(id).or_insert((budget, 0));
+    entry.1 = entry.1.saturating_add(count);
 }
 
 fn millis(duration: Duration) -> u64 {
@@ -480,13 +523,7 @@ mod tests {
             parse_lock(message.as_bytes()),
             Some((id, Duration::from_millis(1500)))
         );
-        for bad in [
-            "",
-            "x 1",
-            "abab 1",
-            &format!("{} -1", hex(&id)),
-            &format!("{}", hex(&id)),
-        ] {
+        for bad in ["", "x 1", "abab 1", &format!("{} -1", hex(&id)), &hex(&id)] {
             assert_eq!(parse_lock(bad.as_bytes()), None, "{bad:?}");
         }
         let huge = format!("{} 99999999999", hex(&id));
