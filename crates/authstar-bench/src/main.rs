@@ -18,6 +18,7 @@ mod jwt_layers;
 mod peers;
 mod registry;
 mod soak;
+mod throttle;
 mod variants;
 
 use std::collections::HashMap;
@@ -35,6 +36,37 @@ pub struct Variant {
     pub group: Group,
     /// Runs `iterations` requests and returns the elapsed time.
     pub run: Box<dyn FnMut(u64) -> Duration>,
+}
+
+/// A variant whose setup runs on its first use only: a setup that talks to Redis or a
+/// database would otherwise run (and be counted) in every profiled child. Its instructions are
+/// counted by difference (see [`BY_DIFFERENCE`]), which cancels the setup.
+pub(crate) fn lazy(
+    name: &'static str,
+    group: Group,
+    make: impl FnOnce() -> Variant + 'static,
+) -> Variant {
+    let mut make = Some(make);
+    let mut made: Option<Variant> = None;
+    Variant {
+        name,
+        group,
+        run: Box::new(move |iterations| {
+            let variant = made.get_or_insert_with(|| match make.take() {
+                Some(make) => make(),
+                None => unreachable!("made on the first run"),
+            });
+            (variant.run)(iterations)
+        }),
+    }
+}
+
+/// Variants with a lazy setup: counted twice, with N and 2N requests, the difference divided by
+/// N, so their setup weighs nothing.
+fn by_difference(name: &str) -> bool {
+    name == throttle::REDIS
+        || name == throttle::REDIS_LOCKS
+        || name == jwt::name("ES256", jwt::CACHED_REVOCABLE)
 }
 
 impl std::fmt::Debug for Variant {
@@ -153,6 +185,7 @@ fn main() {
         .unwrap_or(15);
     let batch = Duration::from_millis(20);
     let mut all = variants::all();
+    all.extend(throttle::all());
     all.extend(jwt_layers::all());
     // The JWT keys and tokens, saved for the profiled children when instructions are counted.
     let fixture =
@@ -254,14 +287,17 @@ fn instructions(measured: &[Measured], fixture: &std::path::Path) -> HashMap<&'s
     let Ok(exe) = std::env::current_exe() else {
         return deltas;
     };
-    let count = |name: &str| -> Option<f64> {
-        let output = std::process::Command::new("valgrind")
+    let count_n = |name: &str, requests: Option<u64>| -> Option<f64> {
+        let mut command = std::process::Command::new("valgrind");
+        command
             .args(["--tool=callgrind", "--callgrind-out-file=/dev/null"])
             .arg(&exe)
             .env("AUTHSTAR_BENCH_PROFILE", name)
-            .env(jwt::FIXTURE_ENV, fixture)
-            .output()
-            .ok()?;
+            .env(jwt::FIXTURE_ENV, fixture);
+        if let Some(requests) = requests {
+            command.env("AUTHSTAR_BENCH_REQUESTS", requests.to_string());
+        }
+        let output = command.output().ok()?;
         let stderr = String::from_utf8_lossy(&output.stderr);
         let line = stderr.lines().find(|l| l.contains("Collected :"))?;
         line.rsplit(':')
@@ -271,6 +307,7 @@ fn instructions(measured: &[Measured], fixture: &std::path::Path) -> HashMap<&'s
             .parse()
             .ok()
     };
+    let count = |name: &str| count_n(name, None);
     let mut floors = HashMap::new();
     for group in [Group::InProcess, Group::Axum, Group::Jwt] {
         eprintln!("callgrind: {}", group.floor());
@@ -283,6 +320,15 @@ fn instructions(measured: &[Measured], fixture: &std::path::Path) -> HashMap<&'s
     }
     for m in measured {
         eprintln!("callgrind: {}", m.name);
+        if by_difference(m.name) {
+            let n = m.group.profile_requests();
+            if let (Some(once), Some(twice)) =
+                (count_n(m.name, Some(n)), count_n(m.name, Some(2 * n)))
+            {
+                deltas.insert(m.name, (twice - once) / n as f64);
+            }
+            continue;
+        }
         if let Some(total) = count(m.name) {
             deltas.insert(
                 m.name,
@@ -299,6 +345,9 @@ fn peer_of(name: &str) -> Option<String> {
     match name {
         v::AUTHSTAR_BEARER | v::AUTHSTAR_BEARER_ASYNC => Some(v::MINIMAL_BEARER.to_owned()),
         v::AUTHSTAR_BASIC => Some(v::MINIMAL_BASIC.to_owned()),
+        throttle::MEMORY | throttle::REDIS | throttle::REDIS_LOCKS => {
+            Some(v::AUTHSTAR_BASIC.to_owned())
+        }
         v::AUTHSTAR_API_KEY | v::AUTHSTAR_API_KEY_ALL => Some(v::MINIMAL_API_KEY.to_owned()),
         jwt_layers::AUTHSTAR_JWT => Some(jwt_layers::JWT_AUTHORIZER.to_owned()),
         v::AXUM_AUTHSTAR_EXTRACTOR | v::AXUM_AUTHSTAR_AROUND_EXTRACTOR => {

@@ -120,7 +120,7 @@ where
     }
 }
 
-fn inner(request: Request<()>) -> Ready<Result<Response<()>, Infallible>> {
+pub(crate) fn inner(request: Request<()>) -> Ready<Result<Response<()>, Infallible>> {
     black_box(&request);
     ready(Ok(Response::new(())))
 }

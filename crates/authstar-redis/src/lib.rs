@@ -38,14 +38,18 @@
 //! are kept until they expire. A new or reconnected instance learns of a lock that is already in
 //! force the first time a failure for that key reaches Redis: one more check, not a bypass.
 //!
-//! Keys are SHA-256 digests of the counter's [`canonical_bytes`](ThrottleKey::canonical_bytes)
-//! (no client id or address in Redis), expiring when their bucket drains.
+//! Buckets in Redis are named by the SHA-256 of the counter's
+//! [`canonical_bytes`](ThrottleKey::canonical_bytes) (no client id or address is stored) and
+//! expire when they drain. Lock messages carry the canonical bytes, so each instance keys the
+//! locks it heard by a hash with its own random seed: a check while locks are in force costs
+//! one short hash, not a SHA-256. Identities longer than 512 bytes are counted locally only.
 
 #![forbid(unsafe_code)]
 #![cfg_attr(not(test), warn(clippy::unwrap_used))]
 
 use std::collections::HashMap;
 use std::fmt;
+use std::hash::BuildHasher as _;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
@@ -56,8 +60,13 @@ use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use sha2::{Digest, Sha256};
 use tokio::sync::mpsc;
 
-/// A counter's name in Redis: the first 16 bytes of the SHA-256 of its canonical bytes.
-type KeyId = [u8; 16];
+/// A counter's canonical bytes ([`ThrottleKey::canonical_bytes`]): what failures and lock
+/// messages carry. In Redis a bucket is named by their SHA-256 instead.
+type Canonical = Vec<u8>;
+
+/// Counters whose canonical bytes are longer are counted locally only (an identity that long is
+/// made up; sharing it would only grow messages).
+const MAX_SHARED_KEY: usize = 512;
 
 /// Failures waiting for the background task; beyond this, failures count locally only.
 const QUEUE: usize = 4096;
@@ -67,7 +76,7 @@ const REMOTE_CAPACITY: usize = 65_536;
 const SHARDS: usize = 16;
 
 /// The GCRA step on Redis's clock, atomic. KEYS[1]: the bucket. ARGV: period ms, tolerance ms,
-/// the channel, the key id, how many failures. Returns the lock's length in ms (0: not
+/// the channel, the counter's canonical bytes in hex, how many failures. Returns the lock's length in ms (0: not
 /// locked), and publishes it.
 const FAIL_SCRIPT: &str = r"
 local time = redis.call('TIME')
@@ -240,30 +249,28 @@ impl RedisThrottle {
 
 /// A failure on its way to Redis.
 struct Failure {
-    id: KeyId,
+    key: Canonical,
     budget: Budget,
 }
 
-fn key_id(key: &ThrottleKey<'_>) -> KeyId {
-    let digest = Sha256::digest(key.canonical_bytes());
-    let mut id = [0u8; 16];
-    id.copy_from_slice(&digest[..16]);
-    id
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
-fn hex(id: &KeyId) -> String {
-    id.iter().map(|b| format!("{b:02x}")).collect()
-}
-
-fn parse_hex(text: &str) -> Option<KeyId> {
-    if text.len() != 32 || !text.is_ascii() {
+fn parse_hex(text: &str) -> Option<Canonical> {
+    if !text.len().is_multiple_of(2) || text.len() > 2 * MAX_SHARED_KEY || !text.is_ascii() {
         return None;
     }
-    let mut id = [0u8; 16];
-    for (i, byte) in id.iter_mut().enumerate() {
-        *byte = u8::from_str_radix(&text[2 * i..2 * i + 2], 16).ok()?;
-    }
-    Some(id)
+    (0..text.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(&text[i..i + 2], 16).ok())
+        .collect()
+}
+
+/// The bucket's name in Redis: SHA-256 of the canonical bytes, so no client id or address is
+/// stored there.
+fn bucket_name(prefix: &str, key: &[u8]) -> String {
+    format!("{prefix}{}", hex(&Sha256::digest(key)[..16]))
 }
 
 impl ThrottleStore for RedisThrottle {
@@ -272,13 +279,17 @@ impl ThrottleStore for RedisThrottle {
         if self.shared.remote.is_empty() {
             return local;
         }
-        local.max(self.shared.remote.wait(&key_id(key), now))
+        local.max(self.shared.remote.wait(&key.canonical_bytes(), now))
     }
 
     fn fail(&self, key: &ThrottleKey<'_>, budget: Budget, now: Instant) -> Recorded {
         let recorded = self.shared.local.fail(key, budget, now);
+        let canonical = key.canonical_bytes();
+        if canonical.len() > MAX_SHARED_KEY {
+            return recorded;
+        }
         let failure = Failure {
-            id: key_id(key),
+            key: canonical,
             budget,
         };
         if self.sender.try_send(failure).is_err() {
@@ -294,10 +305,12 @@ impl ThrottleStore for RedisThrottle {
     }
 }
 
-/// Locks heard from Redis: key id → until when.
+/// Locks heard from Redis, by a hash of the counter's canonical bytes with this process's own
+/// random seed (no one outside can aim collisions at it) → until when.
 struct RemoteLocks {
-    shards: Box<[Mutex<HashMap<KeyId, Instant>>]>,
+    shards: Box<[Mutex<HashMap<u64, Instant>>]>,
     len: AtomicUsize,
+    hasher: foldhash::fast::RandomState,
 }
 
 impl Default for RemoteLocks {
@@ -305,15 +318,18 @@ impl Default for RemoteLocks {
         Self {
             shards: (0..SHARDS).map(|_| Mutex::new(HashMap::new())).collect(),
             len: AtomicUsize::new(0),
+            hasher: foldhash::fast::RandomState::default(),
         }
     }
 }
 
 impl RemoteLocks {
-    fn shard(&self, id: &KeyId) -> std::sync::MutexGuard<'_, HashMap<KeyId, Instant>> {
-        self.shards[usize::from(id[0]) % SHARDS]
+    fn shard(&self, key: &[u8]) -> (std::sync::MutexGuard<'_, HashMap<u64, Instant>>, u64) {
+        let hash = self.hasher.hash_one(key);
+        let shard = self.shards[(hash as usize) % SHARDS]
             .lock()
-            .unwrap_or_else(PoisonError::into_inner)
+            .unwrap_or_else(PoisonError::into_inner);
+        (shard, hash)
     }
 
     fn len(&self) -> usize {
@@ -324,17 +340,18 @@ impl RemoteLocks {
         self.len() == 0
     }
 
-    fn wait(&self, id: &KeyId, now: Instant) -> Option<Duration> {
-        let until = *self.shard(id).get(id)?;
+    fn wait(&self, key: &[u8], now: Instant) -> Option<Duration> {
+        let (shard, hash) = self.shard(key);
+        let until = *shard.get(&hash)?;
         let wait = until.saturating_duration_since(now);
         (!wait.is_zero()).then_some(wait)
     }
 
     /// Records a lock until `until`; when the shard is full, expired locks go first, then the
     /// one ending soonest.
-    fn insert(&self, id: KeyId, until: Instant) {
+    fn insert(&self, key: &[u8], until: Instant) {
         let now = Instant::now();
-        let mut shard = self.shard(&id);
+        let (mut shard, id) = self.shard(key);
         let before = shard.len();
         if before >= REMOTE_CAPACITY / SHARDS && !shard.contains_key(&id) {
             shard.retain(|_, until| *until > now);
@@ -370,8 +387,8 @@ impl RemoteLocks {
     }
 }
 
-/// Failures not yet applied to Redis: key id → budget and count.
-type Pending = HashMap<KeyId, (Budget, u32)>;
+/// Failures not yet applied to Redis: counter → budget and count.
+type Pending = HashMap<Canonical, (Budget, u32)>;
 
 /// Applies queued failures to Redis, one atomic script per key (several failures of one key in
 /// one call). When a call fails, the failures wait (counted, at most [`REMOTE_CAPACITY`] keys)
@@ -409,16 +426,15 @@ async fn flush(
         }
         let was_down = retry_at.take().is_some();
         let mut batch = std::mem::take(&mut pending).into_iter();
-        while let Some((id, (budget, count))) = batch.next() {
-            let hex_id = hex(&id);
+        while let Some((key, (budget, count))) = batch.next() {
             let period = budget.period();
             let tolerance = period * (budget.burst() - 1);
-            let mut invocation = script.key(format!("{}{hex_id}", names.bucket));
+            let mut invocation = script.key(bucket_name(&names.bucket, &key));
             invocation
                 .arg(millis(period))
                 .arg(millis(tolerance))
                 .arg(&names.channel)
-                .arg(&hex_id)
+                .arg(hex(&key))
                 // Failures held through an outage happened over time, while their bucket was
                 // draining: at most one budget's worth is applied at once.
                 .arg(count.min(budget.burst()));
@@ -431,9 +447,9 @@ async fn flush(
             if !was_down {
                 tracing::warn!(redis = %url, %reason, "authstar-redis: Redis unreachable; throttling on local counters until it is back");
             }
-            note_many(&mut pending, id, budget, count);
-            for (id, (budget, count)) in batch.by_ref() {
-                note_many(&mut pending, id, budget, count);
+            note_many(&mut pending, key, budget, count);
+            for (key, (budget, count)) in batch.by_ref() {
+                note_many(&mut pending, key, budget, count);
             }
             retry_at = Some(tokio::time::Instant::now() + Duration::from_secs(1));
         }
@@ -444,15 +460,15 @@ async fn flush(
 }
 
 fn note(pending: &mut Pending, failure: Failure) {
-    note_many(pending, failure.id, failure.budget, 1);
+    note_many(pending, failure.key, failure.budget, 1);
 }
 
 /// Adds `count` failures of a key; a key beyond the bound is left to the local counters.
-fn note_many(pending: &mut Pending, id: KeyId, budget: Budget, count: u32) {
-    if pending.len() >= REMOTE_CAPACITY && !pending.contains_key(&id) {
+fn note_many(pending: &mut Pending, key: Canonical, budget: Budget, count: u32) {
+    if pending.len() >= REMOTE_CAPACITY && !pending.contains_key(&key) {
         return;
     }
-    let entry = pending.entry(id).or_insert((budget, 0));
+    let entry = pending.entry(key).or_insert((budget, 0));
     entry.1 = entry.1.saturating_add(count);
 }
 
@@ -488,8 +504,8 @@ async fn listen(
                     message = messages.next() => {
                         let Some(message) = message else { break };
                         let Some(shared) = shared.upgrade() else { return };
-                        if let Some((id, wait)) = parse_lock(message.get_payload_bytes()) {
-                            shared.remote.insert(id, Instant::now() + wait);
+                        if let Some((key, wait)) = parse_lock(message.get_payload_bytes()) {
+                            shared.remote.insert(&key, Instant::now() + wait);
                         }
                     }
                     _ = sweep.tick() => {
@@ -503,8 +519,8 @@ async fn listen(
     }
 }
 
-/// `"<32 hex digits> <milliseconds>"`; anything else is ignored.
-fn parse_lock(payload: &[u8]) -> Option<(KeyId, Duration)> {
+/// `"<canonical bytes in hex> <milliseconds>"`; anything else is ignored.
+fn parse_lock(payload: &[u8]) -> Option<(Canonical, Duration)> {
     let text = std::str::from_utf8(payload).ok()?;
     let (id, wait) = text.split_once(' ')?;
     let wait: u64 = wait.parse().ok()?;
@@ -517,13 +533,22 @@ mod tests {
 
     #[test]
     fn lock_messages_parse_strictly() {
-        let id = [0xab; 16];
+        let id = vec![0xab; 16];
         let message = format!("{} 1500", hex(&id));
         assert_eq!(
             parse_lock(message.as_bytes()),
-            Some((id, Duration::from_millis(1500)))
+            Some((id.clone(), Duration::from_millis(1500)))
         );
-        for bad in ["", "x 1", "abab 1", &format!("{} -1", hex(&id)), &hex(&id)] {
+        let too_long = format!("{} 1", "ab".repeat(MAX_SHARED_KEY + 1));
+        for bad in [
+            "",
+            "x 1",
+            "abc 1",
+            "zz 1",
+            &format!("{} -1", hex(&id)),
+            &hex(&id),
+            &too_long,
+        ] {
             assert_eq!(parse_lock(bad.as_bytes()), None, "{bad:?}");
         }
         let huge = format!("{} 99999999999", hex(&id));
@@ -545,14 +570,11 @@ mod tests {
         let locks = RemoteLocks::default();
         let now = Instant::now();
         for n in 0..(REMOTE_CAPACITY as u32 + 100) {
-            let mut id = [0u8; 16];
-            id[..4].copy_from_slice(&n.to_be_bytes());
-            id[0] = (n % 256) as u8;
-            locks.insert(id, now + Duration::from_secs(60));
+            locks.insert(&n.to_be_bytes(), now + Duration::from_secs(60));
         }
         assert!(locks.len() <= REMOTE_CAPACITY, "{}", locks.len());
         let id = [7u8; 16];
-        locks.insert(id, now + Duration::from_millis(1));
+        locks.insert(&id, now + Duration::from_millis(1));
         assert!(locks.wait(&id, now).is_some());
         std::thread::sleep(Duration::from_millis(5));
         assert_eq!(locks.wait(&id, Instant::now()), None);
