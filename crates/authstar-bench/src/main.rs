@@ -40,7 +40,7 @@ pub struct Variant {
 
 /// A variant whose setup runs on its first use only: a setup that talks to Redis or a
 /// database would otherwise run (and be counted) in every profiled child. Its instructions are
-/// counted by difference (see [`BY_DIFFERENCE`]), which cancels the setup.
+/// counted by difference (see [`by_difference`]), which cancels the setup.
 pub(crate) fn lazy(
     name: &'static str,
     group: Group,

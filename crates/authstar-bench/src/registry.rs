@@ -1,4 +1,5 @@
-//! `authstar-bench registry`: what an API-key check costs on each registry engine, in one run.
+//! `authstar-bench registry`: what an API-key check, a Basic check and a token request cost on
+//! each registry engine, in one run.
 //!
 //! For SQLite (a temporary file) and PostgreSQL (`AUTHSTAR_TEST_DATABASE_URL`, e.g. under
 //! `scripts/services`): sequential checks that miss the cache (`check_key`: one database read
@@ -54,52 +55,145 @@ fn tick_us() -> f64 {
 
 struct Row {
     engine: &'static str,
-    miss_cpu_us: f64,
-    miss_server_us: Option<f64>,
+    operation: &'static str,
+    miss: Timing,
+    hit_cpu_ns: Option<f64>,
+}
+
+/// CPU and latency of `count` sequential calls.
+struct Timing {
+    cpu_us: f64,
+    server_us: Option<f64>,
     p50: Duration,
     p99: Duration,
-    hit_cpu_ns: f64,
+}
+
+type BoxError = Box<dyn Error>;
+
+/// Runs `call` `count` times one after the other: this process's CPU per call, the server's
+/// (the `postgres` processes, when `server` names them), and the latency p50/p99.
+async fn timed<F, Fut>(count: u32, server: Option<&str>, mut call: F) -> Result<Timing, BoxError>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<(), BoxError>>,
+{
+    let (own, theirs) = (cpu_ticks(None), server.map(|s| cpu_ticks(Some(s))));
+    let mut latencies = Vec::with_capacity(count as usize);
+    for _ in 0..count {
+        let started = Instant::now();
+        call().await?;
+        latencies.push(started.elapsed());
+    }
+    let tick = tick_us();
+    let cpu_us = (cpu_ticks(None) - own) as f64 * tick / f64::from(count);
+    let server_us = server
+        .zip(theirs)
+        .map(|(s, before)| (cpu_ticks(Some(s)) - before) as f64 * tick / f64::from(count));
+    latencies.sort();
+    Ok(Timing {
+        cpu_us,
+        server_us,
+        p50: latencies[latencies.len() / 2],
+        p99: latencies[latencies.len() * 99 / 100],
+    })
+}
+
+/// CPU per call of `count` calls answered from a cache, in ns.
+async fn hits<F, Fut>(count: u32, mut call: F) -> Result<f64, BoxError>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<(), BoxError>>,
+{
+    let own = cpu_ticks(None);
+    for _ in 0..count {
+        call().await?;
+    }
+    Ok((cpu_ticks(None) - own) as f64 * tick_us() * 1e3 / f64::from(count))
+}
+
+fn found<T>(answer: Option<T>) -> Result<(), BoxError> {
+    answer.map(|_| ()).ok_or_else(|| "not found".into())
+}
+
+/// `POST /oauth2/token` through the demo app, in process: the layer's Basic check (a cache
+/// hit after the first), the registry's `is_active` read, an ES256 signature.
+fn token_request(secret: &str) -> axum::extract::Request {
+    use base64::Engine as _;
+    let basic = base64::engine::general_purpose::STANDARD.encode(format!("bench:{secret}"));
+    axum::extract::Request::post("/oauth2/token")
+        .header("authorization", format!("Basic {basic}"))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(axum::body::Body::from("grant_type=client_credentials"))
+        .unwrap_or_default()
 }
 
 async fn measure(
     engine: &'static str,
     database: Database,
     secrets: std::path::PathBuf,
-) -> Result<Row, Box<dyn Error>> {
+) -> Result<Vec<Row>, BoxError> {
+    use tower::ServiceExt as _;
     let registry = Registry::builder(database).secrets(secrets).open().await?;
-    registry.create_client(Some("bench"), None, &[]).await?;
+    let client = registry.create_client(Some("bench"), None, &[]).await?;
+    let secret = client.client_secret;
     let key = registry.create_key("bench", &[]).await?.key;
     for _ in 0..200 {
         registry.check_key(&key).await?; // warm up: connections, statements
     }
     let server = (engine == "PostgreSQL").then_some("postgres");
-    let (own, theirs) = (cpu_ticks(None), server.map(|s| cpu_ticks(Some(s))));
-    let mut latencies = Vec::with_capacity(MISSES as usize);
-    for _ in 0..MISSES {
-        let started = Instant::now();
-        let found = registry.check_key(&key).await?;
-        latencies.push(started.elapsed());
-        assert!(found.is_some());
-    }
-    let tick = tick_us();
-    let miss_cpu_us = (cpu_ticks(None) - own) as f64 * tick / f64::from(MISSES);
-    let miss_server_us = server
-        .zip(theirs)
-        .map(|(s, before)| (cpu_ticks(Some(s)) - before) as f64 * tick / f64::from(MISSES));
-    latencies.sort();
-    let own = cpu_ticks(None);
-    for _ in 0..HITS {
-        assert!(registry.authenticate_key(&key).await?.is_some());
-    }
-    let hit_cpu_ns = (cpu_ticks(None) - own) as f64 * tick * 1e3 / f64::from(HITS);
-    Ok(Row {
-        engine,
-        miss_cpu_us,
-        miss_server_us,
-        p50: latencies[latencies.len() / 2],
-        p99: latencies[latencies.len() * 99 / 100],
-        hit_cpu_ns,
+    let key_miss = timed(MISSES, server, || async {
+        found(registry.check_key(&key).await?)
     })
+    .await?;
+    let key_hit = hits(HITS, || async {
+        found(registry.authenticate_key(&key).await?)
+    })
+    .await?;
+    let basic_miss = timed(MISSES, server, || async {
+        found(registry.check_client("bench", &secret).await?)
+    })
+    .await?;
+    let basic_hit = hits(HITS, || async {
+        found(registry.authenticate_client("bench", &secret).await?)
+    })
+    .await?;
+    let app = authstar_cli::demo::app(
+        registry.clone(),
+        "https://auth.example",
+        authstar_cli::demo::AppOptions::default(),
+    )?;
+    let token = timed(MISSES, server, || {
+        let (app, request) = (app.clone(), token_request(&secret));
+        async move {
+            let response = app.oneshot(request).await?;
+            if response.status() == 200 {
+                Ok(())
+            } else {
+                Err(format!("token endpoint answered {}", response.status()).into())
+            }
+        }
+    })
+    .await?;
+    Ok(vec![
+        Row {
+            engine,
+            operation: "API key",
+            miss: key_miss,
+            hit_cpu_ns: Some(key_hit),
+        },
+        Row {
+            engine,
+            operation: "Basic (generated secret)",
+            miss: basic_miss,
+            hit_cpu_ns: Some(basic_hit),
+        },
+        Row {
+            engine,
+            operation: "POST /oauth2/token (ES256)",
+            miss: token,
+            hit_cpu_ns: None,
+        },
+    ])
 }
 
 /// A new, empty database on the server at `url`, so every run starts from nothing.
@@ -126,18 +220,16 @@ pub(crate) fn run() -> Result<String, Box<dyn Error>> {
         .enable_all()
         .build()?;
     let rows = runtime.block_on(async {
-        let mut rows = vec![
-            measure(
-                "SQLite",
-                Database::Sqlite(dir.join("bench.db")),
-                dir.join("sqlite.json"),
-            )
-            .await?,
-        ];
+        let mut rows = measure(
+            "SQLite",
+            Database::Sqlite(dir.join("bench.db")),
+            dir.join("sqlite.json"),
+        )
+        .await?;
         match std::env::var("AUTHSTAR_TEST_DATABASE_URL") {
             Ok(url) => {
                 let database = fresh_database(&url).await?;
-                rows.push(measure("PostgreSQL", database, dir.join("pg.json")).await?);
+                rows.extend(measure("PostgreSQL", database, dir.join("pg.json")).await?);
             }
             Err(_) => {
                 eprintln!("PostgreSQL skipped: set AUTHSTAR_TEST_DATABASE_URL (scripts/services)")
@@ -147,29 +239,37 @@ pub(crate) fn run() -> Result<String, Box<dyn Error>> {
     })?;
     let _ = std::fs::remove_dir_all(&dir);
     let mut report = String::from(
-        "# Registry: an API-key check per engine\n\n\
+        "# Registry: credential checks and the token endpoint per engine\n\n\
          `cargo run -p authstar-bench --release -- registry` (PostgreSQL from \
          `AUTHSTAR_TEST_DATABASE_URL`, e.g. under `scripts/services`), sequential calls on one \
-         runtime worker. A miss is `check_key` (one indexed read and one HMAC-SHA256); a hit is \
-         `authenticate_key` answered by the cache. A miss's CPU includes its share of the batched \
+         runtime worker. A miss is `check_key` / `check_client` (one indexed read and one \
+         HMAC-SHA256); a hit is `authenticate_key` / `authenticate_client` answered by the \
+         cache. The token endpoint is the demo app in process: the layer's Basic check (a cache \
+         hit), the registry's `is_active` read (always the database: a revoked client never gets \
+         a token), an ES256 signature. A miss's CPU includes its share of the batched \
          `last_used_at` write every success queues. CPU from `/proc` (this process; every \
          `postgres` process for the server).\n\n\
-         | engine | miss: our CPU µs | miss: server CPU µs | miss p50 | miss p99 | hit: CPU ns |\n\
-         |---|---:|---:|---:|---:|---:|\n",
+         | engine | operation | miss: our CPU µs | miss: server CPU µs | miss p50 | miss p99 | hit: CPU ns |\n\
+         |---|---|---:|---:|---:|---:|---:|\n",
     );
     for row in rows {
         let server = row
-            .miss_server_us
+            .miss
+            .server_us
             .map_or_else(|| "in process".to_owned(), |us| format!("{us:.1}"));
+        let hit = row
+            .hit_cpu_ns
+            .map_or_else(|| "—".to_owned(), |ns| format!("{ns:.0}"));
         writeln!(
             report,
-            "| {} | {:.1} | {} | {:.0} µs | {:.0} µs | {:.0} |",
+            "| {} | {} | {:.1} | {} | {:.0} µs | {:.0} µs | {} |",
             row.engine,
-            row.miss_cpu_us,
+            row.operation,
+            row.miss.cpu_us,
             server,
-            row.p50.as_secs_f64() * 1e6,
-            row.p99.as_secs_f64() * 1e6,
-            row.hit_cpu_ns
+            row.miss.p50.as_secs_f64() * 1e6,
+            row.miss.p99.as_secs_f64() * 1e6,
+            hit
         )?;
     }
     Ok(report)

@@ -116,6 +116,7 @@ impl JwtError {
         }
     }
 
+    #[cfg(feature = "remote")]
     pub(crate) fn fetch(message: impl Into<String>) -> Self {
         Self::Fetch {
             message: message.into(),
@@ -123,6 +124,7 @@ impl JwtError {
         }
     }
 
+    #[cfg(feature = "remote")]
     pub(crate) fn fetch_from(message: &str, source: impl Into<authstar::BoxError>) -> Self {
         Self::Fetch {
             message: message.to_owned(),

@@ -1,7 +1,7 @@
 //! # authstar-redis
 //!
 //! Failed-authentication throttle counters shared by every instance of a service through Redis:
-//! [`RedisThrottle`] is a [`ThrottleStore`] for [`FailureThrottle::store`], so five wrong
+//! [`RedisThrottle`] is a [`ThrottleStore`] for [`FailureThrottle::store`](authstar::throttle::FailureThrottle::store), so five wrong
 //! passwords on one instance and five on another spend one budget.
 //!
 //! ```no_run
