@@ -308,21 +308,23 @@ fn migrate_brings_a_database_to_this_version_and_adopts_an_unversioned_one() {
     let dir = Workdir::new("migrate");
     assert_eq!(
         dir.ok(&["migrate", "--db", "new.db"]).trim(),
-        "new.db: schema version 2"
+        "new.db: schema version 3"
     );
     assert_eq!(
         dir.ok(&["migrate", "--db", "new.db"]).trim(),
-        "new.db: schema version 2"
+        "new.db: schema version 3"
     );
     // A database from before versioning (its tables, no `authstar_schema`) keeps its clients.
     dir.ok(&["clients", "create", "--id", "old", "--db", "old.db"]);
     let old = rusqlite::Connection::open(dir.0.join("old.db")).unwrap();
-    old.execute_batch("DROP TABLE authstar_schema; DROP TABLE revision;")
-        .unwrap();
+    old.execute_batch(
+        "DROP TABLE authstar_schema; DROP TABLE revision; DROP TABLE revoked_tokens;",
+    )
+    .unwrap();
     drop(old);
     assert_eq!(
         dir.ok(&["migrate", "--db", "old.db"]).trim(),
-        "old.db: schema version 2"
+        "old.db: schema version 3"
     );
     assert_eq!(
         dir.json(&["clients", "list", "--json", "--db", "old.db"])[0]["client_id"],
