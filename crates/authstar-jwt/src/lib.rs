@@ -32,20 +32,27 @@
 #![warn(missing_docs)]
 #![cfg_attr(not(test), warn(clippy::unwrap_used))]
 
+#[cfg(feature = "remote")]
+mod discovery;
 mod issuer;
 mod keys;
+mod profile;
 #[cfg(feature = "remote")]
 mod remote;
 mod verifier;
 
+#[cfg(feature = "remote")]
+pub use discovery::{Discovery, ProviderMetadata};
 pub use issuer::JwtIssuer;
 pub use jsonwebtoken::Algorithm;
 pub use jsonwebtoken::jwk::{Jwk, JwkSet};
 pub use keys::{KeySet, SigningKey, VerificationKey, jwks};
+pub use profile::TokenProfile;
 #[cfg(feature = "remote")]
 pub use remote::{RemoteJwks, RemoteJwksBuilder};
 pub use verifier::{
-    AccessTokenClaims, Audience, InvalidToken, JwtVerifier, Revocations, TokenStamp, unix_now,
+    AccessTokenClaims, Audience, InvalidToken, JwtVerifier, RawClaims, Revocations, TokenStamp,
+    unix_now,
 };
 
 /// Errors of this crate.
@@ -85,6 +92,9 @@ pub enum JwtError {
          provider on loopback or a trusted network"
     )]
     JwksUrl(String),
+    /// Discovery by issuer URL failed: no metadata, another issuer named, a refused URL.
+    #[error("discovery failed: {0}")]
+    Discovery(String),
 }
 
 impl JwtError {
@@ -114,6 +124,11 @@ impl JwtError {
             message: message.to_owned(),
             source: Some(source.into()),
         }
+    }
+
+    #[cfg(feature = "remote")]
+    pub(crate) fn discovery(message: impl Into<String>) -> Self {
+        Self::Discovery(message.into())
     }
 
     #[cfg(feature = "remote")]

@@ -99,27 +99,8 @@ impl RemoteJwksBuilder {
     /// assert!(RemoteJwks::builder("http://127.0.0.1:8080/jwks.json").allow_http().build().is_ok());
     /// ```
     pub fn build(self) -> Result<RemoteJwks, JwtError> {
-        let url =
-            reqwest::Url::parse(&self.url).map_err(|_| JwtError::JwksUrl(self.url.clone()))?;
-        match url.scheme() {
-            "https" => {}
-            "http" if self.allow_http => {}
-            _ => return Err(JwtError::JwksUrl(self.url)),
-        }
-        let origin = url.origin();
-        let http = reqwest::Client::builder()
-            .timeout(self.timeout)
-            .redirect(reqwest::redirect::Policy::custom(move |attempt| {
-                if attempt.previous().len() >= 3 {
-                    attempt.error("too many redirects")
-                } else if attempt.url().origin() != origin {
-                    attempt.error("a redirect to another origin")
-                } else {
-                    attempt.follow()
-                }
-            }))
-            .build()
-            .map_err(|e| JwtError::fetch_from("the HTTP client could not be built", e))?;
+        let http = checked_client(&self.url, self.allow_http, self.timeout)
+            .ok_or_else(|| JwtError::JwksUrl(self.url.clone()))??;
         Ok(RemoteJwks {
             inner: Arc::new(Inner {
                 url: self.url,
@@ -207,38 +188,15 @@ impl RemoteJwks {
 
     async fn fetch(&self) -> Result<usize, JwtError> {
         *lock(&self.inner.last_attempt) = Some(Instant::now());
-        let result = async {
-            let mut response = self
-                .inner
-                .http
-                .get(&self.inner.url)
-                .send()
-                .await
-                .and_then(reqwest::Response::error_for_status)
-                .map_err(|e| JwtError::fetch_from("the request failed", e))?;
-            let too_large =
-                || JwtError::fetch(format!("larger than {} bytes", self.inner.max_body));
-            if response
-                .content_length()
-                .is_some_and(|length| length > self.inner.max_body as u64)
-            {
-                return Err(too_large());
-            }
-            let mut body = Vec::new();
-            while let Some(chunk) = response
-                .chunk()
-                .await
-                .map_err(|e| JwtError::fetch_from("reading the document failed", e))?
-            {
-                if body.len() + chunk.len() > self.inner.max_body {
-                    return Err(too_large());
-                }
-                body.extend_from_slice(&chunk);
-            }
-            serde_json::from_slice::<JwkSet>(&body)
-                .map_err(|e| JwtError::fetch_from("not a JWKS document", e))
-        }
-        .await;
+        let result = fetch_json::<JwkSet>(&self.inner.http, &self.inner.url, self.inner.max_body)
+            .await
+            .map_err(|e| match e {
+                JwtError::Fetch { message, source } if message == NOT_JSON => JwtError::Fetch {
+                    message: "not a JWKS document".to_owned(),
+                    source,
+                },
+                other => other,
+            });
         match result {
             Ok(document) => {
                 let keys = KeySet::from_jwks(&document);
@@ -267,6 +225,74 @@ impl RemoteJwks {
         }
         self.current()
     }
+}
+
+/// An HTTP client for `url`: `None` when it is not a URL or not `https` (unless `allow_http`);
+/// redirects followed only within the URL's origin, at most three; every request bounded by
+/// `timeout`.
+pub(crate) fn checked_client(
+    url: &str,
+    allow_http: bool,
+    timeout: Duration,
+) -> Option<Result<reqwest::Client, JwtError>> {
+    let url = reqwest::Url::parse(url).ok()?;
+    match url.scheme() {
+        "https" => {}
+        "http" if allow_http => {}
+        _ => return None,
+    }
+    let origin = url.origin();
+    Some(
+        reqwest::Client::builder()
+            .timeout(timeout)
+            .redirect(reqwest::redirect::Policy::custom(move |attempt| {
+                if attempt.previous().len() >= 3 {
+                    attempt.error("too many redirects")
+                } else if attempt.url().origin() != origin {
+                    attempt.error("a redirect to another origin")
+                } else {
+                    attempt.follow()
+                }
+            }))
+            .build()
+            .map_err(|e| JwtError::fetch_from("the HTTP client could not be built", e)),
+    )
+}
+
+/// The message of a fetch whose body is not the JSON expected.
+pub(crate) const NOT_JSON: &str = "not the JSON document expected";
+
+/// GETs `url` and reads its body as JSON, refusing a failed status and a body over `max_body`.
+pub(crate) async fn fetch_json<T: serde::de::DeserializeOwned>(
+    http: &reqwest::Client,
+    url: &str,
+    max_body: usize,
+) -> Result<T, JwtError> {
+    let mut response = http
+        .get(url)
+        .send()
+        .await
+        .and_then(reqwest::Response::error_for_status)
+        .map_err(|e| JwtError::fetch_from("the request failed", e))?;
+    let too_large = || JwtError::fetch(format!("larger than {max_body} bytes"));
+    if response
+        .content_length()
+        .is_some_and(|length| length > max_body as u64)
+    {
+        return Err(too_large());
+    }
+    let mut body = Vec::new();
+    while let Some(chunk) = response
+        .chunk()
+        .await
+        .map_err(|e| JwtError::fetch_from("reading the document failed", e))?
+    {
+        if body.len() + chunk.len() > max_body {
+            return Err(too_large());
+        }
+        body.extend_from_slice(&chunk);
+    }
+    serde_json::from_slice::<T>(&body).map_err(|e| JwtError::fetch_from(NOT_JSON, e))
 }
 
 fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {

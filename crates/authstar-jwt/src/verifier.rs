@@ -10,8 +10,8 @@ use authstar::{Authenticator, AuthstarClient, BearerToken, Client, Started, Verd
 use jsonwebtoken::{Algorithm, Validation};
 use serde::{Deserialize, Serialize};
 
-use crate::ACCESS_TOKEN_TYPE;
 use crate::keys::{KeySet, VerificationKey};
+use crate::profile::{AudienceRule, TokenProfile};
 
 /// The claims of an RFC 9068 access token (§2.2).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -65,6 +65,9 @@ pub enum InvalidToken {
     Invalid(String),
     /// The claims map to no client.
     NoClient,
+    /// The header has a `crit` member: it names extensions this library does not understand
+    /// (RFC 7515 §4.1.11).
+    CriticalExtension,
     /// Revoked: the token itself, or its client (see [`JwtVerifier::revocations`]).
     Revoked,
 }
@@ -78,12 +81,18 @@ impl fmt::Display for InvalidToken {
             Self::WrongAlgorithm => f.write_str("alg does not match the key"),
             Self::Invalid(reason) => write!(f, "invalid: {reason}"),
             Self::NoClient => f.write_str("the claims name no client"),
+            Self::CriticalExtension => f.write_str("crit names an extension not understood"),
             Self::Revoked => f.write_str("revoked"),
         }
     }
 }
 
 type ClaimsMapper<C> = Arc<dyn Fn(AccessTokenClaims) -> Option<C> + Send + Sync>;
+
+/// The claims as they came, for a mapping to your own type.
+pub type RawClaims = serde_json::Map<String, serde_json::Value>;
+
+type RawMapper<C> = Arc<dyn Fn(&RawClaims) -> Option<C> + Send + Sync>;
 
 /// What a revocation check is asked about a verified token.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -151,10 +160,12 @@ pub(crate) enum KeySource {
     Remote(crate::remote::RemoteJwks),
 }
 
-/// Verifies RFC 9068 access tokens; usable directly as `on_auth_bearer`.
+/// Verifies JWT access tokens: RFC 9068 by default, an identity provider's layout with a
+/// [`TokenProfile`]; usable directly as `on_auth_bearer`.
 ///
-/// Checks, in order: the header parses and names a supported algorithm (never `none`); `typ` is
-/// `at+jwt` (or `application/at+jwt`); a key exists for the `kid`; the header's `alg` is the
+/// Checks, in order: no `crit` header (RFC 7515 §4.1.11); the header parses and names a
+/// supported algorithm (never `none`); `typ` is one the profile accepts (RFC 9068: `at+jwt` or
+/// `application/at+jwt`); a key exists for the `kid`; the header's `alg` is the
 /// key's own algorithm (no HMAC-with-a-public-key confusion); the signature; `exp` and `nbf`
 /// with leeway (default 30 s); `iss`; `aud`. The validation settings are built once, when the
 /// verifier is made. Verification is synchronous (`Authenticator::start` answers at once);
@@ -166,7 +177,12 @@ pub struct JwtVerifier<C = AuthstarClient> {
 struct Inner<C> {
     source: KeySource,
     validations: Vec<(Algorithm, Validation)>,
+    profile: Arc<TokenProfile>,
+    /// RFC 9068 read into its typed claims (no `serde_json::Value` in between): the strict
+    /// profile with no raw mapping.
+    typed: bool,
     map: ClaimsMapper<C>,
+    raw: Option<RawMapper<C>>,
     cache: Option<Arc<TokenCache<C>>>,
     revocations: Option<Arc<dyn Revocations>>,
 }
@@ -177,11 +193,21 @@ impl<C> Inner<C> {
         Self {
             source: self.source.clone(),
             validations: self.validations.clone(),
+            profile: Arc::clone(&self.profile),
+            typed: self.typed,
             map: Arc::clone(&self.map),
+            raw: self.raw.clone(),
             cache: self.cache.clone().filter(|_| keep_cache),
             revocations: self.revocations.clone(),
         }
     }
+}
+
+/// A verified token: its claims in the normalized shape, and as they came when a raw mapping
+/// needs them.
+struct Decoded {
+    claims: AccessTokenClaims,
+    raw: Option<RawClaims>,
 }
 
 /// A cached verification: the client, the token's `exp`, and its stamp when revocations are
@@ -264,22 +290,54 @@ impl JwtVerifier<AuthstarClient> {
         issuer: &str,
         audience: &str,
     ) -> Self {
+        Self::with_profile(keys, issuer, TokenProfile::rfc9068(audience))
+    }
+
+    /// Verifies with local `keys` tokens of `issuer` laid out as `profile` says (an identity
+    /// provider's preset, or your own).
+    ///
+    /// ```
+    /// use authstar_jwt::{JwtVerifier, SigningKey, TokenProfile};
+    /// let key = SigningKey::generate_es256("k").unwrap();
+    /// let verifier = JwtVerifier::with_profile(
+    ///     [key.verification_key()],
+    ///     "https://login.example/realms/main",
+    ///     TokenProfile::keycloak("reports-api"),
+    /// );
+    /// # let _ = verifier;
+    /// ```
+    pub fn with_profile(
+        keys: impl IntoIterator<Item = VerificationKey>,
+        issuer: &str,
+        profile: TokenProfile,
+    ) -> Self {
         Self::with_source(
             KeySource::Local(Arc::new(KeySet::new(keys))),
             issuer,
-            audience,
+            profile,
             Duration::from_secs(30),
             Arc::new(default_client),
         )
     }
 
-    /// Verifies against a remote JWKS (an external identity provider).
+    /// Verifies RFC 9068 tokens against a remote JWKS.
     #[cfg(feature = "remote")]
     pub fn remote(jwks: crate::remote::RemoteJwks, issuer: &str, audience: &str) -> Self {
+        Self::remote_with_profile(jwks, issuer, TokenProfile::rfc9068(audience))
+    }
+
+    /// Verifies an identity provider's tokens against its JWKS, laid out as `profile` says.
+    /// [`Discovery`](crate::Discovery) finds the JWKS from the issuer URL.
+    #[cfg(feature = "remote")]
+    pub fn remote_with_profile(
+        jwks: crate::remote::RemoteJwks,
+        issuer: &str,
+        profile: TokenProfile,
+    ) -> Self {
         Self::with_source(
             KeySource::Remote(jwks),
             issuer,
-            audience,
+            profile,
             Duration::from_secs(30),
             Arc::new(default_client),
         )
@@ -290,7 +348,7 @@ impl<C> JwtVerifier<C> {
     fn with_source(
         source: KeySource,
         issuer: &str,
-        audience: &str,
+        profile: TokenProfile,
         leeway: Duration,
         map: ClaimsMapper<C>,
     ) -> Self {
@@ -301,16 +359,29 @@ impl<C> JwtVerifier<C> {
                 validation.leeway = leeway.as_secs();
                 validation.validate_nbf = true;
                 validation.set_issuer(&[issuer]);
-                validation.set_audience(&[audience]);
-                validation.set_required_spec_claims(&["exp", "iss", "aud", "sub"]);
+                match &profile.audience {
+                    AudienceRule::OneOf(audiences) => {
+                        // An empty list accepts no audience at all: fail closed.
+                        validation.set_audience(audiences);
+                        validation.set_required_spec_claims(&["exp", "iss", "aud"]);
+                    }
+                    AudienceRule::ClientIdOneOf(_) => {
+                        validation.validate_aud = false;
+                        validation.set_required_spec_claims(&["exp", "iss"]);
+                    }
+                }
                 (alg, validation)
             })
             .collect();
+        let typed = profile.name() == "rfc9068";
         Self {
             inner: Arc::new(Inner {
                 source,
                 validations,
+                profile: Arc::new(profile),
+                typed,
                 map,
+                raw: None,
                 cache: None,
                 revocations: None,
             }),
@@ -340,7 +411,45 @@ impl<C> JwtVerifier<C> {
             inner: Arc::new(Inner {
                 source: self.inner.source.clone(),
                 validations: self.inner.validations.clone(),
+                profile: Arc::clone(&self.inner.profile),
+                typed: self.inner.typed,
                 map: Arc::new(map),
+                raw: None,
+                cache: None,
+                revocations: self.inner.revocations.clone(),
+            }),
+        }
+    }
+
+    /// Maps the claims as they came (a JSON object) to your own client type: deserialize
+    /// them into your own claims type with serde, read a claim no profile knows. The profile's
+    /// checks still run first. Set it before [`cache`](JwtVerifier::cache).
+    ///
+    /// ```
+    /// # use authstar_jwt::{JwtVerifier, SigningKey, TokenProfile};
+    /// #[derive(Clone, serde::Deserialize)]
+    /// struct Tenant { azp: String, tid: String }
+    /// impl authstar::Client for Tenant {
+    ///     fn client_id(&self) -> &str { &self.azp }
+    ///     fn scopes(&self) -> impl Iterator<Item = &str> { std::iter::empty() }
+    /// }
+    /// let key = SigningKey::generate_es256("k").unwrap();
+    /// let verifier = JwtVerifier::with_profile([key.verification_key()], "https://idp", TokenProfile::entra_id(["api"]))
+    ///     .map_raw_claims(|claims| serde_json::from_value::<Tenant>(claims.clone().into()).ok());
+    /// # let _ = verifier;
+    /// ```
+    pub fn map_raw_claims<D, F>(self, map: F) -> JwtVerifier<D>
+    where
+        F: Fn(&RawClaims) -> Option<D> + Send + Sync + 'static,
+    {
+        JwtVerifier {
+            inner: Arc::new(Inner {
+                source: self.inner.source.clone(),
+                validations: self.inner.validations.clone(),
+                profile: Arc::clone(&self.inner.profile),
+                typed: false,
+                map: Arc::new(|_| None),
+                raw: Some(Arc::new(map)),
                 cache: None,
                 revocations: self.inner.revocations.clone(),
             }),
@@ -418,7 +527,7 @@ impl<C: Clone + Send + Sync + 'static> JwtVerifier<C> {
             }
             cache.remove(token);
         }
-        let claims = self.decode(keys, token)?;
+        let Decoded { claims, raw } = self.decode(keys, token)?;
         let exp = claims.exp;
         let stamp = match (&self.inner.cache, &self.inner.revocations) {
             (Some(_), Some(_)) => Some(Arc::new(Stamp {
@@ -428,16 +537,22 @@ impl<C: Clone + Send + Sync + 'static> JwtVerifier<C> {
             })),
             _ => None,
         };
-        let client = (self.inner.map)(claims).ok_or(InvalidToken::NoClient)?;
+        let client = match (&self.inner.raw, raw) {
+            (Some(map), Some(raw)) => map(&raw),
+            _ => (self.inner.map)(claims),
+        }
+        .ok_or(InvalidToken::NoClient)?;
         if let Some(cache) = &self.inner.cache {
             cache.insert(token.into(), (client.clone(), exp, stamp));
         }
         Ok(client)
     }
 
-    /// Verifies `token` against `keys` and returns its claims: header, signature, time,
-    /// issuer, audience, then the revocation check. No cache.
-    fn decode(&self, keys: &KeySet, token: &str) -> Result<AccessTokenClaims, InvalidToken> {
+    /// Verifies `token` against `keys` and returns its claims: `crit`, header, signature, time,
+    /// issuer, audience, the profile's rules, then the revocation check. No cache.
+    fn decode(&self, keys: &KeySet, token: &str) -> Result<Decoded, InvalidToken> {
+        check_crit(token)?;
+        let profile = &self.inner.profile;
         // One local key: decode at once and check the header it returns (one header parse, not
         // two). Several keys, or a remote set whose unknown kids must trigger a refresh: read
         // the header first to pick the key.
@@ -451,7 +566,7 @@ impl<C: Clone + Send + Sync + 'static> JwtVerifier<C> {
             None => {
                 let header =
                     jsonwebtoken::decode_header(token).map_err(|_| InvalidToken::Malformed)?;
-                check_typ(header.typ.as_deref())?;
+                profile.check_typ(header.typ.as_deref())?;
                 let key = keys
                     .find(header.kid.as_deref())
                     .ok_or(InvalidToken::UnknownKey)?;
@@ -470,17 +585,30 @@ impl<C: Clone + Send + Sync + 'static> JwtVerifier<C> {
             .ok_or(InvalidToken::WrongAlgorithm)?;
         // `validation` allows the key's own algorithm only: a header naming another (HS256 with
         // an EC key, `none`) fails here.
-        let data = jsonwebtoken::decode::<AccessTokenClaims>(token, &key.decoding, validation)
-            .map_err(rejection)?;
+        let (header, decoded) = if self.inner.typed {
+            let data = jsonwebtoken::decode::<AccessTokenClaims>(token, &key.decoding, validation)
+                .map_err(rejection)?;
+            let decoded = Decoded {
+                claims: data.claims,
+                raw: None,
+            };
+            (data.header, decoded)
+        } else {
+            let data = jsonwebtoken::decode::<RawClaims>(token, &key.decoding, validation)
+                .map_err(rejection)?;
+            let claims = profile.normalize(&data.claims)?;
+            let raw = self.inner.raw.as_ref().map(|_| data.claims);
+            (data.header, Decoded { claims, raw })
+        };
         if single.is_some() {
-            check_typ(data.header.typ.as_deref())?;
-            if let (Some(named), Some(ours)) = (data.header.kid.as_deref(), key.kid.as_deref())
+            profile.check_typ(header.typ.as_deref())?;
+            if let (Some(named), Some(ours)) = (header.kid.as_deref(), key.kid.as_deref())
                 && named != ours
             {
                 return Err(InvalidToken::UnknownKey);
             }
         }
-        let claims = data.claims;
+        let claims = &decoded.claims;
         if let Some(revocations) = &self.inner.revocations {
             let stamp = TokenStamp {
                 jti: &claims.jti,
@@ -491,7 +619,7 @@ impl<C: Clone + Send + Sync + 'static> JwtVerifier<C> {
                 return Err(InvalidToken::Revoked);
             }
         }
-        Ok(claims)
+        Ok(decoded)
     }
 
     /// Verifies `token` as [`verify`](Self::verify) does (revocations included, the cache
@@ -507,11 +635,12 @@ impl<C: Clone + Send + Sync + 'static> JwtVerifier<C> {
     /// assert_eq!((claims.client_id.as_str(), claims.scope.as_deref()), ("svc", Some("read")));
     /// ```
     pub fn claims(&self, token: &str) -> Result<AccessTokenClaims, InvalidToken> {
-        match &self.inner.source {
+        let decoded = match &self.inner.source {
             KeySource::Local(keys) => self.decode(keys, token),
             #[cfg(feature = "remote")]
             KeySource::Remote(remote) => self.decode(&remote.current(), token),
-        }
+        };
+        decoded.map(|decoded| decoded.claims)
     }
 
     /// The RFC 7662 answer for `token`: its claims when it verifies (signature, time, issuer,
@@ -572,16 +701,24 @@ fn introspection(claims: AccessTokenClaims) -> authstar::oauth2::TokenIntrospect
     answer
 }
 
-/// RFC 9068 §4: `typ` must be `at+jwt` (or its long form `application/at+jwt`).
-fn check_typ(typ: Option<&str>) -> Result<(), InvalidToken> {
-    let ok = typ.is_some_and(|typ| {
-        typ.eq_ignore_ascii_case(ACCESS_TOKEN_TYPE)
-            || typ.eq_ignore_ascii_case("application/at+jwt")
-    });
-    if ok {
-        Ok(())
+/// RFC 7515 §4.1.11: a `crit` header member names extensions that must be understood; this
+/// library understands none, so any `crit` refuses the token. The header is decoded and
+/// searched for the name first (no JSON parse for the tokens that do not have it).
+fn check_crit(token: &str) -> Result<(), InvalidToken> {
+    use base64::Engine as _;
+    let encoded = token.split('.').next().unwrap_or_default();
+    let header = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(encoded)
+        .map_err(|_| InvalidToken::Malformed)?;
+    if !header.windows(6).any(|w| w == b"\"crit\"") {
+        return Ok(());
+    }
+    let parsed: serde_json::Map<String, serde_json::Value> =
+        serde_json::from_slice(&header).map_err(|_| InvalidToken::Malformed)?;
+    if parsed.contains_key("crit") {
+        Err(InvalidToken::CriticalExtension)
     } else {
-        Err(InvalidToken::WrongType)
+        Ok(())
     }
 }
 
