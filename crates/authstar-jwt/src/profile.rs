@@ -319,7 +319,7 @@ impl TokenProfile {
             .ok_or(InvalidToken::NoClient)?
             .to_owned();
         if let AudienceRule::ClientIdOneOf(allowed) = &self.audience
-            && !allowed.iter().any(|a| *a == client_id)
+            && !allowed.contains(&client_id)
         {
             return Err(InvalidToken::Invalid(
                 "client_id is not an allowed app client".into(),

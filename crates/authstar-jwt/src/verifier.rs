@@ -612,7 +612,7 @@ impl<C: Clone + Send + Sync + 'static> JwtVerifier<C> {
         if let Some(revocations) = &self.inner.revocations {
             let stamp = TokenStamp {
                 jti: &claims.jti,
-                client_id: client_of(&claims),
+                client_id: client_of(claims),
                 iat: claims.iat,
             };
             if revocations.is_revoked(&stamp) {
