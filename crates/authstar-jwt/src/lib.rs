@@ -34,6 +34,8 @@
 
 #[cfg(feature = "remote")]
 mod discovery;
+#[cfg(feature = "remote")]
+mod introspection;
 mod issuer;
 mod keys;
 mod profile;
@@ -43,6 +45,8 @@ mod verifier;
 
 #[cfg(feature = "remote")]
 pub use discovery::{Discovery, ProviderMetadata};
+#[cfg(feature = "remote")]
+pub use introspection::{Introspection, IntrospectionBuilder};
 pub use issuer::JwtIssuer;
 pub use jsonwebtoken::Algorithm;
 pub use jsonwebtoken::jwk::{Jwk, JwkSet};
