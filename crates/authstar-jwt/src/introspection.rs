@@ -270,7 +270,7 @@ impl Introspection {
             .body(body)
             .send()
             .await
-            .map_err(|e| Failed(format!("the request failed: {e}")))?;
+            .map_err(|e| Failed(format!("the request failed: {}", chain(&e))))?;
         if !response.status().is_success() {
             return Err(Failed(format!(
                 "the endpoint answered {}",
@@ -313,6 +313,18 @@ impl Introspection {
         let client = AuthstarClient::new(client_id, scopes.split(' ').filter(|s| !s.is_empty()));
         Ok((Some(client), now + left.min(self.inner.active_ttl)))
     }
+}
+
+/// An error and its sources, for the log line.
+fn chain(error: &dyn std::error::Error) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    text
 }
 
 /// Whether an `aud` value (a string or an array of strings) holds `audience`.
