@@ -21,6 +21,43 @@ pub(crate) const CACHED: &str = "authstar JwtVerifier, cached";
 /// The same, consulting a registry's revocations (200 revoked tokens, 20 revoked clients).
 pub(crate) const CACHED_REVOCABLE: &str = "authstar JwtVerifier, cached + registry revocations";
 
+/// An opaque token whose introspection answer is remembered.
+pub(crate) const INTROSPECTION_HIT: &str = "opaque token: Introspection, remembered answer";
+
+/// An introspection endpoint on loopback that calls every token active, and the authenticator
+/// asking it, with one answer already remembered for `token`.
+fn remembered_introspection(token: &str) -> authstar_jwt::Introspection {
+    use authstar::{Authenticator, BearerToken};
+    let runtime = Box::leak(Box::new(
+        tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .enable_all()
+            .build()
+            .expect("runtime"),
+    ));
+    runtime.block_on(async {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let url = format!("http://{}/introspect", listener.local_addr().expect("address"));
+        let app = axum::Router::new().route(
+            "/introspect",
+            axum::routing::post(|| async {
+                axum::Json(serde_json::json!({"active": true, "client_id": "svc", "scope": "reports:read"}))
+            }),
+        );
+        tokio::spawn(async move { axum::serve(listener, app).await });
+        let introspection = authstar_jwt::Introspection::builder(url, "api", "secret")
+            .allow_http()
+            .active_ttl(std::time::Duration::from_secs(3600))
+            .build()
+            .expect("introspection");
+        let header = http::HeaderValue::try_from(format!("Bearer {token}")).expect("header");
+        let bearer = BearerToken::from_authorization(&header).expect("bearer");
+        let verdict = introspection.authenticate(bearer).await;
+        assert!(matches!(verdict, authstar::Verdict::Authenticated(_)));
+        introspection
+    })
+}
+
 /// A variant's name.
 pub(crate) fn name(alg: &str, kind: &str) -> String {
     format!("jwt {alg}: {kind}")
@@ -149,6 +186,21 @@ pub(crate) fn all(save: Option<&std::path::Path>) -> Vec<Variant> {
     let mut variants = vec![variant(FLOOR.to_owned(), || {
         black_box(());
     })];
+    variants.push(crate::lazy(INTROSPECTION_HIT, Group::Jwt, || {
+        use authstar::{Authenticator, BearerToken, Started, Verdict};
+        let token = "2YotnFZFEjr1zCsicMWpAA-an-opaque-token-of-43-chars";
+        let introspection = remembered_introspection(token);
+        let header = http::HeaderValue::try_from(format!("Bearer {token}")).expect("header");
+        let bearer = BearerToken::from_authorization(&header).expect("bearer");
+        variant(INTROSPECTION_HIT.to_owned(), move || {
+            match introspection.start(black_box(bearer.clone())) {
+                Started::Done(Verdict::Authenticated(client)) => {
+                    black_box(client);
+                }
+                _ => unreachable!("remembered"),
+            }
+        })
+    }));
     for (alg, key, token) in fixture(save) {
         let decoding = match key.algorithm() {
             Algorithm::HS256 => DecodingKey::from_secret(key.to_bytes()),

@@ -66,6 +66,7 @@ pub(crate) fn lazy(
 fn by_difference(name: &str) -> bool {
     name == throttle::REDIS
         || name == throttle::REDIS_LOCKS
+        || name == jwt::INTROSPECTION_HIT
         || name == jwt::name("ES256", jwt::CACHED_REVOCABLE)
 }
 
@@ -595,6 +596,12 @@ fn report(
             " ns",
         );
     }
+    goal(
+        "opaque token: a remembered introspection answer",
+        (delta(measured, jwt::INTROSPECTION_HIT), None),
+        300.0,
+        " ns",
+    );
     let (revocable, cached) = (
         jwt::name("ES256", jwt::CACHED_REVOCABLE),
         jwt::name("ES256", jwt::CACHED),
