@@ -128,7 +128,10 @@ fn fixture(save: Option<&std::path::Path>) -> Vec<(&'static str, SigningKey, Str
             (alg, load(alg, issuer.key().to_bytes()), token)
         })
         .collect();
-    if let Some(path) = save {
+    // A child given a fixture path that does not exist yet leaves its own there (for counting
+    // by hand: `AUTHSTAR_BENCH_JWT_FIXTURE=/tmp/f.json AUTHSTAR_BENCH_PROFILE=...`).
+    let from_env = std::env::var_os(FIXTURE_ENV).map(std::path::PathBuf::from);
+    if let Some(path) = save.or(from_env.as_deref()) {
         let saved: Vec<(&str, String, &str)> = made
             .iter()
             .map(|(alg, key, token)| (*alg, b64.encode(key.to_bytes()), token.as_str()))

@@ -451,6 +451,17 @@ fn authstar_tokens_with_crit_are_refused() {
         verifier.verify(&parts.join(".")).unwrap_err(),
         InvalidToken::CriticalExtension
     );
+    // The same member name written with a JSON escape is still `crit`.
+    let escaped = format!(
+        "{}.{}",
+        URL_SAFE_NO_PAD
+            .encode(r#"{"alg":"EdDSA","typ":"at+jwt","kid":"k","\u0063rit":["b64"],"b64":false}"#),
+        token.split_once('.').unwrap().1
+    );
+    assert_eq!(
+        verifier.verify(&escaped).unwrap_err(),
+        InvalidToken::CriticalExtension
+    );
     // A `kid` that merely spells "crit" is no `crit` member.
     let mut header: Value = serde_json::from_slice(
         &URL_SAFE_NO_PAD
