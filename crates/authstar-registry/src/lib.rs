@@ -1026,6 +1026,15 @@ impl Registry {
             .is_some_and(|row| row.revoked_at.is_none()))
     }
 
+    /// Whether `client_id` is revoked, from memory: at once for a revocation made through this
+    /// registry, within the poll interval for one made anywhere else (the moment this
+    /// registry's caches drop that client's cached checks too). For a request whose credentials
+    /// were just checked (cached or not), this is the revocation check that needs no database
+    /// read.
+    pub fn is_revoked_client(&self, client_id: &str) -> bool {
+        self.shared.revoked.is_client_revoked(client_id)
+    }
+
     /// Whether the registry has no client yet.
     pub async fn is_empty(&self) -> Result<bool, RegistryError> {
         Ok(self.shared.store.count_clients().await? == 0)

@@ -84,6 +84,11 @@ impl RevocationSet {
         snapshot.tokens.contains_key(token.jti) || snapshot.clients.contains(token.client_id)
     }
 
+    /// Whether a client is known to be revoked.
+    pub(crate) fn is_client_revoked(&self, client_id: &str) -> bool {
+        self.current.load().clients.contains(client_id)
+    }
+
     /// How many revoked tokens are remembered.
     #[cfg(test)]
     pub(crate) fn tokens(&self) -> usize {
