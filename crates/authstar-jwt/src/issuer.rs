@@ -17,6 +17,8 @@ use crate::{ACCESS_TOKEN_TYPE, JwtError, SigningKey};
 #[derive(Clone, Debug)]
 pub struct JwtIssuer {
     key: Arc<SigningKey>,
+    /// The protected header, base64url-encoded once: it is the same for every token.
+    header: Arc<str>,
     issuer: String,
     audience: String,
     lifetime: Duration,
@@ -26,7 +28,12 @@ impl JwtIssuer {
     /// Tokens signed with `key`, issued by `issuer` (the `iss` claim, the authorization server's
     /// URL) for `audience` (the `aud` claim), valid one hour.
     pub fn new(key: SigningKey, issuer: impl Into<String>, audience: impl Into<String>) -> Self {
+        let mut header = Header::new(key.algorithm());
+        header.typ = Some(ACCESS_TOKEN_TYPE.to_owned());
+        header.kid = Some(key.kid().to_owned());
+        let header = serde_json::to_vec(&header).unwrap_or_default();
         Self {
+            header: URL_SAFE_NO_PAD.encode(header).into(),
             key: Arc::new(key),
             issuer: issuer.into(),
             audience: audience.into(),
@@ -80,11 +87,17 @@ impl JwtIssuer {
             client_id: client_id.to_owned(),
             scope: (!scopes.is_empty()).then(|| scopes.join(" ")),
         };
-        let mut header = Header::new(self.key.algorithm());
-        header.typ = Some(ACCESS_TOKEN_TYPE.to_owned());
-        header.kid = Some(self.key.kid().to_owned());
-        jsonwebtoken::encode(&header, &claims, self.key.encoding())
-            .map_err(|e| JwtError::sign_from("the JOSE library refused the token", e))
+        // A compact JWS (RFC 7515 §7.1), signed with the key parsed once.
+        let claims = serde_json::to_vec(&claims)
+            .map_err(|e| JwtError::sign_from("the claims could not be serialized", e))?;
+        let mut token = String::with_capacity(self.header.len() + claims.len() * 4 / 3 + 100);
+        token.push_str(&self.header);
+        token.push('.');
+        URL_SAFE_NO_PAD.encode_string(claims, &mut token);
+        let signature = self.key.sign(token.as_bytes())?;
+        token.push('.');
+        token.push_str(&signature);
+        Ok(token)
     }
 
     /// The token endpoint's response for a validated request: a signed token, `expires_in`

@@ -11,7 +11,7 @@ use jsonwebtoken::jwk::{
     EllipticCurveKeyType, Jwk, JwkSet, KeyAlgorithm, OctetKeyPairParameters, OctetKeyPairType,
     PublicKeyUse,
 };
-use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey};
+use jsonwebtoken::{Algorithm, DecodingKey};
 use ring::rand::SystemRandom;
 use ring::signature::{
     ECDSA_P256_SHA256_FIXED_SIGNING, EcdsaKeyPair, Ed25519KeyPair, KeyPair as _,
@@ -24,11 +24,20 @@ use crate::JwtError;
 pub struct SigningKey {
     kid: String,
     alg: Algorithm,
-    encoding: EncodingKey,
+    /// The key, parsed once: `jsonwebtoken` 9 re-parses (and re-validates, a scalar
+    /// multiplication) a PKCS#8 key on every signature.
+    signer: Signer,
     /// PKCS#8 for asymmetric keys, the secret for HS256: what `to_bytes` hands out to persist it.
     material: Vec<u8>,
     public: Option<Jwk>,
     verification: VerificationKey,
+}
+
+/// A parsed signing key.
+enum Signer {
+    Ecdsa(EcdsaKeyPair),
+    Ed25519(Ed25519KeyPair),
+    Hmac(ring::hmac::Key),
 }
 
 impl fmt::Debug for SigningKey {
@@ -77,7 +86,7 @@ impl SigningKey {
             },
             kid,
             alg: Algorithm::HS256,
-            encoding: EncodingKey::from_secret(secret),
+            signer: Signer::Hmac(ring::hmac::Key::new(ring::hmac::HMAC_SHA256, secret)),
             material: secret.to_vec(),
             public: None,
         })
@@ -91,7 +100,7 @@ impl SigningKey {
     ) -> Result<Self, JwtError> {
         let kid = kid.into();
         let invalid = || JwtError::key(format!("not a valid {alg:?} PKCS#8 key"));
-        let (encoding, public) = match alg {
+        let (signer, public) = match alg {
             Algorithm::ES256 => {
                 let pair = EcdsaKeyPair::from_pkcs8(
                     &ECDSA_P256_SHA256_FIXED_SIGNING,
@@ -110,10 +119,8 @@ impl SigningKey {
                     x: URL_SAFE_NO_PAD.encode(&point[1..33]),
                     y: URL_SAFE_NO_PAD.encode(&point[33..65]),
                 });
-                (
-                    EncodingKey::from_ec_der(der),
-                    jwk(&kid, KeyAlgorithm::ES256, parameters),
-                )
+                let public = jwk(&kid, KeyAlgorithm::ES256, parameters);
+                (Signer::Ecdsa(pair), public)
             }
             Algorithm::EdDSA => {
                 let pair = Ed25519KeyPair::from_pkcs8(der).map_err(|_| invalid())?;
@@ -122,10 +129,8 @@ impl SigningKey {
                     curve: EllipticCurve::Ed25519,
                     x: URL_SAFE_NO_PAD.encode(pair.public_key().as_ref()),
                 });
-                (
-                    EncodingKey::from_ed_der(der),
-                    jwk(&kid, KeyAlgorithm::EdDSA, parameters),
-                )
+                let public = jwk(&kid, KeyAlgorithm::EdDSA, parameters);
+                (Signer::Ed25519(pair), public)
             }
             other => {
                 return Err(JwtError::key(format!(
@@ -137,7 +142,7 @@ impl SigningKey {
         Ok(Self {
             kid,
             alg,
-            encoding,
+            signer,
             material: der.to_vec(),
             public: Some(public),
             verification,
@@ -169,8 +174,18 @@ impl SigningKey {
         self.verification.clone()
     }
 
-    pub(crate) fn encoding(&self) -> &EncodingKey {
-        &self.encoding
+    /// Signs `message` (a JWS signing input) and returns the signature, base64url-encoded.
+    pub(crate) fn sign(&self, message: &[u8]) -> Result<String, JwtError> {
+        let signature = match &self.signer {
+            Signer::Ecdsa(pair) => pair
+                .sign(&SystemRandom::new(), message)
+                .map_err(|_| JwtError::sign("the ECDSA signature failed"))?
+                .as_ref()
+                .to_vec(),
+            Signer::Ed25519(pair) => pair.sign(message).as_ref().to_vec(),
+            Signer::Hmac(key) => ring::hmac::sign(key, message).as_ref().to_vec(),
+        };
+        Ok(URL_SAFE_NO_PAD.encode(signature))
     }
 }
 
