@@ -20,6 +20,7 @@ mod registry;
 mod soak;
 mod throttle;
 mod variants;
+mod workloads;
 
 use std::collections::HashMap;
 use std::fmt::Write as _;
@@ -172,6 +173,7 @@ fn main() {
         }
         Some("soak") => return publish(soak::run(), "soak.md"),
         Some("registry") => return publish(registry::run(), "registry.md"),
+        Some("workloads") => return publish(workloads::run_all(), "workloads.md"),
         Some("e2e") => {
             return publish(
                 e2e::run().map_err(|e| e.to_string().into()),

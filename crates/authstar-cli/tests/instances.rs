@@ -240,9 +240,11 @@ async fn two_instances_share_one_registry(name: &str, db: &str) {
     })
     .await;
     // And the other instance's token endpoint too: 401 `invalid_client` (not 500).
-    within_a_second("revoked client's token request", StatusCode::UNAUTHORIZED, || {
-        token_from(&first.base)
-    })
+    within_a_second(
+        "revoked client's token request",
+        StatusCode::UNAUTHORIZED,
+        || token_from(&first.base),
+    )
     .await;
     drop((first, second));
     let _ = std::fs::remove_dir_all(dir);
