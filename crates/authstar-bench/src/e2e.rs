@@ -105,7 +105,7 @@ pub(crate) fn serve() -> std::io::Result<()> {
 }
 
 /// The server's user + system CPU time so far, in clock ticks.
-fn cpu_ticks(pid: u32) -> Option<u64> {
+pub(crate) fn cpu_ticks(pid: u32) -> Option<u64> {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
     // Fields after the command name (which may contain spaces) start after the last ')'.
     let fields: Vec<&str> = stat.rsplit_once(')')?.1.split_whitespace().collect();
@@ -114,7 +114,8 @@ fn cpu_ticks(pid: u32) -> Option<u64> {
     Some(user + system)
 }
 
-fn ticks_per_second() -> f64 {
+/// Clock ticks per second (`getconf CLK_TCK`).
+pub(crate) fn ticks_per_second() -> f64 {
     Command::new("getconf")
         .arg("CLK_TCK")
         .output()
@@ -131,7 +132,8 @@ struct Sample {
     cpu_us_per_request: f64,
 }
 
-fn latency_us(text: &str) -> Option<f64> {
+/// A wrk latency (`812.00us`, `1.20ms`, `2.00s`) in µs.
+pub(crate) fn latency_us(text: &str) -> Option<f64> {
     let text = text.trim();
     let (number, factor) = if let Some(n) = text.strip_suffix("us") {
         (n, 1.0)
@@ -193,7 +195,8 @@ fn run_wrk(url: &str, header: Option<String>, seconds: u64, pid: u32, pin: bool)
     })
 }
 
-fn median(values: &mut [f64]) -> f64 {
+/// The median (the upper one of an even count).
+pub(crate) fn median(values: &mut [f64]) -> f64 {
     values.sort_by(f64::total_cmp);
     values[values.len() / 2]
 }

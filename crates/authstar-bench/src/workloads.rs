@@ -16,6 +16,8 @@ use std::time::Duration;
 use authstar_jwt::{Algorithm, JwtIssuer, SigningKey};
 use base64::Engine as _;
 
+use crate::e2e::{cpu_ticks, latency_us, median, ticks_per_second};
+
 type BoxError = Box<dyn Error>;
 
 /// Never-seen tokens: more than the demo's verified-token cache holds (10 000), cycled in order.
@@ -109,12 +111,6 @@ fn pinned() -> bool {
         && Command::new("taskset").arg("--version").output().is_ok()
 }
 
-fn cpu_ticks(pid: u32) -> Option<u64> {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    let fields: Vec<&str> = stat.rsplit_once(')')?.1.split_whitespace().collect();
-    Some(fields.get(11)?.parse::<u64>().ok()? + fields.get(12)?.parse::<u64>().ok()?)
-}
-
 fn rss_kib(pid: u32) -> u64 {
     std::fs::read_to_string(format!("/proc/{pid}/status"))
         .ok()
@@ -136,20 +132,6 @@ struct Sample {
     p99_us: f64,
     max_rss_kib: u64,
     errors: bool,
-}
-
-fn latency_us(text: &str) -> Option<f64> {
-    let text = text.trim();
-    let (number, factor) = if let Some(n) = text.strip_suffix("us") {
-        (n, 1.0)
-    } else if let Some(n) = text.strip_suffix("ms") {
-        (n, 1000.0)
-    } else if let Some(n) = text.strip_suffix('s') {
-        (n, 1e6)
-    } else {
-        return None;
-    };
-    number.parse::<f64>().ok().map(|n| n * factor)
 }
 
 /// One wrk run of `workload` with `connections`, the server's CPU per request and its RSS peak.
@@ -209,7 +191,7 @@ fn run(
         .and_then(|l| l.split_whitespace().next())
         .and_then(|n| n.parse().ok())
         .ok_or_else(|| format!("wrk failed: {text}"))?;
-    let ticks = 1e6 / 100.0; // USER_HZ
+    let ticks = 1e6 / ticks_per_second();
     Ok(Sample {
         cpu_us: (after - before) as f64 * ticks / requests,
         rps: field("Requests/sec:", 1)
@@ -248,11 +230,6 @@ fn openssl_floor() -> Result<(f64, f64), BoxError> {
         [.., sign, verify] => Ok((1e6 / sign, 1e6 / verify)),
         _ => Err("unreadable openssl speed line".into()),
     }
-}
-
-fn median(values: &mut [f64]) -> f64 {
-    values.sort_by(f64::total_cmp);
-    values[values.len() / 2]
 }
 
 /// Runs every workload and returns the Markdown report.
