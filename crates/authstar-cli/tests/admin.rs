@@ -214,17 +214,7 @@ async fn only_admin_credentials_manage_the_registry_and_the_cli_sees_the_same_ro
     assert_eq!(api.send(with_key()).await.0, 200, "nothing was revoked");
 
     // An admin token works like Basic.
-    let token: Value = api
-        .request(Method::POST, "/oauth2/token")
-        .basic_auth("ops", Some(&ops_secret))
-        .form(&[("grant_type", "client_credentials")])
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let bearer = token["access_token"].as_str().unwrap();
+    let bearer = support::access_token(&demo.base, "ops", &ops_secret).await;
     let revoke = api
         .request(Method::DELETE, &format!("/admin/keys/{key_id}"))
         .bearer_auth(bearer);

@@ -23,16 +23,7 @@ async fn get(path: &str, header: Option<(&str, &str)>) -> (u16, String) {
 }
 
 async fn token(demo: &Demo) -> Value {
-    reqwest::Client::new()
-        .post(format!("{}/oauth2/token", demo.base))
-        .basic_auth("demo-client", Some(demo.value("client_secret:")))
-        .form(&[("grant_type", "client_credentials")])
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap()
+    support::token_response(&demo.base, "demo-client", &demo.value("client_secret:")).await
 }
 
 #[tokio::test]

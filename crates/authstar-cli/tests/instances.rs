@@ -110,19 +110,7 @@ async fn two_instances_share_one_registry(name: &str, db: &str) {
     assert_eq!(token_from(&second.base).await, StatusCode::OK);
 
     // JWTs issued by the first, verified (and cached) by the second.
-    let jwt_from_first = || async {
-        let token: serde_json::Value = http
-            .post(format!("{}/oauth2/token", first.base))
-            .basic_auth("ops", Some(&secret))
-            .form(&[("grant_type", "client_credentials")])
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
-        token["access_token"].as_str().unwrap().to_owned()
-    };
+    let jwt_from_first = || support::access_token(&first.base, "ops", &secret);
     let (revoked_jwt, kept_jwt) = (jwt_from_first().await, jwt_from_first().await);
     let me_with = |token: &str| {
         let request = http.get(format!("{}/me", second.base)).bearer_auth(token);

@@ -248,18 +248,7 @@ async fn redis_killed_and_postgres_restarted_under_two_instances() {
 
     // 3. PostgreSQL stopped: cached answers and JWTs keep working; uncached credentials get
     // 503 + Retry-After within the call timeout (2 s), never 401 and never 200.
-    let token: serde_json::Value = probe
-        .http
-        .post(format!("{}/oauth2/token", a.base))
-        .basic_auth("demo-client", Some(&secret))
-        .form(&[("grant_type", "client_credentials")])
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let jwt = token["access_token"].as_str().unwrap().to_owned();
+    let jwt = support::access_token(&a.base, "demo-client", &secret).await;
     save_server_options();
     pg_ctl("stop");
     let down = async {

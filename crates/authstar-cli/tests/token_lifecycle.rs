@@ -17,18 +17,7 @@ struct Round<'a> {
 
 impl Round<'_> {
     async fn token(&self, id: &str, secret: &str) -> String {
-        let token: Value = self
-            .http
-            .post(format!("{}/oauth2/token", self.demo.base))
-            .basic_auth(id, Some(secret))
-            .form(&[("grant_type", "client_credentials")])
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
-        token["access_token"].as_str().unwrap().to_owned()
+        support::access_token(&self.demo.base, id, secret).await
     }
 
     /// POSTs `form` to `path` as client `id`; status and body.

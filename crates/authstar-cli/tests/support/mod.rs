@@ -211,3 +211,28 @@ pub(crate) fn postgres_database(name: &str) -> Option<String> {
     let (server, _) = url.rsplit_once('/').expect("a database URL");
     Some(format!("{server}/{database}"))
 }
+
+/// The token endpoint's answer for client `id` at `base` (`client_credentials`, Basic).
+#[allow(dead_code)]
+pub(crate) async fn token_response(base: &str, id: &str, secret: &str) -> serde_json::Value {
+    reqwest::Client::new()
+        .post(format!("{base}/oauth2/token"))
+        .basic_auth(id, Some(secret))
+        .form(&[("grant_type", "client_credentials")])
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap()
+}
+
+/// An access token for client `id` at `base`.
+#[allow(dead_code)]
+pub(crate) async fn access_token(base: &str, id: &str, secret: &str) -> String {
+    let answer = token_response(base, id, secret).await;
+    answer["access_token"]
+        .as_str()
+        .unwrap_or_else(|| panic!("no token: {answer}"))
+        .to_owned()
+}
