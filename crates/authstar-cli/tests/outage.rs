@@ -249,7 +249,19 @@ async fn redis_killed_and_postgres_restarted_under_two_instances() {
     // 3. PostgreSQL stopped: cached answers and JWTs keep working; uncached credentials get
     // 503 + Retry-After within the call timeout (2 s), never 401 and never 200.
     let jwt = support::access_token(&a.base, "demo-client", &secret).await;
+    let cold_secret = victim("cold-client");
     save_server_options();
+    // Started again however this test ends: a panic below must not leave the shared server
+    // stopped for every test after it.
+    struct Restart(bool);
+    impl Drop for Restart {
+        fn drop(&mut self) {
+            if !self.0 {
+                pg_ctl("start");
+            }
+        }
+    }
+    let mut restart = Restart(false);
     pg_ctl("stop");
     let down = async {
         for demo in [&a, &b] {
@@ -270,18 +282,28 @@ async fn redis_killed_and_postgres_restarted_under_two_instances() {
             let (status, took) = probe.key(&demo.base, &cold_key).await;
             assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "uncached key");
             assert!(took < Duration::from_secs(3), "{took:?}");
+            // A client whose secret was never checked here: 503, not 401.
             let token = probe
                 .http
                 .post(format!("{}/oauth2/token", demo.base))
-                .basic_auth("demo-client", Some(&secret))
+                .basic_auth("cold-client", Some(&cold_secret))
                 .form(&[("grant_type", "client_credentials")]);
             let (status, took) = probe.timed(token).await;
             assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "token endpoint");
             assert!(took < Duration::from_secs(3), "{took:?}");
         }
+        // A client whose secret A checked a moment ago gets its token: issuing reads no
+        // database (revocations are checked in memory).
+        let token = probe
+            .http
+            .post(format!("{}/oauth2/token", a.base))
+            .basic_auth("demo-client", Some(&secret))
+            .form(&[("grant_type", "client_credentials")]);
+        assert_eq!(probe.timed(token).await.0, StatusCode::OK, "cached client");
     };
     down.await;
     pg_ctl("start");
+    restart.0 = true;
 
     // 4. Both heal without a restart: the uncached key works, and a revocation made now
     // reaches the other instance within a second.
