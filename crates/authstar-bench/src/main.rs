@@ -19,6 +19,7 @@ mod peers;
 mod registry;
 mod soak;
 mod throttle;
+mod token_endpoint;
 mod variants;
 mod workloads;
 
@@ -68,6 +69,7 @@ fn by_difference(name: &str) -> bool {
     name == throttle::REDIS
         || name == throttle::REDIS_LOCKS
         || name == jwt::INTROSPECTION_HIT
+        || name == token_endpoint::DEMO_TOKEN
         || name == jwt::name("ES256", jwt::CACHED_REVOCABLE)
 }
 
@@ -189,6 +191,7 @@ fn main() {
     let batch = Duration::from_millis(20);
     let mut all = variants::all();
     all.extend(throttle::all());
+    all.extend(token_endpoint::all());
     all.extend(jwt_layers::all());
     // The JWT keys and tokens, saved for the profiled children when instructions are counted.
     let fixture =
