@@ -208,6 +208,17 @@ impl TokenProfile {
         self
     }
 
+    /// Whether this is exactly RFC 9068 for one audience, as [`rfc9068`](Self::rfc9068) made
+    /// it (not adjusted since): what the verifier may read straight into its typed claims.
+    pub(crate) fn is_plain_rfc9068(&self) -> bool {
+        match &self.audience {
+            AudienceRule::OneOf(audiences) if audiences.len() == 1 => {
+                *self == Self::rfc9068(audiences[0].clone())
+            }
+            _ => false,
+        }
+    }
+
     /// The profile's name (`rfc9068`, `keycloak`, ..., `custom`), for logs.
     pub fn name(&self) -> &'static str {
         self.name
@@ -389,6 +400,22 @@ mod tests {
             normalized.scope.as_deref(),
             Some("profile email reports:read")
         );
+    }
+
+    #[test]
+    fn only_an_unadjusted_rfc9068_profile_is_plain() {
+        assert!(TokenProfile::rfc9068("api").is_plain_rfc9068());
+        assert!(
+            !TokenProfile::rfc9068("api")
+                .scopes_from(["scp"])
+                .is_plain_rfc9068()
+        );
+        assert!(
+            !TokenProfile::rfc9068("api")
+                .accept_typ(["JWT"])
+                .is_plain_rfc9068()
+        );
+        assert!(!TokenProfile::custom(["api"]).is_plain_rfc9068());
     }
 
     #[test]

@@ -373,7 +373,8 @@ impl<C> JwtVerifier<C> {
                 (alg, validation)
             })
             .collect();
-        let typed = profile.name() == "rfc9068";
+        // Adjusted RFC 9068 profiles (another scope claim, say) take the general path.
+        let typed = profile.is_plain_rfc9068();
         Self {
             inner: Arc::new(Inner {
                 source,

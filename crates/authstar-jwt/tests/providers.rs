@@ -480,3 +480,23 @@ fn authstar_tokens_with_crit_are_refused() {
         InvalidToken::CriticalExtension
     );
 }
+
+#[test]
+fn an_adjusted_rfc9068_profile_reads_what_it_was_told() {
+    use authstar_jwt::{JwtIssuer, SigningKey};
+    let key = SigningKey::generate_ed25519("k").unwrap();
+    let public = key.verification_key();
+    let token = JwtIssuer::new(key, "https://as", "api")
+        .issue("svc", &["read".to_owned()])
+        .unwrap();
+    // Same tokens, but scopes are to be read from a claim they do not have: no scopes, not the
+    // `scope` claim the plain profile reads.
+    let adjusted = JwtVerifier::with_profile(
+        [public.clone()],
+        "https://as",
+        TokenProfile::rfc9068("api").scopes_from(["scp"]),
+    );
+    assert!(adjusted.verify(&token).unwrap().scopes().is_empty());
+    let plain = JwtVerifier::with_profile([public], "https://as", TokenProfile::rfc9068("api"));
+    assert_eq!(plain.verify(&token).unwrap().scopes(), ["read".to_owned()]);
+}
