@@ -70,6 +70,7 @@ fn variant(name: String, mut run: impl FnMut() + 'static) -> Variant {
     Variant {
         name: Box::leak(name.into_boxed_str()),
         group: Group::Jwt,
+        lazy: false,
         run: Box::new(move |iterations| {
             let start = Instant::now();
             for _ in 0..iterations {

@@ -12,6 +12,7 @@
 
 mod alloc;
 mod chart;
+mod demo_process;
 mod e2e;
 mod jwt;
 mod jwt_layers;
@@ -36,13 +37,16 @@ pub struct Variant {
     pub name: &'static str,
     /// The group whose floor its Δ is measured against.
     pub group: Group,
+    /// Made on first use ([`lazy`]): its instructions are counted by difference.
+    pub lazy: bool,
     /// Runs `iterations` requests and returns the elapsed time.
     pub run: Box<dyn FnMut(u64) -> Duration>,
 }
 
 /// A variant whose setup runs on its first use only: a setup that talks to Redis or a
 /// database would otherwise run (and be counted) in every profiled child. Its instructions are
-/// counted by difference (see [`by_difference`]), which cancels the setup.
+/// counted by difference (N and 2N requests under callgrind, the difference divided by N),
+/// which cancels the setup.
 pub(crate) fn lazy(
     name: &'static str,
     group: Group,
@@ -53,6 +57,7 @@ pub(crate) fn lazy(
     Variant {
         name,
         group,
+        lazy: true,
         run: Box::new(move |iterations| {
             let variant = made.get_or_insert_with(|| match make.take() {
                 Some(make) => make(),
@@ -61,16 +66,6 @@ pub(crate) fn lazy(
             (variant.run)(iterations)
         }),
     }
-}
-
-/// Variants with a lazy setup: counted twice, with N and 2N requests, the difference divided by
-/// N, so their setup weighs nothing.
-fn by_difference(name: &str) -> bool {
-    name == throttle::REDIS
-        || name == throttle::REDIS_LOCKS
-        || name == jwt::INTROSPECTION_HIT
-        || name == token_endpoint::DEMO_TOKEN
-        || name == jwt::name("ES256", jwt::CACHED_REVOCABLE)
 }
 
 impl std::fmt::Debug for Variant {
@@ -114,6 +109,8 @@ impl Group {
 struct Measured {
     name: &'static str,
     group: Group,
+    /// Counted by difference (a [`lazy`] variant).
+    lazy: bool,
     samples: Vec<f64>,
     allocations: u64,
     bytes: u64,
@@ -234,6 +231,7 @@ fn main() {
             Measured {
                 name: variant.name,
                 group: variant.group,
+                lazy: variant.lazy,
                 samples: Vec::new(),
                 allocations,
                 bytes,
@@ -326,7 +324,7 @@ fn instructions(measured: &[Measured], fixture: &std::path::Path) -> HashMap<&'s
     }
     for m in measured {
         eprintln!("callgrind: {}", m.name);
-        if by_difference(m.name) {
+        if m.lazy {
             let n = m.group.profile_requests();
             if let (Some(once), Some(twice)) =
                 (count_n(m.name, Some(n)), count_n(m.name, Some(2 * n)))

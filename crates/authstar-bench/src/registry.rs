@@ -115,18 +115,6 @@ fn found<T>(answer: Option<T>) -> Result<(), BoxError> {
     answer.map(|_| ()).ok_or_else(|| "not found".into())
 }
 
-/// `POST /oauth2/token` through the demo app, in process: the layer's Basic check (a cache
-/// hit after the first), the registry's `is_active` read, an ES256 signature.
-fn token_request(secret: &str) -> axum::extract::Request {
-    use base64::Engine as _;
-    let basic = base64::engine::general_purpose::STANDARD.encode(format!("bench:{secret}"));
-    axum::extract::Request::post("/oauth2/token")
-        .header("authorization", format!("Basic {basic}"))
-        .header("content-type", "application/x-www-form-urlencoded")
-        .body(axum::body::Body::from("grant_type=client_credentials"))
-        .unwrap_or_default()
-}
-
 async fn measure(
     engine: &'static str,
     database: Database,
@@ -166,7 +154,10 @@ async fn measure(
         authstar_cli::demo::AppOptions::default(),
     )?;
     let token = timed(MISSES, server, || {
-        let (app, request) = (app.clone(), token_request(&secret));
+        let (app, request) = (
+            app.clone(),
+            crate::token_endpoint::request("bench", &secret),
+        );
         async move {
             let response = app.oneshot(request).await?;
             if response.status() == 200 {

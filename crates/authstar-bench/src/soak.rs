@@ -9,15 +9,17 @@
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
-use std::io::{BufRead, BufReader, Read as _};
+use std::io::Read as _;
 use std::net::TcpStream;
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::path::Path;
+use std::process::{Command, Stdio};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use plotters::prelude::*;
+
+use crate::demo_process::{DemoProcess, rss_kib};
 
 type Error = Box<dyn std::error::Error>;
 
@@ -25,72 +27,21 @@ type Error = Box<dyn std::error::Error>;
 /// timeout (every 10 s) grow the allocator's arenas to their working size.
 const WARM_UP: f64 = 30.0;
 
-/// The demo, started on a fresh database in a temporary directory.
+/// The demo and the credentials it printed.
 struct Demo {
-    child: Child,
-    dir: PathBuf,
-    base: String,
+    process: DemoProcess,
     secret: String,
     api_key: String,
 }
 
-impl Drop for Demo {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-        let _ = std::fs::remove_dir_all(&self.dir);
-    }
-}
-
 fn start_demo(binary: &Path) -> Result<Demo, Error> {
-    let dir = std::env::temp_dir().join(format!("authstar-soak-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir)?;
-    let mut child = Command::new(binary)
-        .args(["demo", "--port", "0", "--db", "soak.db"])
-        // wrk speaks for many clients: believe its X-Forwarded-For.
-        .args(["--trusted-proxies", "127.0.0.1"])
-        .current_dir(&dir)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()?;
-    let stdout = child.stdout.take().ok_or("no stdout")?;
-    let mut printed = Vec::new();
-    let mut lines = BufReader::new(stdout).lines();
-    let base = loop {
-        let line = lines.next().ok_or("the demo exited")??;
-        if let Some(base) = line.strip_prefix("listening on ") {
-            break base.to_owned();
-        }
-        printed.push(line);
-    };
-    std::thread::spawn(move || for _ in lines {});
-    let value = |label: &str| {
-        printed
-            .iter()
-            .find_map(|l| l.trim().strip_prefix(label))
-            .map(|v| v.trim().to_owned())
-            .ok_or(format!("{label} not printed"))
-    };
+    // wrk speaks for many clients: believe its X-Forwarded-For.
+    let process = DemoProcess::start(binary, "soak", &["--trusted-proxies", "127.0.0.1"], None)?;
     Ok(Demo {
-        secret: value("client_secret:")?,
-        api_key: value("api_key:")?,
-        child,
-        dir,
-        base,
+        secret: process.value("client_secret:")?,
+        api_key: process.value("api_key:")?,
+        process,
     })
-}
-
-fn rss_kib(pid: u32) -> Option<u64> {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
-    status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmRSS:"))?
-        .trim()
-        .trim_end_matches("kB")
-        .trim()
-        .parse()
-        .ok()
 }
 
 fn base64(text: &str) -> String {
@@ -100,7 +51,7 @@ fn base64(text: &str) -> String {
 
 /// A token from the demo's token endpoint.
 fn token(demo: &Demo) -> Result<String, Error> {
-    let address = demo.base.trim_start_matches("http://");
+    let address = demo.process.base.trim_start_matches("http://");
     let mut stream = TcpStream::connect(address)?;
     let body = "grant_type=client_credentials";
     let request = format!(
@@ -281,17 +232,17 @@ pub(crate) fn run() -> Result<String, Error> {
     }
     let demo = start_demo(&binary)?;
     let jwt = token(&demo)?;
-    let script_path = demo.dir.join("mix.lua");
+    let script_path = demo.process.dir.join("mix.lua");
     std::fs::write(&script_path, lua(&demo, &jwt))?;
-    let address = demo.base.trim_start_matches("http://").to_owned();
+    let address = demo.process.base.trim_start_matches("http://").to_owned();
     let stop = Arc::new(AtomicBool::new(false));
     let idle = idle_connections(address, 200, stop.clone());
 
-    let pid = demo.child.id();
+    let pid = demo.process.pid();
     let wrk = Command::new("wrk")
         .args(["-t2", "-c32", &format!("-d{seconds}s"), "--latency", "-s"])
         .arg(&script_path)
-        .arg(&demo.base)
+        .arg(&demo.process.base)
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()

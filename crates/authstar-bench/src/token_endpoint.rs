@@ -10,9 +10,10 @@ use crate::{Group, Variant, lazy};
 /// The demo's token endpoint, in process, SQLite registry, the client's check cached.
 pub(crate) const DEMO_TOKEN: &str = "demo: POST /oauth2/token in process (ES256)";
 
-fn request(secret: &str) -> axum::extract::Request {
+/// `POST /oauth2/token` for client `id` (`client_credentials`, Basic).
+pub(crate) fn request(id: &str, secret: &str) -> axum::extract::Request {
     use base64::Engine as _;
-    let basic = base64::engine::general_purpose::STANDARD.encode(format!("bench:{secret}"));
+    let basic = base64::engine::general_purpose::STANDARD.encode(format!("{id}:{secret}"));
     axum::extract::Request::post("/oauth2/token")
         .header("authorization", format!("Basic {basic}"))
         .header("content-type", "application/x-www-form-urlencoded")
@@ -50,11 +51,12 @@ pub(crate) fn all() -> Vec<Variant> {
         crate::Variant {
             name,
             group: Group::Jwt,
+            lazy: false,
             run: Box::new(move |iterations| {
                 let start = std::time::Instant::now();
                 for _ in 0..iterations {
                     let response = runtime
-                        .block_on(app.clone().oneshot(request(&secret)))
+                        .block_on(app.clone().oneshot(request("bench", &secret)))
                         .expect("infallible");
                     assert_eq!(response.status(), 200);
                     black_box(response);

@@ -139,6 +139,7 @@ where
     Variant {
         name,
         group: Group::InProcess,
+        lazy: false,
         run: Box::new(move |iterations| {
             let start = Instant::now();
             for _ in 0..iterations {
@@ -164,6 +165,7 @@ where
     Variant {
         name,
         group: Group::Axum,
+        lazy: false,
         run: Box::new(move |iterations| {
             let start = Instant::now();
             for _ in 0..iterations {

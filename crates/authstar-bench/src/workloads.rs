@@ -8,14 +8,14 @@
 
 use std::error::Error;
 use std::fmt::Write as _;
-use std::io::{BufRead, BufReader};
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::path::Path;
+use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use authstar_jwt::{Algorithm, JwtIssuer, SigningKey};
 use base64::Engine as _;
 
+use crate::demo_process::{DemoProcess, rss_kib};
 use crate::e2e::{cpu_ticks, latency_us, median, ticks_per_second};
 
 type BoxError = Box<dyn Error>;
@@ -29,69 +29,6 @@ struct Workload {
     script: Option<String>,
     path: &'static str,
     header: Option<String>,
-}
-
-struct Demo {
-    child: Child,
-    base: String,
-    client_id: String,
-    secret: String,
-    api_key: String,
-}
-
-impl Drop for Demo {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-/// Starts `authstar demo` (release, beside this binary) on a fresh database in `dir`.
-fn start_demo(dir: &Path) -> Result<Demo, BoxError> {
-    let exe = std::env::current_exe()?.with_file_name("authstar");
-    if !exe.exists() {
-        return Err(format!(
-            "{} is missing: cargo build --release -p authstar-cli",
-            exe.display()
-        )
-        .into());
-    }
-    // Server on core 0, wrk on core 1 (when `taskset` exists): neither steals the other's CPU.
-    let mut command = if pinned() {
-        let mut command = Command::new("taskset");
-        command.args(["-c", "0"]).arg(exe);
-        command
-    } else {
-        Command::new(exe)
-    };
-    let mut child = command
-        .current_dir(dir)
-        .args(["demo", "--port", "0", "--db", "demo.db"])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()?;
-    let stdout = child.stdout.take().ok_or("no stdout")?;
-    let mut lines = BufReader::new(stdout).lines();
-    let (mut client_id, mut secret, mut api_key, mut base) = (None, None, None, None);
-    for line in lines.by_ref() {
-        let line = line?;
-        let value = |label: &str| line.trim().strip_prefix(label).map(|v| v.trim().to_owned());
-        client_id = client_id.or(value("client_id:"));
-        secret = secret.or(value("client_secret:"));
-        api_key = api_key.or(value("api_key:"));
-        if let Some(url) = value("listening on") {
-            base = Some(url);
-            break;
-        }
-    }
-    std::thread::spawn(move || lines.for_each(drop));
-    Ok(Demo {
-        child,
-        base: base.ok_or("the demo did not start")?,
-        client_id: client_id.ok_or("no client id printed")?,
-        secret: secret.ok_or("no secret printed")?,
-        api_key: api_key.ok_or("no API key printed")?,
-    })
 }
 
 /// The demo's own signing key, from its secrets file, to pre-issue tokens it will accept.
@@ -111,20 +48,6 @@ fn pinned() -> bool {
         && Command::new("taskset").arg("--version").output().is_ok()
 }
 
-fn rss_kib(pid: u32) -> u64 {
-    std::fs::read_to_string(format!("/proc/{pid}/status"))
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with("VmRSS:"))?
-                .split_whitespace()
-                .nth(1)?
-                .parse()
-                .ok()
-        })
-        .unwrap_or(0)
-}
-
 struct Sample {
     cpu_us: f64,
     rps: f64,
@@ -136,13 +59,13 @@ struct Sample {
 
 /// One wrk run of `workload` with `connections`, the server's CPU per request and its RSS peak.
 fn run(
-    demo: &Demo,
+    demo: &DemoProcess,
     workload: &Workload,
     connections: u32,
     seconds: u64,
     dir: &Path,
 ) -> Result<Sample, BoxError> {
-    let pid = demo.child.id();
+    let pid = demo.pid();
     let mut command = if pinned() {
         let mut command = Command::new("taskset");
         command.args(["-c", "1", "wrk"]);
@@ -174,7 +97,7 @@ fn run(
     let mut wrk = command.stdout(Stdio::piped()).spawn()?;
     let mut max_rss = 0;
     while wrk.try_wait()?.is_none() {
-        max_rss = max_rss.max(rss_kib(pid));
+        max_rss = max_rss.max(rss_kib(pid).unwrap_or(0));
         std::thread::sleep(Duration::from_millis(200));
     }
     let after = cpu_ticks(pid).ok_or("no /proc")?;
@@ -234,22 +157,33 @@ fn openssl_floor() -> Result<(f64, f64), BoxError> {
 
 /// Runs every workload and returns the Markdown report.
 pub(crate) fn run_all() -> Result<String, BoxError> {
-    let dir: PathBuf =
-        std::env::temp_dir().join(format!("authstar-workloads-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir)?;
-    let demo = start_demo(&dir)?;
-    let idle_rss = rss_kib(demo.child.id());
+    let exe = std::env::current_exe()?.with_file_name("authstar");
+    if !exe.exists() {
+        return Err(format!(
+            "{} is missing: cargo build --release -p authstar-cli",
+            exe.display()
+        )
+        .into());
+    }
+    // Server on core 0, wrk on core 1 (when `taskset` exists): neither steals the other's CPU.
+    let demo = DemoProcess::start(&exe, "workloads", &[], pinned().then_some(0))?;
+    let dir = demo.dir.clone();
+    let (client_id, secret, api_key) = (
+        demo.value("client_id:")?,
+        demo.value("client_secret:")?,
+        demo.value("api_key:")?,
+    );
+    let idle_rss = rss_kib(demo.pid()).unwrap_or(0);
     let issuer = demo_issuer(&dir, &demo.base)?;
     let scopes = ["reports:read".to_owned()];
-    let repeated = issuer.issue(&demo.client_id, &scopes)?;
+    let repeated = issuer.issue(&client_id, &scopes)?;
     let fresh: Vec<String> = (0..FRESH_TOKENS)
-        .map(|_| issuer.issue(&demo.client_id, &scopes))
+        .map(|_| issuer.issue(&client_id, &scopes))
         .collect::<Result<_, _>>()?;
     let tokens_file = dir.join("tokens.txt");
     std::fs::write(&tokens_file, fresh.join("\n"))?;
-    let basic = base64::engine::general_purpose::STANDARD
-        .encode(format!("{}:{}", demo.client_id, demo.secret));
+    let basic =
+        base64::engine::general_purpose::STANDARD.encode(format!("{}:{}", client_id, secret));
     let workloads = [
         Workload {
             name: "GET / (the HTTP stack)",
@@ -261,7 +195,7 @@ pub(crate) fn run_all() -> Result<String, BoxError> {
             name: "GET /me, X-API-Key",
             script: None,
             path: "/me",
-            header: Some(format!("X-API-Key: {}", demo.api_key)),
+            header: Some(format!("X-API-Key: {}", api_key)),
         },
         Workload {
             name: "GET /me, Basic (generated secret)",
@@ -323,7 +257,6 @@ pub(crate) fn run_all() -> Result<String, BoxError> {
         .max()
         .unwrap_or(0);
     drop(demo);
-    let _ = std::fs::remove_dir_all(&dir);
 
     let mut out = String::new();
     writeln!(
