@@ -34,9 +34,10 @@
 //! Redis): never an open door, never a wait. A call to Redis is bounded by the call timeout
 //! (default 500 ms); after a failed call, failures are counted locally and kept for Redis,
 //! which is tried again every second and then given them all; the subscription reconnects by
-//! itself. Locks heard before the outage
-//! are kept until they expire. A new or reconnected instance learns of a lock that is already in
-//! force the first time a failure for that key reaches Redis: one more check, not a bypass.
+//! itself. Locks heard before the outage are kept until they expire. Locks in force are also
+//! kept in a sorted set in Redis (scored by their end), which a new or reconnected instance
+//! reads right after it subscribes: it refuses those keys at once, and a lock published while
+//! it was away is not missed.
 //!
 //! Buckets in Redis are named by the SHA-256 of the counter's
 //! [`canonical_bytes`](ThrottleKey::canonical_bytes) (no client id or address is stored) and
@@ -75,9 +76,10 @@ const QUEUE: usize = 4096;
 const REMOTE_CAPACITY: usize = 65_536;
 const SHARDS: usize = 16;
 
-/// The GCRA step on Redis's clock, atomic. KEYS[1]: the bucket. ARGV: period ms, tolerance ms,
-/// the channel, the counter's canonical bytes in hex, how many failures. Returns the lock's length in ms (0: not
-/// locked), and publishes it.
+/// The GCRA step on Redis's clock, atomic. KEYS[1]: the bucket, KEYS[2]: the sorted set of
+/// locks in force. ARGV: period ms, tolerance ms, the channel, the counter's canonical bytes in
+/// hex, how many failures. Returns the lock's length in ms (0: not locked); a lock is
+/// published, and recorded in the set (scored by its end) for instances that subscribe later.
 const FAIL_SCRIPT: &str = r"
 local time = redis.call('TIME')
 local now = tonumber(time[1]) * 1000 + math.floor(tonumber(time[2]) / 1000)
@@ -89,10 +91,27 @@ tat = tat + period * tonumber(ARGV[5])
 redis.call('SET', KEYS[1], tat, 'PX', tat - now + 1000)
 local wait = tat - now - tolerance
 if wait > 0 then
+  redis.call('ZADD', KEYS[2], now + wait, ARGV[4])
+  redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', now)
   redis.call('PUBLISH', ARGV[3], ARGV[4] .. ' ' .. wait)
   return wait
 end
 return 0
+";
+
+/// The locks in force, for an instance that has just subscribed: KEYS[1] the sorted set;
+/// returns counter (hex), remaining ms, ... for at most ARGV[1] of them, on Redis's clock.
+const LOCKS_SCRIPT: &str = r"
+local time = redis.call('TIME')
+local now = tonumber(time[1]) * 1000 + math.floor(tonumber(time[2]) / 1000)
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now)
+local found = redis.call('ZRANGEBYSCORE', KEYS[1], now, '+inf', 'WITHSCORES', 'LIMIT', 0, tonumber(ARGV[1]))
+local out = {}
+for i = 1, #found, 2 do
+  out[#out + 1] = found[i]
+  out[#out + 1] = tostring(tonumber(found[i + 1]) - now)
+end
+return out
 ";
 
 /// Why the store could not start.
@@ -183,6 +202,7 @@ impl RedisThrottleBuilder {
         let names = Names {
             bucket: format!("{}:throttle:", self.prefix),
             channel: format!("{}:throttle:locks", self.prefix),
+            locks: format!("{}:throttle:in-force", self.prefix),
         };
         runtime.spawn(flush(
             manager,
@@ -194,7 +214,7 @@ impl RedisThrottleBuilder {
         runtime.spawn(listen(
             client,
             Arc::downgrade(&shared),
-            names.channel,
+            names,
             self.call_timeout,
         ));
         Ok(RedisThrottle { shared, sender })
@@ -205,6 +225,7 @@ impl RedisThrottleBuilder {
 struct Names {
     bucket: String,
     channel: String,
+    locks: String,
 }
 
 /// Throttle counters shared through Redis; see the [crate documentation](crate).
@@ -430,6 +451,7 @@ async fn flush(
             let period = budget.period();
             let tolerance = period * (budget.burst() - 1);
             let mut invocation = script.key(bucket_name(&names.bucket, &key));
+            invocation.key(&names.locks);
             invocation
                 .arg(millis(period))
                 .arg(millis(tolerance))
@@ -483,20 +505,36 @@ fn millis(duration: Duration) -> u64 {
 async fn listen(
     client: redis::Client,
     shared: std::sync::Weak<Shared>,
-    channel: String,
+    names: Names,
     timeout: Duration,
 ) {
     loop {
         if shared.strong_count() == 0 {
             return;
         }
+        // Subscribe first, then read the locks already in force: none falls in between.
         let subscribed = tokio::time::timeout(timeout, async {
             let mut pubsub = client.get_async_pubsub().await?;
-            pubsub.subscribe(&channel).await?;
-            Ok::<_, redis::RedisError>(pubsub)
+            pubsub.subscribe(&names.channel).await?;
+            let mut connection = client.get_multiplexed_async_connection().await?;
+            let in_force: Vec<String> = redis::Script::new(LOCKS_SCRIPT)
+                .key(&names.locks)
+                .arg(REMOTE_CAPACITY)
+                .invoke_async(&mut connection)
+                .await?;
+            Ok::<_, redis::RedisError>((pubsub, in_force))
         })
         .await;
-        if let Ok(Ok(pubsub)) = subscribed {
+        if let Ok(Ok((pubsub, in_force))) = subscribed {
+            if let Some(shared) = shared.upgrade() {
+                let now = Instant::now();
+                for pair in in_force.chunks_exact(2) {
+                    let message = format!("{} {}", pair[0], pair[1]);
+                    if let Some((key, wait)) = parse_lock(message.as_bytes()) {
+                        shared.remote.insert(&key, now + wait);
+                    }
+                }
+            }
             let mut messages = pubsub.into_on_message();
             let mut sweep = tokio::time::interval(Duration::from_secs(10));
             loop {

@@ -99,13 +99,12 @@ async fn failures_on_one_instance_count_on_the_other() {
         None,
         "only that key"
     );
-    // A third instance that starts now learns of the lock when one failure reaches Redis.
+    // A third instance that starts now reads the locks in force when it subscribes: it
+    // refuses the key without a failure of its own.
     let c = RedisThrottle::builder(&url)
         .prefix(&prefix)
         .start()
         .unwrap();
-    tokio::time::sleep(Duration::from_millis(300)).await;
-    c.fail(&key, budget(), Instant::now());
     within(Duration::from_secs(1), "a new instance", || {
         c.locked(&key, budget(), Instant::now()).is_some()
     })
@@ -150,14 +149,20 @@ async fn redis_killed_and_restarted_never_opens_the_door_never_waits_and_heals()
         locked && a.locked(&key, budget(), Instant::now()).is_some(),
         "local counters lock"
     );
-    assert_eq!(
-        b.locked(&key, budget(), Instant::now()),
-        None,
-        "nothing shared while down"
-    );
 
-    // Redis comes back on the same port: sharing resumes without a restart of either store.
+    // Redis comes back on the same port: sharing resumes without a restart of either store,
+    // and the failures A kept through the outage reach it: B hears that key's lock without a
+    // single new failure.
     let _server = RedisServer::start(port).unwrap();
+    let took = within(
+        Duration::from_secs(10),
+        "failures kept through the outage",
+        || b.locked(&key, budget(), Instant::now()).is_some(),
+    )
+    .await;
+    eprintln!(
+        "failures kept through the outage reached the other instance {took:?} after Redis restarted"
+    );
     let healed = identity("after-outage");
     let took = within(
         Duration::from_secs(10),
