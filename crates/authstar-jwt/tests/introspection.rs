@@ -299,3 +299,35 @@ async fn through_the_layer_active_is_200_inactive_401_endpoint_down_503() {
         "remembered answers keep working while it is down"
     );
 }
+
+#[tokio::test]
+async fn an_active_answer_is_remembered_no_longer_than_the_tokens_exp() {
+    let (endpoint, url) = start().await;
+    endpoint
+        .answers
+        .lock()
+        .unwrap()
+        .insert("short".into(), active("svc", "", unix_now() + 1));
+    // A TTL of an hour: the token's own exp must end the remembered answer first.
+    let introspection = Introspection::builder(&url, "api", "x")
+        .allow_http()
+        .active_ttl(Duration::from_secs(3600))
+        .build()
+        .unwrap();
+    assert!(matches!(
+        ask(&introspection, "short").await,
+        Verdict::Authenticated(_)
+    ));
+    assert!(matches!(
+        ask(&introspection, "short").await,
+        Verdict::Authenticated(_)
+    ));
+    assert_eq!(endpoint.calls.load(Ordering::SeqCst), 1);
+    tokio::time::sleep(Duration::from_millis(2100)).await;
+    // Past exp: asked again, and the issuer's answer (now expired) is refused.
+    assert!(matches!(
+        ask(&introspection, "short").await,
+        Verdict::Rejected
+    ));
+    assert_eq!(endpoint.calls.load(Ordering::SeqCst), 2);
+}
