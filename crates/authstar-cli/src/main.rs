@@ -68,7 +68,8 @@ impl Db {
     }
 
     async fn open(&self) -> Result<Registry, RegistryError> {
-        let mut builder = Registry::builder(self.database());
+        // A one-shot command exits long before another process's revocation could matter.
+        let mut builder = Registry::builder(self.database()).revocation_poll(Duration::ZERO);
         if let Some(secrets) = &self.secrets {
             builder = builder.secrets(secrets);
         }

@@ -360,9 +360,14 @@ impl RegistryBuilder {
     }
 
     /// How often to ask the database whether anything was revoked (default
-    /// [`DEFAULT_REVOCATION_POLL`]).
+    /// [`DEFAULT_REVOCATION_POLL`], at least 10 ms). `Duration::ZERO` turns the poll off, for
+    /// one-shot tools (such as the `authstar clients` commands) that exit before another
+    /// process's revocation could matter to them; a server must keep it.
     pub fn revocation_poll(mut self, interval: Duration) -> Self {
-        self.poll = interval.max(Duration::from_millis(10));
+        self.poll = match interval {
+            Duration::ZERO => Duration::ZERO,
+            interval => interval.max(Duration::from_millis(10)),
+        };
         self
     }
 
@@ -441,11 +446,13 @@ impl RegistryBuilder {
             generation: AtomicU64::new(0),
             revoked,
         });
-        tokio::spawn(watch_revisions(
-            Arc::downgrade(&shared),
-            self.poll,
-            revision,
-        ));
+        if !self.poll.is_zero() {
+            tokio::spawn(watch_revisions(
+                Arc::downgrade(&shared),
+                self.poll,
+                revision,
+            ));
+        }
         Ok(Registry { shared })
     }
 }
@@ -501,7 +508,8 @@ impl fmt::Debug for Registry {
 /// reloads the revoked tokens and clients (read after the revision, so at least as new). A
 /// failed reload is retried at the next tick: the revision counts as seen only once loaded.
 async fn watch_revisions(shared: Weak<Shared>, interval: Duration, mut seen: u64) {
-    let mut ticker = tokio::time::interval(interval);
+    // The revision was just read by `open`: the first look is one interval later.
+    let mut ticker = tokio::time::interval_at(tokio::time::Instant::now() + interval, interval);
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         ticker.tick().await;
