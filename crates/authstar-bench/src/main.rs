@@ -12,6 +12,7 @@
 
 mod alloc;
 mod chart;
+mod demo_in_process;
 mod demo_process;
 mod e2e;
 mod jwt;
@@ -20,7 +21,6 @@ mod peers;
 mod registry;
 mod soak;
 mod throttle;
-mod token_endpoint;
 mod variants;
 mod workloads;
 
@@ -188,7 +188,7 @@ fn main() {
     let batch = Duration::from_millis(20);
     let mut all = variants::all();
     all.extend(throttle::all());
-    all.extend(token_endpoint::all());
+    all.extend(demo_in_process::all());
     all.extend(jwt_layers::all());
     // The JWT keys and tokens, saved for the profiled children when instructions are counted.
     let fixture =

@@ -156,7 +156,7 @@ async fn measure(
     let token = timed(MISSES, server, || {
         let (app, request) = (
             app.clone(),
-            crate::token_endpoint::request("bench", &secret),
+            crate::demo_in_process::request("bench", &secret),
         );
         async move {
             let response = app.oneshot(request).await?;

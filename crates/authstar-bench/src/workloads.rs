@@ -4,7 +4,9 @@
 //! same run.
 //!
 //! `cargo build --release -p authstar-cli -p authstar-bench && ./target/release/authstar-bench workloads`
-//! (needs `wrk`, `openssl`, `curl`).
+//! (needs `wrk`, `openssl`, `curl`). `AUTHSTAR_WORKLOADS=<part of a name>` runs only those
+//! workloads (and the floor); `AUTHSTAR_WORKLOAD_ROUNDS` and `AUTHSTAR_WORKLOAD_SECONDS` set the
+//! rounds (default 2) and the seconds per wrk run (default 5).
 
 use std::error::Error;
 use std::fmt::Write as _;
@@ -184,7 +186,7 @@ pub(crate) fn run_all() -> Result<String, BoxError> {
     std::fs::write(&tokens_file, fresh.join("\n"))?;
     let basic =
         base64::engine::general_purpose::STANDARD.encode(format!("{}:{}", client_id, secret));
-    let workloads = [
+    let mut workloads = vec![
         Workload {
             name: "GET / (the HTTP stack)",
             script: None,
@@ -231,6 +233,14 @@ pub(crate) fn run_all() -> Result<String, BoxError> {
             header: None,
         },
     ];
+    // `AUTHSTAR_WORKLOADS=<part of a name>`: only those, with the floor (`GET /`).
+    if let Ok(filter) = std::env::var("AUTHSTAR_WORKLOADS") {
+        let mut index = 0;
+        workloads.retain(|w| {
+            index += 1;
+            index == 1 || w.name.contains(filter.as_str())
+        });
+    }
     let rounds: usize = std::env::var("AUTHSTAR_WORKLOAD_ROUNDS")
         .ok()
         .and_then(|r| r.parse().ok())
