@@ -207,7 +207,7 @@ pub(crate) fn all(save: Option<&std::path::Path>) -> Vec<Variant> {
     }));
     for (alg, key, token) in fixture(save) {
         let decoding = match key.algorithm() {
-            Algorithm::HS256 => DecodingKey::from_secret(key.to_bytes()),
+            Algorithm::HS256 => DecodingKey::from_secret(key.to_bytes()).expect("secret"),
             _ => {
                 let jwk = key.public_jwk().expect("public key");
                 DecodingKey::from_jwk(jwk).expect("jwk")

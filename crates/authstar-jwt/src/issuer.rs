@@ -4,10 +4,10 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use authstar::oauth2::{OAuth2TokenRequest, OAuth2TokenResponse};
+use aws_lc_rs::rand::{SecureRandom, SystemRandom};
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use jsonwebtoken::Header;
-use ring::rand::{SecureRandom, SystemRandom};
 
 use crate::verifier::{AccessTokenClaims, Audience};
 use crate::{ACCESS_TOKEN_TYPE, JwtError, SigningKey};

@@ -4,6 +4,10 @@ use std::collections::HashMap;
 use std::fmt;
 use std::sync::Arc;
 
+use aws_lc_rs::rand::SystemRandom;
+use aws_lc_rs::signature::{
+    ECDSA_P256_SHA256_FIXED_SIGNING, EcdsaKeyPair, Ed25519KeyPair, KeyPair as _,
+};
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use jsonwebtoken::jwk::{
@@ -12,10 +16,6 @@ use jsonwebtoken::jwk::{
     PublicKeyUse,
 };
 use jsonwebtoken::{Algorithm, DecodingKey};
-use ring::rand::SystemRandom;
-use ring::signature::{
-    ECDSA_P256_SHA256_FIXED_SIGNING, EcdsaKeyPair, Ed25519KeyPair, KeyPair as _,
-};
 
 use crate::JwtError;
 
@@ -37,7 +37,7 @@ pub struct SigningKey {
 enum Signer {
     Ecdsa(EcdsaKeyPair),
     Ed25519(Ed25519KeyPair),
-    Hmac(ring::hmac::Key),
+    Hmac(aws_lc_rs::hmac::Key),
 }
 
 impl fmt::Debug for SigningKey {
@@ -82,11 +82,17 @@ impl SigningKey {
             verification: VerificationKey {
                 kid: Some(kid.clone()),
                 alg: Algorithm::HS256,
-                decoding: Arc::new(DecodingKey::from_secret(secret)),
+                decoding: Arc::new(
+                    DecodingKey::from_secret(secret)
+                        .map_err(|_| JwtError::key("not a usable HS256 secret"))?,
+                ),
             },
             kid,
             alg: Algorithm::HS256,
-            signer: Signer::Hmac(ring::hmac::Key::new(ring::hmac::HMAC_SHA256, secret)),
+            signer: Signer::Hmac(aws_lc_rs::hmac::Key::new(
+                aws_lc_rs::hmac::HMAC_SHA256,
+                secret,
+            )),
             material: secret.to_vec(),
             public: None,
         })
@@ -102,12 +108,8 @@ impl SigningKey {
         let invalid = || JwtError::key(format!("not a valid {alg:?} PKCS#8 key"));
         let (signer, public) = match alg {
             Algorithm::ES256 => {
-                let pair = EcdsaKeyPair::from_pkcs8(
-                    &ECDSA_P256_SHA256_FIXED_SIGNING,
-                    der,
-                    &SystemRandom::new(),
-                )
-                .map_err(|_| invalid())?;
+                let pair = EcdsaKeyPair::from_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, der)
+                    .map_err(|_| invalid())?;
                 let point = pair.public_key().as_ref();
                 // Uncompressed SEC1 point: 0x04 || x (32 bytes) || y (32 bytes).
                 if point.len() != 65 {
@@ -183,7 +185,7 @@ impl SigningKey {
                 .as_ref()
                 .to_vec(),
             Signer::Ed25519(pair) => pair.sign(message).as_ref().to_vec(),
-            Signer::Hmac(key) => ring::hmac::sign(key, message).as_ref().to_vec(),
+            Signer::Hmac(key) => aws_lc_rs::hmac::sign(key, message).as_ref().to_vec(),
         };
         Ok(URL_SAFE_NO_PAD.encode(signature))
     }

@@ -19,13 +19,16 @@
 //! # let _ = layer;
 //! ```
 //!
-//! ## Why `jsonwebtoken` 9 with `ring`
+//! ## Why `jsonwebtoken` with `aws-lc-rs`
 //!
-//! `jsonwebtoken` is the most used JOSE crate for Rust and is well kept. Its 9.x line signs and
-//! verifies with `ring`, the fastest backend measured here for ES256 (≈54 µs per verify, against
-//! ≈290 µs for the RustCrypto backend that 10.x also offers), and it needs no crypto feature to be
-//! chosen (10.x compiles without one and panics at run time). It has no `typ` check of its own:
-//! [`JwtVerifier`] adds it (RFC 9068 §4).
+//! `jsonwebtoken` is the most used JOSE crate for Rust and is well kept; it checks the
+//! registered claims, and [`JwtVerifier`] adds what it lacks (`typ`, RFC 9068 §4; `crit`,
+//! RFC 7515 §4.1.11). Its crypto backend, and the one [`JwtIssuer`] signs with, is `aws-lc-rs`,
+//! chosen by measurement (`benchmarks/signatures`, one run, same machine, CPU µs per operation):
+//! against `ring` it signs ES256 in 16.1 µs instead of 17.8 and EdDSA in 9.6 instead of 24.7, and
+//! verifies ES256 in 53.0 instead of 53.9; the RustCrypto backend (`p256`) takes 170 and 284 µs
+//! for ES256. `aws-lc-rs` builds its C library from the crate with the C compiler `ring` needs
+//! too: no system library.
 
 #![forbid(unsafe_code)]
 #![cfg_attr(docsrs, feature(doc_auto_cfg))]

@@ -307,8 +307,10 @@ async fn an_active_answer_is_remembered_no_longer_than_the_tokens_exp() {
         .answers
         .lock()
         .unwrap()
-        .insert("short".into(), active("svc", "", unix_now() + 1));
-    // A TTL of an hour: the token's own exp must end the remembered answer first.
+        .insert("short".into(), active("svc", "", unix_now() + 2));
+    // A TTL of an hour: the token's own exp must end the remembered answer first. `exp` is in
+    // whole seconds: now + 2 is still ahead at the first asks (now + 1 was not, when a second
+    // boundary fell between the insert and the ask) and behind after 2.1 s.
     let introspection = Introspection::builder(&url, "api", "x")
         .allow_http()
         .active_ttl(Duration::from_secs(3600))

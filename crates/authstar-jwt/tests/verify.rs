@@ -31,7 +31,7 @@ fn sign(key: &SigningKey, header: &Header, claims: &Value) -> String {
     let encoding = match key.algorithm() {
         Algorithm::ES256 => EncodingKey::from_ec_der(key.to_bytes()),
         Algorithm::EdDSA => EncodingKey::from_ed_der(key.to_bytes()),
-        _ => EncodingKey::from_secret(key.to_bytes()),
+        _ => EncodingKey::from_secret(key.to_bytes()).expect("secret"),
     };
     jsonwebtoken::encode(header, claims, &encoding).unwrap()
 }
@@ -239,7 +239,7 @@ fn rfc8725_2_1_hmac_with_the_public_key_is_refused() {
         let token = jsonwebtoken::encode(
             &header(Algorithm::HS256, "k"),
             &claims(),
-            &EncodingKey::from_secret(&secret),
+            &EncodingKey::from_secret(&secret).expect("secret"),
         )
         .unwrap();
         assert_eq!(
