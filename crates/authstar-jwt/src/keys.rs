@@ -37,7 +37,8 @@ pub struct SigningKey {
 enum Signer {
     Ecdsa(EcdsaKeyPair),
     Ed25519(Ed25519KeyPair),
-    Hmac(aws_lc_rs::hmac::Key),
+    /// Boxed: aws-lc's HMAC key holds its precomputed contexts (1.2 KB).
+    Hmac(Box<aws_lc_rs::hmac::Key>),
 }
 
 impl fmt::Debug for SigningKey {
@@ -89,10 +90,10 @@ impl SigningKey {
             },
             kid,
             alg: Algorithm::HS256,
-            signer: Signer::Hmac(aws_lc_rs::hmac::Key::new(
+            signer: Signer::Hmac(Box::new(aws_lc_rs::hmac::Key::new(
                 aws_lc_rs::hmac::HMAC_SHA256,
                 secret,
-            )),
+            ))),
             material: secret.to_vec(),
             public: None,
         })
