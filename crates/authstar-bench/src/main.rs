@@ -294,7 +294,16 @@ fn instructions(measured: &[Measured], fixture: &std::path::Path) -> HashMap<&'s
     let count_n = |name: &str, requests: Option<u64>| -> Option<f64> {
         let mut command = std::process::Command::new("valgrind");
         command
-            .args(["--tool=callgrind", "--callgrind-out-file=/dev/null"])
+            // aws-lc seeds its random generator once per process from CPU jitter, a loop of
+            // varying length: leaving its one-time initialisations (`CRYPTO_once`) out keeps the
+            // counts repeatable (the option must come after `--toggle-collect`, which turns
+            // collection off at start).
+            .args([
+                "--tool=callgrind",
+                "--toggle-collect=*CRYPTO_once*",
+                "--collect-atstart=yes",
+                "--callgrind-out-file=/dev/null",
+            ])
             .arg(&exe)
             .env("AUTHSTAR_BENCH_PROFILE", name)
             .env(jwt::FIXTURE_ENV, fixture);

@@ -190,6 +190,79 @@ async fn measure(
     ])
 }
 
+/// Password-hashed (imported) secrets: what one argon2id check costs, and what the gate lets
+/// through when `tasks` callers check at once for `seconds`.
+struct PasswordLoad {
+    sequential: Timing,
+    tasks: usize,
+    permits: usize,
+    checks_per_second: f64,
+    busy_per_second: f64,
+    cpu_ms_per_check: f64,
+    p50: Duration,
+    p99: Duration,
+}
+
+async fn passwords(dir: &std::path::Path) -> Result<PasswordLoad, BoxError> {
+    const SEQUENTIAL: u32 = 40;
+    const TASKS: usize = 64;
+    const SECONDS: u64 = 5;
+    let registry = Registry::builder(Database::Sqlite(dir.join("passwords.db")))
+        .secrets(dir.join("passwords.json"))
+        // Every check must reach argon2: no answer is cached.
+        .cache_ttl(Duration::ZERO)
+        .open()
+        .await?;
+    let secret = "correct horse battery staple";
+    registry
+        .create_client(Some("imported"), Some(secret), &[])
+        .await?;
+    let sequential = timed(SEQUENTIAL, None, || async {
+        found(registry.check_client("imported", secret).await?)
+    })
+    .await?;
+    let own = cpu_ticks(None);
+    let started = Instant::now();
+    let deadline = started + Duration::from_secs(SECONDS);
+    let mut tasks = tokio::task::JoinSet::new();
+    for _ in 0..TASKS {
+        let registry = registry.clone();
+        tasks.spawn(async move {
+            let (mut latencies, mut busy) = (Vec::new(), 0u64);
+            while Instant::now() < deadline {
+                let asked = Instant::now();
+                match registry.check_client("imported", secret).await {
+                    Ok(Some(_)) => latencies.push(asked.elapsed()),
+                    Err(authstar_registry::RegistryError::Busy) => busy += 1,
+                    Ok(None) => return Err("an imported secret was refused".to_owned()),
+                    Err(error) => return Err(error.to_string()),
+                }
+            }
+            Ok((latencies, busy))
+        });
+    }
+    let (mut latencies, mut busy) = (Vec::new(), 0u64);
+    while let Some(done) = tasks.join_next().await {
+        let (mine, refused) = done??;
+        latencies.extend(mine);
+        busy += refused;
+    }
+    let elapsed = started.elapsed().as_secs_f64();
+    let cpu = (cpu_ticks(None) - own) as f64 * tick_us();
+    latencies.sort();
+    let at = |q: usize| latencies.get(latencies.len() * q / 100).copied();
+    Ok(PasswordLoad {
+        sequential,
+        tasks: TASKS,
+        permits: std::thread::available_parallelism().map_or(1, usize::from),
+        checks_per_second: latencies.len() as f64 / elapsed,
+        busy_per_second: busy as f64 / elapsed,
+        cpu_ms_per_check: cpu / 1e3 / latencies.len().max(1) as f64,
+        p50: at(50).unwrap_or_default(),
+        p99: at(99).unwrap_or_default(),
+    })
+}
+
 /// A new, empty database on the server at `url`, so every run starts from nothing.
 async fn fresh_database(url: &str) -> Result<Database, Box<dyn Error>> {
     let (client, connection) = tokio_postgres::connect(url, tokio_postgres::NoTls).await?;
@@ -229,8 +302,10 @@ pub(crate) fn run() -> Result<String, Box<dyn Error>> {
                 eprintln!("PostgreSQL skipped: set AUTHSTAR_TEST_DATABASE_URL (scripts/services)")
             }
         }
-        Ok::<_, Box<dyn Error>>(rows)
+        let passwords = passwords(&dir).await?;
+        Ok::<_, Box<dyn Error>>((rows, passwords))
     })?;
+    let (rows, passwords) = rows;
     let _ = std::fs::remove_dir_all(&dir);
     let mut report = String::from(
         "# Registry: credential checks and the token endpoint per engine\n\n\
@@ -239,8 +314,8 @@ pub(crate) fn run() -> Result<String, Box<dyn Error>> {
          runtime worker. A miss is `check_key` / `check_client` (one indexed read and one \
          HMAC-SHA256); a hit is `authenticate_key` / `authenticate_client` answered by the \
          cache. The token endpoint is the demo app in process: the layer's Basic check (a cache \
-         hit), the registry's `is_active` read (always the database: a revoked client never gets \
-         a token), an ES256 signature. A miss's CPU includes its share of the batched \
+         hit), the revoked clients in memory (no database read on the request path), an ES256 \
+         signature. A miss's CPU includes its share of the batched \
          `last_used_at` write every success queues. CPU from `/proc` (this process; every \
          `postgres` process for the server).\n\n\
          | engine | operation | miss: our CPU µs | miss: server CPU µs | miss p50 | miss p99 | hit: CPU ns |\n\
@@ -266,5 +341,30 @@ pub(crate) fn run() -> Result<String, Box<dyn Error>> {
             hit
         )?;
     }
+    writeln!(
+        report,
+        "\n## Password-hashed secrets (argon2id, imported)\n\n\
+         A client whose secret was imported (chosen by a person) is checked with argon2id \
+         (m = 19 MiB, t = 2, p = 1), through the gate: at most {permits} checks at once (the \
+         core count), at most {waiting} waiting, each at most 1 s; anything more is `Busy` (the \
+         demo answers 503 + `Retry-After`). SQLite, no cache (`cache_ttl(0)`), so every call \
+         reaches argon2.\n\n\
+         | load | checks/s | refused `Busy`/s | CPU ms per check | p50 | p99 |\n\
+         |---|---:|---:|---:|---:|---:|\n\
+         | one at a time | {:.0} | 0 | {:.1} | {:.1} ms | {:.1} ms |\n\
+         | {} tasks at once for 5 s | {:.0} | {:.0} | {:.1} | {:.1} ms | {:.1} ms |",
+        1e6 / (passwords.sequential.p50.as_secs_f64() * 1e6),
+        passwords.sequential.cpu_us / 1e3,
+        passwords.sequential.p50.as_secs_f64() * 1e3,
+        passwords.sequential.p99.as_secs_f64() * 1e3,
+        passwords.tasks,
+        passwords.checks_per_second,
+        passwords.busy_per_second,
+        passwords.cpu_ms_per_check,
+        passwords.p50.as_secs_f64() * 1e3,
+        passwords.p99.as_secs_f64() * 1e3,
+        permits = passwords.permits,
+        waiting = 4 * passwords.permits,
+    )?;
     Ok(report)
 }

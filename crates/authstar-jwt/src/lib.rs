@@ -25,8 +25,8 @@
 //! registered claims, and [`JwtVerifier`] adds what it lacks (`typ`, RFC 9068 §4; `crit`,
 //! RFC 7515 §4.1.11). Its crypto backend, and the one [`JwtIssuer`] signs with, is `aws-lc-rs`,
 //! chosen by measurement (`benchmarks/signatures`, one run, same machine, CPU µs per operation):
-//! against `ring` it signs ES256 in 16.1 µs instead of 17.8 and EdDSA in 9.6 instead of 24.7, and
-//! verifies ES256 in 53.0 instead of 53.9; the RustCrypto backend (`p256`) takes 170 and 284 µs
+//! against `ring` it signs ES256 in 16.5 µs instead of 17.1 and EdDSA in 9.6 instead of 24.6, and
+//! verifies ES256 in 53.0 instead of 54.3; the RustCrypto backend (`p256`) takes 164 and 278 µs
 //! for ES256. `aws-lc-rs` builds its C library from the crate with the C compiler `ring` needs
 //! too: no system library.
 
