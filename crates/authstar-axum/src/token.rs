@@ -539,7 +539,19 @@ where
     /// Answers one request.
     pub async fn handle(&self, request: Request) -> Response {
         let challenge = self.security.info().challenges().basic();
-        match self.answer(request).await {
+        let answer = self.answer(request).await;
+        #[cfg(feature = "metrics")]
+        metrics::counter!(
+            "authstar_token_endpoint_requests_total",
+            "endpoint" => A::NAME,
+            "result" => match &answer {
+                Ok(_) => "ok",
+                Err(Refusal::Throttled(_)) => "throttled",
+                Err(Refusal::Token(error)) => error.error.as_str(),
+            }
+        )
+        .increment(1);
+        match answer {
             Ok(response) => no_store(response),
             Err(Refusal::Throttled(wait)) => no_store(too_many_requests(wait)),
             Err(Refusal::Token(error)) => {

@@ -117,6 +117,10 @@ struct DemoArgs {
     /// (`redis://[:password@]host:port`); without it each instance counts its own.
     #[arg(long, env = "AUTHSTAR_REDIS", value_name = "URL")]
     redis: Option<String>,
+    /// Serve Prometheus metrics at `GET /metrics` on this address (e.g. 127.0.0.1:9100), a
+    /// listener apart from the service's; none by default.
+    #[arg(long, value_name = "HOST:PORT")]
+    metrics_addr: Option<String>,
     /// Seconds a client has to send a request head; also how long an idle keep-alive
     /// connection is kept.
     #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..=3_600))]
@@ -405,6 +409,7 @@ async fn run(cli: Cli) -> Result<(), CliError> {
                 allowed_origins: args.allowed_origins,
                 throttle: !args.no_throttle,
                 redis: args.redis,
+                metrics_addr: args.metrics_addr,
                 limits: ServerLimits {
                     header_timeout: Duration::from_secs(args.header_timeout),
                     request_timeout: Duration::from_secs(args.request_timeout),

@@ -254,8 +254,24 @@ impl Introspection {
         Verdict::Rejected
     }
 
-    /// One call to the endpoint.
+    /// One call to the endpoint, counted by its answer.
     async fn ask(&self, token: &str) -> Result<Cached, Failed> {
+        let answer = self.call(token).await;
+        #[cfg(feature = "metrics")]
+        match &answer {
+            Ok((Some(_), _)) => {
+                metrics::counter!("authstar_introspection_calls_total", "result" => "active")
+            }
+            Ok((None, _)) => {
+                metrics::counter!("authstar_introspection_calls_total", "result" => "inactive")
+            }
+            Err(_) => metrics::counter!("authstar_introspection_calls_total", "result" => "error"),
+        }
+        .increment(1);
+        answer
+    }
+
+    async fn call(&self, token: &str) -> Result<Cached, Failed> {
         let body: String = form_urlencoded::Serializer::new(String::new())
             .append_pair("token", token)
             .append_pair("token_type_hint", "access_token")
@@ -349,7 +365,15 @@ impl Authenticator<BearerToken> for Introspection {
     }
 
     fn start(&self, token: BearerToken) -> Started<AskFuture, AuthstarClient> {
-        match self.remembered(token.as_str()) {
+        let remembered = self.remembered(token.as_str());
+        // Literal labels in each branch: the facade builds such keys once, statically.
+        #[cfg(feature = "metrics")]
+        match remembered {
+            Some(_) => metrics::counter!("authstar_introspection_cache_total", "result" => "hit"),
+            None => metrics::counter!("authstar_introspection_cache_total", "result" => "miss"),
+        }
+        .increment(1);
+        match remembered {
             Some(Some(client)) => Started::Done(Verdict::Authenticated(client)),
             Some(None) => Started::Done(Verdict::Rejected),
             None => Started::Running(self.authenticate(token)),

@@ -518,6 +518,8 @@ impl<C: Clone + Send + Sync + 'static> JwtVerifier<C> {
             && let Some((client, exp, stamp)) = cache.get(token)
         {
             if exp > unix_now() {
+                #[cfg(feature = "metrics")]
+                metrics::counter!("authstar_jwt_cache_total", "result" => "hit").increment(1);
                 if let (Some(revocations), Some(stamp)) = (&self.inner.revocations, &stamp)
                     && revocations.is_revoked(&stamp.as_stamp())
                 {
@@ -527,6 +529,10 @@ impl<C: Clone + Send + Sync + 'static> JwtVerifier<C> {
                 return Ok(client);
             }
             cache.remove(token);
+        }
+        #[cfg(feature = "metrics")]
+        if self.inner.cache.is_some() {
+            metrics::counter!("authstar_jwt_cache_total", "result" => "miss").increment(1);
         }
         let Decoded { claims, raw } = self.decode(keys, token)?;
         let exp = claims.exp;

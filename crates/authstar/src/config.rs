@@ -15,6 +15,7 @@ use http::{HeaderValue, Method, Request, Response};
 use crate::authenticator::Verdict;
 use crate::challenge::{Challenges, service_unavailable};
 use crate::methods::Summary;
+use crate::metrics::{self, Reported};
 use crate::throttle::{self, FailureThrottle, Schemes, Watched};
 use crate::{Attempt, AuthMethod, Client, Failure, Outcome};
 
@@ -196,6 +197,7 @@ impl<C: Client, M> Config<C, M> {
         match verdict {
             Verdict::Authenticated(client) => {
                 tracing::debug!(method = %method, client_id = client.client_id(), "authstar: authenticated");
+                metrics::outcome(&method, Reported::Authenticated);
                 request
                     .extensions_mut()
                     .insert(Outcome::Authenticated { client, method });
@@ -205,6 +207,7 @@ impl<C: Client, M> Config<C, M> {
             Verdict::Rejected if method == AuthMethod::Request => self.anonymous(request, None),
             Verdict::Rejected => {
                 tracing::debug!(method = %method, "authstar: rejected");
+                metrics::outcome(&method, Reported::Rejected);
                 if let Some(throttle) = &self.throttle {
                     throttle.failed(request);
                 }
@@ -216,6 +219,7 @@ impl<C: Client, M> Config<C, M> {
             }
             Verdict::Unavailable(error) => {
                 tracing::warn!(method = %method, error = %error, "authstar: authenticator failed");
+                metrics::outcome(&method, Reported::Unavailable);
                 if let Some(retry_after) = &self.retry_after {
                     return Some(service_unavailable(retry_after));
                 }

@@ -3,7 +3,7 @@
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
-use std::task::{Context, Poll, ready};
+use std::task::{Context, Poll};
 
 use http::{Request, Response};
 use pin_project_lite::pin_project;
@@ -11,6 +11,7 @@ use tower_service::Service;
 
 use crate::config::Config;
 use crate::methods::MethodSet;
+use crate::metrics;
 use crate::{AuthMethod, Client};
 
 pin_project! {
@@ -33,6 +34,9 @@ struct Pending<S, B, C, M> {
     request: Request<B>,
     method: AuthMethod,
     config: Arc<Config<C, M>>,
+    /// Set when the authenticator first answers "not ready": one that answers on its first
+    /// poll (an in-memory lookup written as `async`) is not timed and pays no clock.
+    waiting_since: Option<metrics::Started>,
 }
 
 pin_project! {
@@ -89,6 +93,7 @@ where
                         request,
                         method,
                         config,
+                        waiting_since: None,
                     }),
                 }),
             },
@@ -119,16 +124,27 @@ where
                 }
                 StateProj::Authenticating { waiting } => {
                     let waiting = waiting.as_mut().project();
-                    let verdict = ready!(waiting.auth.poll(cx));
+                    let Poll::Ready(verdict) = waiting.auth.poll(cx) else {
+                        if let Some(pending) = waiting.pending.as_mut() {
+                            pending
+                                .waiting_since
+                                .get_or_insert_with(metrics::Started::now);
+                        }
+                        return Poll::Pending;
+                    };
                     let pending = waiting.pending;
                     let Pending {
                         mut service,
                         mut request,
                         method,
                         config,
+                        waiting_since,
                     } = pending
                         .take()
                         .expect("authstar ResponseFuture polled after completion");
+                    if let Some(since) = waiting_since {
+                        since.finished(&method);
+                    }
                     match config.conclude(&mut request, method, verdict) {
                         None => {
                             let future = service.call(request);

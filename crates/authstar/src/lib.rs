@@ -91,6 +91,7 @@ mod error;
 mod future;
 mod layer;
 pub mod methods;
+pub mod metrics;
 pub mod network;
 pub mod oauth2;
 mod outcome;

@@ -11,6 +11,7 @@ use crate::Client;
 use crate::config::Config;
 use crate::future::ResponseFuture;
 use crate::methods::{MethodSet, Presented};
+use crate::metrics::{self, Reported};
 use crate::throttle::too_many_requests;
 
 /// Authenticates each request, stores the [`Outcome`](crate::Outcome) in its extensions, then calls the inner
@@ -88,6 +89,7 @@ where
         if let Some(throttle) = &config.throttle {
             // Before any authenticator runs: a locked-out guesser costs a lookup, not a hash.
             if let Err(wait) = throttle.check(&request) {
+                metrics::throttled();
                 return ResponseFuture::respond(too_many_requests(wait));
             }
         }
@@ -107,6 +109,7 @@ where
             Presented::Nothing => config.anonymous(&mut request, None),
             Presented::Failed(attempt) => {
                 tracing::debug!(method = %attempt.method, reason = %attempt.failure, "authstar: malformed credential");
+                metrics::outcome(&attempt.method, Reported::Malformed);
                 config.anonymous(&mut request, Some(attempt))
             }
             // Answered at once (a `sync_fn` authenticator, a cache hit): no future, no clone.

@@ -86,6 +86,8 @@ pub struct DemoConfig {
     pub redis: Option<String>,
     /// Timeouts and limits of the server.
     pub limits: ServerLimits,
+    /// Where to serve Prometheus metrics (`GET /metrics`), apart from the service.
+    pub metrics_addr: Option<String>,
 }
 
 /// How the demo app behaves, beyond its registry and issuer.
@@ -431,6 +433,54 @@ pub fn first_start_lines(base: &str, client_id: &str, secret: &str, api_key: &st
     ]
 }
 
+/// Installs a Prometheus recorder for the `metrics` facade and serves its text format at
+/// `GET /metrics` on `address`, a listener of its own: kept off the service's port, so what it
+/// tells (request counts, failure kinds) reaches only who can reach that address. Returns the
+/// address bound.
+async fn serve_metrics(address: &str) -> Result<std::net::SocketAddr, DemoError> {
+    let handle = metrics_exporter_prometheus::PrometheusBuilder::new()
+        .install_recorder()
+        .map_err(|e| DemoError::Config(format!("cannot install the metrics recorder: {e}")))?;
+    let listener = tokio::net::TcpListener::bind(address)
+        .await
+        .map_err(|source| DemoError::Listen {
+            address: address.to_owned(),
+            source,
+        })?;
+    let local = listener.local_addr().map_err(|source| DemoError::Listen {
+        address: address.to_owned(),
+        source,
+    })?;
+    // Without the exporter's own listener, its histograms are drained by hand.
+    let upkeep = handle.clone();
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(Duration::from_secs(5));
+        loop {
+            tick.tick().await;
+            upkeep.run_upkeep();
+        }
+    });
+    let router = axum::Router::new().route(
+        "/metrics",
+        axum::routing::get(move || {
+            let text = handle.render();
+            std::future::ready((
+                [(
+                    axum::http::header::CONTENT_TYPE,
+                    "text/plain; version=0.0.4; charset=utf-8",
+                )],
+                text,
+            ))
+        }),
+    );
+    tokio::spawn(async move {
+        if let Err(error) = axum::serve(listener, router).await {
+            tracing::warn!(%error, "authstar demo: the metrics listener stopped");
+        }
+    });
+    Ok(local)
+}
+
 /// Runs the demo until Ctrl-C.
 pub async fn run(config: DemoConfig) -> Result<(), DemoError> {
     let proxies =
@@ -479,6 +529,10 @@ pub async fn run(config: DemoConfig) -> Result<(), DemoError> {
             "authstar demo: using the clients in {} (secrets are shown only when created: `authstar clients create`)",
             config.db
         );
+    }
+    if let Some(address) = &config.metrics_addr {
+        let metrics = serve_metrics(address).await?;
+        println!("metrics on http://{metrics}/metrics");
     }
     println!("Swagger UI: {base}/docs");
     println!("listening on {base}");
