@@ -7,11 +7,13 @@ use plotters::prelude::*;
 /// A TrueType font for the labels: Debian's `fonts-dejavu-core`.
 const FONT: &str = "/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf";
 
-/// Draws `bars` (name, median Δ, min Δ, max Δ) to `path`, on a logarithmic axis: the deltas
-/// run from ~10 ns (anonymous) to ~70 µs (an ECDSA signature check). Values under 1 ns (the
-/// floors, noise below zero) are drawn at 1 ns.
+/// Draws `bars` (name, median, min, max) to `path`, on a logarithmic axis (the in-process
+/// deltas run from ~10 ns to ~70 µs). Values under 1 (the floors, noise below zero) are drawn
+/// at 1. Bars whose name holds "authstar" or "demo" are blue, the others (peers, floors) grey.
 pub(crate) fn draw(
     path: &Path,
+    caption: &str,
+    unit: &str,
     bars: &[(String, f64, f64, f64)],
 ) -> Result<(), Box<dyn std::error::Error>> {
     register_font()?;
@@ -22,10 +24,7 @@ pub(crate) fn draw(
     let max = bars.iter().map(|b| b.3).fold(10.0_f64, f64::max) * 1.5;
     let at_least_one = |ns: f64| ns.max(1.0);
     let mut chart = ChartBuilder::on(&root)
-        .caption(
-            "Δ ns per request over the floor (median, min–max; log scale)",
-            ("sans-serif", 22),
-        )
+        .caption(caption, ("sans-serif", 22))
         .margin(12)
         .x_label_area_size(36)
         .y_label_area_size(470)
@@ -38,11 +37,12 @@ pub(crate) fn draw(
             SegmentValue::CenterOf(i) => bars.get(*i).map(|b| b.0.clone()).unwrap_or_default(),
             _ => String::new(),
         })
-        .x_desc("ns (log scale)")
+        .x_desc(format!("{unit} (log scale)"))
         .label_style(("sans-serif", 15))
         .draw()?;
     chart.draw_series(bars.iter().enumerate().map(|(i, bar)| {
-        let color = if bar.0.contains("authstar") {
+        let color = if bar.0.contains("authstar") || bar.0.contains("GET") || bar.0.contains("POST")
+        {
             BLUE
         } else {
             RGBColor(150, 150, 150)

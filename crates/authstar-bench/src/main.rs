@@ -142,14 +142,17 @@ fn calibrate(variant: &mut Variant, target: Duration) -> u64 {
     }
 }
 
+/// `benchmarks/results`, where reports and charts are written.
+pub(crate) fn results_dir() -> std::path::PathBuf {
+    std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../benchmarks/results")
+}
+
 /// Prints a report and writes it to `benchmarks/results/<file>`; on error, exits 1.
 fn publish(report: Result<String, Box<dyn std::error::Error>>, file: &str) {
     match report {
         Ok(report) => {
             println!("{report}");
-            let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-                .join("../../benchmarks/results")
-                .join(file);
+            let path = results_dir().join(file);
             if let Err(error) = std::fs::write(&path, report) {
                 eprintln!("could not write {}: {error}", path.display());
             }
@@ -258,7 +261,7 @@ fn main() {
         report.push_str(&instruction_table(&measured, counted));
     }
     println!("{report}");
-    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../benchmarks/results");
+    let dir = results_dir();
     if let Err(error) = std::fs::create_dir_all(&dir)
         .and_then(|()| std::fs::write(dir.join("in_process.md"), &report))
     {
@@ -276,7 +279,12 @@ fn main() {
             )
         })
         .collect();
-    match chart::draw(&dir.join("in_process.png"), &bars) {
+    match chart::draw(
+        &dir.join("in_process.png"),
+        "Δ ns per request over the floor (median, min–max; log scale)",
+        "ns",
+        &bars,
+    ) {
         Ok(()) => eprintln!("wrote benchmarks/results/in_process.md and in_process.png"),
         Err(error) => eprintln!("chart not drawn: {error}"),
     }
