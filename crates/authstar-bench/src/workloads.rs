@@ -332,15 +332,15 @@ pub(crate) fn run_all() -> Result<String, BoxError> {
             let (min, max) = cpu
                 .iter()
                 .fold((f64::MAX, 0.0_f64), |(lo, hi), &v| (lo.min(v), hi.max(v)));
-            (
-                workload.name.to_owned(),
-                median(&mut cpu.clone()),
-                min,
-                max,
-            )
+            (workload.name.to_owned(), median(&mut cpu.clone()), min, max)
         })
         .collect();
-    bars.push(("openssl ES256 sign (floor)".to_owned(), sign_us, sign_us, sign_us));
+    bars.push((
+        "openssl ES256 sign (floor)".to_owned(),
+        sign_us,
+        sign_us,
+        sign_us,
+    ));
     bars.push((
         "openssl ES256 verify (floor)".to_owned(),
         verify_us,
