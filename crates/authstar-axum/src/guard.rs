@@ -157,7 +157,11 @@ where
     fn call(&mut self, request: Request) -> Self::Future {
         match self.guard.check(&request) {
             Ok(()) => GuardFuture::inner(self.inner.call(request)),
-            Err(rejection) => GuardFuture::refused(rejection.into_response()),
+            // A gRPC caller gets a gRPC status (trailers-only), an HTTP caller the 401/403.
+            Err(rejection) => GuardFuture::refused(authstar::grpc::for_caller(
+                request.headers(),
+                rejection.into_response(),
+            )),
         }
     }
 }

@@ -10,6 +10,7 @@ use pin_project_lite::pin_project;
 use tower_service::Service;
 
 use crate::config::Config;
+use crate::grpc;
 use crate::methods::MethodSet;
 use crate::metrics;
 use crate::{AuthMethod, Client};
@@ -150,7 +151,9 @@ where
                             let future = service.call(request);
                             state.set(State::Inner { future });
                         }
-                        Some(response) => return Poll::Ready(Ok(response)),
+                        Some(refusal) => {
+                            return Poll::Ready(Ok(grpc::for_caller(request.headers(), refusal)));
+                        }
                     }
                 }
             }

@@ -89,6 +89,7 @@ mod config;
 pub mod credentials;
 mod error;
 mod future;
+pub mod grpc;
 mod layer;
 pub mod methods;
 pub mod metrics;

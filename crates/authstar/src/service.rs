@@ -10,6 +10,7 @@ use tower_service::Service;
 use crate::Client;
 use crate::config::Config;
 use crate::future::ResponseFuture;
+use crate::grpc;
 use crate::methods::{MethodSet, Presented};
 use crate::metrics::{self, Reported};
 use crate::throttle::too_many_requests;
@@ -90,7 +91,8 @@ where
             // Before any authenticator runs: a locked-out guesser costs a lookup, not a hash.
             if let Err(wait) = throttle.check(&request) {
                 metrics::throttled();
-                return ResponseFuture::respond(too_many_requests(wait));
+                let refusal = too_many_requests(wait);
+                return ResponseFuture::respond(grpc::for_caller(request.headers(), refusal));
             }
         }
         let mut start = config
@@ -129,7 +131,7 @@ where
         };
         match refused {
             None => ResponseFuture::inner(self.inner.call(request)),
-            Some(response) => ResponseFuture::respond(response),
+            Some(refusal) => ResponseFuture::respond(grpc::for_caller(request.headers(), refusal)),
         }
     }
 }
