@@ -1,0 +1,128 @@
+//! The layer in front of a real tonic gRPC server (tonic's own health service), called by a
+//! real tonic client over HTTP/2 on a loopback socket: credentials in metadata (a bearer token,
+//! an API key) are accepted; missing, malformed and refused ones are `UNAUTHENTICATED` with the
+//! challenge in `www-authenticate` metadata, and a throttled caller gets `RESOURCE_EXHAUSTED`.
+
+use std::net::SocketAddr;
+
+use authstar::throttle::{Budget, FailureThrottle};
+use authstar::{AuthstarClient, AuthstarLayer, BearerToken, HeaderAuth};
+use tonic::Code;
+use tonic::metadata::MetadataValue;
+use tonic_health::ServingStatus;
+use tonic_health::pb::HealthCheckRequest;
+use tonic_health::pb::health_client::HealthClient;
+
+async fn server() -> String {
+    let (reporter, health) = tonic_health::server::health_reporter();
+    reporter
+        .set_service_status("reports", ServingStatus::Serving)
+        .await;
+    let layer = AuthstarLayer::builder()
+        .on_auth_bearer(|token: BearerToken| {
+            let client = (token.as_str() == "good-token")
+                .then(|| AuthstarClient::new("reporting", ["reports:read"]));
+            async move { client }
+        })
+        .on_auth_header(HeaderAuth::x_api_key(|key| async move {
+            (key.as_str() == "good-key").then(|| AuthstarClient::new("svc", ["reports:read"]))
+        }))
+        .require_authentication()
+        .throttle(
+            FailureThrottle::new()
+                .per_address(Some(Budget::new(4, 1)))
+                .per_identity(None)
+                .client_address(|extensions, _| {
+                    let info = extensions.get::<tonic::transport::server::TcpConnectInfo>()?;
+                    info.remote_addr().map(|peer: SocketAddr| peer.ip())
+                }),
+        )
+        .build()
+        .unwrap();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let address = listener.local_addr().unwrap();
+    tokio::spawn(
+        tonic::transport::Server::builder()
+            .layer(layer)
+            .add_service(health)
+            .serve_with_incoming(tokio_stream::wrappers::TcpListenerStream::new(listener)),
+    );
+    format!("http://{address}")
+}
+
+/// One health check with `metadata`; the status (`Ok` = the service's serving status).
+async fn check(url: &str, metadata: &[(&'static str, &str)]) -> Result<i32, tonic::Status> {
+    let channel = tonic::transport::Channel::from_shared(url.to_owned())
+        .unwrap()
+        .connect()
+        .await
+        .unwrap();
+    let mut client = HealthClient::new(channel);
+    let mut request = tonic::Request::new(HealthCheckRequest {
+        service: "reports".into(),
+    });
+    for (key, value) in metadata {
+        request
+            .metadata_mut()
+            .insert(*key, MetadataValue::try_from(*value).unwrap());
+    }
+    client.check(request).await.map(|r| r.into_inner().status)
+}
+
+#[tokio::test]
+async fn credentials_in_metadata_pass_and_refusals_are_grpc_statuses() {
+    let url = server().await;
+    let serving = ServingStatus::Serving as i32;
+    assert_eq!(
+        check(&url, &[("authorization", "Bearer good-token")])
+            .await
+            .unwrap(),
+        serving
+    );
+    assert_eq!(
+        check(&url, &[("x-api-key", "good-key")]).await.unwrap(),
+        serving
+    );
+    let missing = check(&url, &[]).await.unwrap_err();
+    assert_eq!(missing.code(), Code::Unauthenticated);
+    // A gRPC status from the layer (trailers-only), not tonic's reading of an HTTP 401.
+    assert_eq!(
+        missing.message(),
+        "missing, malformed or refused credentials"
+    );
+    let challenge = missing.metadata().get("www-authenticate").unwrap();
+    assert!(
+        challenge.to_str().unwrap().starts_with("Bearer"),
+        "{challenge:?}"
+    );
+    for (key, value) in [
+        ("authorization", "Bearer not{a}token"),
+        ("authorization", "Basic !!!"),
+        ("authorization", "Bearer wrong-token"),
+        ("x-api-key", "wrong-key"),
+    ] {
+        let refused = check(&url, &[(key, value)]).await.unwrap_err();
+        assert_eq!(refused.code(), Code::Unauthenticated, "{key}: {value}");
+        assert!(refused.metadata().get("www-authenticate").is_some());
+    }
+}
+
+#[tokio::test]
+async fn a_guessing_grpc_caller_is_told_resource_exhausted() {
+    let url = server().await;
+    let mut codes = Vec::new();
+    for i in 0..8 {
+        let token = format!("Bearer guess-{i}");
+        codes.push(
+            check(&url, &[("authorization", &token)])
+                .await
+                .unwrap_err()
+                .code(),
+        );
+    }
+    assert_eq!(codes.first(), Some(&Code::Unauthenticated));
+    assert_eq!(codes.last(), Some(&Code::ResourceExhausted), "{codes:?}");
+    // Locked out: the right token waits too (the budget is per address, as for HTTP).
+    let locked = check(&url, &[("authorization", "Bearer good-token")]).await;
+    assert_eq!(locked.unwrap_err().code(), Code::ResourceExhausted);
+}
