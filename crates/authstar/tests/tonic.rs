@@ -5,6 +5,9 @@
 
 use std::net::SocketAddr;
 
+#[path = "../../../tests/support/python.rs"]
+mod python;
+
 use authstar::throttle::{Budget, FailureThrottle};
 use authstar::{AuthstarClient, AuthstarLayer, BearerToken, HeaderAuth};
 use tonic::Code;
@@ -125,4 +128,19 @@ async fn a_guessing_grpc_caller_is_told_resource_exhausted() {
     // Locked out: the right token waits too (the budget is per address, as for HTTP).
     let locked = check(&url, &[("authorization", "Bearer good-token")]).await;
     assert_eq!(locked.unwrap_err().code(), Code::ResourceExhausted);
+}
+
+#[tokio::test]
+async fn a_python_grpcio_client_sees_the_same_statuses() {
+    if !python::available("grpc, grpc_health") {
+        return;
+    }
+    let url = server().await;
+    let target = url.trim_start_matches("http://").to_owned();
+    let out = tokio::task::spawn_blocking(move || {
+        python::run("grpc_health_client.py", &[&target])
+    })
+    .await
+    .unwrap();
+    assert!(out.contains("grpc ok"), "{out}");
 }
