@@ -2,7 +2,9 @@
 behind the authstar layer: credentials in metadata pass; missing, malformed and refused ones are
 UNAUTHENTICATED with the challenge in the metadata; guessing ends in RESOURCE_EXHAUSTED.
 
-usage: grpc_health_client.py HOST:PORT
+usage: grpc_health_client.py HOST:PORT GUARDED_HOST:PORT
+
+The second server guards `Check` with the `health:read` scope (PERMISSION_DENIED without it).
 """
 
 import sys
@@ -10,19 +12,18 @@ import sys
 import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
-target = sys.argv[1]
-channel = grpc.insecure_channel(target)
-health = health_pb2_grpc.HealthStub(channel)
+target, guarded = sys.argv[1], sys.argv[2]
+health = health_pb2_grpc.HealthStub(grpc.insecure_channel(target))
 request = health_pb2.HealthCheckRequest(service="reports")
 
 
-def check(metadata):
-    return health.Check(request, metadata=metadata, timeout=10)
+def check(metadata, stub=health):
+    return stub.Check(request, metadata=metadata, timeout=10)
 
 
-def refused(metadata):
+def refused(metadata, stub=health):
     try:
-        check(metadata)
+        check(metadata, stub)
     except grpc.RpcError as error:
         # Trailers-only: grpcio reports the headers as trailing metadata. A key may repeat
         # (one challenge per scheme): every value is kept.
@@ -55,4 +56,9 @@ for credential in [
 
 codes = [refused([("authorization", f"Bearer guess-{i}")])[0] for i in range(8)]
 assert codes[-1] == grpc.StatusCode.RESOURCE_EXHAUSTED, codes
+guarded_health = health_pb2_grpc.HealthStub(grpc.insecure_channel(guarded))
+code, _, metadata = refused([("authorization", "Bearer reader")], guarded_health)
+assert code == grpc.StatusCode.PERMISSION_DENIED, code
+assert any("insufficient_scope" in c for c in metadata["www-authenticate"]), metadata
+assert check([("authorization", "Bearer monitor")], guarded_health).status == SERVING
 print("grpc ok")

@@ -152,3 +152,233 @@ mod tests {
         assert!(answer.headers().get(GRPC_STATUS).is_none());
     }
 }
+
+/// What a gRPC method needs from the client the layer authenticated.
+#[derive(Clone, Debug)]
+enum Rule {
+    Authenticated,
+    Any(Vec<String>),
+    All(Vec<String>),
+}
+
+/// Per-method guards for a gRPC server: a tower [`Layer`](tower_layer::Layer) after the
+/// [`AuthstarLayer`](crate::AuthstarLayer), keyed by the method's path
+/// (`/package.Service/Method`). A listed method refuses a request without an authenticated
+/// client (`UNAUTHENTICATED`, with the layer's challenges) or without the scopes
+/// (`PERMISSION_DENIED`, with RFC 6750's `insufficient_scope` challenge for the scopes); methods
+/// not listed pass untouched. Refusals follow [`for_caller`]: HTTP callers get 401/403.
+///
+/// ```
+/// use authstar::grpc::MethodGuards;
+/// use authstar::{AuthstarClient, AuthstarLayer, BearerToken};
+///
+/// let layer = AuthstarLayer::builder()
+///     .on_auth_bearer(|_: BearerToken| async { None::<AuthstarClient> })
+///     .build()
+///     .unwrap();
+/// let guards = MethodGuards::<AuthstarClient>::new(&layer)
+///     .authenticated("/reports.Reports/List")
+///     .scopes_any("/reports.Reports/Export", ["reports:export", "admin"])
+///     .scopes_all("/reports.Reports/Purge", ["admin", "reports:write"]);
+/// // tonic::transport::Server::builder().layer(layer).layer(guards).add_service(...)
+/// # let _ = guards;
+/// ```
+pub struct MethodGuards<C> {
+    rules: std::sync::Arc<std::collections::HashMap<String, Rule>>,
+    info: crate::LayerInfo,
+    _client: std::marker::PhantomData<fn() -> C>,
+}
+
+impl<C> Clone for MethodGuards<C> {
+    fn clone(&self) -> Self {
+        Self {
+            rules: std::sync::Arc::clone(&self.rules),
+            info: self.info.clone(),
+            _client: std::marker::PhantomData,
+        }
+    }
+}
+
+impl<C> std::fmt::Debug for MethodGuards<C> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("MethodGuards")
+            .field("rules", &self.rules)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<C> MethodGuards<C> {
+    /// Guards with the challenges of `layer` (the one in front of them).
+    pub fn new<M>(layer: &crate::AuthstarLayer<C, M>) -> Self {
+        Self {
+            rules: Default::default(),
+            info: layer.info().clone(),
+            _client: std::marker::PhantomData,
+        }
+    }
+
+    fn rule(mut self, method: &str, rule: Rule) -> Self {
+        std::sync::Arc::make_mut(&mut self.rules).insert(method.to_owned(), rule);
+        self
+    }
+
+    /// `method` needs an authenticated client.
+    pub fn authenticated(self, method: &str) -> Self {
+        self.rule(method, Rule::Authenticated)
+    }
+
+    /// `method` needs a client with at least one of `scopes`.
+    pub fn scopes_any<I, S>(self, method: &str, scopes: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        self.rule(
+            method,
+            Rule::Any(scopes.into_iter().map(Into::into).collect()),
+        )
+    }
+
+    /// `method` needs a client with every one of `scopes`.
+    pub fn scopes_all<I, S>(self, method: &str, scopes: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        self.rule(
+            method,
+            Rule::All(scopes.into_iter().map(Into::into).collect()),
+        )
+    }
+}
+
+impl<S, C> tower_layer::Layer<S> for MethodGuards<C> {
+    type Service = MethodGuardService<S, C>;
+
+    fn layer(&self, inner: S) -> Self::Service {
+        MethodGuardService {
+            inner,
+            guards: self.clone(),
+        }
+    }
+}
+
+/// The service made by [`MethodGuards`].
+pub struct MethodGuardService<S, C> {
+    inner: S,
+    guards: MethodGuards<C>,
+}
+
+impl<S: Clone, C> Clone for MethodGuardService<S, C> {
+    fn clone(&self) -> Self {
+        Self {
+            inner: self.inner.clone(),
+            guards: self.guards.clone(),
+        }
+    }
+}
+
+impl<S: std::fmt::Debug, C> std::fmt::Debug for MethodGuardService<S, C> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("MethodGuardService")
+            .field("inner", &self.inner)
+            .field("guards", &self.guards)
+            .finish()
+    }
+}
+
+impl<C: crate::Client> MethodGuards<C> {
+    /// The refusal for `request`, if its method is guarded and the client does not pass.
+    fn refusal<B, R: Default>(&self, request: &http::Request<B>) -> Option<Response<R>> {
+        let rule = self.rules.get(request.uri().path())?;
+        let outcome = crate::Outcome::<C>::get(request.extensions());
+        let challenges = self.info.challenges();
+        let Some(client) = outcome.and_then(crate::Outcome::client) else {
+            let attempt = match outcome {
+                Some(crate::Outcome::Failed(attempt)) => Some(attempt),
+                _ => None,
+            };
+            return Some(challenges.unauthorized(attempt));
+        };
+        let allowed = match rule {
+            Rule::Authenticated => true,
+            Rule::Any(scopes) => scopes.iter().any(|s| client.has_scope(s)),
+            Rule::All(scopes) => scopes.iter().all(|s| client.has_scope(s)),
+        };
+        if allowed {
+            return None;
+        }
+        let mut refusal = Response::new(R::default());
+        *refusal.status_mut() = StatusCode::FORBIDDEN;
+        let scopes: &[String] = match rule {
+            Rule::Any(scopes) | Rule::All(scopes) => scopes,
+            Rule::Authenticated => &[],
+        };
+        if let Some(challenge) = challenges.insufficient_scope(scopes) {
+            refusal
+                .headers_mut()
+                .insert(http::header::WWW_AUTHENTICATE, challenge);
+        }
+        Some(refusal)
+    }
+}
+
+impl<S, C, B, R> tower_service::Service<http::Request<B>> for MethodGuardService<S, C>
+where
+    S: tower_service::Service<http::Request<B>, Response = Response<R>>,
+    C: crate::Client,
+    R: Default,
+{
+    type Response = Response<R>;
+    type Error = S::Error;
+    type Future = GuardFuture<S::Future, Response<R>>;
+
+    fn poll_ready(
+        &mut self,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, request: http::Request<B>) -> Self::Future {
+        match self.guards.refusal(&request) {
+            None => GuardFuture::Inner {
+                future: self.inner.call(request),
+            },
+            Some(refusal) => GuardFuture::Refused {
+                response: Some(for_caller(request.headers(), refusal)),
+            },
+        }
+    }
+}
+
+pin_project_lite::pin_project! {
+    /// The response future of a [`MethodGuardService`].
+    #[project = GuardProj]
+    #[allow(missing_docs)]
+    pub enum GuardFuture<F, R> {
+        /// The guarded method's own answer.
+        Inner { #[pin] future: F },
+        /// The guard's refusal.
+        Refused { response: Option<R> },
+    }
+}
+
+impl<F, R, E> std::future::Future for GuardFuture<F, R>
+where
+    F: std::future::Future<Output = Result<R, E>>,
+{
+    type Output = Result<R, E>;
+
+    fn poll(
+        self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Self::Output> {
+        match self.project() {
+            GuardProj::Inner { future } => future.poll(cx),
+            GuardProj::Refused { response } => std::task::Poll::Ready(Ok(response
+                .take()
+                .expect("authstar GuardFuture polled after completion"))),
+        }
+    }
+}

@@ -8,6 +8,7 @@ use std::net::SocketAddr;
 #[path = "../../../tests/support/python.rs"]
 mod python;
 
+use authstar::grpc::MethodGuards;
 use authstar::throttle::{Budget, FailureThrottle};
 use authstar::{AuthstarClient, AuthstarLayer, BearerToken, HeaderAuth};
 use tonic::Code;
@@ -135,12 +136,91 @@ async fn a_python_grpcio_client_sees_the_same_statuses() {
     if !python::available("grpc, grpc_health") {
         return;
     }
-    let url = server().await;
+    let (url, guarded) = (server().await, guarded_server().await);
     let target = url.trim_start_matches("http://").to_owned();
+    let guarded = guarded.trim_start_matches("http://").to_owned();
     let out = tokio::task::spawn_blocking(move || {
-        python::run("grpc_health_client.py", &[&target])
+        python::run("grpc_health_client.py", &[&target, &guarded])
     })
     .await
     .unwrap();
     assert!(out.contains("grpc ok"), "{out}");
+}
+
+/// A layer that lets anonymous calls through, and per-method guards behind it: `Check` needs
+/// the `health:read` scope, `Watch` is not guarded.
+async fn guarded_server() -> String {
+    let (reporter, health) = tonic_health::server::health_reporter();
+    reporter
+        .set_service_status("reports", ServingStatus::Serving)
+        .await;
+    let layer = AuthstarLayer::builder()
+        .on_auth_bearer(|token: BearerToken| {
+            let client = match token.as_str() {
+                "reader" => Some(AuthstarClient::new("reader", ["reports:read"])),
+                "monitor" => Some(AuthstarClient::new("monitor", ["health:read"])),
+                _ => None,
+            };
+            async move { client }
+        })
+        .build()
+        .unwrap();
+    let guards = MethodGuards::<AuthstarClient>::new(&layer)
+        .scopes_any("/grpc.health.v1.Health/Check", ["health:read", "admin"]);
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let address = listener.local_addr().unwrap();
+    tokio::spawn(
+        tonic::transport::Server::builder()
+            .layer(layer)
+            .layer(guards)
+            .add_service(health)
+            .serve_with_incoming(tokio_stream::wrappers::TcpListenerStream::new(listener)),
+    );
+    format!("http://{address}")
+}
+
+#[tokio::test]
+async fn method_guards_refuse_per_method_and_let_the_rest_through() {
+    let url = guarded_server().await;
+    let anonymous = check(&url, &[]).await.unwrap_err();
+    assert_eq!(anonymous.code(), Code::Unauthenticated);
+    let refused = check(&url, &[("authorization", "Bearer nobody")])
+        .await
+        .unwrap_err();
+    assert_eq!(refused.code(), Code::Unauthenticated);
+    let challenge = refused.metadata().get("www-authenticate").unwrap();
+    assert!(
+        challenge.to_str().unwrap().contains("invalid_token"),
+        "{challenge:?}"
+    );
+    let under_scoped = check(&url, &[("authorization", "Bearer reader")])
+        .await
+        .unwrap_err();
+    assert_eq!(under_scoped.code(), Code::PermissionDenied);
+    let challenge = under_scoped.metadata().get("www-authenticate").unwrap();
+    assert_eq!(
+        challenge.to_str().unwrap(),
+        r#"Bearer realm="authstar", error="insufficient_scope", scope="health:read admin""#
+    );
+    assert_eq!(
+        check(&url, &[("authorization", "Bearer monitor")])
+            .await
+            .unwrap(),
+        ServingStatus::Serving as i32
+    );
+    // `Watch` is not guarded: an anonymous caller gets its first answer.
+    let channel = tonic::transport::Channel::from_shared(url)
+        .unwrap()
+        .connect()
+        .await
+        .unwrap();
+    let mut stream = HealthClient::new(channel)
+        .watch(HealthCheckRequest {
+            service: "reports".into(),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    let first = stream.message().await.unwrap().unwrap();
+    assert_eq!(first.status, ServingStatus::Serving as i32);
 }
