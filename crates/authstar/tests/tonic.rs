@@ -136,11 +136,18 @@ async fn a_python_grpcio_client_sees_the_same_statuses() {
     if !python::available("grpc, grpc_health") {
         return;
     }
-    let (url, guarded) = (server().await, guarded_server().await);
-    let target = url.trim_start_matches("http://").to_owned();
-    let guarded = guarded.trim_start_matches("http://").to_owned();
+    let urls = [
+        server().await,
+        guarded_server().await,
+        reports_server().await,
+    ];
+    let targets: Vec<String> = urls
+        .iter()
+        .map(|url| url.trim_start_matches("http://").to_owned())
+        .collect();
     let out = tokio::task::spawn_blocking(move || {
-        python::run("grpc_health_client.py", &[&target, &guarded])
+        let args: Vec<&str> = targets.iter().map(String::as_str).collect();
+        python::run("grpc_health_client.py", &args)
     })
     .await
     .unwrap();
@@ -223,4 +230,94 @@ async fn method_guards_refuse_per_method_and_let_the_rest_through() {
         .into_inner();
     let first = stream.message().await.unwrap().unwrap();
     assert_eq!(first.status, ServingStatus::Serving as i32);
+}
+
+#[path = "../examples/grpc_reports.rs"]
+mod reports;
+
+/// Calls `path` of the example's service with `metadata`: the reply's (client id, report).
+async fn export(
+    url: &str,
+    path: &'static str,
+    metadata: &[(&'static str, &str)],
+) -> Result<(String, String), tonic::Status> {
+    let channel = tonic::transport::Channel::from_shared(url.to_owned())
+        .unwrap()
+        .connect()
+        .await
+        .unwrap();
+    let mut grpc = tonic::client::Grpc::new(channel);
+    grpc.ready().await.unwrap();
+    let mut request = tonic::Request::new(reports::ExportRequest {
+        report: "q3".into(),
+    });
+    for (key, value) in metadata {
+        request
+            .metadata_mut()
+            .insert(*key, MetadataValue::try_from(*value).unwrap());
+    }
+    let codec = tonic_prost::ProstCodec::<reports::ExportRequest, reports::ExportReply>::default();
+    let reply = grpc
+        .unary(request, http::uri::PathAndQuery::from_static(path), codec)
+        .await?
+        .into_inner();
+    Ok((reply.client_id, reply.report))
+}
+
+async fn reports_server() -> String {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(reports::serve(listener));
+    url
+}
+
+#[tokio::test]
+async fn a_handler_reads_the_client_and_a_guarded_method_needs_its_scope() {
+    let url = reports_server().await;
+    // The handler sees who called.
+    assert_eq!(
+        export(&url, reports::EXPORT, &[("x-api-key", "demo-key")])
+            .await
+            .unwrap(),
+        ("exporter".to_owned(), "q3".to_owned())
+    );
+    assert_eq!(
+        export(
+            &url,
+            reports::PING,
+            &[("authorization", "Bearer demo-token")]
+        )
+        .await
+        .unwrap(),
+        ("reporting".to_owned(), "q3".to_owned())
+    );
+    // The open method answers anonymous callers, without a client.
+    assert_eq!(
+        export(&url, reports::PING, &[]).await.unwrap(),
+        (String::new(), "q3".to_owned())
+    );
+    // The guarded one: no credentials, a refused one, a client without the scope.
+    let missing = export(&url, reports::EXPORT, &[]).await.unwrap_err();
+    assert_eq!(missing.code(), Code::Unauthenticated);
+    let refused = export(&url, reports::EXPORT, &[("x-api-key", "stolen")])
+        .await
+        .unwrap_err();
+    assert_eq!(refused.code(), Code::Unauthenticated);
+    let under_scoped = export(
+        &url,
+        reports::EXPORT,
+        &[("authorization", "Bearer demo-token")],
+    )
+    .await
+    .unwrap_err();
+    assert_eq!(under_scoped.code(), Code::PermissionDenied);
+    assert!(
+        under_scoped
+            .metadata()
+            .get("www-authenticate")
+            .unwrap()
+            .to_str()
+            .unwrap()
+            .contains(r#"scope="reports:export""#)
+    );
 }
