@@ -15,6 +15,7 @@ mod chart;
 mod demo_in_process;
 mod demo_process;
 mod e2e;
+mod grpc;
 mod jwt;
 mod jwt_layers;
 mod peers;
@@ -192,6 +193,7 @@ fn main() {
     let mut all = variants::all();
     all.extend(throttle::all());
     all.extend(demo_in_process::all());
+    all.extend(grpc::all());
     all.extend(jwt_layers::all());
     // The JWT keys and tokens, saved for the profiled children when instructions are counted.
     let fixture =

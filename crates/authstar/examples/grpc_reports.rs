@@ -23,7 +23,9 @@ use std::pin::Pin;
 use std::task::{Context, Poll};
 
 use authstar::grpc::MethodGuards;
-use authstar::{AuthstarClient, AuthstarLayer, BearerToken, HeaderAuth, Outcome};
+use authstar::{
+    AuthstarClient, AuthstarLayer, BearerToken, HeaderAuth, HeaderCredential, Outcome, sync_fn,
+};
 
 /// `ExportRequest`.
 #[derive(Clone, PartialEq, prost::Message)]
@@ -100,24 +102,35 @@ impl tower_service::Service<http::Request<tonic::body::Body>> for ReportsServer 
     }
 }
 
-/// Serves the service on `listener` behind the layer (Bearer `demo-token`, `X-API-Key:
-/// demo-key`) and the guards.
-pub(crate) async fn serve(
-    listener: tokio::net::TcpListener,
-) -> Result<(), tonic::transport::Error> {
+/// The layer (Bearer `demo-token`, `X-API-Key: demo-key`) and the per-method guards.
+pub(crate) fn security() -> (
+    AuthstarLayer<AuthstarClient, impl authstar::methods::MethodSet<AuthstarClient>>,
+    MethodGuards<AuthstarClient>,
+) {
+    // In-memory answers: `sync_fn` answers inside the layer's `call`, no future to box (a
+    // database lookup would be an `async` closure or an `Authenticator`).
+    let (reporting, exporter) = (
+        AuthstarClient::new("reporting", ["reports:read"]),
+        AuthstarClient::new("exporter", ["reports:read", "reports:export"]),
+    );
     let layer = AuthstarLayer::builder()
-        .on_auth_bearer(|token: BearerToken| {
-            let client = (token.as_str() == "demo-token")
-                .then(|| AuthstarClient::new("reporting", ["reports:read"]));
-            async move { client }
-        })
-        .on_auth_header(HeaderAuth::x_api_key(|key| async move {
-            (key.as_str() == "demo-key")
-                .then(|| AuthstarClient::new("exporter", ["reports:read", "reports:export"]))
+        .on_auth_bearer_with(sync_fn(move |token: BearerToken| {
+            (token.as_str() == "demo-token").then(|| reporting.clone())
         }))
+        .on_auth_header(HeaderAuth::x_api_key_with(sync_fn(
+            move |key: HeaderCredential| (key.as_str() == "demo-key").then(|| exporter.clone()),
+        )))
         .build()
         .expect("a valid layer");
     let guards = MethodGuards::<AuthstarClient>::new(&layer).scopes_any(EXPORT, ["reports:export"]);
+    (layer, guards)
+}
+
+/// Serves the service on `listener` behind the layer and the guards.
+pub(crate) async fn serve(
+    listener: tokio::net::TcpListener,
+) -> Result<(), tonic::transport::Error> {
+    let (layer, guards) = security();
     tonic::transport::Server::builder()
         .layer(layer)
         .layer(guards)
