@@ -17,11 +17,36 @@ use tonic_health::ServingStatus;
 use tonic_health::pb::HealthCheckRequest;
 use tonic_health::pb::health_client::HealthClient;
 
-async fn server() -> String {
+/// tonic's health service, `reports` serving.
+async fn serving_health()
+-> tonic_health::pb::health_server::HealthServer<impl tonic_health::pb::health_server::Health> {
     let (reporter, health) = tonic_health::server::health_reporter();
     reporter
         .set_service_status("reports", ServingStatus::Serving)
         .await;
+    health
+}
+
+/// A loopback listener for a server, and its URL.
+async fn listen() -> (tokio_stream::wrappers::TcpListenerStream, String) {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    (
+        tokio_stream::wrappers::TcpListenerStream::new(listener),
+        url,
+    )
+}
+
+async fn channel(url: &str) -> tonic::transport::Channel {
+    tonic::transport::Channel::from_shared(url.to_owned())
+        .unwrap()
+        .connect()
+        .await
+        .unwrap()
+}
+
+async fn server() -> String {
+    let health = serving_health().await;
     let layer = AuthstarLayer::builder()
         .on_auth_bearer(|token: BearerToken| {
             let client = (token.as_str() == "good-token")
@@ -43,24 +68,19 @@ async fn server() -> String {
         )
         .build()
         .unwrap();
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let address = listener.local_addr().unwrap();
+    let (incoming, url) = listen().await;
     tokio::spawn(
         tonic::transport::Server::builder()
             .layer(layer)
             .add_service(health)
-            .serve_with_incoming(tokio_stream::wrappers::TcpListenerStream::new(listener)),
+            .serve_with_incoming(incoming),
     );
-    format!("http://{address}")
+    url
 }
 
 /// One health check with `metadata`; the status (`Ok` = the service's serving status).
 async fn check(url: &str, metadata: &[(&'static str, &str)]) -> Result<i32, tonic::Status> {
-    let channel = tonic::transport::Channel::from_shared(url.to_owned())
-        .unwrap()
-        .connect()
-        .await
-        .unwrap();
+    let channel = channel(url).await;
     let mut client = HealthClient::new(channel);
     let mut request = tonic::Request::new(HealthCheckRequest {
         service: "reports".into(),
@@ -157,10 +177,7 @@ async fn a_python_grpcio_client_sees_the_same_statuses() {
 /// A layer that lets anonymous calls through, and per-method guards behind it: `Check` needs
 /// the `health:read` scope, `Watch` is not guarded.
 async fn guarded_server() -> String {
-    let (reporter, health) = tonic_health::server::health_reporter();
-    reporter
-        .set_service_status("reports", ServingStatus::Serving)
-        .await;
+    let health = serving_health().await;
     let layer = AuthstarLayer::builder()
         .on_auth_bearer(|token: BearerToken| {
             let client = match token.as_str() {
@@ -174,16 +191,15 @@ async fn guarded_server() -> String {
         .unwrap();
     let guards = MethodGuards::<AuthstarClient>::new(&layer)
         .scopes_any("/grpc.health.v1.Health/Check", ["health:read", "admin"]);
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let address = listener.local_addr().unwrap();
+    let (incoming, url) = listen().await;
     tokio::spawn(
         tonic::transport::Server::builder()
             .layer(layer)
             .layer(guards)
             .add_service(health)
-            .serve_with_incoming(tokio_stream::wrappers::TcpListenerStream::new(listener)),
+            .serve_with_incoming(incoming),
     );
-    format!("http://{address}")
+    url
 }
 
 #[tokio::test]
@@ -216,11 +232,7 @@ async fn method_guards_refuse_per_method_and_let_the_rest_through() {
         ServingStatus::Serving as i32
     );
     // `Watch` is not guarded: an anonymous caller gets its first answer.
-    let channel = tonic::transport::Channel::from_shared(url)
-        .unwrap()
-        .connect()
-        .await
-        .unwrap();
+    let channel = channel(&url).await;
     let mut stream = HealthClient::new(channel)
         .watch(HealthCheckRequest {
             service: "reports".into(),
@@ -241,11 +253,7 @@ async fn export(
     path: &'static str,
     metadata: &[(&'static str, &str)],
 ) -> Result<(String, String), tonic::Status> {
-    let channel = tonic::transport::Channel::from_shared(url.to_owned())
-        .unwrap()
-        .connect()
-        .await
-        .unwrap();
+    let channel = channel(url).await;
     let mut grpc = tonic::client::Grpc::new(channel);
     grpc.ready().await.unwrap();
     let mut request = tonic::Request::new(reports::ExportRequest {
