@@ -37,6 +37,7 @@
 
 #[cfg(feature = "remote")]
 mod discovery;
+pub mod dpop;
 #[cfg(feature = "remote")]
 mod introspection;
 mod issuer;

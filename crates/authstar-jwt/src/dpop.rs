@@ -1,0 +1,659 @@
+//! DPoP proofs (RFC 9449 §4.3): a client proves, per request, that it holds the private key its
+//! access token is bound to. [`DpopVerifier::verify`] checks one proof against the request it
+//! came with and returns the key's RFC 7638 thumbprint (`jkt`), which a bound token carries in
+//! `cnf.jkt`.
+//!
+//! The checks, in the RFC's order: one compact JWS; `typ` is `dpop+jwt`; `alg` is asymmetric and
+//! on the allow-list (never `none`, never HMAC); `jwk` is a public key (no private member) that
+//! verifies the signature; `jti`, `htm`, `htu` and `iat` are present; `htm` is the request's
+//! method; `htu` is the request's URI without query and fragment, both normalised (RFC 3986
+//! §6.2.2 and §6.2.3: case of scheme and host, default port, percent-encoding, empty path);
+//! `iat` is within the window; with an access token, `ath` is the base64url SHA-256 of it; the
+//! `jti` was not seen within the window (replay). Server-provided nonces are not used.
+//!
+//! ```
+//! use authstar_jwt::dpop::DpopVerifier;
+//!
+//! let verifier = DpopVerifier::new();
+//! let refused = verifier.verify("not.a.proof", "GET", "https://api.example/me", None);
+//! assert!(refused.is_err());
+//! ```
+
+use std::fmt;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use base64::Engine as _;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use jsonwebtoken::{Algorithm, DecodingKey, Validation};
+use serde::Deserialize;
+
+/// `typ` of a DPoP proof.
+pub const DPOP_TYPE: &str = "dpop+jwt";
+
+/// The default accepted algorithms: the asymmetric ones this crate verifies.
+pub const DEFAULT_ALGORITHMS: [Algorithm; 5] = [
+    Algorithm::ES256,
+    Algorithm::ES384,
+    Algorithm::EdDSA,
+    Algorithm::RS256,
+    Algorithm::PS256,
+];
+
+/// Why a proof was refused; each is an `invalid_dpop_proof` (RFC 9449 §7.1) for the client.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum DpopError {
+    /// Not a compact JWS, or its header or claims are not the JSON expected.
+    #[error("the DPoP proof is not a well-formed JWT")]
+    Malformed,
+    /// `typ` is not `dpop+jwt`.
+    #[error("the DPoP proof's typ is not dpop+jwt")]
+    WrongType,
+    /// `alg` is `none`, symmetric or not allowed.
+    #[error("the DPoP proof's algorithm is not accepted")]
+    Algorithm,
+    /// The `jwk` header is missing, not a usable public key, or holds private members.
+    #[error("the DPoP proof's jwk is not a public key")]
+    Key,
+    /// The signature does not verify with the `jwk`.
+    #[error("the DPoP proof's signature does not verify")]
+    Signature,
+    /// `htm` is not the request's method.
+    #[error("the DPoP proof is for another method")]
+    Method,
+    /// `htu` is not the request's URI.
+    #[error("the DPoP proof is for another URI")]
+    Uri,
+    /// `iat` is outside the accepted window.
+    #[error("the DPoP proof was not issued recently")]
+    Time,
+    /// The `jti` was already used within the window.
+    #[error("the DPoP proof was already used")]
+    Replayed,
+    /// `ath` is missing or is not the hash of the access token presented.
+    #[error("the DPoP proof is not for this access token")]
+    AccessTokenHash,
+}
+
+/// What a verified proof says.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct DpopProof {
+    /// The RFC 7638 SHA-256 thumbprint of the proof's key, base64url: the `cnf.jkt` of tokens
+    /// bound to it.
+    pub jkt: String,
+    /// The proof's `jti`.
+    pub jti: String,
+    /// The proof's `iat`.
+    pub iat: u64,
+}
+
+#[derive(Deserialize)]
+struct Claims {
+    jti: String,
+    htm: String,
+    htu: String,
+    iat: u64,
+    #[serde(default)]
+    ath: Option<String>,
+}
+
+/// Verifies DPoP proofs and remembers their `jti`s for the window. Cheap to clone (the replay
+/// memory is shared).
+#[derive(Clone)]
+pub struct DpopVerifier {
+    algorithms: Vec<Algorithm>,
+    /// How far `iat` may be in the past.
+    max_age: Duration,
+    /// How far `iat` may be in the future (clock skew).
+    leeway: Duration,
+    seen: std::sync::Arc<quick_cache::sync::Cache<String, u64>>,
+}
+
+impl fmt::Debug for DpopVerifier {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("DpopVerifier")
+            .field("algorithms", &self.algorithms)
+            .field("max_age", &self.max_age)
+            .field("leeway", &self.leeway)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Default for DpopVerifier {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl DpopVerifier {
+    /// [`DEFAULT_ALGORITHMS`]; `iat` at most 60 s old and 5 s ahead; up to 100 000 `jti`s
+    /// remembered (the oldest go first beyond that, so size it above your proofs per window).
+    pub fn new() -> Self {
+        Self {
+            algorithms: DEFAULT_ALGORITHMS.to_vec(),
+            max_age: Duration::from_secs(60),
+            leeway: Duration::from_secs(5),
+            seen: std::sync::Arc::new(quick_cache::sync::Cache::new(100_000)),
+        }
+    }
+
+    /// The accepted algorithms (symmetric ones and `none` are ignored: a proof's key is public).
+    pub fn algorithms(mut self, algorithms: impl IntoIterator<Item = Algorithm>) -> Self {
+        self.algorithms = algorithms
+            .into_iter()
+            .filter(|a| !matches!(a, Algorithm::HS256 | Algorithm::HS384 | Algorithm::HS512))
+            .collect();
+        self
+    }
+
+    /// How old (`max_age`) and how far ahead (`leeway`) a proof's `iat` may be.
+    pub fn window(mut self, max_age: Duration, leeway: Duration) -> Self {
+        self.max_age = max_age;
+        self.leeway = leeway;
+        self
+    }
+
+    /// How many `jti`s are remembered.
+    pub fn replay_capacity(mut self, capacity: usize) -> Self {
+        self.seen = std::sync::Arc::new(quick_cache::sync::Cache::new(capacity.max(1)));
+        self
+    }
+
+    /// The `alg` values accepted, for `dpop_signing_alg_values_supported` and the
+    /// `WWW-Authenticate: DPoP algs="..."` challenge.
+    pub fn algorithm_names(&self) -> Vec<String> {
+        // `Algorithm`'s variants are named as JOSE names them (`ES256`, `EdDSA`...).
+        self.algorithms.iter().map(|a| format!("{a:?}")).collect()
+    }
+
+    /// Verifies `proof` for a request with `method` to `url` (scheme, host and path as the
+    /// client addressed them: behind a proxy, as the proxy received them), and, when the
+    /// request carries one, for `access_token` (`ath`). The `jti` counts as used once
+    /// everything else holds.
+    pub fn verify(
+        &self,
+        proof: &str,
+        method: &str,
+        url: &str,
+        access_token: Option<&str>,
+    ) -> Result<DpopProof, DpopError> {
+        let (header, jwk) = header(proof)?;
+        if header.typ.as_deref() != Some(DPOP_TYPE) {
+            return Err(DpopError::WrongType);
+        }
+        let algorithm: Algorithm = header
+            .alg
+            .as_deref()
+            .and_then(|a| a.parse().ok())
+            .filter(|a| self.algorithms.contains(a))
+            .ok_or(DpopError::Algorithm)?;
+        let key: jsonwebtoken::jwk::Jwk =
+            serde_json::from_value(jwk.clone()).map_err(|_| DpopError::Key)?;
+        let decoding = DecodingKey::from_jwk(&key).map_err(|_| DpopError::Key)?;
+        let mut validation = Validation::new(algorithm);
+        validation.required_spec_claims.clear();
+        validation.validate_exp = false;
+        validation.validate_aud = false;
+        let claims = jsonwebtoken::decode::<Claims>(proof, &decoding, &validation)
+            .map_err(|error| match error.kind() {
+                jsonwebtoken::errors::ErrorKind::InvalidSignature => DpopError::Signature,
+                jsonwebtoken::errors::ErrorKind::InvalidAlgorithm
+                | jsonwebtoken::errors::ErrorKind::InvalidAlgorithmName => DpopError::Algorithm,
+                jsonwebtoken::errors::ErrorKind::InvalidKeyFormat
+                | jsonwebtoken::errors::ErrorKind::InvalidEcdsaKey
+                | jsonwebtoken::errors::ErrorKind::InvalidRsaKey(_) => DpopError::Key,
+                _ => DpopError::Malformed,
+            })?
+            .claims;
+        // Methods are case-sensitive (RFC 9110 §9.1).
+        if claims.htm != method {
+            return Err(DpopError::Method);
+        }
+        match (normalized_htu(&claims.htu), normalized_htu(url)) {
+            (Some(claimed), Some(actual)) if claimed == actual => {}
+            _ => return Err(DpopError::Uri),
+        }
+        let now = unix_now();
+        if claims.iat > now + self.leeway.as_secs() || claims.iat + self.max_age.as_secs() < now {
+            return Err(DpopError::Time);
+        }
+        if let Some(token) = access_token {
+            let expected = access_token_hash(token);
+            if claims.ath.as_deref() != Some(expected.as_str()) {
+                return Err(DpopError::AccessTokenHash);
+            }
+        }
+        let jkt = thumbprint(&jwk).ok_or(DpopError::Key)?;
+        // Remembered until the window has passed for it: after that, `iat` refuses it anyway.
+        let until = claims.iat + self.max_age.as_secs() + self.leeway.as_secs();
+        let key = format!("{jkt}.{}", claims.jti);
+        match self.seen.get_value_or_guard(&key, None) {
+            quick_cache::sync::GuardResult::Value(seen_until) if seen_until >= now => {
+                return Err(DpopError::Replayed);
+            }
+            quick_cache::sync::GuardResult::Value(_) => self.seen.insert(key, until),
+            quick_cache::sync::GuardResult::Guard(guard) => {
+                let _ = guard.insert(until);
+            }
+            quick_cache::sync::GuardResult::Timeout => return Err(DpopError::Replayed),
+        }
+        Ok(DpopProof {
+            jkt,
+            jti: claims.jti,
+            iat: claims.iat,
+        })
+    }
+}
+
+#[derive(Deserialize)]
+struct Header {
+    #[serde(default)]
+    typ: Option<String>,
+    #[serde(default)]
+    alg: Option<String>,
+}
+
+/// The longest proof read (a P-521 or RSA-4096 `jwk` fits well under it).
+const MAX_PROOF: usize = 8 * 1024;
+
+/// Members of a JWK that only a private (or symmetric) key has (RFC 7518 §6).
+const PRIVATE_MEMBERS: [&str; 8] = ["d", "p", "q", "dp", "dq", "qi", "oth", "k"];
+
+/// The proof's header and its `jwk`, refused when the key holds a private member.
+fn header(proof: &str) -> Result<(Header, serde_json::Value), DpopError> {
+    if proof.len() > MAX_PROOF || proof.split('.').count() != 3 {
+        return Err(DpopError::Malformed);
+    }
+    let encoded = proof.split('.').next().unwrap_or_default();
+    let bytes = URL_SAFE_NO_PAD
+        .decode(encoded)
+        .map_err(|_| DpopError::Malformed)?;
+    let mut value: serde_json::Value =
+        serde_json::from_slice(&bytes).map_err(|_| DpopError::Malformed)?;
+    let header: Header = serde_json::from_value(value.clone()).map_err(|_| DpopError::Malformed)?;
+    let jwk = value
+        .get_mut("jwk")
+        .map(serde_json::Value::take)
+        .filter(serde_json::Value::is_object)
+        .ok_or(DpopError::Key)?;
+    if PRIVATE_MEMBERS.iter().any(|m| jwk.get(m).is_some())
+        || jwk.get("kty").and_then(serde_json::Value::as_str) == Some("oct")
+    {
+        return Err(DpopError::Key);
+    }
+    Ok((header, jwk))
+}
+
+/// `base64url(SHA-256(access_token))`, the `ath` claim (RFC 9449 §4.2).
+pub fn access_token_hash(access_token: &str) -> String {
+    let digest = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, access_token.as_bytes());
+    URL_SAFE_NO_PAD.encode(digest.as_ref())
+}
+
+/// The RFC 7638 thumbprint (SHA-256, base64url) of a public JWK: its required members, in
+/// lexicographic order, as JSON without whitespace. `None` for another key type.
+pub fn thumbprint(jwk: &serde_json::Value) -> Option<String> {
+    let member = |name: &str| jwk.get(name)?.as_str();
+    let json = |pairs: &[(&str, &str)]| -> Option<String> {
+        let members: Vec<String> = pairs
+            .iter()
+            .map(|(k, v)| {
+                Some(format!(
+                    "{}:{}",
+                    serde_json::to_string(k).ok()?,
+                    serde_json::to_string(v).ok()?
+                ))
+            })
+            .collect::<Option<_>>()?;
+        Some(format!("{{{}}}", members.join(",")))
+    };
+    let canonical = match member("kty")? {
+        "EC" => json(&[
+            ("crv", member("crv")?),
+            ("kty", "EC"),
+            ("x", member("x")?),
+            ("y", member("y")?),
+        ])?,
+        "OKP" => json(&[("crv", member("crv")?), ("kty", "OKP"), ("x", member("x")?)])?,
+        "RSA" => json(&[("e", member("e")?), ("kty", "RSA"), ("n", member("n")?)])?,
+        _ => return None,
+    };
+    let digest = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, canonical.as_bytes());
+    Some(URL_SAFE_NO_PAD.encode(digest.as_ref()))
+}
+
+fn unix_now() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
+}
+
+/// An `htu` or request URL without query and fragment, normalised for comparison (RFC 9449
+/// §4.3 point 9, RFC 3986 §6.2.2–6.2.3): scheme and host lowercased, the scheme's default port
+/// dropped, percent-encodings of unreserved characters decoded and the others uppercased, an
+/// empty path as `/`. `None` for what is not an absolute http(s) URL, or holds user info.
+pub fn normalized_htu(url: &str) -> Option<String> {
+    let url = url.split(['?', '#']).next()?;
+    let (scheme, rest) = url.split_once("://")?;
+    let scheme = scheme.to_ascii_lowercase();
+    let default_port = match scheme.as_str() {
+        "https" => "443",
+        "http" => "80",
+        _ => return None,
+    };
+    let (authority, path) = match rest.find('/') {
+        Some(slash) => rest.split_at(slash),
+        None => (rest, ""),
+    };
+    if authority.is_empty() || authority.contains('@') {
+        return None;
+    }
+    let authority = authority.to_ascii_lowercase();
+    let authority = match authority.rsplit_once(':') {
+        // Not the colon of an IPv6 literal: a port.
+        Some((host, port)) if !port.contains(']') => {
+            if port == default_port || port.is_empty() {
+                host.to_owned()
+            } else if port.bytes().all(|b| b.is_ascii_digit()) {
+                format!("{host}:{port}")
+            } else {
+                return None;
+            }
+        }
+        _ => authority,
+    };
+    let path = if path.is_empty() { "/" } else { path };
+    Some(format!("{scheme}://{authority}{}", normalized_path(path)?))
+}
+
+/// Percent-encodings of unreserved characters decoded, the others uppercased (RFC 3986 §6.2.2).
+fn normalized_path(path: &str) -> Option<String> {
+    let bytes = path.as_bytes();
+    let mut out = String::with_capacity(path.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'%' {
+            let hex = path.get(i + 1..i + 3)?;
+            let value = u8::from_str_radix(hex, 16).ok()?;
+            if value.is_ascii_alphanumeric() || matches!(value, b'-' | b'.' | b'_' | b'~') {
+                out.push(char::from(value));
+            } else {
+                out.push('%');
+                out.push_str(&hex.to_ascii_uppercase());
+            }
+            i += 3;
+        } else {
+            out.push(char::from(bytes[i]));
+            i += 1;
+        }
+    }
+    Some(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::SigningKey;
+    use serde_json::json;
+
+    const URL: &str = "https://api.example/reports?x=1";
+
+    fn encode(value: &serde_json::Value) -> String {
+        URL_SAFE_NO_PAD.encode(serde_json::to_vec(value).unwrap())
+    }
+
+    /// A proof signed by `signer`, with `header` and `claims` merged over valid defaults.
+    fn proof_with(
+        signer: &SigningKey,
+        jwk_of: &SigningKey,
+        header: serde_json::Value,
+        claims: serde_json::Value,
+    ) -> String {
+        let alg = match signer.algorithm() {
+            Algorithm::EdDSA => "EdDSA",
+            _ => "ES256",
+        };
+        let mut h = json!({"typ": DPOP_TYPE, "alg": alg, "jwk": jwk_of.public_jwk().unwrap()});
+        let mut c = json!({
+            "jti": format!("{:x}", rand_id()),
+            "htm": "POST",
+            "htu": "https://api.example/reports",
+            "iat": unix_now(),
+        });
+        for (target, extra) in [(&mut h, header), (&mut c, claims)] {
+            for (k, v) in extra.as_object().unwrap() {
+                if v.is_null() {
+                    target.as_object_mut().unwrap().remove(k);
+                } else {
+                    target[k] = v.clone();
+                }
+            }
+        }
+        let input = format!("{}.{}", encode(&h), encode(&c));
+        let signature = signer.sign(input.as_bytes()).unwrap();
+        format!("{input}.{signature}")
+    }
+
+    fn rand_id() -> u64 {
+        use aws_lc_rs::rand::SecureRandom as _;
+        let mut bytes = [0u8; 8];
+        aws_lc_rs::rand::SystemRandom::new()
+            .fill(&mut bytes)
+            .unwrap();
+        u64::from_le_bytes(bytes)
+    }
+
+    fn key() -> SigningKey {
+        SigningKey::generate_es256("k").unwrap()
+    }
+
+    fn proof(key: &SigningKey, claims: serde_json::Value) -> String {
+        proof_with(key, key, json!({}), claims)
+    }
+
+    #[test]
+    fn a_valid_proof_gives_the_keys_thumbprint_once() {
+        let key = key();
+        let verifier = DpopVerifier::new();
+        let p = proof(&key, json!({}));
+        let verified = verifier.verify(&p, "POST", URL, None).unwrap();
+        let jwk = serde_json::to_value(key.public_jwk().unwrap()).unwrap();
+        assert_eq!(verified.jkt, thumbprint(&jwk).unwrap());
+        // Replayed: refused, however often.
+        for _ in 0..2 {
+            assert_eq!(
+                verifier.verify(&p, "POST", URL, None),
+                Err(DpopError::Replayed)
+            );
+        }
+        // A clone shares the memory.
+        assert_eq!(
+            verifier.clone().verify(&p, "POST", URL, None),
+            Err(DpopError::Replayed)
+        );
+        let ed = SigningKey::generate_ed25519("e").unwrap();
+        assert!(
+            verifier
+                .verify(&proof(&ed, json!({})), "POST", URL, None)
+                .is_ok()
+        );
+    }
+
+    #[test]
+    fn method_and_uri_must_match_the_request() {
+        let key = key();
+        let verifier = DpopVerifier::new();
+        let verify = |claims, method, url| verifier.verify(&proof(&key, claims), method, url, None);
+        assert_eq!(verify(json!({}), "GET", URL), Err(DpopError::Method));
+        assert_eq!(
+            verify(json!({"htm": "post"}), "POST", URL),
+            Err(DpopError::Method)
+        );
+        assert_eq!(
+            verify(json!({}), "POST", "https://api.example/other"),
+            Err(DpopError::Uri)
+        );
+        assert_eq!(
+            verify(json!({}), "POST", "http://api.example/reports"),
+            Err(DpopError::Uri)
+        );
+        assert_eq!(
+            verify(json!({}), "POST", "https://api.example:8443/reports"),
+            Err(DpopError::Uri)
+        );
+        // Same resource, written differently: accepted.
+        for url in [
+            "HTTPS://API.EXAMPLE:443/reports",
+            "https://api.example/reports#frag",
+            "https://api.example/%72eports",
+        ] {
+            assert!(verify(json!({}), "POST", url).is_ok(), "{url}");
+        }
+        assert!(
+            verify(
+                json!({"htu": "https://api.example/reports?ignored=1"}),
+                "POST",
+                URL
+            )
+            .is_ok()
+        );
+    }
+
+    #[test]
+    fn iat_must_be_recent() {
+        let key = key();
+        let verifier = DpopVerifier::new();
+        let now = unix_now();
+        for iat in [now - 61, now + 30, 0] {
+            assert_eq!(
+                verifier.verify(&proof(&key, json!({"iat": iat})), "POST", URL, None),
+                Err(DpopError::Time),
+                "{iat}"
+            );
+        }
+        assert!(
+            verifier
+                .verify(&proof(&key, json!({"iat": now - 30})), "POST", URL, None)
+                .is_ok()
+        );
+    }
+
+    #[test]
+    fn ath_binds_the_proof_to_the_access_token() {
+        let key = key();
+        let verifier = DpopVerifier::new();
+        let token = "an.access.token";
+        let cases = [
+            (json!({}), Err(DpopError::AccessTokenHash)),
+            (
+                json!({"ath": access_token_hash("another")}),
+                Err(DpopError::AccessTokenHash),
+            ),
+            (json!({"ath": access_token_hash(token)}), Ok(())),
+        ];
+        for (claims, expected) in cases {
+            let answer = verifier
+                .verify(&proof(&key, claims), "POST", URL, Some(token))
+                .map(|_| ());
+            assert_eq!(answer, expected);
+        }
+    }
+
+    #[test]
+    fn header_rules_none_symmetric_private_keys_wrong_typ_wrong_key() {
+        let key = key();
+        let other = SigningKey::generate_es256("o").unwrap();
+        let verifier = DpopVerifier::new();
+        let verify = |p: String| verifier.verify(&p, "POST", URL, None);
+        assert_eq!(
+            verify(proof_with(&key, &key, json!({"alg": "none"}), json!({}))),
+            Err(DpopError::Algorithm)
+        );
+        assert_eq!(
+            verify(proof_with(&key, &key, json!({"alg": "HS256"}), json!({}))),
+            Err(DpopError::Algorithm)
+        );
+        assert_eq!(
+            verify(proof_with(&key, &key, json!({"typ": "JWT"}), json!({}))),
+            Err(DpopError::WrongType)
+        );
+        assert_eq!(
+            verify(proof_with(&key, &key, json!({"typ": null}), json!({}))),
+            Err(DpopError::WrongType)
+        );
+        let mut private = serde_json::to_value(key.public_jwk().unwrap()).unwrap();
+        private["d"] = json!("AAAA");
+        assert_eq!(
+            verify(proof_with(&key, &key, json!({"jwk": private}), json!({}))),
+            Err(DpopError::Key)
+        );
+        assert_eq!(
+            verify(proof_with(
+                &key,
+                &key,
+                json!({"jwk": {"kty": "oct", "k": "c2VjcmV0"}}),
+                json!({})
+            )),
+            Err(DpopError::Key)
+        );
+        assert_eq!(
+            verify(proof_with(&key, &key, json!({"jwk": null}), json!({}))),
+            Err(DpopError::Key)
+        );
+        // Signed by another key than the one in the header.
+        assert_eq!(
+            verify(proof_with(&other, &key, json!({}), json!({}))),
+            Err(DpopError::Signature)
+        );
+        for claim in ["jti", "htm", "htu", "iat"] {
+            assert_eq!(
+                verify(proof(&key, json!({ claim: null }))),
+                Err(DpopError::Malformed),
+                "{claim}"
+            );
+        }
+        for garbage in ["", "a.b", "a.b.c", "....", &"x".repeat(10_000)] {
+            assert!(verify(garbage.to_owned()).is_err());
+        }
+    }
+
+    #[test]
+    fn thumbprints_use_the_required_members_in_order() {
+        let jwk = json!({"y": "b", "x": "a", "kty": "EC", "crv": "P-256", "kid": "ignored"});
+        let digest = aws_lc_rs::digest::digest(
+            &aws_lc_rs::digest::SHA256,
+            br#"{"crv":"P-256","kty":"EC","x":"a","y":"b"}"#,
+        );
+        assert_eq!(
+            thumbprint(&jwk).unwrap(),
+            URL_SAFE_NO_PAD.encode(digest.as_ref())
+        );
+        assert!(thumbprint(&json!({"kty": "oct", "k": "x"})).is_none());
+    }
+
+    #[test]
+    fn urls_normalise_as_rfc_3986_says() {
+        let cases = [
+            (
+                "https://Example.COM:443/a/b?q#f",
+                Some("https://example.com/a/b"),
+            ),
+            ("http://example.com:80", Some("http://example.com/")),
+            (
+                "http://example.com:8080/%7euser/%2f",
+                Some("http://example.com:8080/~user/%2F"),
+            ),
+            ("https://[::1]:8443/x", Some("https://[::1]:8443/x")),
+            ("https://[::1]/x", Some("https://[::1]/x")),
+            ("https://user@example.com/", None),
+            ("ftp://example.com/", None),
+            ("/relative", None),
+            ("https://example.com/%zz", None),
+            ("https://example.com:port/", None),
+        ];
+        for (url, expected) in cases {
+            assert_eq!(normalized_htu(url).as_deref(), expected, "{url}");
+        }
+    }
+}
