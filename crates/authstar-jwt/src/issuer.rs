@@ -86,6 +86,7 @@ impl JwtIssuer {
             jti: URL_SAFE_NO_PAD.encode(jti),
             client_id: client_id.to_owned(),
             scope: (!scopes.is_empty()).then(|| scopes.join(" ")),
+            cnf: None,
         };
         // A compact JWS (RFC 7515 §7.1), signed with the key parsed once.
         let claims = serde_json::to_vec(&claims)

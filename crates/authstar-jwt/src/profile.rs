@@ -371,6 +371,7 @@ impl TokenProfile {
             jti: text("jti").unwrap_or_default(),
             client_id,
             scope: (!scopes.is_empty()).then(|| scopes.join(" ")),
+            cnf: claims.get("cnf").and_then(Value::as_object).cloned(),
         })
     }
 }

@@ -36,6 +36,10 @@ pub struct AccessTokenClaims {
     /// Space-delimited scopes.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub scope: Option<String>,
+    /// Confirmation (RFC 7800): present on a sender-constrained token (`jkt` for DPoP, RFC
+    /// 9449; `x5t#S256` for mTLS, RFC 8705), which must not be accepted as a bearer token.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cnf: Option<serde_json::Map<String, serde_json::Value>>,
 }
 
 /// The `aud` claim: a string or an array of strings (RFC 7519 §4.1.3).
@@ -70,6 +74,9 @@ pub enum InvalidToken {
     CriticalExtension,
     /// Revoked: the token itself, or its client (see [`JwtVerifier::revocations`]).
     Revoked,
+    /// A sender-constrained token (a `cnf` claim: DPoP or mTLS-bound) presented as a bearer
+    /// token: whoever holds it without the key must not use it (RFC 9449 §7.2).
+    SenderConstrained,
 }
 
 impl fmt::Display for InvalidToken {
@@ -83,6 +90,9 @@ impl fmt::Display for InvalidToken {
             Self::NoClient => f.write_str("the claims name no client"),
             Self::CriticalExtension => f.write_str("crit names an extension not understood"),
             Self::Revoked => f.write_str("revoked"),
+            Self::SenderConstrained => {
+                f.write_str("a sender-constrained token used as a bearer token")
+            }
         }
     }
 }
@@ -616,6 +626,9 @@ impl<C: Clone + Send + Sync + 'static> JwtVerifier<C> {
             }
         }
         let claims = &decoded.claims;
+        if claims.cnf.is_some() {
+            return Err(InvalidToken::SenderConstrained);
+        }
         if let Some(revocations) = &self.inner.revocations {
             let stamp = TokenStamp {
                 jti: &claims.jti,

@@ -355,3 +355,41 @@ fn the_verified_token_cache_never_serves_a_token_past_its_exp() {
         "expired: neither the cache nor the check accepts it"
     );
 }
+
+#[test]
+fn rfc9449_a_sender_constrained_token_is_refused_as_a_bearer_token() {
+    // A DPoP-bound token (RFC 9449 §6.1: `cnf.jkt`) and an mTLS-bound one (RFC 8705 §3.1), from
+    // a legitimate issuer: whoever presents one as Bearer has the token, not necessarily the key.
+    let key = SigningKey::generate_es256("k1").unwrap();
+    for cnf in [
+        json!({"jkt": "0ZcOCORZNYy-DWpqq30jZyJGHTN0d2HglBV3uiguA4I"}),
+        json!({"x5t#S256": "bwcK0esc3ACC3DB2Y5_lESsXE8o9ltc05O89jdN-dg2"}),
+    ] {
+        let mut bound = claims();
+        bound["cnf"] = cnf.clone();
+        let token = sign(&key, &header(Algorithm::ES256, "k1"), &bound);
+        assert_eq!(
+            rejection(&verifier(&key), &token),
+            InvalidToken::SenderConstrained,
+            "{cnf}"
+        );
+        let cached = verifier(&key).cache(100);
+        assert_eq!(rejection(&cached, &token), InvalidToken::SenderConstrained);
+        // Through a provider profile (the claims read as JSON) too.
+        let mut jwt_typ = header(Algorithm::ES256, "k1");
+        jwt_typ.typ = Some("JWT".into());
+        let token = sign(&key, &jwt_typ, &bound);
+        let keycloak = JwtVerifier::with_profile(
+            [key.verification_key()],
+            ISS,
+            authstar_jwt::TokenProfile::keycloak(AUD),
+        );
+        assert_eq!(
+            rejection(&keycloak, &token),
+            InvalidToken::SenderConstrained
+        );
+    }
+    // The same token without `cnf` passes.
+    let token = sign(&key, &header(Algorithm::ES256, "k1"), &claims());
+    assert!(verifier(&key).verify(&token).is_ok());
+}
