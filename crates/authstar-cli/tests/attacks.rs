@@ -242,20 +242,29 @@ async fn a_wrong_password_flood_is_bounded_answers_503_and_does_not_tell_which_i
             started.elapsed()
         }
     };
+    // Paired: each unknown-id answer against the known-id answer just before it, so a busy
+    // moment (other tests share these two cores) slows both sides of a pair; the median of the
+    // pairs' ratios. What this must catch is a difference an attacker can see, such as a
+    // missing dummy hash (an unknown id answering ~100× faster), not a scheduler's 15 %.
     time("imported").await;
+    let mut ratios = Vec::new();
     let (mut known, mut unknown) = (Vec::new(), Vec::new());
-    for _ in 0..15 {
-        known.push(time("imported").await);
-        unknown.push(time("no-such-client").await);
+    for _ in 0..25 {
+        let k = time("imported").await;
+        let u = time("no-such-client").await;
+        ratios.push(u.as_secs_f64() / k.as_secs_f64());
+        known.push(k);
+        unknown.push(u);
     }
+    ratios.sort_by(f64::total_cmp);
     known.sort();
     unknown.sort();
-    let ratio = unknown[7].as_secs_f64() / known[7].as_secs_f64();
+    let ratio = ratios[12];
     println!(
-        "timing: known id {:?}, unknown id {:?} (medians), ratio {ratio:.3}",
-        known[7], unknown[7]
+        "timing: known id {:?}, unknown id {:?} (medians), median paired ratio {ratio:.3}",
+        known[12], unknown[12]
     );
-    assert!((0.85..1.15).contains(&ratio), "{ratio}");
+    assert!((0.8..1.25).contains(&ratio), "{ratio}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
