@@ -11,6 +11,7 @@ use base64::Engine as _;
 use serde::Deserialize;
 
 use crate::JwtError;
+use crate::metrics::Event;
 use crate::remote::checked_client;
 use crate::verifier::unix_now;
 
@@ -257,17 +258,11 @@ impl Introspection {
     /// One call to the endpoint, counted by its answer.
     async fn ask(&self, token: &str) -> Result<Cached, Failed> {
         let answer = self.call(token).await;
-        #[cfg(feature = "metrics")]
-        match &answer {
-            Ok((Some(_), _)) => {
-                metrics::counter!("authstar_introspection_calls_total", "result" => "active")
-            }
-            Ok((None, _)) => {
-                metrics::counter!("authstar_introspection_calls_total", "result" => "inactive")
-            }
-            Err(_) => metrics::counter!("authstar_introspection_calls_total", "result" => "error"),
-        }
-        .increment(1);
+        crate::metrics::count(match &answer {
+            Ok((Some(_), _)) => Event::IntrospectionActive,
+            Ok((None, _)) => Event::IntrospectionInactive,
+            Err(_) => Event::IntrospectionError,
+        });
         answer
     }
 
@@ -366,13 +361,10 @@ impl Authenticator<BearerToken> for Introspection {
 
     fn start(&self, token: BearerToken) -> Started<AskFuture, AuthstarClient> {
         let remembered = self.remembered(token.as_str());
-        // Literal labels in each branch: the facade builds such keys once, statically.
-        #[cfg(feature = "metrics")]
-        match remembered {
-            Some(_) => metrics::counter!("authstar_introspection_cache_total", "result" => "hit"),
-            None => metrics::counter!("authstar_introspection_cache_total", "result" => "miss"),
-        }
-        .increment(1);
+        crate::metrics::count(match remembered {
+            Some(_) => Event::IntrospectionCacheHit,
+            None => Event::IntrospectionCacheMiss,
+        });
         match remembered {
             Some(Some(client)) => Started::Done(Verdict::Authenticated(client)),
             Some(None) => Started::Done(Verdict::Rejected),

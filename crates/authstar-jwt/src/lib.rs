@@ -42,6 +42,7 @@ pub mod dpop;
 mod introspection;
 mod issuer;
 mod keys;
+mod metrics;
 mod profile;
 #[cfg(feature = "remote")]
 mod remote;

@@ -206,15 +206,12 @@ impl RemoteJwks {
                 }
                 *lock(&self.inner.fetched_at) = Some(Instant::now());
                 tracing::info!(url = %self.inner.url, keys = count, "authstar-jwt: JWKS refreshed");
-                #[cfg(feature = "metrics")]
-                metrics::counter!("authstar_jwks_refreshes_total", "result" => "ok").increment(1);
+                crate::metrics::count(crate::metrics::Event::JwksRefreshed);
                 Ok(count)
             }
             Err(error) => {
                 tracing::warn!(url = %self.inner.url, %error, "authstar-jwt: JWKS refresh failed; keeping the last good keys");
-                #[cfg(feature = "metrics")]
-                metrics::counter!("authstar_jwks_refreshes_total", "result" => "error")
-                    .increment(1);
+                crate::metrics::count(crate::metrics::Event::JwksRefreshFailed);
                 Err(error)
             }
         }

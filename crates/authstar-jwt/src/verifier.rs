@@ -528,8 +528,7 @@ impl<C: Clone + Send + Sync + 'static> JwtVerifier<C> {
             && let Some((client, exp, stamp)) = cache.get(token)
         {
             if exp > unix_now() {
-                #[cfg(feature = "metrics")]
-                metrics::counter!("authstar_jwt_cache_total", "result" => "hit").increment(1);
+                crate::metrics::count(crate::metrics::Event::JwtCacheHit);
                 if let (Some(revocations), Some(stamp)) = (&self.inner.revocations, &stamp)
                     && revocations.is_revoked(&stamp.as_stamp())
                 {
@@ -540,9 +539,8 @@ impl<C: Clone + Send + Sync + 'static> JwtVerifier<C> {
             }
             cache.remove(token);
         }
-        #[cfg(feature = "metrics")]
         if self.inner.cache.is_some() {
-            metrics::counter!("authstar_jwt_cache_total", "result" => "miss").increment(1);
+            crate::metrics::count(crate::metrics::Event::JwtCacheMiss);
         }
         let Decoded { claims, raw } = self.decode(keys, token)?;
         let exp = claims.exp;
