@@ -178,7 +178,8 @@ impl DpopVerifier {
         url: &str,
         access_token: Option<&str>,
     ) -> Result<DpopProof, DpopError> {
-        let (header, jwk) = header(proof)?;
+        let header = header(proof)?;
+        let jwk = header.jwk.as_ref().ok_or(DpopError::Key)?;
         if header.typ.as_deref() != Some(DPOP_TYPE) {
             return Err(DpopError::WrongType);
         }
@@ -188,8 +189,7 @@ impl DpopVerifier {
             .and_then(|a| a.parse().ok())
             .filter(|a| self.algorithms.contains(a))
             .ok_or(DpopError::Algorithm)?;
-        let key: jsonwebtoken::jwk::Jwk =
-            serde_json::from_value(jwk.clone()).map_err(|_| DpopError::Key)?;
+        let key = jsonwebtoken::jwk::Jwk::deserialize(jwk).map_err(|_| DpopError::Key)?;
         let decoding = DecodingKey::from_jwk(&key).map_err(|_| DpopError::Key)?;
         let mut validation = Validation::new(algorithm);
         validation.required_spec_claims.clear();
@@ -224,7 +224,7 @@ impl DpopVerifier {
                 return Err(DpopError::AccessTokenHash);
             }
         }
-        let jkt = thumbprint(&jwk).ok_or(DpopError::Key)?;
+        let jkt = thumbprint(jwk).ok_or(DpopError::Key)?;
         // Remembered until the window has passed for it: after that, `iat` refuses it anyway.
         let until = claims.iat + self.max_age.as_secs() + self.leeway.as_secs();
         let key = format!("{jkt}.{}", claims.jti);
@@ -252,6 +252,8 @@ struct Header {
     typ: Option<String>,
     #[serde(default)]
     alg: Option<String>,
+    #[serde(default)]
+    jwk: Option<serde_json::Value>,
 }
 
 /// The longest proof read (a P-521 or RSA-4096 `jwk` fits well under it).
@@ -260,8 +262,8 @@ const MAX_PROOF: usize = 8 * 1024;
 /// Members of a JWK that only a private (or symmetric) key has (RFC 7518 §6).
 const PRIVATE_MEMBERS: [&str; 8] = ["d", "p", "q", "dp", "dq", "qi", "oth", "k"];
 
-/// The proof's header and its `jwk`, refused when the key holds a private member.
-fn header(proof: &str) -> Result<(Header, serde_json::Value), DpopError> {
+/// The proof's header, refused when its `jwk` is missing or holds a private member.
+fn header(proof: &str) -> Result<Header, DpopError> {
     if proof.len() > MAX_PROOF || proof.split('.').count() != 3 {
         return Err(DpopError::Malformed);
     }
@@ -269,20 +271,18 @@ fn header(proof: &str) -> Result<(Header, serde_json::Value), DpopError> {
     let bytes = URL_SAFE_NO_PAD
         .decode(encoded)
         .map_err(|_| DpopError::Malformed)?;
-    let mut value: serde_json::Value =
-        serde_json::from_slice(&bytes).map_err(|_| DpopError::Malformed)?;
-    let header: Header = serde_json::from_value(value.clone()).map_err(|_| DpopError::Malformed)?;
-    let jwk = value
-        .get_mut("jwk")
-        .map(serde_json::Value::take)
-        .filter(serde_json::Value::is_object)
+    let header: Header = serde_json::from_slice(&bytes).map_err(|_| DpopError::Malformed)?;
+    let jwk = header
+        .jwk
+        .as_ref()
+        .filter(|jwk| jwk.is_object())
         .ok_or(DpopError::Key)?;
     if PRIVATE_MEMBERS.iter().any(|m| jwk.get(m).is_some())
         || jwk.get("kty").and_then(serde_json::Value::as_str) == Some("oct")
     {
         return Err(DpopError::Key);
     }
-    Ok((header, jwk))
+    Ok(header)
 }
 
 /// `base64url(SHA-256(access_token))`, the `ath` claim (RFC 9449 §4.2).

@@ -155,10 +155,18 @@ mod tests {
 
 /// What a gRPC method needs from the client the layer authenticated.
 #[derive(Clone, Debug)]
-enum Rule {
+enum Need {
     Authenticated,
     Any(Vec<String>),
     All(Vec<String>),
+}
+
+/// A method's need, with the RFC 6750 `insufficient_scope` challenge for its scopes, built
+/// once.
+#[derive(Clone, Debug)]
+struct Rule {
+    need: Need,
+    challenge: Option<HeaderValue>,
 }
 
 /// Per-method guards for a gRPC server: a tower [`Layer`](tower_layer::Layer) after the
@@ -217,14 +225,20 @@ impl<C> MethodGuards<C> {
         }
     }
 
-    fn rule(mut self, method: &str, rule: Rule) -> Self {
+    fn rule(mut self, method: &str, need: Need) -> Self {
+        let scopes: &[String] = match &need {
+            Need::Any(scopes) | Need::All(scopes) => scopes,
+            Need::Authenticated => &[],
+        };
+        let challenge = self.info.challenges().insufficient_scope(scopes);
+        let rule = Rule { need, challenge };
         std::sync::Arc::make_mut(&mut self.rules).insert(method.to_owned(), rule);
         self
     }
 
     /// `method` needs an authenticated client.
     pub fn authenticated(self, method: &str) -> Self {
-        self.rule(method, Rule::Authenticated)
+        self.rule(method, Need::Authenticated)
     }
 
     /// `method` needs a client with at least one of `scopes`.
@@ -235,7 +249,7 @@ impl<C> MethodGuards<C> {
     {
         self.rule(
             method,
-            Rule::Any(scopes.into_iter().map(Into::into).collect()),
+            Need::Any(scopes.into_iter().map(Into::into).collect()),
         )
     }
 
@@ -247,7 +261,7 @@ impl<C> MethodGuards<C> {
     {
         self.rule(
             method,
-            Rule::All(scopes.into_iter().map(Into::into).collect()),
+            Need::All(scopes.into_iter().map(Into::into).collect()),
         )
     }
 }
@@ -300,24 +314,20 @@ impl<C: crate::Client> MethodGuards<C> {
             };
             return Some(challenges.unauthorized(attempt));
         };
-        let allowed = match rule {
-            Rule::Authenticated => true,
-            Rule::Any(scopes) => scopes.iter().any(|s| client.has_scope(s)),
-            Rule::All(scopes) => scopes.iter().all(|s| client.has_scope(s)),
+        let allowed = match &rule.need {
+            Need::Authenticated => true,
+            Need::Any(scopes) => scopes.iter().any(|s| client.has_scope(s)),
+            Need::All(scopes) => scopes.iter().all(|s| client.has_scope(s)),
         };
         if allowed {
             return None;
         }
         let mut refusal = Response::new(R::default());
         *refusal.status_mut() = StatusCode::FORBIDDEN;
-        let scopes: &[String] = match rule {
-            Rule::Any(scopes) | Rule::All(scopes) => scopes,
-            Rule::Authenticated => &[],
-        };
-        if let Some(challenge) = challenges.insufficient_scope(scopes) {
+        if let Some(challenge) = &rule.challenge {
             refusal
                 .headers_mut()
-                .insert(http::header::WWW_AUTHENTICATE, challenge);
+                .insert(http::header::WWW_AUTHENTICATE, challenge.clone());
         }
         Some(refusal)
     }
