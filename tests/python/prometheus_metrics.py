@@ -75,4 +75,9 @@ assert moved(before, after, "authstar_jwt_cache_total", result="hit") == 1
 # The wrong Basic secret went to the database: an authenticator that had to wait, timed.
 timed = moved(before, after, "authstar_authenticator_duration_seconds_count", method="basic")
 assert timed >= 1, f"no basic authenticator timing ({timed})"
+# Guessing one client id until the layer answers 429: counted as throttled, never by id.
+statuses = [http.get("/me", auth=("guessed-id", f"guess-{i}")).status_code for i in range(15)]
+assert 429 in statuses, statuses
+throttled = scrape()
+assert moved(after, throttled, "authstar_throttled_total") >= 1
 print("metrics ok")
