@@ -10,6 +10,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use authstar::credentials::authorization::{self, Authorization};
+use authstar::credentials::dpop::{DPOP, ProofRequest, ProofVerifier, proof_of};
 use authstar::oauth2::{
     ClientAuthMethod, ClientCredentials, ErrorCode, OAuth2TokenRequest, OAuth2TokenResponse,
     TokenError, TokenIntrospection, TokenRequestForm,
@@ -143,12 +144,14 @@ pub trait EndpointAction<C>: sealed::Sealed + Send + Sync + 'static {
     #[doc(hidden)]
     fn check(&self, form: &TokenRequestForm) -> Result<(), TokenError>;
 
-    /// Does the endpoint's work for the authenticated `client`.
+    /// Does the endpoint's work for the authenticated `client`; `dpop_jkt` is the key of the
+    /// request's valid DPoP proof, when the endpoint checks them.
     #[doc(hidden)]
     fn answer(
         &self,
         form: TokenRequestForm,
         client: C,
+        dpop_jkt: Option<String>,
     ) -> impl Future<Output = Result<Response, BoxError>> + Send;
 }
 
@@ -159,8 +162,14 @@ impl<C: Client, B: TokenBuilder<C>> EndpointAction<C> for Issue<B> {
         form.check_grant_type()
     }
 
-    async fn answer(&self, form: TokenRequestForm, client: C) -> Result<Response, BoxError> {
-        let request = form.authorize(&client)?;
+    async fn answer(
+        &self,
+        form: TokenRequestForm,
+        client: C,
+        dpop_jkt: Option<String>,
+    ) -> Result<Response, BoxError> {
+        let mut request = form.authorize(&client)?;
+        request.dpop_jkt = dpop_jkt;
         let token = self.0.build(request, client).await?;
         Ok(Json(token).into_response())
     }
@@ -173,7 +182,12 @@ impl<C: Client, R: TokenRevoker<C>> EndpointAction<C> for Revoke<R> {
         form.require_token().map(|_| ())
     }
 
-    async fn answer(&self, mut form: TokenRequestForm, client: C) -> Result<Response, BoxError> {
+    async fn answer(
+        &self,
+        mut form: TokenRequestForm,
+        client: C,
+        _: Option<String>,
+    ) -> Result<Response, BoxError> {
         let token = form.token.take().unwrap_or_default();
         self.0.revoke(token, client).await?;
         Ok(StatusCode::OK.into_response())
@@ -187,7 +201,12 @@ impl<C: Client, I: TokenIntrospector<C>> EndpointAction<C> for Introspect<I> {
         form.require_token().map(|_| ())
     }
 
-    async fn answer(&self, mut form: TokenRequestForm, client: C) -> Result<Response, BoxError> {
+    async fn answer(
+        &self,
+        mut form: TokenRequestForm,
+        client: C,
+        _: Option<String>,
+    ) -> Result<Response, BoxError> {
         let token = form.token.take().unwrap_or_default();
         let answer = self.0.introspect(token, client).await?;
         Ok(Json(answer).into_response())
@@ -244,6 +263,13 @@ pub struct TokenEndpoint<C, A, V = ThroughMiddleware> {
     action: Arc<A>,
     verifier: Arc<V>,
     reuse_layer_verdict: bool,
+    dpop: Option<Arc<EndpointDpop>>,
+}
+
+/// How a token endpoint checks DPoP proofs: the verifier and the endpoint's public URL (`htu`).
+struct EndpointDpop {
+    proofs: Box<dyn ProofVerifier>,
+    url: String,
 }
 
 impl<C, A, V> Clone for TokenEndpoint<C, A, V> {
@@ -253,6 +279,7 @@ impl<C, A, V> Clone for TokenEndpoint<C, A, V> {
             action: Arc::clone(&self.action),
             verifier: Arc::clone(&self.verifier),
             reuse_layer_verdict: self.reuse_layer_verdict,
+            dpop: self.dpop.clone(),
         }
     }
 }
@@ -352,6 +379,7 @@ impl<C: Client> RouteSecurity<C> {
             action: Arc::new(action),
             verifier: Arc::new(ThroughMiddleware),
             reuse_layer_verdict: false,
+            dpop: None,
         }
     }
 }
@@ -455,11 +483,48 @@ impl<C, A> TokenEndpoint<C, A, ThroughMiddleware> {
             action: self.action,
             verifier: Arc::new(verifier),
             reuse_layer_verdict: self.reuse_layer_verdict,
+            dpop: self.dpop,
         }
     }
 }
 
+impl<C, B, V> TokenEndpoint<C, Issue<B>, V> {
+    /// Issues DPoP-bound tokens (RFC 9449 §5) to requests that carry a `DPoP` proof, checked
+    /// by `proofs` (authstar-jwt's `DpopVerifier`) against `POST` and `url`, this endpoint's
+    /// public URL (`https://as.example.com/oauth2/token`). A valid proof's key thumbprint
+    /// reaches the token builder as `OAuth2TokenRequest::dpop_jkt` (authstar-jwt's
+    /// `JwtIssuer::token_response` binds the token to it and answers `token_type: DPoP`); an
+    /// invalid or repeated proof is `400 invalid_dpop_proof`. Requests without a proof get
+    /// bearer tokens as before.
+    pub fn dpop(mut self, proofs: impl ProofVerifier, url: impl Into<String>) -> Self {
+        self.dpop = Some(Arc::new(EndpointDpop {
+            proofs: Box::new(proofs),
+            url: url.into(),
+        }));
+        self
+    }
+}
+
 impl<C: Client, A, V> TokenEndpoint<C, A, V> {
+    /// The key thumbprint of the request's DPoP proof: `None` without a proof (or when the
+    /// endpoint does not check them), `Err` for a repeated or invalid one.
+    fn dpop_jkt(&self, parts: &Parts) -> Result<Option<String>, TokenError> {
+        let Some(dpop) = &self.dpop else {
+            return Ok(None);
+        };
+        if !parts.headers.contains_key(&DPOP) {
+            return Ok(None);
+        }
+        let refused = |reason: &'static str| TokenError::new(ErrorCode::InvalidDpopProof, reason);
+        let proof =
+            proof_of(&parts.headers, authstar::DEFAULT_MAX_CREDENTIAL_LEN).map_err(refused)?;
+        let request = ProofRequest::new(proof, &parts.method, &dpop.url, None);
+        dpop.proofs
+            .verify_proof(&request)
+            .map(Some)
+            .map_err(refused)
+    }
+
     /// The layer's `on_auth_basic` checks the same clients as this endpoint's verifier: take
     /// its verdict on `Authorization: Basic` instead of checking the secret a second time
     /// (with a password-hashed secret, a second check doubles the cost of every token). Only
@@ -594,9 +659,10 @@ where
             Some(verdict) => verdict?,
             None => self.verify(presented, &parts).await?,
         };
+        let dpop_jkt = self.dpop_jkt(&parts)?;
         let client_id = client.client_id().to_owned();
         let endpoint = A::NAME;
-        match self.action.answer(form, client).await {
+        match self.action.answer(form, client, dpop_jkt).await {
             Ok(response) => {
                 // Debug, not info: a line per token costs more than a fifth of the ES256
                 // signature (5.5 µs of CPU on the demo); refusals and failures stay at info/error.

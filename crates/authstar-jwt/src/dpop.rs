@@ -40,40 +40,61 @@ pub const DEFAULT_ALGORITHMS: [Algorithm; 5] = [
 ];
 
 /// Why a proof was refused; each is an `invalid_dpop_proof` (RFC 9449 §7.1) for the client.
-#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum DpopError {
     /// Not a compact JWS, or its header or claims are not the JSON expected.
-    #[error("the DPoP proof is not a well-formed JWT")]
     Malformed,
     /// `typ` is not `dpop+jwt`.
-    #[error("the DPoP proof's typ is not dpop+jwt")]
     WrongType,
     /// `alg` is `none`, symmetric or not allowed.
-    #[error("the DPoP proof's algorithm is not accepted")]
     Algorithm,
     /// The `jwk` header is missing, not a usable public key, or holds private members.
-    #[error("the DPoP proof's jwk is not a public key")]
     Key,
     /// The signature does not verify with the `jwk`.
-    #[error("the DPoP proof's signature does not verify")]
     Signature,
     /// `htm` is not the request's method.
-    #[error("the DPoP proof is for another method")]
     Method,
     /// `htu` is not the request's URI.
-    #[error("the DPoP proof is for another URI")]
     Uri,
     /// `iat` is outside the accepted window.
-    #[error("the DPoP proof was not issued recently")]
     Time,
     /// The `jti` was already used within the window.
-    #[error("the DPoP proof was already used")]
     Replayed,
     /// `ath` is missing or is not the hash of the access token presented.
-    #[error("the DPoP proof is not for this access token")]
     AccessTokenHash,
 }
+
+impl DpopError {
+    /// The reason as a fixed text, safe to log and to show the client.
+    ///
+    /// ```
+    /// use authstar_jwt::dpop::DpopError;
+    /// assert_eq!(DpopError::Replayed.description(), "the DPoP proof was already used");
+    /// ```
+    pub fn description(&self) -> &'static str {
+        match self {
+            Self::Malformed => "the DPoP proof is not a well-formed JWT",
+            Self::WrongType => "the DPoP proof's typ is not dpop+jwt",
+            Self::Algorithm => "the DPoP proof's algorithm is not accepted",
+            Self::Key => "the DPoP proof's jwk is not a public key",
+            Self::Signature => "the DPoP proof's signature does not verify",
+            Self::Method => "the DPoP proof is for another method",
+            Self::Uri => "the DPoP proof is for another URI",
+            Self::Time => "the DPoP proof was not issued recently",
+            Self::Replayed => "the DPoP proof was already used",
+            Self::AccessTokenHash => "the DPoP proof is not for this access token",
+        }
+    }
+}
+
+impl fmt::Display for DpopError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.description())
+    }
+}
+
+impl std::error::Error for DpopError {}
 
 /// What a verified proof says.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -243,6 +264,33 @@ impl DpopVerifier {
             jti: claims.jti,
             iat: claims.iat,
         })
+    }
+}
+
+/// The layer's proof check (`authstar::credentials::dpop`), and the token endpoint's.
+impl authstar::credentials::dpop::ProofVerifier for DpopVerifier {
+    fn verify_proof(
+        &self,
+        request: &authstar::credentials::dpop::ProofRequest<'_>,
+    ) -> Result<String, &'static str> {
+        self.verify(
+            request.proof,
+            request.method.as_str(),
+            request.url,
+            request.access_token,
+        )
+        .map(|proof| proof.jkt)
+        .map_err(|error| {
+            tracing::debug!(
+                reason = error.description(),
+                "authstar-jwt: DPoP proof refused"
+            );
+            error.description()
+        })
+    }
+
+    fn algorithms(&self) -> Vec<String> {
+        self.algorithm_names()
     }
 }
 

@@ -59,13 +59,25 @@ impl JwtIssuer {
 
     /// Issues a token for `client_id` with `scopes`.
     pub fn issue(&self, client_id: &str, scopes: &[String]) -> Result<String, JwtError> {
-        self.issue_at(client_id, scopes, SystemTime::now())
+        self.issue_at(client_id, scopes, None, SystemTime::now())
+    }
+
+    /// Issues a token for `client_id` with `scopes` bound to the DPoP key whose RFC 7638
+    /// thumbprint is `jkt` (`cnf.jkt`, RFC 9449 §6.1): usable only with proofs by that key.
+    pub fn issue_bound(
+        &self,
+        client_id: &str,
+        scopes: &[String],
+        jkt: &str,
+    ) -> Result<String, JwtError> {
+        self.issue_at(client_id, scopes, Some(jkt), SystemTime::now())
     }
 
     fn issue_at(
         &self,
         client_id: &str,
         scopes: &[String],
+        jkt: Option<&str>,
         now: SystemTime,
     ) -> Result<String, JwtError> {
         let iat = now
@@ -86,7 +98,11 @@ impl JwtIssuer {
             jti: URL_SAFE_NO_PAD.encode(jti),
             client_id: client_id.to_owned(),
             scope: (!scopes.is_empty()).then(|| scopes.join(" ")),
-            cnf: None,
+            cnf: jkt.map(|jkt| {
+                let mut cnf = serde_json::Map::new();
+                cnf.insert("jkt".to_owned(), jkt.into());
+                cnf
+            }),
         };
         // A compact JWS (RFC 7515 §7.1), signed with the key parsed once.
         let claims = serde_json::to_vec(&claims)
@@ -102,7 +118,8 @@ impl JwtIssuer {
     }
 
     /// The token endpoint's response for a validated request: a signed token, `expires_in`
-    /// equal to `exp − iat`, the granted `scope`, no refresh token (RFC 6749 §4.4.3).
+    /// equal to `exp − iat`, the granted `scope`, no refresh token (RFC 6749 §4.4.3). With a
+    /// proven DPoP key (`request.dpop_jkt`), the token is bound to it and `token_type` is `DPoP`.
     ///
     /// ```
     /// use authstar::oauth2::OAuth2TokenRequest;
@@ -114,6 +131,7 @@ impl JwtIssuer {
     ///     client_id: "svc".into(),
     ///     scopes: vec!["read".into()],
     ///     requested_scope: None,
+    ///     dpop_jkt: None,
     /// };
     /// let response = issuer.token_response(&request).unwrap();
     /// assert_eq!(response.expires_in, 3600);
@@ -124,8 +142,13 @@ impl JwtIssuer {
         &self,
         request: &OAuth2TokenRequest,
     ) -> Result<OAuth2TokenResponse, JwtError> {
-        let token = self.issue(&request.client_id, &request.scopes)?;
-        Ok(OAuth2TokenResponse::bearer(token)
+        let jkt = request.dpop_jkt.as_deref();
+        let token = self.issue_at(&request.client_id, &request.scopes, jkt, SystemTime::now())?;
+        let response = match jkt {
+            Some(_) => OAuth2TokenResponse::dpop(token),
+            None => OAuth2TokenResponse::bearer(token),
+        };
+        Ok(response
             .expires_in(self.lifetime.as_secs())
             .scope(request.scope()))
     }

@@ -6,6 +6,7 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Duration;
 
+use authstar::credentials::dpop::DpopToken;
 use authstar::{Authenticator, AuthstarClient, BearerToken, Client, Started, Verdict};
 use jsonwebtoken::{Algorithm, Validation};
 use serde::{Deserialize, Serialize};
@@ -77,6 +78,9 @@ pub enum InvalidToken {
     /// A sender-constrained token (a `cnf` claim: DPoP or mTLS-bound) presented as a bearer
     /// token: whoever holds it without the key must not use it (RFC 9449 §7.2).
     SenderConstrained,
+    /// A DPoP proof came with a token that is not bound to its key (`cnf.jkt` is another key's
+    /// thumbprint, or the token is not DPoP-bound).
+    KeyMismatch,
 }
 
 impl fmt::Display for InvalidToken {
@@ -93,6 +97,7 @@ impl fmt::Display for InvalidToken {
             Self::SenderConstrained => {
                 f.write_str("a sender-constrained token used as a bearer token")
             }
+            Self::KeyMismatch => f.write_str("the token is not bound to the DPoP proof's key"),
         }
     }
 }
@@ -220,9 +225,45 @@ struct Decoded {
     raw: Option<RawClaims>,
 }
 
-/// A cached verification: the client, the token's `exp`, and its stamp when revocations are
-/// checked.
-type Cached<C> = (C, u64, Option<Arc<Stamp>>);
+/// A cached verification: the client, the token's `exp`, its stamp when revocations are
+/// checked, and the key it is bound to.
+type Cached<C> = (C, u64, Option<Arc<Stamp>>, Binding);
+
+/// What a token is bound to (its `cnf`, RFC 7800).
+#[derive(Clone, Debug, PartialEq, Eq)]
+enum Binding {
+    /// Nothing: a bearer token.
+    Bearer,
+    /// A DPoP key, by its RFC 7638 thumbprint (`cnf.jkt`).
+    Key(Box<str>),
+    /// Something this library cannot check (an mTLS certificate, `cnf.x5t#S256`).
+    Unsupported,
+}
+
+impl Binding {
+    fn of(claims: &AccessTokenClaims) -> Self {
+        match &claims.cnf {
+            None => Self::Bearer,
+            Some(cnf) => match cnf.get("jkt").and_then(serde_json::Value::as_str) {
+                Some(jkt) => Self::Key(jkt.into()),
+                None => Self::Unsupported,
+            },
+        }
+    }
+
+    /// Whether a token bound to this may be used by a request whose DPoP proof was made with
+    /// the key `proven` (`None`: no proof, a bearer request).
+    #[inline]
+    fn admits(&self, proven: Option<&str>) -> Result<(), InvalidToken> {
+        match (self, proven) {
+            (Self::Bearer, None) => Ok(()),
+            (Self::Key(jkt), Some(proven)) if **jkt == *proven => Ok(()),
+            (Self::Key(_) | Self::Bearer, Some(_)) => Err(InvalidToken::KeyMismatch),
+            (Self::Key(_) | Self::Unsupported, None) => Err(InvalidToken::SenderConstrained),
+            (Self::Unsupported, Some(_)) => Err(InvalidToken::KeyMismatch),
+        }
+    }
+}
 
 /// Verified tokens and their clients with each token's `exp`, bounded by count. A hit is
 /// honoured only before its `exp` (and dropped after), so nothing is served past it.
@@ -522,13 +563,20 @@ impl<C: Clone + Send + Sync + 'static> JwtVerifier<C> {
         }
     }
 
-    /// Verifies `token` against `keys`, through the cache.
-    pub(crate) fn verify_with(&self, keys: &KeySet, token: &str) -> Result<C, InvalidToken> {
+    /// Verifies `token` against `keys`, through the cache; `proven` is the key thumbprint of
+    /// the request's DPoP proof (`None` for a bearer request).
+    pub(crate) fn verify_with(
+        &self,
+        keys: &KeySet,
+        token: &str,
+        proven: Option<&str>,
+    ) -> Result<C, InvalidToken> {
         if let Some(cache) = &self.inner.cache
-            && let Some((client, exp, stamp)) = cache.get(token)
+            && let Some((client, exp, stamp, binding)) = cache.get(token)
         {
             if exp > unix_now() {
                 crate::metrics::count(crate::metrics::Event::JwtCacheHit);
+                binding.admits(proven)?;
                 if let (Some(revocations), Some(stamp)) = (&self.inner.revocations, &stamp)
                     && revocations.is_revoked(&stamp.as_stamp())
                 {
@@ -543,6 +591,8 @@ impl<C: Clone + Send + Sync + 'static> JwtVerifier<C> {
             crate::metrics::count(crate::metrics::Event::JwtCacheMiss);
         }
         let Decoded { claims, raw } = self.decode(keys, token)?;
+        let binding = Binding::of(&claims);
+        binding.admits(proven)?;
         let exp = claims.exp;
         let stamp = match (&self.inner.cache, &self.inner.revocations) {
             (Some(_), Some(_)) => Some(Arc::new(Stamp {
@@ -558,7 +608,7 @@ impl<C: Clone + Send + Sync + 'static> JwtVerifier<C> {
         }
         .ok_or(InvalidToken::NoClient)?;
         if let Some(cache) = &self.inner.cache {
-            cache.insert(token.into(), (client.clone(), exp, stamp));
+            cache.insert(token.into(), (client.clone(), exp, stamp, binding));
         }
         Ok(client)
     }
@@ -624,9 +674,6 @@ impl<C: Clone + Send + Sync + 'static> JwtVerifier<C> {
             }
         }
         let claims = &decoded.claims;
-        if claims.cnf.is_some() {
-            return Err(InvalidToken::SenderConstrained);
-        }
         if let Some(revocations) = &self.inner.revocations {
             let stamp = TokenStamp {
                 jti: &claims.jti,
@@ -641,8 +688,8 @@ impl<C: Clone + Send + Sync + 'static> JwtVerifier<C> {
     }
 
     /// Verifies `token` as [`verify`](Self::verify) does (revocations included, the cache
-    /// not consulted) and returns its claims: what an introspection or revocation endpoint
-    /// needs. Against a remote JWKS, only the keys already fetched are used.
+    /// not consulted) and returns its claims, sender-constrained or not: what an introspection
+    /// or revocation endpoint needs. Against a remote JWKS, only the keys already fetched are used.
     ///
     /// ```
     /// # use authstar_jwt::{JwtIssuer, JwtVerifier, SigningKey};
@@ -682,12 +729,35 @@ impl<C: Clone + Send + Sync + 'static> JwtVerifier<C> {
         }
     }
 
-    /// Verifies a token against local keys (or the remote JWKS's current keys).
+    /// Verifies a bearer token against local keys (or the remote JWKS's current keys). A
+    /// sender-constrained token (with `cnf`) is refused: it needs its proof
+    /// ([`verify_dpop`](Self::verify_dpop)).
     pub fn verify(&self, token: &str) -> Result<C, InvalidToken> {
+        self.verify_current(token, None)
+    }
+
+    /// Verifies a DPoP-bound token presented with a proof (already checked) made by the key
+    /// whose RFC 7638 thumbprint is `jkt`: the token's `cnf.jkt` must be `jkt`.
+    ///
+    /// ```
+    /// # use authstar_jwt::{JwtIssuer, JwtVerifier, SigningKey};
+    /// let key = SigningKey::generate_ed25519("k").unwrap();
+    /// let verifier = JwtVerifier::new([key.verification_key()], "https://as", "api");
+    /// let issuer = JwtIssuer::new(key, "https://as", "api");
+    /// let bound = issuer.issue_bound("svc", &[], "NzbLsXh8uDCcd-6MNwXF4W_7noWXFZAfHkxZsRGC9Xs").unwrap();
+    /// assert!(verifier.verify_dpop(&bound, "NzbLsXh8uDCcd-6MNwXF4W_7noWXFZAfHkxZsRGC9Xs").is_ok());
+    /// assert!(verifier.verify_dpop(&bound, "another-key").is_err());
+    /// assert!(verifier.verify(&bound).is_err()); // not as a bearer token
+    /// ```
+    pub fn verify_dpop(&self, token: &str, jkt: &str) -> Result<C, InvalidToken> {
+        self.verify_current(token, Some(jkt))
+    }
+
+    fn verify_current(&self, token: &str, proven: Option<&str>) -> Result<C, InvalidToken> {
         match &self.inner.source {
-            KeySource::Local(keys) => self.verify_with(keys, token),
+            KeySource::Local(keys) => self.verify_with(keys, token, proven),
             #[cfg(feature = "remote")]
-            KeySource::Remote(remote) => self.verify_with(&remote.current(), token),
+            KeySource::Remote(remote) => self.verify_with(&remote.current(), token, proven),
         }
     }
 }
@@ -704,8 +774,14 @@ fn client_of(claims: &AccessTokenClaims) -> &str {
 /// An active token's RFC 7662 answer.
 fn introspection(claims: AccessTokenClaims) -> authstar::oauth2::TokenIntrospection {
     let mut answer = authstar::oauth2::TokenIntrospection::active(client_of(&claims));
+    // A DPoP-bound token says so, with its key (RFC 9449 §6.2).
+    let bound = match Binding::of(&claims) {
+        Binding::Key(jkt) => Some(authstar::oauth2::Confirmation { jkt: jkt.into() }),
+        Binding::Bearer | Binding::Unsupported => None,
+    };
+    answer.token_type = Some(if bound.is_some() { "DPoP" } else { "Bearer" }.to_owned());
+    answer.cnf = bound;
     answer.scope = claims.scope;
-    answer.token_type = Some("Bearer".to_owned());
     answer.exp = Some(claims.exp);
     answer.iat = Some(claims.iat);
     answer.nbf = claims.nbf;
@@ -784,40 +860,68 @@ fn verdict<C>(result: Result<C, InvalidToken>) -> Verdict<C> {
 /// The future of a verification that waits for a JWKS refresh.
 pub(crate) type VerifyFuture<C> = Pin<Box<dyn Future<Output = Verdict<C>> + Send>>;
 
-impl<C: Client> Authenticator<BearerToken> for JwtVerifier<C> {
-    type Client = C;
-    type Future = VerifyFuture<C>;
-
-    fn authenticate(&self, token: BearerToken) -> Self::Future {
+impl<C: Client> JwtVerifier<C> {
+    /// Verifies `token` (proven by the key `jkt`, if any), waiting for a JWKS refresh.
+    fn verify_async(&self, token: Box<str>, jkt: Option<Box<str>>) -> VerifyFuture<C> {
         let verifier = self.clone();
         Box::pin(async move {
             match &verifier.inner.source {
-                KeySource::Local(keys) => verdict(verifier.verify_with(keys, token.as_str())),
+                KeySource::Local(keys) => {
+                    verdict(verifier.verify_with(keys, &token, jkt.as_deref()))
+                }
                 #[cfg(feature = "remote")]
                 KeySource::Remote(remote) => {
-                    let keys = remote.keys_for(token.as_str()).await;
-                    verdict(verifier.verify_with(&keys, token.as_str()))
+                    let keys = remote.keys_for(&token).await;
+                    verdict(verifier.verify_with(&keys, &token, jkt.as_deref()))
                 }
             }
         })
     }
 
-    fn start(&self, token: BearerToken) -> Started<Self::Future, C> {
+    /// Verifies at once when the keys are at hand; waits only for a remote set's refresh.
+    fn start_verify(&self, token: &str, jkt: Option<&str>) -> Started<VerifyFuture<C>, C> {
         match &self.inner.source {
-            KeySource::Local(keys) => {
-                Started::Done(verdict(self.verify_with(keys, token.as_str())))
-            }
+            KeySource::Local(keys) => Started::Done(verdict(self.verify_with(keys, token, jkt))),
             #[cfg(feature = "remote")]
             KeySource::Remote(remote) => {
                 let keys = remote.current();
-                match self.verify_with(&keys, token.as_str()) {
+                match self.verify_with(&keys, token, jkt) {
                     // An unknown kid may be a rotated key: wait for a (rate-limited) refresh.
                     Err(InvalidToken::UnknownKey) if remote.may_refresh() => {
-                        Started::Running(self.authenticate(token))
+                        Started::Running(self.verify_async(token.into(), jkt.map(Into::into)))
                     }
                     result => Started::Done(verdict(result)),
                 }
             }
         }
+    }
+}
+
+impl<C: Client> Authenticator<BearerToken> for JwtVerifier<C> {
+    type Client = C;
+    type Future = VerifyFuture<C>;
+
+    fn authenticate(&self, token: BearerToken) -> Self::Future {
+        self.verify_async(token.as_str().into(), None)
+    }
+
+    #[inline]
+    fn start(&self, token: BearerToken) -> Started<Self::Future, C> {
+        self.start_verify(token.as_str(), None)
+    }
+}
+
+/// DPoP-bound tokens (with `AuthstarLayerBuilder::on_auth_dpop`): the token's `cnf.jkt` must be
+/// the thumbprint of the key that signed the request's proof.
+impl<C: Client> Authenticator<DpopToken> for JwtVerifier<C> {
+    type Client = C;
+    type Future = VerifyFuture<C>;
+
+    fn authenticate(&self, token: DpopToken) -> Self::Future {
+        self.verify_async(token.as_str().into(), Some(token.jkt().into()))
+    }
+
+    fn start(&self, token: DpopToken) -> Started<Self::Future, C> {
+        self.start_verify(token.as_str(), Some(token.jkt()))
     }
 }

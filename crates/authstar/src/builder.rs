@@ -17,6 +17,7 @@ use http::request::Parts;
 use crate::authenticator::{Authenticator, IntoVerdict, RequestAuthenticator};
 use crate::challenge::Challenges;
 use crate::config::{Config, Exemptions, LayerInfo, LayerThrottle, RequestHead};
+use crate::credentials::dpop::{DpopAuth, DpopToken, ProofVerifier};
 use crate::error::ConfigError;
 use crate::layer::{AuthstarLayer, BoxAuthstarLayer};
 use crate::methods::{BoxMethods, Disabled, Enabled, MethodSet, Methods, PushHeader};
@@ -70,10 +71,13 @@ impl<C, M> fmt::Debug for AuthstarLayerBuilder<C, M> {
     }
 }
 
-impl<C, Be, Ba, H, R> AuthstarLayerBuilder<C, Methods<Be, Ba, H, R>> {
+/// A builder with these method slots (what each `on_auth_*` returns).
+type WithMethods<C, Be, Ba, H, R, D> = AuthstarLayerBuilder<C, Methods<Be, Ba, H, R, D>>;
+
+impl<C, Be, Ba, H, R, D> AuthstarLayerBuilder<C, Methods<Be, Ba, H, R, D>> {
     fn map_methods<M>(
         self,
-        f: impl FnOnce(Methods<Be, Ba, H, R>) -> M,
+        f: impl FnOnce(Methods<Be, Ba, H, R, D>) -> M,
     ) -> AuthstarLayerBuilder<C, M> {
         AuthstarLayerBuilder {
             methods: f(self.methods),
@@ -104,7 +108,7 @@ impl<C, Be, Ba, H, R> AuthstarLayerBuilder<C, Methods<Be, Ba, H, R>> {
     pub fn on_auth_bearer<F, Fut>(
         self,
         authenticate: F,
-    ) -> AuthstarLayerBuilder<C, Methods<Enabled<F>, Ba, H, R>>
+    ) -> AuthstarLayerBuilder<C, Methods<Enabled<F>, Ba, H, R, D>>
     where
         F: Fn(BearerToken) -> Fut + Send + Sync + 'static,
         Fut: Future + Send + 'static,
@@ -119,7 +123,7 @@ impl<C, Be, Ba, H, R> AuthstarLayerBuilder<C, Methods<Be, Ba, H, R>> {
     pub fn on_auth_bearer_with<A>(
         self,
         authenticator: A,
-    ) -> AuthstarLayerBuilder<C, Methods<Enabled<A>, Ba, H, R>>
+    ) -> AuthstarLayerBuilder<C, Methods<Enabled<A>, Ba, H, R, D>>
     where
         A: Authenticator<BearerToken, Client = C>,
     {
@@ -128,12 +132,14 @@ impl<C, Be, Ba, H, R> AuthstarLayerBuilder<C, Methods<Be, Ba, H, R>> {
                  basic,
                  headers,
                  request,
+                 dpop,
                  ..
              }| Methods {
                 bearer: Enabled(authenticator),
                 basic,
                 headers,
                 request,
+                dpop,
             },
         )
     }
@@ -155,7 +161,7 @@ impl<C, Be, Ba, H, R> AuthstarLayerBuilder<C, Methods<Be, Ba, H, R>> {
     pub fn on_auth_basic<F, Fut>(
         self,
         authenticate: F,
-    ) -> AuthstarLayerBuilder<C, Methods<Be, Enabled<F>, H, R>>
+    ) -> AuthstarLayerBuilder<C, Methods<Be, Enabled<F>, H, R, D>>
     where
         F: Fn(BasicCredentials) -> Fut + Send + Sync + 'static,
         Fut: Future + Send + 'static,
@@ -170,7 +176,7 @@ impl<C, Be, Ba, H, R> AuthstarLayerBuilder<C, Methods<Be, Ba, H, R>> {
     pub fn on_auth_basic_with<A>(
         self,
         authenticator: A,
-    ) -> AuthstarLayerBuilder<C, Methods<Be, Enabled<A>, H, R>>
+    ) -> AuthstarLayerBuilder<C, Methods<Be, Enabled<A>, H, R, D>>
     where
         A: Authenticator<BasicCredentials, Client = C>,
     {
@@ -179,12 +185,14 @@ impl<C, Be, Ba, H, R> AuthstarLayerBuilder<C, Methods<Be, Ba, H, R>> {
                  bearer,
                  headers,
                  request,
+                 dpop,
                  ..
              }| Methods {
                 bearer,
                 basic: Enabled(authenticator),
                 headers,
                 request,
+                dpop,
             },
         )
     }
@@ -209,7 +217,7 @@ impl<C, Be, Ba, H, R> AuthstarLayerBuilder<C, Methods<Be, Ba, H, R>> {
     pub fn on_auth_header<A>(
         self,
         header: HeaderAuth<A>,
-    ) -> AuthstarLayerBuilder<C, Methods<Be, Ba, <H as PushHeader<A>>::Output, R>>
+    ) -> WithMethods<C, Be, Ba, <H as PushHeader<A>>::Output, R, D>
     where
         A: Authenticator<crate::HeaderCredential, Client = C>,
         H: PushHeader<A>,
@@ -220,11 +228,13 @@ impl<C, Be, Ba, H, R> AuthstarLayerBuilder<C, Methods<Be, Ba, H, R>> {
                  basic,
                  headers,
                  request,
+                 dpop,
              }| Methods {
                 bearer,
                 basic,
                 headers: headers.push(header),
                 request,
+                dpop,
             },
         )
     }
@@ -250,7 +260,7 @@ impl<C, Be, Ba, H, R> AuthstarLayerBuilder<C, Methods<Be, Ba, H, R>> {
     pub fn on_auth_request<F, Fut>(
         self,
         authenticate: F,
-    ) -> AuthstarLayerBuilder<C, Methods<Be, Ba, H, Enabled<F>>>
+    ) -> AuthstarLayerBuilder<C, Methods<Be, Ba, H, Enabled<F>, D>>
     where
         F: for<'a> Fn(&'a Parts) -> Fut + Send + Sync + 'static,
         Fut: Future + Send + 'static,
@@ -264,7 +274,7 @@ impl<C, Be, Ba, H, R> AuthstarLayerBuilder<C, Methods<Be, Ba, H, R>> {
     pub fn on_auth_request_with<A>(
         self,
         authenticator: A,
-    ) -> AuthstarLayerBuilder<C, Methods<Be, Ba, H, Enabled<A>>>
+    ) -> AuthstarLayerBuilder<C, Methods<Be, Ba, H, Enabled<A>, D>>
     where
         A: RequestAuthenticator<Client = C>,
     {
@@ -273,12 +283,43 @@ impl<C, Be, Ba, H, R> AuthstarLayerBuilder<C, Methods<Be, Ba, H, R>> {
                  bearer,
                  basic,
                  headers,
+                 dpop,
                  ..
              }| Methods {
                 bearer,
                 basic,
                 headers,
                 request: Enabled(authenticator),
+                dpop,
+            },
+        )
+    }
+
+    /// Authenticates DPoP-bound tokens, `Authorization: DPoP <token>` with a `DPoP` proof
+    /// (RFC 9449 §7): the proof is checked first (a bad one is `error="invalid_dpop_proof"`),
+    /// then the token with the proven key's thumbprint (see [`credentials::dpop`](crate::credentials::dpop)).
+    /// Sits beside `on_auth_bearer`: one `Authorization` header carries one or the other.
+    pub fn on_auth_dpop<P, A>(
+        self,
+        dpop: DpopAuth<P, A>,
+    ) -> WithMethods<C, Be, Ba, H, R, DpopAuth<P, A>>
+    where
+        P: ProofVerifier,
+        A: Authenticator<DpopToken, Client = C>,
+    {
+        self.map_methods(
+            |Methods {
+                 bearer,
+                 basic,
+                 headers,
+                 request,
+                 ..
+             }| Methods {
+                bearer,
+                basic,
+                headers,
+                request,
+                dpop,
             },
         )
     }
@@ -448,6 +489,9 @@ impl<C, M> AuthstarLayerBuilder<C, M> {
         if !summary.any() {
             return Err(ConfigError::NoAuthenticator);
         }
+        if let Some(invalid) = &summary.invalid_dpop_origin {
+            return Err(ConfigError::InvalidOrigin(invalid.clone()));
+        }
         if let Some(invalid) = summary.invalid_headers.first() {
             return Err(ConfigError::InvalidHeaderName(invalid.clone()));
         }
@@ -510,6 +554,7 @@ impl<C> AuthstarLayer<C> {
                 basic: Disabled,
                 headers: Disabled,
                 request: Disabled,
+                dpop: Disabled,
             },
             realm: "authstar".to_owned(),
             enforce: false,

@@ -5,6 +5,8 @@
 //!
 //! * Bearer: `Bearer realm="…"`, plus `error="invalid_token"` only when a bearer token was
 //!   presented and refused (RFC 6750 §3.1: no error code when the request carried no token, §3).
+//! * DPoP: `DPoP realm="…", algs="ES256 …"`, plus `error="invalid_dpop_proof"` when the proof
+//!   was missing or refused, `error="invalid_token"` when the token was (RFC 9449 §7.1).
 //! * Basic: `Basic realm="…", charset="UTF-8"` (RFC 7617 §2.1).
 //! * A named header (`X-API-Key`) has no registered scheme; authstar sends
 //!   `ApiKey realm="…", header="x-api-key"` so that a 401 always names how to authenticate, as
@@ -40,41 +42,62 @@ use crate::methods::Summary;
 pub struct Challenges {
     realm: String,
     plain: Vec<HeaderValue>,
-    invalid_token: Vec<HeaderValue>,
+    invalid_bearer: Vec<HeaderValue>,
+    invalid_dpop_token: Vec<HeaderValue>,
+    invalid_dpop_proof: Vec<HeaderValue>,
     basic: HeaderValue,
 }
 
 impl Challenges {
     pub(crate) fn new(realm: &str, summary: &Summary) -> Result<Self, ConfigError> {
         let realm_param = quoted(realm).ok_or(ConfigError::InvalidRealm)?;
-        let mut plain = Vec::new();
-        let mut invalid_token = Vec::new();
-        let mut push = |plain_value: String, invalid_value: String| -> Result<(), ConfigError> {
-            plain.push(HeaderValue::try_from(plain_value).map_err(|_| ConfigError::InvalidRealm)?);
-            invalid_token
-                .push(HeaderValue::try_from(invalid_value).map_err(|_| ConfigError::InvalidRealm)?);
-            Ok(())
+        let value =
+            |text: String| HeaderValue::try_from(text).map_err(|_| ConfigError::InvalidRealm);
+        let mut challenges = Self {
+            realm: realm.to_owned(),
+            plain: Vec::new(),
+            invalid_bearer: Vec::new(),
+            invalid_dpop_token: Vec::new(),
+            invalid_dpop_proof: Vec::new(),
+            basic: value(format!("Basic realm={realm_param}, charset=\"UTF-8\""))?,
         };
+        // Each method's challenge as it reads in each of the four lists: plain, after a refused
+        // bearer token, after a refused DPoP token, after a refused DPoP proof.
+        let mut push = |plain: String, bearer: String, token: String, proof: String| {
+            challenges.plain.push(value(plain)?);
+            challenges.invalid_bearer.push(value(bearer)?);
+            challenges.invalid_dpop_token.push(value(token)?);
+            challenges.invalid_dpop_proof.push(value(proof)?);
+            Ok::<_, ConfigError>(())
+        };
+        let same = |text: String| (text.clone(), text.clone(), text.clone(), text);
         if summary.bearer {
+            let plain = format!("Bearer realm={realm_param}");
+            let invalid = format!("Bearer realm={realm_param}, error=\"invalid_token\"");
+            push(plain.clone(), invalid, plain.clone(), plain)?;
+        }
+        if let Some(algs) = &summary.dpop {
+            // RFC 9449 §7.1: the accepted proof algorithms in `algs`.
+            let algs = quoted(algs).ok_or(ConfigError::InvalidRealm)?;
+            let plain = format!("DPoP realm={realm_param}, algs={algs}");
+            let error =
+                |code: &str| format!("DPoP realm={realm_param}, error=\"{code}\", algs={algs}");
             push(
-                format!("Bearer realm={realm_param}"),
-                format!("Bearer realm={realm_param}, error=\"invalid_token\""),
+                plain.clone(),
+                plain,
+                error("invalid_token"),
+                error("invalid_dpop_proof"),
             )?;
         }
-        let basic = format!("Basic realm={realm_param}, charset=\"UTF-8\"");
         if summary.basic {
-            push(basic.clone(), basic.clone())?;
+            let (a, b, c, d) = same(format!("Basic realm={realm_param}, charset=\"UTF-8\""));
+            push(a, b, c, d)?;
         }
         for header in &summary.headers {
-            let api_key = format!("ApiKey realm={realm_param}, header=\"{header}\"");
-            push(api_key.clone(), api_key)?;
+            let (a, b, c, d) = same(format!("ApiKey realm={realm_param}, header=\"{header}\""));
+            push(a, b, c, d)?;
         }
-        Ok(Self {
-            realm: realm.to_owned(),
-            plain,
-            invalid_token,
-            basic: HeaderValue::try_from(basic).map_err(|_| ConfigError::InvalidRealm)?,
-        })
+        Ok(challenges)
     }
 
     /// The realm.
@@ -85,7 +108,9 @@ impl Challenges {
     /// The challenges for a 401 answering a request whose failed attempt (if any) was `attempt`.
     pub fn for_attempt(&self, attempt: Option<&Attempt>) -> &[HeaderValue] {
         match attempt {
-            Some(attempt) if attempt.is_invalid_bearer_token() => &self.invalid_token,
+            Some(attempt) if attempt.is_invalid_bearer_token() => &self.invalid_bearer,
+            Some(attempt) if attempt.is_invalid_dpop_proof() => &self.invalid_dpop_proof,
+            Some(attempt) if attempt.is_invalid_dpop_token() => &self.invalid_dpop_token,
             _ => &self.plain,
         }
     }

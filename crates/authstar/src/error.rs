@@ -8,7 +8,7 @@ pub enum ConfigError {
     /// No authenticator was configured.
     #[error(
         "no authenticator configured: add at least one of on_auth_bearer, on_auth_basic, \
-         on_auth_header or on_auth_request"
+         on_auth_dpop, on_auth_header or on_auth_request"
     )]
     NoAuthenticator,
     /// A header authenticator was given a name that is not a valid HTTP header name.
@@ -25,6 +25,12 @@ pub enum ConfigError {
     /// The realm cannot be sent in a quoted-string.
     #[error("the realm must be printable ASCII (RFC 9110 quoted-string)")]
     InvalidRealm,
+    /// The origin given to [`DpopAuth::origin`](crate::credentials::dpop::DpopAuth::origin) is not
+    /// `scheme://host[:port]`.
+    #[error(
+        "DPoP origin {0:?} is not an origin: write scheme://host[:port], such as https://api.example.com"
+    )]
+    InvalidOrigin(String),
     /// The credential length limit is zero.
     #[error("max_credential_len must be at least 1")]
     ZeroMaxCredentialLen,

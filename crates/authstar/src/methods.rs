@@ -4,7 +4,7 @@
 //! costs nothing at run time and the middleware's future is a concrete enum of the configured
 //! authenticators' futures: no boxing, no dynamic dispatch.
 //!
-//! Precedence (pinned by tests): `Authorization` (Bearer, then Basic; one header, so at most one
+//! Precedence (pinned by tests): `Authorization` (Bearer, Basic or DPoP; one header, so at most one
 //! applies) → the named headers in the order they were added → the request authenticator. The
 //! first credential *presented* decides: a rejected or malformed credential never falls back to a
 //! later method, so a bad token cannot be masked by a session cookie. An `Authorization` header
@@ -29,12 +29,14 @@ mod private {
     impl<A> Sealed for super::Enabled<A> {}
     impl<A> Sealed for crate::HeaderAuth<A> {}
     impl<F, N> Sealed for super::Chain<F, N> {}
-    impl<Be, Ba, H, R> Sealed for super::Methods<Be, Ba, H, R> {}
+    impl<Be, Ba, H, R, D> Sealed for super::Methods<Be, Ba, H, R, D> {}
+    impl<P, A> Sealed for crate::credentials::dpop::DpopAuth<P, A> {}
     impl<C> Sealed for super::BoxMethods<C> {}
 }
 use crate::credentials::authorization::{self, Authorization, Scheme};
+use crate::credentials::dpop::{DpopAuth, DpopToken, ProofVerifier};
 use crate::credentials::{basic::BasicCredentials, bearer::BearerToken, header::HeaderCredential};
-use crate::{Attempt, AuthMethod, Failure, HeaderAuth, Malformed, credentials};
+use crate::{Attempt, AuthMethod, Failure, HeaderAuth, Malformed, RequestHead, credentials};
 
 /// A method slot that is not configured.
 #[derive(Clone, Copy, Debug, Default)]
@@ -51,14 +53,15 @@ pub struct Enabled<A>(pub(crate) A);
 #[doc(hidden)]
 pub struct Chain<First, Next>(pub(crate) First, pub(crate) Next);
 
-/// The configured methods: Bearer, Basic, the named headers, the request authenticator.
+/// The configured methods: Bearer, Basic, the named headers, the request authenticator, DPoP.
 #[doc(hidden)]
 #[derive(Debug, Default)]
-pub struct Methods<Be = Disabled, Ba = Disabled, H = Disabled, R = Disabled> {
+pub struct Methods<Be = Disabled, Ba = Disabled, H = Disabled, R = Disabled, D = Disabled> {
     pub(crate) bearer: Be,
     pub(crate) basic: Ba,
     pub(crate) headers: H,
     pub(crate) request: R,
+    pub(crate) dpop: D,
 }
 
 /// How the search for a credential ended.
@@ -163,6 +166,75 @@ impl<C, A: RequestAuthenticator<Client = C>> RequestSlot<C> for Enabled<A> {
     const ENABLED: bool = true;
     fn start(&self, parts: &Parts) -> Started<Self::Future, C> {
         self.0.start(parts)
+    }
+}
+
+/// The DPoP slot. Implemented by [`Disabled`] and [`DpopAuth`].
+#[doc(hidden)]
+pub trait DpopSlot<C>: private::Sealed + Send + Sync + 'static {
+    /// The authentication future.
+    type Future: Future<Output = Verdict<C>> + Send + 'static;
+    /// Whether the slot holds an authenticator.
+    const ENABLED: bool;
+    /// Checks the request's proof, then starts authenticating `token`; only called when enabled.
+    fn start(
+        &self,
+        head: &RequestHead<'_>,
+        token: BearerToken,
+        max_len: usize,
+    ) -> Presented<Self::Future, C>;
+    /// The accepted proof algorithms, space-separated, when enabled.
+    fn algorithms(&self) -> Option<String>;
+    /// A configured origin that is not one.
+    fn invalid_origin(&self) -> Option<&str>;
+}
+
+impl<C: Send + 'static> DpopSlot<C> for Disabled {
+    type Future = Ready<Verdict<C>>;
+    const ENABLED: bool = false;
+    fn start(&self, _: &RequestHead<'_>, _: BearerToken, _: usize) -> Presented<Self::Future, C> {
+        Presented::Nothing
+    }
+    fn algorithms(&self) -> Option<String> {
+        None
+    }
+    fn invalid_origin(&self) -> Option<&str> {
+        None
+    }
+}
+
+impl<C, P, A> DpopSlot<C> for DpopAuth<P, A>
+where
+    P: ProofVerifier,
+    A: Authenticator<DpopToken, Client = C>,
+{
+    type Future = A::Future;
+    const ENABLED: bool = true;
+
+    fn start(
+        &self,
+        head: &RequestHead<'_>,
+        token: BearerToken,
+        max_len: usize,
+    ) -> Presented<Self::Future, C> {
+        match self.check(head, token.as_str(), max_len) {
+            Ok(jkt) => Presented::started(
+                AuthMethod::Dpop,
+                self.authenticator.start(DpopToken::new(token, jkt)),
+            ),
+            Err(reason) => Presented::Failed(Attempt {
+                method: AuthMethod::Dpop,
+                failure: Failure::InvalidProof(reason),
+            }),
+        }
+    }
+
+    fn algorithms(&self) -> Option<String> {
+        Some(self.proofs.algorithms().join(" "))
+    }
+
+    fn invalid_origin(&self) -> Option<&str> {
+        DpopAuth::invalid_origin(self)
     }
 }
 
@@ -293,7 +365,7 @@ pub trait MethodSet<C>: private::Sealed + Send + Sync + 'static {
     /// Whether a request authenticator is configured.
     const REQUEST: bool;
     /// Finds the first presented credential among `Authorization` and the named headers.
-    fn start_headers(&self, headers: &HeaderMap, max_len: usize) -> Presented<Self::Future, C>;
+    fn start_headers(&self, head: &RequestHead<'_>, max_len: usize) -> Presented<Self::Future, C>;
     /// Starts the request authenticator.
     fn start_request(&self, parts: &Parts) -> Presented<Self::Future, C>;
     /// What is enabled, for `Debug`, challenges and validation.
@@ -308,6 +380,10 @@ pub struct Summary {
     pub bearer: bool,
     /// `Authorization: Basic`.
     pub basic: bool,
+    /// `Authorization: DPoP`: the accepted proof algorithms, space-separated.
+    pub dpop: Option<String>,
+    /// A DPoP origin that is not one (refused by `build`).
+    pub(crate) invalid_dpop_origin: Option<String>,
     /// The named headers, in order (as given, valid or not).
     pub headers: Vec<String>,
     /// Invalid header names among them (refused by `build`).
@@ -319,31 +395,32 @@ pub struct Summary {
 impl Summary {
     /// Whether any method is enabled.
     pub fn any(&self) -> bool {
-        self.bearer || self.basic || !self.headers.is_empty() || self.request
+        self.bearer || self.basic || self.dpop.is_some() || !self.headers.is_empty() || self.request
     }
 }
 
-impl<C, Be, Ba, H, R> MethodSet<C> for Methods<Be, Ba, H, R>
+impl<C, Be, Ba, H, R, D> MethodSet<C> for Methods<Be, Ba, H, R, D>
 where
     C: 'static,
     Be: CredentialSlot<BearerToken, C>,
     Ba: CredentialSlot<BasicCredentials, C>,
     H: HeaderSlots<C>,
     R: RequestSlot<C>,
+    D: DpopSlot<C>,
 {
-    type Future = AuthFuture<Be::Future, Ba::Future, H::Future, R::Future>;
+    type Future = AuthFuture<Be::Future, Ba::Future, H::Future, R::Future, D::Future>;
     const REQUEST: bool = R::ENABLED;
 
     #[inline(always)]
-    fn start_headers(&self, headers: &HeaderMap, max_len: usize) -> Presented<Self::Future, C> {
-        if Be::ENABLED || Ba::ENABLED {
-            match self.start_authorization(headers, max_len) {
+    fn start_headers(&self, head: &RequestHead<'_>, max_len: usize) -> Presented<Self::Future, C> {
+        if Be::ENABLED || Ba::ENABLED || D::ENABLED {
+            match self.start_authorization(head, max_len) {
                 Presented::Nothing => {}
                 other => return other,
             }
         }
         self.headers
-            .start(headers, max_len)
+            .start(head.headers, max_len)
             .map_future(AuthFuture::header)
     }
 
@@ -356,6 +433,8 @@ where
         let mut summary = Summary {
             bearer: Be::ENABLED,
             basic: Ba::ENABLED,
+            dpop: self.dpop.algorithms(),
+            invalid_dpop_origin: self.dpop.invalid_origin().map(str::to_owned),
             request: R::ENABLED,
             ..Summary::default()
         };
@@ -372,11 +451,11 @@ where
     }
 }
 
-impl<Be, Ba, H, R> Methods<Be, Ba, H, R> {
+impl<Be, Ba, H, R, D> Methods<Be, Ba, H, R, D> {
     #[inline(always)]
     fn start_authorization<C>(
         &self,
-        headers: &HeaderMap,
+        head: &RequestHead<'_>,
         max_len: usize,
     ) -> Presented<<Self as MethodSet<C>>::Future, C>
     where
@@ -385,12 +464,15 @@ impl<Be, Ba, H, R> Methods<Be, Ba, H, R> {
         Ba: CredentialSlot<BasicCredentials, C>,
         H: HeaderSlots<C>,
         R: RequestSlot<C>,
+        D: DpopSlot<C>,
     {
+        let headers = head.headers;
         let failed = |scheme, reason| {
             Presented::Failed(Attempt {
                 method: match scheme {
                     Scheme::Bearer => AuthMethod::Bearer,
                     Scheme::Basic => AuthMethod::Basic,
+                    Scheme::Dpop => AuthMethod::Dpop,
                 },
                 failure: Failure::Malformed(reason),
             })
@@ -405,8 +487,12 @@ impl<Be, Ba, H, R> Methods<Be, Ba, H, R> {
                     Some(Ok(Authorization::Basic(_)) | Err((Scheme::Basic, _))) if Ba::ENABLED => {
                         Scheme::Basic
                     }
+                    Some(Ok(Authorization::Dpop(_)) | Err((Scheme::Dpop, _))) if D::ENABLED => {
+                        Scheme::Dpop
+                    }
                     _ if Be::ENABLED => Scheme::Bearer,
-                    _ => Scheme::Basic,
+                    _ if Ba::ENABLED => Scheme::Basic,
+                    _ => Scheme::Dpop,
                 };
                 return failed(scheme, reason);
             }
@@ -419,6 +505,7 @@ impl<Be, Ba, H, R> Methods<Be, Ba, H, R> {
         let enabled = match scheme {
             Scheme::Bearer => Be::ENABLED,
             Scheme::Basic => Ba::ENABLED,
+            Scheme::Dpop => D::ENABLED,
         };
         if !enabled {
             return Presented::Nothing;
@@ -443,6 +530,10 @@ impl<Be, Ba, H, R> Methods<Be, Ba, H, R> {
                     Err(reason) => failed(Scheme::Basic, reason),
                 }
             }
+            Ok(Some((Scheme::Dpop, start))) => self
+                .dpop
+                .start(head, BearerToken::at(value, start), max_len)
+                .map_future(AuthFuture::dpop),
         }
     }
 }
@@ -450,23 +541,24 @@ impl<Be, Ba, H, R> Methods<Be, Ba, H, R> {
 pin_project! {
     /// The future of whichever authenticator the middleware started.
     #[doc(hidden)]
-    pub struct AuthFuture<Be, Ba, H, R> {
+    pub struct AuthFuture<Be, Ba, H, R, D> {
         #[pin]
-        kind: AuthFutureKind<Be, Ba, H, R>,
+        kind: AuthFutureKind<Be, Ba, H, R, D>,
     }
 }
 
 pin_project! {
     #[project = AuthFutureProj]
-    enum AuthFutureKind<Be, Ba, H, R> {
+    enum AuthFutureKind<Be, Ba, H, R, D> {
         Bearer { #[pin] future: Be },
         Basic { #[pin] future: Ba },
         Header { #[pin] future: H },
         Request { #[pin] future: R },
+        Dpop { #[pin] future: D },
     }
 }
 
-impl<Be, Ba, H, R> AuthFuture<Be, Ba, H, R> {
+impl<Be, Ba, H, R, D> AuthFuture<Be, Ba, H, R, D> {
     fn bearer(future: Be) -> Self {
         Self {
             kind: AuthFutureKind::Bearer { future },
@@ -487,14 +579,20 @@ impl<Be, Ba, H, R> AuthFuture<Be, Ba, H, R> {
             kind: AuthFutureKind::Request { future },
         }
     }
+    fn dpop(future: D) -> Self {
+        Self {
+            kind: AuthFutureKind::Dpop { future },
+        }
+    }
 }
 
-impl<C, Be, Ba, H, R> Future for AuthFuture<Be, Ba, H, R>
+impl<C, Be, Ba, H, R, D> Future for AuthFuture<Be, Ba, H, R, D>
 where
     Be: Future<Output = Verdict<C>>,
     Ba: Future<Output = Verdict<C>>,
     H: Future<Output = Verdict<C>>,
     R: Future<Output = Verdict<C>>,
+    D: Future<Output = Verdict<C>>,
 {
     type Output = Verdict<C>;
 
@@ -504,6 +602,7 @@ where
             AuthFutureProj::Basic { future } => future.poll(cx),
             AuthFutureProj::Header { future } => future.poll(cx),
             AuthFutureProj::Request { future } => future.poll(cx),
+            AuthFutureProj::Dpop { future } => future.poll(cx),
         }
     }
 }
@@ -559,7 +658,7 @@ type BoxVerdictFuture<C> = Pin<Box<dyn Future<Output = Verdict<C>> + Send + 'sta
 trait ErasedMethods<C>: Send + Sync + 'static {
     fn start_headers(
         &self,
-        headers: &HeaderMap,
+        head: &RequestHead<'_>,
         max_len: usize,
     ) -> Presented<BoxVerdictFuture<C>, C>;
     fn start_request(&self, parts: &Parts) -> Presented<BoxVerdictFuture<C>, C>;
@@ -569,10 +668,10 @@ trait ErasedMethods<C>: Send + Sync + 'static {
 impl<C: 'static, M: MethodSet<C>> ErasedMethods<C> for M {
     fn start_headers(
         &self,
-        headers: &HeaderMap,
+        head: &RequestHead<'_>,
         max_len: usize,
     ) -> Presented<BoxVerdictFuture<C>, C> {
-        MethodSet::start_headers(self, headers, max_len)
+        MethodSet::start_headers(self, head, max_len)
             .map_future(|future| Box::pin(future) as BoxVerdictFuture<C>)
     }
 
@@ -600,8 +699,8 @@ impl<C: Send + 'static> MethodSet<C> for BoxMethods<C> {
     // Decided at run time: `start_request` answers `Nothing` when none is configured.
     const REQUEST: bool = true;
 
-    fn start_headers(&self, headers: &HeaderMap, max_len: usize) -> Presented<Self::Future, C> {
-        self.inner.start_headers(headers, max_len)
+    fn start_headers(&self, head: &RequestHead<'_>, max_len: usize) -> Presented<Self::Future, C> {
+        self.inner.start_headers(head, max_len)
     }
 
     fn start_request(&self, parts: &Parts) -> Presented<Self::Future, C> {

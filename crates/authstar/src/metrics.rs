@@ -4,7 +4,7 @@
 //!
 //! | name | kind | labels |
 //! |---|---|---|
-//! | `authstar_authentications_total` | counter | `method` (`bearer`, `basic`, `header`, `request`), `outcome` (`authenticated`, `rejected`, `malformed`, `unavailable`) |
+//! | `authstar_authentications_total` | counter | `method` (`bearer`, `basic`, `dpop`, `header`, `request`), `outcome` (`authenticated`, `rejected`, `malformed`, `unavailable`) |
 //! | `authstar_throttled_total` | counter | — (requests answered 429 before any authenticator ran) |
 //! | `authstar_authenticator_duration_seconds` | histogram | `method`; authenticators that had to wait, from the first time they were not ready to their answer (one answering at once, such as a cache hit, is not timed and reads no clock) |
 //!
@@ -42,6 +42,7 @@ mod enabled {
                 metrics::$metric!($name, "method" => "basic" $(, $k => $v)*),
                 metrics::$metric!($name, "method" => "header" $(, $k => $v)*),
                 metrics::$metric!($name, "method" => "request" $(, $k => $v)*),
+                metrics::$metric!($name, "method" => "dpop" $(, $k => $v)*),
             ]
         };
     }
@@ -52,9 +53,9 @@ mod enabled {
     /// costs a load and a branch, and a recorder's lookup is paid once instead of per request.
     struct Handles {
         /// `[outcome][method]`.
-        outcomes: [[Counter; 4]; 4],
+        outcomes: [[Counter; 5]; 4],
         throttled: Counter,
-        durations: [Histogram; 4],
+        durations: [Histogram; 5],
     }
 
     fn handles() -> &'static Handles {
@@ -77,6 +78,7 @@ mod enabled {
             AuthMethod::Basic => 1,
             AuthMethod::Header(_) => 2,
             AuthMethod::Request => 3,
+            AuthMethod::Dpop => 4,
         }
     }
 

@@ -21,6 +21,8 @@ pub enum AuthMethod {
     Bearer,
     /// `Authorization: Basic <base64(user:password)>` (RFC 7617).
     Basic,
+    /// `Authorization: DPoP <token>` with a `DPoP` proof header (RFC 9449 §7.1).
+    Dpop,
     /// A named header such as `X-API-Key`.
     Header(HeaderName),
     /// The request authenticator (a session, a client certificate, ...).
@@ -28,7 +30,8 @@ pub enum AuthMethod {
 }
 
 impl AuthMethod {
-    /// A short label for logs and error messages: `bearer`, `basic`, the header's name, `request`.
+    /// A short label for logs and error messages: `bearer`, `basic`, `dpop`, the header's name,
+    /// `request`.
     ///
     /// ```
     /// assert_eq!(authstar::AuthMethod::Bearer.label(), "bearer");
@@ -37,6 +40,7 @@ impl AuthMethod {
         match self {
             Self::Bearer => "bearer",
             Self::Basic => "basic",
+            Self::Dpop => "dpop",
             Self::Header(name) => name.as_str(),
             Self::Request => "request",
         }
@@ -115,6 +119,9 @@ pub enum Failure {
     Denied,
     /// The authenticator failed (its database is down): not the client's fault.
     Unavailable,
+    /// The `DPoP` proof sent with a DPoP-bound token is missing, repeated or invalid (RFC 9449
+    /// §4.3); the reason is a fixed text, safe to log. The token's authenticator was not called.
+    InvalidProof(&'static str),
 }
 
 impl fmt::Display for Failure {
@@ -123,6 +130,7 @@ impl fmt::Display for Failure {
             Self::Malformed(reason) => reason.fmt(f),
             Self::Denied => f.write_str("the authenticator denied the credentials"),
             Self::Unavailable => f.write_str("the authenticator is unavailable"),
+            Self::InvalidProof(reason) => f.write_str(reason),
         }
     }
 }
@@ -155,6 +163,26 @@ impl Attempt {
     pub fn is_invalid_bearer_token(&self) -> bool {
         self.method == AuthMethod::Bearer
             && matches!(self.failure, Failure::Denied | Failure::Malformed(_))
+    }
+
+    /// Whether this was a DPoP-bound token that was presented with an acceptable proof and is not
+    /// acceptable itself (RFC 9449 §7.1 `error="invalid_token"`, with the `DPoP` scheme).
+    ///
+    /// ```
+    /// use authstar::{Attempt, AuthMethod, Failure};
+    /// assert!(Attempt::new(AuthMethod::Dpop, Failure::Denied).is_invalid_dpop_token());
+    /// let proof = Attempt::new(AuthMethod::Dpop, Failure::InvalidProof("replayed"));
+    /// assert!(!proof.is_invalid_dpop_token());
+    /// ```
+    pub fn is_invalid_dpop_token(&self) -> bool {
+        self.method == AuthMethod::Dpop
+            && matches!(self.failure, Failure::Denied | Failure::Malformed(_))
+    }
+
+    /// Whether this was a DPoP proof that is missing, repeated or invalid (RFC 9449 §7.1
+    /// `error="invalid_dpop_proof"`).
+    pub fn is_invalid_dpop_proof(&self) -> bool {
+        matches!(self.failure, Failure::InvalidProof(_))
     }
 }
 

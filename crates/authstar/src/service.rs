@@ -7,13 +7,13 @@ use std::task::{Context, Poll};
 use http::{Request, Response};
 use tower_service::Service;
 
-use crate::Client;
 use crate::config::Config;
 use crate::future::ResponseFuture;
 use crate::grpc;
 use crate::methods::{MethodSet, Presented};
 use crate::metrics::{self, Reported};
 use crate::throttle::too_many_requests;
+use crate::{Client, RequestHead};
 
 /// Authenticates each request, stores the [`Outcome`](crate::Outcome) in its extensions, then calls the inner
 /// service (or, when enforcing, answers 401 itself). Generic over request and response bodies.
@@ -97,7 +97,7 @@ where
         }
         let mut start = config
             .methods
-            .start_headers(request.headers(), config.max_credential_len);
+            .start_headers(&RequestHead::of(&request), config.max_credential_len);
         // Only a layer with a request authenticator takes the request apart (a compile-time
         // branch); `request` is reassigned in place, so the common path never moves it.
         if M::REQUEST && matches!(start, Presented::Nothing) {

@@ -35,12 +35,14 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
+use authstar::credentials::dpop::DpopAuth;
 use authstar::methods::MethodSet;
 use authstar::network::{ForwardedHeader, Networks, TrustedProxies};
 use authstar::oauth2::{ErrorCode, OAuth2TokenRequest, TokenError, TokenIntrospection};
 use authstar::throttle::FailureThrottle;
 use authstar::{AuthstarClient, AuthstarLayer, BackendErrorPolicy, HeaderAuth};
 use authstar_axum::{EndpointAction, RouteSecurity, TokenEndpoint, client_address};
+use authstar_jwt::dpop::DpopVerifier;
 use authstar_jwt::{Algorithm, JwtIssuer, JwtVerifier, SigningKey, jwks};
 use axum::routing::{get, post};
 use axum::{Json, Router};
@@ -162,16 +164,19 @@ fn keys(registry: &Registry) -> Result<(SigningKey, Key), DemoError> {
     Ok((signing, cookie_key))
 }
 
-/// The authstar layer: Bearer JWTs, Basic client credentials, API keys and the session cookie,
+/// The authstar layer: Bearer and DPoP-bound JWTs, Basic client credentials, API keys and the
+/// session cookie,
 /// all on the registry; throttled unless turned off; 503 when the registry is busy or failing.
 fn auth_layer(
     registry: &Registry,
     verifier: JwtVerifier,
+    dpop: DpopAuth<DpopVerifier, JwtVerifier>,
     cookie_key: &Key,
     options: &AppOptions,
 ) -> Result<AuthstarLayer<AuthstarClient, impl MethodSet<AuthstarClient>>, DemoError> {
     let mut builder = AuthstarLayer::builder()
         .on_auth_bearer_with(verifier)
+        .on_auth_dpop(dpop)
         .on_auth_basic_with(RegistryBasic(registry.clone()))
         .on_auth_header(HeaderAuth::x_api_key_with(RegistryKey(registry.clone())))
         .on_auth_request_with(RegistrySession {
@@ -197,12 +202,15 @@ fn auth_layer(
         .map_err(|e| DemoError::Config(e.to_string()))
 }
 
-/// `POST /oauth2/token`: RFC 9068 JWTs for active clients, one client check per request.
+/// `POST /oauth2/token`: RFC 9068 JWTs for active clients, one client check per request;
+/// DPoP-bound to the proof's key when the request carries a `DPoP` proof.
 fn token_route(
     security: &RouteSecurity<AuthstarClient>,
     registry: Registry,
     issuer: JwtIssuer,
+    dpop: DpopVerifier,
 ) -> axum::routing::MethodRouter<RouteSecurity<AuthstarClient>> {
+    let url = format!("{}/oauth2/token", issuer.issuer());
     let token_registry = registry.clone();
     let token_builder = move |request: OAuth2TokenRequest, _client: AuthstarClient| {
         let issuer = issuer.clone();
@@ -226,7 +234,12 @@ fn token_route(
                 .map_err(authstar::BoxError::from)
         }
     };
-    client_authenticated(security.oauth2_token_endpoint(token_builder), registry)
+    client_authenticated(
+        security
+            .oauth2_token_endpoint(token_builder)
+            .dpop(dpop, url),
+        registry,
+    )
 }
 
 /// `POST /oauth2/revoke` (RFC 7009): a client revokes one of its own access tokens by its
@@ -323,7 +336,13 @@ pub fn app(
         .cache(VERIFIED_TOKENS)
         .revocations(registry.clone());
     let issuer = JwtIssuer::new(signing, issuer_url, issuer_url);
-    let layer = auth_layer(&registry, verifier.clone(), &cookie_key, &options)?;
+    // One replay memory for the proofs of the token endpoint and of the resource routes; a
+    // proof's URL is the issuer's origin and the path, as clients address them.
+    let proofs = DpopVerifier::new();
+    let origin = origin_of(issuer_url)
+        .ok_or_else(|| DemoError::Config(format!("the issuer {issuer_url:?} is not a URL")))?;
+    let dpop = DpopAuth::new(proofs.clone(), verifier.clone()).origin(&origin);
+    let layer = auth_layer(&registry, verifier.clone(), dpop, &cookie_key, &options)?;
     let security = RouteSecurity::new(&layer).trusted_proxies(options.trusted_proxies.clone());
     let sessions = Sessions {
         key: cookie_key,
@@ -333,7 +352,7 @@ pub fn app(
     let mut origins = options.allowed_origins.clone();
     origins.extend(origin_of(issuer_url));
     let origins = AllowedOrigins(Arc::from(origins));
-    let metadata = routes::metadata(issuer_url);
+    let metadata = routes::metadata(issuer_url, &proofs.algorithm_names());
 
     let router = Router::new()
         .route("/", get(routes::index))
@@ -360,7 +379,7 @@ pub fn app(
         .route("/session", session_route(sessions))
         .route(
             "/oauth2/token",
-            token_route(&security, registry.clone(), issuer),
+            token_route(&security, registry.clone(), issuer, proofs),
         )
         .route(
             "/oauth2/revoke",

@@ -177,7 +177,7 @@ pub(super) fn openapi() -> utoipa::openapi::OpenApi {
 
 /// RFC 8414 metadata. `response_types_supported` is left out: this server has no authorization
 /// endpoint, an empty array is invalid, and any value would claim one.
-pub(super) fn metadata(issuer: &str) -> serde_json::Value {
+pub(super) fn metadata(issuer: &str, dpop_algorithms: &[String]) -> serde_json::Value {
     serde_json::json!({
         "issuer": issuer,
         "token_endpoint": format!("{issuer}/oauth2/token"),
@@ -189,5 +189,7 @@ pub(super) fn metadata(issuer: &str) -> serde_json::Value {
         "introspection_endpoint": format!("{issuer}/oauth2/introspect"),
         "introspection_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post"],
         "scopes_supported": ["reports:read", "reports:export", "admin"],
+        // RFC 9449 §5.1: the token endpoint binds tokens to DPoP proofs made with these.
+        "dpop_signing_alg_values_supported": dpop_algorithms,
     })
 }

@@ -5,7 +5,8 @@
 //! token68     = 1*( ALPHA / DIGIT / "-" / "." / "_" / "~" / "+" / "/" ) *"="
 //! ```
 //!
-//! authstar understands the `Bearer` and `Basic` schemes, both of which carry a `token68`.
+//! authstar understands the `Bearer`, `Basic` and `DPoP` (RFC 9449 §7.1) schemes, all of which
+//! carry a `token68`.
 //! Scheme names are compared case-insensitively (RFC 9110 §11.1). A header with any other scheme
 //! is not authstar's to judge: it is [`Authorization::Other`] and the next method is tried.
 
@@ -19,11 +20,13 @@ pub enum Authorization<'a> {
     Bearer(&'a str),
     /// `Basic <token68>`; the credential is still base64.
     Basic(&'a str),
+    /// `DPoP <token68>`: an access token bound to a key, sent with a `DPoP` proof header.
+    Dpop(&'a str),
     /// Some other scheme (Digest, Negotiate, ...), or a value that is not a credential at all.
     Other,
 }
 
-/// Which of the two understood schemes a malformed value claimed.
+/// Which of the understood schemes a value claimed.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum Scheme {
@@ -31,6 +34,8 @@ pub enum Scheme {
     Bearer,
     /// `Basic`.
     Basic,
+    /// `DPoP` (RFC 9449).
+    Dpop,
 }
 
 /// Splits an `Authorization` value into scheme and `token68`.
@@ -44,6 +49,7 @@ pub enum Scheme {
 ///
 /// assert_eq!(parse(b"bEaReR abc.def"), Ok(Authorization::Bearer("abc.def")));
 /// assert_eq!(parse(b"Basic dTpw"), Ok(Authorization::Basic("dTpw")));
+/// assert_eq!(parse(b"DPoP abc.def"), Ok(Authorization::Dpop("abc.def")));
 /// assert_eq!(parse(b"Digest username=x"), Ok(Authorization::Other));
 /// assert_eq!(parse(b"Bearer"), Err((Scheme::Bearer, Malformed::Empty)));
 /// assert_eq!(parse(b"Bearer a b"), Err((Scheme::Bearer, Malformed::Syntax)));
@@ -57,6 +63,7 @@ pub fn parse(value: &[u8]) -> Result<Authorization<'_>, (Scheme, Malformed)> {
     Ok(match scheme {
         Scheme::Bearer => Authorization::Bearer(token),
         Scheme::Basic => Authorization::Basic(token),
+        Scheme::Dpop => Authorization::Dpop(token),
     })
 }
 
@@ -97,12 +104,14 @@ fn scheme(value: &[u8]) -> Result<Option<(Scheme, usize)>, (Scheme, Malformed)> 
             return Ok(Some((Scheme::Basic, 6)));
         }
     }
-    // Short values, and what is not `Bearer `/`Basic `: the scheme is a prefix compared
+    // Short values, `DPoP`, and what is not `Bearer `/`Basic `: the scheme is a prefix compared
     // case-insensitively (no search for the space is needed), then exactly one space.
     let (scheme, rest) = if starts_with_ignore_case(value, b"bearer") {
         (Scheme::Bearer, 6)
     } else if starts_with_ignore_case(value, b"basic") {
         (Scheme::Basic, 5)
+    } else if starts_with_ignore_case(value, b"dpop") {
+        (Scheme::Dpop, 4)
     } else {
         return Ok(None);
     };

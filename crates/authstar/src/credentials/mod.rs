@@ -3,6 +3,7 @@
 //! * [`authorization`]: the `Authorization` header's `scheme token68` form (RFC 9110 §11).
 //! * [`bearer`]: `Bearer` tokens (RFC 6750 §2.1).
 //! * [`basic`]: `Basic` user-id and password (RFC 7617).
+//! * [`dpop`]: `DPoP` key-bound tokens and their proofs (RFC 9449).
 //! * [`header`]: a credential in a named header such as `X-API-Key`.
 //!
 //! Every parser is total: any bytes give either a credential or a [`Malformed`]
@@ -12,6 +13,7 @@ mod ascii;
 pub mod authorization;
 pub mod basic;
 pub mod bearer;
+pub mod dpop;
 pub mod header;
 
 use http::HeaderMap;

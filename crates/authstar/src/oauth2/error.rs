@@ -27,6 +27,8 @@ pub enum ErrorCode {
     /// defines the code for the authorization endpoint (§4.1.2.1); the token endpoint uses it
     /// for the same situation rather than blaming the client with `invalid_client`.
     TemporarilyUnavailable,
+    /// The `DPoP` proof sent with the token request is invalid (RFC 9449 §5, §12.2).
+    InvalidDpopProof,
 }
 
 impl ErrorCode {
@@ -45,6 +47,7 @@ impl ErrorCode {
             Self::InvalidScope => "invalid_scope",
             Self::ServerError => "server_error",
             Self::TemporarilyUnavailable => "temporarily_unavailable",
+            Self::InvalidDpopProof => "invalid_dpop_proof",
         }
     }
 

@@ -54,6 +54,16 @@ pub struct TokenIntrospection {
     /// Token id.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub jti: Option<String>,
+    /// The key a DPoP-bound token is bound to (RFC 9449 §6.2), with `token_type: DPoP`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cnf: Option<Confirmation>,
+}
+
+/// A confirmation (RFC 7800 `cnf`): the RFC 7638 thumbprint of the key a token is bound to.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Confirmation {
+    /// The key's thumbprint (`jkt`, RFC 9449 §6.1).
+    pub jkt: String,
 }
 
 impl TokenIntrospection {

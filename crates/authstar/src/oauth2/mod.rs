@@ -11,7 +11,7 @@ mod introspection;
 pub mod token_endpoint;
 
 pub use error::{ErrorCode, TokenError};
-pub use introspection::TokenIntrospection;
+pub use introspection::{Confirmation, TokenIntrospection};
 pub use token_endpoint::{
     CLIENT_CREDENTIALS, ClientAuthMethod, ClientCredentials, OAuth2TokenRequest,
     OAuth2TokenResponse, TokenRequestForm, form_decoded, is_scope_token,

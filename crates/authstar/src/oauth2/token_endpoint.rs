@@ -286,6 +286,7 @@ impl TokenRequestForm {
             client_id: client.client_id().to_owned(),
             scopes,
             requested_scope: self.scope.clone(),
+            dpop_jkt: None,
         })
     }
 }
@@ -400,6 +401,11 @@ pub struct OAuth2TokenRequest {
     pub scopes: Vec<String>,
     /// The `scope` parameter as sent, if any.
     pub requested_scope: Option<String>,
+    /// The RFC 7638 thumbprint of the key whose valid `DPoP` proof came with the request: the
+    /// token must be bound to it (`cnf.jkt`, `token_type: DPoP`; RFC 9449 §5). `None` for a
+    /// bearer token.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dpop_jkt: Option<String>,
 }
 
 impl OAuth2TokenRequest {
@@ -447,6 +453,19 @@ impl OAuth2TokenResponse {
             expires_in: 3600,
             refresh_token: None,
             scope: None,
+        }
+    }
+
+    /// A DPoP-bound token (`token_type: DPoP`, RFC 9449 §5) valid for 3600 seconds.
+    ///
+    /// ```
+    /// use authstar::oauth2::OAuth2TokenResponse;
+    /// assert_eq!(OAuth2TokenResponse::dpop("t").token_type, "DPoP");
+    /// ```
+    pub fn dpop(access_token: impl Into<String>) -> Self {
+        Self {
+            token_type: "DPoP".to_owned(),
+            ..Self::bearer(access_token)
         }
     }
 

@@ -1,0 +1,333 @@
+//! DPoP-bound access tokens (RFC 9449 §7): `Authorization: DPoP <token>` with a `DPoP` proof
+//! header.
+//!
+//! A DPoP-bound token is useless without the private key it is bound to: each request carries a
+//! fresh proof, a JWT signed by that key over the request's method and URL and the token's hash.
+//! The layer splits the work in two, so a refusal names the right cause (RFC 9449 §7.1):
+//!
+//! 1. a [`ProofVerifier`] (authstar-jwt's `DpopVerifier`) checks the proof against the request
+//!    and returns the key's thumbprint; a missing, repeated or invalid proof is
+//!    [`Failure::InvalidProof`](crate::Failure::InvalidProof), answered
+//!    `WWW-Authenticate: DPoP error="invalid_dpop_proof"`;
+//! 2. the token's authenticator gets a [`DpopToken`] (the token and the proven thumbprint) and
+//!    must check that the token is bound to that key (`cnf.jkt`); a refusal is
+//!    `error="invalid_token"`.
+//!
+//! The URL a proof must name (`htu`) is the request's scheme, host and path as the client
+//! addressed them. Behind a proxy or a TLS terminator the server cannot see them: configure the
+//! public origin ([`DpopAuth::origin`]) or derive it yourself ([`DpopAuth::origin_from`], e.g.
+//! from a trusted proxy's `X-Forwarded-Proto`). Without either, the request's own URI (HTTP/2's
+//! `:scheme` and `:authority`) or `http://` and its `Host` are used.
+//!
+//! ```
+//! use authstar::credentials::dpop::{DpopAuth, DpopToken, ProofRequest, ProofVerifier};
+//! use authstar::{AuthstarClient, AuthstarLayer};
+//!
+//! struct Proofs;
+//! impl ProofVerifier for Proofs {
+//!     fn verify_proof(&self, request: &ProofRequest<'_>) -> Result<String, &'static str> {
+//!         // authstar-jwt's `DpopVerifier` does this for real.
+//!         (request.proof == "proof-by-key-1").then(|| "key-1".to_owned()).ok_or("bad proof")
+//!     }
+//!     fn algorithms(&self) -> Vec<String> {
+//!         vec!["ES256".to_owned()]
+//!     }
+//! }
+//!
+//! let tokens = |token: DpopToken| async move {
+//!     // The token must be bound to the proven key.
+//!     (token.as_str() == "t" && token.jkt() == "key-1").then(|| AuthstarClient::new("svc", ["read"]))
+//! };
+//! let layer = AuthstarLayer::builder()
+//!     .on_auth_dpop(DpopAuth::new(Proofs, tokens).origin("https://api.example.com"))
+//!     .build()
+//!     .unwrap();
+//! assert_eq!(
+//!     layer.info().challenges().for_attempt(None)[0],
+//!     r#"DPoP realm="authstar", algs="ES256""#
+//! );
+//! ```
+
+use std::fmt;
+use std::sync::Arc;
+
+use http::header::HOST;
+use http::{HeaderName, HeaderValue, Method};
+
+use crate::RequestHead;
+use crate::credentials::bearer::BearerToken;
+
+/// The `DPoP` request header carrying the proof (RFC 9449 §4.1).
+pub static DPOP: HeaderName = HeaderName::from_static("dpop");
+
+/// A proof and the request it came with, as the layer hands it to a [`ProofVerifier`].
+#[derive(Clone, Copy, Debug)]
+#[non_exhaustive]
+pub struct ProofRequest<'a> {
+    /// The `DPoP` header's value (a compact JWS).
+    pub proof: &'a str,
+    /// The request's method (`htm`).
+    pub method: &'a Method,
+    /// The request's URL without query and fragment (`htu`): the origin the layer was given, or
+    /// the request's own, and the path.
+    pub url: &'a str,
+    /// The access token the request presents (`ath`); `None` at a token endpoint.
+    pub access_token: Option<&'a str>,
+}
+
+impl<'a> ProofRequest<'a> {
+    /// A proof for a request with `method` to `url`, presenting `access_token` if any.
+    ///
+    /// ```
+    /// use authstar::credentials::dpop::ProofRequest;
+    /// let request = ProofRequest::new("eyJ...", &http::Method::POST, "https://as.example/token", None);
+    /// assert_eq!(request.url, "https://as.example/token");
+    /// ```
+    pub fn new(
+        proof: &'a str,
+        method: &'a Method,
+        url: &'a str,
+        access_token: Option<&'a str>,
+    ) -> Self {
+        Self {
+            proof,
+            method,
+            url,
+            access_token,
+        }
+    }
+}
+
+/// Checks DPoP proofs (RFC 9449 §4.3). authstar-jwt's `DpopVerifier` implements it; the core
+/// knows the protocol (headers, URL, errors, challenges), not the cryptography.
+pub trait ProofVerifier: Send + Sync + 'static {
+    /// The RFC 7638 thumbprint (`jkt`) of the key of a valid proof for `request`, or why it is
+    /// not valid (a fixed text, safe to log and to show). A valid proof's `jti` counts as used.
+    fn verify_proof(&self, request: &ProofRequest<'_>) -> Result<String, &'static str>;
+
+    /// The accepted `alg` values, for `WWW-Authenticate: DPoP algs="..."` and
+    /// `dpop_signing_alg_values_supported`.
+    fn algorithms(&self) -> Vec<String>;
+}
+
+impl<P: ProofVerifier> ProofVerifier for Arc<P> {
+    fn verify_proof(&self, request: &ProofRequest<'_>) -> Result<String, &'static str> {
+        (**self).verify_proof(request)
+    }
+
+    fn algorithms(&self) -> Vec<String> {
+        (**self).algorithms()
+    }
+}
+
+/// A DPoP-bound access token whose proof verified: what a DPoP token authenticator receives.
+/// Its authenticator must check the token is bound to [`jkt`](Self::jkt). `Debug` never shows
+/// the token.
+#[derive(Clone)]
+pub struct DpopToken {
+    token: BearerToken,
+    jkt: String,
+}
+
+impl DpopToken {
+    /// A token whose proof was made with the key whose thumbprint is `jkt`.
+    pub fn new(token: BearerToken, jkt: String) -> Self {
+        Self { token, jkt }
+    }
+
+    /// The access token.
+    pub fn as_str(&self) -> &str {
+        self.token.as_str()
+    }
+
+    /// The RFC 7638 thumbprint of the key that signed the request's proof.
+    pub fn jkt(&self) -> &str {
+        &self.jkt
+    }
+}
+
+impl fmt::Debug for DpopToken {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("DpopToken")
+            .field("token", &"<redacted>")
+            .field("jkt", &self.jkt)
+            .finish()
+    }
+}
+
+type OriginFn = Arc<dyn Fn(&RequestHead<'_>) -> Option<String> + Send + Sync>;
+
+/// Where the scheme and host of a proof's `htu` come from.
+#[derive(Clone)]
+enum Origin {
+    /// The request's URI, else `http://` and `Host`.
+    Request,
+    /// A configured origin (`https://api.example.com`), or why it is not one.
+    Fixed(Result<String, String>),
+    /// The user's function.
+    Custom(OriginFn),
+}
+
+/// The `DPoP` method: a [`ProofVerifier`] for the proofs and an authenticator for the tokens,
+/// given to [`AuthstarLayerBuilder::on_auth_dpop`](crate::AuthstarLayerBuilder::on_auth_dpop).
+/// See the [module](self) for the flow.
+#[derive(Clone)]
+pub struct DpopAuth<P, A> {
+    pub(crate) proofs: P,
+    pub(crate) authenticator: A,
+    origin: Origin,
+}
+
+impl<P, A> fmt::Debug for DpopAuth<P, A> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let origin = match &self.origin {
+            Origin::Request => "from the request",
+            Origin::Fixed(Ok(origin)) => origin,
+            Origin::Fixed(Err(invalid)) => invalid,
+            Origin::Custom(_) => "custom",
+        };
+        f.debug_struct("DpopAuth")
+            .field("origin", &origin)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<P: ProofVerifier, A> DpopAuth<P, A> {
+    /// Proofs checked by `proofs`, tokens by `authenticator` (an async closure taking a
+    /// [`DpopToken`], or an [`Authenticator<DpopToken>`](crate::Authenticator) such as
+    /// authstar-jwt's `JwtVerifier`).
+    pub fn new(proofs: P, authenticator: A) -> Self {
+        Self {
+            proofs,
+            authenticator,
+            origin: Origin::Request,
+        }
+    }
+
+    /// The public origin clients address (`https://api.example.com`, with a port if not the
+    /// default): the `htu` a proof must name is this and the request's path. Use it behind a
+    /// proxy or TLS terminator. Checked by `build` ([`ConfigError::InvalidOrigin`](crate::ConfigError::InvalidOrigin)).
+    pub fn origin(mut self, origin: &str) -> Self {
+        self.origin = Origin::Fixed(parse_origin(origin).ok_or_else(|| origin.to_owned()));
+        self
+    }
+
+    /// The origin computed per request by `origin` (`None` refuses the proof): for example
+    /// `X-Forwarded-Proto` and `X-Forwarded-Host` when the peer is a trusted proxy.
+    pub fn origin_from<F>(mut self, origin: F) -> Self
+    where
+        F: Fn(&RequestHead<'_>) -> Option<String> + Send + Sync + 'static,
+    {
+        self.origin = Origin::Custom(Arc::new(origin));
+        self
+    }
+
+    /// The configured origin if it is not one (for `build`).
+    pub(crate) fn invalid_origin(&self) -> Option<&str> {
+        match &self.origin {
+            Origin::Fixed(Err(invalid)) => Some(invalid),
+            _ => None,
+        }
+    }
+
+    /// The `htu` of `head`: origin and path, no query. `None` when no origin can be found.
+    pub(crate) fn url(&self, head: &RequestHead<'_>) -> Option<String> {
+        let path = head.uri.path();
+        let origin = match &self.origin {
+            Origin::Fixed(Ok(origin)) => return Some(format!("{origin}{path}")),
+            Origin::Fixed(Err(_)) => return None,
+            Origin::Custom(origin) => origin(head)?,
+            Origin::Request => match (head.uri.scheme_str(), head.uri.authority()) {
+                (Some(scheme), Some(authority)) => format!("{scheme}://{authority}"),
+                _ => {
+                    let host = head.headers.get(HOST)?.to_str().ok()?;
+                    format!("http://{host}")
+                }
+            },
+        };
+        Some(format!("{}{path}", origin.trim_end_matches('/')))
+    }
+
+    /// Checks the request's proof for `token`; the thumbprint, or why not.
+    pub(crate) fn check(
+        &self,
+        head: &RequestHead<'_>,
+        token: &str,
+        max_len: usize,
+    ) -> Result<String, &'static str> {
+        let proof = proof_of(head.headers, max_len)?;
+        let url = self
+            .url(head)
+            .ok_or("the request's URL is unknown, so no DPoP proof can match it")?;
+        self.proofs.verify_proof(&ProofRequest {
+            proof,
+            method: head.method,
+            url: &url,
+            access_token: Some(token),
+        })
+    }
+}
+
+/// The request's one `DPoP` header as text (RFC 9449 §4.3 check 1: exactly one).
+///
+/// ```
+/// use authstar::credentials::dpop::{proof_of, DPOP};
+/// let mut headers = http::HeaderMap::new();
+/// assert!(proof_of(&headers, 8192).is_err());
+/// headers.insert(&DPOP, "a.b.c".parse().unwrap());
+/// assert_eq!(proof_of(&headers, 8192), Ok("a.b.c"));
+/// headers.append(&DPOP, "d.e.f".parse().unwrap());
+/// assert!(proof_of(&headers, 8192).is_err());
+/// ```
+pub fn proof_of(headers: &http::HeaderMap, max_len: usize) -> Result<&str, &'static str> {
+    let value: &HeaderValue = match super::single(headers, &DPOP) {
+        Ok(Some(value)) => value,
+        Ok(None) => return Err("the request has no DPoP proof"),
+        Err(_) => return Err("the request has more than one DPoP proof"),
+    };
+    if value.len() > max_len {
+        return Err("the DPoP proof is too long");
+    }
+    value
+        .to_str()
+        .map_err(|_| "the DPoP proof is not a compact JWT")
+}
+
+/// `scheme://host[:port]` from an origin written with or without a trailing `/`; `None` for
+/// anything else (a path, a query, user info, another scheme).
+fn parse_origin(origin: &str) -> Option<String> {
+    let trimmed = origin.trim_end_matches('/');
+    let uri: http::Uri = trimmed.parse().ok()?;
+    let scheme = uri.scheme_str()?;
+    let authority = uri.authority()?;
+    let plain = matches!(uri.path(), "" | "/") && uri.query().is_none();
+    ((scheme == "https" || scheme == "http") && plain && !authority.as_str().contains('@'))
+        .then(|| format!("{scheme}://{authority}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn origins_are_scheme_and_authority_only() {
+        assert_eq!(
+            parse_origin("https://api.example.com/").as_deref(),
+            Some("https://api.example.com")
+        );
+        assert_eq!(
+            parse_origin("http://127.0.0.1:8080").as_deref(),
+            Some("http://127.0.0.1:8080")
+        );
+        for bad in [
+            "api.example.com",
+            "https://api.example.com/v1",
+            "https://u:p@api.example.com",
+            "ftp://x",
+            "https://x?q=1",
+            "",
+        ] {
+            assert_eq!(parse_origin(bad), None, "{bad}");
+        }
+    }
+}
