@@ -150,3 +150,17 @@ async fn tokens_verify_independently_with_pyjwt() {
     assert_eq!(claims["client_id"], "demo-client");
     assert_eq!(claims["scope"], "reports:read");
 }
+
+/// RFC 9449 end to end with an independent client (PyJWT + cryptography): a DPoP-bound token
+/// from the token endpoint, used with fresh proofs; replays, the token as Bearer, another
+/// key's proof and a bad proof at the token endpoint refused; introspection shows the binding.
+#[tokio::test]
+async fn rfc9449_a_python_dpop_client_gets_and_uses_a_bound_token() {
+    if !python::available("jwt, cryptography, httpx") {
+        return;
+    }
+    let demo = Demo::start("dpop", &[]);
+    let (id, secret) = (demo.value("client_id:"), demo.value("client_secret:"));
+    let out = python::run("dpop_demo_client.py", &[&demo.base, &id, &secret]);
+    assert!(out.contains("dpop ok"), "{out}");
+}

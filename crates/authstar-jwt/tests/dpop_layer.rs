@@ -1,0 +1,232 @@
+//! DPoP-bound tokens through the layer, over a real socket (RFC 9449 §7): `Authorization: DPoP`
+//! with a proof is accepted only when the proof is valid for this request and token and was
+//! made by the key the token is bound to; each refusal carries the RFC's error in a `DPoP`
+//! challenge, and a bound token sent as `Bearer` is refused.
+
+use std::net::SocketAddr;
+
+use authstar::credentials::dpop::DpopAuth;
+use authstar::{AuthstarClient, AuthstarLayer, Client, Outcome};
+use authstar_jwt::dpop::{DpopVerifier, access_token_hash, thumbprint};
+use authstar_jwt::{JwtIssuer, JwtVerifier, SigningKey, unix_now};
+use axum::Router;
+use axum::extract::Extension;
+use axum::routing::get;
+use serde_json::json;
+
+const ISSUER: &str = "https://as.example";
+
+struct Server {
+    base: String,
+    issuer: JwtIssuer,
+}
+
+async fn me(Extension(outcome): Extension<Outcome<AuthstarClient>>) -> String {
+    match outcome {
+        Outcome::Authenticated { client, method } => format!("{} by {method}", client.client_id()),
+        Outcome::Failed(_) => "failed".to_owned(),
+    }
+}
+
+/// Bearer and DPoP through one verifier (with its cache, so the cached path is exercised too),
+/// enforcing; the proofs' origin is the server's own address.
+async fn serve() -> Server {
+    let key = SigningKey::generate_es256("k1").unwrap();
+    let verifier = JwtVerifier::new([key.verification_key()], ISSUER, "api").cache(100);
+    let issuer = JwtIssuer::new(key, ISSUER, "api");
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let address: SocketAddr = listener.local_addr().unwrap();
+    let base = format!("http://{address}");
+    let layer = AuthstarLayer::builder()
+        .on_auth_bearer_with(verifier.clone())
+        .on_auth_dpop(DpopAuth::new(DpopVerifier::new(), verifier).origin(&base))
+        .require_authentication()
+        .build()
+        .unwrap();
+    let app = Router::new().route("/me", get(me)).layer(layer);
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    Server { base, issuer }
+}
+
+/// A proof by `key` for `GET url` and `token`, with `claims` merged over those, signed by
+/// jsonwebtoken (not by authstar's own signing code).
+fn proof(key: &SigningKey, url: &str, token: &str, claims: serde_json::Value) -> String {
+    let mut header = jsonwebtoken::Header::new(jsonwebtoken::Algorithm::ES256);
+    header.typ = Some("dpop+jwt".to_owned());
+    header.jwk = key.public_jwk().cloned();
+    let mut body = json!({
+        "jti": format!("{}-{}", unix_now(), rand_suffix()),
+        "htm": "GET",
+        "htu": url,
+        "iat": unix_now(),
+        "ath": access_token_hash(token),
+    });
+    for (k, v) in claims.as_object().unwrap() {
+        body[k] = v.clone();
+    }
+    let signer = jsonwebtoken::EncodingKey::from_ec_der(key.to_bytes());
+    jsonwebtoken::encode(&header, &body, &signer).unwrap()
+}
+
+fn rand_suffix() -> u64 {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static NEXT: AtomicU64 = AtomicU64::new(0);
+    NEXT.fetch_add(1, Ordering::Relaxed)
+}
+
+fn jkt(key: &SigningKey) -> String {
+    let jwk = serde_json::to_value(key.public_jwk().unwrap()).unwrap();
+    thumbprint(&jwk).unwrap()
+}
+
+async fn get_me(base: &str, authorization: &str, proofs: &[&str]) -> (u16, Vec<String>, String) {
+    let mut request = reqwest::Client::new()
+        .get(format!("{base}/me"))
+        .header("authorization", authorization);
+    for proof in proofs {
+        request = request.header("dpop", *proof);
+    }
+    let response = request.send().await.unwrap();
+    let status = response.status().as_u16();
+    let challenges = response
+        .headers()
+        .get_all("www-authenticate")
+        .iter()
+        .map(|v| v.to_str().unwrap().to_owned())
+        .collect();
+    (status, challenges, response.text().await.unwrap())
+}
+
+const PROOF_ERROR: &str =
+    r#"DPoP realm="authstar", error="invalid_dpop_proof", algs="ES256 ES384 EdDSA RS256 PS256""#;
+const TOKEN_ERROR: &str =
+    r#"DPoP realm="authstar", error="invalid_token", algs="ES256 ES384 EdDSA RS256 PS256""#;
+
+#[tokio::test]
+async fn rfc9449_7_a_bound_token_needs_a_fresh_proof_by_its_key() {
+    let server = serve().await;
+    let url = format!("{}/me", server.base);
+    let key = SigningKey::generate_es256("client").unwrap();
+    let token = server
+        .issuer
+        .issue_bound("svc", &["read".into()], &jkt(&key))
+        .unwrap();
+    let dpop = format!("DPoP {token}");
+
+    // Valid: twice, each with a fresh proof (the second is answered from the cache).
+    for _ in 0..2 {
+        let fresh = proof(&key, &url, &token, json!({}));
+        let (status, _, body) = get_me(&server.base, &dpop, &[&fresh]).await;
+        assert_eq!((status, body.as_str()), (200, "svc by dpop"));
+    }
+
+    // A proof used twice (§11.1): refused the second time.
+    let once = proof(&key, &url, &token, json!({}));
+    assert_eq!(get_me(&server.base, &dpop, &[&once]).await.0, 200);
+    let (status, challenges, _) = get_me(&server.base, &dpop, &[&once]).await;
+    assert_eq!(status, 401);
+    assert!(
+        challenges.contains(&PROOF_ERROR.to_owned()),
+        "{challenges:?}"
+    );
+
+    // §4.3 rules, each an invalid_dpop_proof: no proof, two proofs, another method, another
+    // URL, a stale one, one for another token, garbage.
+    let other_token = server.issuer.issue_bound("svc", &[], &jkt(&key)).unwrap();
+    let refused = [
+        vec![],
+        vec![
+            proof(&key, &url, &token, json!({})),
+            proof(&key, &url, &token, json!({})),
+        ],
+        vec![proof(&key, &url, &token, json!({"htm": "POST"}))],
+        vec![proof(
+            &key,
+            &format!("{}/other", server.base),
+            &token,
+            json!({}),
+        )],
+        vec![proof(&key, "http://evil.example/me", &token, json!({}))],
+        vec![proof(&key, &url, &token, json!({"iat": unix_now() - 3600}))],
+        vec![proof(&key, &url, &other_token, json!({}))],
+        vec!["not-a-proof".to_owned()],
+    ];
+    for (i, proofs) in refused.iter().enumerate() {
+        let proofs: Vec<&str> = proofs.iter().map(String::as_str).collect();
+        let (status, challenges, _) = get_me(&server.base, &dpop, &proofs).await;
+        assert_eq!(status, 401, "case {i}");
+        assert!(
+            challenges.contains(&PROOF_ERROR.to_owned()),
+            "case {i}: {challenges:?}"
+        );
+    }
+
+    // A valid proof by another key: the proof is fine, the token is not bound to that key
+    // (invalid_token), on the cached path and on a fresh verification alike.
+    let thief = SigningKey::generate_es256("thief").unwrap();
+    let fresh_token = server.issuer.issue_bound("svc", &[], &jkt(&key)).unwrap();
+    for stolen in [&token, &fresh_token] {
+        let theirs = proof(&thief, &url, stolen, json!({}));
+        let (status, challenges, _) =
+            get_me(&server.base, &format!("DPoP {stolen}"), &[&theirs]).await;
+        assert_eq!(status, 401);
+        assert!(
+            challenges.contains(&TOKEN_ERROR.to_owned()),
+            "{challenges:?}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn rfc9449_7_2_bound_tokens_are_not_bearer_tokens_and_bearer_tokens_are_not_bound() {
+    let server = serve().await;
+    let url = format!("{}/me", server.base);
+    let key = SigningKey::generate_es256("client").unwrap();
+    let bound = server.issuer.issue_bound("svc", &[], &jkt(&key)).unwrap();
+    let plain = server.issuer.issue("svc", &[]).unwrap();
+
+    // The bound token as Bearer, with or without a proof beside it: refused.
+    let beside = proof(&key, &url, &bound, json!({}));
+    for proofs in [vec![], vec![beside.as_str()]] {
+        let (status, challenges, _) =
+            get_me(&server.base, &format!("Bearer {bound}"), &proofs).await;
+        assert_eq!(status, 401);
+        assert!(
+            challenges.contains(&r#"Bearer realm="authstar", error="invalid_token""#.to_owned()),
+            "{challenges:?}"
+        );
+    }
+    // A plain token under the DPoP scheme, with a valid proof: not bound to the key.
+    let with_proof = proof(&key, &url, &plain, json!({}));
+    let (status, challenges, _) =
+        get_me(&server.base, &format!("DPoP {plain}"), &[&with_proof]).await;
+    assert_eq!(status, 401);
+    assert!(
+        challenges.contains(&TOKEN_ERROR.to_owned()),
+        "{challenges:?}"
+    );
+    // The plain token as Bearer still works.
+    let (status, _, body) = get_me(&server.base, &format!("Bearer {plain}"), &[]).await;
+    assert_eq!((status, body.as_str()), (200, "svc by bearer"));
+
+    // No credentials: both schemes offered, DPoP with its algorithms (§7.1), no error.
+    let response = reqwest::get(format!("{}/me", server.base)).await.unwrap();
+    let challenges: Vec<_> = response
+        .headers()
+        .get_all("www-authenticate")
+        .iter()
+        .map(|v| v.to_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(
+        challenges,
+        [
+            r#"Bearer realm="authstar""#,
+            r#"DPoP realm="authstar", algs="ES256 ES384 EdDSA RS256 PS256""#
+        ]
+    );
+    // Malformed DPoP credentials never reach the verifier and never a 500.
+    for bad in ["DPoP", "DPoP a b", "DPoP ===="] {
+        let (status, _, _) = get_me(&server.base, bad, &[&with_proof]).await;
+        assert_eq!(status, 401, "{bad}");
+    }
+}

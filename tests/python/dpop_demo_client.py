@@ -1,0 +1,105 @@
+"""A DPoP client written with PyJWT + cryptography against the demo (RFC 9449): it reads the
+metadata, gets a DPoP-bound token with a proof, calls /me with fresh proofs, and checks that a
+replayed proof, the token as Bearer, another key's proof and a bad proof at the token endpoint
+are refused with the RFC's errors; introspection reports the binding.
+
+usage: dpop_demo_client.py BASE CLIENT_ID CLIENT_SECRET
+"""
+
+import base64
+import hashlib
+import json
+import sys
+import time
+import uuid
+
+import httpx
+import jwt
+from cryptography.hazmat.primitives.asymmetric import ec
+
+base, client_id, client_secret = sys.argv[1:4]
+http = httpx.Client(base_url=base, timeout=10)
+
+
+def b64(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+
+
+def thumbprint(jwk: dict) -> str:
+    members = {k: jwk[k] for k in ("crv", "kty", "x", "y")}
+    return b64(hashlib.sha256(json.dumps(members, separators=(",", ":"), sort_keys=True).encode()).digest())
+
+
+class Key:
+    def __init__(self):
+        self.private = ec.generate_private_key(ec.SECP256R1())
+        self.jwk = json.loads(jwt.algorithms.ECAlgorithm.to_jwk(self.private.public_key()))
+
+    def proof(self, method, url, token=None, **overrides):
+        claims = {"jti": str(uuid.uuid4()), "htm": method, "htu": url, "iat": int(time.time())}
+        if token is not None:
+            claims["ath"] = b64(hashlib.sha256(token.encode()).digest())
+        claims.update(overrides)
+        headers = {"typ": "dpop+jwt", "jwk": self.jwk}
+        return jwt.encode(claims, self.private, algorithm="ES256", headers=headers)
+
+
+def challenges(response):
+    return response.headers.get_list("www-authenticate")
+
+
+metadata = http.get("/.well-known/oauth-authorization-server").json()
+assert "ES256" in metadata["dpop_signing_alg_values_supported"], metadata
+token_url = metadata["token_endpoint"]
+assert token_url == f"{base}/oauth2/token", token_url
+
+key = Key()
+auth = (client_id, client_secret)
+form = {"grant_type": "client_credentials"}
+
+# A bad proof at the token endpoint: 400 invalid_dpop_proof, no token.
+bad = http.post("/oauth2/token", data=form, auth=auth,
+                headers={"DPoP": key.proof("POST", f"{base}/elsewhere")})
+assert bad.status_code == 400, (bad.status_code, bad.text)
+assert bad.json()["error"] == "invalid_dpop_proof", bad.text
+
+# A DPoP-bound token.
+issued = http.post("/oauth2/token", data=form, auth=auth, headers={"DPoP": key.proof("POST", token_url)})
+assert issued.status_code == 200, (issued.status_code, issued.text)
+body = issued.json()
+assert body["token_type"] == "DPoP", body
+token = body["access_token"]
+claims = jwt.decode(token, options={"verify_signature": False})
+assert claims["cnf"]["jkt"] == thumbprint(key.jwk), claims
+
+# Used with fresh proofs: accepted, each time.
+me_url = f"{base}/me"
+for _ in range(2):
+    ok = http.get("/me", headers={"Authorization": f"DPoP {token}", "DPoP": key.proof("GET", me_url, token)})
+    assert ok.status_code == 200, (ok.status_code, ok.text, challenges(ok))
+    assert ok.json()["client_id"] == client_id, ok.text
+
+# The same proof again: a replay.
+once = key.proof("GET", me_url, token)
+assert http.get("/me", headers={"Authorization": f"DPoP {token}", "DPoP": once}).status_code == 200
+replayed = http.get("/me", headers={"Authorization": f"DPoP {token}", "DPoP": once})
+assert replayed.status_code == 401, replayed.status_code
+assert any('error="invalid_dpop_proof"' in c and c.startswith("DPoP ") for c in challenges(replayed)), challenges(replayed)
+
+# The token as Bearer (stolen, no key): refused.
+as_bearer = http.get("/me", headers={"Authorization": f"Bearer {token}"})
+assert as_bearer.status_code == 401, as_bearer.status_code
+assert any('Bearer' in c and 'error="invalid_token"' in c for c in challenges(as_bearer)), challenges(as_bearer)
+
+# The token with a valid proof by another key: the binding fails (invalid_token, DPoP scheme).
+thief = Key()
+stolen = http.get("/me", headers={"Authorization": f"DPoP {token}", "DPoP": thief.proof("GET", me_url, token)})
+assert stolen.status_code == 401, stolen.status_code
+assert any(c.startswith("DPoP ") and 'error="invalid_token"' in c for c in challenges(stolen)), challenges(stolen)
+
+# Introspection tells a resource server the token is bound, and to which key.
+answer = http.post("/oauth2/introspect", data={"token": token}, auth=auth).json()
+assert answer["active"] is True and answer["token_type"] == "DPoP", answer
+assert answer["cnf"] == {"jkt": thumbprint(key.jwk)}, answer
+
+print("dpop ok")
