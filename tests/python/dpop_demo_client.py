@@ -102,4 +102,22 @@ answer = http.post("/oauth2/introspect", data={"token": token}, auth=auth).json(
 assert answer["active"] is True and answer["token_type"] == "DPoP", answer
 assert answer["cnf"] == {"jkt": thumbprint(key.jwk)}, answer
 
+# A bound token without a scope the route needs: 403, with the challenge in the DPoP scheme.
+narrow = http.post("/oauth2/token", data={**form, "scope": "reports:read"}, auth=auth,
+                   headers={"DPoP": key.proof("POST", token_url)}).json()["access_token"]
+export_url = f"{base}/reports/export"
+forbidden = http.get("/reports/export", headers={"Authorization": f"DPoP {narrow}",
+                                                 "DPoP": key.proof("GET", export_url, narrow)})
+assert forbidden.status_code == 403, (forbidden.status_code, forbidden.text)
+assert any(c.startswith("DPoP ") and 'error="insufficient_scope"' in c and "algs=" in c
+           for c in challenges(forbidden)), challenges(forbidden)
+
+# The OpenAPI document names the scheme, and /me accepts it.
+doc = http.get("/openapi.json").json()
+assert doc["components"]["securitySchemes"]["dpop"] == {
+    "type": "apiKey", "in": "header", "name": "DPoP",
+    "description": doc["components"]["securitySchemes"]["dpop"]["description"],
+}, doc["components"]["securitySchemes"]["dpop"]
+assert {"dpop": []} in doc["paths"]["/me"]["get"]["security"], doc["paths"]["/me"]["get"]["security"]
+
 print("dpop ok")

@@ -46,6 +46,9 @@ pub const API_KEY: &str = "api_key";
 pub const HTTP_BASIC: &str = "http_basic";
 /// The name of the HTTP Bearer scheme.
 pub const HTTP_BEARER: &str = "http_bearer";
+/// The name of the DPoP scheme (RFC 9449): the proof header, with the token in
+/// `Authorization: DPoP`.
+pub const DPOP: &str = "dpop";
 /// The name of the OAuth2 client-credentials scheme.
 pub const OAUTH2: &str = "oauth2";
 
@@ -58,6 +61,7 @@ pub struct SecuritySchemes {
     api_key_header: Option<String>,
     http_basic: bool,
     http_bearer: bool,
+    dpop: bool,
     token_url: Option<String>,
     scopes: Vec<(String, String)>,
 }
@@ -100,6 +104,14 @@ impl SecuritySchemes {
         self
     }
 
+    /// DPoP-bound tokens (RFC 9449), as the scheme [`DPOP`]. utoipa 5's `HttpAuthScheme` has no
+    /// `DPoP` member, so the scheme is the `DPoP` proof header (`apiKey` in `header`), and its
+    /// description says the token goes in `Authorization: DPoP <token>`.
+    pub fn dpop(mut self) -> Self {
+        self.dpop = true;
+        self
+    }
+
     /// The OAuth2 client-credentials flow with this token URL (the seed's
     /// `openapi_oauth2_client_credentials`).
     pub fn oauth2_client_credentials(mut self, token_url: impl Into<String>) -> Self {
@@ -133,6 +145,16 @@ impl Modify for SecuritySchemes {
             components.add_security_scheme(
                 HTTP_BEARER,
                 SecurityScheme::Http(Http::new(HttpAuthScheme::Bearer)),
+            );
+        }
+        if self.dpop {
+            components.add_security_scheme(
+                DPOP,
+                SecurityScheme::ApiKey(ApiKey::Header(ApiKeyValue::with_description(
+                    "DPoP",
+                    "A DPoP proof (RFC 9449 §4) for this request, signed by the key the access \
+                     token is bound to; the token itself goes in `Authorization: DPoP <token>`.",
+                ))),
             );
         }
         if let Some(token_url) = &self.token_url {

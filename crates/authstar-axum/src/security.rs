@@ -319,8 +319,16 @@ impl<C: Client> RouteSecurity<C> {
             return Ok(());
         }
         // RFC 6750 §3.1: a bearer client learns which scopes the resource needs.
+        // RFC 9449 §7.1: a DPoP client gets the same, in the DPoP scheme.
         let challenges = match method {
             AuthMethod::Bearer => challenge().into_iter().collect(),
+            AuthMethod::Dpop => self
+                .inner
+                .info
+                .challenges()
+                .insufficient_scope_for(method, scopes)
+                .into_iter()
+                .collect(),
             _ => Vec::new(),
         };
         let kind = RejectionKind::InsufficientScope {

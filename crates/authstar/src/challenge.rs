@@ -16,9 +16,9 @@
 use http::header::{RETRY_AFTER, WWW_AUTHENTICATE};
 use http::{HeaderValue, Response, StatusCode};
 
-use crate::Attempt;
 use crate::error::ConfigError;
 use crate::methods::Summary;
+use crate::{Attempt, AuthMethod};
 
 /// The precomputed challenges of one layer.
 ///
@@ -46,6 +46,8 @@ pub struct Challenges {
     invalid_dpop_token: Vec<HeaderValue>,
     invalid_dpop_proof: Vec<HeaderValue>,
     basic: HeaderValue,
+    /// The DPoP `algs` parameter, quoted, when DPoP is accepted.
+    dpop_algs: Option<String>,
 }
 
 impl Challenges {
@@ -60,6 +62,7 @@ impl Challenges {
             invalid_dpop_token: Vec::new(),
             invalid_dpop_proof: Vec::new(),
             basic: value(format!("Basic realm={realm_param}, charset=\"UTF-8\""))?,
+            dpop_algs: None,
         };
         // Each method's challenge as it reads in each of the four lists: plain, after a refused
         // bearer token, after a refused DPoP token, after a refused DPoP proof.
@@ -79,6 +82,7 @@ impl Challenges {
         if let Some(algs) = &summary.dpop {
             // RFC 9449 §7.1: the accepted proof algorithms in `algs`.
             let algs = quoted(algs).ok_or(ConfigError::InvalidRealm)?;
+            challenges.dpop_algs = Some(algs.clone());
             let plain = format!("DPoP realm={realm_param}, algs={algs}");
             let error =
                 |code: &str| format!("DPoP realm={realm_param}, error=\"{code}\", algs={algs}");
@@ -139,6 +143,36 @@ impl Challenges {
             quoted(&scope)?
         );
         HeaderValue::try_from(value).ok()
+    }
+
+    /// [`insufficient_scope`](Self::insufficient_scope) in the scheme of the client's `method`:
+    /// `Bearer`, or `DPoP` with its `algs` for a DPoP-bound token (RFC 9449 §7.1); `None` for
+    /// methods whose schemes carry no error codes (Basic, API keys, sessions).
+    ///
+    /// ```
+    /// # use authstar::AuthMethod;
+    /// # let layer = authstar::AuthstarLayer::builder()
+    /// #     .on_auth_bearer(|_: authstar::BearerToken| async { None::<authstar::AuthstarClient> })
+    /// #     .build().unwrap();
+    /// let challenges = layer.info().challenges();
+    /// assert!(challenges.insufficient_scope_for(&AuthMethod::Bearer, &["admin"]).is_some());
+    /// assert!(challenges.insufficient_scope_for(&AuthMethod::Basic, &["admin"]).is_none());
+    /// ```
+    pub fn insufficient_scope_for<S: AsRef<str>>(
+        &self,
+        method: &AuthMethod,
+        scopes: &[S],
+    ) -> Option<HeaderValue> {
+        match method {
+            AuthMethod::Bearer => self.insufficient_scope(scopes),
+            AuthMethod::Dpop => {
+                let bearer = self.insufficient_scope(scopes)?;
+                let rest = bearer.to_str().ok()?.strip_prefix("Bearer ")?;
+                let algs = self.dpop_algs.as_deref()?;
+                HeaderValue::try_from(format!("DPoP {rest}, algs={algs}")).ok()
+            }
+            _ => None,
+        }
     }
 
     /// The Basic challenge of this realm, whether or not the layer accepts Basic: the token

@@ -4,7 +4,7 @@ use std::sync::Arc;
 
 use authstar::{AuthMethod, AuthstarClient};
 use authstar_axum::openapi::{
-    API_KEY, HTTP_BASIC, HTTP_BEARER, OAUTH2, SecuredRoutes, SecuritySchemes,
+    API_KEY, DPOP, HTTP_BASIC, HTTP_BEARER, OAUTH2, SecuredRoutes, SecuritySchemes,
 };
 use authstar_axum::{Authenticated, RouteSecurity};
 use axum::Json;
@@ -135,13 +135,15 @@ pub(super) fn openapi() -> utoipa::openapi::OpenApi {
     let mut doc = ApiDoc::openapi();
     SecuritySchemes::seed()
         .http_bearer()
+        .dpop()
         .scope("reports:read", "Read reports")
         .scope("reports:export", "Export reports")
         .scope("admin", "Everything")
         .modify(&mut doc);
-    let any: [(&str, &[&str]); 4] = [
+    let any: [(&str, &[&str]); 5] = [
         (OAUTH2, &[]),
         (HTTP_BEARER, &[]),
+        (DPOP, &[]),
         (API_KEY, &[]),
         (HTTP_BASIC, &[]),
     ];
