@@ -113,8 +113,9 @@ struct DemoArgs {
     /// minute from one address or 10 for one client id).
     #[arg(long)]
     no_throttle: bool,
-    /// Share the throttle's failure counters with every instance through this Redis
-    /// (`redis://[:password@]host:port`); without it each instance counts its own.
+    /// Share the throttle's failure counters and the DPoP proofs already used with every
+    /// instance through this Redis (`redis://[:password@]host:port`); without it each instance
+    /// counts and remembers its own.
     #[arg(long, env = "AUTHSTAR_REDIS", value_name = "URL")]
     redis: Option<String>,
     /// Serve Prometheus metrics at `GET /metrics` on this address (e.g. 127.0.0.1:9100), a

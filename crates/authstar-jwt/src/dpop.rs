@@ -128,7 +128,22 @@ pub struct DpopVerifier {
     max_age: Duration,
     /// How far `iat` may be in the future (clock skew).
     leeway: Duration,
-    seen: std::sync::Arc<quick_cache::sync::Cache<String, u64>>,
+    seen: std::sync::Arc<quick_cache::sync::Cache<ProofId, u64>>,
+    /// Other instances to tell about accepted proofs.
+    share: Option<std::sync::Arc<dyn ReplayShare>>,
+}
+
+/// A proof's identity in the replay memory: SHA-256 of its key's thumbprint and its `jti`
+/// (fixed size, whatever the client put in `jti`; what instances exchange).
+pub type ProofId = [u8; 32];
+
+/// Where a [`DpopVerifier`] announces the proofs it accepted, so that other instances refuse
+/// them too (authstar-redis's `RedisProofReplays` publishes them); they hand what they hear to
+/// [`DpopVerifier::heard`].
+pub trait ReplayShare: Send + Sync + 'static {
+    /// A proof was accepted here; it stays unusable until `until` (Unix seconds). Called on
+    /// the request path: queue it, never wait.
+    fn accepted(&self, id: &ProofId, until: u64);
 }
 
 impl fmt::Debug for DpopVerifier {
@@ -156,6 +171,7 @@ impl DpopVerifier {
             max_age: Duration::from_secs(60),
             leeway: Duration::from_secs(5),
             seen: std::sync::Arc::new(quick_cache::sync::Cache::new(100_000)),
+            share: None,
         }
     }
 
@@ -179,6 +195,21 @@ impl DpopVerifier {
     pub fn replay_capacity(mut self, capacity: usize) -> Self {
         self.seen = std::sync::Arc::new(quick_cache::sync::Cache::new(capacity.max(1)));
         self
+    }
+
+    /// Announces every accepted proof to `share` (other instances), beside remembering it here.
+    pub fn share_replays(mut self, share: impl ReplayShare) -> Self {
+        self.share = Some(std::sync::Arc::new(share));
+        self
+    }
+
+    /// Remembers a proof accepted by another instance until `until` (Unix seconds): it is
+    /// refused here as a replay.
+    pub fn heard(&self, id: &ProofId, until: u64) {
+        match self.seen.get(id) {
+            Some(known) if known >= until => {}
+            _ => self.seen.insert(*id, until),
+        }
     }
 
     /// The `alg` values accepted, for `dpop_signing_alg_values_supported` and the
@@ -248,16 +279,19 @@ impl DpopVerifier {
         let jkt = thumbprint(jwk).ok_or(DpopError::Key)?;
         // Remembered until the window has passed for it: after that, `iat` refuses it anyway.
         let until = claims.iat + self.max_age.as_secs() + self.leeway.as_secs();
-        let key = format!("{jkt}.{}", claims.jti);
-        match self.seen.get_value_or_guard(&key, None) {
+        let id = proof_id(&jkt, &claims.jti);
+        match self.seen.get_value_or_guard(&id, None) {
             quick_cache::sync::GuardResult::Value(seen_until) if seen_until >= now => {
                 return Err(DpopError::Replayed);
             }
-            quick_cache::sync::GuardResult::Value(_) => self.seen.insert(key, until),
+            quick_cache::sync::GuardResult::Value(_) => self.seen.insert(id, until),
             quick_cache::sync::GuardResult::Guard(guard) => {
                 let _ = guard.insert(until);
             }
             quick_cache::sync::GuardResult::Timeout => return Err(DpopError::Replayed),
+        }
+        if let Some(share) = &self.share {
+            share.accepted(&id, until);
         }
         Ok(DpopProof {
             jkt,
@@ -331,6 +365,17 @@ fn header(proof: &str) -> Result<Header, DpopError> {
         return Err(DpopError::Key);
     }
     Ok(header)
+}
+
+/// The replay memory's key of a proof by the key `jkt` with `jti`.
+fn proof_id(jkt: &str, jti: &str) -> ProofId {
+    let mut context = aws_lc_rs::digest::Context::new(&aws_lc_rs::digest::SHA256);
+    context.update(jkt.as_bytes());
+    context.update(b".");
+    context.update(jti.as_bytes());
+    let mut id = [0u8; 32];
+    id.copy_from_slice(context.finish().as_ref());
+    id
 }
 
 /// `base64url(SHA-256(access_token))`, the `ath` claim (RFC 9449 §4.2).

@@ -45,6 +45,10 @@
 //! locks it heard by a hash with its own random seed: a check while locks are in force costs
 //! one short hash, not a SHA-256. Identities longer than 512 bytes are counted locally only.
 
+//!
+//! With the `dpop` feature, [`RedisProofReplays`] shares the DPoP proofs each instance accepted,
+//! so a proof is used once across all of them (see the [`dpop`] module).
+
 #![forbid(unsafe_code)]
 #![cfg_attr(not(test), warn(clippy::unwrap_used))]
 
@@ -54,6 +58,11 @@ use std::hash::BuildHasher as _;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
+
+#[cfg(feature = "dpop")]
+pub mod dpop;
+#[cfg(feature = "dpop")]
+pub use dpop::RedisProofReplays;
 
 use authstar::throttle::{Budget, MemoryStore, Recorded, ThrottleKey, ThrottleStore};
 use futures_util::StreamExt as _;

@@ -105,6 +105,8 @@ pub struct AppOptions {
     pub throttle: bool,
     /// Throttle counters shared with other instances (default: this process's memory).
     pub shared_throttle: Option<authstar_redis::RedisThrottle>,
+    /// DPoP proofs used once across instances (default: once per process).
+    pub shared_replays: Option<authstar_redis::RedisProofReplays>,
     /// Request timeout and body limit (the connection limits apply in [`run`]).
     pub limits: ServerLimits,
 }
@@ -338,7 +340,11 @@ pub fn app(
     let issuer = JwtIssuer::new(signing, issuer_url, issuer_url);
     // One replay memory for the proofs of the token endpoint and of the resource routes; a
     // proof's URL is the issuer's origin and the path, as clients address them.
-    let proofs = DpopVerifier::new();
+    let mut proofs = DpopVerifier::new();
+    if let Some(replays) = &options.shared_replays {
+        proofs = proofs.share_replays(replays.clone());
+        replays.listen(&proofs);
+    }
     let origin = origin_of(issuer_url)
         .ok_or_else(|| DemoError::Config(format!("the issuer {issuer_url:?} is not a URL")))?;
     let dpop = DpopAuth::new(proofs.clone(), verifier.clone()).origin(&origin);
@@ -561,13 +567,20 @@ pub async fn run(config: DemoConfig) -> Result<(), DemoError> {
         .unwrap_or_else(|| issuer.to_ascii_lowercase().starts_with("https://"));
     let mut allowed_origins = config.allowed_origins.clone();
     allowed_origins.extend(origin_of(&base));
-    let shared_throttle = match &config.redis {
-        Some(url) => Some(
-            authstar_redis::RedisThrottle::builder(url)
-                .start()
-                .map_err(|e| DemoError::Config(e.to_string()))?,
+    let (shared_throttle, shared_replays) = match &config.redis {
+        Some(url) => (
+            Some(
+                authstar_redis::RedisThrottle::builder(url)
+                    .start()
+                    .map_err(|e| DemoError::Config(e.to_string()))?,
+            ),
+            Some(
+                authstar_redis::RedisProofReplays::builder(url)
+                    .start()
+                    .map_err(|e| DemoError::Config(e.to_string()))?,
+            ),
         ),
-        None => None,
+        None => (None, None),
     };
     let options = AppOptions {
         trusted_proxies: TrustedProxies::new(proxies).header(config.forwarded_header),
@@ -575,6 +588,7 @@ pub async fn run(config: DemoConfig) -> Result<(), DemoError> {
         allowed_origins,
         throttle: config.throttle,
         shared_throttle,
+        shared_replays,
         limits: config.limits,
     };
     let app = app(registry, &issuer, options)?;
