@@ -318,10 +318,24 @@ impl<C: Client> RouteSecurity<C> {
         {
             return Ok(());
         }
-        // RFC 6750 §3.1: a bearer client learns which scopes the resource needs.
-        // RFC 9449 §7.1: a DPoP client gets the same, in the DPoP scheme.
+        self.refuse_scopes(method, scopes, matching, challenge)
+    }
+
+    /// The 403 for a client without the scopes (out of line: the granted path stays small
+    /// enough for the guard to inline).
+    #[cold]
+    #[inline(never)]
+    fn refuse_scopes<S: AsRef<str>>(
+        &self,
+        method: &AuthMethod,
+        scopes: &[S],
+        matching: ScopeMatch,
+        bearer: impl FnOnce() -> Option<axum::http::HeaderValue>,
+    ) -> Result<(), AuthRejection> {
+        // RFC 6750 §3.1: a bearer client learns which scopes the resource needs; RFC 9449 §7.1:
+        // a DPoP client the same, in the DPoP scheme.
         let challenges = match method {
-            AuthMethod::Bearer => challenge().into_iter().collect(),
+            AuthMethod::Bearer => bearer().into_iter().collect(),
             AuthMethod::Dpop => self
                 .inner
                 .info

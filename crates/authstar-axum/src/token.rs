@@ -10,7 +10,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use authstar::credentials::authorization::{self, Authorization};
-use authstar::credentials::dpop::{DPOP, ProofRequest, ProofVerifier, proof_of};
+use authstar::credentials::dpop::{DPOP, ProofError, ProofRequest, ProofVerifier, proof_of};
 use authstar::oauth2::{
     ClientAuthMethod, ClientCredentials, ErrorCode, OAuth2TokenRequest, OAuth2TokenResponse,
     TokenError, TokenIntrospection, TokenRequestForm,
@@ -515,7 +515,8 @@ impl<C: Client, A, V> TokenEndpoint<C, A, V> {
         if !parts.headers.contains_key(&DPOP) {
             return Ok(None);
         }
-        let refused = |reason: &'static str| TokenError::new(ErrorCode::InvalidDpopProof, reason);
+        let refused =
+            |reason: ProofError| TokenError::new(ErrorCode::InvalidDpopProof, reason.description());
         let proof =
             proof_of(&parts.headers, authstar::DEFAULT_MAX_CREDENTIAL_LEN).map_err(refused)?;
         let request = ProofRequest::new(proof, &parts.method, &dpop.url, None);

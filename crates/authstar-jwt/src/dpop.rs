@@ -39,62 +39,10 @@ pub const DEFAULT_ALGORITHMS: [Algorithm; 5] = [
     Algorithm::PS256,
 ];
 
-/// Why a proof was refused; each is an `invalid_dpop_proof` (RFC 9449 §7.1) for the client.
-#[derive(Clone, Debug, PartialEq, Eq)]
-#[non_exhaustive]
-pub enum DpopError {
-    /// Not a compact JWS, or its header or claims are not the JSON expected.
-    Malformed,
-    /// `typ` is not `dpop+jwt`.
-    WrongType,
-    /// `alg` is `none`, symmetric or not allowed.
-    Algorithm,
-    /// The `jwk` header is missing, not a usable public key, or holds private members.
-    Key,
-    /// The signature does not verify with the `jwk`.
-    Signature,
-    /// `htm` is not the request's method.
-    Method,
-    /// `htu` is not the request's URI.
-    Uri,
-    /// `iat` is outside the accepted window.
-    Time,
-    /// The `jti` was already used within the window.
-    Replayed,
-    /// `ath` is missing or is not the hash of the access token presented.
-    AccessTokenHash,
-}
-
-impl DpopError {
-    /// The reason as a fixed text, safe to log and to show the client.
-    ///
-    /// ```
-    /// use authstar_jwt::dpop::DpopError;
-    /// assert_eq!(DpopError::Replayed.description(), "the DPoP proof was already used");
-    /// ```
-    pub fn description(&self) -> &'static str {
-        match self {
-            Self::Malformed => "the DPoP proof is not a well-formed JWT",
-            Self::WrongType => "the DPoP proof's typ is not dpop+jwt",
-            Self::Algorithm => "the DPoP proof's algorithm is not accepted",
-            Self::Key => "the DPoP proof's jwk is not a public key",
-            Self::Signature => "the DPoP proof's signature does not verify",
-            Self::Method => "the DPoP proof is for another method",
-            Self::Uri => "the DPoP proof is for another URI",
-            Self::Time => "the DPoP proof was not issued recently",
-            Self::Replayed => "the DPoP proof was already used",
-            Self::AccessTokenHash => "the DPoP proof is not for this access token",
-        }
-    }
-}
-
-impl fmt::Display for DpopError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.description())
-    }
-}
-
-impl std::error::Error for DpopError {}
+/// Why a proof was refused; each is an `invalid_dpop_proof` (RFC 9449 §7.1) for the client. The
+/// core's [`ProofError`](authstar::credentials::dpop::ProofError), under the name this module
+/// has always used.
+pub use authstar::credentials::dpop::ProofError as DpopError;
 
 /// What a verified proof says.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -306,7 +254,7 @@ impl authstar::credentials::dpop::ProofVerifier for DpopVerifier {
     fn verify_proof(
         &self,
         request: &authstar::credentials::dpop::ProofRequest<'_>,
-    ) -> Result<String, &'static str> {
+    ) -> Result<String, DpopError> {
         self.verify(
             request.proof,
             request.method.as_str(),
@@ -314,13 +262,7 @@ impl authstar::credentials::dpop::ProofVerifier for DpopVerifier {
             request.access_token,
         )
         .map(|proof| proof.jkt)
-        .map_err(|error| {
-            tracing::debug!(
-                reason = error.description(),
-                "authstar-jwt: DPoP proof refused"
-            );
-            error.description()
-        })
+        .inspect_err(|error| tracing::debug!(reason = %error, "authstar-jwt: DPoP proof refused"))
     }
 
     fn algorithms(&self) -> Vec<String> {

@@ -225,9 +225,15 @@ struct Decoded {
     raw: Option<RawClaims>,
 }
 
-/// A cached verification: the client, the token's `exp`, its stamp when revocations are
-/// checked, and the key it is bound to.
-type Cached<C> = (C, u64, Option<Arc<Stamp>>, Binding);
+/// A cached verification: the client, the token's `exp`, and what a hit must check again.
+type Cached<C> = (C, u64, Option<Arc<Kept>>);
+
+/// What a hit checks: the stamp when revocations are consulted, the key the token is bound to.
+/// Absent for a bearer token on a verifier without revocations, which a hit only clones.
+struct Kept {
+    stamp: Option<Stamp>,
+    binding: Binding,
+}
 
 /// What a token is bound to (its `cnf`, RFC 7800).
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -572,12 +578,15 @@ impl<C: Clone + Send + Sync + 'static> JwtVerifier<C> {
         proven: Option<&str>,
     ) -> Result<C, InvalidToken> {
         if let Some(cache) = &self.inner.cache
-            && let Some((client, exp, stamp, binding)) = cache.get(token)
+            && let Some((client, exp, kept)) = cache.get(token)
         {
             if exp > unix_now() {
                 crate::metrics::count(crate::metrics::Event::JwtCacheHit);
-                binding.admits(proven)?;
-                if let (Some(revocations), Some(stamp)) = (&self.inner.revocations, &stamp)
+                let Some(kept) = kept else {
+                    return Binding::Bearer.admits(proven).map(|()| client);
+                };
+                kept.binding.admits(proven)?;
+                if let (Some(revocations), Some(stamp)) = (&self.inner.revocations, &kept.stamp)
                     && revocations.is_revoked(&stamp.as_stamp())
                 {
                     cache.remove(token);
@@ -594,13 +603,17 @@ impl<C: Clone + Send + Sync + 'static> JwtVerifier<C> {
         let binding = Binding::of(&claims);
         binding.admits(proven)?;
         let exp = claims.exp;
-        let stamp = match (&self.inner.cache, &self.inner.revocations) {
-            (Some(_), Some(_)) => Some(Arc::new(Stamp {
-                jti: claims.jti.as_str().into(),
-                client_id: client_of(&claims).into(),
-                iat: claims.iat,
-            })),
-            _ => None,
+        let kept = match (&self.inner.cache, &self.inner.revocations) {
+            (None, _) => None,
+            (Some(_), revocations) => {
+                let stamp = revocations.as_ref().map(|_| Stamp {
+                    jti: claims.jti.as_str().into(),
+                    client_id: client_of(&claims).into(),
+                    iat: claims.iat,
+                });
+                (stamp.is_some() || binding != Binding::Bearer)
+                    .then(|| Arc::new(Kept { stamp, binding }))
+            }
         };
         let client = match (&self.inner.raw, raw) {
             (Some(map), Some(raw)) => map(&raw),
@@ -608,7 +621,7 @@ impl<C: Clone + Send + Sync + 'static> JwtVerifier<C> {
         }
         .ok_or(InvalidToken::NoClient)?;
         if let Some(cache) = &self.inner.cache {
-            cache.insert(token.into(), (client.clone(), exp, stamp, binding));
+            cache.insert(token.into(), (client.clone(), exp, kept));
         }
         Ok(client)
     }

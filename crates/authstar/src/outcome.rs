@@ -120,8 +120,8 @@ pub enum Failure {
     /// The authenticator failed (its database is down): not the client's fault.
     Unavailable,
     /// The `DPoP` proof sent with a DPoP-bound token is missing, repeated or invalid (RFC 9449
-    /// §4.3); the reason is a fixed text, safe to log. The token's authenticator was not called.
-    InvalidProof(&'static str),
+    /// §4.3). The token's authenticator was not called.
+    InvalidProof(crate::credentials::dpop::ProofError),
 }
 
 impl fmt::Display for Failure {
@@ -130,7 +130,7 @@ impl fmt::Display for Failure {
             Self::Malformed(reason) => reason.fmt(f),
             Self::Denied => f.write_str("the authenticator denied the credentials"),
             Self::Unavailable => f.write_str("the authenticator is unavailable"),
-            Self::InvalidProof(reason) => f.write_str(reason),
+            Self::InvalidProof(reason) => reason.fmt(f),
         }
     }
 }
@@ -171,7 +171,8 @@ impl Attempt {
     /// ```
     /// use authstar::{Attempt, AuthMethod, Failure};
     /// assert!(Attempt::new(AuthMethod::Dpop, Failure::Denied).is_invalid_dpop_token());
-    /// let proof = Attempt::new(AuthMethod::Dpop, Failure::InvalidProof("replayed"));
+    /// let replayed = authstar::credentials::dpop::ProofError::Replayed;
+    /// let proof = Attempt::new(AuthMethod::Dpop, Failure::InvalidProof(replayed));
     /// assert!(!proof.is_invalid_dpop_token());
     /// ```
     pub fn is_invalid_dpop_token(&self) -> bool {

@@ -20,14 +20,16 @@
 //! `:scheme` and `:authority`) or `http://` and its `Host` are used.
 //!
 //! ```
-//! use authstar::credentials::dpop::{DpopAuth, DpopToken, ProofRequest, ProofVerifier};
+//! use authstar::credentials::dpop::{DpopAuth, DpopToken, ProofError, ProofRequest, ProofVerifier};
 //! use authstar::{AuthstarClient, AuthstarLayer};
 //!
 //! struct Proofs;
 //! impl ProofVerifier for Proofs {
-//!     fn verify_proof(&self, request: &ProofRequest<'_>) -> Result<String, &'static str> {
+//!     fn verify_proof(&self, request: &ProofRequest<'_>) -> Result<String, ProofError> {
 //!         // authstar-jwt's `DpopVerifier` does this for real.
-//!         (request.proof == "proof-by-key-1").then(|| "key-1".to_owned()).ok_or("bad proof")
+//!         (request.proof == "proof-by-key-1")
+//!             .then(|| "key-1".to_owned())
+//!             .ok_or(ProofError::Signature)
 //!     }
 //!     fn algorithms(&self) -> Vec<String> {
 //!         vec!["ES256".to_owned()]
@@ -102,8 +104,8 @@ impl<'a> ProofRequest<'a> {
 /// knows the protocol (headers, URL, errors, challenges), not the cryptography.
 pub trait ProofVerifier: Send + Sync + 'static {
     /// The RFC 7638 thumbprint (`jkt`) of the key of a valid proof for `request`, or why it is
-    /// not valid (a fixed text, safe to log and to show). A valid proof's `jti` counts as used.
-    fn verify_proof(&self, request: &ProofRequest<'_>) -> Result<String, &'static str>;
+    /// not valid. A valid proof's `jti` counts as used.
+    fn verify_proof(&self, request: &ProofRequest<'_>) -> Result<String, ProofError>;
 
     /// The accepted `alg` values, for `WWW-Authenticate: DPoP algs="..."` and
     /// `dpop_signing_alg_values_supported`.
@@ -111,7 +113,7 @@ pub trait ProofVerifier: Send + Sync + 'static {
 }
 
 impl<P: ProofVerifier> ProofVerifier for Arc<P> {
-    fn verify_proof(&self, request: &ProofRequest<'_>) -> Result<String, &'static str> {
+    fn verify_proof(&self, request: &ProofRequest<'_>) -> Result<String, ProofError> {
         (**self).verify_proof(request)
     }
 
@@ -254,11 +256,9 @@ impl<P: ProofVerifier, A> DpopAuth<P, A> {
         head: &RequestHead<'_>,
         token: &str,
         max_len: usize,
-    ) -> Result<String, &'static str> {
+    ) -> Result<String, ProofError> {
         let proof = proof_of(head.headers, max_len)?;
-        let url = self
-            .url(head)
-            .ok_or("the request's URL is unknown, so no DPoP proof can match it")?;
+        let url = self.url(head).ok_or(ProofError::UnknownUrl)?;
         self.proofs.verify_proof(&ProofRequest {
             proof,
             method: head.method,
@@ -279,19 +279,84 @@ impl<P: ProofVerifier, A> DpopAuth<P, A> {
 /// headers.append(&DPOP, "d.e.f".parse().unwrap());
 /// assert!(proof_of(&headers, 8192).is_err());
 /// ```
-pub fn proof_of(headers: &http::HeaderMap, max_len: usize) -> Result<&str, &'static str> {
+pub fn proof_of(headers: &http::HeaderMap, max_len: usize) -> Result<&str, ProofError> {
     let value: &HeaderValue = match super::single(headers, &DPOP) {
         Ok(Some(value)) => value,
-        Ok(None) => return Err("the request has no DPoP proof"),
-        Err(_) => return Err("the request has more than one DPoP proof"),
+        Ok(None) => return Err(ProofError::Missing),
+        Err(_) => return Err(ProofError::Repeated),
     };
     if value.len() > max_len {
-        return Err("the DPoP proof is too long");
+        return Err(ProofError::Malformed);
     }
-    value
-        .to_str()
-        .map_err(|_| "the DPoP proof is not a compact JWT")
+    value.to_str().map_err(|_| ProofError::Malformed)
 }
+
+/// Why a DPoP proof was refused: each is `invalid_dpop_proof` for the client (RFC 9449 §7.1 at a
+/// resource, §5 at a token endpoint). One byte, so an [`Attempt`](crate::Attempt) stays small.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum ProofError {
+    /// The request has no `DPoP` header.
+    Missing,
+    /// The request has more than one `DPoP` header (RFC 9449 §4.3 check 1).
+    Repeated,
+    /// The request's URL cannot be known (no origin configured and no `Host`).
+    UnknownUrl,
+    /// Not a compact JWS, too long, or its header or claims are not the JSON expected.
+    Malformed,
+    /// `typ` is not `dpop+jwt`.
+    WrongType,
+    /// `alg` is `none`, symmetric or not allowed.
+    Algorithm,
+    /// The `jwk` header is missing, not a usable public key, or holds private members.
+    Key,
+    /// The signature does not verify with the `jwk`.
+    Signature,
+    /// `htm` is not the request's method.
+    Method,
+    /// `htu` is not the request's URI.
+    Uri,
+    /// `iat` is outside the accepted window.
+    Time,
+    /// The proof was already used within the window.
+    Replayed,
+    /// `ath` is missing or is not the hash of the access token presented.
+    AccessTokenHash,
+}
+
+impl ProofError {
+    /// The reason as a fixed text, safe to log and to show the client.
+    ///
+    /// ```
+    /// use authstar::credentials::dpop::ProofError;
+    /// assert_eq!(ProofError::Replayed.description(), "the DPoP proof was already used");
+    /// ```
+    pub fn description(self) -> &'static str {
+        match self {
+            Self::Missing => "the request has no DPoP proof",
+            Self::Repeated => "the request has more than one DPoP proof",
+            Self::UnknownUrl => "the request's URL is unknown, so no DPoP proof can match it",
+            Self::Malformed => "the DPoP proof is not a well-formed JWT",
+            Self::WrongType => "the DPoP proof's typ is not dpop+jwt",
+            Self::Algorithm => "the DPoP proof's algorithm is not accepted",
+            Self::Key => "the DPoP proof's jwk is not a public key",
+            Self::Signature => "the DPoP proof's signature does not verify",
+            Self::Method => "the DPoP proof is for another method",
+            Self::Uri => "the DPoP proof is for another URI",
+            Self::Time => "the DPoP proof was not issued recently",
+            Self::Replayed => "the DPoP proof was already used",
+            Self::AccessTokenHash => "the DPoP proof is not for this access token",
+        }
+    }
+}
+
+impl fmt::Display for ProofError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.description())
+    }
+}
+
+impl std::error::Error for ProofError {}
 
 /// `scheme://host[:port]` from an origin written with or without a trailing `/`; `None` for
 /// anything else (a path, a query, user info, another scheme).
