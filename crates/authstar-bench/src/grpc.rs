@@ -13,7 +13,7 @@ use crate::{Group, Variant, lazy};
 
 #[allow(dead_code)]
 #[path = "../../authstar/examples/grpc_reports.rs"]
-mod reports;
+pub(crate) mod reports;
 
 /// The call without the layer.
 pub(crate) const BARE: &str = "grpc: unary call, no layer";

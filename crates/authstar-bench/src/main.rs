@@ -16,6 +16,7 @@ mod demo_in_process;
 mod demo_process;
 mod e2e;
 mod grpc;
+mod grpc_e2e;
 mod jwt;
 mod jwt_layers;
 mod peers;
@@ -173,6 +174,19 @@ fn main() {
                 std::process::exit(1);
             }
             return;
+        }
+        Some("serve-grpc") => {
+            if let Err(error) = grpc_e2e::serve() {
+                eprintln!("error: {error}");
+                std::process::exit(1);
+            }
+            return;
+        }
+        Some("grpc-e2e") => {
+            return publish(
+                grpc_e2e::run().map_err(|e| e.to_string().into()),
+                "grpc_end_to_end.md",
+            );
         }
         Some("soak") => return publish(soak::run(), "soak.md"),
         Some("registry") => return publish(registry::run(), "registry.md"),
