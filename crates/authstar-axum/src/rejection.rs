@@ -95,9 +95,9 @@ impl AuthRejection {
 
     /// The default error body.
     ///
-    /// Codes: `invalid_token` (a bearer token was refused, RFC 6750 §3.1), `invalid_request` (a
-    /// malformed credential), `unauthenticated`, `insufficient_scope`, `forbidden`,
-    /// `server_error`.
+    /// Codes: `invalid_token` (a bearer or DPoP-bound token was refused, RFC 6750 §3.1, RFC
+    /// 9449 §7.1), `invalid_dpop_proof` (its DPoP proof was), `invalid_request` (a malformed
+    /// credential), `unauthenticated`, `insufficient_scope`, `forbidden`, `server_error`.
     pub fn body(&self) -> ErrorBody {
         let (error, error_description) = match &self.kind {
             RejectionKind::Unauthenticated { attempt: None } => {
@@ -135,7 +135,10 @@ impl AuthRejection {
 
 fn describe_attempt(attempt: &Attempt) -> (&'static str, String) {
     let error = match (&attempt.method, attempt.failure) {
-        (AuthMethod::Bearer, Failure::Denied | Failure::Malformed(_)) => "invalid_token",
+        (AuthMethod::Bearer | AuthMethod::Dpop, Failure::Denied | Failure::Malformed(_)) => {
+            "invalid_token"
+        }
+        (_, Failure::InvalidProof(_)) => "invalid_dpop_proof",
         (_, Failure::Malformed(_)) => "invalid_request",
         _ => "unauthenticated",
     };

@@ -1,0 +1,113 @@
+//! The axum side of DPoP over a real socket: the `Authenticated` extractor's 401 body and
+//! challenge name the RFC 9449 §7.1 error (`invalid_dpop_proof` or `invalid_token`, DPoP scheme),
+//! and a scope guard's 403 to a DPoP client is `insufficient_scope` in the DPoP scheme. The
+//! proofs here are checked by a stand-in `ProofVerifier` (authstar-jwt's is tested with real
+//! signatures in its own crate); what is under test is the wiring.
+
+use authstar::credentials::dpop::{DpopAuth, DpopToken, ProofError, ProofRequest, ProofVerifier};
+use authstar::{AuthstarClient, AuthstarLayer};
+use authstar_axum::{Authenticated, RouteSecurity};
+use axum::Router;
+use axum::routing::get;
+
+/// Accepts the proof `proof-by-k1` for `GET <base>/...` with the token it names, as key `k1`.
+struct Proofs;
+
+impl ProofVerifier for Proofs {
+    fn verify_proof(&self, request: &ProofRequest<'_>) -> Result<String, ProofError> {
+        match (request.proof, request.method.as_str()) {
+            ("proof-by-k1", "GET") if request.url.starts_with("https://api.example/") => {
+                Ok("k1".to_owned())
+            }
+            ("proof-by-k1", _) => Err(ProofError::Method),
+            _ => Err(ProofError::Signature),
+        }
+    }
+    fn algorithms(&self) -> Vec<String> {
+        vec!["ES256".to_owned()]
+    }
+}
+
+async fn serve() -> String {
+    let tokens = |token: DpopToken| async move {
+        (token.as_str() == "t1" && token.jkt() == "k1")
+            .then(|| AuthstarClient::new("svc", ["reports:read"]))
+    };
+    let layer = AuthstarLayer::builder()
+        .on_auth_dpop(DpopAuth::new(Proofs, tokens).origin("https://api.example"))
+        .build()
+        .unwrap();
+    let security = RouteSecurity::new(&layer);
+    let app = Router::new()
+        .route(
+            "/me",
+            get(
+                |Authenticated(client): Authenticated<AuthstarClient>| async move {
+                    authstar::Client::client_id(&client).to_owned()
+                },
+            ),
+        )
+        .route(
+            "/admin",
+            get(|| async { "admin" }).route_layer(security.scopes_any(["admin"])),
+        )
+        .layer(layer)
+        .with_state(security);
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    base
+}
+
+async fn get_with(url: &str, token: &str, proof: Option<&str>) -> (u16, Vec<String>, String) {
+    let mut request = reqwest::Client::new()
+        .get(url)
+        .header("authorization", format!("DPoP {token}"));
+    if let Some(proof) = proof {
+        request = request.header("dpop", proof);
+    }
+    let response = request.send().await.unwrap();
+    let status = response.status().as_u16();
+    let challenges = response
+        .headers()
+        .get_all("www-authenticate")
+        .iter()
+        .map(|v| v.to_str().unwrap().to_owned())
+        .collect();
+    (status, challenges, response.text().await.unwrap())
+}
+
+#[tokio::test]
+async fn rfc9449_7_1_extractor_and_guard_answers() {
+    let base = serve().await;
+    let me = format!("{base}/me");
+    let (status, _, body) = get_with(&me, "t1", Some("proof-by-k1")).await;
+    assert_eq!((status, body.as_str()), (200, "svc"));
+
+    for proof in [None, Some("forged")] {
+        let (status, challenges, body) = get_with(&me, "t1", proof).await;
+        assert_eq!(status, 401);
+        assert_eq!(
+            challenges,
+            [r#"DPoP realm="authstar", error="invalid_dpop_proof", algs="ES256""#]
+        );
+        let body: serde_json::Value = serde_json::from_str(&body).unwrap();
+        assert_eq!(body["error"], "invalid_dpop_proof", "{body}");
+    }
+
+    let (status, challenges, body) = get_with(&me, "stolen", Some("proof-by-k1")).await;
+    assert_eq!(status, 401);
+    assert_eq!(
+        challenges,
+        [r#"DPoP realm="authstar", error="invalid_token", algs="ES256""#]
+    );
+    assert!(body.contains("invalid_token"), "{body}");
+
+    let (status, challenges, _) =
+        get_with(&format!("{base}/admin"), "t1", Some("proof-by-k1")).await;
+    assert_eq!(status, 403);
+    assert_eq!(
+        challenges,
+        [r#"DPoP realm="authstar", error="insufficient_scope", scope="admin", algs="ES256""#]
+    );
+}
