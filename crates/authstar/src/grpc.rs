@@ -167,6 +167,8 @@ enum Need {
 struct Rule {
     need: Need,
     challenge: Option<HeaderValue>,
+    /// The same in the DPoP scheme, for DPoP clients (RFC 9449 §7.1).
+    dpop_challenge: Option<HeaderValue>,
 }
 
 /// Per-method guards for a gRPC server: a tower [`Layer`](tower_layer::Layer) after the
@@ -230,8 +232,12 @@ impl<C> MethodGuards<C> {
             Need::Any(scopes) | Need::All(scopes) => scopes,
             Need::Authenticated => &[],
         };
-        let challenge = self.info.challenges().insufficient_scope(scopes);
-        let rule = Rule { need, challenge };
+        let challenges = self.info.challenges();
+        let rule = Rule {
+            challenge: challenges.insufficient_scope(scopes),
+            dpop_challenge: challenges.insufficient_scope_for(&crate::AuthMethod::Dpop, scopes),
+            need,
+        };
         std::sync::Arc::make_mut(&mut self.rules).insert(method.to_owned(), rule);
         self
     }
@@ -307,6 +313,13 @@ impl<C: crate::Client> MethodGuards<C> {
         let rule = self.rules.get(request.uri().path())?;
         let outcome = crate::Outcome::<C>::get(request.extensions());
         let challenges = self.info.challenges();
+        let dpop = matches!(
+            outcome,
+            Some(crate::Outcome::Authenticated {
+                method: crate::AuthMethod::Dpop,
+                ..
+            })
+        );
         let Some(client) = outcome.and_then(crate::Outcome::client) else {
             let attempt = match outcome {
                 Some(crate::Outcome::Failed(attempt)) => Some(attempt),
@@ -324,7 +337,12 @@ impl<C: crate::Client> MethodGuards<C> {
         }
         let mut refusal = Response::new(R::default());
         *refusal.status_mut() = StatusCode::FORBIDDEN;
-        if let Some(challenge) = &rule.challenge {
+        let challenge = if dpop {
+            &rule.dpop_challenge
+        } else {
+            &rule.challenge
+        };
+        if let Some(challenge) = challenge {
             refusal
                 .headers_mut()
                 .insert(http::header::WWW_AUTHENTICATE, challenge.clone());
@@ -389,6 +407,54 @@ where
             GuardProj::Refused { response } => std::task::Poll::Ready(Ok(response
                 .take()
                 .expect("authstar GuardFuture polled after completion"))),
+        }
+    }
+}
+
+#[cfg(test)]
+mod guard_tests {
+    use super::*;
+    use crate::credentials::dpop::{DpopAuth, DpopToken, ProofError, ProofRequest, ProofVerifier};
+    use crate::{AuthMethod, AuthstarClient, AuthstarLayer, BearerToken, Outcome};
+
+    struct NoProofs;
+    impl ProofVerifier for NoProofs {
+        fn verify_proof(&self, _: &ProofRequest<'_>) -> Result<String, ProofError> {
+            Err(ProofError::Signature)
+        }
+        fn algorithms(&self) -> Vec<String> {
+            vec!["ES256".to_owned()]
+        }
+    }
+
+    #[test]
+    fn rfc9449_7_1_a_dpop_client_without_the_scope_gets_the_dpop_challenge() {
+        let layer = AuthstarLayer::builder()
+            .on_auth_bearer(|_: BearerToken| async { None::<AuthstarClient> })
+            .on_auth_dpop(DpopAuth::new(NoProofs, |_: DpopToken| async {
+                None::<AuthstarClient>
+            }))
+            .build()
+            .unwrap();
+        let guards = MethodGuards::<AuthstarClient>::new(&layer).scopes_any("/r.R/Export", ["x"]);
+        for (method, expected) in [
+            (
+                AuthMethod::Dpop,
+                r#"DPoP realm="authstar", error="insufficient_scope", scope="x", algs="ES256""#,
+            ),
+            (
+                AuthMethod::Bearer,
+                r#"Bearer realm="authstar", error="insufficient_scope", scope="x""#,
+            ),
+        ] {
+            let mut request = http::Request::post("/r.R/Export").body(()).unwrap();
+            request.extensions_mut().insert(Outcome::Authenticated {
+                client: AuthstarClient::new("svc", ["y"]),
+                method,
+            });
+            let refusal: Response<()> = guards.refusal(&request).unwrap();
+            assert_eq!(refusal.status(), StatusCode::FORBIDDEN);
+            assert_eq!(refusal.headers()[http::header::WWW_AUTHENTICATE], expected);
         }
     }
 }
