@@ -396,3 +396,32 @@ pub fn client_address(
 ) -> impl Fn(&Extensions, &HeaderMap) -> Option<IpAddr> + Clone + Send + Sync + 'static {
     move |extensions, headers| proxies.client_address(peer(extensions)?, headers)
 }
+
+/// The origin of a DPoP proof's URL in an axum server, for
+/// [`DpopAuth::origin_from`](authstar::credentials::dpop::DpopAuth::origin_from): what a trusted
+/// proxy reports ([`TrustedProxies::forwarded_origin`], the peer from `ConnectInfo`), else the
+/// request's own URI (HTTP/2) or `http://` and its `Host`.
+///
+/// ```
+/// use authstar::credentials::dpop::DpopAuth;
+/// use authstar::network::{Networks, TrustedProxies};
+/// # use authstar::credentials::dpop::{DpopToken, ProofError, ProofRequest, ProofVerifier};
+/// # struct Proofs;
+/// # impl ProofVerifier for Proofs {
+/// #     fn verify_proof(&self, _: &ProofRequest<'_>) -> Result<String, ProofError> { Err(ProofError::Signature) }
+/// #     fn algorithms(&self) -> Vec<String> { vec![] }
+/// # }
+/// let proxies = TrustedProxies::new(Networks::parse(["10.0.0.0/8"]).unwrap());
+/// let dpop = DpopAuth::new(Proofs, |_: DpopToken| async { None::<authstar::AuthstarClient> })
+///     .origin_from(authstar_axum::dpop_origin(proxies));
+/// # let _ = dpop;
+/// ```
+pub fn dpop_origin(
+    proxies: TrustedProxies,
+) -> impl Fn(&authstar::RequestHead<'_>) -> Option<String> + Clone + Send + Sync + 'static {
+    move |head| {
+        peer(head.extensions)
+            .and_then(|peer| proxies.forwarded_origin(peer, head.headers))
+            .or_else(|| authstar::credentials::dpop::request_origin(head))
+    }
+}

@@ -111,3 +111,65 @@ async fn rfc9449_7_1_extractor_and_guard_answers() {
         [r#"DPoP realm="authstar", error="insufficient_scope", scope="admin", algs="ES256""#]
     );
 }
+
+/// Behind a trusted proxy the proof names the URL the client used (`https://api.example/me`),
+/// which the proxy reports in `X-Forwarded-Proto`/`X-Forwarded-Host`; the same headers from
+/// anyone else are not believed, and the URL is then the request's own.
+#[tokio::test]
+async fn proofs_name_the_url_a_trusted_proxy_reports() {
+    use authstar::network::{Networks, TrustedProxies};
+    struct ExactUrl;
+    impl ProofVerifier for ExactUrl {
+        fn verify_proof(&self, request: &ProofRequest<'_>) -> Result<String, ProofError> {
+            (request.url == "https://api.example/me")
+                .then(|| "k1".to_owned())
+                .ok_or(ProofError::Uri)
+        }
+        fn algorithms(&self) -> Vec<String> {
+            vec!["ES256".to_owned()]
+        }
+    }
+    let tokens = |_: DpopToken| async { Some(AuthstarClient::new("svc", ["reports:read"])) };
+    let app_for = |proxies: TrustedProxies| {
+        let layer = AuthstarLayer::builder()
+            .on_auth_dpop(
+                DpopAuth::new(ExactUrl, tokens).origin_from(authstar_axum::dpop_origin(proxies)),
+            )
+            .require_authentication()
+            .build()
+            .unwrap();
+        Router::new()
+            .route("/me", get(|| async { "ok" }))
+            .layer(layer)
+    };
+    let forwarded = [
+        ("x-forwarded-proto", "https"),
+        ("x-forwarded-host", "api.example"),
+    ];
+    for (proxies, expected) in [
+        (
+            TrustedProxies::new(Networks::parse(["127.0.0.1"]).unwrap()),
+            200,
+        ),
+        (TrustedProxies::none(), 401),
+    ] {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let base = format!("http://{}", listener.local_addr().unwrap());
+        let app = app_for(proxies);
+        tokio::spawn(async move {
+            axum::serve(
+                listener,
+                app.into_make_service_with_connect_info::<std::net::SocketAddr>(),
+            )
+            .await
+        });
+        let mut request = reqwest::Client::new()
+            .get(format!("{base}/me"))
+            .header("authorization", "DPoP t1")
+            .header("dpop", "p");
+        for (name, value) in forwarded {
+            request = request.header(name, value);
+        }
+        assert_eq!(request.send().await.unwrap().status().as_u16(), expected);
+    }
+}

@@ -181,6 +181,65 @@ impl TrustedProxies {
         Self::default()
     }
 
+    /// The origin (`scheme://host[:port]`) the client addressed, as a trusted proxy reports it:
+    /// the last `X-Forwarded-Proto` and `X-Forwarded-Host` values (what the nearest proxy
+    /// wrote), or the last `Forwarded` element's `proto` and `host`, whichever header is
+    /// configured. `None` when the peer is not a trusted proxy, or the proxy sent no valid
+    /// scheme (`http`, `https`) and host: then the request's own URI and `Host` are what count.
+    /// For the URL a DPoP proof must name ([`DpopAuth::origin_from`](crate::credentials::dpop::DpopAuth::origin_from)).
+    ///
+    /// ```
+    /// use authstar::network::{Networks, TrustedProxies};
+    /// use http::HeaderMap;
+    ///
+    /// let proxies = TrustedProxies::new(Networks::parse(["10.0.0.0/8"]).unwrap());
+    /// let mut headers = HeaderMap::new();
+    /// headers.insert("x-forwarded-proto", "https".parse().unwrap());
+    /// headers.insert("x-forwarded-host", "api.example.com".parse().unwrap());
+    /// let origin = proxies.forwarded_origin("10.0.0.1".parse().unwrap(), &headers);
+    /// assert_eq!(origin.as_deref(), Some("https://api.example.com"));
+    /// // Anyone else writing the same headers is not believed.
+    /// assert_eq!(proxies.forwarded_origin("203.0.113.9".parse().unwrap(), &headers), None);
+    /// ```
+    pub fn forwarded_origin(&self, peer: IpAddr, headers: &HeaderMap) -> Option<String> {
+        if !self.networks.contains(peer.to_canonical()) {
+            return None;
+        }
+        let last = |name: &str| {
+            let value = headers
+                .get_all(name)
+                .into_iter()
+                .next_back()?
+                .to_str()
+                .ok()?;
+            Some(value.rsplit(',').next()?.trim().to_owned())
+        };
+        let (proto, host) = match self.header {
+            ForwardedHeader::XForwardedFor => {
+                (last("x-forwarded-proto")?, last("x-forwarded-host")?)
+            }
+            ForwardedHeader::Forwarded => {
+                let element = last("forwarded")?;
+                let param = |wanted: &str| {
+                    element.split(';').find_map(|pair| {
+                        let (name, value) = pair.split_once('=')?;
+                        name.trim().eq_ignore_ascii_case(wanted).then(|| {
+                            let value = value.trim();
+                            let unquoted =
+                                value.strip_prefix('"').and_then(|v| v.strip_suffix('"'));
+                            unquoted.unwrap_or(value).to_owned()
+                        })
+                    })
+                };
+                (param("proto")?, param("host")?)
+            }
+        };
+        let proto = proto.to_ascii_lowercase();
+        let authority: http::uri::Authority = host.parse().ok()?;
+        ((proto == "https" || proto == "http") && !authority.as_str().contains('@'))
+            .then(|| format!("{proto}://{authority}"))
+    }
+
     /// The client's address: the peer itself unless it is a trusted proxy, else the first
     /// untrusted address reading the configured [`ForwardedHeader`] right to left.
     /// `None` when a trusted proxy forwarded an address that cannot be read (`unknown`, an
@@ -281,6 +340,44 @@ mod tests {
 
     fn ip(s: &str) -> IpAddr {
         s.parse().unwrap()
+    }
+
+    #[test]
+    fn forwarded_origins_come_only_from_trusted_proxies_and_only_when_valid() {
+        let x = headers(&[
+            ("x-forwarded-proto", "http, HTTPS"),
+            ("x-forwarded-host", "evil.example, api.example.com:8443"),
+        ]);
+        assert_eq!(
+            proxies().forwarded_origin(ip("10.0.0.1"), &x).as_deref(),
+            Some("https://api.example.com:8443")
+        );
+        assert_eq!(proxies().forwarded_origin(ip("192.0.2.1"), &x), None);
+        // The RFC 7239 header, when that is the one configured; the other is ignored.
+        let f = headers(&[(
+            "forwarded",
+            r#"for=192.0.2.1;proto=https;host="api.example.com""#,
+        )]);
+        assert_eq!(
+            rfc7239_proxies()
+                .forwarded_origin(ip("10.0.0.1"), &f)
+                .as_deref(),
+            Some("https://api.example.com")
+        );
+        assert_eq!(proxies().forwarded_origin(ip("10.0.0.1"), &f), None);
+        for (proto, host) in [
+            ("ftp", "api.example.com"),
+            ("https", "user@api.example.com"),
+            ("https", "bad host"),
+            ("https", ""),
+        ] {
+            let h = headers(&[("x-forwarded-proto", proto), ("x-forwarded-host", host)]);
+            assert_eq!(
+                proxies().forwarded_origin(ip("10.0.0.1"), &h),
+                None,
+                "{proto} {host}"
+            );
+        }
     }
 
     #[test]

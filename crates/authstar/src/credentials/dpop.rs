@@ -239,13 +239,7 @@ impl<P: ProofVerifier, A> DpopAuth<P, A> {
             Origin::Fixed(Ok(origin)) => return Some(format!("{origin}{path}")),
             Origin::Fixed(Err(_)) => return None,
             Origin::Custom(origin) => origin(head)?,
-            Origin::Request => match (head.uri.scheme_str(), head.uri.authority()) {
-                (Some(scheme), Some(authority)) => format!("{scheme}://{authority}"),
-                _ => {
-                    let host = head.headers.get(HOST)?.to_str().ok()?;
-                    format!("http://{host}")
-                }
-            },
+            Origin::Request => request_origin(head)?,
         };
         Some(format!("{}{path}", origin.trim_end_matches('/')))
     }
@@ -265,6 +259,26 @@ impl<P: ProofVerifier, A> DpopAuth<P, A> {
             url: &url,
             access_token: Some(token),
         })
+    }
+}
+
+/// The origin a request names itself: its URI's scheme and authority (HTTP/2, absolute-form),
+/// else `http://` and its `Host`. What a server with no proxy in front sees.
+///
+/// ```
+/// use authstar::RequestHead;
+/// use authstar::credentials::dpop::request_origin;
+///
+/// let request = http::Request::get("/me").header("host", "127.0.0.1:8080").body(()).unwrap();
+/// assert_eq!(request_origin(&RequestHead::of(&request)).as_deref(), Some("http://127.0.0.1:8080"));
+/// ```
+pub fn request_origin(head: &RequestHead<'_>) -> Option<String> {
+    match (head.uri.scheme_str(), head.uri.authority()) {
+        (Some(scheme), Some(authority)) => Some(format!("{scheme}://{authority}")),
+        _ => {
+            let host = head.headers.get(HOST)?.to_str().ok()?;
+            Some(format!("http://{host}"))
+        }
     }
 }
 
