@@ -20,6 +20,8 @@ pub(crate) const DEMO_FLOOR: &str = "demo: GET / in process";
 pub(crate) const DEMO_KEY: &str = "demo: GET /me, X-API-Key in process";
 /// Basic client credentials (a generated secret) on `/me`.
 pub(crate) const DEMO_BASIC: &str = "demo: GET /me, Basic in process";
+/// A DPoP-bound token (cached after its first check) with a fresh ES256 proof on `/me`.
+pub(crate) const DEMO_DPOP: &str = "demo: GET /me, DPoP-bound token + fresh ES256 proof in process";
 
 fn basic(id: &str, secret: &str) -> String {
     use base64::Engine as _;
@@ -43,6 +45,41 @@ struct Credentials {
     api_key: HeaderValue,
 }
 
+/// The app's public origin (its issuer).
+const ORIGIN: &str = "https://auth.example";
+
+/// A DPoP client: its key, and proofs it signs (with jsonwebtoken, as a client library would).
+struct DpopClient {
+    key: authstar_jwt::SigningKey,
+    next: std::cell::Cell<u64>,
+}
+
+impl DpopClient {
+    fn new() -> Self {
+        Self {
+            key: authstar_jwt::SigningKey::generate_es256("client").expect("a key"),
+            next: std::cell::Cell::new(0),
+        }
+    }
+
+    /// A fresh proof for `method url` (and `token`, if any).
+    fn proof(&self, method: &str, url: &str, token: Option<&str>) -> HeaderValue {
+        let mut header = jsonwebtoken::Header::new(jsonwebtoken::Algorithm::ES256);
+        header.typ = Some("dpop+jwt".to_owned());
+        header.jwk = self.key.public_jwk().cloned();
+        let jti = self.next.replace(self.next.get() + 1);
+        let mut claims = serde_json::json!({
+            "jti": format!("bench-{jti}"), "htm": method, "htu": url, "iat": authstar_jwt::unix_now(),
+        });
+        if let Some(token) = token {
+            claims["ath"] = authstar_jwt::dpop::access_token_hash(token).into();
+        }
+        let signer = jsonwebtoken::EncodingKey::from_ec_der(self.key.to_bytes());
+        let proof = jsonwebtoken::encode(&header, &claims, &signer).expect("a proof");
+        HeaderValue::try_from(proof).expect("a proof is a header value")
+    }
+}
+
 /// The variants (each built on first use: a registry on disk and a runtime).
 pub(crate) fn all() -> Vec<Variant> {
     vec![
@@ -63,7 +100,60 @@ pub(crate) fn all() -> Vec<Variant> {
                 .header("content-type", "application/x-www-form-urlencoded")
                 .body(axum::body::Body::from("grant_type=client_credentials"))
         }),
+        dpop_variant(),
     ]
+}
+
+/// `/me` with a DPoP-bound token: the proofs of a run are signed before its clock starts, so
+/// the time is the server's (proof verification, the cached token, the handler).
+fn dpop_variant() -> Variant {
+    let name = DEMO_DPOP;
+    lazy(name, Group::Jwt, move || {
+        let (runtime, app, credentials) = demo_app(name);
+        let client = DpopClient::new();
+        let token = runtime.block_on(async {
+            let proof = client.proof("POST", &format!("{ORIGIN}/oauth2/token"), None);
+            let request = Request::post("/oauth2/token")
+                .header("authorization", credentials.basic.clone())
+                .header("content-type", "application/x-www-form-urlencoded")
+                .header("dpop", proof)
+                .body(axum::body::Body::from("grant_type=client_credentials"))
+                .expect("a request");
+            let response = app.clone().oneshot(request).await.expect("infallible");
+            assert_eq!(response.status(), 200, "{name}: token");
+            let body = http_body_util::BodyExt::collect(response.into_body())
+                .await
+                .expect("a body")
+                .to_bytes();
+            let answer: serde_json::Value = serde_json::from_slice(&body).expect("json");
+            assert_eq!(answer["token_type"], "DPoP", "{name}");
+            answer["access_token"].as_str().expect("a token").to_owned()
+        });
+        let authorization = HeaderValue::try_from(format!("DPoP {token}")).expect("a header");
+        let url = format!("{ORIGIN}/me");
+        Variant {
+            name,
+            group: Group::Jwt,
+            lazy: false,
+            run: Box::new(move |iterations| {
+                let proofs = client_side_not_counted(&client, &url, &token, iterations);
+                let start = std::time::Instant::now();
+                for proof in proofs {
+                    let request = Request::get("/me")
+                        .header("authorization", authorization.clone())
+                        .header("dpop", proof)
+                        .body(axum::body::Body::default())
+                        .expect("a valid request");
+                    let response = runtime
+                        .block_on(app.clone().oneshot(request))
+                        .expect("infallible");
+                    assert_eq!(response.status(), 200, "{name}");
+                    black_box(response);
+                }
+                start.elapsed()
+            }),
+        }
+    })
 }
 
 fn variant(
@@ -71,40 +161,7 @@ fn variant(
     make_request: fn(&Credentials) -> axum::http::Result<Request>,
 ) -> Variant {
     lazy(name, Group::Jwt, move || {
-        let runtime = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .expect("runtime");
-        let dir = std::env::temp_dir().join(format!(
-            "authstar-bench-demo-{}-{}",
-            std::process::id(),
-            name.len()
-        ));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).expect("temp dir");
-        let (app, credentials) = runtime.block_on(async {
-            let registry = authstar_registry::Registry::open(&dir.join("bench.db"))
-                .await
-                .expect("registry");
-            let scopes = ["reports:read".to_owned()];
-            let client = registry
-                .create_client(Some("bench"), None, &scopes)
-                .await
-                .expect("client");
-            let key = registry.create_key("bench", &scopes).await.expect("key");
-            let options = authstar_cli::demo::AppOptions {
-                throttle: true,
-                ..Default::default()
-            };
-            let app =
-                authstar_cli::demo::app(registry, "https://auth.example", options).expect("app");
-            let credentials = Credentials {
-                basic: HeaderValue::try_from(basic("bench", &client.client_secret))
-                    .expect("base64 is a header value"),
-                api_key: HeaderValue::try_from(key.key).expect("a key is a header value"),
-            };
-            (app, credentials)
-        });
+        let (runtime, app, credentials) = demo_app(name);
         Variant {
             name,
             group: Group::Jwt,
@@ -123,4 +180,62 @@ fn variant(
             }),
         }
     })
+}
+
+/// `count` proofs for `GET url` with `token`: the client's work, left out of the time and
+/// (by its name) of the instruction counts.
+#[inline(never)]
+fn client_side_not_counted(
+    client: &DpopClient,
+    url: &str,
+    token: &str,
+    count: u64,
+) -> Vec<HeaderValue> {
+    (0..count)
+        .map(|_| client.proof("GET", url, Some(token)))
+        .collect()
+}
+
+/// The demo app on a fresh registry with one client and one key, and its runtime.
+fn demo_app(
+    name: &str,
+) -> (
+    tokio::runtime::Runtime,
+    authstar_cli::demo::DemoService,
+    Credentials,
+) {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let dir = std::env::temp_dir().join(format!(
+        "authstar-bench-demo-{}-{}",
+        std::process::id(),
+        name.len()
+    ));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    let (app, credentials) = runtime.block_on(async {
+        let registry = authstar_registry::Registry::open(&dir.join("bench.db"))
+            .await
+            .expect("registry");
+        let scopes = ["reports:read".to_owned()];
+        let client = registry
+            .create_client(Some("bench"), None, &scopes)
+            .await
+            .expect("client");
+        let key = registry.create_key("bench", &scopes).await.expect("key");
+        let options = authstar_cli::demo::AppOptions {
+            throttle: true,
+            ..Default::default()
+        };
+        let app = authstar_cli::demo::app(registry, ORIGIN, options).expect("app");
+        let credentials = Credentials {
+            basic: HeaderValue::try_from(basic("bench", &client.client_secret))
+                .expect("base64 is a header value"),
+            api_key: HeaderValue::try_from(key.key).expect("a key is a header value"),
+        };
+        (app, credentials)
+    });
+    (runtime, app, credentials)
 }

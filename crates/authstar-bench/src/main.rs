@@ -321,10 +321,12 @@ fn instructions(measured: &[Measured], fixture: &std::path::Path) -> HashMap<&'s
             // aws-lc seeds its random generator once per process from CPU jitter, a loop of
             // varying length: leaving its one-time initialisations (`CRYPTO_once`) out keeps the
             // counts repeatable (the option must come after `--toggle-collect`, which turns
-            // collection off at start).
+            // collection off at start). A client's work that a variant must do per request
+            // (signing DPoP proofs) is in functions named `*client_side_not_counted*`.
             .args([
                 "--tool=callgrind",
                 "--toggle-collect=*CRYPTO_once*",
+                "--toggle-collect=*client_side_not_counted*",
                 "--collect-atstart=yes",
                 "--callgrind-out-file=/dev/null",
             ])
