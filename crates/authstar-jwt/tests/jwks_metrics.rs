@@ -12,7 +12,7 @@ use std::time::Duration;
 use authstar_jwt::{JwtIssuer, JwtVerifier, RemoteJwks, SigningKey, jwks};
 use axum::Router;
 use axum::http::StatusCode;
-use axum::response::{IntoResponse, Response};
+use axum::response::IntoResponse;
 use axum::routing::get;
 use metrics::{Counter, Gauge, Histogram, Key, KeyName, Metadata, Recorder, SharedString, Unit};
 
