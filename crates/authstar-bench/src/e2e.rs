@@ -201,8 +201,9 @@ pub(crate) fn median(values: &mut [f64]) -> f64 {
     values[values.len() / 2]
 }
 
-/// `e2e`: starts the server, drives every route with wrk, writes the report.
-pub(crate) fn run() -> Result<String, String> {
+/// This binary in `mode` as a child process, on core 0 when `taskset` is present (the `bool`),
+/// its standard output piped.
+pub(crate) fn spawn_server(mode: &str) -> Result<(std::process::Child, bool), String> {
     let exe = std::env::current_exe().map_err(|e| e.to_string())?;
     let pin = Command::new("taskset").arg("--version").output().is_ok();
     let mut server = if pin {
@@ -212,11 +213,17 @@ pub(crate) fn run() -> Result<String, String> {
     } else {
         Command::new(&exe)
     };
-    let mut server = server
-        .arg("serve")
+    let server = server
+        .arg(mode)
         .stdout(Stdio::piped())
         .spawn()
         .map_err(|e| e.to_string())?;
+    Ok((server, pin))
+}
+
+/// `e2e`: starts the server, drives every route with wrk, writes the report.
+pub(crate) fn run() -> Result<String, String> {
+    let (mut server, pin) = spawn_server("serve")?;
     let pid = server.id();
     let mut lines = BufReader::new(server.stdout.take().ok_or("no stdout")?).lines();
     let port = lines

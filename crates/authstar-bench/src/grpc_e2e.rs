@@ -9,12 +9,12 @@
 
 use std::fmt::Write as _;
 use std::io::{BufRead, BufReader};
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 use tonic::metadata::MetadataValue;
 
-use crate::e2e::{cpu_ticks, median, ticks_per_second};
+use crate::e2e::{cpu_ticks, median, spawn_server, ticks_per_second};
 use crate::grpc::reports;
 
 /// Calls in flight at once.
@@ -113,20 +113,7 @@ async fn call(channel: tonic::transport::Channel) -> Result<(), String> {
 
 /// `grpc-e2e`: starts the server, drives both endpoints, writes the report.
 pub(crate) fn run() -> Result<String, String> {
-    let exe = std::env::current_exe().map_err(|e| e.to_string())?;
-    let pin = Command::new("taskset").arg("--version").output().is_ok();
-    let mut server = if pin {
-        let mut c = Command::new("taskset");
-        c.args(["-c", "0"]).arg(&exe);
-        c
-    } else {
-        Command::new(&exe)
-    };
-    let mut server = server
-        .arg("serve-grpc")
-        .stdout(Stdio::piped())
-        .spawn()
-        .map_err(|e| e.to_string())?;
+    let (mut server, pin) = spawn_server("serve-grpc")?;
     if pin {
         // This process (the client, all its threads) on core 1.
         let _ = Command::new("taskset")

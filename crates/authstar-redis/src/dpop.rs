@@ -28,10 +28,10 @@ use std::time::Duration;
 
 use authstar_jwt::dpop::{DpopVerifier, ProofId, ReplayShare};
 use futures_util::StreamExt as _;
-use redis::aio::{ConnectionManager, ConnectionManagerConfig};
+use redis::aio::ConnectionManager;
 use tokio::sync::mpsc;
 
-use crate::{RedisThrottleError, masked};
+use crate::{RedisThrottleError, connect, masked};
 
 /// Accepted proofs waiting to be published; beyond this, they are remembered locally only.
 const QUEUE: usize = 8192;
@@ -84,16 +84,7 @@ impl RedisProofReplaysBuilder {
     /// Starts the publisher (inside a tokio runtime). Connects lazily: an unreachable Redis is
     /// not an error here.
     pub fn start(self) -> Result<RedisProofReplays, RedisThrottleError> {
-        let runtime =
-            tokio::runtime::Handle::try_current().map_err(|_| RedisThrottleError::NoRuntime)?;
-        let client = redis::Client::open(self.url.as_str()).map_err(RedisThrottleError::Url)?;
-        let config = ConnectionManagerConfig::new()
-            .set_connection_timeout(Some(self.call_timeout))
-            .set_response_timeout(Some(self.call_timeout))
-            .set_number_of_retries(1)
-            .set_max_delay(Duration::from_secs(1));
-        let manager = ConnectionManager::new_lazy_with_config(client.clone(), config)
-            .map_err(RedisThrottleError::Url)?;
+        let (runtime, client, manager) = connect(&self.url, self.call_timeout)?;
         let names = Names {
             set: format!("{}:dpop:seen", self.prefix),
             channel: format!("{}:dpop:accepted", self.prefix),

@@ -190,16 +190,7 @@ impl RedisThrottleBuilder {
     /// Starts the background tasks (inside a tokio runtime) and returns the store. Connects
     /// lazily: an unreachable Redis is not an error here; it is retried in the background.
     pub fn start(self) -> Result<RedisThrottle, RedisThrottleError> {
-        let runtime =
-            tokio::runtime::Handle::try_current().map_err(|_| RedisThrottleError::NoRuntime)?;
-        let client = redis::Client::open(self.url.as_str()).map_err(RedisThrottleError::Url)?;
-        let config = ConnectionManagerConfig::new()
-            .set_connection_timeout(Some(self.call_timeout))
-            .set_response_timeout(Some(self.call_timeout))
-            .set_number_of_retries(1)
-            .set_max_delay(Duration::from_secs(1));
-        let manager = ConnectionManager::new_lazy_with_config(client.clone(), config)
-            .map_err(RedisThrottleError::Url)?;
+        let (runtime, client, manager) = connect(&self.url, self.call_timeout)?;
         let shared = Arc::new(Shared {
             local: self
                 .local
@@ -228,6 +219,25 @@ impl RedisThrottleBuilder {
         ));
         Ok(RedisThrottle { shared, sender })
     }
+}
+
+/// The current runtime, a client for `url`, and a lazily connecting manager whose calls give up
+/// after `timeout` (retried once, then every second at most).
+pub(crate) fn connect(
+    url: &str,
+    timeout: Duration,
+) -> Result<(tokio::runtime::Handle, redis::Client, ConnectionManager), RedisThrottleError> {
+    let runtime =
+        tokio::runtime::Handle::try_current().map_err(|_| RedisThrottleError::NoRuntime)?;
+    let client = redis::Client::open(url).map_err(RedisThrottleError::Url)?;
+    let config = ConnectionManagerConfig::new()
+        .set_connection_timeout(Some(timeout))
+        .set_response_timeout(Some(timeout))
+        .set_number_of_retries(1)
+        .set_max_delay(Duration::from_secs(1));
+    let manager = ConnectionManager::new_lazy_with_config(client.clone(), config)
+        .map_err(RedisThrottleError::Url)?;
+    Ok((runtime, client, manager))
 }
 
 #[derive(Clone)]
