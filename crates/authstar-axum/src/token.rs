@@ -291,6 +291,7 @@ impl<C, A, V> fmt::Debug for TokenEndpoint<C, A, V> {
                 "client_secret_post",
                 &(std::any::type_name::<V>() != std::any::type_name::<ThroughMiddleware>()),
             )
+            .field("dpop_url", &self.dpop.as_ref().map(|dpop| &dpop.url))
             .finish()
     }
 }

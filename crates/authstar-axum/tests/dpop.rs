@@ -173,3 +173,63 @@ async fn proofs_name_the_url_a_trusted_proxy_reports() {
         assert_eq!(request.send().await.unwrap().status().as_u16(), expected);
     }
 }
+
+/// Each refused proof cost a signature check: a flood of them from one address is throttled
+/// (429) like a flood of wrong tokens, before any more checks run.
+#[tokio::test]
+async fn a_flood_of_bad_proofs_is_throttled() {
+    use authstar::throttle::{Budget, FailureThrottle};
+    use axum::extract::ConnectInfo;
+    use std::net::SocketAddr;
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    struct Counted(Arc<AtomicUsize>);
+    impl ProofVerifier for Counted {
+        fn verify_proof(&self, _: &ProofRequest<'_>) -> Result<String, ProofError> {
+            self.0.fetch_add(1, Ordering::SeqCst);
+            Err(ProofError::Signature)
+        }
+        fn algorithms(&self) -> Vec<String> {
+            vec!["ES256".to_owned()]
+        }
+    }
+    let checks = Arc::new(AtomicUsize::new(0));
+    let tokens = |_: DpopToken| async { None::<AuthstarClient> };
+    let layer = AuthstarLayer::builder()
+        .on_auth_dpop(
+            DpopAuth::new(Counted(Arc::clone(&checks)), tokens).origin("https://api.example"),
+        )
+        .require_authentication()
+        .throttle(
+            FailureThrottle::new()
+                .per_address(Some(Budget::new(3, 60)))
+                .client_address(|extensions, _| {
+                    Some(extensions.get::<ConnectInfo<SocketAddr>>()?.0.ip())
+                }),
+        )
+        .build()
+        .unwrap();
+    let app = Router::new()
+        .route("/me", get(|| async { "ok" }))
+        .layer(layer);
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(async move {
+        axum::serve(
+            listener,
+            app.into_make_service_with_connect_info::<SocketAddr>(),
+        )
+        .await
+    });
+    let mut statuses = Vec::new();
+    for _ in 0..6 {
+        statuses.push(get_with(&format!("{base}/me"), "t1", Some("bad")).await.0);
+    }
+    assert_eq!(statuses, [401, 401, 401, 429, 429, 429]);
+    assert_eq!(
+        checks.load(Ordering::SeqCst),
+        3,
+        "no proof checked once locked"
+    );
+}

@@ -112,6 +112,12 @@ where
             Presented::Failed(attempt) => {
                 tracing::debug!(method = %attempt.method, reason = %attempt.failure, "authstar: malformed credential");
                 metrics::outcome(&attempt.method, Reported::Malformed);
+                // A refused DPoP proof cost a signature check: a flood of them is throttled
+                // like a flood of wrong tokens (by address).
+                if let (Some(throttle), true) = (&config.throttle, attempt.is_invalid_dpop_proof())
+                {
+                    throttle.failed(&request);
+                }
                 config.anonymous(&mut request, Some(attempt))
             }
             // Answered at once (a `sync_fn` authenticator, a cache hit): no future, no clone.
