@@ -313,13 +313,6 @@ impl<C: crate::Client> MethodGuards<C> {
         let rule = self.rules.get(request.uri().path())?;
         let outcome = crate::Outcome::<C>::get(request.extensions());
         let challenges = self.info.challenges();
-        let dpop = matches!(
-            outcome,
-            Some(crate::Outcome::Authenticated {
-                method: crate::AuthMethod::Dpop,
-                ..
-            })
-        );
         let Some(client) = outcome.and_then(crate::Outcome::client) else {
             let attempt = match outcome {
                 Some(crate::Outcome::Failed(attempt)) => Some(attempt),
@@ -337,6 +330,13 @@ impl<C: crate::Client> MethodGuards<C> {
         }
         let mut refusal = Response::new(R::default());
         *refusal.status_mut() = StatusCode::FORBIDDEN;
+        let dpop = matches!(
+            outcome,
+            Some(crate::Outcome::Authenticated {
+                method: crate::AuthMethod::Dpop,
+                ..
+            })
+        );
         let challenge = if dpop {
             &rule.dpop_challenge
         } else {
