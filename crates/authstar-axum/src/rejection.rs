@@ -3,6 +3,7 @@
 use std::fmt;
 use std::sync::Arc;
 
+use authstar::credentials::dpop::{DPOP_NONCE, ProofError};
 use authstar::{Attempt, AuthMethod, Failure};
 use axum::Json;
 use axum::http::header::WWW_AUTHENTICATE;
@@ -57,6 +58,9 @@ pub struct AuthRejection {
     kind: RejectionKind,
     challenges: Vec<HeaderValue>,
     renderer: Option<ErrorRenderer>,
+    /// A DPoP server nonce to send (`DPoP-Nonce`, RFC 9449 §9); boxed, as it is rare and the
+    /// rejection travels in every guard's `Result`.
+    dpop_nonce: Option<Box<HeaderValue>>,
 }
 
 impl AuthRejection {
@@ -69,7 +73,14 @@ impl AuthRejection {
             kind,
             challenges,
             renderer,
+            dpop_nonce: None,
         }
+    }
+
+    /// Sends `nonce` as `DPoP-Nonce` with the refusal.
+    pub(crate) fn with_dpop_nonce(mut self, nonce: Option<HeaderValue>) -> Self {
+        self.dpop_nonce = nonce.map(Box::new);
+        self
     }
 
     /// Why the request was refused.
@@ -96,7 +107,8 @@ impl AuthRejection {
     /// The default error body.
     ///
     /// Codes: `invalid_token` (a bearer or DPoP-bound token was refused, RFC 6750 §3.1, RFC
-    /// 9449 §7.1), `invalid_dpop_proof` (its DPoP proof was), `invalid_request` (a malformed
+    /// 9449 §7.1), `invalid_dpop_proof` (its DPoP proof was), `use_dpop_nonce` (the proof lacked
+    /// the server's nonce, sent as `DPoP-Nonce`), `invalid_request` (a malformed
     /// credential), `unauthenticated`, `insufficient_scope`, `forbidden`, `server_error`.
     pub fn body(&self) -> ErrorBody {
         let (error, error_description) = match &self.kind {
@@ -138,6 +150,7 @@ fn describe_attempt(attempt: &Attempt) -> (&'static str, String) {
         (AuthMethod::Bearer | AuthMethod::Dpop, Failure::Denied | Failure::Malformed(_)) => {
             "invalid_token"
         }
+        (_, Failure::InvalidProof(ProofError::UseNonce)) => "use_dpop_nonce",
         (_, Failure::InvalidProof(_)) => "invalid_dpop_proof",
         (_, Failure::Malformed(_)) => "invalid_request",
         _ => "unauthenticated",
@@ -185,6 +198,9 @@ impl IntoResponse for AuthRejection {
         headers.remove(WWW_AUTHENTICATE);
         for challenge in self.challenges {
             headers.append(WWW_AUTHENTICATE, challenge);
+        }
+        if let Some(nonce) = self.dpop_nonce {
+            headers.insert(&DPOP_NONCE, *nonce);
         }
         response
     }

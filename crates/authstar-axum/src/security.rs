@@ -263,7 +263,7 @@ impl<C: Client> RouteSecurity<C> {
             Some(Outcome::Authenticated { client, method }) if client.is_authenticated() => {
                 Ok((client, method))
             }
-            other => Err(self.refuse(other)),
+            other => Err(self.refuse(other, extensions)),
         }
     }
 
@@ -271,9 +271,15 @@ impl<C: Client> RouteSecurity<C> {
     /// authenticated path stays small enough to inline).
     #[cold]
     #[inline(never)]
-    fn refuse(&self, outcome: Option<&Outcome<C>>) -> AuthRejection {
+    fn refuse(&self, outcome: Option<&Outcome<C>>, extensions: &Extensions) -> AuthRejection {
         match outcome {
-            Some(Outcome::Failed(attempt)) => self.unauthenticated(Some(attempt)),
+            Some(Outcome::Failed(attempt)) => {
+                // RFC 9449 §9: the nonce the layer handed out for this request.
+                let nonce = extensions
+                    .get::<authstar::credentials::dpop::DpopNonce>()
+                    .map(|nonce| nonce.0.clone());
+                self.unauthenticated(Some(attempt)).with_dpop_nonce(nonce)
+            }
             None if !self.inner.info.is_applied() => {
                 self.reject(RejectionKind::LayerNotInstalled, Vec::new())
             }

@@ -10,7 +10,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use authstar::credentials::authorization::{self, Authorization};
-use authstar::credentials::dpop::{DPOP, ProofError, ProofRequest, ProofVerifier, proof_of};
+use authstar::credentials::dpop::{
+    DPOP, DPOP_NONCE, ProofError, ProofRequest, ProofVerifier, proof_of,
+};
 use authstar::oauth2::{
     ClientAuthMethod, ClientCredentials, ErrorCode, OAuth2TokenRequest, OAuth2TokenResponse,
     TokenError, TokenIntrospection, TokenRequestForm,
@@ -516,8 +518,13 @@ impl<C: Client, A, V> TokenEndpoint<C, A, V> {
         if !parts.headers.contains_key(&DPOP) {
             return Ok(None);
         }
-        let refused =
-            |reason: ProofError| TokenError::new(ErrorCode::InvalidDpopProof, reason.description());
+        let refused = |reason: ProofError| {
+            let code = match reason {
+                ProofError::UseNonce => ErrorCode::UseDpopNonce,
+                _ => ErrorCode::InvalidDpopProof,
+            };
+            TokenError::new(code, reason.description())
+        };
         let proof =
             proof_of(&parts.headers, authstar::DEFAULT_MAX_CREDENTIAL_LEN).map_err(refused)?;
         let request = ProofRequest::new(proof, &parts.method, &dpop.url, None);
@@ -631,6 +638,13 @@ where
                         response
                             .headers_mut()
                             .insert(RETRY_AFTER, HeaderValue::from_static("1"));
+                    }
+                    // RFC 9449 §8: the nonce to use.
+                    ErrorCode::UseDpopNonce => {
+                        let nonce = self.dpop.as_ref().and_then(|dpop| dpop.proofs.nonce());
+                        if let Some(nonce) = nonce.and_then(|n| HeaderValue::try_from(n).ok()) {
+                            response.headers_mut().insert(&DPOP_NONCE, nonce);
+                        }
                     }
                     _ => {}
                 }

@@ -122,6 +122,11 @@ struct DemoArgs {
     /// listener apart from the service's; none by default.
     #[arg(long, value_name = "HOST:PORT")]
     metrics_addr: Option<String>,
+    /// Require server nonces in DPoP proofs (RFC 9449 §8, §9): a client first gets
+    /// `use_dpop_nonce` with a `DPoP-Nonce` to put in its proofs; nonces last 5 to 10 minutes
+    /// and every instance sharing the secrets file accepts them.
+    #[arg(long)]
+    dpop_nonces: bool,
     /// Seconds a client has to send a request head; also how long an idle keep-alive
     /// connection is kept.
     #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..=3_600))]
@@ -411,6 +416,7 @@ async fn run(cli: Cli) -> Result<(), CliError> {
                 throttle: !args.no_throttle,
                 redis: args.redis,
                 metrics_addr: args.metrics_addr,
+                dpop_nonces: args.dpop_nonces,
                 limits: ServerLimits {
                     header_timeout: Duration::from_secs(args.header_timeout),
                     request_timeout: Duration::from_secs(args.request_timeout),

@@ -164,3 +164,16 @@ async fn rfc9449_a_python_dpop_client_gets_and_uses_a_bound_token() {
     let out = python::run("dpop_demo_client.py", &[&demo.base, &id, &secret]);
     assert!(out.contains("dpop ok"), "{out}");
 }
+
+/// RFC 9449 §8 and §9 with `--dpop-nonces`: the token endpoint and `/me` answer
+/// `use_dpop_nonce` with a `DPoP-Nonce` until the client's proofs carry it (PyJWT client).
+#[tokio::test]
+async fn rfc9449_8_9_server_nonces_are_required_and_handed_out() {
+    if !python::available("jwt, cryptography, httpx") {
+        return;
+    }
+    let demo = Demo::start("dpop-nonces", &["--dpop-nonces"]);
+    let (id, secret) = (demo.value("client_id:"), demo.value("client_secret:"));
+    let out = python::run("dpop_nonce_client.py", &[&demo.base, &id, &secret]);
+    assert!(out.contains("nonces ok"), "{out}");
+}

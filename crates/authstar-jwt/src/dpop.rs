@@ -65,6 +65,75 @@ struct Claims {
     iat: u64,
     #[serde(default)]
     ath: Option<String>,
+    #[serde(default)]
+    nonce: Option<String>,
+}
+
+/// Server-provided nonces (RFC 9449 §8, §9): a client must put a recent one in each proof, so a
+/// proof cannot be made ahead of time. Stateless: a nonce is a time window and its HMAC, so every
+/// instance built with the same secret accepts the nonces of the others. A nonce is accepted in
+/// its window and the next one (one lifetime to two).
+///
+/// ```
+/// use std::time::Duration;
+/// use authstar_jwt::dpop::DpopNonces;
+///
+/// let nonces = DpopNonces::new(b"a secret shared by the instances", Duration::from_secs(300));
+/// let nonce = nonces.current();
+/// assert!(nonces.accepts(&nonce));
+/// assert!(!nonces.accepts("made-up"));
+/// ```
+#[derive(Clone)]
+pub struct DpopNonces {
+    key: aws_lc_rs::hmac::Key,
+    lifetime: u64,
+}
+
+impl fmt::Debug for DpopNonces {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("DpopNonces")
+            .field("lifetime", &self.lifetime)
+            .finish_non_exhaustive()
+    }
+}
+
+impl DpopNonces {
+    /// Nonces keyed by `secret` (share it between instances), each valid for `lifetime` to
+    /// twice that.
+    pub fn new(secret: &[u8], lifetime: Duration) -> Self {
+        Self {
+            key: aws_lc_rs::hmac::Key::new(aws_lc_rs::hmac::HMAC_SHA256, secret),
+            lifetime: lifetime.as_secs().max(1),
+        }
+    }
+
+    /// The nonce to hand out now.
+    pub fn current(&self) -> String {
+        self.for_window(unix_now() / self.lifetime)
+    }
+
+    /// Whether `nonce` is this window's or the previous one's.
+    pub fn accepts(&self, nonce: &str) -> bool {
+        let window = unix_now() / self.lifetime;
+        let matches = |window: u64| {
+            let expected = self.for_window(window);
+            // Both are public-length base64; compare in constant time all the same.
+            expected.len() == nonce.len()
+                && aws_lc_rs::constant_time::verify_slices_are_equal(
+                    expected.as_bytes(),
+                    nonce.as_bytes(),
+                )
+                .is_ok()
+        };
+        matches(window) || matches(window.saturating_sub(1))
+    }
+
+    fn for_window(&self, window: u64) -> String {
+        let tag = aws_lc_rs::hmac::sign(&self.key, &window.to_be_bytes());
+        let mut bytes = window.to_be_bytes().to_vec();
+        bytes.extend_from_slice(&tag.as_ref()[..16]);
+        URL_SAFE_NO_PAD.encode(bytes)
+    }
 }
 
 /// Verifies DPoP proofs and remembers their `jti`s for the window. Cheap to clone (the replay
@@ -79,6 +148,8 @@ pub struct DpopVerifier {
     seen: std::sync::Arc<quick_cache::sync::Cache<ProofId, u64>>,
     /// Other instances to tell about accepted proofs.
     share: Option<std::sync::Arc<dyn ReplayShare>>,
+    /// Server-provided nonces, when required.
+    nonces: Option<DpopNonces>,
 }
 
 /// A proof's identity in the replay memory: SHA-256 of its key's thumbprint and its `jti`
@@ -120,6 +191,7 @@ impl DpopVerifier {
             leeway: Duration::from_secs(5),
             seen: std::sync::Arc::new(quick_cache::sync::Cache::new(100_000)),
             share: None,
+            nonces: None,
         }
     }
 
@@ -142,6 +214,14 @@ impl DpopVerifier {
     /// How many `jti`s are remembered.
     pub fn replay_capacity(mut self, capacity: usize) -> Self {
         self.seen = std::sync::Arc::new(quick_cache::sync::Cache::new(capacity.max(1)));
+        self
+    }
+
+    /// Requires proofs to carry a nonce from `nonces` (RFC 9449 §8, §9); a proof without one,
+    /// or with an expired one, is refused [`DpopError::UseNonce`] and the refusal carries a
+    /// fresh nonce (`DPoP-Nonce`).
+    pub fn require_nonces(mut self, nonces: DpopNonces) -> Self {
+        self.nonces = Some(nonces);
         self
     }
 
@@ -224,6 +304,11 @@ impl DpopVerifier {
                 return Err(DpopError::AccessTokenHash);
             }
         }
+        if let Some(nonces) = &self.nonces
+            && !claims.nonce.as_deref().is_some_and(|n| nonces.accepts(n))
+        {
+            return Err(DpopError::UseNonce);
+        }
         let jkt = thumbprint(jwk).ok_or(DpopError::Key)?;
         // Remembered until the window has passed for it: after that, `iat` refuses it anyway.
         let until = claims.iat + self.max_age.as_secs() + self.leeway.as_secs();
@@ -267,6 +352,10 @@ impl authstar::credentials::dpop::ProofVerifier for DpopVerifier {
 
     fn algorithms(&self) -> Vec<String> {
         self.algorithm_names()
+    }
+
+    fn nonce(&self) -> Option<String> {
+        self.nonces.as_ref().map(DpopNonces::current)
     }
 }
 
@@ -485,6 +574,38 @@ mod tests {
 
     fn proof(key: &SigningKey, claims: serde_json::Value) -> String {
         proof_with(key, key, json!({}), claims)
+    }
+
+    #[test]
+    fn rfc9449_8_nonces_are_required_when_configured_and_expire() {
+        let nonces = DpopNonces::new(b"shared secret", Duration::from_secs(60));
+        let verifier = DpopVerifier::new().require_nonces(nonces.clone());
+        let key = key();
+        assert_eq!(
+            verifier.verify(&proof(&key, json!({})), "POST", URL, None),
+            Err(DpopError::UseNonce)
+        );
+        let current = nonces.current();
+        let with_nonce = proof(&key, json!({ "nonce": current }));
+        assert!(verifier.verify(&with_nonce, "POST", URL, None).is_ok());
+        // A forged signature is a signature error, not a nonce hint.
+        let other = SigningKey::generate_es256("other").unwrap();
+        let forged = proof_with(&other, &key, json!({}), json!({ "nonce": current }));
+        assert_eq!(
+            verifier.verify(&forged, "POST", URL, None),
+            Err(DpopError::Signature)
+        );
+        // This window and the one before; not older, not another secret's.
+        let window = unix_now() / 60;
+        assert!(nonces.accepts(&nonces.for_window(window - 1)));
+        assert!(!nonces.accepts(&nonces.for_window(window - 2)));
+        let elsewhere = DpopNonces::new(b"another secret", Duration::from_secs(60));
+        assert!(!elsewhere.accepts(&current));
+        assert!(!nonces.accepts(""));
+        // The layer's view: the verifier hands out the current nonce.
+        use authstar::credentials::dpop::ProofVerifier as _;
+        assert_eq!(verifier.nonce(), Some(nonces.current()));
+        assert_eq!(DpopVerifier::new().nonce(), None);
     }
 
     #[test]

@@ -230,3 +230,53 @@ async fn rfc9449_7_2_bound_tokens_are_not_bearer_tokens_and_bearer_tokens_are_no
         assert_eq!(status, 401, "{bad}");
     }
 }
+
+/// RFC 9449 §9 on an enforcing layer: a proof without the server's nonce gets 401
+/// `use_dpop_nonce` with a `DPoP-Nonce` header; a proof carrying that nonce is accepted.
+#[tokio::test]
+async fn rfc9449_9_the_layer_hands_out_nonces_and_then_accepts_them() {
+    use authstar_jwt::dpop::DpopNonces;
+    let key = SigningKey::generate_es256("k1").unwrap();
+    let verifier = JwtVerifier::new([key.verification_key()], ISSUER, "api");
+    let issuer = JwtIssuer::new(key, ISSUER, "api");
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    let nonces = DpopNonces::new(b"test", std::time::Duration::from_secs(60));
+    let layer = AuthstarLayer::builder()
+        .on_auth_dpop(
+            DpopAuth::new(DpopVerifier::new().require_nonces(nonces), verifier).origin(&base),
+        )
+        .require_authentication()
+        .build()
+        .unwrap();
+    let app = Router::new().route("/me", get(me)).layer(layer);
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+
+    let client = SigningKey::generate_es256("client").unwrap();
+    let token = issuer.issue_bound("svc", &[], &jkt(&client)).unwrap();
+    let url = format!("{base}/me");
+    let response = reqwest::Client::new()
+        .get(&url)
+        .header("authorization", format!("DPoP {token}"))
+        .header("dpop", proof(&client, &url, &token, json!({})))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 401);
+    let challenge = response.headers()["www-authenticate"].to_str().unwrap();
+    assert!(
+        challenge.contains(r#"error="use_dpop_nonce""#),
+        "{challenge}"
+    );
+    let nonce = response.headers()["dpop-nonce"]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    let (status, _, body) = get_me(
+        &base,
+        &format!("DPoP {token}"),
+        &[&proof(&client, &url, &token, json!({ "nonce": nonce }))],
+    )
+    .await;
+    assert_eq!((status, body.as_str()), (200, "svc by dpop"));
+}

@@ -6,7 +6,8 @@
 //! * Bearer: `Bearer realm="…"`, plus `error="invalid_token"` only when a bearer token was
 //!   presented and refused (RFC 6750 §3.1: no error code when the request carried no token, §3).
 //! * DPoP: `DPoP realm="…", algs="ES256 …"`, plus `error="invalid_dpop_proof"` when the proof
-//!   was missing or refused, `error="invalid_token"` when the token was (RFC 9449 §7.1).
+//!   was missing or refused, `error="use_dpop_nonce"` when it lacked the server's nonce (§9,
+//!   with `DPoP-Nonce`), `error="invalid_token"` when the token was refused (RFC 9449 §7.1).
 //! * Basic: `Basic realm="…", charset="UTF-8"` (RFC 7617 §2.1).
 //! * A named header (`X-API-Key`) has no registered scheme; authstar sends
 //!   `ApiKey realm="…", header="x-api-key"` so that a 401 always names how to authenticate, as
@@ -16,9 +17,10 @@
 use http::header::{RETRY_AFTER, WWW_AUTHENTICATE};
 use http::{HeaderValue, Response, StatusCode};
 
+use crate::credentials::dpop::ProofError;
 use crate::error::ConfigError;
 use crate::methods::Summary;
-use crate::{Attempt, AuthMethod};
+use crate::{Attempt, AuthMethod, Failure};
 
 /// The precomputed challenges of one layer.
 ///
@@ -45,6 +47,7 @@ pub struct Challenges {
     invalid_bearer: Vec<HeaderValue>,
     invalid_dpop_token: Vec<HeaderValue>,
     invalid_dpop_proof: Vec<HeaderValue>,
+    use_dpop_nonce: Vec<HeaderValue>,
     basic: HeaderValue,
     /// The DPoP `algs` parameter, quoted, when DPoP is accepted.
     dpop_algs: Option<String>,
@@ -61,23 +64,26 @@ impl Challenges {
             invalid_bearer: Vec::new(),
             invalid_dpop_token: Vec::new(),
             invalid_dpop_proof: Vec::new(),
+            use_dpop_nonce: Vec::new(),
             basic: value(format!("Basic realm={realm_param}, charset=\"UTF-8\""))?,
             dpop_algs: None,
         };
-        // Each method's challenge as it reads in each of the four lists: plain, after a refused
-        // bearer token, after a refused DPoP token, after a refused DPoP proof.
-        let mut push = |plain: String, bearer: String, token: String, proof: String| {
+        // Each method's challenge as it reads in each list: plain, after a refused bearer
+        // token, after a refused DPoP token, after a refused DPoP proof, after a proof without
+        // the server's nonce.
+        let mut push = |[plain, bearer, token, proof, nonce]: [String; 5]| {
             challenges.plain.push(value(plain)?);
             challenges.invalid_bearer.push(value(bearer)?);
             challenges.invalid_dpop_token.push(value(token)?);
             challenges.invalid_dpop_proof.push(value(proof)?);
+            challenges.use_dpop_nonce.push(value(nonce)?);
             Ok::<_, ConfigError>(())
         };
-        let same = |text: String| (text.clone(), text.clone(), text.clone(), text);
+        let same = |text: String| [text.clone(), text.clone(), text.clone(), text.clone(), text];
         if summary.bearer {
             let plain = format!("Bearer realm={realm_param}");
             let invalid = format!("Bearer realm={realm_param}, error=\"invalid_token\"");
-            push(plain.clone(), invalid, plain.clone(), plain)?;
+            push([plain.clone(), invalid, plain.clone(), plain.clone(), plain])?;
         }
         if let Some(algs) = &summary.dpop {
             // RFC 9449 §7.1: the accepted proof algorithms in `algs`.
@@ -86,20 +92,23 @@ impl Challenges {
             let plain = format!("DPoP realm={realm_param}, algs={algs}");
             let error =
                 |code: &str| format!("DPoP realm={realm_param}, error=\"{code}\", algs={algs}");
-            push(
+            push([
                 plain.clone(),
                 plain,
                 error("invalid_token"),
                 error("invalid_dpop_proof"),
-            )?;
+                error("use_dpop_nonce"),
+            ])?;
         }
         if summary.basic {
-            let (a, b, c, d) = same(format!("Basic realm={realm_param}, charset=\"UTF-8\""));
-            push(a, b, c, d)?;
+            push(same(format!(
+                "Basic realm={realm_param}, charset=\"UTF-8\""
+            )))?;
         }
         for header in &summary.headers {
-            let (a, b, c, d) = same(format!("ApiKey realm={realm_param}, header=\"{header}\""));
-            push(a, b, c, d)?;
+            push(same(format!(
+                "ApiKey realm={realm_param}, header=\"{header}\""
+            )))?;
         }
         Ok(challenges)
     }
@@ -113,6 +122,9 @@ impl Challenges {
     pub fn for_attempt(&self, attempt: Option<&Attempt>) -> &[HeaderValue] {
         match attempt {
             Some(attempt) if attempt.is_invalid_bearer_token() => &self.invalid_bearer,
+            Some(attempt) if attempt.failure == Failure::InvalidProof(ProofError::UseNonce) => {
+                &self.use_dpop_nonce
+            }
             Some(attempt) if attempt.is_invalid_dpop_proof() => &self.invalid_dpop_proof,
             Some(attempt) if attempt.is_invalid_dpop_token() => &self.invalid_dpop_token,
             _ => &self.plain,

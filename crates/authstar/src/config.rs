@@ -14,6 +14,7 @@ use http::{HeaderValue, Method, Request, Response};
 
 use crate::authenticator::Verdict;
 use crate::challenge::{Challenges, service_unavailable};
+use crate::credentials::dpop::{DPOP_NONCE, DpopNonce};
 use crate::methods::Summary;
 use crate::metrics::{self, Reported};
 use crate::throttle::{self, FailureThrottle, Schemes, Watched};
@@ -240,7 +241,11 @@ impl<C: Client, M> Config<C, M> {
     ) -> Option<Response<R>> {
         if self.enforce && !self.is_exempt(request) {
             let challenges = self.info.challenges();
-            return Some(challenges.unauthorized(attempt.as_ref()));
+            let mut refusal = challenges.unauthorized(attempt.as_ref());
+            if let Some(DpopNonce(nonce)) = request.extensions().get::<DpopNonce>() {
+                refusal.headers_mut().insert(&DPOP_NONCE, nonce.clone());
+            }
+            return Some(refusal);
         }
         if let Some(attempt) = attempt {
             request

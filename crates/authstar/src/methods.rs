@@ -16,7 +16,7 @@ use std::pin::Pin;
 use std::task::{Context, Poll};
 
 use http::request::Parts;
-use http::{HeaderMap, HeaderName, header::AUTHORIZATION};
+use http::{HeaderMap, HeaderName, HeaderValue, header::AUTHORIZATION};
 use pin_project_lite::pin_project;
 
 use crate::authenticator::{Authenticator, RequestAuthenticator, Started, Verdict};
@@ -187,6 +187,8 @@ pub trait DpopSlot<C>: private::Sealed + Send + Sync + 'static {
     fn algorithms(&self) -> Option<String>;
     /// A configured origin that is not one.
     fn invalid_origin(&self) -> Option<&str>;
+    /// A fresh server nonce, when the proofs need one.
+    fn nonce(&self) -> Option<HeaderValue>;
 }
 
 impl<C: Send + 'static> DpopSlot<C> for Disabled {
@@ -199,6 +201,9 @@ impl<C: Send + 'static> DpopSlot<C> for Disabled {
         None
     }
     fn invalid_origin(&self) -> Option<&str> {
+        None
+    }
+    fn nonce(&self) -> Option<HeaderValue> {
         None
     }
 }
@@ -235,6 +240,10 @@ where
 
     fn invalid_origin(&self) -> Option<&str> {
         DpopAuth::invalid_origin(self)
+    }
+
+    fn nonce(&self) -> Option<HeaderValue> {
+        HeaderValue::try_from(self.proofs.nonce()?).ok()
     }
 }
 
@@ -370,6 +379,8 @@ pub trait MethodSet<C>: private::Sealed + Send + Sync + 'static {
     fn start_request(&self, parts: &Parts) -> Presented<Self::Future, C>;
     /// What is enabled, for `Debug`, challenges and validation.
     fn summary(&self) -> Summary;
+    /// A fresh DPoP server nonce, when the DPoP proofs need one.
+    fn dpop_nonce(&self) -> Option<HeaderValue>;
 }
 
 /// Which methods are enabled.
@@ -448,6 +459,10 @@ where
             }
         }
         summary
+    }
+
+    fn dpop_nonce(&self) -> Option<HeaderValue> {
+        self.dpop.nonce()
     }
 }
 
@@ -663,6 +678,7 @@ trait ErasedMethods<C>: Send + Sync + 'static {
     ) -> Presented<BoxVerdictFuture<C>, C>;
     fn start_request(&self, parts: &Parts) -> Presented<BoxVerdictFuture<C>, C>;
     fn summary(&self) -> Summary;
+    fn dpop_nonce(&self) -> Option<HeaderValue>;
 }
 
 impl<C: 'static, M: MethodSet<C>> ErasedMethods<C> for M {
@@ -682,6 +698,10 @@ impl<C: 'static, M: MethodSet<C>> ErasedMethods<C> for M {
 
     fn summary(&self) -> Summary {
         MethodSet::summary(self)
+    }
+
+    fn dpop_nonce(&self) -> Option<HeaderValue> {
+        MethodSet::dpop_nonce(self)
     }
 }
 
@@ -712,5 +732,9 @@ impl<C: Send + 'static> MethodSet<C> for BoxMethods<C> {
 
     fn summary(&self) -> Summary {
         self.inner.summary()
+    }
+
+    fn dpop_nonce(&self) -> Option<HeaderValue> {
+        self.inner.dpop_nonce()
     }
 }

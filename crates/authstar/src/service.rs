@@ -8,12 +8,13 @@ use http::{Request, Response};
 use tower_service::Service;
 
 use crate::config::Config;
+use crate::credentials::dpop::{DpopNonce, ProofError};
 use crate::future::ResponseFuture;
 use crate::grpc;
 use crate::methods::{MethodSet, Presented};
 use crate::metrics::{self, Reported};
 use crate::throttle::too_many_requests;
-use crate::{Client, RequestHead};
+use crate::{Client, Failure, RequestHead};
 
 /// Authenticates each request, stores the [`Outcome`](crate::Outcome) in its extensions, then calls the inner
 /// service (or, when enforcing, answers 401 itself). Generic over request and response bodies.
@@ -117,6 +118,12 @@ where
                 if let (Some(throttle), true) = (&config.throttle, attempt.is_invalid_dpop_proof())
                 {
                     throttle.failed(&request);
+                }
+                // A proof without the server's nonce: hand one out (RFC 9449 §9).
+                if attempt.failure == Failure::InvalidProof(ProofError::UseNonce)
+                    && let Some(nonce) = config.methods.dpop_nonce()
+                {
+                    request.extensions_mut().insert(DpopNonce(nonce));
                 }
                 config.anonymous(&mut request, Some(attempt))
             }

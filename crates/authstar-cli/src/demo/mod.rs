@@ -42,7 +42,7 @@ use authstar::oauth2::{ErrorCode, OAuth2TokenRequest, TokenError, TokenIntrospec
 use authstar::throttle::FailureThrottle;
 use authstar::{AuthstarClient, AuthstarLayer, BackendErrorPolicy, HeaderAuth};
 use authstar_axum::{EndpointAction, RouteSecurity, TokenEndpoint, client_address};
-use authstar_jwt::dpop::DpopVerifier;
+use authstar_jwt::dpop::{DpopNonces, DpopVerifier};
 use authstar_jwt::{Algorithm, JwtIssuer, JwtVerifier, SigningKey, jwks};
 use axum::routing::{get, post};
 use axum::{Json, Router};
@@ -90,6 +90,8 @@ pub struct DemoConfig {
     pub limits: ServerLimits,
     /// Where to serve Prometheus metrics (`GET /metrics`), apart from the service.
     pub metrics_addr: Option<String>,
+    /// Require server nonces in DPoP proofs.
+    pub dpop_nonces: bool,
 }
 
 /// How the demo app behaves, beyond its registry and issuer.
@@ -107,6 +109,9 @@ pub struct AppOptions {
     pub shared_throttle: Option<authstar_redis::RedisThrottle>,
     /// DPoP proofs used once across instances (default: once per process).
     pub shared_replays: Option<authstar_redis::RedisProofReplays>,
+    /// Require server nonces in DPoP proofs (keyed by the secrets file, so every instance
+    /// accepts the others').
+    pub dpop_nonces: bool,
     /// Request timeout and body limit (the connection limits apply in [`run`]).
     pub limits: ServerLimits,
 }
@@ -341,6 +346,11 @@ pub fn app(
     // One replay memory for the proofs of the token endpoint and of the resource routes; a
     // proof's URL is the issuer's origin and the path, as clients address them.
     let mut proofs = DpopVerifier::new();
+    if options.dpop_nonces {
+        let secret = format!("authstar dpop nonces {}", registry.secrets().cookie_key);
+        proofs =
+            proofs.require_nonces(DpopNonces::new(secret.as_bytes(), Duration::from_secs(300)));
+    }
     if let Some(replays) = &options.shared_replays {
         proofs = proofs.share_replays(replays.clone());
         replays.listen(&proofs);
@@ -587,6 +597,7 @@ pub async fn run(config: DemoConfig) -> Result<(), DemoError> {
         secure_cookies,
         allowed_origins,
         throttle: config.throttle,
+        dpop_nonces: config.dpop_nonces,
         shared_throttle,
         shared_replays,
         limits: config.limits,

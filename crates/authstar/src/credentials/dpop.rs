@@ -110,7 +110,22 @@ pub trait ProofVerifier: Send + Sync + 'static {
     /// The accepted `alg` values, for `WWW-Authenticate: DPoP algs="..."` and
     /// `dpop_signing_alg_values_supported`.
     fn algorithms(&self) -> Vec<String>;
+
+    /// A nonce for clients to put in their next proofs, when this verifier requires them
+    /// (sent as `DPoP-Nonce` with a [`ProofError::UseNonce`] refusal); `None` by default.
+    fn nonce(&self) -> Option<String> {
+        None
+    }
 }
+
+/// The `DPoP-Nonce` response header (RFC 9449 §8.1).
+pub static DPOP_NONCE: HeaderName = HeaderName::from_static("dpop-nonce");
+
+/// A fresh server nonce for a request whose proof was refused for lacking one
+/// ([`ProofError::UseNonce`]): the layer puts it in the request's extensions (and in its own
+/// 401 as `DPoP-Nonce`), so that a guard answering the 401 later sends it too.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DpopNonce(pub HeaderValue);
 
 impl<P: ProofVerifier> ProofVerifier for Arc<P> {
     fn verify_proof(&self, request: &ProofRequest<'_>) -> Result<String, ProofError> {
@@ -119,6 +134,10 @@ impl<P: ProofVerifier> ProofVerifier for Arc<P> {
 
     fn algorithms(&self) -> Vec<String> {
         (**self).algorithms()
+    }
+
+    fn nonce(&self) -> Option<String> {
+        (**self).nonce()
     }
 }
 
@@ -336,6 +355,9 @@ pub enum ProofError {
     Replayed,
     /// `ath` is missing or is not the hash of the access token presented.
     AccessTokenHash,
+    /// The server requires a nonce it provided (RFC 9449 §8, §9) and the proof carries none,
+    /// or an expired one: answered `use_dpop_nonce` with a fresh `DPoP-Nonce`.
+    UseNonce,
 }
 
 impl ProofError {
@@ -360,6 +382,7 @@ impl ProofError {
             Self::Time => "the DPoP proof was not issued recently",
             Self::Replayed => "the DPoP proof was already used",
             Self::AccessTokenHash => "the DPoP proof is not for this access token",
+            Self::UseNonce => "the DPoP proof must carry the nonce the server provides",
         }
     }
 }

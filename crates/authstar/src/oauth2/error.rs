@@ -29,6 +29,8 @@ pub enum ErrorCode {
     TemporarilyUnavailable,
     /// The `DPoP` proof sent with the token request is invalid (RFC 9449 §5, §12.2).
     InvalidDpopProof,
+    /// The `DPoP` proof lacks the server's nonce, sent in `DPoP-Nonce` (RFC 9449 §8).
+    UseDpopNonce,
 }
 
 impl ErrorCode {
@@ -48,6 +50,7 @@ impl ErrorCode {
             Self::ServerError => "server_error",
             Self::TemporarilyUnavailable => "temporarily_unavailable",
             Self::InvalidDpopProof => "invalid_dpop_proof",
+            Self::UseDpopNonce => "use_dpop_nonce",
         }
     }
 
