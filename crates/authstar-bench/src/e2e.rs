@@ -221,6 +221,19 @@ pub(crate) fn spawn_server(mode: &str) -> Result<(std::process::Child, bool), St
     Ok((server, pin))
 }
 
+/// `AUTHSTAR_E2E_ROUNDS` (default 3) and `AUTHSTAR_E2E_SECONDS` per sample (default 5).
+pub(crate) fn rounds_and_seconds() -> (usize, u64) {
+    let rounds = std::env::var("AUTHSTAR_E2E_ROUNDS")
+        .ok()
+        .and_then(|r| r.parse().ok())
+        .unwrap_or(3);
+    let seconds = std::env::var("AUTHSTAR_E2E_SECONDS")
+        .ok()
+        .and_then(|r| r.parse().ok())
+        .unwrap_or(5);
+    (rounds, seconds)
+}
+
 /// `e2e`: starts the server, drives every route with wrk, writes the report.
 pub(crate) fn run() -> Result<String, String> {
     let (mut server, pin) = spawn_server("serve")?;
@@ -236,14 +249,7 @@ pub(crate) fn run() -> Result<String, String> {
         .and_then(Result::ok)
         .and_then(|l| l.strip_prefix("jwt ").map(str::to_owned))
         .ok_or("no jwt")?;
-    let rounds: usize = std::env::var("AUTHSTAR_E2E_ROUNDS")
-        .ok()
-        .and_then(|r| r.parse().ok())
-        .unwrap_or(3);
-    let seconds: u64 = std::env::var("AUTHSTAR_E2E_SECONDS")
-        .ok()
-        .and_then(|r| r.parse().ok())
-        .unwrap_or(5);
+    let (rounds, seconds) = rounds_and_seconds();
     let header = |path: &str| match path {
         "/key" => Some(format!("X-API-Key: {TOKEN}")),
         "/bearer" => Some(format!("Authorization: Bearer {TOKEN}")),

@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 
 use tonic::metadata::MetadataValue;
 
-use crate::e2e::{cpu_ticks, median, spawn_server, ticks_per_second};
+use crate::e2e::{cpu_ticks, median, rounds_and_seconds, spawn_server, ticks_per_second};
 use crate::grpc::reports;
 
 /// Calls in flight at once.
@@ -140,14 +140,7 @@ pub(crate) fn run() -> Result<String, String> {
             ports.get(1).ok_or("no port")?.clone(),
         ),
     ];
-    let rounds: usize = std::env::var("AUTHSTAR_E2E_ROUNDS")
-        .ok()
-        .and_then(|r| r.parse().ok())
-        .unwrap_or(3);
-    let seconds: u64 = std::env::var("AUTHSTAR_E2E_SECONDS")
-        .ok()
-        .and_then(|r| r.parse().ok())
-        .unwrap_or(5);
+    let (rounds, seconds) = rounds_and_seconds();
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
