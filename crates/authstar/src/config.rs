@@ -14,8 +14,8 @@ use http::{HeaderValue, Method, Request, Response};
 
 use crate::authenticator::Verdict;
 use crate::challenge::{Challenges, service_unavailable};
-use crate::credentials::dpop::{DPOP_NONCE, DpopNonce};
-use crate::methods::Summary;
+use crate::credentials::dpop::{DPOP_NONCE, DpopNonce, ProofError};
+use crate::methods::{MethodSet, Summary};
 use crate::metrics::{self, Reported};
 use crate::throttle::{self, FailureThrottle, Schemes, Watched};
 use crate::{Attempt, AuthMethod, Client, Failure, Outcome};
@@ -231,6 +231,36 @@ impl<C: Client, M> Config<C, M> {
                 self.anonymous(request, Some(attempt))
             }
         }
+    }
+
+    /// Applies a credential refused before any authenticator ran: one that could not be read,
+    /// or a DPoP proof that failed. A refused proof cost a signature check, so it counts against
+    /// the throttle as a refused token does; one lacking the server's nonce gets a fresh nonce
+    /// (RFC 9449 §9), left in the extensions for whoever answers the 401.
+    pub(crate) fn failed<B, R: Default>(
+        &self,
+        request: &mut Request<B>,
+        attempt: Attempt,
+    ) -> Option<Response<R>>
+    where
+        M: MethodSet<C>,
+    {
+        if let Failure::InvalidProof(reason) = attempt.failure {
+            tracing::debug!(method = %attempt.method, %reason, "authstar: DPoP proof refused");
+            metrics::outcome(&attempt.method, Reported::Rejected);
+            if let Some(throttle) = &self.throttle {
+                throttle.failed(request);
+            }
+            if reason == ProofError::UseNonce
+                && let Some(nonce) = self.methods.dpop_nonce()
+            {
+                request.extensions_mut().insert(DpopNonce(nonce));
+            }
+        } else {
+            tracing::debug!(method = %attempt.method, reason = %attempt.failure, "authstar: malformed credential");
+            metrics::outcome(&attempt.method, Reported::Malformed);
+        }
+        self.anonymous(request, Some(attempt))
     }
 
     /// Continues without a client: records the failed attempt, or answers 401 when enforcing.

@@ -4,7 +4,7 @@
 //!
 //! | name | kind | labels |
 //! |---|---|---|
-//! | `authstar_authentications_total` | counter | `method` (`bearer`, `basic`, `dpop`, `header`, `request`), `outcome` (`authenticated`, `rejected`, `malformed`, `unavailable`) |
+//! | `authstar_authentications_total` | counter | `method` (`bearer`, `basic`, `dpop`, `header`, `request`), `outcome` (`authenticated`, `rejected`: the authenticator said no or a DPoP proof was refused, `malformed`, `unavailable`) |
 //! | `authstar_throttled_total` | counter | — (requests answered 429 before any authenticator ran) |
 //! | `authstar_authenticator_duration_seconds` | histogram | `method`; authenticators that had to wait, from the first time they were not ready to their answer (one answering at once, such as a cache hit, is not timed and reads no clock) |
 //!

@@ -8,13 +8,12 @@ use http::{Request, Response};
 use tower_service::Service;
 
 use crate::config::Config;
-use crate::credentials::dpop::{DpopNonce, ProofError};
 use crate::future::ResponseFuture;
 use crate::grpc;
 use crate::methods::{MethodSet, Presented};
-use crate::metrics::{self, Reported};
+use crate::metrics;
 use crate::throttle::too_many_requests;
-use crate::{Client, Failure, RequestHead};
+use crate::{Client, RequestHead};
 
 /// Authenticates each request, stores the [`Outcome`](crate::Outcome) in its extensions, then calls the inner
 /// service (or, when enforcing, answers 401 itself). Generic over request and response bodies.
@@ -110,23 +109,7 @@ where
             // The hot path of an anonymous request: nothing stored, nothing allocated.
             Presented::Nothing if !config.enforce => None,
             Presented::Nothing => config.anonymous(&mut request, None),
-            Presented::Failed(attempt) => {
-                tracing::debug!(method = %attempt.method, reason = %attempt.failure, "authstar: malformed credential");
-                metrics::outcome(&attempt.method, Reported::Malformed);
-                // A refused DPoP proof cost a signature check: a flood of them is throttled
-                // like a flood of wrong tokens (by address).
-                if let (Some(throttle), true) = (&config.throttle, attempt.is_invalid_dpop_proof())
-                {
-                    throttle.failed(&request);
-                }
-                // A proof without the server's nonce: hand one out (RFC 9449 §9).
-                if attempt.failure == Failure::InvalidProof(ProofError::UseNonce)
-                    && let Some(nonce) = config.methods.dpop_nonce()
-                {
-                    request.extensions_mut().insert(DpopNonce(nonce));
-                }
-                config.anonymous(&mut request, Some(attempt))
-            }
+            Presented::Failed(attempt) => config.failed(&mut request, attempt),
             // Answered at once (a `sync_fn` authenticator, a cache hit): no future, no clone.
             Presented::Done(method, verdict) => config.conclude(&mut request, method, verdict),
             Presented::Running(method, auth) => {
