@@ -7,9 +7,8 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
 
-use authstar::Client;
+use authstar::{Client, ScopeChallenges};
 use axum::extract::Request;
-use axum::http::HeaderValue;
 use axum::response::{IntoResponse, Response};
 use pin_project_lite::pin_project;
 use tower_layer::Layer;
@@ -25,8 +24,8 @@ pub(crate) enum Requirement {
     Scopes {
         scopes: Vec<String>,
         matching: ScopeMatch,
-        /// The RFC 6750 `insufficient_scope` challenge, built once.
-        challenge: Option<HeaderValue>,
+        /// The `insufficient_scope` challenges (Bearer, DPoP), built once.
+        challenges: ScopeChallenges,
     },
     Internal,
 }
@@ -37,11 +36,11 @@ impl Requirement {
         scopes: Vec<String>,
         matching: ScopeMatch,
     ) -> Self {
-        let challenge = security.info().challenges().insufficient_scope(&scopes);
+        let challenges = security.info().challenges().insufficient_scopes(&scopes);
         Self::Scopes {
             scopes,
             matching,
-            challenge,
+            challenges,
         }
     }
 }
@@ -129,10 +128,10 @@ impl<C: Client> GuardLayer<C> {
             Requirement::Scopes {
                 scopes,
                 matching,
-                challenge,
+                challenges,
             } => {
                 let (client, method) = security.stored_client(request.extensions())?;
-                security.check_scopes(client, method, scopes, *matching, || challenge.clone())
+                security.check_scopes(client, method, scopes, *matching, || challenges.clone())
             }
             Requirement::Internal => {
                 security.check_internal(request.extensions(), request.headers())

@@ -5,7 +5,7 @@ use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 
 use authstar::network::{Networks, TrustedProxies};
-use authstar::{AuthMethod, AuthstarLayer, Client, LayerInfo, Outcome};
+use authstar::{AuthMethod, AuthstarLayer, Client, LayerInfo, Outcome, ScopeChallenges};
 use axum::extract::ConnectInfo;
 use axum::extract::connect_info::MockConnectInfo;
 use axum::http::{Extensions, HeaderMap};
@@ -296,11 +296,11 @@ impl<C: Client> RouteSecurity<C> {
         matching: ScopeMatch,
     ) -> Result<(), AuthRejection> {
         self.check_scopes(client, method, scopes, matching, || {
-            self.inner.info.challenges().insufficient_scope(scopes)
+            self.inner.info.challenges().insufficient_scopes(scopes)
         })
     }
 
-    /// [`authorize_scopes`](Self::authorize_scopes) with the `insufficient_scope` challenge
+    /// [`authorize_scopes`](Self::authorize_scopes) with the `insufficient_scope` challenges
     /// supplied by the caller (route layers build theirs once, at construction).
     pub(crate) fn check_scopes<S: AsRef<str>>(
         &self,
@@ -308,7 +308,7 @@ impl<C: Client> RouteSecurity<C> {
         method: &AuthMethod,
         scopes: &[S],
         matching: ScopeMatch,
-        challenge: impl FnOnce() -> Option<axum::http::HeaderValue>,
+        challenges: impl FnOnce() -> ScopeChallenges,
     ) -> Result<(), AuthRejection> {
         let held = |scope: &S| client.has_scope(scope.as_ref());
         let granted = match matching {
@@ -324,7 +324,7 @@ impl<C: Client> RouteSecurity<C> {
         {
             return Ok(());
         }
-        self.refuse_scopes(method, scopes, matching, challenge)
+        self.refuse_scopes(method, scopes, matching, challenges)
     }
 
     /// The 403 for a client without the scopes (out of line: the granted path stays small
@@ -336,21 +336,15 @@ impl<C: Client> RouteSecurity<C> {
         method: &AuthMethod,
         scopes: &[S],
         matching: ScopeMatch,
-        bearer: impl FnOnce() -> Option<axum::http::HeaderValue>,
+        challenges: impl FnOnce() -> ScopeChallenges,
     ) -> Result<(), AuthRejection> {
         // RFC 6750 §3.1: a bearer client learns which scopes the resource needs; RFC 9449 §7.1:
-        // a DPoP client the same, in the DPoP scheme.
-        let challenges = match method {
-            AuthMethod::Bearer => bearer().into_iter().collect(),
-            AuthMethod::Dpop => self
-                .inner
-                .info
-                .challenges()
-                .insufficient_scope_for(method, scopes)
-                .into_iter()
-                .collect(),
-            _ => Vec::new(),
-        };
+        // a DPoP client the same, in the DPoP scheme; other schemes carry no error codes.
+        let challenges = challenges()
+            .for_method(method)
+            .cloned()
+            .into_iter()
+            .collect();
         let kind = RejectionKind::InsufficientScope {
             scopes: scopes.iter().map(|s| s.as_ref().to_owned()).collect(),
             matching,

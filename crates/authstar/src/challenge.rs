@@ -144,47 +144,55 @@ impl Challenges {
     /// );
     /// ```
     pub fn insufficient_scope<S: AsRef<str>>(&self, scopes: &[S]) -> Option<HeaderValue> {
-        let scope = scopes
-            .iter()
-            .map(AsRef::as_ref)
-            .collect::<Vec<_>>()
-            .join(" ");
-        let value = format!(
-            "Bearer realm={}, error=\"insufficient_scope\", scope={}",
-            quoted(&self.realm)?,
-            quoted(&scope)?
-        );
-        HeaderValue::try_from(value).ok()
+        self.scope_challenge("Bearer", scopes, None)
     }
 
-    /// [`insufficient_scope`](Self::insufficient_scope) in the scheme of the client's `method`:
-    /// `Bearer`, or `DPoP` with its `algs` for a DPoP-bound token (RFC 9449 §7.1); `None` for
-    /// methods whose schemes carry no error codes (Basic, API keys, sessions).
+    /// The `insufficient_scope` challenges for `scopes` in each scheme that carries error codes:
+    /// `Bearer`, and `DPoP` with its `algs` when the layer accepts DPoP (RFC 9449 §7.1). Build
+    /// it once per guard and pick by the client's method.
     ///
     /// ```
     /// # use authstar::AuthMethod;
     /// # let layer = authstar::AuthstarLayer::builder()
     /// #     .on_auth_bearer(|_: authstar::BearerToken| async { None::<authstar::AuthstarClient> })
     /// #     .build().unwrap();
-    /// let challenges = layer.info().challenges();
-    /// assert!(challenges.insufficient_scope_for(&AuthMethod::Bearer, &["admin"]).is_some());
-    /// assert!(challenges.insufficient_scope_for(&AuthMethod::Basic, &["admin"]).is_none());
+    /// let for_admin = layer.info().challenges().insufficient_scopes(&["admin"]);
+    /// assert!(for_admin.for_method(&AuthMethod::Bearer).is_some());
+    /// assert!(for_admin.for_method(&AuthMethod::Basic).is_none()); // Basic has no error codes
+    /// assert!(for_admin.for_method(&AuthMethod::Dpop).is_none()); // DPoP is not accepted here
     /// ```
-    pub fn insufficient_scope_for<S: AsRef<str>>(
-        &self,
-        method: &AuthMethod,
-        scopes: &[S],
-    ) -> Option<HeaderValue> {
-        match method {
-            AuthMethod::Bearer => self.insufficient_scope(scopes),
-            AuthMethod::Dpop => {
-                let bearer = self.insufficient_scope(scopes)?;
-                let rest = bearer.to_str().ok()?.strip_prefix("Bearer ")?;
-                let algs = self.dpop_algs.as_deref()?;
-                HeaderValue::try_from(format!("DPoP {rest}, algs={algs}")).ok()
-            }
-            _ => None,
+    pub fn insufficient_scopes<S: AsRef<str>>(&self, scopes: &[S]) -> ScopeChallenges {
+        ScopeChallenges {
+            bearer: self.insufficient_scope(scopes),
+            dpop: self
+                .dpop_algs
+                .as_deref()
+                .and_then(|algs| self.scope_challenge("DPoP", scopes, Some(algs))),
         }
+    }
+
+    /// `<scheme> realm=…, error="insufficient_scope", scope=…[, algs=…]`; `algs` comes quoted.
+    fn scope_challenge<S: AsRef<str>>(
+        &self,
+        scheme: &str,
+        scopes: &[S],
+        algs: Option<&str>,
+    ) -> Option<HeaderValue> {
+        let scope = scopes
+            .iter()
+            .map(AsRef::as_ref)
+            .collect::<Vec<_>>()
+            .join(" ");
+        let mut value = format!(
+            "{scheme} realm={}, error=\"insufficient_scope\", scope={}",
+            quoted(&self.realm)?,
+            quoted(&scope)?
+        );
+        if let Some(algs) = algs {
+            value.push_str(", algs=");
+            value.push_str(algs);
+        }
+        HeaderValue::try_from(value).ok()
     }
 
     /// The Basic challenge of this realm, whether or not the layer accepts Basic: the token
@@ -212,6 +220,26 @@ impl Challenges {
             headers.append(WWW_AUTHENTICATE, challenge.clone());
         }
         response
+    }
+}
+
+/// The `insufficient_scope` challenges for one set of scopes, per scheme
+/// ([`Challenges::insufficient_scopes`]).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ScopeChallenges {
+    bearer: Option<HeaderValue>,
+    dpop: Option<HeaderValue>,
+}
+
+impl ScopeChallenges {
+    /// The challenge for a client authenticated with `method`: `None` for methods whose schemes
+    /// carry no error codes (Basic, API keys, sessions).
+    pub fn for_method(&self, method: &AuthMethod) -> Option<&HeaderValue> {
+        match method {
+            AuthMethod::Bearer => self.bearer.as_ref(),
+            AuthMethod::Dpop => self.dpop.as_ref(),
+            _ => None,
+        }
     }
 }
 

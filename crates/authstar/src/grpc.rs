@@ -166,9 +166,7 @@ enum Need {
 #[derive(Clone, Debug)]
 struct Rule {
     need: Need,
-    challenge: Option<HeaderValue>,
-    /// The same in the DPoP scheme, for DPoP clients (RFC 9449 §7.1).
-    dpop_challenge: Option<HeaderValue>,
+    challenges: crate::ScopeChallenges,
 }
 
 /// Per-method guards for a gRPC server: a tower [`Layer`](tower_layer::Layer) after the
@@ -232,10 +230,8 @@ impl<C> MethodGuards<C> {
             Need::Any(scopes) | Need::All(scopes) => scopes,
             Need::Authenticated => &[],
         };
-        let challenges = self.info.challenges();
         let rule = Rule {
-            challenge: challenges.insufficient_scope(scopes),
-            dpop_challenge: challenges.insufficient_scope_for(&crate::AuthMethod::Dpop, scopes),
+            challenges: self.info.challenges().insufficient_scopes(scopes),
             need,
         };
         std::sync::Arc::make_mut(&mut self.rules).insert(method.to_owned(), rule);
@@ -312,13 +308,17 @@ impl<C: crate::Client> MethodGuards<C> {
     fn refusal<B, R: Default>(&self, request: &http::Request<B>) -> Option<Response<R>> {
         let rule = self.rules.get(request.uri().path())?;
         let outcome = crate::Outcome::<C>::get(request.extensions());
-        let challenges = self.info.challenges();
-        let Some(client) = outcome.and_then(crate::Outcome::client) else {
-            let attempt = match outcome {
-                Some(crate::Outcome::Failed(attempt)) => Some(attempt),
-                _ => None,
-            };
-            return Some(challenges.unauthorized(attempt));
+        let (client, method) = match outcome {
+            Some(crate::Outcome::Authenticated { client, method }) if client.is_authenticated() => {
+                (client, method)
+            }
+            other => {
+                let attempt = match other {
+                    Some(crate::Outcome::Failed(attempt)) => Some(attempt),
+                    _ => None,
+                };
+                return Some(self.info.challenges().unauthorized(attempt));
+            }
         };
         let allowed = match &rule.need {
             Need::Authenticated => true,
@@ -330,19 +330,8 @@ impl<C: crate::Client> MethodGuards<C> {
         }
         let mut refusal = Response::new(R::default());
         *refusal.status_mut() = StatusCode::FORBIDDEN;
-        let dpop = matches!(
-            outcome,
-            Some(crate::Outcome::Authenticated {
-                method: crate::AuthMethod::Dpop,
-                ..
-            })
-        );
-        let challenge = if dpop {
-            &rule.dpop_challenge
-        } else {
-            &rule.challenge
-        };
-        if let Some(challenge) = challenge {
+        // RFC 6750 §3.1 / RFC 9449 §7.1: in the scheme the client used, if it has error codes.
+        if let Some(challenge) = rule.challenges.for_method(method) {
             refusal
                 .headers_mut()
                 .insert(http::header::WWW_AUTHENTICATE, challenge.clone());

@@ -104,7 +104,7 @@ pub use authenticator::{
     VerdictFuture, sync_fn,
 };
 pub use builder::{AuthstarLayerBuilder, BackendErrorPolicy, DEFAULT_MAX_CREDENTIAL_LEN};
-pub use challenge::Challenges;
+pub use challenge::{Challenges, ScopeChallenges};
 pub use client::{AuthstarClient, Client};
 pub use config::{LayerInfo, RequestHead};
 pub use credentials::basic::BasicCredentials;
