@@ -1,6 +1,7 @@
-//! The JWKS and verified-token counters move through the `metrics` facade, read by a recorder of
-//! this test's own (one global recorder per test binary, so this file holds one test): a
-//! refresh that works and one that fails, a cache miss then a hit.
+//! The JWKS, verified-token and introspection counters move through the `metrics` facade, read by
+//! a recorder of this test's own (one global recorder per test binary, so this file holds one
+//! test): a refresh that works and one that fails, cache misses then hits, introspection calls
+//! answered active, inactive and failed.
 
 #![cfg(all(feature = "metrics", feature = "remote"))]
 
@@ -9,8 +10,10 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use authstar_jwt::{JwtIssuer, JwtVerifier, RemoteJwks, SigningKey, jwks};
+use authstar::{Authenticator, BearerToken, Started};
+use authstar_jwt::{Introspection, JwtIssuer, JwtVerifier, RemoteJwks, SigningKey, jwks};
 use axum::Router;
+use axum::http::HeaderValue;
 use axum::http::StatusCode;
 use axum::response::IntoResponse;
 use axum::routing::get;
@@ -49,7 +52,7 @@ impl Recorder for &'static Counting {
 }
 
 #[tokio::test]
-async fn refreshes_and_cache_lookups_are_counted() {
+async fn jwks_cache_and_introspection_counters_move() {
     let recorder: &'static Counting = Box::leak(Box::default());
     metrics::set_global_recorder(recorder).unwrap();
 
@@ -97,4 +100,48 @@ async fn refreshes_and_cache_lookups_are_counted() {
     }
     assert_eq!(recorder.get("authstar_jwt_cache_total{result=miss}"), 1);
     assert_eq!(recorder.get("authstar_jwt_cache_total{result=hit}"), 2);
+
+    // An RFC 7662 endpoint: `opaque` is active, `broken` fails, anything else is inactive.
+    let introspect = Router::new().route(
+        "/introspect",
+        axum::routing::post(|body: String| async move {
+            if body.contains("token=broken") {
+                return StatusCode::INTERNAL_SERVER_ERROR.into_response();
+            }
+            let active = body.contains("token=opaque");
+            axum::Json(serde_json::json!({
+                "active": active, "client_id": "svc", "exp": authstar_jwt::unix_now() + 600,
+            }))
+            .into_response()
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/introspect", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, introspect).await });
+    let introspection = Introspection::builder(&url, "api", "secret")
+        .allow_http()
+        .build()
+        .unwrap();
+    for token in ["opaque", "opaque", "made-up", "broken"] {
+        let value = HeaderValue::try_from(format!("Bearer {token}")).unwrap();
+        let bearer = BearerToken::from_authorization(&value).unwrap();
+        if let Started::Running(future) = introspection.start(bearer) {
+            future.await;
+        }
+    }
+    let calls = |result: &str| {
+        recorder.get(&format!(
+            "authstar_introspection_calls_total{{result={result}}}"
+        ))
+    };
+    assert_eq!(
+        (calls("active"), calls("inactive"), calls("error")),
+        (1, 1, 1)
+    );
+    let cache = |result: &str| {
+        recorder.get(&format!(
+            "authstar_introspection_cache_total{{result={result}}}"
+        ))
+    };
+    assert_eq!((cache("miss"), cache("hit")), (3, 1));
 }
