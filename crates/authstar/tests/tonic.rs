@@ -68,6 +68,16 @@ async fn server() -> String {
         )
         .build()
         .unwrap();
+    serve_health(layer, health).await
+}
+
+/// `health` behind `layer` on a loopback socket; its URL.
+async fn serve_health<M: authstar::methods::MethodSet<AuthstarClient>>(
+    layer: AuthstarLayer<AuthstarClient, M>,
+    health: tonic_health::pb::health_server::HealthServer<
+        impl tonic_health::pb::health_server::Health,
+    >,
+) -> String {
     let (incoming, url) = listen().await;
     tokio::spawn(
         tonic::transport::Server::builder()
@@ -363,13 +373,7 @@ async fn rfc9449_dpop_bound_tokens_over_grpc() {
         .require_authentication()
         .build()
         .unwrap();
-    let (incoming, url) = listen().await;
-    tokio::spawn(
-        tonic::transport::Server::builder()
-            .layer(layer)
-            .add_service(serving_health().await)
-            .serve_with_incoming(incoming),
-    );
+    let url = serve_health(layer, serving_health().await).await;
     let served = check(
         &url,
         &[("authorization", "DPoP bound"), ("dpop", "proof-by-k1")],
