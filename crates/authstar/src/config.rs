@@ -236,7 +236,10 @@ impl<C: Client, M> Config<C, M> {
     /// Applies a credential refused before any authenticator ran: one that could not be read,
     /// or a DPoP proof that failed. A refused proof cost a signature check, so it counts against
     /// the throttle as a refused token does; one lacking the server's nonce gets a fresh nonce
-    /// (RFC 9449 §9), left in the extensions for whoever answers the 401.
+    /// (RFC 9449 §9), left in the extensions for whoever answers the 401. Out of line: the
+    /// request path stays small.
+    #[cold]
+    #[inline(never)]
     pub(crate) fn failed<B, R: Default>(
         &self,
         request: &mut Request<B>,
