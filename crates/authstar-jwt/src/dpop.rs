@@ -9,7 +9,15 @@
 //! method; `htu` is the request's URI without query and fragment, both normalised (RFC 3986
 //! §6.2.2 and §6.2.3: case of scheme and host, default port, percent-encoding, empty path);
 //! `iat` is within the window; with an access token, `ath` is the base64url SHA-256 of it; the
-//! `jti` was not seen within the window (replay). Server-provided nonces are not used.
+//! `jti` was not seen within the window (replay); with [`DpopVerifier::require_nonces`], the
+//! server's nonce (§8).
+//!
+//! The replay memory is bounded ([`DpopVerifier::replay_capacity`]). A flood of proofs past
+//! its capacity within the window (proofs are checked before the token, so a flood needs no
+//! token) would make it forget proofs still in their window, which could then be replayed;
+//! instead it remembers how recent the newest proof it had to forget was, and refuses every
+//! proof not newer than that ([`DpopError::Time`]): the flood shortens the window, it never
+//! reopens a used proof.
 //!
 //! ```
 //! use authstar_jwt::dpop::DpopVerifier;
@@ -145,7 +153,7 @@ pub struct DpopVerifier {
     max_age: Duration,
     /// How far `iat` may be in the future (clock skew).
     leeway: Duration,
-    seen: std::sync::Arc<quick_cache::sync::Cache<ProofId, u64>>,
+    seen: ReplayMemory,
     /// Other instances to tell about accepted proofs.
     share: Option<std::sync::Arc<dyn ReplayShare>>,
     /// Server-provided nonces, when required.
@@ -155,6 +163,75 @@ pub struct DpopVerifier {
 /// A proof's identity in the replay memory: SHA-256 of its key's thumbprint and its `jti`
 /// (fixed size, whatever the client put in `jti`; what instances exchange).
 pub type ProofId = [u8; 32];
+
+/// The proofs accepted within their window (each until its `until`, Unix seconds), and the
+/// newest `until` among those it had to forget early, past its capacity.
+#[derive(Clone)]
+struct ReplayMemory {
+    proofs: std::sync::Arc<
+        quick_cache::sync::Cache<
+            ProofId,
+            u64,
+            quick_cache::UnitWeighter,
+            quick_cache::DefaultHashBuilder,
+            Forgetting,
+        >,
+    >,
+    forgotten: std::sync::Arc<std::sync::atomic::AtomicU64>,
+}
+
+impl ReplayMemory {
+    fn new(capacity: usize) -> Self {
+        let capacity = capacity.max(1);
+        let forgotten = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0));
+        let proofs = quick_cache::sync::Cache::with(
+            capacity,
+            capacity as u64,
+            quick_cache::UnitWeighter,
+            quick_cache::DefaultHashBuilder::default(),
+            Forgetting {
+                until: forgotten.clone(),
+            },
+        );
+        Self {
+            proofs: std::sync::Arc::new(proofs),
+            forgotten,
+        }
+    }
+
+    /// Proofs whose window ends at or before this may have been forgotten.
+    fn forgotten_until(&self) -> u64 {
+        self.forgotten.load(std::sync::atomic::Ordering::Relaxed)
+    }
+}
+
+/// Told of every proof the memory evicts: one evicted before its window ended raises the
+/// horizon below which proofs are refused.
+#[derive(Clone)]
+struct Forgetting {
+    until: std::sync::Arc<std::sync::atomic::AtomicU64>,
+}
+
+impl quick_cache::Lifecycle<ProofId, u64> for Forgetting {
+    type RequestState = ();
+
+    fn on_evict(&self, _: &mut (), _: ProofId, until: u64) {
+        let now = unix_now();
+        if until < now {
+            return;
+        }
+        let before = self
+            .until
+            .fetch_max(until, std::sync::atomic::Ordering::Relaxed);
+        if before < now {
+            tracing::warn!(
+                "authstar-jwt: the DPoP replay memory is full within its window; older proofs \
+                 are refused until it is not (raise DpopVerifier::replay_capacity if this is \
+                 your load, not a flood)"
+            );
+        }
+    }
+}
 
 /// Where a [`DpopVerifier`] announces the proofs it accepted, so that other instances refuse
 /// them too (authstar-redis's `RedisProofReplays` publishes them); they hand what they hear to
@@ -189,7 +266,7 @@ impl DpopVerifier {
             algorithms: DEFAULT_ALGORITHMS.to_vec(),
             max_age: Duration::from_secs(60),
             leeway: Duration::from_secs(5),
-            seen: std::sync::Arc::new(quick_cache::sync::Cache::new(100_000)),
+            seen: ReplayMemory::new(100_000),
             share: None,
             nonces: None,
         }
@@ -211,9 +288,11 @@ impl DpopVerifier {
         self
     }
 
-    /// How many `jti`s are remembered.
+    /// How many `jti`s are remembered. Beyond that many proofs within one window, the oldest
+    /// are forgotten and every proof not newer than them is refused ([`DpopError::Time`]):
+    /// size it above the proofs of one window (`max_age` + `leeway`) at your peak.
     pub fn replay_capacity(mut self, capacity: usize) -> Self {
-        self.seen = std::sync::Arc::new(quick_cache::sync::Cache::new(capacity.max(1)));
+        self.seen = ReplayMemory::new(capacity);
         self
     }
 
@@ -234,9 +313,9 @@ impl DpopVerifier {
     /// Remembers a proof accepted by another instance until `until` (Unix seconds): it is
     /// refused here as a replay.
     pub fn heard(&self, id: &ProofId, until: u64) {
-        match self.seen.get(id) {
+        match self.seen.proofs.get(id) {
             Some(known) if known >= until => {}
-            _ => self.seen.insert(*id, until),
+            _ => self.seen.proofs.insert(*id, until),
         }
     }
 
@@ -310,14 +389,21 @@ impl DpopVerifier {
             return Err(DpopError::UseNonce);
         }
         let jkt = thumbprint(jwk).ok_or(DpopError::Key)?;
-        // Remembered until the window has passed for it: after that, `iat` refuses it anyway.
-        let until = claims.iat + self.max_age.as_secs() + self.leeway.as_secs();
+        // Remembered until the window has passed for it: after that, `iat` refuses it anyway
+        // (`iat` is at most `leeway` ahead, so `iat + max_age` is never later). Counted from
+        // the clock, not from an `iat` ahead of it: a flood of proofs dated ahead must not
+        // raise the memory's horizon above the proofs clients make now.
+        let until = claims.iat.min(now) + self.max_age.as_secs() + self.leeway.as_secs();
+        if until <= self.seen.forgotten_until() {
+            // The memory may have forgotten this proof: it cannot tell a replay from a first use.
+            return Err(DpopError::Time);
+        }
         let id = proof_id(&jkt, &claims.jti);
-        match self.seen.get_value_or_guard(&id, None) {
+        match self.seen.proofs.get_value_or_guard(&id, None) {
             quick_cache::sync::GuardResult::Value(seen_until) if seen_until >= now => {
                 return Err(DpopError::Replayed);
             }
-            quick_cache::sync::GuardResult::Value(_) => self.seen.insert(id, until),
+            quick_cache::sync::GuardResult::Value(_) => self.seen.proofs.insert(id, until),
             quick_cache::sync::GuardResult::Guard(guard) => {
                 let _ = guard.insert(until);
             }
@@ -636,6 +722,47 @@ mod tests {
         );
     }
 
+    /// A flood past the replay memory's capacity (anyone can send proofs: they are checked
+    /// before the token) must not make it forget a used proof still in its window.
+    #[test]
+    fn a_flood_past_the_replay_capacity_does_not_reopen_used_proofs() {
+        let victim = key();
+        let attacker = key();
+        let verifier = DpopVerifier::new().replay_capacity(16);
+        // A memory in its steady state: full of proofs whose window has passed.
+        for n in 0..100u64 {
+            verifier.heard(&proof_id("old", &n.to_string()), 1);
+        }
+        let used = proof(&victim, json!({}));
+        verifier.verify(&used, "POST", URL, None).unwrap();
+        for _ in 0..500 {
+            // The attacker's own proofs are valid (their `iat` within the leeway ahead); once
+            // the memory overflows, they are refused too.
+            let flood = proof(&attacker, json!({"iat": unix_now() + 5}));
+            let _ = verifier.verify(&flood, "POST", URL, None);
+        }
+        assert!(
+            verifier.seen.forgotten_until() > 0,
+            "the memory did forget proofs within their window"
+        );
+        assert_eq!(
+            verifier.verify(&used, "POST", URL, None),
+            Err(DpopError::Time),
+            "a used proof the memory may have forgotten is refused"
+        );
+        // The flood's `iat`s ahead of the clock do not push the horizon ahead: from the next
+        // second on, fresh proofs are served again. The window shrank, it did not close.
+        let flooded_at = verifier.seen.forgotten_until() - 65;
+        assert!(
+            flooded_at <= unix_now(),
+            "the horizon follows the clock, not `iat`"
+        );
+        while unix_now() <= flooded_at {
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        let fresh = proof(&victim, json!({}));
+        assert!(verifier.verify(&fresh, "POST", URL, None).is_ok());
+    }
     #[test]
     fn method_and_uri_must_match_the_request() {
         let key = key();

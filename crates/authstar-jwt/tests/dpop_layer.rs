@@ -31,6 +31,10 @@ async fn me(Extension(outcome): Extension<Outcome<AuthstarClient>>) -> String {
 /// Bearer and DPoP through one verifier (with its cache, so the cached path is exercised too),
 /// enforcing; the proofs' origin is the server's own address.
 async fn serve() -> Server {
+    serve_with(DpopVerifier::new()).await
+}
+
+async fn serve_with(proofs: DpopVerifier) -> Server {
     let key = SigningKey::generate_es256("k1").unwrap();
     let verifier = JwtVerifier::new([key.verification_key()], ISSUER, "api").cache(100);
     let issuer = JwtIssuer::new(key, ISSUER, "api");
@@ -39,7 +43,7 @@ async fn serve() -> Server {
     let base = format!("http://{address}");
     let layer = AuthstarLayer::builder()
         .on_auth_bearer_with(verifier.clone())
-        .on_auth_dpop(DpopAuth::new(DpopVerifier::new(), verifier).origin(&base))
+        .on_auth_dpop(DpopAuth::new(proofs, verifier).origin(&base))
         .require_authentication()
         .build()
         .unwrap();
@@ -175,6 +179,47 @@ async fn rfc9449_7_a_bound_token_needs_a_fresh_proof_by_its_key() {
             "{challenges:?}"
         );
     }
+}
+
+/// RFC 9449 §11.1 over the wire: proofs are checked before the token, so anyone can fill the
+/// replay memory; a flood past its capacity, sent with a made-up token, must not let a used
+/// proof through again.
+#[tokio::test]
+async fn a_flood_of_proofs_without_a_token_does_not_reopen_a_used_one() {
+    let proofs = DpopVerifier::new().replay_capacity(16);
+    // The memory's steady state: full of proofs whose window has passed (a clone shares it).
+    for n in 0..100u8 {
+        proofs.heard(&[n; 32], 1);
+    }
+    let server = serve_with(proofs).await;
+    let url = format!("{}/me", server.base);
+    let key = SigningKey::generate_es256("client").unwrap();
+    let token = server.issuer.issue_bound("svc", &[], &jkt(&key)).unwrap();
+    let dpop = format!("DPoP {token}");
+    let used = proof(&key, &url, &token, json!({}));
+    assert_eq!(get_me(&server.base, &dpop, &[&used]).await.0, 200);
+
+    let attacker = SigningKey::generate_es256("attacker").unwrap();
+    let made_up = "made-up-token";
+    let mut refused = std::collections::BTreeMap::<String, usize>::new();
+    for _ in 0..300 {
+        let flood = proof(&attacker, &url, made_up, json!({"iat": unix_now() + 5}));
+        let (status, challenges, _) =
+            get_me(&server.base, &format!("DPoP {made_up}"), &[&flood]).await;
+        assert_eq!(status, 401);
+        *refused.entry(challenges.join(" | ")).or_default() += 1;
+    }
+    assert!(
+        refused.keys().any(|c| c.contains(TOKEN_ERROR)),
+        "the flood's proofs were accepted (then their token refused): {refused:?}"
+    );
+
+    let (status, challenges, _) = get_me(&server.base, &dpop, &[&used]).await;
+    assert_eq!(status, 401, "a used proof was served again after the flood");
+    assert!(
+        challenges.contains(&PROOF_ERROR.to_owned()),
+        "{challenges:?}"
+    );
 }
 
 #[tokio::test]
