@@ -1,6 +1,7 @@
 """Server nonces (RFC 9449 §8, §9) against the demo started with --dpop-nonces, from a PyJWT
 client: the token endpoint and /me first answer use_dpop_nonce with a DPoP-Nonce, and accept
-proofs that carry it; a made-up nonce is refused the same way.
+proofs that carry it; a made-up nonce is refused the same way; every success hands out the
+nonce to use next (RFC 9449 §8.2), which the next proof carries.
 
 usage: dpop_nonce_client.py BASE CLIENT_ID CLIENT_SECRET
 """
@@ -26,6 +27,7 @@ issued = http.post("/oauth2/token", data=form, auth=auth,
                    headers={"DPoP": key.proof("POST", token_url, nonce=nonce)})
 assert issued.status_code == 200 and issued.json()["token_type"] == "DPoP", issued.text
 token = issued.json()["access_token"]
+assert issued.headers.get("DPoP-Nonce"), issued.headers
 
 # §9: so does the resource, with the challenge in the DPoP scheme.
 me_url = f"{base}/me"
@@ -38,8 +40,17 @@ for bad in (None, "made-up"):
     assert any(c.startswith("DPoP ") and 'error="use_dpop_nonce"' in c for c in challenges), challenges
     assert refused.json()["error"] == "use_dpop_nonce", refused.text
     nonce = refused.headers["DPoP-Nonce"]
-ok = http.get("/me", headers={"Authorization": f"DPoP {token}",
-                              "DPoP": key.proof("GET", me_url, token, nonce=nonce)})
-assert ok.status_code == 200 and ok.json()["client_id"] == client_id, (ok.status_code, ok.text)
+for _ in range(3):
+    ok = http.get("/me", headers={"Authorization": f"DPoP {token}",
+                                  "DPoP": key.proof("GET", me_url, token, nonce=nonce)})
+    assert ok.status_code == 200 and ok.json()["client_id"] == client_id, (ok.status_code, ok.text)
+    nonce = ok.headers["DPoP-Nonce"]
+
+# A Bearer client of the same demo is not handed nonces.
+plain = http.post("/oauth2/token", data=form, auth=auth)
+assert plain.status_code == 200 and plain.json()["token_type"] == "Bearer", plain.text
+assert "DPoP-Nonce" not in plain.headers, plain.headers
+bearer = http.get("/me", headers={"Authorization": f"Bearer {plain.json()['access_token']}"})
+assert bearer.status_code == 200 and "DPoP-Nonce" not in bearer.headers, bearer.headers
 
 print("nonces ok")

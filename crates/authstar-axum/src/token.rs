@@ -641,8 +641,7 @@ where
                     }
                     // RFC 9449 §8: the nonce to use.
                     ErrorCode::UseDpopNonce => {
-                        let nonce = self.dpop.as_ref().and_then(|dpop| dpop.proofs.nonce());
-                        if let Some(nonce) = nonce.and_then(|n| HeaderValue::try_from(n).ok()) {
+                        if let Some(nonce) = self.dpop_nonce() {
                             response.headers_mut().insert(&DPOP_NONCE, nonce);
                         }
                     }
@@ -651,6 +650,12 @@ where
                 no_store(response)
             }
         }
+    }
+
+    /// The server nonce DPoP proofs must carry, when they need one.
+    fn dpop_nonce(&self) -> Option<HeaderValue> {
+        let nonce = self.dpop.as_ref()?.proofs.nonce()?;
+        HeaderValue::try_from(nonce).ok()
     }
 
     async fn answer(&self, request: Request) -> Result<Response, Refusal> {
@@ -676,10 +681,16 @@ where
             None => self.verify(presented, &parts).await?,
         };
         let dpop_jkt = self.dpop_jkt(&parts)?;
+        let proven = dpop_jkt.is_some();
         let client_id = client.client_id().to_owned();
         let endpoint = A::NAME;
         match self.action.answer(form, client, dpop_jkt).await {
-            Ok(response) => {
+            Ok(mut response) => {
+                // RFC 9449 §8.2: a fresh nonce with the token, so the client's next proofs
+                // need no refusal to learn it.
+                if proven && let Some(nonce) = self.dpop_nonce() {
+                    response.headers_mut().insert(&DPOP_NONCE, nonce);
+                }
                 // Debug, not info: a line per token costs more than a fifth of the ES256
                 // signature (5.5 µs of CPU on the demo); refusals and failures stay at info/error.
                 tracing::debug!(client_id = %client_id, endpoint, "authstar: request answered");

@@ -166,7 +166,8 @@ async fn rfc9449_a_python_dpop_client_gets_and_uses_a_bound_token() {
 }
 
 /// RFC 9449 §8 and §9 with `--dpop-nonces`: the token endpoint and `/me` answer
-/// `use_dpop_nonce` with a `DPoP-Nonce` until the client's proofs carry it (PyJWT client).
+/// `use_dpop_nonce` with a `DPoP-Nonce` until the client's proofs carry it, and each success
+/// hands out the nonce to use next; Bearer clients get none (PyJWT client).
 #[tokio::test]
 async fn rfc9449_8_9_server_nonces_are_required_and_handed_out() {
     if !python::available("jwt, cryptography, httpx") {

@@ -277,12 +277,13 @@ async fn rfc9449_7_2_bound_tokens_are_not_bearer_tokens_and_bearer_tokens_are_no
 }
 
 /// RFC 9449 §9 on an enforcing layer: a proof without the server's nonce gets 401
-/// `use_dpop_nonce` with a `DPoP-Nonce` header; a proof carrying that nonce is accepted.
+/// `use_dpop_nonce` with a `DPoP-Nonce` header; a proof carrying that nonce is accepted, and
+/// the success hands out the nonce to use next (§8.2).
 #[tokio::test]
 async fn rfc9449_9_the_layer_hands_out_nonces_and_then_accepts_them() {
     use authstar_jwt::dpop::DpopNonces;
     let key = SigningKey::generate_es256("k1").unwrap();
-    let verifier = JwtVerifier::new([key.verification_key()], ISSUER, "api");
+    let verifier = JwtVerifier::new([key.verification_key()], ISSUER, "api").cache(100);
     let issuer = JwtIssuer::new(key, ISSUER, "api");
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let base = format!("http://{}", listener.local_addr().unwrap());
@@ -317,11 +318,43 @@ async fn rfc9449_9_the_layer_hands_out_nonces_and_then_accepts_them() {
         .to_str()
         .unwrap()
         .to_owned();
-    let (status, _, body) = get_me(
-        &base,
-        &format!("DPoP {token}"),
-        &[&proof(&client, &url, &token, json!({ "nonce": nonce }))],
-    )
-    .await;
-    assert_eq!((status, body.as_str()), (200, "svc by dpop"));
+    // Served, on a fresh verification and from the verifier's cache alike, and each success
+    // carries a nonce for the next proofs (§8.2), which is accepted in turn.
+    let mut nonce = nonce;
+    for _ in 0..3 {
+        let response = reqwest::Client::new()
+            .get(&url)
+            .header("authorization", format!("DPoP {token}"))
+            .header(
+                "dpop",
+                proof(&client, &url, &token, json!({ "nonce": nonce })),
+            )
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 200);
+        nonce = response.headers()["dpop-nonce"]
+            .to_str()
+            .unwrap()
+            .to_owned();
+        assert_eq!(response.text().await.unwrap(), "svc by dpop");
+    }
+}
+
+/// Without required nonces, successes carry none.
+#[tokio::test]
+async fn no_nonce_is_sent_when_none_is_required() {
+    let server = serve().await;
+    let url = format!("{}/me", server.base);
+    let key = SigningKey::generate_es256("client").unwrap();
+    let token = server.issuer.issue_bound("svc", &[], &jkt(&key)).unwrap();
+    let response = reqwest::Client::new()
+        .get(&url)
+        .header("authorization", format!("DPoP {token}"))
+        .header("dpop", proof(&key, &url, &token, json!({})))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    assert!(response.headers().get("dpop-nonce").is_none());
 }

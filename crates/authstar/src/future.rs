@@ -5,11 +5,12 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
 
-use http::{Request, Response};
+use http::{HeaderValue, Request, Response};
 use pin_project_lite::pin_project;
 use tower_service::Service;
 
 use crate::config::Config;
+use crate::credentials::dpop::DPOP_NONCE;
 use crate::grpc;
 use crate::methods::MethodSet;
 use crate::metrics;
@@ -30,6 +31,17 @@ pin_project! {
     }
 }
 
+pin_project! {
+    /// The inner service's future for a DPoP request, and the server nonce its response will
+    /// carry (RFC 9449 §8.2, §9: a fresh nonce on success spares the client a refusal when the
+    /// nonce it holds expires). Boxed: only DPoP layers that require nonces take this path.
+    struct Renewing<F> {
+        #[pin]
+        future: F,
+        nonce: Option<HeaderValue>,
+    }
+}
+
 struct Pending<S, B, C, M> {
     service: S,
     request: Request<B>,
@@ -46,6 +58,7 @@ pin_project! {
         Inner { #[pin] future: F },
         Respond { response: Option<R> },
         Authenticating { waiting: Pin<Box<Waiting<A, P>>> },
+        Renewing { renewing: Pin<Box<Renewing<F>>> },
     }
 }
 
@@ -76,6 +89,23 @@ where
                 response: Some(response),
             },
         }
+    }
+
+    /// The inner service's future for an authenticated request: a DPoP one carries a fresh
+    /// server nonce back, when the layer's proofs need nonces.
+    #[inline]
+    pub(crate) fn proceed(future: S::Future, dpop: bool, config: &Config<C, M>) -> Self {
+        if dpop && let Some(nonce) = config.methods.dpop_nonce() {
+            return Self {
+                state: State::Renewing {
+                    renewing: Box::pin(Renewing {
+                        future,
+                        nonce: Some(nonce),
+                    }),
+                },
+            };
+        }
+        Self::inner(future)
     }
 
     pub(crate) fn authenticating(
@@ -117,6 +147,19 @@ where
         loop {
             match state.as_mut().project() {
                 StateProj::Inner { future } => return future.poll(cx),
+                StateProj::Renewing { renewing } => {
+                    let renewing = renewing.as_mut().project();
+                    let Poll::Ready(result) = renewing.future.poll(cx) else {
+                        return Poll::Pending;
+                    };
+                    return Poll::Ready(result.map(|mut response| {
+                        if let Some(nonce) = renewing.nonce.take() {
+                            // A guard's refusal may already name the nonce to use.
+                            response.headers_mut().entry(&DPOP_NONCE).or_insert(nonce);
+                        }
+                        response
+                    }));
+                }
                 StateProj::Respond { response } => {
                     let response = response
                         .take()
@@ -146,10 +189,11 @@ where
                     if let Some(since) = waiting_since {
                         since.finished(&method);
                     }
+                    let dpop = matches!(method, AuthMethod::Dpop);
                     match config.conclude(&mut request, method, verdict) {
                         None => {
                             let future = service.call(request);
-                            state.set(State::Inner { future });
+                            state.set(Self::proceed(future, dpop, &config).state);
                         }
                         Some(refusal) => {
                             return Poll::Ready(Ok(grpc::for_caller(request.headers(), refusal)));

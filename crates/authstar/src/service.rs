@@ -13,7 +13,7 @@ use crate::grpc;
 use crate::methods::{MethodSet, Presented};
 use crate::metrics;
 use crate::throttle::too_many_requests;
-use crate::{Client, RequestHead};
+use crate::{AuthMethod, Client, RequestHead};
 
 /// Authenticates each request, stores the [`Outcome`](crate::Outcome) in its extensions, then calls the inner
 /// service (or, when enforcing, answers 401 itself). Generic over request and response bodies.
@@ -111,7 +111,13 @@ where
             Presented::Nothing => config.anonymous(&mut request, None),
             Presented::Failed(attempt) => config.failed(&mut request, attempt),
             // Answered at once (a `sync_fn` authenticator, a cache hit): no future, no clone.
-            Presented::Done(method, verdict) => config.conclude(&mut request, method, verdict),
+            Presented::Done(method, verdict) => {
+                let dpop = matches!(method, AuthMethod::Dpop);
+                match config.conclude(&mut request, method, verdict) {
+                    None => return ResponseFuture::proceed(self.inner.call(request), dpop, config),
+                    refused => refused,
+                }
+            }
             Presented::Running(method, auth) => {
                 // The tower idiom: the clone that was not driven to readiness stays here.
                 let ready = self.inner.clone();

@@ -111,8 +111,10 @@ pub trait ProofVerifier: Send + Sync + 'static {
     /// `dpop_signing_alg_values_supported`.
     fn algorithms(&self) -> Vec<String>;
 
-    /// A nonce for clients to put in their next proofs, when this verifier requires them
-    /// (sent as `DPoP-Nonce` with a [`ProofError::UseNonce`] refusal); `None` by default.
+    /// A nonce for clients to put in their next proofs, when this verifier requires them;
+    /// `None` by default. The layer sends it as `DPoP-Nonce` with a [`ProofError::UseNonce`]
+    /// refusal and with every response to a DPoP request it let through (RFC 9449 §8.2), so
+    /// that clients move to a new nonce before theirs expires.
     fn nonce(&self) -> Option<String> {
         None
     }
