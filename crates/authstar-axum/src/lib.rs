@@ -36,7 +36,7 @@ mod token;
 pub use extract::{Authenticated, ScopeRequirement, Scoped};
 pub use guard::{GuardFuture, GuardLayer, GuardService};
 pub use rejection::{AuthRejection, ErrorBody, ErrorRenderer, RejectionKind};
-pub use security::{RouteSecurity, ScopeMatch, client_address, dpop_origin};
+pub use security::{RouteSecurity, ScopeMatch, client_address, dpop_origin, original_path};
 pub use token::{
     ClientVerifier, EndpointAction, Introspect, Issue, Revoke, TOKEN_REQUEST_BODY_LIMIT,
     ThroughMiddleware, TokenBuilder, TokenEndpoint, TokenIntrospector, TokenRevoker,

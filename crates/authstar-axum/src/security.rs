@@ -425,3 +425,30 @@ pub fn dpop_origin(
             .or_else(|| authstar::credentials::dpop::request_origin(head))
     }
 }
+
+/// The path the client sent, before `Router::nest` or `nest_service` took a prefix off
+/// (axum's [`OriginalUri`](axum::extract::OriginalUri)), for
+/// [`DpopAuth::path_from`](authstar::credentials::dpop::DpopAuth::path_from): a DPoP layer
+/// inside a nested router needs it, as proofs name the whole path. The request's own path
+/// where axum kept none.
+///
+/// ```
+/// use authstar::credentials::dpop::DpopAuth;
+/// # use authstar::credentials::dpop::{DpopToken, ProofError, ProofRequest, ProofVerifier};
+/// # struct Proofs;
+/// # impl ProofVerifier for Proofs {
+/// #     fn verify_proof(&self, _: &ProofRequest<'_>) -> Result<String, ProofError> { Err(ProofError::Signature) }
+/// #     fn algorithms(&self) -> Vec<String> { vec![] }
+/// # }
+/// let dpop = DpopAuth::new(Proofs, |_: DpopToken| async { None::<authstar::AuthstarClient> })
+///     .origin("https://api.example.com")
+///     .path_from(authstar_axum::original_path);
+/// # let _ = dpop;
+/// ```
+pub fn original_path(head: &authstar::RequestHead<'_>) -> Option<String> {
+    let path = match head.extensions.get::<axum::extract::OriginalUri>() {
+        Some(original) => original.0.path(),
+        None => head.uri.path(),
+    };
+    Some(path.to_owned())
+}

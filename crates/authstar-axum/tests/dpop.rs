@@ -233,3 +233,61 @@ async fn a_flood_of_bad_proofs_is_throttled() {
         "no proof checked once locked"
     );
 }
+
+/// Accepts a proof only for exactly `GET https://api.example/api/me`, the URL the client uses.
+struct ExactUrl;
+
+impl ProofVerifier for ExactUrl {
+    fn verify_proof(&self, request: &ProofRequest<'_>) -> Result<String, ProofError> {
+        match request.url {
+            "https://api.example/api/me" => Ok("k1".to_owned()),
+            _ => Err(ProofError::Uri),
+        }
+    }
+    fn algorithms(&self) -> Vec<String> {
+        vec!["ES256".to_owned()]
+    }
+}
+
+/// A DPoP layer inside a nested router sees the path without the prefix (`/me` for the
+/// client's `/api/me`): with `path_from(original_path)` the proof is checked against the path
+/// the client sent; without it, every proof is refused (`invalid_dpop_proof`), never accepted
+/// for the shortened path.
+#[tokio::test]
+async fn a_layer_in_a_nested_router_checks_the_clients_path() {
+    let tokens = |token: DpopToken| async move {
+        (token.as_str() == "t1" && token.jkt() == "k1")
+            .then(|| AuthstarClient::new("svc", ["reports:read"]))
+    };
+    let serve = |dpop: DpopAuth<ExactUrl, _>| async move {
+        let layer = AuthstarLayer::builder()
+            .on_auth_dpop(dpop)
+            .require_authentication()
+            .build()
+            .unwrap();
+        let api = Router::new()
+            .route("/me", get(|| async { "me" }))
+            .layer(layer);
+        let app = Router::new().nest("/api", api);
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let base = format!("http://{}", listener.local_addr().unwrap());
+        tokio::spawn(async move { axum::serve(listener, app).await });
+        base
+    };
+    let with_path = serve(
+        DpopAuth::new(ExactUrl, tokens)
+            .origin("https://api.example")
+            .path_from(authstar_axum::original_path),
+    )
+    .await;
+    let without = serve(DpopAuth::new(ExactUrl, tokens).origin("https://api.example")).await;
+
+    let (status, _, body) = get_with(&format!("{with_path}/api/me"), "t1", Some("p")).await;
+    assert_eq!((status, body.as_str()), (200, "me"));
+    let (status, challenges, _) = get_with(&format!("{without}/api/me"), "t1", Some("p")).await;
+    assert_eq!(status, 401);
+    assert_eq!(
+        challenges,
+        [r#"DPoP realm="authstar", error="invalid_dpop_proof", algs="ES256""#]
+    );
+}

@@ -49,21 +49,32 @@ struct Credentials {
 const ORIGIN: &str = "https://auth.example";
 
 /// A DPoP client: its key, and proofs it signs (with jsonwebtoken, as a client library would).
-struct DpopClient {
+pub(crate) struct DpopClient {
     key: authstar_jwt::SigningKey,
     next: std::cell::Cell<u64>,
 }
 
 impl DpopClient {
-    fn new() -> Self {
+    pub(crate) fn new() -> Self {
+        Self::with_key(authstar_jwt::SigningKey::generate_es256("client").expect("a key"))
+    }
+
+    /// A client holding `key` (ES256).
+    pub(crate) fn with_key(key: authstar_jwt::SigningKey) -> Self {
         Self {
-            key: authstar_jwt::SigningKey::generate_es256("client").expect("a key"),
+            key,
             next: std::cell::Cell::new(0),
         }
     }
 
+    /// The key's RFC 7638 thumbprint, what a bound token names.
+    pub(crate) fn jkt(&self) -> String {
+        let jwk = serde_json::to_value(self.key.public_jwk().expect("a public key")).expect("json");
+        authstar_jwt::dpop::thumbprint(&jwk).expect("a thumbprint")
+    }
+
     /// A fresh proof for `method url` (and `token`, if any).
-    fn proof(&self, method: &str, url: &str, token: Option<&str>) -> HeaderValue {
+    pub(crate) fn proof(&self, method: &str, url: &str, token: Option<&str>) -> HeaderValue {
         let mut header = jsonwebtoken::Header::new(jsonwebtoken::Algorithm::ES256);
         header.typ = Some("dpop+jwt".to_owned());
         header.jwk = self.key.public_jwk().cloned();

@@ -1,7 +1,9 @@
 //! End to end: an axum server on 127.0.0.1 with one worker thread, pinned to core 0, driven by
 //! `wrk` (Debian's package) pinned to core 1. For each route, interleaved over rounds: requests
 //! per second, p50/p99 latency, and the server's CPU time per request read from
-//! `/proc/PID/stat` (user + system), which is what authentication actually costs.
+//! `/proc/PID/stat` (user + system), which is what authentication actually costs. The DPoP
+//! route gets a fresh proof on every request: signed before each sample by this process (not
+//! timed, not on the server's core) and handed out one per request by a wrk script.
 //!
 //! `cargo run -p authstar-bench --release -- e2e` (needs `wrk`; `taskset` is used when present).
 
@@ -17,6 +19,12 @@ use axum::Router;
 use axum::routing::get;
 use tower_layer::Layer as _;
 
+use authstar::credentials::dpop::DpopAuth;
+use authstar_jwt::dpop::DpopVerifier;
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD;
+
+use crate::demo_in_process::DpopClient;
 use crate::peers::{self, Noop, TOKEN};
 
 /// A route, the header it sends, and how it is secured.
@@ -25,7 +33,7 @@ struct Route {
     label: &'static str,
 }
 
-const ROUTES: [Route; 4] = [
+const ROUTES: [Route; 5] = [
     Route {
         path: "/open",
         label: "open route (no authentication)",
@@ -42,9 +50,18 @@ const ROUTES: [Route; 4] = [
         path: "/jwt",
         label: "Bearer ES256 JWT, verified-token cache",
     },
+    Route {
+        path: "/dpop",
+        label: "DPoP: a fresh ES256 proof per request, bound JWT from the cache",
+    },
 ];
 
-/// `serve`: the server half, run as a child process. Prints `port <n>` and the JWT to use.
+/// Proofs signed ahead of each DPoP sample, per second of it: more than the server verifies
+/// (about 15 000/s on one core), so that none is sent twice.
+const PROOFS_PER_SECOND: u64 = 25_000;
+
+/// `serve`: the server half, run as a child process. Prints `port <n>`, the JWT to use, and a
+/// DPoP client's key (PKCS#8, base64) with a token bound to it.
 pub(crate) fn serve() -> std::io::Result<()> {
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -54,9 +71,29 @@ pub(crate) fn serve() -> std::io::Result<()> {
         let keys = tokens.clone();
         let key = SigningKey::generate_es256("bench").map_err(std::io::Error::other)?;
         let jwt = JwtVerifier::new([key.verification_key()], "https://bench", "api").cache(10_000);
-        let issued = JwtIssuer::new(key, "https://bench", "api")
-            .lifetime(Duration::from_secs(3600))
+        let issuer =
+            JwtIssuer::new(key, "https://bench", "api").lifetime(Duration::from_secs(3600));
+        let issued = issuer
             .issue("reporting", &["reports:read".to_owned()])
+            .map_err(std::io::Error::other)?;
+        let client_key = SigningKey::generate_es256("client").map_err(std::io::Error::other)?;
+        let client_der = STANDARD.encode(client_key.to_bytes());
+        let client = DpopClient::with_key(client_key);
+        let bound = issuer
+            .issue_bound("reporting", &["reports:read".to_owned()], &client.jkt())
+            .map_err(std::io::Error::other)?;
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+        let origin = format!("http://{}", listener.local_addr()?);
+        // Sized for this run's proofs (every one within one window): past its capacity the
+        // memory would refuse proofs as old as the ones it forgot.
+        let proofs = DpopVerifier::new().replay_capacity(1_000_000);
+        // Nested under `/dpop`, so the proofs name the path axum kept.
+        let dpop = DpopAuth::new(proofs, jwt.clone())
+            .origin(&origin)
+            .path_from(authstar_axum::original_path);
+        let dpop_layer = AuthstarLayer::<AuthstarClient>::builder()
+            .on_auth_dpop(dpop)
+            .build()
             .map_err(std::io::Error::other)?;
         let bearer_layer = AuthstarLayer::builder()
             .on_auth_bearer_with(sync_fn(move |token: BearerToken| {
@@ -96,10 +133,14 @@ pub(crate) fn serve() -> std::io::Result<()> {
             .nest_service(
                 "/jwt",
                 jwt_layer.layer(guarded(RouteSecurity::new(&jwt_layer))),
+            )
+            .nest_service(
+                "/dpop",
+                dpop_layer.layer(guarded(RouteSecurity::new(&dpop_layer))),
             );
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
         println!("port {}", listener.local_addr()?.port());
         println!("jwt {issued}");
+        println!("dpop {bound} {client_der}");
         axum::serve(listener, app).await
     })
 }
@@ -147,7 +188,27 @@ pub(crate) fn latency_us(text: &str) -> Option<f64> {
     number.parse::<f64>().ok().map(|n| n * factor)
 }
 
-fn run_wrk(url: &str, header: Option<String>, seconds: u64, pid: u32, pin: bool) -> Option<Sample> {
+/// What wrk sends: one header on every request, or a script that gives each request its own
+/// `Authorization` and DPoP proof (read from a file, one per line).
+enum Load {
+    Plain,
+    Header(String),
+    Proofs { authorization: String, file: String },
+}
+
+/// A wrk script: each request the next proof of the file given after `--`.
+const PROOFS_SCRIPT: &str = r#"local proofs, sent, authorization = {}, 0, ""
+function init(args)
+  authorization = args[1]
+  for line in io.lines(args[2]) do proofs[#proofs + 1] = line end
+end
+function request()
+  sent = sent + 1
+  return wrk.format(nil, nil, { ["Authorization"] = authorization, ["DPoP"] = proofs[sent] })
+end
+"#;
+
+fn run_wrk(url: &str, load: &Load, seconds: u64, pid: u32, pin: bool) -> Option<Sample> {
     let mut command = if pin {
         let mut c = Command::new("taskset");
         c.args(["-c", "1", "wrk"]);
@@ -156,11 +217,29 @@ fn run_wrk(url: &str, header: Option<String>, seconds: u64, pid: u32, pin: bool)
         Command::new("wrk")
     };
     command.args(["-t1", "-c16", &format!("-d{seconds}s"), "--latency"]);
-    if let Some(header) = header {
-        command.args(["-H", &header]);
+    let script = std::env::temp_dir().join(format!("authstar-e2e-{}.lua", std::process::id()));
+    match load {
+        Load::Plain => {}
+        Load::Header(header) => {
+            command.args(["-H", header]);
+        }
+        Load::Proofs { .. } => {
+            std::fs::write(&script, PROOFS_SCRIPT).ok()?;
+            command.arg("-s").arg(&script);
+        }
+    }
+    command.arg(url);
+    if let Load::Proofs {
+        authorization,
+        file,
+    } = load
+    {
+        command.args(["--", authorization, file]);
     }
     let before = cpu_ticks(pid)?;
-    let output = command.arg(url).output().ok()?;
+    let output = command.output().ok();
+    let _ = std::fs::remove_file(&script);
+    let output = output?;
     let after = cpu_ticks(pid)?;
     let text = String::from_utf8_lossy(&output.stdout);
     let requests: f64 = text
@@ -249,12 +328,45 @@ pub(crate) fn run() -> Result<String, String> {
         .and_then(Result::ok)
         .and_then(|l| l.strip_prefix("jwt ").map(str::to_owned))
         .ok_or("no jwt")?;
+    let dpop = lines
+        .next()
+        .and_then(Result::ok)
+        .and_then(|l| l.strip_prefix("dpop ").map(str::to_owned))
+        .ok_or("no dpop")?;
+    let (bound, client_der) = dpop.split_once(' ').ok_or("no dpop key")?;
+    let client_key = STANDARD
+        .decode(client_der)
+        .map_err(|e| e.to_string())
+        .and_then(|der| {
+            SigningKey::from_pkcs8(jsonwebtoken::Algorithm::ES256, "client", &der)
+                .map_err(|e| e.to_string())
+        })?;
+    let client = DpopClient::with_key(client_key);
+    let proofs_file =
+        std::env::temp_dir().join(format!("authstar-e2e-{}.proofs", std::process::id()));
     let (rounds, seconds) = rounds_and_seconds();
-    let header = |path: &str| match path {
-        "/key" => Some(format!("X-API-Key: {TOKEN}")),
-        "/bearer" => Some(format!("Authorization: Bearer {TOKEN}")),
-        "/jwt" => Some(format!("Authorization: Bearer {jwt}")),
-        _ => None,
+    let load = |path: &str| -> Result<Load, String> {
+        Ok(match path {
+            "/key" => Load::Header(format!("X-API-Key: {TOKEN}")),
+            "/bearer" => Load::Header(format!("Authorization: Bearer {TOKEN}")),
+            "/jwt" => Load::Header(format!("Authorization: Bearer {jwt}")),
+            "/dpop" => {
+                // Fresh proofs for this sample (each used once; `iat` within the window).
+                let url = format!("http://127.0.0.1:{port}/dpop");
+                let mut text = String::new();
+                for _ in 0..PROOFS_PER_SECOND * seconds {
+                    let proof = client.proof("GET", &url, Some(bound));
+                    text.push_str(proof.to_str().map_err(|e| e.to_string())?);
+                    text.push('\n');
+                }
+                std::fs::write(&proofs_file, text).map_err(|e| e.to_string())?;
+                Load::Proofs {
+                    authorization: format!("DPoP {bound}"),
+                    file: proofs_file.display().to_string(),
+                }
+            }
+            _ => Load::Plain,
+        })
     };
     let mut samples: Vec<Vec<Sample>> = ROUTES.iter().map(|_| Vec::new()).collect();
     for round in 0..rounds {
@@ -263,7 +375,14 @@ pub(crate) fn run() -> Result<String, String> {
             let route = &ROUTES[i];
             eprintln!("round {}/{rounds}: {}", round + 1, route.path);
             let url = format!("http://127.0.0.1:{port}{}", route.path);
-            match run_wrk(&url, header(route.path), seconds, pid, pin) {
+            let load = match load(route.path) {
+                Ok(load) => load,
+                Err(error) => {
+                    let _ = server.kill();
+                    return Err(error);
+                }
+            };
+            match run_wrk(&url, &load, seconds, pid, pin) {
                 Some(sample) => samples[i].push(sample),
                 None => {
                     let _ = server.kill();
@@ -276,6 +395,7 @@ pub(crate) fn run() -> Result<String, String> {
     }
     let _ = server.kill();
     let _ = server.wait();
+    let _ = std::fs::remove_file(&proofs_file);
 
     let mut out = String::new();
     let _ = writeln!(

@@ -17,7 +17,9 @@
 //! addressed them. Behind a proxy or a TLS terminator the server cannot see them: configure the
 //! public origin ([`DpopAuth::origin`]) or derive it yourself ([`DpopAuth::origin_from`], e.g.
 //! from a trusted proxy's `X-Forwarded-Proto`). Without either, the request's own URI (HTTP/2's
-//! `:scheme` and `:authority`) or `http://` and its `Host` are used.
+//! `:scheme` and `:authority`) or `http://` and its `Host` are used. The path is the request's,
+//! unless a router shortened it (axum's `nest`): then say where the client's path is
+//! ([`DpopAuth::path_from`]).
 //!
 //! ```
 //! use authstar::credentials::dpop::{DpopAuth, DpopToken, ProofError, ProofRequest, ProofVerifier};
@@ -178,7 +180,8 @@ impl fmt::Debug for DpopToken {
     }
 }
 
-type OriginFn = Arc<dyn Fn(&RequestHead<'_>) -> Option<String> + Send + Sync>;
+/// A per-request part of the `htu` (its origin, or its path).
+type PartFn = Arc<dyn Fn(&RequestHead<'_>) -> Option<String> + Send + Sync>;
 
 /// Where the scheme and host of a proof's `htu` come from.
 #[derive(Clone)]
@@ -188,7 +191,7 @@ enum Origin {
     /// A configured origin (`https://api.example.com`), or why it is not one.
     Fixed(Result<String, String>),
     /// The user's function.
-    Custom(OriginFn),
+    Custom(PartFn),
 }
 
 /// The `DPoP` method: a [`ProofVerifier`] for the proofs and an authenticator for the tokens,
@@ -199,6 +202,8 @@ pub struct DpopAuth<P, A> {
     pub(crate) proofs: P,
     pub(crate) authenticator: A,
     origin: Origin,
+    /// The path the client sent, when the request's own is not it (a nested router).
+    path: Option<PartFn>,
 }
 
 impl<P, A> fmt::Debug for DpopAuth<P, A> {
@@ -211,6 +216,14 @@ impl<P, A> fmt::Debug for DpopAuth<P, A> {
         };
         f.debug_struct("DpopAuth")
             .field("origin", &origin)
+            .field(
+                "path",
+                &if self.path.is_some() {
+                    "custom"
+                } else {
+                    "the request's"
+                },
+            )
             .finish_non_exhaustive()
     }
 }
@@ -224,6 +237,7 @@ impl<P: ProofVerifier, A> DpopAuth<P, A> {
             proofs,
             authenticator,
             origin: Origin::Request,
+            path: None,
         }
     }
 
@@ -245,6 +259,19 @@ impl<P: ProofVerifier, A> DpopAuth<P, A> {
         self
     }
 
+    /// The path computed per request by `path` (`None` refuses the proof), instead of the
+    /// request's own. Needed where a router hands services a shortened path: under axum's
+    /// `Router::nest("/api", ...)` a layer sees `/me` for the client's `/api/me`, and every
+    /// proof (which names `/api/me`) would be refused; authstar-axum's `original_path` reads
+    /// the path axum kept (`OriginalUri`).
+    pub fn path_from<F>(mut self, path: F) -> Self
+    where
+        F: Fn(&RequestHead<'_>) -> Option<String> + Send + Sync + 'static,
+    {
+        self.path = Some(Arc::new(path));
+        self
+    }
+
     /// The configured origin if it is not one (for `build`).
     pub(crate) fn invalid_origin(&self) -> Option<&str> {
         match &self.origin {
@@ -255,7 +282,14 @@ impl<P: ProofVerifier, A> DpopAuth<P, A> {
 
     /// The `htu` of `head`: origin and path, no query. `None` when no origin can be found.
     pub(crate) fn url(&self, head: &RequestHead<'_>) -> Option<String> {
-        let path = head.uri.path();
+        let custom;
+        let path = match &self.path {
+            Some(path) => {
+                custom = path(head)?;
+                custom.as_str()
+            }
+            None => head.uri.path(),
+        };
         let origin = match &self.origin {
             Origin::Fixed(Ok(origin)) => return Some(format!("{origin}{path}")),
             Origin::Fixed(Err(_)) => return None,
