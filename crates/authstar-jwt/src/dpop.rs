@@ -394,16 +394,18 @@ impl DpopVerifier {
         // the clock, not from an `iat` ahead of it: a flood of proofs dated ahead must not
         // raise the memory's horizon above the proofs clients make now.
         let until = claims.iat.min(now) + self.max_age.as_secs() + self.leeway.as_secs();
-        if until <= self.seen.forgotten_until() {
-            // The memory may have forgotten this proof: it cannot tell a replay from a first use.
-            return Err(DpopError::Time);
-        }
         let id = proof_id(&jkt, &claims.jti);
+        // Not found: new, unless the memory may have forgotten it (it cannot tell a replay from
+        // a first use then). Asked after the lookup: an eviction raises the horizon under the
+        // lock of the entry's shard, so a lookup that missed an evicted entry sees the raise.
+        let forgotten = || until <= self.seen.forgotten_until();
         match self.seen.proofs.get_value_or_guard(&id, None) {
             quick_cache::sync::GuardResult::Value(seen_until) if seen_until >= now => {
                 return Err(DpopError::Replayed);
             }
+            quick_cache::sync::GuardResult::Value(_) if forgotten() => return Err(DpopError::Time),
             quick_cache::sync::GuardResult::Value(_) => self.seen.proofs.insert(id, until),
+            quick_cache::sync::GuardResult::Guard(_) if forgotten() => return Err(DpopError::Time),
             quick_cache::sync::GuardResult::Guard(guard) => {
                 let _ = guard.insert(until);
             }
