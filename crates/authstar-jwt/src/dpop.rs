@@ -184,9 +184,19 @@ impl ReplayMemory {
     fn new(capacity: usize) -> Self {
         let capacity = capacity.max(1);
         let forgotten = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0));
-        let proofs = quick_cache::sync::Cache::with(
-            capacity,
-            capacity as u64,
+        // One queue, oldest out first (by `until`, nearly: proofs arrive in their window's
+        // order). quick_cache's default keeps 97 % of its capacity for the first entries
+        // (here long expired: proofs are never read again) and cycles the rest through the
+        // remaining 3 %, which would hold a few seconds of proofs, not the capacity.
+        let options = quick_cache::OptionsBuilder::new()
+            .estimated_items_capacity(capacity)
+            .weight_capacity(capacity as u64)
+            .hot_allocation(0.0)
+            .build()
+            // `build` fails only when a capacity is left unset.
+            .expect("both capacities are set");
+        let proofs = quick_cache::sync::Cache::with_options(
+            options,
             quick_cache::UnitWeighter,
             quick_cache::DefaultHashBuilder::default(),
             Forgetting {
@@ -721,6 +731,36 @@ mod tests {
             verifier
                 .verify(&proof(&ed, json!({})), "POST", URL, None)
                 .is_ok()
+        );
+    }
+
+    /// The memory holds `replay_capacity` proofs in its window, not a fraction of it: a cache
+    /// that keeps its first entries (long expired) and cycles the rest through a small queue
+    /// would forget a proof after a few percent of the capacity.
+    #[test]
+    fn the_replay_memory_remembers_its_whole_capacity() {
+        let key = key();
+        let verifier = DpopVerifier::new().replay_capacity(2_000);
+        // Its steady state: full of proofs whose window has passed.
+        for n in 0..2_000u32 {
+            verifier.heard(&proof_id("old", &n.to_string()), 1);
+        }
+        let used = proof(&key, json!({}));
+        verifier.verify(&used, "POST", URL, None).unwrap();
+        // Half the capacity of other proofs, all within their window.
+        let until = unix_now() + 60;
+        for n in 0..1_000u32 {
+            verifier.heard(&proof_id("recent", &n.to_string()), until);
+        }
+        assert_eq!(
+            verifier.verify(&used, "POST", URL, None),
+            Err(DpopError::Replayed),
+            "the proof is still remembered"
+        );
+        assert_eq!(
+            verifier.seen.forgotten_until(),
+            0,
+            "nothing in its window was forgotten"
         );
     }
 
