@@ -264,9 +264,8 @@ impl Binding {
         match (self, proven) {
             (Self::Bearer, None) => Ok(()),
             (Self::Key(jkt), Some(proven)) if **jkt == *proven => Ok(()),
-            (Self::Key(_) | Self::Bearer, Some(_)) => Err(InvalidToken::KeyMismatch),
+            (_, Some(_)) => Err(InvalidToken::KeyMismatch),
             (Self::Key(_) | Self::Unsupported, None) => Err(InvalidToken::SenderConstrained),
-            (Self::Unsupported, Some(_)) => Err(InvalidToken::KeyMismatch),
         }
     }
 }

@@ -236,8 +236,8 @@ impl<C: Client, M> Config<C, M> {
     /// Applies a credential refused before any authenticator ran: one that could not be read,
     /// or a DPoP proof that failed. A refused proof cost a signature check, so it counts against
     /// the throttle as a refused token does; one lacking the server's nonce gets a fresh nonce
-    /// (RFC 9449 §9), left in the extensions for whoever answers the 401. Out of line: the
-    /// request path stays small.
+    /// (RFC 9449 §9), in the layer's own 401 and in the extensions for a guard that answers the
+    /// 401 later. Out of line: the request path stays small.
     #[cold]
     #[inline(never)]
     pub(crate) fn failed<B, R: Default>(
@@ -248,22 +248,28 @@ impl<C: Client, M> Config<C, M> {
     where
         M: MethodSet<C>,
     {
-        if let Failure::InvalidProof(reason) = attempt.failure {
-            tracing::debug!(method = %attempt.method, %reason, "authstar: DPoP proof refused");
-            metrics::outcome(&attempt.method, Reported::Rejected);
-            if let Some(throttle) = &self.throttle {
-                throttle.failed(request);
-            }
-            if reason == ProofError::UseNonce
-                && let Some(nonce) = self.methods.dpop_nonce()
-            {
-                request.extensions_mut().insert(DpopNonce(nonce));
-            }
-        } else {
+        let Failure::InvalidProof(reason) = attempt.failure else {
             tracing::debug!(method = %attempt.method, reason = %attempt.failure, "authstar: malformed credential");
             metrics::outcome(&attempt.method, Reported::Malformed);
+            return self.anonymous(request, Some(attempt));
+        };
+        tracing::debug!(method = %attempt.method, %reason, "authstar: DPoP proof refused");
+        metrics::outcome(&attempt.method, Reported::Rejected);
+        if let Some(throttle) = &self.throttle {
+            throttle.failed(request);
         }
-        self.anonymous(request, Some(attempt))
+        let nonce = match reason {
+            ProofError::UseNonce => self.methods.dpop_nonce(),
+            _ => None,
+        };
+        if let Some(nonce) = &nonce {
+            request.extensions_mut().insert(DpopNonce(nonce.clone()));
+        }
+        let mut refusal = self.anonymous(request, Some(attempt));
+        if let (Some(refusal), Some(nonce)) = (&mut refusal, nonce) {
+            refusal.headers_mut().insert(&DPOP_NONCE, nonce);
+        }
+        refusal
     }
 
     /// Continues without a client: records the failed attempt, or answers 401 when enforcing.
@@ -274,11 +280,7 @@ impl<C: Client, M> Config<C, M> {
     ) -> Option<Response<R>> {
         if self.enforce && !self.is_exempt(request) {
             let challenges = self.info.challenges();
-            let mut refusal = challenges.unauthorized(attempt.as_ref());
-            if let Some(DpopNonce(nonce)) = request.extensions().get::<DpopNonce>() {
-                refusal.headers_mut().insert(&DPOP_NONCE, nonce.clone());
-            }
-            return Some(refusal);
+            return Some(challenges.unauthorized(attempt.as_ref()));
         }
         if let Some(attempt) = attempt {
             request
