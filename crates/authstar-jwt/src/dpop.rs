@@ -28,12 +28,14 @@
 //! ```
 
 use std::fmt;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use jsonwebtoken::{Algorithm, DecodingKey, Validation};
 use serde::Deserialize;
+
+use crate::unix_now;
 
 /// `typ` of a DPoP proof.
 pub const DPOP_TYPE: &str = "dpop+jwt";
@@ -543,12 +545,6 @@ pub fn thumbprint(jwk: &serde_json::Value) -> Option<String> {
     };
     let digest = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, canonical.as_bytes());
     Some(URL_SAFE_NO_PAD.encode(digest.as_ref()))
-}
-
-fn unix_now() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs())
 }
 
 /// An `htu` or request URL without query and fragment, normalised for comparison (RFC 9449

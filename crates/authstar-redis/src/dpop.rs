@@ -27,6 +27,7 @@ use std::fmt;
 use std::time::Duration;
 
 use authstar_jwt::dpop::{DpopVerifier, ProofId, ReplayShare};
+use authstar_jwt::unix_now;
 use futures_util::StreamExt as _;
 use redis::aio::ConnectionManager;
 use tokio::sync::mpsc;
@@ -152,12 +153,6 @@ impl ReplayShare for RedisProofReplays {
         // Full queue (Redis far behind or away): remembered here only.
         let _ = self.sender.try_send((*id, until));
     }
-}
-
-fn unix_now() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs())
 }
 
 fn hex(id: &ProofId) -> String {
