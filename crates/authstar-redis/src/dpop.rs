@@ -32,7 +32,7 @@ use futures_util::StreamExt as _;
 use redis::aio::ConnectionManager;
 use tokio::sync::mpsc;
 
-use crate::{RedisThrottleError, connect, masked};
+use crate::{RedisThrottleError, connect, hex, masked};
 
 /// Accepted proofs waiting to be published; beyond this, they are remembered locally only.
 const QUEUE: usize = 8192;
@@ -153,10 +153,6 @@ impl ReplayShare for RedisProofReplays {
         // Full queue (Redis far behind or away): remembered here only.
         let _ = self.sender.try_send((*id, until));
     }
-}
-
-fn hex(id: &ProofId) -> String {
-    id.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 /// `<64 hex digits> <until>`; anything else is ignored.
