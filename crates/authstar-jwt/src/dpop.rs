@@ -730,17 +730,22 @@ mod tests {
         );
     }
 
+    /// `verifier` whose memory has heard `proofs` proofs whose window has passed: the state it
+    /// stays in once it has been running a while.
+    fn in_steady_state(verifier: DpopVerifier, proofs: u32) -> DpopVerifier {
+        for n in 0..proofs {
+            verifier.heard(&proof_id("old", &n.to_string()), 1);
+        }
+        verifier
+    }
+
     /// The memory holds `replay_capacity` proofs in its window, not a fraction of it: a cache
     /// that keeps its first entries (long expired) and cycles the rest through a small queue
     /// would forget a proof after a few percent of the capacity.
     #[test]
     fn the_replay_memory_remembers_its_whole_capacity() {
         let key = key();
-        let verifier = DpopVerifier::new().replay_capacity(2_000);
-        // Its steady state: full of proofs whose window has passed.
-        for n in 0..2_000u32 {
-            verifier.heard(&proof_id("old", &n.to_string()), 1);
-        }
+        let verifier = in_steady_state(DpopVerifier::new().replay_capacity(2_000), 2_000);
         let used = proof(&key, json!({}));
         verifier.verify(&used, "POST", URL, None).unwrap();
         // Half the capacity of other proofs, all within their window.
@@ -766,11 +771,7 @@ mod tests {
     fn a_flood_past_the_replay_capacity_does_not_reopen_used_proofs() {
         let victim = key();
         let attacker = key();
-        let verifier = DpopVerifier::new().replay_capacity(16);
-        // A memory in its steady state: full of proofs whose window has passed.
-        for n in 0..100u64 {
-            verifier.heard(&proof_id("old", &n.to_string()), 1);
-        }
+        let verifier = in_steady_state(DpopVerifier::new().replay_capacity(16), 100);
         let used = proof(&victim, json!({}));
         verifier.verify(&used, "POST", URL, None).unwrap();
         for _ in 0..500 {
