@@ -157,8 +157,8 @@ where
         match self.guard.check(&request) {
             Ok(()) => GuardFuture::inner(self.inner.call(request)),
             // A gRPC caller gets a gRPC status (trailers-only), an HTTP caller the 401/403.
-            Err(rejection) => GuardFuture::refused(authstar::grpc::for_caller(
-                request.headers(),
+            Err(rejection) => GuardFuture::refused(authstar::grpc::early_refusal(
+                &request,
                 rejection.into_response(),
             )),
         }

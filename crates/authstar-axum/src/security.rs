@@ -197,12 +197,17 @@ impl<C: Client> RouteSecurity<C> {
 
     /// A route layer admitting clients holding **at least one** of `scopes` (the seed's
     /// `scopes`): 401 when unauthenticated, 403 otherwise.
+    ///
+    /// # Panics
+    /// When `scopes` is empty: "any of none" admits nobody and "all of none" everybody, and a
+    /// list read from configuration that came out empty is a mistake to catch at start-up, as
+    /// the [`scopes!`](crate::scopes) macro catches it at compile time.
     pub fn scopes_any<I, S>(&self, scopes: I) -> GuardLayer<C>
     where
         I: IntoIterator<Item = S>,
         S: Into<String>,
     {
-        let scopes = scopes.into_iter().map(Into::into).collect();
+        let scopes = required_scopes("scopes_any", scopes);
         GuardLayer::new(
             self.clone(),
             Requirement::scopes(self, scopes, ScopeMatch::Any),
@@ -210,12 +215,15 @@ impl<C: Client> RouteSecurity<C> {
     }
 
     /// A route layer admitting clients holding **all** of `scopes`.
+    ///
+    /// # Panics
+    /// When `scopes` is empty (see [`scopes_any`](Self::scopes_any)).
     pub fn scopes_all<I, S>(&self, scopes: I) -> GuardLayer<C>
     where
         I: IntoIterator<Item = S>,
         S: Into<String>,
     {
-        let scopes = scopes.into_iter().map(Into::into).collect();
+        let scopes = required_scopes("scopes_all", scopes);
         GuardLayer::new(
             self.clone(),
             Requirement::scopes(self, scopes, ScopeMatch::All),
@@ -257,10 +265,12 @@ impl<C: Client> RouteSecurity<C> {
         &self,
         extensions: &'a Extensions,
     ) -> Result<(&'a C, &'a AuthMethod), AuthRejection> {
-        match Outcome::<C>::get(extensions) {
+        // Only a client this layer authenticated: another layer with the same client type (an
+        // outer router's) is none of these guards' business.
+        match self.inner.info.outcome::<C>(extensions) {
             // A client value that says it is not authenticated (`AuthstarClient::anonymous`,
             // returned by an authenticator as a placeholder) is treated as no client at all.
-            Some(Outcome::Authenticated { client, method }) if client.is_authenticated() => {
+            Some(Outcome::Authenticated { client, method, .. }) if client.is_authenticated() => {
                 Ok((client, method))
             }
             other => Err(self.refuse(other, extensions)),
@@ -365,6 +375,21 @@ impl<C: Client> RouteSecurity<C> {
             _ => Err(self.reject(RejectionKind::NotInternal, Vec::new())),
         }
     }
+}
+
+/// The scopes a guard requires; an empty list is a programming (or configuration) error.
+fn required_scopes<I, S>(guard: &str, scopes: I) -> Vec<String>
+where
+    I: IntoIterator<Item = S>,
+    S: Into<String>,
+{
+    let scopes: Vec<String> = scopes.into_iter().map(Into::into).collect();
+    assert!(
+        !scopes.is_empty(),
+        "RouteSecurity::{guard} needs at least one scope: an empty list would admit everyone \
+         (all of none) or no one (any of none); use authenticated() for any client"
+    );
+    scopes
 }
 
 /// The TCP peer's address from axum's `ConnectInfo<SocketAddr>` (or `MockConnectInfo`, its

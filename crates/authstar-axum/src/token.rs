@@ -19,7 +19,8 @@ use authstar::oauth2::{
 };
 use authstar::throttle::{BASIC_IDENTITY, too_many_requests};
 use authstar::{
-    AuthMethod, Authenticator, BasicCredentials, BoxError, Client, Failure, Outcome, Verdict,
+    AuthMethod, Authenticator, BasicCredentials, BoxError, Client, Failure, LayerInfo, Outcome,
+    Verdict,
 };
 use axum::Json;
 use axum::extract::Request;
@@ -389,11 +390,12 @@ impl<C: Client> RouteSecurity<C> {
 
 /// How the endpoint authenticates clients: [`ThroughMiddleware`] or a basic authenticator.
 pub trait ClientVerifier<C>: Send + Sync + 'static {
-    /// Authenticates the client of a token request.
+    /// Authenticates the client of a token request, behind the layer `layer`.
     fn verify(
         &self,
         presented: Option<authstar::oauth2::ClientCredentials>,
         parts: &Parts,
+        layer: &LayerInfo,
     ) -> impl Future<Output = Result<C, TokenError>> + Send;
 }
 
@@ -402,8 +404,9 @@ impl<C: Client> ClientVerifier<C> for ThroughMiddleware {
         &self,
         presented: Option<authstar::oauth2::ClientCredentials>,
         parts: &Parts,
+        layer: &LayerInfo,
     ) -> impl Future<Output = Result<C, TokenError>> + Send {
-        let result = match (presented, Outcome::<C>::get(&parts.extensions)) {
+        let result = match (presented, layer.outcome::<C>(&parts.extensions)) {
             (Some(credentials), _) if credentials.method == ClientAuthMethod::ClientSecretPost => {
                 Err(TokenError::new(
                     ErrorCode::InvalidClient,
@@ -415,8 +418,9 @@ impl<C: Client> ClientVerifier<C> for ThroughMiddleware {
                 Some(Outcome::Authenticated {
                     client,
                     method: AuthMethod::Basic,
+                    ..
                 }),
-            ) => Ok(client.clone()),
+            ) if client.is_authenticated() => Ok(client.clone()),
             (_, Some(Outcome::Failed(attempt)))
                 if attempt.method == AuthMethod::Basic
                     && attempt.failure == Failure::Unavailable =>
@@ -439,6 +443,7 @@ where
         &self,
         presented: Option<authstar::oauth2::ClientCredentials>,
         _: &Parts,
+        _: &LayerInfo,
     ) -> Result<C, TokenError> {
         let presented = presented.ok_or_else(missing_credentials)?;
         let basic = presented.to_basic().ok_or_else(wrong_credentials)?;
@@ -563,10 +568,11 @@ impl<C: Client, A, V> TokenEndpoint<C, A, V> {
         if seen.username() != presented.client_id || seen.password() != presented.client_secret() {
             return None;
         }
-        match Outcome::<C>::get(&parts.extensions)? {
+        match self.security.info().outcome::<C>(&parts.extensions)? {
             Outcome::Authenticated {
                 client,
                 method: AuthMethod::Basic,
+                ..
             } if client.is_authenticated() => Some(Ok(client.clone())),
             Outcome::Failed(attempt) if attempt.method == AuthMethod::Basic => {
                 match attempt.failure {
@@ -713,20 +719,27 @@ where
         }
     }
 
-    /// Checks the client with the endpoint's verifier. Body credentials (`client_secret_post`)
-    /// never pass the layer, so the layer's throttle is applied to them here, by address and
-    /// client id; `Authorization: Basic` was already counted by the layer.
+    /// Checks the client with the endpoint's verifier, under the layer's throttle: body
+    /// credentials (`client_secret_post`) never pass the layer, and neither does
+    /// `Authorization: Basic` when the layer does not read Basic, so the endpoint checks and
+    /// counts those itself, by address and by the client id it checks (decoded, RFC 6749
+    /// §2.3.1). Basic credentials the layer reads were counted by the layer, under the same
+    /// decoded id.
     async fn verify(
         &self,
         presented: Option<ClientCredentials>,
         parts: &Parts,
     ) -> Result<C, Refusal> {
-        let throttle = self.security.info().throttle();
-        let posted = presented
+        let info = self.security.info();
+        let layer_reads_basic = info.summary().basic;
+        let counted_here = presented
             .as_ref()
-            .filter(|p| p.method == ClientAuthMethod::ClientSecretPost)
+            .filter(|p| match p.method {
+                ClientAuthMethod::ClientSecretBasic => !layer_reads_basic,
+                _ => true,
+            })
             .map(|p| p.client_id.clone());
-        let watch = throttle.zip(posted.as_deref());
+        let watch = info.throttle().zip(counted_here.as_deref());
         if let Some((throttle, id)) = watch {
             throttle
                 .check(
@@ -736,7 +749,7 @@ where
                 )
                 .map_err(Refusal::Throttled)?;
         }
-        let verified = self.verifier.verify(presented, parts).await;
+        let verified = self.verifier.verify(presented, parts, info).await;
         if let (Some((throttle, id)), Err(error)) = (watch, &verified)
             && error.error == ErrorCode::InvalidClient
         {

@@ -82,13 +82,17 @@ async fn a_client_that_is_not_authenticated_passes_no_guard_or_extractor() {
         assert_eq!(anonymous.status(), 401, "{path}");
         assert!(anonymous.headers().contains_key("www-authenticate"));
     }
+    // The placeholder is a refused credential (issue 20, item 20): an optional client is
+    // refused like any other refused credential, never handed the placeholder.
     let optional = http
         .get(format!("{base}/optional"))
         .bearer_auth("other")
         .send()
         .await
         .unwrap();
-    assert_eq!(optional.text().await.unwrap(), "nobody");
+    assert_eq!(optional.status(), 401);
+    let nobody = http.get(format!("{base}/optional")).send().await.unwrap();
+    assert_eq!(nobody.text().await.unwrap(), "nobody");
 }
 
 #[tokio::test]
@@ -146,8 +150,8 @@ async fn a_cors_layer_outside_answers_preflights_before_they_reach_the_app() {
     assert_eq!(actual.status(), 200);
     assert_eq!(reached.load(Ordering::SeqCst), 1);
 
-    // Without a CORS layer the preflight exemption hands the app an unauthenticated OPTIONS:
-    // the app's own OPTIONS handler answers, and no GET handler runs.
+    // Without a CORS layer, a request shaped as a preflight is an unauthenticated OPTIONS like
+    // any other: refused (it reached the app's own OPTIONS handler before issue 20, item 18).
     let bare = format!("http://{}", serve(inner.layer(layer)).await);
     let preflight = http
         .request(reqwest::Method::OPTIONS, format!("{bare}/data"))
@@ -156,7 +160,8 @@ async fn a_cors_layer_outside_answers_preflights_before_they_reach_the_app() {
         .send()
         .await
         .unwrap();
-    assert_eq!(preflight.text().await.unwrap(), "the app's own OPTIONS");
+    assert_eq!(preflight.status(), 401);
+    assert_ne!(preflight.text().await.unwrap(), "the app's own OPTIONS");
     let plain_get = http.get(format!("{bare}/data")).send().await.unwrap();
     assert_eq!(plain_get.status(), 401);
     assert_eq!(reached.load(Ordering::SeqCst), 1);

@@ -23,7 +23,9 @@ struct Server {
 
 async fn me(Extension(outcome): Extension<Outcome<AuthstarClient>>) -> String {
     match outcome {
-        Outcome::Authenticated { client, method } => format!("{} by {method}", client.client_id()),
+        Outcome::Authenticated { client, method, .. } => {
+            format!("{} by {method}", client.client_id())
+        }
         Outcome::Failed(_) => "failed".to_owned(),
     }
 }

@@ -16,7 +16,7 @@ use http::request::Parts;
 
 use crate::authenticator::{Authenticator, IntoVerdict, RequestAuthenticator};
 use crate::challenge::Challenges;
-use crate::config::{Config, Exemptions, LayerInfo, LayerThrottle, RequestHead};
+use crate::config::{Config, Deadline, Exemptions, LayerInfo, LayerThrottle, RequestHead};
 use crate::credentials::dpop::{DpopAuth, DpopToken, ProofVerifier};
 use crate::error::ConfigError;
 use crate::layer::{AuthstarLayer, BoxAuthstarLayer};
@@ -55,6 +55,7 @@ pub struct AuthstarLayerBuilder<C, M = Methods> {
     exemptions: Exemptions,
     backend_error: BackendErrorPolicy,
     max_credential_len: usize,
+    deadline: Option<Deadline>,
     throttle: Option<FailureThrottle>,
     _client: PhantomData<fn() -> C>,
 }
@@ -66,6 +67,10 @@ impl<C, M> fmt::Debug for AuthstarLayerBuilder<C, M> {
             .field("enforce", &self.enforce)
             .field("backend_error", &self.backend_error)
             .field("max_credential_len", &self.max_credential_len)
+            .field(
+                "authenticator_timeout",
+                &self.deadline.as_ref().map(|deadline| deadline.limit),
+            )
             .field("throttle", &self.throttle)
             .finish_non_exhaustive()
     }
@@ -86,6 +91,7 @@ impl<C, Be, Ba, H, R, D> AuthstarLayerBuilder<C, Methods<Be, Ba, H, R, D>> {
             exemptions: self.exemptions,
             backend_error: self.backend_error,
             max_credential_len: self.max_credential_len,
+            deadline: self.deadline,
             throttle: self.throttle,
             _client: PhantomData,
         }
@@ -333,9 +339,10 @@ impl<C, M> AuthstarLayerBuilder<C, M> {
     }
 
     /// Answers `401 Unauthorized` with a `WWW-Authenticate` challenge for every enabled scheme
-    /// to any request that does not authenticate, except CORS preflights and the exemptions
-    /// configured with [`except_paths`](Self::except_paths) and
-    /// [`except_when`](Self::except_when). For services without per-route guards.
+    /// to any request that does not authenticate, except the exemptions configured with
+    /// [`except_paths`](Self::except_paths), [`except_when`](Self::except_when) and
+    /// [`except_cors_preflight`](Self::except_cors_preflight). For services without per-route
+    /// guards.
     ///
     /// ```
     /// # use authstar::{AuthstarClient, AuthstarLayer, BearerToken};
@@ -361,6 +368,29 @@ impl<C, M> AuthstarLayerBuilder<C, M> {
         self.exemptions
             .paths
             .extend(paths.into_iter().map(Into::into));
+        self
+    }
+
+    /// Lets CORS preflights (`OPTIONS` with `Origin` and `Access-Control-Request-Method`)
+    /// through unauthenticated when enforcing: browsers send them without credentials. Only
+    /// with a CORS layer **outside** this one that answers them (`tower_http::cors::CorsLayer`):
+    /// without one, an `OPTIONS` request shaped as a preflight would reach your handlers with
+    /// no client (a route registered with `any(...)`, a fallback). Off by default; never
+    /// applied to gRPC requests, whose method is not their meaning.
+    ///
+    /// ```
+    /// # use authstar::{AuthstarClient, AuthstarLayer, BearerToken};
+    /// let layer = AuthstarLayer::builder()
+    ///     .on_auth_bearer(|_: BearerToken| async { None::<AuthstarClient> })
+    ///     .require_authentication()
+    ///     .except_cors_preflight()
+    ///     .build()
+    ///     .unwrap();
+    /// // Router::new()...layer(layer).layer(tower_http::cors::CorsLayer::permissive())
+    /// # let _ = layer;
+    /// ```
+    pub fn except_cors_preflight(mut self) -> Self {
+        self.exemptions.cors_preflight = true;
         self
     }
 
@@ -416,6 +446,37 @@ impl<C, M> AuthstarLayerBuilder<C, M> {
     /// Default [`DEFAULT_MAX_CREDENTIAL_LEN`].
     pub fn max_credential_len(mut self, bytes: usize) -> Self {
         self.max_credential_len = bytes;
+        self
+    }
+
+    /// Gives every authenticator that has to wait (a database, a remote JWKS) at most `limit`
+    /// to answer; past it the answer is a backend error ([`BackendErrorPolicy`]: 503 with
+    /// `Retry-After`, or anonymous), so a hanging backend never holds a request forever. The
+    /// core has no async runtime: `sleep` is yours (`tokio::time::sleep`). Authenticators that
+    /// answer at once (a cache hit, a `sync_fn`) start no timer.
+    ///
+    /// ```
+    /// # use authstar::{AuthstarClient, AuthstarLayer, BackendErrorPolicy, BearerToken};
+    /// # use std::time::Duration;
+    /// let layer = AuthstarLayer::builder()
+    ///     .on_auth_bearer(|_: BearerToken| std::future::pending::<Option<AuthstarClient>>())
+    ///     .authenticator_timeout(Duration::from_secs(2), tokio::time::sleep)
+    ///     .on_backend_error(BackendErrorPolicy::ServiceUnavailable {
+    ///         retry_after: Duration::from_secs(1),
+    ///     })
+    ///     .build()
+    ///     .unwrap();
+    /// # let _ = layer;
+    /// ```
+    pub fn authenticator_timeout<F, Fut>(mut self, limit: Duration, sleep: F) -> Self
+    where
+        F: Fn(Duration) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = ()> + Send + 'static,
+    {
+        self.deadline = Some(Deadline {
+            limit,
+            sleep: Arc::new(move |limit| Box::pin(sleep(limit))),
+        });
         self
     }
 
@@ -538,6 +599,7 @@ impl<C, M> AuthstarLayerBuilder<C, M> {
                 exemptions: self.exemptions,
                 retry_after,
                 max_credential_len: self.max_credential_len,
+                deadline: self.deadline,
                 throttle,
                 _client: PhantomData,
             }),
@@ -561,6 +623,7 @@ impl<C> AuthstarLayer<C> {
             exemptions: Exemptions::default(),
             backend_error: BackendErrorPolicy::default(),
             max_credential_len: DEFAULT_MAX_CREDENTIAL_LEN,
+            deadline: None,
             throttle: None,
             _client: PhantomData,
         }

@@ -17,6 +17,7 @@ use crate::challenge::{Challenges, service_unavailable};
 use crate::credentials::dpop::{DPOP_NONCE, DpopNonce, ProofError};
 use crate::methods::{MethodSet, Summary};
 use crate::metrics::{self, Reported};
+use crate::outcome::LayerId;
 use crate::throttle::{self, FailureThrottle, Schemes, Watched};
 use crate::{Attempt, AuthMethod, Client, Failure, Outcome};
 
@@ -50,9 +51,37 @@ impl<'a> RequestHead<'a> {
     }
 }
 
+/// A sleep of the caller's runtime (the core has none of its own).
+pub(crate) type SleepFn = Arc<
+    dyn Fn(Duration) -> std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>>
+        + Send
+        + Sync,
+>;
+
+/// The longest an authenticator may wait, and the runtime's sleep that measures it.
+#[derive(Clone)]
+pub(crate) struct Deadline {
+    pub(crate) limit: Duration,
+    pub(crate) sleep: SleepFn,
+}
+
+impl Deadline {
+    /// A timer for one authentication, started now.
+    pub(crate) fn start(&self) -> std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>> {
+        (self.sleep)(self.limit)
+    }
+
+    /// The backend error an authenticator that outlived its deadline answers.
+    pub(crate) fn expired(&self) -> crate::BoxError {
+        format!("the authenticator did not answer within {:?}", self.limit).into()
+    }
+}
+
 /// Requests the layer lets through without authentication while enforcing.
 #[derive(Clone, Default)]
 pub(crate) struct Exemptions {
+    /// CORS preflights, when the builder was told a CORS layer answers them.
+    pub(crate) cors_preflight: bool,
     pub(crate) paths: HashSet<String>,
     pub(crate) predicate: Option<Predicate>,
 }
@@ -65,12 +94,15 @@ pub(crate) struct Config<C, M> {
     pub(crate) exemptions: Exemptions,
     pub(crate) retry_after: Option<HeaderValue>,
     pub(crate) max_credential_len: usize,
+    /// How long an authenticator may wait before its answer is a backend error.
+    pub(crate) deadline: Option<Deadline>,
     /// The throttle, also here so the request path reads it without a second indirection.
     pub(crate) throttle: Option<Arc<LayerThrottle>>,
     pub(crate) _client: PhantomData<fn() -> C>,
 }
 
 struct Shared {
+    id: LayerId,
     summary: Summary,
     challenges: Challenges,
     enforcing: bool,
@@ -134,6 +166,7 @@ impl LayerInfo {
         throttle: Option<Arc<LayerThrottle>>,
     ) -> Self {
         Self(Arc::new(Shared {
+            id: LayerId::next(),
             summary,
             challenges,
             enforcing,
@@ -145,6 +178,42 @@ impl LayerInfo {
     /// Records that the layer has wrapped a service.
     pub(crate) fn mark_applied(&self) {
         self.0.applied.store(true, Ordering::Relaxed);
+    }
+
+    /// This layer's id: what its [`Outcome::Authenticated`] carries.
+    pub fn id(&self) -> LayerId {
+        self.0.id
+    }
+
+    /// The outcome in `extensions` as this layer's guards must read it: a client only when
+    /// this layer authenticated it. Another layer with the same client type (an outer router's
+    /// layer around a nested router's) stores its clients in the same slot; to this layer's
+    /// guards such a request presented nothing. A failed attempt is returned whichever layer
+    /// recorded it (it only shapes the refusal's challenge).
+    ///
+    /// ```
+    /// use authstar::{AuthMethod, AuthstarClient, AuthstarLayer, Outcome};
+    /// let build = || AuthstarLayer::builder()
+    ///     .on_auth_bearer(|_: authstar::BearerToken| async { None::<AuthstarClient> })
+    ///     .build().unwrap();
+    /// let (outer, inner) = (build(), build());
+    /// let mut extensions = http::Extensions::new();
+    /// extensions.insert(Outcome::Authenticated {
+    ///     client: AuthstarClient::new("svc", ["read"]),
+    ///     method: AuthMethod::Bearer,
+    ///     layer: outer.info().id(),
+    /// });
+    /// assert!(outer.info().outcome::<AuthstarClient>(&extensions).is_some());
+    /// assert!(inner.info().outcome::<AuthstarClient>(&extensions).is_none());
+    /// ```
+    pub fn outcome<'a, C: Client>(
+        &self,
+        extensions: &'a http::Extensions,
+    ) -> Option<&'a Outcome<C>> {
+        match Outcome::<C>::get(extensions)? {
+            Outcome::Authenticated { layer, .. } if *layer != self.0.id => None,
+            outcome => Some(outcome),
+        }
     }
 
     /// Which methods are enabled.
@@ -196,17 +265,23 @@ impl<C: Client, M> Config<C, M> {
         verdict: Verdict<C>,
     ) -> Option<Response<R>> {
         match verdict {
-            Verdict::Authenticated(client) => {
+            Verdict::Authenticated(client) if client.is_authenticated() => {
                 tracing::debug!(method = %method, client_id = client.client_id(), "authstar: authenticated");
                 metrics::outcome(&method, Reported::Authenticated);
-                request
-                    .extensions_mut()
-                    .insert(Outcome::Authenticated { client, method });
+                request.extensions_mut().insert(Outcome::Authenticated {
+                    client,
+                    method,
+                    layer: self.info.id(),
+                });
                 None
             }
-            // The request authenticator found nothing to authenticate with (no session).
-            Verdict::Rejected if method == AuthMethod::Request => self.anonymous(request, None),
-            Verdict::Rejected => {
+            // The request authenticator found nothing to authenticate with (no session). A
+            // placeholder client (`AuthstarClient::anonymous()`) is no client, here and below.
+            Verdict::Authenticated(_) | Verdict::Rejected if method == AuthMethod::Request => {
+                self.anonymous(request, None)
+            }
+            // A credential that was not accepted.
+            Verdict::Authenticated(_) | Verdict::Rejected => {
                 tracing::debug!(method = %method, "authstar: rejected");
                 metrics::outcome(&method, Reported::Rejected);
                 if let Some(throttle) = &self.throttle {
@@ -235,7 +310,8 @@ impl<C: Client, M> Config<C, M> {
 
     /// Applies a credential refused before any authenticator ran: one that could not be read,
     /// or a DPoP proof that failed. A refused proof cost a signature check, so it counts against
-    /// the throttle as a refused token does; one lacking the server's nonce gets a fresh nonce
+    /// the throttle as a refused token does (except one lacking the server's nonce, the
+    /// protocol's normal handshake); one lacking the server's nonce gets a fresh nonce
     /// (RFC 9449 §9), in the layer's own 401 and in the extensions for a guard that answers the
     /// 401 later. Out of line: the request path stays small.
     #[cold]
@@ -255,7 +331,14 @@ impl<C: Client, M> Config<C, M> {
         };
         tracing::debug!(method = %attempt.method, %reason, "authstar: DPoP proof refused");
         metrics::outcome(&attempt.method, Reported::Rejected);
-        if let Some(throttle) = &self.throttle {
+        // A proof without the server's current nonce is the protocol's handshake (RFC 9449
+        // §8), not a guess: every client meets it once per nonce lifetime, and a fleet behind
+        // one address must not be throttled for following it.
+        if let Some(throttle) = self
+            .throttle
+            .as_ref()
+            .filter(|_| reason != ProofError::UseNonce)
+        {
             throttle.failed(request);
         }
         let nonce = match reason {
@@ -291,20 +374,23 @@ impl<C: Client, M> Config<C, M> {
     }
 
     fn is_exempt<B>(&self, request: &Request<B>) -> bool {
-        // A CORS preflight (Fetch standard: `OPTIONS` with `Origin` and
-        // `Access-Control-Request-Method`) carries no credentials by design. It is let through
-        // unauthenticated, so a CORS layer must sit *outside* this one and answer it; without
-        // one, the inner service sees an unauthenticated `OPTIONS` (no client in it).
-        let headers = request.headers();
-        let preflight = request.method() == Method::OPTIONS
-            && headers.contains_key(ACCESS_CONTROL_REQUEST_METHOD)
-            && headers.contains_key(ORIGIN);
-        preflight
-            || self.exemptions.paths.contains(request.uri().path())
+        self.exemptions.paths.contains(request.uri().path())
+            || (self.exemptions.cors_preflight && is_cors_preflight(request))
             || self
                 .exemptions
                 .predicate
                 .as_ref()
                 .is_some_and(|predicate| predicate(&RequestHead::of(request)))
     }
+}
+
+/// A CORS preflight (Fetch standard: `OPTIONS` with `Origin` and
+/// `Access-Control-Request-Method`), which carries no credentials by design. Never a gRPC
+/// request: gRPC ignores the HTTP method, so an `OPTIONS` with a gRPC frame is a call.
+fn is_cors_preflight<B>(request: &Request<B>) -> bool {
+    let headers = request.headers();
+    request.method() == Method::OPTIONS
+        && headers.contains_key(ACCESS_CONTROL_REQUEST_METHOD)
+        && headers.contains_key(ORIGIN)
+        && !crate::grpc::is_grpc(headers)
 }

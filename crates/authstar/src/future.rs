@@ -14,7 +14,7 @@ use crate::credentials::dpop::DPOP_NONCE;
 use crate::grpc;
 use crate::methods::MethodSet;
 use crate::metrics;
-use crate::{AuthMethod, Client};
+use crate::{AuthMethod, Client, Verdict};
 
 pin_project! {
     /// Authenticates (when a credential was presented), then drives the inner service's future.
@@ -50,6 +50,8 @@ struct Pending<S, B, C, M> {
     /// Set when the authenticator first answers "not ready": one that answers on its first
     /// poll (an in-memory lookup written as `async`) is not timed and pays no clock.
     waiting_since: Option<metrics::Started>,
+    /// The layer's authenticator timeout, started with the first "not ready".
+    timer: Option<Pin<Box<dyn Future<Output = ()> + Send>>>,
 }
 
 pin_project! {
@@ -125,6 +127,7 @@ where
                         method,
                         config,
                         waiting_since: None,
+                        timer: None,
                     }),
                 }),
             },
@@ -168,13 +171,24 @@ where
                 }
                 StateProj::Authenticating { waiting } => {
                     let waiting = waiting.as_mut().project();
-                    let Poll::Ready(verdict) = waiting.auth.poll(cx) else {
-                        if let Some(pending) = waiting.pending.as_mut() {
+                    let verdict = match waiting.auth.poll(cx) {
+                        Poll::Ready(verdict) => verdict,
+                        Poll::Pending => {
+                            let Some(pending) = waiting.pending.as_mut() else {
+                                return Poll::Pending;
+                            };
                             pending
                                 .waiting_since
                                 .get_or_insert_with(metrics::Started::now);
+                            let Some(deadline) = &pending.config.deadline else {
+                                return Poll::Pending;
+                            };
+                            let timer = pending.timer.get_or_insert_with(|| deadline.start());
+                            if timer.as_mut().poll(cx).is_pending() {
+                                return Poll::Pending;
+                            }
+                            Verdict::Unavailable(deadline.expired())
                         }
-                        return Poll::Pending;
                     };
                     let pending = waiting.pending;
                     let Pending {
@@ -183,6 +197,7 @@ where
                         method,
                         config,
                         waiting_since,
+                        ..
                     } = pending
                         .take()
                         .expect("authstar ResponseFuture polled after completion");
@@ -196,7 +211,7 @@ where
                             state.set(Self::proceed(future, dpop, &config).state);
                         }
                         Some(refusal) => {
-                            return Poll::Ready(Ok(grpc::for_caller(request.headers(), refusal)));
+                            return Poll::Ready(Ok(grpc::early_refusal(&request, refusal)));
                         }
                     }
                 }

@@ -87,6 +87,41 @@ pub fn for_caller<B: Default>(request_headers: &HeaderMap, refusal: Response<B>)
     Response::from_parts(parts, B::default())
 }
 
+/// A refusal answered before the request's body was read (the layer's 401, 429 and 503, a
+/// guard's 401 and 403), as its caller expects it: a gRPC caller gets its status
+/// ([`for_caller`]); an HTTP/1 request that announced a body gets `Connection: close`, because
+/// the server will close that connection rather than read a body nobody wants, and a client
+/// told so opens a new one for its next request instead of failing it.
+///
+/// ```
+/// use http::{Request, Response, StatusCode};
+/// let request = Request::post("/oauth2/token").header("content-length", "120").body(()).unwrap();
+/// let refusal = Response::builder().status(StatusCode::TOO_MANY_REQUESTS).body(()).unwrap();
+/// let answer = authstar::grpc::early_refusal(&request, refusal);
+/// assert_eq!(answer.headers()["connection"], "close");
+/// ```
+pub fn early_refusal<B, R: Default>(
+    request: &http::Request<B>,
+    refusal: Response<R>,
+) -> Response<R> {
+    let headers = request.headers();
+    if is_grpc(headers) {
+        return for_caller(headers, refusal);
+    }
+    let announced_body = headers
+        .get(http::header::CONTENT_LENGTH)
+        .is_some_and(|length| length.as_bytes() != b"0")
+        || headers.contains_key(http::header::TRANSFER_ENCODING);
+    let http1 = request.version() <= http::Version::HTTP_11;
+    let mut refusal = refusal;
+    if announced_body && http1 {
+        refusal
+            .headers_mut()
+            .insert(http::header::CONNECTION, HeaderValue::from_static("close"));
+    }
+    refusal
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -156,6 +191,8 @@ mod tests {
 /// What a gRPC method needs from the client the layer authenticated.
 #[derive(Clone, Debug)]
 enum Need {
+    /// Nothing: listed as public (for [`MethodGuards::deny_unlisted`]).
+    Nothing,
     Authenticated,
     Any(Vec<String>),
     All(Vec<String>),
@@ -173,8 +210,15 @@ struct Rule {
 /// [`AuthstarLayer`](crate::AuthstarLayer), keyed by the method's path
 /// (`/package.Service/Method`). A listed method refuses a request without an authenticated
 /// client (`UNAUTHENTICATED`, with the layer's challenges) or without the scopes
-/// (`PERMISSION_DENIED`, with RFC 6750's `insufficient_scope` challenge for the scopes); methods
-/// not listed pass untouched. Refusals follow [`for_caller`]: HTTP callers get 401/403.
+/// (`PERMISSION_DENIED`, with RFC 6750's `insufficient_scope` challenge for the scopes).
+/// Methods not listed pass untouched, unless [`deny_unlisted`](Self::deny_unlisted) closes them
+/// (`PERMISSION_DENIED`): then a method added to a service later is refused until it is
+/// listed, and a typo in a listed path shows at once. Refusals follow [`for_caller`]: HTTP
+/// callers get 401/403.
+///
+/// Paths are checked when listed: `/package.Service/Method` (the package optional), one
+/// service and one method segment; anything else panics at start-up, as it could never match
+/// a call and would leave the method it meant open.
 ///
 /// ```
 /// use authstar::grpc::MethodGuards;
@@ -187,13 +231,16 @@ struct Rule {
 /// let guards = MethodGuards::<AuthstarClient>::new(&layer)
 ///     .authenticated("/reports.Reports/List")
 ///     .scopes_any("/reports.Reports/Export", ["reports:export", "admin"])
-///     .scopes_all("/reports.Reports/Purge", ["admin", "reports:write"]);
+///     .scopes_all("/reports.Reports/Purge", ["admin", "reports:write"])
+///     .public("/grpc.health.v1.Health/Check")
+///     .deny_unlisted();
 /// // tonic::transport::Server::builder().layer(layer).layer(guards).add_service(...)
 /// # let _ = guards;
 /// ```
 pub struct MethodGuards<C> {
     rules: std::sync::Arc<std::collections::HashMap<String, Rule>>,
     info: crate::LayerInfo,
+    deny_unlisted: bool,
     _client: std::marker::PhantomData<fn() -> C>,
 }
 
@@ -202,6 +249,7 @@ impl<C> Clone for MethodGuards<C> {
         Self {
             rules: std::sync::Arc::clone(&self.rules),
             info: self.info.clone(),
+            deny_unlisted: self.deny_unlisted,
             _client: std::marker::PhantomData,
         }
     }
@@ -211,7 +259,26 @@ impl<C> std::fmt::Debug for MethodGuards<C> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("MethodGuards")
             .field("rules", &self.rules)
+            .field("deny_unlisted", &self.deny_unlisted)
             .finish_non_exhaustive()
+    }
+}
+
+/// Whether `path` is a gRPC method path: `/`, a service name (dotted package prefix allowed),
+/// `/`, a method name; identifiers of letters, digits and `_` (protobuf's rules).
+fn is_method_path(path: &str) -> bool {
+    let identifier = |part: &str| {
+        part.chars()
+            .next()
+            .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+            && part.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
+    };
+    let Some(rest) = path.strip_prefix('/') else {
+        return false;
+    };
+    match rest.split_once('/') {
+        Some((service, method)) => service.split('.').all(identifier) && identifier(method),
+        None => false,
     }
 }
 
@@ -221,14 +288,26 @@ impl<C> MethodGuards<C> {
         Self {
             rules: Default::default(),
             info: layer.info().clone(),
+            deny_unlisted: false,
             _client: std::marker::PhantomData,
         }
     }
 
     fn rule(mut self, method: &str, need: Need) -> Self {
+        assert!(
+            is_method_path(method),
+            "MethodGuards: {method:?} is not a gRPC method path: write /package.Service/Method"
+        );
         let scopes: &[String] = match &need {
-            Need::Any(scopes) | Need::All(scopes) => scopes,
-            Need::Authenticated => &[],
+            Need::Any(scopes) | Need::All(scopes) => {
+                assert!(
+                    !scopes.is_empty(),
+                    "MethodGuards: {method:?} needs at least one scope: an empty list would \
+                     admit everyone (all of none) or no one (any of none)"
+                );
+                scopes
+            }
+            Need::Authenticated | Need::Nothing => &[],
         };
         let rule = Rule {
             challenges: self.info.challenges().insufficient_scopes(scopes),
@@ -239,11 +318,17 @@ impl<C> MethodGuards<C> {
     }
 
     /// `method` needs an authenticated client.
+    ///
+    /// # Panics
+    /// When `method` is not a `/package.Service/Method` path.
     pub fn authenticated(self, method: &str) -> Self {
         self.rule(method, Need::Authenticated)
     }
 
     /// `method` needs a client with at least one of `scopes`.
+    ///
+    /// # Panics
+    /// When `method` is not a `/package.Service/Method` path, or `scopes` is empty.
     pub fn scopes_any<I, S>(self, method: &str, scopes: I) -> Self
     where
         I: IntoIterator<Item = S>,
@@ -256,6 +341,9 @@ impl<C> MethodGuards<C> {
     }
 
     /// `method` needs a client with every one of `scopes`.
+    ///
+    /// # Panics
+    /// When `method` is not a `/package.Service/Method` path, or `scopes` is empty.
     pub fn scopes_all<I, S>(self, method: &str, scopes: I) -> Self
     where
         I: IntoIterator<Item = S>,
@@ -265,6 +353,23 @@ impl<C> MethodGuards<C> {
             method,
             Need::All(scopes.into_iter().map(Into::into).collect()),
         )
+    }
+
+    /// `method` is open to anyone, authenticated or not: what stays reachable under
+    /// [`deny_unlisted`](Self::deny_unlisted) (a health check, a public lookup).
+    ///
+    /// # Panics
+    /// When `method` is not a `/package.Service/Method` path.
+    pub fn public(self, method: &str) -> Self {
+        self.rule(method, Need::Nothing)
+    }
+
+    /// Refuses every method that is not listed (`PERMISSION_DENIED`, 403 for HTTP callers):
+    /// closed by default, so a method added to a service later, or one whose path was
+    /// mistyped here, is refused rather than open.
+    pub fn deny_unlisted(mut self) -> Self {
+        self.deny_unlisted = true;
+        self
     }
 }
 
@@ -306,10 +411,21 @@ impl<S: std::fmt::Debug, C> std::fmt::Debug for MethodGuardService<S, C> {
 impl<C: crate::Client> MethodGuards<C> {
     /// The refusal for `request`, if its method is guarded and the client does not pass.
     fn refusal<B, R: Default>(&self, request: &http::Request<B>) -> Option<Response<R>> {
-        let rule = self.rules.get(request.uri().path())?;
-        let outcome = crate::Outcome::<C>::get(request.extensions());
+        let Some(rule) = self.rules.get(request.uri().path()) else {
+            return self.deny_unlisted.then(|| {
+                let mut refusal = Response::new(R::default());
+                *refusal.status_mut() = StatusCode::FORBIDDEN;
+                refusal
+            });
+        };
+        if matches!(rule.need, Need::Nothing) {
+            return None;
+        }
+        let outcome = self.info.outcome::<C>(request.extensions());
         let (client, method) = match outcome {
-            Some(crate::Outcome::Authenticated { client, method }) if client.is_authenticated() => {
+            Some(crate::Outcome::Authenticated { client, method, .. })
+                if client.is_authenticated() =>
+            {
                 (client, method)
             }
             other => {
@@ -321,7 +437,7 @@ impl<C: crate::Client> MethodGuards<C> {
             }
         };
         let allowed = match &rule.need {
-            Need::Authenticated => true,
+            Need::Nothing | Need::Authenticated => true,
             Need::Any(scopes) => scopes.iter().any(|s| client.has_scope(s)),
             Need::All(scopes) => scopes.iter().all(|s| client.has_scope(s)),
         };
@@ -363,7 +479,7 @@ where
                 future: self.inner.call(request),
             },
             Some(refusal) => GuardFuture::Refused {
-                response: Some(for_caller(request.headers(), refusal)),
+                response: Some(early_refusal(&request, refusal)),
             },
         }
     }
@@ -440,6 +556,7 @@ mod guard_tests {
             request.extensions_mut().insert(Outcome::Authenticated {
                 client: AuthstarClient::new("svc", ["y"]),
                 method,
+                layer: layer.info().id(),
             });
             let refusal: Response<()> = guards.refusal(&request).unwrap();
             assert_eq!(refusal.status(), StatusCode::FORBIDDEN);

@@ -113,5 +113,5 @@ pub use credentials::header::{HeaderAuth, HeaderCredential};
 pub use error::ConfigError;
 pub use future::ResponseFuture;
 pub use layer::{AuthstarLayer, BoxAuthstarLayer};
-pub use outcome::{Attempt, AuthMethod, Failure, Malformed, Outcome, client};
+pub use outcome::{Attempt, AuthMethod, Failure, LayerId, Malformed, Outcome, client};
 pub use service::AuthstarMiddleware;

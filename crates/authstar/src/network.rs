@@ -244,9 +244,29 @@ impl TrustedProxies {
     /// untrusted address reading the configured [`ForwardedHeader`] right to left.
     /// `None` when a trusted proxy forwarded an address that cannot be read (`unknown`, an
     /// obfuscated identifier, garbage) or forwarded none: the client cannot be identified.
+    ///
+    /// With **no** trusted proxy configured, a request from a loopback or private peer that
+    /// carries a forwarding header (`X-Forwarded-For`, `Forwarded`, `X-Real-IP`) came through a
+    /// proxy nobody told us about (nginx on the same host, the most common deployment): its
+    /// peer is the proxy, not the client, so the client is unidentified (`None`: not internal,
+    /// not counted by address) and one warning names the setting to add.
+    ///
+    /// ```
+    /// use authstar::network::TrustedProxies;
+    /// use http::HeaderMap;
+    /// let mut headers = HeaderMap::new();
+    /// headers.insert("x-forwarded-for", "8.8.8.8".parse().unwrap());
+    /// let loopback = "127.0.0.1".parse().unwrap();
+    /// assert_eq!(TrustedProxies::none().client_address(loopback, &headers), None);
+    /// assert_eq!(TrustedProxies::none().client_address(loopback, &HeaderMap::new()), Some(loopback));
+    /// ```
     pub fn client_address(&self, peer: IpAddr, headers: &HeaderMap) -> Option<IpAddr> {
         let peer = peer.to_canonical();
         if !self.networks.contains(peer) {
+            if self.networks.is_empty() && is_internal(peer) && is_forwarded(headers) {
+                unknown_proxy_warning(peer);
+                return None;
+            }
             return Some(peer);
         }
         let hops = match self.header {
@@ -261,6 +281,38 @@ impl TrustedProxies {
             }
         }
         None
+    }
+}
+
+/// Whether `address` is in [`Networks::internal`] (without building the set).
+fn is_internal(address: IpAddr) -> bool {
+    match address {
+        IpAddr::V4(v4) => v4.is_loopback() || v4.is_private() || v4.is_link_local(),
+        IpAddr::V6(v6) => {
+            let first = v6.segments()[0];
+            v6.is_loopback() || (first & 0xfe00) == 0xfc00 || (first & 0xffc0) == 0xfe80
+        }
+    }
+}
+
+/// Whether a proxy forwarded the request: a header only proxies write.
+fn is_forwarded(headers: &HeaderMap) -> bool {
+    headers.contains_key("x-forwarded-for")
+        || headers.contains_key(FORWARDED)
+        || headers.contains_key("x-real-ip")
+}
+
+/// Warns, once per process, of forwarded requests from a proxy that is not configured.
+fn unknown_proxy_warning(peer: IpAddr) {
+    static WARNED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+    if !WARNED.swap(true, std::sync::atomic::Ordering::Relaxed) {
+        tracing::warn!(
+            %peer,
+            "authstar: a request from {peer} carries a forwarding header, but no trusted proxy is \
+             configured: its client is treated as unknown (not internal, not throttled by \
+             address). Configure your proxy's address with TrustedProxies::new (the demo's \
+             --trusted-proxies)"
+        );
     }
 }
 
@@ -481,9 +533,28 @@ mod tests {
             proxies().client_address(ip("203.0.113.5"), &h),
             Some(ip("203.0.113.5"))
         );
+        // No proxy configured: a public peer is the client whatever it sends; a private peer
+        // with forwarding headers is a proxy nobody configured, so its client is unknown.
         assert_eq!(
-            TrustedProxies::none().client_address(ip("10.0.0.1"), &h),
-            Some(ip("10.0.0.1"))
+            TrustedProxies::none().client_address(ip("203.0.113.5"), &h),
+            Some(ip("203.0.113.5"))
+        );
+        for private in ["10.0.0.1", "127.0.0.1", "::1", "fd00::1", "192.168.1.1"] {
+            assert_eq!(
+                TrustedProxies::none().client_address(ip(private), &h),
+                None,
+                "{private}"
+            );
+            assert_eq!(
+                TrustedProxies::none().client_address(ip(private), &HeaderMap::new()),
+                Some(ip(private).to_canonical()),
+                "{private} without forwarding headers"
+            );
+        }
+        let real_ip = headers(&[("x-real-ip", "8.8.8.8")]);
+        assert_eq!(
+            TrustedProxies::none().client_address(ip("127.0.0.1"), &real_ip),
+            None
         );
     }
 

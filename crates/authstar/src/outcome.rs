@@ -187,18 +187,39 @@ impl Attempt {
     }
 }
 
+/// Which layer stored an [`Outcome`]: every built layer has its own
+/// ([`LayerInfo::id`](crate::LayerInfo::id)), and guards built from a layer accept only a client
+/// that layer authenticated. Two layers with the same client type (a public router's Bearer
+/// layer around a nested router's admin-key layer) share one extension slot; the stamp keeps the
+/// inner router's guards from admitting the outer layer's client.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct LayerId(u64);
+
+impl LayerId {
+    /// A fresh id, different from every other in the process.
+    pub(crate) fn next() -> Self {
+        static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
+        Self(NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed))
+    }
+}
+
 /// The middleware's conclusion for one request, stored in the request extensions under
-/// `Outcome<C>` (so two layers with different client types never collide).
+/// `Outcome<C>` (so two layers with different client types never collide; two layers with the
+/// same client type are told apart by the [`LayerId`] of an authenticated outcome).
 ///
 /// ```
-/// use authstar::{AuthMethod, AuthstarClient, Outcome};
+/// use authstar::{AuthMethod, AuthstarClient, AuthstarLayer, Outcome};
 ///
+/// # let layer = AuthstarLayer::builder()
+/// #     .on_auth_bearer(|_: authstar::BearerToken| async { None::<AuthstarClient> })
+/// #     .build().unwrap();
 /// let mut extensions = http::Extensions::new();
 /// assert!(Outcome::<AuthstarClient>::get(&extensions).is_none()); // nothing presented
 ///
 /// extensions.insert(Outcome::Authenticated {
 ///     client: AuthstarClient::new("svc", ["read"]),
 ///     method: AuthMethod::Bearer,
+///     layer: layer.info().id(),
 /// });
 /// let client = Outcome::<AuthstarClient>::get(&extensions).and_then(Outcome::client);
 /// assert_eq!(client.map(|c| c.client_id()), Some("svc"));
@@ -211,6 +232,8 @@ pub enum Outcome<C> {
         client: C,
         /// How it authenticated.
         method: AuthMethod,
+        /// The layer that authenticated it.
+        layer: LayerId,
     },
     /// A credential was presented and failed; the request continues anonymously.
     Failed(Attempt),
@@ -223,22 +246,25 @@ impl<C: Send + Sync + 'static> Outcome<C> {
     }
 }
 
-impl<C> Outcome<C> {
-    /// The authenticated client, if any.
+impl<C: crate::Client> Outcome<C> {
+    /// The authenticated client, if any. A client value that says it is not authenticated
+    /// ([`AuthstarClient::anonymous`](crate::AuthstarClient::anonymous), a placeholder) is no
+    /// client: the layer never stores one as authenticated, and this never hands one out.
     pub fn client(&self) -> Option<&C> {
         match self {
-            Self::Authenticated { client, .. } => Some(client),
-            Self::Failed(_) => None,
+            Self::Authenticated { client, .. } if client.is_authenticated() => Some(client),
+            _ => None,
         }
     }
 }
 
-/// The authenticated client stored in `extensions`, if any.
+/// The authenticated client stored in `extensions`, if any (what a tonic method or a plain
+/// tower service reads after the layer).
 ///
 /// ```
 /// let extensions = http::Extensions::new();
 /// assert!(authstar::client::<authstar::AuthstarClient>(&extensions).is_none());
 /// ```
-pub fn client<C: Send + Sync + 'static>(extensions: &Extensions) -> Option<&C> {
+pub fn client<C: crate::Client>(extensions: &Extensions) -> Option<&C> {
     Outcome::<C>::get(extensions).and_then(Outcome::client)
 }

@@ -92,7 +92,7 @@ where
             if let Err(wait) = throttle.check(&request) {
                 metrics::throttled();
                 let refusal = too_many_requests(wait);
-                return ResponseFuture::respond(grpc::for_caller(request.headers(), refusal));
+                return ResponseFuture::respond(grpc::early_refusal(&request, refusal));
             }
         }
         let mut start = config
@@ -133,7 +133,7 @@ where
         };
         match refused {
             None => ResponseFuture::inner(self.inner.call(request)),
-            Some(refusal) => ResponseFuture::respond(grpc::for_caller(request.headers(), refusal)),
+            Some(refusal) => ResponseFuture::respond(grpc::early_refusal(&request, refusal)),
         }
     }
 }

@@ -193,16 +193,38 @@ impl ThrottleKey<'_> {
     }
 }
 
+/// How a claimed identity is written in logs: a digest keyed by this process's random key,
+/// never the value. An identity is what a client *claims* (a Basic user name, a key's id), and
+/// clients put secrets there (a whole API key sent as a Basic user name, a password typed into
+/// the user field); the digest lets an operator see that one identity is being guessed, and
+/// check a suspect (`FailureThrottle::identity_digest`), without the log holding the value.
+struct Digest<'a>(&'a str);
+
+/// The key of identity digests: random per process, so a log cannot be searched offline with a
+/// dictionary of likely values.
+fn digest_key() -> &'static RandomState {
+    static KEY: std::sync::OnceLock<RandomState> = std::sync::OnceLock::new();
+    KEY.get_or_init(RandomState::new)
+}
+
+impl fmt::Display for Digest<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "#{:016x}", digest_key().hash_one(self.0))
+    }
+}
+
 impl fmt::Display for ThrottleKey<'_> {
+    /// An address as it is; an identity by its [digest](FailureThrottle::identity_digest),
+    /// never its value.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Self::Address(address) => write!(f, "address {address}"),
-            Self::Identity { scheme, id } => write!(f, "{scheme} identity {id:?}"),
+            Self::Identity { scheme, id } => write!(f, "{scheme} identity {}", Digest(id)),
             Self::Pair {
                 scheme,
                 id,
                 address,
-            } => write!(f, "{scheme} identity {id:?} from {address}"),
+            } => write!(f, "{scheme} identity {} from {address}", Digest(id)),
         }
     }
 }
@@ -229,12 +251,38 @@ pub trait ThrottleStore: Send + Sync + 'static {
 }
 
 /// Counters in this process's memory, in at most `capacity` entries. When full, buckets that
-/// have drained are dropped first, then the least-loaded ones, so a flood of made-up addresses
-/// or identities neither grows memory nor frees a key an attacker has nearly locked.
+/// have drained are dropped first, then unlocked counters (the least-loaded first), then the
+/// marks of addresses that failed for an identity, and locks in force last (the one ending
+/// soonest first): a flood of made-up addresses or identities neither grows memory nor frees a
+/// key an attacker has locked or nearly locked.
 pub struct MemoryStore {
-    shards: Box<[Mutex<HashMap<u64, Instant>>]>,
+    shards: Box<[Mutex<HashMap<u64, Entry>>]>,
     per_shard: usize,
     hasher: RandomState,
+}
+
+/// One counter: its theoretical arrival time, and what eviction needs to rank it.
+#[derive(Clone, Copy, Debug)]
+struct Entry {
+    tat: Instant,
+    /// Its budget's tolerance: locked while `tat` is more than this ahead of now.
+    tolerance: Duration,
+    /// A [`ThrottleKey::Pair`] mark.
+    pair: bool,
+}
+
+impl Entry {
+    /// The order of eviction, lowest first: an unlocked counter by its load (`tat`), a pair
+    /// mark by its age, a lock in force by its end. Budgets differ (an address's, an
+    /// identity's, a pair's), so entries are never compared by `tat` alone across classes.
+    fn eviction_rank(&self, now: Instant) -> (u8, Instant) {
+        let locked = self.tat.saturating_duration_since(now) > self.tolerance;
+        match (locked, self.pair) {
+            (false, _) => (0, self.tat),
+            (true, true) => (1, self.tat),
+            (true, false) => (2, self.tat.checked_sub(self.tolerance).unwrap_or(now)),
+        }
+    }
 }
 
 const SHARDS: usize = 16;
@@ -259,7 +307,7 @@ impl MemoryStore {
         self.len() == 0
     }
 
-    fn slot(&self, key: &ThrottleKey<'_>) -> (&Mutex<HashMap<u64, Instant>>, u64) {
+    fn slot(&self, key: &ThrottleKey<'_>) -> (&Mutex<HashMap<u64, Entry>>, u64) {
         let mut hasher = self.hasher.build_hasher();
         match key {
             ThrottleKey::Address(address) => (0u8, prefix(*address)).hash(&mut hasher),
@@ -317,7 +365,7 @@ fn wait(tat: Instant, budget: Budget, now: Instant) -> Option<Duration> {
 impl ThrottleStore for MemoryStore {
     fn locked(&self, key: &ThrottleKey<'_>, budget: Budget, now: Instant) -> Option<Duration> {
         let (shard, hash) = self.slot(key);
-        let tat = *lock(shard).get(&hash)?;
+        let tat = lock(shard).get(&hash)?.tat;
         wait(tat, budget, now)
     }
 
@@ -325,22 +373,24 @@ impl ThrottleStore for MemoryStore {
         let (shard, hash) = self.slot(key);
         let mut counters = lock(shard);
         if counters.len() >= self.per_shard && !counters.contains_key(&hash) {
-            counters.retain(|_, tat| *tat > now);
-            if counters.len() >= self.per_shard {
-                // Evict the bucket closest to drained: the least evidence of an attack.
-                if let Some(least) = counters
+            counters.retain(|_, entry| entry.tat > now);
+            if counters.len() >= self.per_shard
+                && let Some(victim) = counters
                     .iter()
-                    .min_by_key(|(_, tat)| **tat)
+                    .min_by_key(|(_, entry)| entry.eviction_rank(now))
                     .map(|(k, _)| *k)
-                {
-                    counters.remove(&least);
-                }
+            {
+                counters.remove(&victim);
             }
         }
-        let tat = counters.entry(hash).or_insert(now);
-        let before = wait(*tat, budget, now);
-        *tat = (*tat).max(now) + budget.period;
-        let after = wait(*tat, budget, now);
+        let entry = counters.entry(hash).or_insert(Entry {
+            tat: now,
+            tolerance: budget.tolerance(),
+            pair: matches!(key, ThrottleKey::Pair { .. }),
+        });
+        let before = wait(entry.tat, budget, now);
+        entry.tat = entry.tat.max(now) + budget.period;
+        let after = wait(entry.tat, budget, now);
         Recorded {
             locked_for: after,
             started: before.is_none() && after.is_some(),
@@ -444,8 +494,10 @@ impl FailureThrottle {
     }
 
     /// Counts failures of the credential in header `name` against the identity `identity`
-    /// finds in its value (for an API key, its public id: never return the secret part, it is
-    /// logged when a lockout starts). Basic credentials are always counted by user name.
+    /// finds in its value (for an API key, its public id: never return the secret part). Basic
+    /// credentials are always counted by user name, decoded as RFC 6749 §2.3.1 says (OAuth 2.0
+    /// clients form-encode their id), so every spelling of one id spends one budget. Logs
+    /// show identities only as [digests](Self::identity_digest).
     ///
     /// # Panics
     /// If `name` is not a valid header name (a programming error, found at start-up).
@@ -454,6 +506,21 @@ impl FailureThrottle {
             .unwrap_or_else(|_| panic!("header_identity: {name:?} is not a header name"));
         self.headers.push((name, identity));
         self
+    }
+
+    /// How an identity appears in this process's log lines (`basic identity #…`): a digest
+    /// under a key random to the process, never the value, which may be a secret a client
+    /// sent in the wrong place. To see whether a lockout in the log is about a given client,
+    /// compare this, in the same process, with what was logged.
+    ///
+    /// ```
+    /// use authstar::throttle::FailureThrottle;
+    /// let digest = FailureThrottle::identity_digest("demo-client");
+    /// assert!(digest.starts_with('#') && !digest.contains("demo"));
+    /// assert_eq!(digest, FailureThrottle::identity_digest("demo-client"));
+    /// ```
+    pub fn identity_digest(id: &str) -> String {
+        Digest(id).to_string()
     }
 
     fn address_of(&self, extensions: &Extensions, headers: &HeaderMap) -> Option<IpAddr> {
@@ -589,7 +656,10 @@ pub(crate) fn with_identity<R>(
     {
         Some(Ok(Authorization::Basic(token))) if schemes.basic => {
             match BasicCredentials::decode_bytes(token.as_bytes()) {
-                Ok(credentials) => then(Some((BASIC_IDENTITY, credentials.username()))),
+                Ok(credentials) => {
+                    let id = basic_identity(credentials.username());
+                    then(Some((BASIC_IDENTITY, &id)))
+                }
                 Err(_) => then(None),
             }
         }
@@ -604,6 +674,29 @@ pub(crate) fn with_identity<R>(
             });
             then(identity)
         }
+    }
+}
+
+/// The identity a Basic user name claims: the name decoded as RFC 6749 §2.3.1 has OAuth 2.0
+/// clients encode it (`%64emo-client` and `demo-client` are one client, and the token endpoint
+/// and registry authenticators check the decoded one), or the name itself when it holds no
+/// escape or does not decode. Counting the raw name would give each of an id's spellings a
+/// budget of its own.
+///
+/// ```
+/// use authstar::throttle::basic_identity;
+/// assert_eq!(basic_identity("%64emo-client"), "demo-client");
+/// assert_eq!(basic_identity("d%65mo+client"), "demo client");
+/// assert_eq!(basic_identity("plain"), "plain");
+/// assert_eq!(basic_identity("bad%ff"), "bad%ff");
+/// ```
+pub fn basic_identity(user: &str) -> std::borrow::Cow<'_, str> {
+    if !user.contains(['%', '+']) {
+        return std::borrow::Cow::Borrowed(user);
+    }
+    match crate::oauth2::form_decoded(user) {
+        Some(decoded) => std::borrow::Cow::Owned(decoded),
+        None => std::borrow::Cow::Borrowed(user),
     }
 }
 
@@ -726,6 +819,46 @@ mod tests {
         assert!(store.len() <= SHARDS * 8, "{}", store.len());
         // The nearly locked key survived the flood: one more failure locks it.
         assert!(store.fail(&target, budget, now).started);
+    }
+
+    #[test]
+    fn a_lock_in_force_survives_a_flood_of_other_budgets() {
+        // Issue 20, item 10: eviction compared `tat` across budgets, so an identity lock (a
+        // tat ~2 minutes ahead) went before the 10-minute marks of a flood's addresses.
+        let store = MemoryStore::new(SHARDS * 8);
+        let identity = Budget::new(10, 5);
+        let now = Instant::now();
+        let victim = ThrottleKey::Identity {
+            scheme: "basic",
+            id: "victim",
+        };
+        for _ in 0..11 {
+            store.fail(&victim, identity, now);
+        }
+        assert!(store.locked(&victim, identity, now).is_some());
+        for n in 0..20_000u32 {
+            let id = format!("made-up-{n}");
+            let address = IpAddr::from((0xfd00_0000u32 + n).to_be_bytes());
+            store.fail(
+                &ThrottleKey::Identity {
+                    scheme: "basic",
+                    id: &id,
+                },
+                identity,
+                now,
+            );
+            let pair = ThrottleKey::Pair {
+                scheme: "basic",
+                id: &id,
+                address,
+            };
+            store.fail(&pair, PAIR_MEMORY, now);
+        }
+        assert!(store.len() <= SHARDS * 8);
+        assert!(
+            store.locked(&victim, identity, now).is_some(),
+            "the lock in force was evicted by the flood"
+        );
     }
 
     #[test]

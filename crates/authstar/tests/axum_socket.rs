@@ -21,7 +21,7 @@ fn client_of(request: &Request<axum::body::Body>) -> Option<AuthstarClient> {
 
 async fn me(request: Request<axum::body::Body>) -> impl IntoResponse {
     match Outcome::<AuthstarClient>::get(request.extensions()) {
-        Some(Outcome::Authenticated { client, method }) => {
+        Some(Outcome::Authenticated { client, method, .. }) => {
             Json(serde_json::json!({ "client_id": client.client_id(), "via": method.label() }))
                 .into_response()
         }

@@ -22,7 +22,7 @@ struct Session(&'static str);
 /// or `anonymous`.
 fn describe(request: &Request<()>) -> String {
     match Outcome::<AuthstarClient>::get(request.extensions()) {
-        Some(Outcome::Authenticated { client, method }) => {
+        Some(Outcome::Authenticated { client, method, .. }) => {
             format!("client {} via {method}", client.client_id())
         }
         Some(Outcome::Failed(attempt)) => {
@@ -88,6 +88,7 @@ fn full_layer(
     if enforce {
         builder = builder
             .require_authentication()
+            .except_cors_preflight()
             .except_paths(["/public"])
             .except_when(|head| head.uri.path().starts_with("/assets/"));
     }

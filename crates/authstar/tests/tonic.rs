@@ -400,3 +400,109 @@ async fn rfc9449_dpop_bound_tokens_over_grpc() {
     .unwrap_err();
     assert_eq!(stolen.code(), Code::Unauthenticated);
 }
+
+/// Issue 20, item 18: tonic ignores the HTTP method, so an `OPTIONS` call with `Origin` and
+/// `Access-Control-Request-Method` (the shape of a CORS preflight) is a gRPC call. The layer
+/// used to exempt it from `require_authentication()`, and the method ran unauthenticated.
+#[tokio::test]
+async fn an_options_call_shaped_as_a_preflight_is_authenticated_like_any_call() {
+    use prost::Message as _;
+    use tower::ServiceExt as _;
+    let url = server().await;
+    let message = HealthCheckRequest {
+        service: "reports".into(),
+    }
+    .encode_to_vec();
+    let mut frame = vec![0u8];
+    frame.extend_from_slice(&u32::try_from(message.len()).unwrap().to_be_bytes());
+    frame.extend_from_slice(&message);
+    let request = http::Request::builder()
+        .method(http::Method::OPTIONS)
+        .uri(format!("{url}/grpc.health.v1.Health/Check"))
+        .header("content-type", "application/grpc")
+        .header("te", "trailers")
+        .header("origin", "https://evil.example")
+        .header("access-control-request-method", "POST")
+        .body(tonic::body::Body::new(http_body_util::Full::new(
+            bytes::Bytes::from(frame),
+        )))
+        .unwrap();
+    let response = channel(&url).await.oneshot(request).await.unwrap();
+    assert_eq!(
+        response
+            .headers()
+            .get("grpc-status")
+            .map(|v| v.to_str().unwrap()),
+        Some("16"),
+        "UNAUTHENTICATED, as a trailers-only answer: the method did not run"
+    );
+}
+
+/// Issue 20, item 23: with `deny_unlisted`, a method nobody listed is refused; `public` keeps a
+/// listed method open. Paths that cannot be method paths are refused when listed.
+#[tokio::test]
+async fn deny_unlisted_closes_the_methods_nobody_listed() {
+    let layer = AuthstarLayer::builder()
+        .on_auth_bearer(|token: BearerToken| async move {
+            (token.as_str() == "monitor").then(|| AuthstarClient::new("monitor", ["health:read"]))
+        })
+        .build()
+        .unwrap();
+    let guards = MethodGuards::<AuthstarClient>::new(&layer)
+        .public("/grpc.health.v1.Health/Check")
+        .deny_unlisted();
+    let (incoming, url) = listen().await;
+    tokio::spawn(
+        tonic::transport::Server::builder()
+            .layer(layer)
+            .layer(guards)
+            .add_service(serving_health().await)
+            .serve_with_incoming(incoming),
+    );
+    assert_eq!(
+        check(&url, &[]).await.unwrap(),
+        ServingStatus::Serving as i32,
+        "the public method"
+    );
+    let mut health = HealthClient::new(channel(&url).await);
+    for metadata in [None, Some("Bearer monitor")] {
+        let mut request = tonic::Request::new(HealthCheckRequest {
+            service: "reports".into(),
+        });
+        if let Some(value) = metadata {
+            request
+                .metadata_mut()
+                .insert("authorization", MetadataValue::try_from(value).unwrap());
+        }
+        let watch = health.watch(request).await.unwrap_err();
+        assert_eq!(watch.code(), Code::PermissionDenied, "{metadata:?}");
+    }
+}
+
+#[test]
+fn method_paths_are_checked_when_listed() {
+    let layer = AuthstarLayer::builder()
+        .on_auth_bearer(|_: BearerToken| async { None::<AuthstarClient> })
+        .build()
+        .unwrap();
+    for typo in [
+        "reports.Reports/List",
+        "/reports.Reports.List",
+        "/reports.Reports/List/",
+        "/reports..Reports/List",
+        "/reports.Reports/",
+        "",
+    ] {
+        let listed = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            MethodGuards::<AuthstarClient>::new(&layer).authenticated(typo)
+        }));
+        assert!(listed.is_err(), "{typo:?} was accepted");
+    }
+    let _ = MethodGuards::<AuthstarClient>::new(&layer)
+        .authenticated("/Greeter/SayHello")
+        .scopes_any("/reports.v1.Reports/Export", ["export"]);
+    let empty = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        MethodGuards::<AuthstarClient>::new(&layer).scopes_all("/r.R/M", Vec::<String>::new())
+    }));
+    assert!(empty.is_err(), "an empty scope list");
+}
