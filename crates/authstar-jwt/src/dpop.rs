@@ -401,11 +401,14 @@ impl DpopVerifier {
             return Err(DpopError::UseNonce);
         }
         let jkt = thumbprint(jwk).ok_or(DpopError::Key)?;
-        // Remembered until the window has passed for it: after that, `iat` refuses it anyway
-        // (`iat` is at most `leeway` ahead, so `iat + max_age` is never later). Counted from
-        // the clock, not from an `iat` ahead of it: a flood of proofs dated ahead must not
-        // raise the memory's horizon above the proofs clients make now.
-        let until = claims.iat.min(now) + self.max_age.as_secs() + self.leeway.as_secs();
+        // Remembered until its window has passed: after that, `iat` refuses it anyway. The end
+        // is the proof's own (from its `iat`), so a replay is compared with the very end the
+        // proof was stored (and, if the memory overflowed, forgotten) under. Counting it from
+        // the clock instead let a proof dated ahead come back with a later end than the one
+        // it was evicted with, above the horizon, and be served again (issue 20, item 5).
+        // The price: while the memory overflows, proofs dated ahead raise the horizon up to
+        // `leeway` above fresh proofs, which are then refused for at most that long.
+        let until = claims.iat + self.max_age.as_secs() + self.leeway.as_secs();
         let id = proof_id(&jkt, &claims.jti);
         // Not found: new, unless the memory may have forgotten it (it cannot tell a replay from
         // a first use then). Asked after the lookup: an eviction raises the horizon under the
@@ -771,13 +774,19 @@ mod tests {
     fn a_flood_past_the_replay_capacity_does_not_reopen_used_proofs() {
         let victim = key();
         let attacker = key();
-        let verifier = in_steady_state(DpopVerifier::new().replay_capacity(16), 100);
+        // A one-second leeway (a 60 s window), so the test waits for the clock at most that.
+        let verifier = in_steady_state(
+            DpopVerifier::new()
+                .window(Duration::from_secs(60), Duration::from_secs(1))
+                .replay_capacity(16),
+            100,
+        );
         let used = proof(&victim, json!({}));
         verifier.verify(&used, "POST", URL, None).unwrap();
         for _ in 0..500 {
             // The attacker's own proofs are valid (their `iat` within the leeway ahead); once
             // the memory overflows, they are refused too.
-            let flood = proof(&attacker, json!({"iat": unix_now() + 5}));
+            let flood = proof(&attacker, json!({"iat": unix_now() + 1}));
             let _ = verifier.verify(&flood, "POST", URL, None);
         }
         assert!(
@@ -789,19 +798,21 @@ mod tests {
             Err(DpopError::Time),
             "a used proof the memory may have forgotten is refused"
         );
-        // The flood's `iat`s ahead of the clock do not push the horizon ahead: from the next
-        // second on, fresh proofs are served again. The window shrank, it did not close.
-        let flooded_at = verifier.seen.forgotten_until() - 65;
+        // The flood's `iat`s ahead of the clock raise the horizon by at most the leeway:
+        // fresh proofs are served again once the clock passes them. The window shrank for
+        // a few seconds; it did not close.
+        let flooded_until = verifier.seen.forgotten_until();
         assert!(
-            flooded_at <= unix_now(),
-            "the horizon follows the clock, not `iat`"
+            flooded_until <= unix_now() + 1 + 61,
+            "the horizon is at most the leeway ahead of the clock"
         );
-        while unix_now() <= flooded_at {
+        while unix_now() + 61 <= flooded_until {
             std::thread::sleep(Duration::from_millis(50));
         }
         let fresh = proof(&victim, json!({}));
         assert!(verifier.verify(&fresh, "POST", URL, None).is_ok());
     }
+
     #[test]
     fn method_and_uri_must_match_the_request() {
         let key = key();

@@ -343,3 +343,96 @@ async fn rfc9449_9_the_layer_hands_out_nonces_and_then_accepts_them() {
         assert_eq!(response.text().await.unwrap(), "svc by dpop");
     }
 }
+
+/// Issue 20, item 5: a proof dated ahead of the server's clock (within the leeway) was stored
+/// under a window counted from the clock at its first use, and checked against one counted
+/// from the clock at its replay: once the clock moved on, a flood had evicted it and the
+/// replay's later window end was above the memory's horizon, so it was served again.
+#[tokio::test]
+async fn a_proof_dated_ahead_is_not_served_again_after_a_flood() {
+    let proofs = DpopVerifier::new().replay_capacity(16);
+    let server = serve_with(proofs).await;
+    let url = format!("{}/me", server.base);
+    let key = SigningKey::generate_es256("client").unwrap();
+    let token = server.issuer.issue_bound("svc", &[], &jkt(&key)).unwrap();
+    let dpop = format!("DPoP {token}");
+    let ahead: Vec<String> = (0..8)
+        .map(|_| proof(&key, &url, &token, json!({"iat": unix_now() + 4})))
+        .collect();
+    for used in &ahead {
+        assert_eq!(get_me(&server.base, &dpop, &[used]).await.0, 200);
+    }
+    // An ordinary client's traffic past the memory's capacity evicts them. (Past its capacity
+    // the memory refuses the proofs it can no longer tell from replays, some of this traffic
+    // included: never a used one served.)
+    for _ in 0..24 {
+        let fresh = proof(&key, &url, &token, json!({}));
+        let status = get_me(&server.base, &dpop, &[&fresh]).await.0;
+        assert!(status == 200 || status == 401, "{status}");
+    }
+    // The clock moves on (a second, at most).
+    let second = unix_now();
+    while unix_now() == second {
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    for used in &ahead {
+        let (status, challenges, _) = get_me(&server.base, &dpop, &[used]).await;
+        assert_eq!(status, 401, "a used proof dated ahead was served again");
+        assert!(
+            challenges.contains(&PROOF_ERROR.to_owned()),
+            "{challenges:?}"
+        );
+    }
+}
+
+/// Issue 20, item 12: the nonce handshake (`use_dpop_nonce`) is the protocol's normal first
+/// step, not a failed authentication: a fleet behind one address that meets it a hundred times
+/// must not put the address's other valid credentials at 429.
+#[tokio::test]
+async fn the_nonce_handshake_does_not_count_against_the_address() {
+    use authstar::HeaderAuth;
+    use authstar::throttle::{Budget, FailureThrottle};
+    use authstar_jwt::dpop::DpopNonces;
+    let key = SigningKey::generate_es256("k1").unwrap();
+    let verifier = JwtVerifier::new([key.verification_key()], ISSUER, "api");
+    let issuer = JwtIssuer::new(key, ISSUER, "api");
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    let nonces = DpopNonces::new(b"test", std::time::Duration::from_secs(60));
+    let one_address = std::net::IpAddr::from([203, 0, 113, 7]);
+    let layer = AuthstarLayer::builder()
+        .on_auth_dpop(
+            DpopAuth::new(DpopVerifier::new().require_nonces(nonces), verifier).origin(&base),
+        )
+        .on_auth_header(HeaderAuth::x_api_key(|key| async move {
+            (key.as_str() == "good-key").then(|| AuthstarClient::new("svc", ["read"]))
+        }))
+        .throttle(
+            FailureThrottle::new()
+                .per_address(Some(Budget::new(20, 1)))
+                .client_address(move |_, _| Some(one_address)),
+        )
+        .require_authentication()
+        .build()
+        .unwrap();
+    let app = Router::new().route("/me", get(me)).layer(layer);
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    let url = format!("{base}/me");
+    for _ in 0..50 {
+        let client = SigningKey::generate_es256("fleet").unwrap();
+        let token = issuer.issue_bound("fleet", &[], &jkt(&client)).unwrap();
+        let response = send(&url, &token, proof(&client, &url, &token, json!({}))).await;
+        assert_ne!(response.status(), 429, "the handshake was throttled");
+        assert!(
+            response.headers().contains_key("dpop-nonce"),
+            "{response:?}"
+        );
+    }
+    let keyed = reqwest::Client::new()
+        .get(&url)
+        .header("x-api-key", "good-key")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(keyed.status(), 200);
+}
