@@ -12,8 +12,8 @@ use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use jsonwebtoken::jwk::{
     AlgorithmParameters, CommonParameters, EllipticCurve, EllipticCurveKeyParameters,
-    EllipticCurveKeyType, Jwk, JwkSet, KeyAlgorithm, OctetKeyPairParameters, OctetKeyPairType,
-    PublicKeyUse,
+    EllipticCurveKeyType, Jwk, JwkSet, KeyAlgorithm, KeyOperations, OctetKeyPairParameters,
+    OctetKeyPairType, PublicKeyUse,
 };
 use jsonwebtoken::{Algorithm, DecodingKey};
 
@@ -243,7 +243,25 @@ impl VerificationKey {
     /// A key from a JWK. The algorithm comes from the key's own type (and its `alg` member, which
     /// must agree), never from a token header: an RSA or EC key can never verify an HMAC
     /// signature, which closes the algorithm-confusion attack.
+    ///
+    /// A key published for another purpose is refused (RFC 7517 §4.2, §4.3): `use` other than
+    /// `sig`, or `key_ops` without `verify`. An identity provider's JWKS often holds its
+    /// encryption keys too; verifying signatures with them would let whoever may encrypt to
+    /// the provider (anyone: the key is public) sign as long as the algorithms line up.
     pub fn from_jwk(jwk: &Jwk) -> Result<Self, JwtError> {
+        match &jwk.common.public_key_use {
+            None | Some(PublicKeyUse::Signature) => {}
+            Some(_) => {
+                return Err(JwtError::key(
+                    "the JWK is not a signature key (its use is not \"sig\")",
+                ));
+            }
+        }
+        if let Some(operations) = &jwk.common.key_operations
+            && !operations.contains(&KeyOperations::Verify)
+        {
+            return Err(JwtError::key("the JWK's key_ops do not include \"verify\""));
+        }
         let alg = match &jwk.algorithm {
             AlgorithmParameters::EllipticCurve(ec) if ec.curve == EllipticCurve::P256 => {
                 Algorithm::ES256

@@ -228,11 +228,16 @@ struct Decoded {
 /// A cached verification: the client, the token's `exp`, and what a hit must check again.
 type Cached<C> = (C, u64, Option<Arc<Kept>>);
 
-/// What a hit checks: the stamp when revocations are consulted, the key the token is bound to.
-/// Absent for a bearer token on a verifier without revocations, which a hit only clones.
+/// What a hit checks: the stamp when revocations are consulted, the key the token is bound to,
+/// the `kid` it was verified with when keys come from a remote set. Absent for a bearer token on
+/// a verifier with local keys and without revocations, which a hit only clones.
 struct Kept {
     stamp: Option<Stamp>,
     binding: Binding,
+    /// For a remote key set: the `kid` of the key that verified the token. A hit is honoured
+    /// only while the set still holds it: a key the provider withdrew (rotated out after a
+    /// compromise) stops verifying the tokens it signed at the next refresh, not at their `exp`.
+    kid: Option<Box<str>>,
 }
 
 /// What a token is bound to (its `cnf`, RFC 7800).
@@ -585,6 +590,12 @@ impl<C: Clone + Send + Sync + 'static> JwtVerifier<C> {
                     return Binding::Bearer.admits(proven).map(|()| client);
                 };
                 kept.binding.admits(proven)?;
+                if let Some(kid) = &kept.kid
+                    && keys.find(Some(kid)).is_none()
+                {
+                    cache.remove(token);
+                    return Err(InvalidToken::UnknownKey);
+                }
                 if let (Some(revocations), Some(stamp)) = (&self.inner.revocations, &kept.stamp)
                     && revocations.is_revoked(&stamp.as_stamp())
                 {
@@ -610,8 +621,21 @@ impl<C: Clone + Send + Sync + 'static> JwtVerifier<C> {
                     client_id: client_of(&claims).into(),
                     iat: claims.iat,
                 });
-                (stamp.is_some() || binding != Binding::Bearer)
-                    .then(|| Arc::new(Kept { stamp, binding }))
+                let kid = match &self.inner.source {
+                    KeySource::Local(_) => None,
+                    #[cfg(feature = "remote")]
+                    KeySource::Remote(_) => jsonwebtoken::decode_header(token)
+                        .ok()
+                        .and_then(|header| header.kid)
+                        .map(String::into_boxed_str),
+                };
+                (stamp.is_some() || binding != Binding::Bearer || kid.is_some()).then(|| {
+                    Arc::new(Kept {
+                        stamp,
+                        binding,
+                        kid,
+                    })
+                })
             }
         };
         let client = match (&self.inner.raw, raw) {

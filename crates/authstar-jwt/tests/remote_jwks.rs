@@ -264,3 +264,57 @@ async fn redirects_leave_the_origin_never_and_bodies_are_capped() {
         .unwrap();
     assert_eq!(small.refresh().await.unwrap(), 0);
 }
+
+/// Issue 20, item 25: a key the provider withdrew kept verifying the tokens it had signed from
+/// the verified-token cache until their `exp`; and keys published for encryption (`use: enc`,
+/// or `key_ops` without `verify`) were taken as verification keys.
+#[tokio::test]
+async fn withdrawn_keys_stop_verifying_cached_tokens_and_encryption_keys_verify_nothing() {
+    let public = |key: &SigningKey| serde_json::to_value(key.public_jwk().unwrap()).unwrap();
+    let issuer = |key: SigningKey| JwtIssuer::new(key, "https://idp", "api");
+    let kept = SigningKey::generate_es256("kept").unwrap();
+    let withdrawn = SigningKey::generate_es256("withdrawn").unwrap();
+    let encryption = SigningKey::generate_es256("enc").unwrap();
+    let operations = SigningKey::generate_es256("ops").unwrap();
+    let mut enc = public(&encryption);
+    enc["use"] = "enc".into();
+    let mut ops = public(&operations);
+    ops.as_object_mut().unwrap().remove("use");
+    ops["key_ops"] = serde_json::json!(["encrypt"]);
+    let only_kept = serde_json::json!({ "keys": [public(&kept)] });
+    let (provider, url) = provider(&[]).await;
+    *provider.document.lock().unwrap() =
+        serde_json::json!({ "keys": [public(&kept), public(&withdrawn), enc, ops] });
+    let remote = RemoteJwks::builder(&url)
+        .allow_http()
+        .min_refresh_interval(Duration::from_millis(10))
+        .max_age(Duration::from_secs(600))
+        .build()
+        .unwrap();
+    assert_eq!(
+        remote.refresh().await.unwrap(),
+        2,
+        "only the signature keys"
+    );
+    let verifier = JwtVerifier::remote(remote.clone(), "https://idp", "api").cache(100);
+    for key in [encryption, operations] {
+        let forged = issuer(key).issue("forger", &[]).unwrap();
+        assert_eq!(authenticate(&verifier, &forged).await, None);
+    }
+    let by_kept = issuer(kept).issue("a", &[]).unwrap();
+    let by_withdrawn = issuer(withdrawn).issue("b", &[]).unwrap();
+    assert!(authenticate(&verifier, &by_kept).await.is_some());
+    assert!(
+        authenticate(&verifier, &by_withdrawn).await.is_some(),
+        "cached now"
+    );
+
+    *provider.document.lock().unwrap() = only_kept;
+    remote.refresh().await.unwrap();
+    assert!(authenticate(&verifier, &by_kept).await.is_some());
+    assert_eq!(
+        authenticate(&verifier, &by_withdrawn).await,
+        None,
+        "a cached token of a withdrawn key"
+    );
+}
