@@ -32,6 +32,8 @@ mod security;
 #[cfg(feature = "testing")]
 pub mod testing;
 mod token;
+#[cfg(feature = "ws")]
+pub mod ws;
 
 pub use extract::{Authenticated, ScopeRequirement, Scoped};
 pub use guard::{GuardFuture, GuardLayer, GuardService};

@@ -116,7 +116,12 @@ struct DemoArgs {
     /// Share the throttle's failure counters and the DPoP proofs already used with every
     /// instance through this Redis (`redis://[:password@]host:port`); without it each instance
     /// counts and remembers its own.
-    #[arg(long, env = "AUTHSTAR_REDIS", value_name = "URL")]
+    #[arg(
+        long,
+        env = "AUTHSTAR_REDIS",
+        hide_env_values = true,
+        value_name = "URL"
+    )]
     redis: Option<String>,
     /// Serve Prometheus metrics at `GET /metrics` on this address (e.g. 127.0.0.1:9100), a
     /// listener apart from the service's; none by default.
@@ -137,9 +142,20 @@ struct DemoArgs {
     /// Connections served at once (more wait in the kernel's queue).
     #[arg(long, default_value_t = 1024, value_parser = clap::value_parser!(u64).range(1..=1_000_000))]
     max_connections: u64,
+    /// Connections at once from one address (an IPv6 /64); more are closed at once. Trusted
+    /// proxies are not counted (each carries many clients).
+    #[arg(long, default_value_t = 64, value_parser = clap::value_parser!(u64).range(1..=1_000_000))]
+    max_connections_per_address: u64,
     /// Largest request body in bytes (413 beyond).
     #[arg(long, default_value_t = 65_536, value_parser = clap::value_parser!(u64).range(1..=1_073_741_824))]
     max_body: u64,
+    /// Seconds a websocket may go without a message from its client before it is closed.
+    #[arg(long, default_value_t = 60, value_parser = clap::value_parser!(u64).range(1..=86_400))]
+    ws_idle_timeout: u64,
+    /// Seconds between checks that a websocket's client, and the key, token or session that
+    /// opened it, are still valid (closed with 1008 when not).
+    #[arg(long, default_value_t = 30, value_parser = clap::value_parser!(u64).range(1..=3_600))]
+    ws_recheck: u64,
 }
 
 #[derive(Subcommand)]
@@ -421,7 +437,11 @@ async fn run(cli: Cli) -> Result<(), CliError> {
                     header_timeout: Duration::from_secs(args.header_timeout),
                     request_timeout: Duration::from_secs(args.request_timeout),
                     max_connections: usize::try_from(args.max_connections).unwrap_or(usize::MAX),
+                    max_connections_per_address: usize::try_from(args.max_connections_per_address)
+                        .unwrap_or(usize::MAX),
                     max_body: usize::try_from(args.max_body).unwrap_or(usize::MAX),
+                    ws_idle_timeout: Duration::from_secs(args.ws_idle_timeout),
+                    ws_recheck: Duration::from_secs(args.ws_recheck),
                 },
             })
             .await?;

@@ -81,6 +81,10 @@ pub enum InvalidToken {
     /// A DPoP proof came with a token that is not bound to its key (`cnf.jkt` is another key's
     /// thumbprint, or the token is not DPoP-bound).
     KeyMismatch,
+    /// Not a verdict on the token: the revocations the verifier consults are out of date
+    /// ([`Revocations::is_current`]), so no token is vouched for. As an authenticator the
+    /// verifier answers this as a backend error (`Verdict::Unavailable`: 503), never a 401.
+    RevocationsUnknown,
 }
 
 impl fmt::Display for InvalidToken {
@@ -98,6 +102,7 @@ impl fmt::Display for InvalidToken {
                 f.write_str("a sender-constrained token used as a bearer token")
             }
             Self::KeyMismatch => f.write_str("the token is not bound to the DPoP proof's key"),
+            Self::RevocationsUnknown => f.write_str("the revocation list is out of date"),
         }
     }
 }
@@ -139,6 +144,15 @@ pub struct TokenStamp<'a> {
 pub trait Revocations: Send + Sync + 'static {
     /// Whether `token` is revoked.
     fn is_revoked(&self, token: &TokenStamp<'_>) -> bool;
+
+    /// Whether the answers of [`is_revoked`](Self::is_revoked) are current. A set kept in step
+    /// with a database answers `false` once it has not heard from it for too long (a
+    /// partitioned instance): the verifier then refuses to vouch for any token, as a backend
+    /// error (`503`), rather than accept tokens revoked elsewhere meanwhile. `true` unless you
+    /// say otherwise.
+    fn is_current(&self) -> bool {
+        true
+    }
 }
 
 impl<F> Revocations for F
@@ -330,7 +344,9 @@ const ALGORITHMS: [Algorithm; 9] = [
     Algorithm::HS256,
 ];
 
-/// The default mapping: `client_id` (or `sub`) and the `scope` claim.
+/// The default mapping: `client_id` (or `sub`) and the `scope` claim; the token itself as the
+/// client's [`Credential`](authstar::Credential) (its `jti` and `exp`), so that what outlives
+/// the request (a session, a websocket) ends with the token.
 pub(crate) fn default_client(claims: AccessTokenClaims) -> Option<AuthstarClient> {
     let client_id = if claims.client_id.is_empty() {
         claims.sub
@@ -338,10 +354,11 @@ pub(crate) fn default_client(claims: AccessTokenClaims) -> Option<AuthstarClient
         claims.client_id
     };
     let scopes = claims.scope.unwrap_or_default();
-    Some(AuthstarClient::new(
-        client_id,
-        scopes.split(' ').filter(|s| !s.is_empty()),
-    ))
+    let credential = authstar::Credential::new(claims.jti).expires_at(claims.exp);
+    Some(
+        AuthstarClient::new(client_id, scopes.split(' ').filter(|s| !s.is_empty()))
+            .with_credential(credential),
+    )
 }
 
 impl JwtVerifier<AuthstarClient> {
@@ -573,6 +590,16 @@ impl<C: Clone + Send + Sync + 'static> JwtVerifier<C> {
         }
     }
 
+    /// `Err` when the verifier consults revocations that are out of date: no token is vouched
+    /// for then (a backend error, not a refusal).
+    #[inline]
+    fn revocations_current(&self) -> Result<(), InvalidToken> {
+        match &self.inner.revocations {
+            Some(revocations) if !revocations.is_current() => Err(InvalidToken::RevocationsUnknown),
+            _ => Ok(()),
+        }
+    }
+
     /// Verifies `token` against `keys`, through the cache; `proven` is the key thumbprint of
     /// the request's DPoP proof (`None` for a bearer request).
     pub(crate) fn verify_with(
@@ -586,6 +613,7 @@ impl<C: Clone + Send + Sync + 'static> JwtVerifier<C> {
         {
             if exp > unix_now() {
                 crate::metrics::count(crate::metrics::Event::JwtCacheHit);
+                self.revocations_current()?;
                 let Some(kept) = kept else {
                     return Binding::Bearer.admits(proven).map(|()| client);
                 };
@@ -710,6 +738,7 @@ impl<C: Clone + Send + Sync + 'static> JwtVerifier<C> {
             }
         }
         let claims = &decoded.claims;
+        self.revocations_current()?;
         if let Some(revocations) = &self.inner.revocations {
             let stamp = TokenStamp {
                 jti: &claims.jti,
@@ -886,6 +915,9 @@ fn rejection(error: jsonwebtoken::errors::Error) -> InvalidToken {
 fn verdict<C>(result: Result<C, InvalidToken>) -> Verdict<C> {
     match result {
         Ok(client) => Verdict::Authenticated(client),
+        Err(InvalidToken::RevocationsUnknown) => {
+            Verdict::Unavailable(InvalidToken::RevocationsUnknown.to_string().into())
+        }
         Err(rejection) => {
             tracing::debug!(reason = %rejection, "authstar-jwt: token refused");
             Verdict::Rejected

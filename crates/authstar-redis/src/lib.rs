@@ -39,13 +39,15 @@
 //! reads right after it subscribes: it refuses those keys at once, and a lock published while
 //! it was away is not missed.
 //!
-//! Buckets in Redis are named by the SHA-256 of the counter's
-//! [`canonical_bytes`](ThrottleKey::canonical_bytes) (no client id or address is stored) and
-//! expire when they drain. Lock messages carry the canonical bytes, so each instance keys the
-//! locks it heard by a hash with its own random seed: a check while locks are in force costs
-//! one short hash, not a SHA-256. Identities longer than 512 bytes are counted locally only.
-
-//!
+//! Nothing in Redis names a client id or an address: buckets, the set of locks in force and
+//! the lock messages all carry a 16-byte digest of the counter's
+//! [`canonical_bytes`](ThrottleKey::canonical_bytes), an HMAC-SHA256 under the key the
+//! instances share ([`RedisThrottleBuilder::digest_key`]; the demo derives it from its secrets
+//! file). Without a key the digest is a plain SHA-256, which hides ids from a casual reader but
+//! not from someone who hashes every IPv4 address or a list of likely client ids. Buckets expire
+//! when they drain. Each instance keys the locks it heard by a hash of the digest with its own
+//! random seed; a check while locks are in force costs one digest and one lookup. Identities
+//! longer than 512 bytes are counted locally only.
 //! With the `dpop` feature, [`RedisProofReplays`] shares the DPoP proofs each instance accepted,
 //! so a proof is used once across all of them (see the [`dpop`] module).
 
@@ -66,13 +68,14 @@ pub use dpop::RedisProofReplays;
 
 use authstar::throttle::{Budget, MemoryStore, Recorded, ThrottleKey, ThrottleStore};
 use futures_util::StreamExt as _;
+use hmac::{Hmac, Mac};
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
-use sha2::{Digest, Sha256};
+use sha2::{Digest as _, Sha256};
 use tokio::sync::mpsc;
 
-/// A counter's canonical bytes ([`ThrottleKey::canonical_bytes`]): what failures and lock
-/// messages carry. In Redis a bucket is named by their SHA-256 instead.
-type Canonical = Vec<u8>;
+/// A counter's digest: what failures, the set of locks and lock messages carry, and what
+/// buckets are named by (never the client id or address it counts).
+type Digest = [u8; 16];
 
 /// Counters whose canonical bytes are longer are counted locally only (an identity that long is
 /// made up; sharing it would only grow messages).
@@ -86,8 +89,8 @@ const REMOTE_CAPACITY: usize = 65_536;
 const SHARDS: usize = 16;
 
 /// The GCRA step on Redis's clock, atomic. KEYS[1]: the bucket, KEYS[2]: the sorted set of
-/// locks in force. ARGV: period ms, tolerance ms, the channel, the counter's canonical bytes in
-/// hex, how many failures. Returns the lock's length in ms (0: not locked); a lock is
+/// locks in force. ARGV: period ms, tolerance ms, the channel, the counter's digest in hex, how
+/// many failures. Returns the lock's length in ms (0: not locked); a lock is
 /// published, and recorded in the set (scored by its end) for instances that subscribe later.
 const FAIL_SCRIPT: &str = r"
 local time = redis.call('TIME')
@@ -142,6 +145,7 @@ pub struct RedisThrottleBuilder {
     prefix: String,
     call_timeout: Duration,
     local: Option<usize>,
+    digest_key: Option<Vec<u8>>,
 }
 
 impl fmt::Debug for RedisThrottleBuilder {
@@ -187,6 +191,15 @@ impl RedisThrottleBuilder {
         self
     }
 
+    /// The key every instance names counters with in Redis (an HMAC-SHA256 digest of the
+    /// counter): give all instances the same secret, at least 16 random bytes. Without it the
+    /// digest is unkeyed, and a client id or an IPv4 address can be found again from it by
+    /// hashing candidates.
+    pub fn digest_key(mut self, key: impl AsRef<[u8]>) -> Self {
+        self.digest_key = Some(key.as_ref().to_vec());
+        self
+    }
+
     /// Starts the background tasks (inside a tokio runtime) and returns the store. Connects
     /// lazily: an unreachable Redis is not an error here; it is retried in the background.
     pub fn start(self) -> Result<RedisThrottle, RedisThrottleError> {
@@ -197,6 +210,7 @@ impl RedisThrottleBuilder {
                 .map_or_else(MemoryStore::default, MemoryStore::new),
             remote: RemoteLocks::default(),
             dropped: AtomicU64::new(0),
+            digests: Digests::new(self.digest_key.as_deref()),
         });
         let (sender, receiver) = mpsc::channel(QUEUE);
         let names = Names {
@@ -259,6 +273,38 @@ struct Shared {
     remote: RemoteLocks,
     /// Failures that found the queue full (counted locally only).
     dropped: AtomicU64,
+    digests: Digests,
+}
+
+/// How counters are named in Redis.
+enum Digests {
+    /// HMAC-SHA256 under the shared key (its key blocks hashed once; each digest clones it).
+    Keyed(Hmac<Sha256>),
+    /// SHA-256.
+    Plain,
+}
+
+impl Digests {
+    fn new(key: Option<&[u8]>) -> Self {
+        match key.and_then(|key| <Hmac<Sha256> as Mac>::new_from_slice(key).ok()) {
+            Some(mac) => Self::Keyed(mac),
+            None => Self::Plain,
+        }
+    }
+
+    fn of(&self, canonical: &[u8]) -> Digest {
+        let full: [u8; 32] = match self {
+            Self::Keyed(mac) => {
+                let mut mac = mac.clone();
+                mac.update(canonical);
+                mac.finalize().into_bytes().into()
+            }
+            Self::Plain => Sha256::digest(canonical).into(),
+        };
+        let mut digest = [0u8; 16];
+        digest.copy_from_slice(&full[..16]);
+        digest
+    }
 }
 
 impl fmt::Debug for RedisThrottle {
@@ -278,6 +324,7 @@ impl RedisThrottle {
             prefix: "authstar".to_owned(),
             call_timeout: Duration::from_millis(500),
             local: None,
+            digest_key: None,
         }
     }
 
@@ -289,7 +336,7 @@ impl RedisThrottle {
 
 /// A failure on its way to Redis.
 struct Failure {
-    key: Canonical,
+    key: Digest,
     budget: Budget,
 }
 
@@ -297,20 +344,20 @@ pub(crate) fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
-fn parse_hex(text: &str) -> Option<Canonical> {
-    if !text.len().is_multiple_of(2) || text.len() > 2 * MAX_SHARED_KEY || !text.is_ascii() {
+fn parse_digest(text: &str) -> Option<Digest> {
+    if text.len() != 32 || !text.is_ascii() {
         return None;
     }
-    (0..text.len())
-        .step_by(2)
-        .map(|i| u8::from_str_radix(&text[i..i + 2], 16).ok())
-        .collect()
+    let mut digest = [0u8; 16];
+    for (i, byte) in digest.iter_mut().enumerate() {
+        *byte = u8::from_str_radix(&text[2 * i..2 * i + 2], 16).ok()?;
+    }
+    Some(digest)
 }
 
-/// The bucket's name in Redis: SHA-256 of the canonical bytes, so no client id or address is
-/// stored there.
-fn bucket_name(prefix: &str, key: &[u8]) -> String {
-    format!("{prefix}{}", hex(&Sha256::digest(key)[..16]))
+/// The bucket's name in Redis: the counter's digest.
+fn bucket_name(prefix: &str, key: &Digest) -> String {
+    format!("{prefix}{}", hex(key))
 }
 
 impl ThrottleStore for RedisThrottle {
@@ -319,7 +366,8 @@ impl ThrottleStore for RedisThrottle {
         if self.shared.remote.is_empty() {
             return local;
         }
-        local.max(self.shared.remote.wait(&key.canonical_bytes(), now))
+        let digest = self.shared.digests.of(&key.canonical_bytes());
+        local.max(self.shared.remote.wait(&digest, now))
     }
 
     fn fail(&self, key: &ThrottleKey<'_>, budget: Budget, now: Instant) -> Recorded {
@@ -329,7 +377,7 @@ impl ThrottleStore for RedisThrottle {
             return recorded;
         }
         let failure = Failure {
-            key: canonical,
+            key: self.shared.digests.of(&canonical),
             budget,
         };
         if self.sender.try_send(failure).is_err() {
@@ -345,8 +393,8 @@ impl ThrottleStore for RedisThrottle {
     }
 }
 
-/// Locks heard from Redis, by a hash of the counter's canonical bytes with this process's own
-/// random seed (no one outside can aim collisions at it) → until when.
+/// Locks heard from Redis, by a hash of the counter's digest with this process's own random
+/// seed → until when.
 struct RemoteLocks {
     shards: Box<[Mutex<HashMap<u64, Instant>>]>,
     len: AtomicUsize,
@@ -428,7 +476,7 @@ impl RemoteLocks {
 }
 
 /// Failures not yet applied to Redis: counter → budget and count.
-type Pending = HashMap<Canonical, (Budget, u32)>;
+type Pending = HashMap<Digest, (Budget, u32)>;
 
 /// Applies queued failures to Redis, one atomic script per key (several failures of one key in
 /// one call). When a call fails, the failures wait (counted, at most [`REMOTE_CAPACITY`] keys)
@@ -505,7 +553,7 @@ fn note(pending: &mut Pending, failure: Failure) {
 }
 
 /// Adds `count` failures of a key; a key beyond the bound is left to the local counters.
-fn note_many(pending: &mut Pending, key: Canonical, budget: Budget, count: u32) {
+fn note_many(pending: &mut Pending, key: Digest, budget: Budget, count: u32) {
     if pending.len() >= REMOTE_CAPACITY && !pending.contains_key(&key) {
         return;
     }
@@ -576,12 +624,15 @@ async fn listen(
     }
 }
 
-/// `"<canonical bytes in hex> <milliseconds>"`; anything else is ignored.
-fn parse_lock(payload: &[u8]) -> Option<(Canonical, Duration)> {
+/// `"<digest in hex> <milliseconds>"`; anything else is ignored.
+fn parse_lock(payload: &[u8]) -> Option<(Digest, Duration)> {
     let text = std::str::from_utf8(payload).ok()?;
     let (id, wait) = text.split_once(' ')?;
     let wait: u64 = wait.parse().ok()?;
-    Some((parse_hex(id)?, Duration::from_millis(wait.min(86_400_000))))
+    Some((
+        parse_digest(id)?,
+        Duration::from_millis(wait.min(86_400_000)),
+    ))
 }
 
 #[cfg(test)]
@@ -590,13 +641,13 @@ mod tests {
 
     #[test]
     fn lock_messages_parse_strictly() {
-        let id = vec![0xab; 16];
+        let id = [0xab; 16];
         let message = format!("{} 1500", hex(&id));
         assert_eq!(
             parse_lock(message.as_bytes()),
-            Some((id.clone(), Duration::from_millis(1500)))
+            Some((id, Duration::from_millis(1500)))
         );
-        let too_long = format!("{} 1", "ab".repeat(MAX_SHARED_KEY + 1));
+        let too_long = format!("{} 1", "ab".repeat(17));
         for bad in [
             "",
             "x 1",
@@ -605,6 +656,7 @@ mod tests {
             &format!("{} -1", hex(&id)),
             &hex(&id),
             &too_long,
+            &format!("{} 1", "zz".repeat(16)),
         ] {
             assert_eq!(parse_lock(bad.as_bytes()), None, "{bad:?}");
         }

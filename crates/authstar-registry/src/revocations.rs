@@ -1,98 +1,124 @@
-//! What is revoked, in memory: revoked token ids and revoked clients, read from the store
-//! whenever the revision moves, so a token verifier asks memory, never the database.
+//! What is revoked, in memory: revoked token ids and revoked clients, so a token verifier asks
+//! memory, never the database. Loaded whole when a registry opens (or when it fell behind the
+//! change log); after that each revocation adds one entry, here or as the change log brings it
+//! from another instance, and expired tokens leave on their own.
 
 use std::collections::{HashMap, HashSet};
-use std::sync::Arc;
+use std::hash::BuildHasher as _;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{PoisonError, RwLock};
 
-use arc_swap::ArcSwap;
 use authstar_jwt::TokenStamp;
 
-use crate::store::RevocationList;
+use crate::store::{REVOKED_KEPT_PAST_EXP, RevocationList};
 
 type Map = HashMap<Box<str>, u64, foldhash::fast::RandomState>;
 type Set = HashSet<Box<str>, foldhash::fast::RandomState>;
 
-/// One snapshot: replaced whole, read without a lock.
-#[derive(Default)]
-struct Snapshot {
-    /// `jti` → `exp`.
-    tokens: Map,
-    /// Revoked clients.
-    clients: Set,
-}
+/// Token shards: a revocation write-locks one of them, never the whole set.
+const SHARDS: usize = 16;
 
 /// The revoked tokens and clients this process knows of.
-#[derive(Default)]
 pub(crate) struct RevocationSet {
-    current: ArcSwap<Snapshot>,
+    /// `jti` → `exp`, sharded by the `jti`'s hash.
+    tokens: Box<[RwLock<Map>]>,
+    /// Revoked clients (never restored, their ids never reused).
+    clients: RwLock<Set>,
+    /// Whether anything is revoked at all: a verifier with nothing to look up takes no lock.
+    any: AtomicBool,
+    hasher: foldhash::fast::RandomState,
 }
 
-fn map(pairs: Vec<(String, u64)>) -> Map {
-    pairs
-        .into_iter()
-        .map(|(id, at)| (id.into_boxed_str(), at))
-        .collect()
+impl Default for RevocationSet {
+    fn default() -> Self {
+        Self {
+            tokens: (0..SHARDS).map(|_| RwLock::new(Map::default())).collect(),
+            clients: RwLock::new(Set::default()),
+            any: AtomicBool::new(false),
+            hasher: foldhash::fast::RandomState::default(),
+        }
+    }
+}
+
+fn read<T>(lock: &RwLock<T>) -> std::sync::RwLockReadGuard<'_, T> {
+    lock.read().unwrap_or_else(PoisonError::into_inner)
+}
+
+fn write<T>(lock: &RwLock<T>) -> std::sync::RwLockWriteGuard<'_, T> {
+    lock.write().unwrap_or_else(PoisonError::into_inner)
 }
 
 impl RevocationSet {
-    /// Replaces what is known with the store's list.
+    fn shard(&self, jti: &str) -> &RwLock<Map> {
+        &self.tokens[(self.hasher.hash_one(jti) as usize) % SHARDS]
+    }
+
+    /// Replaces what is known with the store's whole list (at start, or after falling behind
+    /// the change log).
     pub(crate) fn replace(&self, list: RevocationList) {
-        self.current.store(Arc::new(Snapshot {
-            tokens: map(list.tokens),
-            clients: list
-                .clients
-                .into_iter()
-                .map(String::into_boxed_str)
-                .collect(),
-        }));
+        let any = !list.tokens.is_empty() || !list.clients.is_empty();
+        let mut shards: Vec<Map> = (0..SHARDS).map(|_| Map::default()).collect();
+        for (jti, exp) in list.tokens {
+            let index = (self.hasher.hash_one(jti.as_str()) as usize) % SHARDS;
+            shards[index].insert(jti.into_boxed_str(), exp);
+        }
+        for (shard, tokens) in self.tokens.iter().zip(shards) {
+            *write(shard) = tokens;
+        }
+        *write(&self.clients) = list
+            .clients
+            .into_iter()
+            .map(String::into_boxed_str)
+            .collect();
+        self.any.store(any, Ordering::Release);
     }
 
-    /// Adds what this process has just revoked, before the next reload brings it (read your
-    /// own writes). A reload already under way may drop it again until the one after: within
-    /// the poll interval, as on every other instance.
-    pub(crate) fn add_token(&self, jti: &str, expires_at: u64) {
-        self.current.rcu(|snapshot| {
-            let mut tokens = snapshot.tokens.clone();
-            tokens.insert(jti.into(), expires_at);
-            Snapshot {
-                tokens,
-                clients: snapshot.clients.clone(),
-            }
-        });
+    /// Adds a revoked token, refused until `exp` plus the margin every verifier's leeway fits
+    /// in. One shard is locked for the insert; nothing is copied.
+    pub(crate) fn add_token(&self, jti: &str, exp: u64) {
+        write(self.shard(jti)).insert(jti.into(), exp);
+        self.any.store(true, Ordering::Release);
     }
 
-    /// Adds a client revoked here.
+    /// Adds a revoked client.
     pub(crate) fn add_client(&self, client_id: &str) {
-        self.current.rcu(|snapshot| {
-            let mut clients = snapshot.clients.clone();
-            clients.insert(client_id.into());
-            Snapshot {
-                tokens: snapshot.tokens.clone(),
-                clients,
+        write(&self.clients).insert(client_id.into());
+        self.any.store(true, Ordering::Release);
+    }
+
+    /// Drops the tokens whose `exp` is more than the margin behind `now`: a verifier refuses
+    /// them anyway. Revoked clients stay.
+    pub(crate) fn forget_expired(&self, now: u64) {
+        for shard in self.tokens.iter() {
+            let expired = read(shard)
+                .values()
+                .any(|exp| exp.saturating_add(REVOKED_KEPT_PAST_EXP) < now);
+            if expired {
+                write(shard).retain(|_, exp| exp.saturating_add(REVOKED_KEPT_PAST_EXP) >= now);
             }
-        });
+        }
     }
 
     /// Whether a token is revoked: by its `jti`, or because its client is. A revoked client is
     /// never restored and its id never reused, so every token it holds was issued before the
     /// revocation (or raced it): all are refused, whatever their `iat`.
     pub(crate) fn is_revoked(&self, token: &TokenStamp<'_>) -> bool {
-        let snapshot = self.current.load();
-        if snapshot.tokens.is_empty() && snapshot.clients.is_empty() {
+        if !self.any.load(Ordering::Acquire) {
             return false;
         }
-        snapshot.tokens.contains_key(token.jti) || snapshot.clients.contains(token.client_id)
+        read(self.shard(token.jti)).contains_key(token.jti)
+            || self.is_client_revoked(token.client_id)
     }
 
     /// Whether a client is known to be revoked.
     pub(crate) fn is_client_revoked(&self, client_id: &str) -> bool {
-        self.current.load().clients.contains(client_id)
+        self.any.load(Ordering::Acquire) && read(&self.clients).contains(client_id)
     }
 
     /// How many revoked tokens are remembered.
     #[cfg(test)]
     pub(crate) fn tokens(&self) -> usize {
-        self.current.load().tokens.len()
+        self.tokens.iter().map(|shard| read(shard).len()).sum()
     }
 }
 
@@ -127,5 +153,19 @@ mod tests {
         assert_eq!(set.tokens(), 2);
         set.replace(RevocationList::default());
         assert!(!set.is_revoked(&stamp("a", "svc", 10)));
+    }
+
+    #[test]
+    fn revoked_tokens_are_kept_past_exp_by_the_margin_then_forgotten() {
+        let set = RevocationSet::default();
+        set.add_token("t", 1_000);
+        set.forget_expired(1_000 + REVOKED_KEPT_PAST_EXP);
+        assert!(
+            set.is_revoked(&stamp("t", "svc", 0)),
+            "a verifier with leeway still accepts it this late"
+        );
+        set.forget_expired(1_001 + REVOKED_KEPT_PAST_EXP);
+        assert!(!set.is_revoked(&stamp("t", "svc", 0)));
+        assert_eq!(set.tokens(), 0);
     }
 }

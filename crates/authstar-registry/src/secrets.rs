@@ -53,8 +53,20 @@ pub(crate) fn fingerprint(pepper: &[u8]) -> String {
     URL_SAFE_NO_PAD.encode(mac.finalize().into_bytes())
 }
 
-/// Reads the secrets file; `None` when there is none.
+/// Reads the secrets file; `None` when there is none. A file other users may read (made before
+/// authstar wrote it 0600, or copied to a host with a default mask) is refused with the one
+/// command that fixes it: it holds the pepper and the signing key.
 pub(crate) fn load(path: &Path) -> Result<Option<ServerSecrets>, RegistryError> {
+    if let Some(mode) = shared_mode(path) {
+        return Err(secrets_error(
+            path,
+            format!(
+                "is readable by other users (mode {mode:o}); it holds the pepper and the signing \
+                 key: run `chmod 600 {}`",
+                path.display()
+            ),
+        ));
+    }
     match std::fs::read(path) {
         Ok(bytes) => serde_json::from_slice(&bytes).map(Some).map_err(|e| {
             secrets_error(
@@ -134,4 +146,18 @@ pub(crate) fn create_private(path: &Path) -> std::io::Result<std::fs::File> {
         .write(true)
         .create_new(true)
         .open(path)
+}
+
+/// The permission bits of `path` when group or others have any access to it; `None` for a
+/// private (or missing) file.
+#[cfg(unix)]
+pub(crate) fn shared_mode(path: &Path) -> Option<u32> {
+    use std::os::unix::fs::PermissionsExt as _;
+    let mode = std::fs::metadata(path).ok()?.permissions().mode() & 0o777;
+    (mode & 0o077 != 0).then_some(mode)
+}
+
+#[cfg(not(unix))]
+pub(crate) fn shared_mode(_: &Path) -> Option<u32> {
+    None
 }

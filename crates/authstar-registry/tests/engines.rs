@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 
 use authstar_jwt::{JwtIssuer, JwtVerifier, SigningKey};
 use authstar_registry::store::{
-    ClientRow, KeyRow, Revoked, RevokedToken, Store, StoreError, Usage,
+    ChangeKind, ClientRow, KeyRow, Revoked, RevokedToken, Store, StoreError, Usage,
 };
 use authstar_registry::{Database, Registry, RegistryError, random};
 
@@ -89,10 +89,10 @@ fn store(database: &Database) -> Arc<dyn Store> {
 async fn every_engine_keeps_the_store_contract() {
     for (database, _) in engines("contract").await {
         let store = store(&database);
-        assert_eq!(store.migrate().await.unwrap(), 3, "{database}");
+        assert_eq!(store.migrate().await.unwrap(), 4, "{database}");
         assert_eq!(
             store.migrate().await.unwrap(),
-            3,
+            4,
             "migrating twice is harmless"
         );
         assert_eq!(store.count_clients().await.unwrap(), 0);
@@ -199,10 +199,52 @@ async fn every_engine_keeps_the_store_contract() {
         );
         let later = RevokedToken::new("jti-2".into(), "svc".into(), 2_000);
         store.revoke_token(&later, 800).await.unwrap();
+        let listed = |list: authstar_registry::store::RevocationList| {
+            let mut jtis: Vec<_> = list.tokens.into_iter().map(|(jti, _)| jti).collect();
+            jtis.sort();
+            jtis
+        };
         assert_eq!(
-            store.revocations(0).await.unwrap().tokens.len(),
-            2,
-            "rows of expired tokens are deleted by the next revocation"
+            listed(store.revocations(0).await.unwrap()),
+            ["jti-1", "jti-2", "jti-old"],
+            "a revoked token is kept the margin past its exp (a verifier's leeway accepts it)"
+        );
+        let last = RevokedToken::new("jti-3".into(), "svc".into(), 3_000);
+        store.revoke_token(&last, 1_000).await.unwrap();
+        assert_eq!(
+            listed(store.revocations(0).await.unwrap()),
+            ["jti-1", "jti-2", "jti-3"],
+            "rows of tokens expired more than the margin ago are deleted by the next revocation"
+        );
+
+        // The change log: one entry per revision, in order, what each revoked.
+        let changes = store.changes_since(before, 100).await.unwrap();
+        let seen: Vec<_> = changes
+            .iter()
+            .map(|c| (c.revision - before, c.kind, c.id.as_str(), c.expires_at))
+            .collect();
+        assert_eq!(
+            seen,
+            [
+                (1, ChangeKind::Key, "k1", None),
+                (2, ChangeKind::Client, "svc", None),
+                (3, ChangeKind::Token, "jti-1", Some(1_000)),
+                (4, ChangeKind::Token, "jti-old", Some(600)),
+                (5, ChangeKind::Token, "jti-2", Some(2_000)),
+                (6, ChangeKind::Token, "jti-3", Some(3_000)),
+            ],
+            "{database}"
+        );
+        assert_eq!(store.revision().await.unwrap(), before + 6);
+        let tail = store.changes_since(before + 4, 1).await.unwrap();
+        assert_eq!(tail.len(), 1, "at most the limit");
+        assert_eq!(tail[0].id, "jti-2");
+        assert!(
+            store
+                .changes_since(before + 6, 10)
+                .await
+                .unwrap()
+                .is_empty()
         );
     }
 }
@@ -601,7 +643,7 @@ async fn a_database_from_a_newer_authstar_is_refused_not_rewritten() {
                 store.migrate().await,
                 Err(StoreError::NewerSchema {
                     found: 99,
-                    known: 3
+                    known: 4
                 })
             ),
             "{database}"
@@ -616,4 +658,191 @@ async fn a_database_from_a_newer_authstar_is_refused_not_rewritten() {
             "{database}: {error}"
         );
     }
+}
+
+fn stamp<'a>(jti: &'a str, client_id: &'a str) -> authstar_jwt::TokenStamp<'a> {
+    authstar_jwt::TokenStamp {
+        jti,
+        client_id,
+        iat: 0,
+    }
+}
+
+/// Issue 20, item 3: every RFC 7009 revocation made every instance drop all its client, key and
+/// session caches, so a client revoking its own tokens a few times a second kept every
+/// instance's caches cold (argon2 on every Basic request). A token revocation now adds that
+/// token and drops nothing; a key revocation drops that key's entry only.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_token_revocation_drops_no_cache_and_a_key_revocation_only_its_own() {
+    use authstar_jwt::Revocations as _;
+    for (database, secrets) in engines("targeted").await {
+        let first = open(&database, &secrets).await;
+        let second = open(&database, &secrets).await;
+        let client = first.create_client(Some("svc"), None, &[]).await.unwrap();
+        let revoked_key = first.create_key("svc", &[]).await.unwrap();
+        let kept_key = first.create_key("svc", &[]).await.unwrap();
+        for key in [&revoked_key, &kept_key] {
+            assert!(second.authenticate_key(&key.key).await.unwrap().is_some());
+        }
+        let secret = &client.client_secret;
+        assert!(
+            second
+                .authenticate_client("svc", secret)
+                .await
+                .unwrap()
+                .is_some()
+        );
+        assert!(second.is_active_cached("svc").await.unwrap());
+
+        let exp = authstar_jwt::unix_now() + 600;
+        for n in 0..20 {
+            first
+                .revoke_token(&format!("jti-{n}"), "svc", exp)
+                .await
+                .unwrap();
+        }
+        refused_within_a_second(&format!("{database}: the last revoked token"), || {
+            !second.is_revoked(&stamp("jti-19", "svc"))
+        })
+        .await;
+        assert!(second.is_revoked(&stamp("jti-0", "svc")), "{database}");
+        assert!(
+            second.cached_client("svc", secret).is_some()
+                && second.cached_key(&revoked_key.key).is_some()
+                && second.cached_key(&kept_key.key).is_some()
+                && second.cached_active("svc") == Some(true),
+            "{database}: a token revocation dropped cached checks"
+        );
+
+        first.revoke_key(&revoked_key.key_id).await.unwrap();
+        refused_within_a_second(&format!("{database}: the revoked key"), || {
+            second.cached_key(&revoked_key.key).is_some()
+        })
+        .await;
+        assert!(
+            second.cached_key(&kept_key.key).is_some()
+                && second.cached_client("svc", secret).is_some(),
+            "{database}: a key revocation dropped other entries"
+        );
+        // A revoked client's keys are refused from the cache at once, where it was revoked and,
+        // within the poll, elsewhere.
+        first.revoke_client("svc").await.unwrap();
+        assert!(first.cached_key(&kept_key.key).is_none());
+        refused_within_a_second(&format!("{database}: the revoked client's key"), || {
+            second.cached_key(&kept_key.key).is_some()
+        })
+        .await;
+    }
+}
+
+/// Issue 20, item 11: a verifier accepts a token up to its leeway past `exp`; revocations were
+/// reloaded only while `exp >= now`, so a revoked token came back for the leeway on an instance
+/// that opened (or reloaded) in that time.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_revoked_token_stays_revoked_through_the_verifier_s_leeway() {
+    for (database, secrets) in engines("leeway").await {
+        let first = open(&database, &secrets).await;
+        first.create_client(Some("svc"), None, &[]).await.unwrap();
+        let key = SigningKey::generate_es256("k").unwrap();
+        let public = key.verification_key();
+        let token = JwtIssuer::new(key, "https://as", "api")
+            .lifetime(Duration::from_secs(1))
+            .issue("svc", &[])
+            .unwrap();
+        let verifier = |registry: &Registry| {
+            JwtVerifier::new([public.clone()], "https://as", "api").revocations(registry.clone())
+        };
+        let claims = verifier(&first).claims(&token).unwrap();
+        first
+            .revoke_token(&claims.jti, &claims.client_id, claims.exp)
+            .await
+            .unwrap();
+        while authstar_jwt::unix_now() <= claims.exp {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        // Past `exp`, within the default 30 s leeway: a verifier without revocations takes it.
+        assert!(
+            JwtVerifier::new([public.clone()], "https://as", "api")
+                .verify(&token)
+                .is_ok()
+        );
+        let reloaded = open(&database, &secrets).await;
+        assert!(
+            verifier(&reloaded).verify(&token).is_err(),
+            "{database}: a revoked token accepted again after its exp"
+        );
+    }
+}
+
+/// Issue 20, item 27: an instance cut off from its database kept honouring the JWTs of a client
+/// revoked elsewhere for as long as the partition lasted (its revocations frozen as it last
+/// saw them). Once it has not heard from the database for its cache TTL, it vouches for no
+/// token (a backend error, 503 in the demo) until it catches up.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_partitioned_instance_stops_vouching_for_tokens_after_its_cache_ttl() {
+    let Some(url) = postgres_database().await else {
+        return;
+    };
+    let (scheme_user, rest) = url.split_once('@').unwrap();
+    let (server, database) = rest.split_once('/').unwrap();
+    let relay = flaky::Relay::start(server.to_owned()).await;
+    let relayed = format!("{scheme_user}@127.0.0.1:{}/{database}", relay.port);
+    let dir = fresh_dir("partition");
+    let secrets = dir.join("secrets.json");
+    let direct = Registry::builder(url.as_str())
+        .secrets(&secrets)
+        .open()
+        .await
+        .unwrap();
+    direct.create_client(Some("svc"), None, &[]).await.unwrap();
+    let ttl = Duration::from_secs(2);
+    let partitioned = Registry::builder(relayed.as_str())
+        .secrets(&secrets)
+        .cache_ttl(ttl)
+        .call_timeout(Duration::from_millis(300))
+        .revocation_poll(Duration::from_millis(100))
+        .open()
+        .await
+        .unwrap();
+    let key = SigningKey::generate_es256("k").unwrap();
+    let verifier = JwtVerifier::new([key.verification_key()], "https://as", "api")
+        .cache(100)
+        .revocations(partitioned.clone());
+    let token = JwtIssuer::new(key, "https://as", "api")
+        .issue("svc", &[])
+        .unwrap();
+    assert!(verifier.verify(&token).is_ok());
+
+    relay.set(flaky::DOWN);
+    direct.revoke_client("svc").await.unwrap();
+    let cut = Instant::now();
+    loop {
+        match verifier.verify(&token) {
+            Ok(_) => assert!(
+                cut.elapsed() <= ttl + Duration::from_millis(500),
+                "still vouched for after {:?}",
+                cut.elapsed()
+            ),
+            Err(authstar_jwt::InvalidToken::RevocationsUnknown) => break,
+            Err(other) => panic!("{other}"),
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(!partitioned.revocations_current());
+
+    // Back in touch: it catches up and refuses the revoked client's token as such.
+    relay.set(flaky::FORWARD);
+    let healed = Instant::now();
+    loop {
+        match verifier.verify(&token) {
+            Err(authstar_jwt::InvalidToken::Revoked) => break,
+            Ok(_) => panic!("the revoked client's token accepted after the partition"),
+            Err(_) => assert!(
+                healed.elapsed() < Duration::from_secs(3),
+                "did not catch up"
+            ),
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let _ = std::fs::remove_dir_all(dir);
 }

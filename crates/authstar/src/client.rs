@@ -97,8 +97,9 @@ pub trait Client: Clone + Send + Sync + 'static {
 #[derive(Clone, PartialEq, Eq)]
 pub struct AuthstarClient(Arc<Fields>);
 
-/// What an [`AuthstarClient`] holds, and its JSON form.
-#[derive(Debug, PartialEq, Eq, Serialize, Deserialize)]
+/// What an [`AuthstarClient`] holds, and its JSON form. Equality is the client's (id, scopes,
+/// authenticated), not the credential it came with.
+#[derive(Clone, Debug, Serialize, Deserialize)]
 struct Fields {
     client_id: String,
     #[serde(default)]
@@ -106,7 +107,66 @@ struct Fields {
     /// `false` only for the anonymous client; omitted from JSON when `true`.
     #[serde(default = "yes", skip_serializing_if = "is_true")]
     authenticated: bool,
+    /// The credential it authenticated with, when its authenticator says (never in JSON).
+    #[serde(skip)]
+    credential: Option<Credential>,
 }
+
+/// The credential a client authenticated with, as its authenticator names it: an API key's
+/// id, an access token's `jti`, and when it stops being valid. Never the secret itself.
+///
+/// What outlives a request needs it: a session minted from a key or a token must end when that
+/// credential is revoked or expires, and a websocket opened with it must close then.
+///
+/// ```
+/// use authstar::{AuthstarClient, Credential};
+/// let client = AuthstarClient::new("svc", ["read"])
+///     .with_credential(Credential::new("jti-1").expires_at(1_900_000_000));
+/// let credential = client.credential().unwrap();
+/// assert_eq!((credential.id(), credential.expiry()), ("jti-1", Some(1_900_000_000)));
+/// ```
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Credential {
+    id: String,
+    expires_at: Option<u64>,
+}
+
+impl Credential {
+    /// A credential known by `id` (a key id, a `jti`: never a secret).
+    pub fn new(id: impl Into<String>) -> Self {
+        Self {
+            id: id.into(),
+            expires_at: None,
+        }
+    }
+
+    /// It expires at `expires_at` (seconds since the epoch).
+    #[must_use]
+    pub fn expires_at(mut self, expires_at: u64) -> Self {
+        self.expires_at = Some(expires_at);
+        self
+    }
+
+    /// Its id.
+    pub fn id(&self) -> &str {
+        &self.id
+    }
+
+    /// When it expires, seconds since the epoch, if it does.
+    pub fn expiry(&self) -> Option<u64> {
+        self.expires_at
+    }
+}
+
+impl PartialEq for Fields {
+    fn eq(&self, other: &Self) -> bool {
+        self.client_id == other.client_id
+            && self.scopes == other.scopes
+            && self.authenticated == other.authenticated
+    }
+}
+
+impl Eq for Fields {}
 
 fn yes() -> bool {
     true
@@ -132,7 +192,21 @@ impl AuthstarClient {
             client_id: client_id.into(),
             scopes: scopes.into_iter().map(Into::into).collect(),
             authenticated: true,
+            credential: None,
         }))
+    }
+
+    /// The same client, naming the credential it authenticated with (an authenticator's job:
+    /// the registry's API keys, `authstar-jwt`'s verifier).
+    #[must_use]
+    pub fn with_credential(mut self, credential: Credential) -> Self {
+        Arc::make_mut(&mut self.0).credential = Some(credential);
+        self
+    }
+
+    /// The credential it authenticated with, when its authenticator named one.
+    pub fn credential(&self) -> Option<&Credential> {
+        self.0.credential.as_ref()
     }
 
     /// The anonymous client (id `"anonymous"`, no scopes, not authenticated), for handlers that
@@ -149,6 +223,7 @@ impl AuthstarClient {
             client_id: "anonymous".to_owned(),
             scopes: Vec::new(),
             authenticated: false,
+            credential: None,
         }))
     }
 

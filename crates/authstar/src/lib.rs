@@ -105,7 +105,7 @@ pub use authenticator::{
 };
 pub use builder::{AuthstarLayerBuilder, BackendErrorPolicy, DEFAULT_MAX_CREDENTIAL_LEN};
 pub use challenge::{Challenges, ScopeChallenges};
-pub use client::{AuthstarClient, Client};
+pub use client::{AuthstarClient, Client, Credential};
 pub use config::{LayerInfo, RequestHead};
 pub use credentials::basic::BasicCredentials;
 pub use credentials::bearer::BearerToken;

@@ -81,10 +81,15 @@ impl Budget {
     /// let budget = authstar::throttle::Budget::per_period(1, Duration::from_secs(600));
     /// assert_eq!(budget.period(), Duration::from_secs(600));
     /// ```
-    pub fn per_period(burst: u32, period: Duration) -> Self {
+    pub const fn per_period(burst: u32, period: Duration) -> Self {
+        let least = Duration::from_millis(1);
         Self {
-            burst: burst.max(1),
-            period: period.max(Duration::from_millis(1)),
+            burst: if burst == 0 { 1 } else { burst },
+            period: if period.as_nanos() < least.as_nanos() {
+                least
+            } else {
+                period
+            },
         }
     }
 

@@ -5,14 +5,16 @@ use std::future::Future;
 use std::pin::Pin;
 
 use authstar::oauth2::form_decoded;
+use authstar::throttle::basic_identity;
 use authstar::{
-    Authenticator, AuthstarClient, BasicCredentials, HeaderCredential, RequestAuthenticator,
-    Started, Verdict,
+    AuthMethod, Authenticator, AuthstarClient, BasicCredentials, HeaderCredential,
+    RequestAuthenticator, Started, Verdict,
 };
+use axum::http::HeaderMap;
 use axum::http::request::Parts;
 use axum_extra::extract::cookie::Key;
 
-use super::session;
+use super::session::{self, MintedBy};
 use crate::registry::{Registry, RegistryError};
 
 pub(super) type BoxVerdict = Pin<Box<dyn Future<Output = Verdict<AuthstarClient>> + Send>>;
@@ -27,9 +29,26 @@ fn verdict(answer: Result<Option<AuthstarClient>, RegistryError>) -> Verdict<Aut
     }
 }
 
-/// Basic client credentials.
+/// Basic client credentials. OAuth 2.0 clients form-encode their id and secret inside Basic
+/// (RFC 6749 §2.3.1): the id is read decoded (registry ids have no `%` or `+` of their own, and
+/// the throttle counts the same decoded id), the secret both ways when it has an escape (an
+/// imported secret with `%` or `+`, sent encoded or not).
 #[derive(Clone)]
 pub(super) struct RegistryBasic(pub(super) Registry);
+
+impl RegistryBasic {
+    fn readings(credentials: &BasicCredentials) -> (String, Vec<String>) {
+        let id = basic_identity(credentials.username()).into_owned();
+        let secret = credentials.password();
+        let mut secrets = vec![secret.to_owned()];
+        if secret.contains(['%', '+'])
+            && let Some(decoded) = form_decoded(secret)
+        {
+            secrets.push(decoded);
+        }
+        (id, secrets)
+    }
+}
 
 impl Authenticator<BasicCredentials> for RegistryBasic {
     type Client = AuthstarClient;
@@ -39,34 +58,19 @@ impl Authenticator<BasicCredentials> for RegistryBasic {
         let registry = self.0.clone();
         Box::pin(async move {
             // `start` has just missed the cache: straight to the database.
-            let (id, secret) = (credentials.username(), credentials.password());
-            let found = registry.check_client(id, secret).await;
-            // OAuth2 clients form-urlencode id and secret inside Basic (RFC 6749 §2.3.1); an
-            // imported secret with `%` or `+` arrives escaped. Only those pay a second check.
-            verdict(match (found, rfc6749_decoded(id, secret)) {
-                (Ok(None), Some((id, secret))) => registry.check_client(&id, &secret).await,
-                (found, _) => found,
-            })
+            let (id, secrets) = Self::readings(&credentials);
+            let secrets: Vec<&str> = secrets.iter().map(String::as_str).collect();
+            verdict(registry.check_client_any(&id, &secrets).await)
         })
     }
 
     fn start(&self, credentials: BasicCredentials) -> Started<BoxVerdict, AuthstarClient> {
-        match self
-            .0
-            .cached_client(credentials.username(), credentials.password())
-        {
+        let id = basic_identity(credentials.username());
+        match self.0.cached_client(&id, credentials.password()) {
             Some(client) => Started::Done(Verdict::Authenticated(client)),
             None => Started::Running(self.authenticate(credentials)),
         }
     }
-}
-
-/// The RFC 6749 §2.3.1 reading of Basic credentials, when it differs from the plain one.
-fn rfc6749_decoded(id: &str, secret: &str) -> Option<(String, String)> {
-    if !(id.contains(['%', '+']) || secret.contains(['%', '+'])) {
-        return None;
-    }
-    Some((form_decoded(id)?, form_decoded(secret)?))
 }
 
 /// API keys.
@@ -91,12 +95,117 @@ impl Authenticator<HeaderCredential> for RegistryKey {
     }
 }
 
-/// The signed session cookie, honoured only while its client is active (checked through the
-/// registry's cache, which every instance drops within 250 ms of a revocation anywhere).
+/// The signed session cookie, honoured only while its client is active and the key or token
+/// that minted it is still valid (checked through the registry's caches and its revocations in
+/// memory, which follow every revocation anywhere within the poll interval).
 #[derive(Clone)]
 pub(super) struct RegistrySession {
     pub(super) registry: Registry,
     pub(super) key: Key,
+}
+
+/// Whether a client, and the key or token that stands behind it, are still valid: `None` when
+/// the caches cannot tell at once.
+fn still_valid_cached(
+    registry: &Registry,
+    client: &AuthstarClient,
+    minted_by: Option<&MintedBy>,
+) -> Option<bool> {
+    let minted = match minted_by {
+        None => Some(true),
+        Some(MintedBy::Key(key_id)) => registry.cached_key_active(key_id),
+        Some(MintedBy::Token(jti)) => Some(!token_revoked(registry, client, jti)),
+    };
+    match (minted, registry.cached_active(client.client_id())) {
+        (Some(false), _) | (_, Some(false)) => Some(false),
+        (Some(true), Some(true)) => Some(true),
+        _ => None,
+    }
+}
+
+fn token_revoked(registry: &Registry, client: &AuthstarClient, jti: &str) -> bool {
+    use authstar_jwt::Revocations as _;
+    registry.is_revoked(&authstar_jwt::TokenStamp {
+        jti,
+        client_id: client.client_id(),
+        iat: 0,
+    })
+}
+
+/// [`still_valid_cached`], asking the database where the caches cannot tell.
+async fn still_valid(
+    registry: &Registry,
+    client: &AuthstarClient,
+    minted_by: Option<&MintedBy>,
+) -> Result<bool, RegistryError> {
+    let minted = match minted_by {
+        None => true,
+        Some(MintedBy::Key(key_id)) => registry.is_key_active_cached(key_id).await?,
+        Some(MintedBy::Token(jti)) => !token_revoked(registry, client, jti),
+    };
+    Ok(minted && registry.is_active_cached(client.client_id()).await?)
+}
+
+/// What stands behind an authenticated request, as far as it can be checked again later (by a
+/// websocket it opened): its client, and the API key or token that authenticated it, or that
+/// minted its session; and when that expires.
+#[derive(Clone, Debug)]
+pub(super) struct Standing {
+    minted_by: Option<MintedBy>,
+    expires_at: Option<u64>,
+}
+
+impl Standing {
+    /// What stands behind a request authenticated as `client` by `method`.
+    pub(super) fn of(
+        method: &AuthMethod,
+        client: &AuthstarClient,
+        headers: &HeaderMap,
+        cookie_key: &Key,
+    ) -> Self {
+        let credential = client.credential();
+        let expires_at = credential.and_then(authstar::Credential::expiry);
+        match method {
+            AuthMethod::Header(_) => Self {
+                minted_by: credential.map(|c| MintedBy::Key(c.id().to_owned())),
+                expires_at,
+            },
+            AuthMethod::Bearer | AuthMethod::Dpop => Self {
+                minted_by: credential.map(|c| MintedBy::Token(c.id().to_owned())),
+                expires_at,
+            },
+            AuthMethod::Request => match session::read(headers, cookie_key) {
+                Some(session) => Self {
+                    minted_by: session.minted_by,
+                    expires_at: Some(session.exp),
+                },
+                None => Self {
+                    minted_by: None,
+                    expires_at: Some(0),
+                },
+            },
+            _ => Self {
+                minted_by: None,
+                expires_at: None,
+            },
+        }
+    }
+
+    /// Whether it is still valid: unexpired, its client and its key or token not revoked. A
+    /// database that does not answer keeps it valid only while the registry's view of
+    /// revocations is current.
+    pub(super) async fn still_valid(&self, registry: &Registry, client: &AuthstarClient) -> bool {
+        if self
+            .expires_at
+            .is_some_and(|exp| exp <= authstar_jwt::unix_now())
+        {
+            return false;
+        }
+        match still_valid(registry, client, self.minted_by.as_ref()).await {
+            Ok(valid) => valid,
+            Err(_) => registry.revocations_current(),
+        }
+    }
 }
 
 impl RequestAuthenticator for RegistrySession {
@@ -107,20 +216,20 @@ impl RequestAuthenticator for RegistrySession {
         let session = session::read(&parts.headers, &self.key);
         let registry = self.registry.clone();
         Box::pin(async move {
-            let Some(client) = session else {
+            let Some(session) = session else {
                 return Verdict::Rejected;
             };
-            let active = registry.is_active_cached(client.client_id()).await;
-            verdict(active.map(|active| active.then_some(client)))
+            let valid = still_valid(&registry, &session.client, session.minted_by.as_ref()).await;
+            verdict(valid.map(|valid| valid.then_some(session.client)))
         })
     }
 
     fn start(&self, parts: &Parts) -> Started<BoxVerdict, AuthstarClient> {
-        let Some(client) = session::read(&parts.headers, &self.key) else {
+        let Some(session) = session::read(&parts.headers, &self.key) else {
             return Started::Done(Verdict::Rejected);
         };
-        match self.registry.cached_active(client.client_id()) {
-            Some(true) => Started::Done(Verdict::Authenticated(client)),
+        match still_valid_cached(&self.registry, &session.client, session.minted_by.as_ref()) {
+            Some(true) => Started::Done(Verdict::Authenticated(session.client)),
             Some(false) => Started::Done(Verdict::Rejected),
             None => Started::Running(self.authenticate(parts)),
         }

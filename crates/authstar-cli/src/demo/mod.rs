@@ -40,7 +40,7 @@ use authstar::methods::MethodSet;
 use authstar::network::{ForwardedHeader, Networks, TrustedProxies};
 use authstar::oauth2::{ErrorCode, OAuth2TokenRequest, TokenError, TokenIntrospection};
 use authstar::throttle::FailureThrottle;
-use authstar::{AuthstarClient, AuthstarLayer, BackendErrorPolicy, HeaderAuth};
+use authstar::{AuthstarClient, AuthstarLayer, BackendErrorPolicy, Client as _, HeaderAuth};
 use authstar_axum::{EndpointAction, RouteSecurity, TokenEndpoint, client_address};
 use authstar_jwt::dpop::{DpopNonces, DpopVerifier};
 use authstar_jwt::{Algorithm, JwtIssuer, JwtVerifier, SigningKey, jwks};
@@ -54,7 +54,7 @@ use utoipa_swagger_ui::SwaggerUi;
 
 use crate::registry::{API_KEY_PREFIX, Database, Registry, RegistryError};
 use auth::{RegistryBasic, RegistryKey, RegistrySession};
-use routes::AllowedOrigins;
+use routes::Websockets;
 pub use server::ServerLimits;
 pub use session::SESSION_COOKIE;
 use session::Sessions;
@@ -229,6 +229,15 @@ fn token_route(
             // revoked on another instance gets no token once this one has seen it (the poll,
             // 250 ms), and a token issued before then is refused by every verifier that
             // consults the registry: all tokens of a revoked client are.
+            if !registry.revocations_current() {
+                // Cut off from the database past the cache TTL: a client revoked elsewhere
+                // meanwhile would get a token here.
+                return Err(TokenError::new(
+                    ErrorCode::TemporarilyUnavailable,
+                    "the registry is unreachable; try again shortly",
+                )
+                .into());
+            }
             if registry.is_revoked_client(&request.client_id) {
                 return Err(TokenError::new(
                     ErrorCode::InvalidClient,
@@ -249,17 +258,26 @@ fn token_route(
     )
 }
 
+/// How many tokens one client may revoke: a burst, then one more per period. A revocation costs
+/// a database write and one change-log entry for every instance to read; a client revoking
+/// without bound would drive that for everyone. Per instance (each counts its own).
+const REVOCATIONS: authstar::throttle::Budget =
+    authstar::throttle::Budget::per_period(100, Duration::from_millis(100));
+
 /// `POST /oauth2/revoke` (RFC 7009): a client revokes one of its own access tokens by its
 /// `jti`, until its `exp`. An invalid, expired or already revoked token is answered `200`
-/// (§2.2); another client's token is refused, and stays valid.
+/// (§2.2); another client's token is refused, and stays valid. Past its budget
+/// ([`REVOCATIONS`]) a client is answered `503` with `Retry-After` (§2.2.1: the client retries;
+/// the token still exists meanwhile).
 fn revocation_route(
     security: &RouteSecurity<AuthstarClient>,
     registry: Registry,
     verifier: JwtVerifier,
 ) -> axum::routing::MethodRouter<RouteSecurity<AuthstarClient>> {
     let clients = registry.clone();
+    let budgets = Arc::new(authstar::throttle::MemoryStore::new(16_384));
     let revoker = move |token: String, client: AuthstarClient| {
-        let (registry, verifier) = (registry.clone(), verifier.clone());
+        let (registry, verifier, budgets) = (registry.clone(), verifier.clone(), budgets.clone());
         async move {
             let Ok(claims) = verifier.claims(&token) else {
                 return Ok(());
@@ -270,6 +288,20 @@ fn revocation_route(
                     "the token was issued to another client",
                 )));
             }
+            let spent = authstar::throttle::ThrottleKey::Identity {
+                scheme: "revocation",
+                id: client.client_id(),
+            };
+            let now = std::time::Instant::now();
+            if authstar::throttle::ThrottleStore::locked(&*budgets, &spent, REVOCATIONS, now)
+                .is_some()
+            {
+                return Err(authstar::BoxError::from(TokenError::new(
+                    ErrorCode::TemporarilyUnavailable,
+                    "too many revocations from this client; try again shortly",
+                )));
+            }
+            authstar::throttle::ThrottleStore::fail(&*budgets, &spent, REVOCATIONS, now);
             registry
                 .revoke_token(&claims.jti, &claims.client_id, claims.exp)
                 .await
@@ -285,17 +317,38 @@ fn revocation_route(
     client_authenticated(security.oauth2_revocation_endpoint(revoker), clients)
 }
 
-/// `POST /oauth2/introspect` (RFC 7662): any active client may ask (resource servers are
-/// clients too); the answer for a token that does not verify, expired or was revoked is
-/// `{"active": false}`.
+/// The scope that lets a client introspect tokens issued to others (RFC 7662 §4 leaves who may
+/// ask to the server; resource servers are given it).
+pub const INTROSPECT_SCOPE: &str = "introspect";
+
+/// `POST /oauth2/introspect` (RFC 7662): a client holding the `introspect` scope (a resource
+/// server) learns what any token stands for; any other client only about its own tokens. The
+/// answer for a token that does not verify, expired, was revoked, or is another client's
+/// (asked without the scope) is `{"active": false}` and nothing else: no one learns whether a
+/// token they may not ask about is valid.
 fn introspection_route(
     security: &RouteSecurity<AuthstarClient>,
     registry: Registry,
     verifier: JwtVerifier,
 ) -> axum::routing::MethodRouter<RouteSecurity<AuthstarClient>> {
-    let introspector = move |token: String, _caller: AuthstarClient| {
-        let answer: TokenIntrospection = verifier.introspect(&token);
-        std::future::ready(Ok::<_, std::convert::Infallible>(answer))
+    let current = registry.clone();
+    let introspector = move |token: String, caller: AuthstarClient| {
+        let answer = if !current.revocations_current() {
+            Err(TokenError::new(
+                ErrorCode::TemporarilyUnavailable,
+                "the registry is unreachable; try again shortly",
+            ))
+        } else {
+            let answer: TokenIntrospection = verifier.introspect(&token);
+            let allowed = caller.has_scope(INTROSPECT_SCOPE)
+                || answer.client_id.as_deref() == Some(caller.client_id());
+            Ok(if allowed {
+                answer
+            } else {
+                TokenIntrospection::inactive()
+            })
+        };
+        std::future::ready(answer)
     };
     client_authenticated(
         security.oauth2_introspection_endpoint(introspector),
@@ -361,13 +414,20 @@ pub fn app(
     let layer = auth_layer(&registry, verifier.clone(), dpop, &cookie_key, &options)?;
     let security = RouteSecurity::new(&layer).trusted_proxies(options.trusted_proxies.clone());
     let sessions = Sessions {
-        key: cookie_key,
+        key: cookie_key.clone(),
         secure: options.secure_cookies,
         security: security.clone(),
     };
     let mut origins = options.allowed_origins.clone();
     origins.extend(origin_of(issuer_url));
-    let origins = AllowedOrigins(Arc::from(origins));
+    let sockets = Websockets {
+        policy: authstar_axum::ws::WebSocketPolicy::new()
+            .allowed_origins(origins)
+            .idle_timeout(options.limits.ws_idle_timeout)
+            .recheck_every(options.limits.ws_recheck),
+        registry: registry.clone(),
+        cookie_key: cookie_key.clone(),
+    };
     let metadata = routes::metadata(issuer_url, &proofs.algorithm_names());
 
     let router = Router::new()
@@ -389,7 +449,7 @@ pub fn app(
         .route(
             "/ws",
             get(move |security, headers, extensions, upgrade| {
-                routes::websocket(origins.clone(), security, headers, extensions, upgrade)
+                routes::websocket(sockets.clone(), security, headers, extensions, upgrade)
             }),
         )
         .route("/session", session_route(sessions))
@@ -470,9 +530,14 @@ pub fn first_start_lines(base: &str, client_id: &str, secret: &str, api_key: &st
 
 /// Installs a Prometheus recorder for the `metrics` facade and serves its text format at
 /// `GET /metrics` on `address`, a listener of its own: kept off the service's port, so what it
-/// tells (request counts, failure kinds) reaches only who can reach that address. Returns the
-/// address bound.
-async fn serve_metrics(address: &str) -> Result<std::net::SocketAddr, DemoError> {
+/// tells (request counts, failure kinds) reaches only who can reach that address. Served by the
+/// same loop as the service, with the same timeouts and connection limits (a listener without
+/// them let 300 half-open sockets starve the service's own `accept` of file descriptors).
+/// Returns the address bound.
+async fn serve_metrics(
+    address: &str,
+    limits: ServerLimits,
+) -> Result<std::net::SocketAddr, DemoError> {
     let handle = metrics_exporter_prometheus::PrometheusBuilder::new()
         .install_recorder()
         .map_err(|e| DemoError::Config(format!("cannot install the metrics recorder: {e}")))?;
@@ -508,11 +573,14 @@ async fn serve_metrics(address: &str) -> Result<std::net::SocketAddr, DemoError>
             ))
         }),
     );
-    tokio::spawn(async move {
-        if let Err(error) = axum::serve(listener, router).await {
-            tracing::warn!(%error, "authstar demo: the metrics listener stopped");
-        }
-    });
+    let service = limited(router, limits);
+    tokio::spawn(server::serve(
+        listener,
+        service,
+        limits,
+        Networks::default(),
+        std::future::pending(),
+    ));
     Ok(local)
 }
 
@@ -566,7 +634,7 @@ pub async fn run(config: DemoConfig) -> Result<(), DemoError> {
         );
     }
     if let Some(address) = &config.metrics_addr {
-        let metrics = serve_metrics(address).await?;
+        let metrics = serve_metrics(address, config.limits).await?;
         println!("metrics on http://{metrics}/metrics");
     }
     println!("Swagger UI: {base}/docs");
@@ -581,6 +649,11 @@ pub async fn run(config: DemoConfig) -> Result<(), DemoError> {
         Some(url) => (
             Some(
                 authstar_redis::RedisThrottle::builder(url)
+                    // Every instance shares the secrets file: the same key names counters.
+                    .digest_key(format!(
+                        "authstar redis digests {}",
+                        registry.secrets().cookie_key
+                    ))
                     .start()
                     .map_err(|e| DemoError::Config(e.to_string()))?,
             ),
@@ -593,7 +666,7 @@ pub async fn run(config: DemoConfig) -> Result<(), DemoError> {
         None => (None, None),
     };
     let options = AppOptions {
-        trusted_proxies: TrustedProxies::new(proxies).header(config.forwarded_header),
+        trusted_proxies: TrustedProxies::new(proxies.clone()).header(config.forwarded_header),
         secure_cookies,
         allowed_origins,
         throttle: config.throttle,
@@ -604,7 +677,7 @@ pub async fn run(config: DemoConfig) -> Result<(), DemoError> {
     };
     let app = app(registry, &issuer, options)?;
     tracing::info!(%local, issuer = %issuer, "authstar demo: listening");
-    server::serve(listener, app, config.limits, async {
+    server::serve(listener, app, config.limits, proxies, async {
         let _ = tokio::signal::ctrl_c().await;
     })
     .await;

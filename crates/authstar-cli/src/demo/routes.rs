@@ -1,18 +1,21 @@
 //! The demo's handlers, its OpenAPI document and its RFC 8414 metadata.
 
-use std::sync::Arc;
-
-use authstar::{AuthMethod, AuthstarClient};
+use authstar::AuthstarClient;
 use authstar_axum::openapi::{
     API_KEY, DPOP, HTTP_BASIC, HTTP_BEARER, OAUTH2, SecuredRoutes, SecuritySchemes,
 };
+use authstar_axum::ws::WebSocketPolicy;
 use authstar_axum::{Authenticated, RouteSecurity};
 use axum::Json;
 use axum::extract::ws::Message;
 use axum::extract::{State, WebSocketUpgrade};
-use axum::http::header::ORIGIN;
-use axum::http::{Extensions, HeaderMap, StatusCode};
+use axum::http::{Extensions, HeaderMap};
 use axum::response::{IntoResponse, Response};
+use axum_extra::extract::cookie::Key;
+
+use super::auth::Standing;
+use super::server::ConnectionSlot;
+use crate::registry::Registry;
 use utoipa::openapi::HttpMethod;
 use utoipa::{Modify, OpenApi};
 
@@ -55,31 +58,24 @@ pub(super) async fn health() -> Json<serde_json::Value> {
     Json(serde_json::json!({"status": "ok"}))
 }
 
-/// The origins a browser may open a cookie-authenticated websocket from (cross-site websocket
-/// hijacking: a page elsewhere would otherwise ride the visitor's session cookie).
-#[derive(Clone, Debug)]
-pub(super) struct AllowedOrigins(pub(super) Arc<[String]>);
-
-impl AllowedOrigins {
-    /// Whether a handshake authenticated as `method` may come from `headers`' `Origin`.
-    /// Credentials a page cannot send by itself (bearer tokens, API keys, Basic) come with no
-    /// ambient authority, so only session cookies are checked; a handshake without `Origin`
-    /// is not from a browser.
-    fn admits(&self, method: &AuthMethod, headers: &HeaderMap) -> bool {
-        if *method != AuthMethod::Request {
-            return true;
-        }
-        match headers.get(ORIGIN).map(|o| o.to_str()) {
-            None => true,
-            Some(Ok(origin)) => self.0.iter().any(|allowed| allowed == origin),
-            Some(Err(_)) => false,
-        }
-    }
+/// What the websocket route needs: its policy (origins, limits, timeouts) and what it checks
+/// a socket's credential against.
+#[derive(Clone)]
+pub(super) struct Websockets {
+    pub(super) policy: WebSocketPolicy,
+    pub(super) registry: Registry,
+    pub(super) cookie_key: Key,
 }
 
-/// `GET /ws`: `{"client_id": ...}`, then echo.
+/// `GET /ws`: `{"client_id": ...}`, then echo, under the demo's [`WebSocketPolicy`]: an
+/// `Origin`, when the handshake carries one, must be the service's own or an
+/// `--allowed-origin`, whatever the credential (a browser attaches cookies and cached Basic
+/// credentials by itself); messages of 64 KiB at most; closed after 60 s without a message, after
+/// an hour, and (`1008`) once the client, or the key, token or session that opened the socket,
+/// is no longer valid (checked every `--ws-recheck`). The socket keeps its connection's slot
+/// until it closes.
 pub(super) async fn websocket(
-    origins: AllowedOrigins,
+    sockets: Websockets,
     State(security): State<RouteSecurity<AuthstarClient>>,
     headers: HeaderMap,
     extensions: Extensions,
@@ -90,25 +86,33 @@ pub(super) async fn websocket(
         Ok(found) => found,
         Err(rejection) => return rejection.into_response(),
     };
-    if !origins.admits(method, &headers) {
-        let body = serde_json::json!({
-            "error": "forbidden",
-            "error_description": "this origin may not open a session-authenticated websocket",
-        });
-        return (StatusCode::FORBIDDEN, Json(body)).into_response();
-    }
+    let client = client.clone();
     let client_id = client.client_id().to_owned();
-    upgrade.on_upgrade(move |mut socket| async move {
-        let hello = serde_json::json!({ "client_id": client_id }).to_string();
-        if socket.send(Message::Text(hello.into())).await.is_err() {
-            return;
-        }
-        while let Some(Ok(message)) = socket.recv().await {
-            if matches!(message, Message::Close(_)) || socket.send(message).await.is_err() {
-                break;
+    let standing = Standing::of(method, &client, &headers, &sockets.cookie_key);
+    let slot = extensions.get::<ConnectionSlot>().cloned();
+    let registry = sockets.registry.clone();
+    let still_valid = move || {
+        let (registry, client, standing) = (registry.clone(), client.clone(), standing.clone());
+        async move { standing.still_valid(&registry, &client).await }
+    };
+    sockets.policy.upgrade(
+        &headers,
+        upgrade,
+        still_valid,
+        move |mut socket| async move {
+            // Held until the socket closes: a websocket counts against the connection limits.
+            let _slot = slot;
+            let hello = serde_json::json!({ "client_id": client_id }).to_string();
+            if socket.send(Message::Text(hello.into())).await.is_err() {
+                return;
             }
-        }
-    })
+            while let Some(message) = socket.recv().await {
+                if socket.send(message).await.is_err() {
+                    break;
+                }
+            }
+        },
+    )
 }
 
 #[derive(OpenApi)]
@@ -190,7 +194,7 @@ pub(super) fn metadata(issuer: &str, dpop_algorithms: &[String]) -> serde_json::
         "revocation_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post"],
         "introspection_endpoint": format!("{issuer}/oauth2/introspect"),
         "introspection_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post"],
-        "scopes_supported": ["reports:read", "reports:export", "admin"],
+        "scopes_supported": ["reports:read", "reports:export", "admin", super::INTROSPECT_SCOPE],
         // RFC 9449 §5.1: the token endpoint binds tokens to DPoP proofs made with these.
         "dpop_signing_alg_values_supported": dpop_algorithms,
     })

@@ -7,22 +7,31 @@
 //! |---|---|---|
 //! | request head must arrive within (also: how long an idle keep-alive connection waits for the next request) | 10 s | `--header-timeout` |
 //! | a whole request, body included, must be answered within (408 after) | 30 s | `--request-timeout` |
-//! | connections at once (further ones wait in the kernel's accept queue) | 1024 | `--max-connections` |
+//! | connections at once, websockets included until they close (further ones wait in the kernel's accept queue) | 1024 | `--max-connections` |
+//! | connections at once from one address (IPv6: one /64), trusted proxies exempt; more are closed at once | 64 | `--max-connections-per-address` |
 //! | request body | 64 KiB (413 beyond) | `--max-body` |
 //! | request head | 16 KiB (431 beyond) | — |
+//! | websocket message, frame | 64 KiB, 16 KiB (`1009` beyond) | — |
+//! | websocket without a message from the client | 60 s (`1001`) | `--ws-idle-timeout` |
+//! | websocket lifetime | 1 h (`1001`) | — |
+//! | websocket's credential checked again | every 30 s (`1008` once revoked or expired) | `--ws-recheck` |
+//!
+//! The metrics listener (`--metrics-addr`) is served by the same loop, with the same limits.
 
+use std::collections::HashMap;
 use std::future::Future;
-use std::net::SocketAddr;
-use std::sync::Arc;
+use std::net::{IpAddr, SocketAddr};
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
+use authstar::network::Networks;
 use axum::body::Body;
 use axum::extract::ConnectInfo;
 use hyper::body::Incoming;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::service::TowerToHyperService;
 use tokio::net::TcpListener;
-use tokio::sync::{Semaphore, watch};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore, watch};
 use tower::ServiceExt as _;
 
 use super::DemoService;
@@ -36,8 +45,14 @@ pub struct ServerLimits {
     pub request_timeout: Duration,
     /// Connections served at once.
     pub max_connections: usize,
+    /// Connections served at once from one address (trusted proxies exempt).
+    pub max_connections_per_address: usize,
     /// Largest request body, in bytes.
     pub max_body: usize,
+    /// How long a websocket may go without a message from its client.
+    pub ws_idle_timeout: Duration,
+    /// How often a websocket's credential is checked again.
+    pub ws_recheck: Duration,
 }
 
 impl Default for ServerLimits {
@@ -46,8 +61,70 @@ impl Default for ServerLimits {
             header_timeout: Duration::from_secs(10),
             request_timeout: Duration::from_secs(30),
             max_connections: 1024,
+            max_connections_per_address: 64,
             max_body: 64 * 1024,
+            ws_idle_timeout: Duration::from_secs(60),
+            ws_recheck: Duration::from_secs(30),
         }
+    }
+}
+
+/// A connection's place among the limits: held by the connection, and by the websocket it
+/// becomes (a request's extensions carry it, so the socket's task can keep it), until both end.
+#[derive(Clone, Debug)]
+pub(super) struct ConnectionSlot(#[allow(dead_code)] Arc<Held>);
+
+#[derive(Debug)]
+struct Held {
+    _permit: OwnedSemaphorePermit,
+    _address: Option<AddressSlot>,
+}
+
+/// Connections open per address (IPv6 by its /64).
+#[derive(Clone, Debug, Default)]
+struct PerAddress(Arc<Mutex<HashMap<IpAddr, usize>>>);
+
+/// One connection counted against its address; uncounted when dropped.
+#[derive(Debug)]
+struct AddressSlot {
+    counts: PerAddress,
+    address: IpAddr,
+}
+
+impl PerAddress {
+    /// Counts a connection from `address`, unless it already has `cap` open.
+    fn take(&self, address: IpAddr, cap: usize) -> Option<AddressSlot> {
+        let address = counted(address);
+        let mut counts = self.0.lock().unwrap_or_else(PoisonError::into_inner);
+        let count = counts.entry(address).or_insert(0);
+        if *count >= cap {
+            return None;
+        }
+        *count += 1;
+        Some(AddressSlot {
+            counts: self.clone(),
+            address,
+        })
+    }
+}
+
+impl Drop for AddressSlot {
+    fn drop(&mut self) {
+        let mut counts = self.counts.0.lock().unwrap_or_else(PoisonError::into_inner);
+        if let Some(count) = counts.get_mut(&self.address) {
+            *count -= 1;
+            if *count == 0 {
+                counts.remove(&self.address);
+            }
+        }
+    }
+}
+
+/// The counted part of an address: IPv4 whole, IPv6 by its /64 (which one host usually owns).
+fn counted(address: IpAddr) -> IpAddr {
+    match address.to_canonical() {
+        IpAddr::V6(v6) => IpAddr::V6((u128::from(v6) & !((1u128 << 64) - 1)).into()),
+        v4 => v4,
     }
 }
 
@@ -55,15 +132,18 @@ impl Default for ServerLimits {
 const MAX_HEAD: usize = 16 * 1024;
 
 /// Serves `app` on `listener` until `shutdown` completes, then lets open requests finish for
-/// up to 10 s.
+/// up to 10 s. Connections from `proxies` are not capped per address (each carries many
+/// clients).
 pub(super) async fn serve(
     listener: TcpListener,
     app: DemoService,
     limits: ServerLimits,
+    proxies: Networks,
     shutdown: impl Future<Output = ()>,
 ) {
     let capacity = limits.max_connections.max(1);
     let slots = Arc::new(Semaphore::new(capacity));
+    let per_address = PerAddress::default();
     let (stop, stopping) = watch::channel(false);
     let mut http = hyper::server::conn::http1::Builder::new();
     http.timer(TokioTimer::new())
@@ -73,7 +153,7 @@ pub(super) async fn serve(
     tokio::pin!(shutdown);
     loop {
         // Wait for a free slot before accepting: excess connections queue in the kernel.
-        let slot = tokio::select! {
+        let permit = tokio::select! {
             slot = slots.clone().acquire_owned() => match slot {
                 Ok(slot) => slot,
                 Err(_) => break,
@@ -92,11 +172,29 @@ pub(super) async fn serve(
             },
             () = &mut shutdown => break,
         };
+        let address = if proxies.contains(peer.ip()) {
+            None
+        } else {
+            match per_address.take(peer.ip(), limits.max_connections_per_address.max(1)) {
+                Some(slot) => Some(slot),
+                None => {
+                    // One address holding every slot would starve everyone else.
+                    tracing::debug!(%peer, "authstar demo: too many connections from one address");
+                    drop(stream);
+                    continue;
+                }
+            }
+        };
+        let slot = ConnectionSlot(Arc::new(Held {
+            _permit: permit,
+            _address: address,
+        }));
         let app = app.clone();
+        let request_slot = slot.clone();
         let service = tower::service_fn(move |mut request: axum::http::Request<Incoming>| {
-            request
-                .extensions_mut()
-                .insert(ConnectInfo::<SocketAddr>(peer));
+            let extensions = request.extensions_mut();
+            extensions.insert(ConnectInfo::<SocketAddr>(peer));
+            extensions.insert(request_slot.clone());
             app.clone().oneshot(request.map(Body::new))
         });
         let connection = http
@@ -114,6 +212,7 @@ pub(super) async fn serve(
                 connection.as_mut().graceful_shutdown();
                 let _ = connection.await;
             }
+            // An upgraded websocket's task keeps its own clone of the slot.
             drop(slot);
         });
     }

@@ -1,9 +1,13 @@
 //! The signed session cookie: `POST /session` sets it, `DELETE /session` clears it.
 //!
 //! A session is minted only from client credentials (Basic, a bearer token, an API key), never
-//! from another session, so it cannot renew itself past its expiry; it is honoured only while
-//! its client is active (the `RegistrySession` authenticator); it is `Secure`
-//! when the service is reached over https.
+//! from another session, so it cannot renew itself past its expiry; it names what minted it (the
+//! client's own secret, an API key's id, a token's `jti`) and expires no later than that did;
+//! it is honoured only while its client, and the key or token that minted it, are still valid
+//! (the `RegistrySession` authenticator); it is `Secure` when the service is reached over
+//! https. A sender-constrained (DPoP-bound) token cannot mint one: a cookie is a bearer
+//! credential, and would turn a token only its key's holder may use into one anybody holding
+//! the cookie may.
 
 use authstar::{AuthMethod, AuthstarClient};
 use authstar_axum::RouteSecurity;
@@ -17,7 +21,7 @@ use serde::{Deserialize, Serialize};
 
 /// The session cookie's name.
 pub const SESSION_COOKIE: &str = "authstar_session";
-/// How long a session lasts.
+/// How long a session lasts at most.
 pub const SESSION_SECONDS: u64 = 3600;
 
 /// What the signed cookie carries.
@@ -26,17 +30,49 @@ struct Session {
     client_id: String,
     scopes: Vec<String>,
     exp: u64,
+    /// What minted it, when not the client's own secret.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    minted_by: Option<MintedBy>,
+}
+
+/// The credential a session was minted with, besides the client itself.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub(super) enum MintedBy {
+    /// An API key, by its id.
+    Key(String),
+    /// An access token, by its `jti`.
+    Token(String),
 }
 
 use authstar_jwt::unix_now as now;
 
-/// The client of an unexpired, correctly signed session cookie.
-pub(super) fn read(headers: &HeaderMap, key: &Key) -> Option<AuthstarClient> {
+/// An unexpired, correctly signed session cookie: its client, what minted it, when it ends.
+pub(super) struct Read {
+    pub(super) client: AuthstarClient,
+    pub(super) minted_by: Option<MintedBy>,
+    pub(super) exp: u64,
+}
+
+/// The session cookie in `headers`, if it is signed with `key` and unexpired.
+pub(super) fn read(headers: &HeaderMap, key: &Key) -> Option<Read> {
     let jar = SignedCookieJar::from_headers(headers, key.clone());
     let cookie = jar.get(SESSION_COOKIE)?;
     let json = URL_SAFE_NO_PAD.decode(cookie.value()).ok()?;
     let session: Session = serde_json::from_slice(&json).ok()?;
-    (session.exp > now()).then(|| AuthstarClient::new(session.client_id, session.scopes))
+    (session.exp > now()).then(|| Read {
+        client: AuthstarClient::new(session.client_id, session.scopes),
+        minted_by: session.minted_by,
+        exp: session.exp,
+    })
+}
+
+fn refused(description: &str) -> Response {
+    let body = serde_json::json!({
+        "error": "invalid_request",
+        "error_description": description,
+    });
+    (StatusCode::BAD_REQUEST, Json(body)).into_response()
 }
 
 /// Cookie settings.
@@ -55,26 +91,44 @@ impl Sessions {
             Ok(found) => found,
             Err(rejection) => return rejection.into_response(),
         };
-        if *method == AuthMethod::Request {
+        let credential = client.credential();
+        let minted_by = match method {
             // A session never mints a session: its expiry would be extended forever.
-            let body = serde_json::json!({
-                "error": "invalid_request",
-                "error_description": "a session cannot renew itself: sign in with client credentials",
+            AuthMethod::Request => {
+                return refused("a session cannot renew itself: sign in with client credentials");
+            }
+            AuthMethod::Dpop => {
+                return refused(
+                    "a DPoP-bound token cannot mint a session: a cookie is a bearer credential",
+                );
+            }
+            AuthMethod::Bearer => credential.map(|c| MintedBy::Token(c.id().to_owned())),
+            AuthMethod::Header(_) => credential.map(|c| MintedBy::Key(c.id().to_owned())),
+            _ => None,
+        };
+        let now = now();
+        let exp = credential
+            .and_then(authstar::Credential::expiry)
+            .map_or(now + SESSION_SECONDS, |expiry| {
+                expiry.min(now + SESSION_SECONDS)
             });
-            return (StatusCode::BAD_REQUEST, Json(body)).into_response();
+        if exp <= now {
+            return refused("the credential has expired");
         }
         let session = Session {
             client_id: client.client_id().to_owned(),
             scopes: client.scopes().to_vec(),
-            exp: now() + SESSION_SECONDS,
+            exp,
+            minted_by,
         };
         let value = URL_SAFE_NO_PAD.encode(serde_json::to_vec(&session).unwrap_or_default());
+        let max_age = i64::try_from(exp - now).unwrap_or(0);
         let cookie = Cookie::build((SESSION_COOKIE, value))
             .path("/")
             .http_only(true)
             .secure(self.secure)
             .same_site(SameSite::Strict)
-            .max_age(time::Duration::seconds(SESSION_SECONDS as i64));
+            .max_age(time::Duration::seconds(max_age));
         (
             SignedCookieJar::new(self.key.clone()).add(cookie),
             Json(client.clone()),

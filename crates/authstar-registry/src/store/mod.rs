@@ -211,6 +211,63 @@ impl RevokedToken {
     }
 }
 
+/// What a change-log entry revoked.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum ChangeKind {
+    /// An access token, by its `jti`.
+    Token,
+    /// An API key, by its key id.
+    Key,
+    /// A client (its keys and tokens with it), by its id.
+    Client,
+}
+
+impl ChangeKind {
+    /// The word stored in the log.
+    pub(crate) fn as_str(self) -> &'static str {
+        match self {
+            Self::Token => "token",
+            Self::Key => "key",
+            Self::Client => "client",
+        }
+    }
+
+    pub(crate) fn parse(word: &str) -> Option<Self> {
+        match word {
+            "token" => Some(Self::Token),
+            "key" => Some(Self::Key),
+            "client" => Some(Self::Client),
+            _ => None,
+        }
+    }
+}
+
+/// One revocation, as every instance learns it: the revision it made, what, and (for a token)
+/// its `exp`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Change {
+    /// The revision this revocation moved the registry to.
+    pub revision: u64,
+    /// What was revoked.
+    pub kind: ChangeKind,
+    /// Its id: a `jti`, a key id, a client id.
+    pub id: String,
+    /// A token's `exp`.
+    pub expires_at: Option<u64>,
+}
+
+/// How long after its `exp` a revoked token is still remembered (and refused): longer than any
+/// verifier's leeway, which accepts a token that long past its `exp` (authstar-jwt's default
+/// leeway is 30 s). Forgetting it at `exp` let a revoked token in again for the leeway after
+/// an instance reloaded its revocations.
+pub const REVOKED_KEPT_PAST_EXP: u64 = 300;
+
+/// How long the change log keeps an entry. An instance that has not caught up for longer
+/// reloads everything revoked instead.
+pub const CHANGE_LOG_RETENTION: u64 = 24 * 3600;
+
 /// Everything revoked that a token verifier must know, read in one call.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 #[non_exhaustive]
@@ -224,9 +281,11 @@ pub struct RevocationList {
 /// The rows of a registry. Every call is bounded by the store's call timeout; none holds a
 /// process-wide lock while it waits for the engine.
 ///
-/// Revocations bump a counter, the *revision*, in the same transaction: every process polls it
-/// (one tiny query per interval) and drops its caches when it moves, which is how a revocation
-/// made anywhere reaches every instance within the poll interval.
+/// Revocations bump a counter, the *revision*, and log what they revoked under it, in the same
+/// transaction: every process polls the revision (one tiny query per interval) and, when it
+/// moves, reads the changes since the one it saw and applies exactly those (a token refused, a
+/// key's or client's cache entries dropped): a revocation made anywhere reaches every instance
+/// within the poll interval, and costs each instance what it concerns, not a reload.
 pub trait Store: Send + Sync + fmt::Debug + 'static {
     /// Brings the schema to the newest version this build knows; returns that version.
     /// Safe to run from several processes at once.
@@ -269,16 +328,22 @@ pub trait Store: Send + Sync + fmt::Debug + 'static {
     fn revision(&self) -> StoreFuture<'_, u64>;
 
     /// Records a revoked token (idempotent: [`Revoked::Already`] the second time), bumps the
-    /// revision, and deletes the rows of tokens expired before `at`.
+    /// revision and logs the change, and deletes the rows of tokens expired more than
+    /// [`REVOKED_KEPT_PAST_EXP`] before `at`.
     fn revoke_token<'a>(&'a self, token: &'a RevokedToken, at: u64) -> StoreFuture<'a, Revoked>;
 
-    /// Revoked tokens expiring at or after `now`, and every revoked client.
-    fn revocations(&self, now: u64) -> StoreFuture<'_, RevocationList>;
+    /// Revoked tokens expiring at or after `since`, and every revoked client.
+    fn revocations(&self, since: u64) -> StoreFuture<'_, RevocationList>;
+
+    /// The changes after `revision`, oldest first, at most `limit` of them. The log keeps
+    /// [`CHANGE_LOG_RETENTION`]: a caller further behind finds its next revision missing and
+    /// reloads [`revocations`](Self::revocations) instead.
+    fn changes_since(&self, revision: u64, limit: u32) -> StoreFuture<'_, Vec<Change>>;
 }
 
 /// The schema versions, shared by both engines: each step is one migration, applied in order
 /// and recorded in `authstar_schema`.
-pub(crate) const SCHEMA_VERSION: u32 = 3;
+pub(crate) const SCHEMA_VERSION: u32 = 4;
 
 /// The migrations, in order, in SQL both engines take (SQLite reads `BIGINT` as an integer):
 /// index 0 brings the schema to version 1. Version 1 is the schema from before versioning;
@@ -319,4 +384,14 @@ pub(crate) const MIGRATIONS: [&str; SCHEMA_VERSION as usize] = [
         revoked_at BIGINT NOT NULL
     );
     CREATE INDEX revoked_tokens_expiry ON revoked_tokens (expires_at);",
+    // 4: the change log: what each revision revoked, so instances apply it instead of
+    // dropping every cache and reloading everything revoked.
+    "CREATE TABLE revocation_log (
+        revision   BIGINT PRIMARY KEY,
+        kind       TEXT NOT NULL,
+        id         TEXT NOT NULL,
+        expires_at BIGINT,
+        at         BIGINT NOT NULL
+    );
+    CREATE INDEX revocation_log_at ON revocation_log (at);",
 ];

@@ -8,8 +8,9 @@ use tokio_postgres::error::SqlState;
 use tokio_postgres::{NoTls, Row};
 
 use super::{
-    ClientRow, DEFAULT_CALL_TIMEOUT, KeyRow, MIGRATIONS, RevocationList, Revoked, RevokedToken,
-    SCHEMA_VERSION, Store, StoreError, StoreFuture, Usage, sql,
+    CHANGE_LOG_RETENTION, Change, ChangeKind, ClientRow, DEFAULT_CALL_TIMEOUT, KeyRow, MIGRATIONS,
+    REVOKED_KEPT_PAST_EXP, RevocationList, Revoked, RevokedToken, SCHEMA_VERSION, Store,
+    StoreError, StoreFuture, Usage, sql,
 };
 
 /// Connections at most per process.
@@ -132,12 +133,49 @@ fn key_row(row: &Row) -> Result<KeyRow, StoreError> {
     })
 }
 
-/// Revokes one row (`sql_update` takes the time, then the id), bumping the revision in the same
-/// transaction when it changed.
+/// Bumps the revision and logs what it revoked, inside `transaction`; drops log entries past
+/// their retention.
+async fn log_change(
+    transaction: &deadpool_postgres::Transaction<'_>,
+    kind: ChangeKind,
+    id: &str,
+    expires_at: Option<u64>,
+    at: u64,
+) -> Result<(), StoreError> {
+    let revision: i64 = transaction
+        .query_one(sql::BUMP_REVISION, &[])
+        .await
+        .and_then(|row| row.try_get(0))
+        .map_err(failed)?;
+    transaction
+        .execute(
+            sql::LOG_CHANGE,
+            &[
+                &revision,
+                &kind.as_str(),
+                &id,
+                &expires_at.map(seconds),
+                &seconds(at),
+            ],
+        )
+        .await
+        .map_err(failed)?;
+    transaction
+        .execute(
+            sql::PURGE_CHANGES,
+            &[&seconds(at.saturating_sub(CHANGE_LOG_RETENTION))],
+        )
+        .await
+        .map_err(failed)?;
+    Ok(())
+}
+
+/// Revokes one row (`sql_update` takes the time, then the id), bumping the revision and logging
+/// the change in the same transaction when it changed.
 async fn revoke(
     mut client: deadpool_postgres::Object,
-    sql_update: &str,
-    sql_exists: &str,
+    kind: ChangeKind,
+    (sql_update, sql_exists): (&str, &str),
     id: &str,
     at: u64,
 ) -> Result<Revoked, StoreError> {
@@ -147,10 +185,7 @@ async fn revoke(
         .await
         .map_err(failed)?;
     let outcome = if changed > 0 {
-        transaction
-            .execute(sql::BUMP_REVISION, &[])
-            .await
-            .map_err(failed)?;
+        log_change(&transaction, kind, id, None, at).await?;
         Revoked::Now
     } else if transaction
         .query_opt(sql_exists, &[&id])
@@ -268,8 +303,8 @@ impl Store for PostgresStore {
         self.call(move |client| {
             revoke(
                 client,
-                sql::REVOKE_CLIENT,
-                sql::CLIENT_EXISTS,
+                ChangeKind::Client,
+                (sql::REVOKE_CLIENT, sql::CLIENT_EXISTS),
                 client_id,
                 at,
             )
@@ -317,7 +352,15 @@ impl Store for PostgresStore {
     }
 
     fn revoke_key<'a>(&'a self, key_id: &'a str, at: u64) -> StoreFuture<'a, Revoked> {
-        self.call(move |client| revoke(client, sql::REVOKE_KEY, sql::KEY_EXISTS, key_id, at))
+        self.call(move |client| {
+            revoke(
+                client,
+                ChangeKind::Key,
+                (sql::REVOKE_KEY, sql::KEY_EXISTS),
+                key_id,
+                at,
+            )
+        })
     }
 
     fn record_usage<'a>(&'a self, uses: &'a [Usage]) -> StoreFuture<'a, ()> {
@@ -365,13 +408,20 @@ impl Store for PostgresStore {
                 .await
                 .map_err(failed)?;
             if inserted > 0 {
-                transaction
-                    .execute(sql::BUMP_REVISION, &[])
-                    .await
-                    .map_err(failed)?;
+                log_change(
+                    &transaction,
+                    ChangeKind::Token,
+                    &token.jti,
+                    Some(token.expires_at),
+                    at,
+                )
+                .await?;
             }
             transaction
-                .execute(sql::PURGE_REVOKED_TOKENS, &[&seconds(at)])
+                .execute(
+                    sql::PURGE_REVOKED_TOKENS,
+                    &[&seconds(at.saturating_sub(REVOKED_KEPT_PAST_EXP))],
+                )
                 .await
                 .map_err(failed)?;
             transaction.commit().await.map_err(failed)?;
@@ -383,10 +433,10 @@ impl Store for PostgresStore {
         })
     }
 
-    fn revocations(&self, now: u64) -> StoreFuture<'_, RevocationList> {
+    fn revocations(&self, since: u64) -> StoreFuture<'_, RevocationList> {
         self.call(move |client| async move {
             let tokens = client
-                .query(sql::REVOKED_TOKENS, &[&seconds(now)])
+                .query(sql::REVOKED_TOKENS, &[&seconds(since)])
                 .await
                 .map_err(failed)?;
             let clients = client
@@ -408,6 +458,34 @@ impl Store for PostgresStore {
                 .map(|row| row.try_get(0).map_err(failed))
                 .collect::<Result<_, StoreError>>()?;
             Ok(RevocationList { tokens, clients })
+        })
+    }
+
+    fn changes_since(&self, revision: u64, limit: u32) -> StoreFuture<'_, Vec<Change>> {
+        self.call(move |client| async move {
+            let statement = client
+                .prepare_cached(sql::CHANGES_SINCE)
+                .await
+                .map_err(failed)?;
+            let rows = client
+                .query(&statement, &[&seconds(revision), &i64::from(limit)])
+                .await
+                .map_err(failed)?;
+            rows.iter()
+                .map(|row| {
+                    let revision: i64 = row.try_get(0).map_err(failed)?;
+                    let kind: &str = row.try_get(1).map_err(failed)?;
+                    let expires_at: Option<i64> = row.try_get(3).map_err(failed)?;
+                    Ok(Change {
+                        revision: u64::try_from(revision).unwrap_or(0),
+                        kind: ChangeKind::parse(kind).ok_or_else(|| {
+                            StoreError::engine(format!("unknown change kind {kind:?} in the log"))
+                        })?,
+                        id: row.try_get(2).map_err(failed)?,
+                        expires_at: unsigned(expires_at),
+                    })
+                })
+                .collect()
         })
     }
 }

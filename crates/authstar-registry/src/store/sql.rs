@@ -41,7 +41,14 @@ pub(crate) const REVOKE_KEY: &str =
 pub(crate) const KEY_EXISTS: &str = "SELECT 1 FROM api_keys WHERE key_id = $1";
 pub(crate) const KEY_USED: &str = "UPDATE api_keys SET last_used_at = $1 WHERE key_id = $2";
 
-pub(crate) const BUMP_REVISION: &str = "UPDATE revision SET value = value + 1 WHERE id = 1";
+/// Bumps the revision and returns the new one (both engines take `RETURNING`).
+pub(crate) const BUMP_REVISION: &str =
+    "UPDATE revision SET value = value + 1 WHERE id = 1 RETURNING value";
+pub(crate) const LOG_CHANGE: &str = "INSERT INTO revocation_log (revision, kind, id, expires_at, \
+     at) VALUES ($1, $2, $3, $4, $5)";
+pub(crate) const PURGE_CHANGES: &str = "DELETE FROM revocation_log WHERE at < $1";
+pub(crate) const CHANGES_SINCE: &str = "SELECT revision, kind, id, expires_at FROM \
+     revocation_log WHERE revision > $1 ORDER BY revision LIMIT $2";
 pub(crate) const REVISION: &str = "SELECT value FROM revision WHERE id = 1";
 
 pub(crate) const INSERT_REVOKED_TOKEN: &str = "INSERT INTO revoked_tokens (jti, client_id, \

@@ -7,8 +7,9 @@ use std::time::Duration;
 use rusqlite::{Connection, OptionalExtension, params};
 
 use super::{
-    ClientRow, DEFAULT_CALL_TIMEOUT, KeyRow, MIGRATIONS, RevocationList, Revoked, RevokedToken,
-    SCHEMA_VERSION, Store, StoreError, StoreFuture, Usage, sql,
+    CHANGE_LOG_RETENTION, Change, ChangeKind, ClientRow, DEFAULT_CALL_TIMEOUT, KeyRow, MIGRATIONS,
+    REVOKED_KEPT_PAST_EXP, RevocationList, Revoked, RevokedToken, SCHEMA_VERSION, Store,
+    StoreError, StoreFuture, Usage, sql,
 };
 
 /// Connections kept open between calls; more are opened under load and closed after.
@@ -50,7 +51,18 @@ impl SqliteStore {
         // SQLite gives the -wal and -shm files the database file's permissions.
         match crate::secrets::create_private(path) {
             Ok(_) => {}
-            Err(error) if error.kind() == std::io::ErrorKind::AlreadyExists => {}
+            Err(error) if error.kind() == std::io::ErrorKind::AlreadyExists => {
+                if let Some(mode) = crate::secrets::shared_mode(path) {
+                    // Hashes under a pepper kept elsewhere: not a secret by themselves, but
+                    // nobody else has any business reading them.
+                    tracing::warn!(
+                        path = %path.display(),
+                        mode = format_args!("{mode:o}"),
+                        "authstar registry: the database file is readable by other users: run \
+                         `chmod 600` on it (and its -wal and -shm files)"
+                    );
+                }
+            }
             Err(error) => return Err(StoreError::engine(error)),
         }
         let first = connect(path, timeout).map_err(StoreError::engine)?;
@@ -147,12 +159,39 @@ fn key_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<KeyRow> {
     })
 }
 
-/// Revokes one row (`sql_update` takes the time, then the id), bumping the revision in the same
-/// transaction when it changed.
+/// Bumps the revision and logs what it revoked, inside `transaction`; drops log entries past
+/// their retention.
+fn log_change(
+    transaction: &rusqlite::Transaction<'_>,
+    kind: ChangeKind,
+    id: &str,
+    expires_at: Option<u64>,
+    at: u64,
+) -> Result<(), StoreError> {
+    let revision: i64 = transaction
+        .query_row(sql::BUMP_REVISION, [], |row| row.get(0))
+        .map_err(failed)?;
+    transaction
+        .execute(
+            sql::LOG_CHANGE,
+            params![revision, kind.as_str(), id, expires_at, at],
+        )
+        .map_err(failed)?;
+    transaction
+        .execute(
+            sql::PURGE_CHANGES,
+            params![at.saturating_sub(CHANGE_LOG_RETENTION)],
+        )
+        .map_err(failed)?;
+    Ok(())
+}
+
+/// Revokes one row (`sql_update` takes the time, then the id), bumping the revision and logging
+/// the change in the same transaction when it changed.
 fn revoke(
     connection: &mut Connection,
-    sql_update: &str,
-    sql_exists: &str,
+    kind: ChangeKind,
+    (sql_update, sql_exists): (&str, &str),
     id: &str,
     at: u64,
 ) -> Result<Revoked, StoreError> {
@@ -161,9 +200,7 @@ fn revoke(
         .execute(sql_update, params![at, id])
         .map_err(failed)?;
     let outcome = if changed > 0 {
-        transaction
-            .execute(sql::BUMP_REVISION, [])
-            .map_err(failed)?;
+        log_change(&transaction, kind, id, None, at)?;
         Revoked::Now
     } else if transaction
         .query_row(sql_exists, [id], |_| Ok(()))
@@ -267,8 +304,8 @@ impl Store for SqliteStore {
         self.call(move |connection| {
             revoke(
                 connection,
-                sql::REVOKE_CLIENT,
-                sql::CLIENT_EXISTS,
+                ChangeKind::Client,
+                (sql::REVOKE_CLIENT, sql::CLIENT_EXISTS),
                 &client_id,
                 at,
             )
@@ -315,7 +352,13 @@ impl Store for SqliteStore {
     fn revoke_key<'a>(&'a self, key_id: &'a str, at: u64) -> StoreFuture<'a, Revoked> {
         let key_id = key_id.to_owned();
         self.call(move |connection| {
-            revoke(connection, sql::REVOKE_KEY, sql::KEY_EXISTS, &key_id, at)
+            revoke(
+                connection,
+                ChangeKind::Key,
+                (sql::REVOKE_KEY, sql::KEY_EXISTS),
+                &key_id,
+                at,
+            )
         })
     }
 
@@ -356,12 +399,19 @@ impl Store for SqliteStore {
                 )
                 .map_err(failed)?;
             if inserted > 0 {
-                transaction
-                    .execute(sql::BUMP_REVISION, [])
-                    .map_err(failed)?;
+                log_change(
+                    &transaction,
+                    ChangeKind::Token,
+                    &token.jti,
+                    Some(token.expires_at),
+                    at,
+                )?;
             }
             transaction
-                .execute(sql::PURGE_REVOKED_TOKENS, params![at])
+                .execute(
+                    sql::PURGE_REVOKED_TOKENS,
+                    params![at.saturating_sub(REVOKED_KEPT_PAST_EXP)],
+                )
                 .map_err(failed)?;
             transaction.commit().map_err(failed)?;
             Ok(if inserted > 0 {
@@ -372,13 +422,13 @@ impl Store for SqliteStore {
         })
     }
 
-    fn revocations(&self, now: u64) -> StoreFuture<'_, RevocationList> {
+    fn revocations(&self, since: u64) -> StoreFuture<'_, RevocationList> {
         self.call(move |connection| {
             let mut tokens = connection
                 .prepare_cached(sql::REVOKED_TOKENS)
                 .map_err(failed)?;
             let tokens = tokens
-                .query_map([now], |row| Ok((row.get(0)?, row.get(1)?)))
+                .query_map([since], |row| Ok((row.get(0)?, row.get(1)?)))
                 .and_then(Iterator::collect)
                 .map_err(failed)?;
             let mut clients = connection
@@ -389,6 +439,34 @@ impl Store for SqliteStore {
                 .and_then(Iterator::collect)
                 .map_err(failed)?;
             Ok(RevocationList { tokens, clients })
+        })
+    }
+
+    fn changes_since(&self, revision: u64, limit: u32) -> StoreFuture<'_, Vec<Change>> {
+        self.call(move |connection| {
+            let mut statement = connection
+                .prepare_cached(sql::CHANGES_SINCE)
+                .map_err(failed)?;
+            let rows = statement
+                .query_map(params![revision, limit], |row| {
+                    let kind: String = row.get(1)?;
+                    Ok((row.get::<_, u64>(0)?, kind, row.get(2)?, row.get(3)?))
+                })
+                .map_err(failed)?;
+            let mut changes = Vec::new();
+            for row in rows {
+                let (revision, kind, id, expires_at) = row.map_err(failed)?;
+                let kind = ChangeKind::parse(&kind).ok_or_else(|| {
+                    StoreError::engine(format!("unknown change kind {kind:?} in the log"))
+                })?;
+                changes.push(Change {
+                    revision,
+                    kind,
+                    id,
+                    expires_at,
+                });
+            }
+            Ok(changes)
         })
     }
 }
