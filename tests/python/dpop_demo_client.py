@@ -94,3 +94,13 @@ assert doc["components"]["securitySchemes"]["dpop"] == {
 assert {"dpop": []} in doc["paths"]["/me"]["get"]["security"], doc["paths"]["/me"]["get"]["security"]
 
 print("dpop ok")
+
+# A DPoP-bound token cannot mint a session cookie: the cookie is a bearer credential, and would
+# let whoever holds it act without the key (issue 20, item 4).
+session_url = f"{base}/session"
+minted = http.post("/session", headers={"Authorization": f"DPoP {token}",
+                                         "DPoP": key.proof("POST", session_url, token)})
+assert minted.status_code == 400, (minted.status_code, minted.text)
+assert "set-cookie" not in minted.headers, minted.headers
+
+print("dpop session refused")

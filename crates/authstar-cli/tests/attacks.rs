@@ -7,6 +7,7 @@ use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::time::{Duration, Instant};
 
+use base64::Engine as _;
 use futures_util::StreamExt;
 use reqwest::StatusCode;
 use serde_json::Value;
@@ -175,7 +176,11 @@ async fn a_guesser_cannot_lock_a_client_out_of_its_own_address() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_wrong_password_flood_is_bounded_answers_503_and_does_not_tell_which_ids_exist() {
-    let demo = Demo::start("attack-flood", &["--no-throttle"]);
+    // 96 clients at once from one address: above the per-address cap (64) on purpose here.
+    let demo = Demo::start(
+        "attack-flood",
+        &["--no-throttle", "--max-connections-per-address", "1000"],
+    );
     imported_client(&demo, "imported", IMPORTED);
     let http = reqwest::Client::new();
     let before = demo.rss_kib();
@@ -430,10 +435,22 @@ async fn a_session_websocket_opens_only_from_an_allowed_origin() {
         101,
         "not a browser"
     );
-    // Credentials a page cannot attach by itself carry no ambient authority.
+    // Any handshake that carries an `Origin` is checked, whatever its credential: a browser
+    // attaches a cached Basic credential by itself (issue 20, item 13: it was let through).
     let key = demo.value("api_key:");
     assert_eq!(
-        handshake(vec![("x-api-key", key), ("origin", evil)]).await,
-        101
+        handshake(vec![("x-api-key", key.clone()), ("origin", evil.clone())]).await,
+        403
     );
+    let secret = demo.value("client_secret:");
+    let basic = base64::engine::general_purpose::STANDARD.encode(format!("demo-client:{secret}"));
+    assert_eq!(
+        handshake(vec![
+            ("authorization", format!("Basic {basic}")),
+            ("origin", evil)
+        ])
+        .await,
+        403
+    );
+    assert_eq!(handshake(vec![("x-api-key", key)]).await, 101);
 }

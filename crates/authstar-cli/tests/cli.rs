@@ -308,42 +308,45 @@ fn migrate_brings_a_database_to_this_version_and_adopts_an_unversioned_one() {
     let dir = Workdir::new("migrate");
     assert_eq!(
         dir.ok(&["migrate", "--db", "new.db"]).trim(),
-        "new.db: schema version 3"
+        "new.db: schema version 4"
     );
     assert_eq!(
         dir.ok(&["migrate", "--db", "new.db"]).trim(),
-        "new.db: schema version 3"
+        "new.db: schema version 4"
     );
     // A database from before versioning (its tables, no `authstar_schema`) keeps its clients.
     dir.ok(&["clients", "create", "--id", "old", "--db", "old.db"]);
     let old = rusqlite::Connection::open(dir.0.join("old.db")).unwrap();
     old.execute_batch(
-        "DROP TABLE authstar_schema; DROP TABLE revision; DROP TABLE revoked_tokens;",
+        "DROP TABLE authstar_schema; DROP TABLE revision; DROP TABLE revoked_tokens; \
+         DROP TABLE revocation_log;",
     )
     .unwrap();
     drop(old);
     assert_eq!(
         dir.ok(&["migrate", "--db", "old.db"]).trim(),
-        "old.db: schema version 3"
+        "old.db: schema version 4"
     );
     assert_eq!(
         dir.json(&["clients", "list", "--json", "--db", "old.db"])[0]["client_id"],
         "old"
     );
-    // The password of a PostgreSQL URL is never printed, even in an error.
-    let failed = dir.run(&[
-        "migrate",
-        "--db",
+    // The password of a PostgreSQL URL is never printed, even in an error, wherever the URL
+    // carries it (issue 20, item 14: `?password=` was printed).
+    for url in [
         "postgres://authstar:hunter2@127.0.0.1:1/none",
-    ]);
-    assert!(!failed.status.success());
-    let said = format!(
-        "{}{}",
-        String::from_utf8_lossy(&failed.stdout),
-        String::from_utf8_lossy(&failed.stderr)
-    );
-    assert!(
-        said.starts_with("error: ") && !said.contains("hunter2"),
-        "{said}"
-    );
+        "postgres://authstar@127.0.0.1:1/none?password=hunter2",
+    ] {
+        let failed = dir.run(&["migrate", "--db", url]);
+        assert!(!failed.status.success());
+        let said = format!(
+            "{}{}",
+            String::from_utf8_lossy(&failed.stdout),
+            String::from_utf8_lossy(&failed.stderr)
+        );
+        assert!(
+            said.starts_with("error: ") && !said.contains("hunter2"),
+            "{said}"
+        );
+    }
 }

@@ -163,6 +163,8 @@ async fn rfc9449_a_python_dpop_client_gets_and_uses_a_bound_token() {
     let (id, secret) = (demo.value("client_id:"), demo.value("client_secret:"));
     let out = python::run("dpop_demo_client.py", &[&demo.base, &id, &secret]);
     assert!(out.contains("dpop ok"), "{out}");
+    // Issue 20, item 4: a DPoP-bound token minted a bearer session cookie for an hour.
+    assert!(out.contains("dpop session refused"), "{out}");
 }
 
 /// RFC 9449 §8 and §9 with `--dpop-nonces`: the token endpoint and `/me` answer

@@ -73,7 +73,15 @@ async fn a_client_revokes_its_own_tokens_only_and_introspection_tells_nothing_of
     let secret = demo.value("client_secret:");
     let other: Value = serde_json::from_slice(
         &demo
-            .cli(&["clients", "create", "--id", "other", "--json"])
+            .cli(&[
+                "clients",
+                "create",
+                "--id",
+                "other",
+                "--scope",
+                "introspect",
+                "--json",
+            ])
             .stdout,
     )
     .unwrap();
@@ -97,6 +105,24 @@ async fn a_client_revokes_its_own_tokens_only_and_introspection_tells_nothing_of
     assert_eq!(answer["iss"], demo.base.as_str());
     assert_eq!(answer["aud"], demo.base.as_str());
     assert!(answer["jti"].is_string() && answer["exp"].is_u64() && answer["iat"].is_u64());
+
+    // A client without the `introspect` scope learns about its own tokens only: another
+    // client's valid token is `{"active": false}`, as an invalid one would be (issue 20, item
+    // 17: any authenticated client could introspect any token).
+    let plain: Value = serde_json::from_slice(
+        &demo
+            .cli(&["clients", "create", "--id", "plain", "--json"])
+            .stdout,
+    )
+    .unwrap();
+    let plain = ("plain", plain["client_secret"].as_str().unwrap().to_owned());
+    let nosy = (plain.0, plain.1.as_str());
+    assert_eq!(
+        round.introspect(nosy, &token).await,
+        serde_json::json!({"active": false})
+    );
+    let own = round.token(nosy.0, nosy.1).await;
+    assert_eq!(round.introspect(nosy, &own).await["active"], true);
 
     // Asking needs client authentication; a wrong secret is 401 with the Basic challenge.
     for caller in [None, Some(("other", "wrong"))] {
