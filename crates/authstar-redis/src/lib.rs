@@ -393,10 +393,10 @@ impl ThrottleStore for RedisThrottle {
     }
 }
 
-/// Locks heard from Redis, by a hash of the counter's digest with this process's own random
-/// seed → until when.
+/// Locks heard from Redis: counter digest → until when, sharded by a hash of the digest with
+/// this process's own random seed.
 struct RemoteLocks {
-    shards: Box<[Mutex<HashMap<u64, Instant>>]>,
+    shards: Box<[Mutex<HashMap<Digest, Instant>>]>,
     len: AtomicUsize,
     hasher: foldhash::fast::RandomState,
 }
@@ -412,12 +412,11 @@ impl Default for RemoteLocks {
 }
 
 impl RemoteLocks {
-    fn shard(&self, key: &[u8]) -> (std::sync::MutexGuard<'_, HashMap<u64, Instant>>, u64) {
+    fn shard(&self, key: &Digest) -> std::sync::MutexGuard<'_, HashMap<Digest, Instant>> {
         let hash = self.hasher.hash_one(key);
-        let shard = self.shards[(hash as usize) % SHARDS]
+        self.shards[(hash as usize) % SHARDS]
             .lock()
-            .unwrap_or_else(PoisonError::into_inner);
-        (shard, hash)
+            .unwrap_or_else(PoisonError::into_inner)
     }
 
     fn len(&self) -> usize {
@@ -428,20 +427,19 @@ impl RemoteLocks {
         self.len() == 0
     }
 
-    fn wait(&self, key: &[u8], now: Instant) -> Option<Duration> {
-        let (shard, hash) = self.shard(key);
-        let until = *shard.get(&hash)?;
+    fn wait(&self, key: &Digest, now: Instant) -> Option<Duration> {
+        let until = *self.shard(key).get(key)?;
         let wait = until.saturating_duration_since(now);
         (!wait.is_zero()).then_some(wait)
     }
 
     /// Records a lock until `until`; when the shard is full, expired locks go first, then the
     /// one ending soonest.
-    fn insert(&self, key: &[u8], until: Instant) {
+    fn insert(&self, key: &Digest, until: Instant) {
         let now = Instant::now();
-        let (mut shard, id) = self.shard(key);
+        let mut shard = self.shard(key);
         let before = shard.len();
-        if before >= REMOTE_CAPACITY / SHARDS && !shard.contains_key(&id) {
+        if before >= REMOTE_CAPACITY / SHARDS && !shard.contains_key(key) {
             shard.retain(|_, until| *until > now);
             if shard.len() >= REMOTE_CAPACITY / SHARDS
                 && let Some(soonest) = shard
@@ -452,7 +450,7 @@ impl RemoteLocks {
                 shard.remove(&soonest);
             }
         }
-        let entry = shard.entry(id).or_insert(until);
+        let entry = shard.entry(*key).or_insert(until);
         *entry = (*entry).max(until);
         let after = shard.len();
         drop(shard);
@@ -461,6 +459,19 @@ impl RemoteLocks {
         } else {
             self.len.fetch_sub(before - after, Ordering::Relaxed);
         }
+    }
+
+    /// The locks in force, with what is left of each.
+    fn in_force(&self, now: Instant) -> Vec<(Digest, Duration)> {
+        let mut locks = Vec::new();
+        for shard in &*self.shards {
+            let shard = shard.lock().unwrap_or_else(PoisonError::into_inner);
+            locks.extend(shard.iter().filter_map(|(key, until)| {
+                let left = until.saturating_duration_since(now);
+                (!left.is_zero()).then_some((*key, left))
+            }));
+        }
+        locks
     }
 
     /// Drops expired locks so an idle store goes back to the lookup-free path.
@@ -473,6 +484,38 @@ impl RemoteLocks {
             self.len.fetch_sub(before - shard.len(), Ordering::Relaxed);
         }
     }
+}
+
+/// Puts locks back into the set of locks in force (after Redis restarted empty, say): KEYS[1]
+/// the set; ARGV pairs of digest (hex) and remaining ms, on Redis's clock.
+const REPUBLISH_SCRIPT: &str = r"
+local time = redis.call('TIME')
+local now = tonumber(time[1]) * 1000 + math.floor(tonumber(time[2]) / 1000)
+for i = 1, #ARGV, 2 do
+  redis.call('ZADD', KEYS[1], 'GT', now + tonumber(ARGV[i + 1]), ARGV[i])
+end
+return #ARGV / 2
+";
+
+/// Locks republished per script call.
+const REPUBLISH_BATCH: usize = 512;
+
+/// Puts the locks this instance knows back into the set of locks in force, so that an instance
+/// starting later learns them even though Redis lost them (a restart without persistence).
+async fn republish(
+    connection: &mut redis::aio::MultiplexedConnection,
+    names: &Names,
+    locks: Vec<(Digest, Duration)>,
+) -> redis::RedisResult<()> {
+    let script = redis::Script::new(REPUBLISH_SCRIPT);
+    for batch in locks.chunks(REPUBLISH_BATCH) {
+        let mut invocation = script.key(&names.locks);
+        for (key, left) in batch {
+            invocation.arg(hex(key)).arg(millis(*left));
+        }
+        invocation.invoke_async::<u64>(connection).await?;
+    }
+    Ok(())
 }
 
 /// Failures not yet applied to Redis: counter → budget and count.
@@ -580,10 +623,17 @@ async fn listen(
             return;
         }
         // Subscribe first, then read the locks already in force: none falls in between.
+        let held = shared
+            .upgrade()
+            .map(|shared| shared.remote.in_force(Instant::now()))
+            .unwrap_or_default();
         let subscribed = tokio::time::timeout(timeout, async {
             let mut pubsub = client.get_async_pubsub().await?;
             pubsub.subscribe(&names.channel).await?;
             let mut connection = client.get_multiplexed_async_connection().await?;
+            // After an outage Redis may have come back empty: the locks this instance holds go
+            // back into the set, for instances that start later.
+            republish(&mut connection, &names, held).await?;
             let in_force: Vec<String> = redis::Script::new(LOCKS_SCRIPT)
                 .key(&names.locks)
                 .arg(REMOTE_CAPACITY)
@@ -678,12 +728,13 @@ mod tests {
     fn remote_locks_are_bounded_and_expire() {
         let locks = RemoteLocks::default();
         let now = Instant::now();
-        for n in 0..(REMOTE_CAPACITY as u32 + 100) {
+        for n in 0..(REMOTE_CAPACITY as u128 + 100) {
             locks.insert(&n.to_be_bytes(), now + Duration::from_secs(60));
         }
         assert!(locks.len() <= REMOTE_CAPACITY, "{}", locks.len());
         let id = [7u8; 16];
         locks.insert(&id, now + Duration::from_millis(1));
+        assert!(locks.in_force(now).iter().any(|(key, _)| *key == id));
         assert!(locks.wait(&id, now).is_some());
         std::thread::sleep(Duration::from_millis(5));
         assert_eq!(locks.wait(&id, Instant::now()), None);

@@ -177,6 +177,48 @@ async fn redis_killed_and_restarted_never_opens_the_door_never_waits_and_heals()
     eprintln!("sharing resumed {took:?} after Redis restarted");
 }
 
+/// Issue 20, item 29: Redis restarted without persistence came back empty, and instances only
+/// sent the failures they had queued: an instance started after the restart knew no lock in
+/// force (one more guess per locked pair). Instances put the locks they hold back.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn locks_in_force_survive_a_redis_restart() {
+    let port = free_port();
+    let Some(server) = RedisServer::start(port) else {
+        return;
+    };
+    let url = server.url();
+    let prefix = prefix("restart");
+    let a = RedisThrottle::builder(&url)
+        .prefix(&prefix)
+        .call_timeout(Duration::from_millis(200))
+        .start()
+        .unwrap();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let key = identity("locked-before-the-restart");
+    for _ in 0..10 {
+        a.fail(&key, budget(), Instant::now());
+    }
+    within(Duration::from_secs(2), "the lock heard back", || {
+        a.remote_locks() > 0
+    })
+    .await;
+
+    drop(server);
+    let _server = RedisServer::start(port).unwrap();
+    // No failure after the restart: an instance that starts now must still learn the lock.
+    tokio::time::sleep(Duration::from_millis(1_500)).await;
+    let late = RedisThrottle::builder(&url)
+        .prefix(&prefix)
+        .start()
+        .unwrap();
+    within(
+        Duration::from_secs(5),
+        "a lock from before the restart",
+        || late.locked(&key, budget(), Instant::now()).is_some(),
+    )
+    .await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_unreachable_redis_is_not_an_error_at_start_and_costs_no_wait() {
     let url = format!("redis://127.0.0.1:{}", free_port());
