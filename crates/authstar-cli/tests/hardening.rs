@@ -483,3 +483,37 @@ async fn a_client_revoking_without_bound_is_told_to_retry() {
     );
     assert!(statuses.iter().all(|s| *s == 200 || *s == 503));
 }
+
+/// Item 30, documented rather than changed: with PostgreSQL down at start the demo exits with
+/// one line (it checks the pepper's fingerprint and the schema before serving anything), within
+/// its call timeout, never a hang or a panic.
+#[test]
+fn a_demo_whose_database_is_down_exits_with_one_line() {
+    let dir =
+        std::env::temp_dir().join(format!("authstar-hardening-pgdown-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let closed = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let started = Instant::now();
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_authstar"))
+        .args(["demo", "--port", "0", "--secrets", "secrets.json", "--db"])
+        .arg(format!(
+            "postgres://authstar:hunter2@127.0.0.1:{closed}/authstar"
+        ))
+        .current_dir(&dir)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(!output.status.success());
+    assert!(started.elapsed() < Duration::from_secs(10));
+    assert_eq!(stderr.trim().lines().count(), 1, "{stderr}");
+    assert!(
+        stderr.starts_with("error: ") && !stderr.contains("hunter2"),
+        "{stderr}"
+    );
+    let _ = std::fs::remove_dir_all(dir);
+}
