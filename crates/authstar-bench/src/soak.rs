@@ -1,6 +1,7 @@
 //! The soak: `authstar demo` (release) under `wrk` for a minute or more with a mix of valid,
-//! invalid, malformed and throttled requests, plus 200 idle connections kept open, its RSS
-//! sampled every second. Writes `benchmarks/results/soak.md` (table) and `soak.png` (RSS over
+//! invalid, malformed and throttled requests, plus 200 idle connections kept open and a
+//! websocket share (sockets opened, echoed and closed in turn, some with oversized messages),
+//! its RSS sampled every second. Writes `benchmarks/results/soak.md` (table) and `soak.png` (RSS over
 //! time). Passes when no response is a 5xx other than the documented 503 and RSS after a 30 s
 //! warm-up stays within 10 % of its mean.
 //!
@@ -213,6 +214,90 @@ fn idle_connections(
     })
 }
 
+/// What the websocket share saw.
+#[derive(Default)]
+struct Sockets {
+    opened: u64,
+    echoed: u64,
+    /// Oversized messages that ended their socket (the server's 1009, or the connection cut).
+    oversized_closed: u64,
+    /// Oversized messages echoed back: a missing limit.
+    oversized_echoed: u64,
+    failed: u64,
+}
+
+/// Websockets beside the HTTP mix, on `threads` threads: each opens `/ws` with the API key,
+/// echoes five 1 KiB messages, and every tenth socket then sends 200 KiB (over the 64 KiB limit,
+/// which must end it); then it closes and the next opens.
+fn websockets(
+    address: String,
+    api_key: String,
+    threads: usize,
+    stop: Arc<AtomicBool>,
+) -> Vec<std::thread::JoinHandle<Sockets>> {
+    (0..threads)
+        .map(|_| {
+            let (address, api_key, stop) = (address.clone(), api_key.clone(), stop.clone());
+            std::thread::spawn(move || {
+                let mut tally = Sockets::default();
+                let mut n = 0u64;
+                while !stop.load(Ordering::Relaxed) {
+                    n += 1;
+                    match websocket_round(&address, &api_key, n.is_multiple_of(10), &mut tally) {
+                        Ok(()) => {}
+                        Err(_) => tally.failed += 1,
+                    }
+                }
+                tally
+            })
+        })
+        .collect()
+}
+
+fn websocket_round(
+    address: &str,
+    api_key: &str,
+    oversized: bool,
+    tally: &mut Sockets,
+) -> Result<(), Error> {
+    use tungstenite::Message;
+    let stream = TcpStream::connect(address)?;
+    stream.set_read_timeout(Some(Duration::from_secs(5)))?;
+    let request = tungstenite::http::Request::builder()
+        .uri(format!("ws://{address}/ws"))
+        .header("host", address)
+        .header("x-api-key", api_key)
+        .header("connection", "Upgrade")
+        .header("upgrade", "websocket")
+        .header("sec-websocket-version", "13")
+        .header(
+            "sec-websocket-key",
+            tungstenite::handshake::client::generate_key(),
+        )
+        .body(())?;
+    let (mut socket, _) = tungstenite::client(request, stream).map_err(|e| e.to_string())?;
+    tally.opened += 1;
+    socket.read()?; // the hello
+    let text = "x".repeat(1024);
+    for _ in 0..5 {
+        socket.send(Message::Text(text.clone().into()))?;
+        if socket.read()?.len() == text.len() {
+            tally.echoed += 1;
+        }
+    }
+    if oversized {
+        let _ = socket.send(Message::Binary(vec![1u8; 200 * 1024].into()));
+        match socket.read() {
+            Ok(Message::Binary(echo)) if echo.len() == 200 * 1024 => tally.oversized_echoed += 1,
+            _ => tally.oversized_closed += 1,
+        }
+        return Ok(());
+    }
+    let _ = socket.close(None);
+    while socket.read().is_ok() {}
+    Ok(())
+}
+
 /// Runs the soak; returns the report.
 pub(crate) fn run() -> Result<String, Error> {
     let seconds: u64 = std::env::var("AUTHSTAR_SOAK_SECONDS")
@@ -236,7 +321,8 @@ pub(crate) fn run() -> Result<String, Error> {
     std::fs::write(&script_path, lua(&demo, &jwt))?;
     let address = demo.process.base.trim_start_matches("http://").to_owned();
     let stop = Arc::new(AtomicBool::new(false));
-    let idle = idle_connections(address, 200, stop.clone());
+    let idle = idle_connections(address.clone(), 200, stop.clone());
+    let sockets = websockets(address, demo.api_key.clone(), 2, stop.clone());
 
     let pid = demo.process.pid();
     let wrk = Command::new("wrk")
@@ -258,6 +344,15 @@ pub(crate) fn run() -> Result<String, Error> {
     let output = wrk.wait_with_output()?;
     stop.store(true, Ordering::Relaxed);
     let reopened = idle.join().map_err(|_| "idle thread panicked")?;
+    let mut ws = Sockets::default();
+    for thread in sockets {
+        let tally = thread.join().map_err(|_| "websocket thread panicked")?;
+        ws.opened += tally.opened;
+        ws.echoed += tally.echoed;
+        ws.oversized_closed += tally.oversized_closed;
+        ws.oversized_echoed += tally.oversized_echoed;
+        ws.failed += tally.failed;
+    }
     let wrk_text = String::from_utf8_lossy(&output.stdout).into_owned();
 
     let mut statuses: BTreeMap<u16, u64> = BTreeMap::new();
@@ -304,7 +399,9 @@ pub(crate) fn run() -> Result<String, Error> {
          demo release build, throttling and limits at their defaults, `--trusted-proxies 127.0.0.1` \
          so wrk's `X-Forwarded-For` speaks for many clients). Mix, in turn: `GET /`, API key, \
          Basic (cached), ES256 JWT, `POST /oauth2/token`; a wrong API key; malformed Basic; a wrong \
-         password from one address (throttled).\n"
+         password from one address (throttled). Beside it, two threads open websockets with the \
+         API key one after another: five 1 KiB echoes each, and every tenth sends 200 KiB (over \
+         the 64 KiB limit, which must end it).\n"
     );
     let _ = writeln!(report, "| status | responses | share |\n|---:|---:|---:|");
     for (status, count) in &statuses {
@@ -326,13 +423,19 @@ pub(crate) fn run() -> Result<String, Error> {
             "NOT flat"
         }
     );
+    let _ = writeln!(
+        report,
+        "Websockets: {} opened, {} messages echoed, {} oversized messages ended their socket, \
+         **{}** oversized messages echoed, {} rounds failed.\n",
+        ws.opened, ws.echoed, ws.oversized_closed, ws.oversized_echoed, ws.failed
+    );
     let _ = writeln!(report, "![RSS over time](soak.png)\n");
     let _ = writeln!(report, "wrk's summary:\n\n```");
     for line in wrk_text.lines().filter(|l| !l.starts_with("status ")) {
         let _ = writeln!(report, "{line}");
     }
     let _ = writeln!(report, "```");
-    if server_errors > 0 || !flat || total == 0 {
+    if server_errors > 0 || !flat || total == 0 || ws.opened == 0 || ws.oversized_echoed > 0 {
         return Err(format!("soak failed:\n{report}").into());
     }
     Ok(report)

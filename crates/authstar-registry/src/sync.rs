@@ -72,7 +72,7 @@ pub(crate) async fn watch_revisions(shared: Weak<Shared>, interval: Duration, mu
             return;
         };
         ticks = ticks.wrapping_add(1);
-        if ticks % SWEEP_EVERY == 0 {
+        if ticks.is_multiple_of(SWEEP_EVERY) {
             shared.revoked.forget_expired(now());
         }
         let revision = match shared.store.revision().await {
