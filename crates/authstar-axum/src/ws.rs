@@ -9,30 +9,34 @@
 //! | `Origin` of the handshake | must be an allowed origin when present | a page elsewhere would ride the visitor's cookie, or a browser-cached Basic credential (cross-site websocket hijacking) |
 //! | message size | 64 KiB | tungstenite's default is 64 MiB, read whole into memory |
 //! | frame size | 16 KiB | its default is 16 MiB |
-//! | idle timeout | 60 s | a silent socket holds a connection forever |
-//! | lifetime | 1 h | the credential that opened it is checked once, at the handshake |
+//! | idle timeout | 60 s | a silent socket holds a connection forever; also how long a send may wait for a client that does not read |
+//! | lifetime | 1 h | the credential that opened it is checked once, at the handshake; past it the handler is stopped, wherever it waits |
 //! | recheck | every 30 s | a socket of a revoked client (or key, token, session) closes with `1008` |
+//! | sockets at once | 256 | a pool of its own, below the server's connection limit (503 beyond) |
+//! | sockets per client | 8 | one credential from many addresses must not take the pool (429 beyond) |
 //!
 //! ```
-//! use authstar::AuthstarClient;
+//! use authstar::{AuthstarClient, Client as _};
 //! use authstar_axum::ws::{GuardedSocket, WebSocketPolicy};
 //! use authstar_axum::{Authenticated, RouteSecurity};
-//! use axum::extract::ws::{Message, WebSocketUpgrade};
+//! use axum::extract::ws::WebSocketUpgrade;
 //! use axum::http::HeaderMap;
 //! use axum::response::Response;
+//! use axum::{Router, routing::get};
 //!
-//! async fn echo(
-//!     Authenticated(client): Authenticated<AuthstarClient>,
-//!     headers: HeaderMap,
+//! fn echo(
+//!     policy: &WebSocketPolicy,
+//!     client: AuthstarClient,
+//!     headers: &HeaderMap,
 //!     upgrade: WebSocketUpgrade,
 //! ) -> Response {
-//!     let policy = WebSocketPolicy::new().allowed_origins(["https://app.example"]);
+//!     let owner = client.client_id().to_owned();
 //!     // Asked every 30 s: is the credential that opened the socket still good?
 //!     let still_valid = move || {
 //!         let client = client.clone();
 //!         async move { is_still_active(&client).await }
 //!     };
-//!     policy.upgrade(&headers, upgrade, still_valid, |mut socket: GuardedSocket| async move {
+//!     policy.upgrade(headers, upgrade, &owner, still_valid, |mut socket: GuardedSocket| async move {
 //!         while let Some(message) = socket.recv().await {
 //!             if socket.send(message).await.is_err() {
 //!                 break;
@@ -41,7 +45,16 @@
 //!     })
 //! }
 //! # async fn is_still_active(_: &AuthstarClient) -> bool { true }
-//! # let _ = echo;
+//!
+//! // One policy for the route: it counts the sockets it opened.
+//! let policy = WebSocketPolicy::new().allowed_origins(["https://app.example"]);
+//! let route = get(
+//!     move |Authenticated(client): Authenticated<AuthstarClient>, headers: HeaderMap, upgrade| {
+//!         let policy = policy.clone();
+//!         async move { echo(&policy, client, &headers, upgrade) }
+//!     },
+//! );
+//! let _: Router<RouteSecurity<AuthstarClient>> = Router::new().route("/ws", route);
 //! ```
 
 use std::fmt;
@@ -67,6 +80,70 @@ pub struct WebSocketPolicy {
     idle: Duration,
     lifetime: Duration,
     recheck: Duration,
+    max_sockets: usize,
+    max_per_client: usize,
+    /// Sockets open now, in all and per client: shared by the policy's clones.
+    open: Arc<Open>,
+}
+
+/// The sockets a policy has open.
+#[derive(Default)]
+struct Open {
+    all: std::sync::atomic::AtomicUsize,
+    per_client: std::sync::Mutex<std::collections::HashMap<String, usize>>,
+}
+
+/// One open socket, counted until dropped.
+struct Counted {
+    open: Arc<Open>,
+    client: String,
+}
+
+impl Open {
+    /// Counts a socket for `client`, unless the pool or the client's share is full.
+    fn take(
+        self: &Arc<Self>,
+        client: &str,
+        max_sockets: usize,
+        max_per_client: usize,
+    ) -> Result<Counted, StatusCode> {
+        use std::sync::atomic::Ordering;
+        let mut per_client = self
+            .per_client
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if self.all.load(Ordering::Acquire) >= max_sockets {
+            return Err(StatusCode::SERVICE_UNAVAILABLE);
+        }
+        let count = per_client.entry(client.to_owned()).or_insert(0);
+        if *count >= max_per_client {
+            return Err(StatusCode::TOO_MANY_REQUESTS);
+        }
+        *count += 1;
+        self.all.fetch_add(1, Ordering::AcqRel);
+        Ok(Counted {
+            open: Arc::clone(self),
+            client: client.to_owned(),
+        })
+    }
+}
+
+impl Drop for Counted {
+    fn drop(&mut self) {
+        use std::sync::atomic::Ordering;
+        let mut per_client = self
+            .open
+            .per_client
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if let Some(count) = per_client.get_mut(&self.client) {
+            *count -= 1;
+            if *count == 0 {
+                per_client.remove(&self.client);
+            }
+        }
+        self.open.all.fetch_sub(1, Ordering::AcqRel);
+    }
 }
 
 impl fmt::Debug for WebSocketPolicy {
@@ -78,6 +155,8 @@ impl fmt::Debug for WebSocketPolicy {
             .field("idle_timeout", &self.idle)
             .field("max_lifetime", &self.lifetime)
             .field("recheck_every", &self.recheck)
+            .field("max_sockets", &self.max_sockets)
+            .field("max_sockets_per_client", &self.max_per_client)
             .finish()
     }
 }
@@ -99,6 +178,9 @@ impl WebSocketPolicy {
             idle: Duration::from_secs(60),
             lifetime: Duration::from_secs(3600),
             recheck: Duration::from_secs(30),
+            max_sockets: 256,
+            max_per_client: 8,
+            open: Arc::default(),
         }
     }
 
@@ -126,13 +208,28 @@ impl WebSocketPolicy {
         self
     }
 
-    /// How long the socket may stay without a message from the client (`1001` after).
+    /// How long the socket may stay without a message from the client (`1001` after), and how
+    /// long a send may wait for a client that does not read (the socket is dropped after).
     pub fn idle_timeout(mut self, timeout: Duration) -> Self {
         self.idle = timeout;
         self
     }
 
-    /// How long the socket may stay open at all (`1001` after).
+    /// How many sockets this policy keeps open at once (503 beyond): a pool of their own,
+    /// smaller than the server's connection limit, so sockets cannot take every connection.
+    pub fn max_sockets(mut self, sockets: usize) -> Self {
+        self.max_sockets = sockets;
+        self
+    }
+
+    /// How many sockets one client (by `client_id`) may keep open at once (429 beyond).
+    pub fn max_sockets_per_client(mut self, sockets: usize) -> Self {
+        self.max_per_client = sockets;
+        self
+    }
+
+    /// How long the socket may stay open at all (`1001` after; a handler still running then is
+    /// stopped, wherever it waits).
     pub fn max_lifetime(mut self, lifetime: Duration) -> Self {
         self.lifetime = lifetime;
         self
@@ -164,13 +261,15 @@ impl WebSocketPolicy {
         Err((StatusCode::FORBIDDEN, axum::Json(body)).into_response())
     }
 
-    /// Checks the handshake's `Origin`, sets the size limits, and runs `handler` on a
-    /// [`GuardedSocket`] that enforces the timeouts and asks `still_valid` every
-    /// [`recheck_every`](Self::recheck_every).
+    /// Checks the handshake's `Origin` and the socket counts (`client_id`'s and the pool's),
+    /// sets the size limits, and runs `handler` on a [`GuardedSocket`] that enforces the
+    /// timeouts and asks `still_valid` every [`recheck_every`](Self::recheck_every). The handler
+    /// is stopped when the lifetime ends, wherever it waits.
     pub fn upgrade<V, VFut, H, HFut>(
         &self,
         headers: &HeaderMap,
         upgrade: WebSocketUpgrade,
+        client_id: &str,
         still_valid: V,
         handler: H,
     ) -> Response
@@ -183,18 +282,44 @@ impl WebSocketPolicy {
         if let Err(refusal) = self.check_origin(headers) {
             return refusal;
         }
+        let counted = match self
+            .open
+            .take(client_id, self.max_sockets, self.max_per_client)
+        {
+            Ok(counted) => counted,
+            Err(status) => {
+                let body = serde_json::json!({
+                    "error": "too_many_sockets",
+                    "error_description": "too many websockets are open; try again later",
+                });
+                let mut refusal = (status, axum::Json(body)).into_response();
+                refusal.headers_mut().insert(
+                    axum::http::header::RETRY_AFTER,
+                    axum::http::HeaderValue::from_static("5"),
+                );
+                return refusal;
+            }
+        };
         let policy = self.clone();
         let check: Check = Arc::new(move || Box::pin(still_valid()));
         upgrade
             .max_message_size(self.max_message)
             .max_frame_size(self.max_frame)
-            .on_upgrade(move |socket| handler(GuardedSocket::new(socket, &policy, check)))
+            .on_upgrade(move |socket| async move {
+                let _counted = counted;
+                let ends = Instant::now() + policy.lifetime;
+                let socket = GuardedSocket::new(socket, &policy, check);
+                // The lifetime bounds the handler itself, not only `recv`: a handler stuck
+                // elsewhere is dropped, and its socket with it.
+                let _ = tokio::time::timeout_at(ends, handler(socket)).await;
+            })
     }
 }
 
 /// A websocket under a [`WebSocketPolicy`]: [`recv`](Self::recv) ends it (with the close code
-/// that says why) when it idles, outlives its lifetime, or its credential is no longer valid.
-/// Drive `recv`: the checks run while it waits.
+/// that says why) when it idles, outlives its lifetime, or its credential is no longer valid;
+/// [`send`](Self::send) gives up on a client that does not read within the idle timeout. Drive
+/// `recv`: the checks run while it waits.
 pub struct GuardedSocket {
     socket: WebSocket,
     idle: Duration,
@@ -274,12 +399,24 @@ impl GuardedSocket {
         }
     }
 
-    /// Sends a message.
+    /// Sends a message. A client that does not read it within the idle timeout (its buffers
+    /// full) fails the send, and the socket counts as closed: a client that stops reading must
+    /// not pin the handler, and the connection, forever.
     pub async fn send(&mut self, message: Message) -> Result<(), axum::Error> {
-        self.socket.send(message).await
+        if self.closed {
+            return Err(axum::Error::new("the websocket is closed"));
+        }
+        match tokio::time::timeout(self.idle, self.socket.send(message)).await {
+            Ok(sent) => sent,
+            Err(_) => {
+                self.closed = true;
+                tracing::debug!("authstar: websocket dropped: its client does not read");
+                Err(axum::Error::new("the client does not read"))
+            }
+        }
     }
 
-    /// Closes the socket with `code` and `reason` (best effort).
+    /// Closes the socket with `code` and `reason` (best effort, within the idle timeout).
     pub async fn close(&mut self, code: u16, reason: &'static str) {
         if self.closed {
             return;
@@ -289,6 +426,7 @@ impl GuardedSocket {
             code,
             reason: reason.into(),
         };
-        let _ = self.socket.send(Message::Close(Some(frame))).await;
+        let close = self.socket.send(Message::Close(Some(frame)));
+        let _ = tokio::time::timeout(self.idle, close).await;
     }
 }

@@ -75,39 +75,112 @@ async fn a_websocket_message_over_the_limit_closes_the_socket() {
 /// `--max-connections` (40 open beside normal HTTP with a limit of 8).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn websockets_hold_their_connection_slot_until_they_close() {
+    // Four connections; sockets may take half of them.
     let demo = Demo::start("hardening-ws-slots", &["--max-connections", "4"]);
     let key = demo.value("api_key:");
     let mut sockets = Vec::new();
-    for _ in 0..4 {
+    for _ in 0..2 {
         sockets.push(open_socket(&demo, ("x-api-key", &key)).await);
     }
+    // Two silent connections hold the other two slots (until the 10 s header timeout).
+    let address = demo.base.trim_start_matches("http://").to_owned();
+    let _silent = [
+        TcpStream::connect(&address).unwrap(),
+        TcpStream::connect(&address).unwrap(),
+    ];
     let http = reqwest::Client::new();
     let url = format!("{}/", demo.base);
-    let waiting = http
-        .get(&url)
-        .timeout(Duration::from_millis(800))
-        .send()
-        .await;
+    let waiting = http.get(&url).timeout(Duration::from_millis(800)).send().await;
     assert!(
         waiting.is_err(),
-        "a fifth connection was served while four websockets held every slot"
+        "a fifth connection was served while two websockets and two connections held every slot"
     );
     let mut first = sockets.remove(0);
     first.close(None).await.unwrap();
     let _ = ends_with(&mut first, Duration::from_secs(5)).await;
+    served_within(&url, Duration::from_secs(5), "the closed socket's slot").await;
+}
+
+/// Retries `GET url` until it is answered 200, for at most `limit`.
+async fn served_within(url: &str, limit: Duration, what: &str) {
+    let http = reqwest::Client::new();
     let started = Instant::now();
     loop {
-        match http.get(&url).timeout(Duration::from_secs(2)).send().await {
+        match http.get(url).timeout(Duration::from_secs(1)).send().await {
             Ok(response) => {
                 assert_eq!(response.status(), 200);
-                break;
+                return;
             }
-            Err(_) => assert!(
-                started.elapsed() < Duration::from_secs(5),
-                "the closed socket's slot never came back"
-            ),
+            Err(_) => assert!(started.elapsed() < limit, "{what}: never came back"),
         }
     }
+}
+
+/// Finding of the review of issue 20: the timeouts ran only while the handler waited for a
+/// message; a client that sends and never reads blocked the echo's send, and its socket then
+/// held its slot forever, revoked or not. A send now waits at most the idle timeout.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_client_that_never_reads_loses_its_socket() {
+    let demo = Demo::start(
+        "hardening-ws-noread",
+        &["--max-connections", "2", "--ws-idle-timeout", "2"],
+    );
+    let key = demo.value("api_key:");
+    let mut socket = open_socket(&demo, ("x-api-key", &key)).await;
+    // Frames the server echoes into a client that never reads, until its sends stall.
+    let frame = vec![b'x'; 16 * 1024];
+    for _ in 0..4_096 {
+        let sent = tokio::time::timeout(
+            Duration::from_millis(200),
+            socket.send(Message::Binary(frame.clone().into())),
+        )
+        .await;
+        if !matches!(sent, Ok(Ok(()))) {
+            break;
+        }
+    }
+    // The other slot is held by a silent connection: a request gets in only once the stalled
+    // socket gives its slot back.
+    let address = demo.base.trim_start_matches("http://").to_owned();
+    let _silent = TcpStream::connect(&address).unwrap();
+    served_within(
+        &format!("{}/", demo.base),
+        Duration::from_secs(8),
+        "the slot of a socket whose client never reads",
+    )
+    .await;
+    drop(socket);
+}
+
+/// The review's second websocket finding: one credential from many addresses could take every
+/// connection with sockets. Sockets have a pool of their own (half the connections) and a share
+/// per client (8).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_client_cannot_take_every_websocket() {
+    let demo = Demo::start("hardening-ws-share", &[]);
+    let key = demo.value("api_key:");
+    let mut sockets = Vec::new();
+    for _ in 0..8 {
+        sockets.push(open_socket(&demo, ("x-api-key", &key)).await);
+    }
+    let url = format!("{}/ws", demo.base.replacen("http://", "ws://", 1));
+    let mut request = url.into_client_request().unwrap();
+    request
+        .headers_mut()
+        .insert("x-api-key", key.parse().unwrap());
+    match tokio_tungstenite::connect_async(request).await {
+        Err(tungstenite::Error::Http(response)) => {
+            assert_eq!(response.status().as_u16(), 429);
+        }
+        Ok(_) => panic!("a ninth socket for one client"),
+        Err(other) => panic!("{other}"),
+    }
+    // The client's own socket closed: it may open another.
+    let mut first = sockets.remove(0);
+    first.close(None).await.unwrap();
+    let _ = ends_with(&mut first, Duration::from_secs(5)).await;
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let _again = open_socket(&demo, ("x-api-key", &key)).await;
 }
 
 /// Item 1: idle sockets outlived every timeout.

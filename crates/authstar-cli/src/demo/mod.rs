@@ -421,10 +421,12 @@ pub fn app(
     let mut origins = options.allowed_origins.clone();
     origins.extend(origin_of(issuer_url));
     let sockets = Websockets {
+        // Sockets get half the connections at most, 8 per client.
         policy: authstar_axum::ws::WebSocketPolicy::new()
             .allowed_origins(origins)
             .idle_timeout(options.limits.ws_idle_timeout)
-            .recheck_every(options.limits.ws_recheck),
+            .recheck_every(options.limits.ws_recheck)
+            .max_sockets((options.limits.max_connections / 2).max(1)),
         registry: registry.clone(),
         cookie_key: cookie_key.clone(),
     };

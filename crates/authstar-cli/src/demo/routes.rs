@@ -95,9 +95,11 @@ pub(super) async fn websocket(
         let (registry, client, standing) = (registry.clone(), client.clone(), standing.clone());
         async move { standing.still_valid(&registry, &client).await }
     };
+    let owner = client_id.clone();
     sockets.policy.upgrade(
         &headers,
         upgrade,
+        &owner,
         still_valid,
         move |mut socket| async move {
             // Held until the socket closes: a websocket counts against the connection limits.
