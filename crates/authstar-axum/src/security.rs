@@ -405,7 +405,10 @@ fn peer(extensions: &Extensions) -> Option<IpAddr> {
 
 /// Finds the client's address in an axum request: the peer from `ConnectInfo<SocketAddr>`
 /// (serve with `into_make_service_with_connect_info::<SocketAddr>()`), or the address `proxies`
-/// name when the peer is one of them. For
+/// name when the peer is one of them. When the client cannot be identified (a trusted proxy
+/// forwarded no readable address, or a proxy nobody configured forwarded the request: see
+/// [`TrustedProxies::client_address`]), its failures count against the peer (the proxy): a
+/// guesser must not escape the per-address budget by adding a forwarding header. For
 /// [`FailureThrottle::client_address`](authstar::throttle::FailureThrottle::client_address).
 ///
 /// ```
@@ -419,7 +422,10 @@ fn peer(extensions: &Extensions) -> Option<IpAddr> {
 pub fn client_address(
     proxies: TrustedProxies,
 ) -> impl Fn(&Extensions, &HeaderMap) -> Option<IpAddr> + Clone + Send + Sync + 'static {
-    move |extensions, headers| proxies.client_address(peer(extensions)?, headers)
+    move |extensions, headers| {
+        let peer = peer(extensions)?;
+        Some(proxies.client_address(peer, headers).unwrap_or(peer))
+    }
 }
 
 /// The origin of a DPoP proof's URL in an axum server, for

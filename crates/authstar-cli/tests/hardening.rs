@@ -261,6 +261,38 @@ async fn a_locked_id_stays_locked_under_every_spelling() {
             .unwrap();
         assert_eq!(guess.status(), 401, "guess {n} as {spelling}");
     }
+    // Spelled twice over (`%2564`: decoded once, `%64emo-client`, another id): never the
+    // locked client's token, at any endpoint, in either client authentication method.
+    for spelling in ["%2564emo-client", "%252564emo-client"] {
+        let basic = http
+            .post(format!("{}/oauth2/token", demo.base))
+            .basic_auth(spelling, Some(&secret))
+            .form(&[("grant_type", "client_credentials")])
+            .send()
+            .await
+            .unwrap();
+        assert!(
+            matches!(basic.status().as_u16(), 401 | 429),
+            "{spelling}: {}",
+            basic.status()
+        );
+        let decoded_once = spelling.replacen("%25", "%", 1);
+        let posted = http
+            .post(format!("{}/oauth2/token", demo.base))
+            .form(&[
+                ("grant_type", "client_credentials"),
+                ("client_id", decoded_once.as_str()),
+                ("client_secret", secret.as_str()),
+            ])
+            .send()
+            .await
+            .unwrap();
+        assert!(
+            matches!(posted.status().as_u16(), 401 | 429),
+            "{spelling} posted: {}",
+            posted.status()
+        );
+    }
     for spelling in ["demo-client", "%64emo-client", "demo%2Dclient"] {
         let me = http
             .get(format!("{}/me", demo.base))
@@ -589,4 +621,28 @@ fn a_demo_whose_database_is_down_exits_with_one_line() {
         "{stderr}"
     );
     let _ = std::fs::remove_dir_all(dir);
+}
+
+/// The review of item 6: with no trusted proxy configured, a forwarded request's client is
+/// unknown; its failures must still count against the peer's address, or a guesser escapes
+/// the per-address budget by adding `X-Forwarded-For` to every request.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_forwarding_header_does_not_escape_the_address_budget() {
+    let demo = Demo::start("hardening-xff-budget", &[]);
+    let http = reqwest::Client::new();
+    let mut statuses = Vec::new();
+    // 100 failures at once, then one more every 0.6 s: 130 tries outrun the refill.
+    for n in 0..130 {
+        // A new identity each time (no identity lock), a made-up client address each time.
+        let response = http
+            .get(format!("{}/me", demo.base))
+            .basic_auth(format!("guesser-{n}"), Some("wrong"))
+            .header("x-forwarded-for", format!("198.51.100.{}", n % 250))
+            .send()
+            .await
+            .unwrap();
+        statuses.push(response.status().as_u16());
+    }
+    assert_eq!(&statuses[..100], &[401; 100][..]);
+    assert!(statuses.contains(&429), "{statuses:?}");
 }

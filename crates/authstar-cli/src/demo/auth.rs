@@ -73,6 +73,27 @@ impl Authenticator<BasicCredentials> for RegistryBasic {
     }
 }
 
+/// Client credentials the token, revocation and introspection endpoints have already read:
+/// decoded once (RFC 6749 §2.3.1) by the endpoint, from `Authorization: Basic` or the form.
+/// Checked exactly as given: decoding them again would let `%2564emo-client` (decoded once:
+/// `%64emo-client`, the id the endpoint's throttle counts) reach `demo-client` while it is
+/// locked.
+#[derive(Clone)]
+pub(super) struct RegistryClient(pub(super) Registry);
+
+impl Authenticator<BasicCredentials> for RegistryClient {
+    type Client = AuthstarClient;
+    type Future = BoxVerdict;
+
+    fn authenticate(&self, credentials: BasicCredentials) -> BoxVerdict {
+        let registry = self.0.clone();
+        Box::pin(async move {
+            let (id, secret) = (credentials.username(), credentials.password());
+            verdict(registry.authenticate_client(id, secret).await)
+        })
+    }
+}
+
 /// API keys.
 #[derive(Clone)]
 pub(super) struct RegistryKey(pub(super) Registry);

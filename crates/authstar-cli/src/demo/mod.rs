@@ -53,7 +53,7 @@ use tower_layer::Layer as _;
 use utoipa_swagger_ui::SwaggerUi;
 
 use crate::registry::{API_KEY_PREFIX, Database, Registry, RegistryError};
-use auth::{RegistryBasic, RegistryKey, RegistrySession};
+use auth::{RegistryBasic, RegistryClient, RegistryKey, RegistrySession};
 use routes::Websockets;
 pub use server::ServerLimits;
 pub use session::SESSION_COOKIE;
@@ -363,7 +363,8 @@ fn client_authenticated<A: EndpointAction<AuthstarClient>>(
     registry: Registry,
 ) -> axum::routing::MethodRouter<RouteSecurity<AuthstarClient>> {
     endpoint
-        .on_auth_basic(RegistryBasic(registry))
+        // The endpoint has decoded the credentials (RFC 6749 §2.3.1): checked as they are.
+        .on_auth_basic(RegistryClient(registry))
         // The layer already checked `Authorization: Basic` with the same registry.
         .reuse_layer_verdict()
         .into_method_router()

@@ -120,6 +120,22 @@ impl Drop for AddressSlot {
     }
 }
 
+/// Warns, once per process, that an address hit the per-address cap: behind a proxy nobody
+/// listed in `--trusted-proxies`, every client shares the proxy's address and its cap.
+fn cap_warning(address: IpAddr, cap: usize) {
+    static WARNED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+    if WARNED.swap(true, std::sync::atomic::Ordering::Relaxed) {
+        tracing::debug!(%address, "authstar demo: too many connections from one address");
+        return;
+    }
+    tracing::warn!(
+        %address,
+        cap,
+        "authstar demo: {address} has {cap} connections open; more are closed at once \
+         (--max-connections-per-address). If it is your proxy, list it in --trusted-proxies"
+    );
+}
+
 /// The counted part of an address: IPv4 whole, IPv6 by its /64 (which one host usually owns).
 fn counted(address: IpAddr) -> IpAddr {
     match address.to_canonical() {
@@ -179,7 +195,7 @@ pub(super) async fn serve(
                 Some(slot) => Some(slot),
                 None => {
                     // One address holding every slot would starve everyone else.
-                    tracing::debug!(%peer, "authstar demo: too many connections from one address");
+                    cap_warning(peer.ip(), limits.max_connections_per_address);
                     drop(stream);
                     continue;
                 }
