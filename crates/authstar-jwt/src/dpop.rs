@@ -75,8 +75,6 @@ struct Claims {
     iat: u64,
     #[serde(default)]
     ath: Option<String>,
-    #[serde(default)]
-    nonce: Option<String>,
 }
 
 /// Server-provided nonces (RFC 9449 §8, §9): a client must put a recent one in each proof, so a
@@ -360,6 +358,15 @@ impl DpopVerifier {
             .and_then(|a| a.parse().ok())
             .filter(|a| self.algorithms.contains(a))
             .ok_or(DpopError::Algorithm)?;
+        // The server's nonce first (RFC 9449 §9): an HMAC, where the signature costs a public-key
+        // operation. A proof without the current nonce is the protocol's handshake, not counted
+        // as a failure; checked after the signature, it let anyone make the server verify
+        // signatures of their own keys without ever meeting the throttle.
+        if let Some(nonces) = &self.nonces
+            && !unverified_nonce(proof).is_some_and(|nonce| nonces.accepts(&nonce))
+        {
+            return Err(DpopError::UseNonce);
+        }
         let key = jsonwebtoken::jwk::Jwk::deserialize(jwk).map_err(|_| DpopError::Key)?;
         let decoding = DecodingKey::from_jwk(&key).map_err(|_| DpopError::Key)?;
         let mut validation = Validation::new(algorithm);
@@ -394,11 +401,6 @@ impl DpopVerifier {
             if claims.ath.as_deref() != Some(expected.as_str()) {
                 return Err(DpopError::AccessTokenHash);
             }
-        }
-        if let Some(nonces) = &self.nonces
-            && !claims.nonce.as_deref().is_some_and(|n| nonces.accepts(n))
-        {
-            return Err(DpopError::UseNonce);
         }
         let jkt = thumbprint(jwk).ok_or(DpopError::Key)?;
         // Remembered until its window has passed: after that, `iat` refuses it anyway. The end
@@ -474,6 +476,19 @@ struct Header {
 
 /// The longest proof read (a P-521 or RSA-4096 `jwk` fits well under it).
 const MAX_PROOF: usize = 8 * 1024;
+
+/// The `nonce` claim of a proof, read before its signature is checked (then checked with the
+/// signature: the payload verified is the same bytes).
+fn unverified_nonce(proof: &str) -> Option<String> {
+    #[derive(Deserialize)]
+    struct Nonce {
+        #[serde(default)]
+        nonce: Option<String>,
+    }
+    let payload = proof.split('.').nth(1)?;
+    let bytes = URL_SAFE_NO_PAD.decode(payload).ok()?;
+    serde_json::from_slice::<Nonce>(&bytes).ok()?.nonce
+}
 
 /// Members of a JWK that only a private (or symmetric) key has (RFC 7518 §6).
 const PRIVATE_MEMBERS: [&str; 8] = ["d", "p", "q", "dp", "dq", "qi", "oth", "k"];
@@ -691,6 +706,14 @@ mod tests {
         assert_eq!(
             verifier.verify(&forged, "POST", URL, None),
             Err(DpopError::Signature)
+        );
+        // Without the nonce, the signature is never checked (issue 20's review: a proof that
+        // needs the handshake is not a throttled failure, so it must cost no public-key
+        // operation either): a forged one is answered with the nonce to use.
+        let forged = proof_with(&other, &key, json!({}), json!({}));
+        assert_eq!(
+            verifier.verify(&forged, "POST", URL, None),
+            Err(DpopError::UseNonce)
         );
         // This window and the one before; not older, not another secret's.
         let window = unix_now() / 60;
