@@ -321,10 +321,13 @@ impl<C: Client> RouteSecurity<C> {
         challenges: impl FnOnce() -> ScopeChallenges,
     ) -> Result<(), AuthRejection> {
         let held = |scope: &S| client.has_scope(scope.as_ref());
-        let granted = match matching {
-            ScopeMatch::All => scopes.iter().all(held),
-            ScopeMatch::Any => scopes.iter().any(held),
-        };
+        // No scope at all grants nothing: "all of none" must not admit everyone (the guards
+        // refuse an empty list when built; a hand-written `ScopeRequirement` may still have one).
+        let granted = !scopes.is_empty()
+            && match matching {
+                ScopeMatch::All => scopes.iter().all(held),
+                ScopeMatch::Any => scopes.iter().any(held),
+            };
         if granted
             || self
                 .inner

@@ -90,7 +90,11 @@ async fn websockets_hold_their_connection_slot_until_they_close() {
     ];
     let http = reqwest::Client::new();
     let url = format!("{}/", demo.base);
-    let waiting = http.get(&url).timeout(Duration::from_millis(800)).send().await;
+    let waiting = http
+        .get(&url)
+        .timeout(Duration::from_millis(800))
+        .send()
+        .await;
     assert!(
         waiting.is_err(),
         "a fifth connection was served while two websockets and two connections held every slot"
@@ -429,6 +433,24 @@ fn the_metrics_listener_cuts_slow_clients_like_the_service() {
     );
     let metrics = reqwest::blocking::get(format!("http://{address}/metrics")).unwrap();
     assert_eq!(metrics.status(), 200);
+    // Many silent connections: the listener serves 16 at once, the rest wait in the kernel's
+    // queue, so they cost the process no file descriptor (with 1024 slots of its own, 300
+    // such sockets left the service's `accept` without descriptors under a low limit).
+    let descriptors = || {
+        std::fs::read_dir(format!("/proc/{}/fd", demo.pid()))
+            .unwrap()
+            .count()
+    };
+    let before = descriptors();
+    let _silent: Vec<TcpStream> = (0..100)
+        .map(|_| TcpStream::connect(&address).unwrap())
+        .collect();
+    std::thread::sleep(Duration::from_millis(300));
+    let held = descriptors() - before;
+    assert!(
+        held <= 16,
+        "{held} descriptors for 100 silent metrics connections"
+    );
     drop(demo);
 }
 
@@ -490,7 +512,8 @@ fn a_secrets_file_others_can_read_stops_the_service_with_its_fix() {
 
 /// Item 16: one address could hold every connection slot (1,030 idle connections made a
 /// legitimate request wait 7.3 s). Past the per-address cap its connections are closed at once;
-/// another address is served.
+/// another address is served (Linux: 127.0.0.2, loopback too, stands for another client).
+#[cfg(target_os = "linux")]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn one_address_cannot_hold_every_connection() {
     let demo = Demo::start(
@@ -577,15 +600,22 @@ async fn a_client_revoking_without_bound_is_told_to_retry() {
             response.status().as_u16()
         }
     };
+    let started = Instant::now();
     let statuses: Vec<u16> = futures_util::stream::iter(tokens.into_iter().map(revoke))
         .buffer_unordered(8)
         .collect()
         .await;
+    // The budget: 100 at once, then one every 100 ms while the revocations ran.
+    let refilled = (started.elapsed().as_millis() / 100) as usize + 1;
     let served = statuses.iter().filter(|s| **s == 200).count();
     assert!(
-        (100..150).contains(&served),
-        "{served} of 160: {statuses:?}"
+        served >= 100 && served <= 100 + refilled,
+        "{served} of 160 in {:?}: {statuses:?}",
+        started.elapsed()
     );
+    if 100 + refilled < 160 {
+        assert!(statuses.contains(&503), "{statuses:?}");
+    }
     assert!(statuses.iter().all(|s| *s == 200 || *s == 503));
 }
 

@@ -60,8 +60,8 @@ pub use profile::TokenProfile;
 #[cfg(feature = "remote")]
 pub use remote::{RemoteJwks, RemoteJwksBuilder};
 pub use verifier::{
-    AccessTokenClaims, Audience, InvalidToken, JwtVerifier, RawClaims, Revocations, TokenStamp,
-    unix_now,
+    AccessTokenClaims, Audience, InvalidToken, JwtVerifier, MAX_LEEWAY, RawClaims, Revocations,
+    TokenStamp, unix_now,
 };
 
 /// Errors of this crate.

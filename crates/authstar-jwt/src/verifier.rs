@@ -248,10 +248,39 @@ type Cached<C> = (C, u64, Option<Arc<Kept>>);
 struct Kept {
     stamp: Option<Stamp>,
     binding: Binding,
-    /// For a remote key set: the `kid` of the key that verified the token. A hit is honoured
-    /// only while the set still holds it: a key the provider withdrew (rotated out after a
-    /// compromise) stops verifying the tokens it signed at the next refresh, not at their `exp`.
-    kid: Option<Box<str>>,
+    /// For a remote key set: the key that verified the token. A hit is honoured only while the
+    /// set still holds it: a key the provider withdrew (rotated out after a compromise) stops
+    /// verifying the tokens it signed at the next refresh, not at their `exp`.
+    key: Option<KeyRef>,
+}
+
+/// A key of a remote set, as a cached verification remembers it.
+enum KeyRef {
+    /// By its `kid`.
+    Kid(Box<str>),
+    /// A set's only key, for tokens without a `kid`: that very key (a weak reference keeps its
+    /// allocation, so a later key can never be mistaken for it). Every refresh makes new keys,
+    /// so such tokens are verified again after one.
+    Only(std::sync::Weak<jsonwebtoken::DecodingKey>),
+}
+
+impl KeyRef {
+    #[cfg_attr(not(feature = "remote"), allow(dead_code))]
+    fn for_token(keys: &KeySet, token: &str) -> Option<Self> {
+        match jsonwebtoken::decode_header(token).ok()?.kid {
+            Some(kid) => Some(Self::Kid(kid.into_boxed_str())),
+            None => Some(Self::Only(Arc::downgrade(&keys.only()?.decoding))),
+        }
+    }
+
+    fn held_by(&self, keys: &KeySet) -> bool {
+        match self {
+            Self::Kid(kid) => keys.find(Some(kid)).is_some(),
+            Self::Only(key) => keys
+                .only()
+                .is_some_and(|only| std::sync::Weak::ptr_eq(key, &Arc::downgrade(&only.decoding))),
+        }
+    }
 }
 
 /// What a token is bound to (its `cnf`, RFC 7800).
@@ -298,6 +327,10 @@ type TokenCache<C> = quick_cache::sync::Cache<
     foldhash::fast::RandomState,
     quick_cache::sync::DefaultLifecycle<Box<str>, Cached<C>>,
 >;
+
+/// The longest clock leeway a verifier takes ([`JwtVerifier::leeway`]): 5 minutes, what a
+/// revocation store keeps a revoked token past its `exp` (`authstar-registry` does).
+pub const MAX_LEEWAY: Duration = Duration::from_secs(300);
 
 /// Seconds since the Unix epoch: an RFC 7519 `NumericDate` for now (0 if the clock is before
 /// 1970). The one clock helper of the authstar crates.
@@ -546,8 +579,11 @@ impl<C> JwtVerifier<C> {
         }
     }
 
-    /// Sets the clock leeway for `exp` and `nbf` (default 30 s).
+    /// Sets the clock leeway for `exp` and `nbf` (default 30 s, at most [`MAX_LEEWAY`]: a
+    /// revocation is remembered that long past a token's `exp`, so a longer leeway would let a
+    /// revoked token back in).
     pub fn leeway(self, leeway: Duration) -> Self {
+        let leeway = leeway.min(MAX_LEEWAY);
         let mut inner = Arc::try_unwrap(self.inner).unwrap_or_else(|shared| shared.copy(true));
         for (_, validation) in &mut inner.validations {
             validation.leeway = leeway.as_secs();
@@ -618,8 +654,8 @@ impl<C: Clone + Send + Sync + 'static> JwtVerifier<C> {
                     return Binding::Bearer.admits(proven).map(|()| client);
                 };
                 kept.binding.admits(proven)?;
-                if let Some(kid) = &kept.kid
-                    && keys.find(Some(kid)).is_none()
+                if let Some(key) = &kept.key
+                    && !key.held_by(keys)
                 {
                     cache.remove(token);
                     return Err(InvalidToken::UnknownKey);
@@ -649,19 +685,16 @@ impl<C: Clone + Send + Sync + 'static> JwtVerifier<C> {
                     client_id: client_of(&claims).into(),
                     iat: claims.iat,
                 });
-                let kid = match &self.inner.source {
+                let key = match &self.inner.source {
                     KeySource::Local(_) => None,
                     #[cfg(feature = "remote")]
-                    KeySource::Remote(_) => jsonwebtoken::decode_header(token)
-                        .ok()
-                        .and_then(|header| header.kid)
-                        .map(String::into_boxed_str),
+                    KeySource::Remote(_) => KeyRef::for_token(keys, token),
                 };
-                (stamp.is_some() || binding != Binding::Bearer || kid.is_some()).then(|| {
+                (stamp.is_some() || binding != Binding::Bearer || key.is_some()).then(|| {
                     Arc::new(Kept {
                         stamp,
                         binding,
-                        kid,
+                        key,
                     })
                 })
             }

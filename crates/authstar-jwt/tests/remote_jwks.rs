@@ -318,3 +318,51 @@ async fn withdrawn_keys_stop_verifying_cached_tokens_and_encryption_keys_verify_
         "a cached token of a withdrawn key"
     );
 }
+
+/// The review of item 25: tokens without a `kid`, verified by a set's only key, kept verifying
+/// from the cache after the provider replaced that key.
+#[tokio::test]
+async fn a_cached_token_without_a_kid_stops_verifying_when_the_only_key_changes() {
+    let without_kid = |key: &SigningKey| {
+        let mut jwk = serde_json::to_value(key.public_jwk().unwrap()).unwrap();
+        jwk.as_object_mut().unwrap().remove("kid");
+        serde_json::json!({ "keys": [jwk] })
+    };
+    let old = SigningKey::generate_es256("old").unwrap();
+    let new = SigningKey::generate_es256("new").unwrap();
+    let (provider, url) = provider(&[]).await;
+    *provider.document.lock().unwrap() = without_kid(&old);
+    let remote = RemoteJwks::builder(&url)
+        .allow_http()
+        .min_refresh_interval(Duration::from_millis(10))
+        .max_age(Duration::from_secs(600))
+        .build()
+        .unwrap();
+    remote.refresh().await.unwrap();
+    let verifier = JwtVerifier::remote(remote.clone(), "https://idp", "api").cache(100);
+    let now = authstar_jwt::unix_now();
+    let mut header = jsonwebtoken::Header::new(jsonwebtoken::Algorithm::ES256);
+    header.typ = Some("at+jwt".into());
+    let claims = serde_json::json!({
+        "iss": "https://idp", "aud": "api", "sub": "svc", "client_id": "svc",
+        "jti": "no-kid-1", "iat": now, "exp": now + 600,
+    });
+    let token = jsonwebtoken::encode(
+        &header,
+        &claims,
+        &jsonwebtoken::EncodingKey::from_ec_der(old.to_bytes()),
+    )
+    .unwrap();
+    assert_eq!(
+        authenticate(&verifier, &token).await.as_deref(),
+        Some("svc")
+    );
+    assert_eq!(
+        authenticate(&verifier, &token).await.as_deref(),
+        Some("svc"),
+        "cached"
+    );
+    *provider.document.lock().unwrap() = without_kid(&new);
+    remote.refresh().await.unwrap();
+    assert_eq!(authenticate(&verifier, &token).await, None);
+}

@@ -486,15 +486,22 @@ impl RemoteLocks {
     }
 }
 
-/// Puts locks back into the set of locks in force (after Redis restarted empty, say): KEYS[1]
-/// the set; ARGV pairs of digest (hex) and remaining ms, on Redis's clock.
+/// Puts locks back into the set of locks in force (after Redis restarted empty, say), and
+/// publishes them (an instance that resubscribed first hears them too): KEYS[1] the set;
+/// ARGV[1] the channel, then pairs of digest (hex) and remaining ms, on Redis's clock. A lock
+/// already in the set for longer is left as it is (plain `ZSCORE`/`ZADD`: any Redis version).
 const REPUBLISH_SCRIPT: &str = r"
 local time = redis.call('TIME')
 local now = tonumber(time[1]) * 1000 + math.floor(tonumber(time[2]) / 1000)
-for i = 1, #ARGV, 2 do
-  redis.call('ZADD', KEYS[1], 'GT', now + tonumber(ARGV[i + 1]), ARGV[i])
+for i = 2, #ARGV, 2 do
+  local ends = now + tonumber(ARGV[i + 1])
+  local known = redis.call('ZSCORE', KEYS[1], ARGV[i])
+  if not known or tonumber(known) < ends then
+    redis.call('ZADD', KEYS[1], ends, ARGV[i])
+    redis.call('PUBLISH', ARGV[1], ARGV[i] .. ' ' .. ARGV[i + 1])
+  end
 end
-return #ARGV / 2
+return (#ARGV - 1) / 2
 ";
 
 /// Locks republished per script call.
@@ -510,6 +517,7 @@ async fn republish(
     let script = redis::Script::new(REPUBLISH_SCRIPT);
     for batch in locks.chunks(REPUBLISH_BATCH) {
         let mut invocation = script.key(&names.locks);
+        invocation.arg(&names.channel);
         for (key, left) in batch {
             invocation.arg(hex(key)).arg(millis(*left));
         }

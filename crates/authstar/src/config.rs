@@ -385,12 +385,17 @@ impl<C: Client, M> Config<C, M> {
 }
 
 /// A CORS preflight (Fetch standard: `OPTIONS` with `Origin` and
-/// `Access-Control-Request-Method`), which carries no credentials by design. Never a gRPC
-/// request: gRPC ignores the HTTP method, so an `OPTIONS` with a gRPC frame is a call.
+/// `Access-Control-Request-Method`), which carries no credentials by design, and no body: a
+/// browser's preflight has no `Content-Type` and no body. Anything with one is a call (gRPC and
+/// gRPC-Web ignore the HTTP method, so an `OPTIONS` with a frame is a call), never exempt.
 fn is_cors_preflight<B>(request: &Request<B>) -> bool {
     let headers = request.headers();
     request.method() == Method::OPTIONS
         && headers.contains_key(ACCESS_CONTROL_REQUEST_METHOD)
         && headers.contains_key(ORIGIN)
-        && !crate::grpc::is_grpc(headers)
+        && !headers.contains_key(http::header::CONTENT_TYPE)
+        && !headers.contains_key(http::header::TRANSFER_ENCODING)
+        && headers
+            .get(http::header::CONTENT_LENGTH)
+            .is_none_or(|length| length.as_bytes() == b"0")
 }

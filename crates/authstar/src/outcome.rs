@@ -259,7 +259,9 @@ impl<C: crate::Client> Outcome<C> {
 }
 
 /// The authenticated client stored in `extensions`, if any (what a tonic method or a plain
-/// tower service reads after the layer).
+/// tower service reads after the layer). With several layers of one client type around a
+/// service, it is the client of whichever layer stored the last outcome; a guard that must
+/// accept only one layer's clients reads [`LayerInfo::outcome`](crate::LayerInfo::outcome).
 ///
 /// ```
 /// let extensions = http::Extensions::new();

@@ -531,6 +531,9 @@ pub fn first_start_lines(base: &str, client_id: &str, secret: &str, api_key: &st
     ]
 }
 
+/// Connections the metrics listener serves at once (more wait in the kernel's queue).
+const METRICS_CONNECTIONS: usize = 16;
+
 /// Installs a Prometheus recorder for the `metrics` facade and serves its text format at
 /// `GET /metrics` on `address`, a listener of its own: kept off the service's port, so what it
 /// tells (request counts, failure kinds) reaches only who can reach that address. Served by the
@@ -576,6 +579,13 @@ async fn serve_metrics(
             ))
         }),
     );
+    // A scraper needs a connection or two: a few slots, apart from the service's, so the
+    // listener cannot take the process's file descriptors from the service.
+    let limits = ServerLimits {
+        max_connections: METRICS_CONNECTIONS,
+        max_connections_per_address: METRICS_CONNECTIONS,
+        ..limits
+    };
     let service = limited(router, limits);
     tokio::spawn(server::serve(
         listener,

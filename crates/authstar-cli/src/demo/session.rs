@@ -102,6 +102,11 @@ impl Sessions {
                     "a DPoP-bound token cannot mint a session: a cookie is a bearer credential",
                 );
             }
+            // A session that could not be tied to its token or key would outlive their
+            // revocation: none is minted.
+            AuthMethod::Bearer | AuthMethod::Header(_) if credential.is_none() => {
+                return refused("this credential cannot mint a session");
+            }
             AuthMethod::Bearer => credential.map(|c| MintedBy::Token(c.id().to_owned())),
             AuthMethod::Header(_) => credential.map(|c| MintedBy::Key(c.id().to_owned())),
             _ => None,

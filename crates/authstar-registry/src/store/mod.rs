@@ -258,11 +258,11 @@ pub struct Change {
     pub expires_at: Option<u64>,
 }
 
-/// How long after its `exp` a revoked token is still remembered (and refused): longer than any
-/// verifier's leeway, which accepts a token that long past its `exp` (authstar-jwt's default
-/// leeway is 30 s). Forgetting it at `exp` let a revoked token in again for the leeway after
-/// an instance reloaded its revocations.
-pub const REVOKED_KEPT_PAST_EXP: u64 = 300;
+/// How long after its `exp` a revoked token is still remembered (and refused): the longest
+/// leeway a verifier takes ([`authstar_jwt::MAX_LEEWAY`]), which accepts a token that long past
+/// its `exp`. Forgetting it at `exp` let a revoked token in again for the leeway after an
+/// instance reloaded its revocations.
+pub const REVOKED_KEPT_PAST_EXP: u64 = authstar_jwt::MAX_LEEWAY.as_secs();
 
 /// How long the change log keeps an entry. An instance that has not caught up for longer
 /// reloads everything revoked instead.
