@@ -115,11 +115,10 @@ impl Open {
         if self.all.load(Ordering::Acquire) >= max_sockets {
             return Err(StatusCode::SERVICE_UNAVAILABLE);
         }
-        let count = per_client.entry(client.to_owned()).or_insert(0);
-        if *count >= max_per_client {
+        if per_client.get(client).copied().unwrap_or(0) >= max_per_client {
             return Err(StatusCode::TOO_MANY_REQUESTS);
         }
-        *count += 1;
+        *per_client.entry(client.to_owned()).or_insert(0) += 1;
         self.all.fetch_add(1, Ordering::AcqRel);
         Ok(Counted {
             open: Arc::clone(self),
@@ -308,24 +307,28 @@ impl WebSocketPolicy {
             .on_upgrade(move |socket| async move {
                 let _counted = counted;
                 let ends = Instant::now() + policy.lifetime;
-                let socket = GuardedSocket::new(socket, &policy, check);
+                let socket = GuardedSocket::new(socket, &policy, check, ends);
                 // The lifetime bounds the handler itself, not only `recv`: a handler stuck
-                // elsewhere is dropped, and its socket with it.
-                let _ = tokio::time::timeout_at(ends, handler(socket)).await;
+                // elsewhere is dropped, and its socket with it (a second later than `recv`
+                // closes it, so a handler in `recv` sends its close frame first).
+                let _ =
+                    tokio::time::timeout_at(ends + Duration::from_secs(1), handler(socket)).await;
             })
     }
 }
 
 /// A websocket under a [`WebSocketPolicy`]: [`recv`](Self::recv) ends it (with the close code
 /// that says why) when it idles, outlives its lifetime, or its credential is no longer valid;
-/// [`send`](Self::send) gives up on a client that does not read within the idle timeout. Drive
-/// `recv`: the checks run while it waits.
+/// [`send`](Self::send) checks the credential when a check is due (a handler that only pushes
+/// is held to it too) and gives up on a client that does not read within the idle timeout.
 pub struct GuardedSocket {
     socket: WebSocket,
     idle: Duration,
     last_message: Instant,
     ends: Instant,
-    recheck: tokio::time::Interval,
+    recheck: Duration,
+    /// When the credential is checked next (by `recv` while it waits, or by `send`).
+    next_check: Instant,
     still_valid: Check,
     closed: bool,
 }
@@ -340,19 +343,31 @@ impl fmt::Debug for GuardedSocket {
 }
 
 impl GuardedSocket {
-    fn new(socket: WebSocket, policy: &WebSocketPolicy, still_valid: Check) -> Self {
+    fn new(socket: WebSocket, policy: &WebSocketPolicy, still_valid: Check, ends: Instant) -> Self {
         let now = Instant::now();
-        let mut recheck = tokio::time::interval_at(now + policy.recheck, policy.recheck);
-        recheck.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         Self {
             socket,
             idle: policy.idle,
             last_message: now,
-            ends: now + policy.lifetime,
-            recheck,
+            ends,
+            recheck: policy.recheck,
+            next_check: now + policy.recheck,
             still_valid,
             closed: false,
         }
+    }
+
+    /// Checks the credential again; `false` (the socket closed with `1008`) when it no longer
+    /// holds.
+    async fn recheck(&mut self) -> bool {
+        self.next_check = Instant::now() + self.recheck;
+        if (self.still_valid)().await {
+            return true;
+        }
+        tracing::info!("authstar: websocket closed: its credential is no longer valid");
+        self.close(close_code::POLICY, "credential no longer valid")
+            .await;
+        false
     }
 
     /// The next message from the client; `None` once the socket is closed: by the client, by
@@ -388,10 +403,8 @@ impl GuardedSocket {
                     self.close(close_code::AWAY, "lifetime over").await;
                     return None;
                 }
-                _ = self.recheck.tick() => {
-                    if !(self.still_valid)().await {
-                        tracing::info!("authstar: websocket closed: its credential is no longer valid");
-                        self.close(close_code::POLICY, "credential no longer valid").await;
+                () = tokio::time::sleep_until(self.next_check) => {
+                    if !self.recheck().await {
                         return None;
                     }
                 }
@@ -405,6 +418,10 @@ impl GuardedSocket {
     pub async fn send(&mut self, message: Message) -> Result<(), axum::Error> {
         if self.closed {
             return Err(axum::Error::new("the websocket is closed"));
+        }
+        // A handler that only pushes is checked here: a revoked client is sent nothing more.
+        if Instant::now() >= self.next_check && !self.recheck().await {
+            return Err(axum::Error::new("the credential is no longer valid"));
         }
         match tokio::time::timeout(self.idle, self.socket.send(message)).await {
             Ok(sent) => sent,

@@ -3,14 +3,15 @@
 //! came with and returns the key's RFC 7638 thumbprint (`jkt`), which a bound token carries in
 //! `cnf.jkt`.
 //!
-//! The checks, in the RFC's order: one compact JWS; `typ` is `dpop+jwt`; `alg` is asymmetric and
-//! on the allow-list (never `none`, never HMAC); `jwk` is a public key (no private member) that
-//! verifies the signature; `jti`, `htm`, `htu` and `iat` are present; `htm` is the request's
-//! method; `htu` is the request's URI without query and fragment, both normalised (RFC 3986
-//! §6.2.2 and §6.2.3: case of scheme and host, default port, percent-encoding, empty path);
-//! `iat` is within the window; with an access token, `ath` is the base64url SHA-256 of it; the
-//! `jti` was not seen within the window (replay); with [`DpopVerifier::require_nonces`], the
-//! server's nonce (§8).
+//! The checks: one compact JWS; `typ` is `dpop+jwt`; `alg` is asymmetric and on the allow-list
+//! (never `none`, never HMAC); `jwk` is a public key (no private member); with
+//! [`DpopVerifier::require_nonces`], the server's nonce (§8), checked before the signature (an
+//! HMAC before a public-key operation: a proof without the current nonce is the handshake, and
+//! costs no signature check); the `jwk` verifies the signature; `jti`, `htm`, `htu` and `iat`
+//! are present; `htm` is the request's method; `htu` is the request's URI without query and
+//! fragment, both normalised (RFC 3986 §6.2.2 and §6.2.3: case of scheme and host, default
+//! port, percent-encoding, empty path); `iat` is within the window; with an access token,
+//! `ath` is the base64url SHA-256 of it; the `jti` was not seen within the window (replay).
 //!
 //! The replay memory is bounded ([`DpopVerifier::replay_capacity`]). A flood of proofs past
 //! its capacity within the window (proofs are checked before the token, so a flood needs no

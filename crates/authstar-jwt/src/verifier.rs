@@ -583,6 +583,13 @@ impl<C> JwtVerifier<C> {
     /// revocation is remembered that long past a token's `exp`, so a longer leeway would let a
     /// revoked token back in).
     pub fn leeway(self, leeway: Duration) -> Self {
+        if leeway > MAX_LEEWAY {
+            tracing::warn!(
+                asked = leeway.as_secs(),
+                taken = MAX_LEEWAY.as_secs(),
+                "authstar-jwt: a leeway beyond MAX_LEEWAY would let revoked tokens back in; capped"
+            );
+        }
         let leeway = leeway.min(MAX_LEEWAY);
         let mut inner = Arc::try_unwrap(self.inner).unwrap_or_else(|shared| shared.copy(true));
         for (_, validation) in &mut inner.validations {

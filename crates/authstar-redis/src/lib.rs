@@ -489,14 +489,16 @@ impl RemoteLocks {
 /// Puts locks back into the set of locks in force (after Redis restarted empty, say), and
 /// publishes them (an instance that resubscribed first hears them too): KEYS[1] the set;
 /// ARGV[1] the channel, then pairs of digest (hex) and remaining ms, on Redis's clock. A lock
-/// already in the set for longer is left as it is (plain `ZSCORE`/`ZADD`: any Redis version).
+/// the set already holds (to within a second) is left as it is and not published again, so
+/// reconnecting instances do not echo every lock to each other (plain `ZSCORE`/`ZADD`: any
+/// Redis version).
 const REPUBLISH_SCRIPT: &str = r"
 local time = redis.call('TIME')
 local now = tonumber(time[1]) * 1000 + math.floor(tonumber(time[2]) / 1000)
 for i = 2, #ARGV, 2 do
   local ends = now + tonumber(ARGV[i + 1])
   local known = redis.call('ZSCORE', KEYS[1], ARGV[i])
-  if not known or tonumber(known) < ends then
+  if not known or tonumber(known) + 1000 < ends then
     redis.call('ZADD', KEYS[1], ends, ARGV[i])
     redis.call('PUBLISH', ARGV[1], ARGV[i] .. ' ' .. ARGV[i + 1])
   end
@@ -513,7 +515,8 @@ async fn republish(
     connection: &mut redis::aio::MultiplexedConnection,
     names: &Names,
     locks: Vec<(Digest, Duration)>,
-) -> redis::RedisResult<()> {
+    timeout: Duration,
+) -> Result<(), String> {
     let script = redis::Script::new(REPUBLISH_SCRIPT);
     for batch in locks.chunks(REPUBLISH_BATCH) {
         let mut invocation = script.key(&names.locks);
@@ -521,7 +524,11 @@ async fn republish(
         for (key, left) in batch {
             invocation.arg(hex(key)).arg(millis(*left));
         }
-        invocation.invoke_async::<u64>(connection).await?;
+        match tokio::time::timeout(timeout, invocation.invoke_async::<u64>(connection)).await {
+            Ok(Ok(_)) => {}
+            Ok(Err(error)) => return Err(error.to_string()),
+            Err(_) => return Err(format!("no answer within {timeout:?}")),
+        }
     }
     Ok(())
 }
@@ -639,17 +646,29 @@ async fn listen(
             let mut pubsub = client.get_async_pubsub().await?;
             pubsub.subscribe(&names.channel).await?;
             let mut connection = client.get_multiplexed_async_connection().await?;
-            // After an outage Redis may have come back empty: the locks this instance holds go
-            // back into the set, for instances that start later.
-            republish(&mut connection, &names, held).await?;
             let in_force: Vec<String> = redis::Script::new(LOCKS_SCRIPT)
                 .key(&names.locks)
                 .arg(REMOTE_CAPACITY)
                 .invoke_async(&mut connection)
                 .await?;
-            Ok::<_, redis::RedisError>((pubsub, in_force))
+            Ok::<_, redis::RedisError>((pubsub, in_force, connection))
         })
         .await;
+        if let Ok(Ok((_, _, connection))) = &subscribed
+            && !held.is_empty()
+        {
+            // After an outage Redis may have come back empty: the locks this instance holds go
+            // back into the set, for instances that start later. In the background, a batch at
+            // a time, each within the call timeout: many locks must not keep the subscription
+            // from coming back.
+            let (mut connection, names) = (connection.clone(), names.clone());
+            tokio::spawn(async move {
+                if let Err(error) = republish(&mut connection, &names, held, timeout).await {
+                    tracing::debug!(%error, "authstar-redis: republishing the locks held failed");
+                }
+            });
+        }
+        let subscribed = subscribed.map(|ok| ok.map(|(pubsub, in_force, _)| (pubsub, in_force)));
         if let Ok(Ok((pubsub, in_force))) = subscribed {
             if let Some(shared) = shared.upgrade() {
                 let now = Instant::now();

@@ -481,9 +481,10 @@ impl RegistryBuilder {
             // One poll is two calls of up to the call timeout each: a slow but healthy poll
             // must not make the view stale.
             sync: sync::SyncState::new((!self.poll.is_zero()).then(|| {
-                self.cache_ttl
-                    .max(MIN_REVOCATION_STALENESS)
-                    .max(self.poll + 2 * self.call_timeout)
+                self.cache_ttl.max(MIN_REVOCATION_STALENESS).max(
+                    self.poll
+                        .saturating_add(self.call_timeout.saturating_mul(2)),
+                )
             })),
         });
         if !self.poll.is_zero() {

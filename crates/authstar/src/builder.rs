@@ -375,8 +375,9 @@ impl<C, M> AuthstarLayerBuilder<C, M> {
     /// through unauthenticated when enforcing: browsers send them without credentials. Only
     /// with a CORS layer **outside** this one that answers them (`tower_http::cors::CorsLayer`):
     /// without one, an `OPTIONS` request shaped as a preflight would reach your handlers with
-    /// no client (a route registered with `any(...)`, a fallback). Off by default; never
-    /// applied to gRPC requests, whose method is not their meaning.
+    /// no client (a route registered with `any(...)`, a fallback). Off by default; only HTTP/1
+    /// requests without a body (a gRPC or gRPC-Web call, whose method is not its meaning, has
+    /// one; over HTTP/2 nothing in the head says there is none).
     ///
     /// ```
     /// # use authstar::{AuthstarClient, AuthstarLayer, BearerToken};

@@ -387,10 +387,14 @@ impl<C: Client, M> Config<C, M> {
 /// A CORS preflight (Fetch standard: `OPTIONS` with `Origin` and
 /// `Access-Control-Request-Method`), which carries no credentials by design, and no body: a
 /// browser's preflight has no `Content-Type` and no body. Anything with one is a call (gRPC and
-/// gRPC-Web ignore the HTTP method, so an `OPTIONS` with a frame is a call), never exempt.
+/// gRPC-Web ignore the HTTP method, so an `OPTIONS` with a frame is a call), never exempt. Only
+/// HTTP/1, where the head says whether a body follows (RFC 9112 §6.3); over HTTP/2 a body needs
+/// no header to announce it, so no request there is taken for a preflight: the CORS layer in
+/// front answers those.
 fn is_cors_preflight<B>(request: &Request<B>) -> bool {
     let headers = request.headers();
-    request.method() == Method::OPTIONS
+    request.version() <= http::Version::HTTP_11
+        && request.method() == Method::OPTIONS
         && headers.contains_key(ACCESS_CONTROL_REQUEST_METHOD)
         && headers.contains_key(ORIGIN)
         && !headers.contains_key(http::header::CONTENT_TYPE)

@@ -248,8 +248,9 @@ impl TrustedProxies {
     /// With **no** trusted proxy configured, a request from a loopback or private peer that
     /// carries a forwarding header (`X-Forwarded-For`, `Forwarded`, `X-Real-IP`) came through a
     /// proxy nobody told us about (nginx on the same host, the most common deployment): its
-    /// peer is the proxy, not the client, so the client is unidentified (`None`: not internal,
-    /// not counted by address) and one warning names the setting to add.
+    /// peer is the proxy, not the client, so the client is unidentified (`None`: not internal;
+    /// `authstar_axum::client_address` counts its failures against the peer, the proxy) and one
+    /// warning names the setting to add.
     ///
     /// ```
     /// use authstar::network::TrustedProxies;
@@ -309,8 +310,8 @@ fn unknown_proxy_warning(peer: IpAddr) {
         tracing::warn!(
             %peer,
             "authstar: a request from {peer} carries a forwarding header, but no trusted proxy is \
-             configured: its client is treated as unknown (not internal, not throttled by \
-             address). Configure your proxy's address with TrustedProxies::new (the demo's \
+             configured: its client is treated as unknown (not internal; failures count against \
+             {peer}). Configure your proxy's address with TrustedProxies::new (the demo's \
              --trusted-proxies)"
         );
     }

@@ -16,7 +16,8 @@
 //! | websocket lifetime | 1 h (`1001`) | — |
 //! | websocket's credential checked again | every 30 s (`1008` once revoked or expired) | `--ws-recheck` |
 //!
-//! The metrics listener (`--metrics-addr`) is served by the same loop, with the same limits.
+//! The metrics listener (`--metrics-addr`) is served by the same loop, with the same timeouts
+//! and 16 connections of its own.
 
 use std::collections::HashMap;
 use std::future::Future;
@@ -120,14 +121,17 @@ impl Drop for AddressSlot {
     }
 }
 
-/// Warns, once per process, that an address hit the per-address cap: behind a proxy nobody
+/// Warns, at most once a minute, that an address hit the per-address cap: behind a proxy nobody
 /// listed in `--trusted-proxies`, every client shares the proxy's address and its cap.
 fn cap_warning(address: IpAddr, cap: usize) {
-    static WARNED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
-    if WARNED.swap(true, std::sync::atomic::Ordering::Relaxed) {
+    static LAST: Mutex<Option<std::time::Instant>> = Mutex::new(None);
+    let mut last = LAST.lock().unwrap_or_else(PoisonError::into_inner);
+    if last.is_some_and(|at| at.elapsed() < Duration::from_secs(60)) {
         tracing::debug!(%address, "authstar demo: too many connections from one address");
         return;
     }
+    *last = Some(std::time::Instant::now());
+    drop(last);
     tracing::warn!(
         %address,
         cap,
