@@ -3,11 +3,11 @@
 use std::fmt;
 use std::sync::Arc;
 
-use authstar::credentials::dpop::{DPOP_NONCE, ProofError};
+use authstar::credentials::dpop::ProofError;
 use authstar::{Attempt, AuthMethod, Failure};
 use axum::Json;
 use axum::http::header::WWW_AUTHENTICATE;
-use axum::http::{HeaderValue, StatusCode};
+use axum::http::{HeaderName, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 
@@ -58,9 +58,9 @@ pub struct AuthRejection {
     kind: RejectionKind,
     challenges: Vec<HeaderValue>,
     renderer: Option<ErrorRenderer>,
-    /// A DPoP server nonce to send (`DPoP-Nonce`, RFC 9449 §9); boxed, as it is rare and the
-    /// rejection travels in every guard's `Result`.
-    dpop_nonce: Option<Box<HeaderValue>>,
+    /// A header the method adds to its refusals (a DPoP nonce, RFC 9449 §9); boxed, as it is
+    /// rare and the rejection travels in every guard's `Result`.
+    header: Option<Box<(HeaderName, HeaderValue)>>,
 }
 
 impl AuthRejection {
@@ -73,13 +73,13 @@ impl AuthRejection {
             kind,
             challenges,
             renderer,
-            dpop_nonce: None,
+            header: None,
         }
     }
 
-    /// Sends `nonce` as `DPoP-Nonce` with the refusal.
-    pub(crate) fn with_dpop_nonce(mut self, nonce: Option<HeaderValue>) -> Self {
-        self.dpop_nonce = nonce.map(Box::new);
+    /// Sends `header` with the refusal.
+    pub(crate) fn with_header(mut self, header: Option<(HeaderName, HeaderValue)>) -> Self {
+        self.header = header.map(Box::new);
         self
     }
 
@@ -199,8 +199,9 @@ impl IntoResponse for AuthRejection {
         for challenge in self.challenges {
             headers.append(WWW_AUTHENTICATE, challenge);
         }
-        if let Some(nonce) = self.dpop_nonce {
-            headers.insert(&DPOP_NONCE, *nonce);
+        if let Some(header) = self.header {
+            let (name, value) = *header;
+            headers.insert(name, value);
         }
         response
     }

@@ -285,10 +285,10 @@ impl<C: Client> RouteSecurity<C> {
         match outcome {
             Some(Outcome::Failed(attempt)) => {
                 // RFC 9449 §9: the nonce the layer handed out for this request.
-                let nonce = extensions
-                    .get::<authstar::credentials::dpop::DpopNonce>()
-                    .map(|nonce| nonce.0.clone());
-                self.unauthenticated(Some(attempt)).with_dpop_nonce(nonce)
+                let header = extensions
+                    .get::<authstar::RefusalHeader>()
+                    .map(|header| (header.0.clone(), header.1.clone()));
+                self.unauthenticated(Some(attempt)).with_header(header)
             }
             None if !self.inner.info.is_applied() => {
                 self.reject(RejectionKind::LayerNotInstalled, Vec::new())

@@ -31,7 +31,7 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use authstar::methods::MethodSet;
+use authstar::MethodSet;
 use authstar::{
     AuthstarLayer, BasicCredentials, BearerToken, Client, HeaderAuth, HeaderCredential,
 };

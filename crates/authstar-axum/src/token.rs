@@ -731,7 +731,7 @@ where
         parts: &Parts,
     ) -> Result<C, Refusal> {
         let info = self.security.info();
-        let layer_reads_basic = info.summary().basic;
+        let layer_reads_basic = info.methods().contains(&authstar::AuthMethod::Basic);
         let counted_here = presented
             .as_ref()
             .filter(|p| match p.method {

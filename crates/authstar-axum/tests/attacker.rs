@@ -18,8 +18,7 @@ async fn serve(app: Router) -> SocketAddr {
 
 /// An authenticator that hands back the anonymous client as a placeholder for "nobody" (an
 /// easy mistake: it is a `Client` value, so it compiles).
-fn placeholder_layer()
--> AuthstarLayer<AuthstarClient, impl authstar::methods::MethodSet<AuthstarClient>> {
+fn placeholder_layer() -> AuthstarLayer<AuthstarClient, impl authstar::MethodSet<AuthstarClient>> {
     AuthstarLayer::builder()
         .on_auth_bearer(|token: BearerToken| async move {
             Some(if token.as_str() == "good" {

@@ -31,7 +31,7 @@ async fn serve(app: Router) -> String {
 
 fn bearer_layer(
     token: &'static str,
-) -> AuthstarLayer<AuthstarClient, impl authstar::methods::MethodSet<AuthstarClient>> {
+) -> AuthstarLayer<AuthstarClient, impl authstar::MethodSet<AuthstarClient>> {
     AuthstarLayer::builder()
         .on_auth_bearer(move |presented: BearerToken| async move {
             (presented.as_str() == token).then(|| AuthstarClient::new("svc", ["read"]))

@@ -32,12 +32,15 @@ async fn start(throttle: FailureThrottle) -> App {
     };
     let layer = AuthstarLayer::builder()
         .on_auth_basic(verify.clone())
-        .on_auth_header(HeaderAuth::x_api_key(move |key: HeaderCredential| {
-            k.fetch_add(1, Ordering::SeqCst);
-            async move {
-                (key.as_str() == "ask_k1_right").then(|| AuthstarClient::new("keyed", ["read"]))
-            }
-        }))
+        .on_auth_header(
+            HeaderAuth::x_api_key(move |key: HeaderCredential| {
+                k.fetch_add(1, Ordering::SeqCst);
+                async move {
+                    (key.as_str() == "ask_k1_right").then(|| AuthstarClient::new("keyed", ["read"]))
+                }
+            })
+            .identity(|key| key.split('_').nth(1)),
+        )
         .throttle(throttle)
         .build()
         .unwrap();
@@ -85,9 +88,7 @@ async fn start(throttle: FailureThrottle) -> App {
 
 fn behind_loopback_proxy() -> FailureThrottle {
     let proxies = TrustedProxies::new(Networks::parse(["127.0.0.1"]).unwrap());
-    FailureThrottle::new()
-        .client_address(client_address(proxies))
-        .header_identity("x-api-key", |key| key.split('_').nth(1))
+    FailureThrottle::new().client_address(client_address(proxies))
 }
 
 async fn me(app: &App, from: &str, user: &str, password: &str) -> reqwest::Response {

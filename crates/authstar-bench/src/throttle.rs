@@ -25,7 +25,7 @@ pub(crate) const REDIS_LOCKS: &str = "authstar Basic, throttled (Redis store, 10
 fn layer(
     users: peers::Users,
     throttle: FailureThrottle,
-) -> AuthstarLayer<AuthstarClient, impl authstar::methods::MethodSet<AuthstarClient>> {
+) -> AuthstarLayer<AuthstarClient, impl authstar::MethodSet<AuthstarClient>> {
     AuthstarLayer::builder()
         .on_auth_basic_with(sync_fn(move |credentials: BasicCredentials| {
             users

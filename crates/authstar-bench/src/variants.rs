@@ -182,7 +182,7 @@ where
 fn authstar_layer(
     tokens: Tokens,
     users: peers::Users,
-) -> AuthstarLayer<AuthstarClient, impl authstar::methods::MethodSet<AuthstarClient>> {
+) -> AuthstarLayer<AuthstarClient, impl authstar::MethodSet<AuthstarClient>> {
     let keys = tokens.clone();
     AuthstarLayer::builder()
         .on_auth_bearer_with(sync_fn(move |token: BearerToken| {
@@ -204,7 +204,7 @@ fn authstar_layer(
 /// The same bearer lookup as an `async` closure: the middleware drives its future.
 fn authstar_async_layer(
     tokens: Tokens,
-) -> AuthstarLayer<AuthstarClient, impl authstar::methods::MethodSet<AuthstarClient>> {
+) -> AuthstarLayer<AuthstarClient, impl authstar::MethodSet<AuthstarClient>> {
     AuthstarLayer::builder()
         .on_auth_bearer(move |token: BearerToken| {
             let found = tokens.get(token.as_str()).cloned();

@@ -104,7 +104,7 @@ impl tower_service::Service<http::Request<tonic::body::Body>> for ReportsServer 
 
 /// The layer (Bearer `demo-token`, `X-API-Key: demo-key`) and the per-method guards.
 pub(crate) fn security() -> (
-    AuthstarLayer<AuthstarClient, impl authstar::methods::MethodSet<AuthstarClient>>,
+    AuthstarLayer<AuthstarClient, impl authstar::MethodSet<AuthstarClient>>,
     MethodGuards<AuthstarClient>,
 ) {
     // In-memory answers: `sync_fn` answers inside the layer's `call`, no future to box (a

@@ -26,6 +26,7 @@
 
 use std::future::Future;
 use std::pin::Pin;
+use std::sync::Arc;
 use std::task::{Context, Poll};
 
 use http::request::Parts;
@@ -127,6 +128,180 @@ pub trait Authenticator<Credential>: Send + Sync + 'static {
     #[inline]
     fn start(&self, credential: Credential) -> Started<Self::Future, Self::Client> {
         Started::Running(self.authenticate(credential))
+    }
+
+    /// This authenticator, then `next` for a credential this one does not accept: your own
+    /// tokens and an identity provider's behind one `on_auth_bearer_with`, tried in order.
+    /// The first client found wins; when none is, a backend error of either is the answer
+    /// (the credential might have been good), else the credential is rejected.
+    ///
+    /// ```
+    /// use authstar::{Authenticator, AuthstarClient, AuthstarLayer, BearerToken};
+    ///
+    /// let ours = |token: BearerToken| async move {
+    ///     (token.as_str() == "ours").then(|| AuthstarClient::new("svc", ["read"]))
+    /// };
+    /// let sso = |token: BearerToken| async move {
+    ///     (token.as_str() == "sso").then(|| AuthstarClient::new("alice", ["read"]))
+    /// };
+    /// let layer = AuthstarLayer::builder().on_auth_bearer_with(ours.or(sso)).build();
+    /// assert!(layer.is_ok());
+    /// ```
+    fn or<B>(self, next: B) -> Or<Self, B>
+    where
+        Self: Sized,
+        B: Authenticator<Credential, Client = Self::Client>,
+    {
+        Or {
+            first: self,
+            next: Arc::new(next),
+        }
+    }
+}
+
+/// Two authenticators tried in order ([`Authenticator::or`]).
+#[derive(Debug)]
+pub struct Or<A, B> {
+    first: A,
+    /// Shared with a running authentication that may still need it.
+    next: Arc<B>,
+}
+
+impl<A: Clone, B> Clone for Or<A, B> {
+    fn clone(&self) -> Self {
+        Self {
+            first: self.first.clone(),
+            next: Arc::clone(&self.next),
+        }
+    }
+}
+
+/// The better of two verdicts, neither authenticated: a backend error over a rejection.
+fn either<C>(first: Verdict<C>, next: Verdict<C>) -> Verdict<C> {
+    match (first, next) {
+        (_, Verdict::Authenticated(client)) => Verdict::Authenticated(client),
+        (Verdict::Unavailable(error), _) | (_, Verdict::Unavailable(error)) => {
+            Verdict::Unavailable(error)
+        }
+        _ => Verdict::Rejected,
+    }
+}
+
+impl<Credential, A, B> Authenticator<Credential> for Or<A, B>
+where
+    Credential: Send + Clone + 'static,
+    A: Authenticator<Credential>,
+    B: Authenticator<Credential, Client = A::Client>,
+    A::Client: Send + 'static,
+{
+    type Client = A::Client;
+    type Future = OrFuture<Credential, A, B>;
+
+    fn authenticate(&self, credential: Credential) -> Self::Future {
+        match self.start(credential) {
+            Started::Done(verdict) => OrFuture {
+                state: OrState::Done {
+                    verdict: Some(verdict),
+                },
+            },
+            Started::Running(future) => future,
+        }
+    }
+
+    #[inline]
+    fn start(&self, credential: Credential) -> Started<Self::Future, Self::Client> {
+        match self.first.start(credential.clone()) {
+            Started::Done(Verdict::Authenticated(client)) => {
+                Started::Done(Verdict::Authenticated(client))
+            }
+            Started::Done(first) => match self.next.start(credential) {
+                Started::Done(next) => Started::Done(either(first, next)),
+                Started::Running(future) => Started::Running(OrFuture {
+                    state: OrState::Next {
+                        future,
+                        first: Some(first),
+                    },
+                }),
+            },
+            Started::Running(future) => Started::Running(OrFuture {
+                state: OrState::First {
+                    future,
+                    retry: Some((credential, Arc::clone(&self.next))),
+                },
+            }),
+        }
+    }
+}
+
+pin_project! {
+    /// The future of [`Or`].
+    #[doc(hidden)]
+    pub struct OrFuture<Credential, A, B>
+    where
+        A: Authenticator<Credential>,
+        B: Authenticator<Credential>,
+    {
+        #[pin]
+        state: OrState<Credential, A, B>,
+    }
+}
+
+pin_project! {
+    #[project = OrProj]
+    enum OrState<Credential, A, B>
+    where
+        A: Authenticator<Credential>,
+        B: Authenticator<Credential>,
+    {
+        First { #[pin] future: A::Future, retry: Option<(Credential, Arc<B>)> },
+        Next { #[pin] future: B::Future, first: Option<Verdict<A::Client>> },
+        Done { verdict: Option<Verdict<A::Client>> },
+    }
+}
+
+impl<Credential, A, B> Future for OrFuture<Credential, A, B>
+where
+    A: Authenticator<Credential>,
+    B: Authenticator<Credential, Client = A::Client>,
+{
+    type Output = Verdict<A::Client>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let mut state = self.project().state;
+        loop {
+            match state.as_mut().project() {
+                OrProj::First { future, retry } => {
+                    let first = match future.poll(cx) {
+                        Poll::Pending => return Poll::Pending,
+                        Poll::Ready(Verdict::Authenticated(client)) => {
+                            return Poll::Ready(Verdict::Authenticated(client));
+                        }
+                        Poll::Ready(verdict) => verdict,
+                    };
+                    let Some((credential, next)) = retry.take() else {
+                        return Poll::Ready(first);
+                    };
+                    let next_state = match next.start(credential) {
+                        Started::Done(verdict) => OrState::Done {
+                            verdict: Some(either(first, verdict)),
+                        },
+                        Started::Running(future) => OrState::Next {
+                            future,
+                            first: Some(first),
+                        },
+                    };
+                    state.set(next_state);
+                }
+                OrProj::Next { future, first } => {
+                    let next = std::task::ready!(future.poll(cx));
+                    let first = first.take().unwrap_or(Verdict::Rejected);
+                    return Poll::Ready(either(first, next));
+                }
+                OrProj::Done { verdict } => {
+                    return Poll::Ready(verdict.take().unwrap_or(Verdict::Rejected));
+                }
+            }
+        }
     }
 }
 

@@ -8,7 +8,7 @@ use std::marker::PhantomData;
 use std::sync::Arc;
 use std::time::Duration;
 
-use http::{HeaderName, HeaderValue};
+use http::HeaderValue;
 
 use std::future::Future;
 
@@ -16,12 +16,16 @@ use http::request::Parts;
 
 use crate::authenticator::{Authenticator, IntoVerdict, RequestAuthenticator};
 use crate::challenge::Challenges;
-use crate::config::{Config, Deadline, Exemptions, LayerInfo, LayerThrottle, RequestHead};
-use crate::credentials::dpop::{DpopAuth, DpopToken, ProofVerifier};
+use crate::config::{Config, Deadline, Exemptions, LayerInfo, RequestHead};
+use crate::credentials::dpop::{DpopToken, ProofVerifier};
 use crate::error::ConfigError;
 use crate::layer::{AuthstarLayer, BoxAuthstarLayer};
-use crate::methods::{BoxMethods, Disabled, Enabled, MethodSet, Methods, PushHeader};
-use crate::throttle::{FailureThrottle, Schemes};
+use crate::method::basic::Basic;
+use crate::method::bearer::Bearer;
+use crate::method::dpop::DpopAuth;
+use crate::method::request::FromRequest;
+use crate::method::{BoxMethods, MethodSet, Methods, Push};
+use crate::throttle::FailureThrottle;
 use crate::{BasicCredentials, BearerToken, HeaderAuth};
 
 /// The default limit on a credential's length in bytes (8 KiB: room for large JWTs).
@@ -33,7 +37,7 @@ pub const DEFAULT_MAX_CREDENTIAL_LEN: usize = 8 * 1024;
 #[non_exhaustive]
 pub enum BackendErrorPolicy {
     /// Continue anonymously, recording [`Failure::Unavailable`](crate::Failure::Unavailable) in
-    /// the outcome (the seed's behaviour). Guards then answer 401 without `error=`.
+    /// the outcome (the Python package's behaviour). Guards then answer 401 without `error=`.
     #[default]
     Anonymous,
     /// Answer `503 Service Unavailable` with `Retry-After` (RFC 9110 §15.6.4, §10.2.3), telling
@@ -76,14 +80,8 @@ impl<C, M> fmt::Debug for AuthstarLayerBuilder<C, M> {
     }
 }
 
-/// A builder with these method slots (what each `on_auth_*` returns).
-type WithMethods<C, Be, Ba, H, R, D> = AuthstarLayerBuilder<C, Methods<Be, Ba, H, R, D>>;
-
-impl<C, Be, Ba, H, R, D> AuthstarLayerBuilder<C, Methods<Be, Ba, H, R, D>> {
-    fn map_methods<M>(
-        self,
-        f: impl FnOnce(Methods<Be, Ba, H, R, D>) -> M,
-    ) -> AuthstarLayerBuilder<C, M> {
+impl<C, A, H, R> AuthstarLayerBuilder<C, Methods<A, H, R>> {
+    fn map_methods<N>(self, f: impl FnOnce(Methods<A, H, R>) -> N) -> AuthstarLayerBuilder<C, N> {
         AuthstarLayerBuilder {
             methods: f(self.methods),
             realm: self.realm,
@@ -97,10 +95,22 @@ impl<C, Be, Ba, H, R, D> AuthstarLayerBuilder<C, Methods<Be, Ba, H, R, D>> {
         }
     }
 
-    /// Authenticates `Authorization: Bearer <token>` (RFC 6750 §2.1) with `authenticator`.
+    /// Adds a method that reads the `Authorization` header.
+    fn authorization<M>(self, method: M) -> AuthstarLayerBuilder<C, Methods<A::Output, H, R>>
+    where
+        A: Push<M>,
+    {
+        self.map_methods(|methods| Methods {
+            authorization: methods.authorization.push(method),
+            headers: methods.headers,
+            request: methods.request,
+        })
+    }
+
+    /// Authenticates `Authorization: Bearer <token>` (RFC 6750 §2.1) with `authenticate`.
     ///
     /// ```
-    /// use authstar::{AuthstarClient, AuthstarLayer};
+    /// use authstar::{AuthMethod, AuthstarClient, AuthstarLayer};
     ///
     /// let layer = AuthstarLayer::builder()
     ///     // The closure's argument is a `BearerToken`: no annotation needed.
@@ -109,51 +119,43 @@ impl<C, Be, Ba, H, R, D> AuthstarLayerBuilder<C, Methods<Be, Ba, H, R, D>> {
     ///     })
     ///     .build()
     ///     .unwrap();
-    /// assert!(layer.info().summary().bearer);
+    /// assert_eq!(layer.info().methods(), [AuthMethod::Bearer]);
     /// ```
+    ///
+    /// Each method is configured once ([`ConfigError::DuplicateMethod`]); for tokens of several
+    /// kinds (your own and an identity provider's), chain their authenticators with
+    /// [`Authenticator::or`].
     pub fn on_auth_bearer<F, Fut>(
         self,
         authenticate: F,
-    ) -> AuthstarLayerBuilder<C, Methods<Enabled<F>, Ba, H, R, D>>
+    ) -> AuthstarLayerBuilder<C, Methods<A::Output, H, R>>
     where
         F: Fn(BearerToken) -> Fut + Send + Sync + 'static,
         Fut: Future + Send + 'static,
         Fut::Output: IntoVerdict<Client = C>,
         C: Send + 'static,
+        A: Push<Bearer<F>>,
     {
         self.on_auth_bearer_with(authenticate)
     }
 
     /// [`on_auth_bearer`](Self::on_auth_bearer) with any [`Authenticator`]: a type of yours, a
-    /// [`sync_fn`](crate::sync_fn), a JWT verifier.
-    pub fn on_auth_bearer_with<A>(
+    /// [`sync_fn`](crate::sync_fn), a JWT verifier, several chained with [`Authenticator::or`].
+    pub fn on_auth_bearer_with<T>(
         self,
-        authenticator: A,
-    ) -> AuthstarLayerBuilder<C, Methods<Enabled<A>, Ba, H, R, D>>
+        authenticator: T,
+    ) -> AuthstarLayerBuilder<C, Methods<A::Output, H, R>>
     where
-        A: Authenticator<BearerToken, Client = C>,
+        T: Authenticator<BearerToken, Client = C>,
+        A: Push<Bearer<T>>,
     {
-        self.map_methods(
-            |Methods {
-                 basic,
-                 headers,
-                 request,
-                 dpop,
-                 ..
-             }| Methods {
-                bearer: Enabled(authenticator),
-                basic,
-                headers,
-                request,
-                dpop,
-            },
-        )
+        self.authorization(Bearer(authenticator))
     }
 
     /// Authenticates `Authorization: Basic <base64(user-id:password)>` (RFC 7617).
     ///
     /// ```
-    /// use authstar::{AuthstarClient, AuthstarLayer};
+    /// use authstar::{AuthMethod, AuthstarClient, AuthstarLayer};
     ///
     /// let layer = AuthstarLayer::builder()
     ///     .on_auth_basic(|credentials| async move {
@@ -162,49 +164,53 @@ impl<C, Be, Ba, H, R, D> AuthstarLayerBuilder<C, Methods<Be, Ba, H, R, D>> {
     ///     })
     ///     .build()
     ///     .unwrap();
-    /// assert!(layer.info().summary().basic);
+    /// assert_eq!(layer.info().methods(), [AuthMethod::Basic]);
     /// ```
     pub fn on_auth_basic<F, Fut>(
         self,
         authenticate: F,
-    ) -> AuthstarLayerBuilder<C, Methods<Be, Enabled<F>, H, R, D>>
+    ) -> AuthstarLayerBuilder<C, Methods<A::Output, H, R>>
     where
         F: Fn(BasicCredentials) -> Fut + Send + Sync + 'static,
         Fut: Future + Send + 'static,
         Fut::Output: IntoVerdict<Client = C>,
         C: Send + 'static,
+        A: Push<Basic<F>>,
     {
         self.on_auth_basic_with(authenticate)
     }
 
     /// [`on_auth_basic`](Self::on_auth_basic) with any [`Authenticator`] (a type of yours, a
-    /// [`sync_fn`](crate::sync_fn), a registry).
-    pub fn on_auth_basic_with<A>(
+    /// [`sync_fn`](crate::sync_fn), authstar-registry's client secrets).
+    pub fn on_auth_basic_with<T>(
         self,
-        authenticator: A,
-    ) -> AuthstarLayerBuilder<C, Methods<Be, Enabled<A>, H, R, D>>
+        authenticator: T,
+    ) -> AuthstarLayerBuilder<C, Methods<A::Output, H, R>>
     where
-        A: Authenticator<BasicCredentials, Client = C>,
+        T: Authenticator<BasicCredentials, Client = C>,
+        A: Push<Basic<T>>,
     {
-        self.map_methods(
-            |Methods {
-                 bearer,
-                 headers,
-                 request,
-                 dpop,
-                 ..
-             }| Methods {
-                bearer,
-                basic: Enabled(authenticator),
-                headers,
-                request,
-                dpop,
-            },
-        )
+        self.authorization(Basic(authenticator))
     }
 
-    /// Authenticates with a named header (the seed's `HeaderAuth`). Call it again to accept
-    /// several headers; they are tried in the order added.
+    /// Authenticates DPoP-bound tokens, `Authorization: DPoP <token>` with a `DPoP` proof
+    /// (RFC 9449 §7): the proof is checked first (a bad one is `error="invalid_dpop_proof"`),
+    /// then the token with the proven key's thumbprint (see [`credentials::dpop`](crate::credentials::dpop)).
+    /// Sits beside `on_auth_bearer`: one `Authorization` header carries one or the other.
+    pub fn on_auth_dpop<P, T>(
+        self,
+        dpop: DpopAuth<P, T>,
+    ) -> AuthstarLayerBuilder<C, Methods<A::Output, H, R>>
+    where
+        P: ProofVerifier,
+        T: Authenticator<DpopToken, Client = C>,
+        A: Push<DpopAuth<P, T>>,
+    {
+        self.authorization(dpop)
+    }
+
+    /// Authenticates with a named header (the Python package's `HeaderAuth`). Call it again to
+    /// accept several headers; they are tried in the order added.
     ///
     /// ```
     /// use authstar::{AuthstarClient, AuthstarLayer, HeaderAuth};
@@ -218,38 +224,29 @@ impl<C, Be, Ba, H, R, D> AuthstarLayerBuilder<C, Methods<Be, Ba, H, R, D>> {
     ///     }))
     ///     .build()
     ///     .unwrap();
-    /// assert_eq!(layer.info().summary().headers, ["x-api-key", "x-service-token"]);
+    /// let labels: Vec<_> = layer.info().methods().iter().map(|m| m.label()).collect();
+    /// assert_eq!(labels, ["x-api-key", "x-service-token"]);
     /// ```
-    pub fn on_auth_header<A>(
+    pub fn on_auth_header<T>(
         self,
-        header: HeaderAuth<A>,
-    ) -> WithMethods<C, Be, Ba, <H as PushHeader<A>>::Output, R, D>
+        header: HeaderAuth<T>,
+    ) -> AuthstarLayerBuilder<C, Methods<A, H::Output, R>>
     where
-        A: Authenticator<crate::HeaderCredential, Client = C>,
-        H: PushHeader<A>,
+        T: Authenticator<crate::HeaderCredential, Client = C>,
+        H: Push<HeaderAuth<T>>,
     {
-        self.map_methods(
-            |Methods {
-                 bearer,
-                 basic,
-                 headers,
-                 request,
-                 dpop,
-             }| Methods {
-                bearer,
-                basic,
-                headers: headers.push(header),
-                request,
-                dpop,
-            },
-        )
+        self.map_methods(|methods| Methods {
+            authorization: methods.authorization,
+            headers: methods.headers.push(header),
+            request: methods.request,
+        })
     }
 
-    /// Authenticates from the request head when no credential header was presented (the seed's
-    /// `on_auth_scope`): a session inserted by an outer layer, a client certificate, ...
+    /// Authenticates from the request head when no credential header was presented (the Python
+    /// package's `on_auth_scope`): a session inserted by an outer layer, a client certificate, ...
     ///
     /// ```
-    /// use authstar::{AuthstarClient, AuthstarLayer};
+    /// use authstar::{AuthMethod, AuthstarClient, AuthstarLayer};
     ///
     /// #[derive(Clone)]
     /// struct Session { client_id: String }
@@ -261,73 +258,36 @@ impl<C, Be, Ba, H, R, D> AuthstarLayerBuilder<C, Methods<Be, Ba, H, R, D>> {
     ///     })
     ///     .build()
     ///     .unwrap();
-    /// assert!(layer.info().summary().request);
+    /// assert_eq!(layer.info().methods(), [AuthMethod::Request]);
     /// ```
     pub fn on_auth_request<F, Fut>(
         self,
         authenticate: F,
-    ) -> AuthstarLayerBuilder<C, Methods<Be, Ba, H, Enabled<F>, D>>
+    ) -> AuthstarLayerBuilder<C, Methods<A, H, R::Output>>
     where
         F: for<'a> Fn(&'a Parts) -> Fut + Send + Sync + 'static,
         Fut: Future + Send + 'static,
         Fut::Output: IntoVerdict<Client = C>,
         C: Send + 'static,
+        R: Push<FromRequest<F>>,
     {
         self.on_auth_request_with(authenticate)
     }
 
     /// [`on_auth_request`](Self::on_auth_request) with any [`RequestAuthenticator`].
-    pub fn on_auth_request_with<A>(
+    pub fn on_auth_request_with<T>(
         self,
-        authenticator: A,
-    ) -> AuthstarLayerBuilder<C, Methods<Be, Ba, H, Enabled<A>, D>>
+        authenticator: T,
+    ) -> AuthstarLayerBuilder<C, Methods<A, H, R::Output>>
     where
-        A: RequestAuthenticator<Client = C>,
+        T: RequestAuthenticator<Client = C>,
+        R: Push<FromRequest<T>>,
     {
-        self.map_methods(
-            |Methods {
-                 bearer,
-                 basic,
-                 headers,
-                 dpop,
-                 ..
-             }| Methods {
-                bearer,
-                basic,
-                headers,
-                request: Enabled(authenticator),
-                dpop,
-            },
-        )
-    }
-
-    /// Authenticates DPoP-bound tokens, `Authorization: DPoP <token>` with a `DPoP` proof
-    /// (RFC 9449 §7): the proof is checked first (a bad one is `error="invalid_dpop_proof"`),
-    /// then the token with the proven key's thumbprint (see [`credentials::dpop`](crate::credentials::dpop)).
-    /// Sits beside `on_auth_bearer`: one `Authorization` header carries one or the other.
-    pub fn on_auth_dpop<P, A>(
-        self,
-        dpop: DpopAuth<P, A>,
-    ) -> WithMethods<C, Be, Ba, H, R, DpopAuth<P, A>>
-    where
-        P: ProofVerifier,
-        A: Authenticator<DpopToken, Client = C>,
-    {
-        self.map_methods(
-            |Methods {
-                 bearer,
-                 basic,
-                 headers,
-                 request,
-                 ..
-             }| Methods {
-                bearer,
-                basic,
-                headers,
-                request,
-                dpop,
-            },
-        )
+        self.map_methods(|methods| Methods {
+            authorization: methods.authorization,
+            headers: methods.headers,
+            request: methods.request.push(FromRequest(authenticator)),
+        })
     }
 }
 
@@ -532,7 +492,7 @@ impl<C, M> AuthstarLayerBuilder<C, M> {
     /// }
     ///
     /// let app = App { auth: auth_layer(true) };
-    /// assert_eq!(app.auth.info().summary().headers, ["x-api-key"]);
+    /// assert_eq!(app.auth.info().methods().len(), 2);
     /// ```
     pub fn build_boxed(self) -> Result<BoxAuthstarLayer<C>, ConfigError>
     where
@@ -547,51 +507,34 @@ impl<C, M> AuthstarLayerBuilder<C, M> {
     where
         M: MethodSet<C>,
     {
-        let summary = self.methods.summary();
-        if !summary.any() {
+        let mut described = Vec::new();
+        self.methods.describe(&mut described);
+        if described.is_empty() {
             return Err(ConfigError::NoAuthenticator);
         }
-        if let Some(invalid) = &summary.invalid_dpop_origin {
-            return Err(ConfigError::InvalidOrigin(invalid.clone()));
-        }
-        if let Some(invalid) = summary.invalid_headers.first() {
-            return Err(ConfigError::InvalidHeaderName(invalid.clone()));
+        if let Some(invalid) = described.iter().find_map(|d| d.invalid.clone()) {
+            return Err(invalid);
         }
         let mut seen = HashSet::new();
-        for name in &summary.headers {
-            if name == "authorization" {
-                return Err(ConfigError::AuthorizationHeader);
-            }
-            if !seen.insert(name) {
-                return Err(ConfigError::DuplicateHeader(name.clone()));
+        for description in &described {
+            if !seen.insert(&description.method) {
+                return Err(ConfigError::DuplicateMethod(
+                    description.method.label().to_owned(),
+                ));
             }
         }
         if self.max_credential_len == 0 {
             return Err(ConfigError::ZeroMaxCredentialLen);
         }
-        let challenges = Challenges::new(&self.realm, &summary)?;
+        let challenges = Challenges::new(&self.realm, &described)?;
         let retry_after = match self.backend_error {
             BackendErrorPolicy::Anonymous => None,
             BackendErrorPolicy::ServiceUnavailable { retry_after } => {
                 Some(HeaderValue::from(retry_after.as_secs()))
             }
         };
-        let throttle = self.throttle.map(|throttle| {
-            Arc::new(LayerThrottle {
-                watched: throttle.watch(
-                    summary
-                        .headers
-                        .iter()
-                        .filter_map(|name| HeaderName::from_bytes(name.as_bytes()).ok()),
-                ),
-                schemes: Schemes {
-                    bearer: summary.bearer,
-                    basic: summary.basic,
-                },
-                throttle,
-            })
-        });
-        let info = LayerInfo::new(summary, challenges, self.enforce, throttle.clone());
+        let methods = described.into_iter().map(|d| d.method).collect();
+        let info = LayerInfo::new(methods, challenges, self.enforce, self.throttle.clone());
         Ok(AuthstarLayer {
             config: Arc::new(Config {
                 methods: wrap(self.methods),
@@ -601,7 +544,7 @@ impl<C, M> AuthstarLayerBuilder<C, M> {
                 retry_after,
                 max_credential_len: self.max_credential_len,
                 deadline: self.deadline,
-                throttle,
+                throttle: self.throttle,
                 _client: PhantomData,
             }),
         })
@@ -612,13 +555,7 @@ impl<C> AuthstarLayer<C> {
     /// Starts a builder with no method enabled.
     pub fn builder() -> AuthstarLayerBuilder<C> {
         AuthstarLayerBuilder {
-            methods: Methods {
-                bearer: Disabled,
-                basic: Disabled,
-                headers: Disabled,
-                request: Disabled,
-                dpop: Disabled,
-            },
+            methods: Methods::default(),
             realm: "authstar".to_owned(),
             enforce: false,
             exemptions: Exemptions::default(),

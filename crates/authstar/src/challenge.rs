@@ -17,10 +17,9 @@
 use http::header::{RETRY_AFTER, WWW_AUTHENTICATE};
 use http::{HeaderValue, Response, StatusCode};
 
-use crate::credentials::dpop::ProofError;
 use crate::error::ConfigError;
-use crate::methods::Summary;
-use crate::{Attempt, AuthMethod, Failure};
+use crate::method::{ChallengeSpec, Description};
+use crate::{Attempt, AuthMethod};
 
 /// The precomputed challenges of one layer.
 ///
@@ -43,74 +42,55 @@ use crate::{Attempt, AuthMethod, Failure};
 #[derive(Clone, Debug)]
 pub struct Challenges {
     realm: String,
+    /// Every method's challenge without an error code, in precedence order.
     plain: Vec<HeaderValue>,
-    invalid_bearer: Vec<HeaderValue>,
-    invalid_dpop_token: Vec<HeaderValue>,
-    invalid_dpop_proof: Vec<HeaderValue>,
-    use_dpop_nonce: Vec<HeaderValue>,
+    /// The whole list again for each (method, error code): the method's challenge with
+    /// `error="…"`, the others plain.
+    coded: Vec<(AuthMethod, &'static str, Vec<HeaderValue>)>,
+    /// Each method with a challenge: its scheme word, parameters and error codes.
+    schemes: Vec<(AuthMethod, ChallengeSpec)>,
     basic: HeaderValue,
-    /// The DPoP `algs` parameter, quoted, when DPoP is accepted.
-    dpop_algs: Option<String>,
 }
 
 impl Challenges {
-    pub(crate) fn new(realm: &str, summary: &Summary) -> Result<Self, ConfigError> {
+    pub(crate) fn new(realm: &str, methods: &[Description]) -> Result<Self, ConfigError> {
         let realm_param = quoted(realm).ok_or(ConfigError::InvalidRealm)?;
         let value =
             |text: String| HeaderValue::try_from(text).map_err(|_| ConfigError::InvalidRealm);
-        let mut challenges = Self {
+        let schemes: Vec<(AuthMethod, ChallengeSpec)> = methods
+            .iter()
+            .filter_map(|d| Some((d.method.clone(), d.challenge.clone()?)))
+            .collect();
+        let render = |spec: &ChallengeSpec, error: Option<&str>| {
+            let mut text = format!("{} realm={realm_param}", spec.scheme);
+            if let Some(code) = error {
+                text.push_str(&format!(", error=\"{code}\""));
+            }
+            if let Some(params) = &spec.params {
+                text.push_str(", ");
+                text.push_str(params);
+            }
+            value(text)
+        };
+        let plain = schemes
+            .iter()
+            .map(|(_, spec)| render(spec, None))
+            .collect::<Result<Vec<_>, _>>()?;
+        let mut coded = Vec::new();
+        for (index, (method, spec)) in schemes.iter().enumerate() {
+            for &code in spec.errors.map_or(&[][..], |errors| errors.codes) {
+                let mut list = plain.clone();
+                list[index] = render(spec, Some(code))?;
+                coded.push((method.clone(), code, list));
+            }
+        }
+        Ok(Self {
             realm: realm.to_owned(),
-            plain: Vec::new(),
-            invalid_bearer: Vec::new(),
-            invalid_dpop_token: Vec::new(),
-            invalid_dpop_proof: Vec::new(),
-            use_dpop_nonce: Vec::new(),
+            plain,
+            coded,
+            schemes,
             basic: value(format!("Basic realm={realm_param}, charset=\"UTF-8\""))?,
-            dpop_algs: None,
-        };
-        // Each method's challenge as it reads in each list: plain, after a refused bearer
-        // token, after a refused DPoP token, after a refused DPoP proof, after a proof without
-        // the server's nonce.
-        let mut push = |[plain, bearer, token, proof, nonce]: [String; 5]| {
-            challenges.plain.push(value(plain)?);
-            challenges.invalid_bearer.push(value(bearer)?);
-            challenges.invalid_dpop_token.push(value(token)?);
-            challenges.invalid_dpop_proof.push(value(proof)?);
-            challenges.use_dpop_nonce.push(value(nonce)?);
-            Ok::<_, ConfigError>(())
-        };
-        let same = |text: String| [text.clone(), text.clone(), text.clone(), text.clone(), text];
-        if summary.bearer {
-            let plain = format!("Bearer realm={realm_param}");
-            let invalid = format!("Bearer realm={realm_param}, error=\"invalid_token\"");
-            push([plain.clone(), invalid, plain.clone(), plain.clone(), plain])?;
-        }
-        if let Some(algs) = &summary.dpop {
-            // RFC 9449 §7.1: the accepted proof algorithms in `algs`.
-            let algs = quoted(algs).ok_or(ConfigError::InvalidRealm)?;
-            challenges.dpop_algs = Some(algs.clone());
-            let plain = format!("DPoP realm={realm_param}, algs={algs}");
-            let error =
-                |code: &str| format!("DPoP realm={realm_param}, error=\"{code}\", algs={algs}");
-            push([
-                plain.clone(),
-                plain,
-                error("invalid_token"),
-                error("invalid_dpop_proof"),
-                error("use_dpop_nonce"),
-            ])?;
-        }
-        if summary.basic {
-            push(same(format!(
-                "Basic realm={realm_param}, charset=\"UTF-8\""
-            )))?;
-        }
-        for header in &summary.headers {
-            push(same(format!(
-                "ApiKey realm={realm_param}, header=\"{header}\""
-            )))?;
-        }
-        Ok(challenges)
+        })
     }
 
     /// The realm.
@@ -120,31 +100,38 @@ impl Challenges {
 
     /// The challenges for a 401 answering a request whose failed attempt (if any) was `attempt`.
     pub fn for_attempt(&self, attempt: Option<&Attempt>) -> &[HeaderValue] {
-        match attempt {
-            Some(attempt) if attempt.is_invalid_bearer_token() => &self.invalid_bearer,
-            Some(attempt) if attempt.failure == Failure::InvalidProof(ProofError::UseNonce) => {
-                &self.use_dpop_nonce
-            }
-            Some(attempt) if attempt.is_invalid_dpop_proof() => &self.invalid_dpop_proof,
-            Some(attempt) if attempt.is_invalid_dpop_token() => &self.invalid_dpop_token,
-            _ => &self.plain,
-        }
+        let Some(code) = attempt.and_then(|attempt| self.error_code(attempt)) else {
+            return &self.plain;
+        };
+        let method = attempt.map(|attempt| &attempt.method);
+        self.coded
+            .iter()
+            .find(|(of, listed, _)| Some(of) == method && *listed == code)
+            .map_or(&self.plain[..], |(_, _, list)| list)
     }
 
-    /// The RFC 6750 §3.1 `insufficient_scope` challenge naming the scopes a resource needs.
+    /// The error code a refusal of `attempt` carries in its challenge (and in a JSON body), for
+    /// methods whose scheme has error codes: `invalid_token` for a refused bearer token (RFC
+    /// 6750 §3.1); `invalid_dpop_proof`, `use_dpop_nonce` or `invalid_token` for DPoP (RFC
+    /// 9449 §7.1); `None` for Basic, API keys, sessions, and a backend that failed.
     ///
     /// ```
+    /// # use authstar::{Attempt, AuthMethod, Failure};
     /// # let layer = authstar::AuthstarLayer::builder()
     /// #     .on_auth_bearer(|_: authstar::BearerToken| async { None::<authstar::AuthstarClient> })
     /// #     .build().unwrap();
-    /// let value = layer.info().challenges().insufficient_scope(&["reports:read", "admin"]);
-    /// assert_eq!(
-    ///     value.unwrap(),
-    ///     r#"Bearer realm="authstar", error="insufficient_scope", scope="reports:read admin""#
-    /// );
+    /// let challenges = layer.info().challenges();
+    /// let refused = Attempt::new(AuthMethod::Bearer, Failure::Denied);
+    /// assert_eq!(challenges.error_code(&refused), Some("invalid_token"));
+    /// let down = Attempt::new(AuthMethod::Bearer, Failure::Unavailable);
+    /// assert_eq!(challenges.error_code(&down), None);
     /// ```
-    pub fn insufficient_scope<S: AsRef<str>>(&self, scopes: &[S]) -> Option<HeaderValue> {
-        self.scope_challenge("Bearer", scopes, None)
+    pub fn error_code(&self, attempt: &Attempt) -> Option<&'static str> {
+        let (_, spec) = self
+            .schemes
+            .iter()
+            .find(|(method, _)| *method == attempt.method)?;
+        (spec.errors?.of)(&attempt.failure)
     }
 
     /// The `insufficient_scope` challenges for `scopes` in each scheme that carries error codes:
@@ -163,20 +150,25 @@ impl Challenges {
     /// ```
     pub fn insufficient_scopes<S: AsRef<str>>(&self, scopes: &[S]) -> ScopeChallenges {
         ScopeChallenges {
-            bearer: self.insufficient_scope(scopes),
-            dpop: self
-                .dpop_algs
-                .as_deref()
-                .and_then(|algs| self.scope_challenge("DPoP", scopes, Some(algs))),
+            by_method: self
+                .schemes
+                .iter()
+                .filter(|(_, spec)| spec.errors.is_some())
+                .filter_map(|(method, spec)| {
+                    let value =
+                        self.scope_challenge(spec.scheme, scopes, spec.params.as_deref())?;
+                    Some((method.clone(), value))
+                })
+                .collect(),
         }
     }
 
-    /// `<scheme> realm=…, error="insufficient_scope", scope=…[, algs=…]`; `algs` comes quoted.
+    /// `<scheme> realm=…, error="insufficient_scope", scope=…[, params]`.
     fn scope_challenge<S: AsRef<str>>(
         &self,
         scheme: &str,
         scopes: &[S],
-        algs: Option<&str>,
+        params: Option<&str>,
     ) -> Option<HeaderValue> {
         let scope = scopes
             .iter()
@@ -188,9 +180,9 @@ impl Challenges {
             quoted(&self.realm)?,
             quoted(&scope)?
         );
-        if let Some(algs) = algs {
-            value.push_str(", algs=");
-            value.push_str(algs);
+        if let Some(params) = params {
+            value.push_str(", ");
+            value.push_str(params);
         }
         HeaderValue::try_from(value).ok()
     }
@@ -227,19 +219,17 @@ impl Challenges {
 /// ([`Challenges::insufficient_scopes`]).
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct ScopeChallenges {
-    bearer: Option<HeaderValue>,
-    dpop: Option<HeaderValue>,
+    by_method: Vec<(AuthMethod, HeaderValue)>,
 }
 
 impl ScopeChallenges {
     /// The challenge for a client authenticated with `method`: `None` for methods whose schemes
     /// carry no error codes (Basic, API keys, sessions).
     pub fn for_method(&self, method: &AuthMethod) -> Option<&HeaderValue> {
-        match method {
-            AuthMethod::Bearer => self.bearer.as_ref(),
-            AuthMethod::Dpop => self.dpop.as_ref(),
-            _ => None,
-        }
+        self.by_method
+            .iter()
+            .find(|(of, _)| of == method)
+            .map(|(_, value)| value)
     }
 }
 
@@ -281,18 +271,5 @@ mod tests {
         assert_eq!(quoted(r#"a "b" \c"#).as_deref(), Some(r#""a \"b\" \\c""#));
         assert_eq!(quoted("line\nbreak"), None);
         assert_eq!(quoted("café"), None);
-    }
-
-    #[test]
-    fn rfc7617_2_1_basic_announces_utf8() {
-        let summary = Summary {
-            basic: true,
-            ..Summary::default()
-        };
-        let challenges = Challenges::new("r", &summary).unwrap();
-        assert_eq!(
-            challenges.for_attempt(None),
-            [r#"Basic realm="r", charset="UTF-8""#]
-        );
     }
 }

@@ -12,13 +12,14 @@ use std::time::Duration;
 use http::header::{ACCESS_CONTROL_REQUEST_METHOD, ORIGIN};
 use http::{HeaderValue, Method, Request, Response};
 
+use http::HeaderName;
+
 use crate::authenticator::Verdict;
 use crate::challenge::{Challenges, service_unavailable};
-use crate::credentials::dpop::{DPOP_NONCE, DpopNonce, ProofError};
-use crate::methods::{MethodSet, Summary};
+use crate::method::{MethodSet, Presenting};
 use crate::metrics::{self, Reported};
 use crate::outcome::LayerId;
-use crate::throttle::{self, FailureThrottle, Schemes, Watched};
+use crate::throttle::FailureThrottle;
 use crate::{Attempt, AuthMethod, Client, Failure, Outcome};
 
 type Predicate = Arc<dyn Fn(&RequestHead<'_>) -> bool + Send + Sync>;
@@ -97,50 +98,24 @@ pub(crate) struct Config<C, M> {
     /// How long an authenticator may wait before its answer is a backend error.
     pub(crate) deadline: Option<Deadline>,
     /// The throttle, also here so the request path reads it without a second indirection.
-    pub(crate) throttle: Option<Arc<LayerThrottle>>,
+    pub(crate) throttle: Option<FailureThrottle>,
     pub(crate) _client: PhantomData<fn() -> C>,
 }
 
 struct Shared {
     id: LayerId,
-    summary: Summary,
+    methods: Vec<AuthMethod>,
     challenges: Challenges,
     enforcing: bool,
     applied: AtomicBool,
-    throttle: Option<Arc<LayerThrottle>>,
+    throttle: Option<FailureThrottle>,
 }
 
-/// A [`FailureThrottle`] with what the layer knows of its credentials.
-pub(crate) struct LayerThrottle {
-    pub(crate) throttle: FailureThrottle,
-    /// The layer's named headers, each with its identity function resolved at build time.
-    pub(crate) watched: Vec<Watched>,
-    pub(crate) schemes: Schemes,
-}
-
-impl LayerThrottle {
-    /// `Err(wait)` when the request presents a credential whose address or identity is locked
-    /// out.
-    #[inline]
-    pub(crate) fn check<B>(&self, request: &http::Request<B>) -> Result<(), Duration> {
-        let headers = request.headers();
-        if !throttle::presented(headers, &self.watched) {
-            return Ok(());
-        }
-        throttle::with_identity(headers, self.schemes, &self.watched, |identity| {
-            self.throttle.check(request.extensions(), headers, identity)
-        })
-    }
-
-    /// Counts the request's credential as failed.
-    pub(crate) fn failed<B>(&self, request: &http::Request<B>) {
-        let headers = request.headers();
-        throttle::with_identity(headers, self.schemes, &self.watched, |identity| {
-            self.throttle
-                .failed(request.extensions(), headers, identity);
-        });
-    }
-}
+/// A header the refusal of a request's credential carries (a fresh DPoP nonce), put in the
+/// request's extensions so that a guard answering the 401 later sends it too.
+#[doc(hidden)]
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RefusalHeader(pub HeaderName, pub HeaderValue);
 
 /// A cheap, cloneable view of a built layer for guards in framework adapters.
 ///
@@ -160,14 +135,14 @@ pub struct LayerInfo(Arc<Shared>);
 
 impl LayerInfo {
     pub(crate) fn new(
-        summary: Summary,
+        methods: Vec<AuthMethod>,
         challenges: Challenges,
         enforcing: bool,
-        throttle: Option<Arc<LayerThrottle>>,
+        throttle: Option<FailureThrottle>,
     ) -> Self {
         Self(Arc::new(Shared {
             id: LayerId::next(),
-            summary,
+            methods,
             challenges,
             enforcing,
             applied: AtomicBool::new(false),
@@ -216,9 +191,10 @@ impl LayerInfo {
         }
     }
 
-    /// Which methods are enabled.
-    pub fn summary(&self) -> &Summary {
-        &self.0.summary
+    /// The layer's methods, in precedence order: the `Authorization` schemes, the named
+    /// headers in the order added, the request authenticator.
+    pub fn methods(&self) -> &[AuthMethod] {
+        &self.0.methods
     }
 
     /// The layer's challenges.
@@ -241,20 +217,20 @@ impl LayerInfo {
     /// The layer's failed-authentication throttle, for endpoints that authenticate clients
     /// themselves (the token endpoint's `client_secret_post`).
     pub fn throttle(&self) -> Option<&FailureThrottle> {
-        self.0.throttle.as_ref().map(|t| &t.throttle)
+        self.0.throttle.as_ref()
     }
 }
 
 impl fmt::Debug for LayerInfo {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("LayerInfo")
-            .field("summary", &self.0.summary)
+            .field("methods", &self.0.methods)
             .field("applied", &self.is_applied())
             .finish()
     }
 }
 
-impl<C: Client, M> Config<C, M> {
+impl<C: Client, M: MethodSet<C>> Config<C, M> {
     /// Applies an authenticator's verdict: records the outcome in `request`, or returns the
     /// response that refuses it.
     #[inline]
@@ -284,9 +260,7 @@ impl<C: Client, M> Config<C, M> {
             Verdict::Authenticated(_) | Verdict::Rejected => {
                 tracing::debug!(method = %method, "authstar: rejected");
                 metrics::outcome(&method, Reported::Rejected);
-                if let Some(throttle) = &self.throttle {
-                    throttle.failed(request);
-                }
+                self.charge(request);
                 let attempt = Attempt {
                     method,
                     failure: Failure::Denied,
@@ -309,50 +283,78 @@ impl<C: Client, M> Config<C, M> {
     }
 
     /// Applies a credential refused before any authenticator ran: one that could not be read,
-    /// or a DPoP proof that failed. A refused proof cost a signature check, so it counts against
-    /// the throttle as a refused token does (except one lacking the server's nonce, the
-    /// protocol's normal handshake); one lacking the server's nonce gets a fresh nonce
-    /// (RFC 9449 §9), in the layer's own 401 and in the extensions for a guard that answers the
-    /// 401 later. Out of line: the request path stays small.
+    /// or a DPoP proof that failed. `charged` when it counts against the throttle (the method
+    /// decides: a refused proof cost a signature check). A method may add a header to the
+    /// refusal (a fresh DPoP nonce), in the layer's own 401 and in the extensions for a guard
+    /// that answers the 401 later. Out of line: the request path stays small.
     #[cold]
     #[inline(never)]
     pub(crate) fn failed<B, R: Default>(
         &self,
         request: &mut Request<B>,
         attempt: Attempt,
-    ) -> Option<Response<R>>
-    where
-        M: MethodSet<C>,
-    {
-        let Failure::InvalidProof(reason) = attempt.failure else {
-            tracing::debug!(method = %attempt.method, reason = %attempt.failure, "authstar: malformed credential");
-            metrics::outcome(&attempt.method, Reported::Malformed);
-            return self.anonymous(request, Some(attempt));
+        charged: bool,
+    ) -> Option<Response<R>> {
+        let reported = match attempt.failure {
+            Failure::Malformed(_) => {
+                tracing::debug!(method = %attempt.method, reason = %attempt.failure, "authstar: malformed credential");
+                Reported::Malformed
+            }
+            _ => {
+                tracing::debug!(method = %attempt.method, reason = %attempt.failure, "authstar: credential refused");
+                Reported::Rejected
+            }
         };
-        tracing::debug!(method = %attempt.method, %reason, "authstar: DPoP proof refused");
-        metrics::outcome(&attempt.method, Reported::Rejected);
-        // A proof without the server's current nonce is the protocol's handshake (RFC 9449
-        // §8), not a guess: every client meets it once per nonce lifetime, and a fleet behind
-        // one address must not be throttled for following it.
-        if let Some(throttle) = self
-            .throttle
-            .as_ref()
-            .filter(|_| reason != ProofError::UseNonce)
-        {
-            throttle.failed(request);
+        metrics::outcome(&attempt.method, reported);
+        if charged {
+            self.charge(request);
         }
-        let nonce = match reason {
-            ProofError::UseNonce => self.methods.dpop_nonce(),
-            _ => None,
+        let header = match M::MAY_ADD_HEADERS {
+            true => self.methods.refusal_header(&attempt),
+            false => None,
         };
-        if let Some(nonce) = &nonce {
-            request.extensions_mut().insert(DpopNonce(nonce.clone()));
+        if let Some((name, value)) = &header {
+            request
+                .extensions_mut()
+                .insert(RefusalHeader(name.clone(), value.clone()));
         }
         let mut refusal = self.anonymous(request, Some(attempt));
-        if let (Some(refusal), Some(nonce)) = (&mut refusal, nonce) {
-            refusal.headers_mut().insert(&DPOP_NONCE, nonce);
+        if let (Some(refusal), Some((name, value))) = (&mut refusal, header) {
+            refusal.headers_mut().insert(name, value);
         }
         refusal
+    }
+
+    /// Counts the request's credential as failed, against its address and the identity it
+    /// claims, as the methods read it (the credential that decided, never another).
+    fn charge<B>(&self, request: &Request<B>) {
+        let Some(throttle) = &self.throttle else {
+            return;
+        };
+        let presenting = Presenting::new(
+            RequestHead::of(request),
+            &self.methods,
+            self.max_credential_len,
+        );
+        let identity = self.methods.identity(&presenting);
+        let claimed = identity
+            .as_ref()
+            .and_then(|(label, id)| Some((*label, id.as_deref()?)));
+        throttle.failed(request.extensions(), request.headers(), claimed);
+    }
+
+    /// The header the response to a request `method` authenticated carries, if its method adds
+    /// one (a compile-time `None` for layers without such a method).
+    #[inline(always)]
+    pub(crate) fn success_header(
+        &self,
+        method: &AuthMethod,
+        verdict: &Verdict<C>,
+    ) -> Option<(HeaderName, HeaderValue)> {
+        if !M::MAY_ADD_HEADERS || !matches!(verdict, Verdict::Authenticated(_)) {
+            return None;
+        }
+        self.methods.success_header(method)
     }
 
     /// Continues without a client: records the failed attempt, or answers 401 when enforcing.

@@ -14,9 +14,14 @@ pub enum ConfigError {
     /// A header authenticator was given a name that is not a valid HTTP header name.
     #[error("invalid header name {0:?} for on_auth_header: use a token such as \"x-api-key\"")]
     InvalidHeaderName(String),
-    /// The same header name was configured twice.
-    #[error("header {0:?} is configured twice in on_auth_header: configure each header once")]
-    DuplicateHeader(String),
+    /// A method was configured twice (`on_auth_bearer` twice, one header name twice): the
+    /// second would never be asked. Chain authenticators with
+    /// [`Authenticator::or`](crate::Authenticator::or) instead.
+    #[error(
+        "the {0} method is configured twice: configure each method once, and chain several \
+         authenticators for it with Authenticator::or"
+    )]
+    DuplicateMethod(String),
     /// A header authenticator was configured for `Authorization`, which Bearer and Basic own.
     #[error(
         "on_auth_header cannot use the Authorization header: use on_auth_bearer or on_auth_basic"

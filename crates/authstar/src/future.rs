@@ -5,14 +5,13 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
 
-use http::{HeaderValue, Request, Response};
+use http::{HeaderName, HeaderValue, Request, Response};
 use pin_project_lite::pin_project;
 use tower_service::Service;
 
 use crate::config::Config;
-use crate::credentials::dpop::DPOP_NONCE;
 use crate::grpc;
-use crate::methods::MethodSet;
+use crate::method::MethodSet;
 use crate::metrics;
 use crate::{AuthMethod, Client, Verdict};
 
@@ -32,13 +31,14 @@ pin_project! {
 }
 
 pin_project! {
-    /// The inner service's future for a DPoP request, and the server nonce its response will
-    /// carry (RFC 9449 §8.2, §9: a fresh nonce on success spares the client a refusal when the
-    /// nonce it holds expires). Boxed: only DPoP layers that require nonces take this path.
-    struct Renewing<F> {
+    /// The inner service's future, and a header its response will carry: the method that
+    /// authenticated the request adds it (RFC 9449 §8.2: the next DPoP nonce, which spares the
+    /// client a refusal when the nonce it holds expires). Boxed: only layers with such a
+    /// method take this path.
+    struct Adding<F> {
         #[pin]
         future: F,
-        nonce: Option<HeaderValue>,
+        header: Option<(HeaderName, HeaderValue)>,
     }
 }
 
@@ -60,7 +60,7 @@ pin_project! {
         Inner { #[pin] future: F },
         Respond { response: Option<R> },
         Authenticating { waiting: Pin<Box<Waiting<A, P>>> },
-        Renewing { renewing: Pin<Box<Renewing<F>>> },
+        Adding { adding: Pin<Box<Adding<F>>> },
     }
 }
 
@@ -93,21 +93,18 @@ where
         }
     }
 
-    /// The inner service's future for an authenticated request: a DPoP one carries a fresh
-    /// server nonce back, when the layer's proofs need nonces.
+    /// The inner service's future for an authenticated request, whose response carries
+    /// `header` if the method that authenticated it adds one.
     #[inline]
-    pub(crate) fn proceed(future: S::Future, dpop: bool, config: &Config<C, M>) -> Self {
-        if dpop && let Some(nonce) = config.methods.dpop_nonce() {
-            return Self {
-                state: State::Renewing {
-                    renewing: Box::pin(Renewing {
-                        future,
-                        nonce: Some(nonce),
-                    }),
+    pub(crate) fn proceed(future: S::Future, header: Option<(HeaderName, HeaderValue)>) -> Self {
+        match header {
+            None => Self::inner(future),
+            header => Self {
+                state: State::Adding {
+                    adding: Box::pin(Adding { future, header }),
                 },
-            };
+            },
         }
-        Self::inner(future)
     }
 
     pub(crate) fn authenticating(
@@ -150,15 +147,15 @@ where
         loop {
             match state.as_mut().project() {
                 StateProj::Inner { future } => return future.poll(cx),
-                StateProj::Renewing { renewing } => {
-                    let renewing = renewing.as_mut().project();
-                    let Poll::Ready(result) = renewing.future.poll(cx) else {
+                StateProj::Adding { adding } => {
+                    let adding = adding.as_mut().project();
+                    let Poll::Ready(result) = adding.future.poll(cx) else {
                         return Poll::Pending;
                     };
                     return Poll::Ready(result.map(|mut response| {
-                        if let Some(nonce) = renewing.nonce.take() {
-                            // A guard's refusal may already name the nonce to use.
-                            response.headers_mut().entry(&DPOP_NONCE).or_insert(nonce);
+                        if let Some((name, value)) = adding.header.take() {
+                            // A guard's refusal may already carry its own.
+                            response.headers_mut().entry(name).or_insert(value);
                         }
                         response
                     }));
@@ -204,11 +201,11 @@ where
                     if let Some(since) = waiting_since {
                         since.finished(&method);
                     }
-                    let dpop = matches!(method, AuthMethod::Dpop);
+                    let header = config.success_header(&method, &verdict);
                     match config.conclude(&mut request, method, verdict) {
                         None => {
                             let future = service.call(request);
-                            state.set(Self::proceed(future, dpop, &config).state);
+                            state.set(Self::proceed(future, header).state);
                         }
                         Some(refusal) => {
                             return Poll::Ready(Ok(grpc::early_refusal(&request, refusal)));

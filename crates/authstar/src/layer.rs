@@ -6,8 +6,9 @@ use std::sync::Arc;
 
 use tower_layer::Layer;
 
+use crate::AuthMethod;
 use crate::config::{Config, LayerInfo};
-use crate::methods::{BoxMethods, Methods};
+use crate::method::{BoxMethods, Methods};
 use crate::service::AuthstarMiddleware;
 
 /// An [`AuthstarLayer`] whose methods' types are erased, made by
@@ -15,7 +16,7 @@ use crate::service::AuthstarMiddleware;
 /// returnable from a function without naming `impl MethodSet<..>`.
 pub type BoxAuthstarLayer<C> = AuthstarLayer<C, BoxMethods<C>>;
 
-/// The tower [`Layer`] that authenticates requests (the seed's `AuthstarMiddleware`).
+/// The tower [`Layer`] that authenticates requests (the Python package's `AuthstarMiddleware`).
 ///
 /// Build it with [`AuthstarLayer::builder`], wrap your service with it, and read the result
 /// from the request extensions ([`Outcome`](crate::Outcome), [`client`](crate::client)).
@@ -31,8 +32,7 @@ pub type BoxAuthstarLayer<C> = AuthstarLayer<C, BoxMethods<C>>;
 ///     .expect("valid configuration");
 /// assert_eq!(
 ///     format!("{layer:?}"),
-///     "AuthstarLayer { bearer: true, basic: false, headers: [], request: false, \
-///      realm: \"authstar\", enforcing: false }"
+///     r#"AuthstarLayer { methods: ["bearer"], realm: "authstar", enforcing: false }"#
 /// );
 /// ```
 pub struct AuthstarLayer<C, M = Methods> {
@@ -58,12 +58,9 @@ impl<C, M> Clone for AuthstarLayer<C, M> {
 impl<C, M> fmt::Debug for AuthstarLayer<C, M> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let info = &self.config.info;
-        let summary = info.summary();
+        let methods: Vec<_> = info.methods().iter().map(AuthMethod::label).collect();
         f.debug_struct("AuthstarLayer")
-            .field("bearer", &summary.bearer)
-            .field("basic", &summary.basic)
-            .field("headers", &summary.headers)
-            .field("request", &summary.request)
+            .field("methods", &methods)
             .field("realm", &info.challenges().realm())
             .field("enforcing", &info.is_enforcing())
             .finish()

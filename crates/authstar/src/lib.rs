@@ -65,7 +65,7 @@
 //!
 //! `Authorization` (Bearer or Basic) → named headers, in the order added → the request
 //! authenticator. The first credential presented decides; a rejected credential never falls back
-//! to a later method. See [`methods`] for the details.
+//! to a later method. See [`MethodSet`] for the details.
 //!
 //! ## When an authenticator fails
 //!
@@ -91,7 +91,8 @@ mod error;
 mod future;
 pub mod grpc;
 mod layer;
-pub mod methods;
+#[doc(hidden)]
+pub mod method;
 pub mod metrics;
 pub mod network;
 pub mod oauth2;
@@ -100,18 +101,20 @@ mod service;
 pub mod throttle;
 
 pub use authenticator::{
-    Authenticator, BoxError, IntoVerdict, RequestAuthenticator, Started, SyncFn, Verdict,
+    Authenticator, BoxError, IntoVerdict, Or, RequestAuthenticator, Started, SyncFn, Verdict,
     VerdictFuture, sync_fn,
 };
 pub use builder::{AuthstarLayerBuilder, BackendErrorPolicy, DEFAULT_MAX_CREDENTIAL_LEN};
 pub use challenge::{Challenges, ScopeChallenges};
 pub use client::{AuthstarClient, Client, Credential};
-pub use config::{LayerInfo, RequestHead};
+pub use config::{LayerInfo, RefusalHeader, RequestHead};
 pub use credentials::basic::BasicCredentials;
 pub use credentials::bearer::BearerToken;
-pub use credentials::header::{HeaderAuth, HeaderCredential};
+pub use credentials::header::HeaderCredential;
 pub use error::ConfigError;
 pub use future::ResponseFuture;
 pub use layer::{AuthstarLayer, BoxAuthstarLayer};
+pub use method::MethodSet;
+pub use method::header::HeaderAuth;
 pub use outcome::{Attempt, AuthMethod, Failure, LayerId, Malformed, Outcome, client};
 pub use service::AuthstarMiddleware;

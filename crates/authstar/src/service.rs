@@ -10,10 +10,10 @@ use tower_service::Service;
 use crate::config::Config;
 use crate::future::ResponseFuture;
 use crate::grpc;
-use crate::methods::{MethodSet, Presented};
+use crate::method::{MethodSet, Presented, Presenting};
 use crate::metrics;
 use crate::throttle::too_many_requests;
-use crate::{AuthMethod, Client, RequestHead};
+use crate::{Client, RequestHead};
 
 /// Authenticates each request, stores the [`Outcome`](crate::Outcome) in its extensions, then calls the inner
 /// service (or, when enforcing, answers 401 itself). Generic over request and response bodies.
@@ -87,34 +87,42 @@ where
 
     fn call(&mut self, mut request: Request<ReqBody>) -> Self::Future {
         let config = &*self.config;
-        if let Some(throttle) = &config.throttle {
+        let presenting = Presenting::new(
+            RequestHead::of(&request),
+            &config.methods,
+            config.max_credential_len,
+        );
+        if let Some(throttle) = &config.throttle
+            // Only a request that presents a credential is checked: the methods say which one
+            // decides and the identity it claims.
+            && let Some((label, id)) = config.methods.identity(&presenting)
+        {
             // Before any authenticator runs: a locked-out guesser costs a lookup, not a hash.
-            if let Err(wait) = throttle.check(&request) {
+            let claimed = id.as_deref().map(|id| (label, id));
+            if let Err(wait) = throttle.check(request.extensions(), request.headers(), claimed) {
                 metrics::throttled();
                 let refusal = too_many_requests(wait);
                 return ResponseFuture::respond(grpc::early_refusal(&request, refusal));
             }
         }
-        let mut start = config
-            .methods
-            .start_headers(&RequestHead::of(&request), config.max_credential_len);
+        let mut start = config.methods.start(&presenting);
         // Only a layer with a request authenticator takes the request apart (a compile-time
         // branch); `request` is reassigned in place, so the common path never moves it.
-        if M::REQUEST && matches!(start, Presented::Nothing) {
+        if M::READS_PARTS && matches!(start, Presented::Nothing) {
             let (parts, body) = request.into_parts();
-            start = config.methods.start_request(&parts);
+            start = config.methods.start_parts(&parts);
             request = Request::from_parts(parts, body);
         }
         let refused = match start {
             // The hot path of an anonymous request: nothing stored, nothing allocated.
             Presented::Nothing if !config.enforce => None,
             Presented::Nothing => config.anonymous(&mut request, None),
-            Presented::Failed(attempt) => config.failed(&mut request, attempt),
+            Presented::Failed { attempt, charged } => config.failed(&mut request, attempt, charged),
             // Answered at once (a `sync_fn` authenticator, a cache hit): no future, no clone.
             Presented::Done(method, verdict) => {
-                let dpop = matches!(method, AuthMethod::Dpop);
+                let header = config.success_header(&method, &verdict);
                 match config.conclude(&mut request, method, verdict) {
-                    None => return ResponseFuture::proceed(self.inner.call(request), dpop, config),
+                    None => return ResponseFuture::proceed(self.inner.call(request), header),
                     refused => refused,
                 }
             }

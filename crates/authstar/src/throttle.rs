@@ -29,6 +29,10 @@
 //! own budget. Without [`client_address`](FailureThrottle::client_address) a locked identity
 //! is refused from everywhere.
 //!
+//! The identity a credential claims comes from its method: a Basic user name, or what a named
+//! header's [`identity`](crate::HeaderAuth::identity) function finds (an API key's id); a
+//! bearer token claims none, so only its address is counted.
+//!
 //! Counters live behind [`ThrottleStore`]; [`MemoryStore`] (the default) keeps them in bounded
 //! memory, whatever the number of addresses and identities an attacker makes up.
 //!
@@ -40,9 +44,7 @@
 //! let throttle = FailureThrottle::new()
 //!     // Where the client's address is: here a `SocketAddr` an outer layer inserted
 //!     // (authstar-axum's `client_address` reads axum's `ConnectInfo` and trusted proxies).
-//!     .client_address(|extensions, _headers| extensions.get::<SocketAddr>().map(|a| a.ip()))
-//!     // An API key `ask_<id>_<secret>` is claimed by its id.
-//!     .header_identity("x-api-key", |key| key.split('_').nth(1));
+//!     .client_address(|extensions, _headers| extensions.get::<SocketAddr>().map(|a| a.ip()));
 //! let layer = AuthstarLayer::builder()
 //!     .on_auth_basic(|c: BasicCredentials| async move {
 //!         (c.password() == "right").then(|| AuthstarClient::new(c.username(), ["read"]))
@@ -60,11 +62,8 @@ use std::net::IpAddr;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
-use http::header::{AUTHORIZATION, CACHE_CONTROL, RETRY_AFTER};
-use http::{Extensions, HeaderMap, HeaderName, HeaderValue, Response, StatusCode};
-
-use crate::BasicCredentials;
-use crate::credentials::authorization::{self, Authorization};
+use http::header::{CACHE_CONTROL, RETRY_AFTER};
+use http::{Extensions, HeaderMap, HeaderValue, Response, StatusCode};
 
 /// How many failures a key may have: `burst` at once, then one more every `period`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -403,13 +402,6 @@ impl ThrottleStore for MemoryStore {
     }
 }
 
-/// Which `Authorization` schemes a layer reads.
-#[derive(Clone, Copy, Debug)]
-pub(crate) struct Schemes {
-    pub(crate) bearer: bool,
-    pub(crate) basic: bool,
-}
-
 /// How long an address stays marked after failing for an identity: one failure, ten minutes.
 const PAIR_MEMORY: Budget = Budget {
     burst: 1,
@@ -424,7 +416,6 @@ struct Keys<'a> {
 }
 
 type AddressFn = Arc<dyn Fn(&Extensions, &HeaderMap) -> Option<IpAddr> + Send + Sync>;
-type IdentityFn = fn(&str) -> Option<&str>;
 
 /// Failed-authentication throttling for [`AuthstarLayerBuilder::throttle`](crate::AuthstarLayerBuilder::throttle);
 /// see the [module documentation](self).
@@ -433,7 +424,6 @@ pub struct FailureThrottle {
     per_address: Option<Budget>,
     per_identity: Option<Budget>,
     address: Option<AddressFn>,
-    headers: Vec<(HeaderName, IdentityFn)>,
     store: Arc<dyn ThrottleStore>,
 }
 
@@ -443,10 +433,6 @@ impl fmt::Debug for FailureThrottle {
             .field("per_address", &self.per_address)
             .field("per_identity", &self.per_identity)
             .field("client_address", &self.address.is_some())
-            .field(
-                "header_identities",
-                &self.headers.iter().map(|(n, _)| n).collect::<Vec<_>>(),
-            )
             .finish_non_exhaustive()
     }
 }
@@ -465,7 +451,6 @@ impl FailureThrottle {
             per_address: Some(Budget::new(100, 100)),
             per_identity: Some(Budget::new(10, 5)),
             address: None,
-            headers: Vec::new(),
             store: Arc::new(MemoryStore::default()),
         }
     }
@@ -495,21 +480,6 @@ impl FailureThrottle {
         F: Fn(&Extensions, &HeaderMap) -> Option<IpAddr> + Send + Sync + 'static,
     {
         self.address = Some(Arc::new(address));
-        self
-    }
-
-    /// Counts failures of the credential in header `name` against the identity `identity`
-    /// finds in its value (for an API key, its public id: never return the secret part). Basic
-    /// credentials are always counted by user name, decoded as RFC 6749 §2.3.1 says (OAuth 2.0
-    /// clients form-encode their id), so every spelling of one id spends one budget. Logs
-    /// show identities only as [digests](Self::identity_digest).
-    ///
-    /// # Panics
-    /// If `name` is not a valid header name (a programming error, found at start-up).
-    pub fn header_identity(mut self, name: &str, identity: IdentityFn) -> Self {
-        let name = HeaderName::from_bytes(name.as_bytes())
-            .unwrap_or_else(|_| panic!("header_identity: {name:?} is not a header name"));
-        self.headers.push((name, identity));
         self
     }
 
@@ -612,72 +582,6 @@ impl FailureThrottle {
                 };
                 (key, PAIR_MEMORY)
             }),
-        }
-    }
-
-    /// The layer's named headers with their identity functions, matched once, when the layer is
-    /// built (the request path then reads one list).
-    pub(crate) fn watch(&self, names: impl IntoIterator<Item = HeaderName>) -> Vec<Watched> {
-        names
-            .into_iter()
-            .map(|name| Watched {
-                identity: self
-                    .headers
-                    .iter()
-                    .find(|(watched, _)| *watched == name)
-                    .map(|(_, identity)| *identity),
-                name,
-            })
-            .collect()
-    }
-}
-
-/// A named header the layer reads, and how its value names an identity (if it does).
-#[derive(Clone, Debug)]
-pub(crate) struct Watched {
-    name: HeaderName,
-    identity: Option<IdentityFn>,
-}
-
-/// Whether a request presents a credential a layer reads: `Authorization` or a watched header.
-pub(crate) fn presented(headers: &HeaderMap, watched: &[Watched]) -> bool {
-    headers.contains_key(AUTHORIZATION) || watched.iter().any(|w| headers.contains_key(&w.name))
-}
-
-/// The identity a request's credential claims: the Basic user name, or the id a header's
-/// identity function finds. Read again from the headers (on the check and on a failure only),
-/// so the credential itself is never kept.
-pub(crate) fn with_identity<R>(
-    headers: &HeaderMap,
-    schemes: Schemes,
-    watched: &[Watched],
-    then: impl FnOnce(Option<(&str, &str)>) -> R,
-) -> R {
-    // The layer's precedence: an `Authorization` header of an enabled scheme decides, then the
-    // first watched header present.
-    match headers
-        .get(AUTHORIZATION)
-        .map(|v| authorization::parse(v.as_bytes()))
-    {
-        Some(Ok(Authorization::Basic(token))) if schemes.basic => {
-            match BasicCredentials::decode_bytes(token.as_bytes()) {
-                Ok(credentials) => {
-                    let id = basic_identity(credentials.username());
-                    then(Some((BASIC_IDENTITY, &id)))
-                }
-                Err(_) => then(None),
-            }
-        }
-        Some(Ok(Authorization::Bearer(_))) if schemes.bearer => then(None),
-        _ => {
-            let Some(header) = watched.iter().find(|w| headers.contains_key(&w.name)) else {
-                return then(None);
-            };
-            let identity = header.identity.and_then(|identity| {
-                let value = headers.get(&header.name)?.to_str().ok()?;
-                Some((header.name.as_str(), identity(value)?))
-            });
-            then(identity)
         }
     }
 }
@@ -864,36 +768,6 @@ mod tests {
             store.locked(&victim, identity, now).is_some(),
             "the lock in force was evicted by the flood"
         );
-    }
-
-    #[test]
-    fn identity_comes_from_basic_or_the_first_watched_header() {
-        let throttle = FailureThrottle::new().header_identity("x-api-key", |k| k.split('_').nth(1));
-        let names = throttle.watch([HeaderName::from_static("x-api-key")]);
-        let mut headers = HeaderMap::new();
-        // svc:pw
-        headers.insert(AUTHORIZATION, HeaderValue::from_static("Basic c3ZjOnB3"));
-        let both = Schemes {
-            bearer: true,
-            basic: true,
-        };
-        let show = |i: Option<(&str, &str)>| i.map(|(s, id)| format!("{s}/{id}"));
-        let got = with_identity(&headers, both, &names, show);
-        assert_eq!(got.as_deref(), Some("basic/svc"));
-        headers.insert(AUTHORIZATION, HeaderValue::from_static("Bearer abc"));
-        assert!(!with_identity(&headers, both, &names, |i| i.is_some()));
-        headers.remove(AUTHORIZATION);
-        headers.insert("x-api-key", HeaderValue::from_static("ask_k1_secret"));
-        let got = with_identity(&headers, both, &names, show);
-        assert_eq!(got.as_deref(), Some("x-api-key/k1"));
-        // Basic not enabled in the layer: the Authorization header is not ours, headers decide.
-        headers.insert(AUTHORIZATION, HeaderValue::from_static("Basic c3ZjOnB3"));
-        let bearer_only = Schemes {
-            bearer: true,
-            basic: false,
-        };
-        let got = with_identity(&headers, bearer_only, &names, show);
-        assert_eq!(got.as_deref(), Some("x-api-key/k1"));
     }
 
     #[test]

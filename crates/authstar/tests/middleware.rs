@@ -5,7 +5,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
-use authstar::methods::MethodSet;
+use authstar::MethodSet;
 use authstar::{
     AuthMethod, AuthstarClient, AuthstarLayer, BackendErrorPolicy, BasicCredentials, BearerToken,
     ConfigError, Failure, HeaderAuth, HeaderCredential, Malformed, Outcome,
@@ -601,8 +601,17 @@ fn misconfiguration_is_an_error_when_built() {
         .build();
     assert_eq!(
         twice.unwrap_err(),
-        ConfigError::DuplicateHeader("x-api-key".into())
+        ConfigError::DuplicateMethod("x-api-key".into())
     );
+    // Issue 21: a second `on_auth_bearer` silently replaced the first; now it is refused, and
+    // the error names `Authenticator::or`, which chains them.
+    let bearer_twice = AuthstarLayer::builder()
+        .on_auth_bearer(|_: BearerToken| async { None::<AuthstarClient> })
+        .on_auth_bearer(|_: BearerToken| async { None::<AuthstarClient> })
+        .build();
+    let error = bearer_twice.unwrap_err();
+    assert_eq!(error, ConfigError::DuplicateMethod("bearer".into()));
+    assert!(error.to_string().contains("Authenticator::or"), "{error}");
     let authorization = AuthstarLayer::builder()
         .on_auth_header(HeaderAuth::new(
             "authorization",
@@ -630,7 +639,10 @@ fn debug_names_methods_and_never_a_secret() {
         .build()
         .unwrap();
     let debug = format!("{layer:?}");
-    assert!(debug.contains("bearer: true"), "{debug}");
+    assert!(
+        debug.contains(r#"methods: ["bearer", "x-api-key"]"#),
+        "{debug}"
+    );
     assert!(debug.contains("x-api-key"), "{debug}");
     assert!(!debug.contains(secret), "{debug}");
     let service = layer.layer(service_fn(echo));

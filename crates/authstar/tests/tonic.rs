@@ -72,7 +72,7 @@ async fn server() -> String {
 }
 
 /// `health` behind `layer` on a loopback socket; its URL.
-async fn serve_health<M: authstar::methods::MethodSet<AuthstarClient>>(
+async fn serve_health<M: authstar::MethodSet<AuthstarClient>>(
     layer: AuthstarLayer<AuthstarClient, M>,
     health: tonic_health::pb::health_server::HealthServer<
         impl tonic_health::pb::health_server::Health,

@@ -35,8 +35,8 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
+use authstar::MethodSet;
 use authstar::credentials::dpop::DpopAuth;
-use authstar::methods::MethodSet;
 use authstar::network::{ForwardedHeader, Networks, TrustedProxies};
 use authstar::oauth2::{ErrorCode, OAuth2TokenRequest, TokenError, TokenIntrospection};
 use authstar::throttle::FailureThrottle;
@@ -185,7 +185,9 @@ fn auth_layer(
         .on_auth_bearer_with(verifier)
         .on_auth_dpop(dpop)
         .on_auth_basic_with(RegistryBasic(registry.clone()))
-        .on_auth_header(HeaderAuth::x_api_key_with(RegistryKey(registry.clone())))
+        .on_auth_header(
+            HeaderAuth::x_api_key_with(RegistryKey(registry.clone())).identity(api_key_id),
+        )
         .on_auth_request_with(RegistrySession {
             registry: registry.clone(),
             key: cookie_key.clone(),
@@ -196,9 +198,8 @@ fn auth_layer(
             retry_after: Duration::from_secs(1),
         });
     if options.throttle {
-        let mut throttle = FailureThrottle::new()
-            .client_address(client_address(options.trusted_proxies.clone()))
-            .header_identity("x-api-key", api_key_id);
+        let mut throttle =
+            FailureThrottle::new().client_address(client_address(options.trusted_proxies.clone()));
         if let Some(shared) = &options.shared_throttle {
             throttle = throttle.store(shared.clone());
         }

@@ -60,6 +60,7 @@ use http::{HeaderName, HeaderValue, Method};
 
 use crate::RequestHead;
 use crate::credentials::bearer::BearerToken;
+pub use crate::method::dpop::DpopAuth;
 
 /// The `DPoP` request header carrying the proof (RFC 9449 §4.1).
 pub static DPOP: HeaderName = HeaderName::from_static("dpop");
@@ -125,12 +126,6 @@ pub trait ProofVerifier: Send + Sync + 'static {
 /// The `DPoP-Nonce` response header (RFC 9449 §8.1).
 pub static DPOP_NONCE: HeaderName = HeaderName::from_static("dpop-nonce");
 
-/// A fresh server nonce for a request whose proof was refused for lacking one
-/// ([`ProofError::UseNonce`]): the layer puts it in the request's extensions (and in its own
-/// 401 as `DPoP-Nonce`), so that a guard answering the 401 later sends it too.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct DpopNonce(pub HeaderValue);
-
 impl<P: ProofVerifier> ProofVerifier for Arc<P> {
     fn verify_proof(&self, request: &ProofRequest<'_>) -> Result<String, ProofError> {
         (**self).verify_proof(request)
@@ -177,143 +172,6 @@ impl fmt::Debug for DpopToken {
             .field("token", &"<redacted>")
             .field("jkt", &self.jkt)
             .finish()
-    }
-}
-
-/// A per-request part of the `htu` (its origin, or its path).
-type PartFn = Arc<dyn Fn(&RequestHead<'_>) -> Option<String> + Send + Sync>;
-
-/// Where the scheme and host of a proof's `htu` come from.
-#[derive(Clone)]
-enum Origin {
-    /// The request's URI, else `http://` and `Host`.
-    Request,
-    /// A configured origin (`https://api.example.com`), or why it is not one.
-    Fixed(Result<String, String>),
-    /// The user's function.
-    Custom(PartFn),
-}
-
-/// The `DPoP` method: a [`ProofVerifier`] for the proofs and an authenticator for the tokens,
-/// given to [`AuthstarLayerBuilder::on_auth_dpop`](crate::AuthstarLayerBuilder::on_auth_dpop).
-/// See the [module](self) for the flow.
-#[derive(Clone)]
-pub struct DpopAuth<P, A> {
-    pub(crate) proofs: P,
-    pub(crate) authenticator: A,
-    origin: Origin,
-    /// The path the client sent, when the request's own is not it (a nested router).
-    path: Option<PartFn>,
-}
-
-impl<P, A> fmt::Debug for DpopAuth<P, A> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let origin = match &self.origin {
-            Origin::Request => "from the request",
-            Origin::Fixed(Ok(origin)) => origin,
-            Origin::Fixed(Err(invalid)) => invalid,
-            Origin::Custom(_) => "custom",
-        };
-        f.debug_struct("DpopAuth")
-            .field("origin", &origin)
-            .field(
-                "path",
-                &if self.path.is_some() {
-                    "custom"
-                } else {
-                    "the request's"
-                },
-            )
-            .finish_non_exhaustive()
-    }
-}
-
-impl<P: ProofVerifier, A> DpopAuth<P, A> {
-    /// Proofs checked by `proofs`, tokens by `authenticator` (an async closure taking a
-    /// [`DpopToken`], or an [`Authenticator<DpopToken>`](crate::Authenticator) such as
-    /// authstar-jwt's `JwtVerifier`).
-    pub fn new(proofs: P, authenticator: A) -> Self {
-        Self {
-            proofs,
-            authenticator,
-            origin: Origin::Request,
-            path: None,
-        }
-    }
-
-    /// The public origin clients address (`https://api.example.com`, with a port if not the
-    /// default): the `htu` a proof must name is this and the request's path. Use it behind a
-    /// proxy or TLS terminator. Checked by `build` ([`ConfigError::InvalidOrigin`](crate::ConfigError::InvalidOrigin)).
-    pub fn origin(mut self, origin: &str) -> Self {
-        self.origin = Origin::Fixed(parse_origin(origin).ok_or_else(|| origin.to_owned()));
-        self
-    }
-
-    /// The origin computed per request by `origin` (`None` refuses the proof): for example
-    /// `X-Forwarded-Proto` and `X-Forwarded-Host` when the peer is a trusted proxy.
-    pub fn origin_from<F>(mut self, origin: F) -> Self
-    where
-        F: Fn(&RequestHead<'_>) -> Option<String> + Send + Sync + 'static,
-    {
-        self.origin = Origin::Custom(Arc::new(origin));
-        self
-    }
-
-    /// The path computed per request by `path` (`None` refuses the proof), instead of the
-    /// request's own. Needed where a router hands services a shortened path: under axum's
-    /// `Router::nest("/api", ...)` a layer sees `/me` for the client's `/api/me`, and every
-    /// proof (which names `/api/me`) would be refused; authstar-axum's `original_path` reads
-    /// the path axum kept (`OriginalUri`).
-    pub fn path_from<F>(mut self, path: F) -> Self
-    where
-        F: Fn(&RequestHead<'_>) -> Option<String> + Send + Sync + 'static,
-    {
-        self.path = Some(Arc::new(path));
-        self
-    }
-
-    /// The configured origin if it is not one (for `build`).
-    pub(crate) fn invalid_origin(&self) -> Option<&str> {
-        match &self.origin {
-            Origin::Fixed(Err(invalid)) => Some(invalid),
-            _ => None,
-        }
-    }
-
-    /// The `htu` of `head`: origin and path, no query. `None` when no origin can be found.
-    pub(crate) fn url(&self, head: &RequestHead<'_>) -> Option<String> {
-        let custom;
-        let path = match &self.path {
-            Some(path) => {
-                custom = path(head)?;
-                custom.as_str()
-            }
-            None => head.uri.path(),
-        };
-        let origin = match &self.origin {
-            Origin::Fixed(Ok(origin)) => return Some(format!("{origin}{path}")),
-            Origin::Fixed(Err(_)) => return None,
-            Origin::Custom(origin) => origin(head)?,
-            Origin::Request => request_origin(head)?,
-        };
-        Some(format!("{}{path}", origin.trim_end_matches('/')))
-    }
-
-    /// Checks the request's proof for `token`; the thumbprint, or why not.
-    pub(crate) fn check(
-        &self,
-        head: &RequestHead<'_>,
-        token: &str,
-        max_len: usize,
-    ) -> Result<String, ProofError> {
-        let proof = proof_of(head.headers, max_len)?;
-        let url = self.url(head).ok_or(ProofError::UnknownUrl)?;
-        self.proofs.verify_proof(&ProofRequest {
-            proof,
-            method: head.method,
-            url: &url,
-            access_token: Some(token),
-        })
     }
 }
 
@@ -430,42 +288,3 @@ impl fmt::Display for ProofError {
 }
 
 impl std::error::Error for ProofError {}
-
-/// `scheme://host[:port]` from an origin written with or without a trailing `/`; `None` for
-/// anything else (a path, a query, user info, another scheme).
-fn parse_origin(origin: &str) -> Option<String> {
-    let trimmed = origin.trim_end_matches('/');
-    let uri: http::Uri = trimmed.parse().ok()?;
-    let scheme = uri.scheme_str()?;
-    let authority = uri.authority()?;
-    let plain = matches!(uri.path(), "" | "/") && uri.query().is_none();
-    ((scheme == "https" || scheme == "http") && plain && !authority.as_str().contains('@'))
-        .then(|| format!("{scheme}://{authority}"))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn origins_are_scheme_and_authority_only() {
-        assert_eq!(
-            parse_origin("https://api.example.com/").as_deref(),
-            Some("https://api.example.com")
-        );
-        assert_eq!(
-            parse_origin("http://127.0.0.1:8080").as_deref(),
-            Some("http://127.0.0.1:8080")
-        );
-        for bad in [
-            "api.example.com",
-            "https://api.example.com/v1",
-            "https://u:p@api.example.com",
-            "ftp://x",
-            "https://x?q=1",
-            "",
-        ] {
-            assert_eq!(parse_origin(bad), None, "{bad}");
-        }
-    }
-}

@@ -1,99 +1,11 @@
-//! A credential carried in a named header, such as `X-API-Key: <key>` (the seed's `HeaderAuth`).
+//! A credential carried in a named header, such as `X-API-Key: <key>` (read by the
+//! [`HeaderAuth`](crate::HeaderAuth) method, the seed's `HeaderAuth`).
 
 use std::fmt;
-use std::future::Future;
 
 use http::{HeaderName, HeaderValue};
 
 use crate::Malformed;
-
-/// An authenticator bound to a header name; pass it to
-/// [`AuthstarLayerBuilder::on_auth_header`](crate::AuthstarLayerBuilder::on_auth_header).
-///
-/// ```
-/// use authstar::{AuthstarClient, HeaderAuth, HeaderCredential};
-///
-/// let api_key = HeaderAuth::x_api_key(|key: HeaderCredential| async move {
-///     (key.as_str() == "k-123").then(|| AuthstarClient::new("reporting", ["reports:read"]))
-/// });
-/// assert_eq!(api_key.name().map(|n| n.as_str()), Some("x-api-key"));
-///
-/// // An invalid name is reported when the layer is built, not here.
-/// let bad = HeaderAuth::new("not a header", |_: HeaderCredential| async { None::<AuthstarClient> });
-/// assert!(bad.name().is_none());
-/// ```
-pub struct HeaderAuth<A> {
-    pub(crate) name: Result<HeaderName, String>,
-    pub(crate) authenticator: A,
-}
-
-impl<F> HeaderAuth<F> {
-    /// Authenticates with the value of the header `name`, by an async closure (its argument's
-    /// type is inferred). An invalid header name makes
-    /// [`AuthstarLayerBuilder::build`](crate::AuthstarLayerBuilder::build) fail.
-    pub fn new<Fut>(name: &str, authenticate: F) -> Self
-    where
-        F: Fn(HeaderCredential) -> Fut,
-        Fut: Future,
-    {
-        Self::with(name, authenticate)
-    }
-
-    /// Authenticates with the `X-API-Key` header, by an async closure.
-    ///
-    /// ```
-    /// use authstar::{AuthstarClient, AuthstarLayer, HeaderAuth};
-    ///
-    /// let layer = AuthstarLayer::builder()
-    ///     .on_auth_header(HeaderAuth::x_api_key(|key| async move {
-    ///         (key.as_str() == "k1").then(|| AuthstarClient::new("svc", ["read"]))
-    ///     }))
-    ///     .build()
-    ///     .unwrap();
-    /// # let _ = layer;
-    /// ```
-    pub fn x_api_key<Fut>(authenticate: F) -> Self
-    where
-        F: Fn(HeaderCredential) -> Fut,
-        Fut: Future,
-    {
-        Self::x_api_key_with(authenticate)
-    }
-}
-
-impl<A> HeaderAuth<A> {
-    /// [`new`](HeaderAuth::new) with any [`Authenticator`](crate::Authenticator) of
-    /// [`HeaderCredential`]s (a type of yours, a [`sync_fn`](crate::sync_fn)).
-    pub fn with(name: &str, authenticator: A) -> Self {
-        Self {
-            name: HeaderName::try_from(name).map_err(|_| name.to_owned()),
-            authenticator,
-        }
-    }
-
-    /// [`x_api_key`](HeaderAuth::x_api_key) with any [`Authenticator`](crate::Authenticator).
-    pub fn x_api_key_with(authenticator: A) -> Self {
-        Self {
-            name: Ok(HeaderName::from_static("x-api-key")),
-            authenticator,
-        }
-    }
-
-    /// The header's name, `None` if the name given was not a valid header name.
-    pub fn name(&self) -> Option<&HeaderName> {
-        self.name.as_ref().ok()
-    }
-}
-
-impl<A> fmt::Debug for HeaderAuth<A> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let name = match &self.name {
-            Ok(name) => name.as_str(),
-            Err(invalid) => invalid.as_str(),
-        };
-        f.debug_tuple("HeaderAuth").field(&name).finish()
-    }
-}
 
 /// The value of a credential header, as handed to a header authenticator: non-empty visible
 /// ASCII without spaces (`%x21-7E`). `Debug` shows the header's name, never the value.

@@ -1,0 +1,300 @@
+//! The ordered list of methods, in the type of the layer: `Cons<First, Cons<Second, Nil>>`.
+//! Each step asks its method, then the rest; the future is an [`Either`] of theirs.
+
+use std::future::{Future, Ready};
+use std::pin::Pin;
+use std::task::{Context, Poll};
+
+use http::request::Parts;
+use http::{HeaderName, HeaderValue};
+use pin_project_lite::pin_project;
+
+use super::{Description, Identity, Method, MethodSet, Presented, Presenting, private};
+use crate::authenticator::Verdict;
+use crate::credentials::authorization::Scheme;
+use crate::{Attempt, AuthMethod};
+
+/// The end of the list: no method.
+#[derive(Clone, Copy, Debug, Default)]
+#[doc(hidden)]
+pub struct Nil;
+
+/// A method, then the rest of the list.
+#[derive(Clone, Debug)]
+#[doc(hidden)]
+pub struct Cons<First, Rest>(pub(crate) First, pub(crate) Rest);
+
+impl private::Sealed for Nil {}
+impl<F, R> private::Sealed for Cons<F, R> {}
+
+impl<C: Send + 'static> MethodSet<C> for Nil {
+    type Future = Ready<Verdict<C>>;
+    const READS_PARTS: bool = false;
+    const MAY_ADD_HEADERS: bool = false;
+
+    #[inline(always)]
+    fn first_scheme(&self) -> Option<Scheme> {
+        None
+    }
+    #[inline(always)]
+    fn accepts(&self, _: Scheme) -> bool {
+        false
+    }
+    #[inline(always)]
+    fn start(&self, _: &Presenting<'_>) -> Presented<Self::Future, C> {
+        Presented::Nothing
+    }
+    #[inline(always)]
+    fn start_parts(&self, _: &Parts) -> Presented<Self::Future, C> {
+        Presented::Nothing
+    }
+    fn identity<'s, 'r>(&'s self, _: &Presenting<'r>) -> Option<Identity<'s, 'r>> {
+        None
+    }
+    fn describe(&self, _: &mut Vec<Description>) {}
+    fn success_header(&self, _: &AuthMethod) -> Option<(HeaderName, HeaderValue)> {
+        None
+    }
+    fn refusal_header(&self, _: &Attempt) -> Option<(HeaderName, HeaderValue)> {
+        None
+    }
+}
+
+impl<C, M, R> MethodSet<C> for Cons<M, R>
+where
+    C: 'static,
+    M: Method<C>,
+    R: MethodSet<C>,
+{
+    type Future = Either<M::Future, R::Future>;
+    const READS_PARTS: bool = M::READS_PARTS || R::READS_PARTS;
+    const MAY_ADD_HEADERS: bool = M::MAY_ADD_HEADERS || R::MAY_ADD_HEADERS;
+
+    #[inline(always)]
+    fn first_scheme(&self) -> Option<Scheme> {
+        match M::SCHEME {
+            Some(scheme) => Some(scheme),
+            None => self.1.first_scheme(),
+        }
+    }
+
+    #[inline(always)]
+    fn accepts(&self, scheme: Scheme) -> bool {
+        M::SCHEME == Some(scheme) || self.1.accepts(scheme)
+    }
+
+    #[inline(always)]
+    fn start(&self, request: &Presenting<'_>) -> Presented<Self::Future, C> {
+        // A method that reads parts waits for `start_parts`.
+        let first = if M::READS_PARTS {
+            Presented::Nothing
+        } else {
+            self.0.start(request)
+        };
+        match first {
+            Presented::Nothing => self.1.start(request).map_future(Either::right),
+            found => found.map_future(Either::left),
+        }
+    }
+
+    #[inline]
+    fn start_parts(&self, parts: &Parts) -> Presented<Self::Future, C> {
+        if M::READS_PARTS {
+            match self.0.start_parts(parts) {
+                Presented::Nothing => {}
+                found => return found.map_future(Either::left),
+            }
+        }
+        self.1.start_parts(parts).map_future(Either::right)
+    }
+
+    fn identity<'s, 'r>(&'s self, request: &Presenting<'r>) -> Option<Identity<'s, 'r>> {
+        if M::READS_PARTS {
+            return self.1.identity(request);
+        }
+        self.0
+            .identity(request)
+            .or_else(|| self.1.identity(request))
+    }
+
+    fn describe(&self, into: &mut Vec<Description>) {
+        into.push(self.0.describe());
+        self.1.describe(into);
+    }
+
+    fn success_header(&self, method: &AuthMethod) -> Option<(HeaderName, HeaderValue)> {
+        if M::MAY_ADD_HEADERS && self.0.owns(method) {
+            return self.0.success_header();
+        }
+        self.1.success_header(method)
+    }
+
+    fn refusal_header(&self, attempt: &Attempt) -> Option<(HeaderName, HeaderValue)> {
+        if M::MAY_ADD_HEADERS && self.0.owns(&attempt.method) {
+            return self.0.refusal_header(&attempt.failure);
+        }
+        self.1.refusal_header(attempt)
+    }
+}
+
+pin_project! {
+    /// One of two authenticators' futures.
+    #[doc(hidden)]
+    pub struct Either<L, R> {
+        #[pin]
+        kind: EitherKind<L, R>,
+    }
+}
+
+pin_project! {
+    #[project = EitherProj]
+    enum EitherKind<L, R> {
+        Left { #[pin] future: L },
+        Right { #[pin] future: R },
+    }
+}
+
+impl<L, R> Either<L, R> {
+    #[inline]
+    pub(crate) fn left(future: L) -> Self {
+        Self {
+            kind: EitherKind::Left { future },
+        }
+    }
+
+    #[inline]
+    pub(crate) fn right(future: R) -> Self {
+        Self {
+            kind: EitherKind::Right { future },
+        }
+    }
+}
+
+impl<T, L: Future<Output = T>, R: Future<Output = T>> Future for Either<L, R> {
+    type Output = T;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<T> {
+        match self.project().kind.project() {
+            EitherProj::Left { future } => future.poll(cx),
+            EitherProj::Right { future } => future.poll(cx),
+        }
+    }
+}
+
+impl<L, R> std::fmt::Debug for Either<L, R> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Either")
+    }
+}
+
+/// The configured methods, kept in three lists so that precedence does not depend on the order
+/// of the builder's calls: the `Authorization` schemes (one header, so at most one applies),
+/// then the named headers in the order added, then the request authenticator.
+#[derive(Clone, Debug, Default)]
+#[doc(hidden)]
+pub struct Methods<A = Nil, H = Nil, R = Nil> {
+    pub(crate) authorization: A,
+    pub(crate) headers: H,
+    pub(crate) request: R,
+}
+
+impl<A, H, R> private::Sealed for Methods<A, H, R> {}
+
+/// Appends a method at the end of a list, in the type (what each `on_auth_*` does).
+#[doc(hidden)]
+pub trait Push<M> {
+    /// The list with `M` at its end.
+    type Output;
+    /// Appends.
+    fn push(self, method: M) -> Self::Output;
+}
+
+impl<M> Push<M> for Nil {
+    type Output = Cons<M, Nil>;
+    #[inline]
+    fn push(self, method: M) -> Self::Output {
+        Cons(method, Nil)
+    }
+}
+
+impl<M, First, Rest: Push<M>> Push<M> for Cons<First, Rest> {
+    type Output = Cons<First, Rest::Output>;
+    #[inline]
+    fn push(self, method: M) -> Self::Output {
+        Cons(self.0, self.1.push(method))
+    }
+}
+
+impl<C, A, H, R> MethodSet<C> for Methods<A, H, R>
+where
+    C: 'static,
+    A: MethodSet<C>,
+    H: MethodSet<C>,
+    R: MethodSet<C>,
+{
+    type Future = Either<A::Future, Either<H::Future, R::Future>>;
+    const READS_PARTS: bool = A::READS_PARTS || H::READS_PARTS || R::READS_PARTS;
+    const MAY_ADD_HEADERS: bool = A::MAY_ADD_HEADERS || H::MAY_ADD_HEADERS || R::MAY_ADD_HEADERS;
+
+    #[inline(always)]
+    fn first_scheme(&self) -> Option<Scheme> {
+        self.authorization.first_scheme()
+    }
+
+    #[inline(always)]
+    fn accepts(&self, scheme: Scheme) -> bool {
+        self.authorization.accepts(scheme)
+    }
+
+    #[inline(always)]
+    fn start(&self, request: &Presenting<'_>) -> Presented<Self::Future, C> {
+        match self.authorization.start(request) {
+            Presented::Nothing => {}
+            found => return found.map_future(Either::left),
+        }
+        match self.headers.start(request) {
+            Presented::Nothing => {}
+            found => return found.map_future(|f| Either::right(Either::left(f))),
+        }
+        self.request
+            .start(request)
+            .map_future(|f| Either::right(Either::right(f)))
+    }
+
+    #[inline]
+    fn start_parts(&self, parts: &Parts) -> Presented<Self::Future, C> {
+        self.request
+            .start_parts(parts)
+            .map_future(|f| Either::right(Either::right(f)))
+    }
+
+    fn identity<'s, 'r>(&'s self, request: &Presenting<'r>) -> Option<Identity<'s, 'r>> {
+        self.authorization
+            .identity(request)
+            .or_else(|| self.headers.identity(request))
+    }
+
+    fn describe(&self, into: &mut Vec<Description>) {
+        self.authorization.describe(into);
+        self.headers.describe(into);
+        self.request.describe(into);
+    }
+
+    fn success_header(&self, method: &AuthMethod) -> Option<(HeaderName, HeaderValue)> {
+        if !Self::MAY_ADD_HEADERS {
+            return None;
+        }
+        self.authorization
+            .success_header(method)
+            .or_else(|| self.headers.success_header(method))
+    }
+
+    fn refusal_header(&self, attempt: &Attempt) -> Option<(HeaderName, HeaderValue)> {
+        if !Self::MAY_ADD_HEADERS {
+            return None;
+        }
+        self.authorization
+            .refusal_header(attempt)
+            .or_else(|| self.headers.refusal_header(attempt))
+    }
+}
