@@ -86,15 +86,14 @@ where
     #[inline(always)]
     fn start(&self, request: &Presenting<'_>) -> Presented<Self::Future, C> {
         // A method that reads parts waits for `start_parts`.
-        let first = if M::READS_PARTS {
-            Presented::Nothing
-        } else {
-            self.0.start(request)
-        };
-        match first {
-            Presented::Nothing => self.1.start(request).map_future(Either::right),
-            found => found.map_future(Either::left),
+        if !M::READS_PARTS {
+            let first = self.0.start(request);
+            if !first.is_nothing() {
+                return first.map_future(Either::left);
+            }
+            first.discard();
         }
+        self.1.start(request).map_future(Either::right)
     }
 
     #[inline]
@@ -248,14 +247,16 @@ where
 
     #[inline(always)]
     fn start(&self, request: &Presenting<'_>) -> Presented<Self::Future, C> {
-        match self.authorization.start(request) {
-            Presented::Nothing => {}
-            found => return found.map_future(Either::left),
+        let found = self.authorization.start(request);
+        if !found.is_nothing() {
+            return found.map_future(Either::left);
         }
-        match self.headers.start(request) {
-            Presented::Nothing => {}
-            found => return found.map_future(|f| Either::right(Either::left(f))),
+        found.discard();
+        let found = self.headers.start(request);
+        if !found.is_nothing() {
+            return found.map_future(|f| Either::right(Either::left(f)));
         }
+        found.discard();
         self.request
             .start(request)
             .map_future(|f| Either::right(Either::right(f)))

@@ -99,6 +99,23 @@ impl<F, C> Presented<F, C> {
         }
     }
 
+    /// Whether no credential was presented.
+    #[inline(always)]
+    pub(crate) fn is_nothing(&self) -> bool {
+        matches!(self, Self::Nothing)
+    }
+
+    /// Lets go of a [`Nothing`](Self::Nothing) without running the drop glue of the variants it
+    /// is not: measured at 13 instructions per method on every anonymous request, as the glue
+    /// (which would drop a client) is not inlined.
+    #[inline(always)]
+    pub(crate) fn discard(self) {
+        debug_assert!(self.is_nothing());
+        if self.is_nothing() {
+            std::mem::forget(self);
+        }
+    }
+
     #[inline]
     pub(crate) fn map_future<G>(self, wrap: impl FnOnce(F) -> G) -> Presented<G, C> {
         match self {
@@ -141,7 +158,7 @@ impl<'a> Presenting<'a> {
     /// `head`, its `Authorization` header located when `set` reads it. A repeated header is put
     /// to the method of the scheme its first value names, or to the set's first `Authorization`
     /// method when it names none the set accepts: a refusal either way, never a fallback.
-    #[inline]
+    #[inline(always)]
     pub(crate) fn new<C, S: MethodSet<C>>(head: RequestHead<'a>, set: &S, max_len: usize) -> Self {
         let authorization = match set.first_scheme() {
             None => Located::Absent,
@@ -192,7 +209,7 @@ impl<'a> Presenting<'a> {
 }
 
 /// Locates the `Authorization` header's credential.
-#[inline]
+#[inline(always)]
 fn locate(headers: &http::HeaderMap) -> Located<'_> {
     let value = match credentials::single(headers, &AUTHORIZATION) {
         Ok(Some(value)) => value,
