@@ -30,14 +30,14 @@
 use std::fmt;
 use std::marker::PhantomData;
 
-use authstar::{Client, Failure};
+use authstar::Client;
 use axum::extract::{FromRef, FromRequestParts, OptionalFromRequestParts};
 use axum::http::request::Parts;
 
-use crate::rejection::{AuthRejection, RejectionKind};
+use crate::rejection::AuthRejection;
 use crate::{RouteSecurity, ScopeMatch};
 
-/// The authenticated client (the seed's `Annotated[Client, Security(rs.authenticated)]`);
+/// The authenticated client (the Python package's `Annotated[Client, Security(rs.authenticated)]`);
 /// refuses the request with 401 otherwise.
 ///
 /// As `Option<Authenticated<C>>` it allows anonymous callers: `None` when no credential was
@@ -94,13 +94,8 @@ where
         let security = RouteSecurity::<C>::from_ref(state);
         match security.stored_client(&parts.extensions) {
             Ok((client, _)) => Ok(Some(Self(client.clone()))),
-            Err(rejection) => match rejection.kind() {
-                RejectionKind::Unauthenticated { attempt: None } => Ok(None),
-                RejectionKind::Unauthenticated {
-                    attempt: Some(attempt),
-                } if attempt.failure == Failure::Unavailable => Ok(None),
-                _ => Err(rejection),
-            },
+            Err(rejection) if rejection.refusal().is_anonymous() => Ok(None),
+            Err(rejection) => Err(rejection),
         }
     }
 }

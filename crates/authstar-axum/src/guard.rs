@@ -7,7 +7,7 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
 
-use authstar::{Client, ScopeChallenges};
+use authstar::Client;
 use axum::extract::Request;
 use axum::response::{IntoResponse, Response};
 use pin_project_lite::pin_project;
@@ -21,28 +21,8 @@ use crate::{RouteSecurity, ScopeMatch};
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub(crate) enum Requirement {
     Authenticated,
-    Scopes {
-        scopes: Vec<String>,
-        matching: ScopeMatch,
-        /// The `insufficient_scope` challenges (Bearer, DPoP), built once.
-        challenges: ScopeChallenges,
-    },
+    Scopes(Vec<String>, ScopeMatch),
     Internal,
-}
-
-impl Requirement {
-    pub(crate) fn scopes<C: Client>(
-        security: &RouteSecurity<C>,
-        scopes: Vec<String>,
-        matching: ScopeMatch,
-    ) -> Self {
-        let challenges = security.info().challenges().insufficient_scopes(&scopes);
-        Self::Scopes {
-            scopes,
-            matching,
-            challenges,
-        }
-    }
 }
 
 /// A route layer made by [`RouteSecurity`]: apply it with `route_layer` to a route or router,
@@ -125,13 +105,9 @@ impl<C: Client> GuardLayer<C> {
         let security = &self.shared.security;
         match &self.shared.requirement {
             Requirement::Authenticated => security.stored_client(request.extensions()).map(drop),
-            Requirement::Scopes {
-                scopes,
-                matching,
-                challenges,
-            } => {
+            Requirement::Scopes(scopes, matching) => {
                 let (client, method) = security.stored_client(request.extensions())?;
-                security.check_scopes(client, method, scopes, *matching, || challenges.clone())
+                security.authorize_scopes(client, method, scopes, *matching)
             }
             Requirement::Internal => {
                 security.check_internal(request.extensions(), request.headers())
@@ -157,7 +133,7 @@ where
         match self.guard.check(&request) {
             Ok(()) => GuardFuture::inner(self.inner.call(request)),
             // A gRPC caller gets a gRPC status (trailers-only), an HTTP caller the 401/403.
-            Err(rejection) => GuardFuture::refused(authstar::grpc::early_refusal(
+            Err(rejection) => GuardFuture::refused(authstar::Refusal::shaped_for(
                 &request,
                 rejection.into_response(),
             )),

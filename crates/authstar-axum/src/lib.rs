@@ -37,8 +37,8 @@ pub mod ws;
 
 pub use extract::{Authenticated, ScopeRequirement, Scoped};
 pub use guard::{GuardFuture, GuardLayer, GuardService};
-pub use rejection::{AuthRejection, ErrorBody, ErrorRenderer, RejectionKind};
-pub use security::{RouteSecurity, ScopeMatch, client_address, dpop_origin, original_path};
+pub use rejection::{AuthRejection, ErrorBody, ErrorRenderer};
+pub use security::{RouteSecurity, ScopeMatch, original_path, peer_address};
 pub use token::{
     ClientVerifier, EndpointAction, Introspect, Issue, Revoke, TOKEN_REQUEST_BODY_LIMIT,
     ThroughMiddleware, TokenBuilder, TokenEndpoint, TokenIntrospector, TokenRevoker,

@@ -32,6 +32,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use authstar::MethodSet;
+use authstar::network::TrustedProxies;
 use authstar::{
     AuthstarLayer, BasicCredentials, BearerToken, Client, HeaderAuth, HeaderCredential,
 };
@@ -71,6 +72,7 @@ pub struct FixedCredentials<C> {
     bearer: HashMap<String, C>,
     basic: HashMap<(String, String), C>,
     api_keys: HashMap<String, C>,
+    proxies: TrustedProxies,
 }
 
 impl<C> std::fmt::Debug for FixedCredentials<C> {
@@ -90,6 +92,7 @@ impl<C: Client> Default for FixedCredentials<C> {
             bearer: HashMap::new(),
             basic: HashMap::new(),
             api_keys: HashMap::new(),
+            proxies: TrustedProxies::none(),
         }
     }
 }
@@ -119,6 +122,13 @@ impl<C: Client> FixedCredentials<C> {
         self
     }
 
+    /// Trusts `proxies` to name the client behind them (the layer reads the peer from axum's
+    /// `ConnectInfo`, or `MockConnectInfo` in tests).
+    pub fn trusted_proxies(mut self, proxies: TrustedProxies) -> Self {
+        self.proxies = proxies;
+        self
+    }
+
     /// The layer.
     pub fn layer(self) -> AuthstarLayer<C, impl MethodSet<C>> {
         let bearer = Arc::new(self.bearer);
@@ -141,6 +151,8 @@ impl<C: Client> FixedCredentials<C> {
                 let found = api_keys.get(key.as_str()).cloned();
                 async move { found }
             }))
+            .peer_address(crate::peer_address)
+            .trusted_proxies(self.proxies)
             .build();
         match built {
             Ok(layer) => layer,

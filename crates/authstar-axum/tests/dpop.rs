@@ -131,10 +131,11 @@ async fn proofs_name_the_url_a_trusted_proxy_reports() {
     }
     let tokens = |_: DpopToken| async { Some(AuthstarClient::new("svc", ["reports:read"])) };
     let app_for = |proxies: TrustedProxies| {
+        // The origin a trusted proxy reports comes from the layer's proxies, configured once.
         let layer = AuthstarLayer::builder()
-            .on_auth_dpop(
-                DpopAuth::new(ExactUrl, tokens).origin_from(authstar_axum::dpop_origin(proxies)),
-            )
+            .on_auth_dpop(DpopAuth::new(ExactUrl, tokens))
+            .peer_address(authstar_axum::peer_address)
+            .trusted_proxies(proxies)
             .require_authentication()
             .build()
             .unwrap();

@@ -4,7 +4,7 @@
 use authstar::network::{ForwardedHeader, Networks, TrustedProxies};
 use authstar::{AuthstarClient, Client};
 use authstar_axum::testing::{FixedCredentials, WithCredentials};
-use authstar_axum::{AuthRejection, Authenticated, RejectionKind, RouteSecurity};
+use authstar_axum::{AuthRejection, Authenticated, RouteSecurity};
 use axum::body::Body;
 use axum::extract::connect_info::MockConnectInfo;
 use axum::http::{Request, StatusCode};
@@ -35,11 +35,9 @@ fn credentials() -> FixedCredentials<AuthstarClient> {
         .bearer("root", AuthstarClient::new("root", ["admin"]))
 }
 
-fn internal_app(
-    security_config: impl FnOnce(RouteSecurity<AuthstarClient>) -> RouteSecurity<AuthstarClient>,
-) -> Router {
-    let layer = credentials().layer();
-    let security = security_config(RouteSecurity::new(&layer));
+fn internal_app(proxies: TrustedProxies) -> Router {
+    let layer = credentials().trusted_proxies(proxies).layer();
+    let security = RouteSecurity::new(&layer);
     Router::new()
         .route(
             "/health",
@@ -58,7 +56,7 @@ fn get_with(uri: &str, headers: &[(&str, &str)]) -> Request<Body> {
 
 #[tokio::test]
 async fn internal_without_a_peer_address_is_403_never_500() {
-    let app = internal_app(|s| s);
+    let app = internal_app(TrustedProxies::none());
     let response = send(&app, get_with("/health", &[])).await;
     assert_eq!(response.status(), StatusCode::FORBIDDEN);
     assert_eq!(body_json(response).await["error"], "forbidden");
@@ -75,7 +73,7 @@ async fn internal_admits_private_peers_and_refuses_public_ones() {
         ("[2001:db8::1]:5000", StatusCode::FORBIDDEN),
     ] {
         let peer: SocketAddr = peer.parse().unwrap();
-        let app = internal_app(|s| s).layer(MockConnectInfo(peer));
+        let app = internal_app(TrustedProxies::none()).layer(MockConnectInfo(peer));
         assert_eq!(
             send(&app, get_with("/health", &[])).await.status(),
             status,
@@ -87,11 +85,7 @@ async fn internal_admits_private_peers_and_refuses_public_ones() {
 #[tokio::test]
 async fn rfc7239_forwarding_headers_count_only_from_trusted_proxies() {
     let proxy: SocketAddr = "192.0.2.10:443".parse().unwrap();
-    let trusting = |s: RouteSecurity<AuthstarClient>| {
-        s.trusted_proxies(TrustedProxies::new(
-            Networks::parse(["192.0.2.10"]).unwrap(),
-        ))
-    };
+    let trusting = TrustedProxies::new(Networks::parse(["192.0.2.10"]).unwrap());
     let app = internal_app(trusting).layer(MockConnectInfo(proxy));
     // The proxy is public, the client behind it is internal.
     let internal = get_with("/health", &[("x-forwarded-for", "10.0.0.7")]);
@@ -105,12 +99,8 @@ async fn rfc7239_forwarding_headers_count_only_from_trusted_proxies() {
         ],
     );
     assert_eq!(send(&app, smuggled).await.status(), StatusCode::FORBIDDEN);
-    let rfc7239 = |s: RouteSecurity<AuthstarClient>| {
-        s.trusted_proxies(
-            TrustedProxies::new(Networks::parse(["192.0.2.10"]).unwrap())
-                .header(ForwardedHeader::Forwarded),
-        )
-    };
+    let rfc7239 = TrustedProxies::new(Networks::parse(["192.0.2.10"]).unwrap())
+        .header(ForwardedHeader::Forwarded);
     let forwarded_app = internal_app(rfc7239).layer(MockConnectInfo(proxy));
     let internal = get_with("/health", &[("forwarded", "for=10.0.0.7;proto=https")]);
     assert_eq!(
@@ -138,7 +128,7 @@ async fn rfc7239_forwarding_headers_count_only_from_trusted_proxies() {
     );
 
     // Without trust, the same headers from a public peer change nothing.
-    let untrusting = internal_app(|s| s).layer(MockConnectInfo(proxy));
+    let untrusting = internal_app(TrustedProxies::none()).layer(MockConnectInfo(proxy));
     let claimed = get_with("/health", &[("x-forwarded-for", "10.0.0.7")]);
     assert_eq!(
         send(&untrusting, claimed).await.status(),
@@ -369,6 +359,6 @@ fn rejection_kinds_map_to_statuses() {
     let rejection = security
         .stored_client(&axum::http::Extensions::new())
         .unwrap_err();
-    assert_eq!(rejection.kind(), &RejectionKind::LayerNotInstalled);
+    assert!(rejection.refusal().is_misconfiguration());
     assert_eq!(rejection.status(), StatusCode::INTERNAL_SERVER_ERROR);
 }

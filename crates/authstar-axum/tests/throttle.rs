@@ -10,7 +10,7 @@ use authstar::network::{Networks, TrustedProxies};
 use authstar::oauth2::{OAuth2TokenRequest, OAuth2TokenResponse};
 use authstar::throttle::{Budget, FailureThrottle};
 use authstar::{AuthstarClient, AuthstarLayer, BasicCredentials, HeaderAuth, HeaderCredential};
-use authstar_axum::{Authenticated, RouteSecurity, client_address};
+use authstar_axum::{Authenticated, RouteSecurity, peer_address};
 use axum::Router;
 use axum::routing::get;
 
@@ -42,6 +42,9 @@ async fn start(throttle: FailureThrottle) -> App {
             .identity(|key| key.split('_').nth(1)),
         )
         .throttle(throttle)
+        // The throttle counts the addresses the layer finds: behind a proxy on loopback.
+        .peer_address(peer_address)
+        .trusted_proxies(TrustedProxies::new(Networks::parse(["127.0.0.1"]).unwrap()))
         .build()
         .unwrap();
     let security = RouteSecurity::new(&layer);
@@ -86,9 +89,9 @@ async fn start(throttle: FailureThrottle) -> App {
     }
 }
 
+/// A throttle with no address of its own: it inherits the layer's (behind a loopback proxy).
 fn behind_loopback_proxy() -> FailureThrottle {
-    let proxies = TrustedProxies::new(Networks::parse(["127.0.0.1"]).unwrap());
-    FailureThrottle::new().client_address(client_address(proxies))
+    FailureThrottle::new()
 }
 
 async fn me(app: &App, from: &str, user: &str, password: &str) -> reqwest::Response {

@@ -1,4 +1,4 @@
-//! A unary gRPC call in process: the example service of `crates/authstar/examples/grpc_reports.rs`
+//! A unary gRPC call in process: the example service of `crates/authstar-tonic/examples/grpc_reports.rs`
 //! (tonic's server codec, prost messages) called as a tower service, alone and behind the
 //! authstar layer with its per-method guard, the client presenting an API key in metadata. The
 //! response body is read to its trailers, as a client would.
@@ -12,7 +12,7 @@ use tower::ServiceExt as _;
 use crate::{Group, Variant, lazy};
 
 #[allow(dead_code)]
-#[path = "../../authstar/examples/grpc_reports.rs"]
+#[path = "../../authstar-tonic/examples/grpc_reports.rs"]
 pub(crate) mod reports;
 
 /// The call without the layer.

@@ -1,5 +1,5 @@
 //! A unary gRPC call over a real socket: the example service of
-//! `crates/authstar/examples/grpc_reports.rs` served by tonic on 127.0.0.1 (one worker thread,
+//! `crates/authstar-tonic/examples/grpc_reports.rs` served by tonic on 127.0.0.1 (one worker thread,
 //! pinned to core 0), once bare and once behind the authstar layer and its per-method guard;
 //! a tonic client (this process, pinned to core 1) keeps 16 calls in flight on one HTTP/2
 //! connection, presenting an API key in metadata. Interleaved rounds; calls per second,
@@ -166,7 +166,7 @@ pub(crate) fn run() -> Result<String, String> {
     let _ = writeln!(
         out,
         "# gRPC end to end\n\n`cargo run -p authstar-bench --release -- grpc-e2e`: the example \
-         tonic service (`crates/authstar/examples/grpc_reports.rs`) on 127.0.0.1, one worker \
+         tonic service (`crates/authstar-tonic/examples/grpc_reports.rs`) on 127.0.0.1, one worker \
          thread{}, a tonic client with {IN_FLIGHT} unary calls in flight on one HTTP/2 \
          connection for {seconds} s, {rounds} interleaved rounds. Medians over rounds, with the \
          min–max of the server's CPU per call.\n",

@@ -5,6 +5,7 @@
 use std::collections::HashSet;
 use std::fmt;
 use std::marker::PhantomData;
+use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -25,6 +26,7 @@ use crate::method::bearer::Bearer;
 use crate::method::dpop::DpopAuth;
 use crate::method::request::FromRequest;
 use crate::method::{BoxMethods, MethodSet, Methods, Push};
+use crate::network::{Addresses, TrustedProxies};
 use crate::throttle::FailureThrottle;
 use crate::{BasicCredentials, BearerToken, HeaderAuth};
 
@@ -61,6 +63,7 @@ pub struct AuthstarLayerBuilder<C, M = Methods> {
     max_credential_len: usize,
     deadline: Option<Deadline>,
     throttle: Option<FailureThrottle>,
+    addresses: Addresses,
     _client: PhantomData<fn() -> C>,
 }
 
@@ -91,6 +94,7 @@ impl<C, A, H, R> AuthstarLayerBuilder<C, Methods<A, H, R>> {
             max_credential_len: self.max_credential_len,
             deadline: self.deadline,
             throttle: self.throttle,
+            addresses: self.addresses,
             _client: PhantomData,
         }
     }
@@ -375,6 +379,42 @@ impl<C, M> AuthstarLayerBuilder<C, M> {
         self
     }
 
+    /// Where the server put a request's peer address (the TCP connection's) in its extensions:
+    /// axum's `ConnectInfo` (`authstar_axum::peer_address`), tonic's `TcpConnectInfo`, your own
+    /// accept loop's. With it the failure throttle counts addresses, the guards' `internal`
+    /// knows who is calling, and the DPoP method believes the origin a
+    /// [trusted proxy](Self::trusted_proxies) reports; each reads it from here, once.
+    ///
+    /// ```
+    /// use std::net::{IpAddr, SocketAddr};
+    /// # use authstar::{AuthstarClient, AuthstarLayer, BearerToken};
+    /// let layer = AuthstarLayer::builder()
+    ///     .on_auth_bearer(|_: BearerToken| async { None::<AuthstarClient> })
+    ///     .peer_address(|extensions| extensions.get::<SocketAddr>().map(|peer| peer.ip()))
+    ///     .build()
+    ///     .unwrap();
+    /// let mut request = http::Request::new(());
+    /// request.extensions_mut().insert(SocketAddr::from(([192, 0, 2, 1], 4000)));
+    /// let client = layer.info().client_address(request.extensions(), request.headers());
+    /// assert_eq!(client, Some(IpAddr::from([192, 0, 2, 1])));
+    /// ```
+    pub fn peer_address<F>(mut self, peer: F) -> Self
+    where
+        F: Fn(&http::Extensions) -> Option<IpAddr> + Send + Sync + 'static,
+    {
+        self.addresses.peer = Some(Arc::new(peer));
+        self
+    }
+
+    /// The proxies whose forwarding headers name the client behind them (default: none). A
+    /// request forwarded by a proxy not listed here has an unknown client: never internal, its
+    /// failures counted against the proxy. Configured once, here, for the throttle, the guards
+    /// and the DPoP method alike.
+    pub fn trusted_proxies(mut self, proxies: TrustedProxies) -> Self {
+        self.addresses.proxies = proxies;
+        self
+    }
+
     /// Throttles failed authentications per client address and claimed identity: over the
     /// budget the layer answers `429 Too Many Requests` with `Retry-After`, without calling the
     /// authenticator. See [`throttle`](crate::throttle).
@@ -534,7 +574,17 @@ impl<C, M> AuthstarLayerBuilder<C, M> {
             }
         };
         let methods = described.into_iter().map(|d| d.method).collect();
-        let info = LayerInfo::new(methods, challenges, self.enforce, self.throttle.clone());
+        // The throttle counts the addresses the layer knows, unless it was told otherwise.
+        let throttle = self
+            .throttle
+            .map(|throttle| throttle.inherit_addresses(&self.addresses));
+        let info = LayerInfo::new(
+            methods,
+            challenges,
+            self.enforce,
+            throttle.clone(),
+            self.addresses.clone(),
+        );
         Ok(AuthstarLayer {
             config: Arc::new(Config {
                 methods: wrap(self.methods),
@@ -544,7 +594,8 @@ impl<C, M> AuthstarLayerBuilder<C, M> {
                 retry_after,
                 max_credential_len: self.max_credential_len,
                 deadline: self.deadline,
-                throttle: self.throttle,
+                throttle,
+                addresses: self.addresses,
                 _client: PhantomData,
             }),
         })
@@ -563,6 +614,7 @@ impl<C> AuthstarLayer<C> {
             max_credential_len: DEFAULT_MAX_CREDENTIAL_LEN,
             deadline: None,
             throttle: None,
+            addresses: Addresses::default(),
             _client: PhantomData,
         }
     }

@@ -134,33 +134,19 @@ impl Challenges {
         (spec.errors?.of)(&attempt.failure)
     }
 
-    /// The `insufficient_scope` challenges for `scopes` in each scheme that carries error codes:
-    /// `Bearer`, and `DPoP` with its `algs` when the layer accepts DPoP (RFC 9449 §7.1). Build
-    /// it once per guard and pick by the client's method.
-    ///
-    /// ```
-    /// # use authstar::AuthMethod;
-    /// # let layer = authstar::AuthstarLayer::builder()
-    /// #     .on_auth_bearer(|_: authstar::BearerToken| async { None::<authstar::AuthstarClient> })
-    /// #     .build().unwrap();
-    /// let for_admin = layer.info().challenges().insufficient_scopes(&["admin"]);
-    /// assert!(for_admin.for_method(&AuthMethod::Bearer).is_some());
-    /// assert!(for_admin.for_method(&AuthMethod::Basic).is_none()); // Basic has no error codes
-    /// assert!(for_admin.for_method(&AuthMethod::Dpop).is_none()); // DPoP is not accepted here
-    /// ```
-    pub fn insufficient_scopes<S: AsRef<str>>(&self, scopes: &[S]) -> ScopeChallenges {
-        ScopeChallenges {
-            by_method: self
-                .schemes
-                .iter()
-                .filter(|(_, spec)| spec.errors.is_some())
-                .filter_map(|(method, spec)| {
-                    let value =
-                        self.scope_challenge(spec.scheme, scopes, spec.params.as_deref())?;
-                    Some((method.clone(), value))
-                })
-                .collect(),
-        }
+    /// The RFC 6750 §3.1 `insufficient_scope` challenge naming `scopes`, in the scheme a client
+    /// authenticated with `method` used, when that scheme carries error codes (Bearer, and
+    /// DPoP with its `algs`, RFC 9449 §7.1); `None` for Basic, API keys and sessions.
+    pub(crate) fn insufficient_scope<S: AsRef<str>>(
+        &self,
+        method: &AuthMethod,
+        scopes: &[S],
+    ) -> Option<HeaderValue> {
+        let (_, spec) = self
+            .schemes
+            .iter()
+            .find(|(of, spec)| of == method && spec.errors.is_some())?;
+        self.scope_challenge(spec.scheme, scopes, spec.params.as_deref())
     }
 
     /// `<scheme> realm=…, error="insufficient_scope", scope=…[, params]`.
@@ -212,24 +198,6 @@ impl Challenges {
             headers.append(WWW_AUTHENTICATE, challenge.clone());
         }
         response
-    }
-}
-
-/// The `insufficient_scope` challenges for one set of scopes, per scheme
-/// ([`Challenges::insufficient_scopes`]).
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct ScopeChallenges {
-    by_method: Vec<(AuthMethod, HeaderValue)>,
-}
-
-impl ScopeChallenges {
-    /// The challenge for a client authenticated with `method`: `None` for methods whose schemes
-    /// carry no error codes (Basic, API keys, sessions).
-    pub fn for_method(&self, method: &AuthMethod) -> Option<&HeaderValue> {
-        self.by_method
-            .iter()
-            .find(|(of, _)| of == method)
-            .map(|(_, value)| value)
     }
 }
 

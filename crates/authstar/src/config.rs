@@ -18,6 +18,7 @@ use crate::authenticator::Verdict;
 use crate::challenge::{Challenges, service_unavailable};
 use crate::method::{MethodSet, Presenting};
 use crate::metrics::{self, Reported};
+use crate::network::Addresses;
 use crate::outcome::LayerId;
 use crate::throttle::FailureThrottle;
 use crate::{Attempt, AuthMethod, Client, Failure, Outcome};
@@ -99,6 +100,8 @@ pub(crate) struct Config<C, M> {
     pub(crate) deadline: Option<Deadline>,
     /// The throttle, also here so the request path reads it without a second indirection.
     pub(crate) throttle: Option<FailureThrottle>,
+    /// Where a request's client is (for the DPoP method's origin).
+    pub(crate) addresses: Addresses,
     pub(crate) _client: PhantomData<fn() -> C>,
 }
 
@@ -109,6 +112,7 @@ struct Shared {
     enforcing: bool,
     applied: AtomicBool,
     throttle: Option<FailureThrottle>,
+    addresses: Addresses,
 }
 
 /// A header the refusal of a request's credential carries (a fresh DPoP nonce), put in the
@@ -139,6 +143,7 @@ impl LayerInfo {
         challenges: Challenges,
         enforcing: bool,
         throttle: Option<FailureThrottle>,
+        addresses: Addresses,
     ) -> Self {
         Self(Arc::new(Shared {
             id: LayerId::next(),
@@ -147,6 +152,7 @@ impl LayerInfo {
             enforcing,
             applied: AtomicBool::new(false),
             throttle,
+            addresses,
         }))
     }
 
@@ -212,6 +218,22 @@ impl LayerInfo {
     /// anonymous client.
     pub fn is_applied(&self) -> bool {
         self.0.applied.load(Ordering::Relaxed)
+    }
+
+    /// The address of the client that sent a request: its peer (read where
+    /// [`peer_address`](crate::AuthstarLayerBuilder::peer_address) says), or the client a
+    /// [trusted proxy](crate::AuthstarLayerBuilder::trusted_proxies) names. `None` when it
+    /// cannot be identified: no peer address, or a forwarding proxy that is not trusted.
+    pub fn client_address(
+        &self,
+        extensions: &http::Extensions,
+        headers: &http::HeaderMap,
+    ) -> Option<std::net::IpAddr> {
+        self.0.addresses.client(extensions, headers, None)
+    }
+
+    pub(crate) fn addresses(&self) -> &Addresses {
+        &self.0.addresses
     }
 
     /// The layer's failed-authentication throttle, for endpoints that authenticate clients
@@ -335,6 +357,7 @@ impl<C: Client, M: MethodSet<C>> Config<C, M> {
             RequestHead::of(request),
             &self.methods,
             self.max_credential_len,
+            &self.addresses,
         );
         let identity = self.methods.identity(&presenting);
         let claimed = identity

@@ -89,7 +89,8 @@ mod config;
 pub mod credentials;
 mod error;
 mod future;
-pub mod grpc;
+mod grpc;
+mod guard;
 mod layer;
 #[doc(hidden)]
 pub mod method;
@@ -105,7 +106,7 @@ pub use authenticator::{
     VerdictFuture, sync_fn,
 };
 pub use builder::{AuthstarLayerBuilder, BackendErrorPolicy, DEFAULT_MAX_CREDENTIAL_LEN};
-pub use challenge::{Challenges, ScopeChallenges};
+pub use challenge::Challenges;
 pub use client::{AuthstarClient, Client, Credential};
 pub use config::{LayerInfo, RefusalHeader, RequestHead};
 pub use credentials::basic::BasicCredentials;
@@ -113,6 +114,7 @@ pub use credentials::bearer::BearerToken;
 pub use credentials::header::HeaderCredential;
 pub use error::ConfigError;
 pub use future::ResponseFuture;
+pub use guard::{Guards, Refusal};
 pub use layer::{AuthstarLayer, BoxAuthstarLayer};
 pub use method::MethodSet;
 pub use method::header::HeaderAuth;

@@ -91,6 +91,7 @@ where
             RequestHead::of(&request),
             &config.methods,
             config.max_credential_len,
+            &config.addresses,
         );
         if let Some(throttle) = &config.throttle
             // Only a request that presents a credential is checked: the methods say which one

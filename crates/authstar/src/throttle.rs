@@ -65,6 +65,8 @@ use std::time::{Duration, Instant};
 use http::header::{CACHE_CONTROL, RETRY_AFTER};
 use http::{Extensions, HeaderMap, HeaderValue, Response, StatusCode};
 
+use crate::network::Addresses;
+
 /// How many failures a key may have: `burst` at once, then one more every `period`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Budget {
@@ -496,6 +498,18 @@ impl FailureThrottle {
     /// ```
     pub fn identity_digest(id: &str) -> String {
         Digest(id).to_string()
+    }
+
+    /// This throttle, counting the addresses `addresses` finds unless it was given its own
+    /// [`client_address`](Self::client_address).
+    pub(crate) fn inherit_addresses(mut self, addresses: &Addresses) -> Self {
+        if self.address.is_none() && addresses.peer.is_some() {
+            let addresses = addresses.clone();
+            self.address = Some(Arc::new(move |extensions, headers| {
+                addresses.accountable(extensions, headers)
+            }));
+        }
+        self
     }
 
     fn address_of(&self, extensions: &Extensions, headers: &HeaderMap) -> Option<IpAddr> {

@@ -41,7 +41,7 @@ use authstar::network::{ForwardedHeader, Networks, TrustedProxies};
 use authstar::oauth2::{ErrorCode, OAuth2TokenRequest, TokenError, TokenIntrospection};
 use authstar::throttle::FailureThrottle;
 use authstar::{AuthstarClient, AuthstarLayer, BackendErrorPolicy, Client as _, HeaderAuth};
-use authstar_axum::{EndpointAction, RouteSecurity, TokenEndpoint, client_address};
+use authstar_axum::{EndpointAction, RouteSecurity, TokenEndpoint, peer_address};
 use authstar_jwt::dpop::{DpopNonces, DpopVerifier};
 use authstar_jwt::{Algorithm, JwtIssuer, JwtVerifier, SigningKey, jwks};
 use axum::routing::{get, post};
@@ -193,13 +193,16 @@ fn auth_layer(
             key: cookie_key.clone(),
         })
         .realm("authstar-demo")
+        // Who is calling, for the throttle and the guards: the peer, or the client a trusted
+        // proxy names.
+        .peer_address(peer_address)
+        .trusted_proxies(options.trusted_proxies.clone())
         // A busy or failing registry is the server's problem: 503, never a false 401.
         .on_backend_error(BackendErrorPolicy::ServiceUnavailable {
             retry_after: Duration::from_secs(1),
         });
     if options.throttle {
-        let mut throttle =
-            FailureThrottle::new().client_address(client_address(options.trusted_proxies.clone()));
+        let mut throttle = FailureThrottle::new();
         if let Some(shared) = &options.shared_throttle {
             throttle = throttle.store(shared.clone());
         }
@@ -414,7 +417,7 @@ pub fn app(
         .ok_or_else(|| DemoError::Config(format!("the issuer {issuer_url:?} is not a URL")))?;
     let dpop = DpopAuth::new(proofs.clone(), verifier.clone()).origin(&origin);
     let layer = auth_layer(&registry, verifier.clone(), dpop, &cookie_key, &options)?;
-    let security = RouteSecurity::new(&layer).trusted_proxies(options.trusted_proxies.clone());
+    let security = RouteSecurity::new(&layer);
     let sessions = Sessions {
         key: cookie_key.clone(),
         secure: options.secure_cookies,

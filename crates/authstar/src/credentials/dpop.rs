@@ -15,9 +15,12 @@
 //!
 //! The URL a proof must name (`htu`) is the request's scheme, host and path as the client
 //! addressed them. Behind a proxy or a TLS terminator the server cannot see them: configure the
-//! public origin ([`DpopAuth::origin`]) or derive it yourself ([`DpopAuth::origin_from`], e.g.
-//! from a trusted proxy's `X-Forwarded-Proto`). Without either, the request's own URI (HTTP/2's
-//! `:scheme` and `:authority`) or `http://` and its `Host` are used. The path is the request's,
+//! public origin ([`DpopAuth::origin`]), or let the proxy report it: with the layer's
+//! [`trusted_proxies`](crate::AuthstarLayerBuilder::trusted_proxies) and
+//! [`peer_address`](crate::AuthstarLayerBuilder::peer_address), the origin a trusted proxy
+//! names (`X-Forwarded-Proto` and `X-Forwarded-Host`, or `Forwarded`) is believed; or derive it
+//! yourself ([`DpopAuth::origin_from`]). Otherwise the request's own URI (HTTP/2's `:scheme`
+//! and `:authority`) or `http://` and its `Host` are used. The path is the request's,
 //! unless a router shortened it (axum's `nest`): then say where the client's path is
 //! ([`DpopAuth::path_from`]).
 //!

@@ -14,6 +14,7 @@ use crate::credentials::authorization::Scheme;
 use crate::credentials::dpop::{
     DPOP_NONCE, DpopToken, ProofError, ProofRequest, ProofVerifier, proof_of, request_origin,
 };
+use crate::network::Addresses;
 use crate::{Attempt, AuthMethod, BearerToken, ConfigError, Failure, RequestHead};
 
 /// A per-request part of the `htu` (its origin, or its path).
@@ -117,7 +118,9 @@ impl<P: ProofVerifier, A> DpopAuth<P, A> {
     }
 
     /// The `htu` of `head`: origin and path, no query. `None` when no origin can be found.
-    pub(crate) fn url(&self, head: &RequestHead<'_>) -> Option<String> {
+    /// Without an origin of its own, the one a trusted proxy reports (the layer's
+    /// [`trusted_proxies`](crate::AuthstarLayerBuilder::trusted_proxies)), else the request's.
+    pub(crate) fn url(&self, head: &RequestHead<'_>, addresses: &Addresses) -> Option<String> {
         let custom;
         let path = match &self.path {
             Some(path) => {
@@ -130,20 +133,20 @@ impl<P: ProofVerifier, A> DpopAuth<P, A> {
             Origin::Fixed(Ok(origin)) => return Some(format!("{origin}{path}")),
             Origin::Fixed(Err(_)) => return None,
             Origin::Custom(origin) => origin(head)?,
-            Origin::Request => request_origin(head)?,
+            Origin::Request => addresses
+                .forwarded_origin(head.extensions, head.headers)
+                .or_else(|| request_origin(head))?,
         };
         Some(format!("{}{path}", origin.trim_end_matches('/')))
     }
 
     /// Checks the request's proof for `token`; the thumbprint, or why not.
-    pub(crate) fn check(
-        &self,
-        head: &RequestHead<'_>,
-        token: &str,
-        max_len: usize,
-    ) -> Result<String, ProofError> {
-        let proof = proof_of(head.headers, max_len)?;
-        let url = self.url(head).ok_or(ProofError::UnknownUrl)?;
+    fn check(&self, request: &Presenting<'_>, token: &str) -> Result<String, ProofError> {
+        let head = &request.head;
+        let proof = proof_of(head.headers, request.max_len)?;
+        let url = self
+            .url(head, request.addresses)
+            .ok_or(ProofError::UnknownUrl)?;
         self.proofs.verify_proof(&ProofRequest {
             proof,
             method: head.method,
@@ -189,7 +192,7 @@ where
             Some(Ok(found)) => found,
         };
         let token = BearerToken::at(value, start);
-        match self.check(&request.head, token.as_str(), request.max_len) {
+        match self.check(request, token.as_str()) {
             Ok(jkt) => Presented::started(
                 AuthMethod::Dpop,
                 self.authenticator.start(DpopToken::new(token, jkt)),

@@ -1,20 +1,21 @@
 //! The methods a layer accepts, and their precedence.
 //!
 //! Every way a request can present a credential is a [`Method`]: `Authorization: Bearer`
-//! ([`bearer`]), `Authorization: Basic` ([`basic`]), `Authorization: DPoP` with its proof
-//! ([`dpop`]), a named header such as `X-API-Key` ([`header`]), and the request itself, a session
-//! ([`request`]). A method knows, in one module, where its credential is, the identity it claims
-//! (what the failure throttle counts), its challenge and the error codes it carries, and the
-//! headers it adds to responses (a DPoP nonce). The layer keeps them in an ordered list, whose
-//! order is the precedence; the throttle, the challenges and the response headers all ask the
-//! same list, so they cannot disagree with the layer about which credential decides.
+//! (`bearer.rs`), `Authorization: Basic` (`basic.rs`), `Authorization: DPoP` with its proof
+//! (`dpop.rs`), a named header such as `X-API-Key` (`header.rs`), and the request itself, a
+//! session (`request.rs`). A method knows, in one module, where its credential is, the identity
+//! it claims (what the failure throttle counts), its challenge and the error codes it carries,
+//! and the headers it adds to responses (a DPoP nonce). The layer keeps them in an ordered list,
+//! whose order is the precedence; the throttle, the challenges and the response headers all ask
+//! the same list, so they cannot disagree with the layer about which credential decides.
 //!
 //! Precedence (pinned by tests): `Authorization` schemes (one header, so at most one applies) →
-//! the named headers in the order they were added → the request authenticator. The first
-//! credential *presented* decides: a rejected or malformed credential never falls back to a
-//! later method, so a bad token cannot be masked by a session cookie. An `Authorization` header
-//! with a scheme the layer does not accept (Digest, or Basic when only Bearer is configured) is
-//! not a presented credential, and the next method is tried.
+//! the named headers in the order they were added → the request authenticator, whatever the
+//! order of the builder's calls. The first credential *presented* decides: a rejected or
+//! malformed credential never falls back to a later method, so a bad token cannot be masked by
+//! a session cookie. An `Authorization` header with a scheme the layer does not accept (Digest,
+//! or Basic when only Bearer is configured) is not a presented credential, and the next method
+//! is tried.
 //!
 //! The list lives in the *type* of the layer, so a method that is not configured costs nothing
 //! at run time and the middleware's future is a concrete enum of the configured authenticators'
@@ -38,6 +39,7 @@ use http::{HeaderName, HeaderValue};
 
 use crate::authenticator::{Started, Verdict};
 use crate::credentials::authorization::{self, Scheme};
+use crate::network::Addresses;
 use crate::{Attempt, AuthMethod, Failure, Malformed, RequestHead, credentials};
 
 pub use boxed::BoxMethods;
@@ -152,6 +154,8 @@ pub struct Presenting<'a> {
     pub(crate) head: RequestHead<'a>,
     pub(crate) authorization: Located<'a>,
     pub(crate) max_len: usize,
+    /// Where the client is, for a method that needs the origin it addressed (DPoP).
+    pub(crate) addresses: &'a Addresses,
 }
 
 impl<'a> Presenting<'a> {
@@ -159,7 +163,12 @@ impl<'a> Presenting<'a> {
     /// to the method of the scheme its first value names, or to the set's first `Authorization`
     /// method when it names none the set accepts: a refusal either way, never a fallback.
     #[inline(always)]
-    pub(crate) fn new<C, S: MethodSet<C>>(head: RequestHead<'a>, set: &S, max_len: usize) -> Self {
+    pub(crate) fn new<C, S: MethodSet<C>>(
+        head: RequestHead<'a>,
+        set: &S,
+        max_len: usize,
+        addresses: &'a Addresses,
+    ) -> Self {
         let authorization = match set.first_scheme() {
             None => Located::Absent,
             Some(first_method) => match locate(head.headers) {
@@ -176,6 +185,7 @@ impl<'a> Presenting<'a> {
             head,
             authorization,
             max_len,
+            addresses,
         }
     }
 

@@ -13,7 +13,7 @@
 //! message ExportReply { string client_id = 1; string report = 2; }
 //! ```
 //!
-//! `cargo run -p authstar --example grpc_reports` then, for instance with grpcurl and the proto
+//! `cargo run -p authstar-tonic --example grpc_reports` then, for instance with grpcurl and the proto
 //! above: `grpcurl -plaintext -H 'x-api-key: demo-key' -d '{"report":"q3"}' 127.0.0.1:50051
 //! reports.Reports/Export`.
 
@@ -22,10 +22,10 @@ use std::future::Future;
 use std::pin::Pin;
 use std::task::{Context, Poll};
 
-use authstar::grpc::MethodGuards;
 use authstar::{
     AuthstarClient, AuthstarLayer, BearerToken, HeaderAuth, HeaderCredential, Outcome, sync_fn,
 };
+use authstar_tonic::MethodGuards;
 
 /// `ExportRequest`.
 #[derive(Clone, PartialEq, prost::Message)]

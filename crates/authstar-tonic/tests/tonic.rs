@@ -8,9 +8,9 @@ use std::net::SocketAddr;
 #[path = "../../../tests/support/python.rs"]
 mod python;
 
-use authstar::grpc::MethodGuards;
 use authstar::throttle::{Budget, FailureThrottle};
 use authstar::{AuthstarClient, AuthstarLayer, BearerToken, HeaderAuth};
+use authstar_tonic::MethodGuards;
 use tonic::Code;
 use tonic::metadata::MetadataValue;
 use tonic_health::ServingStatus;
