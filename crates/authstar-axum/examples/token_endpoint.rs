@@ -1,7 +1,7 @@
-//! The seed's "OAuth2 Token Endpoint" example in axum: `POST /oauth2/token` for the
-//! `client_credentials` grant, with client authentication through the middleware's
-//! `on_auth_basic` (HTTP Basic only), and `POST /oauth2/token-form`, which verifies clients
-//! itself and so also accepts `client_id`/`client_secret` form fields. Issued tokens are opaque,
+//! The Python package's "OAuth2 Token Endpoint" example in axum: `POST /oauth2/token` for the
+//! `client_credentials` grant, its clients checked by the layer's own `on_auth_basic` (HTTP
+//! Basic, or `client_id`/`client_secret` form fields), and `POST /oauth2/token-form`, whose
+//! clients are checked by an authenticator given to the endpoint. Issued tokens are opaque,
 //! kept in memory, and accepted by the bearer authenticator on `GET /reports`.
 //!
 //! ```sh
@@ -18,9 +18,9 @@ use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 
-use authstar::oauth2::{OAuth2TokenRequest, OAuth2TokenResponse};
 use authstar::{AuthstarClient, AuthstarLayer, BasicCredentials, BearerToken};
 use authstar_axum::RouteSecurity;
+use authstar_oauth2::{OAuth2TokenRequest, OAuth2TokenResponse, token_endpoint};
 use axum::Router;
 use axum::routing::get;
 use base64::Engine as _;
@@ -57,7 +57,7 @@ pub(crate) fn app() -> Router {
         .expect("valid configuration");
     let security = RouteSecurity::new(&layer);
 
-    // The seed's `oauth2_token_builder(oauth_req, client)`: here an opaque random token that
+    // The Python package's `oauth2_token_builder(oauth_req, client)`: here an opaque random token that
     // carries the granted scopes.
     let token_builder = move |request: OAuth2TokenRequest, client: AuthstarClient| {
         let tokens = Arc::clone(&tokens);
@@ -73,18 +73,13 @@ pub(crate) fn app() -> Router {
     };
 
     Router::new()
-        .route(
+        .route_service(
             "/oauth2/token",
-            security
-                .oauth2_token_endpoint(token_builder.clone())
-                .into_method_router(),
+            token_endpoint(&layer, token_builder.clone()),
         )
-        .route(
+        .route_service(
             "/oauth2/token-form",
-            security
-                .oauth2_token_endpoint(token_builder)
-                .on_auth_basic(verify_auth_basic)
-                .into_method_router(),
+            token_endpoint(&layer, token_builder).client_authenticator(verify_auth_basic),
         )
         .route(
             "/reports",

@@ -25,21 +25,18 @@
 
 mod extract;
 mod guard;
+mod oauth2;
 #[cfg(feature = "openapi")]
 pub mod openapi;
 mod rejection;
 mod security;
 #[cfg(feature = "testing")]
 pub mod testing;
-mod token;
 #[cfg(feature = "ws")]
 pub mod ws;
 
 pub use extract::{Authenticated, ScopeRequirement, Scoped};
 pub use guard::{GuardFuture, GuardLayer, GuardService};
+pub use oauth2::authorization_server;
 pub use rejection::{AuthRejection, ErrorBody, ErrorRenderer};
 pub use security::{RouteSecurity, ScopeMatch, original_path, peer_address};
-pub use token::{
-    ClientVerifier, EndpointAction, Introspect, Issue, Revoke, TOKEN_REQUEST_BODY_LIMIT,
-    ThroughMiddleware, TokenBuilder, TokenEndpoint, TokenIntrospector, TokenRevoker,
-};

@@ -7,10 +7,10 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use authstar::network::{Networks, TrustedProxies};
-use authstar::oauth2::{OAuth2TokenRequest, OAuth2TokenResponse};
 use authstar::throttle::{Budget, FailureThrottle};
 use authstar::{AuthstarClient, AuthstarLayer, BasicCredentials, HeaderAuth, HeaderCredential};
 use authstar_axum::{Authenticated, RouteSecurity, peer_address};
+use authstar_oauth2::{OAuth2TokenRequest, OAuth2TokenResponse};
 use axum::Router;
 use axum::routing::get;
 
@@ -48,18 +48,16 @@ async fn start(throttle: FailureThrottle) -> App {
         .build()
         .unwrap();
     let security = RouteSecurity::new(&layer);
-    let token = security
-        .oauth2_token_endpoint(
-            |request: OAuth2TokenRequest, client: AuthstarClient| async move {
-                Ok::<_, std::convert::Infallible>(
-                    OAuth2TokenResponse::bearer(format!("t-{}", client.client_id()))
-                        .scope(request.scope()),
-                )
-            },
-        )
-        .on_auth_basic(verify)
-        .reuse_layer_verdict()
-        .into_method_router();
+    // Clients checked by the layer's own Basic authenticator: no second verifier to give.
+    let token = authstar_oauth2::token_endpoint(
+        &layer,
+        |request: OAuth2TokenRequest, client: AuthstarClient| async move {
+            Ok::<_, std::convert::Infallible>(
+                OAuth2TokenResponse::bearer(format!("t-{}", client.client_id()))
+                    .scope(request.scope()),
+            )
+        },
+    );
     let app = Router::new()
         .route(
             "/me",
@@ -69,7 +67,7 @@ async fn start(throttle: FailureThrottle) -> App {
                 },
             ),
         )
-        .route("/oauth2/token", token)
+        .route_service("/oauth2/token", token)
         .with_state(security)
         .layer(layer);
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();

@@ -113,17 +113,23 @@ async fn rfc6749_5_2_wrong_or_missing_client_credentials_are_invalid_client_with
     }
 }
 
+/// Issue 21: the endpoint is complete by default: with the layer's own Basic authenticator it
+/// checks `client_secret_post` too (it needed the authenticator a second time), and an
+/// authenticator given to the endpoint does the same.
 #[tokio::test]
-async fn rfc6749_2_3_1_client_secret_post_needs_a_verifier() {
+async fn rfc6749_2_3_1_client_secret_post_is_checked_by_the_layers_basic_authenticator() {
     let base = serve().await;
     let body = "grant_type=client_credentials&client_id=svc&client_secret=svc-secret";
-    let without = post(&format!("{base}/oauth2/token"), body, None).await;
-    assert_eq!(
-        error_of(without).await,
-        (StatusCode::UNAUTHORIZED, "invalid_client".into())
-    );
-    let with = post(&format!("{base}/oauth2/token-form"), body, None).await;
-    assert_eq!(with.status(), StatusCode::OK);
+    for endpoint in ["/oauth2/token", "/oauth2/token-form"] {
+        let with = post(&format!("{base}{endpoint}"), body, None).await;
+        assert_eq!(with.status(), StatusCode::OK, "{endpoint}");
+        let wrong = "grant_type=client_credentials&client_id=svc&client_secret=nope";
+        let refused = post(&format!("{base}{endpoint}"), wrong, None).await;
+        assert_eq!(
+            error_of(refused).await,
+            (StatusCode::UNAUTHORIZED, "invalid_client".into())
+        );
+    }
 }
 
 #[tokio::test]
@@ -296,9 +302,8 @@ async fn oauth2_crate_sees_the_rfc_error() {
 /// `invalid_client` and the challenge); any other builder error is a 500 that says nothing more.
 #[tokio::test]
 async fn rfc6749_5_2_a_builder_refusal_is_an_oauth2_error_not_a_server_error() {
-    use authstar::oauth2::{ErrorCode, OAuth2TokenRequest, OAuth2TokenResponse, TokenError};
     use authstar::{AuthstarClient, AuthstarLayer, BasicCredentials, BoxError};
-    use authstar_axum::RouteSecurity;
+    use authstar_oauth2::{ErrorCode, OAuth2TokenRequest, OAuth2TokenResponse, TokenError};
 
     let layer = AuthstarLayer::builder()
         .on_auth_basic(|credentials: BasicCredentials| async move {
@@ -307,7 +312,6 @@ async fn rfc6749_5_2_a_builder_refusal_is_an_oauth2_error_not_a_server_error() {
         .realm("example")
         .build()
         .unwrap();
-    let security = RouteSecurity::new(&layer);
     let builder = |request: OAuth2TokenRequest, _client: AuthstarClient| async move {
         match request.client_id.as_str() {
             "revoked" => Err(BoxError::from(TokenError::new(
@@ -318,12 +322,9 @@ async fn rfc6749_5_2_a_builder_refusal_is_an_oauth2_error_not_a_server_error() {
             _ => Ok(OAuth2TokenResponse::bearer("t".to_owned())),
         }
     };
+    let token = authstar_oauth2::token_endpoint(&layer, builder);
     let app = axum::Router::new()
-        .route(
-            "/oauth2/token",
-            security.oauth2_token_endpoint(builder).into_method_router(),
-        )
-        .with_state(security)
+        .route_service("/oauth2/token", token)
         .layer(layer);
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let url = format!("http://{}/oauth2/token", listener.local_addr().unwrap());

@@ -3,7 +3,7 @@
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use authstar::oauth2::{OAuth2TokenRequest, OAuth2TokenResponse};
+use authstar_oauth2::{OAuth2TokenRequest, OAuth2TokenResponse};
 use aws_lc_rs::rand::{SecureRandom, SystemRandom};
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -122,7 +122,7 @@ impl JwtIssuer {
     /// proven DPoP key (`request.dpop_jkt`), the token is bound to it and `token_type` is `DPoP`.
     ///
     /// ```
-    /// use authstar::oauth2::OAuth2TokenRequest;
+    /// use authstar_oauth2::OAuth2TokenRequest;
     /// use authstar_jwt::{JwtIssuer, SigningKey};
     ///
     /// let issuer = JwtIssuer::new(SigningKey::generate_ed25519("k").unwrap(), "https://as", "api");

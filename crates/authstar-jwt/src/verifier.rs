@@ -824,12 +824,12 @@ impl<C: Clone + Send + Sync + 'static> JwtVerifier<C> {
     /// assert!(verifier.introspect(&token).active);
     /// assert!(!verifier.introspect("not-a-token").active);
     /// ```
-    pub fn introspect(&self, token: &str) -> authstar::oauth2::TokenIntrospection {
+    pub fn introspect(&self, token: &str) -> authstar_oauth2::TokenIntrospection {
         match self.claims(token) {
             Ok(claims) => introspection(claims),
             Err(reason) => {
                 tracing::debug!(%reason, "authstar-jwt: introspected token is inactive");
-                authstar::oauth2::TokenIntrospection::inactive()
+                authstar_oauth2::TokenIntrospection::inactive()
             }
         }
     }
@@ -877,11 +877,11 @@ fn client_of(claims: &AccessTokenClaims) -> &str {
 }
 
 /// An active token's RFC 7662 answer.
-fn introspection(claims: AccessTokenClaims) -> authstar::oauth2::TokenIntrospection {
-    let mut answer = authstar::oauth2::TokenIntrospection::active(client_of(&claims));
+fn introspection(claims: AccessTokenClaims) -> authstar_oauth2::TokenIntrospection {
+    let mut answer = authstar_oauth2::TokenIntrospection::active(client_of(&claims));
     // A DPoP-bound token says so, with its key (RFC 9449 §6.2).
     let bound = match Binding::of(&claims) {
-        Binding::Key(jkt) => Some(authstar::oauth2::Confirmation { jkt: jkt.into() }),
+        Binding::Key(jkt) => Some(authstar_oauth2::Confirmation { jkt: jkt.into() }),
         Binding::Bearer | Binding::Unsupported => None,
     };
     answer.token_type = Some(if bound.is_some() { "DPoP" } else { "Bearer" }.to_owned());

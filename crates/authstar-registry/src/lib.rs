@@ -224,7 +224,7 @@ fn split_scopes(scopes: &str) -> Vec<String> {
 fn check_scopes(scopes: &[String]) -> Result<(), RegistryError> {
     match scopes
         .iter()
-        .find(|scope| !authstar::oauth2::is_scope_token(scope))
+        .find(|scope| !authstar_oauth2::is_scope_token(scope))
     {
         Some(scope) => Err(RegistryError::InvalidScope(scope.clone())),
         None => Ok(()),

@@ -314,6 +314,27 @@ pub enum Started<F, C> {
     Running(F),
 }
 
+impl<F, C> Started<F, C> {
+    /// The same authentication, its future wrapped by `wrap`.
+    pub fn map<G>(self, wrap: impl FnOnce(F) -> G) -> Started<G, C> {
+        match self {
+            Self::Done(verdict) => Started::Done(verdict),
+            Self::Running(future) => Started::Running(wrap(future)),
+        }
+    }
+
+    /// The verdict, waiting for it if it is not known yet.
+    pub async fn finish(self) -> Verdict<C>
+    where
+        F: Future<Output = Verdict<C>>,
+    {
+        match self {
+            Self::Done(verdict) => verdict,
+            Self::Running(future) => future.await,
+        }
+    }
+}
+
 impl<F, Fut, Credential> Authenticator<Credential> for F
 where
     F: Fn(Credential) -> Fut + Send + Sync + 'static,

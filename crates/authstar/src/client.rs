@@ -67,13 +67,6 @@ pub trait Client: Clone + Send + Sync + 'static {
     fn is_admin(&self) -> bool {
         false
     }
-
-    /// Whether the client may obtain tokens with `grant_type` at the token endpoint (RFC 6749
-    /// §5.2 `unauthorized_client` when not). `true` unless you override it.
-    fn can_use_grant(&self, grant_type: &str) -> bool {
-        let _ = grant_type;
-        true
-    }
 }
 
 /// The default client type: an id and a list of scopes, serialisable with serde.
@@ -314,10 +307,6 @@ impl<C: Client> Client for Arc<C> {
 
     fn is_admin(&self) -> bool {
         C::is_admin(self)
-    }
-
-    fn can_use_grant(&self, grant_type: &str) -> bool {
-        C::can_use_grant(self, grant_type)
     }
 }
 

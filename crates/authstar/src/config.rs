@@ -42,6 +42,16 @@ pub struct RequestHead<'a> {
 }
 
 impl<'a> RequestHead<'a> {
+    /// The head of a request taken apart.
+    pub fn from_parts(parts: &'a http::request::Parts) -> Self {
+        Self {
+            method: &parts.method,
+            uri: &parts.uri,
+            headers: &parts.headers,
+            extensions: &parts.extensions,
+        }
+    }
+
     /// The head of `request`.
     pub fn of<B>(request: &'a http::Request<B>) -> Self {
         Self {
@@ -206,6 +216,19 @@ impl LayerInfo {
     /// The layer's challenges.
     pub fn challenges(&self) -> &Challenges {
         &self.0.challenges
+    }
+
+    /// The Basic challenge of this layer's realm, whether or not the layer accepts Basic: what
+    /// an OAuth 2.0 endpoint sends with `invalid_client` (RFC 6749 §5.2).
+    ///
+    /// ```
+    /// # let layer = authstar::AuthstarLayer::builder()
+    /// #     .on_auth_bearer(|_: authstar::BearerToken| async { None::<authstar::AuthstarClient> })
+    /// #     .build().unwrap();
+    /// assert_eq!(layer.info().basic_challenge(), r#"Basic realm="authstar", charset="UTF-8""#);
+    /// ```
+    pub fn basic_challenge(&self) -> HeaderValue {
+        self.0.challenges.basic()
     }
 
     /// Whether the layer answers 401 itself.

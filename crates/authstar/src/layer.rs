@@ -8,8 +8,9 @@ use tower_layer::Layer;
 
 use crate::AuthMethod;
 use crate::config::{Config, LayerInfo};
-use crate::method::{BoxMethods, Methods};
+use crate::method::{BoxMethods, MethodSet, Methods};
 use crate::service::AuthstarMiddleware;
+use crate::{BasicCredentials, Started};
 
 /// An [`AuthstarLayer`] whose methods' types are erased, made by
 /// [`build_boxed`](crate::AuthstarLayerBuilder::build_boxed): storable in a struct field and
@@ -44,6 +45,32 @@ impl<C, M> AuthstarLayer<C, M> {
     /// has been applied to a service.
     pub fn info(&self) -> &LayerInfo {
         &self.config.info
+    }
+}
+
+impl<C: 'static, M: MethodSet<C>> AuthstarLayer<C, M> {
+    /// Checks Basic credentials presented somewhere else than a request's `Authorization`
+    /// header with the layer's Basic authenticator: how an OAuth 2.0 token endpoint checks a
+    /// `client_secret_post` (and RFC 6749 §2.3.1's form-encoded Basic ids) with the very
+    /// authenticator the layer uses, instead of being given it a second time. `None` when the
+    /// layer has no Basic method.
+    ///
+    /// ```
+    /// use authstar::{AuthstarClient, AuthstarLayer, BasicCredentials, Verdict};
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() {
+    /// let layer = AuthstarLayer::builder()
+    ///     .on_auth_basic(|c: BasicCredentials| async move {
+    ///         (c.password() == "secret").then(|| AuthstarClient::new(c.username(), ["read"]))
+    ///     })
+    ///     .build()
+    ///     .unwrap();
+    /// let credentials = BasicCredentials::new("svc", "secret").unwrap();
+    /// let verdict = layer.check_basic(credentials).unwrap().finish().await;
+    /// assert!(matches!(verdict, Verdict::Authenticated(_)));
+    /// # }
+    /// ```
+    pub fn check_basic(&self, credentials: BasicCredentials) -> Option<Started<M::Future, C>> {
+        self.config.methods.basic(credentials)
     }
 }
 

@@ -96,7 +96,6 @@ mod layer;
 pub mod method;
 pub mod metrics;
 pub mod network;
-pub mod oauth2;
 mod outcome;
 mod service;
 pub mod throttle;

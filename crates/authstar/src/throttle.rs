@@ -518,6 +518,53 @@ impl FailureThrottle {
             .and_then(|address| address(extensions, headers))
     }
 
+    /// For an endpoint that checks client credentials itself (an OAuth 2.0 token endpoint's
+    /// `client_secret_post`): `Err(wait)` when the request's address is locked out, or the
+    /// client is and this address recently failed for it. `client_id` is the user name as the
+    /// endpoint hands it to a Basic authenticator; it is counted as the layer counts a Basic
+    /// user name (decoded as RFC 6749 §2.3.1 has clients encode it), so every way of
+    /// presenting one client spends one budget.
+    ///
+    /// ```
+    /// use authstar::throttle::{Budget, FailureThrottle};
+    /// let throttle = FailureThrottle::new().per_identity(Some(Budget::new(1, 1)));
+    /// let (extensions, headers) = (http::Extensions::new(), http::HeaderMap::new());
+    /// throttle.failed_client(&extensions, &headers, "demo+client");
+    /// assert!(throttle.check_client(&extensions, &headers, "demo client").is_err());
+    /// assert!(throttle.check_client(&extensions, &headers, "another").is_ok());
+    /// ```
+    pub fn check_client(
+        &self,
+        extensions: &Extensions,
+        headers: &HeaderMap,
+        client_id: &str,
+    ) -> Result<(), Duration> {
+        let identity = basic_identity(client_id);
+        self.check(extensions, headers, Some((BASIC_IDENTITY, &identity)))
+    }
+
+    /// Counts a failed client authentication at an endpoint that checks client credentials
+    /// itself; see [`check_client`](Self::check_client).
+    pub fn failed_client(&self, extensions: &Extensions, headers: &HeaderMap, client_id: &str) {
+        let identity = basic_identity(client_id);
+        self.failed(extensions, headers, Some((BASIC_IDENTITY, &identity)));
+    }
+
+    /// `429 Too Many Requests` (RFC 6585 §4) with `Retry-After` in whole seconds, rounded up,
+    /// and `Cache-Control: no-store`: what the layer answers a locked-out request, and what an
+    /// endpoint that applies [`check_client`](Self::check_client) itself should answer.
+    ///
+    /// ```
+    /// use authstar::throttle::FailureThrottle;
+    /// let response: http::Response<()> =
+    ///     FailureThrottle::too_many_requests(std::time::Duration::from_millis(1_200));
+    /// assert_eq!(response.status(), 429);
+    /// assert_eq!(response.headers()["retry-after"], "2");
+    /// ```
+    pub fn too_many_requests<B: Default>(wait: Duration) -> Response<B> {
+        too_many_requests(wait)
+    }
+
     /// Checks the keys of a request about to be authenticated, `identity` being what the
     /// credential claims. `Err(wait)` when its address is locked out, or its identity is and
     /// this address recently failed for it.
@@ -606,38 +653,16 @@ impl FailureThrottle {
 /// escape or does not decode. Counting the raw name would give each of an id's spellings a
 /// budget of its own.
 ///
-/// ```
-/// use authstar::throttle::basic_identity;
-/// assert_eq!(basic_identity("%64emo-client"), "demo-client");
-/// assert_eq!(basic_identity("d%65mo+client"), "demo client");
-/// assert_eq!(basic_identity("plain"), "plain");
-/// assert_eq!(basic_identity("bad%ff"), "bad%ff");
-/// ```
-pub fn basic_identity(user: &str) -> std::borrow::Cow<'_, str> {
-    if !user.contains(['%', '+']) {
-        return std::borrow::Cow::Borrowed(user);
-    }
-    match crate::oauth2::form_decoded(user) {
-        Some(decoded) => std::borrow::Cow::Owned(decoded),
-        None => std::borrow::Cow::Borrowed(user),
-    }
+pub(crate) fn basic_identity(user: &str) -> std::borrow::Cow<'_, str> {
+    crate::credentials::basic::form_decoded(user).unwrap_or(std::borrow::Cow::Borrowed(user))
 }
 
-/// The scheme Basic user names (OAuth2 client ids) are counted under, by the layer and by the
-/// token endpoint's body credentials alike.
-pub const BASIC_IDENTITY: &str = "basic";
+/// The scheme Basic user names (OAuth2 client ids) are counted under, by the layer and by an
+/// endpoint that reads client credentials itself alike.
+pub(crate) const BASIC_IDENTITY: &str = "basic";
 
-/// `429 Too Many Requests` (RFC 6585 §4) with `Retry-After` in whole seconds, rounded up, and
-/// `Cache-Control: no-store`: what the layer answers a locked-out request, and what an endpoint
-/// that applies [`FailureThrottle::check`] itself should answer.
-///
-/// ```
-/// let response: http::Response<()> =
-///     authstar::throttle::too_many_requests(std::time::Duration::from_millis(1_200));
-/// assert_eq!(response.status(), 429);
-/// assert_eq!(response.headers()["retry-after"], "2");
-/// ```
-pub fn too_many_requests<B: Default>(wait: Duration) -> Response<B> {
+/// See [`FailureThrottle::too_many_requests`].
+pub(crate) fn too_many_requests<B: Default>(wait: Duration) -> Response<B> {
     let mut response = Response::new(B::default());
     *response.status_mut() = StatusCode::TOO_MANY_REQUESTS;
     let seconds = wait.as_secs() + u64::from(wait.subsec_nanos() > 0);
@@ -811,6 +836,14 @@ mod tests {
         let anywhere = FailureThrottle::new().per_identity(Some(Budget::new(1, 1)));
         anywhere.failed(&from(1), &headers, victim);
         assert!(anywhere.check(&from(9), &headers, victim).is_err());
+    }
+
+    #[test]
+    fn a_basic_identity_is_the_user_name_decoded_as_oauth_clients_encode_it() {
+        assert_eq!(basic_identity("%64emo-client"), "demo-client");
+        assert_eq!(basic_identity("d%65mo+client"), "demo client");
+        assert_eq!(basic_identity("plain"), "plain");
+        assert_eq!(basic_identity("bad%ff"), "bad%ff");
     }
 
     #[test]

@@ -4,8 +4,6 @@
 use std::future::Future;
 use std::pin::Pin;
 
-use authstar::oauth2::form_decoded;
-use authstar::throttle::basic_identity;
 use authstar::{
     AuthMethod, Authenticator, AuthstarClient, BasicCredentials, HeaderCredential,
     RequestAuthenticator, Started, Verdict,
@@ -38,15 +36,16 @@ pub(super) struct RegistryBasic(pub(super) Registry);
 
 impl RegistryBasic {
     fn readings(credentials: &BasicCredentials) -> (String, Vec<String>) {
-        let id = basic_identity(credentials.username()).into_owned();
         let secret = credentials.password();
         let mut secrets = vec![secret.to_owned()];
-        if secret.contains(['%', '+'])
-            && let Some(decoded) = form_decoded(secret)
-        {
-            secrets.push(decoded);
+        let Some((id, decoded)) = credentials.oauth2_client() else {
+            // A part that does not decode: read as it is.
+            return (credentials.username().to_owned(), secrets);
+        };
+        if decoded != secret {
+            secrets.push(decoded.into_owned());
         }
-        (id, secrets)
+        (id.into_owned(), secrets)
     }
 }
 
@@ -65,32 +64,11 @@ impl Authenticator<BasicCredentials> for RegistryBasic {
     }
 
     fn start(&self, credentials: BasicCredentials) -> Started<BoxVerdict, AuthstarClient> {
-        let id = basic_identity(credentials.username());
+        let (id, _) = Self::readings(&credentials);
         match self.0.cached_client(&id, credentials.password()) {
             Some(client) => Started::Done(Verdict::Authenticated(client)),
             None => Started::Running(self.authenticate(credentials)),
         }
-    }
-}
-
-/// Client credentials the token, revocation and introspection endpoints have already read:
-/// decoded once (RFC 6749 §2.3.1) by the endpoint, from `Authorization: Basic` or the form.
-/// Checked exactly as given: decoding them again would let `%2564emo-client` (decoded once:
-/// `%64emo-client`, the id the endpoint's throttle counts) reach `demo-client` while it is
-/// locked.
-#[derive(Clone)]
-pub(super) struct RegistryClient(pub(super) Registry);
-
-impl Authenticator<BasicCredentials> for RegistryClient {
-    type Client = AuthstarClient;
-    type Future = BoxVerdict;
-
-    fn authenticate(&self, credentials: BasicCredentials) -> BoxVerdict {
-        let registry = self.0.clone();
-        Box::pin(async move {
-            let (id, secret) = (credentials.username(), credentials.password());
-            verdict(registry.authenticate_client(id, secret).await)
-        })
     }
 }
 

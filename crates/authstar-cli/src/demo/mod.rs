@@ -38,14 +38,17 @@ use std::time::Duration;
 use authstar::MethodSet;
 use authstar::credentials::dpop::DpopAuth;
 use authstar::network::{ForwardedHeader, Networks, TrustedProxies};
-use authstar::oauth2::{ErrorCode, OAuth2TokenRequest, TokenError, TokenIntrospection};
 use authstar::throttle::FailureThrottle;
 use authstar::{AuthstarClient, AuthstarLayer, BackendErrorPolicy, Client as _, HeaderAuth};
-use authstar_axum::{EndpointAction, RouteSecurity, TokenEndpoint, peer_address};
+use authstar_axum::{RouteSecurity, peer_address};
 use authstar_jwt::dpop::{DpopNonces, DpopVerifier};
 use authstar_jwt::{Algorithm, JwtIssuer, JwtVerifier, SigningKey, jwks};
+use authstar_oauth2::{
+    AuthorizationServer, Endpoint, ErrorCode, Introspect, Issue, OAuth2TokenRequest, Revoke,
+    TokenBuilder, TokenError, TokenIntrospection, TokenIntrospector, TokenRevoker,
+};
+use axum::Router;
 use axum::routing::{get, post};
-use axum::{Json, Router};
 use axum_extra::extract::cookie::Key;
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -53,7 +56,7 @@ use tower_layer::Layer as _;
 use utoipa_swagger_ui::SwaggerUi;
 
 use crate::registry::{API_KEY_PREFIX, Database, Registry, RegistryError};
-use auth::{RegistryBasic, RegistryClient, RegistryKey, RegistrySession};
+use auth::{RegistryBasic, RegistryKey, RegistrySession};
 use routes::Websockets;
 pub use server::ServerLimits;
 pub use session::SESSION_COOKIE;
@@ -213,19 +216,19 @@ fn auth_layer(
         .map_err(|e| DemoError::Config(e.to_string()))
 }
 
-/// `POST /oauth2/token`: RFC 9068 JWTs for active clients, one client check per request;
-/// DPoP-bound to the proof's key when the request carries a `DPoP` proof.
-fn token_route(
-    security: &RouteSecurity<AuthstarClient>,
+/// `POST /oauth2/token`: RFC 9068 JWTs for active clients, one client check per request (the
+/// layer's, on the registry); DPoP-bound to the proof's key when the request carries a `DPoP`
+/// proof.
+fn token_endpoint<M: MethodSet<AuthstarClient>>(
+    layer: &AuthstarLayer<AuthstarClient, M>,
     registry: Registry,
     issuer: JwtIssuer,
     dpop: DpopVerifier,
-) -> axum::routing::MethodRouter<RouteSecurity<AuthstarClient>> {
-    let url = format!("{}/oauth2/token", issuer.issuer());
-    let token_registry = registry.clone();
+) -> Endpoint<AuthstarClient, Issue<impl TokenBuilder<AuthstarClient>>> {
+    let url = format!("{}{}", issuer.issuer(), authstar_oauth2::TOKEN_PATH);
     let token_builder = move |request: OAuth2TokenRequest, _client: AuthstarClient| {
         let issuer = issuer.clone();
-        let registry = token_registry.clone();
+        let registry = registry.clone();
         async move {
             // The layer has just checked the client's secret (against the database, or its
             // cache, which every instance drops when a revocation is seen); the revoked clients
@@ -254,12 +257,7 @@ fn token_route(
                 .map_err(authstar::BoxError::from)
         }
     };
-    client_authenticated(
-        security
-            .oauth2_token_endpoint(token_builder)
-            .dpop(dpop, url),
-        registry,
-    )
+    authstar_oauth2::token_endpoint(layer, token_builder).dpop(dpop, url)
 }
 
 /// How many tokens one client may revoke: a burst, then one more per period. A revocation costs
@@ -273,12 +271,11 @@ const REVOCATIONS: authstar::throttle::Budget =
 /// (§2.2); another client's token is refused, and stays valid. Past its budget
 /// ([`REVOCATIONS`]) a client is answered `503` with `Retry-After` (§2.2.1: the client retries;
 /// the token still exists meanwhile).
-fn revocation_route(
-    security: &RouteSecurity<AuthstarClient>,
+fn revocation_endpoint<M: MethodSet<AuthstarClient>>(
+    layer: &AuthstarLayer<AuthstarClient, M>,
     registry: Registry,
     verifier: JwtVerifier,
-) -> axum::routing::MethodRouter<RouteSecurity<AuthstarClient>> {
-    let clients = registry.clone();
+) -> Endpoint<AuthstarClient, Revoke<impl TokenRevoker<AuthstarClient>>> {
     let budgets = Arc::new(authstar::throttle::MemoryStore::new(16_384));
     let revoker = move |token: String, client: AuthstarClient| {
         let (registry, verifier, budgets) = (registry.clone(), verifier.clone(), budgets.clone());
@@ -318,7 +315,7 @@ fn revocation_route(
                 })
         }
     };
-    client_authenticated(security.oauth2_revocation_endpoint(revoker), clients)
+    authstar_oauth2::revocation_endpoint(layer, revoker)
 }
 
 /// The scope that lets a client introspect tokens issued to others (RFC 7662 §4 leaves who may
@@ -330,12 +327,12 @@ pub const INTROSPECT_SCOPE: &str = "introspect";
 /// answer for a token that does not verify, expired, was revoked, or is another client's
 /// (asked without the scope) is `{"active": false}` and nothing else: no one learns whether a
 /// token they may not ask about is valid.
-fn introspection_route(
-    security: &RouteSecurity<AuthstarClient>,
+fn introspection_endpoint<M: MethodSet<AuthstarClient>>(
+    layer: &AuthstarLayer<AuthstarClient, M>,
     registry: Registry,
     verifier: JwtVerifier,
-) -> axum::routing::MethodRouter<RouteSecurity<AuthstarClient>> {
-    let current = registry.clone();
+) -> Endpoint<AuthstarClient, Introspect<impl TokenIntrospector<AuthstarClient>>> {
+    let current = registry;
     let introspector = move |token: String, caller: AuthstarClient| {
         let answer = if !current.revocations_current() {
             Err(TokenError::new(
@@ -354,24 +351,7 @@ fn introspection_route(
         };
         std::future::ready(answer)
     };
-    client_authenticated(
-        security.oauth2_introspection_endpoint(introspector),
-        registry,
-    )
-}
-
-/// An OAuth 2.0 endpoint whose clients authenticate on the registry: `client_secret_basic`
-/// (checked once, by the layer) or `client_secret_post`.
-fn client_authenticated<A: EndpointAction<AuthstarClient>>(
-    endpoint: TokenEndpoint<AuthstarClient, A>,
-    registry: Registry,
-) -> axum::routing::MethodRouter<RouteSecurity<AuthstarClient>> {
-    endpoint
-        // The endpoint has decoded the credentials (RFC 6749 §2.3.1): checked as they are.
-        .on_auth_basic(RegistryClient(registry))
-        // The layer already checked `Authorization: Basic` with the same registry.
-        .reuse_layer_verdict()
-        .into_method_router()
+    authstar_oauth2::introspection_endpoint(layer, introspector)
 }
 
 /// `POST /session` and `DELETE /session`.
@@ -435,7 +415,18 @@ pub fn app(
         registry: registry.clone(),
         cookie_key: cookie_key.clone(),
     };
-    let metadata = routes::metadata(issuer_url, &proofs.algorithm_names());
+    let server = AuthorizationServer::builder(issuer_url)
+        .token(token_endpoint(&layer, registry.clone(), issuer, proofs))
+        .revocation(revocation_endpoint(
+            &layer,
+            registry.clone(),
+            verifier.clone(),
+        ))
+        .introspection(introspection_endpoint(&layer, registry.clone(), verifier))
+        .jwks(&document)
+        .scopes(["reports:read", "reports:export", "admin", INTROSPECT_SCOPE])
+        .build()
+        .map_err(|e| DemoError::Config(e.to_string()))?;
 
     let router = Router::new()
         .route("/", get(routes::index))
@@ -460,27 +451,8 @@ pub fn app(
             }),
         )
         .route("/session", session_route(sessions))
-        .route(
-            "/oauth2/token",
-            token_route(&security, registry.clone(), issuer, proofs),
-        )
-        .route(
-            "/oauth2/revoke",
-            revocation_route(&security, registry.clone(), verifier.clone()),
-        )
-        .route(
-            "/oauth2/introspect",
-            introspection_route(&security, registry.clone(), verifier),
-        )
+        .merge(authstar_axum::authorization_server(server))
         .merge(admin::routes(&security, registry))
-        .route(
-            "/.well-known/jwks.json",
-            get(move || async move { Json(document) }),
-        )
-        .route(
-            "/.well-known/oauth-authorization-server",
-            get(move || async move { Json(metadata) }),
-        )
         .with_state(security)
         .merge(SwaggerUi::new("/docs").url("/openapi.json", routes::openapi()));
     Ok(limited(layer.layer(router), options.limits))

@@ -182,22 +182,3 @@ pub(super) fn openapi() -> utoipa::openapi::OpenApi {
     secured.modify(&mut doc);
     doc
 }
-
-/// RFC 8414 metadata. `response_types_supported` is left out: this server has no authorization
-/// endpoint, an empty array is invalid, and any value would claim one.
-pub(super) fn metadata(issuer: &str, dpop_algorithms: &[String]) -> serde_json::Value {
-    serde_json::json!({
-        "issuer": issuer,
-        "token_endpoint": format!("{issuer}/oauth2/token"),
-        "jwks_uri": format!("{issuer}/.well-known/jwks.json"),
-        "grant_types_supported": ["client_credentials"],
-        "token_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post"],
-        "revocation_endpoint": format!("{issuer}/oauth2/revoke"),
-        "revocation_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post"],
-        "introspection_endpoint": format!("{issuer}/oauth2/introspect"),
-        "introspection_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post"],
-        "scopes_supported": ["reports:read", "reports:export", "admin", super::INTROSPECT_SCOPE],
-        // RFC 9449 §5.1: the token endpoint binds tokens to DPoP proofs made with these.
-        "dpop_signing_alg_values_supported": dpop_algorithms,
-    })
-}

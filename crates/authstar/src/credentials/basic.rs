@@ -10,6 +10,7 @@
 //! * control characters (U+0000–U+001F, U+007F) anywhere are refused (RFC 7617 §2);
 //! * an empty user-id is refused; an empty password is passed on (the authenticator decides).
 
+use std::borrow::Cow;
 use std::fmt;
 
 use base64::Engine as _;
@@ -42,6 +43,25 @@ impl BasicCredentials {
     /// Decodes the `token68` of a `Basic` credential.
     pub fn decode(token: &str) -> Result<Self, Malformed> {
         Self::decode_bytes(token.as_bytes())
+    }
+
+    /// The credentials of an `Authorization: Basic` header value: `None` for another scheme,
+    /// the reason for credentials that cannot be read.
+    ///
+    /// ```
+    /// use authstar::credentials::basic::BasicCredentials;
+    /// use http::HeaderValue;
+    /// let basic = BasicCredentials::from_authorization(&HeaderValue::from_static("Basic YTpi"));
+    /// assert_eq!(basic.unwrap().unwrap().username(), "a");
+    /// assert!(BasicCredentials::from_authorization(&HeaderValue::from_static("Bearer t")).is_none());
+    /// assert!(BasicCredentials::from_authorization(&HeaderValue::from_static("Basic !")).unwrap().is_err());
+    /// ```
+    pub fn from_authorization(value: &http::HeaderValue) -> Option<Result<Self, Malformed>> {
+        match super::authorization::parse(value.as_bytes()) {
+            Ok(super::authorization::Authorization::Basic(token)) => Some(Self::decode(token)),
+            Err((super::authorization::Scheme::Basic, reason)) => Some(Err(reason)),
+            _ => None,
+        }
     }
 
     pub(crate) fn decode_bytes(token: &[u8]) -> Result<Self, Malformed> {
@@ -89,10 +109,41 @@ impl BasicCredentials {
         &self.decoded[self.colon + 1..]
     }
 
+    /// The client id and secret these credentials carry for an OAuth 2.0 server: RFC 6749
+    /// §2.3.1 has clients form-encode each before putting them in Basic (`my+client` is
+    /// `my client`, `s%3Acret` is `s:cret`). `None` when a part does not decode to UTF-8.
+    ///
+    /// ```
+    /// use authstar::BasicCredentials;
+    /// let credentials = BasicCredentials::new("my+client", "s%3Acret").unwrap();
+    /// let (id, secret) = credentials.oauth2_client().unwrap();
+    /// assert_eq!((id.as_ref(), secret.as_ref()), ("my client", "s:cret"));
+    /// ```
+    pub fn oauth2_client(&self) -> Option<(Cow<'_, str>, Cow<'_, str>)> {
+        Some((
+            form_decoded(self.username())?,
+            form_decoded(self.password())?,
+        ))
+    }
+
     /// The base64 `token68` for an `Authorization: Basic` header.
     pub fn encode(&self) -> String {
         STANDARD.encode(&self.decoded)
     }
+}
+
+/// One `application/x-www-form-urlencoded` value decoded (`+` for a space, percent escapes),
+/// never split at `&` or `=`: how RFC 6749 §2.3.1 encodes a client id or secret inside HTTP
+/// Basic. Borrowed when there is nothing to decode; `None` when the result is not UTF-8.
+pub(crate) fn form_decoded(part: &str) -> Option<Cow<'_, str>> {
+    if !part.contains(['%', '+']) {
+        return Some(Cow::Borrowed(part));
+    }
+    let plus_as_space = part.replace('+', " ");
+    percent_encoding::percent_decode_str(&plus_as_space)
+        .decode_utf8()
+        .ok()
+        .map(|decoded| Cow::Owned(decoded.into_owned()))
 }
 
 impl fmt::Debug for BasicCredentials {

@@ -124,6 +124,32 @@ pub trait ProofVerifier: Send + Sync + 'static {
     fn nonce(&self) -> Option<String> {
         None
     }
+
+    /// Checks the proof a request to `url` carries (`url` being the endpoint's public URL,
+    /// `htu`), for an endpoint without a token, such as a token endpoint (RFC 9449 §5):
+    /// `Ok(None)` when the request has no `DPoP` header, the proven key's thumbprint when its
+    /// one proof is valid, the reason otherwise (a repeated header, a proof over `max_len`
+    /// bytes, an invalid proof).
+    fn check_request(
+        &self,
+        head: &RequestHead<'_>,
+        url: &str,
+        max_len: usize,
+    ) -> Result<Option<String>, ProofError> {
+        if !head.headers.contains_key(&DPOP) {
+            return Ok(None);
+        }
+        let proof = proof_of(head.headers, max_len)?;
+        self.verify_proof(&ProofRequest::new(proof, head.method, url, None))
+            .map(Some)
+    }
+
+    /// The `DPoP-Nonce` header (RFC 9449 §8.1) carrying a fresh [`nonce`](Self::nonce), when
+    /// this verifier requires nonces.
+    fn nonce_header(&self) -> Option<(HeaderName, HeaderValue)> {
+        let nonce = HeaderValue::try_from(self.nonce()?).ok()?;
+        Some((DPOP_NONCE.clone(), nonce))
+    }
 }
 
 /// The `DPoP-Nonce` response header (RFC 9449 §8.1).

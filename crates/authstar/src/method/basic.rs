@@ -47,6 +47,13 @@ where
         }
     }
 
+    fn basic(
+        &self,
+        credentials: BasicCredentials,
+    ) -> Option<crate::authenticator::Started<Self::Future, C>> {
+        Some(self.0.start(credentials))
+    }
+
     fn identity<'s, 'r>(
         &'s self,
         request: &Presenting<'r>,

@@ -9,9 +9,9 @@ use http::request::Parts;
 use http::{HeaderName, HeaderValue};
 
 use super::{Description, Identity, MethodSet, Presented, Presenting, private};
-use crate::authenticator::Verdict;
+use crate::authenticator::{Started, Verdict};
 use crate::credentials::authorization::Scheme;
-use crate::{Attempt, AuthMethod};
+use crate::{Attempt, AuthMethod, BasicCredentials};
 
 /// A type-erased method set: the authenticators behind one pointer, their futures boxed.
 #[doc(hidden)]
@@ -46,6 +46,7 @@ trait ErasedMethods<C>: Send + Sync + 'static {
     fn start_parts(&self, parts: &Parts) -> Presented<BoxVerdictFuture<C>, C>;
     fn identity<'s, 'r>(&'s self, request: &Presenting<'r>) -> Option<Identity<'s, 'r>>;
     fn describe(&self, into: &mut Vec<Description>);
+    fn basic(&self, credentials: BasicCredentials) -> Option<Started<BoxVerdictFuture<C>, C>>;
     fn success_header(&self, method: &AuthMethod) -> Option<(HeaderName, HeaderValue)>;
     fn refusal_header(&self, attempt: &Attempt) -> Option<(HeaderName, HeaderValue)>;
 }
@@ -69,6 +70,9 @@ impl<C: 'static, M: MethodSet<C>> ErasedMethods<C> for M {
     }
     fn describe(&self, into: &mut Vec<Description>) {
         MethodSet::describe(self, into);
+    }
+    fn basic(&self, credentials: BasicCredentials) -> Option<Started<BoxVerdictFuture<C>, C>> {
+        MethodSet::basic(self, credentials).map(|started| started.map(boxed))
     }
     fn success_header(&self, method: &AuthMethod) -> Option<(HeaderName, HeaderValue)> {
         MethodSet::success_header(self, method)
@@ -115,6 +119,9 @@ impl<C: Send + 'static> MethodSet<C> for BoxMethods<C> {
     }
     fn describe(&self, into: &mut Vec<Description>) {
         self.inner.describe(into);
+    }
+    fn basic(&self, credentials: BasicCredentials) -> Option<Started<Self::Future, C>> {
+        self.inner.basic(credentials)
     }
     fn success_header(&self, method: &AuthMethod) -> Option<(HeaderName, HeaderValue)> {
         if !self.may_add_headers {

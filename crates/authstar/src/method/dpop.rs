@@ -12,7 +12,7 @@ use super::{ChallengeSpec, Description, ErrorCodes, Method, Presented, Presentin
 use crate::authenticator::Authenticator;
 use crate::credentials::authorization::Scheme;
 use crate::credentials::dpop::{
-    DPOP_NONCE, DpopToken, ProofError, ProofRequest, ProofVerifier, proof_of, request_origin,
+    DpopToken, ProofError, ProofRequest, ProofVerifier, proof_of, request_origin,
 };
 use crate::network::Addresses;
 use crate::{Attempt, AuthMethod, BearerToken, ConfigError, Failure, RequestHead};
@@ -243,22 +243,15 @@ where
     /// RFC 9449 §8.2: a fresh nonce with every response to a request it let through, so a
     /// client moves to the next nonce before its own expires.
     fn success_header(&self) -> Option<(HeaderName, HeaderValue)> {
-        self.nonce()
+        self.proofs.nonce_header()
     }
 
     /// RFC 9449 §9: a proof without the server's nonce is answered with one.
     fn refusal_header(&self, failure: &Failure) -> Option<(HeaderName, HeaderValue)> {
         match failure {
-            Failure::InvalidProof(ProofError::UseNonce) => self.nonce(),
+            Failure::InvalidProof(ProofError::UseNonce) => self.proofs.nonce_header(),
             _ => None,
         }
-    }
-}
-
-impl<P: ProofVerifier, A> DpopAuth<P, A> {
-    fn nonce(&self) -> Option<(HeaderName, HeaderValue)> {
-        let nonce = HeaderValue::try_from(self.proofs.nonce()?).ok()?;
-        Some((DPOP_NONCE.clone(), nonce))
     }
 }
 

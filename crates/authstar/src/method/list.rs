@@ -10,9 +10,9 @@ use http::{HeaderName, HeaderValue};
 use pin_project_lite::pin_project;
 
 use super::{Description, Identity, Method, MethodSet, Presented, Presenting, private};
-use crate::authenticator::Verdict;
+use crate::authenticator::{Started, Verdict};
 use crate::credentials::authorization::Scheme;
-use crate::{Attempt, AuthMethod};
+use crate::{Attempt, AuthMethod, BasicCredentials};
 
 /// The end of the list: no method.
 #[derive(Clone, Copy, Debug, Default)]
@@ -52,6 +52,9 @@ impl<C: Send + 'static> MethodSet<C> for Nil {
         None
     }
     fn describe(&self, _: &mut Vec<Description>) {}
+    fn basic(&self, _: BasicCredentials) -> Option<Started<Self::Future, C>> {
+        None
+    }
     fn success_header(&self, _: &AuthMethod) -> Option<(HeaderName, HeaderValue)> {
         None
     }
@@ -119,6 +122,18 @@ where
     fn describe(&self, into: &mut Vec<Description>) {
         into.push(self.0.describe());
         self.1.describe(into);
+    }
+
+    fn basic(&self, credentials: BasicCredentials) -> Option<Started<Self::Future, C>> {
+        if M::SCHEME == Some(Scheme::Basic) {
+            return self
+                .0
+                .basic(credentials)
+                .map(|started| started.map(Either::left));
+        }
+        self.1
+            .basic(credentials)
+            .map(|started| started.map(Either::right))
     }
 
     fn success_header(&self, method: &AuthMethod) -> Option<(HeaderName, HeaderValue)> {
@@ -279,6 +294,12 @@ where
         self.authorization.describe(into);
         self.headers.describe(into);
         self.request.describe(into);
+    }
+
+    fn basic(&self, credentials: BasicCredentials) -> Option<Started<Self::Future, C>> {
+        self.authorization
+            .basic(credentials)
+            .map(|started| started.map(Either::left))
     }
 
     fn success_header(&self, method: &AuthMethod) -> Option<(HeaderName, HeaderValue)> {

@@ -40,7 +40,7 @@ use http::{HeaderName, HeaderValue};
 use crate::authenticator::{Started, Verdict};
 use crate::credentials::authorization::{self, Scheme};
 use crate::network::Addresses;
-use crate::{Attempt, AuthMethod, Failure, Malformed, RequestHead, credentials};
+use crate::{Attempt, AuthMethod, BasicCredentials, Failure, Malformed, RequestHead, credentials};
 
 pub use boxed::BoxMethods;
 pub use list::{Cons, Either, Methods, Nil, Push};
@@ -322,6 +322,13 @@ pub trait Method<C>: private::Sealed + Send + Sync + 'static {
     #[doc(hidden)]
     fn describe(&self) -> Description;
 
+    /// Checks Basic credentials presented somewhere else than this request's `Authorization`
+    /// header (an OAuth 2.0 token endpoint's `client_secret_post`): only the Basic method does.
+    fn basic(&self, credentials: BasicCredentials) -> Option<Started<Self::Future, C>> {
+        let _ = credentials;
+        None
+    }
+
     /// The header a response to a request this method authenticated carries (RFC 9449 §8.2: the
     /// next DPoP nonce).
     fn success_header(&self) -> Option<(HeaderName, HeaderValue)> {
@@ -372,6 +379,9 @@ pub trait MethodSet<C>: private::Sealed + Send + Sync + 'static {
     /// Every method's description, in precedence order.
     #[doc(hidden)]
     fn describe(&self, into: &mut Vec<Description>);
+    /// Checks Basic credentials with the Basic method's authenticator, if there is one.
+    #[doc(hidden)]
+    fn basic(&self, credentials: BasicCredentials) -> Option<Started<Self::Future, C>>;
     /// The success header of `method`, if it adds one.
     #[doc(hidden)]
     fn success_header(&self, method: &AuthMethod) -> Option<(HeaderName, HeaderValue)>;

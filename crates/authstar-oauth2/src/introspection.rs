@@ -1,13 +1,19 @@
-//! The RFC 7662 introspection response.
+//! The introspection endpoint's work (RFC 7662): what a token stands for.
 
+use std::future::Future;
+
+use authstar::{BoxError, Client};
 use serde::{Serialize, Serializer};
+
+use crate::action::{Action, Answer, private};
+use crate::form::TokenRequestForm;
 
 /// What an introspection endpoint answers about a token (RFC 7662 §2.2). An inactive token
 /// (unknown, expired, revoked, for another audience) is only `{"active": false}`: nothing else
 /// is told about it. Optional members are omitted when absent.
 ///
 /// ```
-/// use authstar::oauth2::TokenIntrospection;
+/// use authstar_oauth2::TokenIntrospection;
 ///
 /// assert_eq!(serde_json::to_string(&TokenIntrospection::inactive()).unwrap(), r#"{"active":false}"#);
 ///
@@ -86,5 +92,58 @@ fn one_or_many<S: Serializer>(values: &[String], serializer: S) -> Result<S::Ok,
     match values {
         [one] => serializer.serialize_str(one),
         many => many.serialize(serializer),
+    }
+}
+
+/// Tells an authenticated caller (a resource server) what a token stands for (RFC 7662 §2.2).
+/// Implemented for every `Fn(String, C) -> impl Future<Output = Result<TokenIntrospection, E>>`;
+/// authstar-jwt's `JwtVerifier::introspect` answers for the tokens it verifies.
+///
+/// Answer [`TokenIntrospection::inactive`] for a token that is unknown, invalid, expired or
+/// revoked. A [`TokenError`](crate::TokenError) error is the caller's answer; any other error
+/// is a 500.
+pub trait TokenIntrospector<C>: Send + Sync + 'static {
+    /// Introspects `token` for `caller`.
+    fn introspect(
+        &self,
+        token: String,
+        caller: C,
+    ) -> impl Future<Output = Result<TokenIntrospection, BoxError>> + Send;
+}
+
+impl<C, F, Fut, E> TokenIntrospector<C> for F
+where
+    C: Send,
+    F: Fn(String, C) -> Fut + Send + Sync + 'static,
+    Fut: Future<Output = Result<TokenIntrospection, E>> + Send,
+    E: Into<BoxError>,
+{
+    async fn introspect(&self, token: String, caller: C) -> Result<TokenIntrospection, BoxError> {
+        self(token, caller).await.map_err(Into::into)
+    }
+}
+
+/// The introspection endpoint's work: answer with a [`TokenIntrospector`].
+#[derive(Clone, Copy, Debug)]
+pub struct Introspect<I>(pub(crate) I);
+
+impl<I> private::Sealed for Introspect<I> {}
+
+impl<C: Client, I: TokenIntrospector<C>> Action<C> for Introspect<I> {
+    const NAME: &'static str = "introspection";
+
+    fn check(&self, form: &TokenRequestForm) -> Result<(), crate::TokenError> {
+        form.require_token().map(|_| ())
+    }
+
+    async fn answer(
+        &self,
+        mut form: TokenRequestForm,
+        client: C,
+        _: Option<String>,
+    ) -> Result<Answer, BoxError> {
+        let token = form.token.take().unwrap_or_default();
+        let answer = self.0.introspect(token, client).await?;
+        Ok(Answer::json(&answer))
     }
 }

@@ -37,7 +37,7 @@ impl ErrorCode {
     /// The code as sent in the `error` member.
     ///
     /// ```
-    /// assert_eq!(authstar::oauth2::ErrorCode::InvalidScope.as_str(), "invalid_scope");
+    /// assert_eq!(authstar_oauth2::ErrorCode::InvalidScope.as_str(), "invalid_scope");
     /// ```
     pub fn as_str(self) -> &'static str {
         match self {
@@ -75,7 +75,7 @@ impl fmt::Display for ErrorCode {
 /// An RFC 6749 §5.2 error response: the JSON body `{"error", "error_description"}`.
 ///
 /// ```
-/// use authstar::oauth2::{ErrorCode, TokenError};
+/// use authstar_oauth2::{ErrorCode, TokenError};
 /// let error = TokenError::new(ErrorCode::InvalidRequest, "grant_type is repeated");
 /// assert_eq!(
 ///     serde_json::to_string(&error).unwrap(),
