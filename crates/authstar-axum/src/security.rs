@@ -326,10 +326,10 @@ pub fn peer_address(extensions: &Extensions) -> Option<IpAddr> {
 ///
 /// ```
 /// use authstar::credentials::dpop::DpopAuth;
-/// # use authstar::credentials::dpop::{DpopToken, ProofError, ProofRequest, ProofVerifier};
+/// # use authstar::credentials::dpop::{DpopToken, ProofError, ProofVerifier};
 /// # struct Proofs;
 /// # impl ProofVerifier for Proofs {
-/// #     fn verify_proof(&self, _: &ProofRequest<'_>) -> Result<String, ProofError> { Err(ProofError::Signature) }
+/// #     fn verify_proof(&self, _proof: &str, _method: &axum::http::Method, _url: &str, _access_token: Option<&str>) -> Result<String, ProofError> { Err(ProofError::Signature) }
 /// #     fn algorithms(&self) -> Vec<String> { vec![] }
 /// # }
 /// let dpop = DpopAuth::new(Proofs, |_: DpopToken| async { None::<authstar::AuthstarClient> })

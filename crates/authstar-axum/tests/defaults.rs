@@ -8,9 +8,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
-use authstar::{
-    AuthstarClient, AuthstarLayer, BackendErrorPolicy, BearerToken, HeaderAuth, HeaderCredential,
-};
+use authstar::{AuthstarClient, AuthstarLayer, BearerToken, HeaderAuth, HeaderCredential};
 use authstar_axum::{Authenticated, RouteSecurity};
 use axum::Router;
 use axum::routing::{any, get, post};
@@ -186,7 +184,7 @@ async fn a_nested_layer_s_guards_admit_only_its_own_clients() {
 }
 
 /// Item 20: an authenticator that returns the anonymous client as a placeholder for an unknown
-/// token got through `require_authentication()`, and `authstar::client()` handed it out.
+/// token got through `require_authentication()`, and `Outcome::client_in` handed it out.
 #[tokio::test]
 async fn enforcement_and_client_refuse_a_placeholder_client() {
     let layer = AuthstarLayer::builder()
@@ -204,7 +202,7 @@ async fn enforcement_and_client_refuse_a_placeholder_client() {
         .route(
             "/data",
             get(|request: axum::extract::Request| async move {
-                match authstar::client::<AuthstarClient>(request.extensions()) {
+                match authstar::Outcome::<AuthstarClient>::client_in(request.extensions()) {
                     Some(client) => client.client_id().to_owned(),
                     None => "nobody".to_owned(),
                 }
@@ -304,9 +302,7 @@ async fn a_hanging_authenticator_answers_503_after_its_timeout() {
     let layer = AuthstarLayer::builder()
         .on_auth_bearer(|_: BearerToken| std::future::pending::<Option<AuthstarClient>>())
         .authenticator_timeout(Duration::from_millis(200), tokio::time::sleep)
-        .on_backend_error(BackendErrorPolicy::ServiceUnavailable {
-            retry_after: Duration::from_secs(1),
-        })
+        .unavailable_on_backend_error(Duration::from_secs(1))
         .build()
         .unwrap();
     let base = serve(

@@ -4,7 +4,7 @@
 //! proofs here are checked by a stand-in `ProofVerifier` (authstar-jwt's is tested with real
 //! signatures in its own crate); what is under test is the wiring.
 
-use authstar::credentials::dpop::{DpopAuth, DpopToken, ProofError, ProofRequest, ProofVerifier};
+use authstar::credentials::dpop::{DpopAuth, DpopToken, ProofError, ProofVerifier};
 use authstar::{AuthstarClient, AuthstarLayer};
 use authstar_axum::{Authenticated, RouteSecurity};
 use axum::Router;
@@ -14,9 +14,15 @@ use axum::routing::get;
 struct Proofs;
 
 impl ProofVerifier for Proofs {
-    fn verify_proof(&self, request: &ProofRequest<'_>) -> Result<String, ProofError> {
-        match (request.proof, request.method.as_str()) {
-            ("proof-by-k1", "GET") if request.url.starts_with("https://api.example/") => {
+    fn verify_proof(
+        &self,
+        proof: &str,
+        method: &axum::http::Method,
+        url: &str,
+        _access_token: Option<&str>,
+    ) -> Result<String, ProofError> {
+        match (proof, method.as_str()) {
+            ("proof-by-k1", "GET") if url.starts_with("https://api.example/") => {
                 Ok("k1".to_owned())
             }
             ("proof-by-k1", _) => Err(ProofError::Method),
@@ -120,8 +126,14 @@ async fn proofs_name_the_url_a_trusted_proxy_reports() {
     use authstar::network::{Networks, TrustedProxies};
     struct ExactUrl;
     impl ProofVerifier for ExactUrl {
-        fn verify_proof(&self, request: &ProofRequest<'_>) -> Result<String, ProofError> {
-            (request.url == "https://api.example/me")
+        fn verify_proof(
+            &self,
+            _proof: &str,
+            _method: &axum::http::Method,
+            url: &str,
+            _access_token: Option<&str>,
+        ) -> Result<String, ProofError> {
+            (url == "https://api.example/me")
                 .then(|| "k1".to_owned())
                 .ok_or(ProofError::Uri)
         }
@@ -187,7 +199,13 @@ async fn a_flood_of_bad_proofs_is_throttled() {
 
     struct Counted(Arc<AtomicUsize>);
     impl ProofVerifier for Counted {
-        fn verify_proof(&self, _: &ProofRequest<'_>) -> Result<String, ProofError> {
+        fn verify_proof(
+            &self,
+            _proof: &str,
+            _method: &axum::http::Method,
+            _url: &str,
+            _access_token: Option<&str>,
+        ) -> Result<String, ProofError> {
             self.0.fetch_add(1, Ordering::SeqCst);
             Err(ProofError::Signature)
         }
@@ -239,8 +257,14 @@ async fn a_flood_of_bad_proofs_is_throttled() {
 struct ExactUrl;
 
 impl ProofVerifier for ExactUrl {
-    fn verify_proof(&self, request: &ProofRequest<'_>) -> Result<String, ProofError> {
-        match request.url {
+    fn verify_proof(
+        &self,
+        _proof: &str,
+        _method: &axum::http::Method,
+        url: &str,
+        _access_token: Option<&str>,
+    ) -> Result<String, ProofError> {
+        match url {
             "https://api.example/api/me" => Ok("k1".to_owned()),
             _ => Err(ProofError::Uri),
         }

@@ -1,7 +1,7 @@
 //! Guard configurations, driven in process: trusted proxies, missing peer addresses, custom
 //! error bodies, admin bypass, "any of" versus "all of", a missing layer.
 
-use authstar::network::{ForwardedHeader, Networks, TrustedProxies};
+use authstar::network::{Networks, TrustedProxies};
 use authstar::{AuthstarClient, Client};
 use authstar_axum::testing::{FixedCredentials, WithCredentials};
 use authstar_axum::{AuthRejection, Authenticated, RouteSecurity};
@@ -99,8 +99,7 @@ async fn rfc7239_forwarding_headers_count_only_from_trusted_proxies() {
         ],
     );
     assert_eq!(send(&app, smuggled).await.status(), StatusCode::FORBIDDEN);
-    let rfc7239 = TrustedProxies::new(Networks::parse(["192.0.2.10"]).unwrap())
-        .header(ForwardedHeader::Forwarded);
+    let rfc7239 = TrustedProxies::new(Networks::parse(["192.0.2.10"]).unwrap()).forwarded();
     let forwarded_app = internal_app(rfc7239).layer(MockConnectInfo(proxy));
     let internal = get_with("/health", &[("forwarded", "for=10.0.0.7;proto=https")]);
     assert_eq!(

@@ -302,7 +302,8 @@ async fn oauth2_crate_sees_the_rfc_error() {
 /// `invalid_client` and the challenge); any other builder error is a 500 that says nothing more.
 #[tokio::test]
 async fn rfc6749_5_2_a_builder_refusal_is_an_oauth2_error_not_a_server_error() {
-    use authstar::{AuthstarClient, AuthstarLayer, BasicCredentials, BoxError};
+    use authstar::{AuthstarClient, AuthstarLayer, BasicCredentials};
+    use authstar_oauth2::BoxError;
     use authstar_oauth2::{ErrorCode, OAuth2TokenRequest, OAuth2TokenResponse, TokenError};
 
     let layer = AuthstarLayer::builder()

@@ -93,7 +93,7 @@ struct DemoArgs {
     /// The header those proxies write: x-forwarded-for (nginx, HAProxy, Traefik, cloud load
     /// balancers) or forwarded (RFC 7239). The other one is ignored.
     #[arg(long, default_value = "x-forwarded-for")]
-    forwarded_header: authstar::network::ForwardedHeader,
+    forwarded_header: authstar_cli::demo::ForwardedHeader,
     /// The issuer URL (tokens' `iss`, RFC 8414 `issuer`); default http://HOST:PORT.
     #[arg(long)]
     issuer: Option<String>,

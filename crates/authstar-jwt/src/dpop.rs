@@ -444,16 +444,16 @@ impl DpopVerifier {
 impl authstar::credentials::dpop::ProofVerifier for DpopVerifier {
     fn verify_proof(
         &self,
-        request: &authstar::credentials::dpop::ProofRequest<'_>,
+        proof: &str,
+        method: &http::Method,
+        url: &str,
+        access_token: Option<&str>,
     ) -> Result<String, DpopError> {
-        self.verify(
-            request.proof,
-            request.method.as_str(),
-            request.url,
-            request.access_token,
-        )
-        .map(|proof| proof.jkt)
-        .inspect_err(|error| tracing::debug!(reason = %error, "authstar-jwt: DPoP proof refused"))
+        self.verify(proof, method.as_str(), url, access_token)
+            .map(|proof| proof.jkt)
+            .inspect_err(
+                |error| tracing::debug!(reason = %error, "authstar-jwt: DPoP proof refused"),
+            )
     }
 
     fn algorithms(&self) -> Vec<String> {

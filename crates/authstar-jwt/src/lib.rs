@@ -75,7 +75,7 @@ pub enum JwtError {
         message: String,
         /// The underlying error, if any.
         #[source]
-        source: Option<authstar::BoxError>,
+        source: Option<authstar_oauth2::BoxError>,
     },
     /// A token could not be signed.
     #[error("could not sign the token: {message}")]
@@ -84,7 +84,7 @@ pub enum JwtError {
         message: String,
         /// The underlying error, if any.
         #[source]
-        source: Option<authstar::BoxError>,
+        source: Option<authstar_oauth2::BoxError>,
     },
     /// A remote JWKS document could not be fetched or read.
     #[error("JWKS fetch failed: {message}")]
@@ -93,7 +93,7 @@ pub enum JwtError {
         message: String,
         /// The underlying error (HTTP client, JSON), if any.
         #[source]
-        source: Option<authstar::BoxError>,
+        source: Option<authstar_oauth2::BoxError>,
     },
     /// The JWKS URL is not a URL, or not `https` while plain http was not allowed.
     #[error(
@@ -114,7 +114,7 @@ impl JwtError {
         }
     }
 
-    pub(crate) fn key_from(message: &str, source: impl Into<authstar::BoxError>) -> Self {
+    pub(crate) fn key_from(message: &str, source: impl Into<authstar_oauth2::BoxError>) -> Self {
         Self::Key {
             message: message.to_owned(),
             source: Some(source.into()),
@@ -128,7 +128,7 @@ impl JwtError {
         }
     }
 
-    pub(crate) fn sign_from(message: &str, source: impl Into<authstar::BoxError>) -> Self {
+    pub(crate) fn sign_from(message: &str, source: impl Into<authstar_oauth2::BoxError>) -> Self {
         Self::Sign {
             message: message.to_owned(),
             source: Some(source.into()),
@@ -149,7 +149,7 @@ impl JwtError {
     }
 
     #[cfg(feature = "remote")]
-    pub(crate) fn fetch_from(message: &str, source: impl Into<authstar::BoxError>) -> Self {
+    pub(crate) fn fetch_from(message: &str, source: impl Into<authstar_oauth2::BoxError>) -> Self {
         Self::Fetch {
             message: message.to_owned(),
             source: Some(source.into()),

@@ -387,10 +387,9 @@ pub(crate) fn default_client(claims: AccessTokenClaims) -> Option<AuthstarClient
         claims.client_id
     };
     let scopes = claims.scope.unwrap_or_default();
-    let credential = authstar::Credential::new(claims.jti).expires_at(claims.exp);
     Some(
         AuthstarClient::new(client_id, scopes.split(' ').filter(|s| !s.is_empty()))
-            .with_credential(credential),
+            .with_credential(claims.jti, Some(claims.exp)),
     )
 }
 

@@ -6,9 +6,7 @@ use std::sync::atomic::{AtomicU8, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use authstar::{
-    Authenticator, AuthstarClient, AuthstarLayer, BackendErrorPolicy, BearerToken, Started, Verdict,
-};
+use authstar::{Authenticator, AuthstarClient, AuthstarLayer, BearerToken, Started, Verdict};
 use authstar_jwt::{Introspection, unix_now};
 use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, StatusCode};
@@ -263,9 +261,7 @@ async fn through_the_layer_active_is_200_inactive_401_endpoint_down_503() {
         .unwrap();
     let layer = AuthstarLayer::builder()
         .on_auth_bearer_with(introspection)
-        .on_backend_error(BackendErrorPolicy::ServiceUnavailable {
-            retry_after: Duration::from_secs(1),
-        })
+        .unavailable_on_backend_error(Duration::from_secs(1))
         .build()
         .unwrap();
     let app = Router::new()

@@ -4,7 +4,7 @@
 
 use std::future::Future;
 
-use authstar::BoxError;
+use crate::BoxError;
 use bytes::Bytes;
 use serde::Serialize;
 

@@ -16,9 +16,7 @@ use std::task::{Context, Poll};
 
 use authstar::credentials::dpop::ProofVerifier;
 use authstar::throttle::FailureThrottle;
-use authstar::{
-    Authenticator, AuthstarLayer, BasicCredentials, BoxError, Client, MethodSet, RequestHead,
-};
+use authstar::{Authenticator, AuthstarLayer, BasicCredentials, Client, MethodSet, RequestHead};
 use bytes::Bytes;
 use http::header::{
     ALLOW, AUTHORIZATION, CACHE_CONTROL, CONTENT_TYPE, PRAGMA, RETRY_AFTER, WWW_AUTHENTICATE,
@@ -29,6 +27,7 @@ use http_body::Body;
 use http_body_util::{BodyExt, Full, Limited};
 use tower_service::Service;
 
+use crate::BoxError;
 use crate::action::{Action, Answer};
 use crate::client_auth::{self, ClientAuthMethod, Clients, Refused};
 use crate::form::{TokenRequestForm, invalid_request};

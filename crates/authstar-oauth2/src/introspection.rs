@@ -2,7 +2,9 @@
 
 use std::future::Future;
 
-use authstar::{BoxError, Client};
+use authstar::Client;
+
+use crate::BoxError;
 use serde::{Serialize, Serializer};
 
 use crate::action::{Action, Answer, private};

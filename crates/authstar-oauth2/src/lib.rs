@@ -60,6 +60,10 @@ mod revocation;
 mod server;
 mod token;
 
+/// The boxed error type a token builder, revoker or introspector fails with (the tower
+/// convention): a [`TokenError`] inside is the client's answer, anything else a 500.
+pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
+
 pub use action::{Action, Answer};
 pub use client_auth::ClientAuthMethod;
 pub use endpoint::{

@@ -2,7 +2,9 @@
 
 use std::future::Future;
 
-use authstar::{BoxError, Client};
+use authstar::Client;
+
+use crate::BoxError;
 
 use crate::TokenError;
 use crate::action::{Action, Answer, private};

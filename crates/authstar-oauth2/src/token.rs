@@ -4,7 +4,9 @@
 use std::fmt;
 use std::future::Future;
 
-use authstar::{BoxError, Client};
+use authstar::Client;
+
+use crate::BoxError;
 use serde::{Deserialize, Serialize};
 
 use crate::TokenError;

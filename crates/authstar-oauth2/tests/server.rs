@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
-use authstar::credentials::dpop::{ProofError, ProofRequest, ProofVerifier};
+use authstar::credentials::dpop::{ProofError, ProofVerifier};
 use authstar::throttle::{Budget, FailureThrottle};
 use authstar::{AuthstarClient, AuthstarLayer, BasicCredentials, BearerToken, MethodSet};
 use authstar_oauth2::{
@@ -68,10 +68,16 @@ async fn issue(
 struct Proofs;
 
 impl ProofVerifier for Proofs {
-    fn verify_proof(&self, request: &ProofRequest<'_>) -> Result<String, ProofError> {
-        assert_eq!(request.url, "https://as.example/oauth2/token");
-        assert!(request.access_token.is_none());
-        match request.proof {
+    fn verify_proof(
+        &self,
+        proof: &str,
+        _method: &http::Method,
+        url: &str,
+        access_token: Option<&str>,
+    ) -> Result<String, ProofError> {
+        assert_eq!(url, "https://as.example/oauth2/token");
+        assert!(access_token.is_none());
+        match proof {
             "good" => Ok("k1".to_owned()),
             "stale" => Err(ProofError::UseNonce),
             _ => Err(ProofError::Signature),
@@ -95,12 +101,12 @@ fn server(
     let token = token_endpoint(&layer, issue).dpop(Proofs, "https://as.example/oauth2/token");
     let revoke = revocation_endpoint(&layer, |token: String, client: AuthstarClient| async move {
         match token.strip_prefix("bearer-token-for-") {
-            Some(owner) if owner != client.client_id() => {
-                Err(authstar::BoxError::from(authstar_oauth2::TokenError::new(
+            Some(owner) if owner != client.client_id() => Err(authstar_oauth2::BoxError::from(
+                authstar_oauth2::TokenError::new(
                     authstar_oauth2::ErrorCode::UnauthorizedClient,
                     "the token was issued to another client",
-                )))
-            }
+                ),
+            )),
             _ => Ok(()),
         }
     });
@@ -485,10 +491,12 @@ async fn a_plain_hyper_server_serves_the_authorization_server() {
 async fn rfc6749_5_2_unauthorized_client() {
     let layer = layer(Arc::new(AtomicUsize::new(0)));
     let token = token_endpoint(&layer, |_: OAuth2TokenRequest, _: AuthstarClient| async {
-        Err::<OAuth2TokenResponse, _>(authstar::BoxError::from(authstar_oauth2::TokenError::new(
-            authstar_oauth2::ErrorCode::UnauthorizedClient,
-            "this client may not use the client_credentials grant",
-        )))
+        Err::<OAuth2TokenResponse, _>(authstar_oauth2::BoxError::from(
+            authstar_oauth2::TokenError::new(
+                authstar_oauth2::ErrorCode::UnauthorizedClient,
+                "this client may not use the client_credentials grant",
+            ),
+        ))
     });
     let service = layer.layer(token);
     let (status, _, json) = send(

@@ -66,7 +66,7 @@ pub mod dpop;
 #[cfg(feature = "dpop")]
 pub use dpop::RedisProofReplays;
 
-use authstar::throttle::{Budget, MemoryStore, Recorded, ThrottleKey, ThrottleStore};
+use authstar::throttle::{Budget, MemoryStore, ThrottleKey, ThrottleStore};
 use futures_util::StreamExt as _;
 use hmac::{Hmac, Mac};
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
@@ -370,7 +370,7 @@ impl ThrottleStore for RedisThrottle {
         local.max(self.shared.remote.wait(&digest, now))
     }
 
-    fn fail(&self, key: &ThrottleKey<'_>, budget: Budget, now: Instant) -> Recorded {
+    fn fail(&self, key: &ThrottleKey<'_>, budget: Budget, now: Instant) -> Option<Duration> {
         let recorded = self.shared.local.fail(key, budget, now);
         let canonical = key.canonical_bytes();
         if canonical.len() > MAX_SHARED_KEY {

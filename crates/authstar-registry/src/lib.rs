@@ -1103,7 +1103,7 @@ impl Registry {
             return Ok(None);
         };
         let client = AuthstarClient::new(row.client_id, split_scopes(&row.scopes))
-            .with_credential(authstar::Credential::new(key_id));
+            .with_credential(key_id, None);
         self.admit(
             generation,
             Secret::Key,

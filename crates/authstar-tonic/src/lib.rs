@@ -9,7 +9,7 @@
 //! credentials from the metadata (`authorization`, `x-api-key`), and answers a gRPC caller with
 //! a trailers-only status: `UNAUTHENTICATED` (16) for a 401, `PERMISSION_DENIED` (7) for a 403,
 //! `RESOURCE_EXHAUSTED` (8) for a 429, `UNAVAILABLE` (14) for a 503, the challenges kept as
-//! metadata. A handler reads the client with [`authstar::client`].
+//! metadata. A handler reads the client with [`Outcome::client_in`](authstar::Outcome::client_in).
 //!
 //! ```
 //! use authstar::{AuthstarClient, AuthstarLayer, BearerToken};
@@ -313,9 +313,7 @@ where
 #[cfg(test)]
 mod tests {
     use super::*;
-    use authstar::credentials::dpop::{
-        DpopAuth, DpopToken, ProofError, ProofRequest, ProofVerifier,
-    };
+    use authstar::credentials::dpop::{DpopAuth, DpopToken, ProofError, ProofVerifier};
     use authstar::{AuthMethod, AuthstarClient, BearerToken, Outcome};
     use http::StatusCode;
     use http::header::WWW_AUTHENTICATE;
@@ -323,8 +321,14 @@ mod tests {
     /// Proofs without the nonce are asked for it ("n-1"); every other proof is refused.
     struct NoncedProofs;
     impl ProofVerifier for NoncedProofs {
-        fn verify_proof(&self, request: &ProofRequest<'_>) -> Result<String, ProofError> {
-            match request.proof {
+        fn verify_proof(
+            &self,
+            proof: &str,
+            _method: &http::Method,
+            _url: &str,
+            _access_token: Option<&str>,
+        ) -> Result<String, ProofError> {
+            match proof {
                 "no-nonce" => Err(ProofError::UseNonce),
                 _ => Err(ProofError::Signature),
             }

@@ -347,14 +347,18 @@ async fn a_handler_reads_the_client_and_a_guarded_method_needs_its_scope() {
 /// checks are authstar-jwt's, tested there.)
 #[tokio::test]
 async fn rfc9449_dpop_bound_tokens_over_grpc() {
-    use authstar::credentials::dpop::{
-        DpopAuth, DpopToken, ProofError, ProofRequest, ProofVerifier,
-    };
+    use authstar::credentials::dpop::{DpopAuth, DpopToken, ProofError, ProofVerifier};
     struct ExactRequest;
     impl ProofVerifier for ExactRequest {
-        fn verify_proof(&self, request: &ProofRequest<'_>) -> Result<String, ProofError> {
+        fn verify_proof(
+            &self,
+            proof: &str,
+            method: &http::Method,
+            url: &str,
+            _access_token: Option<&str>,
+        ) -> Result<String, ProofError> {
             let expected = "https://grpc.example/grpc.health.v1.Health/Check";
-            match (request.proof, request.method.as_str(), request.url) {
+            match (proof, method.as_str(), url) {
                 ("proof-by-k1", "POST", url) if url == expected => Ok("k1".to_owned()),
                 ("proof-by-k1", _, _) => Err(ProofError::Uri),
                 _ => Err(ProofError::Signature),

@@ -19,7 +19,7 @@ const DEMO_API_KEY: &str = "demo-api-key";
 
 async fn me(request: Request) -> Json<AuthstarClient> {
     // The layer enforces authentication on every route but `/`, so a client is always present.
-    let client = authstar::client::<AuthstarClient>(request.extensions())
+    let client = authstar::Outcome::<AuthstarClient>::client_in(request.extensions())
         .cloned()
         .unwrap_or_else(AuthstarClient::anonymous);
     Json(client)

@@ -33,7 +33,7 @@ use http::request::Parts;
 use pin_project_lite::pin_project;
 
 /// The boxed error type backend errors are converted into (the tower convention).
-pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
+pub(crate) type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
 /// What an authenticator concluded about one credential.
 #[derive(Debug)]
@@ -147,9 +147,11 @@ pub trait Authenticator<Credential>: Send + Sync + 'static {
     /// let layer = AuthstarLayer::builder().on_auth_bearer_with(ours.or(sso)).build();
     /// assert!(layer.is_ok());
     /// ```
-    fn or<B>(self, next: B) -> Or<Self, B>
+    fn or<B>(self, next: B) -> impl Authenticator<Credential, Client = Self::Client>
     where
         Self: Sized,
+        Credential: Send + Clone + 'static,
+        Self::Client: Send + 'static,
         B: Authenticator<Credential, Client = Self::Client>,
     {
         Or {
@@ -161,7 +163,7 @@ pub trait Authenticator<Credential>: Send + Sync + 'static {
 
 /// Two authenticators tried in order ([`Authenticator::or`]).
 #[derive(Debug)]
-pub struct Or<A, B> {
+pub(crate) struct Or<A, B> {
     first: A,
     /// Shared with a running authentication that may still need it.
     next: Arc<B>,
@@ -235,8 +237,7 @@ where
 
 pin_project! {
     /// The future of [`Or`].
-    #[doc(hidden)]
-    pub struct OrFuture<Credential, A, B>
+    pub(crate) struct OrFuture<Credential, A, B>
     where
         A: Authenticator<Credential>,
         B: Authenticator<Credential>,

@@ -31,24 +31,7 @@ use crate::throttle::FailureThrottle;
 use crate::{BasicCredentials, BearerToken, HeaderAuth};
 
 /// The default limit on a credential's length in bytes (8 KiB: room for large JWTs).
-pub const DEFAULT_MAX_CREDENTIAL_LEN: usize = 8 * 1024;
-
-/// What to do when an authenticator fails (its backend is down). Either way the failure is logged
-/// once, without the credential.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
-#[non_exhaustive]
-pub enum BackendErrorPolicy {
-    /// Continue anonymously, recording [`Failure::Unavailable`](crate::Failure::Unavailable) in
-    /// the outcome (the Python package's behaviour). Guards then answer 401 without `error=`.
-    #[default]
-    Anonymous,
-    /// Answer `503 Service Unavailable` with `Retry-After` (RFC 9110 §15.6.4, §10.2.3), telling
-    /// the client the failure is temporary and not its fault.
-    ServiceUnavailable {
-        /// The `Retry-After` delay, sent in whole seconds.
-        retry_after: Duration,
-    },
-}
+pub(crate) const DEFAULT_MAX_CREDENTIAL_LEN: usize = 8 * 1024;
 
 /// Builds an [`AuthstarLayer`]; start with [`AuthstarLayer::builder`].
 ///
@@ -59,7 +42,8 @@ pub struct AuthstarLayerBuilder<C, M = Methods> {
     realm: String,
     enforce: bool,
     exemptions: Exemptions,
-    backend_error: BackendErrorPolicy,
+    /// `Retry-After` of the 503 answering a failed authenticator; `None`: anonymous.
+    backend_error: Option<Duration>,
     max_credential_len: usize,
     deadline: Option<Deadline>,
     throttle: Option<FailureThrottle>,
@@ -423,48 +407,49 @@ impl<C, M> AuthstarLayerBuilder<C, M> {
         self
     }
 
-    /// What to do when an authenticator fails; see [`BackendErrorPolicy`].
+    /// When an authenticator fails (its backend is down), answers `503 Service Unavailable`
+    /// with `Retry-After: retry_after` (RFC 9110 §15.6.4, §10.2.3), telling the client the
+    /// failure is temporary and not its fault. Without it the request continues anonymously,
+    /// recording [`Failure::Unavailable`](crate::Failure::Unavailable) in the outcome (the
+    /// Python package's behaviour; guards then answer 401 without `error=`). Either way the
+    /// failure is logged once, without the credential.
     ///
     /// ```
-    /// # use authstar::{AuthstarClient, AuthstarLayer, BackendErrorPolicy, BearerToken};
+    /// # use authstar::{AuthstarClient, AuthstarLayer, BearerToken};
     /// # use std::time::Duration;
     /// let layer = AuthstarLayer::builder()
     ///     .on_auth_bearer(|_: BearerToken| async { Err::<Option<AuthstarClient>, _>("db down") })
-    ///     .on_backend_error(BackendErrorPolicy::ServiceUnavailable {
-    ///         retry_after: Duration::from_secs(5),
-    ///     })
+    ///     .unavailable_on_backend_error(Duration::from_secs(5))
     ///     .build()
     ///     .unwrap();
     /// # let _ = layer;
     /// ```
-    pub fn on_backend_error(mut self, policy: BackendErrorPolicy) -> Self {
-        self.backend_error = policy;
+    pub fn unavailable_on_backend_error(mut self, retry_after: Duration) -> Self {
+        self.backend_error = Some(retry_after);
         self
     }
 
     /// Credentials longer than `bytes` are refused as
     /// [`Malformed::TooLong`](crate::Malformed::TooLong) without reaching an authenticator.
-    /// Default [`DEFAULT_MAX_CREDENTIAL_LEN`].
+    /// Default 8 KiB: room for large JWTs.
     pub fn max_credential_len(mut self, bytes: usize) -> Self {
         self.max_credential_len = bytes;
         self
     }
 
     /// Gives every authenticator that has to wait (a database, a remote JWKS) at most `limit`
-    /// to answer; past it the answer is a backend error ([`BackendErrorPolicy`]: 503 with
-    /// `Retry-After`, or anonymous), so a hanging backend never holds a request forever. The
+    /// to answer; past it the answer is a backend error (503 with `Retry-After` under
+    /// [`unavailable_on_backend_error`](Self::unavailable_on_backend_error), or anonymous), so a hanging backend never holds a request forever. The
     /// core has no async runtime: `sleep` is yours (`tokio::time::sleep`). Authenticators that
     /// answer at once (a cache hit, a `sync_fn`) start no timer.
     ///
     /// ```
-    /// # use authstar::{AuthstarClient, AuthstarLayer, BackendErrorPolicy, BearerToken};
+    /// # use authstar::{AuthstarClient, AuthstarLayer, BearerToken};
     /// # use std::time::Duration;
     /// let layer = AuthstarLayer::builder()
     ///     .on_auth_bearer(|_: BearerToken| std::future::pending::<Option<AuthstarClient>>())
     ///     .authenticator_timeout(Duration::from_secs(2), tokio::time::sleep)
-    ///     .on_backend_error(BackendErrorPolicy::ServiceUnavailable {
-    ///         retry_after: Duration::from_secs(1),
-    ///     })
+    ///     .unavailable_on_backend_error(Duration::from_secs(1))
     ///     .build()
     ///     .unwrap();
     /// # let _ = layer;
@@ -567,12 +552,9 @@ impl<C, M> AuthstarLayerBuilder<C, M> {
             return Err(ConfigError::ZeroMaxCredentialLen);
         }
         let challenges = Challenges::new(&self.realm, &described)?;
-        let retry_after = match self.backend_error {
-            BackendErrorPolicy::Anonymous => None,
-            BackendErrorPolicy::ServiceUnavailable { retry_after } => {
-                Some(HeaderValue::from(retry_after.as_secs()))
-            }
-        };
+        let retry_after = self
+            .backend_error
+            .map(|retry_after| HeaderValue::from(retry_after.as_secs()));
         let methods = described.into_iter().map(|d| d.method).collect();
         // The throttle counts the addresses the layer knows, unless it was told otherwise.
         let throttle = self
@@ -610,7 +592,7 @@ impl<C> AuthstarLayer<C> {
             realm: "authstar".to_owned(),
             enforce: false,
             exemptions: Exemptions::default(),
-            backend_error: BackendErrorPolicy::default(),
+            backend_error: None,
             max_credential_len: DEFAULT_MAX_CREDENTIAL_LEN,
             deadline: None,
             throttle: None,

@@ -22,25 +22,8 @@ use crate::method::{ChallengeSpec, Description};
 use crate::{Attempt, AuthMethod};
 
 /// The precomputed challenges of one layer.
-///
-/// ```
-/// use authstar::{Attempt, AuthMethod, AuthstarClient, Failure};
-///
-/// let layer = authstar::AuthstarLayer::builder()
-///     .realm("api")
-///     .on_auth_bearer(|_: authstar::BearerToken| async { None::<AuthstarClient> })
-///     .build()
-///     .unwrap();
-/// let challenges = layer.info().challenges();
-/// assert_eq!(challenges.for_attempt(None)[0], r#"Bearer realm="api""#);
-/// let rejected = Attempt::new(AuthMethod::Bearer, Failure::Denied);
-/// assert_eq!(
-///     challenges.for_attempt(Some(&rejected))[0],
-///     r#"Bearer realm="api", error="invalid_token""#
-/// );
-/// ```
 #[derive(Clone, Debug)]
-pub struct Challenges {
+pub(crate) struct Challenges {
     realm: String,
     /// Every method's challenge without an error code, in precedence order.
     plain: Vec<HeaderValue>,
@@ -94,12 +77,12 @@ impl Challenges {
     }
 
     /// The realm.
-    pub fn realm(&self) -> &str {
+    pub(crate) fn realm(&self) -> &str {
         &self.realm
     }
 
     /// The challenges for a 401 answering a request whose failed attempt (if any) was `attempt`.
-    pub fn for_attempt(&self, attempt: Option<&Attempt>) -> &[HeaderValue] {
+    pub(crate) fn for_attempt(&self, attempt: Option<&Attempt>) -> &[HeaderValue] {
         let Some(code) = attempt.and_then(|attempt| self.error_code(attempt)) else {
             return &self.plain;
         };
@@ -114,19 +97,7 @@ impl Challenges {
     /// methods whose scheme has error codes: `invalid_token` for a refused bearer token (RFC
     /// 6750 §3.1); `invalid_dpop_proof`, `use_dpop_nonce` or `invalid_token` for DPoP (RFC
     /// 9449 §7.1); `None` for Basic, API keys, sessions, and a backend that failed.
-    ///
-    /// ```
-    /// # use authstar::{Attempt, AuthMethod, Failure};
-    /// # let layer = authstar::AuthstarLayer::builder()
-    /// #     .on_auth_bearer(|_: authstar::BearerToken| async { None::<authstar::AuthstarClient> })
-    /// #     .build().unwrap();
-    /// let challenges = layer.info().challenges();
-    /// let refused = Attempt::new(AuthMethod::Bearer, Failure::Denied);
-    /// assert_eq!(challenges.error_code(&refused), Some("invalid_token"));
-    /// let down = Attempt::new(AuthMethod::Bearer, Failure::Unavailable);
-    /// assert_eq!(challenges.error_code(&down), None);
-    /// ```
-    pub fn error_code(&self, attempt: &Attempt) -> Option<&'static str> {
+    pub(crate) fn error_code(&self, attempt: &Attempt) -> Option<&'static str> {
         let (_, spec) = self
             .schemes
             .iter()
@@ -175,22 +146,12 @@ impl Challenges {
 
     /// The Basic challenge of this realm, whether or not the layer accepts Basic: the token
     /// endpoint sends it with `invalid_client` (RFC 6749 §5.2).
-    ///
-    /// ```
-    /// # let layer = authstar::AuthstarLayer::builder()
-    /// #     .on_auth_bearer(|_: authstar::BearerToken| async { None::<authstar::AuthstarClient> })
-    /// #     .build().unwrap();
-    /// assert_eq!(
-    ///     layer.info().challenges().basic(),
-    ///     r#"Basic realm="authstar", charset="UTF-8""#
-    /// );
-    /// ```
-    pub fn basic(&self) -> HeaderValue {
+    pub(crate) fn basic(&self) -> HeaderValue {
         self.basic.clone()
     }
 
     /// A bodiless 401 with the challenges for `attempt`.
-    pub fn unauthorized<B: Default>(&self, attempt: Option<&Attempt>) -> Response<B> {
+    pub(crate) fn unauthorized<B: Default>(&self, attempt: Option<&Attempt>) -> Response<B> {
         let mut response = Response::new(B::default());
         *response.status_mut() = StatusCode::UNAUTHORIZED;
         let headers = response.headers_mut();

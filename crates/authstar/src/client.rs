@@ -100,55 +100,10 @@ struct Fields {
     /// `false` only for the anonymous client; omitted from JSON when `true`.
     #[serde(default = "yes", skip_serializing_if = "is_true")]
     authenticated: bool,
-    /// The credential it authenticated with, when its authenticator says (never in JSON).
+    /// The credential it authenticated with (an API key's id, a token's `jti`) and when that
+    /// expires, when its authenticator says (never in JSON).
     #[serde(skip)]
-    credential: Option<Credential>,
-}
-
-/// The credential a client authenticated with, as its authenticator names it: an API key's
-/// id, an access token's `jti`, and when it stops being valid. Never the secret itself.
-///
-/// What outlives a request needs it: a session minted from a key or a token must end when that
-/// credential is revoked or expires, and a websocket opened with it must close then.
-///
-/// ```
-/// use authstar::{AuthstarClient, Credential};
-/// let client = AuthstarClient::new("svc", ["read"])
-///     .with_credential(Credential::new("jti-1").expires_at(1_900_000_000));
-/// let credential = client.credential().unwrap();
-/// assert_eq!((credential.id(), credential.expiry()), ("jti-1", Some(1_900_000_000)));
-/// ```
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Credential {
-    id: String,
-    expires_at: Option<u64>,
-}
-
-impl Credential {
-    /// A credential known by `id` (a key id, a `jti`: never a secret).
-    pub fn new(id: impl Into<String>) -> Self {
-        Self {
-            id: id.into(),
-            expires_at: None,
-        }
-    }
-
-    /// It expires at `expires_at` (seconds since the epoch).
-    #[must_use]
-    pub fn expires_at(mut self, expires_at: u64) -> Self {
-        self.expires_at = Some(expires_at);
-        self
-    }
-
-    /// Its id.
-    pub fn id(&self) -> &str {
-        &self.id
-    }
-
-    /// When it expires, seconds since the epoch, if it does.
-    pub fn expiry(&self) -> Option<u64> {
-        self.expires_at
-    }
+    credential: Option<(String, Option<u64>)>,
 }
 
 impl PartialEq for Fields {
@@ -189,17 +144,32 @@ impl AuthstarClient {
         }))
     }
 
-    /// The same client, naming the credential it authenticated with (an authenticator's job:
-    /// the registry's API keys, `authstar-jwt`'s verifier).
+    /// The same client, naming the credential it authenticated with: an API key's id, an
+    /// access token's `jti` (never a secret), and when it expires (seconds since the epoch).
+    /// An authenticator's job (the registry's API keys, `authstar-jwt`'s verifier); what
+    /// outlives a request needs it: a session minted from a key or a token must end when that
+    /// credential is revoked or expires, and a websocket opened with it must close then.
+    ///
+    /// ```
+    /// use authstar::AuthstarClient;
+    /// let client = AuthstarClient::new("svc", ["read"]).with_credential("jti-1", Some(1_900_000_000));
+    /// assert_eq!(client.credential_id(), Some("jti-1"));
+    /// assert_eq!(client.credential_expiry(), Some(1_900_000_000));
+    /// ```
     #[must_use]
-    pub fn with_credential(mut self, credential: Credential) -> Self {
-        Arc::make_mut(&mut self.0).credential = Some(credential);
+    pub fn with_credential(mut self, id: impl Into<String>, expires_at: Option<u64>) -> Self {
+        Arc::make_mut(&mut self.0).credential = Some((id.into(), expires_at));
         self
     }
 
-    /// The credential it authenticated with, when its authenticator named one.
-    pub fn credential(&self) -> Option<&Credential> {
-        self.0.credential.as_ref()
+    /// The id of the credential it authenticated with, when its authenticator named one.
+    pub fn credential_id(&self) -> Option<&str> {
+        self.0.credential.as_ref().map(|(id, _)| id.as_str())
+    }
+
+    /// When the credential it authenticated with expires, seconds since the epoch.
+    pub fn credential_expiry(&self) -> Option<u64> {
+        self.0.credential.as_ref().and_then(|(_, expiry)| *expiry)
     }
 
     /// The anonymous client (id `"anonymous"`, no scopes, not authenticated), for handlers that

@@ -84,7 +84,7 @@ impl Deadline {
     }
 
     /// The backend error an authenticator that outlived its deadline answers.
-    pub(crate) fn expired(&self) -> crate::BoxError {
+    pub(crate) fn expired(&self) -> crate::authenticator::BoxError {
         format!("the authenticator did not answer within {:?}", self.limit).into()
     }
 }
@@ -214,7 +214,7 @@ impl LayerInfo {
     }
 
     /// The layer's challenges.
-    pub fn challenges(&self) -> &Challenges {
+    pub(crate) fn challenges(&self) -> &Challenges {
         &self.0.challenges
     }
 

@@ -36,6 +36,12 @@ pub enum ConfigError {
         "DPoP origin {0:?} is not an origin: write scheme://host[:port], such as https://api.example.com"
     )]
     InvalidOrigin(String),
+    /// A network given to [`Networks::parse`](crate::network::Networks::parse) is not a CIDR
+    /// block or an address.
+    #[error(
+        "invalid network {0:?}: use CIDR notation such as 10.0.0.0/8 or fd00::/8, or a single address"
+    )]
+    InvalidNetwork(String),
     /// The credential length limit is zero.
     #[error("max_credential_len must be at least 1")]
     ZeroMaxCredentialLen,

@@ -101,13 +101,15 @@ mod service;
 pub mod throttle;
 
 pub use authenticator::{
-    Authenticator, BoxError, IntoVerdict, Or, RequestAuthenticator, Started, SyncFn, Verdict,
-    VerdictFuture, sync_fn,
+    Authenticator, IntoVerdict, RequestAuthenticator, Started, Verdict, sync_fn,
 };
-pub use builder::{AuthstarLayerBuilder, BackendErrorPolicy, DEFAULT_MAX_CREDENTIAL_LEN};
-pub use challenge::Challenges;
-pub use client::{AuthstarClient, Client, Credential};
-pub use config::{LayerInfo, RefusalHeader, RequestHead};
+#[doc(hidden)]
+pub use authenticator::{SyncFn, VerdictFuture};
+pub use builder::AuthstarLayerBuilder;
+pub use client::{AuthstarClient, Client};
+#[doc(hidden)]
+pub use config::RefusalHeader;
+pub use config::{LayerInfo, RequestHead};
 pub use credentials::basic::BasicCredentials;
 pub use credentials::bearer::BearerToken;
 pub use credentials::header::HeaderCredential;
@@ -117,5 +119,5 @@ pub use guard::{Guards, Refusal};
 pub use layer::{AuthstarLayer, BoxAuthstarLayer};
 pub use method::MethodSet;
 pub use method::header::HeaderAuth;
-pub use outcome::{Attempt, AuthMethod, Failure, LayerId, Malformed, Outcome, client};
+pub use outcome::{Attempt, AuthMethod, Failure, LayerId, Malformed, Outcome};
 pub use service::AuthstarMiddleware;

@@ -7,8 +7,8 @@
 //! by our own proxies and the first untrusted address from the right is the client. Anything left
 //! of it is the client's own claim and is ignored.
 //!
-//! Only **one** of the two headers is read: the one your proxies write ([`ForwardedHeader`],
-//! default `X-Forwarded-For`). nginx, HAProxy, Traefik and the cloud load balancers append to
+//! Only **one** of the two headers is read: the one your proxies write (
+//! default `X-Forwarded-For`, or `Forwarded` with [`TrustedProxies::forwarded`]). nginx, HAProxy, Traefik and the cloud load balancers append to
 //! `X-Forwarded-For` and pass a client's `Forwarded` header through untouched, so believing
 //! whichever header is present would let a client write its own address.
 //!
@@ -43,13 +43,6 @@ use ipnet::IpNet;
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Networks(Vec<IpNet>);
 
-/// A CIDR block that could not be parsed.
-#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
-#[error(
-    "invalid network {0:?}: use CIDR notation such as 10.0.0.0/8 or fd00::/8, or a single address"
-)]
-pub struct InvalidNetwork(pub String);
-
 impl Networks {
     /// Parses CIDR blocks (`10.0.0.0/8`) or single addresses (`192.0.2.1`, `::1`).
     ///
@@ -58,7 +51,7 @@ impl Networks {
     /// assert!(networks.contains("10.1.2.3".parse().unwrap()));
     /// assert!(authstar::network::Networks::parse(["10.0.0.0/33"]).is_err());
     /// ```
-    pub fn parse<I, S>(blocks: I) -> Result<Self, InvalidNetwork>
+    pub fn parse<I, S>(blocks: I) -> Result<Self, crate::ConfigError>
     where
         I: IntoIterator<Item = S>,
         S: AsRef<str>,
@@ -69,7 +62,7 @@ impl Networks {
                 let block = block.as_ref().trim();
                 IpNet::from_str(block)
                     .or_else(|_| IpAddr::from_str(block).map(IpNet::from))
-                    .map_err(|_| InvalidNetwork(block.to_owned()))
+                    .map_err(|_| crate::ConfigError::InvalidNetwork(block.to_owned()))
             })
             .collect::<Result<_, _>>()
             .map(Self)
@@ -116,31 +109,13 @@ impl Networks {
 
 /// The forwarding header your trusted proxies write; the other one is ignored.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-#[non_exhaustive]
-pub enum ForwardedHeader {
+enum ForwardedHeader {
     /// `X-Forwarded-For` (nginx `proxy_add_x_forwarded_for`, HAProxy `option forwardfor`,
     /// Traefik, AWS/GCP/Azure load balancers): the default.
     #[default]
     XForwardedFor,
     /// RFC 7239 `Forwarded` (`for=` of each element), for proxies configured to write it.
     Forwarded,
-}
-
-impl std::str::FromStr for ForwardedHeader {
-    type Err = String;
-
-    /// `x-forwarded-for` or `forwarded`, any case.
-    fn from_str(name: &str) -> Result<Self, String> {
-        if name.eq_ignore_ascii_case("x-forwarded-for") {
-            Ok(Self::XForwardedFor)
-        } else if name.eq_ignore_ascii_case("forwarded") {
-            Ok(Self::Forwarded)
-        } else {
-            Err(format!(
-                "unknown forwarding header {name:?}: use x-forwarded-for or forwarded"
-            ))
-        }
-    }
 }
 
 /// Proxies whose forwarding header is believed.
@@ -159,22 +134,23 @@ impl TrustedProxies {
         }
     }
 
-    /// Reads `header` instead of `X-Forwarded-For`; the other header is ignored.
+    /// Reads RFC 7239 `Forwarded` (`for=` of each element) instead of `X-Forwarded-For`, for
+    /// proxies configured to write it; `X-Forwarded-For` is then ignored. (nginx, HAProxy,
+    /// Traefik and the cloud load balancers write `X-Forwarded-For`, the default.)
     ///
     /// ```
-    /// use authstar::network::{ForwardedHeader, Networks, TrustedProxies};
+    /// use authstar::network::{Networks, TrustedProxies};
     /// use http::HeaderMap;
     ///
-    /// let proxies = TrustedProxies::new(Networks::parse(["10.0.0.0/8"]).unwrap())
-    ///     .header(ForwardedHeader::Forwarded);
+    /// let proxies = TrustedProxies::new(Networks::parse(["10.0.0.0/8"]).unwrap()).forwarded();
     /// let mut headers = HeaderMap::new();
     /// headers.insert("x-forwarded-for", "10.9.9.9".parse().unwrap()); // not ours: ignored
     /// headers.insert("forwarded", "for=192.0.2.7".parse().unwrap());
     /// let peer = "10.0.0.1".parse().unwrap();
     /// assert_eq!(proxies.client_address(peer, &headers), Some("192.0.2.7".parse().unwrap()));
     /// ```
-    pub fn header(mut self, header: ForwardedHeader) -> Self {
-        self.header = header;
+    pub fn forwarded(mut self) -> Self {
+        self.header = ForwardedHeader::Forwarded;
         self
     }
 
@@ -243,7 +219,7 @@ impl TrustedProxies {
     }
 
     /// The client's address: the peer itself unless it is a trusted proxy, else the first
-    /// untrusted address reading the configured [`ForwardedHeader`] right to left.
+    /// untrusted address reading the forwarding header right to left.
     /// `None` when a trusted proxy forwarded an address that cannot be read (`unknown`, an
     /// obfuscated identifier, garbage) or forwarded none: the client cannot be identified.
     ///
@@ -454,7 +430,7 @@ mod tests {
     }
 
     fn rfc7239_proxies() -> TrustedProxies {
-        proxies().header(ForwardedHeader::Forwarded)
+        proxies().forwarded()
     }
 
     fn headers(pairs: &[(&str, &str)]) -> HeaderMap {
@@ -566,19 +542,6 @@ mod tests {
             rfc7239_proxies().client_address(ip("10.0.0.1"), &only_xff),
             None
         );
-    }
-
-    #[test]
-    fn forwarded_header_names_parse() {
-        assert_eq!(
-            "X-Forwarded-For".parse::<ForwardedHeader>(),
-            Ok(ForwardedHeader::XForwardedFor)
-        );
-        assert_eq!(
-            "forwarded".parse::<ForwardedHeader>(),
-            Ok(ForwardedHeader::Forwarded)
-        );
-        assert!("x-real-ip".parse::<ForwardedHeader>().is_err());
     }
 
     #[test]

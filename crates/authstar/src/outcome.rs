@@ -247,6 +247,21 @@ impl<C: Send + Sync + 'static> Outcome<C> {
 }
 
 impl<C: crate::Client> Outcome<C> {
+    /// The authenticated client stored in `extensions`, if any: what a tonic method or a
+    /// plain tower service reads after the layer (the Python package's
+    /// `scope["authstar.client"]`). With several layers of one client type around a service, it
+    /// is the client of whichever layer stored the last outcome; a guard that must accept only
+    /// one layer's clients reads [`LayerInfo::outcome`](crate::LayerInfo::outcome).
+    ///
+    /// ```
+    /// use authstar::{AuthstarClient, Outcome};
+    /// let extensions = http::Extensions::new();
+    /// assert!(Outcome::<AuthstarClient>::client_in(&extensions).is_none());
+    /// ```
+    pub fn client_in(extensions: &Extensions) -> Option<&C> {
+        Outcome::<C>::get(extensions).and_then(Outcome::client)
+    }
+
     /// The authenticated client, if any. A client value that says it is not authenticated
     /// ([`AuthstarClient::anonymous`](crate::AuthstarClient::anonymous), a placeholder) is no
     /// client: the layer never stores one as authenticated, and this never hands one out.
@@ -256,17 +271,4 @@ impl<C: crate::Client> Outcome<C> {
             _ => None,
         }
     }
-}
-
-/// The authenticated client stored in `extensions`, if any (what a tonic method or a plain
-/// tower service reads after the layer). With several layers of one client type around a
-/// service, it is the client of whichever layer stored the last outcome; a guard that must
-/// accept only one layer's clients reads [`LayerInfo::outcome`](crate::LayerInfo::outcome).
-///
-/// ```
-/// let extensions = http::Extensions::new();
-/// assert!(authstar::client::<authstar::AuthstarClient>(&extensions).is_none());
-/// ```
-pub fn client<C: crate::Client>(extensions: &Extensions) -> Option<&C> {
-    Outcome::<C>::get(extensions).and_then(Outcome::client)
 }

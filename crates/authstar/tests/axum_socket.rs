@@ -16,7 +16,7 @@ use futures_util::{SinkExt, StreamExt};
 use tokio_tungstenite::tungstenite::{self, client::IntoClientRequest};
 
 fn client_of(request: &Request<axum::body::Body>) -> Option<AuthstarClient> {
-    authstar::client::<AuthstarClient>(request.extensions()).cloned()
+    authstar::Outcome::<AuthstarClient>::client_in(request.extensions()).cloned()
 }
 
 async fn me(request: Request<axum::body::Body>) -> impl IntoResponse {

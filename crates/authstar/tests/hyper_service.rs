@@ -13,7 +13,7 @@ use hyper_util::service::TowerToHyperService;
 use tower::{Layer, service_fn};
 
 async fn hello(request: Request<Incoming>) -> Result<Response<Full<Bytes>>, Infallible> {
-    let body = match authstar::client::<AuthstarClient>(request.extensions()) {
+    let body = match authstar::Outcome::<AuthstarClient>::client_in(request.extensions()) {
         Some(client) => format!("hello {}", client.client_id()),
         None => "hello anonymous".to_owned(),
     };

@@ -4,9 +4,7 @@ use std::io::Write;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use authstar::{
-    AuthstarClient, AuthstarLayer, BackendErrorPolicy, BasicCredentials, BearerToken, Verdict,
-};
+use authstar::{AuthstarClient, AuthstarLayer, BasicCredentials, BearerToken, Verdict};
 use http::{Request, Response};
 use tower::{Layer, ServiceExt, service_fn};
 
@@ -43,9 +41,7 @@ async fn events_name_the_method_and_never_the_credential() {
             }
         })
         .on_auth_basic(|_: BasicCredentials| async { None::<AuthstarClient> })
-        .on_backend_error(BackendErrorPolicy::ServiceUnavailable {
-            retry_after: Duration::from_secs(1),
-        })
+        .unavailable_on_backend_error(Duration::from_secs(1))
         .build()
         .unwrap();
     let service = layer.layer(service_fn(|_: Request<()>| async {

@@ -6,11 +6,11 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
-use authstar::credentials::dpop::{DpopAuth, DpopToken, ProofError, ProofRequest, ProofVerifier};
+use authstar::credentials::dpop::{DpopAuth, DpopToken, ProofError, ProofVerifier};
 use authstar::throttle::{Budget, FailureThrottle};
 use authstar::{
-    Authenticator, AuthstarClient, AuthstarLayer, BackendErrorPolicy, BasicCredentials,
-    BearerToken, HeaderAuth, HeaderCredential, MethodSet, Outcome, Verdict, sync_fn,
+    Authenticator, AuthstarClient, AuthstarLayer, BasicCredentials, BearerToken, HeaderAuth,
+    HeaderCredential, MethodSet, Outcome, Verdict, sync_fn,
 };
 use http::header::{AUTHORIZATION, WWW_AUTHENTICATE};
 use http::{Request, Response, StatusCode};
@@ -43,8 +43,14 @@ async fn run<M: MethodSet<AuthstarClient>>(
 struct Proofs;
 
 impl ProofVerifier for Proofs {
-    fn verify_proof(&self, request: &ProofRequest<'_>) -> Result<String, ProofError> {
-        match request.proof {
+    fn verify_proof(
+        &self,
+        proof: &str,
+        _method: &http::Method,
+        _url: &str,
+        _access_token: Option<&str>,
+    ) -> Result<String, ProofError> {
+        match proof {
             "good-proof" => Ok("k1".to_owned()),
             "no-nonce" => Err(ProofError::UseNonce),
             _ => Err(ProofError::Signature),
@@ -287,9 +293,7 @@ async fn chained_authenticators_are_tried_in_order() {
         let (first, second) = (Arc::new(AtomicUsize::new(0)), Arc::new(AtomicUsize::new(0)));
         let layer = AuthstarLayer::builder()
             .on_auth_bearer_with(counted(&first, ours, waits).or(counted(&second, sso, waits)))
-            .on_backend_error(BackendErrorPolicy::ServiceUnavailable {
-                retry_after: Duration::from_secs(1),
-            })
+            .unavailable_on_backend_error(Duration::from_secs(1))
             .build()
             .unwrap();
         let bearer = |token: &str| {

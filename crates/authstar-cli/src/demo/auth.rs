@@ -162,15 +162,15 @@ impl Standing {
         headers: &HeaderMap,
         cookie_key: &Key,
     ) -> Self {
-        let credential = client.credential();
-        let expires_at = credential.and_then(authstar::Credential::expiry);
+        let credential = client.credential_id();
+        let expires_at = client.credential_expiry();
         match method {
             AuthMethod::Header(_) => Self {
-                minted_by: credential.map(|c| MintedBy::Key(c.id().to_owned())),
+                minted_by: credential.map(|id| MintedBy::Key(id.to_owned())),
                 expires_at,
             },
             AuthMethod::Bearer | AuthMethod::Dpop => Self {
-                minted_by: credential.map(|c| MintedBy::Token(c.id().to_owned())),
+                minted_by: credential.map(|id| MintedBy::Token(id.to_owned())),
                 expires_at,
             },
             AuthMethod::Request => match session::read(headers, cookie_key) {

@@ -37,9 +37,9 @@ use std::time::Duration;
 
 use authstar::MethodSet;
 use authstar::credentials::dpop::DpopAuth;
-use authstar::network::{ForwardedHeader, Networks, TrustedProxies};
+use authstar::network::{Networks, TrustedProxies};
 use authstar::throttle::FailureThrottle;
-use authstar::{AuthstarClient, AuthstarLayer, BackendErrorPolicy, Client as _, HeaderAuth};
+use authstar::{AuthstarClient, AuthstarLayer, Client as _, HeaderAuth};
 use authstar_axum::{RouteSecurity, peer_address};
 use authstar_jwt::dpop::{DpopNonces, DpopVerifier};
 use authstar_jwt::{Algorithm, JwtIssuer, JwtVerifier, SigningKey, jwks};
@@ -201,9 +201,7 @@ fn auth_layer(
         .peer_address(peer_address)
         .trusted_proxies(options.trusted_proxies.clone())
         // A busy or failing registry is the server's problem: 503, never a false 401.
-        .on_backend_error(BackendErrorPolicy::ServiceUnavailable {
-            retry_after: Duration::from_secs(1),
-        });
+        .unavailable_on_backend_error(Duration::from_secs(1));
     if options.throttle {
         let mut throttle = FailureThrottle::new();
         if let Some(shared) = &options.shared_throttle {
@@ -254,10 +252,38 @@ fn token_endpoint<M: MethodSet<AuthstarClient>>(
             }
             issuer
                 .token_response(&request)
-                .map_err(authstar::BoxError::from)
+                .map_err(authstar_oauth2::BoxError::from)
         }
     };
     authstar_oauth2::token_endpoint(layer, token_builder).dpop(dpop, url)
+}
+
+/// The forwarding header trusted proxies write; the other one is ignored.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum ForwardedHeader {
+    /// `X-Forwarded-For` (nginx `proxy_add_x_forwarded_for`, HAProxy `option forwardfor`,
+    /// Traefik, AWS/GCP/Azure load balancers): the default.
+    #[default]
+    XForwardedFor,
+    /// RFC 7239 `Forwarded` (`for=` of each element), for proxies configured to write it.
+    Forwarded,
+}
+
+impl std::str::FromStr for ForwardedHeader {
+    type Err = String;
+
+    /// `x-forwarded-for` or `forwarded`, any case.
+    fn from_str(name: &str) -> Result<Self, String> {
+        if name.eq_ignore_ascii_case("x-forwarded-for") {
+            Ok(Self::XForwardedFor)
+        } else if name.eq_ignore_ascii_case("forwarded") {
+            Ok(Self::Forwarded)
+        } else {
+            Err(format!(
+                "unknown forwarding header {name:?}: use x-forwarded-for or forwarded"
+            ))
+        }
+    }
 }
 
 /// How many tokens one client may revoke: a burst, then one more per period. A revocation costs
@@ -284,7 +310,7 @@ fn revocation_endpoint<M: MethodSet<AuthstarClient>>(
                 return Ok(());
             };
             if claims.client_id != client.client_id() {
-                return Err(authstar::BoxError::from(TokenError::new(
+                return Err(authstar_oauth2::BoxError::from(TokenError::new(
                     ErrorCode::UnauthorizedClient,
                     "the token was issued to another client",
                 )));
@@ -297,7 +323,7 @@ fn revocation_endpoint<M: MethodSet<AuthstarClient>>(
             if authstar::throttle::ThrottleStore::locked(&*budgets, &spent, REVOCATIONS, now)
                 .is_some()
             {
-                return Err(authstar::BoxError::from(TokenError::new(
+                return Err(authstar_oauth2::BoxError::from(TokenError::new(
                     ErrorCode::TemporarilyUnavailable,
                     "too many revocations from this client; try again shortly",
                 )));
@@ -308,7 +334,7 @@ fn revocation_endpoint<M: MethodSet<AuthstarClient>>(
                 .await
                 .map_err(|error| {
                     tracing::warn!(%error, "authstar demo: a token revocation was not stored");
-                    authstar::BoxError::from(TokenError::new(
+                    authstar_oauth2::BoxError::from(TokenError::new(
                         ErrorCode::TemporarilyUnavailable,
                         "the revocation could not be stored; try again shortly",
                     ))
@@ -655,7 +681,10 @@ pub async fn run(config: DemoConfig) -> Result<(), DemoError> {
         None => (None, None),
     };
     let options = AppOptions {
-        trusted_proxies: TrustedProxies::new(proxies.clone()).header(config.forwarded_header),
+        trusted_proxies: match config.forwarded_header {
+            ForwardedHeader::XForwardedFor => TrustedProxies::new(proxies.clone()),
+            ForwardedHeader::Forwarded => TrustedProxies::new(proxies.clone()).forwarded(),
+        },
         secure_cookies,
         allowed_origins,
         throttle: config.throttle,
@@ -688,6 +717,19 @@ mod tests {
             Some("http://127.0.0.1:8000")
         );
         assert_eq!(origin_of("not a url"), None);
+    }
+
+    #[test]
+    fn forwarded_header_names_parse() {
+        assert_eq!(
+            "X-Forwarded-For".parse::<ForwardedHeader>(),
+            Ok(ForwardedHeader::XForwardedFor)
+        );
+        assert_eq!(
+            "forwarded".parse::<ForwardedHeader>(),
+            Ok(ForwardedHeader::Forwarded)
+        );
+        assert!("x-real-ip".parse::<ForwardedHeader>().is_err());
     }
 
     #[test]

@@ -91,7 +91,7 @@ impl Sessions {
             Ok(found) => found,
             Err(rejection) => return rejection.into_response(),
         };
-        let credential = client.credential();
+        let credential = client.credential_id();
         let minted_by = match method {
             // A session never mints a session: its expiry would be extended forever.
             AuthMethod::Request => {
@@ -107,13 +107,13 @@ impl Sessions {
             AuthMethod::Bearer | AuthMethod::Header(_) if credential.is_none() => {
                 return refused("this credential cannot mint a session");
             }
-            AuthMethod::Bearer => credential.map(|c| MintedBy::Token(c.id().to_owned())),
-            AuthMethod::Header(_) => credential.map(|c| MintedBy::Key(c.id().to_owned())),
+            AuthMethod::Bearer => credential.map(|id| MintedBy::Token(id.to_owned())),
+            AuthMethod::Header(_) => credential.map(|id| MintedBy::Key(id.to_owned())),
             _ => None,
         };
         let now = now();
-        let exp = credential
-            .and_then(authstar::Credential::expiry)
+        let exp = client
+            .credential_expiry()
             .map_or(now + SESSION_SECONDS, |expiry| {
                 expiry.min(now + SESSION_SECONDS)
             });

@@ -15,7 +15,7 @@ use crate::Malformed;
 /// The scheme and credential of an `Authorization` header value.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[non_exhaustive]
-pub enum Authorization<'a> {
+pub(crate) enum Authorization<'a> {
     /// `Bearer <token68>`.
     Bearer(&'a str),
     /// `Basic <token68>`; the credential is still base64.
@@ -42,19 +42,7 @@ pub enum Scheme {
 ///
 /// Returns the scheme the value claimed with the reason when its credential is malformed, so the
 /// caller can report the failure against the right method.
-///
-/// ```
-/// use authstar::credentials::authorization::{parse, Authorization, Scheme};
-/// use authstar::Malformed;
-///
-/// assert_eq!(parse(b"bEaReR abc.def"), Ok(Authorization::Bearer("abc.def")));
-/// assert_eq!(parse(b"Basic dTpw"), Ok(Authorization::Basic("dTpw")));
-/// assert_eq!(parse(b"DPoP abc.def"), Ok(Authorization::Dpop("abc.def")));
-/// assert_eq!(parse(b"Digest username=x"), Ok(Authorization::Other));
-/// assert_eq!(parse(b"Bearer"), Err((Scheme::Bearer, Malformed::Empty)));
-/// assert_eq!(parse(b"Bearer a b"), Err((Scheme::Bearer, Malformed::Syntax)));
-/// ```
-pub fn parse(value: &[u8]) -> Result<Authorization<'_>, (Scheme, Malformed)> {
+pub(crate) fn parse(value: &[u8]) -> Result<Authorization<'_>, (Scheme, Malformed)> {
     let Some((scheme, start)) = locate(value)? else {
         return Ok(Authorization::Other);
     };
@@ -130,15 +118,8 @@ fn starts_with_ignore_case(bytes: &[u8], prefix: &[u8]) -> bool {
 
 /// `bytes` as a `&str` if it matches the `token68` grammar (RFC 9110 §11.2), which is also RFC
 /// 6750's `b64token`.
-///
-/// ```
-/// use authstar::credentials::authorization::token68;
-/// assert_eq!(token68(b"a-b._~+/c=="), Some("a-b._~+/c=="));
-/// assert_eq!(token68(b"=abc"), None);
-/// assert_eq!(token68(b"ab=c"), None);
-/// assert_eq!(token68(b""), None);
-/// ```
-pub fn token68(bytes: &[u8]) -> Option<&str> {
+#[cfg(test)]
+fn token68(bytes: &[u8]) -> Option<&str> {
     if is_token68(bytes) {
         std::str::from_utf8(bytes).ok()
     } else {

@@ -25,14 +25,20 @@
 //! ([`DpopAuth::path_from`]).
 //!
 //! ```
-//! use authstar::credentials::dpop::{DpopAuth, DpopToken, ProofError, ProofRequest, ProofVerifier};
+//! use authstar::credentials::dpop::{DpopAuth, DpopToken, ProofError, ProofVerifier};
 //! use authstar::{AuthstarClient, AuthstarLayer};
 //!
 //! struct Proofs;
 //! impl ProofVerifier for Proofs {
-//!     fn verify_proof(&self, request: &ProofRequest<'_>) -> Result<String, ProofError> {
+//!     fn verify_proof(
+//!         &self,
+//!         proof: &str,
+//!         _method: &http::Method,
+//!         _url: &str,
+//!         _access_token: Option<&str>,
+//!     ) -> Result<String, ProofError> {
 //!         // authstar-jwt's `DpopVerifier` does this for real.
-//!         (request.proof == "proof-by-key-1")
+//!         (proof == "proof-by-key-1")
 //!             .then(|| "key-1".to_owned())
 //!             .ok_or(ProofError::Signature)
 //!     }
@@ -49,10 +55,10 @@
 //!     .on_auth_dpop(DpopAuth::new(Proofs, tokens).origin("https://api.example.com"))
 //!     .build()
 //!     .unwrap();
-//! assert_eq!(
-//!     layer.info().challenges().for_attempt(None)[0],
-//!     r#"DPoP realm="authstar", algs="ES256""#
-//! );
+//! // A request without a credential learns which proof algorithms are accepted:
+//! let _service = tower_layer::Layer::layer(&layer, ());
+//! let refusal = authstar::Guards::new(&layer).client(&http::Extensions::new()).unwrap_err();
+//! assert_eq!(refusal.challenges()[0], r#"DPoP realm="authstar", algs="ES256""#);
 //! ```
 
 use std::fmt;
@@ -66,52 +72,20 @@ use crate::credentials::bearer::BearerToken;
 pub use crate::method::dpop::DpopAuth;
 
 /// The `DPoP` request header carrying the proof (RFC 9449 §4.1).
-pub static DPOP: HeaderName = HeaderName::from_static("dpop");
-
-/// A proof and the request it came with, as the layer hands it to a [`ProofVerifier`].
-#[derive(Clone, Copy, Debug)]
-#[non_exhaustive]
-pub struct ProofRequest<'a> {
-    /// The `DPoP` header's value (a compact JWS).
-    pub proof: &'a str,
-    /// The request's method (`htm`).
-    pub method: &'a Method,
-    /// The request's URL without query and fragment (`htu`): the origin the layer was given, or
-    /// the request's own, and the path.
-    pub url: &'a str,
-    /// The access token the request presents (`ath`); `None` at a token endpoint.
-    pub access_token: Option<&'a str>,
-}
-
-impl<'a> ProofRequest<'a> {
-    /// A proof for a request with `method` to `url`, presenting `access_token` if any.
-    ///
-    /// ```
-    /// use authstar::credentials::dpop::ProofRequest;
-    /// let request = ProofRequest::new("eyJ...", &http::Method::POST, "https://as.example/token", None);
-    /// assert_eq!(request.url, "https://as.example/token");
-    /// ```
-    pub fn new(
-        proof: &'a str,
-        method: &'a Method,
-        url: &'a str,
-        access_token: Option<&'a str>,
-    ) -> Self {
-        Self {
-            proof,
-            method,
-            url,
-            access_token,
-        }
-    }
-}
+pub(crate) static DPOP: HeaderName = HeaderName::from_static("dpop");
 
 /// Checks DPoP proofs (RFC 9449 §4.3). authstar-jwt's `DpopVerifier` implements it; the core
 /// knows the protocol (headers, URL, errors, challenges), not the cryptography.
 pub trait ProofVerifier: Send + Sync + 'static {
     /// The RFC 7638 thumbprint (`jkt`) of the key of a valid proof for `request`, or why it is
     /// not valid. A valid proof's `jti` counts as used.
-    fn verify_proof(&self, request: &ProofRequest<'_>) -> Result<String, ProofError>;
+    fn verify_proof(
+        &self,
+        proof: &str,
+        method: &Method,
+        url: &str,
+        access_token: Option<&str>,
+    ) -> Result<String, ProofError>;
 
     /// The accepted `alg` values, for `WWW-Authenticate: DPoP algs="..."` and
     /// `dpop_signing_alg_values_supported`.
@@ -140,8 +114,7 @@ pub trait ProofVerifier: Send + Sync + 'static {
             return Ok(None);
         }
         let proof = proof_of(head.headers, max_len)?;
-        self.verify_proof(&ProofRequest::new(proof, head.method, url, None))
-            .map(Some)
+        self.verify_proof(proof, head.method, url, None).map(Some)
     }
 
     /// The `DPoP-Nonce` header (RFC 9449 §8.1) carrying a fresh [`nonce`](Self::nonce), when
@@ -153,11 +126,17 @@ pub trait ProofVerifier: Send + Sync + 'static {
 }
 
 /// The `DPoP-Nonce` response header (RFC 9449 §8.1).
-pub static DPOP_NONCE: HeaderName = HeaderName::from_static("dpop-nonce");
+pub(crate) static DPOP_NONCE: HeaderName = HeaderName::from_static("dpop-nonce");
 
 impl<P: ProofVerifier> ProofVerifier for Arc<P> {
-    fn verify_proof(&self, request: &ProofRequest<'_>) -> Result<String, ProofError> {
-        (**self).verify_proof(request)
+    fn verify_proof(
+        &self,
+        proof: &str,
+        method: &Method,
+        url: &str,
+        access_token: Option<&str>,
+    ) -> Result<String, ProofError> {
+        (**self).verify_proof(proof, method, url, access_token)
     }
 
     fn algorithms(&self) -> Vec<String> {
@@ -206,15 +185,7 @@ impl fmt::Debug for DpopToken {
 
 /// The origin a request names itself: its URI's scheme and authority (HTTP/2, absolute-form),
 /// else `http://` and its `Host`. What a server with no proxy in front sees.
-///
-/// ```
-/// use authstar::RequestHead;
-/// use authstar::credentials::dpop::request_origin;
-///
-/// let request = http::Request::get("/me").header("host", "127.0.0.1:8080").body(()).unwrap();
-/// assert_eq!(request_origin(&RequestHead::of(&request)).as_deref(), Some("http://127.0.0.1:8080"));
-/// ```
-pub fn request_origin(head: &RequestHead<'_>) -> Option<String> {
+pub(crate) fn request_origin(head: &RequestHead<'_>) -> Option<String> {
     match (head.uri.scheme_str(), head.uri.authority()) {
         (Some(scheme), Some(authority)) => Some(format!("{scheme}://{authority}")),
         _ => {
@@ -225,17 +196,7 @@ pub fn request_origin(head: &RequestHead<'_>) -> Option<String> {
 }
 
 /// The request's one `DPoP` header as text (RFC 9449 §4.3 check 1: exactly one).
-///
-/// ```
-/// use authstar::credentials::dpop::{proof_of, DPOP};
-/// let mut headers = http::HeaderMap::new();
-/// assert!(proof_of(&headers, 8192).is_err());
-/// headers.insert(&DPOP, "a.b.c".parse().unwrap());
-/// assert_eq!(proof_of(&headers, 8192), Ok("a.b.c"));
-/// headers.append(&DPOP, "d.e.f".parse().unwrap());
-/// assert!(proof_of(&headers, 8192).is_err());
-/// ```
-pub fn proof_of(headers: &http::HeaderMap, max_len: usize) -> Result<&str, ProofError> {
+pub(crate) fn proof_of(headers: &http::HeaderMap, max_len: usize) -> Result<&str, ProofError> {
     let value: &HeaderValue = match super::single(headers, &DPOP) {
         Ok(Some(value)) => value,
         Ok(None) => return Err(ProofError::Missing),

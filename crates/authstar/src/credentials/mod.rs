@@ -1,6 +1,6 @@
 //! Reading credentials from request headers, one module per standard.
 //!
-//! * [`authorization`]: the `Authorization` header's `scheme token68` form (RFC 9110 §11).
+//! * `authorization`: the `Authorization` header's `scheme token68` form (RFC 9110 §11).
 //! * [`bearer`]: `Bearer` tokens (RFC 6750 §2.1).
 //! * [`basic`]: `Basic` user-id and password (RFC 7617).
 //! * [`dpop`]: `DPoP` key-bound tokens and their proofs (RFC 9449).
@@ -10,7 +10,7 @@
 //! reason, never a panic, and a malformed credential never reaches an authenticator.
 
 mod ascii;
-pub mod authorization;
+pub(crate) mod authorization;
 pub mod basic;
 pub mod bearer;
 pub mod dpop;
@@ -23,21 +23,8 @@ use crate::Malformed;
 
 /// The single value of a header, `None` when absent, [`Malformed::Repeated`] when sent twice (a
 /// credential header must not be: which copy would count?).
-///
-/// ```
-/// use authstar::Malformed;
-/// use authstar::credentials::single;
-/// use http::{HeaderMap, header::AUTHORIZATION};
-///
-/// let mut headers = HeaderMap::new();
-/// assert_eq!(single(&headers, &AUTHORIZATION), Ok(None));
-/// headers.append(AUTHORIZATION, "Bearer a".parse().unwrap());
-/// assert!(single(&headers, &AUTHORIZATION).unwrap().is_some());
-/// headers.append(AUTHORIZATION, "Bearer b".parse().unwrap());
-/// assert_eq!(single(&headers, &AUTHORIZATION), Err(Malformed::Repeated));
-/// ```
 #[inline]
-pub fn single<'a>(
+pub(crate) fn single<'a>(
     headers: &'a HeaderMap,
     name: &HeaderName,
 ) -> Result<Option<&'a HeaderValue>, Malformed> {

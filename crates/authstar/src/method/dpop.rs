@@ -11,9 +11,7 @@ use http::{HeaderName, HeaderValue};
 use super::{ChallengeSpec, Description, ErrorCodes, Method, Presented, Presenting, private};
 use crate::authenticator::Authenticator;
 use crate::credentials::authorization::Scheme;
-use crate::credentials::dpop::{
-    DpopToken, ProofError, ProofRequest, ProofVerifier, proof_of, request_origin,
-};
+use crate::credentials::dpop::{DpopToken, ProofError, ProofVerifier, proof_of, request_origin};
 use crate::network::Addresses;
 use crate::{Attempt, AuthMethod, BearerToken, ConfigError, Failure, RequestHead};
 
@@ -147,12 +145,8 @@ impl<P: ProofVerifier, A> DpopAuth<P, A> {
         let url = self
             .url(head, request.addresses)
             .ok_or(ProofError::UnknownUrl)?;
-        self.proofs.verify_proof(&ProofRequest {
-            proof,
-            method: head.method,
-            url: &url,
-            access_token: Some(token),
-        })
+        self.proofs
+            .verify_proof(proof, head.method, &url, Some(token))
     }
 }
 
