@@ -242,12 +242,24 @@ struct TokenArgs {
 
 #[derive(Debug, thiserror::Error)]
 enum CliError {
-    #[error(transparent)]
+    #[error("{0}{hint}", hint = registry_hint(.0))]
     Registry(#[from] RegistryError),
     #[error(transparent)]
     Demo(#[from] demo::DemoError),
     #[error("{0}")]
     Message(String),
+}
+
+/// The command-line flags that fix a registry error: the library's messages name none.
+fn registry_hint(error: &RegistryError) -> &'static str {
+    match error {
+        RegistryError::UnknownClient(_) => ": see `authstar clients list`",
+        RegistryError::UnknownKey(_) => ": see `authstar keys list`",
+        RegistryError::ClientExists(_) => " (--id)",
+        RegistryError::SecretsPathRequired => " (--secrets FILE)",
+        RegistryError::WeakSecret => " (omit --secret to have one generated)",
+        _ => "",
+    }
 }
 
 fn print_json(value: &impl serde::Serialize) -> Result<(), CliError> {

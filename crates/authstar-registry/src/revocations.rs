@@ -10,7 +10,9 @@ use std::sync::{PoisonError, RwLock};
 
 use authstar_jwt::TokenStamp;
 
+use crate::store::RevokedToken;
 use crate::store::{REVOKED_KEPT_PAST_EXP, RevocationList};
+use crate::{Registry, RegistryError, now};
 
 type Map = HashMap<Box<str>, u64, foldhash::fast::RandomState>;
 type Set = HashSet<Box<str>, foldhash::fast::RandomState>;
@@ -119,6 +121,56 @@ impl RevocationSet {
     #[cfg(test)]
     pub(crate) fn tokens(&self) -> usize {
         self.tokens.iter().map(|shard| read(shard).len()).sum()
+    }
+}
+
+impl Registry {
+    /// Revokes an access token by its `jti` until its `exp` (RFC 7009): at once here, within
+    /// the poll interval on every other instance. Revoking twice is not an error.
+    pub async fn revoke_token(
+        &self,
+        jti: &str,
+        client_id: &str,
+        expires_at: u64,
+    ) -> Result<(), RegistryError> {
+        let token = RevokedToken::new(jti.to_owned(), client_id.to_owned(), expires_at);
+        self.shared.store.revoke_token(&token, now()).await?;
+        self.shared.revoked.add_token(jti, expires_at);
+        Ok(())
+    }
+
+    /// Whether `client_id` is revoked, from memory: at once for a revocation made through this
+    /// registry, within the poll interval for one made anywhere else (the moment this
+    /// registry's caches drop that client's cached checks too). For a request whose credentials
+    /// were just checked (cached or not), this is the revocation check that needs no database
+    /// read.
+    pub fn is_revoked_client(&self, client_id: &str) -> bool {
+        self.shared.revoked.is_client_revoked(client_id)
+    }
+
+    /// Whether what this registry knows of revocations is current: it heard from its database
+    /// within its cache TTL (at least [`MIN_REVOCATION_STALENESS`], and at least one poll
+    /// interval plus two call timeouts: what one slow poll may take). While the database is
+    /// unreachable, cached client and key checks keep working until their TTL; a token
+    /// verifier consulting this registry must not accept tokens longer than that either (a
+    /// client revoked on another instance would keep its tokens), so
+    /// [`Revocations::is_current`](authstar_jwt::Revocations::is_current) answers this, and
+    /// the verifier answers 503 rather than vouch for a token it cannot check.
+    pub fn revocations_current(&self) -> bool {
+        self.shared.sync.is_current()
+    }
+}
+
+/// Tokens revoked through [`Registry::revoke_token`] and the tokens of revoked clients, from
+/// memory (reloaded when the revision moves): hand a registry to
+/// [`JwtVerifier::revocations`](authstar_jwt::JwtVerifier::revocations).
+impl authstar_jwt::Revocations for Registry {
+    fn is_revoked(&self, token: &authstar_jwt::TokenStamp<'_>) -> bool {
+        self.shared.revoked.is_revoked(token)
+    }
+
+    fn is_current(&self) -> bool {
+        self.revocations_current()
     }
 }
 

@@ -11,8 +11,9 @@ use std::sync::Weak;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
+use crate::now;
+use crate::registry::Shared;
 use crate::store::REVOKED_KEPT_PAST_EXP;
-use crate::{Shared, now};
 
 /// How many changes one read of the log brings at most.
 const BATCH: u32 = 1_000;

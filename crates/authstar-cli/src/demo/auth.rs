@@ -4,10 +4,7 @@
 use std::future::Future;
 use std::pin::Pin;
 
-use authstar::{
-    AuthMethod, Authenticator, AuthstarClient, BasicCredentials, HeaderCredential,
-    RequestAuthenticator, Started, Verdict,
-};
+use authstar::{AuthMethod, AuthstarClient, RequestAuthenticator, Started, Verdict};
 use axum::http::HeaderMap;
 use axum::http::request::Parts;
 use axum_extra::extract::cookie::Key;
@@ -24,73 +21,6 @@ fn verdict(answer: Result<Option<AuthstarClient>, RegistryError>) -> Verdict<Aut
         Ok(Some(client)) => Verdict::Authenticated(client),
         Ok(None) => Verdict::Rejected,
         Err(error) => Verdict::Unavailable(error.into()),
-    }
-}
-
-/// Basic client credentials. OAuth 2.0 clients form-encode their id and secret inside Basic
-/// (RFC 6749 §2.3.1): the id is read decoded (registry ids have no `%` or `+` of their own, and
-/// the throttle counts the same decoded id), the secret both ways when it has an escape (an
-/// imported secret with `%` or `+`, sent encoded or not).
-#[derive(Clone)]
-pub(super) struct RegistryBasic(pub(super) Registry);
-
-impl RegistryBasic {
-    fn readings(credentials: &BasicCredentials) -> (String, Vec<String>) {
-        let secret = credentials.password();
-        let mut secrets = vec![secret.to_owned()];
-        let Some((id, decoded)) = credentials.oauth2_client() else {
-            // A part that does not decode: read as it is.
-            return (credentials.username().to_owned(), secrets);
-        };
-        if decoded != secret {
-            secrets.push(decoded.into_owned());
-        }
-        (id.into_owned(), secrets)
-    }
-}
-
-impl Authenticator<BasicCredentials> for RegistryBasic {
-    type Client = AuthstarClient;
-    type Future = BoxVerdict;
-
-    fn authenticate(&self, credentials: BasicCredentials) -> BoxVerdict {
-        let registry = self.0.clone();
-        Box::pin(async move {
-            // `start` has just missed the cache: straight to the database.
-            let (id, secrets) = Self::readings(&credentials);
-            let secrets: Vec<&str> = secrets.iter().map(String::as_str).collect();
-            verdict(registry.check_client_any(&id, &secrets).await)
-        })
-    }
-
-    fn start(&self, credentials: BasicCredentials) -> Started<BoxVerdict, AuthstarClient> {
-        let (id, _) = Self::readings(&credentials);
-        match self.0.cached_client(&id, credentials.password()) {
-            Some(client) => Started::Done(Verdict::Authenticated(client)),
-            None => Started::Running(self.authenticate(credentials)),
-        }
-    }
-}
-
-/// API keys.
-#[derive(Clone)]
-pub(super) struct RegistryKey(pub(super) Registry);
-
-impl Authenticator<HeaderCredential> for RegistryKey {
-    type Client = AuthstarClient;
-    type Future = BoxVerdict;
-
-    fn authenticate(&self, key: HeaderCredential) -> BoxVerdict {
-        let registry = self.0.clone();
-        // `start` has just missed the cache: straight to the database.
-        Box::pin(async move { verdict(registry.check_key(key.as_str()).await) })
-    }
-
-    fn start(&self, key: HeaderCredential) -> Started<BoxVerdict, AuthstarClient> {
-        match self.0.cached_key(key.as_str()) {
-            Some(client) => Started::Done(Verdict::Authenticated(client)),
-            None => Started::Running(self.authenticate(key)),
-        }
     }
 }
 

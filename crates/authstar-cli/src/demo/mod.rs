@@ -39,10 +39,10 @@ use authstar::MethodSet;
 use authstar::credentials::dpop::DpopAuth;
 use authstar::network::{Networks, TrustedProxies};
 use authstar::throttle::FailureThrottle;
-use authstar::{AuthstarClient, AuthstarLayer, Client as _, HeaderAuth};
+use authstar::{AuthstarClient, AuthstarLayer, Client as _};
 use authstar_axum::{RouteSecurity, peer_address};
 use authstar_jwt::dpop::{DpopNonces, DpopVerifier};
-use authstar_jwt::{Algorithm, JwtIssuer, JwtVerifier, SigningKey, jwks};
+use authstar_jwt::{JwtIssuer, JwtVerifier, SigningKey, jwks};
 use authstar_oauth2::{
     AuthorizationServer, Endpoint, ErrorCode, Introspect, Issue, OAuth2TokenRequest, Revoke,
     TokenBuilder, TokenError, TokenIntrospection, TokenIntrospector, TokenRevoker,
@@ -55,8 +55,8 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use tower_layer::Layer as _;
 use utoipa_swagger_ui::SwaggerUi;
 
-use crate::registry::{API_KEY_PREFIX, Database, Registry, RegistryError};
-use auth::{RegistryBasic, RegistryKey, RegistrySession};
+use crate::registry::{Database, Registry, RegistryError};
+use auth::RegistrySession;
 use routes::Websockets;
 pub use server::ServerLimits;
 pub use session::SESSION_COOKIE;
@@ -153,18 +153,11 @@ fn origin_of(url: &str) -> Option<String> {
     (!authority.is_empty()).then(|| format!("{}://{}", scheme.to_ascii_lowercase(), authority))
 }
 
-/// The key id of an API key `ask_<id>_<secret>`: what the throttle counts a key's failures by.
-fn api_key_id(key: &str) -> Option<&str> {
-    key.strip_prefix(API_KEY_PREFIX)?.split('_').next()
-}
-
-/// The keys in the secrets file: the JWT signing key and the cookie key.
+/// The keys in the secrets file: the registry's JWT signing key and the cookie key.
 fn keys(registry: &Registry) -> Result<(SigningKey, Key), DemoError> {
     let secrets = registry.secrets();
-    let der = URL_SAFE_NO_PAD
-        .decode(&secrets.jwt_key)
-        .map_err(|_| DemoError::Config("the JWT key in the secrets file is not base64".into()))?;
-    let signing = SigningKey::from_pkcs8(Algorithm::ES256, secrets.jwt_kid.clone(), &der)
+    let signing = registry
+        .signing_key()
         .map_err(|e| DemoError::Config(e.to_string()))?;
     let cookie = URL_SAFE_NO_PAD.decode(&secrets.cookie_key).map_err(|_| {
         DemoError::Config("the cookie key in the secrets file is not base64".into())
@@ -187,10 +180,8 @@ fn auth_layer(
     let mut builder = AuthstarLayer::builder()
         .on_auth_bearer_with(verifier)
         .on_auth_dpop(dpop)
-        .on_auth_basic_with(RegistryBasic(registry.clone()))
-        .on_auth_header(
-            HeaderAuth::x_api_key_with(RegistryKey(registry.clone())).identity(api_key_id),
-        )
+        .on_auth_basic_with(registry.client_secrets())
+        .on_auth_header(registry.api_keys())
         .on_auth_request_with(RegistrySession {
             registry: registry.clone(),
             key: cookie_key.clone(),
@@ -730,11 +721,5 @@ mod tests {
             Ok(ForwardedHeader::Forwarded)
         );
         assert!("x-real-ip".parse::<ForwardedHeader>().is_err());
-    }
-
-    #[test]
-    fn api_keys_are_counted_by_their_id() {
-        assert_eq!(api_key_id("ask_0a1b2c_secretpart"), Some("0a1b2c"));
-        assert_eq!(api_key_id("other-key"), None);
     }
 }
