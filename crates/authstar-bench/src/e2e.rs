@@ -70,7 +70,9 @@ pub(crate) fn serve() -> std::io::Result<()> {
         let tokens = peers::tokens();
         let keys = tokens.clone();
         let key = SigningKey::generate_es256("bench").map_err(std::io::Error::other)?;
-        let jwt = JwtVerifier::new([key.verification_key()], "https://bench", "api").cache(10_000);
+        let jwt = JwtVerifier::builder([key.verification_key()], "https://bench", "api")
+            .cache(10_000)
+            .build();
         let issuer =
             JwtIssuer::new(key, "https://bench", "api").lifetime(Duration::from_secs(3600));
         let issued = issuer

@@ -217,7 +217,9 @@ pub(crate) fn all(save: Option<&std::path::Path>) -> Vec<Variant> {
         validation.set_issuer(&[ISS]);
         validation.set_audience(&[AUD]);
         let verifier = JwtVerifier::new([key.verification_key()], ISS, AUD);
-        let cached = verifier.clone().cache(10_000);
+        let cached = JwtVerifier::builder([key.verification_key()], ISS, AUD)
+            .cache(10_000)
+            .build();
 
         let raw_token = token.clone();
         variants.push(variant(name(alg, RAW), move || {
@@ -237,9 +239,10 @@ pub(crate) fn all(save: Option<&std::path::Path>) -> Vec<Variant> {
             let (key, token) = (key.verification_key(), token.clone());
             let label: &'static str = Box::leak(name(alg, CACHED_REVOCABLE).into_boxed_str());
             variants.push(crate::lazy(label, Group::Jwt, move || {
-                let revocable = JwtVerifier::new([key], ISS, AUD)
+                let revocable = JwtVerifier::builder([key], ISS, AUD)
                     .cache(10_000)
-                    .revocations(registry_with_revocations());
+                    .revocations(registry_with_revocations())
+                    .build();
                 variant(label.to_owned(), move || {
                     let client: AuthstarClient =
                         revocable.verify(black_box(&token)).expect("valid");

@@ -6,7 +6,7 @@ use std::time::Duration;
 use serde::Deserialize;
 
 use crate::remote::{RemoteJwks, checked_client, fetch_json};
-use crate::{JwtError, JwtVerifier, TokenProfile};
+use crate::{JwtError, JwtVerifier, JwtVerifierBuilder, TokenProfile};
 
 /// The largest metadata document read.
 const MAX_METADATA: usize = 256 * 1024;
@@ -40,7 +40,9 @@ pub struct ProviderMetadata {
 /// # async fn run() -> Result<(), authstar_jwt::JwtError> {
 /// let verifier = Discovery::new("https://login.example/realms/main")
 ///     .verifier(TokenProfile::keycloak("reports-api"))
-///     .await?;
+///     .await?
+///     .cache(10_000)
+///     .build();
 /// # let _ = verifier;
 /// # Ok(()) }
 /// ```
@@ -127,8 +129,9 @@ impl Discovery {
 
     /// Discovers the provider and returns a verifier of its tokens laid out as `profile`
     /// says, its keys fetched once now (a provider whose keys cannot be fetched yet is retried
-    /// on the first unknown `kid`).
-    pub async fn verifier(&self, profile: TokenProfile) -> Result<JwtVerifier, JwtError> {
+    /// on the first unknown `kid`); add a cache or revocations before
+    /// [`build`](JwtVerifierBuilder::build).
+    pub async fn verifier(&self, profile: TokenProfile) -> Result<JwtVerifierBuilder, JwtError> {
         let metadata = self.fetch().await?;
         let mut jwks = RemoteJwks::builder(&metadata.jwks_uri).timeout(self.timeout);
         if self.allow_http {
@@ -138,11 +141,7 @@ impl Discovery {
         if let Err(error) = jwks.refresh().await {
             tracing::warn!(issuer = %self.issuer, %error, "authstar-jwt: the provider's keys are not available yet");
         }
-        Ok(JwtVerifier::remote_with_profile(
-            jwks,
-            &self.issuer,
-            profile,
-        ))
+        Ok(JwtVerifier::remote_builder(jwks, &self.issuer, profile))
     }
 }
 

@@ -11,9 +11,9 @@ use base64::Engine as _;
 use serde::Deserialize;
 
 use crate::JwtError;
+use crate::claims::unix_now;
 use crate::metrics::Event;
 use crate::remote::checked_client;
-use crate::verifier::unix_now;
 
 /// The largest introspection answer read.
 const MAX_ANSWER: usize = 64 * 1024;

@@ -9,7 +9,7 @@ use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use jsonwebtoken::Header;
 
-use crate::verifier::{AccessTokenClaims, Audience};
+use crate::claims::{AccessTokenClaims, Audience};
 use crate::{ACCESS_TOKEN_TYPE, JwtError, SigningKey};
 
 /// Signs access tokens in the RFC 9068 profile: header `typ: at+jwt` and `kid`; claims `iss`,

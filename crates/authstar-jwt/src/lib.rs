@@ -35,6 +35,7 @@
 #![warn(missing_docs)]
 #![cfg_attr(not(test), warn(clippy::unwrap_used))]
 
+mod claims;
 #[cfg(feature = "remote")]
 mod discovery;
 pub mod dpop;
@@ -48,6 +49,9 @@ mod profile;
 mod remote;
 mod verifier;
 
+pub use claims::{
+    AccessTokenClaims, Audience, InvalidToken, MAX_LEEWAY, RawClaims, TokenStamp, unix_now,
+};
 #[cfg(feature = "remote")]
 pub use discovery::{Discovery, ProviderMetadata};
 #[cfg(feature = "remote")]
@@ -59,10 +63,7 @@ pub use keys::{KeySet, SigningKey, VerificationKey, jwks};
 pub use profile::TokenProfile;
 #[cfg(feature = "remote")]
 pub use remote::{RemoteJwks, RemoteJwksBuilder};
-pub use verifier::{
-    AccessTokenClaims, Audience, InvalidToken, JwtVerifier, MAX_LEEWAY, RawClaims, Revocations,
-    TokenStamp, unix_now,
-};
+pub use verifier::{Issuers, JwtVerifier, JwtVerifierBuilder, Revocations};
 
 /// Errors of this crate.
 #[derive(Debug, thiserror::Error)]

@@ -4,7 +4,7 @@
 
 use serde_json::{Map, Value};
 
-use crate::verifier::{AccessTokenClaims, Audience, InvalidToken};
+use crate::claims::{AccessTokenClaims, Audience, InvalidToken};
 
 /// Where a value sits in the claims: a top-level name (`scp`) or a dotted path into nested
 /// objects (`realm_access.roles`).
@@ -78,6 +78,20 @@ where
     S: Into<String>,
 {
     values.into_iter().map(Into::into).collect()
+}
+
+/// An audience alone is RFC 9068 tokens for that audience: `JwtVerifier::new(keys, issuer,
+/// "api")`.
+impl From<&str> for TokenProfile {
+    fn from(audience: &str) -> Self {
+        Self::rfc9068(audience)
+    }
+}
+
+impl From<String> for TokenProfile {
+    fn from(audience: String) -> Self {
+        Self::rfc9068(audience)
+    }
 }
 
 impl TokenProfile {

@@ -38,7 +38,9 @@ async fn serve() -> Server {
 
 async fn serve_with(proofs: DpopVerifier) -> Server {
     let key = SigningKey::generate_es256("k1").unwrap();
-    let verifier = JwtVerifier::new([key.verification_key()], ISSUER, "api").cache(100);
+    let verifier = JwtVerifier::builder([key.verification_key()], ISSUER, "api")
+        .cache(100)
+        .build();
     let issuer = JwtIssuer::new(key, ISSUER, "api");
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let address: SocketAddr = listener.local_addr().unwrap();
@@ -300,7 +302,9 @@ async fn rfc9449_7_2_bound_tokens_are_not_bearer_tokens_and_bearer_tokens_are_no
 async fn rfc9449_9_the_layer_hands_out_nonces_and_then_accepts_them() {
     use authstar_jwt::dpop::DpopNonces;
     let key = SigningKey::generate_es256("k1").unwrap();
-    let verifier = JwtVerifier::new([key.verification_key()], ISSUER, "api").cache(100);
+    let verifier = JwtVerifier::builder([key.verification_key()], ISSUER, "api")
+        .cache(100)
+        .build();
     let issuer = JwtIssuer::new(key, ISSUER, "api");
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let base = format!("http://{}", listener.local_addr().unwrap());

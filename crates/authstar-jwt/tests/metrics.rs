@@ -91,7 +91,9 @@ async fn jwks_cache_and_introspection_counters_move() {
         1
     );
 
-    let verifier = JwtVerifier::remote(remote, "https://idp", "api").cache(10);
+    let verifier = JwtVerifier::remote_builder(remote, "https://idp", "api")
+        .cache(10)
+        .build();
     let token = JwtIssuer::new(key, "https://idp", "api")
         .issue("svc", &[])
         .unwrap();

@@ -138,7 +138,8 @@ async fn discovery_jwts_rotation_and_introspection_against_oidc_provider() {
         .allow_http()
         .verifier(TokenProfile::rfc9068("https://jwt.api.test"))
         .await
-        .unwrap();
+        .unwrap()
+        .build();
     let jwt = token(
         &issuer,
         "https://jwt.api.test",
@@ -166,11 +167,8 @@ async fn discovery_jwts_rotation_and_introspection_against_oidc_provider() {
         .min_refresh_interval(Duration::ZERO)
         .build()
         .unwrap();
-    let rotating = JwtVerifier::remote_with_profile(
-        jwks,
-        &issuer,
-        TokenProfile::rfc9068("https://jwt.api.test"),
-    );
+    let rotating =
+        JwtVerifier::remote(jwks, &issuer, TokenProfile::rfc9068("https://jwt.api.test"));
     assert!(matches!(
         verdict(&rotating, &jwt).await,
         Verdict::Authenticated(_)

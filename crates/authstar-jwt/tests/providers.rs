@@ -8,7 +8,9 @@
 use std::process::Command;
 
 use authstar::{AuthstarClient, Client};
-use authstar_jwt::{Discovery, InvalidToken, JwtVerifier, RemoteJwks, TokenProfile, unix_now};
+use authstar_jwt::{
+    Discovery, InvalidToken, JwtVerifier, JwtVerifierBuilder, RemoteJwks, TokenProfile, unix_now,
+};
 use axum::routing::get;
 use axum::{Json, Router};
 use base64::Engine as _;
@@ -116,11 +118,15 @@ impl Provider {
     }
 
     fn verifier(&self, issuer: &str, profile: TokenProfile) -> JwtVerifier {
+        self.verifier_builder(issuer, profile).build()
+    }
+
+    fn verifier_builder(&self, issuer: &str, profile: TokenProfile) -> JwtVerifierBuilder {
         let jwks = RemoteJwks::builder(format!("{}/jwks", self.base))
             .allow_http()
             .build()
             .unwrap();
-        JwtVerifier::remote_with_profile(jwks, issuer, profile)
+        JwtVerifier::remote_builder(jwks, issuer, profile)
     }
 }
 
@@ -374,9 +380,10 @@ async fn claims_map_into_your_own_type() {
         .find(|c| c.name.starts_with("Microsoft"))
         .unwrap();
     let verifier = provider
-        .verifier(case.issuer, case.profile.clone())
+        .verifier_builder(case.issuer, case.profile.clone())
         .map_raw_claims(|claims| serde_json::from_value::<EntraCaller>(claims.clone().into()).ok())
-        .cache(100);
+        .cache(100)
+        .build();
     let token = provider.sign(case.header.clone(), &case.claims);
     let _ = verify_any(&verifier, &token).await;
     let caller = verifier.verify(&token).unwrap();
@@ -404,7 +411,8 @@ async fn discovery_takes_the_keys_of_exactly_the_issuer_asked_for() {
         .allow_http()
         .verifier(TokenProfile::custom(["api"]))
         .await
-        .unwrap();
+        .unwrap()
+        .build();
     let claims = json!({"iss": issuer, "aud": "api", "exp": unix_now() + 60, "client_id": "svc", "scope": "a b"});
     let token = provider.sign(json!({"typ": "JWT"}), &claims);
     let client = verifier.verify(&token).expect("keys fetched at discovery");
@@ -491,12 +499,12 @@ fn an_adjusted_rfc9068_profile_reads_what_it_was_told() {
         .unwrap();
     // Same tokens, but scopes are to be read from a claim they do not have: no scopes, not the
     // `scope` claim the plain profile reads.
-    let adjusted = JwtVerifier::with_profile(
+    let adjusted = JwtVerifier::new(
         [public.clone()],
         "https://as",
         TokenProfile::rfc9068("api").scopes_from(["scp"]),
     );
     assert!(adjusted.verify(&token).unwrap().scopes().is_empty());
-    let plain = JwtVerifier::with_profile([public], "https://as", TokenProfile::rfc9068("api"));
+    let plain = JwtVerifier::new([public], "https://as", TokenProfile::rfc9068("api"));
     assert_eq!(plain.verify(&token).unwrap().scopes(), ["read".to_owned()]);
 }

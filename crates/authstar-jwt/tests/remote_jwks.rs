@@ -296,7 +296,9 @@ async fn withdrawn_keys_stop_verifying_cached_tokens_and_encryption_keys_verify_
         2,
         "only the signature keys"
     );
-    let verifier = JwtVerifier::remote(remote.clone(), "https://idp", "api").cache(100);
+    let verifier = JwtVerifier::remote_builder(remote.clone(), "https://idp", "api")
+        .cache(100)
+        .build();
     for key in [encryption, operations] {
         let forged = issuer(key).issue("forger", &[]).unwrap();
         assert_eq!(authenticate(&verifier, &forged).await, None);
@@ -339,7 +341,9 @@ async fn a_cached_token_without_a_kid_stops_verifying_when_the_only_key_changes(
         .build()
         .unwrap();
     remote.refresh().await.unwrap();
-    let verifier = JwtVerifier::remote(remote.clone(), "https://idp", "api").cache(100);
+    let verifier = JwtVerifier::remote_builder(remote.clone(), "https://idp", "api")
+        .cache(100)
+        .build();
     let now = authstar_jwt::unix_now();
     let mut header = jsonwebtoken::Header::new(jsonwebtoken::Algorithm::ES256);
     header.typ = Some("at+jwt".into());

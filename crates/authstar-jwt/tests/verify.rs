@@ -337,9 +337,10 @@ fn debug_output_never_shows_key_material() {
 #[test]
 fn the_verified_token_cache_never_serves_a_token_past_its_exp() {
     let key = SigningKey::generate_ed25519("k").unwrap();
-    let verifier = JwtVerifier::new([key.verification_key()], ISS, AUD)
+    let verifier = JwtVerifier::builder([key.verification_key()], ISS, AUD)
         .leeway(std::time::Duration::ZERO)
-        .cache(100);
+        .cache(100)
+        .build();
     let mut short = claims();
     short["exp"] = json!(now() + 1);
     let token = sign(&key, &header(Algorithm::EdDSA, "k"), &short);
@@ -373,13 +374,15 @@ fn rfc9449_a_sender_constrained_token_is_refused_as_a_bearer_token() {
             InvalidToken::SenderConstrained,
             "{cnf}"
         );
-        let cached = verifier(&key).cache(100);
+        let cached = JwtVerifier::builder([key.verification_key()], ISS, AUD)
+            .cache(100)
+            .build();
         assert_eq!(rejection(&cached, &token), InvalidToken::SenderConstrained);
         // Through a provider profile (the claims read as JSON) too.
         let mut jwt_typ = header(Algorithm::ES256, "k1");
         jwt_typ.typ = Some("JWT".into());
         let token = sign(&key, &jwt_typ, &bound);
-        let keycloak = JwtVerifier::with_profile(
+        let keycloak = JwtVerifier::new(
             [key.verification_key()],
             ISS,
             authstar_jwt::TokenProfile::keycloak(AUD),
@@ -392,4 +395,86 @@ fn rfc9449_a_sender_constrained_token_is_refused_as_a_bearer_token() {
     // The same token without `cnf` passes.
     let token = sign(&key, &header(Algorithm::ES256, "k1"), &claims());
     assert!(verifier(&key).verify(&token).is_ok());
+}
+
+/// Issue 21: one bearer authenticator for the tokens of several issuers, each checked by its
+/// own verifier (a second `on_auth_bearer_with` replaced the first).
+#[tokio::test]
+async fn several_issuers_each_verify_their_own_tokens_only() {
+    use authstar::{Authenticator, BearerToken, Verdict};
+    use authstar_jwt::Issuers;
+    let (ours, sso) = (
+        SigningKey::generate_es256("ours").unwrap(),
+        SigningKey::generate_es256("sso").unwrap(),
+    );
+    let issuers = Issuers::new([
+        JwtVerifier::builder([ours.verification_key()], ISS, AUD)
+            .cache(100)
+            .build(),
+        JwtVerifier::new([sso.verification_key()], "https://sso.example", AUD),
+    ]);
+    let our_token = JwtIssuer::new(ours, ISS, AUD).issue("svc", &[]).unwrap();
+    let sso_token = JwtIssuer::new(sso, "https://sso.example", AUD)
+        .issue("alice", &[])
+        .unwrap();
+    let check = |token: &str| {
+        let bearer = http::HeaderValue::from_str(&format!("Bearer {token}")).unwrap();
+        let token = BearerToken::from_authorization(&bearer).unwrap();
+        match issuers.start(token) {
+            authstar::Started::Done(Verdict::Authenticated(client)) => {
+                Some(client.client_id().to_owned())
+            }
+            authstar::Started::Done(_) => None,
+            authstar::Started::Running(_) => panic!("local keys answer at once"),
+        }
+    };
+    assert_eq!(check(&our_token).as_deref(), Some("svc"));
+    assert_eq!(check(&our_token).as_deref(), Some("svc"), "from the cache");
+    assert_eq!(check(&sso_token).as_deref(), Some("alice"));
+    // A token naming the SSO but signed with another key goes to the SSO's verifier, and fails.
+    let other = SigningKey::generate_es256("sso").unwrap();
+    let forged = JwtIssuer::new(other, "https://sso.example", AUD)
+        .issue("mallory", &[])
+        .unwrap();
+    assert_eq!(check(&forged), None);
+    // An issuer nobody verifies is refused.
+    let stranger = JwtIssuer::new(
+        SigningKey::generate_es256("x").unwrap(),
+        "https://elsewhere.example",
+        AUD,
+    )
+    .issue("eve", &[])
+    .unwrap();
+    assert_eq!(check(&stranger), None);
+    assert!(matches!(
+        issuers.verify(&stranger),
+        Err(InvalidToken::Invalid(_))
+    ));
+}
+
+/// Issue 21: `map_claims` set after `cache` dropped the cache (and `leeway` on a clone shared
+/// the original's); every setting now lives in the builder, whose `build` makes the cache.
+#[test]
+fn builder_settings_hold_in_any_order() {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    let key = SigningKey::generate_ed25519("k").unwrap();
+    let mapped = Arc::new(AtomicUsize::new(0));
+    let counter = Arc::clone(&mapped);
+    let verifier = JwtVerifier::builder([key.verification_key()], ISS, AUD)
+        .cache(10)
+        .map_claims(move |claims| {
+            counter.fetch_add(1, Ordering::SeqCst);
+            Some(AuthstarClient::new(claims.client_id, ["read"]))
+        })
+        .build();
+    let token = JwtIssuer::new(key, ISS, AUD).issue("svc", &[]).unwrap();
+    for _ in 0..3 {
+        assert!(verifier.verify(&token).is_ok());
+    }
+    assert_eq!(
+        mapped.load(Ordering::SeqCst),
+        1,
+        "verified once, then cached"
+    );
 }

@@ -351,9 +351,10 @@ async fn a_revoked_token_or_client_is_refused_by_every_instance_within_a_second(
         let issuer = JwtIssuer::new(key, "https://as", "api");
         // Each instance verifies with a cache in front: a revocation must get past it.
         let verifier = |registry: &Registry| {
-            JwtVerifier::new([public.clone()], "https://as", "api")
+            JwtVerifier::builder([public.clone()], "https://as", "api")
                 .cache(100)
                 .revocations(registry.clone())
+                .build()
         };
         let (on_first, on_second) = (verifier(&first), verifier(&second));
         let token = issuer.issue("svc", &[]).unwrap();
@@ -750,7 +751,9 @@ async fn a_revoked_token_stays_revoked_through_the_verifier_s_leeway() {
             .issue("svc", &[])
             .unwrap();
         let verifier = |registry: &Registry| {
-            JwtVerifier::new([public.clone()], "https://as", "api").revocations(registry.clone())
+            JwtVerifier::builder([public.clone()], "https://as", "api")
+                .revocations(registry.clone())
+                .build()
         };
         let claims = verifier(&first).claims(&token).unwrap();
         first
@@ -805,9 +808,10 @@ async fn a_partitioned_instance_stops_vouching_for_tokens_after_its_cache_ttl() 
         .await
         .unwrap();
     let key = SigningKey::generate_es256("k").unwrap();
-    let verifier = JwtVerifier::new([key.verification_key()], "https://as", "api")
+    let verifier = JwtVerifier::builder([key.verification_key()], "https://as", "api")
         .cache(100)
-        .revocations(partitioned.clone());
+        .revocations(partitioned.clone())
+        .build();
     let token = JwtIssuer::new(key, "https://as", "api")
         .issue("svc", &[])
         .unwrap();

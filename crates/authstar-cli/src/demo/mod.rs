@@ -394,9 +394,10 @@ pub fn app(
     let document = jwks(std::slice::from_ref(&signing));
     // Tokens verified once are answered from a cache until their `exp`; revoked tokens and
     // the tokens of revoked clients are refused from memory, cache hits included.
-    let verifier = JwtVerifier::new([signing.verification_key()], issuer_url, issuer_url)
+    let verifier = JwtVerifier::builder([signing.verification_key()], issuer_url, issuer_url)
         .cache(VERIFIED_TOKENS)
-        .revocations(registry.clone());
+        .revocations(registry.clone())
+        .build();
     let issuer = JwtIssuer::new(signing, issuer_url, issuer_url);
     // One replay memory for the proofs of the token endpoint and of the resource routes; a
     // proof's URL is the issuer's origin and the path, as clients address them.
