@@ -30,14 +30,17 @@
 //! assert_eq!(proxies.client_address(direct, &headers), Some(direct));
 //! ```
 
-use std::fmt;
 use std::net::IpAddr;
 use std::str::FromStr;
-use std::sync::Arc;
 
-use http::header::FORWARDED;
-use http::{Extensions, HeaderMap};
+use http::HeaderMap;
 use ipnet::IpNet;
+
+mod addresses;
+mod forwarded;
+
+pub(crate) use addresses::{Addresses, PeerFn};
+use forwarded::{forwarded_for, is_forwarded, is_internal, unknown_proxy_warning, x_forwarded_for};
 
 /// A set of IP networks (CIDR blocks).
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -263,166 +266,10 @@ impl TrustedProxies {
     }
 }
 
-/// Reads a request's peer address (the TCP connection's) from its extensions, where the server
-/// put it: axum's `ConnectInfo<SocketAddr>` (`authstar_axum::peer_address`), tonic's
-/// `TcpConnectInfo`, your own hyper accept loop's.
-pub(crate) type PeerFn = Arc<dyn Fn(&Extensions) -> Option<IpAddr> + Send + Sync>;
-
-/// Where a layer finds a request's client: its peer, and the proxies trusted to name the client
-/// behind them. Configured once on the layer
-/// ([`peer_address`](crate::AuthstarLayerBuilder::peer_address),
-/// [`trusted_proxies`](crate::AuthstarLayerBuilder::trusted_proxies)) and read by the failure
-/// throttle, the guards (`internal`) and the DPoP method (the origin a proof names).
-#[derive(Clone, Default)]
-pub(crate) struct Addresses {
-    pub(crate) peer: Option<PeerFn>,
-    pub(crate) proxies: TrustedProxies,
-}
-
-impl fmt::Debug for Addresses {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Addresses")
-            .field("peer", &self.peer.is_some())
-            .field("proxies", &self.proxies)
-            .finish()
-    }
-}
-
-impl Addresses {
-    /// The peer's address, read by the layer's function or else by `fallback` (a framework
-    /// adapter's reader).
-    #[inline]
-    pub(crate) fn peer(
-        &self,
-        extensions: &Extensions,
-        fallback: Option<&PeerFn>,
-    ) -> Option<IpAddr> {
-        self.peer
-            .as_ref()
-            .or(fallback)
-            .and_then(|peer| peer(extensions))
-    }
-
-    /// The client's address; `None` when it cannot be identified (no peer, or a proxy that
-    /// named none it can be believed about).
-    pub(crate) fn client(
-        &self,
-        extensions: &Extensions,
-        headers: &HeaderMap,
-        fallback: Option<&PeerFn>,
-    ) -> Option<IpAddr> {
-        let peer = self.peer(extensions, fallback)?;
-        self.proxies.client_address(peer, headers)
-    }
-
-    /// The address a failure is counted against: the client's, or the peer's when the client
-    /// cannot be identified (a guesser must not escape the per-address budget by adding a
-    /// forwarding header).
-    pub(crate) fn accountable(
-        &self,
-        extensions: &Extensions,
-        headers: &HeaderMap,
-    ) -> Option<IpAddr> {
-        let peer = self.peer(extensions, None)?;
-        Some(self.proxies.client_address(peer, headers).unwrap_or(peer))
-    }
-
-    /// The origin the client addressed, as a trusted proxy in front reports it.
-    pub(crate) fn forwarded_origin(
-        &self,
-        extensions: &Extensions,
-        headers: &HeaderMap,
-    ) -> Option<String> {
-        let peer = self.peer(extensions, None)?;
-        self.proxies.forwarded_origin(peer, headers)
-    }
-}
-
-/// Whether `address` is in [`Networks::internal`] (without building the set).
-fn is_internal(address: IpAddr) -> bool {
-    match address {
-        IpAddr::V4(v4) => v4.is_loopback() || v4.is_private() || v4.is_link_local(),
-        IpAddr::V6(v6) => {
-            let first = v6.segments()[0];
-            v6.is_loopback() || (first & 0xfe00) == 0xfc00 || (first & 0xffc0) == 0xfe80
-        }
-    }
-}
-
-/// Whether a proxy forwarded the request: a header only proxies write.
-fn is_forwarded(headers: &HeaderMap) -> bool {
-    headers.contains_key("x-forwarded-for")
-        || headers.contains_key(FORWARDED)
-        || headers.contains_key("x-real-ip")
-}
-
-/// Warns, once per process, of forwarded requests from a proxy that is not configured.
-fn unknown_proxy_warning(peer: IpAddr) {
-    static WARNED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
-    if !WARNED.swap(true, std::sync::atomic::Ordering::Relaxed) {
-        tracing::warn!(
-            %peer,
-            "authstar: a request from {peer} carries a forwarding header, but no trusted proxy is \
-             configured: its client is treated as unknown (not internal; failures count against \
-             {peer}). Configure your proxy's address with TrustedProxies::new (the demo's \
-             --trusted-proxies)"
-        );
-    }
-}
-
-/// The `for=` addresses of every `Forwarded` element, in order; `None` for one that is not an IP.
-fn forwarded_for(headers: &HeaderMap) -> Vec<Option<IpAddr>> {
-    let mut hops = Vec::new();
-    for value in headers.get_all(FORWARDED) {
-        let Ok(value) = value.to_str() else {
-            hops.push(None);
-            continue;
-        };
-        for element in value.split(',') {
-            let node = element.split(';').find_map(|pair| {
-                let (name, value) = pair.split_once('=')?;
-                name.trim()
-                    .eq_ignore_ascii_case("for")
-                    .then(|| value.trim())
-            });
-            // An element without `for=` tells nothing about the client: it breaks the chain.
-            hops.push(node.and_then(parse_node));
-        }
-    }
-    hops
-}
-
-/// An RFC 7239 §6 node: `192.0.2.60`, `"192.0.2.60:8080"`, `"[2001:db8::1]:4711"`.
-fn parse_node(node: &str) -> Option<IpAddr> {
-    let node = node
-        .strip_prefix('"')
-        .and_then(|n| n.strip_suffix('"'))
-        .unwrap_or(node);
-    if let Some(rest) = node.strip_prefix('[') {
-        let (address, _port) = rest.split_once(']')?;
-        return address.parse().ok();
-    }
-    let address = match node.split_once(':') {
-        Some((address, _port)) => address,
-        None => node,
-    };
-    address.parse().ok()
-}
-
-fn x_forwarded_for(headers: &HeaderMap) -> Vec<Option<IpAddr>> {
-    let mut hops = Vec::new();
-    for value in headers.get_all("x-forwarded-for") {
-        match value.to_str() {
-            Ok(value) => hops.extend(value.split(',').map(|hop| hop.trim().parse().ok())),
-            Err(_) => hops.push(None),
-        }
-    }
-    hops
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use http::header::FORWARDED;
     use proptest::prelude::*;
 
     fn proxies() -> TrustedProxies {
