@@ -1,5 +1,7 @@
-//! The demo's authenticators on the registry: Basic client credentials, API keys and the
-//! session cookie. Cache hits answer at once; everything else asks the registry's database.
+//! The demo's session-cookie authenticator on the registry (Basic client credentials and API
+//! keys are the registry's own: `Registry::client_secrets`, `Registry::api_keys`), and what
+//! stands behind a request for a websocket to check again. Cache hits answer at once;
+//! everything else asks the registry's database.
 
 use std::future::Future;
 use std::pin::Pin;

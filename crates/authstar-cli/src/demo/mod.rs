@@ -18,35 +18,33 @@
 //! | `GET /.well-known/oauth-authorization-server` | RFC 8414 metadata |
 //! | `GET/POST /admin/clients`, `DELETE /admin/clients/{id}`, `GET/POST /admin/keys`, `DELETE /admin/keys/{id}` | scope `admin`, not by session cookie: the registry as JSON (see `admin`) |
 //! | `GET /openapi.json`, `GET /docs` | OpenAPI document and Swagger UI (served locally) |
-
 //!
-//! The files: `auth` (the registry authenticators), [`session`] (the cookie), `routes` (the
+//! The files: `auth` (the session authenticator), [`session`] (the cookie), `oauth` (what the
+//! token, revocation and introspection endpoints decide), `metrics`, `routes` (the
 //! handlers, OpenAPI, metadata), [`server`] (serving with timeouts and limits); this one puts
 //! them together.
 
 mod admin;
 mod auth;
+mod metrics;
+mod oauth;
 mod routes;
 pub mod server;
 pub mod session;
 
 use std::convert::Infallible;
 use std::path::PathBuf;
-use std::sync::Arc;
 use std::time::Duration;
 
 use authstar::MethodSet;
 use authstar::credentials::dpop::DpopAuth;
 use authstar::network::{Networks, TrustedProxies};
 use authstar::throttle::FailureThrottle;
-use authstar::{AuthstarClient, AuthstarLayer, Client as _};
+use authstar::{AuthstarClient, AuthstarLayer};
 use authstar_axum::{RouteSecurity, peer_address};
 use authstar_jwt::dpop::{DpopNonces, DpopVerifier};
 use authstar_jwt::{JwtIssuer, JwtVerifier, SigningKey, jwks};
-use authstar_oauth2::{
-    AuthorizationServer, Endpoint, ErrorCode, Introspect, Issue, OAuth2TokenRequest, Revoke,
-    TokenBuilder, TokenError, TokenIntrospection, TokenIntrospector, TokenRevoker,
-};
+use authstar_oauth2::AuthorizationServer;
 use axum::Router;
 use axum::routing::{get, post};
 use axum_extra::extract::cookie::Key;
@@ -57,6 +55,7 @@ use utoipa_swagger_ui::SwaggerUi;
 
 use crate::registry::{Database, Registry, RegistryError};
 use auth::RegistrySession;
+pub use oauth::INTROSPECT_SCOPE;
 use routes::Websockets;
 pub use server::ServerLimits;
 pub use session::SESSION_COOKIE;
@@ -205,50 +204,6 @@ fn auth_layer(
         .map_err(|e| DemoError::Config(e.to_string()))
 }
 
-/// `POST /oauth2/token`: RFC 9068 JWTs for active clients, one client check per request (the
-/// layer's, on the registry); DPoP-bound to the proof's key when the request carries a `DPoP`
-/// proof.
-fn token_endpoint<M: MethodSet<AuthstarClient>>(
-    layer: &AuthstarLayer<AuthstarClient, M>,
-    registry: Registry,
-    issuer: JwtIssuer,
-    dpop: DpopVerifier,
-) -> Endpoint<AuthstarClient, Issue<impl TokenBuilder<AuthstarClient>>> {
-    let url = format!("{}{}", issuer.issuer(), authstar_oauth2::TOKEN_PATH);
-    let token_builder = move |request: OAuth2TokenRequest, _client: AuthstarClient| {
-        let issuer = issuer.clone();
-        let registry = registry.clone();
-        async move {
-            // The layer has just checked the client's secret (against the database, or its
-            // cache, which every instance drops when a revocation is seen); the revoked clients
-            // in memory close the rest, without a database read on the request path. A client
-            // revoked on another instance gets no token once this one has seen it (the poll,
-            // 250 ms), and a token issued before then is refused by every verifier that
-            // consults the registry: all tokens of a revoked client are.
-            if !registry.revocations_current() {
-                // Cut off from the database past the cache TTL: a client revoked elsewhere
-                // meanwhile would get a token here.
-                return Err(TokenError::new(
-                    ErrorCode::TemporarilyUnavailable,
-                    "the registry is unreachable; try again shortly",
-                )
-                .into());
-            }
-            if registry.is_revoked_client(&request.client_id) {
-                return Err(TokenError::new(
-                    ErrorCode::InvalidClient,
-                    "unknown client or wrong client secret",
-                )
-                .into());
-            }
-            issuer
-                .token_response(&request)
-                .map_err(authstar_oauth2::BoxError::from)
-        }
-    };
-    authstar_oauth2::token_endpoint(layer, token_builder).dpop(dpop, url)
-}
-
 /// The forwarding header trusted proxies write; the other one is ignored.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub enum ForwardedHeader {
@@ -275,100 +230,6 @@ impl std::str::FromStr for ForwardedHeader {
             ))
         }
     }
-}
-
-/// How many tokens one client may revoke: a burst, then one more per period. A revocation costs
-/// a database write and one change-log entry for every instance to read; a client revoking
-/// without bound would drive that for everyone. Per instance (each counts its own).
-const REVOCATIONS: authstar::throttle::Budget =
-    authstar::throttle::Budget::per_period(100, Duration::from_millis(100));
-
-/// `POST /oauth2/revoke` (RFC 7009): a client revokes one of its own access tokens by its
-/// `jti`, until its `exp`. An invalid, expired or already revoked token is answered `200`
-/// (§2.2); another client's token is refused, and stays valid. Past its budget
-/// ([`REVOCATIONS`]) a client is answered `503` with `Retry-After` (§2.2.1: the client retries;
-/// the token still exists meanwhile).
-fn revocation_endpoint<M: MethodSet<AuthstarClient>>(
-    layer: &AuthstarLayer<AuthstarClient, M>,
-    registry: Registry,
-    verifier: JwtVerifier,
-) -> Endpoint<AuthstarClient, Revoke<impl TokenRevoker<AuthstarClient>>> {
-    let budgets = Arc::new(authstar::throttle::MemoryStore::new(16_384));
-    let revoker = move |token: String, client: AuthstarClient| {
-        let (registry, verifier, budgets) = (registry.clone(), verifier.clone(), budgets.clone());
-        async move {
-            let Ok(claims) = verifier.claims(&token) else {
-                return Ok(());
-            };
-            if claims.client_id != client.client_id() {
-                return Err(authstar_oauth2::BoxError::from(TokenError::new(
-                    ErrorCode::UnauthorizedClient,
-                    "the token was issued to another client",
-                )));
-            }
-            let spent = authstar::throttle::ThrottleKey::Identity {
-                scheme: "revocation",
-                id: client.client_id(),
-            };
-            let now = std::time::Instant::now();
-            if authstar::throttle::ThrottleStore::locked(&*budgets, &spent, REVOCATIONS, now)
-                .is_some()
-            {
-                return Err(authstar_oauth2::BoxError::from(TokenError::new(
-                    ErrorCode::TemporarilyUnavailable,
-                    "too many revocations from this client; try again shortly",
-                )));
-            }
-            authstar::throttle::ThrottleStore::fail(&*budgets, &spent, REVOCATIONS, now);
-            registry
-                .revoke_token(&claims.jti, &claims.client_id, claims.exp)
-                .await
-                .map_err(|error| {
-                    tracing::warn!(%error, "authstar demo: a token revocation was not stored");
-                    authstar_oauth2::BoxError::from(TokenError::new(
-                        ErrorCode::TemporarilyUnavailable,
-                        "the revocation could not be stored; try again shortly",
-                    ))
-                })
-        }
-    };
-    authstar_oauth2::revocation_endpoint(layer, revoker)
-}
-
-/// The scope that lets a client introspect tokens issued to others (RFC 7662 §4 leaves who may
-/// ask to the server; resource servers are given it).
-pub const INTROSPECT_SCOPE: &str = "introspect";
-
-/// `POST /oauth2/introspect` (RFC 7662): a client holding the `introspect` scope (a resource
-/// server) learns what any token stands for; any other client only about its own tokens. The
-/// answer for a token that does not verify, expired, was revoked, or is another client's
-/// (asked without the scope) is `{"active": false}` and nothing else: no one learns whether a
-/// token they may not ask about is valid.
-fn introspection_endpoint<M: MethodSet<AuthstarClient>>(
-    layer: &AuthstarLayer<AuthstarClient, M>,
-    registry: Registry,
-    verifier: JwtVerifier,
-) -> Endpoint<AuthstarClient, Introspect<impl TokenIntrospector<AuthstarClient>>> {
-    let current = registry;
-    let introspector = move |token: String, caller: AuthstarClient| {
-        let answer = if !current.revocations_current() {
-            Err(TokenError::new(
-                ErrorCode::TemporarilyUnavailable,
-                "the registry is unreachable; try again shortly",
-            ))
-        } else {
-            let answer: TokenIntrospection = verifier.introspect(&token);
-            let allowed = caller.has_scope(INTROSPECT_SCOPE)
-                || answer.client_id.as_deref() == Some(caller.client_id());
-            Ok(if allowed {
-                answer
-            } else {
-                TokenIntrospection::inactive()
-            })
-        };
-        std::future::ready(answer)
-    };
-    authstar_oauth2::introspection_endpoint(layer, introspector)
 }
 
 /// `POST /session` and `DELETE /session`.
@@ -434,13 +295,22 @@ pub fn app(
         cookie_key: cookie_key.clone(),
     };
     let server = AuthorizationServer::builder(issuer_url)
-        .token(token_endpoint(&layer, registry.clone(), issuer, proofs))
-        .revocation(revocation_endpoint(
+        .token(oauth::token_endpoint(
+            &layer,
+            registry.clone(),
+            issuer,
+            proofs,
+        ))
+        .revocation(oauth::revocation_endpoint(
             &layer,
             registry.clone(),
             verifier.clone(),
         ))
-        .introspection(introspection_endpoint(&layer, registry.clone(), verifier))
+        .introspection(oauth::introspection_endpoint(
+            &layer,
+            registry.clone(),
+            verifier,
+        ))
         .jwks(&document)
         .scopes(["reports:read", "reports:export", "admin", INTROSPECT_SCOPE])
         .build()
@@ -525,72 +395,6 @@ pub fn first_start_lines(base: &str, client_id: &str, secret: &str, api_key: &st
     ]
 }
 
-/// Connections the metrics listener serves at once (more wait in the kernel's queue).
-const METRICS_CONNECTIONS: usize = 16;
-
-/// Installs a Prometheus recorder for the `metrics` facade and serves its text format at
-/// `GET /metrics` on `address`, a listener of its own: kept off the service's port, so what it
-/// tells (request counts, failure kinds) reaches only who can reach that address. Served by the
-/// same loop as the service, with the same timeouts and connection limits (a listener without
-/// them let 300 half-open sockets starve the service's own `accept` of file descriptors).
-/// Returns the address bound.
-async fn serve_metrics(
-    address: &str,
-    limits: ServerLimits,
-) -> Result<std::net::SocketAddr, DemoError> {
-    let handle = metrics_exporter_prometheus::PrometheusBuilder::new()
-        .install_recorder()
-        .map_err(|e| DemoError::Config(format!("cannot install the metrics recorder: {e}")))?;
-    let listener = tokio::net::TcpListener::bind(address)
-        .await
-        .map_err(|source| DemoError::Listen {
-            address: address.to_owned(),
-            source,
-        })?;
-    let local = listener.local_addr().map_err(|source| DemoError::Listen {
-        address: address.to_owned(),
-        source,
-    })?;
-    // Without the exporter's own listener, its histograms are drained by hand.
-    let upkeep = handle.clone();
-    tokio::spawn(async move {
-        let mut tick = tokio::time::interval(Duration::from_secs(5));
-        loop {
-            tick.tick().await;
-            upkeep.run_upkeep();
-        }
-    });
-    let router = axum::Router::new().route(
-        "/metrics",
-        axum::routing::get(move || {
-            let text = handle.render();
-            std::future::ready((
-                [(
-                    axum::http::header::CONTENT_TYPE,
-                    "text/plain; version=0.0.4; charset=utf-8",
-                )],
-                text,
-            ))
-        }),
-    );
-    // A scraper needs a connection or two: a few slots, apart from the service's, so the
-    // listener cannot take the process's file descriptors from the service.
-    let limits = ServerLimits {
-        max_connections: METRICS_CONNECTIONS,
-        max_connections_per_address: METRICS_CONNECTIONS,
-        ..limits
-    };
-    let service = limited(router, limits);
-    tokio::spawn(server::serve(
-        listener,
-        service,
-        limits,
-        Networks::default(),
-        std::future::pending(),
-    ));
-    Ok(local)
-}
-
 /// Runs the demo until Ctrl-C.
 pub async fn run(config: DemoConfig) -> Result<(), DemoError> {
     let proxies =
@@ -641,7 +445,7 @@ pub async fn run(config: DemoConfig) -> Result<(), DemoError> {
         );
     }
     if let Some(address) = &config.metrics_addr {
-        let metrics = serve_metrics(address, config.limits).await?;
+        let metrics = metrics::serve_metrics(address, config.limits).await?;
         println!("metrics on http://{metrics}/metrics");
     }
     println!("Swagger UI: {base}/docs");

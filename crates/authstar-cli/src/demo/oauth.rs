@@ -1,0 +1,155 @@
+//! The demo's authorization server on the registry: what its token, revocation and
+//! introspection endpoints decide (authstar-oauth2 does the HTTP, the client authentication
+//! and the error mapping).
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use authstar::MethodSet;
+use authstar::{AuthstarClient, AuthstarLayer, Client as _};
+use authstar_jwt::dpop::DpopVerifier;
+use authstar_jwt::{JwtIssuer, JwtVerifier};
+use authstar_oauth2::{
+    Endpoint, ErrorCode, Introspect, Issue, OAuth2TokenRequest, Revoke, TokenBuilder, TokenError,
+    TokenIntrospection, TokenIntrospector, TokenRevoker,
+};
+
+use crate::registry::Registry;
+
+/// `POST /oauth2/token`: RFC 9068 JWTs for active clients, one client check per request (the
+/// layer's, on the registry); DPoP-bound to the proof's key when the request carries a `DPoP`
+/// proof.
+pub(super) fn token_endpoint<M: MethodSet<AuthstarClient>>(
+    layer: &AuthstarLayer<AuthstarClient, M>,
+    registry: Registry,
+    issuer: JwtIssuer,
+    dpop: DpopVerifier,
+) -> Endpoint<AuthstarClient, Issue<impl TokenBuilder<AuthstarClient>>> {
+    let url = format!("{}{}", issuer.issuer(), authstar_oauth2::TOKEN_PATH);
+    let token_builder = move |request: OAuth2TokenRequest, _client: AuthstarClient| {
+        let issuer = issuer.clone();
+        let registry = registry.clone();
+        async move {
+            // The layer has just checked the client's secret (against the database, or its
+            // cache, which every instance drops when a revocation is seen); the revoked clients
+            // in memory close the rest, without a database read on the request path. A client
+            // revoked on another instance gets no token once this one has seen it (the poll,
+            // 250 ms), and a token issued before then is refused by every verifier that
+            // consults the registry: all tokens of a revoked client are.
+            if !registry.revocations_current() {
+                // Cut off from the database past the cache TTL: a client revoked elsewhere
+                // meanwhile would get a token here.
+                return Err(TokenError::new(
+                    ErrorCode::TemporarilyUnavailable,
+                    "the registry is unreachable; try again shortly",
+                )
+                .into());
+            }
+            if registry.is_revoked_client(&request.client_id) {
+                return Err(TokenError::new(
+                    ErrorCode::InvalidClient,
+                    "unknown client or wrong client secret",
+                )
+                .into());
+            }
+            issuer
+                .token_response(&request)
+                .map_err(authstar_oauth2::BoxError::from)
+        }
+    };
+    authstar_oauth2::token_endpoint(layer, token_builder).dpop(dpop, url)
+}
+
+/// How many tokens one client may revoke: a burst, then one more per period. A revocation costs
+/// a database write and one change-log entry for every instance to read; a client revoking
+/// without bound would drive that for everyone. Per instance (each counts its own).
+const REVOCATIONS: authstar::throttle::Budget =
+    authstar::throttle::Budget::per_period(100, Duration::from_millis(100));
+
+/// `POST /oauth2/revoke` (RFC 7009): a client revokes one of its own access tokens by its
+/// `jti`, until its `exp`. An invalid, expired or already revoked token is answered `200`
+/// (§2.2); another client's token is refused, and stays valid. Past its budget
+/// ([`REVOCATIONS`]) a client is answered `503` with `Retry-After` (§2.2.1: the client retries;
+/// the token still exists meanwhile).
+pub(super) fn revocation_endpoint<M: MethodSet<AuthstarClient>>(
+    layer: &AuthstarLayer<AuthstarClient, M>,
+    registry: Registry,
+    verifier: JwtVerifier,
+) -> Endpoint<AuthstarClient, Revoke<impl TokenRevoker<AuthstarClient>>> {
+    let budgets = Arc::new(authstar::throttle::MemoryStore::new(16_384));
+    let revoker = move |token: String, client: AuthstarClient| {
+        let (registry, verifier, budgets) = (registry.clone(), verifier.clone(), budgets.clone());
+        async move {
+            let Ok(claims) = verifier.claims(&token) else {
+                return Ok(());
+            };
+            if claims.client_id != client.client_id() {
+                return Err(authstar_oauth2::BoxError::from(TokenError::new(
+                    ErrorCode::UnauthorizedClient,
+                    "the token was issued to another client",
+                )));
+            }
+            let spent = authstar::throttle::ThrottleKey::Identity {
+                scheme: "revocation",
+                id: client.client_id(),
+            };
+            let now = std::time::Instant::now();
+            if authstar::throttle::ThrottleStore::locked(&*budgets, &spent, REVOCATIONS, now)
+                .is_some()
+            {
+                return Err(authstar_oauth2::BoxError::from(TokenError::new(
+                    ErrorCode::TemporarilyUnavailable,
+                    "too many revocations from this client; try again shortly",
+                )));
+            }
+            authstar::throttle::ThrottleStore::fail(&*budgets, &spent, REVOCATIONS, now);
+            registry
+                .revoke_token(&claims.jti, &claims.client_id, claims.exp)
+                .await
+                .map_err(|error| {
+                    tracing::warn!(%error, "authstar demo: a token revocation was not stored");
+                    authstar_oauth2::BoxError::from(TokenError::new(
+                        ErrorCode::TemporarilyUnavailable,
+                        "the revocation could not be stored; try again shortly",
+                    ))
+                })
+        }
+    };
+    authstar_oauth2::revocation_endpoint(layer, revoker)
+}
+
+/// The scope that lets a client introspect tokens issued to others (RFC 7662 §4 leaves who may
+/// ask to the server; resource servers are given it).
+pub const INTROSPECT_SCOPE: &str = "introspect";
+
+/// `POST /oauth2/introspect` (RFC 7662): a client holding the `introspect` scope (a resource
+/// server) learns what any token stands for; any other client only about its own tokens. The
+/// answer for a token that does not verify, expired, was revoked, or is another client's
+/// (asked without the scope) is `{"active": false}` and nothing else: no one learns whether a
+/// token they may not ask about is valid.
+pub(super) fn introspection_endpoint<M: MethodSet<AuthstarClient>>(
+    layer: &AuthstarLayer<AuthstarClient, M>,
+    registry: Registry,
+    verifier: JwtVerifier,
+) -> Endpoint<AuthstarClient, Introspect<impl TokenIntrospector<AuthstarClient>>> {
+    let current = registry;
+    let introspector = move |token: String, caller: AuthstarClient| {
+        let answer = if !current.revocations_current() {
+            Err(TokenError::new(
+                ErrorCode::TemporarilyUnavailable,
+                "the registry is unreachable; try again shortly",
+            ))
+        } else {
+            let answer: TokenIntrospection = verifier.introspect(&token);
+            let allowed = caller.has_scope(INTROSPECT_SCOPE)
+                || answer.client_id.as_deref() == Some(caller.client_id());
+            Ok(if allowed {
+                answer
+            } else {
+                TokenIntrospection::inactive()
+            })
+        };
+        std::future::ready(answer)
+    };
+    authstar_oauth2::introspection_endpoint(layer, introspector)
+}
