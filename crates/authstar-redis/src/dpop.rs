@@ -32,7 +32,8 @@ use futures_util::StreamExt as _;
 use redis::aio::ConnectionManager;
 use tokio::sync::mpsc;
 
-use crate::{RedisThrottleError, connect, hex, masked};
+use crate::wire::hex;
+use crate::{RedisThrottleError, connect, masked};
 
 /// Accepted proofs waiting to be published; beyond this, they are remembered locally only.
 const QUEUE: usize = 8192;

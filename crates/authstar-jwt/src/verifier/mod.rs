@@ -16,7 +16,9 @@ use authstar::{Authenticator, AuthstarClient, BearerToken, Client, Started, Verd
 use jsonwebtoken::{Algorithm, Validation};
 
 pub use builder::JwtVerifierBuilder;
-use cache::{Binding, Kept, KeyRef, Stamp, TokenCache};
+#[cfg(feature = "remote")]
+use cache::KeyRef;
+use cache::{Binding, Kept, Stamp, TokenCache};
 use header::{check_crit, rejection};
 pub use issuers::Issuers;
 
