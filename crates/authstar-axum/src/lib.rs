@@ -10,7 +10,7 @@
 //! | `Annotated[Client, Security(rs.authenticated)]` | [`Authenticated<C>`] extractor |
 //! | `Security(rs.scopes, scopes=[...])` | `security.scopes_any([...])`, `scopes_all`, [`Scoped`] |
 //! | `Security(rs.internal)` | `.route_layer(security.internal())` |
-//! | `rs.oauth2_token_endpoint(token_builder, on_auth_basic)` | [`RouteSecurity::oauth2_token_endpoint`] |
+//! | `rs.oauth2_token_endpoint(token_builder, on_auth_basic)` | `authstar_oauth2::token_endpoint(&layer, token_builder)`, mounted by [`authorization_server`] |
 //! | `rs.openapi_api_key()`, `openapi_http_basic()`, `openapi_oauth2_client_credentials()` | `openapi::SecuritySchemes` (feature `openapi`) |
 //!
 //! Unauthenticated requests get 401 with a `WWW-Authenticate` challenge per scheme the layer

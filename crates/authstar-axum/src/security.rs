@@ -320,12 +320,12 @@ pub fn peer_address(extensions: &Extensions) -> Option<IpAddr> {
 
 /// The path the client sent, before `Router::nest` or `nest_service` took a prefix off
 /// (axum's [`OriginalUri`](axum::extract::OriginalUri)), for
-/// [`DpopAuth::path_from`](authstar::credentials::dpop::DpopAuth::path_from): a DPoP layer
+/// [`DpopAuth::path_from`](authstar::DpopAuth::path_from): a DPoP layer
 /// inside a nested router needs it, as proofs name the whole path. The request's own path
 /// where axum kept none.
 ///
 /// ```
-/// use authstar::credentials::dpop::DpopAuth;
+/// use authstar::DpopAuth;
 /// # use authstar::credentials::dpop::{DpopToken, ProofError, ProofVerifier};
 /// # struct Proofs;
 /// # impl ProofVerifier for Proofs {

@@ -4,7 +4,8 @@
 //! proofs here are checked by a stand-in `ProofVerifier` (authstar-jwt's is tested with real
 //! signatures in its own crate); what is under test is the wiring.
 
-use authstar::credentials::dpop::{DpopAuth, DpopToken, ProofError, ProofVerifier};
+use authstar::DpopAuth;
+use authstar::credentials::dpop::{DpopToken, ProofError, ProofVerifier};
 use authstar::{AuthstarClient, AuthstarLayer};
 use authstar_axum::{Authenticated, RouteSecurity};
 use axum::Router;

@@ -19,7 +19,7 @@ use axum::Router;
 use axum::routing::get;
 use tower_layer::Layer as _;
 
-use authstar::credentials::dpop::DpopAuth;
+use authstar::DpopAuth;
 use authstar_jwt::dpop::DpopVerifier;
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;

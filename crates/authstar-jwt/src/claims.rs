@@ -65,7 +65,7 @@ pub enum InvalidToken {
     /// The header has a `crit` member: it names extensions this library does not understand
     /// (RFC 7515 §4.1.11).
     CriticalExtension,
-    /// Revoked: the token itself, or its client (see [`JwtVerifier::revocations`]).
+    /// Revoked: the token itself, or its client (see [`JwtVerifierBuilder::revocations`](crate::JwtVerifierBuilder::revocations)).
     Revoked,
     /// A sender-constrained token (a `cnf` claim: DPoP or mTLS-bound) presented as a bearer
     /// token: whoever holds it without the key must not use it (RFC 9449 §7.2).
@@ -74,7 +74,7 @@ pub enum InvalidToken {
     /// thumbprint, or the token is not DPoP-bound).
     KeyMismatch,
     /// Not a verdict on the token: the revocations the verifier consults are out of date
-    /// ([`Revocations::is_current`]), so no token is vouched for. As an authenticator the
+    /// ([`Revocations::is_current`](crate::Revocations::is_current)), so no token is vouched for. As an authenticator the
     /// verifier answers this as a backend error (`Verdict::Unavailable`: 503), never a 401.
     RevocationsUnknown,
 }
@@ -113,7 +113,7 @@ pub struct TokenStamp<'a> {
     pub iat: u64,
 }
 
-/// The longest clock leeway a verifier takes ([`JwtVerifier::leeway`]): 5 minutes, what a
+/// The longest clock leeway a verifier takes ([`JwtVerifierBuilder::leeway`](crate::JwtVerifierBuilder::leeway)): 5 minutes, what a
 /// revocation store keeps a revoked token past its `exp` (`authstar-registry` does).
 pub const MAX_LEEWAY: Duration = Duration::from_secs(300);
 

@@ -5,7 +5,7 @@
 
 use std::net::SocketAddr;
 
-use authstar::credentials::dpop::DpopAuth;
+use authstar::DpopAuth;
 use authstar::{AuthstarClient, AuthstarLayer, Outcome};
 use authstar_jwt::dpop::{DpopVerifier, access_token_hash, thumbprint};
 use authstar_jwt::{JwtIssuer, JwtVerifier, SigningKey, unix_now};

@@ -3,7 +3,7 @@
 //! DPoP-bound JWT with a real proof (signed by jsonwebtoken, naming `POST` and the method's URL).
 //! Refusals are `UNAUTHENTICATED` with the RFC 6750 / RFC 9449 challenge as metadata.
 
-use authstar::credentials::dpop::DpopAuth;
+use authstar::DpopAuth;
 use authstar::{AuthstarClient, AuthstarLayer};
 use authstar_jwt::dpop::{DpopVerifier, access_token_hash, thumbprint};
 use authstar_jwt::{JwtIssuer, JwtVerifier, SigningKey, unix_now};

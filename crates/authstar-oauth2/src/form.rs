@@ -6,12 +6,37 @@ use std::fmt;
 
 use authstar::Client;
 use http::HeaderValue;
+use serde::{Deserialize, Serialize};
 
-use crate::token::OAuth2TokenRequest;
 use crate::{ErrorCode, TokenError};
 
 /// The grant type the token endpoint implements (RFC 6749 §4.4).
 pub(crate) const CLIENT_CREDENTIALS: &str = "client_credentials";
+
+/// A validated token request, handed to the token builder (the Python package's `OAuth2TokenRequest`).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OAuth2TokenRequest {
+    /// Always `client_credentials` here.
+    pub grant_type: String,
+    /// The authenticated client's id.
+    pub client_id: String,
+    /// The scopes to grant: those requested, or all of the client's.
+    pub scopes: Vec<String>,
+    /// The `scope` parameter as sent, if any.
+    pub requested_scope: Option<String>,
+    /// The RFC 7638 thumbprint of the key whose valid `DPoP` proof came with the request: the
+    /// token must be bound to it (`cnf.jkt`, `token_type: DPoP`; RFC 9449 §5). `None` for a
+    /// bearer token.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dpop_jkt: Option<String>,
+}
+
+impl OAuth2TokenRequest {
+    /// The granted scopes as a space-delimited `scope` value, `None` when there are none.
+    pub fn scope(&self) -> Option<String> {
+        (!self.scopes.is_empty()).then(|| self.scopes.join(" "))
+    }
+}
 
 /// The token request's form parameters, read strictly. Unknown parameters are ignored
 /// (RFC 6749 §3.2); empty ones count as omitted (§3.1).

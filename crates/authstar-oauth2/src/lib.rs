@@ -70,13 +70,13 @@ pub use endpoint::{
     DEFAULT_BODY_LIMIT, Endpoint, introspection_endpoint, revocation_endpoint, token_endpoint,
 };
 pub use error::{ErrorCode, TokenError};
-#[doc(hidden)]
-pub use form::TokenRequestForm;
 pub use form::is_scope_token;
+#[doc(hidden)]
+pub use form::{OAuth2TokenRequest, TokenRequestForm};
 pub use introspection::{Confirmation, Introspect, TokenIntrospection, TokenIntrospector};
 pub use revocation::{Revoke, TokenRevoker};
 pub use server::{
     AuthorizationServer, AuthorizationServerBuilder, INTROSPECTION_PATH, JWKS_PATH, METADATA_PATH,
     REVOCATION_PATH, ServerError, TOKEN_PATH,
 };
-pub use token::{Issue, OAuth2TokenRequest, OAuth2TokenResponse, TokenBuilder};
+pub use token::{Issue, OAuth2TokenResponse, TokenBuilder};

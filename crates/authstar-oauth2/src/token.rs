@@ -11,32 +11,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::TokenError;
 use crate::action::{Action, Answer, private};
-use crate::form::TokenRequestForm;
-
-/// A validated token request, handed to the token builder (the Python package's `OAuth2TokenRequest`).
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct OAuth2TokenRequest {
-    /// Always `client_credentials` here.
-    pub grant_type: String,
-    /// The authenticated client's id.
-    pub client_id: String,
-    /// The scopes to grant: those requested, or all of the client's.
-    pub scopes: Vec<String>,
-    /// The `scope` parameter as sent, if any.
-    pub requested_scope: Option<String>,
-    /// The RFC 7638 thumbprint of the key whose valid `DPoP` proof came with the request: the
-    /// token must be bound to it (`cnf.jkt`, `token_type: DPoP`; RFC 9449 §5). `None` for a
-    /// bearer token.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub dpop_jkt: Option<String>,
-}
-
-impl OAuth2TokenRequest {
-    /// The granted scopes as a space-delimited `scope` value, `None` when there are none.
-    pub fn scope(&self) -> Option<String> {
-        (!self.scopes.is_empty()).then(|| self.scopes.join(" "))
-    }
-}
+use crate::form::{OAuth2TokenRequest, TokenRequestForm};
 
 /// A successful token response (RFC 6749 §5.1; the Python package's `OAuth2TokenResponse`). Optional
 /// members are omitted when absent; `Debug` never shows the tokens.

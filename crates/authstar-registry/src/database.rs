@@ -144,7 +144,7 @@ pub struct RegistryBuilder {
 
 impl RegistryBuilder {
     /// The secrets file (the pepper, the cookie and signing keys). Default for SQLite:
-    /// [`secrets_path`] of the database file; required for PostgreSQL, and the same file for
+    /// [`secrets_path`](crate::secrets_path) of the database file; required for PostgreSQL, and the same file for
     /// every instance.
     pub fn secrets(mut self, path: impl Into<PathBuf>) -> Self {
         self.secrets = Some(path.into());
@@ -152,7 +152,7 @@ impl RegistryBuilder {
     }
 
     /// How long successful authentications are cached (default 30 s, at most
-    /// [`MAX_CACHE_TTL`], `0` for no cache). A revocation drops the caches of every instance
+    /// [`MAX_CACHE_TTL`](crate::MAX_CACHE_TTL), `0` for no cache). A revocation drops the caches of every instance
     /// within the poll interval; the TTL bounds how long an answer outlives an unreachable
     /// database.
     pub fn cache_ttl(mut self, ttl: Duration) -> Self {
@@ -161,7 +161,7 @@ impl RegistryBuilder {
     }
 
     /// How often to ask the database whether anything was revoked (default
-    /// [`DEFAULT_REVOCATION_POLL`], at least 10 ms). `Duration::ZERO` turns the poll off, for
+    /// [`DEFAULT_REVOCATION_POLL`](crate::DEFAULT_REVOCATION_POLL), at least 10 ms). `Duration::ZERO` turns the poll off, for
     /// one-shot tools (such as the `authstar clients` commands) that exit before another
     /// process's revocation could matter to them; a server must keep it.
     pub fn revocation_poll(mut self, interval: Duration) -> Self {
@@ -172,7 +172,7 @@ impl RegistryBuilder {
         self
     }
 
-    /// How long one database call may take (default [`DEFAULT_CALL_TIMEOUT`]).
+    /// How long one database call may take (default [`DEFAULT_CALL_TIMEOUT`](crate::store::DEFAULT_CALL_TIMEOUT)).
     pub fn call_timeout(mut self, timeout: Duration) -> Self {
         self.call_timeout = timeout;
         self
@@ -252,7 +252,7 @@ impl RegistryBuilder {
             // a server's knowledge ages from its last successful poll.
             // One poll is two calls of up to the call timeout each: a slow but healthy poll
             // must not make the view stale.
-            sync: sync::SyncState::new((!self.poll.is_zero()).then(|| {
+            sync: crate::registry::SyncState::new((!self.poll.is_zero()).then(|| {
                 self.cache_ttl.max(MIN_REVOCATION_STALENESS).max(
                     self.poll
                         .saturating_add(self.call_timeout.saturating_mul(2)),

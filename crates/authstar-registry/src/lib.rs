@@ -2,7 +2,7 @@
 //!
 //! OAuth2 clients and API keys for authstar: create, list, revoke and verify them, on embedded
 //! SQLite (the default) or on PostgreSQL shared by several instances. Async; the engines sit
-//! behind the [`Store`] trait.
+//! behind the [`Store`](store::Store) trait.
 //!
 //! ```
 //! use authstar_registry::Registry;

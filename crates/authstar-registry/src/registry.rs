@@ -5,7 +5,7 @@ use std::fmt;
 use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use authstar::AuthstarClient;
 use base64::Engine as _;
@@ -18,7 +18,7 @@ use crate::revocations::RevocationSet;
 use crate::store::{self, DEFAULT_CALL_TIMEOUT, Store, Usage};
 use crate::usage::UsageRecorder;
 use crate::{
-    DEFAULT_REVOCATION_POLL, Database, RegistryBuilder, RegistryError, ServerSecrets, now, sync,
+    DEFAULT_REVOCATION_POLL, Database, RegistryBuilder, RegistryError, ServerSecrets, now,
 };
 
 /// The registry: a [`Store`], its secrets file, and caches in front. Cheap to clone.
@@ -49,7 +49,7 @@ pub(crate) struct Shared {
     /// Revoked tokens and clients, for token verifiers.
     pub(crate) revoked: RevocationSet,
     /// How current that is.
-    pub(crate) sync: sync::SyncState,
+    pub(crate) sync: SyncState,
 }
 
 /// A cache entry's key: what kind of secret, and whose.
@@ -295,5 +295,38 @@ impl Registry {
     /// Whether the registry has no client yet.
     pub async fn is_empty(&self) -> Result<bool, RegistryError> {
         Ok(self.shared.store.count_clients().await? == 0)
+    }
+}
+
+/// When this process last heard from its database.
+pub(crate) struct SyncState {
+    epoch: Instant,
+    /// Milliseconds since `epoch` at the last successful poll.
+    synced_ms: AtomicU64,
+    /// How old the view may be; `None` for a registry that does not poll.
+    max_staleness: Option<Duration>,
+}
+
+impl SyncState {
+    pub(crate) fn new(max_staleness: Option<Duration>) -> Self {
+        Self {
+            epoch: Instant::now(),
+            synced_ms: AtomicU64::new(0),
+            max_staleness,
+        }
+    }
+
+    pub(crate) fn synced(&self) {
+        let ms = u64::try_from(self.epoch.elapsed().as_millis()).unwrap_or(u64::MAX);
+        self.synced_ms.store(ms, Ordering::Release);
+    }
+
+    /// Whether what this process knows of revocations is recent enough to answer from.
+    pub(crate) fn is_current(&self) -> bool {
+        let Some(limit) = self.max_staleness else {
+            return true;
+        };
+        let synced = Duration::from_millis(self.synced_ms.load(Ordering::Acquire));
+        self.epoch.elapsed().saturating_sub(synced) <= limit
     }
 }

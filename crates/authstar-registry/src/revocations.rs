@@ -149,7 +149,7 @@ impl Registry {
     }
 
     /// Whether what this registry knows of revocations is current: it heard from its database
-    /// within its cache TTL (at least [`MIN_REVOCATION_STALENESS`], and at least one poll
+    /// within its cache TTL (at least [`MIN_REVOCATION_STALENESS`](crate::MIN_REVOCATION_STALENESS), and at least one poll
     /// interval plus two call timeouts: what one slow poll may take). While the database is
     /// unreachable, cached client and key checks keep working until their TTL; a token
     /// verifier consulting this registry must not accept tokens longer than that either (a
@@ -163,7 +163,7 @@ impl Registry {
 
 /// Tokens revoked through [`Registry::revoke_token`] and the tokens of revoked clients, from
 /// memory (reloaded when the revision moves): hand a registry to
-/// [`JwtVerifier::revocations`](authstar_jwt::JwtVerifier::revocations).
+/// [`JwtVerifierBuilder::revocations`](authstar_jwt::JwtVerifierBuilder::revocations).
 impl authstar_jwt::Revocations for Registry {
     fn is_revoked(&self, token: &authstar_jwt::TokenStamp<'_>) -> bool {
         self.shared.revoked.is_revoked(token)

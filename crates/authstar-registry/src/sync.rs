@@ -8,8 +8,8 @@
 //! and says so ([`Registry::revocations_current`](crate::Registry::revocations_current)).
 
 use std::sync::Weak;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::{Duration, Instant};
+
+use std::time::Duration;
 
 use crate::now;
 use crate::registry::Shared;
@@ -25,39 +25,6 @@ const SWEEP_EVERY: u32 = 240;
 /// that long after its `exp`, so a revocation is kept that much longer.
 pub(crate) fn kept_since(now: u64) -> u64 {
     now.saturating_sub(REVOKED_KEPT_PAST_EXP)
-}
-
-/// When this process last heard from its database.
-pub(crate) struct SyncState {
-    epoch: Instant,
-    /// Milliseconds since `epoch` at the last successful poll.
-    synced_ms: AtomicU64,
-    /// How old the view may be; `None` for a registry that does not poll.
-    max_staleness: Option<Duration>,
-}
-
-impl SyncState {
-    pub(crate) fn new(max_staleness: Option<Duration>) -> Self {
-        Self {
-            epoch: Instant::now(),
-            synced_ms: AtomicU64::new(0),
-            max_staleness,
-        }
-    }
-
-    fn synced(&self) {
-        let ms = u64::try_from(self.epoch.elapsed().as_millis()).unwrap_or(u64::MAX);
-        self.synced_ms.store(ms, Ordering::Release);
-    }
-
-    /// Whether what this process knows of revocations is recent enough to answer from.
-    pub(crate) fn is_current(&self) -> bool {
-        let Some(limit) = self.max_staleness else {
-            return true;
-        };
-        let synced = Duration::from_millis(self.synced_ms.load(Ordering::Acquire));
-        self.epoch.elapsed().saturating_sub(synced) <= limit
-    }
 }
 
 /// Polls the revision until the registry is dropped, and applies what changed. A failed step

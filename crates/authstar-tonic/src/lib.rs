@@ -4,7 +4,7 @@
 //! service speaking gRPC), deciding through the same [`Guards`] as authstar-axum's route
 //! guards (authenticated, scopes any or all, the admin bypass) and answering in gRPC statuses.
 //!
-//! The [`AuthstarLayer`](authstar::AuthstarLayer) itself needs no adapter: it runs in front of
+//! The [`AuthstarLayer`] itself needs no adapter: it runs in front of
 //! a tonic server as it does in front of axum (`Server::builder().layer(layer)`), reads
 //! credentials from the metadata (`authorization`, `x-api-key`), and answers a gRPC caller with
 //! a trailers-only status: `UNAUTHENTICATED` (16) for a 401, `PERMISSION_DENIED` (7) for a 403,
@@ -313,7 +313,8 @@ where
 #[cfg(test)]
 mod tests {
     use super::*;
-    use authstar::credentials::dpop::{DpopAuth, DpopToken, ProofError, ProofVerifier};
+    use authstar::DpopAuth;
+    use authstar::credentials::dpop::{DpopToken, ProofError, ProofVerifier};
     use authstar::{AuthMethod, AuthstarClient, BearerToken, Outcome};
     use http::StatusCode;
     use http::header::WWW_AUTHENTICATE;

@@ -347,7 +347,8 @@ async fn a_handler_reads_the_client_and_a_guarded_method_needs_its_scope() {
 /// checks are authstar-jwt's, tested there.)
 #[tokio::test]
 async fn rfc9449_dpop_bound_tokens_over_grpc() {
-    use authstar::credentials::dpop::{DpopAuth, DpopToken, ProofError, ProofVerifier};
+    use authstar::DpopAuth;
+    use authstar::credentials::dpop::{DpopToken, ProofError, ProofVerifier};
     struct ExactRequest;
     impl ProofVerifier for ExactRequest {
         fn verify_proof(

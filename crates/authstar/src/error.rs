@@ -30,7 +30,7 @@ pub enum ConfigError {
     /// The realm cannot be sent in a quoted-string.
     #[error("the realm must be printable ASCII (RFC 9110 quoted-string)")]
     InvalidRealm,
-    /// The origin given to [`DpopAuth::origin`](crate::credentials::dpop::DpopAuth::origin) is not
+    /// The origin given to [`DpopAuth::origin`](crate::DpopAuth::origin) is not
     /// `scheme://host[:port]`.
     #[error(
         "DPoP origin {0:?} is not an origin: write scheme://host[:port], such as https://api.example.com"

@@ -20,7 +20,7 @@ pub type BoxAuthstarLayer<C> = AuthstarLayer<C, BoxMethods<C>>;
 /// The tower [`Layer`] that authenticates requests (the Python package's `AuthstarMiddleware`).
 ///
 /// Build it with [`AuthstarLayer::builder`], wrap your service with it, and read the result
-/// from the request extensions ([`Outcome`](crate::Outcome), [`client`](crate::client)).
+/// from the request extensions ([`Outcome`](crate::Outcome), [`Outcome::client_in`](crate::Outcome::client_in)).
 ///
 /// ```
 /// use authstar::{AuthstarClient, AuthstarLayer, BearerToken};

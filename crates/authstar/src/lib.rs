@@ -69,9 +69,9 @@
 //!
 //! ## When an authenticator fails
 //!
-//! A backend error is not the client's fault. [`BackendErrorPolicy`] chooses, when the layer is
-//! built, between continuing anonymously (the seed's behaviour) and answering 503 with
-//! `Retry-After`. Either way one `tracing` event records the method and the error, never the
+//! A backend error is not the client's fault. The layer continues anonymously by default (as the Python package authstar 0.0.5 does);
+//! [`unavailable_on_backend_error`](AuthstarLayerBuilder::unavailable_on_backend_error) makes it
+//! answer 503 with `Retry-After` instead. Either way one `tracing` event records the method and the error, never the
 //! credential.
 //!
 //! [tower]: https://docs.rs/tower
@@ -118,6 +118,7 @@ pub use future::ResponseFuture;
 pub use guard::{Guards, Refusal};
 pub use layer::{AuthstarLayer, BoxAuthstarLayer};
 pub use method::MethodSet;
+pub use method::dpop::DpopAuth;
 pub use method::header::HeaderAuth;
 pub use outcome::{Attempt, AuthMethod, Failure, LayerId, Malformed, Outcome};
 pub use service::AuthstarMiddleware;

@@ -6,7 +6,8 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
-use authstar::credentials::dpop::{DpopAuth, DpopToken, ProofError, ProofVerifier};
+use authstar::DpopAuth;
+use authstar::credentials::dpop::{DpopToken, ProofError, ProofVerifier};
 use authstar::throttle::{Budget, FailureThrottle};
 use authstar::{
     Authenticator, AuthstarClient, AuthstarLayer, BasicCredentials, BearerToken, HeaderAuth,

@@ -36,8 +36,8 @@ use std::convert::Infallible;
 use std::path::PathBuf;
 use std::time::Duration;
 
+use authstar::DpopAuth;
 use authstar::MethodSet;
-use authstar::credentials::dpop::DpopAuth;
 use authstar::network::{Networks, TrustedProxies};
 use authstar::throttle::FailureThrottle;
 use authstar::{AuthstarClient, AuthstarLayer};

@@ -86,9 +86,9 @@ impl quick_cache::Lifecycle<ProofId, u64> for Forgetting {
     }
 }
 
-/// Where a [`DpopVerifier`] announces the proofs it accepted, so that other instances refuse
+/// Where a [`DpopVerifier`](super::DpopVerifier) announces the proofs it accepted, so that other instances refuse
 /// them too (authstar-redis's `RedisProofReplays` publishes them); they hand what they hear to
-/// [`DpopVerifier::heard`].
+/// [`DpopVerifier::heard`](super::DpopVerifier::heard).
 pub trait ReplayShare: Send + Sync + 'static {
     /// A proof was accepted here; it stays unusable until `until` (Unix seconds). Called on
     /// the request path: queue it, never wait.

@@ -59,7 +59,7 @@ impl<C, A, H, R> AuthstarLayerBuilder<C, Methods<A, H, R>> {
     /// assert_eq!(layer.info().methods(), [AuthMethod::Bearer]);
     /// ```
     ///
-    /// Each method is configured once ([`ConfigError::DuplicateMethod`]); for tokens of several
+    /// Each method is configured once ([`ConfigError::DuplicateMethod`](crate::ConfigError::DuplicateMethod)); for tokens of several
     /// kinds (your own and an identity provider's), chain their authenticators with
     /// [`Authenticator::or`].
     pub fn on_auth_bearer<F, Fut>(

@@ -15,17 +15,18 @@
 //!
 //! The URL a proof must name (`htu`) is the request's scheme, host and path as the client
 //! addressed them. Behind a proxy or a TLS terminator the server cannot see them: configure the
-//! public origin ([`DpopAuth::origin`]), or let the proxy report it: with the layer's
+//! public origin ([`DpopAuth::origin`](crate::DpopAuth::origin)), or let the proxy report it: with the layer's
 //! [`trusted_proxies`](crate::AuthstarLayerBuilder::trusted_proxies) and
 //! [`peer_address`](crate::AuthstarLayerBuilder::peer_address), the origin a trusted proxy
 //! names (`X-Forwarded-Proto` and `X-Forwarded-Host`, or `Forwarded`) is believed; or derive it
-//! yourself ([`DpopAuth::origin_from`]). Otherwise the request's own URI (HTTP/2's `:scheme`
+//! yourself ([`DpopAuth::origin_from`](crate::DpopAuth::origin_from)). Otherwise the request's own URI (HTTP/2's `:scheme`
 //! and `:authority`) or `http://` and its `Host` are used. The path is the request's,
 //! unless a router shortened it (axum's `nest`): then say where the client's path is
-//! ([`DpopAuth::path_from`]).
+//! ([`DpopAuth::path_from`](crate::DpopAuth::path_from)).
 //!
 //! ```
-//! use authstar::credentials::dpop::{DpopAuth, DpopToken, ProofError, ProofVerifier};
+//! use authstar::DpopAuth;
+//! use authstar::credentials::dpop::{DpopToken, ProofError, ProofVerifier};
 //! use authstar::{AuthstarClient, AuthstarLayer};
 //!
 //! struct Proofs;
@@ -69,7 +70,6 @@ use http::{HeaderName, HeaderValue, Method};
 
 use crate::RequestHead;
 use crate::credentials::bearer::BearerToken;
-pub use crate::method::dpop::DpopAuth;
 
 /// The `DPoP` request header carrying the proof (RFC 9449 §4.1).
 pub(crate) static DPOP: HeaderName = HeaderName::from_static("dpop");

@@ -167,7 +167,7 @@ impl TrustedProxies {
     /// wrote), or the last `Forwarded` element's `proto` and `host`, whichever header is
     /// configured. `None` when the peer is not a trusted proxy, or the proxy sent no valid
     /// scheme (`http`, `https`) and host: then the request's own URI and `Host` are what count.
-    /// For the URL a DPoP proof must name ([`DpopAuth::origin_from`](crate::credentials::dpop::DpopAuth::origin_from)).
+    /// For the URL a DPoP proof must name ([`DpopAuth::origin_from`](crate::DpopAuth::origin_from)).
     ///
     /// ```
     /// use authstar::network::{Networks, TrustedProxies};

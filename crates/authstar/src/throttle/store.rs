@@ -162,7 +162,7 @@ impl fmt::Display for Digest<'_> {
 }
 
 impl fmt::Display for ThrottleKey<'_> {
-    /// An address as it is; an identity by its [digest](FailureThrottle::identity_digest),
+    /// An address as it is; an identity by its [digest](super::FailureThrottle::identity_digest),
     /// never its value.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
