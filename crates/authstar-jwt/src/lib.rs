@@ -47,6 +47,8 @@ mod metrics;
 mod profile;
 #[cfg(feature = "remote")]
 mod remote;
+#[cfg(feature = "testing")]
+pub mod testing;
 mod verifier;
 
 pub use claims::{

@@ -11,6 +11,7 @@
 //!   [`max_body_bytes`](RemoteJwksBuilder::max_body_bytes) (default 256 KiB) is refused.
 
 use std::fmt;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant};
 
@@ -31,6 +32,9 @@ struct Inner {
     max_body: usize,
     keys: RwLock<Arc<KeySet>>,
     last_attempt: Mutex<Option<Instant>>,
+    /// Fetches started so far: a caller that waited for a refresh in flight uses its result
+    /// instead of fetching again.
+    attempts: AtomicU64,
     fetched_at: Mutex<Option<Instant>>,
     refresh: tokio::sync::Mutex<()>,
     min_refresh_interval: Duration,
@@ -108,6 +112,7 @@ impl RemoteJwksBuilder {
                 max_body: self.max_body,
                 keys: RwLock::new(Arc::new(KeySet::default())),
                 last_attempt: Mutex::new(None),
+                attempts: AtomicU64::new(0),
                 fetched_at: Mutex::new(None),
                 refresh: tokio::sync::Mutex::new(()),
                 min_refresh_interval: self.min_refresh_interval,
@@ -149,9 +154,9 @@ impl RemoteJwks {
             && self.may_refresh()
             && let Ok(runtime) = tokio::runtime::Handle::try_current()
         {
-            let this = self.clone();
+            let (this, seen) = (self.clone(), self.attempts());
             runtime.spawn(async move {
-                let _ = this.refresh_once().await;
+                let _ = this.refresh_once(seen).await;
             });
         }
         match self.inner.keys.read() {
@@ -173,10 +178,15 @@ impl RemoteJwks {
         self.fetch().await
     }
 
-    /// Refreshes unless another caller refreshed within the minimum interval.
-    async fn refresh_once(&self) -> Result<usize, JwtError> {
+    fn attempts(&self) -> u64 {
+        self.inner.attempts.load(Ordering::Acquire)
+    }
+
+    /// Refreshes unless another caller started a fetch since this one saw `seen` fetches (it
+    /// shares that fetch's result), or refreshed within the minimum interval.
+    async fn refresh_once(&self, seen: u64) -> Result<usize, JwtError> {
         let _single_flight = self.inner.refresh.lock().await;
-        if !self.may_refresh() {
+        if self.attempts() != seen || !self.may_refresh() {
             return Ok(self.current_len());
         }
         self.fetch().await
@@ -188,6 +198,7 @@ impl RemoteJwks {
 
     async fn fetch(&self) -> Result<usize, JwtError> {
         *lock(&self.inner.last_attempt) = Some(Instant::now());
+        self.inner.attempts.fetch_add(1, Ordering::AcqRel);
         let result = fetch_json::<JwkSet>(&self.inner.http, &self.inner.url, self.inner.max_body)
             .await
             .map_err(|e| match e {
@@ -221,9 +232,10 @@ impl RemoteJwks {
     /// unknown.
     pub(crate) async fn keys_for(&self, token: &str) -> Arc<KeySet> {
         let kid = jsonwebtoken::decode_header(token).ok().and_then(|h| h.kid);
+        let seen = self.attempts();
         let known = self.current().find(kid.as_deref()).is_some();
         if !known {
-            let _ = self.refresh_once().await;
+            let _ = self.refresh_once(seen).await;
         }
         self.current()
     }
