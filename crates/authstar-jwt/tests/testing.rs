@@ -2,9 +2,7 @@
 //! its issuer URL, verifies its tokens over a real socket, follows a key rotation.
 #![cfg(feature = "testing")]
 
-use authstar::{
-    Authenticator as _, AuthstarClient, AuthstarLayer, BearerToken, Client as _, Verdict,
-};
+use authstar::{Authenticator as _, AuthstarClient, AuthstarLayer, BearerToken, Verdict};
 use authstar_jwt::testing::FakeProvider;
 use std::time::Duration;
 
