@@ -1,6 +1,7 @@
 //! The registry as authstar authenticators, each plugged into the layer in one line: client
 //! secrets for `Authorization: Basic` (and so for the token endpoint), API keys for
-//! `X-API-Key`; and its signing key, for the tokens it issues.
+//! `X-API-Key`; its tokens: the signing key, a token endpoint builder ([`RegistryTokens`]) and
+//! the verifier of what it issued.
 //!
 //! ```
 //! use authstar::{AuthstarClient, AuthstarLayer};
@@ -15,8 +16,9 @@
 //!     .on_auth_header(registry.api_keys())
 //!     .build()
 //!     .unwrap();
-//! let issuer = registry.issuer("https://as.example").unwrap();
-//! # let _ = (layer, issuer);
+//! let tokens = authstar_oauth2::token_endpoint(&layer, registry.tokens("https://as.example").unwrap());
+//! let verifier = registry.token_verifier("https://as.example").unwrap().build();
+//! # let _ = (tokens, verifier);
 //! # drop(registry);
 //! # let _ = std::fs::remove_dir_all(dir);
 //! # });
@@ -28,7 +30,10 @@ use std::pin::Pin;
 use authstar::{
     Authenticator, AuthstarClient, BasicCredentials, HeaderAuth, HeaderCredential, Started, Verdict,
 };
-use authstar_jwt::{Algorithm, JwtIssuer, SigningKey};
+use authstar_jwt::{Algorithm, JwtIssuer, JwtVerifier, JwtVerifierBuilder, SigningKey};
+use authstar_oauth2::{
+    BoxError, ErrorCode, OAuth2TokenRequest, OAuth2TokenResponse, TokenBuilder, TokenError,
+};
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 
@@ -153,5 +158,69 @@ impl Registry {
     /// whose `iss` (and `aud`) is `issuer_url`: what a token endpoint's builder signs with.
     pub fn issuer(&self, issuer_url: &str) -> Result<JwtIssuer, RegistryError> {
         Ok(JwtIssuer::new(self.signing_key()?, issuer_url, issuer_url))
+    }
+
+    /// The token endpoint's builder (for `authstar_oauth2::token_endpoint`): tokens from
+    /// [`issuer`](Self::issuer) for the clients the layer authenticated, never for a client this
+    /// registry knows to be revoked, nor while it cannot tell ([`RegistryTokens`]).
+    pub fn tokens(&self, issuer_url: &str) -> Result<RegistryTokens, RegistryError> {
+        Ok(RegistryTokens {
+            registry: self.clone(),
+            issuer: self.issuer(issuer_url)?,
+        })
+    }
+
+    /// A verifier of the tokens [`issuer`](Self::issuer) signs (`iss` and `aud` `issuer_url`,
+    /// RFC 9068), refusing revoked tokens and every token of a revoked client from memory
+    /// ([`Revocations`](authstar_jwt::Revocations)); add a cache before
+    /// [`build`](JwtVerifierBuilder::build).
+    pub fn token_verifier(&self, issuer_url: &str) -> Result<JwtVerifierBuilder, RegistryError> {
+        let key = self.signing_key()?.verification_key();
+        Ok(JwtVerifier::builder([key], issuer_url, issuer_url).revocations(self.clone()))
+    }
+}
+
+/// The registry's token endpoint builder ([`Registry::tokens`]): RFC 9068 access tokens
+/// (DPoP-bound when the request proved a key) for the client the layer has just authenticated
+/// (against the database or its cache, which every instance drops when a revocation is seen).
+/// The revoked clients in memory close the rest without a database read: a client revoked on
+/// another instance gets no token here once this one has seen it (the poll), and while this
+/// registry has not heard from its database for longer than it may
+/// ([`Registry::revocations_current`]) the answer is `temporarily_unavailable`, never a token it
+/// cannot vouch for.
+#[derive(Clone, Debug)]
+pub struct RegistryTokens {
+    registry: Registry,
+    issuer: JwtIssuer,
+}
+
+impl RegistryTokens {
+    /// The issuer that signs.
+    pub fn issuer(&self) -> &JwtIssuer {
+        &self.issuer
+    }
+}
+
+impl TokenBuilder<AuthstarClient> for RegistryTokens {
+    async fn build(
+        &self,
+        request: OAuth2TokenRequest,
+        _client: AuthstarClient,
+    ) -> Result<OAuth2TokenResponse, BoxError> {
+        if !self.registry.revocations_current() {
+            return Err(TokenError::new(
+                ErrorCode::TemporarilyUnavailable,
+                "the registry is unreachable; try again shortly",
+            )
+            .into());
+        }
+        if self.registry.is_revoked_client(&request.client_id) {
+            return Err(TokenError::new(
+                ErrorCode::InvalidClient,
+                "unknown client or wrong client secret",
+            )
+            .into());
+        }
+        Ok(self.issuer.token_response(&request)?)
     }
 }

@@ -78,7 +78,7 @@ use std::time::Duration;
 
 use ring::rand::{SecureRandom, SystemRandom};
 
-pub use auth::{ApiKeys, ClientSecrets};
+pub use auth::{ApiKeys, ClientSecrets, RegistryTokens};
 pub use clients::{ClientRecord, CreatedClient};
 pub use database::{Database, RegistryBuilder};
 pub use error::RegistryError;

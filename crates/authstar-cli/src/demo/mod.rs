@@ -43,7 +43,7 @@ use authstar::throttle::FailureThrottle;
 use authstar::{AuthstarClient, AuthstarLayer};
 use authstar_axum::{RouteSecurity, peer_address};
 use authstar_jwt::dpop::{DpopNonces, DpopVerifier};
-use authstar_jwt::{JwtIssuer, JwtVerifier, SigningKey, jwks};
+use authstar_jwt::{JwtVerifier, SigningKey, jwks};
 use authstar_oauth2::AuthorizationServer;
 use axum::Router;
 use axum::routing::{get, post};
@@ -255,11 +255,10 @@ pub fn app(
     let document = jwks(std::slice::from_ref(&signing));
     // Tokens verified once are answered from a cache until their `exp`; revoked tokens and
     // the tokens of revoked clients are refused from memory, cache hits included.
-    let verifier = JwtVerifier::builder([signing.verification_key()], issuer_url, issuer_url)
+    let verifier = registry
+        .token_verifier(issuer_url)?
         .cache(VERIFIED_TOKENS)
-        .revocations(registry.clone())
         .build();
-    let issuer = JwtIssuer::new(signing, issuer_url, issuer_url);
     // One replay memory for the proofs of the token endpoint and of the resource routes; a
     // proof's URL is the issuer's origin and the path, as clients address them.
     let mut proofs = DpopVerifier::new();
@@ -297,8 +296,7 @@ pub fn app(
     let server = AuthorizationServer::builder(issuer_url)
         .token(oauth::token_endpoint(
             &layer,
-            registry.clone(),
-            issuer,
+            registry.tokens(issuer_url)?,
             proofs,
         ))
         .revocation(oauth::revocation_endpoint(

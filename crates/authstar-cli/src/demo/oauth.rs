@@ -7,57 +7,30 @@ use std::time::Duration;
 
 use authstar::MethodSet;
 use authstar::{AuthstarClient, AuthstarLayer, Client as _};
+use authstar_jwt::JwtVerifier;
 use authstar_jwt::dpop::DpopVerifier;
-use authstar_jwt::{JwtIssuer, JwtVerifier};
 use authstar_oauth2::{
-    Endpoint, ErrorCode, Introspect, Issue, OAuth2TokenRequest, Revoke, TokenBuilder, TokenError,
-    TokenIntrospection, TokenIntrospector, TokenRevoker,
+    Endpoint, ErrorCode, Introspect, Issue, Revoke, TokenError, TokenIntrospection,
+    TokenIntrospector, TokenRevoker,
 };
 
-use crate::registry::Registry;
+use crate::registry::{Registry, RegistryTokens};
 
 /// `POST /oauth2/token`: RFC 9068 JWTs for active clients, one client check per request (the
-/// layer's, on the registry); DPoP-bound to the proof's key when the request carries a `DPoP`
-/// proof.
+/// layer's, on the registry; [`Registry::tokens`] refuses revoked clients and answers
+/// `temporarily_unavailable` while the registry is cut off); DPoP-bound to the proof's key when
+/// the request carries a `DPoP` proof.
 pub(super) fn token_endpoint<M: MethodSet<AuthstarClient>>(
     layer: &AuthstarLayer<AuthstarClient, M>,
-    registry: Registry,
-    issuer: JwtIssuer,
+    tokens: RegistryTokens,
     dpop: DpopVerifier,
-) -> Endpoint<AuthstarClient, Issue<impl TokenBuilder<AuthstarClient>>> {
-    let url = format!("{}{}", issuer.issuer(), authstar_oauth2::TOKEN_PATH);
-    let token_builder = move |request: OAuth2TokenRequest, _client: AuthstarClient| {
-        let issuer = issuer.clone();
-        let registry = registry.clone();
-        async move {
-            // The layer has just checked the client's secret (against the database, or its
-            // cache, which every instance drops when a revocation is seen); the revoked clients
-            // in memory close the rest, without a database read on the request path. A client
-            // revoked on another instance gets no token once this one has seen it (the poll,
-            // 250 ms), and a token issued before then is refused by every verifier that
-            // consults the registry: all tokens of a revoked client are.
-            if !registry.revocations_current() {
-                // Cut off from the database past the cache TTL: a client revoked elsewhere
-                // meanwhile would get a token here.
-                return Err(TokenError::new(
-                    ErrorCode::TemporarilyUnavailable,
-                    "the registry is unreachable; try again shortly",
-                )
-                .into());
-            }
-            if registry.is_revoked_client(&request.client_id) {
-                return Err(TokenError::new(
-                    ErrorCode::InvalidClient,
-                    "unknown client or wrong client secret",
-                )
-                .into());
-            }
-            issuer
-                .token_response(&request)
-                .map_err(authstar_oauth2::BoxError::from)
-        }
-    };
-    authstar_oauth2::token_endpoint(layer, token_builder).dpop(dpop, url)
+) -> Endpoint<AuthstarClient, Issue<RegistryTokens>> {
+    let url = format!(
+        "{}{}",
+        tokens.issuer().issuer(),
+        authstar_oauth2::TOKEN_PATH
+    );
+    authstar_oauth2::token_endpoint(layer, tokens).dpop(dpop, url)
 }
 
 /// How many tokens one client may revoke: a burst, then one more per period. A revocation costs
