@@ -1,17 +1,13 @@
 //! Python's authlib `OAuth2Client` against `examples/token_endpoint.rs`, with
 //! `client_secret_basic` and `client_secret_post`, then a protected route with the token.
 
-#[path = "../../../tests/support/python.rs"]
-mod python;
+use authstar_testkit::python;
 #[allow(dead_code)]
 #[path = "../examples/token_endpoint.rs"]
 mod token_endpoint;
 
 async fn serve() -> String {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let address = listener.local_addr().unwrap();
-    tokio::spawn(async move { axum::serve(listener, token_endpoint::app()).await });
-    format!("http://{address}")
+    authstar_testkit::serve::serve(token_endpoint::app()).await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -3,7 +3,7 @@
 //! built as documented let a caller through, and failed before its fix.
 
 use std::io::{Read, Write};
-use std::net::{SocketAddr, TcpStream};
+use std::net::TcpStream;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
@@ -13,19 +13,7 @@ use authstar_axum::{Authenticated, RouteSecurity};
 use axum::Router;
 use axum::routing::{any, get, post};
 
-async fn serve(app: Router) -> String {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let address = listener.local_addr().unwrap();
-    tokio::spawn(async move {
-        axum::serve(
-            listener,
-            app.into_make_service_with_connect_info::<SocketAddr>(),
-        )
-        .await
-        .unwrap()
-    });
-    format!("http://{address}")
-}
+use authstar_testkit::serve::serve_with_peers as serve;
 
 fn bearer_layer(
     token: &'static str,

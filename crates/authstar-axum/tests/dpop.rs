@@ -5,43 +5,29 @@
 //! signatures in its own crate); what is under test is the wiring.
 
 use authstar::DpopAuth;
-use authstar::credentials::dpop::{DpopToken, ProofError, ProofVerifier};
+use authstar::credentials::dpop::DpopToken;
 use authstar::{AuthstarClient, AuthstarLayer};
 use authstar_axum::{Authenticated, RouteSecurity};
+use authstar_testkit::proofs::FakeProofs;
+use authstar_testkit::serve::{serve, serve_with_peers};
 use axum::Router;
 use axum::routing::get;
 
-/// Accepts the proof `proof-by-k1` for `GET <base>/...` with the token it names, as key `k1`.
-struct Proofs;
-
-impl ProofVerifier for Proofs {
-    fn verify_proof(
-        &self,
-        proof: &str,
-        method: &axum::http::Method,
-        url: &str,
-        _access_token: Option<&str>,
-    ) -> Result<String, ProofError> {
-        match (proof, method.as_str()) {
-            ("proof-by-k1", "GET") if url.starts_with("https://api.example/") => {
-                Ok("k1".to_owned())
-            }
-            ("proof-by-k1", _) => Err(ProofError::Method),
-            _ => Err(ProofError::Signature),
-        }
-    }
-    fn algorithms(&self) -> Vec<String> {
-        vec!["ES256".to_owned()]
-    }
+/// Accepts the proof `proof-by-k1` for `GET https://api.example/...`, as key `k1`.
+fn proofs() -> FakeProofs {
+    FakeProofs::new()
+        .proves("proof-by-k1", "k1")
+        .method(axum::http::Method::GET)
+        .url_prefix("https://api.example/")
 }
 
-async fn serve() -> String {
+async fn serve_app() -> String {
     let tokens = |token: DpopToken| async move {
         (token.as_str() == "t1" && token.jkt() == "k1")
             .then(|| AuthstarClient::new("svc", ["reports:read"]))
     };
     let layer = AuthstarLayer::builder()
-        .on_auth_dpop(DpopAuth::new(Proofs, tokens).origin("https://api.example"))
+        .on_auth_dpop(DpopAuth::new(proofs(), tokens).origin("https://api.example"))
         .build()
         .unwrap();
     let security = RouteSecurity::new(&layer);
@@ -60,10 +46,7 @@ async fn serve() -> String {
         )
         .layer(layer)
         .with_state(security);
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let base = format!("http://{}", listener.local_addr().unwrap());
-    tokio::spawn(async move { axum::serve(listener, app).await });
-    base
+    serve(app).await
 }
 
 async fn get_with(url: &str, token: &str, proof: Option<&str>) -> (u16, Vec<String>, String) {
@@ -86,7 +69,7 @@ async fn get_with(url: &str, token: &str, proof: Option<&str>) -> (u16, Vec<Stri
 
 #[tokio::test]
 async fn rfc9449_7_1_extractor_and_guard_answers() {
-    let base = serve().await;
+    let base = serve_app().await;
     let me = format!("{base}/me");
     let (status, _, body) = get_with(&me, "t1", Some("proof-by-k1")).await;
     assert_eq!((status, body.as_str()), (200, "svc"));
@@ -125,28 +108,16 @@ async fn rfc9449_7_1_extractor_and_guard_answers() {
 #[tokio::test]
 async fn proofs_name_the_url_a_trusted_proxy_reports() {
     use authstar::network::{Networks, TrustedProxies};
-    struct ExactUrl;
-    impl ProofVerifier for ExactUrl {
-        fn verify_proof(
-            &self,
-            _proof: &str,
-            _method: &axum::http::Method,
-            url: &str,
-            _access_token: Option<&str>,
-        ) -> Result<String, ProofError> {
-            (url == "https://api.example/me")
-                .then(|| "k1".to_owned())
-                .ok_or(ProofError::Uri)
-        }
-        fn algorithms(&self) -> Vec<String> {
-            vec!["ES256".to_owned()]
-        }
-    }
     let tokens = |_: DpopToken| async { Some(AuthstarClient::new("svc", ["reports:read"])) };
     let app_for = |proxies: TrustedProxies| {
         // The origin a trusted proxy reports comes from the layer's proxies, configured once.
         let layer = AuthstarLayer::builder()
-            .on_auth_dpop(DpopAuth::new(ExactUrl, tokens))
+            .on_auth_dpop(DpopAuth::new(
+                FakeProofs::new()
+                    .proves("p", "k1")
+                    .url("https://api.example/me"),
+                tokens,
+            ))
             .peer_address(authstar_axum::peer_address)
             .trusted_proxies(proxies)
             .require_authentication()
@@ -167,16 +138,7 @@ async fn proofs_name_the_url_a_trusted_proxy_reports() {
         ),
         (TrustedProxies::none(), 401),
     ] {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let base = format!("http://{}", listener.local_addr().unwrap());
-        let app = app_for(proxies);
-        tokio::spawn(async move {
-            axum::serve(
-                listener,
-                app.into_make_service_with_connect_info::<std::net::SocketAddr>(),
-            )
-            .await
-        });
+        let base = serve_with_peers(app_for(proxies)).await;
         let mut request = reqwest::Client::new()
             .get(format!("{base}/me"))
             .header("authorization", "DPoP t1")
@@ -195,31 +157,11 @@ async fn a_flood_of_bad_proofs_is_throttled() {
     use authstar::throttle::{Budget, FailureThrottle};
     use axum::extract::ConnectInfo;
     use std::net::SocketAddr;
-    use std::sync::Arc;
-    use std::sync::atomic::{AtomicUsize, Ordering};
 
-    struct Counted(Arc<AtomicUsize>);
-    impl ProofVerifier for Counted {
-        fn verify_proof(
-            &self,
-            _proof: &str,
-            _method: &axum::http::Method,
-            _url: &str,
-            _access_token: Option<&str>,
-        ) -> Result<String, ProofError> {
-            self.0.fetch_add(1, Ordering::SeqCst);
-            Err(ProofError::Signature)
-        }
-        fn algorithms(&self) -> Vec<String> {
-            vec!["ES256".to_owned()]
-        }
-    }
-    let checks = Arc::new(AtomicUsize::new(0));
+    let proofs = FakeProofs::new();
     let tokens = |_: DpopToken| async { None::<AuthstarClient> };
     let layer = AuthstarLayer::builder()
-        .on_auth_dpop(
-            DpopAuth::new(Counted(Arc::clone(&checks)), tokens).origin("https://api.example"),
-        )
+        .on_auth_dpop(DpopAuth::new(proofs.clone(), tokens).origin("https://api.example"))
         .require_authentication()
         .throttle(
             FailureThrottle::new()
@@ -233,46 +175,20 @@ async fn a_flood_of_bad_proofs_is_throttled() {
     let app = Router::new()
         .route("/me", get(|| async { "ok" }))
         .layer(layer);
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let base = format!("http://{}", listener.local_addr().unwrap());
-    tokio::spawn(async move {
-        axum::serve(
-            listener,
-            app.into_make_service_with_connect_info::<SocketAddr>(),
-        )
-        .await
-    });
+    let base = serve_with_peers(app).await;
     let mut statuses = Vec::new();
     for _ in 0..6 {
         statuses.push(get_with(&format!("{base}/me"), "t1", Some("bad")).await.0);
     }
     assert_eq!(statuses, [401, 401, 401, 429, 429, 429]);
-    assert_eq!(
-        checks.load(Ordering::SeqCst),
-        3,
-        "no proof checked once locked"
-    );
+    assert_eq!(proofs.checks(), 3, "no proof checked once locked");
 }
 
-/// Accepts a proof only for exactly `GET https://api.example/api/me`, the URL the client uses.
-struct ExactUrl;
-
-impl ProofVerifier for ExactUrl {
-    fn verify_proof(
-        &self,
-        _proof: &str,
-        _method: &axum::http::Method,
-        url: &str,
-        _access_token: Option<&str>,
-    ) -> Result<String, ProofError> {
-        match url {
-            "https://api.example/api/me" => Ok("k1".to_owned()),
-            _ => Err(ProofError::Uri),
-        }
-    }
-    fn algorithms(&self) -> Vec<String> {
-        vec!["ES256".to_owned()]
-    }
+/// Accepts the proof `p` only for exactly `https://api.example/api/me`, the URL the client uses.
+fn exact_url() -> FakeProofs {
+    FakeProofs::new()
+        .proves("p", "k1")
+        .url("https://api.example/api/me")
 }
 
 /// A DPoP layer inside a nested router sees the path without the prefix (`/me` for the
@@ -285,7 +201,7 @@ async fn a_layer_in_a_nested_router_checks_the_clients_path() {
         (token.as_str() == "t1" && token.jkt() == "k1")
             .then(|| AuthstarClient::new("svc", ["reports:read"]))
     };
-    let serve = |dpop: DpopAuth<ExactUrl, _>| async move {
+    let serve_api = |dpop: DpopAuth<FakeProofs, _>| async move {
         let layer = AuthstarLayer::builder()
             .on_auth_dpop(dpop)
             .require_authentication()
@@ -294,19 +210,15 @@ async fn a_layer_in_a_nested_router_checks_the_clients_path() {
         let api = Router::new()
             .route("/me", get(|| async { "me" }))
             .layer(layer);
-        let app = Router::new().nest("/api", api);
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let base = format!("http://{}", listener.local_addr().unwrap());
-        tokio::spawn(async move { axum::serve(listener, app).await });
-        base
+        serve(Router::new().nest("/api", api)).await
     };
-    let with_path = serve(
-        DpopAuth::new(ExactUrl, tokens)
+    let with_path = serve_api(
+        DpopAuth::new(exact_url(), tokens)
             .origin("https://api.example")
             .path_from(authstar_axum::original_path),
     )
     .await;
-    let without = serve(DpopAuth::new(ExactUrl, tokens).origin("https://api.example")).await;
+    let without = serve_api(DpopAuth::new(exact_url(), tokens).origin("https://api.example")).await;
 
     let (status, _, body) = get_with(&format!("{with_path}/api/me"), "t1", Some("p")).await;
     assert_eq!((status, body.as_str()), (200, "me"));

@@ -5,19 +5,13 @@
 #[path = "../examples/route_security.rs"]
 mod route_security;
 
-use std::net::SocketAddr;
-
 use futures_util::{SinkExt, StreamExt};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 use tokio_tungstenite::tungstenite::{self, client::IntoClientRequest};
 
 async fn serve() -> String {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let address = listener.local_addr().unwrap();
-    let app = route_security::app().into_make_service_with_connect_info::<SocketAddr>();
-    tokio::spawn(async move { axum::serve(listener, app).await });
-    format!("http://{address}")
+    authstar_testkit::serve::serve_with_peers(route_security::app()).await
 }
 
 fn challenges(response: &reqwest::Response) -> Vec<String> {

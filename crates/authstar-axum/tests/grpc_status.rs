@@ -15,16 +15,7 @@ use axum::extract::ConnectInfo;
 use axum::routing::post;
 
 async fn serve(app: Router) -> String {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let base = format!("http://{}", listener.local_addr().unwrap());
-    tokio::spawn(async move {
-        axum::serve(
-            listener,
-            app.into_make_service_with_connect_info::<std::net::SocketAddr>(),
-        )
-        .await
-    });
-    base
+    authstar_testkit::serve::serve_with_peers(app).await
 }
 
 fn app(calls: Arc<AtomicUsize>) -> Router {

@@ -5,16 +5,12 @@
 #[allow(dead_code)]
 #[path = "../examples/openapi.rs"]
 mod openapi_example;
-#[path = "../../../tests/support/python.rs"]
-mod python;
+use authstar_testkit::python;
 
 use serde_json::{Value, json};
 
 async fn serve() -> String {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let address = listener.local_addr().unwrap();
-    tokio::spawn(async move { axum::serve(listener, openapi_example::app()).await });
-    format!("http://{address}")
+    authstar_testkit::serve::serve(openapi_example::app()).await
 }
 
 async fn document(base: &str) -> Value {

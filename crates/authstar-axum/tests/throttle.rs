@@ -2,7 +2,6 @@
 //! before the authenticator, successes are never slowed, and the token endpoint checks each
 //! client once. Client addresses are set with `X-Forwarded-For` from a trusted 127.0.0.1.
 
-use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
@@ -70,18 +69,8 @@ async fn start(throttle: FailureThrottle) -> App {
         .route_service("/oauth2/token", token)
         .with_state(security)
         .layer(layer);
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let address = listener.local_addr().unwrap();
-    tokio::spawn(async move {
-        axum::serve(
-            listener,
-            app.into_make_service_with_connect_info::<SocketAddr>(),
-        )
-        .await
-        .unwrap()
-    });
     App {
-        base: format!("http://{address}"),
+        base: authstar_testkit::serve::serve_with_peers(app).await,
         basic_calls,
         key_calls,
     }

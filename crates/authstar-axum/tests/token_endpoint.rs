@@ -11,10 +11,7 @@ use reqwest::StatusCode;
 use serde_json::Value;
 
 async fn serve() -> String {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let address = listener.local_addr().unwrap();
-    tokio::spawn(async move { axum::serve(listener, token_endpoint::app()).await });
-    format!("http://{address}")
+    authstar_testkit::serve::serve(token_endpoint::app()).await
 }
 
 const FORM: &str = "application/x-www-form-urlencoded";

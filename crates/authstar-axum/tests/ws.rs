@@ -39,10 +39,8 @@ async fn serve(policy: WebSocketPolicy, valid: Arc<AtomicBool>) -> String {
             )
         }
     });
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let url = format!("ws://{}/ws", listener.local_addr().unwrap());
-    tokio::spawn(async move { axum::serve(listener, Router::new().route("/ws", route)).await });
-    url
+    let base = authstar_testkit::serve::serve(Router::new().route("/ws", route)).await;
+    format!("ws{}/ws", base.trim_start_matches("http"))
 }
 
 /// How the socket ends within `limit`: the close code, `None` for a broken connection.

@@ -48,48 +48,9 @@ struct Credentials {
 /// The app's public origin (its issuer).
 const ORIGIN: &str = "https://auth.example";
 
-/// A DPoP client: its key, and proofs it signs (with jsonwebtoken, as a client library would).
-pub(crate) struct DpopClient {
-    key: authstar_jwt::SigningKey,
-    next: std::cell::Cell<u64>,
-}
-
-impl DpopClient {
-    pub(crate) fn new() -> Self {
-        Self::with_key(authstar_jwt::SigningKey::generate_es256("client").expect("a key"))
-    }
-
-    /// A client holding `key` (ES256).
-    pub(crate) fn with_key(key: authstar_jwt::SigningKey) -> Self {
-        Self {
-            key,
-            next: std::cell::Cell::new(0),
-        }
-    }
-
-    /// The key's RFC 7638 thumbprint, what a bound token names.
-    pub(crate) fn jkt(&self) -> String {
-        let jwk = serde_json::to_value(self.key.public_jwk().expect("a public key")).expect("json");
-        authstar_jwt::dpop::thumbprint(&jwk).expect("a thumbprint")
-    }
-
-    /// A fresh proof for `method url` (and `token`, if any).
-    pub(crate) fn proof(&self, method: &str, url: &str, token: Option<&str>) -> HeaderValue {
-        let mut header = jsonwebtoken::Header::new(jsonwebtoken::Algorithm::ES256);
-        header.typ = Some("dpop+jwt".to_owned());
-        header.jwk = self.key.public_jwk().cloned();
-        let jti = self.next.replace(self.next.get() + 1);
-        let mut claims = serde_json::json!({
-            "jti": format!("bench-{jti}"), "htm": method, "htu": url, "iat": authstar_jwt::unix_now(),
-        });
-        if let Some(token) = token {
-            claims["ath"] = authstar_jwt::dpop::access_token_hash(token).into();
-        }
-        let signer = jsonwebtoken::EncodingKey::from_ec_der(self.key.to_bytes());
-        let proof = jsonwebtoken::encode(&header, &claims, &signer).expect("a proof");
-        HeaderValue::try_from(proof).expect("a proof is a header value")
-    }
-}
+/// A DPoP client (the test kit's: its proofs are signed with jsonwebtoken, as a client
+/// library would).
+pub(crate) use authstar_testkit::dpop::DpopClient;
 
 /// The variants (each built on first use: a registry on disk and a runtime).
 pub(crate) fn all() -> Vec<Variant> {
@@ -209,7 +170,10 @@ fn client_side_not_counted(
     count: u64,
 ) -> Vec<HeaderValue> {
     (0..count)
-        .map(|_| client.proof("GET", url, Some(token)))
+        .map(|_| {
+            HeaderValue::try_from(client.proof("GET", url, Some(token)))
+                .expect("a proof is a header value")
+        })
         .collect()
 }
 

@@ -358,7 +358,7 @@ pub(crate) fn run() -> Result<String, String> {
                 let mut text = String::new();
                 for _ in 0..PROOFS_PER_SECOND * seconds {
                     let proof = client.proof("GET", &url, Some(bound));
-                    text.push_str(proof.to_str().map_err(|e| e.to_string())?);
+                    text.push_str(&proof);
                     text.push('\n');
                 }
                 std::fs::write(&proofs_file, text).map_err(|e| e.to_string())?;

@@ -2,8 +2,7 @@
 //! walked with real curl, trusted proxies, a token verified by PyJWT. The route contract is in
 //! `contract.rs`, the attacks in `attacks.rs`.
 
-#[path = "../../../tests/support/python.rs"]
-mod python;
+use authstar_testkit::python;
 mod support;
 
 use std::process::Command;

@@ -2,13 +2,10 @@
 //! accepted by one demo process is refused as a replay by another, both ways; without Redis
 //! (the control) the other instance accepts it, so the test can tell the difference.
 
-#[path = "../../../tests/support/python.rs"]
-mod python;
-#[path = "../../../tests/support/redis_server.rs"]
-mod redis_server;
+use authstar_testkit::python;
 mod support;
 
-use redis_server::{RedisServer, free_port};
+use authstar_testkit::redis::{RedisServer, free_port};
 use support::Demo;
 
 const ISSUER: &str = "https://auth.example.test";

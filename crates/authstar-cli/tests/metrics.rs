@@ -4,8 +4,7 @@
 
 mod support;
 
-#[path = "../../../tests/support/python.rs"]
-mod python;
+use authstar_testkit::python;
 
 use support::Demo;
 

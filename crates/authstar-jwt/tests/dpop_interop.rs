@@ -3,8 +3,7 @@
 //! computes by hand, `ath` binds one to its access token, a replay, a stale proof and one for
 //! another URI are refused.
 
-#[path = "../../../tests/support/python.rs"]
-mod python;
+use authstar_testkit::python;
 
 use authstar_jwt::dpop::{DpopError, DpopVerifier};
 

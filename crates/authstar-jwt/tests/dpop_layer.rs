@@ -7,8 +7,9 @@ use std::net::SocketAddr;
 
 use authstar::DpopAuth;
 use authstar::{AuthstarClient, AuthstarLayer, Outcome};
-use authstar_jwt::dpop::{DpopVerifier, access_token_hash, thumbprint};
+use authstar_jwt::dpop::DpopVerifier;
 use authstar_jwt::{JwtIssuer, JwtVerifier, SigningKey, unix_now};
+use authstar_testkit::dpop::DpopClient;
 use axum::Router;
 use axum::extract::Extension;
 use axum::routing::get;
@@ -56,35 +57,14 @@ async fn serve_with(proofs: DpopVerifier) -> Server {
     Server { base, issuer }
 }
 
-/// A proof by `key` for `GET url` and `token`, with `claims` merged over those, signed by
-/// jsonwebtoken (not by authstar's own signing code).
-fn proof(key: &SigningKey, url: &str, token: &str, claims: serde_json::Value) -> String {
-    let mut header = jsonwebtoken::Header::new(jsonwebtoken::Algorithm::ES256);
-    header.typ = Some("dpop+jwt".to_owned());
-    header.jwk = key.public_jwk().cloned();
-    let mut body = json!({
-        "jti": format!("{}-{}", unix_now(), rand_suffix()),
-        "htm": "GET",
-        "htu": url,
-        "iat": unix_now(),
-        "ath": access_token_hash(token),
-    });
-    for (k, v) in claims.as_object().unwrap() {
-        body[k] = v.clone();
-    }
-    let signer = jsonwebtoken::EncodingKey::from_ec_der(key.to_bytes());
-    jsonwebtoken::encode(&header, &body, &signer).unwrap()
+/// A proof by `client` for `GET url` and `token`, with `claims` set over those (signed by
+/// jsonwebtoken, not by authstar's own signing code).
+fn proof(client: &DpopClient, url: &str, token: &str, claims: serde_json::Value) -> String {
+    client.proof_with("GET", url, Some(token), &claims)
 }
 
-fn rand_suffix() -> u64 {
-    use std::sync::atomic::{AtomicU64, Ordering};
-    static NEXT: AtomicU64 = AtomicU64::new(0);
-    NEXT.fetch_add(1, Ordering::Relaxed)
-}
-
-fn jkt(key: &SigningKey) -> String {
-    let jwk = serde_json::to_value(key.public_jwk().unwrap()).unwrap();
-    thumbprint(&jwk).unwrap()
+fn jkt(client: &DpopClient) -> String {
+    client.jkt()
 }
 
 async fn get_me(base: &str, authorization: &str, proofs: &[&str]) -> (u16, Vec<String>, String) {
@@ -125,7 +105,7 @@ const TOKEN_ERROR: &str =
 async fn rfc9449_7_a_bound_token_needs_a_fresh_proof_by_its_key() {
     let server = serve().await;
     let url = format!("{}/me", server.base);
-    let key = SigningKey::generate_es256("client").unwrap();
+    let key = DpopClient::new();
     let token = server
         .issuer
         .issue_bound("svc", &["read".into()], &jkt(&key))
@@ -186,7 +166,7 @@ async fn rfc9449_7_a_bound_token_needs_a_fresh_proof_by_its_key() {
 
     // A valid proof by another key: the proof is fine, the token is not bound to that key
     // (invalid_token), on the cached path and on a fresh verification alike.
-    let thief = SigningKey::generate_es256("thief").unwrap();
+    let thief = DpopClient::new();
     let fresh_token = server.issuer.issue_bound("svc", &[], &jkt(&key)).unwrap();
     for stolen in [&token, &fresh_token] {
         let theirs = proof(&thief, &url, stolen, json!({}));
@@ -212,13 +192,13 @@ async fn a_flood_of_proofs_without_a_token_does_not_reopen_a_used_one() {
     }
     let server = serve_with(proofs).await;
     let url = format!("{}/me", server.base);
-    let key = SigningKey::generate_es256("client").unwrap();
+    let key = DpopClient::new();
     let token = server.issuer.issue_bound("svc", &[], &jkt(&key)).unwrap();
     let dpop = format!("DPoP {token}");
     let used = proof(&key, &url, &token, json!({}));
     assert_eq!(get_me(&server.base, &dpop, &[&used]).await.0, 200);
 
-    let attacker = SigningKey::generate_es256("attacker").unwrap();
+    let attacker = DpopClient::new();
     let made_up = "made-up-token";
     let mut refused = std::collections::BTreeMap::<String, usize>::new();
     for _ in 0..300 {
@@ -245,7 +225,7 @@ async fn a_flood_of_proofs_without_a_token_does_not_reopen_a_used_one() {
 async fn rfc9449_7_2_bound_tokens_are_not_bearer_tokens_and_bearer_tokens_are_not_bound() {
     let server = serve().await;
     let url = format!("{}/me", server.base);
-    let key = SigningKey::generate_es256("client").unwrap();
+    let key = DpopClient::new();
     let bound = server.issuer.issue_bound("svc", &[], &jkt(&key)).unwrap();
     let plain = server.issuer.issue("svc", &[]).unwrap();
 
@@ -319,7 +299,7 @@ async fn rfc9449_9_the_layer_hands_out_nonces_and_then_accepts_them() {
     let app = Router::new().route("/me", get(me)).layer(layer);
     tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
 
-    let client = SigningKey::generate_es256("client").unwrap();
+    let client = DpopClient::new();
     let token = issuer.issue_bound("svc", &[], &jkt(&client)).unwrap();
     let url = format!("{base}/me");
     let response = send(&url, &token, proof(&client, &url, &token, json!({}))).await;
@@ -357,7 +337,7 @@ async fn a_proof_dated_ahead_is_not_served_again_after_a_flood() {
     let proofs = DpopVerifier::new().replay_capacity(16);
     let server = serve_with(proofs).await;
     let url = format!("{}/me", server.base);
-    let key = SigningKey::generate_es256("client").unwrap();
+    let key = DpopClient::new();
     let token = server.issuer.issue_bound("svc", &[], &jkt(&key)).unwrap();
     let dpop = format!("DPoP {token}");
     let ahead: Vec<String> = (0..8)
@@ -423,7 +403,7 @@ async fn the_nonce_handshake_does_not_count_against_the_address() {
     tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
     let url = format!("{base}/me");
     for _ in 0..50 {
-        let client = SigningKey::generate_es256("fleet").unwrap();
+        let client = DpopClient::new();
         let token = issuer.issue_bound("fleet", &[], &jkt(&client)).unwrap();
         let response = send(&url, &token, proof(&client, &url, &token, json!({}))).await;
         assert_ne!(response.status(), 429, "the handshake was throttled");

@@ -5,8 +5,9 @@
 
 use authstar::DpopAuth;
 use authstar::{AuthstarClient, AuthstarLayer};
-use authstar_jwt::dpop::{DpopVerifier, access_token_hash, thumbprint};
-use authstar_jwt::{JwtIssuer, JwtVerifier, SigningKey, unix_now};
+use authstar_jwt::dpop::DpopVerifier;
+use authstar_jwt::{JwtIssuer, JwtVerifier, SigningKey};
+use authstar_testkit::dpop::DpopClient;
 use tonic::Code;
 use tonic::metadata::MetadataValue;
 use tonic_health::ServingStatus;
@@ -58,19 +59,6 @@ async fn check(url: &str, metadata: &[(&'static str, String)]) -> Result<i32, to
         .map(|r| r.into_inner().status)
 }
 
-/// A DPoP proof by `key` for the health check, for `token`.
-fn proof(key: &SigningKey, token: &str, jti: &str) -> String {
-    let mut header = jsonwebtoken::Header::new(jsonwebtoken::Algorithm::ES256);
-    header.typ = Some("dpop+jwt".to_owned());
-    header.jwk = key.public_jwk().cloned();
-    let claims = serde_json::json!({
-        "jti": jti, "htm": "POST", "htu": format!("{ORIGIN}{CHECK}"), "iat": unix_now(),
-        "ath": access_token_hash(token),
-    });
-    let signer = jsonwebtoken::EncodingKey::from_ec_der(key.to_bytes());
-    jsonwebtoken::encode(&header, &claims, &signer).unwrap()
-}
-
 /// Every `www-authenticate` challenge of a refusal, joined.
 fn challenge(status: &tonic::Status) -> String {
     let values = status.metadata().get_all("www-authenticate").iter();
@@ -100,12 +88,9 @@ async fn jwts_and_dpop_bound_jwts_over_grpc() {
     assert!(challenge(&refused).contains(r#"error="invalid_token""#));
 
     // A DPoP-bound JWT with a real proof: served; the same proof again: a replay.
-    let client = SigningKey::generate_es256("client").unwrap();
-    let jwk = serde_json::to_value(client.public_jwk().unwrap()).unwrap();
-    let bound = issuer
-        .issue_bound("svc", &[], &thumbprint(&jwk).unwrap())
-        .unwrap();
-    let once = proof(&client, &bound, "once");
+    let client = DpopClient::new();
+    let bound = issuer.issue_bound("svc", &[], &client.jkt()).unwrap();
+    let once = client.proof("POST", &format!("{ORIGIN}{CHECK}"), Some(&bound));
     let metadata = [("authorization", format!("DPoP {bound}")), ("dpop", once)];
     assert_eq!(
         check(&url, &metadata).await.unwrap(),

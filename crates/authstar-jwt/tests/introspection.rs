@@ -277,9 +277,7 @@ async fn through_the_layer_active_is_200_inactive_401_endpoint_down_503() {
             }),
         )
         .layer(layer);
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let base = format!("http://{}", listener.local_addr().unwrap());
-    tokio::spawn(async move { axum::serve(listener, app).await });
+    let base = authstar_testkit::serve::serve(app).await;
     let http = reqwest::Client::new();
     let status = |token: &'static str| {
         let request = http.get(format!("{base}/me")).bearer_auth(token);

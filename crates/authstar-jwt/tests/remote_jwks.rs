@@ -223,10 +223,7 @@ async fn redirecting(target: String, body: String) -> String {
             }),
         )
         .route("/big", get(move || async move { body }));
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let base = format!("http://{}", listener.local_addr().unwrap());
-    tokio::spawn(async move { axum::serve(listener, app).await });
-    base
+    authstar_testkit::serve::serve(app).await
 }
 
 #[tokio::test]

@@ -52,9 +52,7 @@ async fn a_service_verifies_the_fake_providers_tokens_over_a_socket() {
             }),
         )
         .layer(layer);
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let base = format!("http://{}", listener.local_addr().unwrap());
-    tokio::spawn(async move { axum::serve(listener, app).await });
+    let base = authstar_testkit::serve::serve(app).await;
     let http = reqwest::Client::new();
     let call = |token: String| {
         let request = http.get(format!("{base}/me")).bearer_auth(token);

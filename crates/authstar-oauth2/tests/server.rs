@@ -6,13 +6,13 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
-use authstar::credentials::dpop::{ProofError, ProofVerifier};
 use authstar::throttle::{Budget, FailureThrottle};
 use authstar::{AuthstarClient, AuthstarLayer, BasicCredentials, BearerToken, MethodSet};
 use authstar_oauth2::{
     AuthorizationServer, OAuth2TokenRequest, OAuth2TokenResponse, ServerError, TokenIntrospection,
     introspection_endpoint, revocation_endpoint, token_endpoint,
 };
+use authstar_testkit::proofs::FakeProofs;
 use bytes::Bytes;
 use http::{Request, Response, StatusCode};
 use http_body_util::{BodyExt, Full};
@@ -64,31 +64,15 @@ async fn issue(
     .scope(request.scope()))
 }
 
-/// Proofs `good` prove key `k1`; `stale` lacks the nonce `n-1`.
-struct Proofs;
-
-impl ProofVerifier for Proofs {
-    fn verify_proof(
-        &self,
-        proof: &str,
-        _method: &http::Method,
-        url: &str,
-        access_token: Option<&str>,
-    ) -> Result<String, ProofError> {
-        assert_eq!(url, "https://as.example/oauth2/token");
-        assert!(access_token.is_none());
-        match proof {
-            "good" => Ok("k1".to_owned()),
-            "stale" => Err(ProofError::UseNonce),
-            _ => Err(ProofError::Signature),
-        }
-    }
-    fn algorithms(&self) -> Vec<String> {
-        vec!["ES256".to_owned()]
-    }
-    fn nonce(&self) -> Option<String> {
-        Some("n-1".to_owned())
-    }
+/// Proofs `good` prove key `k1` for the token endpoint's URL, bound to no access token;
+/// `stale` lacks the nonce `n-1`.
+fn proofs() -> FakeProofs {
+    FakeProofs::new()
+        .proves("good", "k1")
+        .stale("stale")
+        .url("https://as.example/oauth2/token")
+        .access_token(None)
+        .nonce("n-1")
 }
 
 fn server(
@@ -98,7 +82,7 @@ fn server(
     AuthstarLayer<AuthstarClient, impl MethodSet<AuthstarClient>>,
 ) {
     let layer = layer(checks);
-    let token = token_endpoint(&layer, issue).dpop(Proofs, "https://as.example/oauth2/token");
+    let token = token_endpoint(&layer, issue).dpop(proofs(), "https://as.example/oauth2/token");
     let revoke = revocation_endpoint(&layer, |token: String, client: AuthstarClient| async move {
         match token.strip_prefix("bearer-token-for-") {
             Some(owner) if owner != client.client_id() => Err(authstar_oauth2::BoxError::from(

@@ -5,13 +5,10 @@
 //! so for CI); the outage test starts and kills its own `redis-server`. Without them the tests
 //! skip, except under `CI=true`, where they fail.
 
-#[path = "../../../tests/support/redis_server.rs"]
-mod redis_server;
-
 use std::net::IpAddr;
 use std::time::{Duration, Instant};
 
-use redis_server::{RedisServer, free_port};
+use authstar_testkit::redis::{self, RedisServer, free_port};
 
 use authstar::throttle::{Budget, ThrottleKey, ThrottleStore};
 use authstar_redis::RedisThrottle;
@@ -48,6 +45,15 @@ fn identity(id: &str) -> ThrottleKey<'_> {
     }
 }
 
+/// Waits until `count` stores of `prefix` subscribe to its lock messages.
+async fn subscribed(url: &str, prefix: &str, count: usize) {
+    let channel = format!("{prefix}:throttle:locks");
+    within(Duration::from_secs(5), "the stores subscribed", || {
+        redis::subscribers(url, &channel) >= count
+    })
+    .await;
+}
+
 /// Waits up to `limit` for `done`.
 async fn within(limit: Duration, what: &str, done: impl Fn() -> bool) -> Duration {
     let started = Instant::now();
@@ -70,8 +76,8 @@ async fn failures_on_one_instance_count_on_the_other() {
         .prefix(&prefix)
         .start()
         .unwrap();
-    // Let both subscribe before the first lock is published.
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    // Both subscribed before the first lock is published.
+    subscribed(&url, &prefix, 2).await;
     let key = identity("victim");
     for store in [&a, &b] {
         for _ in 0..5 {
@@ -129,7 +135,7 @@ async fn redis_killed_and_restarted_never_opens_the_door_never_waits_and_heals()
         .call_timeout(Duration::from_millis(200))
         .start()
         .unwrap();
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    subscribed(&url, &prefix, 2).await;
 
     drop(server);
     // Redis is gone: every call answers at once, and the local budget still locks.
@@ -193,7 +199,7 @@ async fn locks_in_force_survive_a_redis_restart() {
         .call_timeout(Duration::from_millis(200))
         .start()
         .unwrap();
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    subscribed(&url, &prefix, 1).await;
     let key = identity("locked-before-the-restart");
     for _ in 0..10 {
         a.fail(&key, budget(), Instant::now());
@@ -205,8 +211,14 @@ async fn locks_in_force_survive_a_redis_restart() {
 
     drop(server);
     let _server = RedisServer::start(port).unwrap();
-    // No failure after the restart: an instance that starts now must still learn the lock.
-    tokio::time::sleep(Duration::from_millis(1_500)).await;
+    // No failure after the restart: A puts the lock it holds back into the set of locks in
+    // force once it reconnects; an instance that starts then must still learn it.
+    within(
+        Duration::from_secs(5),
+        "the lock put back after the restart",
+        || redis::cli(&url, &["ZCARD", &format!("{prefix}:throttle:in-force")]) == "1",
+    )
+    .await;
     let late = RedisThrottle::builder(&url)
         .prefix(&prefix)
         .start()

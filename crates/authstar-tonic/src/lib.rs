@@ -314,41 +314,21 @@ where
 mod tests {
     use super::*;
     use authstar::DpopAuth;
-    use authstar::credentials::dpop::{DpopToken, ProofError, ProofVerifier};
+    use authstar::credentials::dpop::DpopToken;
     use authstar::{AuthMethod, AuthstarClient, BearerToken, Outcome};
+    use authstar_testkit::proofs::FakeProofs;
     use http::StatusCode;
     use http::header::WWW_AUTHENTICATE;
-
-    /// Proofs without the nonce are asked for it ("n-1"); every other proof is refused.
-    struct NoncedProofs;
-    impl ProofVerifier for NoncedProofs {
-        fn verify_proof(
-            &self,
-            proof: &str,
-            _method: &http::Method,
-            _url: &str,
-            _access_token: Option<&str>,
-        ) -> Result<String, ProofError> {
-            match proof {
-                "no-nonce" => Err(ProofError::UseNonce),
-                _ => Err(ProofError::Signature),
-            }
-        }
-        fn algorithms(&self) -> Vec<String> {
-            vec!["ES256".to_owned()]
-        }
-        fn nonce(&self) -> Option<String> {
-            Some("n-1".to_owned())
-        }
-    }
 
     fn layer() -> AuthstarLayer<AuthstarClient, impl authstar::MethodSet<AuthstarClient>> {
         AuthstarLayer::builder()
             .on_auth_bearer(|_: BearerToken| async { None::<AuthstarClient> })
             .on_auth_dpop(
-                DpopAuth::new(NoncedProofs, |_: DpopToken| async {
-                    None::<AuthstarClient>
-                })
+                // Proofs without the nonce are asked for it ("n-1"); every other is refused.
+                DpopAuth::new(
+                    FakeProofs::new().stale("no-nonce").nonce("n-1"),
+                    |_: DpopToken| async { None::<AuthstarClient> },
+                )
                 .origin("https://grpc.example"),
             )
             .build()

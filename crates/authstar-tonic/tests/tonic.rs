@@ -5,8 +5,7 @@
 
 use std::net::SocketAddr;
 
-#[path = "../../../tests/support/python.rs"]
-mod python;
+use authstar_testkit::python;
 
 use authstar::throttle::{Budget, FailureThrottle};
 use authstar::{AuthstarClient, AuthstarLayer, BearerToken, HeaderAuth};
@@ -348,33 +347,18 @@ async fn a_handler_reads_the_client_and_a_guarded_method_needs_its_scope() {
 #[tokio::test]
 async fn rfc9449_dpop_bound_tokens_over_grpc() {
     use authstar::DpopAuth;
-    use authstar::credentials::dpop::{DpopToken, ProofError, ProofVerifier};
-    struct ExactRequest;
-    impl ProofVerifier for ExactRequest {
-        fn verify_proof(
-            &self,
-            proof: &str,
-            method: &http::Method,
-            url: &str,
-            _access_token: Option<&str>,
-        ) -> Result<String, ProofError> {
-            let expected = "https://grpc.example/grpc.health.v1.Health/Check";
-            match (proof, method.as_str(), url) {
-                ("proof-by-k1", "POST", url) if url == expected => Ok("k1".to_owned()),
-                ("proof-by-k1", _, _) => Err(ProofError::Uri),
-                _ => Err(ProofError::Signature),
-            }
-        }
-        fn algorithms(&self) -> Vec<String> {
-            vec!["ES256".to_owned()]
-        }
-    }
+    use authstar::credentials::dpop::DpopToken;
+    use authstar_testkit::proofs::FakeProofs;
+    let proofs = FakeProofs::new()
+        .proves("proof-by-k1", "k1")
+        .method(http::Method::POST)
+        .url("https://grpc.example/grpc.health.v1.Health/Check");
     let tokens = |token: DpopToken| async move {
         (token.as_str() == "bound" && token.jkt() == "k1")
             .then(|| AuthstarClient::new("svc", ["reports:read"]))
     };
     let layer = AuthstarLayer::builder()
-        .on_auth_dpop(DpopAuth::new(ExactRequest, tokens).origin("https://grpc.example"))
+        .on_auth_dpop(DpopAuth::new(proofs, tokens).origin("https://grpc.example"))
         .require_authentication()
         .build()
         .unwrap();

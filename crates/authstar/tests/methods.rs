@@ -7,12 +7,13 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use authstar::DpopAuth;
-use authstar::credentials::dpop::{DpopToken, ProofError, ProofVerifier};
+use authstar::credentials::dpop::DpopToken;
 use authstar::throttle::{Budget, FailureThrottle};
 use authstar::{
     Authenticator, AuthstarClient, AuthstarLayer, BasicCredentials, BearerToken, HeaderAuth,
     HeaderCredential, MethodSet, Outcome, Verdict, sync_fn,
 };
+use authstar_testkit::proofs::FakeProofs;
 use http::header::{AUTHORIZATION, WWW_AUTHENTICATE};
 use http::{Request, Response, StatusCode};
 use tower::{Layer, ServiceExt, service_fn};
@@ -41,28 +42,11 @@ async fn run<M: MethodSet<AuthstarClient>>(
 
 /// Proofs by "good-proof" prove key "k1", proofs without a nonce are asked for one ("n-1"),
 /// everything else has a bad signature.
-struct Proofs;
-
-impl ProofVerifier for Proofs {
-    fn verify_proof(
-        &self,
-        proof: &str,
-        _method: &http::Method,
-        _url: &str,
-        _access_token: Option<&str>,
-    ) -> Result<String, ProofError> {
-        match proof {
-            "good-proof" => Ok("k1".to_owned()),
-            "no-nonce" => Err(ProofError::UseNonce),
-            _ => Err(ProofError::Signature),
-        }
-    }
-    fn algorithms(&self) -> Vec<String> {
-        vec!["ES256".to_owned()]
-    }
-    fn nonce(&self) -> Option<String> {
-        Some("n-1".to_owned())
-    }
+fn proofs() -> FakeProofs {
+    FakeProofs::new()
+        .proves("good-proof", "k1")
+        .stale("no-nonce")
+        .nonce("n-1")
 }
 
 /// API keys `ask_<id>_<secret>`: only `ask_k1_right` is good; the throttle counts key ids.
@@ -73,8 +57,8 @@ fn api_key() -> HeaderAuth<impl Authenticator<HeaderCredential, Client = Authsta
     .identity(|key| key.strip_prefix("ask_")?.split('_').next())
 }
 
-fn dpop_tokens() -> DpopAuth<Proofs, impl Authenticator<DpopToken, Client = AuthstarClient>> {
-    DpopAuth::new(Proofs, |token: DpopToken| async move {
+fn dpop_tokens() -> DpopAuth<FakeProofs, impl Authenticator<DpopToken, Client = AuthstarClient>> {
+    DpopAuth::new(proofs(), |token: DpopToken| async move {
         (token.as_str() == "bound" && token.jkt() == "k1")
             .then(|| AuthstarClient::new("dpop-client", ["read"]))
     })

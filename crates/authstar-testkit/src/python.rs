@@ -5,29 +5,30 @@ use std::path::PathBuf;
 use std::process::Command;
 
 /// The repository's `tests/python` folder.
-pub(crate) fn scripts() -> PathBuf {
+pub fn scripts() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../tests/python")
 }
 
 /// Whether `python3` can import `modules`; panics under `CI=true` when it cannot.
-pub(crate) fn available(modules: &str) -> bool {
+pub fn available(modules: &str) -> bool {
     let imported = Command::new("python3")
         .args(["-c", &format!("import {modules}")])
         .output()
         .is_ok_and(|output| output.status.success());
-    if !imported {
-        let install = "python3 -m pip install -r tests/python/requirements.txt";
-        assert!(
-            std::env::var("CI").as_deref() != Ok("true"),
-            "CI=true but python3 cannot import {modules}: {install}"
-        );
-        eprintln!("skipped: python3 cannot import {modules} ({install})");
-    }
-    imported
+    crate::require(
+        imported,
+        &format!(
+            "python3 cannot import {modules} (python3 -m pip install -r tests/python/requirements.txt)"
+        ),
+    )
 }
 
 /// Runs `python3 tests/python/<script> <args>` and asserts success, showing its output.
-pub(crate) fn run(script: &str, args: &[&str]) -> String {
+///
+/// # Panics
+///
+/// When the script fails.
+pub fn run(script: &str, args: &[&str]) -> String {
     let output = Command::new("python3")
         .arg(scripts().join(script))
         .args(args)
