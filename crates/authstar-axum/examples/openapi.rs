@@ -1,4 +1,4 @@
-//! The seed's "OpenAPI Available Authorizations" in axum with utoipa: the three security schemes
+//! The Python package's "OpenAPI Available Authorizations" in axum with utoipa: the three security schemes
 //! (`api_key` in `x-api-key`, `http_basic`, `oauth2` client credentials at `/oauth2/token`) so
 //! Swagger UI offers "Authorize", and a lock only on the guarded operations.
 //!
@@ -45,11 +45,11 @@ async fn reports() -> &'static str {
 )]
 struct ApiDoc;
 
-/// The document: the seed's three schemes, and which operations accept which.
+/// The document: the Python package's three schemes, and which operations accept which.
 pub(crate) fn openapi() -> utoipa::openapi::OpenApi {
     use utoipa::Modify;
     let mut doc = ApiDoc::openapi();
-    SecuritySchemes::seed()
+    SecuritySchemes::common()
         .scope("reports:read", "Read reports")
         .modify(&mut doc);
     let any_client: [(&str, &[&str]); 3] = [(API_KEY, &[]), (HTTP_BASIC, &[]), (OAUTH2, &[])];

@@ -1,4 +1,4 @@
-//! The seed's "Route Authorization" example in axum: guards on a route, a router and the whole
+//! The Python package's "Route Authorization" example in axum: guards on a route, a router and the whole
 //! app, the client handed to a handler, scopes, internal networks, a websocket.
 //!
 //! ```sh
@@ -84,7 +84,7 @@ pub(crate) fn app() -> Router {
         .layer();
     let security = RouteSecurity::new(&layer);
 
-    // Route-level guards (the seed's `dependencies=[Security(...)]` on one route).
+    // Route-level guards (the Python package's `dependencies=[Security(...)]` on one route).
     let insecure_router = Router::new()
         .route("/", get(homepage))
         .route(
@@ -94,14 +94,14 @@ pub(crate) fn app() -> Router {
         .route("/foo", get(foo).route_layer(security.authenticated()))
         .route("/greeting", get(greeting));
 
-    // Router-level guard (the seed's `APIRouter(dependencies=[...])`).
+    // Router-level guard (the Python package's `APIRouter(dependencies=[...])`).
     let router = Router::new()
         .route("/me", get(me))
         .route("/me2", get(me2))
         .route("/ws", get(ws))
         .route_layer(security.authenticated());
 
-    // App-level guard (the seed's `FastAPI(dependencies=[...])`), here on a nested app.
+    // App-level guard (the Python package's `FastAPI(dependencies=[...])`), here on a nested app.
     let admin = Router::new()
         .route("/stats", get(|| async { "stats" }))
         .route("/ws", get(ws))

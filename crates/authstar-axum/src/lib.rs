@@ -1,10 +1,10 @@
 //! # authstar-axum
 //!
-//! The axum extension of [`authstar`]: the seed's FastAPI `RouteSecurity`, as axum route
-//! layers and extractors, an RFC 6749 token endpoint, and OpenAPI security schemes (feature
-//! `openapi`).
+//! The axum extension of [`authstar`]: the FastAPI `RouteSecurity` of the Python package
+//! authstar 0.0.5 as axum route layers and extractors, mounting for the authorization server, and
+//! OpenAPI security schemes (feature `openapi`).
 //!
-//! | seed (FastAPI) | here |
+//! | authstar 0.0.5 (FastAPI) | here |
 //! |---|---|
 //! | `dependencies=[Security(rs.authenticated)]` | `.route_layer(security.authenticated())` |
 //! | `Annotated[Client, Security(rs.authenticated)]` | [`Authenticated<C>`] extractor |

@@ -1,11 +1,11 @@
 //! OpenAPI security schemes with [utoipa] (feature `openapi`).
 //!
-//! The seed's three markers (`openapi_api_key`, `openapi_http_basic`,
+//! The Python package's three markers (`openapi_api_key`, `openapi_http_basic`,
 //! `openapi_oauth2_client_credentials`) become [`SecuritySchemes`], a utoipa `Modify` that adds
-//! the schemes to the document's components so Swagger UI offers "Authorize". Like the seed's
+//! the schemes to the document's components so Swagger UI offers "Authorize". Like the Python package's
 //! markers they perform no authentication.
 //!
-//! Beyond the seed, [`SecuredRoutes`] declares which schemes each guarded operation accepts, so
+//! Beyond the Python package, [`SecuredRoutes`] declares which schemes each guarded operation accepts, so
 //! the document shows a lock only where a guard is; several schemes are alternatives (OpenAPI
 //! security requirements are OR-ed), and the 401/403 responses are documented.
 //!
@@ -21,7 +21,7 @@
 //!         PathItem::new(HttpMethod::Get, OperationBuilder::new().build()),
 //!     ))
 //!     .build();
-//! SecuritySchemes::seed().scope("reports:read", "read reports").modify(&mut doc);
+//! SecuritySchemes::common().scope("reports:read", "read reports").modify(&mut doc);
 //! SecuredRoutes::new()
 //!     .route(HttpMethod::Get, "/reports", [(API_KEY, &[][..]), (OAUTH2, &["reports:read"][..])])
 //!     .modify(&mut doc);
@@ -72,16 +72,16 @@ impl SecuritySchemes {
         Self::default()
     }
 
-    /// The seed's three: API key in `x-api-key`, HTTP Basic, OAuth2 client credentials at
+    /// The Python package's three: API key in `x-api-key`, HTTP Basic, OAuth2 client credentials at
     /// `/oauth2/token`.
-    pub fn seed() -> Self {
+    pub fn common() -> Self {
         Self::new()
             .api_key()
             .http_basic()
             .oauth2_client_credentials(DEFAULT_TOKEN_URL)
     }
 
-    /// An API key in the `x-api-key` header (the seed's `openapi_api_key`).
+    /// An API key in the `x-api-key` header (the Python package's `openapi_api_key`).
     pub fn api_key(self) -> Self {
         self.api_key_header("x-api-key")
     }
@@ -92,7 +92,7 @@ impl SecuritySchemes {
         self
     }
 
-    /// HTTP Basic (the seed's `openapi_http_basic`).
+    /// HTTP Basic (the Python package's `openapi_http_basic`).
     pub fn http_basic(mut self) -> Self {
         self.http_basic = true;
         self
@@ -112,7 +112,7 @@ impl SecuritySchemes {
         self
     }
 
-    /// The OAuth2 client-credentials flow with this token URL (the seed's
+    /// The OAuth2 client-credentials flow with this token URL (the Python package's
     /// `openapi_oauth2_client_credentials`).
     pub fn oauth2_client_credentials(mut self, token_url: impl Into<String>) -> Self {
         self.token_url = Some(token_url.into());

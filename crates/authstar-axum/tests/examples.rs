@@ -1,5 +1,5 @@
 //! `examples/route_security.rs`, served over a real socket on 127.0.0.1 and checked route by
-//! route: the axum twin of the seed's route-authorization example.
+//! route: the axum twin of the Python package's route-authorization example.
 
 #[allow(dead_code)]
 #[path = "../examples/route_security.rs"]

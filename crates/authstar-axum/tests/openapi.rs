@@ -1,4 +1,4 @@
-//! `examples/openapi.rs` over a real socket: the seed's three security schemes, locks only on
+//! `examples/openapi.rs` over a real socket: the Python package's three security schemes, locks only on
 //! guarded operations, 401/403 documented, Swagger UI served locally, and the document valid
 //! against the OpenAPI 3.x schema (Python's openapi-spec-validator).
 
@@ -23,7 +23,7 @@ async fn document(base: &str) -> Value {
 }
 
 #[tokio::test]
-async fn the_seeds_three_schemes_are_in_the_components() {
+async fn the_three_common_schemes_are_in_the_components() {
     let doc = document(&serve().await).await;
     let schemes = &doc["components"]["securitySchemes"];
     assert_eq!(

@@ -164,6 +164,66 @@ async fn the_websocket_is_refused_before_the_upgrade_then_greets_and_echoes() {
     assert_eq!(echo.as_str(), "echo");
 }
 
+/// Every route the demo serves is in its OpenAPI document, under the tag of its area (the
+/// admin API was tagged `super::admin`, the rest untagged; the OAuth 2.0 routes, the session
+/// and the websocket were missing).
+#[tokio::test]
+async fn every_route_is_in_the_openapi_document_under_its_area() {
+    let (status, body) = get("/openapi.json", None).await;
+    assert_eq!(status, 200);
+    let doc: Value = serde_json::from_str(&body).unwrap();
+    let routes = [
+        ("/", "get", "resources"),
+        ("/me", "get", "resources"),
+        ("/reports", "get", "resources"),
+        ("/reports/export", "get", "resources"),
+        ("/ws", "get", "session"),
+        ("/session", "post", "session"),
+        ("/session", "delete", "session"),
+        ("/internal/health", "get", "health"),
+        ("/oauth2/token", "post", "OAuth 2.0"),
+        ("/oauth2/revoke", "post", "OAuth 2.0"),
+        ("/oauth2/introspect", "post", "OAuth 2.0"),
+        (
+            "/.well-known/oauth-authorization-server",
+            "get",
+            "OAuth 2.0",
+        ),
+        ("/.well-known/jwks.json", "get", "OAuth 2.0"),
+        ("/admin/clients", "get", "admin"),
+        ("/admin/clients", "post", "admin"),
+        ("/admin/clients/{client_id}", "delete", "admin"),
+        ("/admin/keys", "get", "admin"),
+        ("/admin/keys", "post", "admin"),
+        ("/admin/keys/{key_id}", "delete", "admin"),
+    ];
+    for (path, method, tag) in routes {
+        let operation = &doc["paths"][path][method];
+        assert_eq!(
+            operation["tags"],
+            serde_json::json!([tag]),
+            "{method} {path}"
+        );
+    }
+    let described: usize = doc["paths"]
+        .as_object()
+        .unwrap()
+        .values()
+        .map(|item| item.as_object().unwrap().len())
+        .sum();
+    assert_eq!(described, routes.len(), "no operation left out of the list");
+    let tags: Vec<&str> = doc["tags"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|tag| tag["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        tags,
+        ["OAuth 2.0", "resources", "session", "admin", "health"]
+    );
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn revocation_stops_tokens_and_keys_and_no_secret_reaches_the_logs() {
     let demo = Demo::start("contract-revoke", &[]);

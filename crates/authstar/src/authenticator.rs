@@ -1,6 +1,6 @@
 //! Authenticators: async functions from a credential to a client.
 //!
-//! The seed's callbacks answer `Client | None`. Here an authenticator answers one of three things
+//! The Python package's callbacks answer `Client | None`. Here an authenticator answers one of three things
 //! ([`Verdict`]): *authenticated* with a client, *rejected*, or a *backend error*, so a database
 //! outage is never mistaken for bad credentials. An async closure may return any of
 //!
@@ -352,7 +352,7 @@ where
     }
 }
 
-/// An authenticator that sees the request head (the seed's `on_auth_scope`): method, URI,
+/// An authenticator that sees the request head (the Python package's `on_auth_scope`): method, URI,
 /// headers and extensions, e.g. a session inserted by an outer layer. The returned future must
 /// not borrow the head, so copy what you need before the `async` block.
 ///

@@ -1,6 +1,6 @@
 //! The client model: what an authenticator hands back and guards look at.
 //!
-//! The seed's `Client` protocol becomes the [`Client`] trait; its `AuthstarClient` pydantic model
+//! The Python package's `Client` protocol becomes the [`Client`] trait; its `AuthstarClient` pydantic model
 //! becomes the serde struct [`AuthstarClient`] (`model_dump`/`model_validate` are
 //! `Serialize`/`Deserialize`). Any type of yours that implements [`Client`] works everywhere
 //! authstar takes a client: the middleware stores it in the request extensions as it is, keyed by
@@ -62,7 +62,7 @@ pub trait Client: Clone + Send + Sync + 'static {
         true
     }
 
-    /// Whether scope checks should be waived for this caller (the seed's `is_admin_attribute`).
+    /// Whether scope checks should be waived for this caller (the Python package's `is_admin_attribute`).
     /// `false` unless you override it.
     fn is_admin(&self) -> bool {
         false

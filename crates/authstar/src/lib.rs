@@ -5,7 +5,7 @@
 //! as `X-API-Key`, and the request itself (a session), whose result is stored in the request
 //! extensions for guards and handlers.
 //!
-//! It is the Rust form of the Python package authstar's `AuthstarMiddleware`: the seed's
+//! It is the Rust form of the `AuthstarMiddleware` of the Python package authstar 0.0.5: its
 //! `on_auth_bearer`, `on_auth_basic`, `on_auth_header` and `on_auth_scope` callbacks are
 //! [`AuthstarLayerBuilder::on_auth_bearer`], [`on_auth_basic`](AuthstarLayerBuilder::on_auth_basic),
 //! [`on_auth_header`](AuthstarLayerBuilder::on_auth_header) and

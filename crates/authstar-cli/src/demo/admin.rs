@@ -137,7 +137,7 @@ impl FromRequestParts<Admin> for AdminCaller {
 }
 
 /// Every client.
-#[utoipa::path(get, path = "/admin/clients", responses(
+#[utoipa::path(get, tag = "admin", path = "/admin/clients", responses(
     (status = 200, description = "Every client: client_id, scopes, created_at, last_used_at, revoked"),
     (status = 401, description = "No credentials"), (status = 403, description = "No admin scope"),
 ))]
@@ -152,7 +152,7 @@ pub(super) async fn list_clients(
 }
 
 /// Creates a client with a generated secret, shown once.
-#[utoipa::path(post, path = "/admin/clients", request_body = NewClient, responses(
+#[utoipa::path(post, tag = "admin", path = "/admin/clients", request_body = NewClient, responses(
     (status = 201, description = "client_id, client_secret (shown only now), scopes"),
     (status = 400, description = "Malformed body, id or scope"), (status = 409, description = "The id is taken"),
 ))]
@@ -179,7 +179,7 @@ pub(super) async fn create_client(
 }
 
 /// Revokes a client, its keys and its tokens.
-#[utoipa::path(delete, path = "/admin/clients/{client_id}", params(("client_id" = String, Path)), responses(
+#[utoipa::path(delete, tag = "admin", path = "/admin/clients/{client_id}", params(("client_id" = String, Path)), responses(
     (status = 204, description = "Revoked (or already revoked)"), (status = 404, description = "No such client"),
 ))]
 pub(super) async fn revoke_client(
@@ -197,7 +197,7 @@ pub(super) async fn revoke_client(
 }
 
 /// Every API key.
-#[utoipa::path(get, path = "/admin/keys", responses(
+#[utoipa::path(get, tag = "admin", path = "/admin/keys", responses(
     (status = 200, description = "Every key: key_id, client_id, scopes, created_at, last_used_at, revoked"),
 ))]
 pub(super) async fn list_keys(AdminCaller(_): AdminCaller, State(admin): State<Admin>) -> Response {
@@ -208,7 +208,7 @@ pub(super) async fn list_keys(AdminCaller(_): AdminCaller, State(admin): State<A
 }
 
 /// Creates an API key for a client, shown once.
-#[utoipa::path(post, path = "/admin/keys", request_body = NewKey, responses(
+#[utoipa::path(post, tag = "admin", path = "/admin/keys", request_body = NewKey, responses(
     (status = 201, description = "key_id, key (shown only now), client_id, scopes"),
     (status = 404, description = "No such client"), (status = 409, description = "The client is revoked"),
 ))]
@@ -231,7 +231,7 @@ pub(super) async fn create_key(
 }
 
 /// Revokes an API key.
-#[utoipa::path(delete, path = "/admin/keys/{key_id}", params(("key_id" = String, Path)), responses(
+#[utoipa::path(delete, tag = "admin", path = "/admin/keys/{key_id}", params(("key_id" = String, Path)), responses(
     (status = 204, description = "Revoked (or already revoked)"), (status = 404, description = "No such key"),
 ))]
 pub(super) async fn revoke_key(

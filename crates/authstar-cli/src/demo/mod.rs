@@ -314,6 +314,7 @@ pub fn app(
         .build()
         .map_err(|e| DemoError::Config(e.to_string()))?;
 
+    let openapi = routes::openapi(&server);
     let router = Router::new()
         .route("/", get(routes::index))
         .route("/me", get(routes::me))
@@ -340,7 +341,7 @@ pub fn app(
         .merge(authstar_axum::authorization_server(server))
         .merge(admin::routes(&security, registry))
         .with_state(security)
-        .merge(SwaggerUi::new("/docs").url("/openapi.json", routes::openapi()));
+        .merge(SwaggerUi::new("/docs").url("/openapi.json", openapi));
     Ok(limited(layer.layer(router), options.limits))
 }
 

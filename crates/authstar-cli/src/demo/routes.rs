@@ -16,11 +16,32 @@ use axum_extra::extract::cookie::Key;
 use super::auth::Standing;
 use super::server::ConnectionSlot;
 use crate::registry::Registry;
-use utoipa::openapi::HttpMethod;
+use utoipa::openapi::path::{OperationBuilder, PathItem};
+use utoipa::openapi::tag::TagBuilder;
+use utoipa::openapi::{HttpMethod, Paths, PathsBuilder, ResponseBuilder};
 use utoipa::{Modify, OpenApi};
 
+/// The OpenAPI tags, one per area, with what each holds.
+const RESOURCES: &str = "resources";
+const SESSION: &str = "session";
+const HEALTH: &str = "health";
+const ADMIN: &str = "admin";
+const TAGS: [(&str, &str); 5] = [
+    (
+        authstar_oauth2::openapi::TAG,
+        "Tokens for client credentials (RFC 6749, DPoP), revocation, introspection, metadata, keys",
+    ),
+    (RESOURCES, "The API the credentials open"),
+    (
+        SESSION,
+        "A browser session from client credentials, and the websocket",
+    ),
+    (ADMIN, "Clients and API keys in the registry (scope admin)"),
+    (HEALTH, "For internal networks"),
+];
+
 /// Public.
-#[utoipa::path(get, path = "/", responses((status = 200, description = "Where to start")))]
+#[utoipa::path(get, tag = RESOURCES, path = "/", responses((status = 200, description = "Where to start")))]
 pub(super) async fn index() -> Json<serde_json::Value> {
     Json(serde_json::json!({
         "service": "authstar demo",
@@ -31,7 +52,7 @@ pub(super) async fn index() -> Json<serde_json::Value> {
 }
 
 /// The authenticated client.
-#[utoipa::path(get, path = "/me", responses((status = 200, description = "The client: client_id and scopes")))]
+#[utoipa::path(get, tag = RESOURCES, path = "/me", responses((status = 200, description = "The client: client_id and scopes")))]
 pub(super) async fn me(
     Authenticated(client): Authenticated<AuthstarClient>,
 ) -> Json<AuthstarClient> {
@@ -39,7 +60,7 @@ pub(super) async fn me(
 }
 
 /// Reports: any of `reports:read`, `admin`.
-#[utoipa::path(get, path = "/reports", responses((status = 200, description = "Reports")))]
+#[utoipa::path(get, tag = RESOURCES, path = "/reports", responses((status = 200, description = "Reports")))]
 pub(super) async fn reports(
     Authenticated(client): Authenticated<AuthstarClient>,
 ) -> Json<serde_json::Value> {
@@ -47,13 +68,13 @@ pub(super) async fn reports(
 }
 
 /// Export: all of `reports:read`, `reports:export`.
-#[utoipa::path(get, path = "/reports/export", responses((status = 200, description = "CSV export")))]
+#[utoipa::path(get, tag = RESOURCES, path = "/reports/export", responses((status = 200, description = "CSV export")))]
 pub(super) async fn export() -> &'static str {
     "month,total\n2026-10,42\n2026-11,57\n"
 }
 
 /// Internal networks only.
-#[utoipa::path(get, path = "/internal/health", responses((status = 200, description = "ok")))]
+#[utoipa::path(get, tag = HEALTH, path = "/internal/health", responses((status = 200, description = "ok")))]
 pub(super) async fn health() -> Json<serde_json::Value> {
     Json(serde_json::json!({"status": "ok"}))
 }
@@ -136,10 +157,74 @@ pub(super) async fn websocket(
 )]
 struct ApiDoc;
 
-/// The OpenAPI document with its security schemes and per-route requirements.
-pub(super) fn openapi() -> utoipa::openapi::OpenApi {
+/// `POST /session`, `DELETE /session` and `GET /ws`: served by closures over their state, so
+/// described here rather than by `utoipa::path`.
+fn session_paths() -> Paths {
+    let operation = |summary: &str, responses: &[(&str, &str)]| {
+        let mut operation = OperationBuilder::new().tag(SESSION).summary(Some(summary));
+        for (status, description) in responses {
+            operation =
+                operation.response(*status, ResponseBuilder::new().description(*description));
+        }
+        operation.build()
+    };
+    let mut session = PathItem::new(
+        HttpMethod::Post,
+        operation(
+            "Open a session: a signed cookie for the client the credentials name",
+            &[
+                ("200", "The client; Set-Cookie: the session"),
+                (
+                    "400",
+                    "A session, a DPoP-bound token or an expired credential cannot mint one",
+                ),
+                ("401", "No credentials"),
+            ],
+        ),
+    );
+    session.delete = Some(operation(
+        "Close the session: the cookie cleared",
+        &[("204", "Set-Cookie: cleared")],
+    ));
+    PathsBuilder::new()
+        .path("/session", session)
+        .path(
+            "/ws",
+            PathItem::new(
+                HttpMethod::Get,
+                operation(
+                    "An authenticated websocket: {\"client_id\": ...}, then echo; checked again while open",
+                    &[
+                        ("101", "Switching protocols"),
+                        ("401", "No credentials"),
+                        ("403", "A session from another origin"),
+                        ("429", "Too many sockets for this client"),
+                    ],
+                ),
+            ),
+        )
+        .build()
+}
+
+/// The OpenAPI document: every route, tagged by area, with its security schemes and per-route
+/// requirements; the authorization server's routes as `server` describes them.
+pub(super) fn openapi(server: &authstar_oauth2::AuthorizationServer) -> utoipa::openapi::OpenApi {
     let mut doc = ApiDoc::openapi();
-    SecuritySchemes::seed()
+    doc.paths
+        .paths
+        .extend(authstar_oauth2::openapi::paths(server).paths);
+    doc.paths.paths.extend(session_paths().paths);
+    doc.tags = Some(
+        TAGS.iter()
+            .map(|(name, description)| {
+                TagBuilder::new()
+                    .name(*name)
+                    .description(Some(*description))
+                    .build()
+            })
+            .collect(),
+    );
+    SecuritySchemes::common()
         .http_bearer()
         .dpop()
         .scope("reports:read", "Read reports")
@@ -168,7 +253,8 @@ pub(super) fn openapi() -> utoipa::openapi::OpenApi {
     let mut secured = SecuredRoutes::new()
         .route(HttpMethod::Get, "/me", any)
         .route(HttpMethod::Get, "/reports", read)
-        .route(HttpMethod::Get, "/reports/export", export);
+        .route(HttpMethod::Get, "/reports/export", export)
+        .route(HttpMethod::Get, "/ws", any);
     for (method, path) in [
         (HttpMethod::Get, "/admin/clients"),
         (HttpMethod::Post, "/admin/clients"),

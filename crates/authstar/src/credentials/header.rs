@@ -1,5 +1,5 @@
 //! A credential carried in a named header, such as `X-API-Key: <key>` (read by the
-//! [`HeaderAuth`](crate::HeaderAuth) method, the seed's `HeaderAuth`).
+//! [`HeaderAuth`](crate::HeaderAuth) method, the Python package's `HeaderAuth`).
 
 use std::fmt;
 

@@ -1,4 +1,4 @@
-//! A credential in a named header, such as `X-API-Key: <key>` (the seed's `HeaderAuth`).
+//! A credential in a named header, such as `X-API-Key: <key>` (the Python package's `HeaderAuth`).
 
 use std::borrow::Cow;
 use std::fmt;

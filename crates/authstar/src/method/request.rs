@@ -1,4 +1,4 @@
-//! The request itself (the seed's `on_auth_scope`): a session an outer layer inserted, a client
+//! The request itself (the Python package's `on_auth_scope`): a session an outer layer inserted, a client
 //! certificate, anything in the request head. Asked only when no credential header was presented.
 
 use std::borrow::Cow;
