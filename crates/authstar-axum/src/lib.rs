@@ -4,14 +4,12 @@
 //! authstar 0.0.5 as axum route layers and extractors, mounting for the authorization server, and
 //! OpenAPI security schemes (feature `openapi`).
 //!
-//! | authstar 0.0.5 (FastAPI) | here |
-//! |---|---|
-//! | `dependencies=[Security(rs.authenticated)]` | `.route_layer(security.authenticated())` |
-//! | `Annotated[Client, Security(rs.authenticated)]` | [`Authenticated<C>`] extractor |
-//! | `Security(rs.scopes, scopes=[...])` | `security.scopes_any([...])`, `scopes_all`, [`Scoped`] |
-//! | `Security(rs.internal)` | `.route_layer(security.internal())` |
-//! | `rs.oauth2_token_endpoint(token_builder, on_auth_basic)` | `authstar_oauth2::token_endpoint(&layer, token_builder)`, mounted by [`authorization_server`] |
-//! | `rs.openapi_api_key()`, `openapi_http_basic()`, `openapi_oauth2_client_credentials()` | `openapi::SecuritySchemes` (feature `openapi`) |
+//! `Security(rs.authenticated)` is `.route_layer(security.authenticated())` or the
+//! [`Authenticated<C>`] extractor, `Security(rs.scopes, ...)` is `security.scopes_any([...])`,
+//! `scopes_all` or [`Scoped`], `Security(rs.internal)` is `security.internal()`; the token
+//! endpoint is authstar-oauth2's, mounted by [`authorization_server`]; the OpenAPI markers are
+//! `openapi::SecuritySchemes` (feature `openapi`). The whole mapping is in the guide
+//! (docs/guide.md, "From the Python package").
 //!
 //! Unauthenticated requests get 401 with a `WWW-Authenticate` challenge per scheme the layer
 //! accepts (`error="invalid_token"` only when a bearer token was refused, RFC 6750 §3.1); clients

@@ -5,6 +5,10 @@
 #[path = "../examples/route_security.rs"]
 mod route_security;
 
+#[allow(dead_code)]
+#[path = "../examples/readme.rs"]
+mod readme;
+
 use futures_util::{SinkExt, StreamExt};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
@@ -247,4 +251,40 @@ async fn websocket_routes_are_guarded_before_the_upgrade() {
         .unwrap();
     let echo = socket.next().await.unwrap().unwrap().into_text().unwrap();
     assert_eq!(echo.as_str(), "echo me");
+}
+
+/// The README's example: the token opens `/reports`, the key only `/me`, nothing gets a
+/// challenge per scheme.
+#[tokio::test]
+async fn the_readme_example_serves_what_the_readme_says() {
+    let base = authstar_testkit::serve::serve(readme::app().unwrap()).await;
+    let http = reqwest::Client::new();
+    let get = |path: &str, header: Option<(&str, &str)>| {
+        let mut request = http.get(format!("{base}{path}"));
+        if let Some((name, value)) = header {
+            request = request.header(name, value);
+        }
+        async move { request.send().await.unwrap() }
+    };
+    let nothing = get("/me", None).await;
+    assert_eq!(nothing.status(), StatusCode::UNAUTHORIZED);
+    assert_eq!(
+        challenges(&nothing),
+        [
+            r#"Bearer realm="authstar""#,
+            r#"ApiKey realm="authstar", header="x-api-key""#
+        ]
+    );
+    let token = ("authorization", "Bearer t0k3n");
+    let key = ("x-api-key", "ask_k1_s3cr3t");
+    let me: Value = get("/me", Some(token)).await.json().await.unwrap();
+    assert_eq!(me["client_id"], "reports-job");
+    assert_eq!(get("/reports", Some(token)).await.status(), StatusCode::OK);
+    assert_eq!(get("/me", Some(key)).await.status(), StatusCode::OK);
+    assert_eq!(
+        get("/reports", Some(key)).await.status(),
+        StatusCode::FORBIDDEN
+    );
+    let wrong = get("/me", Some(("authorization", "Bearer nope"))).await;
+    assert_eq!(wrong.status(), StatusCode::UNAUTHORIZED);
 }

@@ -1,23 +1,8 @@
 //! `authstar demo`: a complete machine-to-machine auth service on the registry.
 //!
-//! Routes (the contract tests and users rely on):
-//!
-//! | route | access |
-//! |---|---|
-//! | `GET /` | public |
-//! | `GET /me` | any authenticated client: Bearer JWT, DPoP-bound JWT with its proof, Basic client credentials, `X-API-Key`, session cookie |
-//! | `GET /reports` | any of `reports:read`, `admin` |
-//! | `GET /reports/export` | all of `reports:read`, `reports:export` |
-//! | `GET /internal/health` | internal networks (behind `--trusted-proxies`) |
-//! | `GET /ws` | authenticated websocket: `{"client_id": ...}`, then echo; a session-cookie handshake only from an allowed `Origin` |
-//! | `POST /session`, `DELETE /session` | sets (from client credentials, never from a session) / clears the signed session cookie |
-//! | `POST /oauth2/token` | RFC 6749 `client_credentials`, RFC 9068 JWTs; DPoP-bound (RFC 9449) when a `DPoP` proof comes with the request |
-//! | `POST /oauth2/revoke` | RFC 7009: a client revokes one of its tokens (refused on every instance within a second) |
-//! | `POST /oauth2/introspect` | RFC 7662: an authenticated client asks what a token stands for |
-//! | `GET /.well-known/jwks.json` | the public signing key |
-//! | `GET /.well-known/oauth-authorization-server` | RFC 8414 metadata |
-//! | `GET/POST /admin/clients`, `DELETE /admin/clients/{id}`, `GET/POST /admin/keys`, `DELETE /admin/keys/{id}` | scope `admin`, not by session cookie: the registry as JSON (see `admin`) |
-//! | `GET /openapi.json`, `GET /docs` | OpenAPI document and Swagger UI (served locally) |
+//! Its routes, who may call each and the command's flags are in the guide (docs/guide.md,
+//! "The demo service and the `authstar` command"); `tests/contract.rs` pins them, and
+//! `GET /openapi.json` lists every one by area.
 //!
 //! The files: `auth` (the session authenticator), [`session`] (the cookie), `oauth` (what the
 //! token, revocation and introspection endpoints decide), `metrics`, `routes` (the
