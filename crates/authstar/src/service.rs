@@ -106,12 +106,12 @@ where
                 return ResponseFuture::respond(grpc::early_refusal(&request, refusal));
             }
         }
-        let mut start = config.methods.start(&presenting);
+        let mut start = config.methods.start_with(&presenting, |future| future);
         // Only a layer with a request authenticator takes the request apart (a compile-time
         // branch); `request` is reassigned in place, so the common path never moves it.
         if M::READS_PARTS && matches!(start, Presented::Nothing) {
             let (parts, body) = request.into_parts();
-            start = config.methods.start_parts(&parts);
+            start = config.methods.start_parts_with(&parts, |future| future);
             request = Request::from_parts(parts, body);
         }
         let refused = match start {

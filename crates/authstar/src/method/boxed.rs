@@ -60,10 +60,10 @@ impl<C: 'static, M: MethodSet<C>> ErasedMethods<C> for M {
         MethodSet::accepts(self, scheme)
     }
     fn start(&self, request: &Presenting<'_>) -> Presented<BoxVerdictFuture<C>, C> {
-        MethodSet::start(self, request).map_future(boxed)
+        MethodSet::start_with(self, request, boxed)
     }
     fn start_parts(&self, parts: &Parts) -> Presented<BoxVerdictFuture<C>, C> {
-        MethodSet::start_parts(self, parts).map_future(boxed)
+        MethodSet::start_parts_with(self, parts, boxed)
     }
     fn identity<'s, 'r>(&'s self, request: &Presenting<'r>) -> Option<Identity<'s, 'r>> {
         MethodSet::identity(self, request)
@@ -105,14 +105,22 @@ impl<C: Send + 'static> MethodSet<C> for BoxMethods<C> {
     fn accepts(&self, scheme: Scheme) -> bool {
         self.inner.accepts(scheme)
     }
-    fn start(&self, request: &Presenting<'_>) -> Presented<Self::Future, C> {
-        self.inner.start(request)
+    fn start_with<W>(
+        &self,
+        request: &Presenting<'_>,
+        wrap: impl Fn(Self::Future) -> W + Copy,
+    ) -> Presented<W, C> {
+        self.inner.start(request).map_future(wrap)
     }
-    fn start_parts(&self, parts: &Parts) -> Presented<Self::Future, C> {
+    fn start_parts_with<W>(
+        &self,
+        parts: &Parts,
+        wrap: impl Fn(Self::Future) -> W + Copy,
+    ) -> Presented<W, C> {
         if !self.reads_parts {
             return Presented::Nothing;
         }
-        self.inner.start_parts(parts)
+        self.inner.start_parts(parts).map_future(wrap)
     }
     fn identity<'s, 'r>(&'s self, request: &Presenting<'r>) -> Option<Identity<'s, 'r>> {
         self.inner.identity(request)

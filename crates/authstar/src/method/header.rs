@@ -117,6 +117,37 @@ impl<A> fmt::Debug for HeaderAuth<A> {
 
 impl<A> private::Sealed for HeaderAuth<A> {}
 
+impl<A> HeaderAuth<A> {
+    /// A credential header was found (or was repeated): its credential checked and started.
+    #[inline(never)]
+    fn present<C>(
+        &self,
+        name: &HeaderName,
+        found: Result<Option<&http::HeaderValue>, Malformed>,
+        max_len: usize,
+    ) -> Presented<A::Future, C>
+    where
+        A: Authenticator<HeaderCredential, Client = C>,
+    {
+        let failed = |reason| Presented::malformed(AuthMethod::Header(name.clone()), reason);
+        let value = match found {
+            Ok(Some(value)) => value,
+            Ok(None) => return Presented::Nothing,
+            Err(reason) => return failed(reason),
+        };
+        if value.len() > max_len {
+            return failed(Malformed::TooLong);
+        }
+        match HeaderCredential::read(name, value) {
+            Ok(credential) => Presented::started(
+                AuthMethod::Header(name.clone()),
+                self.authenticator.start(credential),
+            ),
+            Err(reason) => failed(reason),
+        }
+    }
+}
+
 impl<C, A> Method<C> for HeaderAuth<A>
 where
     C: 'static,
@@ -129,27 +160,17 @@ where
         matches!((method, &self.name), (AuthMethod::Header(named), Ok(name)) if named == name)
     }
 
-    #[inline]
+    /// The lookup is inlined (an absent header, every anonymous request, costs the caller a
+    /// map lookup and nothing else); reading what was found is not.
+    #[inline(always)]
     fn start(&self, request: &Presenting<'_>) -> Presented<Self::Future, C> {
         // Validated by `build`; an invalid name can never be present in a request.
         let Ok(name) = &self.name else {
             return Presented::Nothing;
         };
-        let failed = |reason| Presented::malformed(AuthMethod::Header(name.clone()), reason);
-        let value = match credentials::single(request.head.headers, name) {
-            Ok(Some(value)) => value,
-            Ok(None) => return Presented::Nothing,
-            Err(reason) => return failed(reason),
-        };
-        if value.len() > request.max_len {
-            return failed(Malformed::TooLong);
-        }
-        match HeaderCredential::read(name, value) {
-            Ok(credential) => Presented::started(
-                AuthMethod::Header(name.clone()),
-                self.authenticator.start(credential),
-            ),
-            Err(reason) => failed(reason),
+        match credentials::single(request.head.headers, name) {
+            Ok(None) => Presented::Nothing,
+            found => self.present(name, found, request.max_len),
         }
     }
 

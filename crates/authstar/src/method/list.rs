@@ -41,11 +41,19 @@ impl<C: Send + 'static> MethodSet<C> for Nil {
         false
     }
     #[inline(always)]
-    fn start(&self, _: &Presenting<'_>) -> Presented<Self::Future, C> {
+    fn start_with<W>(
+        &self,
+        _: &Presenting<'_>,
+        _: impl Fn(Self::Future) -> W + Copy,
+    ) -> Presented<W, C> {
         Presented::Nothing
     }
     #[inline(always)]
-    fn start_parts(&self, _: &Parts) -> Presented<Self::Future, C> {
+    fn start_parts_with<W>(
+        &self,
+        _: &Parts,
+        _: impl Fn(Self::Future) -> W + Copy,
+    ) -> Presented<W, C> {
         Presented::Nothing
     }
     fn identity<'s, 'r>(&'s self, _: &Presenting<'r>) -> Option<Identity<'s, 'r>> {
@@ -87,27 +95,38 @@ where
     }
 
     #[inline(always)]
-    fn start(&self, request: &Presenting<'_>) -> Presented<Self::Future, C> {
-        // A method that reads parts waits for `start_parts`.
+    fn start_with<W>(
+        &self,
+        request: &Presenting<'_>,
+        wrap: impl Fn(Self::Future) -> W + Copy,
+    ) -> Presented<W, C> {
+        // A method that reads parts waits for `start_parts_with`.
         if !M::READS_PARTS {
             let first = self.0.start(request);
             if !first.is_nothing() {
-                return first.map_future(Either::left);
+                return first.map_future(|future| wrap(Either::left(future)));
             }
-            first.discard();
+            // `Nothing` owns nothing; forgetting it skips drop glue the optimizer keeps.
+            std::mem::forget(first);
         }
-        self.1.start(request).map_future(Either::right)
+        self.1
+            .start_with(request, move |future| wrap(Either::right(future)))
     }
 
     #[inline]
-    fn start_parts(&self, parts: &Parts) -> Presented<Self::Future, C> {
+    fn start_parts_with<W>(
+        &self,
+        parts: &Parts,
+        wrap: impl Fn(Self::Future) -> W + Copy,
+    ) -> Presented<W, C> {
         if M::READS_PARTS {
             match self.0.start_parts(parts) {
                 Presented::Nothing => {}
-                found => return found.map_future(Either::left),
+                found => return found.map_future(|future| wrap(Either::left(future))),
             }
         }
-        self.1.start_parts(parts).map_future(Either::right)
+        self.1
+            .start_parts_with(parts, move |future| wrap(Either::right(future)))
     }
 
     fn identity<'s, 'r>(&'s self, request: &Presenting<'r>) -> Option<Identity<'s, 'r>> {
@@ -261,27 +280,39 @@ where
     }
 
     #[inline(always)]
-    fn start(&self, request: &Presenting<'_>) -> Presented<Self::Future, C> {
-        let found = self.authorization.start(request);
+    fn start_with<W>(
+        &self,
+        request: &Presenting<'_>,
+        wrap: impl Fn(Self::Future) -> W + Copy,
+    ) -> Presented<W, C> {
+        let found = self
+            .authorization
+            .start_with(request, move |future| wrap(Either::left(future)));
         if !found.is_nothing() {
-            return found.map_future(Either::left);
+            return found;
         }
-        found.discard();
-        let found = self.headers.start(request);
+        std::mem::forget(found);
+        let found = self.headers.start_with(request, move |future| {
+            wrap(Either::right(Either::left(future)))
+        });
         if !found.is_nothing() {
-            return found.map_future(|f| Either::right(Either::left(f)));
+            return found;
         }
-        found.discard();
-        self.request
-            .start(request)
-            .map_future(|f| Either::right(Either::right(f)))
+        std::mem::forget(found);
+        self.request.start_with(request, move |future| {
+            wrap(Either::right(Either::right(future)))
+        })
     }
 
     #[inline]
-    fn start_parts(&self, parts: &Parts) -> Presented<Self::Future, C> {
-        self.request
-            .start_parts(parts)
-            .map_future(|f| Either::right(Either::right(f)))
+    fn start_parts_with<W>(
+        &self,
+        parts: &Parts,
+        wrap: impl Fn(Self::Future) -> W + Copy,
+    ) -> Presented<W, C> {
+        self.request.start_parts_with(parts, move |future| {
+            wrap(Either::right(Either::right(future)))
+        })
     }
 
     fn identity<'s, 'r>(&'s self, request: &Presenting<'r>) -> Option<Identity<'s, 'r>> {
