@@ -44,6 +44,9 @@ pub enum ScopeMatch {
 ///     .on_auth_bearer(|token: BearerToken| async move {
 ///         (token.as_str() == "t").then(|| AuthstarClient::new("svc", ["reports:read"]))
 ///     })
+///     // Where the client's address is, for `internal()` (serve with
+///     // `into_make_service_with_connect_info::<SocketAddr>()`).
+///     .peer_address(authstar_axum::peer_address)
 ///     .build()
 ///     .unwrap();
 /// let security = RouteSecurity::new(&layer);
@@ -99,8 +102,9 @@ impl<C> fmt::Debug for RouteSecurity<C> {
 
 impl<C: Client> RouteSecurity<C> {
     /// Guards for routes behind `layer`, using its challenges and its way of finding the
-    /// client's address (`peer_address`, `trusted_proxies`; where the layer was given no peer
-    /// address, axum's `ConnectInfo`). Internal networks default to [`Networks::internal`].
+    /// client's address (`peer_address`, under axum [`peer_address`], and `trusted_proxies`):
+    /// the guards, the throttle and DPoP read one address. Internal networks default to
+    /// [`Networks::internal`].
     pub fn new<M>(layer: &AuthstarLayer<C, M>) -> Self {
         Self::from_info(layer.info().clone())
     }
@@ -115,7 +119,7 @@ impl<C: Client> RouteSecurity<C> {
     pub fn from_guards(guards: Guards<C>) -> Self {
         Self {
             inner: Arc::new(Inner {
-                guards: guards.fallback_peer_address(peer_address),
+                guards,
                 renderer: None,
             }),
         }
@@ -223,10 +227,20 @@ impl<C: Client> RouteSecurity<C> {
     }
 
     /// A route layer admitting requests from internal networks only, authenticated or not
-    /// (403 otherwise). The client's address is the layer's (its `peer_address`, else axum's
-    /// `ConnectInfo<SocketAddr>` from `into_make_service_with_connect_info`, and its
-    /// `trusted_proxies`). A missing peer address is a 403, never a 500.
+    /// (403 otherwise). The client's address is the layer's: its `peer_address` (under axum,
+    /// [`peer_address`], which reads `ConnectInfo<SocketAddr>` from
+    /// `into_make_service_with_connect_info`) and its `trusted_proxies`. A request without a
+    /// peer address is a 403, never a 500.
+    ///
+    /// # Panics
+    ///
+    /// When the layer was given no `peer_address`: the guard would admit no one.
     pub fn internal(&self) -> GuardLayer<C> {
+        assert!(
+            self.inner.guards.info().finds_addresses(),
+            "RouteSecurity::internal needs the layer to find addresses: build it with \
+             .peer_address(authstar_axum::peer_address)"
+        );
         GuardLayer::new(self.clone(), Requirement::Internal)
     }
 

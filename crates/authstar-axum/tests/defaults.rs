@@ -369,6 +369,7 @@ async fn an_early_refusal_of_a_request_with_a_body_says_connection_close() {
 async fn internal_refuses_forwarded_requests_when_no_proxy_is_trusted() {
     let layer = AuthstarLayer::builder()
         .on_auth_bearer(|_: BearerToken| async { None::<AuthstarClient> })
+        .peer_address(authstar_axum::peer_address)
         .build()
         .unwrap();
     let security = RouteSecurity::new(&layer);
@@ -403,4 +404,16 @@ async fn internal_refuses_forwarded_requests_when_no_proxy_is_trusted() {
             .unwrap();
         assert_eq!(forwarded.status(), 403, "{name}");
     }
+}
+
+#[test]
+#[should_panic(expected = "peer_address")]
+fn an_internal_guard_behind_a_layer_that_finds_no_addresses_is_refused_when_built() {
+    // It would admit no one; the layer, the throttle and the guards read one address, and
+    // this layer was given none.
+    let layer = AuthstarLayer::builder()
+        .on_auth_bearer(|_: BearerToken| async { None::<AuthstarClient> })
+        .build()
+        .unwrap();
+    let _ = RouteSecurity::new(&layer).internal();
 }

@@ -451,6 +451,13 @@ fn the_metrics_listener_cuts_slow_clients_like_the_service() {
     let _silent: Vec<TcpStream> = (0..100)
         .map(|_| TcpStream::connect(&address).unwrap())
         .collect();
+    // The listener is taking them (a descriptor each; one of its 16 slots may still hold the
+    // scrape above), then holds no more however long the rest wait.
+    authstar_testkit::serve::until_blocking(
+        Duration::from_secs(5),
+        "the metrics listener taking connections",
+        || descriptors() >= before + 8,
+    );
     std::thread::sleep(Duration::from_millis(300));
     let held = descriptors() - before;
     assert!(

@@ -27,7 +27,7 @@ async fn me(Extension(outcome): Extension<Outcome<AuthstarClient>>) -> String {
         Outcome::Authenticated { client, method, .. } => {
             format!("{} by {method}", client.client_id())
         }
-        Outcome::Failed(_) => "failed".to_owned(),
+        Outcome::Failed { .. } => "failed".to_owned(),
     }
 }
 

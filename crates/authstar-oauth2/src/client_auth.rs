@@ -5,14 +5,15 @@
 //! each form-urlencoded, §2.3.1) or with `client_id` and `client_secret` in the body
 //! (`client_secret_post`), never both. The secret is checked by the layer's own Basic
 //! authenticator ([`AuthstarLayer::check_basic`]), given the credentials as the layer reads
-//! them (Basic ones as they came: the authenticator decodes them as it does for the layer), or
-//! by one given to the endpoint, which gets them decoded. The layer's verdict on
-//! `Authorization: Basic` stands when it is the layer's authenticator (a password hash is not
-//! computed twice). Credentials the layer did not see (a body secret, or Basic where the layer
-//! reads no Basic) are counted by the layer's failure throttle here, under the identity the
-//! layer counts a Basic user name by, so what is checked and what is counted agree.
+//! them (Basic ones as they came, body ones form-encoded: the authenticator decodes both once,
+//! with [`BasicCredentials::oauth2_client`]), or by one given to the endpoint, which gets them
+//! decoded. The layer's verdict on `Authorization: Basic` stands when it is the layer's
+//! authenticator and the layer saw the request (a password hash is not computed twice).
+//! Credentials the layer did not see (a body secret, Basic where the layer reads no Basic, a
+//! request that did not pass the layer) are counted by the layer's failure throttle here, under
+//! the identity the layer counts a Basic user name by, so what is checked and what is counted
+//! agree.
 
-use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
@@ -54,39 +55,24 @@ impl ClientAuthMethod {
     }
 }
 
-/// A client id and secret presented to an endpoint, decoded. `Debug` never shows the secret.
-#[derive(Clone, PartialEq, Eq)]
+/// A client id and secret presented to an endpoint. `Debug` never shows the secret.
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub(crate) struct Presented {
+    /// The client id, decoded.
     pub(crate) client_id: String,
-    secret: String,
     pub(crate) method: ClientAuthMethod,
-    /// The Basic credentials as the layer read them (before RFC 6749 §2.3.1 decoding).
-    raw: Option<BasicCredentials>,
-}
-
-impl fmt::Debug for Presented {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Presented")
-            .field("client_id", &self.client_id)
-            .field("secret", &"<redacted>")
-            .field("method", &self.method)
-            .finish()
-    }
+    /// The credentials as the layer's Basic authenticator reads them: Basic ones as they came,
+    /// body ones form-encoded (RFC 6749 §2.3.1), so that its one decoding
+    /// ([`BasicCredentials::oauth2_client`]) reads what the client sent, either way.
+    credentials: BasicCredentials,
 }
 
 impl Presented {
-    /// The credentials as the layer's Basic authenticator reads them: Basic ones as they came
-    /// (its RFC 6749 §2.3.1 decoding is its own, as for the layer), body ones as sent.
-    fn as_the_layer_reads(&self) -> Option<BasicCredentials> {
-        match &self.raw {
-            Some(raw) => Some(raw.clone()),
-            None => BasicCredentials::new(&self.client_id, &self.secret).ok(),
-        }
-    }
-
-    /// The credentials decoded (RFC 6749 §2.3.1), for an authenticator given to the endpoint.
+    /// The credentials decoded, for an authenticator given to the endpoint. `None` for an id
+    /// that no Basic credential can carry (a colon, control characters).
     fn decoded(&self) -> Option<BasicCredentials> {
-        BasicCredentials::new(&self.client_id, &self.secret).ok()
+        let (client_id, secret) = self.credentials.oauth2_client();
+        BasicCredentials::new(&client_id, &secret).ok()
     }
 }
 
@@ -108,17 +94,15 @@ pub(crate) fn presented(
                 "malformed Basic credentials: {reason}"
             )));
         }
-        Some(Ok(raw)) => {
-            let malformed = || invalid_client("malformed Basic credentials");
-            let (client_id, secret) = raw.oauth2_client().ok_or_else(malformed)?;
+        Some(Ok(credentials)) => {
+            let client_id = credentials.oauth2_client().0.into_owned();
             if client_id.is_empty() {
-                return Err(malformed());
+                return Err(invalid_client("malformed Basic credentials"));
             }
             Some(Presented {
-                client_id: client_id.into_owned(),
-                secret: secret.into_owned(),
+                client_id,
                 method: ClientAuthMethod::ClientSecretBasic,
-                raw: Some(raw.clone()),
+                credentials,
             })
         }
     };
@@ -132,9 +116,9 @@ pub(crate) fn presented(
         (Some(basic), _, None) => Ok(Some(basic)),
         (None, Some(client_id), Some(secret)) => Ok(Some(Presented {
             client_id: client_id.clone(),
-            secret: secret.clone(),
             method: ClientAuthMethod::ClientSecretPost,
-            raw: None,
+            credentials: BasicCredentials::from_oauth2_client(client_id, secret)
+                .map_err(|_| invalid_client("malformed client credentials"))?,
         })),
         (None, None, Some(_)) => Err(invalid_request("client_secret without client_id")),
         (None, _, None) => Ok(None),
@@ -199,10 +183,10 @@ impl<C: Client> Clients<C> {
         let check: Option<CheckFn<C>> = has_basic.then(|| {
             let layer = layer.clone();
             Arc::new(move |credentials| {
-                let started = layer.check_basic(credentials);
+                let check = layer.check_basic(credentials);
                 Box::pin(async move {
-                    match started {
-                        Some(started) => started.finish().await,
+                    match check {
+                        Some(check) => check.await,
                         None => Verdict::Rejected,
                     }
                 }) as Pin<Box<dyn Future<Output = Verdict<C>> + Send>>
@@ -253,7 +237,12 @@ impl<C: Client> Clients<C> {
         parts: &Parts,
     ) -> Result<C, Refused> {
         let presented = presented.ok_or_else(missing_credentials)?;
-        if let Some(verdict) = self.layer_verdict(&presented, parts) {
+        // Basic credentials the layer read (it has a Basic method and recorded what it made of
+        // them): counted there already.
+        let seen_by_layer = presented.method == ClientAuthMethod::ClientSecretBasic
+            && self.layer.methods().contains(&AuthMethod::Basic)
+            && self.layer.outcome::<C>(&parts.extensions).is_some();
+        if seen_by_layer && let Some(verdict) = self.layer_verdict(&presented, parts) {
             return Ok(verdict?);
         }
         let Some(check) = &self.check else {
@@ -263,23 +252,16 @@ impl<C: Client> Clients<C> {
             );
             return Err(invalid_client("client authentication is not configured").into());
         };
+        // Credentials the layer did not count are counted here, under the identity the layer
+        // counts a Basic user name by (decoded once, as the authenticator decodes it).
+        let throttle = self.layer.throttle().filter(|_| !seen_by_layer);
+        let id = presented.credentials.username().to_owned();
         let credentials = match self.layers_check {
-            true => presented.as_the_layer_reads(),
+            true => Some(presented.credentials),
             false => presented.decoded(),
         };
         // A client id with a colon or control characters is no client of a Basic authenticator.
         let credentials = credentials.ok_or_else(wrong_credentials)?;
-        // Credentials the layer did not count are counted here, under the identity the layer
-        // would count them by (the user name handed to the authenticator, decoded as RFC 6749
-        // §2.3.1 has clients encode it): what is checked and what is counted agree.
-        let counted_here = match presented.method {
-            ClientAuthMethod::ClientSecretBasic => {
-                !self.layer.methods().contains(&AuthMethod::Basic)
-            }
-            ClientAuthMethod::ClientSecretPost => true,
-        };
-        let throttle = self.layer.throttle().filter(|_| counted_here);
-        let id = credentials.username().to_owned();
         if let Some(throttle) = throttle {
             throttle
                 .check_client(&parts.extensions, &parts.headers, &id)
@@ -313,7 +295,7 @@ impl<C: Client> Clients<C> {
                 method: AuthMethod::Basic,
                 ..
             } if client.is_authenticated() => Some(Ok(client.clone())),
-            Outcome::Failed(attempt) if attempt.method == AuthMethod::Basic => {
+            Outcome::Failed { attempt, .. } if attempt.method == AuthMethod::Basic => {
                 match attempt.failure {
                     Failure::Denied => Some(Err(wrong_credentials())),
                     Failure::Unavailable => Some(Err(unavailable())),
@@ -364,8 +346,17 @@ mod tests {
         let form = parse("client_id=svc&client_secret=p%26ss");
         let credentials = presented(&form, None).unwrap().unwrap();
         assert_eq!(credentials.method, ClientAuthMethod::ClientSecretPost);
-        assert_eq!(credentials.secret, "p&ss");
+        assert_eq!(credentials.credentials.oauth2_client().1, "p&ss");
         assert!(!format!("{credentials:?}").contains("p&ss"));
+        // Body values are decoded once, by the form: an id that reads `%64…` in the body is
+        // that id, not `d…`, and a `+` in a secret stays a `+`.
+        let form = parse("client_id=%2564emo&client_secret=a%2Bb");
+        let credentials = presented(&form, None).unwrap().unwrap();
+        assert_eq!(credentials.client_id, "%64emo");
+        let (id, secret) = credentials.credentials.oauth2_client();
+        assert_eq!((id.as_ref(), secret.as_ref()), ("%64emo", "a+b"));
+        let decoded = credentials.decoded().unwrap();
+        assert_eq!((decoded.username(), decoded.password()), ("%64emo", "a+b"));
         assert_eq!(presented(&parse("client_id=svc"), None).unwrap(), None);
     }
 
@@ -386,20 +377,19 @@ mod tests {
                 .unwrap()
                 .unwrap();
             assert_eq!(credentials.client_id, id, "{raw}");
-            assert_eq!(credentials.secret, secret, "{raw}");
+            assert_eq!(credentials.credentials.oauth2_client().1, secret, "{raw}");
             assert_eq!(
-                credentials.as_the_layer_reads().unwrap().username(),
+                credentials.credentials.username(),
                 raw.split(':').next().unwrap()
             );
         }
+        // A part that is no form encoding is read as it came, as the layer reads it.
         let bad_utf8 = base64::engine::general_purpose::STANDARD.encode("svc:%FF");
         let header = HeaderValue::from_str(&format!("Basic {bad_utf8}")).unwrap();
-        assert_eq!(
-            presented(&TokenRequestForm::default(), Some(&header))
-                .unwrap_err()
-                .error,
-            ErrorCode::InvalidClient
-        );
+        let credentials = presented(&TokenRequestForm::default(), Some(&header))
+            .unwrap()
+            .unwrap();
+        assert_eq!(credentials.credentials.oauth2_client().1, "%FF");
     }
 
     #[test]

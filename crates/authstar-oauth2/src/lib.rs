@@ -70,9 +70,10 @@ pub use endpoint::{
     DEFAULT_BODY_LIMIT, Endpoint, introspection_endpoint, revocation_endpoint, token_endpoint,
 };
 pub use error::{ErrorCode, TokenError};
-pub use form::is_scope_token;
+pub use form::OAuth2TokenRequest;
 #[doc(hidden)]
-pub use form::{OAuth2TokenRequest, TokenRequestForm};
+pub use form::TokenRequestForm;
+pub use form::is_scope_token;
 pub use introspection::{Confirmation, Introspect, TokenIntrospection, TokenIntrospector};
 pub use revocation::{Revoke, TokenRevoker};
 pub use server::{

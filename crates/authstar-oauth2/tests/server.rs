@@ -27,19 +27,19 @@ fn layer(
         .on_auth_basic(move |credentials: BasicCredentials| {
             checks.fetch_add(1, Ordering::SeqCst);
             // The layer's authenticator decodes OAuth 2.0 client credentials itself.
-            let client = credentials.oauth2_client().and_then(|(id, secret)| {
-                let known = matches!(
-                    (id.as_ref(), secret.as_ref()),
-                    ("svc", "secret") | ("my client", "s:cret")
-                );
-                known.then(|| AuthstarClient::new(id, ["reports:read", "reports:write"]))
-            });
+            let (id, secret) = credentials.oauth2_client();
+            let known = matches!(
+                (id.as_ref(), secret.as_ref()),
+                ("svc", "secret") | ("my client", "s:cret") | ("svc", "a+b")
+            );
+            let client = known.then(|| AuthstarClient::new(id, ["reports:read", "reports:write"]));
             async move { client }
         })
         .on_auth_bearer(|_: BearerToken| async { None::<AuthstarClient> })
         .realm("as")
         .throttle(
             FailureThrottle::new()
+                .client_address(|_, _| Some(std::net::IpAddr::from([192, 0, 2, 1])))
                 .per_address(None)
                 .per_identity(Some(Budget::per_period(2, Duration::from_secs(600)))),
         )
@@ -205,6 +205,72 @@ async fn rfc6749_2_3_1_escaped_basic_and_body_credentials_are_checked_by_the_sam
     assert_eq!(
         (status, json["access_token"].as_str()),
         (StatusCode::OK, Some("bearer-token-for-svc"))
+    );
+    // Each way of sending a credential is decoded once: a `+` in a secret, escaped as it
+    // must be, is a `+` in Basic and in the body alike...
+    for (body, authorization) in [
+        ("grant_type=client_credentials", Some(basic("svc", "a%2Bb"))),
+        (
+            "grant_type=client_credentials&client_id=svc&client_secret=a%2Bb",
+            None,
+        ),
+    ] {
+        let (status, _, json) = send(
+            &service,
+            form("/oauth2/token", body, authorization.as_deref()),
+        )
+        .await;
+        assert_eq!(
+            (status, json["access_token"].as_str()),
+            (StatusCode::OK, Some("bearer-token-for-svc")),
+            "{body} {authorization:?}"
+        );
+    }
+    // ...and an id sent as `%2573vc` in the body is the id `%73vc`, not `svc`.
+    let (status, _, json) = send(
+        &service,
+        form(
+            "/oauth2/token",
+            "grant_type=client_credentials&client_id=%2573vc&client_secret=secret",
+            None,
+        ),
+    )
+    .await;
+    assert_eq!(
+        (status, json["error"].as_str()),
+        (StatusCode::UNAUTHORIZED, Some("invalid_client"))
+    );
+}
+
+#[tokio::test]
+async fn an_endpoint_served_without_its_layer_counts_basic_failures_itself() {
+    // Mounted bare (a hyper or tonic server with no layer in front): nobody else counted these.
+    let checks = Arc::new(AtomicUsize::new(0));
+    let (server, _layer) = server(checks.clone());
+    let wrong = || {
+        form(
+            "/oauth2/token",
+            "grant_type=client_credentials",
+            Some(&basic("svc", "guess")),
+        )
+    };
+    let mut statuses = Vec::new();
+    for _ in 0..4 {
+        statuses.push(send(&server, wrong()).await.0);
+    }
+    assert_eq!(
+        statuses,
+        [
+            StatusCode::UNAUTHORIZED,
+            StatusCode::UNAUTHORIZED,
+            StatusCode::TOO_MANY_REQUESTS,
+            StatusCode::TOO_MANY_REQUESTS
+        ]
+    );
+    assert_eq!(
+        checks.load(Ordering::SeqCst),
+        2,
+        "a locked client costs no check"
     );
 }
 
@@ -495,5 +561,36 @@ async fn rfc6749_5_2_unauthorized_client() {
     assert_eq!(
         (status, json["error"].as_str()),
         (StatusCode::BAD_REQUEST, Some("unauthorized_client"))
+    );
+}
+
+#[tokio::test]
+async fn a_client_secret_post_gets_the_layers_authenticator_timeout() {
+    // The layer's Basic authenticator hangs; the body secret is checked by it, under the same
+    // deadline as a Basic credential.
+    let layer = AuthstarLayer::builder()
+        .on_auth_basic(|_: BasicCredentials| std::future::pending::<Option<AuthstarClient>>())
+        .authenticator_timeout(Duration::from_millis(100), tokio::time::sleep)
+        .build()
+        .unwrap();
+    let server = AuthorizationServer::builder("https://as.example/")
+        .token(token_endpoint(&layer, issue))
+        .build()
+        .unwrap();
+    let service = layer.layer(server);
+    let started = std::time::Instant::now();
+    let body = "grant_type=client_credentials&client_id=svc&client_secret=secret";
+    let (status, _, json) = send(&service, form("/oauth2/token", body, None)).await;
+    assert_eq!(
+        (status, json["error"].as_str()),
+        (
+            StatusCode::SERVICE_UNAVAILABLE,
+            Some("temporarily_unavailable")
+        )
+    );
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "{:?}",
+        started.elapsed()
     );
 }

@@ -70,10 +70,7 @@ impl ClientSecrets {
     fn readings(credentials: &BasicCredentials) -> (String, Vec<String>) {
         let secret = credentials.password();
         let mut secrets = vec![secret.to_owned()];
-        let Some((id, decoded)) = credentials.oauth2_client() else {
-            // A part that does not decode is read as it is.
-            return (credentials.username().to_owned(), secrets);
-        };
+        let (id, decoded) = credentials.oauth2_client();
         if decoded != secret {
             secrets.push(decoded.into_owned());
         }

@@ -89,6 +89,8 @@ impl fmt::Display for Database {
     /// use authstar_registry::Database;
     /// let url = Database::parse("postgres://app:s3cret@db/authstar?sslmode=disable&password=s3cret");
     /// assert_eq!(url.to_string(), "postgres://app:***@db/authstar?sslmode=disable&password=***");
+    /// let url = Database::parse("postgres://app:p@ss@db/authstar");
+    /// assert_eq!(url.to_string(), "postgres://app:***@db/authstar");
     /// ```
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
@@ -99,7 +101,8 @@ impl fmt::Display for Database {
                     Some((rest, query)) => (rest, Some(query)),
                     None => (rest, None),
                 };
-                match rest.split_once('@') {
+                // The last `@`: a password may hold one (`app:p@ss@db`).
+                match rest.rsplit_once('@') {
                     Some((user, host)) => {
                         let user = user.split_once(':').map_or(user, |(name, _)| name);
                         write!(f, "{scheme}://{user}:***@{host}")?;

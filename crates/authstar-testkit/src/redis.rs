@@ -34,12 +34,20 @@ impl RedisServer {
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn();
-        let Ok(child) = spawned else {
+        let Ok(mut child) = spawned else {
             crate::require(false, "redis-server is not installed");
             return None;
         };
-        crate::serve::until_blocking(Duration::from_secs(5), "redis-server accepting", || {
-            std::net::TcpStream::connect(("127.0.0.1", port)).is_ok()
+        // Ready when the server on the port is this child (another process may have taken a
+        // port `free_port` found free): its `INFO` names the child's pid.
+        let url = format!("redis://127.0.0.1:{port}");
+        let ours = format!("process_id:{}", child.id());
+        crate::serve::until_blocking(Duration::from_secs(5), "redis-server answering", || {
+            assert!(
+                matches!(child.try_wait(), Ok(None)),
+                "redis-server on port {port} exited (is the port taken?)"
+            );
+            cli(&url, &["INFO", "server"]).contains(&ours)
         });
         Some(Self { child, port })
     }

@@ -54,6 +54,8 @@ enum Need {
     Authenticated,
     Any(Vec<String>),
     All(Vec<String>),
+    /// A caller on an internal network, authenticated or not.
+    Internal,
 }
 
 /// Per-method guards for a gRPC server: a tower [`Layer`] after the
@@ -193,6 +195,23 @@ impl<C: Client> MethodGuards<C> {
         self.rule(method, Need::Nothing)
     }
 
+    /// `method` admits callers from internal networks only, authenticated or not
+    /// (`PERMISSION_DENIED` otherwise), their address found as the layer finds it: its
+    /// `peer_address` (tonic's `TcpConnectInfo`) and `trusted_proxies`. What axum's
+    /// `RouteSecurity::internal` is, for a gRPC method.
+    ///
+    /// # Panics
+    /// When `method` is not a `/package.Service/Method` path, or the layer was given no
+    /// `peer_address` (the rule would admit no one).
+    pub fn internal(self, method: &str) -> Self {
+        assert!(
+            self.guards.info().finds_addresses(),
+            "MethodGuards::internal needs the layer to find addresses: build it with \
+             .peer_address(...) reading tonic's TcpConnectInfo"
+        );
+        self.rule(method, Need::Internal)
+    }
+
     /// Refuses every method that is not listed (`PERMISSION_DENIED`, 403 for HTTP callers):
     /// closed by default, so a method added to a service later, or one whose path was
     /// mistyped here, is refused rather than open.
@@ -211,12 +230,17 @@ impl<C: Client> MethodGuards<C> {
         };
         let (client, method) = match need {
             Need::Nothing => return Ok(()),
+            Need::Internal => {
+                return self
+                    .guards
+                    .internal(request.extensions(), request.headers());
+            }
             _ => self.guards.client(request.extensions())?,
         };
         match need {
             Need::Any(scopes) => self.guards.scopes_any(client, method, scopes),
             Need::All(scopes) => self.guards.scopes_all(client, method, scopes),
-            Need::Nothing | Need::Authenticated => Ok(()),
+            Need::Nothing | Need::Authenticated | Need::Internal => Ok(()),
         }
     }
 }

@@ -7,8 +7,9 @@ use std::net::SocketAddr;
 
 use authstar_testkit::python;
 
+use authstar::network::Networks;
 use authstar::throttle::{Budget, FailureThrottle};
-use authstar::{AuthstarClient, AuthstarLayer, BearerToken, HeaderAuth};
+use authstar::{AuthstarClient, AuthstarLayer, BearerToken, Guards, HeaderAuth};
 use authstar_tonic::MethodGuards;
 use tonic::Code;
 use tonic::metadata::MetadataValue;
@@ -494,4 +495,52 @@ fn method_paths_are_checked_when_listed() {
         MethodGuards::<AuthstarClient>::new(&layer).scopes_all("/r.R/M", Vec::<String>::new())
     }));
     assert!(empty.is_err(), "an empty scope list");
+}
+
+#[tokio::test]
+async fn an_internal_method_admits_internal_callers_only() {
+    // Two servers behind the same rule: one counts loopback as internal (the default networks),
+    // one only 10.0.0.0/8; the caller is on loopback, authenticated or not.
+    let served = |networks: Option<Networks>| async move {
+        let layer = AuthstarLayer::builder()
+            .on_auth_bearer(|_: BearerToken| async { None::<AuthstarClient> })
+            .peer_address(|extensions| {
+                let info = extensions.get::<tonic::transport::server::TcpConnectInfo>()?;
+                info.remote_addr().map(|peer: SocketAddr| peer.ip())
+            })
+            .build()
+            .unwrap();
+        let mut guards = Guards::new(&layer);
+        if let Some(networks) = networks {
+            guards = guards.internal_networks(networks);
+        }
+        let guards = MethodGuards::<AuthstarClient>::with_guards(guards)
+            .internal("/grpc.health.v1.Health/Check");
+        let (incoming, url) = listen().await;
+        tokio::spawn(
+            tonic::transport::Server::builder()
+                .layer(layer)
+                .layer(guards)
+                .add_service(serving_health().await)
+                .serve_with_incoming(incoming),
+        );
+        url
+    };
+    let internal = served(None).await;
+    assert_eq!(
+        check(&internal, &[]).await.unwrap(),
+        ServingStatus::Serving as i32
+    );
+    let elsewhere = served(Some(Networks::parse(["10.0.0.0/8"]).unwrap())).await;
+    let refused = check(&elsewhere, &[]).await.unwrap_err();
+    assert_eq!(refused.code(), Code::PermissionDenied);
+    // A layer that cannot find addresses would make the rule admit no one: refused at start.
+    let blind = AuthstarLayer::builder()
+        .on_auth_bearer(|_: BearerToken| async { None::<AuthstarClient> })
+        .build()
+        .unwrap();
+    let listed = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        MethodGuards::<AuthstarClient>::new(&blind).internal("/grpc.health.v1.Health/Check")
+    }));
+    assert!(listed.is_err());
 }

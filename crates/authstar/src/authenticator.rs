@@ -132,8 +132,11 @@ pub trait Authenticator<Credential>: Send + Sync + 'static {
 
     /// This authenticator, then `next` for a credential this one does not accept: your own
     /// tokens and an identity provider's behind one `on_auth_bearer_with`, tried in order.
-    /// The first client found wins; when none is, a backend error of either is the answer
+    /// The first client found wins (a placeholder such as [`AuthstarClient::anonymous`] is no
+    /// client: the next one is asked); when none is, a backend error of either is the answer
     /// (the credential might have been good), else the credential is rejected.
+    ///
+    /// [`AuthstarClient::anonymous`]: crate::AuthstarClient::anonymous
     ///
     /// ```
     /// use authstar::{Authenticator, AuthstarClient, AuthstarLayer, BearerToken};
@@ -151,7 +154,7 @@ pub trait Authenticator<Credential>: Send + Sync + 'static {
     where
         Self: Sized,
         Credential: Send + Clone + 'static,
-        Self::Client: Send + 'static,
+        Self::Client: crate::Client,
         B: Authenticator<Credential, Client = Self::Client>,
     {
         Or {
@@ -178,10 +181,16 @@ impl<A: Clone, B> Clone for Or<A, B> {
     }
 }
 
-/// The better of two verdicts, neither authenticated: a backend error over a rejection.
-fn either<C>(first: Verdict<C>, next: Verdict<C>) -> Verdict<C> {
+/// Whether `verdict` names a client (not a placeholder): the end of an [`Or`].
+fn found<C: crate::Client>(verdict: &Verdict<C>) -> bool {
+    matches!(verdict, Verdict::Authenticated(client) if client.is_authenticated())
+}
+
+/// The better of two verdicts, the first no client: the next one's client, else a backend
+/// error over a rejection.
+fn either<C: crate::Client>(first: Verdict<C>, next: Verdict<C>) -> Verdict<C> {
     match (first, next) {
-        (_, Verdict::Authenticated(client)) => Verdict::Authenticated(client),
+        (_, next) if found(&next) => next,
         (Verdict::Unavailable(error), _) | (_, Verdict::Unavailable(error)) => {
             Verdict::Unavailable(error)
         }
@@ -194,7 +203,7 @@ where
     Credential: Send + Clone + 'static,
     A: Authenticator<Credential>,
     B: Authenticator<Credential, Client = A::Client>,
-    A::Client: Send + 'static,
+    A::Client: crate::Client,
 {
     type Client = A::Client;
     type Future = OrFuture<Credential, A, B>;
@@ -213,9 +222,7 @@ where
     #[inline]
     fn start(&self, credential: Credential) -> Started<Self::Future, Self::Client> {
         match self.first.start(credential.clone()) {
-            Started::Done(Verdict::Authenticated(client)) => {
-                Started::Done(Verdict::Authenticated(client))
-            }
+            Started::Done(verdict) if found(&verdict) => Started::Done(verdict),
             Started::Done(first) => match self.next.start(credential) {
                 Started::Done(next) => Started::Done(either(first, next)),
                 Started::Running(future) => Started::Running(OrFuture {
@@ -264,6 +271,7 @@ impl<Credential, A, B> Future for OrFuture<Credential, A, B>
 where
     A: Authenticator<Credential>,
     B: Authenticator<Credential, Client = A::Client>,
+    A::Client: crate::Client,
 {
     type Output = Verdict<A::Client>;
 
@@ -274,9 +282,7 @@ where
                 OrProj::First { future, retry } => {
                     let first = match future.poll(cx) {
                         Poll::Pending => return Poll::Pending,
-                        Poll::Ready(Verdict::Authenticated(client)) => {
-                            return Poll::Ready(Verdict::Authenticated(client));
-                        }
+                        Poll::Ready(verdict) if found(&verdict) => return Poll::Ready(verdict),
                         Poll::Ready(verdict) => verdict,
                     };
                     let Some((credential, next)) = retry.take() else {

@@ -202,7 +202,11 @@ impl LayerInfo {
         extensions: &'a http::Extensions,
     ) -> Option<&'a Outcome<C>> {
         match Outcome::<C>::get(extensions)? {
-            Outcome::Authenticated { layer, .. } if *layer != self.0.id => None,
+            Outcome::Authenticated { layer, .. } | Outcome::Failed { layer, .. }
+                if *layer != self.0.id =>
+            {
+                None
+            }
             outcome => Some(outcome),
         }
     }
@@ -243,6 +247,22 @@ impl LayerInfo {
         self.0.applied.load(Ordering::Relaxed)
     }
 
+    /// Whether the layer can find a request's address at all (it was given
+    /// [`peer_address`](crate::AuthstarLayerBuilder::peer_address)): without it, an
+    /// internal-network guard admits no one.
+    ///
+    /// ```
+    /// # use authstar::{AuthstarClient, AuthstarLayer, BearerToken};
+    /// let layer = AuthstarLayer::builder()
+    ///     .on_auth_bearer(|_: BearerToken| async { None::<AuthstarClient> })
+    ///     .build()
+    ///     .unwrap();
+    /// assert!(!layer.info().finds_addresses());
+    /// ```
+    pub fn finds_addresses(&self) -> bool {
+        self.0.addresses.peer.is_some()
+    }
+
     /// The address of the client that sent a request: its peer (read where
     /// [`peer_address`](crate::AuthstarLayerBuilder::peer_address) says), or the client a
     /// [trusted proxy](crate::AuthstarLayerBuilder::trusted_proxies) names. `None` when it
@@ -252,11 +272,7 @@ impl LayerInfo {
         extensions: &http::Extensions,
         headers: &http::HeaderMap,
     ) -> Option<std::net::IpAddr> {
-        self.0.addresses.client(extensions, headers, None)
-    }
-
-    pub(crate) fn addresses(&self) -> &Addresses {
-        &self.0.addresses
+        self.0.addresses.client(extensions, headers)
     }
 
     /// The layer's failed-authentication throttle, for endpoints that authenticate clients
@@ -414,9 +430,10 @@ impl<C: Client, M: MethodSet<C>> Config<C, M> {
             return Some(challenges.unauthorized(attempt.as_ref()));
         }
         if let Some(attempt) = attempt {
-            request
-                .extensions_mut()
-                .insert(Outcome::<C>::Failed(attempt));
+            request.extensions_mut().insert(Outcome::<C>::Failed {
+                attempt,
+                layer: self.info.id(),
+            });
         }
         None
     }

@@ -45,4 +45,12 @@ pub enum ConfigError {
     /// The credential length limit is zero.
     #[error("max_credential_len must be at least 1")]
     ZeroMaxCredentialLen,
+    /// A failure throttle counts identities but has no way to find a request's address: one
+    /// guesser would lock a client out for everyone, everywhere.
+    #[error(
+        "the throttle counts failures per identity but cannot tell addresses apart: give the \
+         layer peer_address (under axum: authstar_axum::peer_address), or the throttle its own \
+         client_address"
+    )]
+    ThrottleWithoutAddresses,
 }

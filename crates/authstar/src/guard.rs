@@ -37,7 +37,7 @@ use http::header::WWW_AUTHENTICATE;
 use http::{Extensions, HeaderMap, HeaderName, HeaderValue, Request, Response, StatusCode};
 
 use crate::config::RefusalHeader;
-use crate::network::{Networks, PeerFn};
+use crate::network::Networks;
 use crate::{Attempt, AuthMethod, AuthstarLayer, Client, Failure, LayerInfo, Outcome};
 
 type AdminFn<C> = Arc<dyn Fn(&C) -> bool + Send + Sync>;
@@ -52,8 +52,6 @@ struct Inner<C> {
     info: LayerInfo,
     admin: Option<AdminFn<C>>,
     internal: Networks,
-    /// The framework's reader of the peer address, for a layer that was given none.
-    peer: Option<PeerFn>,
 }
 
 impl<C> Clone for Inner<C> {
@@ -62,7 +60,6 @@ impl<C> Clone for Inner<C> {
             info: self.info.clone(),
             admin: self.admin.clone(),
             internal: self.internal.clone(),
-            peer: self.peer.clone(),
         }
     }
 }
@@ -101,7 +98,6 @@ impl<C: Client> Guards<C> {
                 info,
                 admin: None,
                 internal: Networks::internal(),
-                peer: None,
             }),
         }
     }
@@ -128,15 +124,6 @@ impl<C: Client> Guards<C> {
     /// The networks [`internal`](Self::internal) admits (default [`Networks::internal`]).
     pub fn internal_networks(self, networks: Networks) -> Self {
         self.with(|inner| inner.internal = networks)
-    }
-
-    /// How a framework adapter reads the peer address when the layer was given no
-    /// [`peer_address`](crate::AuthstarLayerBuilder::peer_address) (axum's `ConnectInfo`).
-    pub fn fallback_peer_address<F>(self, peer: F) -> Self
-    where
-        F: Fn(&Extensions) -> Option<std::net::IpAddr> + Send + Sync + 'static,
-    {
-        self.with(|inner| inner.peer = Some(Arc::new(peer)))
     }
 
     /// The layer these guards belong to.
@@ -167,7 +154,7 @@ impl<C: Client> Guards<C> {
     #[inline(never)]
     fn unauthenticated(&self, outcome: Option<&Outcome<C>>, extensions: &Extensions) -> Refusal {
         let attempt = match outcome {
-            Some(Outcome::Failed(attempt)) => Some(attempt),
+            Some(Outcome::Failed { attempt, .. }) => Some(attempt),
             None if !self.inner.info.is_applied() => {
                 return Refusal::new(Reason::LayerNotInstalled, Vec::new(), "server_error");
             }
@@ -263,11 +250,7 @@ impl<C: Client> Guards<C> {
     /// client's address is the layer's ([`LayerInfo::client_address`]): a request forwarded by
     /// a proxy that is not trusted has an unknown client, never an internal one.
     pub fn internal(&self, extensions: &Extensions, headers: &HeaderMap) -> Result<(), Refusal> {
-        let address =
-            self.inner
-                .info
-                .addresses()
-                .client(extensions, headers, self.inner.peer.as_ref());
+        let address = self.inner.info.client_address(extensions, headers);
         match address {
             Some(address) if self.inner.internal.contains(address) => Ok(()),
             _ => Err(Refusal::new(Reason::NotInternal, Vec::new(), "forbidden")),

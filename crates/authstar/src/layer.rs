@@ -2,15 +2,19 @@
 //! [`Config`](crate::config).
 
 use std::fmt;
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::Arc;
+use std::task::{Context, Poll};
 
+use pin_project_lite::pin_project;
 use tower_layer::Layer;
 
 use crate::AuthMethod;
 use crate::config::{Config, LayerInfo};
 use crate::method::{BoxMethods, MethodSet, Methods};
 use crate::service::AuthstarMiddleware;
-use crate::{BasicCredentials, Started};
+use crate::{BasicCredentials, Started, Verdict};
 
 /// An [`AuthstarLayer`] whose methods' types are erased, made by
 /// [`build_boxed`](crate::AuthstarLayerBuilder::build_boxed): storable in a struct field and
@@ -52,8 +56,9 @@ impl<C: 'static, M: MethodSet<C>> AuthstarLayer<C, M> {
     /// Checks Basic credentials presented somewhere else than a request's `Authorization`
     /// header with the layer's Basic authenticator: how an OAuth 2.0 token endpoint checks a
     /// `client_secret_post` (and RFC 6749 §2.3.1's form-encoded Basic ids) with the very
-    /// authenticator the layer uses, instead of being given it a second time. `None` when the
-    /// layer has no Basic method.
+    /// authenticator the layer uses, instead of being given it a second time, under the same
+    /// [`authenticator_timeout`](crate::AuthstarLayerBuilder::authenticator_timeout) (past it,
+    /// [`Verdict::Unavailable`]). `None` when the layer has no Basic method.
     ///
     /// ```
     /// use authstar::{AuthstarClient, AuthstarLayer, BasicCredentials, Verdict};
@@ -65,12 +70,72 @@ impl<C: 'static, M: MethodSet<C>> AuthstarLayer<C, M> {
     ///     .build()
     ///     .unwrap();
     /// let credentials = BasicCredentials::new("svc", "secret").unwrap();
-    /// let verdict = layer.check_basic(credentials).unwrap().finish().await;
+    /// let verdict = layer.check_basic(credentials).unwrap().await;
     /// assert!(matches!(verdict, Verdict::Authenticated(_)));
     /// # }
     /// ```
-    pub fn check_basic(&self, credentials: BasicCredentials) -> Option<Started<M::Future, C>> {
-        self.config.methods.basic(credentials)
+    pub fn check_basic(&self, credentials: BasicCredentials) -> Option<BasicCheck<C, M>> {
+        let state = match self.config.methods.basic(credentials)? {
+            Started::Done(verdict) => CheckState::Done {
+                verdict: Some(verdict),
+            },
+            Started::Running(future) => CheckState::Running { future },
+        };
+        Some(BasicCheck {
+            state,
+            timer: None,
+            config: Arc::clone(&self.config),
+        })
+    }
+}
+
+pin_project! {
+    /// The verdict of [`AuthstarLayer::check_basic`]: the layer's Basic authenticator, bounded
+    /// by the layer's authenticator timeout.
+    pub struct BasicCheck<C, M: MethodSet<C>> {
+        #[pin]
+        state: CheckState<M::Future, C>,
+        timer: Option<Pin<Box<dyn Future<Output = ()> + Send>>>,
+        config: Arc<Config<C, M>>,
+    }
+}
+
+pin_project! {
+    #[project = CheckProj]
+    enum CheckState<F, C> {
+        Running { #[pin] future: F },
+        Done { verdict: Option<Verdict<C>> },
+    }
+}
+
+impl<C, M: MethodSet<C>> fmt::Debug for BasicCheck<C, M> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("BasicCheck").finish_non_exhaustive()
+    }
+}
+
+impl<C, M: MethodSet<C>> Future for BasicCheck<C, M> {
+    type Output = Verdict<C>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Verdict<C>> {
+        let this = self.project();
+        let future = match this.state.project() {
+            CheckProj::Done { verdict } => {
+                return Poll::Ready(verdict.take().expect("BasicCheck polled after completion"));
+            }
+            CheckProj::Running { future } => future,
+        };
+        if let Poll::Ready(verdict) = future.poll(cx) {
+            return Poll::Ready(verdict);
+        }
+        let Some(deadline) = &this.config.deadline else {
+            return Poll::Pending;
+        };
+        let timer = this.timer.get_or_insert_with(|| deadline.start());
+        match timer.as_mut().poll(cx) {
+            Poll::Ready(()) => Poll::Ready(Verdict::Unavailable(deadline.expired())),
+            Poll::Pending => Poll::Pending,
+        }
     }
 }
 

@@ -116,7 +116,7 @@ pub use credentials::header::HeaderCredential;
 pub use error::ConfigError;
 pub use future::ResponseFuture;
 pub use guard::{Guards, Refusal};
-pub use layer::{AuthstarLayer, BoxAuthstarLayer};
+pub use layer::{AuthstarLayer, BasicCheck, BoxAuthstarLayer};
 pub use method::MethodSet;
 pub use method::dpop::DpopAuth;
 pub use method::header::HeaderAuth;

@@ -236,7 +236,12 @@ pub enum Outcome<C> {
         layer: LayerId,
     },
     /// A credential was presented and failed; the request continues anonymously.
-    Failed(Attempt),
+    Failed {
+        /// The method and why it failed.
+        attempt: Attempt,
+        /// The layer that refused it.
+        layer: LayerId,
+    },
 }
 
 impl<C: Send + Sync + 'static> Outcome<C> {

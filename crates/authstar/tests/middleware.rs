@@ -25,7 +25,7 @@ fn describe(request: &Request<()>) -> String {
         Some(Outcome::Authenticated { client, method, .. }) => {
             format!("client {} via {method}", client.client_id())
         }
-        Some(Outcome::Failed(attempt)) => {
+        Some(Outcome::Failed { attempt, .. }) => {
             format!("failed {}: {:?}", attempt.method, attempt.failure)
         }
         None => "anonymous".to_owned(),

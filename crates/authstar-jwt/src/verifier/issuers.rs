@@ -67,10 +67,34 @@ fn claimed_issuer(token: &str) -> Option<String> {
 
 impl<C: Client> Issuers<C> {
     /// Verifiers of different issuers; a token goes to the one of its `iss`.
+    ///
+    /// # Panics
+    ///
+    /// When two verifiers have the same issuer: tokens would only ever reach the first (a
+    /// configuration error, found at start-up rather than as refused tokens).
+    ///
+    /// ```should_panic
+    /// use authstar_jwt::{Issuers, JwtVerifier, SigningKey};
+    /// let key = SigningKey::generate_ed25519("k").unwrap();
+    /// let verifier = || {
+    ///     JwtVerifier::<authstar::AuthstarClient>::builder([key.verification_key()], "https://as.example", "api")
+    ///         .build()
+    /// };
+    /// let _ = Issuers::new([verifier(), verifier()]);
+    /// ```
     pub fn new(verifiers: impl IntoIterator<Item = JwtVerifier<C>>) -> Self {
-        Self {
-            verifiers: verifiers.into_iter().collect(),
+        let verifiers: Vec<JwtVerifier<C>> = verifiers.into_iter().collect();
+        for (at, verifier) in verifiers.iter().enumerate() {
+            let issuer = verifier.issuer();
+            assert!(
+                !verifiers[..at]
+                    .iter()
+                    .any(|earlier| earlier.issuer() == issuer),
+                "Issuers::new: two verifiers for the issuer {issuer:?}; the second would never \
+                 be asked (give one verifier every key of an issuer)"
+            );
         }
+        Self { verifiers }
     }
 
     fn verifier_of(&self, token: &str) -> Result<&JwtVerifier<C>, InvalidToken> {

@@ -339,6 +339,12 @@ impl<C, M> AuthstarLayerBuilder<C, M> {
         let throttle = self
             .throttle
             .map(|throttle| throttle.inherit_addresses(&self.addresses));
+        if throttle
+            .as_ref()
+            .is_some_and(FailureThrottle::locks_blindly)
+        {
+            return Err(ConfigError::ThrottleWithoutAddresses);
+        }
         let info = LayerInfo::new(
             methods,
             challenges,

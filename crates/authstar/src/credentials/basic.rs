@@ -111,19 +111,39 @@ impl BasicCredentials {
 
     /// The client id and secret these credentials carry for an OAuth 2.0 server: RFC 6749
     /// §2.3.1 has clients form-encode each before putting them in Basic (`my+client` is
-    /// `my client`, `s%3Acret` is `s:cret`). `None` when a part does not decode to UTF-8.
+    /// `my client`, `s%3Acret` is `s:cret`). Each part is decoded on its own; one that does not
+    /// decode to UTF-8 is read as it came. The one reading of a Basic client id in authstar:
+    /// the failure throttle counts by it, and the registry checks by it.
     ///
     /// ```
     /// use authstar::BasicCredentials;
     /// let credentials = BasicCredentials::new("my+client", "s%3Acret").unwrap();
-    /// let (id, secret) = credentials.oauth2_client().unwrap();
+    /// let (id, secret) = credentials.oauth2_client();
     /// assert_eq!((id.as_ref(), secret.as_ref()), ("my client", "s:cret"));
+    /// // A part that is no form encoding is read as it came.
+    /// let credentials = BasicCredentials::new("svc", "x%FF").unwrap();
+    /// assert_eq!(credentials.oauth2_client().1, "x%FF");
     /// ```
-    pub fn oauth2_client(&self) -> Option<(Cow<'_, str>, Cow<'_, str>)> {
-        Some((
-            form_decoded(self.username())?,
-            form_decoded(self.password())?,
-        ))
+    pub fn oauth2_client(&self) -> (Cow<'_, str>, Cow<'_, str>) {
+        (oauth2_part(self.username()), oauth2_part(self.password()))
+    }
+
+    /// Basic credentials for an OAuth 2.0 client id and secret, each form-encoded as RFC 6749
+    /// §2.3.1 has clients do: [`oauth2_client`](Self::oauth2_client) reads them back exactly.
+    /// How a token endpoint hands a `client_secret_post` (given decoded, in the body) to the
+    /// Basic authenticator that reads `client_secret_basic`.
+    ///
+    /// ```
+    /// use authstar::BasicCredentials;
+    /// let credentials = BasicCredentials::from_oauth2_client("my client", "a+b:c").unwrap();
+    /// assert_eq!(credentials.username(), "my+client");
+    /// let (id, secret) = credentials.oauth2_client();
+    /// assert_eq!((id.as_ref(), secret.as_ref()), ("my client", "a+b:c"));
+    /// ```
+    pub fn from_oauth2_client(client_id: &str, secret: &str) -> Result<Self, Malformed> {
+        let encode =
+            |part: &str| form_urlencoded::byte_serialize(part.as_bytes()).collect::<String>();
+        Self::new(&encode(client_id), &encode(secret))
     }
 
     /// The base64 `token68` for an `Authorization: Basic` header.
@@ -135,7 +155,7 @@ impl BasicCredentials {
 /// One `application/x-www-form-urlencoded` value decoded (`+` for a space, percent escapes),
 /// never split at `&` or `=`: how RFC 6749 §2.3.1 encodes a client id or secret inside HTTP
 /// Basic. Borrowed when there is nothing to decode; `None` when the result is not UTF-8.
-pub(crate) fn form_decoded(part: &str) -> Option<Cow<'_, str>> {
+fn form_decoded(part: &str) -> Option<Cow<'_, str>> {
     if !part.contains(['%', '+']) {
         return Some(Cow::Borrowed(part));
     }
@@ -144,6 +164,12 @@ pub(crate) fn form_decoded(part: &str) -> Option<Cow<'_, str>> {
         .decode_utf8()
         .ok()
         .map(|decoded| Cow::Owned(decoded.into_owned()))
+}
+
+/// A Basic user name or password read as RFC 6749 §2.3.1 has OAuth 2.0 clients encode it
+/// ([`BasicCredentials::oauth2_client`]).
+pub(crate) fn oauth2_part(part: &str) -> Cow<'_, str> {
+    form_decoded(part).unwrap_or(Cow::Borrowed(part))
 }
 
 impl fmt::Debug for BasicCredentials {

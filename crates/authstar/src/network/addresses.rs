@@ -35,29 +35,16 @@ impl fmt::Debug for Addresses {
 }
 
 impl Addresses {
-    /// The peer's address, read by the layer's function or else by `fallback` (a framework
-    /// adapter's reader).
+    /// The peer's address, read by the layer's function.
     #[inline]
-    pub(crate) fn peer(
-        &self,
-        extensions: &Extensions,
-        fallback: Option<&PeerFn>,
-    ) -> Option<IpAddr> {
-        self.peer
-            .as_ref()
-            .or(fallback)
-            .and_then(|peer| peer(extensions))
+    pub(crate) fn peer(&self, extensions: &Extensions) -> Option<IpAddr> {
+        self.peer.as_ref().and_then(|peer| peer(extensions))
     }
 
     /// The client's address; `None` when it cannot be identified (no peer, or a proxy that
     /// named none it can be believed about).
-    pub(crate) fn client(
-        &self,
-        extensions: &Extensions,
-        headers: &HeaderMap,
-        fallback: Option<&PeerFn>,
-    ) -> Option<IpAddr> {
-        let peer = self.peer(extensions, fallback)?;
+    pub(crate) fn client(&self, extensions: &Extensions, headers: &HeaderMap) -> Option<IpAddr> {
+        let peer = self.peer(extensions)?;
         self.proxies.client_address(peer, headers)
     }
 
@@ -69,7 +56,7 @@ impl Addresses {
         extensions: &Extensions,
         headers: &HeaderMap,
     ) -> Option<IpAddr> {
-        let peer = self.peer(extensions, None)?;
+        let peer = self.peer(extensions)?;
         Some(self.proxies.client_address(peer, headers).unwrap_or(peer))
     }
 
@@ -79,7 +66,7 @@ impl Addresses {
         extensions: &Extensions,
         headers: &HeaderMap,
     ) -> Option<String> {
-        let peer = self.peer(extensions, None)?;
+        let peer = self.peer(extensions)?;
         self.proxies.forwarded_origin(peer, headers)
     }
 }

@@ -39,7 +39,7 @@ use ipnet::IpNet;
 mod addresses;
 mod forwarded;
 
-pub(crate) use addresses::{Addresses, PeerFn};
+pub(crate) use addresses::Addresses;
 use forwarded::{forwarded_for, is_forwarded, is_internal, unknown_proxy_warning, x_forwarded_for};
 
 /// A set of IP networks (CIDR blocks).
@@ -230,8 +230,8 @@ impl TrustedProxies {
     /// carries a forwarding header (`X-Forwarded-For`, `Forwarded`, `X-Real-IP`) came through a
     /// proxy nobody told us about (nginx on the same host, the most common deployment): its
     /// peer is the proxy, not the client, so the client is unidentified (`None`: not internal;
-    /// `authstar_axum::client_address` counts its failures against the peer, the proxy) and one
-    /// warning names the setting to add.
+    /// the failure throttle counts its failures against the peer, the proxy) and one warning
+    /// names the setting to add.
     ///
     /// ```
     /// use authstar::network::TrustedProxies;

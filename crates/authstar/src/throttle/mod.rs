@@ -41,18 +41,25 @@
 //! use authstar::throttle::FailureThrottle;
 //! use authstar::{AuthstarClient, AuthstarLayer, BasicCredentials};
 //!
-//! let throttle = FailureThrottle::new()
-//!     // Where the client's address is: here a `SocketAddr` an outer layer inserted
-//!     // (authstar-axum's `client_address` reads axum's `ConnectInfo` and trusted proxies).
-//!     .client_address(|extensions, _headers| extensions.get::<SocketAddr>().map(|a| a.ip()));
 //! let layer = AuthstarLayer::builder()
 //!     .on_auth_basic(|c: BasicCredentials| async move {
 //!         (c.password() == "right").then(|| AuthstarClient::new(c.username(), ["read"]))
 //!     })
-//!     .throttle(throttle)
+//!     // Where the client's address is, for the throttle and the guards alike: here a
+//!     // `SocketAddr` an outer layer inserted (under axum: `authstar_axum::peer_address`).
+//!     .peer_address(|extensions| extensions.get::<SocketAddr>().map(|a| a.ip()))
+//!     .throttle(FailureThrottle::new())
 //!     .build()
 //!     .unwrap();
 //! # let _ = layer;
+//!
+//! // A throttle that could not tell addresses apart would let one guesser lock a client out
+//! // for everyone: refused.
+//! let blind = AuthstarLayer::builder()
+//!     .on_auth_basic(|_: BasicCredentials| async { None::<AuthstarClient> })
+//!     .throttle(FailureThrottle::new())
+//!     .build();
+//! assert_eq!(blind.unwrap_err(), authstar::ConfigError::ThrottleWithoutAddresses);
 //! ```
 
 mod store;
@@ -107,7 +114,7 @@ impl Default for FailureThrottle {
 
 impl FailureThrottle {
     /// The default budgets (per address 100 then 100/min, per identity 10 then 5/min) in a
-    /// [`MemoryStore`]. Per-address counting needs [`client_address`](Self::client_address).
+    /// [`MemoryStore`], counting the addresses its layer finds.
     pub fn new() -> Self {
         Self {
             per_address: Some(Budget::new(100, 100)),
@@ -136,7 +143,11 @@ impl FailureThrottle {
     }
 
     /// How to find the client's address in a request (the peer, or the address trusted proxies
-    /// name). Without it only identities are counted.
+    /// name). By default the throttle finds it as its layer does
+    /// ([`peer_address`](crate::AuthstarLayerBuilder::peer_address) and
+    /// [`trusted_proxies`](crate::AuthstarLayerBuilder::trusted_proxies)); a layer whose
+    /// throttle counts identities with neither is refused when built
+    /// ([`ConfigError::ThrottleWithoutAddresses`](crate::ConfigError::ThrottleWithoutAddresses)).
     pub fn client_address<F>(mut self, address: F) -> Self
     where
         F: Fn(&Extensions, &HeaderMap) -> Option<IpAddr> + Send + Sync + 'static,
@@ -170,6 +181,12 @@ impl FailureThrottle {
             }));
         }
         self
+    }
+
+    /// Whether it would lock identities out without telling addresses apart: a locked
+    /// identity refused from everywhere, its owner locked out by any guesser.
+    pub(crate) fn locks_blindly(&self) -> bool {
+        self.per_identity.is_some() && self.address.is_none()
     }
 
     fn address_of(&self, extensions: &Extensions, headers: &HeaderMap) -> Option<IpAddr> {
@@ -317,7 +334,7 @@ impl FailureThrottle {
 /// budget of its own.
 ///
 pub(crate) fn basic_identity(user: &str) -> std::borrow::Cow<'_, str> {
-    crate::credentials::basic::form_decoded(user).unwrap_or(std::borrow::Cow::Borrowed(user))
+    crate::credentials::basic::oauth2_part(user)
 }
 
 /// The scheme Basic user names (OAuth2 client ids) are counted under, by the layer and by an
