@@ -35,6 +35,7 @@
 #![warn(missing_docs)]
 #![cfg_attr(not(test), warn(clippy::unwrap_used))]
 
+mod assertion;
 mod claims;
 #[cfg(feature = "remote")]
 mod discovery;
@@ -51,10 +52,11 @@ mod remote;
 pub mod testing;
 mod verifier;
 
+#[cfg(feature = "remote")]
+pub use assertion::{AssertionError, ClientAssertionVerifier, ClientKeys, FAPI2_ALGORITHMS};
 pub use claims::{
     AccessTokenClaims, Audience, InvalidToken, MAX_LEEWAY, RawClaims, TokenStamp, unix_now,
 };
-#[cfg(feature = "remote")]
 pub use discovery::{Discovery, ProviderMetadata};
 #[cfg(feature = "remote")]
 pub use introspection::{Introspection, IntrospectionBuilder};

@@ -19,6 +19,7 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Duration;
 
+use authstar::throttle::FailureThrottle;
 use authstar::{
     AuthMethod, Authenticator, AuthstarLayer, BasicCredentials, Client, Failure, LayerInfo,
     MethodSet, Outcome, Verdict,
@@ -26,6 +27,7 @@ use authstar::{
 use http::HeaderValue;
 use http::request::Parts;
 
+use crate::assertion::{ClientAssertions, ErasedAssertions};
 use crate::form::{TokenRequestForm, invalid_request};
 use crate::{ErrorCode, TokenError};
 
@@ -38,6 +40,8 @@ pub enum ClientAuthMethod {
     ClientSecretBasic,
     /// `client_id` and `client_secret` in the body.
     ClientSecretPost,
+    /// A JWT signed with the client's private key (RFC 7523 §2.2), in `client_assertion`.
+    PrivateKeyJwt,
 }
 
 impl ClientAuthMethod {
@@ -51,29 +55,50 @@ impl ClientAuthMethod {
         match self {
             Self::ClientSecretBasic => "client_secret_basic",
             Self::ClientSecretPost => "client_secret_post",
+            Self::PrivateKeyJwt => "private_key_jwt",
         }
     }
 }
 
-/// A client id and secret presented to an endpoint. `Debug` never shows the secret.
+/// `client_assertion_type` of a JWT client assertion (RFC 7523 §2.2).
+pub const JWT_BEARER_ASSERTION: &str = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer";
+
+/// A client's credentials presented to an endpoint. `Debug` never shows a secret or an
+/// assertion.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub(crate) struct Presented {
-    /// The client id, decoded.
+    /// The client id, decoded; for an assertion, the body's `client_id` (empty without one:
+    /// the assertion's `sub` names the client).
     pub(crate) client_id: String,
     pub(crate) method: ClientAuthMethod,
-    /// The credentials as the layer's Basic authenticator reads them: Basic ones as they came,
-    /// body ones form-encoded (RFC 6749 §2.3.1), so that its one decoding
-    /// ([`BasicCredentials::oauth2_client`]) reads what the client sent, either way.
-    credentials: BasicCredentials,
+    proof: Proof,
 }
 
-impl Presented {
-    /// The credentials decoded, for an authenticator given to the endpoint. `None` for an id
-    /// that no Basic credential can carry (a colon, control characters).
-    fn decoded(&self) -> Option<BasicCredentials> {
-        let (client_id, secret) = self.credentials.oauth2_client();
-        BasicCredentials::new(&client_id, &secret).ok()
+/// What proves the client.
+#[derive(Clone, PartialEq, Eq)]
+enum Proof {
+    /// A secret, as the layer's Basic authenticator reads it: Basic credentials as they came,
+    /// body ones form-encoded (RFC 6749 §2.3.1), so that its one decoding
+    /// ([`BasicCredentials::oauth2_client`]) reads what the client sent, either way.
+    Secret(BasicCredentials),
+    /// A signed JWT (RFC 7523 §2.2).
+    Assertion(String),
+}
+
+impl std::fmt::Debug for Proof {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Secret(credentials) => f.debug_tuple("Secret").field(credentials).finish(),
+            Self::Assertion(_) => f.write_str("Assertion(<redacted>)"),
+        }
     }
+}
+
+/// The credentials decoded, for an authenticator given to the endpoint. `None` for an id that
+/// no Basic credential can carry (a colon, control characters).
+fn decoded(credentials: &BasicCredentials) -> Option<BasicCredentials> {
+    let (client_id, secret) = credentials.oauth2_client();
+    BasicCredentials::new(&client_id, &secret).ok()
 }
 
 fn invalid_client(description: impl Into<String>) -> TokenError {
@@ -81,12 +106,36 @@ fn invalid_client(description: impl Into<String>) -> TokenError {
 }
 
 /// The client credentials a request presents, from `Authorization: Basic` (each part
-/// form-urlencoded, RFC 6749 §2.3.1) or from the body; `None` when the client did not
-/// authenticate.
+/// form-urlencoded, RFC 6749 §2.3.1), from the body, or as a JWT assertion (RFC 7521 §4.2);
+/// `None` when the client did not authenticate. One method per request.
 pub(crate) fn presented(
     form: &TokenRequestForm,
     authorization: Option<&HeaderValue>,
 ) -> Result<Option<Presented>, TokenError> {
+    match (&form.client_assertion_type, &form.client_assertion) {
+        (None, None) => {}
+        (Some(kind), Some(assertion)) => {
+            if kind != JWT_BEARER_ASSERTION {
+                return Err(invalid_client("unsupported client_assertion_type"));
+            }
+            if authorization.is_some() || form.client_secret.is_some() {
+                return Err(invalid_request(
+                    "use one client authentication method: a client assertion, HTTP Basic or \
+                     client_secret",
+                ));
+            }
+            return Ok(Some(Presented {
+                client_id: form.client_id.clone().unwrap_or_default(),
+                method: ClientAuthMethod::PrivateKeyJwt,
+                proof: Proof::Assertion(assertion.clone()),
+            }));
+        }
+        _ => {
+            return Err(invalid_request(
+                "client_assertion and client_assertion_type are sent together",
+            ));
+        }
+    }
     let basic = match authorization.and_then(BasicCredentials::from_authorization) {
         None => None,
         Some(Err(reason)) => {
@@ -102,7 +151,7 @@ pub(crate) fn presented(
             Some(Presented {
                 client_id,
                 method: ClientAuthMethod::ClientSecretBasic,
-                credentials,
+                proof: Proof::Secret(credentials),
             })
         }
     };
@@ -117,8 +166,10 @@ pub(crate) fn presented(
         (None, Some(client_id), Some(secret)) => Ok(Some(Presented {
             client_id: client_id.clone(),
             method: ClientAuthMethod::ClientSecretPost,
-            credentials: BasicCredentials::from_oauth2_client(client_id, secret)
-                .map_err(|_| invalid_client("malformed client credentials"))?,
+            proof: Proof::Secret(
+                BasicCredentials::from_oauth2_client(client_id, secret)
+                    .map_err(|_| invalid_client("malformed client credentials"))?,
+            ),
         })),
         (None, None, Some(_)) => Err(invalid_request("client_secret without client_id")),
         (None, _, None) => Ok(None),
@@ -158,12 +209,14 @@ fn unavailable() -> TokenError {
 type CheckFn<C> =
     Arc<dyn Fn(BasicCredentials) -> Pin<Box<dyn Future<Output = Verdict<C>> + Send>> + Send + Sync>;
 
-/// How an endpoint authenticates clients: its layer, and the check of their secrets.
+/// How an endpoint authenticates clients: its layer, the check of their secrets, and of their
+/// assertions.
 pub(crate) struct Clients<C> {
     layer: LayerInfo,
     check: Option<CheckFn<C>>,
     /// Whether the check is the layer's own, so its verdict on the same credentials stands.
     layers_check: bool,
+    assertions: Option<Arc<dyn ErasedAssertions<C>>>,
 }
 
 impl<C> Clone for Clients<C> {
@@ -172,6 +225,7 @@ impl<C> Clone for Clients<C> {
             layer: self.layer.clone(),
             check: self.check.clone(),
             layers_check: self.layers_check,
+            assertions: self.assertions.clone(),
         }
     }
 }
@@ -196,7 +250,19 @@ impl<C: Client> Clients<C> {
             layer: layer.info().clone(),
             check,
             layers_check: has_basic,
+            assertions: None,
         }
+    }
+
+    /// Clients may also authenticate with assertions `assertions` verifies.
+    pub(crate) fn with_assertions(mut self, assertions: impl ClientAssertions<C>) -> Self {
+        self.assertions = Some(Arc::new(assertions));
+        self
+    }
+
+    /// The `alg` values client assertions may use, when they are accepted.
+    pub(crate) fn assertion_algorithms(&self) -> Option<Vec<String>> {
+        self.assertions.as_ref().map(|a| a.algorithms())
     }
 
     /// Clients checked by `authenticator` instead.
@@ -221,13 +287,17 @@ impl<C: Client> Clients<C> {
     /// The methods clients may authenticate with (RFC 8414
     /// `token_endpoint_auth_methods_supported`).
     pub(crate) fn methods(&self) -> Vec<ClientAuthMethod> {
-        match self.check {
+        let mut methods = match self.check {
             Some(_) => vec![
                 ClientAuthMethod::ClientSecretBasic,
                 ClientAuthMethod::ClientSecretPost,
             ],
             None => Vec::new(),
+        };
+        if self.assertions.is_some() {
+            methods.push(ClientAuthMethod::PrivateKeyJwt);
         }
+        methods
     }
 
     /// Authenticates the client of a request that presented `presented`.
@@ -237,12 +307,20 @@ impl<C: Client> Clients<C> {
         parts: &Parts,
     ) -> Result<C, Refused> {
         let presented = presented.ok_or_else(missing_credentials)?;
+        let credentials = match presented.proof {
+            Proof::Secret(credentials) => credentials,
+            Proof::Assertion(assertion) => {
+                return self
+                    .authenticate_assertion(&presented.client_id, &assertion, parts)
+                    .await;
+            }
+        };
         // Basic credentials the layer read (it has a Basic method and recorded what it made of
         // them): counted there already.
         let seen_by_layer = presented.method == ClientAuthMethod::ClientSecretBasic
             && self.layer.methods().contains(&AuthMethod::Basic)
             && self.layer.outcome::<C>(&parts.extensions).is_some();
-        if seen_by_layer && let Some(verdict) = self.layer_verdict(&presented, parts) {
+        if seen_by_layer && let Some(verdict) = self.layer_verdict(presented.method, parts) {
             return Ok(verdict?);
         }
         let Some(check) = &self.check else {
@@ -255,19 +333,58 @@ impl<C: Client> Clients<C> {
         // Credentials the layer did not count are counted here, under the identity the layer
         // counts a Basic user name by (decoded once, as the authenticator decodes it).
         let throttle = self.layer.throttle().filter(|_| !seen_by_layer);
-        let id = presented.credentials.username().to_owned();
+        let id = credentials.username().to_owned();
         let credentials = match self.layers_check {
-            true => Some(presented.credentials),
-            false => presented.decoded(),
+            true => Some(credentials),
+            false => decoded(&credentials),
         };
         // A client id with a colon or control characters is no client of a Basic authenticator.
         let credentials = credentials.ok_or_else(wrong_credentials)?;
+        self.counted(throttle, parts, &id, || check(credentials))
+            .await
+    }
+
+    /// Authenticates a client by its assertion, as `client_id` (the body's), else as the
+    /// client the assertion claims to be; counted as a secret of that client would be.
+    async fn authenticate_assertion(
+        &self,
+        client_id: &str,
+        assertion: &str,
+        parts: &Parts,
+    ) -> Result<C, Refused> {
+        let Some(assertions) = &self.assertions else {
+            return Err(invalid_client("client assertions are not accepted here").into());
+        };
+        let client_id = match client_id {
+            "" => assertions
+                .claimed_client(assertion)
+                .ok_or_else(|| invalid_client("malformed client assertion"))?,
+            given => given.to_owned(),
+        };
+        // The throttle reads a client id as a Basic user name (form-encoded): encoded here, it
+        // counts the very id a secret of this client is counted under.
+        let id: String = form_urlencoded::byte_serialize(client_id.as_bytes()).collect();
+        self.counted(self.layer.throttle(), parts, &id, || {
+            assertions.verify(assertion, &client_id)
+        })
+        .await
+    }
+
+    /// The client `check` finds, the request checked against `throttle` first (a locked-out
+    /// client costs no check) and counted as a failure of `id` when refused.
+    async fn counted<F: Future<Output = Verdict<C>>>(
+        &self,
+        throttle: Option<&FailureThrottle>,
+        parts: &Parts,
+        id: &str,
+        check: impl FnOnce() -> F,
+    ) -> Result<C, Refused> {
         if let Some(throttle) = throttle {
             throttle
-                .check_client(&parts.extensions, &parts.headers, &id)
+                .check_client(&parts.extensions, &parts.headers, id)
                 .map_err(Refused::Throttled)?;
         }
-        match check(credentials).await {
+        match check().await {
             Verdict::Authenticated(client) if client.is_authenticated() => Ok(client),
             Verdict::Unavailable(error) => {
                 tracing::warn!(%error, "authstar-oauth2: the client authenticator failed");
@@ -275,18 +392,21 @@ impl<C: Client> Clients<C> {
             }
             Verdict::Authenticated(_) | Verdict::Rejected => {
                 if let Some(throttle) = throttle {
-                    throttle.failed_client(&parts.extensions, &parts.headers, &id);
+                    throttle.failed_client(&parts.extensions, &parts.headers, id);
                 }
                 Err(wrong_credentials().into())
             }
         }
     }
 
-    /// The layer's verdict on `presented`, when it stands for the endpoint's: Basic
-    /// credentials, which the layer checked as they came with the very authenticator the
-    /// endpoint would use.
-    fn layer_verdict(&self, presented: &Presented, parts: &Parts) -> Option<Result<C, TokenError>> {
-        if !self.layers_check || presented.method != ClientAuthMethod::ClientSecretBasic {
+    /// The layer's verdict on Basic credentials, when it stands for the endpoint's: the layer
+    /// checked them as they came with the very authenticator the endpoint would use.
+    fn layer_verdict(
+        &self,
+        method: ClientAuthMethod,
+        parts: &Parts,
+    ) -> Option<Result<C, TokenError>> {
+        if !self.layers_check || method != ClientAuthMethod::ClientSecretBasic {
             return None;
         }
         match self.layer.outcome::<C>(&parts.extensions)? {
@@ -311,6 +431,13 @@ impl<C: Client> Clients<C> {
 mod tests {
     use super::*;
     use crate::form::TokenRequestForm;
+
+    fn secret_of(presented: &Presented) -> &BasicCredentials {
+        match &presented.proof {
+            Proof::Secret(credentials) => credentials,
+            Proof::Assertion(_) => panic!("an assertion, not a secret"),
+        }
+    }
 
     fn form_type() -> HeaderValue {
         HeaderValue::from_static("application/x-www-form-urlencoded; charset=UTF-8")
@@ -346,16 +473,16 @@ mod tests {
         let form = parse("client_id=svc&client_secret=p%26ss");
         let credentials = presented(&form, None).unwrap().unwrap();
         assert_eq!(credentials.method, ClientAuthMethod::ClientSecretPost);
-        assert_eq!(credentials.credentials.oauth2_client().1, "p&ss");
+        assert_eq!(secret_of(&credentials).oauth2_client().1, "p&ss");
         assert!(!format!("{credentials:?}").contains("p&ss"));
         // Body values are decoded once, by the form: an id that reads `%64…` in the body is
         // that id, not `d…`, and a `+` in a secret stays a `+`.
         let form = parse("client_id=%2564emo&client_secret=a%2Bb");
         let credentials = presented(&form, None).unwrap().unwrap();
         assert_eq!(credentials.client_id, "%64emo");
-        let (id, secret) = credentials.credentials.oauth2_client();
+        let (id, secret) = secret_of(&credentials).oauth2_client();
         assert_eq!((id.as_ref(), secret.as_ref()), ("%64emo", "a+b"));
-        let decoded = credentials.decoded().unwrap();
+        let decoded = decoded(secret_of(&credentials)).unwrap();
         assert_eq!((decoded.username(), decoded.password()), ("%64emo", "a+b"));
         assert_eq!(presented(&parse("client_id=svc"), None).unwrap(), None);
     }
@@ -377,9 +504,9 @@ mod tests {
                 .unwrap()
                 .unwrap();
             assert_eq!(credentials.client_id, id, "{raw}");
-            assert_eq!(credentials.credentials.oauth2_client().1, secret, "{raw}");
+            assert_eq!(secret_of(&credentials).oauth2_client().1, secret, "{raw}");
             assert_eq!(
-                credentials.credentials.username(),
+                secret_of(&credentials).username(),
                 raw.split(':').next().unwrap()
             );
         }
@@ -389,7 +516,7 @@ mod tests {
         let credentials = presented(&TokenRequestForm::default(), Some(&header))
             .unwrap()
             .unwrap();
-        assert_eq!(credentials.credentials.oauth2_client().1, "%FF");
+        assert_eq!(secret_of(&credentials).oauth2_client().1, "%FF");
     }
 
     #[test]

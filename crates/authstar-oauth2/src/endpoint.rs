@@ -29,6 +29,7 @@ use tower_service::Service;
 
 use crate::BoxError;
 use crate::action::{Action, Answer};
+use crate::assertion::ClientAssertions;
 use crate::client_auth::{self, ClientAuthMethod, Clients, Refused};
 use crate::form::{TokenRequestForm, invalid_request};
 use crate::introspection::{Introspect, TokenIntrospector};
@@ -228,6 +229,22 @@ impl<C: Client, A: Action<C>> Endpoint<C, A> {
         V: Authenticator<BasicCredentials, Client = C>,
     {
         self.with(|shared| shared.clients = shared.clients.clone().checked_by(authenticator))
+    }
+
+    /// Accepts `private_key_jwt` (RFC 7523 §2.2): a client may authenticate with a JWT
+    /// assertion signed by its private key (`client_assertion_type` =
+    /// [`JWT_BEARER_ASSERTION`](crate::JWT_BEARER_ASSERTION), `client_assertion`), checked by
+    /// `assertions` (authstar-jwt's `ClientAssertionVerifier`). Refusals are `invalid_client`
+    /// with no detail, counted by the layer's throttle under the client's id, as wrong secrets
+    /// are.
+    pub fn client_assertions(self, assertions: impl ClientAssertions<C>) -> Self {
+        self.with(|shared| shared.clients = shared.clients.clone().with_assertions(assertions))
+    }
+
+    /// The `alg` values client assertions may use (RFC 8414
+    /// `token_endpoint_auth_signing_alg_values_supported`), when they are accepted.
+    pub fn client_assertion_algorithms(&self) -> Option<Vec<String>> {
+        self.shared.clients.assertion_algorithms()
     }
 
     /// Reads at most `bytes` of a request's body (default [`DEFAULT_BODY_LIMIT`]); a larger

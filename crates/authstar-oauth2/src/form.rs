@@ -50,6 +50,10 @@ pub struct TokenRequestForm {
     pub(crate) client_id: Option<String>,
     /// `client_secret`.
     pub(crate) client_secret: Option<String>,
+    /// `client_assertion_type` (RFC 7521 §4.2).
+    pub(crate) client_assertion_type: Option<String>,
+    /// `client_assertion` (RFC 7521 §4.2): a signed JWT (RFC 7523 §2.2).
+    pub(crate) client_assertion: Option<String>,
     /// `token`: the token to revoke (RFC 7009 §2.1) or introspect (RFC 7662 §2.1).
     pub(crate) token: Option<String>,
     /// `token_type_hint` (RFC 7009 §2.1): advisory, a server searches all its token types.
@@ -65,6 +69,11 @@ impl fmt::Debug for TokenRequestForm {
             .field(
                 "client_secret",
                 &self.client_secret.as_ref().map(|_| "<redacted>"),
+            )
+            .field("client_assertion_type", &self.client_assertion_type)
+            .field(
+                "client_assertion",
+                &self.client_assertion.as_ref().map(|_| "<redacted>"),
             )
             .field("token", &self.token.as_ref().map(|_| "<redacted>"))
             .field("token_type_hint", &self.token_type_hint)
@@ -97,7 +106,13 @@ impl TokenRequestForm {
             let in_query = form_urlencoded::parse(query.as_bytes()).find(|(name, _)| {
                 matches!(
                     name.as_ref(),
-                    "client_id" | "client_secret" | "grant_type" | "scope" | "token"
+                    "client_id"
+                        | "client_secret"
+                        | "client_assertion"
+                        | "client_assertion_type"
+                        | "grant_type"
+                        | "scope"
+                        | "token"
                 )
             });
             if let Some((name, _)) = in_query {
@@ -118,6 +133,8 @@ impl TokenRequestForm {
                 "scope" => &mut form.scope,
                 "client_id" => &mut form.client_id,
                 "client_secret" => &mut form.client_secret,
+                "client_assertion_type" => &mut form.client_assertion_type,
+                "client_assertion" => &mut form.client_assertion,
                 "token" => &mut form.token,
                 "token_type_hint" => &mut form.token_type_hint,
                 _ => continue,
@@ -138,6 +155,8 @@ impl TokenRequestForm {
             &mut form.scope,
             &mut form.client_id,
             &mut form.client_secret,
+            &mut form.client_assertion_type,
+            &mut form.client_assertion,
             &mut form.token,
             &mut form.token_type_hint,
         ] {

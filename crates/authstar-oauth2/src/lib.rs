@@ -49,6 +49,7 @@
 #![cfg_attr(not(test), warn(clippy::unwrap_used))]
 
 mod action;
+mod assertion;
 mod client_auth;
 mod endpoint;
 mod error;
@@ -65,7 +66,8 @@ mod token;
 pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
 pub use action::{Action, Answer};
-pub use client_auth::ClientAuthMethod;
+pub use assertion::ClientAssertions;
+pub use client_auth::{ClientAuthMethod, JWT_BEARER_ASSERTION};
 pub use endpoint::{
     DEFAULT_BODY_LIMIT, Endpoint, introspection_endpoint, revocation_endpoint, token_endpoint,
 };

@@ -134,6 +134,8 @@ pub struct AuthorizationServerBuilder {
     introspection: Option<Mounted>,
     jwks: Option<Result<Bytes, String>>,
     scopes: Vec<String>,
+    /// The `alg` values of client assertions, per endpoint that accepts them.
+    assertion_algorithms: Vec<(&'static str, Vec<String>)>,
 }
 
 impl fmt::Debug for AuthorizationServerBuilder {
@@ -155,6 +157,7 @@ impl AuthorizationServer {
             introspection: None,
             jwks: None,
             scopes: Vec::new(),
+            assertion_algorithms: Vec::new(),
         }
     }
 
@@ -188,6 +191,7 @@ impl AuthorizationServerBuilder {
     {
         let auth = endpoint.client_auth_methods();
         let dpop = endpoint.dpop_algorithms();
+        self.assertion_algs("token", endpoint.client_assertion_algorithms());
         self.token = Some(((Arc::new(endpoint), auth), dpop));
         self
     }
@@ -198,6 +202,7 @@ impl AuthorizationServerBuilder {
         Revoke<R>: Action<C>,
     {
         let auth = endpoint.client_auth_methods();
+        self.assertion_algs("revocation", endpoint.client_assertion_algorithms());
         self.revocation = Some((Arc::new(endpoint), auth));
         self
     }
@@ -208,8 +213,17 @@ impl AuthorizationServerBuilder {
         Introspect<I>: Action<C>,
     {
         let auth = endpoint.client_auth_methods();
+        self.assertion_algs("introspection", endpoint.client_assertion_algorithms());
         self.introspection = Some((Arc::new(endpoint), auth));
         self
+    }
+
+    fn assertion_algs(&mut self, endpoint: &'static str, algorithms: Option<Vec<String>>) {
+        self.assertion_algorithms
+            .retain(|(name, _)| *name != endpoint);
+        if let Some(algorithms) = algorithms {
+            self.assertion_algorithms.push((endpoint, algorithms));
+        }
     }
 
     /// The public keys tokens are signed with, served at [`JWKS_PATH`] (authstar-jwt's
@@ -309,6 +323,13 @@ impl AuthorizationServerBuilder {
         }
         if !self.scopes.is_empty() {
             metadata.insert("scopes_supported".into(), json!(self.scopes));
+        }
+        // RFC 8414 §2: the algorithms of `private_key_jwt` assertions, per endpoint.
+        for (endpoint, algorithms) in &self.assertion_algorithms {
+            metadata.insert(
+                format!("{endpoint}_endpoint_auth_signing_alg_values_supported"),
+                json!(algorithms),
+            );
         }
         // RFC 9449 §5.1: the token endpoint binds tokens to proofs made with these.
         if let Some(algorithms) = dpop {

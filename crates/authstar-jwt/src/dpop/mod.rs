@@ -30,7 +30,7 @@
 
 mod nonce;
 mod proof;
-mod replay;
+pub(crate) mod replay;
 #[cfg(test)]
 mod tests;
 
@@ -172,6 +172,12 @@ impl DpopVerifier {
         self
     }
 
+    /// Its replay memory and where it shares what it accepts, for a client-assertion verifier
+    /// that remembers its `jti`s in the same place.
+    pub(crate) fn replay_parts(&self) -> (ReplayMemory, Option<std::sync::Arc<dyn ReplayShare>>) {
+        (self.seen.clone(), self.share.clone())
+    }
+
     /// Remembers a proof accepted by another instance until `until` (Unix seconds): it is
     /// refused here as a replay.
     pub fn heard(&self, id: &ProofId, until: u64) {
@@ -264,22 +270,12 @@ impl DpopVerifier {
         // `leeway` above fresh proofs, which are then refused for at most that long.
         let until = claims.iat + self.max_age.as_secs() + self.leeway.as_secs();
         let id = proof_id(&jkt, &claims.jti);
-        // Not found: new, unless the memory may have forgotten it (it cannot tell a replay from
-        // a first use then). Asked after the lookup: an eviction raises the horizon under the
-        // lock of the entry's shard, so a lookup that missed an evicted entry sees the raise.
-        let forgotten = || until <= self.seen.forgotten_until();
-        match self.seen.proofs.get_value_or_guard(&id, None) {
-            quick_cache::sync::GuardResult::Value(seen_until) if seen_until >= now => {
-                return Err(DpopError::Replayed);
-            }
-            quick_cache::sync::GuardResult::Value(_) if forgotten() => return Err(DpopError::Time),
-            quick_cache::sync::GuardResult::Value(_) => self.seen.proofs.insert(id, until),
-            quick_cache::sync::GuardResult::Guard(_) if forgotten() => return Err(DpopError::Time),
-            quick_cache::sync::GuardResult::Guard(guard) => {
-                let _ = guard.insert(until);
-            }
-            quick_cache::sync::GuardResult::Timeout => return Err(DpopError::Replayed),
-        }
+        self.seen
+            .first_use(&id, until, now)
+            .map_err(|reuse| match reuse {
+                replay::Reuse::Seen => DpopError::Replayed,
+                replay::Reuse::Forgotten => DpopError::Time,
+            })?;
         if let Some(share) = &self.share {
             share.accepted(&id, until);
         }

@@ -10,7 +10,7 @@ pub type ProofId = [u8; 32];
 /// The proofs accepted within their window (each until its `until`, Unix seconds), and the
 /// newest `until` among those it had to forget early, past its capacity.
 #[derive(Clone)]
-pub(super) struct ReplayMemory {
+pub(crate) struct ReplayMemory {
     pub(super) proofs: std::sync::Arc<
         quick_cache::sync::Cache<
             ProofId,
@@ -24,7 +24,7 @@ pub(super) struct ReplayMemory {
 }
 
 impl ReplayMemory {
-    pub(super) fn new(capacity: usize) -> Self {
+    pub(crate) fn new(capacity: usize) -> Self {
         let capacity = capacity.max(1);
         let forgotten = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0));
         // One queue, oldest out first (by `until`, nearly: proofs arrive in their window's
@@ -56,6 +56,42 @@ impl ReplayMemory {
     pub(super) fn forgotten_until(&self) -> u64 {
         self.forgotten.load(std::sync::atomic::Ordering::Relaxed)
     }
+
+    /// Records the first use of `id`, valid until `until` (Unix seconds, the window's end
+    /// named by the credential itself, so a replay is compared with the very end it was stored,
+    /// and, if the memory overflowed, forgotten under). Refused when it was used within its
+    /// window, or when the memory may have forgotten it (it cannot tell a replay from a first
+    /// use then).
+    pub(crate) fn first_use(&self, id: &ProofId, until: u64, now: u64) -> Result<(), Reuse> {
+        // Asked after the lookup: an eviction raises the horizon under the lock of the entry's
+        // shard, so a lookup that missed an evicted entry sees the raise.
+        let forgotten = || until <= self.forgotten_until();
+        match self.proofs.get_value_or_guard(id, None) {
+            quick_cache::sync::GuardResult::Value(seen_until) if seen_until >= now => {
+                Err(Reuse::Seen)
+            }
+            quick_cache::sync::GuardResult::Value(_) if forgotten() => Err(Reuse::Forgotten),
+            quick_cache::sync::GuardResult::Value(_) => {
+                self.proofs.insert(*id, until);
+                Ok(())
+            }
+            quick_cache::sync::GuardResult::Guard(_) if forgotten() => Err(Reuse::Forgotten),
+            quick_cache::sync::GuardResult::Guard(guard) => {
+                let _ = guard.insert(until);
+                Ok(())
+            }
+            quick_cache::sync::GuardResult::Timeout => Err(Reuse::Seen),
+        }
+    }
+}
+
+/// Why a one-time credential was refused by the memory.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Reuse {
+    /// Used within its window.
+    Seen,
+    /// Perhaps used: the memory forgot credentials this recent (a flood past its capacity).
+    Forgotten,
 }
 
 /// Told of every proof the memory evicts: one evicted before its window ended raises the
@@ -97,10 +133,24 @@ pub trait ReplayShare: Send + Sync + 'static {
 
 /// The replay memory's key of a proof by the key `jkt` with `jti`.
 pub(super) fn proof_id(jkt: &str, jti: &str) -> ProofId {
+    digest(&[jkt, jti])
+}
+
+/// The replay memory's key of another one-time credential: a client assertion's `jti`, under
+/// its `kind` and issuer, never equal to a proof's (whose parts are a thumbprint and a `jti`).
+pub(crate) fn one_time_id(kind: &str, issuer: &str, jti: &str) -> ProofId {
+    digest(&[kind, issuer, jti])
+}
+
+/// SHA-256 of `parts` joined by `.`.
+fn digest(parts: &[&str]) -> ProofId {
     let mut context = aws_lc_rs::digest::Context::new(&aws_lc_rs::digest::SHA256);
-    context.update(jkt.as_bytes());
-    context.update(b".");
-    context.update(jti.as_bytes());
+    for (at, part) in parts.iter().enumerate() {
+        if at > 0 {
+            context.update(b".");
+        }
+        context.update(part.as_bytes());
+    }
     let mut id = [0u8; 32];
     id.copy_from_slice(context.finish().as_ref());
     id

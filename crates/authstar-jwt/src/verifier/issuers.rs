@@ -5,8 +5,6 @@ use std::fmt;
 
 use authstar::credentials::dpop::DpopToken;
 use authstar::{Authenticator, BearerToken, Client, Started};
-use base64::Engine as _;
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 
 use super::{JwtVerifier, VerifyFuture, verdict};
 use crate::claims::InvalidToken;
@@ -58,11 +56,7 @@ fn claimed_issuer(token: &str) -> Option<String> {
     struct Claims {
         iss: String,
     }
-    let payload = token.split('.').nth(1)?;
-    let bytes = URL_SAFE_NO_PAD.decode(payload).ok()?;
-    serde_json::from_slice::<Claims>(&bytes)
-        .ok()
-        .map(|claims| claims.iss)
+    crate::claims::unverified_claims::<Claims>(token).map(|claims| claims.iss)
 }
 
 impl<C: Client> Issuers<C> {
