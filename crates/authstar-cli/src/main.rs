@@ -173,6 +173,14 @@ enum ClientsCommand {
         /// Read the secret to import from the first line of standard input.
         #[arg(long, conflicts_with = "secret")]
         secret_stdin: bool,
+        /// How the client authenticates: client_secret_basic (a secret, sent with Basic or
+        /// client_secret_post) or private_key_jwt (RFC 7523 assertions signed by a key of
+        /// --jwks; no secret).
+        #[arg(long, value_enum, default_value = "client_secret_basic")]
+        auth_method: AuthMethodArg,
+        /// The client's public keys, a JWKS document (private_key_jwt).
+        #[arg(long, value_name = "FILE", conflicts_with_all = ["secret", "secret_stdin"])]
+        jwks: Option<std::path::PathBuf>,
         /// A scope (repeat for several).
         #[arg(long = "scope")]
         scopes: Vec<String>,
@@ -191,6 +199,17 @@ enum ClientsCommand {
         /// The client id.
         id: String,
     },
+}
+
+/// `--auth-method`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+enum AuthMethodArg {
+    /// A secret, with HTTP Basic or in the body.
+    #[value(name = "client_secret_basic", alias = "client_secret_post")]
+    ClientSecret,
+    /// A JWT assertion signed by a registered key (RFC 7523 §2.2).
+    #[value(name = "private_key_jwt")]
+    PrivateKeyJwt,
 }
 
 #[derive(Subcommand)]
@@ -327,9 +346,19 @@ async fn clients(command: ClientsCommand, registry: &Registry) -> Result<(), Cli
             id,
             secret,
             secret_stdin,
+            auth_method,
+            jwks,
             scopes,
             json,
         } => {
+            if auth_method == AuthMethodArg::PrivateKeyJwt {
+                return create_key_client(registry, id, jwks, &scopes, json).await;
+            }
+            if jwks.is_some() {
+                return Err(CliError::Message(
+                    "--jwks is for --auth-method private_key_jwt".to_owned(),
+                ));
+            }
             let secret = secret_from(secret, secret_stdin)?;
             let created = registry
                 .create_client(id.as_deref(), secret.as_deref(), &scopes)
@@ -347,6 +376,7 @@ async fn clients(command: ClientsCommand, registry: &Registry) -> Result<(), Cli
                 vec![
                     client.client_id.clone(),
                     state(client.revoked),
+                    client.auth_method.clone(),
                     client.scopes.join(" "),
                 ]
             })
@@ -357,6 +387,31 @@ async fn clients(command: ClientsCommand, registry: &Registry) -> Result<(), Cli
             Ok(())
         }
     }
+}
+
+/// `clients create --auth-method private_key_jwt --jwks FILE`.
+async fn create_key_client(
+    registry: &Registry,
+    id: Option<String>,
+    jwks: Option<std::path::PathBuf>,
+    scopes: &[String],
+    json: bool,
+) -> Result<(), CliError> {
+    let (Some(id), Some(path)) = (id, jwks) else {
+        return Err(CliError::Message(
+            "a private_key_jwt client needs --id and --jwks FILE (its public keys)".to_owned(),
+        ));
+    };
+    let document = std::fs::read_to_string(&path)
+        .map_err(|e| CliError::Message(format!("{}: {e}", path.display())))?;
+    let created = registry.create_key_client(&id, &document, scopes).await?;
+    if json {
+        return print_json(&created);
+    }
+    println!("client_id:     {}", created.client_id);
+    println!("auth_method:   {}", created.auth_method);
+    println!("scopes:        {}", created.scopes.join(" "));
+    Ok(())
 }
 
 async fn keys(command: KeysCommand, registry: &Registry) -> Result<(), CliError> {

@@ -308,29 +308,30 @@ fn migrate_brings_a_database_to_this_version_and_adopts_an_unversioned_one() {
     let dir = Workdir::new("migrate");
     assert_eq!(
         dir.ok(&["migrate", "--db", "new.db"]).trim(),
-        "new.db: schema version 4"
+        "new.db: schema version 5"
     );
     assert_eq!(
         dir.ok(&["migrate", "--db", "new.db"]).trim(),
-        "new.db: schema version 4"
+        "new.db: schema version 5"
     );
-    // A database from before versioning (its tables, no `authstar_schema`) keeps its clients.
+    // A database from before versioning (its tables, no `authstar_schema`) keeps its clients,
+    // which keep authenticating with their secrets (schema 5 adds how clients authenticate).
     dir.ok(&["clients", "create", "--id", "old", "--db", "old.db"]);
     let old = rusqlite::Connection::open(dir.0.join("old.db")).unwrap();
     old.execute_batch(
         "DROP TABLE authstar_schema; DROP TABLE revision; DROP TABLE revoked_tokens; \
-         DROP TABLE revocation_log;",
+         DROP TABLE revocation_log; ALTER TABLE clients DROP COLUMN jwks; \
+         ALTER TABLE clients DROP COLUMN auth_method;",
     )
     .unwrap();
     drop(old);
     assert_eq!(
         dir.ok(&["migrate", "--db", "old.db"]).trim(),
-        "old.db: schema version 4"
+        "old.db: schema version 5"
     );
-    assert_eq!(
-        dir.json(&["clients", "list", "--json", "--db", "old.db"])[0]["client_id"],
-        "old"
-    );
+    let listed = dir.json(&["clients", "list", "--json", "--db", "old.db"]);
+    assert_eq!(listed[0]["client_id"], "old");
+    assert_eq!(listed[0]["auth_method"], "client_secret_basic");
     // The password of a PostgreSQL URL is never printed, even in an error, wherever the URL
     // carries it (issue 20, item 14: `?password=` was printed).
     for url in [

@@ -19,14 +19,14 @@ use std::time::Duration;
 
 use authstar::Verdict;
 use authstar_oauth2::{BoxError, ClientAssertions};
-use jsonwebtoken::jwk::{JwkSet, PublicKeyUse};
-use jsonwebtoken::{Algorithm, DecodingKey, Validation};
+use jsonwebtoken::jwk::JwkSet;
+use jsonwebtoken::{Algorithm, Validation};
 use serde::Deserialize;
 
 use crate::claims::unverified_claims;
 use crate::dpop::replay::{ReplayMemory, one_time_id};
 use crate::dpop::{DpopVerifier, ReplayShare};
-use crate::unix_now;
+use crate::{VerificationKey, unix_now};
 
 /// The algorithms FAPI 2.0 allows (§5.4.1): PS256, ES256 and EdDSA.
 pub const FAPI2_ALGORITHMS: [Algorithm; 3] = [Algorithm::PS256, Algorithm::ES256, Algorithm::EdDSA];
@@ -210,21 +210,22 @@ impl<K> ClientAssertionVerifier<K> {
         validation.required_spec_claims.clear();
         validation.validate_exp = false;
         validation.validate_aud = false;
-        let candidates = jwks.keys.iter().filter(|jwk| {
-            let signing = !matches!(jwk.common.public_key_use, Some(PublicKeyUse::Encryption));
-            let named = match (&header.kid, &jwk.common.key_id) {
+        // The crate's one reading of a JWK: signature keys only, the algorithm fixed by the key
+        // (never by the assertion's header), which must then agree with the header.
+        let candidates = jwks
+            .keys
+            .iter()
+            .filter(|jwk| match (&header.kid, &jwk.common.key_id) {
                 (Some(wanted), Some(kid)) => wanted == kid,
                 (Some(_), None) => false,
                 (None, _) => true,
-            };
-            signing && named
-        });
+            })
+            .filter_map(|jwk| VerificationKey::from_jwk(jwk).ok())
+            .filter(|key| key.alg == header.alg);
         let mut claims = None;
-        for jwk in candidates {
-            let Ok(key) = DecodingKey::from_jwk(jwk) else {
-                continue;
-            };
-            if let Ok(data) = jsonwebtoken::decode::<Claims>(assertion, &key, &validation) {
+        for key in candidates {
+            if let Ok(data) = jsonwebtoken::decode::<Claims>(assertion, &key.decoding, &validation)
+            {
                 claims = Some(data.claims);
                 break;
             }

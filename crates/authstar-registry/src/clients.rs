@@ -28,6 +28,22 @@ pub struct ClientRecord {
     pub last_used_at: Option<u64>,
     /// Whether revoked.
     pub revoked: bool,
+    /// How it authenticates: `client_secret_basic` (a secret, Basic or in the body) or
+    /// `private_key_jwt`.
+    pub auth_method: String,
+}
+
+impl ClientRecord {
+    pub(crate) fn of(row: ClientRow) -> Self {
+        Self {
+            scopes: split_scopes(&row.scopes),
+            client_id: row.client_id,
+            created_at: row.created_at,
+            last_used_at: row.last_used_at,
+            revoked: row.revoked_at.is_some(),
+            auth_method: row.auth_method,
+        }
+    }
 }
 
 /// A newly created client: the secret is shown once.
@@ -51,7 +67,7 @@ impl fmt::Debug for CreatedClient {
     }
 }
 
-fn valid_client_id(id: &str) -> bool {
+pub(crate) fn valid_client_id(id: &str) -> bool {
     !id.is_empty()
         && id.len() <= 128
         && id
@@ -108,16 +124,7 @@ impl Registry {
     /// Every client.
     pub async fn list_clients(&self) -> Result<Vec<ClientRecord>, RegistryError> {
         let rows = self.shared.store.clients().await?;
-        Ok(rows
-            .into_iter()
-            .map(|row| ClientRecord {
-                scopes: split_scopes(&row.scopes),
-                client_id: row.client_id,
-                created_at: row.created_at,
-                last_used_at: row.last_used_at,
-                revoked: row.revoked_at.is_some(),
-            })
-            .collect())
+        Ok(rows.into_iter().map(ClientRecord::of).collect())
     }
 
     /// Revokes a client and, with it, its keys: at once here, within the poll interval on
@@ -180,8 +187,9 @@ impl Registry {
         secrets: &[&str],
     ) -> Result<Option<AuthstarClient>, RegistryError> {
         let generation = self.shared.generation.load(Ordering::Acquire);
+        // A `private_key_jwt` client has no secret: refused like an unknown one.
         let row = match self.shared.store.client(client_id).await? {
-            Some(row) if row.revoked_at.is_none() => row,
+            Some(row) if row.revoked_at.is_none() && row.uses_secret() => row,
             _ => return self.refused(secrets).await,
         };
         let client = AuthstarClient::new(client_id, split_scopes(&row.scopes));

@@ -45,6 +45,9 @@ pub enum RegistryError {
         "invalid scope {0:?}: printable ASCII without spaces, quotes or backslashes (RFC 6749 §3.3)"
     )]
     InvalidScope(String),
+    /// A client's JWKS document was refused.
+    #[error("invalid JWKS: {0}")]
+    InvalidJwks(String),
     /// A key asked for a scope its client does not hold.
     #[error("scope {scope:?} is not granted to client {client_id:?}")]
     ScopeNotGranted {

@@ -89,10 +89,10 @@ fn store(database: &Database) -> Arc<dyn Store> {
 async fn every_engine_keeps_the_store_contract() {
     for (database, _) in engines("contract").await {
         let store = store(&database);
-        assert_eq!(store.migrate().await.unwrap(), 4, "{database}");
+        assert_eq!(store.migrate().await.unwrap(), 5, "{database}");
         assert_eq!(
             store.migrate().await.unwrap(),
-            4,
+            5,
             "migrating twice is harmless"
         );
         assert_eq!(store.count_clients().await.unwrap(), 0);
@@ -644,7 +644,7 @@ async fn a_database_from_a_newer_authstar_is_refused_not_rewritten() {
                 store.migrate().await,
                 Err(StoreError::NewerSchema {
                     found: 99,
-                    known: 4
+                    known: 5
                 })
             ),
             "{database}"
@@ -849,4 +849,92 @@ async fn a_partitioned_instance_stops_vouching_for_tokens_after_its_cache_ttl() 
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     let _ = std::fs::remove_dir_all(dir);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_private_key_jwt_client_signs_in_with_its_key_and_never_with_a_secret() {
+    use authstar::{AuthstarClient, Client, Verdict};
+    use authstar_oauth2::ClientAssertions;
+    use authstar_testkit::assertion::KeyClient;
+    const ISSUER: &str = "https://as.example";
+    for (database, secrets) in engines("key-clients").await {
+        let registry = open(&database, &secrets).await;
+        let svc = KeyClient::new("svc");
+        let created = registry
+            .create_key_client("svc", &svc.jwks(), &["reports:read".to_owned()])
+            .await
+            .unwrap();
+        assert_eq!(created.auth_method, "private_key_jwt", "{database}");
+        let listed = registry.list_clients().await.unwrap();
+        assert_eq!(listed[0].auth_method, "private_key_jwt");
+        let verifier = registry.client_assertions(ISSUER);
+        let name = database.to_string();
+        let verdict = |assertion: String| {
+            let verifier = verifier.clone();
+            let name = name.clone();
+            async move {
+                match ClientAssertions::<AuthstarClient>::verify(&verifier, &assertion, "svc").await
+                {
+                    Verdict::Authenticated(client) => Some(client),
+                    Verdict::Rejected => None,
+                    Verdict::Unavailable(error) => panic!("{name}: {error}"),
+                }
+            }
+        };
+        let client = verdict(svc.assertion(ISSUER))
+            .await
+            .expect("a signed assertion");
+        assert_eq!(
+            (client.client_id(), client.has_scope("reports:read")),
+            ("svc", true)
+        );
+        // Another key with the same kid, or another server's assertion: refused.
+        let impostor = KeyClient::new("svc");
+        assert!(verdict(impostor.assertion(ISSUER)).await.is_none());
+        assert!(
+            verdict(svc.assertion("https://other.example"))
+                .await
+                .is_none()
+        );
+        // No secret ever opens it, not even an empty one.
+        for secret in ["", "secret", "private_key_jwt"] {
+            assert!(
+                registry
+                    .check_client("svc", secret)
+                    .await
+                    .unwrap()
+                    .is_none()
+            );
+        }
+        // A client with a secret has no keys; a private key or a symmetric key is no JWKS.
+        let with_secret = registry
+            .create_client(Some("legacy"), None, &[])
+            .await
+            .unwrap();
+        let listed = registry.list_clients().await.unwrap();
+        let legacy = listed.iter().find(|c| c.client_id == "legacy").unwrap();
+        assert_eq!(legacy.auth_method, "client_secret_basic");
+        let legacy = ClientAssertions::<AuthstarClient>::verify(
+            &verifier,
+            &svc.assertion(ISSUER),
+            &with_secret.client_id,
+        )
+        .await;
+        assert!(matches!(legacy, Verdict::Rejected));
+        for bad in [
+            r#"{"keys":[{"kty":"EC","crv":"P-256","x":"a","y":"b","d":"c"}]}"#,
+            r#"{"keys":[{"kty":"oct","k":"c2VjcmV0"}]}"#,
+            r#"{"keys":[]}"#,
+            "not json",
+        ] {
+            let refused = registry.create_key_client("bad", bad, &[]).await;
+            assert!(
+                matches!(refused, Err(RegistryError::InvalidJwks(_))),
+                "{bad}: {refused:?}"
+            );
+        }
+        // Revoked: its assertions stop working.
+        registry.revoke_client("svc").await.unwrap();
+        assert!(verdict(svc.assertion(ISSUER)).await.is_none(), "{database}");
+    }
 }

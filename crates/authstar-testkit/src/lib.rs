@@ -3,6 +3,8 @@
 //!
 //! * [`dpop::DpopClient`]: DPoP proofs signed as a client library signs them (jsonwebtoken, not
 //!   authstar's own signing code);
+//! * [`assertion::KeyClient`]: a `private_key_jwt` client's keys and assertions, signed by
+//!   jsonwebtoken;
 //! * [`proofs::FakeProofs`]: a scripted `ProofVerifier` for layer and endpoint tests that are
 //!   not about the proof's cryptography;
 //! * [`serve`]: an axum app on a free loopback port, and [`serve::until`], the readiness wait
@@ -15,6 +17,7 @@
 
 #![forbid(unsafe_code)]
 
+pub mod assertion;
 pub mod dpop;
 pub mod proofs;
 pub mod python;

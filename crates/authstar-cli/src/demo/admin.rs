@@ -53,6 +53,14 @@ pub(super) struct NewClient {
     /// Scopes the client may be granted.
     #[serde(default)]
     scopes: Vec<String>,
+    /// `client_secret_basic` (default: a secret is generated and shown once) or
+    /// `private_key_jwt` (with `jwks`; no secret).
+    #[serde(default)]
+    auth_method: Option<String>,
+    /// The public keys of a `private_key_jwt` client, a JWKS document.
+    #[serde(default)]
+    #[schema(value_type = Option<Object>)]
+    jwks: Option<serde_json::Value>,
 }
 
 /// `POST /admin/keys`.
@@ -78,9 +86,10 @@ fn refused(failure: RegistryError) -> Response {
     let (status, code) = match &failure {
         E::UnknownClient(_) | E::UnknownKey(_) => (StatusCode::NOT_FOUND, "not_found"),
         E::ClientExists(_) | E::ClientRevoked(_) => (StatusCode::CONFLICT, "conflict"),
-        E::InvalidClientId(_) | E::InvalidScope(_) | E::ScopeNotGranted { .. } => {
-            (StatusCode::BAD_REQUEST, "invalid_request")
-        }
+        E::InvalidClientId(_)
+        | E::InvalidScope(_)
+        | E::ScopeNotGranted { .. }
+        | E::InvalidJwks(_) => (StatusCode::BAD_REQUEST, "invalid_request"),
         _ => {
             tracing::error!(error = %failure, "authstar demo: admin request failed");
             return error(
@@ -104,7 +113,7 @@ fn bad_body(rejection: &JsonRejection) -> Response {
 }
 
 /// A response carrying a secret shown once: never cached.
-fn created(body: impl serde::Serialize) -> Response {
+fn created_response(body: impl serde::Serialize) -> Response {
     let mut response = (StatusCode::CREATED, Json(body)).into_response();
     response
         .headers_mut()
@@ -165,6 +174,29 @@ pub(super) async fn create_client(
         Ok(body) => body,
         Err(rejection) => return bad_body(&rejection),
     };
+    match (new.auth_method.as_deref(), &new.jwks, &new.client_id) {
+        (None | Some("client_secret_basic" | "client_secret_post"), None, _) => {}
+        (Some("private_key_jwt"), Some(jwks), Some(id)) => {
+            let created = admin
+                .registry
+                .create_key_client(id, &jwks.to_string(), &new.scopes)
+                .await;
+            return match created {
+                Ok(client) => {
+                    tracing::info!(admin = %caller, client_id = %client.client_id, "authstar demo: private_key_jwt client created");
+                    created_response(client)
+                }
+                Err(failure) => refused(failure),
+            };
+        }
+        _ => {
+            return error(
+                StatusCode::BAD_REQUEST,
+                "invalid_request",
+                "auth_method is client_secret_basic, or private_key_jwt with client_id and jwks",
+            );
+        }
+    }
     match admin
         .registry
         .create_client(new.client_id.as_deref(), None, &new.scopes)
@@ -172,7 +204,7 @@ pub(super) async fn create_client(
     {
         Ok(client) => {
             tracing::info!(admin = %caller, client_id = %client.client_id, "authstar demo: client created");
-            created(client)
+            created_response(client)
         }
         Err(failure) => refused(failure),
     }
@@ -224,7 +256,7 @@ pub(super) async fn create_key(
     match admin.registry.create_key(&new.client_id, &new.scopes).await {
         Ok(key) => {
             tracing::info!(admin = %caller, key_id = %key.key_id, client_id = %key.client_id, "authstar demo: API key created");
-            created(key)
+            created_response(key)
         }
         Err(failure) => refused(failure),
     }

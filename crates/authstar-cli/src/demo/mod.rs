@@ -278,22 +278,22 @@ pub fn app(
         registry: registry.clone(),
         cookie_key: cookie_key.clone(),
     };
+    // `private_key_jwt` clients (RFC 7523) at every endpoint; their assertions' `jti`s live in
+    // the proofs' replay memory, shared the same way.
+    let assertions = registry.client_assertions(issuer_url).replays_of(&proofs);
     let server = AuthorizationServer::builder(issuer_url)
-        .token(oauth::token_endpoint(
-            &layer,
-            registry.tokens(issuer_url)?,
-            proofs,
-        ))
-        .revocation(oauth::revocation_endpoint(
-            &layer,
-            registry.clone(),
-            verifier.clone(),
-        ))
-        .introspection(oauth::introspection_endpoint(
-            &layer,
-            registry.clone(),
-            verifier,
-        ))
+        .token(
+            oauth::token_endpoint(&layer, registry.tokens(issuer_url)?, proofs)
+                .client_assertions(assertions.clone()),
+        )
+        .revocation(
+            oauth::revocation_endpoint(&layer, registry.clone(), verifier.clone())
+                .client_assertions(assertions.clone()),
+        )
+        .introspection(
+            oauth::introspection_endpoint(&layer, registry.clone(), verifier)
+                .client_assertions(assertions),
+        )
         .jwks(&document)
         .scopes(["reports:read", "reports:export", "admin", INTROSPECT_SCOPE])
         .build()

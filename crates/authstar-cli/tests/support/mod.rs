@@ -131,6 +131,7 @@ impl Demo {
     }
 
     /// A value printed as `label value`.
+    #[allow(dead_code)]
     pub(crate) fn value(&self, label: &str) -> String {
         self.printed
             .iter()

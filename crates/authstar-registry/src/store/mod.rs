@@ -75,10 +75,15 @@ pub struct ClientRow {
     pub last_used_at: Option<u64>,
     /// When it was revoked, seconds since the epoch.
     pub revoked_at: Option<u64>,
+    /// How it authenticates: `client_secret_basic` (a secret, Basic or in the body) or
+    /// `private_key_jwt` (an assertion signed by a key in `jwks`).
+    pub auth_method: String,
+    /// The public keys of a `private_key_jwt` client: a JWKS document.
+    pub jwks: Option<String>,
 }
 
 impl ClientRow {
-    /// A new, never used, active client.
+    /// A new, never used, active client with a secret.
     pub fn new(client_id: String, secret_hash: String, scopes: String, created_at: u64) -> Self {
         Self {
             client_id,
@@ -87,7 +92,24 @@ impl ClientRow {
             created_at,
             last_used_at: None,
             revoked_at: None,
+            auth_method: SECRET_METHOD.to_owned(),
+            jwks: None,
         }
+    }
+
+    /// A new, never used, active `private_key_jwt` client with the public keys `jwks` (a
+    /// JWKS document) and no secret.
+    pub fn with_keys(client_id: String, jwks: String, scopes: String, created_at: u64) -> Self {
+        Self {
+            auth_method: KEY_METHOD.to_owned(),
+            jwks: Some(jwks),
+            ..Self::new(client_id, String::new(), scopes, created_at)
+        }
+    }
+
+    /// Whether it authenticates with a secret (and a secret is all it may use).
+    pub fn uses_secret(&self) -> bool {
+        self.auth_method == SECRET_METHOD
     }
 }
 
@@ -99,9 +121,15 @@ impl fmt::Debug for ClientRow {
             .field("created_at", &self.created_at)
             .field("last_used_at", &self.last_used_at)
             .field("revoked_at", &self.revoked_at)
+            .field("auth_method", &self.auth_method)
             .finish_non_exhaustive()
     }
 }
+
+/// `auth_method` of a client with a secret (sent with Basic or in the body).
+pub const SECRET_METHOD: &str = "client_secret_basic";
+/// `auth_method` of a client that signs assertions (RFC 7523 §2.2).
+pub const KEY_METHOD: &str = "private_key_jwt";
 
 /// An API key's row (the key itself is never stored).
 #[derive(Clone, PartialEq, Eq)]
@@ -343,7 +371,7 @@ pub trait Store: Send + Sync + fmt::Debug + 'static {
 
 /// The schema versions, shared by both engines: each step is one migration, applied in order
 /// and recorded in `authstar_schema`.
-pub(crate) const SCHEMA_VERSION: u32 = 4;
+pub(crate) const SCHEMA_VERSION: u32 = 5;
 
 /// The migrations, in order, in SQL both engines take (SQLite reads `BIGINT` as an integer):
 /// index 0 brings the schema to version 1. Version 1 is the schema from before versioning;
@@ -394,4 +422,8 @@ pub(crate) const MIGRATIONS: [&str; SCHEMA_VERSION as usize] = [
         at         BIGINT NOT NULL
     );
     CREATE INDEX revocation_log_at ON revocation_log (at);",
+    // 5: how each client authenticates (RFC 7591 names), and the public keys of a
+    // `private_key_jwt` client (a JWKS document). Existing clients keep their secrets.
+    "ALTER TABLE clients ADD COLUMN auth_method TEXT NOT NULL DEFAULT 'client_secret_basic';
+    ALTER TABLE clients ADD COLUMN jwks TEXT;",
 ];

@@ -118,6 +118,8 @@ fn client_row(row: &Row) -> Result<ClientRow, StoreError> {
         created_at: unsigned(row.try_get(3).map_err(failed)?).unwrap_or(0),
         last_used_at: unsigned(row.try_get(4).map_err(failed)?),
         revoked_at: unsigned(row.try_get(5).map_err(failed)?),
+        auth_method: row.try_get(6).map_err(failed)?,
+        jwks: row.try_get(7).map_err(failed)?,
     })
 }
 
@@ -273,6 +275,8 @@ impl Store for PostgresStore {
                         &row.secret_hash,
                         &row.scopes,
                         &seconds(row.created_at),
+                        &row.auth_method,
+                        &row.jwks,
                     ],
                 )
                 .await

@@ -16,12 +16,12 @@ pub(crate) const INIT_META: &str =
 pub(crate) const META: &str = "SELECT value FROM meta WHERE name = $1";
 
 pub(crate) const COUNT_CLIENTS: &str = "SELECT COUNT(*) FROM clients";
-pub(crate) const INSERT_CLIENT: &str =
-    "INSERT INTO clients (client_id, secret_hash, scopes, created_at) VALUES ($1, $2, $3, $4)";
+pub(crate) const INSERT_CLIENT: &str = "INSERT INTO clients (client_id, secret_hash, scopes, \
+     created_at, auth_method, jwks) VALUES ($1, $2, $3, $4, $5, $6)";
 pub(crate) const CLIENT: &str = "SELECT client_id, secret_hash, scopes, created_at, last_used_at, \
-     revoked_at FROM clients WHERE client_id = $1";
+     revoked_at, auth_method, jwks FROM clients WHERE client_id = $1";
 pub(crate) const CLIENTS: &str = "SELECT client_id, secret_hash, scopes, created_at, \
-     last_used_at, revoked_at FROM clients ORDER BY created_at, client_id";
+     last_used_at, revoked_at, auth_method, jwks FROM clients ORDER BY created_at, client_id";
 pub(crate) const REVOKE_CLIENT: &str =
     "UPDATE clients SET revoked_at = $1 WHERE client_id = $2 AND revoked_at IS NULL";
 pub(crate) const CLIENT_EXISTS: &str = "SELECT 1 FROM clients WHERE client_id = $1";

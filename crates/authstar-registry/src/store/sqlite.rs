@@ -144,6 +144,8 @@ fn client_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<ClientRow> {
         created_at: row.get(3)?,
         last_used_at: row.get(4)?,
         revoked_at: row.get(5)?,
+        auth_method: row.get(6)?,
+        jwks: row.get(7)?,
     })
 }
 
@@ -274,7 +276,14 @@ impl Store for SqliteStore {
             connection
                 .execute(
                     sql::INSERT_CLIENT,
-                    params![row.client_id, row.secret_hash, row.scopes, row.created_at],
+                    params![
+                        row.client_id,
+                        row.secret_hash,
+                        row.scopes,
+                        row.created_at,
+                        row.auth_method,
+                        row.jwks
+                    ],
                 )
                 .map_err(failed)?;
             Ok(())
