@@ -46,8 +46,11 @@ pub trait ClientKeys<C>: Send + Sync + 'static {
     ) -> impl Future<Output = Result<Option<(C, JwkSet)>, BoxError>> + Send + 'a;
 }
 
-/// Verifies `private_key_jwt` client assertions for one authorization server; see the
-/// [module](self). Cheap to clone: the replay memory is shared.
+/// Verifies `private_key_jwt` client assertions for one authorization server: an asymmetric
+/// `alg` from the allow-list, the client's registered keys (a `kid` picks one), `iss` = `sub` =
+/// the client, `aud` the issuer identifier alone, `exp` present and at most
+/// [`max_lifetime`](Self::max_lifetime) ahead, `iat`/`nbf` not ahead, a `jti` used once. Cheap to
+/// clone: the replay memory is shared.
 ///
 /// ```
 /// use authstar::AuthstarClient;
@@ -247,8 +250,9 @@ impl<K> ClientAssertionVerifier<K> {
         let now = unix_now();
         let leeway = self.leeway.as_secs();
         let ahead = |at: Option<u64>| at.is_some_and(|at| at > now + leeway);
-        if claims.exp + leeway < now
-            || claims.exp > now + self.max_lifetime.as_secs() + leeway
+        // Checked before any sum with `exp` (a client chooses it, up to u64::MAX).
+        if claims.exp > now + self.max_lifetime.as_secs() + leeway
+            || claims.exp + leeway < now
             || ahead(claims.iat)
             || ahead(claims.nbf)
         {

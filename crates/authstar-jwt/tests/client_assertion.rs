@@ -144,6 +144,14 @@ async fn rfc7523_3_each_flaw_is_refused() {
         ("no exp", assertion(&key, json!({"exp": null}))),
         ("lives an hour", assertion(&key, json!({"exp": now + 3600}))),
         (
+            "expires at the end of time",
+            assertion(&key, json!({"exp": u64::MAX})),
+        ),
+        (
+            "issued at the end of time",
+            assertion(&key, json!({"iat": u64::MAX, "nbf": u64::MAX})),
+        ),
+        (
             "issued in the future",
             assertion(&key, json!({"iat": now + 120})),
         ),
