@@ -59,7 +59,7 @@ impl JwtIssuer {
 
     /// Issues a token for `client_id` with `scopes`.
     pub fn issue(&self, client_id: &str, scopes: &[String]) -> Result<String, JwtError> {
-        self.issue_at(client_id, scopes, None, SystemTime::now())
+        self.issue_at(client_id, scopes, Confirm::None, SystemTime::now())
     }
 
     /// Issues a token for `client_id` with `scopes` bound to the DPoP key whose RFC 7638
@@ -70,14 +70,31 @@ impl JwtIssuer {
         scopes: &[String],
         jkt: &str,
     ) -> Result<String, JwtError> {
-        self.issue_at(client_id, scopes, Some(jkt), SystemTime::now())
+        self.issue_at(client_id, scopes, Confirm::Dpop(jkt), SystemTime::now())
+    }
+
+    /// Issues a token for `client_id` with `scopes` bound to the TLS client certificate whose
+    /// SHA-256 thumbprint is `x5t_s256` (`cnf.x5t#S256`, RFC 8705 §3.1): usable only over a
+    /// connection presenting that certificate.
+    pub fn issue_certificate_bound(
+        &self,
+        client_id: &str,
+        scopes: &[String],
+        x5t_s256: &str,
+    ) -> Result<String, JwtError> {
+        self.issue_at(
+            client_id,
+            scopes,
+            Confirm::Certificate(x5t_s256),
+            SystemTime::now(),
+        )
     }
 
     fn issue_at(
         &self,
         client_id: &str,
         scopes: &[String],
-        jkt: Option<&str>,
+        confirm: Confirm<'_>,
         now: SystemTime,
     ) -> Result<String, JwtError> {
         let iat = now
@@ -98,11 +115,7 @@ impl JwtIssuer {
             jti: URL_SAFE_NO_PAD.encode(jti),
             client_id: client_id.to_owned(),
             scope: (!scopes.is_empty()).then(|| scopes.join(" ")),
-            cnf: jkt.map(|jkt| {
-                let mut cnf = serde_json::Map::new();
-                cnf.insert("jkt".to_owned(), jkt.into());
-                cnf
-            }),
+            cnf: confirm.claim(),
         };
         // A compact JWS (RFC 7515 §7.1), signed with the key parsed once.
         let claims = serde_json::to_vec(&claims)
@@ -132,6 +145,7 @@ impl JwtIssuer {
     ///     scopes: vec!["read".into()],
     ///     requested_scope: None,
     ///     dpop_jkt: None,
+    ///     certificate_x5t: None,
     /// };
     /// let response = issuer.token_response(&request).unwrap();
     /// assert_eq!(response.expires_in, 3600);
@@ -142,14 +156,47 @@ impl JwtIssuer {
         &self,
         request: &OAuth2TokenRequest,
     ) -> Result<OAuth2TokenResponse, JwtError> {
-        let jkt = request.dpop_jkt.as_deref();
-        let token = self.issue_at(&request.client_id, &request.scopes, jkt, SystemTime::now())?;
-        let response = match jkt {
-            Some(_) => OAuth2TokenResponse::dpop(token),
-            None => OAuth2TokenResponse::bearer(token),
+        // A DPoP proof binds to its key; else a client certificate, if the endpoint binds them.
+        let confirm = match (&request.dpop_jkt, &request.certificate_x5t) {
+            (Some(jkt), _) => Confirm::Dpop(jkt),
+            (None, Some(x5t)) => Confirm::Certificate(x5t),
+            (None, None) => Confirm::None,
+        };
+        let token = self.issue_at(
+            &request.client_id,
+            &request.scopes,
+            confirm,
+            SystemTime::now(),
+        )?;
+        let response = match confirm {
+            Confirm::Dpop(_) => OAuth2TokenResponse::dpop(token),
+            Confirm::Certificate(_) | Confirm::None => OAuth2TokenResponse::bearer(token),
         };
         Ok(response
             .expires_in(self.lifetime.as_secs())
             .scope(request.scope()))
+    }
+}
+
+/// What a token is bound to (its `cnf`, RFC 7800).
+#[derive(Clone, Copy)]
+enum Confirm<'a> {
+    None,
+    /// A DPoP key's thumbprint (RFC 9449 §6.1).
+    Dpop(&'a str),
+    /// A client certificate's thumbprint (RFC 8705 §3.1).
+    Certificate(&'a str),
+}
+
+impl Confirm<'_> {
+    fn claim(self) -> Option<serde_json::Map<String, serde_json::Value>> {
+        let (name, value) = match self {
+            Self::None => return None,
+            Self::Dpop(jkt) => ("jkt", jkt),
+            Self::Certificate(x5t) => ("x5t#S256", x5t),
+        };
+        let mut cnf = serde_json::Map::new();
+        cnf.insert(name.to_owned(), value.into());
+        Some(cnf)
     }
 }

@@ -382,3 +382,18 @@ impl KeySet {
         self.len() == 0
     }
 }
+
+/// The client certificate `der` (DER) with its RFC 8705 `x5t#S256` thumbprint computed here
+/// (SHA-256, aws-lc-rs): what a TLS server that accepted a client certificate puts in each
+/// request's extensions, once per connection.
+///
+/// ```
+/// let certificate = authstar_jwt::client_certificate(b"not really DER".to_vec());
+/// assert_eq!(certificate.thumbprint().len(), 43);
+/// ```
+pub fn client_certificate(der: Vec<u8>) -> authstar::credentials::ClientCertificate {
+    let digest = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, &der);
+    let mut sha256 = [0u8; 32];
+    sha256.copy_from_slice(digest.as_ref());
+    authstar::credentials::ClientCertificate::new(der, sha256)
+}

@@ -478,3 +478,136 @@ fn builder_settings_hold_in_any_order() {
         "verified once, then cached"
     );
 }
+
+/// RFC 8705 §3: a certificate-bound token (`cnf.x5t#S256`) is accepted over a connection
+/// presenting that certificate, refused over another certificate or none, through the layer and
+/// through the verified-token cache; an unbound token is accepted over mutual TLS too.
+#[tokio::test]
+async fn rfc8705_3_a_certificate_bound_token_needs_its_certificate() {
+    use authstar::credentials::ClientCertificate;
+    use authstar::{AuthstarClient, AuthstarLayer, Outcome};
+    use tower::{Layer as _, ServiceExt as _};
+    let key = SigningKey::generate_es256("k1").unwrap();
+    let issuer = authstar_jwt::JwtIssuer::new(
+        SigningKey::from_pkcs8(Algorithm::ES256, "k1", key.to_bytes()).unwrap(),
+        ISS,
+        AUD,
+    );
+    let verifier = JwtVerifier::<AuthstarClient>::builder([key.verification_key()], ISS, AUD)
+        .cache(100)
+        .build();
+    let ours = authstar_jwt::client_certificate(b"our certificate".to_vec());
+    let theirs = authstar_jwt::client_certificate(b"their certificate".to_vec());
+    let bound = issuer
+        .issue_certificate_bound("svc", &[], ours.thumbprint())
+        .unwrap();
+    let plain = issuer.issue("svc", &[]).unwrap();
+    let layer = AuthstarLayer::builder()
+        .on_auth_bearer_with(verifier.clone())
+        .build()
+        .unwrap();
+    let service = layer.layer(tower::service_fn(|request: http::Request<()>| async move {
+        let answer = match Outcome::<AuthstarClient>::get(request.extensions()) {
+            Some(Outcome::Authenticated { .. }) => "authenticated",
+            Some(Outcome::Failed { .. }) => "refused",
+            None => "anonymous",
+        };
+        Ok::<_, std::convert::Infallible>(http::Response::new(answer))
+    }));
+    let call = |token: &str, certificate: Option<&ClientCertificate>| {
+        let mut request = http::Request::get("/")
+            .header("authorization", format!("Bearer {token}"))
+            .body(())
+            .unwrap();
+        if let Some(certificate) = certificate {
+            request.extensions_mut().insert(certificate.clone());
+        }
+        let service = service.clone();
+        async move { *service.oneshot(request).await.unwrap().body() }
+    };
+    // Twice each: the second answer comes from the verified-token cache.
+    for _ in 0..2 {
+        assert_eq!(call(&bound, Some(&ours)).await, "authenticated");
+        assert_eq!(call(&bound, Some(&theirs)).await, "refused");
+        assert_eq!(call(&bound, None).await, "refused");
+        assert_eq!(call(&plain, Some(&theirs)).await, "authenticated");
+    }
+    assert!(verifier.verify_mtls(&bound, ours.thumbprint()).is_ok());
+    assert_eq!(
+        verifier.verify(&bound).unwrap_err(),
+        InvalidToken::SenderConstrained
+    );
+    // Introspection says what it is bound to (RFC 8705 §3.2), and that it is a Bearer token.
+    let answer = serde_json::to_value(verifier.introspect(&bound)).unwrap();
+    assert_eq!(answer["cnf"]["x5t#S256"], ours.thumbprint());
+    assert_eq!(answer["token_type"], "Bearer");
+}
+
+/// RFC 8705 §3: the token endpoint binds a token to the client certificate the request came
+/// with, when told to; a DPoP proof would bind it to its key instead; the metadata says so.
+#[tokio::test]
+async fn rfc8705_3_the_token_endpoint_binds_tokens_to_the_client_certificate() {
+    use authstar::{AuthstarClient, AuthstarLayer, BasicCredentials};
+    use authstar_oauth2::{AuthorizationServer, OAuth2TokenRequest, token_endpoint};
+    use http_body_util::BodyExt as _;
+    use tower::{Layer as _, ServiceExt as _};
+    let key = SigningKey::generate_es256("k1").unwrap();
+    let issuer = std::sync::Arc::new(authstar_jwt::JwtIssuer::new(
+        SigningKey::from_pkcs8(Algorithm::ES256, "k1", key.to_bytes()).unwrap(),
+        ISS,
+        AUD,
+    ));
+    let layer = AuthstarLayer::builder()
+        .on_auth_basic(|c: BasicCredentials| async move {
+            (c.password() == "secret").then(|| AuthstarClient::new(c.username(), ["read"]))
+        })
+        .build()
+        .unwrap();
+    let issue = move |request: OAuth2TokenRequest, _: AuthstarClient| {
+        let response = issuer.token_response(&request);
+        async move { response }
+    };
+    let server = AuthorizationServer::builder(ISS)
+        .token(token_endpoint(&layer, issue).certificate_bound_tokens())
+        .build()
+        .unwrap();
+    assert_eq!(
+        server.metadata()["tls_client_certificate_bound_access_tokens"],
+        true
+    );
+    let service = layer.layer(server);
+    let certificate = authstar_jwt::client_certificate(b"the client's certificate".to_vec());
+    let token_of = |certificate: Option<authstar::credentials::ClientCertificate>| {
+        let service = service.clone();
+        async move {
+            let mut request = http::Request::post("/oauth2/token")
+                .header("content-type", "application/x-www-form-urlencoded")
+                .header("authorization", "Basic c3ZjOnNlY3JldA==")
+                .body(http_body_util::Full::new(bytes::Bytes::from_static(
+                    b"grant_type=client_credentials",
+                )))
+                .unwrap();
+            if let Some(certificate) = certificate {
+                request.extensions_mut().insert(certificate);
+            }
+            let response = service.oneshot(request).await.unwrap();
+            let body = response.into_body().collect().await.unwrap().to_bytes();
+            let json: Value = serde_json::from_slice(&body).unwrap();
+            json["access_token"].as_str().unwrap().to_owned()
+        }
+    };
+    let verifier = JwtVerifier::<AuthstarClient>::new([key.verification_key()], ISS, AUD);
+    let bound = token_of(Some(certificate.clone())).await;
+    assert!(
+        verifier
+            .verify_mtls(&bound, certificate.thumbprint())
+            .is_ok()
+    );
+    assert!(
+        verifier.verify(&bound).is_err(),
+        "bound: not a plain bearer token"
+    );
+    // Over a connection without a certificate, a plain bearer token.
+    let plain = token_of(None).await;
+    assert!(verifier.verify(&plain).is_ok());
+}

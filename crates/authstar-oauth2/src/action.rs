@@ -32,6 +32,15 @@ impl Answer {
     }
 }
 
+/// What a token request proves it holds, to bind the token to: the key of its DPoP proof
+/// (RFC 9449 §5), or the TLS client certificate it came with (RFC 8705 §3).
+#[doc(hidden)]
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Holds {
+    pub(crate) dpop_jkt: Option<String>,
+    pub(crate) certificate_x5t: Option<String>,
+}
+
 /// What an [`Endpoint`](crate::Endpoint) does once the client is authenticated (sealed).
 pub trait Action<C>: private::Sealed + Send + Sync + 'static {
     /// The endpoint's name in logs and metrics.
@@ -42,13 +51,13 @@ pub trait Action<C>: private::Sealed + Send + Sync + 'static {
     #[doc(hidden)]
     fn check(&self, form: &TokenRequestForm) -> Result<(), TokenError>;
 
-    /// Does the endpoint's work for the authenticated `client`; `dpop_jkt` is the key of the
-    /// request's valid DPoP proof, when the endpoint checks them.
+    /// Does the endpoint's work for the authenticated `client`; `holds` is what the request
+    /// proved it holds (a DPoP key, a client certificate), when the endpoint binds tokens.
     #[doc(hidden)]
     fn answer(
         &self,
         form: TokenRequestForm,
         client: C,
-        dpop_jkt: Option<String>,
+        holds: Holds,
     ) -> impl Future<Output = Result<Answer, BoxError>> + Send;
 }

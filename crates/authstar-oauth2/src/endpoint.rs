@@ -14,6 +14,7 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
 
+use authstar::credentials::ClientCertificate;
 use authstar::credentials::dpop::ProofVerifier;
 use authstar::throttle::FailureThrottle;
 use authstar::{Authenticator, AuthstarLayer, BasicCredentials, Client, MethodSet, RequestHead};
@@ -28,7 +29,7 @@ use http_body_util::{BodyExt, Full, Limited};
 use tower_service::Service;
 
 use crate::BoxError;
-use crate::action::{Action, Answer};
+use crate::action::{Action, Answer, Holds};
 use crate::assertion::ClientAssertions;
 use crate::client_auth::{self, ClientAuthMethod, Clients, Refused};
 use crate::form::{TokenRequestForm, invalid_request};
@@ -63,6 +64,8 @@ struct Shared<C, A> {
     clients: Clients<C>,
     dpop: Option<Arc<EndpointDpop>>,
     body_limit: usize,
+    /// Whether tokens are bound to the request's client certificate (RFC 8705 §3).
+    bind_certificates: bool,
 }
 
 impl<C, A> Clone for Shared<C, A> {
@@ -72,6 +75,7 @@ impl<C, A> Clone for Shared<C, A> {
             clients: self.clients.clone(),
             dpop: self.dpop.clone(),
             body_limit: self.body_limit,
+            bind_certificates: self.bind_certificates,
         }
     }
 }
@@ -212,6 +216,7 @@ impl<C: Client, A: Action<C>> Endpoint<C, A> {
                 clients: Clients::of_layer(layer),
                 dpop: None,
                 body_limit: DEFAULT_BODY_LIMIT,
+                bind_certificates: false,
             }),
         }
     }
@@ -260,6 +265,11 @@ impl<C: Client, A: Action<C>> Endpoint<C, A> {
         self.shared.clients.methods()
     }
 
+    /// Whether tokens are bound to client certificates.
+    pub(crate) fn binds_certificates(&self) -> bool {
+        self.shared.bind_certificates
+    }
+
     /// The accepted DPoP proof algorithms, when the endpoint checks proofs.
     pub(crate) fn dpop_algorithms(&self) -> Option<Vec<String>> {
         self.shared
@@ -300,6 +310,17 @@ impl<C: Client, A: Action<C>> Endpoint<C, A> {
 }
 
 impl<C: Client, B: TokenBuilder<C>> Endpoint<C, Issue<B>> {
+    /// Binds the tokens of requests that came over mutual TLS (a
+    /// [`ClientCertificate`] in the request's extensions, put there by the TLS server or from a
+    /// trusted proxy's `Client-Cert`) to that certificate: `cnf.x5t#S256`
+    /// ([`OAuth2TokenRequest::certificate_x5t`](crate::OAuth2TokenRequest)), RFC 8705 §3.
+    /// A resource server then accepts such a token only over the same certificate. A request
+    /// with a DPoP proof is bound to the proof's key instead. The metadata says
+    /// `tls_client_certificate_bound_access_tokens: true`.
+    pub fn certificate_bound_tokens(self) -> Self {
+        self.with(|shared| shared.bind_certificates = true)
+    }
+
     /// Issues DPoP-bound tokens (RFC 9449 §5) to requests that carry a `DPoP` proof, checked
     /// by `proofs` (authstar-jwt's `DpopVerifier`) against `POST` and `url`, this endpoint's
     /// public URL (`https://as.example.com/oauth2/token`). A valid proof's key thumbprint
@@ -336,9 +357,21 @@ impl<C: Client, A: Action<C>> Shared<C, A> {
         let client = self.clients.authenticate(presented, parts).await?;
         let dpop_jkt = self.dpop_jkt(parts)?;
         let proven = dpop_jkt.is_some();
+        // Without a proof, a certificate-bound token when the endpoint binds them (RFC 8705 §3).
+        let certificate_x5t = match (&dpop_jkt, self.bind_certificates) {
+            (None, true) => parts
+                .extensions
+                .get::<ClientCertificate>()
+                .map(|certificate| certificate.thumbprint().to_owned()),
+            _ => None,
+        };
+        let holds = Holds {
+            dpop_jkt,
+            certificate_x5t,
+        };
         let client_id = client.client_id().to_owned();
         let endpoint = A::NAME;
-        match self.action.answer(form, client, dpop_jkt).await {
+        match self.action.answer(form, client, holds).await {
             Ok(answer) => {
                 // Debug, not info: a line per token costs more than a fifth of the ES256
                 // signature; refusals and failures stay at info and error.

@@ -29,6 +29,12 @@ pub struct OAuth2TokenRequest {
     /// bearer token.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub dpop_jkt: Option<String>,
+    /// The `x5t#S256` thumbprint of the TLS client certificate the request came with, when the
+    /// endpoint binds tokens to certificates
+    /// ([`Endpoint::certificate_bound_tokens`](crate::Endpoint::certificate_bound_tokens)) and
+    /// no DPoP proof came: the token must be bound to it (`cnf.x5t#S256`, RFC 8705 §3.1).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub certificate_x5t: Option<String>,
 }
 
 impl OAuth2TokenRequest {
@@ -224,6 +230,7 @@ impl TokenRequestForm {
             scopes,
             requested_scope: self.scope.clone(),
             dpop_jkt: None,
+            certificate_x5t: None,
         })
     }
 }

@@ -7,7 +7,7 @@ use authstar::Client;
 use crate::BoxError;
 use serde::{Serialize, Serializer};
 
-use crate::action::{Action, Answer, private};
+use crate::action::{Action, Answer, Holds, private};
 use crate::form::TokenRequestForm;
 
 /// What an introspection endpoint answers about a token (RFC 7662 §2.2). An inactive token
@@ -67,11 +67,34 @@ pub struct TokenIntrospection {
     pub cnf: Option<Confirmation>,
 }
 
-/// A confirmation (RFC 7800 `cnf`): the RFC 7638 thumbprint of the key a token is bound to.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+/// A confirmation (RFC 7800 `cnf`): what a sender-constrained token is bound to.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+#[non_exhaustive]
 pub struct Confirmation {
-    /// The key's thumbprint (`jkt`, RFC 9449 §6.1).
-    pub jkt: String,
+    /// A DPoP key's RFC 7638 thumbprint (`jkt`, RFC 9449 §6.1).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub jkt: Option<String>,
+    /// A TLS client certificate's SHA-256 thumbprint (`x5t#S256`, RFC 8705 §3.1).
+    #[serde(rename = "x5t#S256", skip_serializing_if = "Option::is_none")]
+    pub x5t_s256: Option<String>,
+}
+
+impl Confirmation {
+    /// Bound to the DPoP key whose thumbprint is `jkt`.
+    pub fn dpop(jkt: impl Into<String>) -> Self {
+        Self {
+            jkt: Some(jkt.into()),
+            x5t_s256: None,
+        }
+    }
+
+    /// Bound to the client certificate whose thumbprint is `x5t_s256`.
+    pub fn certificate(x5t_s256: impl Into<String>) -> Self {
+        Self {
+            jkt: None,
+            x5t_s256: Some(x5t_s256.into()),
+        }
+    }
 }
 
 impl TokenIntrospection {
@@ -142,7 +165,7 @@ impl<C: Client, I: TokenIntrospector<C>> Action<C> for Introspect<I> {
         &self,
         mut form: TokenRequestForm,
         client: C,
-        _: Option<String>,
+        _: Holds,
     ) -> Result<Answer, BoxError> {
         let token = form.token.take().unwrap_or_default();
         let answer = self.0.introspect(token, client).await?;

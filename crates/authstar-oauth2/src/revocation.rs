@@ -7,7 +7,7 @@ use authstar::Client;
 use crate::BoxError;
 
 use crate::TokenError;
-use crate::action::{Action, Answer, private};
+use crate::action::{Action, Answer, Holds, private};
 use crate::form::TokenRequestForm;
 
 /// Revokes a token for the authenticated client that presented it (RFC 7009 §2.1): the token
@@ -52,7 +52,7 @@ impl<C: Client, R: TokenRevoker<C>> Action<C> for Revoke<R> {
         &self,
         mut form: TokenRequestForm,
         client: C,
-        _: Option<String>,
+        _: Holds,
     ) -> Result<Answer, BoxError> {
         let token = form.token.take().unwrap_or_default();
         self.0.revoke(token, client).await?;

@@ -136,6 +136,8 @@ pub struct AuthorizationServerBuilder {
     scopes: Vec<String>,
     /// The `alg` values of client assertions, per endpoint that accepts them.
     assertion_algorithms: Vec<(&'static str, Vec<String>)>,
+    /// Whether the token endpoint binds tokens to client certificates (RFC 8705 §3).
+    certificate_bound: bool,
 }
 
 impl fmt::Debug for AuthorizationServerBuilder {
@@ -158,6 +160,7 @@ impl AuthorizationServer {
             jwks: None,
             scopes: Vec::new(),
             assertion_algorithms: Vec::new(),
+            certificate_bound: false,
         }
     }
 
@@ -191,6 +194,7 @@ impl AuthorizationServerBuilder {
     {
         let auth = endpoint.client_auth_methods();
         let dpop = endpoint.dpop_algorithms();
+        self.certificate_bound = endpoint.binds_certificates();
         self.assertion_algs("token", endpoint.client_assertion_algorithms());
         self.token = Some(((Arc::new(endpoint), auth), dpop));
         self
@@ -329,6 +333,13 @@ impl AuthorizationServerBuilder {
             metadata.insert(
                 format!("{endpoint}_endpoint_auth_signing_alg_values_supported"),
                 json!(algorithms),
+            );
+        }
+        // RFC 8705 §3.3.
+        if self.certificate_bound {
+            metadata.insert(
+                "tls_client_certificate_bound_access_tokens".into(),
+                json!(true),
             );
         }
         // RFC 9449 §5.1: the token endpoint binds tokens to proofs made with these.

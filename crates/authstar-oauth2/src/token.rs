@@ -10,7 +10,7 @@ use crate::BoxError;
 use serde::{Deserialize, Serialize};
 
 use crate::TokenError;
-use crate::action::{Action, Answer, private};
+use crate::action::{Action, Answer, Holds, private};
 use crate::form::{OAuth2TokenRequest, TokenRequestForm};
 
 /// A successful token response (RFC 6749 §5.1; the Python package's `OAuth2TokenResponse`). Optional
@@ -144,10 +144,11 @@ impl<C: Client, B: TokenBuilder<C>> Action<C> for Issue<B> {
         &self,
         form: TokenRequestForm,
         client: C,
-        dpop_jkt: Option<String>,
+        holds: Holds,
     ) -> Result<Answer, BoxError> {
         let mut request = form.authorize(&client)?;
-        request.dpop_jkt = dpop_jkt;
+        request.dpop_jkt = holds.dpop_jkt;
+        request.certificate_x5t = holds.certificate_x5t;
         let token = self.0.build(request, client).await?;
         Ok(Answer::json(&token))
     }

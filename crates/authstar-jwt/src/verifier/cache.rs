@@ -75,29 +75,54 @@ pub(crate) enum Binding {
     Bearer,
     /// A DPoP key, by its RFC 7638 thumbprint (`cnf.jkt`).
     Key(Box<str>),
-    /// Something this library cannot check (an mTLS certificate, `cnf.x5t#S256`).
+    /// A TLS client certificate, by its SHA-256 thumbprint (`cnf.x5t#S256`, RFC 8705 §3.1).
+    Certificate(Box<str>),
+    /// Something this library cannot check (another confirmation method, or two at once).
     Unsupported,
+}
+
+/// What a request proves it holds besides its token: the key of its DPoP proof (RFC 9449), the
+/// certificate of its TLS connection (RFC 8705), by their thumbprints.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub(crate) struct Proven<'a> {
+    pub(crate) dpop: Option<&'a str>,
+    pub(crate) certificate: Option<&'a str>,
+}
+
+impl Proven<'_> {
+    /// Owned, for a verification that waits.
+    pub(crate) fn owned(self) -> (Option<Box<str>>, Option<Box<str>>) {
+        (self.dpop.map(Into::into), self.certificate.map(Into::into))
+    }
 }
 
 impl Binding {
     pub(crate) fn of(claims: &AccessTokenClaims) -> Self {
-        match &claims.cnf {
-            None => Self::Bearer,
-            Some(cnf) => match cnf.get("jkt").and_then(serde_json::Value::as_str) {
-                Some(jkt) => Self::Key(jkt.into()),
-                None => Self::Unsupported,
-            },
+        let Some(cnf) = &claims.cnf else {
+            return Self::Bearer;
+        };
+        let member = |name| cnf.get(name).and_then(serde_json::Value::as_str);
+        match (member("jkt"), member("x5t#S256"), cnf.len()) {
+            (Some(jkt), None, 1) => Self::Key(jkt.into()),
+            (None, Some(x5t), 1) => Self::Certificate(x5t.into()),
+            _ => Self::Unsupported,
         }
     }
 
-    /// Whether a token bound to this may be used by a request whose DPoP proof was made with
-    /// the key `proven` (`None`: no proof, a bearer request).
+    /// Whether a token bound to this may be used by a request that proves `proven`. A DPoP
+    /// proof asks for a token bound to its key; without one, a certificate-bound token needs its
+    /// certificate, and a bearer token needs nothing (over mutual TLS or not).
     #[inline]
-    pub(crate) fn admits(&self, proven: Option<&str>) -> Result<(), InvalidToken> {
-        match (self, proven) {
+    pub(crate) fn admits(&self, proven: Proven<'_>) -> Result<(), InvalidToken> {
+        match (self, proven.dpop) {
             (Self::Bearer, None) => Ok(()),
-            (Self::Key(jkt), Some(proven)) if **jkt == *proven => Ok(()),
+            (Self::Key(jkt), Some(key)) if **jkt == *key => Ok(()),
             (_, Some(_)) => Err(InvalidToken::KeyMismatch),
+            (Self::Certificate(x5t), None) => match proven.certificate {
+                Some(certificate) if **x5t == *certificate => Ok(()),
+                Some(_) => Err(InvalidToken::KeyMismatch),
+                None => Err(InvalidToken::SenderConstrained),
+            },
             (Self::Key(_) | Self::Unsupported, None) => Err(InvalidToken::SenderConstrained),
         }
     }

@@ -6,7 +6,8 @@ use std::fmt;
 use authstar::credentials::dpop::DpopToken;
 use authstar::{Authenticator, BearerToken, Client, Started};
 
-use super::{JwtVerifier, VerifyFuture, verdict};
+use super::cache::Proven;
+use super::{JwtVerifier, VerifyFuture, bearer_proves, dpop_proves, verdict};
 use crate::claims::InvalidToken;
 
 /// Tokens of several issuers behind one `on_auth_bearer_with` (and `on_auth_dpop`): a token
@@ -105,7 +106,7 @@ impl<C: Client> Issuers<C> {
         self.verifier_of(token)?.verify(token)
     }
 
-    fn start_verify(&self, token: &str, proven: Option<&str>) -> Started<VerifyFuture<C>, C> {
+    fn start_verify(&self, token: &str, proven: Proven<'_>) -> Started<VerifyFuture<C>, C> {
         for verifier in &self.verifiers {
             if let Some(hit) = verifier.cached(token, proven) {
                 return Started::Done(verdict(hit));
@@ -130,12 +131,12 @@ impl<C: Client> Authenticator<BearerToken> for Issuers<C> {
     type Future = VerifyFuture<C>;
 
     fn authenticate(&self, token: BearerToken) -> Self::Future {
-        finished(self.start_verify(token.as_str(), None))
+        finished(self.start_verify(token.as_str(), bearer_proves(&token)))
     }
 
     #[inline]
     fn start(&self, token: BearerToken) -> Started<Self::Future, C> {
-        self.start_verify(token.as_str(), None)
+        self.start_verify(token.as_str(), bearer_proves(&token))
     }
 }
 
@@ -144,10 +145,10 @@ impl<C: Client> Authenticator<DpopToken> for Issuers<C> {
     type Future = VerifyFuture<C>;
 
     fn authenticate(&self, token: DpopToken) -> Self::Future {
-        finished(self.start_verify(token.as_str(), Some(token.jkt())))
+        finished(self.start_verify(token.as_str(), dpop_proves(&token)))
     }
 
     fn start(&self, token: DpopToken) -> Started<Self::Future, C> {
-        self.start_verify(token.as_str(), Some(token.jkt()))
+        self.start_verify(token.as_str(), dpop_proves(&token))
     }
 }

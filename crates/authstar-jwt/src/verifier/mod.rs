@@ -18,7 +18,7 @@ use jsonwebtoken::{Algorithm, Validation};
 pub use builder::JwtVerifierBuilder;
 #[cfg(feature = "remote")]
 use cache::KeyRef;
-use cache::{Binding, Kept, Stamp, TokenCache};
+use cache::{Binding, Kept, Proven, Stamp, TokenCache};
 use header::{check_crit, rejection};
 pub use issuers::Issuers;
 
@@ -184,7 +184,7 @@ impl<C: Clone + Send + Sync + 'static> JwtVerifier<C> {
         &self,
         keys: &KeySet,
         token: &str,
-        proven: Option<&str>,
+        proven: Proven<'_>,
     ) -> Option<Result<C, InvalidToken>> {
         let cache = self.inner.cache.as_ref()?;
         let (client, exp, kept) = cache.get(token)?;
@@ -219,7 +219,7 @@ impl<C: Clone + Send + Sync + 'static> JwtVerifier<C> {
     pub(crate) fn cached(
         &self,
         token: &str,
-        proven: Option<&str>,
+        proven: Proven<'_>,
     ) -> Option<Result<C, InvalidToken>> {
         match &self.inner.source {
             KeySource::Local(keys) => self.cache_hit(keys, token, proven),
@@ -234,7 +234,7 @@ impl<C: Clone + Send + Sync + 'static> JwtVerifier<C> {
         &self,
         keys: &KeySet,
         token: &str,
-        proven: Option<&str>,
+        proven: Proven<'_>,
     ) -> Result<C, InvalidToken> {
         if let Some(hit) = self.cache_hit(keys, token, proven) {
             return hit;
@@ -401,7 +401,31 @@ impl<C: Clone + Send + Sync + 'static> JwtVerifier<C> {
     /// sender-constrained token (with `cnf`) is refused: it needs its proof
     /// ([`verify_dpop`](Self::verify_dpop)).
     pub fn verify(&self, token: &str) -> Result<C, InvalidToken> {
-        self.verify_current(token, None)
+        self.verify_current(token, Proven::default())
+    }
+
+    /// Verifies a token presented over mutual TLS with the client certificate whose
+    /// `x5t#S256` thumbprint is `certificate`: a bearer token, or a token bound to that
+    /// certificate (RFC 8705 §3), is accepted; a token bound to another certificate is not.
+    ///
+    /// ```
+    /// # use authstar_jwt::{JwtIssuer, JwtVerifier, SigningKey};
+    /// let key = SigningKey::generate_ed25519("k").unwrap();
+    /// let verifier = JwtVerifier::new([key.verification_key()], "https://as", "api");
+    /// let issuer = JwtIssuer::new(key, "https://as", "api");
+    /// let bound = issuer.issue_certificate_bound("svc", &[], "x5t-of-the-cert").unwrap();
+    /// assert!(verifier.verify_mtls(&bound, "x5t-of-the-cert").is_ok());
+    /// assert!(verifier.verify_mtls(&bound, "another-cert").is_err());
+    /// assert!(verifier.verify(&bound).is_err()); // not without the certificate
+    /// ```
+    pub fn verify_mtls(&self, token: &str, certificate: &str) -> Result<C, InvalidToken> {
+        self.verify_current(
+            token,
+            Proven {
+                dpop: None,
+                certificate: Some(certificate),
+            },
+        )
     }
 
     /// Verifies a DPoP-bound token presented with a proof (already checked) made by the key
@@ -418,10 +442,16 @@ impl<C: Clone + Send + Sync + 'static> JwtVerifier<C> {
     /// assert!(verifier.verify(&bound).is_err()); // not as a bearer token
     /// ```
     pub fn verify_dpop(&self, token: &str, jkt: &str) -> Result<C, InvalidToken> {
-        self.verify_current(token, Some(jkt))
+        self.verify_current(
+            token,
+            Proven {
+                dpop: Some(jkt),
+                certificate: None,
+            },
+        )
     }
 
-    fn verify_current(&self, token: &str, proven: Option<&str>) -> Result<C, InvalidToken> {
+    fn verify_current(&self, token: &str, proven: Proven<'_>) -> Result<C, InvalidToken> {
         match &self.inner.source {
             KeySource::Local(keys) => self.verify_with(keys, token, proven),
             #[cfg(feature = "remote")]
@@ -434,11 +464,17 @@ impl<C: Clone + Send + Sync + 'static> JwtVerifier<C> {
 fn introspection(claims: AccessTokenClaims) -> authstar_oauth2::TokenIntrospection {
     let mut answer = authstar_oauth2::TokenIntrospection::active(client_of(&claims));
     // A DPoP-bound token says so, with its key (RFC 9449 §6.2).
-    let bound = match Binding::of(&claims) {
-        Binding::Key(jkt) => Some(authstar_oauth2::Confirmation { jkt: jkt.into() }),
-        Binding::Bearer | Binding::Unsupported => None,
+    // A sender-constrained token says so, with its key (RFC 9449 §6.2) or its certificate
+    // (RFC 8705 §3.2); a certificate-bound token is still of type Bearer.
+    let (bound, token_type) = match Binding::of(&claims) {
+        Binding::Key(jkt) => (Some(authstar_oauth2::Confirmation::dpop(jkt)), "DPoP"),
+        Binding::Certificate(x5t) => (
+            Some(authstar_oauth2::Confirmation::certificate(x5t)),
+            "Bearer",
+        ),
+        Binding::Bearer | Binding::Unsupported => (None, "Bearer"),
     };
-    answer.token_type = Some(if bound.is_some() { "DPoP" } else { "Bearer" }.to_owned());
+    answer.token_type = Some(token_type.to_owned());
     answer.cnf = bound;
     answer.scope = claims.scope;
     answer.exp = Some(claims.exp);
@@ -472,17 +508,20 @@ pub(crate) type VerifyFuture<C> = Pin<Box<dyn Future<Output = Verdict<C>> + Send
 
 impl<C: Client> JwtVerifier<C> {
     /// Verifies `token` (proven by the key `jkt`, if any), waiting for a JWKS refresh.
-    fn verify_async(&self, token: Box<str>, jkt: Option<Box<str>>) -> VerifyFuture<C> {
+    fn verify_async(&self, token: Box<str>, proven: Proven<'_>) -> VerifyFuture<C> {
         let verifier = self.clone();
+        let (dpop, certificate) = proven.owned();
         Box::pin(async move {
+            let proven = Proven {
+                dpop: dpop.as_deref(),
+                certificate: certificate.as_deref(),
+            };
             match &verifier.inner.source {
-                KeySource::Local(keys) => {
-                    verdict(verifier.verify_with(keys, &token, jkt.as_deref()))
-                }
+                KeySource::Local(keys) => verdict(verifier.verify_with(keys, &token, proven)),
                 #[cfg(feature = "remote")]
                 KeySource::Remote(remote) => {
                     let keys = remote.keys_for(&token).await;
-                    verdict(verifier.verify_with(&keys, &token, jkt.as_deref()))
+                    verdict(verifier.verify_with(&keys, &token, proven))
                 }
             }
         })
@@ -492,17 +531,17 @@ impl<C: Client> JwtVerifier<C> {
     pub(crate) fn start_verify(
         &self,
         token: &str,
-        jkt: Option<&str>,
+        proven: Proven<'_>,
     ) -> Started<VerifyFuture<C>, C> {
         match &self.inner.source {
-            KeySource::Local(keys) => Started::Done(verdict(self.verify_with(keys, token, jkt))),
+            KeySource::Local(keys) => Started::Done(verdict(self.verify_with(keys, token, proven))),
             #[cfg(feature = "remote")]
             KeySource::Remote(remote) => {
                 let keys = remote.current();
-                match self.verify_with(&keys, token, jkt) {
+                match self.verify_with(&keys, token, proven) {
                     // An unknown kid may be a rotated key: wait for a (rate-limited) refresh.
                     Err(InvalidToken::UnknownKey) if remote.may_refresh() => {
-                        Started::Running(self.verify_async(token.into(), jkt.map(Into::into)))
+                        Started::Running(self.verify_async(token.into(), proven))
                     }
                     result => Started::Done(verdict(result)),
                 }
@@ -516,12 +555,29 @@ impl<C: Client> Authenticator<BearerToken> for JwtVerifier<C> {
     type Future = VerifyFuture<C>;
 
     fn authenticate(&self, token: BearerToken) -> Self::Future {
-        self.verify_async(token.as_str().into(), None)
+        self.verify_async(token.as_str().into(), bearer_proves(&token))
     }
 
     #[inline]
     fn start(&self, token: BearerToken) -> Started<Self::Future, C> {
-        self.start_verify(token.as_str(), None)
+        self.start_verify(token.as_str(), bearer_proves(&token))
+    }
+}
+
+/// What a bearer request proves: the client certificate of its TLS connection, if any.
+#[inline]
+pub(crate) fn bearer_proves(token: &BearerToken) -> Proven<'_> {
+    Proven {
+        dpop: None,
+        certificate: token.certificate_thumbprint(),
+    }
+}
+
+/// What a DPoP request proves: its proof's key.
+pub(crate) fn dpop_proves(token: &DpopToken) -> Proven<'_> {
+    Proven {
+        dpop: Some(token.jkt()),
+        certificate: None,
     }
 }
 
@@ -532,10 +588,10 @@ impl<C: Client> Authenticator<DpopToken> for JwtVerifier<C> {
     type Future = VerifyFuture<C>;
 
     fn authenticate(&self, token: DpopToken) -> Self::Future {
-        self.verify_async(token.as_str().into(), Some(token.jkt().into()))
+        self.verify_async(token.as_str().into(), dpop_proves(&token))
     }
 
     fn start(&self, token: DpopToken) -> Started<Self::Future, C> {
-        self.start_verify(token.as_str(), Some(token.jkt()))
+        self.start_verify(token.as_str(), dpop_proves(&token))
     }
 }

@@ -1,6 +1,7 @@
 //! Bearer tokens in the `Authorization` header (RFC 6750 §2.1).
 
 use std::fmt;
+use std::sync::Arc;
 
 use http::HeaderValue;
 
@@ -22,6 +23,8 @@ use http::HeaderValue;
 pub struct BearerToken {
     value: HeaderValue,
     start: usize,
+    /// The `x5t#S256` of the client certificate the request came with (RFC 8705 §3).
+    certificate: Option<Arc<str>>,
 }
 
 impl BearerToken {
@@ -31,7 +34,24 @@ impl BearerToken {
         Self {
             value: value.clone(),
             start,
+            certificate: None,
         }
+    }
+
+    /// The same token, presented over a TLS connection with the client certificate whose
+    /// thumbprint is `thumbprint`.
+    #[inline]
+    pub(crate) fn with_certificate(mut self, thumbprint: Option<Arc<str>>) -> Self {
+        self.certificate = thumbprint;
+        self
+    }
+
+    /// The `x5t#S256` thumbprint of the client certificate the request was sent with (RFC 8705
+    /// §3), when it came over mutual TLS (or a trusted proxy that terminated it said so): a
+    /// certificate-bound token is valid only with this certificate.
+    #[inline]
+    pub fn certificate_thumbprint(&self) -> Option<&str> {
+        self.certificate.as_deref()
     }
 
     /// Reads a bearer token from a whole `Authorization` header value; `None` unless it is a valid

@@ -5,6 +5,7 @@
 //! * [`basic`]: `Basic` user-id and password (RFC 7617).
 //! * [`dpop`]: `DPoP` key-bound tokens and their proofs (RFC 9449).
 //! * [`header`]: a credential in a named header such as `X-API-Key`.
+//! * [`ClientCertificate`]: the client's TLS certificate, in the request's extensions (RFC 8705).
 //!
 //! Every parser is total: any bytes give either a credential or a [`Malformed`]
 //! reason, never a panic, and a malformed credential never reaches an authenticator.
@@ -13,8 +14,11 @@ mod ascii;
 pub(crate) mod authorization;
 pub mod basic;
 pub mod bearer;
+mod certificate;
 pub mod dpop;
 pub mod header;
+
+pub use certificate::ClientCertificate;
 
 use http::HeaderMap;
 use http::header::{HeaderName, HeaderValue};

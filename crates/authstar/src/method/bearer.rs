@@ -4,6 +4,7 @@ use std::borrow::Cow;
 
 use super::{ChallengeSpec, Description, ErrorCodes, Method, Presented, Presenting, private};
 use crate::authenticator::Authenticator;
+use crate::credentials::ClientCertificate;
 use crate::credentials::authorization::Scheme;
 use crate::{AuthMethod, BearerToken, Failure};
 
@@ -34,10 +35,16 @@ where
         match request.authorization_for(Scheme::Bearer) {
             None => Presented::Nothing,
             Some(Err(reason)) => Presented::malformed(AuthMethod::Bearer, reason),
-            Some(Ok((value, start))) => Presented::started(
-                AuthMethod::Bearer,
-                self.0.start(BearerToken::at(value, start)),
-            ),
+            Some(Ok((value, start))) => {
+                // Over mutual TLS, the certificate goes with the token (RFC 8705 §3).
+                let certificate = request
+                    .head
+                    .extensions
+                    .get::<ClientCertificate>()
+                    .map(ClientCertificate::shared_thumbprint);
+                let token = BearerToken::at(value, start).with_certificate(certificate);
+                Presented::started(AuthMethod::Bearer, self.0.start(token))
+            }
         }
     }
 
