@@ -199,6 +199,14 @@ enum ClientsCommand {
         /// The client id.
         id: String,
     },
+    /// Replace the public keys of a private_key_jwt client (a rotation, or after a compromise).
+    SetJwks {
+        /// The client id.
+        id: String,
+        /// The new keys, a JWKS document.
+        #[arg(long, value_name = "FILE")]
+        jwks: std::path::PathBuf,
+    },
 }
 
 /// `--auth-method`.
@@ -384,6 +392,13 @@ async fn clients(command: ClientsCommand, registry: &Registry) -> Result<(), Cli
         ClientsCommand::Revoke { id } => {
             registry.revoke_client(&id).await?;
             println!("revoked client {id}");
+            Ok(())
+        }
+        ClientsCommand::SetJwks { id, jwks } => {
+            let document = std::fs::read_to_string(&jwks)
+                .map_err(|e| CliError::Message(format!("{}: {e}", jwks.display())))?;
+            registry.set_client_jwks(&id, &document).await?;
+            println!("replaced the keys of client {id}");
             Ok(())
         }
     }

@@ -111,7 +111,45 @@ async fn a_key_client_gets_tokens_with_assertions_and_never_with_a_secret() {
             .unwrap();
         assert_eq!(answer.status(), 401, "secret {secret:?}");
     }
+    // It introspects its own token with an assertion too (RFC 7662 with RFC 7523).
+    let access = token["access_token"].as_str().unwrap();
+    let introspected: Value = reqwest::Client::new()
+        .post(format!("{base}/oauth2/introspect"))
+        .form(&[
+            ("token", access),
+            ("client_assertion_type", ASSERTION_TYPE),
+            ("client_assertion", &job.assertion(&issuer)),
+        ])
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(introspected["active"], true, "{introspected}");
+    // No API key for a client that keeps no secret.
+    let key = demo.cli(&["keys", "create", "--client-id", "job"]);
+    assert!(!key.status.success());
+    assert!(String::from_utf8_lossy(&key.stderr).contains("private_key_jwt"));
+    // A rotation: the new key replaces the old, at once.
+    let rotated = KeyClient::new("job");
+    let jwks = demo.dir().join("job-2.jwks.json");
+    std::fs::write(&jwks, rotated.jwks()).unwrap();
+    let set = demo.cli(&[
+        "clients",
+        "set-jwks",
+        "job",
+        "--jwks",
+        jwks.to_str().unwrap(),
+    ]);
+    assert!(set.status.success(), "{set:?}");
+    assert_eq!(post_assertion(&base, &job.assertion(&issuer)).await.0, 401);
+    assert_eq!(
+        post_assertion(&base, &rotated.assertion(&issuer)).await.0,
+        200
+    );
     // Revoked: its assertions stop working.
+    let job = rotated;
     let revoked = demo.cli(&["clients", "revoke", "job"]);
     assert!(revoked.status.success());
     support_wait_refused(&base, &job, &issuer).await;
@@ -232,4 +270,25 @@ async fn the_admin_api_registers_key_clients_and_refuses_private_keys() {
         .unwrap();
     let issuer = metadata["issuer"].as_str().unwrap();
     assert_eq!(post_assertion(&base, &robot.assertion(issuer)).await.0, 200);
+    // A rotation through the admin API.
+    let next = KeyClient::new("robot");
+    let jwks: Value = serde_json::from_str(&next.jwks()).unwrap();
+    let replaced = reqwest::Client::new()
+        .put(format!("{base}/admin/clients/robot/jwks"))
+        .basic_auth("ops", Some(&secret))
+        .json(&jwks)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(replaced.status(), 204);
+    assert_eq!(post_assertion(&base, &robot.assertion(issuer)).await.0, 401);
+    assert_eq!(post_assertion(&base, &next.assertion(issuer)).await.0, 200);
+    let unknown = reqwest::Client::new()
+        .put(format!("{base}/admin/clients/nobody/jwks"))
+        .basic_auth("ops", Some(&secret))
+        .json(&jwks)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(unknown.status(), 404);
 }

@@ -25,7 +25,7 @@ use serde::Deserialize;
 
 use crate::claims::unverified_claims;
 use crate::dpop::replay::{ReplayMemory, one_time_id};
-use crate::dpop::{DpopVerifier, ReplayShare};
+use crate::dpop::{HearsReplays, OneTimeKind, ProofId, ReplayShare};
 use crate::{VerificationKey, unix_now};
 
 /// The algorithms FAPI 2.0 allows (§5.4.1): PS256, ES256 and EdDSA.
@@ -33,6 +33,10 @@ pub const FAPI2_ALGORITHMS: [Algorithm; 3] = [Algorithm::PS256, Algorithm::ES256
 
 /// The longest `jti` read (the memory keeps a digest, whatever its length).
 const MAX_JTI_LEN: usize = 512;
+
+/// The longest lifetime [`ClientAssertionVerifier::max_lifetime`] takes: an assertion is made
+/// for one request, and its `jti` is remembered until it expires.
+pub const MAX_ASSERTION_LIFETIME: Duration = Duration::from_secs(3600);
 
 /// Where a [`ClientAssertionVerifier`] finds a client and the public keys it registered for
 /// `private_key_jwt` (authstar-registry's `Registry::client_keys`).
@@ -174,25 +178,32 @@ impl<K> ClientAssertionVerifier<K> {
         self
     }
 
-    /// How far ahead `exp` may be (default 5 minutes): an assertion is made for one request.
+    /// How far ahead `exp` may be (default 5 minutes, at most [`MAX_ASSERTION_LIFETIME`]): an
+    /// assertion is made for one request.
     pub fn max_lifetime(mut self, lifetime: Duration) -> Self {
-        self.max_lifetime = lifetime;
+        self.max_lifetime = lifetime.min(MAX_ASSERTION_LIFETIME);
         self
     }
 
-    /// The clock skew tolerated on `exp`, `iat` and `nbf` (default 10 s).
+    /// The clock skew tolerated on `exp`, `iat` and `nbf` (default 10 s, at most
+    /// [`MAX_LEEWAY`](crate::MAX_LEEWAY)).
     pub fn leeway(mut self, leeway: Duration) -> Self {
-        self.leeway = leeway;
+        self.leeway = leeway.min(crate::MAX_LEEWAY);
         self
     }
 
-    /// Remembers used `jti`s in `verifier`'s replay memory, and shares them as it shares its
-    /// proofs (authstar-redis's `RedisProofReplays`): one memory, one Redis channel, for DPoP
-    /// proofs and client assertions of every instance.
-    pub fn replays_of(mut self, verifier: &DpopVerifier) -> Self {
-        let (seen, share) = verifier.replay_parts();
-        self.seen = seen;
-        self.share = share;
+    /// How many used `jti`s are remembered (default 100 000): size it above the assertions
+    /// accepted per [`max_lifetime`](Self::max_lifetime). The memory is its own (DPoP proofs
+    /// have theirs), so a flood of one never shortens the other's window.
+    pub fn replay_capacity(mut self, capacity: usize) -> Self {
+        self.seen = ReplayMemory::new(capacity);
+        self
+    }
+
+    /// Announces accepted assertions to other instances (authstar-redis's `RedisProofReplays`,
+    /// which also hands theirs to this verifier: `replays.listen(&verifier)`).
+    pub fn share_replays(mut self, share: impl ReplayShare) -> Self {
+        self.share = Some(Arc::new(share));
         self
     }
 
@@ -208,6 +219,10 @@ impl<K> ClientAssertionVerifier<K> {
             jsonwebtoken::decode_header(assertion).map_err(|_| AssertionError::Malformed)?;
         if !self.algorithms.contains(&header.alg) {
             return Err(AssertionError::Algorithm);
+        }
+        // With several keys, the assertion names its own: a signature is checked once.
+        if header.kid.is_none() && jwks.keys.len() > 1 {
+            return Err(AssertionError::Key);
         }
         let mut validation = Validation::new(header.alg);
         validation.required_spec_claims.clear();
@@ -249,10 +264,13 @@ impl<K> ClientAssertionVerifier<K> {
         }
         let now = unix_now();
         let leeway = self.leeway.as_secs();
-        let ahead = |at: Option<u64>| at.is_some_and(|at| at > now + leeway);
-        // Checked before any sum with `exp` (a client chooses it, up to u64::MAX).
-        if claims.exp > now + self.max_lifetime.as_secs() + leeway
-            || claims.exp + leeway < now
+        // A client chooses `exp`, `iat` and `nbf`, up to u64::MAX: no plain sum with them.
+        let latest = now
+            .saturating_add(self.max_lifetime.as_secs())
+            .saturating_add(leeway);
+        let ahead = |at: Option<u64>| at.is_some_and(|at| at > now.saturating_add(leeway));
+        if claims.exp > latest
+            || claims.exp.saturating_add(leeway) < now
             || ahead(claims.iat)
             || ahead(claims.nbf)
         {
@@ -263,14 +281,22 @@ impl<K> ClientAssertionVerifier<K> {
         }
         // Used once: remembered until it expires (with the leeway), as DPoP proofs are.
         let id = one_time_id("private_key_jwt", client_id, &claims.jti);
-        let until = claims.exp + leeway;
+        let until = claims.exp.saturating_add(leeway);
         self.seen
             .first_use(&id, until, now)
             .map_err(|_| AssertionError::Replayed)?;
         if let Some(share) = &self.share {
-            share.accepted(&id, until);
+            share.accepted(OneTimeKind::ClientAssertion, &id, until);
         }
         Ok(())
+    }
+}
+
+impl<K: Send + Sync + 'static> HearsReplays for ClientAssertionVerifier<K> {
+    const KIND: OneTimeKind = OneTimeKind::ClientAssertion;
+
+    fn heard(&self, id: &ProofId, until: u64) {
+        self.seen.remember(id, until);
     }
 }
 
@@ -292,6 +318,9 @@ where
         let (client, jwks) = match self.keys.client_keys(client_id).await {
             Ok(Some(found)) => found,
             Ok(None) => {
+                // As long as a refusal by a registered client (one signature check), so the
+                // answer's time does not tell which ids are registered key clients.
+                decoy_check(assertion);
                 tracing::debug!(reason = %AssertionError::Key, "authstar-jwt: client assertion refused");
                 return Verdict::Rejected;
             }
@@ -308,5 +337,23 @@ where
 
     fn algorithms(&self) -> Vec<String> {
         self.algorithm_names()
+    }
+}
+
+/// One signature check against a key no client holds, in place of an unknown client's keys
+/// (an ES256 key, made once per process: the algorithm FAPI clients use most).
+fn decoy_check(assertion: &str) {
+    static DECOY: std::sync::OnceLock<Option<VerificationKey>> = std::sync::OnceLock::new();
+    let decoy = DECOY.get_or_init(|| {
+        crate::SigningKey::generate_es256("decoy")
+            .ok()
+            .map(|key| key.verification_key())
+    });
+    if let Some(decoy) = decoy {
+        let mut validation = Validation::new(Algorithm::ES256);
+        validation.required_spec_claims.clear();
+        validation.validate_exp = false;
+        validation.validate_aud = false;
+        let _ = jsonwebtoken::decode::<serde_json::Value>(assertion, &decoy.decoding, &validation);
     }
 }

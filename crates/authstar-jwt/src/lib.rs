@@ -52,11 +52,13 @@ mod remote;
 pub mod testing;
 mod verifier;
 
-#[cfg(feature = "remote")]
-pub use assertion::{AssertionError, ClientAssertionVerifier, ClientKeys, FAPI2_ALGORITHMS};
+pub use assertion::{
+    AssertionError, ClientAssertionVerifier, ClientKeys, FAPI2_ALGORITHMS, MAX_ASSERTION_LIFETIME,
+};
 pub use claims::{
     AccessTokenClaims, Audience, InvalidToken, MAX_LEEWAY, RawClaims, TokenStamp, unix_now,
 };
+#[cfg(feature = "remote")]
 pub use discovery::{Discovery, ProviderMetadata};
 #[cfg(feature = "remote")]
 pub use introspection::{Introspection, IntrospectionBuilder};

@@ -347,3 +347,39 @@ async fn the_token_endpoint_takes_assertions_counts_their_failures_and_lists_the
     let (status, _) = send(&service, post(assertion_body(&assertion(&key, json!({}))))).await;
     assert_eq!(status, StatusCode::TOO_MANY_REQUESTS);
 }
+
+#[tokio::test]
+async fn a_wrong_secret_and_a_wrong_assertion_count_against_the_same_client() {
+    let Fixture { key, verifier, .. } = fixture();
+    let layer = AuthstarLayer::builder()
+        .on_auth_basic(|_: BasicCredentials| async { None::<AuthstarClient> })
+        .throttle(
+            FailureThrottle::new()
+                .client_address(|_, _| Some(std::net::IpAddr::from([192, 0, 2, 1])))
+                .per_address(None)
+                .per_identity(Some(Budget::per_period(2, Duration::from_secs(600)))),
+        )
+        .build()
+        .unwrap();
+    let server = AuthorizationServer::builder(ISSUER)
+        .token(token_endpoint(&layer, issue).client_assertions(verifier))
+        .build()
+        .unwrap();
+    let service = layer.layer(server);
+    // One wrong secret for `svc` (checked and counted by the layer)...
+    let basic = Request::post("/oauth2/token")
+        .header("content-type", "application/x-www-form-urlencoded")
+        .header("authorization", "Basic c3ZjOndyb25n")
+        .body(Full::new(Bytes::from_static(
+            b"grant_type=client_credentials",
+        )))
+        .unwrap();
+    assert_eq!(send(&service, basic).await.0, StatusCode::UNAUTHORIZED);
+    // ...one wrong assertion for `svc`...
+    let stranger = SigningKey::generate_es256("svc-1").unwrap();
+    let wrong = post(assertion_body(&assertion(&stranger, json!({}))));
+    assert_eq!(send(&service, wrong).await.0, StatusCode::UNAUTHORIZED);
+    // ...and `svc` is locked, whichever way it comes next.
+    let right = post(assertion_body(&assertion(&key, json!({}))));
+    assert_eq!(send(&service, right).await.0, StatusCode::TOO_MANY_REQUESTS);
+}

@@ -1,6 +1,8 @@
-//! DPoP proofs used once across every instance (feature `dpop`): [`RedisProofReplays`] tells the
-//! other instances about each proof a [`DpopVerifier`] accepts, and hands theirs to it, so a
-//! proof replayed to another instance is refused there too (RFC 9449 §11.1).
+//! DPoP proofs and client assertions used once across every instance (feature `dpop`):
+//! [`RedisProofReplays`] tells the other instances about each proof a `DpopVerifier` accepts
+//! (and each `jti` a `ClientAssertionVerifier` accepts), and hands theirs to it, so a proof or
+//! an assertion replayed to another instance is refused there too (RFC 9449 §11.1, RFC 7523
+//! §3). Each kind stays in its own memory.
 //!
 //! ```no_run
 //! use authstar_jwt::dpop::DpopVerifier;
@@ -26,7 +28,7 @@
 use std::fmt;
 use std::time::Duration;
 
-use authstar_jwt::dpop::{DpopVerifier, ProofId, ReplayShare};
+use authstar_jwt::dpop::{HearsReplays, OneTimeKind, ProofId, ReplayShare};
 use authstar_jwt::unix_now;
 use futures_util::StreamExt as _;
 use redis::aio::ConnectionManager;
@@ -112,7 +114,7 @@ struct Names {
 /// Shares DPoP proof replays through Redis; see the [module](self).
 #[derive(Clone)]
 pub struct RedisProofReplays {
-    sender: mpsc::Sender<(ProofId, u64)>,
+    sender: mpsc::Sender<(OneTimeKind, ProofId, u64)>,
     client: redis::Client,
     names: Names,
     timeout: Duration,
@@ -137,9 +139,11 @@ impl RedisProofReplays {
         }
     }
 
-    /// Hands the proofs other instances accept to `verifier` (a clone sharing its memory), for
-    /// as long as the runtime runs; reconnects after a second when the subscription breaks.
-    pub fn listen(&self, verifier: &DpopVerifier) {
+    /// Hands what other instances accept to `verifier` (a clone sharing its memory): DPoP
+    /// proofs to a `DpopVerifier`, client assertions to a `ClientAssertionVerifier` (each kind
+    /// has a memory of its own), for as long as the runtime runs; reconnects after a second
+    /// when the subscription breaks.
+    pub fn listen<H: HearsReplays>(&self, verifier: &H) {
         self.runtime.spawn(listen(
             self.client.clone(),
             verifier.clone(),
@@ -150,17 +154,35 @@ impl RedisProofReplays {
 }
 
 impl ReplayShare for RedisProofReplays {
-    fn accepted(&self, id: &ProofId, until: u64) {
+    fn accepted(&self, kind: OneTimeKind, id: &ProofId, until: u64) {
         // Full queue (Redis far behind or away): remembered here only.
-        let _ = self.sender.try_send((*id, until));
+        let _ = self.sender.try_send((kind, *id, until));
     }
 }
 
-/// `<64 hex digits> <until>`; anything else is ignored.
-fn parse(message: &[u8]) -> Option<(ProofId, u64)> {
+/// The set's member for an id of `kind`: the id in hex, client assertions prefixed `a:` (a
+/// proof's member is as it always was).
+fn member_of(kind: OneTimeKind, id: &ProofId) -> String {
+    match kind {
+        OneTimeKind::ClientAssertion => format!("a:{}", hex(id)),
+        _ => hex(id),
+    }
+}
+
+/// The kind and id of a set member.
+fn parse_member(member: &str) -> Option<(OneTimeKind, ProofId)> {
+    match member.strip_prefix("a:") {
+        Some(id) => Some((OneTimeKind::ClientAssertion, parse_id(id)?)),
+        None => Some((OneTimeKind::DpopProof, parse_id(member)?)),
+    }
+}
+
+/// `<member> <until>`; anything else is ignored.
+fn parse(message: &[u8]) -> Option<(OneTimeKind, ProofId, u64)> {
     let text = std::str::from_utf8(message).ok()?;
-    let (id, until) = text.split_once(' ')?;
-    Some((parse_id(id)?, until.parse().ok()?))
+    let (member, until) = text.split_once(' ')?;
+    let (kind, id) = parse_member(member)?;
+    Some((kind, id, until.parse().ok()?))
 }
 
 fn parse_id(text: &str) -> Option<ProofId> {
@@ -178,14 +200,14 @@ fn parse_id(text: &str) -> Option<ProofId> {
 /// the timeout is dropped (it is still refused where it was accepted).
 async fn publish(
     mut manager: ConnectionManager,
-    mut receiver: mpsc::Receiver<(ProofId, u64)>,
+    mut receiver: mpsc::Receiver<(OneTimeKind, ProofId, u64)>,
     names: Names,
     url: String,
 ) {
     let script = redis::Script::new(ACCEPTED_SCRIPT);
     let mut failing = false;
-    while let Some((id, until)) = receiver.recv().await {
-        let member = hex(&id);
+    while let Some((kind, id, until)) = receiver.recv().await {
+        let member = member_of(kind, &id);
         let message = format!("{member} {until}");
         let result: Result<i64, redis::RedisError> = script
             .key(&names.set)
@@ -212,7 +234,12 @@ async fn publish(
 }
 
 /// Hears accepted proofs; on each (re)subscription, reads those still in their window first.
-async fn listen(client: redis::Client, verifier: DpopVerifier, names: Names, timeout: Duration) {
+async fn listen<H: HearsReplays>(
+    client: redis::Client,
+    verifier: H,
+    names: Names,
+    timeout: Duration,
+) {
     loop {
         let subscribed = tokio::time::timeout(timeout, async {
             let mut pubsub = client.get_async_pubsub().await?;
@@ -233,13 +260,17 @@ async fn listen(client: redis::Client, verifier: DpopVerifier, names: Names, tim
         .await;
         if let Ok(Ok((pubsub, backlog))) = subscribed {
             for (member, until) in backlog {
-                if let Some(id) = parse_id(&member) {
+                if let Some((kind, id)) = parse_member(&member)
+                    && kind == H::KIND
+                {
                     verifier.heard(&id, until);
                 }
             }
             let mut messages = pubsub.into_on_message();
             while let Some(message) = messages.next().await {
-                if let Some((id, until)) = parse(message.get_payload_bytes()) {
+                if let Some((kind, id, until)) = parse(message.get_payload_bytes())
+                    && kind == H::KIND
+                {
                     verifier.heard(&id, until);
                 }
             }
@@ -256,8 +287,27 @@ mod tests {
     fn messages_parse_strictly() {
         let id = [0xab; 32];
         let message = format!("{} 1700000000", hex(&id));
-        assert_eq!(parse(message.as_bytes()), Some((id, 1_700_000_000)));
-        for bad in ["", "zz 1", &format!("{} x", hex(&id)), &"a".repeat(64)] {
+        assert_eq!(
+            parse(message.as_bytes()),
+            Some((OneTimeKind::DpopProof, id, 1_700_000_000))
+        );
+        // A client assertion's id is marked: it never reaches the proofs' memory.
+        let message = format!("a:{} 1700000000", hex(&id));
+        assert_eq!(
+            parse(message.as_bytes()),
+            Some((OneTimeKind::ClientAssertion, id, 1_700_000_000))
+        );
+        assert_eq!(
+            member_of(OneTimeKind::ClientAssertion, &id),
+            format!("a:{}", hex(&id))
+        );
+        for bad in [
+            "",
+            "zz 1",
+            &format!("{} x", hex(&id)),
+            &"a".repeat(64),
+            &format!("b:{} 1", hex(&id)),
+        ] {
             assert_eq!(parse(bad.as_bytes()), None, "{bad}");
         }
     }

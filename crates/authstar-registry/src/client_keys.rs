@@ -42,6 +42,10 @@ pub fn client_jwks(document: &str) -> Result<JwkSet, RegistryError> {
     if members.is_empty() || members.len() > MAX_CLIENT_KEYS {
         return Err(invalid("give between 1 and 10 keys"));
     }
+    // Several keys: each named, and an assertion names the one it was signed with.
+    if members.len() > 1 && members.iter().any(|key| !key["kid"].is_string()) {
+        return Err(invalid("with several keys, give each a \"kid\""));
+    }
     if members.iter().any(|key| {
         PRIVATE_MEMBERS
             .iter()
@@ -50,6 +54,20 @@ pub fn client_jwks(document: &str) -> Result<JwkSet, RegistryError> {
         return Err(invalid(
             "a key holds private material: register only the public keys",
         ));
+    }
+    for key in members {
+        if key["kty"] == "RSA" {
+            // Without `alg`, an RSA key reads as RS256 only, and a PS256 assertion (FAPI 2.0's
+            // RSA algorithm) would be refused without a word.
+            if !matches!(key["alg"].as_str(), Some("RS256" | "PS256")) {
+                return Err(invalid("an RSA key needs \"alg\": \"PS256\" or \"RS256\""));
+            }
+            let modulus = key["n"].as_str().unwrap_or_default();
+            // base64url: 4 characters per 3 bytes; 2048 bits are 256 bytes.
+            if modulus.trim_start_matches('A').len() * 3 / 4 < 256 {
+                return Err(invalid("an RSA key needs at least 2048 bits"));
+            }
+        }
     }
     let jwks: JwkSet =
         serde_json::from_value(raw).map_err(|_| invalid("a key is not a valid JWK"))?;
@@ -73,16 +91,23 @@ impl Registry {
         if !crate::clients::valid_client_id(id) {
             return Err(RegistryError::InvalidClientId(id.to_owned()));
         }
-        let keys = client_jwks(jwks)?;
-        // Stored as read back (members this crate does not know are dropped).
-        let document = serde_json::to_string(&keys).map_err(|_| {
-            RegistryError::InvalidJwks("the keys could not be written back".to_owned())
-        })?;
+        let document = stored(&client_jwks(jwks)?)?;
         let row = ClientRow::with_keys(id.to_owned(), document, scopes.join(" "), now());
         match self.shared.store.insert_client(&row).await {
             Ok(()) => Ok(ClientRecord::of(row)),
             Err(StoreError::Conflict) => Err(RegistryError::ClientExists(row.client_id)),
             Err(error) => Err(error.into()),
+        }
+    }
+
+    /// Replaces the public keys of the `private_key_jwt` client `id` (a rotation: register the
+    /// new key beside the old, then drop the old; or, after a compromise, only the new). Every
+    /// instance reads keys from the database, so the change holds at once, everywhere.
+    pub async fn set_client_jwks(&self, id: &str, jwks: &str) -> Result<(), RegistryError> {
+        let document = stored(&client_jwks(jwks)?)?;
+        match self.shared.store.set_client_jwks(id, &document).await? {
+            true => Ok(()),
+            false => Err(RegistryError::UnknownClient(id.to_owned())),
         }
     }
 
@@ -92,6 +117,12 @@ impl Registry {
     pub fn client_assertions(&self, issuer: &str) -> ClientAssertionVerifier<Registry> {
         ClientAssertionVerifier::new(self.clone(), issuer)
     }
+}
+
+/// A checked key set as stored (members this crate does not read are dropped).
+fn stored(keys: &JwkSet) -> Result<String, RegistryError> {
+    serde_json::to_string(keys)
+        .map_err(|_| RegistryError::InvalidJwks("the keys could not be written back".to_owned()))
 }
 
 impl ClientKeys<AuthstarClient> for Registry {

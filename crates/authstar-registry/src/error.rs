@@ -45,6 +45,13 @@ pub enum RegistryError {
         "invalid scope {0:?}: printable ASCII without spaces, quotes or backslashes (RFC 6749 §3.3)"
     )]
     InvalidScope(String),
+    /// An API key was asked for a `private_key_jwt` client: a stored secret is what that
+    /// method does without.
+    #[error(
+        "client {0:?} authenticates with private_key_jwt: it gets no API keys (a stored secret \
+         is what private_key_jwt does without)"
+    )]
+    KeyClient(String),
     /// A client's JWKS document was refused.
     #[error("invalid JWKS: {0}")]
     InvalidJwks(String),

@@ -89,6 +89,9 @@ impl Registry {
         if client.revoked_at.is_some() {
             return Err(RegistryError::ClientRevoked(client_id.to_owned()));
         }
+        if !client.uses_secret() {
+            return Err(RegistryError::KeyClient(client_id.to_owned()));
+        }
         let client_scopes = split_scopes(&client.scopes);
         let scopes = if scopes.is_empty() {
             client_scopes.clone()

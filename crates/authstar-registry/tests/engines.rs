@@ -933,8 +933,77 @@ async fn a_private_key_jwt_client_signs_in_with_its_key_and_never_with_a_secret(
                 "{bad}: {refused:?}"
             );
         }
+        // No API key for a client that keeps no secret.
+        assert!(matches!(
+            registry.create_key("svc", &[]).await,
+            Err(RegistryError::KeyClient(_))
+        ));
         // Revoked: its assertions stop working.
         registry.revoke_client("svc").await.unwrap();
         assert!(verdict(svc.assertion(ISSUER)).await.is_none(), "{database}");
     }
+}
+
+/// The method a client registered decides, not what its row happens to hold: a secret client
+/// whose row also holds keys signs in with no assertion, a key client whose row also holds a
+/// secret's hash with no secret (rows edited by hand, or a future migration gone wrong).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn only_the_registered_method_authenticates_whatever_else_a_row_holds() {
+    use authstar::{AuthstarClient, Verdict};
+    use authstar_oauth2::ClientAssertions;
+    use authstar_testkit::assertion::KeyClient;
+    const ISSUER: &str = "https://as.example";
+    let (database, secrets) = engines("methods").await.remove(0);
+    let Database::Sqlite(path) = &database else {
+        unreachable!("the first engine is SQLite");
+    };
+    let registry = open(&database, &secrets).await;
+    let secret = "an imported secret, long enough";
+    registry
+        .create_client(Some("legacy"), Some(secret), &[])
+        .await
+        .unwrap();
+    let keys = KeyClient::new("legacy");
+    registry
+        .create_key_client("modern", &KeyClient::new("modern").jwks(), &[])
+        .await
+        .unwrap();
+    let sql = rusqlite::Connection::open(path).unwrap();
+    // `legacy` (a secret client) now also holds keys; `modern` (a key client) a secret's hash.
+    sql.execute(
+        "UPDATE clients SET jwks = ?1 WHERE client_id = 'legacy'",
+        [keys.jwks()],
+    )
+    .unwrap();
+    sql.execute(
+        "UPDATE clients SET secret_hash = (SELECT secret_hash FROM clients WHERE client_id = 'legacy') \
+         WHERE client_id = 'modern'",
+        [],
+    )
+    .unwrap();
+    drop(sql);
+    let registry = open(&database, &secrets).await;
+    assert!(
+        registry
+            .check_client("legacy", secret)
+            .await
+            .unwrap()
+            .is_some()
+    );
+    let verifier = registry.client_assertions(ISSUER);
+    let legacy =
+        ClientAssertions::<AuthstarClient>::verify(&verifier, &keys.assertion(ISSUER), "legacy")
+            .await;
+    assert!(
+        matches!(legacy, Verdict::Rejected),
+        "a secret client took an assertion"
+    );
+    assert!(
+        registry
+            .check_client("modern", secret)
+            .await
+            .unwrap()
+            .is_none(),
+        "a key client took a secret"
+    );
 }

@@ -62,7 +62,7 @@ impl KeyClient {
         let n = self.next.fetch_add(1, Ordering::SeqCst);
         let mut all = json!({
             "iss": self.client_id, "sub": self.client_id, "aud": audience,
-            "iat": now, "exp": now + 60, "jti": format!("{}-{now}-{n}", self.client_id),
+            "iat": now, "exp": now + 60, "jti": format!("{}-{}-{n}", self.client_id, unique()),
         });
         let object = all.as_object_mut().expect("an object");
         for (name, value) in claims.as_object().expect("claims are a JSON object") {
@@ -80,4 +80,13 @@ impl KeyClient {
         let encoding = EncodingKey::from_ec_der(self.key.to_bytes());
         jsonwebtoken::encode(&header, &all, &encoding).expect("an assertion")
     }
+}
+
+/// A value no other call returns (a fresh random hasher's output): two clients with the same
+/// id never sign the same `jti`.
+fn unique() -> u64 {
+    use std::hash::{BuildHasher, Hasher};
+    std::collections::hash_map::RandomState::new()
+        .build_hasher()
+        .finish()
 }

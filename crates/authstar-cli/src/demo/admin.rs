@@ -23,7 +23,7 @@ use axum::http::header::CACHE_CONTROL;
 use axum::http::request::Parts;
 use axum::http::{HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{delete, get};
+use axum::routing::{delete, get, put};
 use axum::{Json, Router};
 use serde::Deserialize;
 use utoipa::ToSchema;
@@ -85,7 +85,9 @@ fn refused(failure: RegistryError) -> Response {
     use RegistryError as E;
     let (status, code) = match &failure {
         E::UnknownClient(_) | E::UnknownKey(_) => (StatusCode::NOT_FOUND, "not_found"),
-        E::ClientExists(_) | E::ClientRevoked(_) => (StatusCode::CONFLICT, "conflict"),
+        E::ClientExists(_) | E::ClientRevoked(_) | E::KeyClient(_) => {
+            (StatusCode::CONFLICT, "conflict")
+        }
         E::InvalidClientId(_)
         | E::InvalidScope(_)
         | E::ScopeNotGranted { .. }
@@ -210,6 +212,35 @@ pub(super) async fn create_client(
     }
 }
 
+/// Replaces the public keys of a `private_key_jwt` client (a rotation, or after a compromise).
+#[utoipa::path(put, tag = "admin", path = "/admin/clients/{client_id}/jwks", params(("client_id" = String, Path)), request_body = Object, responses(
+    (status = 204, description = "The keys are replaced, on every instance at once"),
+    (status = 400, description = "Not a JWKS of public signature keys"),
+    (status = 404, description = "No active private_key_jwt client with this id"),
+))]
+pub(super) async fn set_client_jwks(
+    AdminCaller(caller): AdminCaller,
+    State(admin): State<Admin>,
+    Path(client_id): Path<String>,
+    body: Result<Json<serde_json::Value>, JsonRejection>,
+) -> Response {
+    let Json(jwks) = match body {
+        Ok(body) => body,
+        Err(rejection) => return bad_body(&rejection),
+    };
+    match admin
+        .registry
+        .set_client_jwks(&client_id, &jwks.to_string())
+        .await
+    {
+        Ok(()) => {
+            tracing::info!(admin = %caller, client_id = %client_id, "authstar demo: client keys replaced");
+            StatusCode::NO_CONTENT.into_response()
+        }
+        Err(failure) => refused(failure),
+    }
+}
+
 /// Revokes a client, its keys and its tokens.
 #[utoipa::path(delete, tag = "admin", path = "/admin/clients/{client_id}", params(("client_id" = String, Path)), responses(
     (status = 204, description = "Revoked (or already revoked)"), (status = 404, description = "No such client"),
@@ -292,6 +323,7 @@ pub(super) fn routes(
     Router::new()
         .route("/admin/clients", get(list_clients).post(create_client))
         .route("/admin/clients/{client_id}", delete(revoke_client))
+        .route("/admin/clients/{client_id}/jwks", put(set_client_jwks))
         .route("/admin/keys", get(list_keys).post(create_key))
         .route("/admin/keys/{key_id}", delete(revoke_key))
         .route_layer(security.scopes_all(["admin"]))

@@ -278,9 +278,13 @@ pub fn app(
         registry: registry.clone(),
         cookie_key: cookie_key.clone(),
     };
-    // `private_key_jwt` clients (RFC 7523) at every endpoint; their assertions' `jti`s live in
-    // the proofs' replay memory, shared the same way.
-    let assertions = registry.client_assertions(issuer_url).replays_of(&proofs);
+    // `private_key_jwt` clients (RFC 7523) at every endpoint; their assertions' `jti`s are
+    // remembered apart from the proofs', and shared through the same Redis channel.
+    let mut assertions = registry.client_assertions(issuer_url);
+    if let Some(replays) = &options.shared_replays {
+        assertions = assertions.share_replays(replays.clone());
+        replays.listen(&assertions);
+    }
     let server = AuthorizationServer::builder(issuer_url)
         .token(
             oauth::token_endpoint(&layer, registry.tokens(issuer_url)?, proofs)

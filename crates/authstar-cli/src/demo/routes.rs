@@ -149,6 +149,7 @@ pub(super) async fn websocket(
         super::admin::list_clients,
         super::admin::create_client,
         super::admin::revoke_client,
+        super::admin::set_client_jwks,
         super::admin::list_keys,
         super::admin::create_key,
         super::admin::revoke_key,

@@ -43,7 +43,7 @@ use serde::Deserialize;
 pub use nonce::DpopNonces;
 pub use proof::{access_token_hash, normalized_htu, thumbprint};
 use proof::{header, unverified_nonce};
-pub use replay::{ProofId, ReplayShare};
+pub use replay::{HearsReplays, OneTimeKind, ProofId, ReplayShare};
 use replay::{ReplayMemory, proof_id};
 
 use crate::unix_now;
@@ -172,19 +172,10 @@ impl DpopVerifier {
         self
     }
 
-    /// Its replay memory and where it shares what it accepts, for a client-assertion verifier
-    /// that remembers its `jti`s in the same place.
-    pub(crate) fn replay_parts(&self) -> (ReplayMemory, Option<std::sync::Arc<dyn ReplayShare>>) {
-        (self.seen.clone(), self.share.clone())
-    }
-
     /// Remembers a proof accepted by another instance until `until` (Unix seconds): it is
     /// refused here as a replay.
     pub fn heard(&self, id: &ProofId, until: u64) {
-        match self.seen.proofs.get(id) {
-            Some(known) if known >= until => {}
-            _ => self.seen.proofs.insert(*id, until),
-        }
+        self.seen.remember(id, until);
     }
 
     /// The `alg` values accepted, for `dpop_signing_alg_values_supported` and the
@@ -277,7 +268,7 @@ impl DpopVerifier {
                 replay::Reuse::Forgotten => DpopError::Time,
             })?;
         if let Some(share) = &self.share {
-            share.accepted(&id, until);
+            share.accepted(OneTimeKind::DpopProof, &id, until);
         }
         Ok(DpopProof {
             jkt,
@@ -309,5 +300,13 @@ impl authstar::credentials::dpop::ProofVerifier for DpopVerifier {
 
     fn nonce(&self) -> Option<String> {
         self.nonces.as_ref().map(DpopNonces::current)
+    }
+}
+
+impl HearsReplays for DpopVerifier {
+    const KIND: OneTimeKind = OneTimeKind::DpopProof;
+
+    fn heard(&self, id: &ProofId, until: u64) {
+        DpopVerifier::heard(self, id, until);
     }
 }

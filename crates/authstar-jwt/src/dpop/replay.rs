@@ -52,6 +52,14 @@ impl ReplayMemory {
         }
     }
 
+    /// Remembers `id` until `until`, unless it is remembered longer already.
+    pub(crate) fn remember(&self, id: &ProofId, until: u64) {
+        match self.proofs.get(id) {
+            Some(known) if known >= until => {}
+            _ => self.proofs.insert(*id, until),
+        }
+    }
+
     /// Proofs whose window ends at or before this may have been forgotten.
     pub(super) fn forgotten_until(&self) -> u64 {
         self.forgotten.load(std::sync::atomic::Ordering::Relaxed)
@@ -114,26 +122,47 @@ impl quick_cache::Lifecycle<ProofId, u64> for Forgetting {
             .fetch_max(until, std::sync::atomic::Ordering::Relaxed);
         if before < now {
             tracing::warn!(
-                "authstar-jwt: the DPoP replay memory is full within its window; older proofs \
-                 are refused until it is not (raise DpopVerifier::replay_capacity if this is \
-                 your load, not a flood)"
+                "authstar-jwt: a replay memory (DPoP proofs or client assertions) is full \
+                 within its window; older ones are refused until it is not (raise its \
+                 replay_capacity if this is your load, not a flood)"
             );
         }
     }
 }
 
-/// Where a [`DpopVerifier`](super::DpopVerifier) announces the proofs it accepted, so that other instances refuse
-/// them too (authstar-redis's `RedisProofReplays` publishes them); they hand what they hear to
-/// [`DpopVerifier::heard`](super::DpopVerifier::heard).
+/// The kinds of one-time credentials: each has a memory of its own, so that a flood of one
+/// never shortens the other's window.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum OneTimeKind {
+    /// A DPoP proof's `jti` (RFC 9449 §11.1).
+    DpopProof,
+    /// A client assertion's `jti` (RFC 7523 §3, `private_key_jwt`).
+    ClientAssertion,
+}
+
+/// Where a verifier announces the one-time credentials it accepted, so that other instances
+/// refuse them too (authstar-redis's `RedisProofReplays` publishes them); they hand what they
+/// hear to the verifier of that kind ([`HearsReplays`]).
 pub trait ReplayShare: Send + Sync + 'static {
-    /// A proof was accepted here; it stays unusable until `until` (Unix seconds). Called on
-    /// the request path: queue it, never wait.
-    fn accepted(&self, id: &ProofId, until: u64);
+    /// A credential of `kind` was accepted here; it stays unusable until `until` (Unix
+    /// seconds). Called on the request path: queue it, never wait.
+    fn accepted(&self, kind: OneTimeKind, id: &ProofId, until: u64);
+}
+
+/// A verifier that remembers what other instances accepted: a
+/// [`DpopVerifier`](super::DpopVerifier) (proofs) or a
+/// [`ClientAssertionVerifier`](crate::ClientAssertionVerifier) (assertions).
+pub trait HearsReplays: Clone + Send + Sync + 'static {
+    /// The kind it remembers.
+    const KIND: OneTimeKind;
+    /// Remembers an id another instance accepted, until `until` (Unix seconds).
+    fn heard(&self, id: &ProofId, until: u64);
 }
 
 /// The replay memory's key of a proof by the key `jkt` with `jti`.
 pub(super) fn proof_id(jkt: &str, jti: &str) -> ProofId {
-    digest(&[jkt, jti])
+    digest(&["dpop", jkt, jti])
 }
 
 /// The replay memory's key of another one-time credential: a client assertion's `jti`, under
@@ -142,16 +171,31 @@ pub(crate) fn one_time_id(kind: &str, issuer: &str, jti: &str) -> ProofId {
     digest(&[kind, issuer, jti])
 }
 
-/// SHA-256 of `parts` joined by `.`.
+/// SHA-256 of `parts`, each preceded by its length: no two lists of parts give the same bytes
+/// (joined by a separator, client `a` with `jti` `b.x` was client `a.b` with `jti` `x`).
 fn digest(parts: &[&str]) -> ProofId {
     let mut context = aws_lc_rs::digest::Context::new(&aws_lc_rs::digest::SHA256);
-    for (at, part) in parts.iter().enumerate() {
-        if at > 0 {
-            context.update(b".");
-        }
+    for part in parts {
+        context.update(&(part.len() as u64).to_be_bytes());
         context.update(part.as_bytes());
     }
     let mut id = [0u8; 32];
     id.copy_from_slice(context.finish().as_ref());
     id
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ids_of_different_parts_never_collide() {
+        // Joined by a separator, client `a` with `jti` `b.x` was client `a.b` with `jti` `x`.
+        assert_ne!(
+            one_time_id("private_key_jwt", "a", "b.x"),
+            one_time_id("private_key_jwt", "a.b", "x")
+        );
+        // A proof's id and an assertion's never meet: their first part differs.
+        assert_ne!(proof_id("k", "j"), one_time_id("private_key_jwt", "k", "j"));
+    }
 }

@@ -334,6 +334,10 @@ pub trait Store: Send + Sync + fmt::Debug + 'static {
     /// Every client, oldest first.
     fn clients(&self) -> StoreFuture<'_, Vec<ClientRow>>;
 
+    /// Replaces the public keys of an active `private_key_jwt` client; `false` when there is
+    /// no such client.
+    fn set_client_jwks<'a>(&'a self, client_id: &'a str, jwks: &'a str) -> StoreFuture<'a, bool>;
+
     /// Revokes a client (its keys stop working with it) and bumps the revision.
     fn revoke_client<'a>(&'a self, client_id: &'a str, at: u64) -> StoreFuture<'a, Revoked>;
 

@@ -303,6 +303,16 @@ impl Store for PostgresStore {
         })
     }
 
+    fn set_client_jwks<'a>(&'a self, client_id: &'a str, jwks: &'a str) -> StoreFuture<'a, bool> {
+        self.call(move |client| async move {
+            let changed = client
+                .execute(sql::SET_CLIENT_JWKS, &[&jwks, &client_id])
+                .await
+                .map_err(failed)?;
+            Ok(changed == 1)
+        })
+    }
+
     fn revoke_client<'a>(&'a self, client_id: &'a str, at: u64) -> StoreFuture<'a, Revoked> {
         self.call(move |client| {
             revoke(

@@ -24,6 +24,8 @@ pub(crate) const CLIENTS: &str = "SELECT client_id, secret_hash, scopes, created
      last_used_at, revoked_at, auth_method, jwks FROM clients ORDER BY created_at, client_id";
 pub(crate) const REVOKE_CLIENT: &str =
     "UPDATE clients SET revoked_at = $1 WHERE client_id = $2 AND revoked_at IS NULL";
+pub(crate) const SET_CLIENT_JWKS: &str = "UPDATE clients SET jwks = $1 WHERE client_id = $2 \
+     AND auth_method = 'private_key_jwt' AND revoked_at IS NULL";
 pub(crate) const CLIENT_EXISTS: &str = "SELECT 1 FROM clients WHERE client_id = $1";
 pub(crate) const CLIENT_USED: &str = "UPDATE clients SET last_used_at = $1 WHERE client_id = $2";
 

@@ -308,6 +308,16 @@ impl Store for SqliteStore {
         })
     }
 
+    fn set_client_jwks<'a>(&'a self, client_id: &'a str, jwks: &'a str) -> StoreFuture<'a, bool> {
+        let (client_id, jwks) = (client_id.to_owned(), jwks.to_owned());
+        self.call(move |connection| {
+            let changed = connection
+                .execute(sql::SET_CLIENT_JWKS, params![jwks, client_id])
+                .map_err(failed)?;
+            Ok(changed == 1)
+        })
+    }
+
     fn revoke_client<'a>(&'a self, client_id: &'a str, at: u64) -> StoreFuture<'a, Revoked> {
         let client_id = client_id.to_owned();
         self.call(move |connection| {
