@@ -127,6 +127,13 @@ struct DemoArgs {
     /// listener apart from the service's; none by default.
     #[arg(long, value_name = "HOST:PORT")]
     metrics_addr: Option<String>,
+    /// Serve over TLS with this certificate chain (PEM); clients are asked for a certificate
+    /// (never required), and the tokens of those that present one are bound to it (RFC 8705).
+    #[arg(long, value_name = "FILE", requires = "tls_key")]
+    tls_cert: Option<PathBuf>,
+    /// The private key of --tls-cert (PEM).
+    #[arg(long, value_name = "FILE", requires = "tls_cert")]
+    tls_key: Option<PathBuf>,
     /// Require server nonces in DPoP proofs (RFC 9449 §8, §9): a client first gets
     /// `use_dpop_nonce` with a `DPoP-Nonce` to put in its proofs; nonces last 5 to 10 minutes
     /// and every instance sharing the secrets file accepts them.
@@ -515,6 +522,7 @@ async fn run(cli: Cli) -> Result<(), CliError> {
                 redis: args.redis,
                 metrics_addr: args.metrics_addr,
                 dpop_nonces: args.dpop_nonces,
+                tls: args.tls_cert.zip(args.tls_key),
                 limits: ServerLimits {
                     header_timeout: Duration::from_secs(args.header_timeout),
                     request_timeout: Duration::from_secs(args.request_timeout),

@@ -67,6 +67,7 @@ pub(super) async fn serve_metrics(
         service,
         limits,
         Networks::default(),
+        None,
         std::future::pending(),
     ));
     Ok(local)

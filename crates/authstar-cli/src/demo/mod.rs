@@ -16,6 +16,7 @@ mod oauth;
 mod routes;
 pub mod server;
 pub mod session;
+mod tls;
 
 use std::convert::Infallible;
 use std::path::PathBuf;
@@ -79,6 +80,9 @@ pub struct DemoConfig {
     pub metrics_addr: Option<String>,
     /// Require server nonces in DPoP proofs.
     pub dpop_nonces: bool,
+    /// TLS: the certificate chain and the private key (PEM files); clients are asked for a
+    /// certificate, and tokens are bound to it (RFC 8705 §3).
+    pub tls: Option<(PathBuf, PathBuf)>,
 }
 
 /// How the demo app behaves, beyond its registry and issuer.
@@ -101,6 +105,8 @@ pub struct AppOptions {
     pub dpop_nonces: bool,
     /// Request timeout and body limit (the connection limits apply in [`run`]).
     pub limits: ServerLimits,
+    /// Bind tokens to the client certificate of a mutual-TLS request (RFC 8705 §3).
+    pub certificate_bound_tokens: bool,
 }
 
 /// Demo errors.
@@ -286,10 +292,14 @@ pub fn app(
         replays.listen(&assertions);
     }
     let server = AuthorizationServer::builder(issuer_url)
-        .token(
-            oauth::token_endpoint(&layer, registry.tokens(issuer_url)?, proofs)
-                .client_assertions(assertions.clone()),
-        )
+        .token({
+            let token = oauth::token_endpoint(&layer, registry.tokens(issuer_url)?, proofs)
+                .client_assertions(assertions.clone());
+            match options.certificate_bound_tokens {
+                true => token.certificate_bound_tokens(),
+                false => token,
+            }
+        })
         .revocation(
             oauth::revocation_endpoint(&layer, registry.clone(), verifier.clone())
                 .client_assertions(assertions.clone()),
@@ -407,7 +417,12 @@ pub async fn run(config: DemoConfig) -> Result<(), DemoError> {
     } else {
         local.ip().to_string()
     };
-    let base = format!("http://{host}:{}", local.port());
+    let tls = match &config.tls {
+        Some((cert, key)) => Some(tls::acceptor(cert, key)?),
+        None => None,
+    };
+    let scheme = if tls.is_some() { "https" } else { "http" };
+    let base = format!("{scheme}://{host}:{}", local.port());
     let issuer = config.issuer.clone().unwrap_or_else(|| base.clone());
 
     if registry.is_empty().await? {
@@ -476,10 +491,11 @@ pub async fn run(config: DemoConfig) -> Result<(), DemoError> {
         shared_throttle,
         shared_replays,
         limits: config.limits,
+        certificate_bound_tokens: tls.is_some(),
     };
     let app = app(registry, &issuer, options)?;
     tracing::info!(%local, issuer = %issuer, "authstar demo: listening");
-    server::serve(listener, app, config.limits, proxies, async {
+    server::serve(listener, app, config.limits, proxies, tls, async {
         let _ = tokio::signal::ctrl_c().await;
     })
     .await;

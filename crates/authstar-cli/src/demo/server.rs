@@ -159,6 +159,7 @@ pub(super) async fn serve(
     app: DemoService,
     limits: ServerLimits,
     proxies: Networks,
+    tls: Option<tokio_rustls::TlsAcceptor>,
     shutdown: impl Future<Output = ()>,
 ) {
     let capacity = limits.max_connections.max(1);
@@ -209,28 +210,27 @@ pub(super) async fn serve(
             _permit: permit,
             _address: address,
         }));
-        let app = app.clone();
-        let request_slot = slot.clone();
-        let service = tower::service_fn(move |mut request: axum::http::Request<Incoming>| {
-            let extensions = request.extensions_mut();
-            extensions.insert(ConnectInfo::<SocketAddr>(peer));
-            extensions.insert(request_slot.clone());
-            app.clone().oneshot(request.map(Body::new))
-        });
-        let connection = http
-            .serve_connection(TokioIo::new(stream), TowerToHyperService::new(service))
-            .with_upgrades();
-        let mut stopping = stopping.clone();
+        let connection = Connection {
+            peer,
+            app: app.clone(),
+            slot: slot.clone(),
+            http: http.clone(),
+            stopping: stopping.clone(),
+        };
+        let tls = tls.clone();
+        let handshake_timeout = limits.header_timeout;
         tokio::spawn(async move {
-            tokio::pin!(connection);
-            let stopped = tokio::select! {
-                _ = connection.as_mut() => false,
-                stop = stopping.wait_for(|stop| *stop) => stop.is_ok(),
-            };
-            if stopped {
-                // Finish the request in flight, then close.
-                connection.as_mut().graceful_shutdown();
-                let _ = connection.await;
+            match tls {
+                None => connection.serve(TokioIo::new(stream), None).await,
+                Some(acceptor) => {
+                    // A handshake gets the time a request head gets; a slow one loses its slot.
+                    let accepted =
+                        tokio::time::timeout(handshake_timeout, acceptor.accept(stream)).await;
+                    if let Ok(Ok(stream)) = accepted {
+                        let certificate = super::tls::client_certificate(stream.get_ref().1);
+                        connection.serve(TokioIo::new(stream), certificate).await;
+                    }
+                }
             }
             // An upgraded websocket's task keeps its own clone of the slot.
             drop(slot);
@@ -241,4 +241,56 @@ pub(super) async fn serve(
     // Every slot back means every connection has closed; give them 10 s.
     let all = u32::try_from(capacity).unwrap_or(u32::MAX);
     let _ = tokio::time::timeout(Duration::from_secs(10), slots.acquire_many(all)).await;
+}
+
+/// One accepted connection, over TCP or TLS.
+struct Connection {
+    peer: SocketAddr,
+    app: DemoService,
+    slot: ConnectionSlot,
+    http: hyper::server::conn::http1::Builder,
+    stopping: watch::Receiver<bool>,
+}
+
+impl Connection {
+    /// Serves the connection's requests, each with the peer's address, the connection's slot
+    /// and, over mutual TLS, the client's certificate in its extensions; closes after the
+    /// request in flight when the server stops.
+    async fn serve<I>(
+        self,
+        io: TokioIo<I>,
+        certificate: Option<authstar::credentials::ClientCertificate>,
+    ) where
+        I: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+    {
+        let Self {
+            peer,
+            app,
+            slot,
+            http,
+            mut stopping,
+        } = self;
+        let service = tower::service_fn(move |mut request: axum::http::Request<Incoming>| {
+            let extensions = request.extensions_mut();
+            extensions.insert(ConnectInfo::<SocketAddr>(peer));
+            extensions.insert(slot.clone());
+            if let Some(certificate) = &certificate {
+                extensions.insert(certificate.clone());
+            }
+            app.clone().oneshot(request.map(Body::new))
+        });
+        let connection = http
+            .serve_connection(io, TowerToHyperService::new(service))
+            .with_upgrades();
+        tokio::pin!(connection);
+        let stopped = tokio::select! {
+            _ = connection.as_mut() => false,
+            stop = stopping.wait_for(|stop| *stop) => stop.is_ok(),
+        };
+        if stopped {
+            // Finish the request in flight, then close.
+            connection.as_mut().graceful_shutdown();
+            let _ = connection.await;
+        }
+    }
 }

@@ -1,0 +1,197 @@
+//! Mutual TLS on the demo (RFC 8705 §3), with curl as the client: a token requested over a
+//! connection that presented a client certificate is bound to it (`cnf.x5t#S256`), accepted
+//! only over that certificate, and refused over another certificate or none; a token requested
+//! without a certificate stays a plain bearer token. Certificates are made here by `openssl`.
+
+mod support;
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use base64::Engine as _;
+use serde_json::Value;
+use support::Demo;
+
+/// A self-signed certificate and key for `subject` in `dir`: `(cert, key)` paths.
+fn certificate(dir: &Path, name: &str, subject: &str, san: Option<&str>) -> (PathBuf, PathBuf) {
+    let (cert, key) = (
+        dir.join(format!("{name}.pem")),
+        dir.join(format!("{name}.key")),
+    );
+    let mut openssl = Command::new("openssl");
+    openssl
+        .args([
+            "req",
+            "-x509",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:P-256",
+        ])
+        .args(["-nodes", "-days", "1", "-subj", subject])
+        .arg("-keyout")
+        .arg(&key)
+        .arg("-out")
+        .arg(&cert);
+    if let Some(san) = san {
+        openssl.args(["-addext", san]);
+    }
+    let made = openssl.output().expect("openssl runs");
+    assert!(made.status.success(), "{made:?}");
+    (cert, key)
+}
+
+/// `curl -sk` with `args`: the status and the body.
+fn curl(args: &[&str]) -> (u16, String) {
+    let output = Command::new("curl")
+        .args(["-sk", "-o", "-", "-w", "\n%{http_code}"])
+        .args(args)
+        .output()
+        .expect("curl runs");
+    let text = String::from_utf8_lossy(&output.stdout).into_owned();
+    let (body, status) = text.rsplit_once('\n').unwrap_or(("", "0"));
+    (status.trim().parse().unwrap_or(0), body.to_owned())
+}
+
+fn with_certificate<'a>(cert: &'a Path, key: &'a Path, rest: &[&'a str]) -> Vec<&'a str> {
+    let mut args = vec![
+        "--cert",
+        cert.to_str().unwrap(),
+        "--key",
+        key.to_str().unwrap(),
+    ];
+    args.extend_from_slice(rest);
+    args
+}
+
+/// The claims of a JWT, unverified (the test reads what the server issued).
+fn claims(token: &str) -> Value {
+    let payload = token.split('.').nth(1).unwrap();
+    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(payload)
+        .unwrap();
+    serde_json::from_slice(&bytes).unwrap()
+}
+
+/// The RFC 8705 thumbprint of a PEM certificate, by openssl.
+fn thumbprint(cert: &Path) -> String {
+    let der = Command::new("openssl")
+        .args(["x509", "-outform", "DER", "-in"])
+        .arg(cert)
+        .output()
+        .unwrap()
+        .stdout;
+    authstar_jwt::client_certificate(der)
+        .thumbprint()
+        .to_owned()
+}
+
+/// Whether `program` runs here.
+fn runs(program: &str) -> bool {
+    Command::new(program)
+        .arg("--version")
+        .output()
+        .is_ok_and(|output| output.status.success())
+        || Command::new(program)
+            .arg("version")
+            .output()
+            .is_ok_and(|output| output.status.success())
+}
+
+#[test]
+fn rfc8705_3_a_token_bound_to_a_client_certificate_is_used_only_with_it() {
+    if !authstar_testkit::require(
+        runs("openssl") && runs("curl"),
+        "openssl and curl are not installed",
+    ) {
+        return;
+    }
+    let dir = std::env::temp_dir().join(format!("authstar-mtls-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let (server_cert, server_key) = certificate(
+        &dir,
+        "server",
+        "/CN=localhost",
+        Some("subjectAltName=IP:127.0.0.1"),
+    );
+    let (ours, ours_key) = certificate(&dir, "ours", "/CN=reports-job", None);
+    let (theirs, theirs_key) = certificate(&dir, "theirs", "/CN=someone-else", None);
+    let demo = Demo::start(
+        "mtls",
+        &[
+            "--tls-cert",
+            server_cert.to_str().unwrap(),
+            "--tls-key",
+            server_key.to_str().unwrap(),
+        ],
+    );
+    assert!(demo.base.starts_with("https://"), "{}", demo.base);
+    let base = demo.base.clone();
+    let (id, secret) = (demo.value("client_id:"), demo.value("client_secret:"));
+    let user = format!("{id}:{secret}");
+    let token_url = format!("{base}/oauth2/token");
+    let me = format!("{base}/me");
+
+    let (status, metadata) = curl(&[&format!("{base}/.well-known/oauth-authorization-server")]);
+    assert_eq!(status, 200);
+    let metadata: Value = serde_json::from_str(&metadata).unwrap();
+    assert_eq!(metadata["tls_client_certificate_bound_access_tokens"], true);
+    assert!(metadata["issuer"].as_str().unwrap().starts_with("https://"));
+
+    // Over a connection with our certificate: a bound token.
+    let (status, answer) = curl(&with_certificate(
+        &ours,
+        &ours_key,
+        &[
+            "-u",
+            &user,
+            "-d",
+            "grant_type=client_credentials",
+            &token_url,
+        ],
+    ));
+    assert_eq!(status, 200, "{answer}");
+    let answer: Value = serde_json::from_str(&answer).unwrap();
+    assert_eq!(answer["token_type"], "Bearer");
+    let bound = answer["access_token"].as_str().unwrap().to_owned();
+    assert_eq!(claims(&bound)["cnf"]["x5t#S256"], thumbprint(&ours));
+    let bearer = format!("Authorization: Bearer {bound}");
+    let with_ours = curl(&with_certificate(&ours, &ours_key, &["-H", &bearer, &me]));
+    assert_eq!(with_ours.0, 200, "{}", with_ours.1);
+    let with_theirs = curl(&with_certificate(
+        &theirs,
+        &theirs_key,
+        &["-H", &bearer, &me],
+    ));
+    assert_eq!(with_theirs.0, 401, "another certificate");
+    assert_eq!(curl(&["-H", &bearer, &me]).0, 401, "no certificate");
+
+    // Without a certificate: a plain bearer token, good over any connection.
+    let (status, answer) = curl(&[
+        "-u",
+        &user,
+        "-d",
+        "grant_type=client_credentials",
+        &token_url,
+    ]);
+    assert_eq!(status, 200, "{answer}");
+    let answer: Value = serde_json::from_str(&answer).unwrap();
+    let plain = answer["access_token"].as_str().unwrap().to_owned();
+    assert!(claims(&plain).get("cnf").is_none());
+    let bearer = format!("Authorization: Bearer {plain}");
+    assert_eq!(curl(&["-H", &bearer, &me]).0, 200);
+    assert_eq!(
+        curl(&with_certificate(
+            &theirs,
+            &theirs_key,
+            &["-H", &bearer, &me]
+        ))
+        .0,
+        200
+    );
+    // Plain HTTP to the TLS port gets no answer it could mistake for one.
+    let plain_http = curl(&[&me.replace("https://", "http://")]);
+    assert_ne!(plain_http.0, 200);
+    let _ = std::fs::remove_dir_all(dir);
+}
