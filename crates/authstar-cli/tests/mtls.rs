@@ -195,3 +195,197 @@ fn rfc8705_3_a_token_bound_to_a_client_certificate_is_used_only_with_it() {
     assert_ne!(plain_http.0, 200);
     let _ = std::fs::remove_dir_all(dir);
 }
+
+/// An nginx terminating TLS in front of the demo, as `docs/guide.md` shows it.
+struct Nginx {
+    child: std::process::Child,
+    base: String,
+}
+
+impl Drop for Nginx {
+    fn drop(&mut self) {
+        // SIGTERM: the master stops its workers (a SIGKILL would orphan them, port and all).
+        let _ = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status();
+        let _ = self.child.wait();
+    }
+}
+
+impl Nginx {
+    fn start(dir: &Path, cert: &Path, key: &Path, upstream: &str) -> Nginx {
+        let port = authstar_testkit::redis::free_port();
+        let root = dir.join("nginx");
+        std::fs::create_dir_all(root.join("temp")).unwrap();
+        let config = format!(
+            "user root;
+worker_processes 1;
+daemon off;
+pid {root}/nginx.pid;
+error_log {root}/error.log;
+events {{ worker_connections 64; }}
+http {{
+    access_log off;
+    client_body_temp_path {root}/temp/body;
+    proxy_temp_path {root}/temp/proxy;
+    fastcgi_temp_path {root}/temp/fastcgi;
+    uwsgi_temp_path {root}/temp/uwsgi;
+    scgi_temp_path {root}/temp/scgi;
+    server {{
+        listen 127.0.0.1:{port} ssl;
+        ssl_certificate {cert};
+        ssl_certificate_key {key};
+        # Ask for a client certificate, require none, chain it to nothing (RFC 8705 binding).
+        ssl_verify_client optional_no_ca;
+        location / {{
+            proxy_pass {upstream};
+            # The certificate as nginx can write it; set here, so a client's own header of
+            # that name never passes.
+            proxy_set_header Client-Cert $ssl_client_escaped_cert;
+            proxy_set_header X-Forwarded-For $remote_addr;
+        }}
+    }}
+}}
+",
+            root = root.display(),
+            cert = cert.display(),
+            key = key.display(),
+        );
+        let path = root.join("nginx.conf");
+        std::fs::write(&path, config).unwrap();
+        let child = Command::new("nginx")
+            .arg("-c")
+            .arg(&path)
+            .arg("-p")
+            .arg(&root)
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("nginx runs");
+        authstar_testkit::serve::until_blocking(
+            std::time::Duration::from_secs(10),
+            "nginx listening",
+            || std::net::TcpStream::connect(("127.0.0.1", port)).is_ok(),
+        );
+        Nginx {
+            child,
+            base: format!("https://127.0.0.1:{port}"),
+        }
+    }
+}
+
+#[test]
+fn a_certificate_forwarded_by_a_trusted_nginx_binds_tokens_and_a_client_cannot_forge_one() {
+    if !authstar_testkit::require(
+        runs("openssl") && runs("curl") && Command::new("nginx").arg("-v").output().is_ok(),
+        "openssl, curl or nginx is not installed",
+    ) {
+        return;
+    }
+    let dir = std::env::temp_dir().join(format!("authstar-mtls-nginx-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let (server_cert, server_key) = certificate(
+        &dir,
+        "server",
+        "/CN=localhost",
+        Some("subjectAltName=IP:127.0.0.1"),
+    );
+    let (ours, ours_key) = certificate(&dir, "ours", "/CN=reports-job", None);
+    let (theirs, theirs_key) = certificate(&dir, "theirs", "/CN=someone-else", None);
+    let demo = Demo::start("mtls-nginx", &["--trusted-proxies", "127.0.0.1"]);
+    let nginx = Nginx::start(&dir, &server_cert, &server_key, &demo.base);
+    let (id, secret) = (demo.value("client_id:"), demo.value("client_secret:"));
+    let user = format!("{id}:{secret}");
+    let token_url = format!("{}/oauth2/token", nginx.base);
+    let me = format!("{}/me", nginx.base);
+
+    let (status, answer) = curl(&with_certificate(
+        &ours,
+        &ours_key,
+        &[
+            "-u",
+            &user,
+            "-d",
+            "grant_type=client_credentials",
+            &token_url,
+        ],
+    ));
+    assert_eq!(status, 200, "{answer}");
+    let answer: Value = serde_json::from_str(&answer).unwrap();
+    let bound = answer["access_token"].as_str().unwrap().to_owned();
+    assert_eq!(claims(&bound)["cnf"]["x5t#S256"], thumbprint(&ours));
+    let bearer = format!("Authorization: Bearer {bound}");
+    assert_eq!(
+        curl(&with_certificate(&ours, &ours_key, &["-H", &bearer, &me])).0,
+        200
+    );
+    assert_eq!(
+        curl(&with_certificate(
+            &theirs,
+            &theirs_key,
+            &["-H", &bearer, &me]
+        ))
+        .0,
+        401
+    );
+    assert_eq!(curl(&["-H", &bearer, &me]).0, 401);
+    // A client with no certificate sends the header itself, in both forms: nginx replaces it.
+    let pem = std::fs::read_to_string(&ours).unwrap();
+    let escaped: String = pem
+        .bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => {
+                (b as char).to_string()
+            }
+            _ => format!("%{b:02X}"),
+        })
+        .collect();
+    let der = Command::new("openssl")
+        .args(["x509", "-outform", "DER", "-in"])
+        .arg(&ours)
+        .output()
+        .unwrap()
+        .stdout;
+    let sf = format!(
+        ":{}:",
+        base64::engine::general_purpose::STANDARD.encode(&der)
+    );
+    for forged in [
+        format!("Client-Cert: {escaped}"),
+        format!("Client-Cert: {sf}"),
+    ] {
+        assert_eq!(
+            curl(&["-H", &bearer, "-H", &forged, &me]).0,
+            401,
+            "{forged}"
+        );
+    }
+    drop(nginx);
+
+    // Straight to a demo that trusts another proxy, not this caller: the header is dropped,
+    // the token unbound (the demo binds tokens, to certificates from the proxy it trusts).
+    let untrusting = Demo::start("mtls-untrusting", &["--trusted-proxies", "192.0.2.1"]);
+    let (id, secret) = (
+        untrusting.value("client_id:"),
+        untrusting.value("client_secret:"),
+    );
+    let (status, answer) = curl(&[
+        "-u",
+        &format!("{id}:{secret}"),
+        "-H",
+        &format!("Client-Cert: {sf}"),
+        "-d",
+        "grant_type=client_credentials",
+        &format!("{}/oauth2/token", untrusting.base),
+    ]);
+    assert_eq!(status, 200, "{answer}");
+    let answer: Value = serde_json::from_str(&answer).unwrap();
+    assert!(
+        claims(answer["access_token"].as_str().unwrap())
+            .get("cnf")
+            .is_none(),
+        "a forged Client-Cert bound a token"
+    );
+    let _ = std::fs::remove_dir_all(dir);
+}

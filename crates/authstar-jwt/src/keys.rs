@@ -397,3 +397,52 @@ pub fn client_certificate(der: Vec<u8>) -> authstar::credentials::ClientCertific
     sha256.copy_from_slice(digest.as_ref());
     authstar::credentials::ClientCertificate::new(der, sha256)
 }
+
+/// The largest `Client-Cert` header value read (a certificate chain has no business here).
+const MAX_CLIENT_CERT_HEADER: usize = 16 * 1024;
+
+/// The client certificate a TLS-terminating proxy forwarded in a header: RFC 9440's
+/// `Client-Cert` (a structured-field byte sequence, `:base64 DER:`), or the URL-escaped PEM nginx
+/// writes (`$ssl_client_escaped_cert`). `None` for anything else (an empty value, garbage, more
+/// than 16 KiB). Read it only from a proxy you trust, and drop the header from anyone else: a
+/// client could otherwise claim any certificate.
+///
+/// ```
+/// use http::HeaderValue;
+/// let der = b"not really DER, but bytes all the same";
+/// use base64::Engine as _;
+/// let sf = format!(":{}:", base64::engine::general_purpose::STANDARD.encode(der));
+/// let certificate = authstar_jwt::client_certificate_from_header(&HeaderValue::from_str(&sf).unwrap());
+/// assert_eq!(certificate.unwrap().der(), der);
+/// assert!(authstar_jwt::client_certificate_from_header(&HeaderValue::from_static(":!!:")).is_none());
+/// ```
+pub fn client_certificate_from_header(
+    value: &http::HeaderValue,
+) -> Option<authstar::credentials::ClientCertificate> {
+    use base64::Engine as _;
+    let text = value.to_str().ok()?.trim();
+    if text.is_empty() || text.len() > MAX_CLIENT_CERT_HEADER {
+        return None;
+    }
+    let der = match text.strip_prefix(':').and_then(|t| t.strip_suffix(':')) {
+        // RFC 9440 §2.2: a byte sequence (RFC 8941 §3.3.5), standard base64.
+        Some(encoded) => base64::engine::general_purpose::STANDARD
+            .decode(encoded)
+            .ok()?,
+        // nginx: the PEM certificate, URL-escaped.
+        None => {
+            let pem = percent_encoding::percent_decode_str(text)
+                .decode_utf8()
+                .ok()?;
+            let body = pem
+                .trim()
+                .strip_prefix("-----BEGIN CERTIFICATE-----")?
+                .strip_suffix("-----END CERTIFICATE-----")?;
+            let joined: String = body.split_whitespace().collect();
+            base64::engine::general_purpose::STANDARD
+                .decode(joined)
+                .ok()?
+        }
+    };
+    (!der.is_empty()).then(|| client_certificate(der))
+}

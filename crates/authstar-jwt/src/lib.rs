@@ -65,7 +65,9 @@ pub use introspection::{Introspection, IntrospectionBuilder};
 pub use issuer::JwtIssuer;
 pub use jsonwebtoken::Algorithm;
 pub use jsonwebtoken::jwk::{Jwk, JwkSet};
-pub use keys::{KeySet, SigningKey, VerificationKey, client_certificate, jwks};
+pub use keys::{
+    KeySet, SigningKey, VerificationKey, client_certificate, client_certificate_from_header, jwks,
+};
 pub use profile::TokenProfile;
 #[cfg(feature = "remote")]
 pub use remote::{RemoteJwks, RemoteJwksBuilder};

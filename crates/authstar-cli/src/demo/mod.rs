@@ -491,7 +491,9 @@ pub async fn run(config: DemoConfig) -> Result<(), DemoError> {
         shared_throttle,
         shared_replays,
         limits: config.limits,
-        certificate_bound_tokens: tls.is_some(),
+        // A certificate reaches the app over its own TLS, or from a trusted proxy that
+        // terminated TLS (RFC 9440 `Client-Cert`).
+        certificate_bound_tokens: tls.is_some() || !config.trusted_proxies.is_empty(),
     };
     let app = app(registry, &issuer, options)?;
     tracing::info!(%local, issuer = %issuer, "authstar demo: listening");

@@ -37,6 +37,9 @@ use tower::ServiceExt as _;
 
 use super::DemoService;
 
+/// RFC 9440's header of a client certificate forwarded by a TLS-terminating proxy.
+const CLIENT_CERT: &str = "client-cert";
+
 /// How long a connection may take, and how many there may be.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct ServerLimits {
@@ -193,7 +196,8 @@ pub(super) async fn serve(
             },
             () = &mut shutdown => break,
         };
-        let address = if proxies.contains(peer.ip()) {
+        let trusted = proxies.contains(peer.ip());
+        let address = if trusted {
             None
         } else {
             match per_address.take(peer.ip(), limits.max_connections_per_address.max(1)) {
@@ -212,6 +216,7 @@ pub(super) async fn serve(
         }));
         let connection = Connection {
             peer,
+            trusted,
             app: app.clone(),
             slot: slot.clone(),
             http: http.clone(),
@@ -246,6 +251,8 @@ pub(super) async fn serve(
 /// One accepted connection, over TCP or TLS.
 struct Connection {
     peer: SocketAddr,
+    /// Whether the peer is a trusted proxy, whose `Client-Cert` header is believed.
+    trusted: bool,
     app: DemoService,
     slot: ConnectionSlot,
     http: hyper::server::conn::http1::Builder,
@@ -265,17 +272,27 @@ impl Connection {
     {
         let Self {
             peer,
+            trusted,
             app,
             slot,
             http,
             mut stopping,
         } = self;
         let service = tower::service_fn(move |mut request: axum::http::Request<Incoming>| {
+            // The certificate of this connection's own TLS, else the one a trusted proxy that
+            // terminated TLS forwarded (RFC 9440 `Client-Cert`, or nginx's escaped PEM); the
+            // header never reaches the app, whoever sent it.
+            let forwarded = request.headers_mut().remove(CLIENT_CERT);
+            let certificate = certificate.clone().or_else(|| {
+                forwarded
+                    .filter(|_| trusted)
+                    .and_then(|value| authstar_jwt::client_certificate_from_header(&value))
+            });
             let extensions = request.extensions_mut();
             extensions.insert(ConnectInfo::<SocketAddr>(peer));
             extensions.insert(slot.clone());
-            if let Some(certificate) = &certificate {
-                extensions.insert(certificate.clone());
+            if let Some(certificate) = certificate {
+                extensions.insert(certificate);
             }
             app.clone().oneshot(request.map(Body::new))
         });
