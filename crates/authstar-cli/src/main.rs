@@ -127,6 +127,11 @@ struct DemoArgs {
     /// listener apart from the service's; none by default.
     #[arg(long, value_name = "HOST:PORT")]
     metrics_addr: Option<String>,
+    /// A security profile: `fapi2` is FAPI 2.0's for client credentials (clients authenticate
+    /// with private_key_jwt only; every token is sender-constrained, DPoP or mTLS, and only such
+    /// tokens are accepted; PS256, ES256 and EdDSA only).
+    #[arg(long, value_enum, default_value = "default")]
+    profile: ProfileArg,
     /// Serve over TLS with this certificate chain (PEM); clients are asked for a certificate
     /// (never required), and the tokens of those that present one are bound to it (RFC 8705).
     #[arg(long, value_name = "FILE", requires = "tls_key")]
@@ -214,6 +219,15 @@ enum ClientsCommand {
         #[arg(long, value_name = "FILE")]
         jwks: std::path::PathBuf,
     },
+}
+
+/// `--profile`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+enum ProfileArg {
+    /// Secrets, API keys and bearer tokens welcome.
+    Default,
+    /// FAPI 2.0 (client credentials).
+    Fapi2,
 }
 
 /// `--auth-method`.
@@ -523,6 +537,7 @@ async fn run(cli: Cli) -> Result<(), CliError> {
                 metrics_addr: args.metrics_addr,
                 dpop_nonces: args.dpop_nonces,
                 tls: args.tls_cert.zip(args.tls_key),
+                fapi2: args.profile == ProfileArg::Fapi2,
                 limits: ServerLimits {
                     header_timeout: Duration::from_secs(args.header_timeout),
                     request_timeout: Duration::from_secs(args.request_timeout),

@@ -292,3 +292,71 @@ async fn the_admin_api_registers_key_clients_and_refuses_private_keys() {
         .unwrap();
     assert_eq!(unknown.status(), 404);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_fapi2_profile_takes_only_key_clients_and_sender_constrained_tokens() {
+    use authstar_testkit::dpop::DpopClient;
+    let demo = Demo::start("fapi2", &["--profile", "fapi2"]);
+    let base = demo.base.clone();
+    let metadata: Value = reqwest::get(format!("{base}/.well-known/oauth-authorization-server"))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        metadata["token_endpoint_auth_methods_supported"],
+        json!(["private_key_jwt"])
+    );
+    assert_eq!(
+        metadata["token_endpoint_auth_signing_alg_values_supported"],
+        json!(["PS256", "ES256", "EdDSA"])
+    );
+    assert_eq!(
+        metadata["dpop_signing_alg_values_supported"],
+        json!(["PS256", "ES256", "EdDSA"])
+    );
+    let issuer = metadata["issuer"].as_str().unwrap().to_owned();
+    let token_url = format!("{base}/oauth2/token");
+    // A secret, even the right one: refused.
+    let secret = demo.value("client_secret:");
+    let answer = reqwest::Client::new()
+        .post(&token_url)
+        .basic_auth("demo-client", Some(&secret))
+        .form(&[("grant_type", "client_credentials")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(answer.status(), 401);
+    let job = KeyClient::new("job");
+    assert!(register(&demo, "job", &job).status.success());
+    // An assertion without a DPoP proof (or a certificate): no unbound token is issued.
+    let (status, answer) = post_assertion(&base, &job.assertion(&issuer)).await;
+    assert_eq!((status, answer["error"].as_str()), (400, Some("invalid_request")), "{answer}");
+    // With a proof: a DPoP-bound token, used with proofs.
+    let dpop = DpopClient::new();
+    let answer: Value = reqwest::Client::new()
+        .post(&token_url)
+        .header("DPoP", dpop.proof("POST", &format!("{issuer}/oauth2/token"), None))
+        .form(&[
+            ("grant_type", "client_credentials"),
+            ("client_assertion_type", ASSERTION_TYPE),
+            ("client_assertion", &job.assertion(&issuer)),
+        ])
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(answer["token_type"], "DPoP", "{answer}");
+    let token = answer["access_token"].as_str().unwrap();
+    let me = reqwest::Client::new()
+        .get(format!("{base}/me"))
+        .header("Authorization", format!("DPoP {token}"))
+        .header("DPoP", dpop.proof("GET", &format!("{issuer}/me"), Some(token)))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(me.status(), 200);
+}

@@ -70,6 +70,9 @@ pub enum InvalidToken {
     /// A sender-constrained token (a `cnf` claim: DPoP or mTLS-bound) presented as a bearer
     /// token: whoever holds it without the key must not use it (RFC 9449 §7.2).
     SenderConstrained,
+    /// A token bound to nothing, where only sender-constrained tokens are accepted
+    /// ([`JwtVerifierBuilder::sender_constrained_only`](crate::JwtVerifierBuilder::sender_constrained_only): FAPI 2.0).
+    Unconstrained,
     /// A DPoP proof came with a token that is not bound to its key (`cnf.jkt` is another key's
     /// thumbprint, or the token is not DPoP-bound).
     KeyMismatch,
@@ -93,7 +96,10 @@ impl fmt::Display for InvalidToken {
             Self::SenderConstrained => {
                 f.write_str("a sender-constrained token used as a bearer token")
             }
-            Self::KeyMismatch => f.write_str("the token is not bound to the DPoP proof's key"),
+            Self::Unconstrained => f.write_str("a token bound to nothing where binding is required"),
+            Self::KeyMismatch => {
+                f.write_str("the token is not bound to the proof's key or the client certificate")
+            }
             Self::RevocationsUnknown => f.write_str("the revocation list is out of date"),
         }
     }

@@ -217,6 +217,8 @@ pub(crate) struct Clients<C> {
     /// Whether the check is the layer's own, so its verdict on the same credentials stands.
     layers_check: bool,
     assertions: Option<Arc<dyn ErasedAssertions<C>>>,
+    /// Whether secrets are refused by design (not merely unconfigured).
+    secrets_refused: bool,
 }
 
 impl<C> Clone for Clients<C> {
@@ -226,6 +228,7 @@ impl<C> Clone for Clients<C> {
             check: self.check.clone(),
             layers_check: self.layers_check,
             assertions: self.assertions.clone(),
+            secrets_refused: self.secrets_refused,
         }
     }
 }
@@ -251,7 +254,17 @@ impl<C: Client> Clients<C> {
             check,
             layers_check: has_basic,
             assertions: None,
+            secrets_refused: false,
         }
+    }
+
+    /// No client authenticates with a secret (FAPI 2.0 allows only `private_key_jwt` and mutual
+    /// TLS): a secret presented is `invalid_client`.
+    pub(crate) fn without_secrets(mut self) -> Self {
+        self.check = None;
+        self.layers_check = false;
+        self.secrets_refused = true;
+        self
     }
 
     /// Clients may also authenticate with assertions `assertions` verifies.
@@ -315,6 +328,9 @@ impl<C: Client> Clients<C> {
                     .await;
             }
         };
+        if self.secrets_refused {
+            return Err(invalid_client("client secrets are not accepted here").into());
+        }
         // Basic credentials the layer read (it has a Basic method and recorded what it made of
         // them): counted there already.
         let seen_by_layer = presented.method == ClientAuthMethod::ClientSecretBasic

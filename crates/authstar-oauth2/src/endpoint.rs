@@ -66,6 +66,8 @@ struct Shared<C, A> {
     body_limit: usize,
     /// Whether tokens are bound to the request's client certificate (RFC 8705 §3).
     bind_certificates: bool,
+    /// Whether a token request must bind its token (FAPI 2.0).
+    constrained_only: bool,
 }
 
 impl<C, A> Clone for Shared<C, A> {
@@ -76,6 +78,7 @@ impl<C, A> Clone for Shared<C, A> {
             dpop: self.dpop.clone(),
             body_limit: self.body_limit,
             bind_certificates: self.bind_certificates,
+            constrained_only: self.constrained_only,
         }
     }
 }
@@ -217,6 +220,7 @@ impl<C: Client, A: Action<C>> Endpoint<C, A> {
                 dpop: None,
                 body_limit: DEFAULT_BODY_LIMIT,
                 bind_certificates: false,
+                constrained_only: false,
             }),
         }
     }
@@ -244,6 +248,13 @@ impl<C: Client, A: Action<C>> Endpoint<C, A> {
     /// are.
     pub fn client_assertions(self, assertions: impl ClientAssertions<C>) -> Self {
         self.with(|shared| shared.clients = shared.clients.clone().with_assertions(assertions))
+    }
+
+    /// Refuses client secrets (`client_secret_basic`, `client_secret_post`): clients
+    /// authenticate with [`client_assertions`](Self::client_assertions) only, as FAPI 2.0
+    /// requires (§5.3.2.1); the metadata lists only `private_key_jwt`.
+    pub fn without_client_secrets(self) -> Self {
+        self.with(|shared| shared.clients = shared.clients.clone().without_secrets())
     }
 
     /// The `alg` values client assertions may use (RFC 8414
@@ -321,6 +332,13 @@ impl<C: Client, B: TokenBuilder<C>> Endpoint<C, Issue<B>> {
         self.with(|shared| shared.bind_certificates = true)
     }
 
+    /// Issues sender-constrained tokens only (FAPI 2.0 §5.3.2.1): a token request that carries
+    /// neither a DPoP proof nor a client certificate (with
+    /// [`certificate_bound_tokens`](Self::certificate_bound_tokens)) is `invalid_request`.
+    pub fn sender_constrained_only(self) -> Self {
+        self.with(|shared| shared.constrained_only = true)
+    }
+
     /// Issues DPoP-bound tokens (RFC 9449 §5) to requests that carry a `DPoP` proof, checked
     /// by `proofs` (authstar-jwt's `DpopVerifier`) against `POST` and `url`, this endpoint's
     /// public URL (`https://as.example.com/oauth2/token`). A valid proof's key thumbprint
@@ -365,6 +383,12 @@ impl<C: Client, A: Action<C>> Shared<C, A> {
                 .map(|certificate| certificate.thumbprint().to_owned()),
             _ => None,
         };
+        if self.constrained_only && dpop_jkt.is_none() && certificate_x5t.is_none() {
+            return Err(invalid_request(
+                "only sender-constrained tokens are issued: send a DPoP proof, or use mutual TLS",
+            )
+            .into());
+        }
         let holds = Holds {
             dpop_jkt,
             certificate_x5t,

@@ -83,6 +83,8 @@ pub struct DemoConfig {
     /// TLS: the certificate chain and the private key (PEM files); clients are asked for a
     /// certificate, and tokens are bound to it (RFC 8705 §3).
     pub tls: Option<(PathBuf, PathBuf)>,
+    /// The FAPI 2.0 profile for client credentials.
+    pub fapi2: bool,
 }
 
 /// How the demo app behaves, beyond its registry and issuer.
@@ -107,6 +109,10 @@ pub struct AppOptions {
     pub limits: ServerLimits,
     /// Bind tokens to the client certificate of a mutual-TLS request (RFC 8705 §3).
     pub certificate_bound_tokens: bool,
+    /// The FAPI 2.0 profile (client credentials): clients authenticate with `private_key_jwt`
+    /// only, every token is sender-constrained (DPoP or mTLS) and only such tokens are
+    /// accepted, PS256/ES256/EdDSA only.
+    pub fapi2: bool,
 }
 
 /// Demo errors.
@@ -248,11 +254,18 @@ pub fn app(
     // the tokens of revoked clients are refused from memory, cache hits included.
     let verifier = registry
         .token_verifier(issuer_url)?
-        .cache(VERIFIED_TOKENS)
-        .build();
+        .cache(VERIFIED_TOKENS);
+    let verifier = match options.fapi2 {
+        true => verifier.sender_constrained_only(),
+        false => verifier,
+    }
+    .build();
     // One replay memory for the proofs of the token endpoint and of the resource routes; a
     // proof's URL is the issuer's origin and the path, as clients address them.
     let mut proofs = DpopVerifier::new();
+    if options.fapi2 {
+        proofs = proofs.algorithms(authstar_jwt::FAPI2_ALGORITHMS);
+    }
     if options.dpop_nonces {
         let secret = format!("authstar dpop nonces {}", registry.secrets().cookie_key);
         proofs =
@@ -287,6 +300,9 @@ pub fn app(
     // `private_key_jwt` clients (RFC 7523) at every endpoint; their assertions' `jti`s are
     // remembered apart from the proofs', and shared through the same Redis channel.
     let mut assertions = registry.client_assertions(issuer_url);
+    if options.fapi2 {
+        assertions = assertions.algorithms(authstar_jwt::FAPI2_ALGORITHMS);
+    }
     if let Some(replays) = &options.shared_replays {
         assertions = assertions.share_replays(replays.clone());
         replays.listen(&assertions);
@@ -295,19 +311,32 @@ pub fn app(
         .token({
             let token = oauth::token_endpoint(&layer, registry.tokens(issuer_url)?, proofs)
                 .client_assertions(assertions.clone());
-            match options.certificate_bound_tokens {
+            let token = match options.certificate_bound_tokens {
                 true => token.certificate_bound_tokens(),
+                false => token,
+            };
+            match options.fapi2 {
+                true => token.without_client_secrets().sender_constrained_only(),
                 false => token,
             }
         })
-        .revocation(
-            oauth::revocation_endpoint(&layer, registry.clone(), verifier.clone())
-                .client_assertions(assertions.clone()),
-        )
-        .introspection(
-            oauth::introspection_endpoint(&layer, registry.clone(), verifier)
-                .client_assertions(assertions),
-        )
+        .revocation({
+            let revocation =
+                oauth::revocation_endpoint(&layer, registry.clone(), verifier.clone())
+                    .client_assertions(assertions.clone());
+            match options.fapi2 {
+                true => revocation.without_client_secrets(),
+                false => revocation,
+            }
+        })
+        .introspection({
+            let introspection = oauth::introspection_endpoint(&layer, registry.clone(), verifier)
+                .client_assertions(assertions);
+            match options.fapi2 {
+                true => introspection.without_client_secrets(),
+                false => introspection,
+            }
+        })
         .jwks(&document)
         .scopes(["reports:read", "reports:export", "admin", INTROSPECT_SCOPE])
         .build()
@@ -494,6 +523,7 @@ pub async fn run(config: DemoConfig) -> Result<(), DemoError> {
         // A certificate reaches the app over its own TLS, or from a trusted proxy that
         // terminated TLS (RFC 9440 `Client-Cert`).
         certificate_bound_tokens: tls.is_some() || !config.trusted_proxies.is_empty(),
+        fapi2: config.fapi2,
     };
     let app = app(registry, &issuer, options)?;
     tracing::info!(%local, issuer = %issuer, "authstar demo: listening");

@@ -55,6 +55,7 @@ pub struct JwtVerifierBuilder<C = AuthstarClient> {
     mapper: Mapper<C>,
     cache: Option<u64>,
     revocations: Option<Arc<dyn Revocations>>,
+    constrained_only: bool,
 }
 
 impl<C> fmt::Debug for JwtVerifierBuilder<C> {
@@ -139,6 +140,7 @@ impl JwtVerifierBuilder<AuthstarClient> {
             mapper: Mapper::Claims(Arc::new(default_client)),
             cache: None,
             revocations: None,
+            constrained_only: false,
         }
     }
 }
@@ -153,6 +155,7 @@ impl<C: Clone + Send + Sync + 'static> JwtVerifierBuilder<C> {
             mapper,
             cache: self.cache,
             revocations: self.revocations,
+            constrained_only: self.constrained_only,
         }
     }
 
@@ -202,6 +205,28 @@ impl<C: Clone + Send + Sync + 'static> JwtVerifierBuilder<C> {
         F: Fn(&RawClaims) -> Option<D> + Send + Sync + 'static,
     {
         self.mapped(Mapper::Raw(Arc::new(map)))
+    }
+
+    /// Accepts only sender-constrained tokens (bound to a DPoP key or a client certificate),
+    /// as FAPI 2.0 requires of a resource server (§5.3.4): a token bound to nothing is refused
+    /// ([`InvalidToken::Unconstrained`](crate::InvalidToken::Unconstrained)), however it is
+    /// presented.
+    ///
+    /// ```
+    /// # use authstar_jwt::{JwtIssuer, JwtVerifier, SigningKey, InvalidToken};
+    /// let key = SigningKey::generate_ed25519("k").unwrap();
+    /// let verifier = JwtVerifier::builder([key.verification_key()], "https://as", "api")
+    ///     .sender_constrained_only()
+    ///     .build();
+    /// let issuer = JwtIssuer::new(key, "https://as", "api");
+    /// let plain = issuer.issue("svc", &[]).unwrap();
+    /// assert_eq!(verifier.verify(&plain).unwrap_err(), InvalidToken::Unconstrained);
+    /// let bound = issuer.issue_certificate_bound("svc", &[], "x5t").unwrap();
+    /// assert!(verifier.verify_mtls(&bound, "x5t").is_ok());
+    /// ```
+    pub fn sender_constrained_only(mut self) -> Self {
+        self.constrained_only = true;
+        self
     }
 
     /// Consults `revocations` for every token accepted, cached ones included: a revoked token
@@ -285,6 +310,7 @@ impl<C: Clone + Send + Sync + 'static> JwtVerifierBuilder<C> {
                 mapper: self.mapper,
                 cache,
                 revocations: self.revocations,
+                constrained_only: self.constrained_only,
             }),
         }
     }

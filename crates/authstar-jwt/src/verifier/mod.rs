@@ -113,6 +113,8 @@ struct Inner<C> {
     mapper: Mapper<C>,
     cache: Option<TokenCache<C>>,
     revocations: Option<Arc<dyn Revocations>>,
+    /// Whether a token bound to nothing is refused (FAPI 2.0).
+    constrained_only: bool,
 }
 
 /// A verified token: its claims in the normalized shape, and as they came when a raw mapping
@@ -196,9 +198,9 @@ impl<C: Clone + Send + Sync + 'static> JwtVerifier<C> {
         Some((|| {
             self.revocations_current()?;
             let Some(kept) = kept else {
-                return Binding::Bearer.admits(proven).map(|()| client);
+                return self.admits(&Binding::Bearer, proven).map(|()| client);
             };
-            kept.binding.admits(proven)?;
+            self.admits(&kept.binding, proven)?;
             if let Some(key) = &kept.key
                 && !key.held_by(keys)
             {
@@ -213,6 +215,15 @@ impl<C: Clone + Send + Sync + 'static> JwtVerifier<C> {
             }
             Ok(client)
         })())
+    }
+
+    /// Whether a token bound to `binding` may be used by a request that proves `proven`.
+    #[inline]
+    fn admits(&self, binding: &Binding, proven: Proven<'_>) -> Result<(), InvalidToken> {
+        if self.inner.constrained_only && *binding == Binding::Bearer {
+            return Err(InvalidToken::Unconstrained);
+        }
+        binding.admits(proven)
     }
 
     /// The cached answer for `token` against the keys at hand, if it is cached.
@@ -244,7 +255,7 @@ impl<C: Clone + Send + Sync + 'static> JwtVerifier<C> {
         }
         let Decoded { claims, raw } = self.decode(keys, token)?;
         let binding = Binding::of(&claims);
-        binding.admits(proven)?;
+        self.admits(&binding, proven)?;
         let exp = claims.exp;
         let kept = match (&self.inner.cache, &self.inner.revocations) {
             (None, _) => None,
