@@ -20,6 +20,14 @@ pub(crate) const DEMO_FLOOR: &str = "demo: GET / in process";
 pub(crate) const DEMO_KEY: &str = "demo: GET /me, X-API-Key in process";
 /// Basic client credentials (a generated secret) on `/me`.
 pub(crate) const DEMO_BASIC: &str = "demo: GET /me, Basic in process";
+/// The token endpoint with `private_key_jwt`: a fresh ES256 assertion per request.
+pub(crate) const DEMO_TOKEN_KEY: &str =
+    "demo: POST /oauth2/token in process (private_key_jwt ES256 assertion, ES256)";
+/// A bearer JWT (cached after its first check) on `/me`.
+pub(crate) const DEMO_JWT: &str = "demo: GET /me, bearer JWT (cached) in process";
+/// A certificate-bound JWT (cached) on `/me`, over its certificate (RFC 8705).
+pub(crate) const DEMO_MTLS: &str =
+    "demo: GET /me, certificate-bound JWT (cached) over its certificate in process";
 /// A DPoP-bound token (cached after its first check) with a fresh ES256 proof on `/me`.
 pub(crate) const DEMO_DPOP: &str = "demo: GET /me, DPoP-bound token + fresh ES256 proof in process";
 
@@ -43,6 +51,8 @@ pub(crate) fn request(id: &str, secret: &str) -> Request {
 struct Credentials {
     basic: HeaderValue,
     api_key: HeaderValue,
+    /// A `private_key_jwt` client of the registry.
+    key_client: authstar_testkit::assertion::KeyClient,
 }
 
 /// The app's public origin (its issuer).
@@ -73,7 +83,97 @@ pub(crate) fn all() -> Vec<Variant> {
                 .body(axum::body::Body::from("grant_type=client_credentials"))
         }),
         dpop_variant(),
+        assertion_variant(),
+        jwt_variant(DEMO_JWT, false),
+        jwt_variant(DEMO_MTLS, true),
     ]
+}
+
+/// `POST /oauth2/token` with a fresh assertion per request, signed before the clock starts.
+fn assertion_variant() -> Variant {
+    let name = DEMO_TOKEN_KEY;
+    lazy(name, Group::Jwt, move || {
+        let (runtime, app, credentials) = demo_app(name);
+        Variant {
+            name,
+            group: Group::Jwt,
+            lazy: false,
+            run: Box::new(move |iterations| {
+                let bodies = assertions_client_side_not_counted(&credentials, iterations);
+                let start = std::time::Instant::now();
+                for body in bodies {
+                    let request = Request::post("/oauth2/token")
+                        .header("content-type", "application/x-www-form-urlencoded")
+                        .body(axum::body::Body::from(body))
+                        .expect("a valid request");
+                    black_box(answered(&runtime, &app, request, name));
+                }
+                start.elapsed()
+            }),
+        }
+    })
+}
+
+/// `count` token request bodies, each with a fresh assertion: the client's work.
+#[inline(never)]
+fn assertions_client_side_not_counted(credentials: &Credentials, count: u64) -> Vec<String> {
+    (0..count)
+        .map(|_| {
+            format!(
+                "grant_type=client_credentials&client_assertion_type=\
+                 urn%3Aietf%3Aparams%3Aoauth%3Aclient-assertion-type%3Ajwt-bearer&client_assertion={}",
+                credentials.key_client.assertion(ORIGIN)
+            )
+        })
+        .collect()
+}
+
+/// `GET /me` with a JWT verified once and then cached: a bearer token, or (`bound`) one bound
+/// to the client certificate every request comes with.
+fn jwt_variant(name: &'static str, bound: bool) -> Variant {
+    lazy(name, Group::Jwt, move || {
+        let (runtime, app, credentials) = demo_app(name);
+        let certificate =
+            authstar_jwt::client_certificate(b"the bench client's certificate".to_vec());
+        let token = runtime.block_on(async {
+            let mut request = Request::post("/oauth2/token")
+                .header("authorization", credentials.basic.clone())
+                .header("content-type", "application/x-www-form-urlencoded")
+                .body(axum::body::Body::from("grant_type=client_credentials"))
+                .expect("a request");
+            if bound {
+                request.extensions_mut().insert(certificate.clone());
+            }
+            let response = app.clone().oneshot(request).await.expect("infallible");
+            assert_eq!(response.status(), 200, "{name}: token");
+            let body = http_body_util::BodyExt::collect(response.into_body())
+                .await
+                .expect("a body")
+                .to_bytes();
+            let answer: serde_json::Value = serde_json::from_slice(&body).expect("json");
+            answer["access_token"].as_str().expect("a token").to_owned()
+        });
+        let authorization = HeaderValue::try_from(format!("Bearer {token}")).expect("a header");
+        Variant {
+            name,
+            group: Group::Jwt,
+            lazy: false,
+            run: Box::new(move |iterations| {
+                let start = std::time::Instant::now();
+                for _ in 0..iterations {
+                    let mut request = Request::get("/me")
+                        .header("authorization", authorization.clone())
+                        .body(axum::body::Body::default())
+                        .expect("a valid request");
+                    if bound {
+                        request.extensions_mut().insert(certificate.clone());
+                    }
+                    black_box(answered(&runtime, &app, request, name));
+                }
+                start.elapsed()
+            }),
+        }
+    })
 }
 
 /// `/me` with a DPoP-bound token: the proofs of a run are signed before its clock starts, so
@@ -206,8 +306,14 @@ fn demo_app(
             .await
             .expect("client");
         let key = registry.create_key("bench", &scopes).await.expect("key");
+        let key_client = authstar_testkit::assertion::KeyClient::new("bench-job");
+        registry
+            .create_key_client("bench-job", &key_client.jwks(), &scopes)
+            .await
+            .expect("key client");
         let options = authstar_cli::demo::AppOptions {
             throttle: true,
+            certificate_bound_tokens: true,
             ..Default::default()
         };
         let app = authstar_cli::demo::app(registry, ORIGIN, options).expect("app");
@@ -215,6 +321,7 @@ fn demo_app(
             basic: HeaderValue::try_from(basic("bench", &client.client_secret))
                 .expect("base64 is a header value"),
             api_key: HeaderValue::try_from(key.key).expect("a key is a header value"),
+            key_client,
         };
         (app, credentials)
     });

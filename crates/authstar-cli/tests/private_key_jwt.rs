@@ -332,12 +332,19 @@ async fn the_fapi2_profile_takes_only_key_clients_and_sender_constrained_tokens(
     assert!(register(&demo, "job", &job).status.success());
     // An assertion without a DPoP proof (or a certificate): no unbound token is issued.
     let (status, answer) = post_assertion(&base, &job.assertion(&issuer)).await;
-    assert_eq!((status, answer["error"].as_str()), (400, Some("invalid_request")), "{answer}");
+    assert_eq!(
+        (status, answer["error"].as_str()),
+        (400, Some("invalid_request")),
+        "{answer}"
+    );
     // With a proof: a DPoP-bound token, used with proofs.
     let dpop = DpopClient::new();
     let answer: Value = reqwest::Client::new()
         .post(&token_url)
-        .header("DPoP", dpop.proof("POST", &format!("{issuer}/oauth2/token"), None))
+        .header(
+            "DPoP",
+            dpop.proof("POST", &format!("{issuer}/oauth2/token"), None),
+        )
         .form(&[
             ("grant_type", "client_credentials"),
             ("client_assertion_type", ASSERTION_TYPE),
@@ -354,7 +361,10 @@ async fn the_fapi2_profile_takes_only_key_clients_and_sender_constrained_tokens(
     let me = reqwest::Client::new()
         .get(format!("{base}/me"))
         .header("Authorization", format!("DPoP {token}"))
-        .header("DPoP", dpop.proof("GET", &format!("{issuer}/me"), Some(token)))
+        .header(
+            "DPoP",
+            dpop.proof("GET", &format!("{issuer}/me"), Some(token)),
+        )
         .send()
         .await
         .unwrap();

@@ -96,7 +96,9 @@ impl fmt::Display for InvalidToken {
             Self::SenderConstrained => {
                 f.write_str("a sender-constrained token used as a bearer token")
             }
-            Self::Unconstrained => f.write_str("a token bound to nothing where binding is required"),
+            Self::Unconstrained => {
+                f.write_str("a token bound to nothing where binding is required")
+            }
             Self::KeyMismatch => {
                 f.write_str("the token is not bound to the proof's key or the client certificate")
             }

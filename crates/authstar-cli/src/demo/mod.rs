@@ -252,9 +252,7 @@ pub fn app(
     let document = jwks(std::slice::from_ref(&signing));
     // Tokens verified once are answered from a cache until their `exp`; revoked tokens and
     // the tokens of revoked clients are refused from memory, cache hits included.
-    let verifier = registry
-        .token_verifier(issuer_url)?
-        .cache(VERIFIED_TOKENS);
+    let verifier = registry.token_verifier(issuer_url)?.cache(VERIFIED_TOKENS);
     let verifier = match options.fapi2 {
         true => verifier.sender_constrained_only(),
         false => verifier,
@@ -321,9 +319,8 @@ pub fn app(
             }
         })
         .revocation({
-            let revocation =
-                oauth::revocation_endpoint(&layer, registry.clone(), verifier.clone())
-                    .client_assertions(assertions.clone());
+            let revocation = oauth::revocation_endpoint(&layer, registry.clone(), verifier.clone())
+                .client_assertions(assertions.clone());
             match options.fapi2 {
                 true => revocation.without_client_secrets(),
                 false => revocation,
