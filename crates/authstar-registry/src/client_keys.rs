@@ -139,8 +139,10 @@ impl ClientKeys<AuthstarClient> for Registry {
         let Some(document) = &row.jwks else {
             return Ok(None);
         };
-        // Checked when registered; a row edited by hand since is refused, not trusted.
-        let Ok(keys) = client_jwks(document) else {
+        // Checked when registered (client_jwks); read here as a key set only: the verifier
+        // reads each key again (`VerificationKey::from_jwk`) and skips any it cannot use, so a
+        // row edited by hand since can add no power, only lose keys.
+        let Ok(keys) = serde_json::from_str::<JwkSet>(document) else {
             tracing::warn!(
                 client_id,
                 "authstar-registry: the client's stored JWKS is invalid"
