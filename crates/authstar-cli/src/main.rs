@@ -139,6 +139,12 @@ struct DemoArgs {
     /// The private key of --tls-cert (PEM).
     #[arg(long, value_name = "FILE", requires = "tls_cert")]
     tls_key: Option<PathBuf>,
+    /// The --trusted-proxies terminate TLS and forward the client's certificate in
+    /// `Client-Cert` (RFC 9440, or nginx's `$ssl_client_escaped_cert`), overwriting any a client
+    /// sent: tokens are bound to it. Off by default: a proxy that passes a client's own header
+    /// through would let anyone name any certificate.
+    #[arg(long, requires = "trusted_proxies")]
+    forwarded_client_cert: bool,
     /// Require server nonces in DPoP proofs (RFC 9449 §8, §9): a client first gets
     /// `use_dpop_nonce` with a `DPoP-Nonce` to put in its proofs; nonces last 5 to 10 minutes
     /// and every instance sharing the secrets file accepts them.
@@ -547,6 +553,7 @@ async fn run(cli: Cli) -> Result<(), CliError> {
                     max_body: usize::try_from(args.max_body).unwrap_or(usize::MAX),
                     ws_idle_timeout: Duration::from_secs(args.ws_idle_timeout),
                     ws_recheck: Duration::from_secs(args.ws_recheck),
+                    forwarded_client_cert: args.forwarded_client_cert,
                 },
             })
             .await?;

@@ -166,6 +166,14 @@ fn rfc8705_3_a_token_bound_to_a_client_certificate_is_used_only_with_it() {
     ));
     assert_eq!(with_theirs.0, 401, "another certificate");
     assert_eq!(curl(&["-H", &bearer, &me]).0, 401, "no certificate");
+    // A bound token cannot be traded for a session cookie, which would need no certificate.
+    let session = curl(&with_certificate(
+        &ours,
+        &ours_key,
+        &["-H", &bearer, "-X", "POST", &format!("{base}/session")],
+    ));
+    assert_eq!(session.0, 400, "{}", session.1);
+    assert!(session.1.contains("mutual TLS"), "{}", session.1);
 
     // Without a certificate: a plain bearer token, good over any connection.
     let (status, answer) = curl(&[
@@ -293,7 +301,10 @@ fn a_certificate_forwarded_by_a_trusted_nginx_binds_tokens_and_a_client_cannot_f
     );
     let (ours, ours_key) = certificate(&dir, "ours", "/CN=reports-job", None);
     let (theirs, theirs_key) = certificate(&dir, "theirs", "/CN=someone-else", None);
-    let demo = Demo::start("mtls-nginx", &["--trusted-proxies", "127.0.0.1"]);
+    let demo = Demo::start(
+        "mtls-nginx",
+        &["--trusted-proxies", "127.0.0.1", "--forwarded-client-cert"],
+    );
     let nginx = Nginx::start(&dir, &server_cert, &server_key, &demo.base);
     let (id, secret) = (demo.value("client_id:"), demo.value("client_secret:"));
     let user = format!("{id}:{secret}");
@@ -362,10 +373,38 @@ fn a_certificate_forwarded_by_a_trusted_nginx_binds_tokens_and_a_client_cannot_f
         );
     }
     drop(nginx);
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+#[test]
+fn a_client_cert_header_from_anyone_but_a_forwarding_proxy_is_ignored() {
+    if !authstar_testkit::require(
+        runs("openssl") && runs("curl"),
+        "openssl or curl is not installed",
+    ) {
+        return;
+    }
+    let dir = std::env::temp_dir().join(format!("authstar-mtls-forged-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let (ours, _) = certificate(&dir, "ours", "/CN=reports-job", None);
+    let der = Command::new("openssl")
+        .args(["x509", "-outform", "DER", "-in"])
+        .arg(&ours)
+        .output()
+        .unwrap()
+        .stdout;
+    let sf = format!(
+        ":{}:",
+        base64::engine::general_purpose::STANDARD.encode(&der)
+    );
 
     // Straight to a demo that trusts another proxy, not this caller: the header is dropped,
     // the token unbound (the demo binds tokens, to certificates from the proxy it trusts).
-    let untrusting = Demo::start("mtls-untrusting", &["--trusted-proxies", "192.0.2.1"]);
+    let untrusting = Demo::start(
+        "mtls-untrusting",
+        &["--trusted-proxies", "192.0.2.1", "--forwarded-client-cert"],
+    );
     let (id, secret) = (
         untrusting.value("client_id:"),
         untrusting.value("client_secret:"),

@@ -328,6 +328,30 @@ async fn the_fapi2_profile_takes_only_key_clients_and_sender_constrained_tokens(
         .await
         .unwrap();
     assert_eq!(answer.status(), 401);
+    // Nor do a secret, an API key or a session open the resource routes: only
+    // sender-constrained tokens do.
+    let http = reqwest::Client::new();
+    let basic = http
+        .get(format!("{base}/reports/export"))
+        .basic_auth("demo-client", Some(&secret))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(basic.status(), 401);
+    let key = http
+        .get(format!("{base}/reports"))
+        .header("x-api-key", demo.value("api_key:"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(key.status(), 401);
+    let session = http
+        .post(format!("{base}/session"))
+        .basic_auth("demo-client", Some(&secret))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(session.status(), 401, "no cookie from a secret");
     let job = KeyClient::new("job");
     assert!(register(&demo, "job", &job).status.success());
     // An assertion without a DPoP proof (or a certificate): no unbound token is issued.

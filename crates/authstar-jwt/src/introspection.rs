@@ -32,10 +32,66 @@ struct Answer {
     exp: Option<u64>,
     #[serde(default)]
     aud: Option<serde_json::Value>,
+    /// What the token is bound to (RFC 7800; RFC 8705 §3.2, RFC 9449 §6.2).
+    #[serde(default)]
+    cnf: Option<serde_json::Map<String, serde_json::Value>>,
 }
 
-/// A cached answer: the client (or `None`: inactive) and until when it may be reused.
-type Cached = (Option<AuthstarClient>, Instant);
+/// What an active token is bound to, as its introspection said.
+#[derive(Clone, Debug, PartialEq, Eq)]
+enum Bound {
+    /// Nothing: a bearer token.
+    Nothing,
+    /// The client certificate with this `x5t#S256`.
+    Certificate(Box<str>),
+    /// A DPoP key, or anything else: not usable as a bearer token here.
+    Elsewhere,
+}
+
+impl Bound {
+    fn of(cnf: Option<&serde_json::Map<String, serde_json::Value>>) -> Self {
+        let Some(cnf) = cnf else {
+            return Self::Nothing;
+        };
+        match (
+            cnf.get("x5t#S256").and_then(serde_json::Value::as_str),
+            cnf.len(),
+        ) {
+            (Some(x5t), 1) => Self::Certificate(x5t.into()),
+            _ => Self::Elsewhere,
+        }
+    }
+
+    /// Whether a bearer request over the client certificate `certificate` may use the token.
+    fn admits(&self, certificate: Option<&str>) -> bool {
+        match self {
+            Self::Nothing => true,
+            Self::Certificate(x5t) => certificate == Some(&**x5t),
+            Self::Elsewhere => false,
+        }
+    }
+}
+
+/// An active answer's client and binding.
+type Active = (AuthstarClient, Bound);
+
+/// A cached answer: the client and its binding (or `None`: inactive) and until when it may be
+/// reused.
+type Cached = (Option<Active>, Instant);
+
+/// The verdict on a token remembered or just answered, presented over `certificate`.
+fn admitted(active: Option<Active>, certificate: Option<&str>) -> Verdict<AuthstarClient> {
+    match active {
+        Some((client, bound)) if bound.admits(certificate) => Verdict::Authenticated(client),
+        Some(_) => {
+            tracing::debug!(
+                "authstar-jwt: a sender-constrained token presented without its binding"
+            );
+            Verdict::Rejected
+        }
+        None => Verdict::Rejected,
+    }
+}
 
 type AnswerCache = quick_cache::sync::Cache<
     Box<str>,
@@ -215,8 +271,8 @@ impl Introspection {
         }
     }
 
-    /// A remembered answer still good now: `Some(Some(client))` active, `Some(None)` inactive.
-    fn remembered(&self, token: &str) -> Option<Option<AuthstarClient>> {
+    /// A remembered answer still good now: `Some(Some(active))` active, `Some(None)` inactive.
+    fn remembered(&self, token: &str) -> Option<Option<Active>> {
         let (client, until) = self.inner.cache.get(token)?;
         if until > Instant::now() {
             Some(client)
@@ -227,7 +283,7 @@ impl Introspection {
     }
 
     /// The verdict for `token`: remembered, or asked (one call for concurrent askers).
-    async fn verdict(&self, token: &str) -> Verdict<AuthstarClient> {
+    async fn verdict(&self, token: &str, certificate: Option<&str>) -> Verdict<AuthstarClient> {
         let key: Box<str> = token.into();
         for _ in 0..2 {
             let answer = self
@@ -236,11 +292,8 @@ impl Introspection {
                 .get_or_insert_async(&key, self.ask(token))
                 .await;
             match answer {
-                Ok((client, until)) if until > Instant::now() => {
-                    return match client {
-                        Some(client) => Verdict::Authenticated(client),
-                        None => Verdict::Rejected,
-                    };
+                Ok((active, until)) if until > Instant::now() => {
+                    return admitted(active, certificate);
                 }
                 // Expired while we waited: drop it and ask again.
                 Ok(_) => {
@@ -322,7 +375,8 @@ impl Introspection {
         };
         let scopes = answer.scope.unwrap_or_default();
         let client = AuthstarClient::new(client_id, scopes.split(' ').filter(|s| !s.is_empty()));
-        Ok((Some(client), now + left.min(self.inner.active_ttl)))
+        let bound = Bound::of(answer.cnf.as_ref());
+        Ok((Some((client, bound)), now + left.min(self.inner.active_ttl)))
     }
 }
 
@@ -356,7 +410,10 @@ impl Authenticator<BearerToken> for Introspection {
 
     fn authenticate(&self, token: BearerToken) -> AskFuture {
         let this = self.clone();
-        Box::pin(async move { this.verdict(token.as_str()).await })
+        Box::pin(async move {
+            this.verdict(token.as_str(), token.certificate_thumbprint())
+                .await
+        })
     }
 
     fn start(&self, token: BearerToken) -> Started<AskFuture, AuthstarClient> {
@@ -366,8 +423,7 @@ impl Authenticator<BearerToken> for Introspection {
             None => Event::IntrospectionCacheMiss,
         });
         match remembered {
-            Some(Some(client)) => Started::Done(Verdict::Authenticated(client)),
-            Some(None) => Started::Done(Verdict::Rejected),
+            Some(active) => Started::Done(admitted(active, token.certificate_thumbprint())),
             None => Started::Running(self.authenticate(token)),
         }
     }

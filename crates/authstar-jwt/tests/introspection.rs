@@ -327,3 +327,56 @@ async fn an_active_answer_is_remembered_no_longer_than_the_tokens_exp() {
     ));
     assert_eq!(endpoint.calls.load(Ordering::SeqCst), 2);
 }
+
+/// RFC 8705 §3.2, RFC 9449 §6.2: an introspected token bound to a client certificate is
+/// accepted only over it; one bound to a DPoP key never as a bearer token; from the memory of
+/// answers too.
+#[tokio::test]
+async fn a_bound_token_introspected_is_accepted_only_with_its_binding() {
+    use authstar::credentials::ClientCertificate;
+    use tower::{Layer as _, ServiceExt as _};
+    let (endpoint, url) = start().await;
+    let ours = authstar_jwt::client_certificate(b"ours".to_vec());
+    let theirs = authstar_jwt::client_certificate(b"theirs".to_vec());
+    let exp = unix_now() + 600;
+    let mut bound = active("svc", "read", exp);
+    bound["cnf"] = json!({"x5t#S256": ours.thumbprint()});
+    let mut dpop = active("svc", "read", exp);
+    dpop["cnf"] = json!({"jkt": "0ZcOCORZNYy-DWpqq30jZyJGHTN0d2HglBV3uiguA4I"});
+    endpoint.answers.lock().unwrap().extend([
+        ("bound".to_owned(), bound),
+        ("dpop".to_owned(), dpop),
+        ("plain".to_owned(), active("svc", "read", exp)),
+    ]);
+    let introspection = Introspection::builder(url, "rs", "rs-secret")
+        .allow_http()
+        .build()
+        .unwrap();
+    let layer = AuthstarLayer::builder()
+        .on_auth_bearer_with(introspection)
+        .build()
+        .unwrap();
+    let service = layer.layer(tower::service_fn(|request: http::Request<()>| async move {
+        let found = authstar::Outcome::<AuthstarClient>::client_in(request.extensions()).is_some();
+        Ok::<_, std::convert::Infallible>(http::Response::new(found))
+    }));
+    let call = |token: &'static str, certificate: Option<&ClientCertificate>| {
+        let mut request = http::Request::get("/")
+            .header("authorization", format!("Bearer {token}"))
+            .body(())
+            .unwrap();
+        if let Some(certificate) = certificate {
+            request.extensions_mut().insert(certificate.clone());
+        }
+        let service = service.clone();
+        async move { *service.oneshot(request).await.unwrap().body() }
+    };
+    // Twice: asked, then remembered.
+    for _ in 0..2 {
+        assert!(call("bound", Some(&ours)).await);
+        assert!(!call("bound", Some(&theirs)).await);
+        assert!(!call("bound", None).await);
+        assert!(!call("dpop", None).await);
+        assert!(call("plain", Some(&theirs)).await);
+    }
+}

@@ -371,6 +371,16 @@ impl<C: Client, A: Action<C>> Shared<C, A> {
         if authorizations.next().is_some() {
             return Err(invalid_request("the Authorization header is repeated").into());
         }
+        // FAPI 2.0: nothing to bind a token to, nothing issued; said before the client's
+        // assertion is checked (and its `jti` spent).
+        let may_bind = parts.headers.contains_key("dpop")
+            || (self.bind_certificates && parts.extensions.get::<ClientCertificate>().is_some());
+        if self.constrained_only && !may_bind {
+            return Err(invalid_request(
+                "only sender-constrained tokens are issued: send a DPoP proof, or use mutual TLS",
+            )
+            .into());
+        }
         let presented = client_auth::presented(&form, authorization)?;
         let client = self.clients.authenticate(presented, parts).await?;
         let dpop_jkt = self.dpop_jkt(parts)?;

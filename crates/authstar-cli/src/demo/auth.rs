@@ -166,3 +166,91 @@ impl RequestAuthenticator for RegistrySession {
         }
     }
 }
+
+/// An authenticator that can be switched off: then it refuses every credential without asking
+/// `A` (the FAPI 2.0 profile's Basic and API keys on the resource routes: only
+/// sender-constrained tokens open them).
+#[derive(Clone, Debug)]
+pub(super) struct Switched<A> {
+    pub(super) inner: A,
+    pub(super) on: bool,
+}
+
+impl<Credential, A> authstar::Authenticator<Credential> for Switched<A>
+where
+    A: authstar::Authenticator<Credential>,
+    A::Client: Send + 'static,
+{
+    type Client = A::Client;
+    type Future = SwitchedFuture<A::Future>;
+
+    fn authenticate(&self, credential: Credential) -> Self::Future {
+        match self.on {
+            true => SwitchedFuture::On {
+                future: self.inner.authenticate(credential),
+            },
+            false => SwitchedFuture::Off,
+        }
+    }
+
+    fn start(&self, credential: Credential) -> Started<Self::Future, Self::Client> {
+        match self.on {
+            true => self
+                .inner
+                .start(credential)
+                .map(|future| SwitchedFuture::On { future }),
+            false => Started::Done(Verdict::Rejected),
+        }
+    }
+}
+
+impl<A> RequestAuthenticator for Switched<A>
+where
+    A: RequestAuthenticator,
+    A::Client: Send + 'static,
+{
+    type Client = A::Client;
+    type Future = SwitchedFuture<A::Future>;
+
+    fn authenticate(&self, parts: &Parts) -> Self::Future {
+        match self.on {
+            true => SwitchedFuture::On {
+                future: self.inner.authenticate(parts),
+            },
+            false => SwitchedFuture::Off,
+        }
+    }
+
+    fn start(&self, parts: &Parts) -> Started<Self::Future, Self::Client> {
+        match self.on {
+            true => self
+                .inner
+                .start(parts)
+                .map(|future| SwitchedFuture::On { future }),
+            false => Started::Done(Verdict::Rejected),
+        }
+    }
+}
+
+pin_project_lite::pin_project! {
+    /// The future of a [`Switched`] authenticator.
+    #[project = SwitchedProj]
+    pub(super) enum SwitchedFuture<F> {
+        On { #[pin] future: F },
+        Off,
+    }
+}
+
+impl<F, C> Future for SwitchedFuture<F>
+where
+    F: Future<Output = Verdict<C>>,
+{
+    type Output = Verdict<C>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut std::task::Context<'_>) -> std::task::Poll<Verdict<C>> {
+        match self.project() {
+            SwitchedProj::On { future } => future.poll(cx),
+            SwitchedProj::Off => std::task::Poll::Ready(Verdict::Rejected),
+        }
+    }
+}

@@ -176,11 +176,26 @@ fn auth_layer(
     let mut builder = AuthstarLayer::builder()
         .on_auth_bearer_with(verifier)
         .on_auth_dpop(dpop)
-        .on_auth_basic_with(registry.client_secrets())
-        .on_auth_header(registry.api_keys())
-        .on_auth_request_with(RegistrySession {
-            registry: registry.clone(),
-            key: cookie_key.clone(),
+        // Under FAPI 2.0 only sender-constrained tokens open the resource routes: client
+        // secrets, API keys and session cookies are switched off (each refused as presented).
+        .on_auth_basic_with(auth::Switched {
+            inner: registry.client_secrets(),
+            on: !options.fapi2,
+        })
+        .on_auth_header(
+            registry
+                .api_keys()
+                .map_authenticator(|keys| auth::Switched {
+                    inner: keys,
+                    on: !options.fapi2,
+                }),
+        )
+        .on_auth_request_with(auth::Switched {
+            inner: RegistrySession {
+                registry: registry.clone(),
+                key: cookie_key.clone(),
+            },
+            on: !options.fapi2,
         })
         .realm("authstar-demo")
         // Who is calling, for the throttle and the guards: the peer, or the client a trusted
@@ -517,9 +532,10 @@ pub async fn run(config: DemoConfig) -> Result<(), DemoError> {
         shared_throttle,
         shared_replays,
         limits: config.limits,
-        // A certificate reaches the app over its own TLS, or from a trusted proxy that
-        // terminated TLS (RFC 9440 `Client-Cert`).
-        certificate_bound_tokens: tls.is_some() || !config.trusted_proxies.is_empty(),
+        // A certificate reaches the app over its own TLS, or from a trusted proxy said to
+        // forward it (RFC 9440 `Client-Cert`).
+        certificate_bound_tokens: tls.is_some()
+            || (config.limits.forwarded_client_cert && !config.trusted_proxies.is_empty()),
         fapi2: config.fapi2,
     };
     let app = app(registry, &issuer, options)?;

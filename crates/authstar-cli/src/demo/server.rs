@@ -57,6 +57,8 @@ pub struct ServerLimits {
     pub ws_idle_timeout: Duration,
     /// How often a websocket's credential is checked again.
     pub ws_recheck: Duration,
+    /// Whether trusted proxies forward the client's certificate (RFC 9440 `Client-Cert`).
+    pub forwarded_client_cert: bool,
 }
 
 impl Default for ServerLimits {
@@ -69,6 +71,7 @@ impl Default for ServerLimits {
             max_body: 64 * 1024,
             ws_idle_timeout: Duration::from_secs(60),
             ws_recheck: Duration::from_secs(30),
+            forwarded_client_cert: false,
         }
     }
 }
@@ -217,6 +220,7 @@ pub(super) async fn serve(
         let connection = Connection {
             peer,
             trusted,
+            forwards_certificates: limits.forwarded_client_cert,
             app: app.clone(),
             slot: slot.clone(),
             http: http.clone(),
@@ -251,8 +255,10 @@ pub(super) async fn serve(
 /// One accepted connection, over TCP or TLS.
 struct Connection {
     peer: SocketAddr,
-    /// Whether the peer is a trusted proxy, whose `Client-Cert` header is believed.
+    /// Whether the peer is a trusted proxy.
     trusted: bool,
+    /// Whether trusted proxies forward client certificates (`--forwarded-client-cert`).
+    forwards_certificates: bool,
     app: DemoService,
     slot: ConnectionSlot,
     http: hyper::server::conn::http1::Builder,
@@ -273,21 +279,35 @@ impl Connection {
         let Self {
             peer,
             trusted,
+            forwards_certificates,
             app,
             slot,
             http,
             mut stopping,
         } = self;
+        // Only a trusted proxy the operator said forwards certificates is believed.
+        let forwarded_certificates = trusted && forwards_certificates;
         let service = tower::service_fn(move |mut request: axum::http::Request<Incoming>| {
-            // The certificate of this connection's own TLS, else the one a trusted proxy that
-            // terminated TLS forwarded (RFC 9440 `Client-Cert`, or nginx's escaped PEM); the
-            // header never reaches the app, whoever sent it.
-            let forwarded = request.headers_mut().remove(CLIENT_CERT);
-            let certificate = certificate.clone().or_else(|| {
-                forwarded
-                    .filter(|_| trusted)
-                    .and_then(|value| authstar_jwt::client_certificate_from_header(&value))
-            });
+            // A trusted proxy's request carries the certificate it forwarded (RFC 9440
+            // `Client-Cert`, or nginx's escaped PEM; one value, never two), never the proxy's own
+            // connection certificate; anyone else's, its own connection's. The header never
+            // reaches the app, whoever sent it.
+            let forwarded = match request.headers_mut().entry(CLIENT_CERT) {
+                axum::http::header::Entry::Occupied(entry) => {
+                    let mut values = entry.remove_entry_mult().1;
+                    match (values.next(), values.next()) {
+                        (Some(value), None) => Some(value),
+                        _ => None,
+                    }
+                }
+                axum::http::header::Entry::Vacant(_) => None,
+            };
+            let certificate = match forwarded_certificates {
+                true => {
+                    forwarded.and_then(|value| authstar_jwt::client_certificate_from_header(&value))
+                }
+                false => certificate.clone(),
+            };
             let extensions = request.extensions_mut();
             extensions.insert(ConnectInfo::<SocketAddr>(peer));
             extensions.insert(slot.clone());

@@ -102,6 +102,18 @@ impl Sessions {
                     "a DPoP-bound token cannot mint a session: a cookie is a bearer credential",
                 );
             }
+            // Over mutual TLS the token may be bound to the certificate (RFC 8705 §3): a cookie
+            // would work without it.
+            AuthMethod::Bearer
+                if extensions
+                    .get::<authstar::credentials::ClientCertificate>()
+                    .is_some() =>
+            {
+                return refused(
+                    "a token used over mutual TLS cannot mint a session: a cookie is a bearer \
+                     credential",
+                );
+            }
             // A session that could not be tied to its token or key would outlive their
             // revocation: none is minted.
             AuthMethod::Bearer | AuthMethod::Header(_) if credential.is_none() => {

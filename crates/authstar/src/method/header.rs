@@ -103,6 +103,25 @@ impl<A> HeaderAuth<A> {
     pub fn name(&self) -> Option<&HeaderName> {
         self.name.as_ref().ok()
     }
+
+    /// The same header and identity, its credentials checked by `wrap(authenticator)`: to put
+    /// something around an authenticator someone else configured (a library's API keys).
+    ///
+    /// ```
+    /// use authstar::{Authenticator, AuthstarClient, HeaderAuth, HeaderCredential};
+    /// let keys = HeaderAuth::x_api_key(|_: HeaderCredential| async { None::<AuthstarClient> })
+    ///     .identity(|key| key.split('_').nth(1));
+    /// let fallback = |_: HeaderCredential| async { None::<AuthstarClient> };
+    /// let both = keys.map_authenticator(|keys| keys.or(fallback));
+    /// assert_eq!(both.name().map(|n| n.as_str()), Some("x-api-key"));
+    /// ```
+    pub fn map_authenticator<B>(self, wrap: impl FnOnce(A) -> B) -> HeaderAuth<B> {
+        HeaderAuth {
+            name: self.name,
+            authenticator: wrap(self.authenticator),
+            identity: self.identity,
+        }
+    }
 }
 
 impl<A> fmt::Debug for HeaderAuth<A> {
