@@ -318,16 +318,30 @@ async fn the_fapi2_profile_takes_only_key_clients_and_sender_constrained_tokens(
     );
     let issuer = metadata["issuer"].as_str().unwrap().to_owned();
     let token_url = format!("{base}/oauth2/token");
-    // A secret, even the right one: refused.
+    // A secret, even the right one and with a DPoP proof: refused (without a proof the request
+    // is refused before any client check: nothing could be bound).
     let secret = demo.value("client_secret:");
+    let proof_client = authstar_testkit::dpop::DpopClient::new();
     let answer = reqwest::Client::new()
+        .post(&token_url)
+        .basic_auth("demo-client", Some(&secret))
+        .header(
+            "DPoP",
+            proof_client.proof("POST", &format!("{issuer}/oauth2/token"), None),
+        )
+        .form(&[("grant_type", "client_credentials")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(answer.status(), 401);
+    let unbound = reqwest::Client::new()
         .post(&token_url)
         .basic_auth("demo-client", Some(&secret))
         .form(&[("grant_type", "client_credentials")])
         .send()
         .await
         .unwrap();
-    assert_eq!(answer.status(), 401);
+    assert_eq!(unbound.status(), 400);
     // Nor do a secret, an API key or a session open the resource routes: only
     // sender-constrained tokens do.
     let http = reqwest::Client::new();
