@@ -198,6 +198,22 @@ fn rfc8705_3_a_token_bound_to_a_client_certificate_is_used_only_with_it() {
         .0,
         200
     );
+    // Python's httpx, with `cert=`, sees the same.
+    if authstar_testkit::python::available("httpx") {
+        let output = authstar_testkit::python::run(
+            "httpx_mtls.py",
+            &[
+                &base,
+                &id,
+                &secret,
+                ours.to_str().unwrap(),
+                ours_key.to_str().unwrap(),
+                theirs.to_str().unwrap(),
+                theirs_key.to_str().unwrap(),
+            ],
+        );
+        assert!(output.contains("httpx mtls: ok"), "{output}");
+    }
     // Plain HTTP to the TLS port gets no answer it could mistake for one.
     let plain_http = curl(&[&me.replace("https://", "http://")]);
     assert_ne!(plain_http.0, 200);
