@@ -75,15 +75,53 @@ fn claims(token: &str) -> Value {
 
 /// The RFC 8705 thumbprint of a PEM certificate, by openssl.
 fn thumbprint(cert: &Path) -> String {
-    let der = Command::new("openssl")
+    authstar_jwt::client_certificate(der(cert))
+        .thumbprint()
+        .to_owned()
+}
+
+/// A PEM certificate as DER, by openssl.
+fn der(cert: &Path) -> Vec<u8> {
+    Command::new("openssl")
         .args(["x509", "-outform", "DER", "-in"])
         .arg(cert)
         .output()
         .unwrap()
-        .stdout;
-    authstar_jwt::client_certificate(der)
-        .thumbprint()
-        .to_owned()
+        .stdout
+}
+
+/// A fresh folder with a server certificate for 127.0.0.1 and two client certificates, each
+/// `(cert, key)`; removed when dropped.
+struct Certificates {
+    dir: PathBuf,
+    server: (PathBuf, PathBuf),
+    ours: (PathBuf, PathBuf),
+    theirs: (PathBuf, PathBuf),
+}
+
+impl Certificates {
+    fn new(name: &str) -> Self {
+        let dir = std::env::temp_dir().join(format!("authstar-{name}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        Self {
+            server: certificate(
+                &dir,
+                "server",
+                "/CN=localhost",
+                Some("subjectAltName=IP:127.0.0.1"),
+            ),
+            ours: certificate(&dir, "ours", "/CN=reports-job", None),
+            theirs: certificate(&dir, "theirs", "/CN=someone-else", None),
+            dir,
+        }
+    }
+}
+
+impl Drop for Certificates {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
 }
 
 /// Whether `program` runs here.
@@ -106,17 +144,10 @@ fn rfc8705_3_a_token_bound_to_a_client_certificate_is_used_only_with_it() {
     ) {
         return;
     }
-    let dir = std::env::temp_dir().join(format!("authstar-mtls-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    let (server_cert, server_key) = certificate(
-        &dir,
-        "server",
-        "/CN=localhost",
-        Some("subjectAltName=IP:127.0.0.1"),
-    );
-    let (ours, ours_key) = certificate(&dir, "ours", "/CN=reports-job", None);
-    let (theirs, theirs_key) = certificate(&dir, "theirs", "/CN=someone-else", None);
+    let certificates = Certificates::new("mtls");
+    let (server_cert, server_key) = certificates.server.clone();
+    let (ours, ours_key) = certificates.ours.clone();
+    let (theirs, theirs_key) = certificates.theirs.clone();
     let demo = Demo::start(
         "mtls",
         &[
@@ -217,7 +248,6 @@ fn rfc8705_3_a_token_bound_to_a_client_certificate_is_used_only_with_it() {
     // Plain HTTP to the TLS port gets no answer it could mistake for one.
     let plain_http = curl(&[&me.replace("https://", "http://")]);
     assert_ne!(plain_http.0, 200);
-    let _ = std::fs::remove_dir_all(dir);
 }
 
 /// An nginx terminating TLS in front of the demo, as `docs/guide.md` shows it.
@@ -306,17 +336,11 @@ fn a_certificate_forwarded_by_a_trusted_nginx_binds_tokens_and_a_client_cannot_f
     ) {
         return;
     }
-    let dir = std::env::temp_dir().join(format!("authstar-mtls-nginx-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    let (server_cert, server_key) = certificate(
-        &dir,
-        "server",
-        "/CN=localhost",
-        Some("subjectAltName=IP:127.0.0.1"),
-    );
-    let (ours, ours_key) = certificate(&dir, "ours", "/CN=reports-job", None);
-    let (theirs, theirs_key) = certificate(&dir, "theirs", "/CN=someone-else", None);
+    let certificates = Certificates::new("mtls-nginx");
+    let dir = certificates.dir.clone();
+    let (server_cert, server_key) = certificates.server.clone();
+    let (ours, ours_key) = certificates.ours.clone();
+    let (theirs, theirs_key) = certificates.theirs.clone();
     let demo = Demo::start(
         "mtls-nginx",
         &["--trusted-proxies", "127.0.0.1", "--forwarded-client-cert"],
@@ -368,12 +392,7 @@ fn a_certificate_forwarded_by_a_trusted_nginx_binds_tokens_and_a_client_cannot_f
             _ => format!("%{b:02X}"),
         })
         .collect();
-    let der = Command::new("openssl")
-        .args(["x509", "-outform", "DER", "-in"])
-        .arg(&ours)
-        .output()
-        .unwrap()
-        .stdout;
+    let der = der(&ours);
     let sf = format!(
         ":{}:",
         base64::engine::general_purpose::STANDARD.encode(&der)
@@ -389,7 +408,6 @@ fn a_certificate_forwarded_by_a_trusted_nginx_binds_tokens_and_a_client_cannot_f
         );
     }
     drop(nginx);
-    let _ = std::fs::remove_dir_all(dir);
 }
 
 #[test]
@@ -400,16 +418,9 @@ fn a_client_cert_header_from_anyone_but_a_forwarding_proxy_is_ignored() {
     ) {
         return;
     }
-    let dir = std::env::temp_dir().join(format!("authstar-mtls-forged-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    let (ours, _) = certificate(&dir, "ours", "/CN=reports-job", None);
-    let der = Command::new("openssl")
-        .args(["x509", "-outform", "DER", "-in"])
-        .arg(&ours)
-        .output()
-        .unwrap()
-        .stdout;
+    let certificates = Certificates::new("mtls-forged");
+    let ours = certificates.ours.0.clone();
+    let der = der(&ours);
     let sf = format!(
         ":{}:",
         base64::engine::general_purpose::STANDARD.encode(&der)
@@ -442,5 +453,4 @@ fn a_client_cert_header_from_anyone_but_a_forwarding_proxy_is_ignored() {
             .is_none(),
         "a forged Client-Cert bound a token"
     );
-    let _ = std::fs::remove_dir_all(dir);
 }

@@ -254,9 +254,14 @@ fn assertion_body(assertion: &str) -> String {
     )
 }
 
-#[tokio::test]
-async fn the_token_endpoint_takes_assertions_counts_their_failures_and_lists_them() {
-    let Fixture { key, verifier, .. } = fixture();
+/// A layer whose Basic authenticator knows no one, throttling two failures per identity from
+/// one address, and a token endpoint behind it that takes `verifier`'s assertions.
+fn throttled_server(
+    verifier: ClientAssertionVerifier<Registered>,
+) -> (
+    AuthstarLayer<AuthstarClient, impl authstar::MethodSet<AuthstarClient>>,
+    AuthorizationServer,
+) {
     let layer = AuthstarLayer::builder()
         .on_auth_basic(|_: BasicCredentials| async { None::<AuthstarClient> })
         .throttle(
@@ -271,6 +276,13 @@ async fn the_token_endpoint_takes_assertions_counts_their_failures_and_lists_the
         .token(token_endpoint(&layer, issue).client_assertions(verifier))
         .build()
         .unwrap();
+    (layer, server)
+}
+
+#[tokio::test]
+async fn the_token_endpoint_takes_assertions_counts_their_failures_and_lists_them() {
+    let Fixture { key, verifier, .. } = fixture();
+    let (layer, server) = throttled_server(verifier);
     let metadata = server.metadata().clone();
     assert_eq!(
         metadata["token_endpoint_auth_methods_supported"],
@@ -351,20 +363,7 @@ async fn the_token_endpoint_takes_assertions_counts_their_failures_and_lists_the
 #[tokio::test]
 async fn a_wrong_secret_and_a_wrong_assertion_count_against_the_same_client() {
     let Fixture { key, verifier, .. } = fixture();
-    let layer = AuthstarLayer::builder()
-        .on_auth_basic(|_: BasicCredentials| async { None::<AuthstarClient> })
-        .throttle(
-            FailureThrottle::new()
-                .client_address(|_, _| Some(std::net::IpAddr::from([192, 0, 2, 1])))
-                .per_address(None)
-                .per_identity(Some(Budget::per_period(2, Duration::from_secs(600)))),
-        )
-        .build()
-        .unwrap();
-    let server = AuthorizationServer::builder(ISSUER)
-        .token(token_endpoint(&layer, issue).client_assertions(verifier))
-        .build()
-        .unwrap();
+    let (layer, server) = throttled_server(verifier);
     let service = layer.layer(server);
     // One wrong secret for `svc` (checked and counted by the layer)...
     let basic = Request::post("/oauth2/token")
