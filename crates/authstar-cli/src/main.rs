@@ -544,6 +544,7 @@ async fn run(cli: Cli) -> Result<(), CliError> {
                 dpop_nonces: args.dpop_nonces,
                 tls: args.tls_cert.zip(args.tls_key),
                 fapi2: args.profile == ProfileArg::Fapi2,
+                forwarded_client_cert: args.forwarded_client_cert,
                 limits: ServerLimits {
                     header_timeout: Duration::from_secs(args.header_timeout),
                     request_timeout: Duration::from_secs(args.request_timeout),
@@ -553,7 +554,6 @@ async fn run(cli: Cli) -> Result<(), CliError> {
                     max_body: usize::try_from(args.max_body).unwrap_or(usize::MAX),
                     ws_idle_timeout: Duration::from_secs(args.ws_idle_timeout),
                     ws_recheck: Duration::from_secs(args.ws_recheck),
-                    forwarded_client_cert: args.forwarded_client_cert,
                 },
             })
             .await?;

@@ -67,7 +67,7 @@ pub(super) async fn serve_metrics(
         service,
         limits,
         Networks::default(),
-        None,
+        server::Transport::default(),
         std::future::pending(),
     ));
     Ok(local)

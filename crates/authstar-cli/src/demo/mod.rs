@@ -85,6 +85,8 @@ pub struct DemoConfig {
     pub tls: Option<(PathBuf, PathBuf)>,
     /// The FAPI 2.0 profile for client credentials.
     pub fapi2: bool,
+    /// The trusted proxies terminate TLS and forward the client's certificate (RFC 9440).
+    pub forwarded_client_cert: bool,
 }
 
 /// How the demo app behaves, beyond its registry and issuer.
@@ -535,12 +537,16 @@ pub async fn run(config: DemoConfig) -> Result<(), DemoError> {
         // A certificate reaches the app over its own TLS, or from a trusted proxy said to
         // forward it (RFC 9440 `Client-Cert`).
         certificate_bound_tokens: tls.is_some()
-            || (config.limits.forwarded_client_cert && !config.trusted_proxies.is_empty()),
+            || (config.forwarded_client_cert && !config.trusted_proxies.is_empty()),
         fapi2: config.fapi2,
     };
     let app = app(registry, &issuer, options)?;
     tracing::info!(%local, issuer = %issuer, "authstar demo: listening");
-    server::serve(listener, app, config.limits, proxies, tls, async {
+    let transport = server::Transport {
+        tls,
+        forwarded_client_cert: config.forwarded_client_cert,
+    };
+    server::serve(listener, app, config.limits, proxies, transport, async {
         let _ = tokio::signal::ctrl_c().await;
     })
     .await;

@@ -57,8 +57,14 @@ pub struct ServerLimits {
     pub ws_idle_timeout: Duration,
     /// How often a websocket's credential is checked again.
     pub ws_recheck: Duration,
-    /// Whether trusted proxies forward the client's certificate (RFC 9440 `Client-Cert`).
-    pub forwarded_client_cert: bool,
+}
+
+/// Where a client's certificate comes from: the connection's own TLS, or a trusted proxy that
+/// terminated it and forwards the certificate (RFC 9440 `Client-Cert`).
+#[derive(Clone, Default)]
+pub(super) struct Transport {
+    pub(super) tls: Option<tokio_rustls::TlsAcceptor>,
+    pub(super) forwarded_client_cert: bool,
 }
 
 impl Default for ServerLimits {
@@ -71,7 +77,6 @@ impl Default for ServerLimits {
             max_body: 64 * 1024,
             ws_idle_timeout: Duration::from_secs(60),
             ws_recheck: Duration::from_secs(30),
-            forwarded_client_cert: false,
         }
     }
 }
@@ -165,7 +170,7 @@ pub(super) async fn serve(
     app: DemoService,
     limits: ServerLimits,
     proxies: Networks,
-    tls: Option<tokio_rustls::TlsAcceptor>,
+    transport: Transport,
     shutdown: impl Future<Output = ()>,
 ) {
     let capacity = limits.max_connections.max(1);
@@ -220,13 +225,13 @@ pub(super) async fn serve(
         let connection = Connection {
             peer,
             trusted,
-            forwards_certificates: limits.forwarded_client_cert,
+            forwards_certificates: transport.forwarded_client_cert,
             app: app.clone(),
             slot: slot.clone(),
             http: http.clone(),
             stopping: stopping.clone(),
         };
-        let tls = tls.clone();
+        let tls = transport.tls.clone();
         let handshake_timeout = limits.header_timeout;
         tokio::spawn(async move {
             match tls {
