@@ -9,6 +9,9 @@ use authstar_cli::demo::{self, DemoConfig, ServerLimits};
 use authstar_cli::registry::{Database, Registry, RegistryError};
 use clap::{Args, Parser, Subcommand};
 
+mod clients_command;
+use clients_command::{ClientsCommand, clients};
+
 /// The default registry database, shared by `demo` and every registry command.
 const DEFAULT_DB: &str = "authstar.db";
 
@@ -145,6 +148,11 @@ struct DemoArgs {
     /// through would let anyone name any certificate.
     #[arg(long, requires = "trusted_proxies")]
     forwarded_client_cert: bool,
+    /// The authorities (PEM) that issue the certificates of tls_client_auth clients (RFC 8705
+    /// §2.1): a client whose certificate chains to one and carries its registered subject
+    /// authenticates with it. Self-signed clients need none.
+    #[arg(long, value_name = "FILE")]
+    client_ca: Option<PathBuf>,
     /// Require server nonces in DPoP proofs (RFC 9449 §8, §9): a client first gets
     /// `use_dpop_nonce` with a `DPoP-Nonce` to put in its proofs; nonces last 5 to 10 minutes
     /// and every instance sharing the secrets file accepts them.
@@ -176,57 +184,6 @@ struct DemoArgs {
     ws_recheck: u64,
 }
 
-#[derive(Subcommand)]
-enum ClientsCommand {
-    /// Create a client; its secret is shown once.
-    Create {
-        /// The client id (default: generated).
-        #[arg(long)]
-        id: Option<String>,
-        /// Import this secret instead of generating one (stored with argon2id, at least 16
-        /// characters). Visible to other users in the process list: prefer --secret-stdin or
-        /// AUTHSTAR_IMPORT_SECRET.
-        #[arg(long, env = "AUTHSTAR_IMPORT_SECRET", hide_env_values = true)]
-        secret: Option<String>,
-        /// Read the secret to import from the first line of standard input.
-        #[arg(long, conflicts_with = "secret")]
-        secret_stdin: bool,
-        /// How the client authenticates: client_secret_basic (a secret, sent with Basic or
-        /// client_secret_post) or private_key_jwt (RFC 7523 assertions signed by a key of
-        /// --jwks; no secret).
-        #[arg(long, value_enum, default_value = "client_secret_basic")]
-        auth_method: AuthMethodArg,
-        /// The client's public keys, a JWKS document (private_key_jwt).
-        #[arg(long, value_name = "FILE", conflicts_with_all = ["secret", "secret_stdin"])]
-        jwks: Option<std::path::PathBuf>,
-        /// A scope (repeat for several).
-        #[arg(long = "scope")]
-        scopes: Vec<String>,
-        /// Print JSON.
-        #[arg(long)]
-        json: bool,
-    },
-    /// List clients.
-    List {
-        /// Print JSON.
-        #[arg(long)]
-        json: bool,
-    },
-    /// Revoke a client (it gets no token; its keys stop working).
-    Revoke {
-        /// The client id.
-        id: String,
-    },
-    /// Replace the public keys of a private_key_jwt client (a rotation, or after a compromise).
-    SetJwks {
-        /// The client id.
-        id: String,
-        /// The new keys, a JWKS document.
-        #[arg(long, value_name = "FILE")]
-        jwks: std::path::PathBuf,
-    },
-}
-
 /// `--profile`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
 enum ProfileArg {
@@ -237,15 +194,6 @@ enum ProfileArg {
 }
 
 /// `--auth-method`.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
-enum AuthMethodArg {
-    /// A secret, with HTTP Basic or in the body.
-    #[value(name = "client_secret_basic", alias = "client_secret_post")]
-    ClientSecret,
-    /// A JWT assertion signed by a registered key (RFC 7523 §2.2).
-    #[value(name = "private_key_jwt")]
-    PrivateKeyJwt,
-}
 
 #[derive(Subcommand)]
 enum KeysCommand {
@@ -295,13 +243,15 @@ struct TokenArgs {
 }
 
 #[derive(Debug, thiserror::Error)]
-enum CliError {
+pub(crate) enum CliError {
     #[error("{0}{hint}", hint = registry_hint(.0))]
     Registry(#[from] RegistryError),
     #[error(transparent)]
     Demo(#[from] demo::DemoError),
     #[error("{0}")]
     Message(String),
+    #[error("{0}")]
+    Certificate(#[from] authstar_oauth2::mtls::CertificateError),
 }
 
 /// The command-line flags that fix a registry error: the library's messages name none.
@@ -316,7 +266,7 @@ fn registry_hint(error: &RegistryError) -> &'static str {
     }
 }
 
-fn print_json(value: &impl serde::Serialize) -> Result<(), CliError> {
+pub(crate) fn print_json(value: &impl serde::Serialize) -> Result<(), CliError> {
     let text = serde_json::to_string_pretty(value).map_err(|e| CliError::Message(e.to_string()))?;
     println!("{text}");
     Ok(())
@@ -324,7 +274,7 @@ fn print_json(value: &impl serde::Serialize) -> Result<(), CliError> {
 
 /// Prints something just created: JSON, or aligned `name: value` lines and a reminder that the
 /// secret is shown once.
-fn show_created(
+pub(crate) fn show_created(
     value: &impl serde::Serialize,
     json: bool,
     fields: &[(&str, &str)],
@@ -341,7 +291,7 @@ fn show_created(
 }
 
 /// Prints a listing: JSON, or one tab-separated line per row.
-fn show_rows<T: serde::Serialize>(
+pub(crate) fn show_rows<T: serde::Serialize>(
     rows: &[T],
     json: bool,
     line: impl Fn(&T) -> Vec<String>,
@@ -355,12 +305,12 @@ fn show_rows<T: serde::Serialize>(
     Ok(())
 }
 
-fn state(revoked: bool) -> String {
+pub(crate) fn state(revoked: bool) -> String {
     if revoked { "revoked" } else { "active" }.to_owned()
 }
 
 /// A secret from a flag or the environment, or the first line of standard input.
-fn secret_from(given: Option<String>, stdin: bool) -> Result<Option<String>, CliError> {
+pub(crate) fn secret_from(given: Option<String>, stdin: bool) -> Result<Option<String>, CliError> {
     if !stdin {
         return Ok(given);
     }
@@ -373,87 +323,6 @@ fn secret_from(given: Option<String>, stdin: bool) -> Result<Option<String>, Cli
         return Err(CliError::Message("no secret on standard input".into()));
     }
     Ok(Some(secret.to_owned()))
-}
-
-async fn clients(command: ClientsCommand, registry: &Registry) -> Result<(), CliError> {
-    match command {
-        ClientsCommand::Create {
-            id,
-            secret,
-            secret_stdin,
-            auth_method,
-            jwks,
-            scopes,
-            json,
-        } => {
-            if auth_method == AuthMethodArg::PrivateKeyJwt {
-                return create_key_client(registry, id, jwks, &scopes, json).await;
-            }
-            if jwks.is_some() {
-                return Err(CliError::Message(
-                    "--jwks is for --auth-method private_key_jwt".to_owned(),
-                ));
-            }
-            let secret = secret_from(secret, secret_stdin)?;
-            let created = registry
-                .create_client(id.as_deref(), secret.as_deref(), &scopes)
-                .await?;
-            let scopes = created.scopes.join(" ");
-            let fields = [
-                ("client_id", created.client_id.as_str()),
-                ("client_secret", created.client_secret.as_str()),
-                ("scopes", scopes.as_str()),
-            ];
-            show_created(&created, json, &fields, "secret")
-        }
-        ClientsCommand::List { json } => {
-            show_rows(&registry.list_clients().await?, json, |client| {
-                vec![
-                    client.client_id.clone(),
-                    state(client.revoked),
-                    client.auth_method.clone(),
-                    client.scopes.join(" "),
-                ]
-            })
-        }
-        ClientsCommand::Revoke { id } => {
-            registry.revoke_client(&id).await?;
-            println!("revoked client {id}");
-            Ok(())
-        }
-        ClientsCommand::SetJwks { id, jwks } => {
-            let document = std::fs::read_to_string(&jwks)
-                .map_err(|e| CliError::Message(format!("{}: {e}", jwks.display())))?;
-            registry.set_client_jwks(&id, &document).await?;
-            println!("replaced the keys of client {id}");
-            Ok(())
-        }
-    }
-}
-
-/// `clients create --auth-method private_key_jwt --jwks FILE`.
-async fn create_key_client(
-    registry: &Registry,
-    id: Option<String>,
-    jwks: Option<std::path::PathBuf>,
-    scopes: &[String],
-    json: bool,
-) -> Result<(), CliError> {
-    let (Some(id), Some(path)) = (id, jwks) else {
-        return Err(CliError::Message(
-            "a private_key_jwt client needs --id and --jwks FILE (its public keys)".to_owned(),
-        ));
-    };
-    let document = std::fs::read_to_string(&path)
-        .map_err(|e| CliError::Message(format!("{}: {e}", path.display())))?;
-    let created = registry.create_key_client(&id, &document, scopes).await?;
-    if json {
-        return print_json(&created);
-    }
-    println!("client_id:     {}", created.client_id);
-    println!("auth_method:   {}", created.auth_method);
-    println!("scopes:        {}", created.scopes.join(" "));
-    Ok(())
 }
 
 async fn keys(command: KeysCommand, registry: &Registry) -> Result<(), CliError> {
@@ -545,6 +414,7 @@ async fn run(cli: Cli) -> Result<(), CliError> {
                 tls: args.tls_cert.zip(args.tls_key),
                 fapi2: args.profile == ProfileArg::Fapi2,
                 forwarded_client_cert: args.forwarded_client_cert,
+                client_ca: args.client_ca,
                 limits: ServerLimits {
                     header_timeout: Duration::from_secs(args.header_timeout),
                     request_timeout: Duration::from_secs(args.request_timeout),

@@ -19,6 +19,7 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Duration;
 
+use authstar::credentials::ClientCertificate;
 use authstar::throttle::FailureThrottle;
 use authstar::{
     AuthMethod, Authenticator, AuthstarLayer, BasicCredentials, Client, Failure, LayerInfo,
@@ -28,6 +29,7 @@ use http::HeaderValue;
 use http::request::Parts;
 
 use crate::assertion::{ClientAssertions, ErasedAssertions};
+use crate::certificate::{ClientCertificates, ErasedCertificates};
 use crate::form::{TokenRequestForm, invalid_request};
 use crate::{ErrorCode, TokenError};
 
@@ -42,6 +44,11 @@ pub enum ClientAuthMethod {
     ClientSecretPost,
     /// A JWT signed with the client's private key (RFC 7523 §2.2), in `client_assertion`.
     PrivateKeyJwt,
+    /// A TLS client certificate issued by a trusted authority, with the client's registered
+    /// subject (RFC 8705 §2.1).
+    TlsClientAuth,
+    /// A self-signed TLS client certificate the client registered (RFC 8705 §2.2).
+    SelfSignedTlsClientAuth,
 }
 
 impl ClientAuthMethod {
@@ -56,6 +63,8 @@ impl ClientAuthMethod {
             Self::ClientSecretBasic => "client_secret_basic",
             Self::ClientSecretPost => "client_secret_post",
             Self::PrivateKeyJwt => "private_key_jwt",
+            Self::TlsClientAuth => "tls_client_auth",
+            Self::SelfSignedTlsClientAuth => "self_signed_tls_client_auth",
         }
     }
 }
@@ -83,6 +92,8 @@ enum Proof {
     Secret(BasicCredentials),
     /// A signed JWT (RFC 7523 §2.2).
     Assertion(String),
+    /// Only a `client_id`: the connection's TLS client certificate may prove it (RFC 8705 §2).
+    Certificate,
 }
 
 impl std::fmt::Debug for Proof {
@@ -90,6 +101,7 @@ impl std::fmt::Debug for Proof {
         match self {
             Self::Secret(credentials) => f.debug_tuple("Secret").field(credentials).finish(),
             Self::Assertion(_) => f.write_str("Assertion(<redacted>)"),
+            Self::Certificate => f.write_str("Certificate"),
         }
     }
 }
@@ -172,7 +184,13 @@ pub(crate) fn presented(
             ),
         })),
         (None, None, Some(_)) => Err(invalid_request("client_secret without client_id")),
-        (None, _, None) => Ok(None),
+        // A client id alone: a TLS client certificate may prove it (RFC 8705 §2).
+        (None, Some(client_id), None) => Ok(Some(Presented {
+            client_id: client_id.clone(),
+            method: ClientAuthMethod::TlsClientAuth,
+            proof: Proof::Certificate,
+        })),
+        (None, None, None) => Ok(None),
     }
 }
 
@@ -217,6 +235,7 @@ pub(crate) struct Clients<C> {
     /// Whether the check is the layer's own, so its verdict on the same credentials stands.
     layers_check: bool,
     assertions: Option<Arc<dyn ErasedAssertions<C>>>,
+    certificates: Option<Arc<dyn ErasedCertificates<C>>>,
     /// Whether secrets are refused by design (not merely unconfigured).
     secrets_refused: bool,
 }
@@ -228,6 +247,7 @@ impl<C> Clone for Clients<C> {
             check: self.check.clone(),
             layers_check: self.layers_check,
             assertions: self.assertions.clone(),
+            certificates: self.certificates.clone(),
             secrets_refused: self.secrets_refused,
         }
     }
@@ -254,6 +274,7 @@ impl<C: Client> Clients<C> {
             check,
             layers_check: has_basic,
             assertions: None,
+            certificates: None,
             secrets_refused: false,
         }
     }
@@ -270,6 +291,12 @@ impl<C: Client> Clients<C> {
     /// Clients may also authenticate with assertions `assertions` verifies.
     pub(crate) fn with_assertions(mut self, assertions: impl ClientAssertions<C>) -> Self {
         self.assertions = Some(Arc::new(assertions));
+        self
+    }
+
+    /// Clients may also authenticate with TLS certificates `certificates` recognizes.
+    pub(crate) fn with_certificates(mut self, certificates: impl ClientCertificates<C>) -> Self {
+        self.certificates = Some(Arc::new(certificates));
         self
     }
 
@@ -310,6 +337,9 @@ impl<C: Client> Clients<C> {
         if self.assertions.is_some() {
             methods.push(ClientAuthMethod::PrivateKeyJwt);
         }
+        if let Some(certificates) = &self.certificates {
+            methods.extend(certificates.methods());
+        }
         methods
     }
 
@@ -325,6 +355,11 @@ impl<C: Client> Clients<C> {
             Proof::Assertion(assertion) => {
                 return self
                     .authenticate_assertion(&presented.client_id, &assertion, parts)
+                    .await;
+            }
+            Proof::Certificate => {
+                return self
+                    .authenticate_certificate(&presented.client_id, parts)
                     .await;
             }
         };
@@ -382,6 +417,23 @@ impl<C: Client> Clients<C> {
         let id: String = form_urlencoded::byte_serialize(client_id.as_bytes()).collect();
         self.counted(self.layer.throttle(), parts, &id, || {
             assertions.verify(assertion, &client_id)
+        })
+        .await
+    }
+
+    /// Authenticates a client that sent only its id by the request's TLS client certificate
+    /// (RFC 8705 §2), counted as a secret of that client would be. Without a certificate, or
+    /// where certificates are not accepted, the client did not authenticate.
+    async fn authenticate_certificate(&self, client_id: &str, parts: &Parts) -> Result<C, Refused> {
+        let (Some(certificates), Some(certificate)) = (
+            &self.certificates,
+            parts.extensions.get::<ClientCertificate>(),
+        ) else {
+            return Err(missing_credentials().into());
+        };
+        let id: String = form_urlencoded::byte_serialize(client_id.as_bytes()).collect();
+        self.counted(self.layer.throttle(), parts, &id, || {
+            certificates.verify(certificate, client_id)
         })
         .await
     }
@@ -451,7 +503,7 @@ mod tests {
     fn secret_of(presented: &Presented) -> &BasicCredentials {
         match &presented.proof {
             Proof::Secret(credentials) => credentials,
-            Proof::Assertion(_) => panic!("an assertion, not a secret"),
+            Proof::Assertion(_) | Proof::Certificate => panic!("no secret"),
         }
     }
 
@@ -500,7 +552,10 @@ mod tests {
         assert_eq!((id.as_ref(), secret.as_ref()), ("%64emo", "a+b"));
         let decoded = decoded(secret_of(&credentials)).unwrap();
         assert_eq!((decoded.username(), decoded.password()), ("%64emo", "a+b"));
-        assert_eq!(presented(&parse("client_id=svc"), None).unwrap(), None);
+        // A client id alone is for a TLS client certificate to prove (RFC 8705 §2).
+        let id_only = presented(&parse("client_id=svc"), None).unwrap().unwrap();
+        assert_eq!(id_only.proof, Proof::Certificate);
+        assert_eq!(presented(&parse(""), None).unwrap(), None);
     }
 
     #[test]

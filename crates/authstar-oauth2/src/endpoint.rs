@@ -31,6 +31,7 @@ use tower_service::Service;
 use crate::BoxError;
 use crate::action::{Action, Answer, Holds};
 use crate::assertion::ClientAssertions;
+use crate::certificate::ClientCertificates;
 use crate::client_auth::{self, ClientAuthMethod, Clients, Refused};
 use crate::form::{TokenRequestForm, invalid_request};
 use crate::introspection::{Introspect, TokenIntrospector};
@@ -250,9 +251,21 @@ impl<C: Client, A: Action<C>> Endpoint<C, A> {
         self.with(|shared| shared.clients = shared.clients.clone().with_assertions(assertions))
     }
 
+    /// Accepts client authentication by TLS certificate (RFC 8705 §2: `tls_client_auth`,
+    /// `self_signed_tls_client_auth`): a client sends its `client_id` and no secret, and the
+    /// request's [`ClientCertificate`](authstar::credentials::ClientCertificate) (its
+    /// connection's, or a trusted proxy's `Client-Cert`) is checked by `certificates`.
+    /// Refusals are `invalid_client`, counted by the layer's throttle under the client's id.
+    /// Combine with [`certificate_bound_tokens`](Self::certificate_bound_tokens) so the tokens
+    /// are bound to the certificate that authenticated the client.
+    pub fn client_certificates(self, certificates: impl ClientCertificates<C>) -> Self {
+        self.with(|shared| shared.clients = shared.clients.clone().with_certificates(certificates))
+    }
+
     /// Refuses client secrets (`client_secret_basic`, `client_secret_post`): clients
-    /// authenticate with [`client_assertions`](Self::client_assertions) only, as FAPI 2.0
-    /// requires (§5.3.2.1); the metadata lists only `private_key_jwt`.
+    /// authenticate with [`client_assertions`](Self::client_assertions) or
+    /// [`client_certificates`](Self::client_certificates) only, as FAPI 2.0 requires
+    /// (§5.3.2.1); the metadata lists only those methods.
     pub fn without_client_secrets(self) -> Self {
         self.with(|shared| shared.clients = shared.clients.clone().without_secrets())
     }

@@ -50,11 +50,14 @@
 
 mod action;
 mod assertion;
+mod certificate;
 mod client_auth;
 mod endpoint;
 mod error;
 mod form;
 mod introspection;
+#[cfg(feature = "mtls")]
+pub mod mtls;
 #[cfg(feature = "openapi")]
 pub mod openapi;
 mod revocation;
@@ -67,6 +70,7 @@ pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
 pub use action::{Action, Answer};
 pub use assertion::ClientAssertions;
+pub use certificate::ClientCertificates;
 pub use client_auth::{ClientAuthMethod, JWT_BEARER_ASSERTION};
 pub use endpoint::{
     DEFAULT_BODY_LIMIT, Endpoint, introspection_endpoint, revocation_endpoint, token_endpoint,

@@ -6,7 +6,7 @@ use authstar::AuthstarClient;
 use authstar_jwt::{ClientAssertionVerifier, ClientKeys, JwkSet, VerificationKey};
 use authstar_oauth2::BoxError;
 
-use crate::store::{ClientRow, StoreError};
+use crate::store::{ClientRow, KEY_METHOD, StoreError};
 use crate::{ClientRecord, Registry, RegistryError, check_scopes, now, split_scopes};
 
 /// The largest JWKS document a client may register.
@@ -133,7 +133,7 @@ impl ClientKeys<AuthstarClient> for Registry {
         let Some(row) = self.shared.store.client(client_id).await? else {
             return Ok(None);
         };
-        if row.revoked_at.is_some() || row.uses_secret() {
+        if row.revoked_at.is_some() || row.auth_method != KEY_METHOD {
             return Ok(None);
         }
         let Some(document) = &row.jwks else {

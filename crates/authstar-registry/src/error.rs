@@ -55,6 +55,9 @@ pub enum RegistryError {
     /// A client's JWKS document was refused.
     #[error("invalid JWKS: {0}")]
     InvalidJwks(String),
+    /// A certificate rule (RFC 8705 §2) that cannot be used.
+    #[error("invalid client certificate rule: {0}")]
+    InvalidCertificate(#[from] authstar_oauth2::mtls::CertificateError),
     /// A key asked for a scope its client does not hold.
     #[error("scope {scope:?} is not granted to client {client_id:?}")]
     ScopeNotGranted {

@@ -57,6 +57,7 @@
 #![cfg_attr(not(test), warn(clippy::unwrap_used))]
 
 mod auth;
+mod client_certificates;
 mod client_keys;
 mod clients;
 mod database;
@@ -80,6 +81,7 @@ use std::time::Duration;
 use ring::rand::{SecureRandom, SystemRandom};
 
 pub use auth::{ApiKeys, ClientSecrets, RegistryTokens};
+pub use client_certificates::RegistryCertificates;
 pub use client_keys::{MAX_CLIENT_KEYS, MAX_JWKS_LEN, client_jwks};
 pub use clients::{ClientRecord, CreatedClient};
 pub use database::{Database, RegistryBuilder};

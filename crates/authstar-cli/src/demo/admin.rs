@@ -17,6 +17,7 @@
 
 use authstar::{AuthMethod, AuthstarClient};
 use authstar_axum::RouteSecurity;
+use authstar_oauth2::mtls::CertificateRule;
 use axum::extract::rejection::JsonRejection;
 use axum::extract::{FromRef, FromRequestParts, Path, State};
 use axum::http::header::CACHE_CONTROL;
@@ -53,14 +54,21 @@ pub(super) struct NewClient {
     /// Scopes the client may be granted.
     #[serde(default)]
     scopes: Vec<String>,
-    /// `client_secret_basic` (default: a secret is generated and shown once) or
-    /// `private_key_jwt` (with `jwks`; no secret).
+    /// `client_secret_basic` (default: a secret is generated and shown once),
+    /// `private_key_jwt` (with `jwks`), `tls_client_auth` or `self_signed_tls_client_auth`
+    /// (with `certificate`); only the first has a secret.
     #[serde(default)]
     auth_method: Option<String>,
     /// The public keys of a `private_key_jwt` client, a JWKS document.
     #[serde(default)]
     #[schema(value_type = Option<Object>)]
     jwks: Option<serde_json::Value>,
+    /// What the certificate of a certificate client must be (RFC 8705 §2.1.2, §2.2), one
+    /// member: `tls_client_auth_subject_dn`, `tls_client_auth_san_dns`, `_san_uri`, `_san_ip`,
+    /// `_san_email`, or `x5c` (self-signed certificates, base64 DER).
+    #[serde(default)]
+    #[schema(value_type = Option<Object>)]
+    certificate: Option<CertificateRule>,
 }
 
 /// `POST /admin/keys`.
@@ -91,7 +99,8 @@ fn refused(failure: RegistryError) -> Response {
         E::InvalidClientId(_)
         | E::InvalidScope(_)
         | E::ScopeNotGranted { .. }
-        | E::InvalidJwks(_) => (StatusCode::BAD_REQUEST, "invalid_request"),
+        | E::InvalidJwks(_)
+        | E::InvalidCertificate(_) => (StatusCode::BAD_REQUEST, "invalid_request"),
         _ => {
             tracing::error!(error = %failure, "authstar demo: admin request failed");
             return error(
@@ -177,8 +186,30 @@ pub(super) async fn create_client(
         Err(rejection) => return bad_body(&rejection),
     };
     match (new.auth_method.as_deref(), &new.jwks, &new.client_id) {
-        (None | Some("client_secret_basic" | "client_secret_post"), None, _) => {}
-        (Some("private_key_jwt"), Some(jwks), Some(id)) => {
+        (None | Some("client_secret_basic" | "client_secret_post"), None, _)
+            if new.certificate.is_none() => {}
+        (Some(method @ ("tls_client_auth" | "self_signed_tls_client_auth")), None, Some(id))
+            if new
+                .certificate
+                .as_ref()
+                .is_some_and(|rule| rule.method().as_str() == method) =>
+        {
+            let Some(rule) = new.certificate else {
+                return StatusCode::INTERNAL_SERVER_ERROR.into_response();
+            };
+            let created = admin
+                .registry
+                .create_certificate_client(id, rule, &new.scopes)
+                .await;
+            return match created {
+                Ok(client) => {
+                    tracing::info!(admin = %caller, client_id = %client.client_id, method, "authstar demo: certificate client created");
+                    created_response(client)
+                }
+                Err(failure) => refused(failure),
+            };
+        }
+        (Some("private_key_jwt"), Some(jwks), Some(id)) if new.certificate.is_none() => {
             let created = admin
                 .registry
                 .create_key_client(id, &jwks.to_string(), &new.scopes)
@@ -195,7 +226,9 @@ pub(super) async fn create_client(
             return error(
                 StatusCode::BAD_REQUEST,
                 "invalid_request",
-                "auth_method is client_secret_basic, or private_key_jwt with client_id and jwks",
+                "auth_method is client_secret_basic; private_key_jwt with client_id and jwks; or \
+                 tls_client_auth (a subject) or self_signed_tls_client_auth (x5c) with client_id \
+                 and certificate",
             );
         }
     }
@@ -235,6 +268,36 @@ pub(super) async fn set_client_jwks(
     {
         Ok(()) => {
             tracing::info!(admin = %caller, client_id = %client_id, "authstar demo: client keys replaced");
+            StatusCode::NO_CONTENT.into_response()
+        }
+        Err(failure) => refused(failure),
+    }
+}
+
+/// Replaces what the certificate of a `tls_client_auth` or `self_signed_tls_client_auth`
+/// client must be (a renewed certificate, a renamed subject).
+#[utoipa::path(put, tag = "admin", path = "/admin/clients/{client_id}/certificate", params(("client_id" = String, Path)), request_body = Object, responses(
+    (status = 204, description = "The rule is replaced, on every instance at once"),
+    (status = 400, description = "Not a rule, or one for the client's other certificate method"),
+    (status = 404, description = "No active certificate client with this id"),
+))]
+pub(super) async fn set_client_certificate(
+    AdminCaller(caller): AdminCaller,
+    State(admin): State<Admin>,
+    Path(client_id): Path<String>,
+    body: Result<Json<CertificateRule>, JsonRejection>,
+) -> Response {
+    let Json(rule) = match body {
+        Ok(body) => body,
+        Err(rejection) => return bad_body(&rejection),
+    };
+    match admin
+        .registry
+        .set_client_certificate(&client_id, rule)
+        .await
+    {
+        Ok(()) => {
+            tracing::info!(admin = %caller, client_id = %client_id, "authstar demo: client certificate rule replaced");
             StatusCode::NO_CONTENT.into_response()
         }
         Err(failure) => refused(failure),
@@ -324,6 +387,10 @@ pub(super) fn routes(
         .route("/admin/clients", get(list_clients).post(create_client))
         .route("/admin/clients/{client_id}", delete(revoke_client))
         .route("/admin/clients/{client_id}/jwks", put(set_client_jwks))
+        .route(
+            "/admin/clients/{client_id}/certificate",
+            put(set_client_certificate),
+        )
         .route("/admin/keys", get(list_keys).post(create_key))
         .route("/admin/keys/{key_id}", delete(revoke_key))
         .route_layer(security.scopes_all(["admin"]))

@@ -87,6 +87,8 @@ pub struct DemoConfig {
     pub fapi2: bool,
     /// The trusted proxies terminate TLS and forward the client's certificate (RFC 9440).
     pub forwarded_client_cert: bool,
+    /// The authorities that issue `tls_client_auth` clients' certificates (a PEM file).
+    pub client_ca: Option<PathBuf>,
 }
 
 /// How the demo app behaves, beyond its registry and issuer.
@@ -115,6 +117,8 @@ pub struct AppOptions {
     /// only, every token is sender-constrained (DPoP or mTLS) and only such tokens are
     /// accepted, PS256/ES256/EdDSA only.
     pub fapi2: bool,
+    /// The authorities that issue `tls_client_auth` clients' certificates (RFC 8705 §2.1).
+    pub client_authorities: Option<authstar_oauth2::mtls::CertificateAuthorities>,
 }
 
 /// Demo errors.
@@ -322,35 +326,41 @@ pub fn app(
         assertions = assertions.share_replays(replays.clone());
         replays.listen(&assertions);
     }
+    let clients = oauth::ClientAuth {
+        assertions,
+        // Certificates reach the app over its own TLS or from a trusted proxy: clients may
+        // authenticate with them (self-signed ones registered; others from --client-ca).
+        certificates: options
+            .certificate_bound_tokens
+            .then(|| registry.client_certificates(options.client_authorities.clone())),
+        fapi2: options.fapi2,
+    };
     let server = AuthorizationServer::builder(issuer_url)
         .token({
-            let token = oauth::token_endpoint(&layer, registry.tokens(issuer_url)?, proofs)
-                .client_assertions(assertions.clone());
+            let token = clients.apply(oauth::token_endpoint(
+                &layer,
+                registry.tokens(issuer_url)?,
+                proofs,
+            ));
             let token = match options.certificate_bound_tokens {
                 true => token.certificate_bound_tokens(),
                 false => token,
             };
             match options.fapi2 {
-                true => token.without_client_secrets().sender_constrained_only(),
+                true => token.sender_constrained_only(),
                 false => token,
             }
         })
-        .revocation({
-            let revocation = oauth::revocation_endpoint(&layer, registry.clone(), verifier.clone())
-                .client_assertions(assertions.clone());
-            match options.fapi2 {
-                true => revocation.without_client_secrets(),
-                false => revocation,
-            }
-        })
-        .introspection({
-            let introspection = oauth::introspection_endpoint(&layer, registry.clone(), verifier)
-                .client_assertions(assertions);
-            match options.fapi2 {
-                true => introspection.without_client_secrets(),
-                false => introspection,
-            }
-        })
+        .revocation(clients.apply(oauth::revocation_endpoint(
+            &layer,
+            registry.clone(),
+            verifier.clone(),
+        )))
+        .introspection(clients.apply(oauth::introspection_endpoint(
+            &layer,
+            registry.clone(),
+            verifier,
+        )))
         .jwks(&document)
         .scopes(["reports:read", "reports:export", "admin", INTROSPECT_SCOPE])
         .build()
@@ -539,6 +549,10 @@ pub async fn run(config: DemoConfig) -> Result<(), DemoError> {
         certificate_bound_tokens: tls.is_some()
             || (config.forwarded_client_cert && !config.trusted_proxies.is_empty()),
         fapi2: config.fapi2,
+        client_authorities: match &config.client_ca {
+            Some(path) => Some(client_authorities(path)?),
+            None => None,
+        },
     };
     let app = app(registry, &issuer, options)?;
     tracing::info!(%local, issuer = %issuer, "authstar demo: listening");
@@ -551,6 +565,15 @@ pub async fn run(config: DemoConfig) -> Result<(), DemoError> {
     })
     .await;
     Ok(())
+}
+
+/// The authorities of `--client-ca`.
+fn client_authorities(
+    path: &std::path::Path,
+) -> Result<authstar_oauth2::mtls::CertificateAuthorities, DemoError> {
+    let failed = |why: String| DemoError::Config(format!("--client-ca {}: {why}", path.display()));
+    let pem = std::fs::read(path).map_err(|e| failed(e.to_string()))?;
+    authstar_oauth2::mtls::CertificateAuthorities::from_pem(&pem).map_err(|e| failed(e.to_string()))
 }
 
 #[cfg(test)]

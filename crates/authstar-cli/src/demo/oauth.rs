@@ -33,6 +33,34 @@ pub(super) fn token_endpoint<M: MethodSet<AuthstarClient>>(
     authstar_oauth2::token_endpoint(layer, tokens).dpop(dpop, url)
 }
 
+/// How clients authenticate at every endpoint: `private_key_jwt` (RFC 7523) always, TLS
+/// certificates (RFC 8705 §2) where certificates reach the app, secrets unless FAPI 2.0 rules
+/// them out.
+#[derive(Clone)]
+pub(super) struct ClientAuth {
+    pub(super) assertions: authstar_jwt::ClientAssertionVerifier<Registry>,
+    pub(super) certificates: Option<crate::registry::RegistryCertificates>,
+    pub(super) fapi2: bool,
+}
+
+impl ClientAuth {
+    /// `endpoint`, its clients authenticated as configured.
+    pub(super) fn apply<A: authstar_oauth2::Action<AuthstarClient>>(
+        &self,
+        endpoint: Endpoint<AuthstarClient, A>,
+    ) -> Endpoint<AuthstarClient, A> {
+        let endpoint = endpoint.client_assertions(self.assertions.clone());
+        let endpoint = match &self.certificates {
+            Some(certificates) => endpoint.client_certificates(certificates.clone()),
+            None => endpoint,
+        };
+        match self.fapi2 {
+            true => endpoint.without_client_secrets(),
+            false => endpoint,
+        }
+    }
+}
+
 /// How many tokens one client may revoke: a burst, then one more per period. A revocation costs
 /// a database write and one change-log entry for every instance to read; a client revoking
 /// without bound would drive that for everyone. Per instance (each counts its own).

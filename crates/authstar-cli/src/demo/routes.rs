@@ -150,6 +150,7 @@ pub(super) async fn websocket(
         super::admin::create_client,
         super::admin::revoke_client,
         super::admin::set_client_jwks,
+        super::admin::set_client_certificate,
         super::admin::list_keys,
         super::admin::create_key,
         super::admin::revoke_key,

@@ -1,5 +1,7 @@
 //! The demo binary as a child process on a free loopback port, for the end-to-end tests.
 
+pub(crate) mod tls;
+
 use std::io::{BufRead, BufReader, Read};
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};

@@ -75,11 +75,15 @@ pub struct ClientRow {
     pub last_used_at: Option<u64>,
     /// When it was revoked, seconds since the epoch.
     pub revoked_at: Option<u64>,
-    /// How it authenticates: `client_secret_basic` (a secret, Basic or in the body) or
-    /// `private_key_jwt` (an assertion signed by a key in `jwks`).
+    /// How it authenticates: `client_secret_basic` (a secret, Basic or in the body),
+    /// `private_key_jwt` (an assertion signed by a key in `jwks`), `tls_client_auth` or
+    /// `self_signed_tls_client_auth` (a TLS client certificate as `certificate` says).
     pub auth_method: String,
     /// The public keys of a `private_key_jwt` client: a JWKS document.
     pub jwks: Option<String>,
+    /// What the certificate of a `tls_client_auth` or `self_signed_tls_client_auth` client
+    /// must be: an [`authstar_oauth2::mtls::CertificateRule`] as JSON.
+    pub certificate: Option<String>,
 }
 
 impl ClientRow {
@@ -94,6 +98,7 @@ impl ClientRow {
             revoked_at: None,
             auth_method: SECRET_METHOD.to_owned(),
             jwks: None,
+            certificate: None,
         }
     }
 
@@ -103,6 +108,23 @@ impl ClientRow {
         Self {
             auth_method: KEY_METHOD.to_owned(),
             jwks: Some(jwks),
+            ..Self::new(client_id, String::new(), scopes, created_at)
+        }
+    }
+
+    /// A new, never used, active client that authenticates with a TLS certificate as `rule`
+    /// (an [`authstar_oauth2::mtls::CertificateRule`] as JSON) says, by `method`
+    /// (`tls_client_auth` or `self_signed_tls_client_auth`), and has no secret.
+    pub fn with_certificate(
+        client_id: String,
+        method: &str,
+        rule: String,
+        scopes: String,
+        created_at: u64,
+    ) -> Self {
+        Self {
+            auth_method: method.to_owned(),
+            certificate: Some(rule),
             ..Self::new(client_id, String::new(), scopes, created_at)
         }
     }
@@ -338,6 +360,14 @@ pub trait Store: Send + Sync + fmt::Debug + 'static {
     /// no such client.
     fn set_client_jwks<'a>(&'a self, client_id: &'a str, jwks: &'a str) -> StoreFuture<'a, bool>;
 
+    /// Replaces the certificate rule of an active certificate client; `false` when there is
+    /// none by that id.
+    fn set_client_certificate<'a>(
+        &'a self,
+        client_id: &'a str,
+        rule: &'a str,
+    ) -> StoreFuture<'a, bool>;
+
     /// Revokes a client (its keys stop working with it) and bumps the revision.
     fn revoke_client<'a>(&'a self, client_id: &'a str, at: u64) -> StoreFuture<'a, Revoked>;
 
@@ -375,7 +405,7 @@ pub trait Store: Send + Sync + fmt::Debug + 'static {
 
 /// The schema versions, shared by both engines: each step is one migration, applied in order
 /// and recorded in `authstar_schema`.
-pub(crate) const SCHEMA_VERSION: u32 = 5;
+pub(crate) const SCHEMA_VERSION: u32 = 6;
 
 /// The migrations, in order, in SQL both engines take (SQLite reads `BIGINT` as an integer):
 /// index 0 brings the schema to version 1. Version 1 is the schema from before versioning;
@@ -430,4 +460,7 @@ pub(crate) const MIGRATIONS: [&str; SCHEMA_VERSION as usize] = [
     // `private_key_jwt` client (a JWKS document). Existing clients keep their secrets.
     "ALTER TABLE clients ADD COLUMN auth_method TEXT NOT NULL DEFAULT 'client_secret_basic';
     ALTER TABLE clients ADD COLUMN jwks TEXT;",
+    // 6: what the TLS certificate of a `tls_client_auth` or `self_signed_tls_client_auth`
+    // client must be (RFC 8705 §2): a certificate rule as JSON.
+    "ALTER TABLE clients ADD COLUMN certificate TEXT;",
 ];

@@ -120,6 +120,7 @@ fn client_row(row: &Row) -> Result<ClientRow, StoreError> {
         revoked_at: unsigned(row.try_get(5).map_err(failed)?),
         auth_method: row.try_get(6).map_err(failed)?,
         jwks: row.try_get(7).map_err(failed)?,
+        certificate: row.try_get(8).map_err(failed)?,
     })
 }
 
@@ -277,6 +278,7 @@ impl Store for PostgresStore {
                         &seconds(row.created_at),
                         &row.auth_method,
                         &row.jwks,
+                        &row.certificate,
                     ],
                 )
                 .await
@@ -300,6 +302,20 @@ impl Store for PostgresStore {
         self.call(|client| async move {
             let rows = client.query(sql::CLIENTS, &[]).await.map_err(failed)?;
             rows.iter().map(client_row).collect()
+        })
+    }
+
+    fn set_client_certificate<'a>(
+        &'a self,
+        client_id: &'a str,
+        rule: &'a str,
+    ) -> StoreFuture<'a, bool> {
+        self.call(move |client| async move {
+            let changed = client
+                .execute(sql::SET_CLIENT_CERTIFICATE, &[&rule, &client_id])
+                .await
+                .map_err(failed)?;
+            Ok(changed == 1)
         })
     }
 

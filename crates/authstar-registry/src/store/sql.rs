@@ -17,15 +17,18 @@ pub(crate) const META: &str = "SELECT value FROM meta WHERE name = $1";
 
 pub(crate) const COUNT_CLIENTS: &str = "SELECT COUNT(*) FROM clients";
 pub(crate) const INSERT_CLIENT: &str = "INSERT INTO clients (client_id, secret_hash, scopes, \
-     created_at, auth_method, jwks) VALUES ($1, $2, $3, $4, $5, $6)";
+     created_at, auth_method, jwks, certificate) VALUES ($1, $2, $3, $4, $5, $6, $7)";
 pub(crate) const CLIENT: &str = "SELECT client_id, secret_hash, scopes, created_at, last_used_at, \
-     revoked_at, auth_method, jwks FROM clients WHERE client_id = $1";
+     revoked_at, auth_method, jwks, certificate FROM clients WHERE client_id = $1";
 pub(crate) const CLIENTS: &str = "SELECT client_id, secret_hash, scopes, created_at, \
-     last_used_at, revoked_at, auth_method, jwks FROM clients ORDER BY created_at, client_id";
+     last_used_at, revoked_at, auth_method, jwks, certificate FROM clients ORDER BY created_at, client_id";
 pub(crate) const REVOKE_CLIENT: &str =
     "UPDATE clients SET revoked_at = $1 WHERE client_id = $2 AND revoked_at IS NULL";
 pub(crate) const SET_CLIENT_JWKS: &str = "UPDATE clients SET jwks = $1 WHERE client_id = $2 \
      AND auth_method = 'private_key_jwt' AND revoked_at IS NULL";
+pub(crate) const SET_CLIENT_CERTIFICATE: &str = "UPDATE clients SET certificate = $1 \
+     WHERE client_id = $2 AND auth_method IN ('tls_client_auth', 'self_signed_tls_client_auth') \
+     AND revoked_at IS NULL";
 pub(crate) const CLIENT_EXISTS: &str = "SELECT 1 FROM clients WHERE client_id = $1";
 pub(crate) const CLIENT_USED: &str = "UPDATE clients SET last_used_at = $1 WHERE client_id = $2";
 

@@ -146,6 +146,7 @@ fn client_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<ClientRow> {
         revoked_at: row.get(5)?,
         auth_method: row.get(6)?,
         jwks: row.get(7)?,
+        certificate: row.get(8)?,
     })
 }
 
@@ -282,7 +283,8 @@ impl Store for SqliteStore {
                         row.scopes,
                         row.created_at,
                         row.auth_method,
-                        row.jwks
+                        row.jwks,
+                        row.certificate
                     ],
                 )
                 .map_err(failed)?;
@@ -305,6 +307,20 @@ impl Store for SqliteStore {
             let mut statement = connection.prepare(sql::CLIENTS).map_err(failed)?;
             let rows = statement.query_map([], client_row).map_err(failed)?;
             rows.collect::<Result<_, _>>().map_err(failed)
+        })
+    }
+
+    fn set_client_certificate<'a>(
+        &'a self,
+        client_id: &'a str,
+        rule: &'a str,
+    ) -> StoreFuture<'a, bool> {
+        let (client_id, rule) = (client_id.to_owned(), rule.to_owned());
+        self.call(move |connection| {
+            let changed = connection
+                .execute(sql::SET_CLIENT_CERTIFICATE, params![rule, client_id])
+                .map_err(failed)?;
+            Ok(changed == 1)
         })
     }
 
