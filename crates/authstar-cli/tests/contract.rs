@@ -194,6 +194,7 @@ async fn every_route_is_in_the_openapi_document_under_its_area() {
         ("/admin/clients", "post", "admin"),
         ("/admin/clients/{client_id}", "delete", "admin"),
         ("/admin/clients/{client_id}/jwks", "put", "admin"),
+        ("/admin/clients/{client_id}/certificate", "put", "admin"),
         ("/admin/keys", "get", "admin"),
         ("/admin/keys", "post", "admin"),
         ("/admin/keys/{key_id}", "delete", "admin"),
