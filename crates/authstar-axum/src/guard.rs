@@ -14,16 +14,9 @@ use pin_project_lite::pin_project;
 use tower_layer::Layer;
 use tower_service::Service;
 
+use crate::RouteSecurity;
 use crate::rejection::AuthRejection;
-use crate::{RouteSecurity, ScopeMatch};
-
-/// What a guard requires.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub(crate) enum Requirement {
-    Authenticated,
-    Scopes(Vec<String>, ScopeMatch),
-    Internal,
-}
+use authstar::Requirement;
 
 /// A route layer made by [`RouteSecurity`]: apply it with `route_layer` to a route or router,
 /// or with `layer` to the whole app. It runs before the handler and before any body is read.
@@ -102,17 +95,11 @@ impl<S: fmt::Debug, C> fmt::Debug for GuardService<S, C> {
 impl<C: Client> GuardLayer<C> {
     /// Checks `request` against the requirement.
     pub fn check(&self, request: &Request) -> Result<(), AuthRejection> {
-        let security = &self.shared.security;
-        match &self.shared.requirement {
-            Requirement::Authenticated => security.stored_client(request.extensions()).map(drop),
-            Requirement::Scopes(scopes, matching) => {
-                let (client, method) = security.stored_client(request.extensions())?;
-                security.authorize_scopes(client, method, scopes, *matching)
-            }
-            Requirement::Internal => {
-                security.check_internal(request.extensions(), request.headers())
-            }
-        }
+        self.shared.security.require(
+            &self.shared.requirement,
+            request.extensions(),
+            request.headers(),
+        )
     }
 }
 

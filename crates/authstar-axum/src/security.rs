@@ -12,8 +12,9 @@ use axum::extract::connect_info::MockConnectInfo;
 use axum::http::{Extensions, HeaderMap};
 use axum::response::Response;
 
-use crate::guard::{GuardLayer, Requirement};
+use crate::guard::GuardLayer;
 use crate::rejection::{AuthRejection, ErrorRenderer};
+use authstar::Requirement;
 
 /// How a set of required scopes is matched against a client's.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -210,7 +211,7 @@ impl<C: Client> RouteSecurity<C> {
         S: Into<String>,
     {
         let scopes = required_scopes("scopes_any", scopes);
-        GuardLayer::new(self.clone(), Requirement::Scopes(scopes, ScopeMatch::Any))
+        GuardLayer::new(self.clone(), Requirement::ScopesAny(scopes))
     }
 
     /// A route layer admitting clients holding **all** of `scopes`.
@@ -223,7 +224,7 @@ impl<C: Client> RouteSecurity<C> {
         S: Into<String>,
     {
         let scopes = required_scopes("scopes_all", scopes);
-        GuardLayer::new(self.clone(), Requirement::Scopes(scopes, ScopeMatch::All))
+        GuardLayer::new(self.clone(), Requirement::ScopesAll(scopes))
     }
 
     /// A route layer admitting requests from internal networks only, authenticated or not
@@ -277,6 +278,21 @@ impl<C: Client> RouteSecurity<C> {
             ScopeMatch::All => guards.scopes_all(client, method, scopes),
         }
         .map_err(|refusal| self.rejection(refusal))
+    }
+
+    /// Whether the request meets `requirement` (the guards' one decision,
+    /// [`Guards::require`](authstar::Guards::require)), refused as this extension renders it.
+    #[inline]
+    pub fn require(
+        &self,
+        requirement: &Requirement,
+        extensions: &Extensions,
+        headers: &HeaderMap,
+    ) -> Result<(), AuthRejection> {
+        self.inner
+            .guards
+            .require(requirement, extensions, headers)
+            .map_err(|refusal| self.rejection(refusal))
     }
 
     /// Checks that the request comes from an internal network.

@@ -40,23 +40,11 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
 
-use authstar::{AuthstarLayer, Client, Guards, Refusal};
+use authstar::{AuthstarLayer, Client, Guards, Refusal, Requirement};
 use http::{Request, Response};
 use pin_project_lite::pin_project;
 use tower_layer::Layer;
 use tower_service::Service;
-
-/// What a gRPC method needs from the client the layer authenticated.
-#[derive(Clone, Debug)]
-enum Need {
-    /// Nothing: listed as public (for [`MethodGuards::deny_unlisted`]).
-    Nothing,
-    Authenticated,
-    Any(Vec<String>),
-    All(Vec<String>),
-    /// A caller on an internal network, authenticated or not.
-    Internal,
-}
 
 /// Per-method guards for a gRPC server: a tower [`Layer`] after the
 /// [`AuthstarLayer`], keyed by the method's path (`/package.Service/Method`). A listed method
@@ -71,7 +59,7 @@ enum Need {
 /// service and one method segment; anything else panics at start-up, as it could never match
 /// a call and would leave the method it meant open.
 pub struct MethodGuards<C> {
-    rules: Arc<HashMap<String, Need>>,
+    rules: Arc<HashMap<String, Requirement>>,
     guards: Guards<C>,
     deny_unlisted: bool,
 }
@@ -136,12 +124,12 @@ impl<C: Client> MethodGuards<C> {
         self
     }
 
-    fn rule(mut self, method: &str, need: Need) -> Self {
+    fn rule(mut self, method: &str, need: Requirement) -> Self {
         assert!(
             is_method_path(method),
             "MethodGuards: {method:?} is not a gRPC method path: write /package.Service/Method"
         );
-        if let Need::Any(scopes) | Need::All(scopes) = &need {
+        if let Requirement::ScopesAny(scopes) | Requirement::ScopesAll(scopes) = &need {
             assert!(
                 !scopes.is_empty(),
                 "MethodGuards: {method:?} needs at least one scope: an empty list would admit \
@@ -157,7 +145,7 @@ impl<C: Client> MethodGuards<C> {
     /// # Panics
     /// When `method` is not a `/package.Service/Method` path.
     pub fn authenticated(self, method: &str) -> Self {
-        self.rule(method, Need::Authenticated)
+        self.rule(method, Requirement::Authenticated)
     }
 
     /// `method` needs a client with at least one of `scopes`.
@@ -170,7 +158,7 @@ impl<C: Client> MethodGuards<C> {
         S: Into<String>,
     {
         let scopes = scopes.into_iter().map(Into::into).collect();
-        self.rule(method, Need::Any(scopes))
+        self.rule(method, Requirement::ScopesAny(scopes))
     }
 
     /// `method` needs a client with every one of `scopes`.
@@ -183,7 +171,7 @@ impl<C: Client> MethodGuards<C> {
         S: Into<String>,
     {
         let scopes = scopes.into_iter().map(Into::into).collect();
-        self.rule(method, Need::All(scopes))
+        self.rule(method, Requirement::ScopesAll(scopes))
     }
 
     /// `method` is open to anyone, authenticated or not: what stays reachable under
@@ -192,7 +180,7 @@ impl<C: Client> MethodGuards<C> {
     /// # Panics
     /// When `method` is not a `/package.Service/Method` path.
     pub fn public(self, method: &str) -> Self {
-        self.rule(method, Need::Nothing)
+        self.rule(method, Requirement::Public)
     }
 
     /// `method` admits callers from internal networks only, authenticated or not
@@ -209,7 +197,7 @@ impl<C: Client> MethodGuards<C> {
             "MethodGuards::internal needs the layer to find addresses: build it with \
              .peer_address(...) reading tonic's TcpConnectInfo"
         );
-        self.rule(method, Need::Internal)
+        self.rule(method, Requirement::Internal)
     }
 
     /// Refuses every method that is not listed (`PERMISSION_DENIED`, 403 for HTTP callers):
@@ -228,20 +216,8 @@ impl<C: Client> MethodGuards<C> {
                 false => Ok(()),
             };
         };
-        let (client, method) = match need {
-            Need::Nothing => return Ok(()),
-            Need::Internal => {
-                return self
-                    .guards
-                    .internal(request.extensions(), request.headers());
-            }
-            _ => self.guards.client(request.extensions())?,
-        };
-        match need {
-            Need::Any(scopes) => self.guards.scopes_any(client, method, scopes),
-            Need::All(scopes) => self.guards.scopes_all(client, method, scopes),
-            Need::Nothing | Need::Authenticated | Need::Internal => Ok(()),
-        }
+        self.guards
+            .require(need, request.extensions(), request.headers())
     }
 }
 

@@ -258,6 +258,69 @@ impl<C: Client> Guards<C> {
     }
 }
 
+/// What a route needs from its caller: the one decision the axum routes, the gRPC methods
+/// (`authstar_tonic::MethodGuards`) and a gateway's route policy (`authstar-gateway`) all ask
+/// [`Guards::require`] for.
+///
+/// ```
+/// use authstar::Requirement;
+/// let needs = Requirement::ScopesAny(vec!["reports:read".into()]);
+/// assert_ne!(needs, Requirement::Public);
+/// ```
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Requirement {
+    /// Anyone, authenticated or not.
+    Public,
+    /// An authenticated client.
+    Authenticated,
+    /// An authenticated client with at least one of the scopes (none admits nobody).
+    ScopesAny(Vec<String>),
+    /// An authenticated client with every one of the scopes (none admits nobody).
+    ScopesAll(Vec<String>),
+    /// A caller on an internal network, authenticated or not.
+    Internal,
+}
+
+impl<C: Client> Guards<C> {
+    /// Whether the request (its `extensions`, where the layer left its outcome, and its
+    /// `headers`, for the client's address) meets `requirement`.
+    ///
+    /// ```
+    /// use authstar::{AuthstarClient, AuthstarLayer, BearerToken, Guards, Requirement};
+    /// let layer = AuthstarLayer::builder()
+    ///     .on_auth_bearer(|_: BearerToken| async { None::<AuthstarClient> })
+    ///     .build()
+    ///     .unwrap();
+    /// let guards = Guards::new(&layer);
+    /// let (extensions, headers) = (http::Extensions::new(), http::HeaderMap::new());
+    /// assert!(guards.require(&Requirement::Public, &extensions, &headers).is_ok());
+    /// // The layer never saw this request: a misconfiguration, answered 500.
+    /// let refusal = guards.require(&Requirement::Authenticated, &extensions, &headers);
+    /// assert_eq!(refusal.unwrap_err().status(), 500);
+    /// ```
+    pub fn require(
+        &self,
+        requirement: &Requirement,
+        extensions: &Extensions,
+        headers: &HeaderMap,
+    ) -> Result<(), Refusal> {
+        match requirement {
+            Requirement::Public => Ok(()),
+            Requirement::Internal => self.internal(extensions, headers),
+            Requirement::Authenticated => self.client(extensions).map(|_| ()),
+            Requirement::ScopesAny(scopes) => {
+                let (client, method) = self.client(extensions)?;
+                self.scopes_any(client, method, scopes)
+            }
+            Requirement::ScopesAll(scopes) => {
+                let (client, method) = self.client(extensions)?;
+                self.scopes_all(client, method, scopes)
+            }
+        }
+    }
+}
+
 /// Why a guard refused a request, and what the answer carries: the status, the
 /// `WWW-Authenticate` challenges, an error code and a description safe to show. Adapters
 /// render it ([`into_response`](Self::into_response) is the bodiless HTTP answer).
