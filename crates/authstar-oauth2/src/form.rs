@@ -4,7 +4,7 @@
 
 use std::fmt;
 
-use authstar::Client;
+use authstar::{Client, is_scope_token};
 use http::HeaderValue;
 use serde::{Deserialize, Serialize};
 
@@ -233,22 +233,6 @@ impl TokenRequestForm {
             certificate_x5t: None,
         })
     }
-}
-
-/// RFC 6749 §3.3: `scope-token = 1*( %x21 / %x23-5B / %x5D-7E )`: printable ASCII without
-/// spaces, `"` or `\`. The one definition of a valid scope, for the token endpoint and for
-/// registries that store scopes.
-///
-/// ```
-/// use authstar_oauth2::is_scope_token;
-/// assert!(is_scope_token("reports:read"));
-/// assert!(!is_scope_token("two words") && !is_scope_token("") && !is_scope_token("q\"uote"));
-/// ```
-pub fn is_scope_token(scope: &str) -> bool {
-    !scope.is_empty()
-        && scope
-            .bytes()
-            .all(|b| b == 0x21 || (0x23..=0x5b).contains(&b) || (0x5d..=0x7e).contains(&b))
 }
 
 #[cfg(test)]

@@ -70,6 +70,7 @@ pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
 pub use action::{Action, Answer};
 pub use assertion::ClientAssertions;
+pub use authstar::is_scope_token;
 pub use certificate::ClientCertificates;
 pub use client_auth::{ClientAuthMethod, JWT_BEARER_ASSERTION};
 pub use endpoint::{
@@ -79,7 +80,6 @@ pub use error::{ErrorCode, TokenError};
 pub use form::OAuth2TokenRequest;
 #[doc(hidden)]
 pub use form::TokenRequestForm;
-pub use form::is_scope_token;
 pub use introspection::{Confirmation, Introspect, TokenIntrospection, TokenIntrospector};
 pub use revocation::{Revoke, TokenRevoker};
 pub use server::{

@@ -106,7 +106,7 @@ pub use authenticator::{
 #[doc(hidden)]
 pub use authenticator::{SyncFn, VerdictFuture};
 pub use builder::AuthstarLayerBuilder;
-pub use client::{AuthstarClient, Client};
+pub use client::{AuthstarClient, Client, is_scope_token};
 #[doc(hidden)]
 pub use config::RefusalHeader;
 pub use config::{LayerInfo, RequestHead};
