@@ -273,7 +273,9 @@ fn single<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a HeaderValue> {
     values.next().is_none().then_some(value)
 }
 
-type Mapped<F, R, E> = Map<F, fn(Result<Response<R>, E>) -> Result<Response<R>, E>>;
+/// How a check's answer is shaped for its proxy.
+type Shape<R, E> = fn(Result<Response<R>, E>) -> Result<Response<R>, E>;
+type Mapped<F, R, E> = Map<F, Shape<R, E>>;
 
 impl<S, B, R> Service<Request<B>> for ForwardAuth<S>
 where
@@ -299,11 +301,10 @@ where
                 return Either::Right(ready(Ok(response)));
             }
         };
-        let answer: fn(Result<Response<R>, S::Error>) -> Result<Response<R>, S::Error> =
-            match self.proxy {
-                Proxy::Nginx => |result| result.map(for_nginx),
-                Proxy::Forwarded => |result| result,
-            };
+        let answer: Shape<R, S::Error> = match self.proxy {
+            Proxy::Nginx => |result| result.map(for_nginx),
+            Proxy::Forwarded => |result| result,
+        };
         Either::Left(self.inner.call(original).map(answer))
     }
 }
