@@ -30,6 +30,9 @@ struct Cli {
 enum Command {
     /// Run the demo service (creates a demo client and API key on first start).
     Demo(DemoArgs),
+    /// Answer nginx auth_request (/auth/nginx) and Caddy or Traefik forward auth (/auth) for
+    /// services in any language: the demo's credentials and a route policy (TOML).
+    Gateway(GatewayArgs),
     /// Manage OAuth2 clients.
     Clients {
         #[command(subcommand)]
@@ -78,6 +81,26 @@ impl Db {
         }
         builder.open().await
     }
+}
+
+#[derive(Args)]
+struct GatewayArgs {
+    /// The route policy (TOML): [[route]] tables with path, host, methods and what they need.
+    #[arg(long, value_name = "FILE")]
+    policy: PathBuf,
+    /// The header that carries the client id upstream.
+    #[arg(long, default_value = "x-authstar-client-id")]
+    client_id_header: axum::http::HeaderName,
+    /// The header that carries the granted scopes upstream (space-separated).
+    #[arg(long, default_value = "x-authstar-scopes")]
+    scopes_header: axum::http::HeaderName,
+    /// The header that carries how the client authenticated upstream.
+    #[arg(long, default_value = "x-authstar-method")]
+    method_header: axum::http::HeaderName,
+    /// Where to listen, the registry, the trusted proxies (required: only they may ask), the
+    /// issuer of the tokens to accept, limits: as for the demo.
+    #[command(flatten)]
+    demo: DemoArgs,
 }
 
 #[derive(Args)]
@@ -393,40 +416,57 @@ async fn token(args: TokenArgs) -> Result<(), CliError> {
     print_json(&body)
 }
 
+/// The demo's settings from its flags.
+fn demo_config(args: DemoArgs) -> DemoConfig {
+    DemoConfig {
+        host: args.host,
+        port: args.port,
+        db: args.db.database(),
+        secrets: args.db.secrets,
+        trusted_proxies: args.trusted_proxies,
+        forwarded_header: args.forwarded_header,
+        issuer: args.issuer,
+        cache_ttl: Duration::from_secs(args.cache_ttl),
+        secure_cookies: args.secure_cookies,
+        allowed_origins: args.allowed_origins,
+        throttle: !args.no_throttle,
+        redis: args.redis,
+        metrics_addr: args.metrics_addr,
+        dpop_nonces: args.dpop_nonces,
+        tls: args.tls_cert.zip(args.tls_key),
+        fapi2: args.profile == ProfileArg::Fapi2,
+        forwarded_client_cert: args.forwarded_client_cert,
+        client_ca: args.client_ca,
+        gateway: None,
+        limits: ServerLimits {
+            header_timeout: Duration::from_secs(args.header_timeout),
+            request_timeout: Duration::from_secs(args.request_timeout),
+            max_connections: usize::try_from(args.max_connections).unwrap_or(usize::MAX),
+            max_connections_per_address: usize::try_from(args.max_connections_per_address)
+                .unwrap_or(usize::MAX),
+            max_body: usize::try_from(args.max_body).unwrap_or(usize::MAX),
+            ws_idle_timeout: Duration::from_secs(args.ws_idle_timeout),
+            ws_recheck: Duration::from_secs(args.ws_recheck),
+        },
+    }
+}
+
 async fn run(cli: Cli) -> Result<(), CliError> {
     match cli.command {
-        Command::Demo(args) => {
-            demo::run(DemoConfig {
-                host: args.host,
-                port: args.port,
-                db: args.db.database(),
-                secrets: args.db.secrets,
-                trusted_proxies: args.trusted_proxies,
-                forwarded_header: args.forwarded_header,
-                issuer: args.issuer,
-                cache_ttl: Duration::from_secs(args.cache_ttl),
-                secure_cookies: args.secure_cookies,
-                allowed_origins: args.allowed_origins,
-                throttle: !args.no_throttle,
-                redis: args.redis,
-                metrics_addr: args.metrics_addr,
-                dpop_nonces: args.dpop_nonces,
-                tls: args.tls_cert.zip(args.tls_key),
-                fapi2: args.profile == ProfileArg::Fapi2,
-                forwarded_client_cert: args.forwarded_client_cert,
-                client_ca: args.client_ca,
-                limits: ServerLimits {
-                    header_timeout: Duration::from_secs(args.header_timeout),
-                    request_timeout: Duration::from_secs(args.request_timeout),
-                    max_connections: usize::try_from(args.max_connections).unwrap_or(usize::MAX),
-                    max_connections_per_address: usize::try_from(args.max_connections_per_address)
-                        .unwrap_or(usize::MAX),
-                    max_body: usize::try_from(args.max_body).unwrap_or(usize::MAX),
-                    ws_idle_timeout: Duration::from_secs(args.ws_idle_timeout),
-                    ws_recheck: Duration::from_secs(args.ws_recheck),
-                },
-            })
-            .await?;
+        Command::Demo(args) => demo::run(demo_config(args)).await?,
+        Command::Gateway(args) => {
+            let text = std::fs::read_to_string(&args.policy)
+                .map_err(|e| CliError::Message(format!("{}: {e}", args.policy.display())))?;
+            let policy = authstar_gateway::Policy::from_toml(&text)
+                .map_err(|e| CliError::Message(format!("{}: {e}", args.policy.display())))?;
+            let identity = authstar_gateway::IdentityHeaders {
+                client_id: args.client_id_header,
+                scopes: args.scopes_header,
+                method: args.method_header,
+            };
+            let mut config = demo_config(args.demo);
+            config.gateway = Some((policy, identity));
+            demo::run(config).await?;
         }
         Command::Clients { command, db } => clients(command, &db.open().await?).await?,
         Command::Keys { command, db } => keys(command, &db.open().await?).await?,

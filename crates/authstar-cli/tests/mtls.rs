@@ -11,6 +11,7 @@ use std::process::Command;
 use base64::Engine as _;
 use serde_json::Value;
 use support::Demo;
+use support::nginx::Nginx;
 use support::tls::{Certificates, claims, curl, der, runs, thumbprint, with_certificate};
 
 #[test]
@@ -128,81 +129,28 @@ fn rfc8705_3_a_token_bound_to_a_client_certificate_is_used_only_with_it() {
 }
 
 /// An nginx terminating TLS in front of the demo, as `docs/guide.md` shows it.
-struct Nginx {
-    child: std::process::Child,
-    base: String,
-}
-
-impl Drop for Nginx {
-    fn drop(&mut self) {
-        // SIGTERM: the master stops its workers (a SIGKILL would orphan them, port and all).
-        let _ = Command::new("kill")
-            .args(["-TERM", &self.child.id().to_string()])
-            .status();
-        let _ = self.child.wait();
-    }
-}
-
-impl Nginx {
-    fn start(dir: &Path, cert: &Path, key: &Path, upstream: &str) -> Nginx {
-        let port = authstar_testkit::redis::free_port();
-        let root = dir.join("nginx");
-        std::fs::create_dir_all(root.join("temp")).unwrap();
-        let config = format!(
-            "user root;
-worker_processes 1;
-daemon off;
-pid {root}/nginx.pid;
-error_log {root}/error.log;
-events {{ worker_connections 64; }}
-http {{
-    access_log off;
-    client_body_temp_path {root}/temp/body;
-    proxy_temp_path {root}/temp/proxy;
-    fastcgi_temp_path {root}/temp/fastcgi;
-    uwsgi_temp_path {root}/temp/uwsgi;
-    scgi_temp_path {root}/temp/scgi;
-    server {{
-        listen 127.0.0.1:{port} ssl;
-        ssl_certificate {cert};
-        ssl_certificate_key {key};
-        # Ask for a client certificate, require none, chain it to nothing (RFC 8705 binding).
-        ssl_verify_client optional_no_ca;
-        location / {{
-            proxy_pass {upstream};
-            # The certificate as nginx can write it; set here, so a client's own header of
-            # that name never passes.
-            proxy_set_header Client-Cert $ssl_client_escaped_cert;
-            proxy_set_header X-Forwarded-For $remote_addr;
-        }}
+fn tls_nginx(dir: &Path, cert: &Path, key: &Path, upstream: &str) -> Nginx {
+    let port = authstar_testkit::redis::free_port();
+    let server = format!(
+        "server {{
+    listen 127.0.0.1:{port} ssl;
+    ssl_certificate {cert};
+    ssl_certificate_key {key};
+    # Ask for a client certificate, require none, chain it to nothing (RFC 8705 binding).
+    ssl_verify_client optional_no_ca;
+    location / {{
+        proxy_pass {upstream};
+        # The certificate as nginx can write it; set here, so a client's own header of
+        # that name never passes.
+        proxy_set_header Client-Cert $ssl_client_escaped_cert;
+        proxy_set_header X-Forwarded-For $remote_addr;
     }}
 }}
 ",
-            root = root.display(),
-            cert = cert.display(),
-            key = key.display(),
-        );
-        let path = root.join("nginx.conf");
-        std::fs::write(&path, config).unwrap();
-        let child = Command::new("nginx")
-            .arg("-c")
-            .arg(&path)
-            .arg("-p")
-            .arg(&root)
-            .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::null())
-            .spawn()
-            .expect("nginx runs");
-        authstar_testkit::serve::until_blocking(
-            std::time::Duration::from_secs(10),
-            "nginx listening",
-            || std::net::TcpStream::connect(("127.0.0.1", port)).is_ok(),
-        );
-        Nginx {
-            child,
-            base: format!("https://127.0.0.1:{port}"),
-        }
-    }
+        cert = cert.display(),
+        key = key.display(),
+    );
+    Nginx::start(dir, "tls", &server, port, "https")
 }
 
 #[test]
@@ -222,7 +170,7 @@ fn a_certificate_forwarded_by_a_trusted_nginx_binds_tokens_and_a_client_cannot_f
         "mtls-nginx",
         &["--trusted-proxies", "127.0.0.1", "--forwarded-client-cert"],
     );
-    let nginx = Nginx::start(&dir, &server_cert, &server_key, &demo.base);
+    let nginx = tls_nginx(&dir, &server_cert, &server_key, &demo.base);
     let (id, secret) = (demo.value("client_id:"), demo.value("client_secret:"));
     let user = format!("{id}:{secret}");
     let token_url = format!("{}/oauth2/token", nginx.base);

@@ -51,9 +51,10 @@ impl Proxy {
 /// `X-Authstar-Status`: the real status of a refusal answered 403 to nginx.
 pub const STATUS_HEADER: &str = "x-authstar-status";
 
-/// The headers that carry the caller's identity upstream (on every 2xx answer, empty when the
-/// route is public and nobody authenticated, so a proxy that copies them overwrites whatever a
-/// client sent under those names).
+/// The headers that carry the caller's identity upstream, on every 2xx answer: empty when the
+/// route is public and nobody authenticated (a proxy that copies a header the answer lacks may
+/// pass something else: Caddy 2.6 sends its unreplaced placeholder). The proxy's configuration
+/// must also remove any a client sent under those names (`deploy/` shows how for each proxy).
 #[derive(Clone, Debug)]
 pub struct IdentityHeaders {
     /// The client id (default `x-authstar-client-id`).
@@ -76,20 +77,26 @@ impl Default for IdentityHeaders {
 }
 
 impl IdentityHeaders {
-    /// The identity the layer recorded in `extensions`, as header values.
+    /// The identity the layer recorded in `extensions`, as header values; empty ones for a
+    /// request nobody authenticated.
     fn of<C: Client>(
         &self,
         info: &LayerInfo,
         extensions: &http::Extensions,
     ) -> [(HeaderName, HeaderValue); 3] {
-        let empty = HeaderValue::from_static("");
         let (id, scopes, method) = match info.outcome::<C>(extensions) {
-            Some(Outcome::Authenticated { client, method, .. }) if client.is_authenticated() => (
-                safe(client.client_id()),
-                safe(&client.scopes().collect::<Vec<_>>().join(" ")),
-                safe(method.label()),
-            ),
-            _ => (empty.clone(), empty.clone(), empty),
+            Some(Outcome::Authenticated { client, method, .. }) if client.is_authenticated() => {
+                let scopes = client.scopes().collect::<Vec<_>>().join(" ");
+                (
+                    safe(client.client_id()),
+                    safe(&scopes),
+                    safe(method.label()),
+                )
+            }
+            _ => {
+                let empty = HeaderValue::from_static("");
+                (empty.clone(), empty.clone(), empty)
+            }
         };
         [
             (self.client_id.clone(), id),
@@ -160,7 +167,8 @@ impl<C: Client, B, R: Default> Service<Request<B>> for Identity<C, R> {
 
     fn call(&mut self, request: Request<B>) -> Self::Future {
         let mut response = Response::new(R::default());
-        for (name, value) in self.headers.of::<C>(&self.info, request.extensions()) {
+        let identity = self.headers.of::<C>(&self.info, request.extensions());
+        for (name, value) in identity {
             response.headers_mut().insert(name, value);
         }
         ready(Ok(response))

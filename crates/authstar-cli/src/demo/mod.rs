@@ -11,6 +11,7 @@
 
 mod admin;
 mod auth;
+mod gateway;
 mod metrics;
 mod oauth;
 mod routes;
@@ -89,6 +90,9 @@ pub struct DemoConfig {
     pub forwarded_client_cert: bool,
     /// The authorities that issue `tls_client_auth` clients' certificates (a PEM file).
     pub client_ca: Option<PathBuf>,
+    /// Serve the gateway's forward-auth checks with this route policy instead of the demo app
+    /// (`authstar gateway`), and the identity headers they answer with.
+    pub gateway: Option<(authstar_gateway::Policy, authstar_gateway::IdentityHeaders)>,
 }
 
 /// How the demo app behaves, beyond its registry and issuer.
@@ -478,7 +482,11 @@ pub async fn run(config: DemoConfig) -> Result<(), DemoError> {
     let base = format!("{scheme}://{host}:{}", local.port());
     let issuer = config.issuer.clone().unwrap_or_else(|| base.clone());
 
-    if registry.is_empty().await? {
+    if config.gateway.is_some() {
+        println!(
+            "authstar gateway: checks at {base}/auth/nginx (nginx) and {base}/auth (Caddy, Traefik)"
+        );
+    } else if registry.is_empty().await? {
         let scopes = ["reports:read".to_owned(), "reports:export".to_owned()];
         let client = registry
             .create_client(Some("demo-client"), None, &scopes)
@@ -554,7 +562,17 @@ pub async fn run(config: DemoConfig) -> Result<(), DemoError> {
             None => None,
         },
     };
-    let app = app(registry, &issuer, options)?;
+    let app = match config.gateway {
+        Some((policy, identity)) => gateway::app(
+            registry,
+            &issuer,
+            policy,
+            identity,
+            proxies.clone(),
+            options,
+        )?,
+        None => app(registry, &issuer, options)?,
+    };
     tracing::info!(%local, issuer = %issuer, "authstar demo: listening");
     let transport = server::Transport {
         tls,

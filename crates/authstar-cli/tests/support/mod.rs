@@ -1,5 +1,6 @@
 //! The demo binary as a child process on a free loopback port, for the end-to-end tests.
 
+pub(crate) mod nginx;
 pub(crate) mod tls;
 
 use std::io::{BufRead, BufReader, Read};
@@ -65,10 +66,36 @@ impl Demo {
         })
     }
 
-    fn spawn(name: &str, mut command: Command) -> Self {
+    /// `authstar gateway` on this demo's database and secrets (so it accepts the demo's
+    /// tokens), asked only by loopback proxies, with `args` after the policy.
+    #[allow(dead_code)]
+    pub(crate) fn gateway(&self, policy: &std::path::Path, args: &[&str]) -> Self {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_authstar"));
+        command
+            .args([
+                "gateway",
+                "--port",
+                "0",
+                "--db",
+                "demo.db",
+                "--cache-ttl",
+                "0",
+            ])
+            .args(["--trusted-proxies", "127.0.0.1/32", "--issuer", &self.base])
+            .arg("--policy")
+            .arg(policy)
+            .args(args);
+        Self::spawn_in(self.dir.clone(), command)
+    }
+
+    fn spawn(name: &str, command: Command) -> Self {
         let dir = std::env::temp_dir().join(format!("authstar-demo-{name}-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir_all(&dir).unwrap();
+        Self::spawn_in(dir, command)
+    }
+
+    fn spawn_in(dir: PathBuf, mut command: Command) -> Self {
         let mut child = command
             .current_dir(&dir)
             .stdout(Stdio::piped())
