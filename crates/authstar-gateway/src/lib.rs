@@ -26,9 +26,12 @@
 //! ```
 
 #![forbid(unsafe_code)]
+#![cfg_attr(docsrs, feature(doc_auto_cfg))]
 #![warn(missing_docs)]
 #![cfg_attr(not(test), warn(clippy::unwrap_used))]
 
+#[cfg(feature = "envoy")]
+pub mod envoy;
 mod forward;
 mod layer;
 mod policy;
