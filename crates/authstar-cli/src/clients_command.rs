@@ -163,6 +163,13 @@ pub(crate) async fn clients(command: ClientsCommand, registry: &Registry) -> Res
             json,
         } => {
             let rule = certificate.rule()?;
+            if auth_method != AuthMethodArg::ClientSecret && (secret.is_some() || secret_stdin) {
+                return Err(CliError::Message(
+                    "--secret and --secret-stdin are for --auth-method client_secret_basic: a \
+                     private_key_jwt or certificate client has no secret"
+                        .to_owned(),
+                ));
+            }
             if jwks.is_some() && auth_method != AuthMethodArg::PrivateKeyJwt {
                 return Err(CliError::Message(
                     "--jwks is for --auth-method private_key_jwt".to_owned(),

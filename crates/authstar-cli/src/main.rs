@@ -104,6 +104,7 @@ struct GatewayArgs {
 }
 
 #[derive(Args)]
+#[group(id = "certificates", multiple = true, args = ["tls_cert", "forwarded_client_cert"])]
 struct DemoArgs {
     /// Address to listen on.
     #[arg(long, default_value = "127.0.0.1")]
@@ -154,7 +155,8 @@ struct DemoArgs {
     #[arg(long, value_name = "HOST:PORT")]
     metrics_addr: Option<String>,
     /// A security profile: `fapi2` is FAPI 2.0's for client credentials (clients authenticate
-    /// with private_key_jwt only; every token is sender-constrained, DPoP or mTLS, and only such
+    /// with private_key_jwt or a TLS certificate only; every token is sender-constrained, DPoP
+    /// or mTLS, and only such
     /// tokens are accepted; PS256, ES256 and EdDSA only).
     #[arg(long, value_enum, default_value = "default")]
     profile: ProfileArg,
@@ -173,8 +175,9 @@ struct DemoArgs {
     forwarded_client_cert: bool,
     /// The authorities (PEM) that issue the certificates of tls_client_auth clients (RFC 8705
     /// §2.1): a client whose certificate chains to one and carries its registered subject
-    /// authenticates with it. Self-signed clients need none.
-    #[arg(long, value_name = "FILE")]
+    /// authenticates with it. Self-signed clients need none. Certificates reach the demo over
+    /// its own TLS (--tls-cert) or from its proxies (--forwarded-client-cert).
+    #[arg(long, value_name = "FILE", requires = "certificates")]
     client_ca: Option<PathBuf>,
     /// Require server nonces in DPoP proofs (RFC 9449 §8, §9): a client first gets
     /// `use_dpop_nonce` with a `DPoP-Nonce` to put in its proofs; nonces last 5 to 10 minutes

@@ -8,9 +8,11 @@
 mod support;
 
 use serde_json::Value;
+use std::path::PathBuf;
 use support::Demo;
+
 use support::tls::{
-    Certificates, authority, claims, curl, issued, runs, thumbprint, with_certificate,
+    Certificates, authority, claims, curl, expired, issued, runs, thumbprint, with_certificate,
 };
 
 /// `grant_type=client_credentials&client_id=ID` to the token endpoint, with `cert`.
@@ -63,6 +65,13 @@ fn rfc8705_2_clients_authenticate_with_their_certificates_and_nothing_else() {
         "/O=Example/CN=billing",
         &ca,
         &[sans, "extendedKeyUsage=serverAuth"],
+    );
+    let stale = expired(
+        &dir,
+        "stale",
+        "/O=Example/CN=billing",
+        &ca,
+        "subjectAltName=DNS:billing.example",
     );
     let (server_cert, server_key) = certificates.server.clone();
     let demo = Demo::start(
@@ -150,6 +159,12 @@ fn rfc8705_2_clients_authenticate_with_their_certificates_and_nothing_else() {
             "no certificate given",
         ),
         (
+            "tls_client_auth",
+            "--secret",
+            "an-imported-secret-0123456789",
+            "has no secret",
+        ),
+        (
             "client_secret_basic",
             "--tls-san-dns",
             "x",
@@ -226,6 +241,11 @@ fn rfc8705_2_clients_authenticate_with_their_certificates_and_nothing_else() {
         ),
         ("by-dn", None, "no certificate"),
         ("nobody", Some(&billing), "an unknown client"),
+        (
+            "by-dns",
+            Some(&stale),
+            "an expired certificate from the right authority",
+        ),
     ] {
         let (status, answer) = token_with(&base, id, cert);
         assert_eq!(status, 401, "{why}: {answer}");
@@ -250,9 +270,31 @@ fn rfc8705_2_clients_authenticate_with_their_certificates_and_nothing_else() {
         token_with(&base, "self-signed", Some(&certificates.ours)).0,
         401
     );
+    // The revocation endpoint takes the same client authentication: the client revokes its
+    // own token with its certificate, and no other certificate can.
+    let (_, answer) = token_with(&base, "by-uri", Some(&billing));
+    let token = answer["access_token"].as_str().unwrap().to_owned();
+    let revoke = |cert: &(PathBuf, PathBuf)| {
+        let body = format!("client_id=by-uri&token={token}");
+        let url = format!("{base}/oauth2/revoke");
+        curl(&with_certificate(&cert.0, &cert.1, &["-d", &body, &url])).0
+    };
+    assert_eq!(revoke(&payroll), 401, "another client's certificate");
+    assert_eq!(revoke(&billing), 200);
+
     // A revoked client's certificate opens nothing.
     assert!(demo.cli(&["clients", "revoke", "by-ip"]).status.success());
     assert_eq!(token_with(&base, "by-ip", Some(&billing)).0, 401);
+
+    // Wrong certificates are counted as wrong secrets are: ten, then 429 for that client id,
+    // even with the right certificate.
+    let mut statuses = Vec::new();
+    for _ in 0..11 {
+        statuses.push(token_with(&base, "by-email", Some(&payroll)).0);
+    }
+    assert_eq!(&statuses[..10], &[401; 10]);
+    assert_eq!(statuses[10], 429);
+    assert_eq!(token_with(&base, "by-email", Some(&billing)).0, 429);
 
     // The admin API registers the same rules (RFC 8705 §2.1.2 member names) and refuses a
     // rule for the other method.
@@ -298,4 +340,84 @@ fn rfc8705_2_clients_authenticate_with_their_certificates_and_nothing_else() {
     assert_eq!(status, 204, "{answer}");
     assert_eq!(token_with(&base, "by-api", Some(&billing)).0, 401);
     assert_eq!(token_with(&base, "by-api", Some(&payroll)).0, 200);
+}
+
+#[test]
+fn fapi2_takes_certificate_clients_and_binds_their_tokens() {
+    if !authstar_testkit::require(
+        runs("openssl") && runs("curl"),
+        "openssl and curl are not installed",
+    ) {
+        return;
+    }
+    let certificates = Certificates::new("mtls-fapi2");
+    let ca = authority(&certificates.dir, "ca", "/CN=Example Client CA");
+    let billing = issued(
+        &certificates.dir,
+        "billing",
+        "/O=Example/CN=billing",
+        &ca,
+        &["subjectAltName=DNS:billing.example"],
+    );
+    let (server_cert, server_key) = certificates.server.clone();
+    let demo = Demo::start(
+        "mtls-fapi2",
+        &[
+            "--profile",
+            "fapi2",
+            "--tls-cert",
+            server_cert.to_str().unwrap(),
+            "--tls-key",
+            server_key.to_str().unwrap(),
+            "--client-ca",
+            ca.0.to_str().unwrap(),
+        ],
+    );
+    let base = demo.base.clone();
+    let output = demo.cli(&[
+        "clients",
+        "create",
+        "--id",
+        "billing",
+        "--auth-method",
+        "tls_client_auth",
+        "--tls-san-dns",
+        "billing.example",
+    ]);
+    assert!(output.status.success(), "{output:?}");
+    let (_, metadata) = curl(&[&format!("{base}/.well-known/oauth-authorization-server")]);
+    let metadata: Value = serde_json::from_str(&metadata).unwrap();
+    assert_eq!(
+        metadata["token_endpoint_auth_methods_supported"],
+        serde_json::json!([
+            "private_key_jwt",
+            "tls_client_auth",
+            "self_signed_tls_client_auth"
+        ])
+    );
+    let (status, answer) = token_with(&base, "billing", Some(&billing));
+    assert_eq!(status, 200, "{answer}");
+    let token = answer["access_token"].as_str().unwrap();
+    assert_eq!(claims(token)["cnf"]["x5t#S256"], thumbprint(&billing.0));
+    // The demo's secret client, even over a certificate: secrets are not FAPI 2.0's.
+    let user = format!(
+        "{}:{}",
+        demo.value("client_id:"),
+        demo.value("client_secret:")
+    );
+    let url = format!("{base}/oauth2/token");
+    let rest = [
+        "-u",
+        user.as_str(),
+        "-d",
+        "grant_type=client_credentials",
+        url.as_str(),
+    ];
+    let (status, answer) = curl(&with_certificate(&billing.0, &billing.1, &rest));
+    assert_eq!(status, 401, "{answer}");
+    // Without a certificate (or a DPoP proof) no token could be sender-constrained: refused
+    // before the client is even looked at.
+    let (status, answer) = token_with(&base, "billing", None);
+    assert_eq!(status, 400, "{answer}");
+    assert_eq!(answer["error"], "invalid_request");
 }

@@ -15,11 +15,15 @@ use std::str::FromStr;
 use std::time::SystemTime;
 
 use authstar::credentials::ClientCertificate;
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD;
 use rustls_pki_types::pem::PemObject;
 use rustls_pki_types::{CertificateDer, TrustAnchor, UnixTime};
 use serde::{Deserialize, Serialize};
 use x509_cert::Certificate;
+use x509_cert::attr::AttributeTypeAndValue;
 use x509_cert::der::Decode;
+use x509_cert::der::{Encode, Tag, Tagged};
 use x509_cert::ext::pkix::SubjectAltName;
 use x509_cert::ext::pkix::name::GeneralName;
 use x509_cert::name::Name;
@@ -113,8 +117,22 @@ impl fmt::Debug for CertificateRule {
 
 impl CertificateRule {
     /// `tls_client_auth` by subject DN, written as RFC 4514 says (`CN=svc,O=Example`: the
-    /// most specific name first); stored in the form a certificate's subject is compared in.
+    /// most specific name first; `;`, `"`, `<`, `>` and a trailing `\` only escaped, as RFC
+    /// 4514 allows no other reading); stored in the form x509-cert writes. A certificate's
+    /// subject matches when it has the same names, attribute by attribute (by OID, and by the
+    /// text of string values, whatever their ASN.1 string type).
+    ///
+    /// ```
+    /// use authstar_oauth2::mtls::CertificateRule;
+    /// assert!(CertificateRule::subject_dn("cn=billing,O=Example").is_ok());
+    /// // RFC 1779's `;` separator is no separator in RFC 4514: refused, not read as a value.
+    /// assert!(CertificateRule::subject_dn("CN=billing;O=Example").is_err());
+    /// assert!(CertificateRule::subject_dn("CN=a\\").is_err());
+    /// ```
     pub fn subject_dn(name: &str) -> Result<Self, CertificateError> {
+        if !strict_rfc4514(name) {
+            return Err(CertificateError::SubjectDn);
+        }
         let parsed = Name::from_str(name).map_err(|_| CertificateError::SubjectDn)?;
         let normalized = parsed.to_string();
         if parsed.is_empty() || normalized.is_empty() {
@@ -125,9 +143,7 @@ impl CertificateRule {
 
     /// `self_signed_tls_client_auth` with the certificates in `pem` (one or more PEM blocks).
     pub fn self_signed_pem(pem: &[u8]) -> Result<Self, CertificateError> {
-        let certificates = CertificateDer::pem_slice_iter(pem)
-            .collect::<Result<Vec<_>, _>>()
-            .map_err(|_| CertificateError::Certificate)?;
+        let certificates = pem_certificates(pem)?;
         Self::self_signed(certificates.iter().map(|c| c.as_ref()))
     }
 
@@ -135,11 +151,10 @@ impl CertificateRule {
     pub fn self_signed<'a>(
         certificates: impl IntoIterator<Item = &'a [u8]>,
     ) -> Result<Self, CertificateError> {
-        use base64::Engine as _;
         let mut encoded = Vec::new();
         for der in certificates {
             Certificate::from_der(der).map_err(|_| CertificateError::Certificate)?;
-            encoded.push(base64::engine::general_purpose::STANDARD.encode(der));
+            encoded.push(STANDARD.encode(der));
         }
         match encoded.len() {
             0 => Err(CertificateError::NoCertificate),
@@ -151,7 +166,6 @@ impl CertificateRule {
     /// Checks a rule read from elsewhere (a database row, a request body): a DN in the form
     /// [`subject_dn`](Self::subject_dn) writes, no empty name, certificates that parse.
     pub fn checked(self) -> Result<Self, CertificateError> {
-        use base64::Engine as _;
         match self {
             Self::SubjectDn(name) => Self::subject_dn(&name),
             Self::SanDns(name) | Self::SanUri(name) | Self::SanEmail(name) if name.is_empty() => {
@@ -161,7 +175,7 @@ impl CertificateRule {
                 let mut ders = Vec::with_capacity(encoded.len());
                 for item in &encoded {
                     ders.push(
-                        base64::engine::general_purpose::STANDARD
+                        STANDARD
                             .decode(item)
                             .map_err(|_| CertificateError::Certificate)?,
                     );
@@ -184,21 +198,33 @@ impl CertificateRule {
     /// `tls_client_auth`, issued by one of `authorities` (valid now, for client
     /// authentication) and carrying the registered name; for `self_signed_tls_client_auth`,
     /// one of the registered certificates. Without authorities, no `tls_client_auth` client
-    /// authenticates.
+    /// authenticates. The chain is checked whatever the rule (when there are authorities), so
+    /// the time taken does not tell which method a client id uses.
+    ///
+    /// ```
+    /// use authstar::credentials::ClientCertificate;
+    /// use authstar_oauth2::mtls::CertificateRule;
+    /// let rule = CertificateRule::SanDns("billing.example".into());
+    /// let garbage = ClientCertificate::new(vec![0x30, 0x00], [0; 32]);
+    /// assert!(!rule.matches(&garbage, None));
+    /// ```
     pub fn matches(
         &self,
         certificate: &ClientCertificate,
         authorities: Option<&CertificateAuthorities>,
     ) -> bool {
+        let issued = authorities.is_some_and(|authorities| authorities.issued(certificate.der()));
+        self.matches_issued(certificate, issued)
+    }
+
+    /// [`matches`](Self::matches), the chain already checked: `issued` says whether
+    /// `certificate` chains to the authorities (for a caller that checks it before it knows the
+    /// client, at the same cost for every client id).
+    pub fn matches_issued(&self, certificate: &ClientCertificate, issued: bool) -> bool {
         if let Self::SelfSigned(registered) = self {
-            use base64::Engine as _;
-            let presented = base64::engine::general_purpose::STANDARD.encode(certificate.der());
-            return registered.contains(&presented);
+            return registered.contains(&STANDARD.encode(certificate.der()));
         }
-        let Some(authorities) = authorities else {
-            return false;
-        };
-        if !authorities.issued(certificate.der()) {
+        if !issued {
             return false;
         }
         let Ok(parsed) = Certificate::from_der(certificate.der()) else {
@@ -206,7 +232,7 @@ impl CertificateRule {
         };
         let tbs = parsed.tbs_certificate();
         if let Self::SubjectDn(name) = self {
-            return tbs.subject().to_string() == *name;
+            return Name::from_str(name).is_ok_and(|rule| same_name(&rule, tbs.subject()));
         }
         let Ok(Some((_, SubjectAltName(names)))) = tbs.get_extension::<SubjectAltName>() else {
             return false;
@@ -228,6 +254,63 @@ impl CertificateRule {
     }
 }
 
+/// The certificates of a PEM document (other blocks skipped).
+fn pem_certificates(pem: &[u8]) -> Result<Vec<CertificateDer<'static>>, CertificateError> {
+    CertificateDer::pem_slice_iter(pem)
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|_| CertificateError::Certificate)
+}
+
+/// Whether `name` reads one way only as RFC 4514: no unescaped `;` (RFC 1779's separator),
+/// `"`, `<` or `>`, and no `\` escaping nothing.
+fn strict_rfc4514(name: &str) -> bool {
+    let mut chars = name.chars();
+    while let Some(c) = chars.next() {
+        match c {
+            '\\' if chars.next().is_none() => return false,
+            '\\' => {}
+            ';' | '"' | '<' | '>' => return false,
+            _ => {}
+        }
+    }
+    true
+}
+
+/// Whether two names are the same (RFC 4517 distinguishedNameMatch, values compared exactly):
+/// the same relative names in the same order, each the same set of attributes, an attribute
+/// being its OID and its value's text (any ASN.1 string type) or, for other values, its DER.
+fn same_name(a: &Name, b: &Name) -> bool {
+    let value = |atv: &AttributeTypeAndValue| -> (String, Vec<u8>) {
+        let oid = atv.oid.to_string();
+        let text = match atv.value.tag() {
+            Tag::PrintableString | Tag::Utf8String | Tag::Ia5String | Tag::TeletexString => {
+                atv.value.value().to_vec()
+            }
+            _ => match atv.value.to_der() {
+                Ok(der) => [b"#".as_slice(), &der].concat(),
+                Err(_) => return (oid, b"\0unreadable".to_vec()),
+            },
+        };
+        (oid, text)
+    };
+    let (mut a_rdns, mut b_rdns) = (a.iter_rdn(), b.iter_rdn());
+    loop {
+        match (a_rdns.next(), b_rdns.next()) {
+            (None, None) => return true,
+            (Some(x), Some(y)) => {
+                let mut xs: Vec<_> = x.iter().map(value).collect();
+                let mut ys: Vec<_> = y.iter().map(value).collect();
+                xs.sort();
+                ys.sort();
+                if xs != ys {
+                    return false;
+                }
+            }
+            _ => return false,
+        }
+    }
+}
+
 /// The authorities that issue `tls_client_auth` certificates: trust anchors for a chain from
 /// the client's certificate (an intermediate authority may be listed as an anchor itself, as
 /// the endpoints see the client's certificate alone).
@@ -244,10 +327,14 @@ impl fmt::Debug for CertificateAuthorities {
 
 impl CertificateAuthorities {
     /// The authorities whose certificates `pem` holds (one or more PEM blocks).
+    ///
+    /// ```
+    /// use authstar_oauth2::mtls::CertificateAuthorities;
+    /// // No certificate, no authority: refused rather than trusting nothing silently.
+    /// assert!(CertificateAuthorities::from_pem(b"").is_err());
+    /// ```
     pub fn from_pem(pem: &[u8]) -> Result<Self, CertificateError> {
-        let certificates = CertificateDer::pem_slice_iter(pem)
-            .collect::<Result<Vec<_>, _>>()
-            .map_err(|_| CertificateError::Certificate)?;
+        let certificates = pem_certificates(pem)?;
         let mut anchors = Vec::with_capacity(certificates.len());
         for certificate in &certificates {
             let anchor = webpki::anchor_from_trusted_cert(certificate)
@@ -303,7 +390,17 @@ mod tests {
             escaped,
             CertificateRule::SubjectDn(r"CN=a\,b,O=Example".to_owned())
         );
-        for bad in ["", "billing", "CN", "=x", "CN=a, O=b"] {
+        for bad in [
+            "",
+            "billing",
+            "CN",
+            "=x",
+            "CN=a, O=b",
+            "CN=billing;O=Example",
+            "CN=\"q\"",
+            "CN=a<b",
+            "CN=a\\",
+        ] {
             assert!(CertificateRule::subject_dn(bad).is_err(), "{bad:?}");
         }
         // A rule read back (a row, a request body) is checked the same way.
@@ -319,6 +416,26 @@ mod tests {
         assert!(
             serde_json::from_str::<CertificateRule>(r#"{"tls_client_auth_san_ip":"x"}"#).is_err()
         );
+    }
+
+    #[test]
+    fn names_match_by_oid_and_value_text_never_by_their_printed_form() {
+        let name = |text: &str| Name::from_str(text).unwrap();
+        assert!(same_name(&name("CN=a,O=b"), &name("cn=a,o=b")));
+        // A multi-valued name is a set; the sequence is ordered.
+        assert!(same_name(&name("CN=a+O=b,C=DE"), &name("O=b+CN=a,C=DE")));
+        assert!(!same_name(&name("CN=a,O=b"), &name("O=b,CN=a")));
+        assert!(!same_name(&name("CN=a,O=b"), &name("CN=a")));
+        assert!(!same_name(&name("CN=a"), &name("CN=A")));
+        // The same text in another string type (UTF8String 'DE' against PrintableString).
+        assert!(same_name(&name("C=DE"), &name("2.5.4.6=#0c024445")));
+        // Two OIDs x509-cert prints under one name (`ID-ALG`) stay two attributes.
+        assert!(!same_name(
+            &name("1.2.840.113549.1.9.16.3=victim"),
+            &name("1.3.6.1.5.5.7.6=victim")
+        ));
+        // An escaped comma is part of the value, not a separator.
+        assert!(!same_name(&name(r"CN=a\,O=b"), &name("CN=a,O=b")));
     }
 
     #[test]

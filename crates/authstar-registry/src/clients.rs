@@ -28,8 +28,8 @@ pub struct ClientRecord {
     pub last_used_at: Option<u64>,
     /// Whether revoked.
     pub revoked: bool,
-    /// How it authenticates: `client_secret_basic` (a secret, Basic or in the body) or
-    /// `private_key_jwt`.
+    /// How it authenticates: `client_secret_basic` (a secret, Basic or in the body),
+    /// `private_key_jwt`, `tls_client_auth` or `self_signed_tls_client_auth`.
     pub auth_method: String,
 }
 

@@ -1007,3 +1007,115 @@ async fn only_the_registered_method_authenticates_whatever_else_a_row_holds() {
         "a key client took a secret"
     );
 }
+
+/// Self-signed certificates made for these tests (P-256, valid until 2126).
+const ROBOT: &[u8] = include_bytes!("fixtures/robot.pem");
+const OTHER: &[u8] = include_bytes!("fixtures/other.pem");
+
+fn certificate_of(pem: &[u8]) -> authstar::credentials::ClientCertificate {
+    let text = std::str::from_utf8(pem).unwrap();
+    let body: String = text
+        .lines()
+        .filter(|line| !line.starts_with("-----"))
+        .collect();
+    use base64::Engine as _;
+    let der = base64::engine::general_purpose::STANDARD
+        .decode(body)
+        .unwrap();
+    authstar_jwt::client_certificate(der)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn certificate_clients_on_every_engine() {
+    use authstar::Verdict;
+    use authstar_oauth2::ClientCertificates as _;
+    use authstar_oauth2::mtls::CertificateRule;
+    for (database, secrets) in engines("certificates").await {
+        let registry = open(&database, &secrets).await;
+        let scopes = ["reports:read".to_owned()];
+        let robot = CertificateRule::self_signed_pem(ROBOT).unwrap();
+        let created = registry
+            .create_certificate_client("robot", robot, &scopes)
+            .await
+            .unwrap();
+        assert_eq!(
+            created.auth_method, "self_signed_tls_client_auth",
+            "{database}"
+        );
+        let by_name = CertificateRule::SanDns("billing.example".into());
+        registry
+            .create_certificate_client("billing", by_name.clone(), &scopes)
+            .await
+            .unwrap();
+        let check = registry.client_certificates(None);
+        let (ours, other) = (certificate_of(ROBOT), certificate_of(OTHER));
+        assert!(
+            matches!(check.verify(&ours, "robot").await, Verdict::Authenticated(c) if authstar::Client::client_id(&c) == "robot"),
+            "{database}"
+        );
+        assert!(
+            matches!(check.verify(&other, "robot").await, Verdict::Rejected),
+            "{database}"
+        );
+        assert!(
+            matches!(check.verify(&ours, "billing").await, Verdict::Rejected),
+            "{database}"
+        );
+        assert!(
+            matches!(check.verify(&ours, "nobody").await, Verdict::Rejected),
+            "{database}"
+        );
+        // A renewed certificate replaces the old one; a rule of the other method is refused.
+        let renewed = CertificateRule::self_signed_pem(OTHER).unwrap();
+        registry
+            .set_client_certificate("robot", renewed)
+            .await
+            .unwrap();
+        assert!(
+            matches!(
+                check.verify(&other, "robot").await,
+                Verdict::Authenticated(_)
+            ),
+            "{database}"
+        );
+        assert!(
+            matches!(check.verify(&ours, "robot").await, Verdict::Rejected),
+            "{database}"
+        );
+        assert!(matches!(
+            registry
+                .set_client_certificate("robot", by_name.clone())
+                .await,
+            Err(RegistryError::InvalidCertificate(_))
+        ));
+        // A row edited by hand to hold a rule of the other method adds no power: the
+        // self-signed client's row now names a subject, and nothing authenticates it.
+        let store = store(&database);
+        let edited = serde_json::to_string(&by_name).unwrap();
+        assert!(
+            store
+                .set_client_certificate("robot", &edited)
+                .await
+                .unwrap()
+        );
+        assert!(
+            matches!(check.verify(&other, "robot").await, Verdict::Rejected),
+            "{database}"
+        );
+        // Revoked: its certificate opens nothing.
+        registry.revoke_client("billing").await.unwrap();
+        assert!(
+            !store
+                .set_client_certificate("billing", &edited)
+                .await
+                .unwrap(),
+            "{database}"
+        );
+        let row = store.client("robot").await.unwrap().unwrap();
+        assert_eq!(
+            row.certificate.as_deref(),
+            Some(edited.as_str()),
+            "{database}"
+        );
+    }
+}

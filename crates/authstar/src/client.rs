@@ -280,6 +280,22 @@ impl<C: Client> Client for Arc<C> {
     }
 }
 
+/// RFC 6749 §3.3: `scope-token = 1*( %x21 / %x23-5B / %x5D-7E )`: printable ASCII without
+/// spaces, `"` or `\`. The one definition of a valid scope, for the token endpoint, the
+/// registries that store scopes and the route policies that name them.
+///
+/// ```
+/// use authstar::is_scope_token;
+/// assert!(is_scope_token("reports:read"));
+/// assert!(!is_scope_token("two words") && !is_scope_token("") && !is_scope_token("q\"uote"));
+/// ```
+pub fn is_scope_token(scope: &str) -> bool {
+    !scope.is_empty()
+        && scope
+            .bytes()
+            .all(|b| b == 0x21 || (0x23..=0x5b).contains(&b) || (0x5d..=0x7e).contains(&b))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -303,20 +319,4 @@ mod tests {
         let json = serde_json::to_value(AuthstarClient::anonymous()).unwrap();
         assert_eq!(json["authenticated"], false);
     }
-}
-
-/// RFC 6749 §3.3: `scope-token = 1*( %x21 / %x23-5B / %x5D-7E )`: printable ASCII without
-/// spaces, `"` or `\`. The one definition of a valid scope, for the token endpoint, the
-/// registries that store scopes and the route policies that name them.
-///
-/// ```
-/// use authstar::is_scope_token;
-/// assert!(is_scope_token("reports:read"));
-/// assert!(!is_scope_token("two words") && !is_scope_token("") && !is_scope_token("q\"uote"));
-/// ```
-pub fn is_scope_token(scope: &str) -> bool {
-    !scope.is_empty()
-        && scope
-            .bytes()
-            .all(|b| b == 0x21 || (0x23..=0x5b).contains(&b) || (0x5d..=0x7e).contains(&b))
 }

@@ -185,21 +185,22 @@ pub(super) async fn create_client(
         Ok(body) => body,
         Err(rejection) => return bad_body(&rejection),
     };
-    match (new.auth_method.as_deref(), &new.jwks, &new.client_id) {
-        (None | Some("client_secret_basic" | "client_secret_post"), None, _)
-            if new.certificate.is_none() => {}
-        (Some(method @ ("tls_client_auth" | "self_signed_tls_client_auth")), None, Some(id))
-            if new
-                .certificate
-                .as_ref()
-                .is_some_and(|rule| rule.method().as_str() == method) =>
-        {
-            let Some(rule) = new.certificate else {
-                return StatusCode::INTERNAL_SERVER_ERROR.into_response();
-            };
+    match (
+        new.auth_method.as_deref(),
+        &new.jwks,
+        &new.client_id,
+        &new.certificate,
+    ) {
+        (None | Some("client_secret_basic" | "client_secret_post"), None, _, None) => {}
+        (
+            Some(method @ ("tls_client_auth" | "self_signed_tls_client_auth")),
+            None,
+            Some(id),
+            Some(rule),
+        ) if rule.method().as_str() == method => {
             let created = admin
                 .registry
-                .create_certificate_client(id, rule, &new.scopes)
+                .create_certificate_client(id, rule.clone(), &new.scopes)
                 .await;
             return match created {
                 Ok(client) => {
@@ -209,7 +210,7 @@ pub(super) async fn create_client(
                 Err(failure) => refused(failure),
             };
         }
-        (Some("private_key_jwt"), Some(jwks), Some(id)) if new.certificate.is_none() => {
+        (Some("private_key_jwt"), Some(jwks), Some(id), None) => {
             let created = admin
                 .registry
                 .create_key_client(id, &jwks.to_string(), &new.scopes)

@@ -210,3 +210,66 @@ pub(crate) fn runs(program: &str) -> bool {
             .output()
             .is_ok_and(|output| output.status.success())
 }
+
+/// A certificate for `subject` with `san` (an `-addext` value) issued by `ca` that expired in
+/// 2020 (`openssl ca`, the one openssl command that sets past dates): `(cert, key)`.
+pub(crate) fn expired(
+    dir: &Path,
+    name: &str,
+    subject: &str,
+    ca: &(PathBuf, PathBuf),
+    san: &str,
+) -> (PathBuf, PathBuf) {
+    let work = dir.join(format!("{name}-ca"));
+    std::fs::create_dir_all(&work).unwrap();
+    std::fs::write(work.join("index.txt"), "").unwrap();
+    std::fs::write(work.join("serial"), "01\n").unwrap();
+    std::fs::write(
+        work.join("ca.cnf"),
+        "[ca]\ndefault_ca = test\n[test]\ndatabase = index.txt\nnew_certs_dir = .\n\
+         serial = serial\ndefault_md = sha256\npolicy = anything\ncopy_extensions = copy\n\
+         unique_subject = no\n[anything]\ncommonName = supplied\norganizationName = optional\n",
+    )
+    .unwrap();
+    let (cert, key, csr) = (
+        dir.join(format!("{name}.pem")),
+        dir.join(format!("{name}.key")),
+        work.join("request.csr"),
+    );
+    let request = Command::new("openssl")
+        .args([
+            "req",
+            "-new",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:P-256",
+        ])
+        .args(["-nodes", "-subj", subject, "-addext", san, "-keyout"])
+        .arg(&key)
+        .arg("-out")
+        .arg(&csr)
+        .output()
+        .expect("openssl runs");
+    assert!(request.status.success(), "{request:?}");
+    let signed = Command::new("openssl")
+        .current_dir(&work)
+        .args(["ca", "-batch", "-notext", "-config", "ca.cnf", "-cert"])
+        .arg(&ca.0)
+        .arg("-keyfile")
+        .arg(&ca.1)
+        .args([
+            "-startdate",
+            "20200101000000Z",
+            "-enddate",
+            "20200102000000Z",
+            "-in",
+        ])
+        .arg(&csr)
+        .arg("-out")
+        .arg(&cert)
+        .output()
+        .expect("openssl runs");
+    assert!(signed.status.success(), "{signed:?}");
+    (cert, key)
+}
