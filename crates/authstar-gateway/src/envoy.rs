@@ -1,7 +1,7 @@
 //! Envoy's (and Istio's) external authorization over gRPC: `envoy.service.auth.v3.Authorization`
 //! `Check`. [`ExtAuthz`] turns a `CheckRequest` into the request it describes (method, URL,
 //! headers, the client's address and certificate from its attributes), asks the same stack as
-//! the HTTP checks (the `AuthstarLayer`, the [`PolicyLayer`](crate::PolicyLayer), [`Identity`])
+//! the HTTP checks (the `AuthstarLayer`, the [`PolicyLayer`](crate::PolicyLayer), [`Identity`](crate::Identity))
 //! and answers `OkHttpResponse` with the identity headers (a client's own removed) or
 //! `DeniedHttpResponse` with the status, the challenges and `Retry-After`. Types from the
 //! `envoy-types` crate (generated from Envoy's protos).
