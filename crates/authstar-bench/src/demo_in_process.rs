@@ -23,6 +23,10 @@ pub(crate) const DEMO_BASIC: &str = "demo: GET /me, Basic in process";
 /// The token endpoint with `private_key_jwt`: a fresh ES256 assertion per request.
 pub(crate) const DEMO_TOKEN_KEY: &str =
     "demo: POST /oauth2/token in process (private_key_jwt ES256 assertion, ES256)";
+/// The token endpoint with `tls_client_auth`: a CA-issued client certificate (chain checked
+/// by webpki, SAN matched) and the token bound to it.
+pub(crate) const DEMO_TOKEN_TLS: &str =
+    "demo: POST /oauth2/token in process (tls_client_auth, ES256 chain, bound ES256 token)";
 /// A bearer JWT (cached after its first check) on `/me`.
 pub(crate) const DEMO_JWT: &str = "demo: GET /me, bearer JWT (cached) in process";
 /// A certificate-bound JWT (cached) on `/me`, over its certificate (RFC 8705).
@@ -84,6 +88,7 @@ pub(crate) fn all() -> Vec<Variant> {
         }),
         dpop_variant(),
         assertion_variant(),
+        certificate_variant(),
         jwt_variant(DEMO_JWT, false),
         jwt_variant(DEMO_MTLS, true),
     ]
@@ -106,6 +111,37 @@ fn assertion_variant() -> Variant {
                         .header("content-type", "application/x-www-form-urlencoded")
                         .body(axum::body::Body::from(body))
                         .expect("a valid request");
+                    black_box(answered(&runtime, &app, request, name));
+                }
+                start.elapsed()
+            }),
+        }
+    })
+}
+
+/// The bench's client certificate (P-256, issued by `fixtures/client-ca.pem`, until 2126).
+const CLIENT_CERTIFICATE: &[u8] = include_bytes!("../fixtures/client.der");
+
+/// `POST /oauth2/token` by a `tls_client_auth` client over its certificate.
+fn certificate_variant() -> Variant {
+    let name = DEMO_TOKEN_TLS;
+    lazy(name, Group::Jwt, move || {
+        let (runtime, app, _) = demo_app(name);
+        let certificate = authstar_jwt::client_certificate(CLIENT_CERTIFICATE.to_vec());
+        Variant {
+            name,
+            group: Group::Jwt,
+            lazy: false,
+            run: Box::new(move |iterations| {
+                let start = std::time::Instant::now();
+                for _ in 0..iterations {
+                    let mut request = Request::post("/oauth2/token")
+                        .header("content-type", "application/x-www-form-urlencoded")
+                        .body(axum::body::Body::from(
+                            "grant_type=client_credentials&client_id=bench-mtls",
+                        ))
+                        .expect("a valid request");
+                    request.extensions_mut().insert(certificate.clone());
                     black_box(answered(&runtime, &app, request, name));
                 }
                 start.elapsed()
@@ -311,9 +347,22 @@ fn demo_app(
             .create_key_client("bench-job", &key_client.jwks(), &scopes)
             .await
             .expect("key client");
+        registry
+            .create_certificate_client(
+                "bench-mtls",
+                authstar_oauth2::mtls::CertificateRule::SanDns("bench.example".into()),
+                &scopes,
+            )
+            .await
+            .expect("certificate client");
+        let authorities = authstar_oauth2::mtls::CertificateAuthorities::from_pem(include_bytes!(
+            "../fixtures/client-ca.pem"
+        ))
+        .expect("the bench's client CA");
         let options = authstar_cli::demo::AppOptions {
             throttle: true,
             certificate_bound_tokens: true,
+            client_authorities: Some(authorities),
             ..Default::default()
         };
         let app = authstar_cli::demo::app(registry, ORIGIN, options).expect("app");

@@ -97,6 +97,10 @@ struct GatewayArgs {
     /// The header that carries how the client authenticated upstream.
     #[arg(long, default_value = "x-authstar-method")]
     method_header: axum::http::HeaderName,
+    /// Also answer Envoy's ext_authz gRPC Check (envoy.service.auth.v3) on this port, with the
+    /// gRPC health service (0 picks a free one).
+    #[arg(long, value_name = "PORT")]
+    ext_authz_port: Option<u16>,
     /// Where to listen, the registry, the trusted proxies (required: only they may ask), the
     /// issuer of the tokens to accept, limits: as for the demo.
     #[command(flatten)]
@@ -441,6 +445,7 @@ fn demo_config(args: DemoArgs) -> DemoConfig {
         forwarded_client_cert: args.forwarded_client_cert,
         client_ca: args.client_ca,
         gateway: None,
+        ext_authz_port: None,
         limits: ServerLimits {
             header_timeout: Duration::from_secs(args.header_timeout),
             request_timeout: Duration::from_secs(args.request_timeout),
@@ -469,6 +474,7 @@ async fn run(cli: Cli) -> Result<(), CliError> {
             };
             let mut config = demo_config(args.demo);
             config.gateway = Some((policy, identity));
+            config.ext_authz_port = args.ext_authz_port;
             demo::run(config).await?;
         }
         Command::Clients { command, db } => clients(command, &db.open().await?).await?,

@@ -95,6 +95,8 @@ pub struct DemoConfig {
     /// Serve the gateway's forward-auth checks with this route policy instead of the demo app
     /// (`authstar gateway`), and the identity headers they answer with.
     pub gateway: Option<(authstar_gateway::Policy, authstar_gateway::IdentityHeaders)>,
+    /// The gateway also answers Envoy's ext_authz gRPC `Check` on this port (0: any free one).
+    pub ext_authz_port: Option<u16>,
 }
 
 /// How the demo app behaves, beyond its registry and issuer.

@@ -82,7 +82,28 @@ pub async fn run(config: DemoConfig) -> Result<(), DemoError> {
         let metrics = metrics::serve_metrics(address, config.limits).await?;
         println!("metrics on http://{metrics}/metrics");
     }
-    println!("Swagger UI: {base}/docs");
+    // Envoy's port is bound (and said) before the main one is announced: a client that reads
+    // "listening on" finds both.
+    let envoy_listener = match (config.ext_authz_port, &config.gateway) {
+        (Some(port), Some(_)) => {
+            let address = format!("{}:{port}", config.host);
+            let listener = tokio::net::TcpListener::bind(&address)
+                .await
+                .map_err(|source| DemoError::Listen {
+                    address: address.clone(),
+                    source,
+                })?;
+            let bound = listener
+                .local_addr()
+                .map_err(|source| DemoError::Listen { address, source })?;
+            println!("ext_authz (gRPC) on {bound}");
+            Some(listener)
+        }
+        _ => None,
+    };
+    if config.gateway.is_none() {
+        println!("Swagger UI: {base}/docs");
+    }
     println!("listening on {base}");
 
     let secure_cookies = config
@@ -132,17 +153,23 @@ pub async fn run(config: DemoConfig) -> Result<(), DemoError> {
             None => None,
         },
     };
-    let app = match config.gateway {
-        Some((policy, identity)) => gateway::app(
-            registry,
-            &issuer,
-            policy,
-            identity,
-            proxies.clone(),
-            options,
-        )?,
-        None => app(registry, &issuer, options)?,
+    let (app, ext_authz) = match config.gateway {
+        Some((policy, identity)) => {
+            let gateway = gateway::gateway(
+                registry,
+                &issuer,
+                policy,
+                identity,
+                proxies.clone(),
+                options,
+            )?;
+            (gateway.http, Some(gateway.ext_authz))
+        }
+        None => (app(registry, &issuer, options)?, None),
     };
+    if let (Some(ext_authz), Some(listener)) = (ext_authz, envoy_listener) {
+        tokio::spawn(gateway::serve_ext_authz(listener, ext_authz));
+    }
     tracing::info!(%local, issuer = %issuer, "authstar demo: listening");
     let transport = server::Transport {
         tls,
