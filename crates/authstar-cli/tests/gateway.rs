@@ -367,3 +367,33 @@ async fn nginx_and_caddy_ask_the_gateway_and_pass_on_its_answers() {
         matrix("caddy", &caddy.base, &credentials, "guess-caddy").await;
     }
 }
+
+/// The Traefik and Envoy files cannot run here (neither is installable): they must at least
+/// name what the gateway reads and answers, as the tests exercise it through nginx, Caddy and
+/// the ext_authz clients.
+#[test]
+fn the_traefik_and_envoy_files_name_what_the_gateway_reads() {
+    let traefik = deploy("traefik.yml");
+    for needle in [
+        "address: \"http://127.0.0.1:9000/auth\"",
+        "trustForwardHeader: false",
+        "- X-Authstar-Client-Id",
+        "- X-Authstar-Scopes",
+        "- X-Authstar-Method",
+    ] {
+        assert!(traefik.contains(needle), "traefik.yml: {needle}");
+    }
+    let envoy = deploy("envoy.yaml");
+    for needle in [
+        "envoy.filters.http.ext_authz",
+        "transport_api_version: V3",
+        "failure_mode_allow: false",
+        "include_peer_certificate: true",
+        "port_value: 9001",
+        "http2_protocol_options",
+    ] {
+        assert!(envoy.contains(needle), "envoy.yaml: {needle}");
+    }
+    // The policy the tests run is the one shipped.
+    assert!(authstar_gateway::Policy::from_toml(&deploy("policy.toml")).is_ok());
+}
