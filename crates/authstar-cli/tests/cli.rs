@@ -308,11 +308,11 @@ fn migrate_brings_a_database_to_this_version_and_adopts_an_unversioned_one() {
     let dir = Workdir::new("migrate");
     assert_eq!(
         dir.ok(&["migrate", "--db", "new.db"]).trim(),
-        "new.db: schema version 6"
+        "new.db: schema version 7"
     );
     assert_eq!(
         dir.ok(&["migrate", "--db", "new.db"]).trim(),
-        "new.db: schema version 6"
+        "new.db: schema version 7"
     );
     // A database from before versioning (its tables, no `authstar_schema`) keeps its clients,
     // which keep authenticating with their secrets (schema 5 adds how clients authenticate).
@@ -321,13 +321,15 @@ fn migrate_brings_a_database_to_this_version_and_adopts_an_unversioned_one() {
     old.execute_batch(
         "DROP TABLE authstar_schema; DROP TABLE revision; DROP TABLE revoked_tokens; \
          DROP TABLE revocation_log; ALTER TABLE clients DROP COLUMN jwks; \
-         ALTER TABLE clients DROP COLUMN auth_method; ALTER TABLE clients DROP COLUMN certificate;",
+         ALTER TABLE clients DROP COLUMN auth_method; ALTER TABLE clients DROP COLUMN certificate; \
+         ALTER TABLE api_keys DROP COLUMN expires_at; ALTER TABLE api_keys DROP COLUMN name; \
+         ALTER TABLE api_keys DROP COLUMN replaces; DROP TABLE audit_log;",
     )
     .unwrap();
     drop(old);
     assert_eq!(
         dir.ok(&["migrate", "--db", "old.db"]).trim(),
-        "old.db: schema version 6"
+        "old.db: schema version 7"
     );
     let listed = dir.json(&["clients", "list", "--json", "--db", "old.db"]);
     assert_eq!(listed[0]["client_id"], "old");

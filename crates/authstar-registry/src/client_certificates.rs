@@ -35,7 +35,10 @@ impl Registry {
             now(),
         );
         match self.shared.store.insert_client(&row).await {
-            Ok(()) => Ok(ClientRecord::of(row)),
+            Ok(()) => {
+                self.audit_created(&row).await;
+                Ok(ClientRecord::of(row))
+            }
             Err(StoreError::Conflict) => Err(RegistryError::ClientExists(row.client_id)),
             Err(error) => Err(error.into()),
         }
@@ -67,7 +70,17 @@ impl Registry {
             .set_client_certificate(id, &stored(&rule)?)
             .await?
         {
-            true => Ok(()),
+            true => {
+                let method = rule.method().as_str();
+                self.audit(
+                    "client.certificate",
+                    Some(id),
+                    id,
+                    serde_json::json!({ "auth_method": method }),
+                )
+                .await;
+                Ok(())
+            }
             false => Err(RegistryError::UnknownClient(id.to_owned())),
         }
     }

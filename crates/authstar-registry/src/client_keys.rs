@@ -94,7 +94,10 @@ impl Registry {
         let document = stored(&client_jwks(jwks)?)?;
         let row = ClientRow::with_keys(id.to_owned(), document, scopes.join(" "), now());
         match self.shared.store.insert_client(&row).await {
-            Ok(()) => Ok(ClientRecord::of(row)),
+            Ok(()) => {
+                self.audit_created(&row).await;
+                Ok(ClientRecord::of(row))
+            }
             Err(StoreError::Conflict) => Err(RegistryError::ClientExists(row.client_id)),
             Err(error) => Err(error.into()),
         }
@@ -106,7 +109,21 @@ impl Registry {
     pub async fn set_client_jwks(&self, id: &str, jwks: &str) -> Result<(), RegistryError> {
         let document = stored(&client_jwks(jwks)?)?;
         match self.shared.store.set_client_jwks(id, &document).await? {
-            true => Ok(()),
+            true => {
+                let kids: Vec<_> = client_jwks(jwks)?
+                    .keys
+                    .iter()
+                    .map(|key| key.common.key_id.clone())
+                    .collect();
+                self.audit(
+                    "client.jwks",
+                    Some(id),
+                    id,
+                    serde_json::json!({ "kids": kids }),
+                )
+                .await;
+                Ok(())
+            }
             false => Err(RegistryError::UnknownClient(id.to_owned())),
         }
     }

@@ -111,20 +111,81 @@ impl Registry {
         };
         let row = ClientRow::new(client_id, hash, scopes.join(" "), now());
         match self.shared.store.insert_client(&row).await {
-            Ok(()) => Ok(CreatedClient {
-                client_id: row.client_id,
-                client_secret,
-                scopes: scopes.to_vec(),
-            }),
+            Ok(()) => {
+                self.audit_created(&row).await;
+                Ok(CreatedClient {
+                    client_id: row.client_id,
+                    client_secret,
+                    scopes: scopes.to_vec(),
+                })
+            }
             Err(StoreError::Conflict) => Err(RegistryError::ClientExists(row.client_id)),
             Err(error) => Err(error.into()),
         }
     }
 
-    /// Every client.
+    /// Records a client's creation (its method and scopes; never its secret or keys).
+    pub(crate) async fn audit_created(&self, row: &ClientRow) {
+        let detail = serde_json::json!({
+            "auth_method": row.auth_method,
+            "scopes": split_scopes(&row.scopes),
+        });
+        self.audit(
+            "client.create",
+            Some(&row.client_id),
+            &row.client_id,
+            detail,
+        )
+        .await;
+    }
+
+    /// Every client, oldest first. Reads every row: for a large registry, page with
+    /// [`client_page`](Self::client_page).
     pub async fn list_clients(&self) -> Result<Vec<ClientRecord>, RegistryError> {
         let rows = self.shared.store.clients().await?;
         Ok(rows.into_iter().map(ClientRecord::of).collect())
+    }
+
+    /// At most `limit` clients (capped at [`MAX_PAGE`](crate::MAX_PAGE)) by id, after `after`
+    /// (the last id of the previous page; `None` for the first).
+    pub async fn client_page(
+        &self,
+        after: Option<&str>,
+        limit: u32,
+    ) -> Result<Vec<ClientRecord>, RegistryError> {
+        let limit = limit.clamp(1, crate::MAX_PAGE);
+        let rows = self
+            .shared
+            .store
+            .clients_page(after.unwrap_or(""), limit)
+            .await?;
+        Ok(rows.into_iter().map(ClientRecord::of).collect())
+    }
+
+    /// Replaces an active client's scopes (a re-scope). Its API keys keep their own scopes but
+    /// never grant more than the client's (a key is checked with the intersection); cached
+    /// checks are dropped here and, on other instances, within their cache TTL. Tokens already issued keep their scopes until they
+    /// expire (revoke them to end them sooner).
+    pub async fn set_client_scopes(
+        &self,
+        client_id: &str,
+        scopes: &[String],
+    ) -> Result<(), RegistryError> {
+        check_scopes(scopes)?;
+        if !self
+            .shared
+            .store
+            .set_client_scopes(client_id, &scopes.join(" "))
+            .await?
+        {
+            return Err(RegistryError::UnknownClient(client_id.to_owned()));
+        }
+        // Rare, and a client's keys are cached by key id: every entry goes.
+        self.shared.drop_caches();
+        let detail = serde_json::json!({ "scopes": scopes });
+        self.audit("client.scopes", Some(client_id), client_id, detail)
+            .await;
+        Ok(())
     }
 
     /// Revokes a client and, with it, its keys: at once here, within the poll interval on
@@ -134,8 +195,19 @@ impl Registry {
     pub async fn revoke_client(&self, client_id: &str) -> Result<(), RegistryError> {
         match self.shared.store.revoke_client(client_id, now()).await? {
             Revoked::Unknown => Err(RegistryError::UnknownClient(client_id.to_owned())),
-            Revoked::Now | Revoked::Already => {
+            Revoked::Already => {
                 self.shared.revoke_client_here(client_id);
+                Ok(())
+            }
+            Revoked::Now => {
+                self.shared.revoke_client_here(client_id);
+                self.audit(
+                    "client.revoke",
+                    Some(client_id),
+                    client_id,
+                    serde_json::json!({}),
+                )
+                .await;
                 Ok(())
             }
         }

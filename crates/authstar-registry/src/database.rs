@@ -269,7 +269,10 @@ impl RegistryBuilder {
                 revision,
             ));
         }
-        Ok(Registry { shared })
+        Ok(Registry {
+            shared,
+            actor: Arc::from(crate::audit::LIBRARY_ACTOR),
+        })
     }
 }
 

@@ -55,6 +55,9 @@ pub enum RegistryError {
     /// A client's JWKS document was refused.
     #[error("invalid JWKS: {0}")]
     InvalidJwks(String),
+    /// A key name that is empty, too long or has control characters.
+    #[error("a key name is 1 to 100 printable characters")]
+    InvalidKeyName,
     /// A certificate rule (RFC 8705 §2) that cannot be used.
     #[error("invalid client certificate rule: {0}")]
     InvalidCertificate(#[from] authstar_oauth2::mtls::CertificateError),

@@ -1,8 +1,14 @@
-//! API keys `ask_<key id>_<secret>`: create (scopes within the client's), list, revoke, and
-//! check them; a key stops working with its client.
+//! API keys `ask_<key id>_<secret><checksum>`: create (scopes within the client's, an optional
+//! expiry and name), list (paged), rotate (a new key, the old one valid for an overlap), revoke,
+//! and check them; a key stops working with its client, when it expires, or when revoked.
+//!
+//! The last six characters are a CRC-32 of the rest in base 62, as GitHub's tokens carry one: a
+//! secret scanner, and the layer before any database read, tell a key from a mistyped or made-up
+//! string. Keys made before the checksum (a 43-character secret) keep working.
 
 use std::fmt;
 use std::sync::atomic::Ordering;
+use std::time::Duration;
 
 use authstar::AuthstarClient;
 use base64::Engine as _;
@@ -31,7 +37,81 @@ pub struct KeyRecord {
     pub last_used_at: Option<u64>,
     /// Whether revoked.
     pub revoked: bool,
+    /// When it stops working, seconds since the epoch (`None`: until revoked).
+    pub expires_at: Option<u64>,
+    /// Whether it has expired.
+    pub expired: bool,
+    /// The operator's name for it.
+    pub name: Option<String>,
+    /// The key it was rotated from.
+    pub replaces: Option<String>,
 }
+
+impl KeyRecord {
+    fn of(row: KeyRow) -> Self {
+        let expired = row.expires_at.is_some_and(|at| at <= now());
+        Self {
+            scopes: split_scopes(&row.scopes),
+            key_id: row.key_id,
+            client_id: row.client_id,
+            created_at: row.created_at,
+            last_used_at: row.last_used_at,
+            revoked: row.revoked_at.is_some(),
+            expires_at: row.expires_at,
+            expired,
+            name: row.name,
+            replaces: row.replaces,
+        }
+    }
+}
+
+/// What a new key is: its scopes (default: its client's), when it expires, its name.
+///
+/// ```
+/// use std::time::Duration;
+/// use authstar_registry::KeyOptions;
+/// let options = KeyOptions::default()
+///     .scopes(["reports:read"])
+///     .expires_in(Duration::from_secs(30 * 86_400))
+///     .name("nightly export");
+/// # let _ = options;
+/// ```
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct KeyOptions {
+    /// Scopes, within the client's; empty for the client's own.
+    pub scopes: Vec<String>,
+    /// How long it works.
+    pub expires_in: Option<Duration>,
+    /// A name (at most 100 printable characters; never a secret).
+    pub name: Option<String>,
+}
+
+impl KeyOptions {
+    /// With `scopes`.
+    #[must_use]
+    pub fn scopes<I: IntoIterator<Item = S>, S: Into<String>>(mut self, scopes: I) -> Self {
+        self.scopes = scopes.into_iter().map(Into::into).collect();
+        self
+    }
+
+    /// Working for `lifetime` from its creation.
+    #[must_use]
+    pub fn expires_in(mut self, lifetime: Duration) -> Self {
+        self.expires_in = Some(lifetime);
+        self
+    }
+
+    /// Named `name`.
+    #[must_use]
+    pub fn name(mut self, name: impl Into<String>) -> Self {
+        self.name = Some(name.into());
+        self
+    }
+}
+
+/// The longest key name.
+pub const MAX_KEY_NAME: usize = 100;
 
 /// A newly created API key: the key is shown once.
 #[derive(Clone, Serialize)]
@@ -45,6 +125,12 @@ pub struct CreatedKey {
     pub client_id: String,
     /// Scopes.
     pub scopes: Vec<String>,
+    /// When it stops working, seconds since the epoch.
+    pub expires_at: Option<u64>,
+    /// The key it replaces (a rotation), which works until `replaced_until`.
+    pub replaces: Option<String>,
+    /// When the replaced key stops working.
+    pub replaced_until: Option<u64>,
 }
 
 impl fmt::Debug for CreatedKey {
@@ -57,9 +143,47 @@ impl fmt::Debug for CreatedKey {
     }
 }
 
-/// `ask_<key id>_<secret>` into its id and secret.
+/// A generated secret's length (32 random bytes, base64url), and the checksum's.
+const SECRET_LEN: usize = 43;
+const CHECKSUM_LEN: usize = 6;
+
+/// `ask_<key id>_<secret>` into its id and secret (the checksum, when the key has one, is part
+/// of the secret); `None` for anything else, a wrong checksum included.
 pub(crate) fn split_key(key: &str) -> Option<(&str, &str)> {
-    key.strip_prefix(API_KEY_PREFIX)?.split_once('_')
+    let (id, secret) = key.strip_prefix(API_KEY_PREFIX)?.split_once('_')?;
+    match secret.len() {
+        SECRET_LEN => Some((id, secret)),
+        n if n == SECRET_LEN + CHECKSUM_LEN => {
+            let (body, checksum) = key.split_at(key.len() - CHECKSUM_LEN);
+            (checksum_of(body) == checksum).then_some((id, secret))
+        }
+        _ => None,
+    }
+}
+
+/// CRC-32 of `body` in base 62, six characters.
+fn checksum_of(body: &str) -> String {
+    const DIGITS: &[u8; 62] = b"0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
+    let mut value = crc32fast::hash(body.as_bytes());
+    let mut out = [b'0'; CHECKSUM_LEN];
+    for digit in out.iter_mut().rev() {
+        *digit = DIGITS[(value % 62) as usize];
+        value /= 62;
+    }
+    out.iter().map(|&b| char::from(b)).collect()
+}
+
+/// Whether `key` has the form of an API key of this registry and, when it carries one, the
+/// right checksum: what a secret scanner, or a client before sending it, can check with no
+/// database.
+///
+/// ```
+/// use authstar_registry::is_well_formed_api_key;
+/// assert!(!is_well_formed_api_key("ask_0a1b2c_not-a-key"));
+/// assert!(!is_well_formed_api_key("another-key"));
+/// ```
+pub fn is_well_formed_api_key(key: &str) -> bool {
+    split_key(key).is_some()
 }
 
 /// The public id of an API key `ask_<id>_<secret>` (never its secret): what the failure
@@ -82,7 +206,41 @@ impl Registry {
         client_id: &str,
         scopes: &[String],
     ) -> Result<CreatedKey, RegistryError> {
-        check_scopes(scopes)?;
+        self.create_key_with(
+            client_id,
+            KeyOptions::default().scopes(scopes.iter().cloned()),
+        )
+        .await
+    }
+
+    /// Creates an API key for a client as `options` say.
+    pub async fn create_key_with(
+        &self,
+        client_id: &str,
+        options: KeyOptions,
+    ) -> Result<CreatedKey, RegistryError> {
+        self.new_key(client_id, options, None).await
+    }
+
+    async fn new_key(
+        &self,
+        client_id: &str,
+        options: KeyOptions,
+        replaces: Option<(&str, u64)>,
+    ) -> Result<CreatedKey, RegistryError> {
+        let KeyOptions {
+            scopes,
+            expires_in,
+            name,
+        } = options;
+        check_scopes(&scopes)?;
+        if let Some(name) = &name
+            && (name.is_empty()
+                || name.chars().count() > MAX_KEY_NAME
+                || name.chars().any(char::is_control))
+        {
+            return Err(RegistryError::InvalidKeyName);
+        }
         let Some(client) = self.shared.store.client(client_id).await? else {
             return Err(RegistryError::UnknownClient(client_id.to_owned()));
         };
@@ -96,7 +254,7 @@ impl Registry {
         let scopes = if scopes.is_empty() {
             client_scopes.clone()
         } else {
-            scopes.to_vec()
+            scopes
         };
         if let Some(extra) = scopes.iter().find(|s| !client_scopes.contains(s)) {
             return Err(RegistryError::ScopeNotGranted {
@@ -104,34 +262,106 @@ impl Registry {
                 client_id: client_id.to_owned(),
             });
         }
+        let created_at = now();
+        let expires_at = expires_in.map(|lifetime| created_at.saturating_add(lifetime.as_secs()));
         let key_id = hex(&random::<6>()?);
-        let secret = URL_SAFE_NO_PAD.encode(random::<32>()?);
-        let key = format!("{API_KEY_PREFIX}{key_id}_{secret}");
+        let body = format!(
+            "{API_KEY_PREFIX}{key_id}_{}",
+            URL_SAFE_NO_PAD.encode(random::<32>()?)
+        );
+        let key = format!("{body}{}", checksum_of(&body));
+        let Some((_, secret)) = split_key(&key) else {
+            return Err(RegistryError::InvalidKeyName);
+        };
         let hash = self.keyed_hash(&[Secret::Key.label(), key_id.as_bytes(), secret.as_bytes()]);
-        let row = KeyRow::new(key_id, client_id.to_owned(), hash, scopes.join(" "), now());
+        let mut row = KeyRow::new(
+            key_id,
+            client_id.to_owned(),
+            hash,
+            scopes.join(" "),
+            created_at,
+        );
+        row.expires_at = expires_at;
+        row.name = name;
+        row.replaces = replaces.map(|(old, _)| old.to_owned());
         self.shared.store.insert_key(&row).await?;
+        let action = if replaces.is_some() {
+            "key.rotate"
+        } else {
+            "key.create"
+        };
+        self.audit(
+            action,
+            Some(client_id),
+            &row.key_id,
+            serde_json::json!({
+                "scopes": scopes,
+                "expires_at": expires_at,
+                "name": row.name,
+                "replaces": row.replaces,
+                "replaced_until": replaces.map(|(_, until)| until),
+            }),
+        )
+        .await;
         Ok(CreatedKey {
             key_id: row.key_id,
             key,
             client_id: row.client_id,
             scopes,
+            expires_at,
+            replaces: row.replaces,
+            replaced_until: replaces.map(|(_, until)| until),
         })
     }
 
-    /// Every API key (never the keys themselves).
+    /// Rotates an API key: a new key for the same client, scopes and name (working for
+    /// `expires_in`, if given), and the old key working only `overlap` longer (or until its own
+    /// expiry, if sooner), so its users switch with no outage; the two are recorded as related.
+    /// Another instance that cached the old key honours its new expiry within its cache TTL.
+    pub async fn rotate_key(
+        &self,
+        key_id: &str,
+        overlap: Duration,
+        expires_in: Option<Duration>,
+    ) -> Result<CreatedKey, RegistryError> {
+        let Some(old) = self.shared.store.active_key(key_id).await? else {
+            return Err(RegistryError::UnknownKey(key_id.to_owned()));
+        };
+        let until = now().saturating_add(overlap.as_secs());
+        let options = KeyOptions {
+            scopes: split_scopes(&old.scopes),
+            expires_in,
+            name: old.name.clone(),
+        };
+        let created = self
+            .new_key(&old.client_id, options, Some((key_id, until)))
+            .await?;
+        self.shared.store.set_key_expiry(key_id, until).await?;
+        self.shared.drop_key(key_id);
+        Ok(created)
+    }
+
+    /// Every API key (never the keys themselves), oldest first. Reads every row: for a large
+    /// registry, page with [`key_page`](Self::key_page).
     pub async fn list_keys(&self) -> Result<Vec<KeyRecord>, RegistryError> {
         let rows = self.shared.store.keys().await?;
-        Ok(rows
-            .into_iter()
-            .map(|row| KeyRecord {
-                scopes: split_scopes(&row.scopes),
-                key_id: row.key_id,
-                client_id: row.client_id,
-                created_at: row.created_at,
-                last_used_at: row.last_used_at,
-                revoked: row.revoked_at.is_some(),
-            })
-            .collect())
+        Ok(rows.into_iter().map(KeyRecord::of).collect())
+    }
+
+    /// At most `limit` keys (capped at [`MAX_PAGE`](crate::MAX_PAGE)) by key id, after `after`
+    /// (the last key id of the previous page; `None` for the first).
+    pub async fn key_page(
+        &self,
+        after: Option<&str>,
+        limit: u32,
+    ) -> Result<Vec<KeyRecord>, RegistryError> {
+        let limit = limit.clamp(1, crate::MAX_PAGE);
+        let rows = self
+            .shared
+            .store
+            .keys_page(after.unwrap_or(""), limit)
+            .await?;
+        Ok(rows.into_iter().map(KeyRecord::of).collect())
     }
 
     /// Revokes an API key: at once here, within the poll interval on every other instance.
@@ -140,7 +370,12 @@ impl Registry {
         self.shared.drop_key(key_id);
         match revoked {
             Revoked::Unknown => Err(RegistryError::UnknownKey(key_id.to_owned())),
-            Revoked::Now | Revoked::Already => Ok(()),
+            Revoked::Already => Ok(()),
+            Revoked::Now => {
+                self.audit("key.revoke", None, key_id, serde_json::json!({}))
+                    .await;
+                Ok(())
+            }
         }
     }
 
@@ -172,8 +407,16 @@ impl Registry {
         let Some(row) = self.shared.store.active_key(key_id).await? else {
             return Ok(None);
         };
-        let client = AuthstarClient::new(row.client_id, split_scopes(&row.scopes))
-            .with_credential(key_id, None);
+        if row.expires_at.is_some_and(|at| at <= now()) {
+            return Ok(None);
+        }
+        // Never more than the client holds now (it may have been re-scoped since).
+        let held = row.client_scopes.as_deref().map(split_scopes);
+        let scopes = split_scopes(&row.scopes)
+            .into_iter()
+            .filter(|scope| held.as_ref().is_none_or(|held| held.contains(scope)));
+        let client =
+            AuthstarClient::new(row.client_id, scopes).with_credential(key_id, row.expires_at);
         self.admit(
             generation,
             Secret::Key,
@@ -197,6 +440,7 @@ impl Registry {
             .store
             .active_key(key_id)
             .await?
+            .filter(|row| row.expires_at.is_none_or(|at| at > now()))
             .map(|row| row.client_id.into_boxed_str());
         let active = owner.is_some();
         self.remember(&self.shared.active_keys, generation, key_id.into(), owner);

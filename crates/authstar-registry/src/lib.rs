@@ -56,6 +56,7 @@
 #![forbid(unsafe_code)]
 #![cfg_attr(not(test), warn(clippy::unwrap_used))]
 
+mod audit;
 mod auth;
 mod client_certificates;
 mod client_keys;
@@ -80,13 +81,16 @@ use std::time::Duration;
 
 use ring::rand::{SecureRandom, SystemRandom};
 
+pub use audit::{LIBRARY_ACTOR, MAX_PAGE};
 pub use auth::{ApiKeys, ClientSecrets, RegistryTokens};
 pub use client_certificates::RegistryCertificates;
 pub use client_keys::{MAX_CLIENT_KEYS, MAX_JWKS_LEN, client_jwks};
 pub use clients::{ClientRecord, CreatedClient};
 pub use database::{Database, RegistryBuilder};
 pub use error::RegistryError;
-pub use keys::{CreatedKey, KeyRecord, api_key_id};
+pub use keys::{
+    CreatedKey, KeyOptions, KeyRecord, MAX_KEY_NAME, api_key_id, is_well_formed_api_key,
+};
 pub use password::MIN_IMPORTED_SECRET_LEN;
 pub use registry::Registry;
 pub use secrets::{ServerSecrets, secrets_path};

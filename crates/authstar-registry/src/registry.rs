@@ -25,6 +25,9 @@ use crate::{
 #[derive(Clone)]
 pub struct Registry {
     pub(crate) shared: Arc<Shared>,
+    /// Who the changes made through this handle are recorded as
+    /// ([`acting_as`](Registry::acting_as)).
+    pub(crate) actor: Arc<str>,
 }
 
 pub(crate) struct Shared {
@@ -289,7 +292,11 @@ impl Registry {
             == 0;
         let owner_revoked = matches!(kind, Secret::Key)
             && self.shared.revoked.is_client_revoked(client.client_id());
-        (same && !owner_revoked).then_some(client)
+        // A key that expired since it was cached is no longer one.
+        let expired = client
+            .credential_expiry()
+            .is_some_and(|at| at <= crate::now());
+        (same && !owner_revoked && !expired).then_some(client)
     }
 
     /// Whether the registry has no client yet.

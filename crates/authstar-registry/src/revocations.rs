@@ -136,6 +136,9 @@ impl Registry {
         let token = RevokedToken::new(jti.to_owned(), client_id.to_owned(), expires_at);
         self.shared.store.revoke_token(&token, now()).await?;
         self.shared.revoked.add_token(jti, expires_at);
+        let detail = serde_json::json!({ "expires_at": expires_at });
+        self.audit("token.revoke", Some(client_id), jti, detail)
+            .await;
         Ok(())
     }
 

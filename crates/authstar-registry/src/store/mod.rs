@@ -148,6 +148,41 @@ impl fmt::Debug for ClientRow {
     }
 }
 
+/// One entry of the audit log: who changed what, when. Never a secret.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct AuditRow {
+    /// Seconds since the epoch.
+    pub at: u64,
+    /// Unique with `at` (the cursor of a page is `(at, id)`).
+    pub id: String,
+    /// Who: `cli`, `admin:<client id>`, `client:<client id>` (a client revoking its token), or
+    /// what the library's caller named.
+    pub actor: String,
+    /// What: `client.create`, `client.revoke`, `client.scopes`, `key.create`, `key.rotate`, ...
+    pub action: String,
+    /// The client concerned, if any.
+    pub client_id: Option<String>,
+    /// The client, key or token id the action was on.
+    pub target: String,
+    /// What changed, as JSON (scopes, expiry, the key a rotation replaced); never a secret.
+    pub detail: String,
+}
+
+/// Where a page of the audit log starts, and whose entries it holds.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct AuditQuery {
+    /// Entries at or after this time (seconds since the epoch).
+    pub since: u64,
+    /// After this entry (`(at, id)` of the last one of the previous page).
+    pub after: Option<(u64, String)>,
+    /// Only this client's entries.
+    pub client_id: Option<String>,
+    /// At most this many.
+    pub limit: u32,
+}
+
 /// `auth_method` of a client with a secret (sent with Basic or in the body).
 pub const SECRET_METHOD: &str = "client_secret_basic";
 /// `auth_method` of a client that signs assertions (RFC 7523 §2.2).
@@ -171,6 +206,15 @@ pub struct KeyRow {
     pub last_used_at: Option<u64>,
     /// When it was revoked.
     pub revoked_at: Option<u64>,
+    /// When it stops working, seconds since the epoch (`None`: never, until revoked).
+    pub expires_at: Option<u64>,
+    /// The operator's name for it (never a secret).
+    pub name: Option<String>,
+    /// The key it was rotated from, if it was.
+    pub replaces: Option<String>,
+    /// Its client's scopes, when read with the client ([`Store::active_key`]): a key never
+    /// grants more than its client has now.
+    pub client_scopes: Option<String>,
 }
 
 impl KeyRow {
@@ -190,6 +234,10 @@ impl KeyRow {
             created_at,
             last_used_at: None,
             revoked_at: None,
+            expires_at: None,
+            name: None,
+            replaces: None,
+            client_scopes: None,
         }
     }
 }
@@ -380,6 +428,29 @@ pub trait Store: Send + Sync + fmt::Debug + 'static {
     /// Every key, oldest first.
     fn keys(&self) -> StoreFuture<'_, Vec<KeyRow>>;
 
+    /// At most `limit` keys by key id, after `after` (`""` for the first page).
+    fn keys_page<'a>(&'a self, after: &'a str, limit: u32) -> StoreFuture<'a, Vec<KeyRow>>;
+
+    /// Brings an active key's expiry forward to `at` (never later); `false` when nothing
+    /// changed (no such active key, or it expires sooner already).
+    fn set_key_expiry<'a>(&'a self, key_id: &'a str, at: u64) -> StoreFuture<'a, bool>;
+
+    /// At most `limit` clients by id, after `after` (`""` for the first page).
+    fn clients_page<'a>(&'a self, after: &'a str, limit: u32) -> StoreFuture<'a, Vec<ClientRow>>;
+
+    /// Replaces an active client's scopes; `false` when there is no such client.
+    fn set_client_scopes<'a>(
+        &'a self,
+        client_id: &'a str,
+        scopes: &'a str,
+    ) -> StoreFuture<'a, bool>;
+
+    /// Appends to the audit log.
+    fn append_audit<'a>(&'a self, row: &'a AuditRow) -> StoreFuture<'a, ()>;
+
+    /// A page of the audit log, oldest first.
+    fn audit_page<'a>(&'a self, query: &'a AuditQuery) -> StoreFuture<'a, Vec<AuditRow>>;
+
     /// Revokes a key and bumps the revision.
     fn revoke_key<'a>(&'a self, key_id: &'a str, at: u64) -> StoreFuture<'a, Revoked>;
 
@@ -405,7 +476,7 @@ pub trait Store: Send + Sync + fmt::Debug + 'static {
 
 /// The schema versions, shared by both engines: each step is one migration, applied in order
 /// and recorded in `authstar_schema`.
-pub(crate) const SCHEMA_VERSION: u32 = 6;
+pub(crate) const SCHEMA_VERSION: u32 = 7;
 
 /// The migrations, in order, in SQL both engines take (SQLite reads `BIGINT` as an integer):
 /// index 0 brings the schema to version 1. Version 1 is the schema from before versioning;
@@ -463,4 +534,20 @@ pub(crate) const MIGRATIONS: [&str; SCHEMA_VERSION as usize] = [
     // 6: what the TLS certificate of a `tls_client_auth` or `self_signed_tls_client_auth`
     // client must be (RFC 8705 §2): a certificate rule as JSON.
     "ALTER TABLE clients ADD COLUMN certificate TEXT;",
+    // 7: API keys that expire, are named, and record the key they were rotated from; the
+    // append-only audit log of every change to clients and keys and every token revocation.
+    "ALTER TABLE api_keys ADD COLUMN expires_at BIGINT;
+    ALTER TABLE api_keys ADD COLUMN name TEXT;
+    ALTER TABLE api_keys ADD COLUMN replaces TEXT;
+    CREATE TABLE audit_log (
+        at        BIGINT NOT NULL,
+        id        TEXT NOT NULL,
+        actor     TEXT NOT NULL,
+        action    TEXT NOT NULL,
+        client_id TEXT,
+        target    TEXT NOT NULL,
+        detail    TEXT NOT NULL,
+        PRIMARY KEY (at, id)
+    );
+    CREATE INDEX audit_log_client ON audit_log (client_id, at);",
 ];

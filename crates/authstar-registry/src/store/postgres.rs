@@ -8,9 +8,9 @@ use tokio_postgres::error::SqlState;
 use tokio_postgres::{NoTls, Row};
 
 use super::{
-    CHANGE_LOG_RETENTION, Change, ChangeKind, ClientRow, DEFAULT_CALL_TIMEOUT, KeyRow, MIGRATIONS,
-    REVOKED_KEPT_PAST_EXP, RevocationList, Revoked, RevokedToken, SCHEMA_VERSION, Store,
-    StoreError, StoreFuture, Usage, sql,
+    AuditQuery, AuditRow, CHANGE_LOG_RETENTION, Change, ChangeKind, ClientRow,
+    DEFAULT_CALL_TIMEOUT, KeyRow, MIGRATIONS, REVOKED_KEPT_PAST_EXP, RevocationList, Revoked,
+    RevokedToken, SCHEMA_VERSION, Store, StoreError, StoreFuture, Usage, sql,
 };
 
 /// Connections at most per process.
@@ -133,6 +133,23 @@ fn key_row(row: &Row) -> Result<KeyRow, StoreError> {
         created_at: unsigned(row.try_get(4).map_err(failed)?).unwrap_or(0),
         last_used_at: unsigned(row.try_get(5).map_err(failed)?),
         revoked_at: unsigned(row.try_get(6).map_err(failed)?),
+        expires_at: unsigned(row.try_get(7).map_err(failed)?),
+        name: row.try_get(8).map_err(failed)?,
+        replaces: row.try_get(9).map_err(failed)?,
+        // Only `ACTIVE_KEY` reads the client's scopes along.
+        client_scopes: row.try_get(10).ok().flatten(),
+    })
+}
+
+fn audit_row(row: &Row) -> Result<AuditRow, StoreError> {
+    Ok(AuditRow {
+        at: unsigned(row.try_get(0).map_err(failed)?).unwrap_or(0),
+        id: row.try_get(1).map_err(failed)?,
+        actor: row.try_get(2).map_err(failed)?,
+        action: row.try_get(3).map_err(failed)?,
+        client_id: row.try_get(4).map_err(failed)?,
+        target: row.try_get(5).map_err(failed)?,
+        detail: row.try_get(6).map_err(failed)?,
     })
 }
 
@@ -352,6 +369,9 @@ impl Store for PostgresStore {
                         &row.key_hash,
                         &row.scopes,
                         &seconds(row.created_at),
+                        &row.expires_at.map(seconds),
+                        &row.name,
+                        &row.replaces,
                     ],
                 )
                 .await
@@ -378,6 +398,104 @@ impl Store for PostgresStore {
         self.call(|client| async move {
             let rows = client.query(sql::KEYS, &[]).await.map_err(failed)?;
             rows.iter().map(key_row).collect()
+        })
+    }
+
+    fn keys_page<'a>(&'a self, after: &'a str, limit: u32) -> StoreFuture<'a, Vec<KeyRow>> {
+        self.call(move |client| async move {
+            let statement = client
+                .prepare_cached(sql::KEYS_PAGE)
+                .await
+                .map_err(failed)?;
+            let rows = client
+                .query(&statement, &[&after, &i64::from(limit)])
+                .await
+                .map_err(failed)?;
+            rows.iter().map(key_row).collect()
+        })
+    }
+
+    fn set_key_expiry<'a>(&'a self, key_id: &'a str, at: u64) -> StoreFuture<'a, bool> {
+        self.call(move |client| async move {
+            let changed = client
+                .execute(sql::SET_KEY_EXPIRY, &[&seconds(at), &key_id])
+                .await
+                .map_err(failed)?;
+            Ok(changed == 1)
+        })
+    }
+
+    fn clients_page<'a>(&'a self, after: &'a str, limit: u32) -> StoreFuture<'a, Vec<ClientRow>> {
+        self.call(move |client| async move {
+            let statement = client
+                .prepare_cached(sql::CLIENTS_PAGE)
+                .await
+                .map_err(failed)?;
+            let rows = client
+                .query(&statement, &[&after, &i64::from(limit)])
+                .await
+                .map_err(failed)?;
+            rows.iter().map(client_row).collect()
+        })
+    }
+
+    fn set_client_scopes<'a>(
+        &'a self,
+        client_id: &'a str,
+        scopes: &'a str,
+    ) -> StoreFuture<'a, bool> {
+        self.call(move |client| async move {
+            let changed = client
+                .execute(sql::SET_CLIENT_SCOPES, &[&scopes, &client_id])
+                .await
+                .map_err(failed)?;
+            Ok(changed == 1)
+        })
+    }
+
+    fn append_audit<'a>(&'a self, row: &'a AuditRow) -> StoreFuture<'a, ()> {
+        self.call(move |client| async move {
+            client
+                .execute(
+                    sql::APPEND_AUDIT,
+                    &[
+                        &seconds(row.at),
+                        &row.id,
+                        &row.actor,
+                        &row.action,
+                        &row.client_id,
+                        &row.target,
+                        &row.detail,
+                    ],
+                )
+                .await
+                .map_err(failed)?;
+            Ok(())
+        })
+    }
+
+    fn audit_page<'a>(&'a self, query: &'a AuditQuery) -> StoreFuture<'a, Vec<AuditRow>> {
+        self.call(move |client| async move {
+            let (after_at, after_id) = query.after.clone().unwrap_or((0, String::new()));
+            let owner = query.client_id.clone().unwrap_or_default();
+            let statement = client
+                .prepare_cached(sql::AUDIT_PAGE)
+                .await
+                .map_err(failed)?;
+            let rows = client
+                .query(
+                    &statement,
+                    &[
+                        &seconds(query.since),
+                        &seconds(after_at),
+                        &after_id,
+                        &owner,
+                        &i64::from(query.limit),
+                    ],
+                )
+                .await
+                .map_err(failed)?;
+            rows.iter().map(audit_row).collect()
         })
     }
 

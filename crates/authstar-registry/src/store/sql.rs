@@ -22,6 +22,18 @@ pub(crate) const CLIENT: &str = "SELECT client_id, secret_hash, scopes, created_
      revoked_at, auth_method, jwks, certificate FROM clients WHERE client_id = $1";
 pub(crate) const CLIENTS: &str = "SELECT client_id, secret_hash, scopes, created_at, \
      last_used_at, revoked_at, auth_method, jwks, certificate FROM clients ORDER BY created_at, client_id";
+/// A page of clients by id, after the cursor (`''` for the first).
+pub(crate) const CLIENTS_PAGE: &str = "SELECT client_id, secret_hash, scopes, created_at, \
+     last_used_at, revoked_at, auth_method, jwks, certificate FROM clients WHERE client_id > $1 \
+     ORDER BY client_id LIMIT $2";
+pub(crate) const SET_CLIENT_SCOPES: &str =
+    "UPDATE clients SET scopes = $1 WHERE client_id = $2 AND revoked_at IS NULL";
+pub(crate) const APPEND_AUDIT: &str = "INSERT INTO audit_log (at, id, actor, action, client_id, \
+     target, detail) VALUES ($1, $2, $3, $4, $5, $6, $7)";
+/// A page of the audit log from `since`, after the cursor `(at, id)`, optionally of one client.
+pub(crate) const AUDIT_PAGE: &str = "SELECT at, id, actor, action, client_id, target, detail \
+     FROM audit_log WHERE at >= $1 AND (at > $2 OR (at = $2 AND id > $3)) \
+     AND ($4 = '' OR client_id = $4) ORDER BY at, id LIMIT $5";
 pub(crate) const REVOKE_CLIENT: &str =
     "UPDATE clients SET revoked_at = $1 WHERE client_id = $2 AND revoked_at IS NULL";
 pub(crate) const SET_CLIENT_JWKS: &str = "UPDATE clients SET jwks = $1 WHERE client_id = $2 \
@@ -33,14 +45,22 @@ pub(crate) const CLIENT_EXISTS: &str = "SELECT 1 FROM clients WHERE client_id = 
 pub(crate) const CLIENT_USED: &str = "UPDATE clients SET last_used_at = $1 WHERE client_id = $2";
 
 pub(crate) const INSERT_KEY: &str = "INSERT INTO api_keys (key_id, client_id, key_hash, scopes, \
-     created_at) VALUES ($1, $2, $3, $4, $5)";
+     created_at, expires_at, name, replaces) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)";
 /// A key only while it and its client are both active.
 pub(crate) const ACTIVE_KEY: &str = "SELECT k.key_id, k.client_id, k.key_hash, k.scopes, \
-     k.created_at, k.last_used_at, k.revoked_at FROM api_keys k \
+     k.created_at, k.last_used_at, k.revoked_at, k.expires_at, k.name, k.replaces, c.scopes \
+     FROM api_keys k \
      JOIN clients c ON c.client_id = k.client_id \
      WHERE k.key_id = $1 AND k.revoked_at IS NULL AND c.revoked_at IS NULL";
 pub(crate) const KEYS: &str = "SELECT key_id, client_id, key_hash, scopes, created_at, \
-     last_used_at, revoked_at FROM api_keys ORDER BY created_at, key_id";
+     last_used_at, revoked_at, expires_at, name, replaces FROM api_keys ORDER BY created_at, key_id";
+/// A page of keys by key id, after the cursor (`''` for the first).
+pub(crate) const KEYS_PAGE: &str = "SELECT key_id, client_id, key_hash, scopes, created_at, \
+     last_used_at, revoked_at, expires_at, name, replaces FROM api_keys WHERE key_id > $1 \
+     ORDER BY key_id LIMIT $2";
+/// Brings a key's expiry forward (never later): a rotation's overlap.
+pub(crate) const SET_KEY_EXPIRY: &str = "UPDATE api_keys SET expires_at = $1 WHERE key_id = $2 \
+     AND revoked_at IS NULL AND (expires_at IS NULL OR expires_at > $1)";
 pub(crate) const REVOKE_KEY: &str =
     "UPDATE api_keys SET revoked_at = $1 WHERE key_id = $2 AND revoked_at IS NULL";
 pub(crate) const KEY_EXISTS: &str = "SELECT 1 FROM api_keys WHERE key_id = $1";

@@ -7,9 +7,9 @@ use std::time::Duration;
 use rusqlite::{Connection, OptionalExtension, params};
 
 use super::{
-    CHANGE_LOG_RETENTION, Change, ChangeKind, ClientRow, DEFAULT_CALL_TIMEOUT, KeyRow, MIGRATIONS,
-    REVOKED_KEPT_PAST_EXP, RevocationList, Revoked, RevokedToken, SCHEMA_VERSION, Store,
-    StoreError, StoreFuture, Usage, sql,
+    AuditQuery, AuditRow, CHANGE_LOG_RETENTION, Change, ChangeKind, ClientRow,
+    DEFAULT_CALL_TIMEOUT, KeyRow, MIGRATIONS, REVOKED_KEPT_PAST_EXP, RevocationList, Revoked,
+    RevokedToken, SCHEMA_VERSION, Store, StoreError, StoreFuture, Usage, sql,
 };
 
 /// Connections kept open between calls; more are opened under load and closed after.
@@ -159,6 +159,23 @@ fn key_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<KeyRow> {
         created_at: row.get(4)?,
         last_used_at: row.get(5)?,
         revoked_at: row.get(6)?,
+        expires_at: row.get(7)?,
+        name: row.get(8)?,
+        replaces: row.get(9)?,
+        // Only `ACTIVE_KEY` reads the client's scopes along.
+        client_scopes: row.get(10).ok().flatten(),
+    })
+}
+
+fn audit_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<AuditRow> {
+    Ok(AuditRow {
+        at: row.get(0)?,
+        id: row.get(1)?,
+        actor: row.get(2)?,
+        action: row.get(3)?,
+        client_id: row.get(4)?,
+        target: row.get(5)?,
+        detail: row.get(6)?,
     })
 }
 
@@ -358,7 +375,10 @@ impl Store for SqliteStore {
                         row.client_id,
                         row.key_hash,
                         row.scopes,
-                        row.created_at
+                        row.created_at,
+                        row.expires_at,
+                        row.name,
+                        row.replaces
                     ],
                 )
                 .map_err(failed)?;
@@ -380,6 +400,91 @@ impl Store for SqliteStore {
         self.call(|connection| {
             let mut statement = connection.prepare(sql::KEYS).map_err(failed)?;
             let rows = statement.query_map([], key_row).map_err(failed)?;
+            rows.collect::<Result<_, _>>().map_err(failed)
+        })
+    }
+
+    fn keys_page<'a>(&'a self, after: &'a str, limit: u32) -> StoreFuture<'a, Vec<KeyRow>> {
+        let after = after.to_owned();
+        self.call(move |connection| {
+            let mut statement = connection.prepare_cached(sql::KEYS_PAGE).map_err(failed)?;
+            let rows = statement
+                .query_map(params![after, limit], key_row)
+                .map_err(failed)?;
+            rows.collect::<Result<_, _>>().map_err(failed)
+        })
+    }
+
+    fn set_key_expiry<'a>(&'a self, key_id: &'a str, at: u64) -> StoreFuture<'a, bool> {
+        let key_id = key_id.to_owned();
+        self.call(move |connection| {
+            let changed = connection
+                .execute(sql::SET_KEY_EXPIRY, params![at, key_id])
+                .map_err(failed)?;
+            Ok(changed == 1)
+        })
+    }
+
+    fn clients_page<'a>(&'a self, after: &'a str, limit: u32) -> StoreFuture<'a, Vec<ClientRow>> {
+        let after = after.to_owned();
+        self.call(move |connection| {
+            let mut statement = connection
+                .prepare_cached(sql::CLIENTS_PAGE)
+                .map_err(failed)?;
+            let rows = statement
+                .query_map(params![after, limit], client_row)
+                .map_err(failed)?;
+            rows.collect::<Result<_, _>>().map_err(failed)
+        })
+    }
+
+    fn set_client_scopes<'a>(
+        &'a self,
+        client_id: &'a str,
+        scopes: &'a str,
+    ) -> StoreFuture<'a, bool> {
+        let (client_id, scopes) = (client_id.to_owned(), scopes.to_owned());
+        self.call(move |connection| {
+            let changed = connection
+                .execute(sql::SET_CLIENT_SCOPES, params![scopes, client_id])
+                .map_err(failed)?;
+            Ok(changed == 1)
+        })
+    }
+
+    fn append_audit<'a>(&'a self, row: &'a AuditRow) -> StoreFuture<'a, ()> {
+        let row = row.clone();
+        self.call(move |connection| {
+            connection
+                .execute(
+                    sql::APPEND_AUDIT,
+                    params![
+                        row.at,
+                        row.id,
+                        row.actor,
+                        row.action,
+                        row.client_id,
+                        row.target,
+                        row.detail
+                    ],
+                )
+                .map_err(failed)?;
+            Ok(())
+        })
+    }
+
+    fn audit_page<'a>(&'a self, query: &'a AuditQuery) -> StoreFuture<'a, Vec<AuditRow>> {
+        let query = query.clone();
+        self.call(move |connection| {
+            let (after_at, after_id) = query.after.unwrap_or((0, String::new()));
+            let client = query.client_id.unwrap_or_default();
+            let mut statement = connection.prepare_cached(sql::AUDIT_PAGE).map_err(failed)?;
+            let rows = statement
+                .query_map(
+                    params![query.since, after_at, after_id, client, query.limit],
+                    audit_row,
+                )
+                .map_err(failed)?;
             rows.collect::<Result<_, _>>().map_err(failed)
         })
     }
