@@ -109,7 +109,47 @@ async fn every_engine_keeps_the_store_contract() {
         assert_eq!(store.client("nobody").await.unwrap(), None);
         let key = KeyRow::new("k1".into(), "svc".into(), "khash".into(), "a".into(), 101);
         store.insert_key(&key).await.unwrap();
-        assert_eq!(store.active_key("k1").await.unwrap(), Some(key.clone()));
+        // An active key is read with its client's scopes (a key never grants more).
+        let mut with_client = key.clone();
+        with_client.client_scopes = Some("a b".into());
+        assert_eq!(store.active_key("k1").await.unwrap(), Some(with_client));
+        // Schema 7: expiry only ever brought forward; pages by id; re-scoping; the audit log.
+        assert!(store.set_key_expiry("k1", 5_000).await.unwrap());
+        assert!(
+            !store.set_key_expiry("k1", 9_000).await.unwrap(),
+            "never later"
+        );
+        assert!(store.set_key_expiry("k1", 4_000).await.unwrap());
+        let page = store.keys_page("", 10).await.unwrap();
+        assert_eq!(page.len(), 1, "{database}");
+        assert_eq!(page[0].expires_at, Some(4_000));
+        assert!(store.keys_page("k1", 10).await.unwrap().is_empty());
+        assert_eq!(store.clients_page("", 10).await.unwrap().len(), 1);
+        assert!(store.clients_page("svc", 10).await.unwrap().is_empty());
+        assert!(store.set_client_scopes("svc", "a b").await.unwrap());
+        assert!(!store.set_client_scopes("nobody", "a").await.unwrap());
+        for (at, id, client) in [
+            (10, "b", Some("svc")),
+            (10, "a", None),
+            (11, "c", Some("svc")),
+        ] {
+            let mut row = authstar_registry::store::AuditRow::default();
+            (row.at, row.id, row.client_id) = (at, id.into(), client.map(Into::into));
+            (row.actor, row.action, row.target) = ("cli".into(), "x".into(), "t".into());
+            store.append_audit(&row).await.unwrap();
+        }
+        let mut query = authstar_registry::store::AuditQuery::default();
+        query.limit = 2;
+        let first = store.audit_page(&query).await.unwrap();
+        let ids: Vec<_> = first.iter().map(|row| row.id.as_str()).collect();
+        assert_eq!(ids, ["a", "b"], "{database}: by (at, id)");
+        query.after = Some((10, "b".into()));
+        assert_eq!(store.audit_page(&query).await.unwrap()[0].id, "c");
+        query.after = None;
+        query.client_id = Some("svc".into());
+        query.since = 11;
+        let mine = store.audit_page(&query).await.unwrap();
+        assert_eq!(mine.len(), 1, "{database}");
         assert!(
             matches!(
                 store

@@ -149,7 +149,7 @@ impl fmt::Debug for ClientRow {
 }
 
 /// One entry of the audit log: who changed what, when. Never a secret.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct AuditRow {
     /// Seconds since the epoch.
