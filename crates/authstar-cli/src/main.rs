@@ -5,7 +5,7 @@ use std::process::ExitCode;
 
 use std::time::Duration;
 
-use authstar_cli::demo::{self, DemoConfig, ServerLimits};
+use authstar_cli::demo::{self, DemoConfig, ForwardedHeader, ServerLimits};
 use authstar_cli::registry::{Database, Registry, RegistryError};
 use clap::{Args, Parser, Subcommand};
 
@@ -124,7 +124,7 @@ struct DemoArgs {
     /// The header those proxies write: x-forwarded-for (nginx, HAProxy, Traefik, cloud load
     /// balancers) or forwarded (RFC 7239). The other one is ignored.
     #[arg(long, default_value = "x-forwarded-for")]
-    forwarded_header: authstar_cli::demo::ForwardedHeader,
+    forwarded_header: ForwardedHeader,
     /// The issuer URL (tokens' `iss`, RFC 8414 `issuer`); default http://HOST:PORT.
     #[arg(long)]
     issuer: Option<String>,
@@ -472,6 +472,16 @@ async fn run(cli: Cli) -> Result<(), CliError> {
                 scopes: args.scopes_header,
                 method: args.method_header,
             };
+            if args.demo.forwarded_client_cert
+                || args.demo.forwarded_header != ForwardedHeader::XForwardedFor
+            {
+                return Err(CliError::Message(
+                    "the gateway reads the client's address from X-Forwarded-For, as the files in \
+                     deploy/ set it, and no forwarded certificate: the proxies in front of it \
+                     pass a client's own Forwarded and Client-Cert headers through"
+                        .to_owned(),
+                ));
+            }
             let mut config = demo_config(args.demo);
             config.gateway = Some((policy, identity));
             config.ext_authz_port = args.ext_authz_port;

@@ -32,7 +32,11 @@ async fn upstream() -> String {
     let echo = |method: axum::http::Method, uri: axum::http::Uri, headers: HeaderMap| async move {
         let identity: HashMap<String, String> = headers
             .iter()
-            .filter(|(name, _)| name.as_str().starts_with("x-authstar-"))
+            // Any spelling of an identity header, and any method override: none may arrive
+            // but the proxy's own.
+            .filter(|(name, _)| {
+                name.as_str().contains("authstar") || name.as_str().contains("override")
+            })
             .map(|(name, value)| (name.to_string(), value.to_str().unwrap_or("?").to_owned()))
             .collect();
         Json(json!({"method": method.as_str(), "path": uri.path(), "identity": identity}))
@@ -117,11 +121,15 @@ struct Seen {
 /// A request from 127.0.0.2: a client that is not the proxy (the gateway trusts 127.0.0.1
 /// only), on an internal network.
 async fn get(base: &str, path: &str, headers: &[(&str, &str)]) -> Seen {
+    send(reqwest::Method::GET, base, path, headers).await
+}
+
+async fn send(method: reqwest::Method, base: &str, path: &str, headers: &[(&str, &str)]) -> Seen {
     let client = reqwest::Client::builder()
         .local_address(std::net::IpAddr::from([127, 0, 0, 2]))
         .build()
         .unwrap();
-    let mut request = client.get(format!("{base}{path}"));
+    let mut request = client.request(method, format!("{base}{path}"));
     for (name, value) in headers {
         request = request.header(*name, *value);
     }
@@ -151,7 +159,9 @@ async fn matrix(proxy: &str, base: &str, credentials: &Credentials, guesser: &st
 
     // Public: passes without a credential; a forged identity never reaches the service (nginx
     // sends no identity header, Caddy empty ones: nobody authenticated).
-    let seen = get(base, "/health", &[forged]).await;
+    let underscored = ("x_authstar_client_id", "admin");
+    let overridden = ("x-http-method-override", "DELETE");
+    let seen = get(base, "/health", &[forged, underscored, overridden]).await;
     assert_eq!(seen.status, 200, "{proxy}");
     let identity = seen.upstream["identity"].as_object().unwrap();
     assert!(
@@ -246,10 +256,26 @@ async fn matrix(proxy: &str, base: &str, credentials: &Credentials, guesser: &st
 
     // A path that could read two ways is refused, whatever the credential (the client's URL
     // library keeps these as they are; it would resolve a dot segment itself).
-    for path in ["/health//me", "/health%2F..%2Fme"] {
+    for path in ["/health//me", "/health%2F..%2Fme", "/health;x"] {
         let seen = get(base, path, &[key]).await;
         assert_eq!(seen.status, 403, "{proxy}: {path}");
     }
+    // Spellings the service routes to the export route are checked as that route.
+    for path in ["/reports/%65xport", "/reports/export/", "/%72eports/export"] {
+        let seen = get(base, path, &[key]).await;
+        assert_eq!(seen.status, 403, "{proxy}: {path}");
+    }
+    // A method /reports/{id} does not list is refused, not passed to the weaker /*.
+    for method in [reqwest::Method::DELETE, reqwest::Method::PUT] {
+        let seen = send(method.clone(), base, "/reports/42", &[key]).await;
+        assert_eq!(seen.status, 403, "{proxy}: {method}");
+    }
+    assert_eq!(
+        send(reqwest::Method::HEAD, base, "/reports/42", &[key])
+            .await
+            .status,
+        200
+    );
 
     // Internal from an internal address.
     assert_eq!(
@@ -358,8 +384,14 @@ async fn nginx_and_caddy_ask_the_gateway_and_pass_on_its_answers() {
             address(&app),
             Some("203.0.113.7"),
         );
-        let seen = get(&outside.base, "/internal/health", &[]).await;
-        assert_eq!(seen.status, 403);
+        for path in [
+            "/internal/health",
+            "/%69nternal/health",
+            "/internal/health/",
+        ] {
+            let seen = get(&outside.base, path, &[]).await;
+            assert_eq!(seen.status, 403, "{path}");
+        }
         assert_eq!(get(&outside.base, "/health", &[]).await.status, 200);
     }
     if authstar_testkit::require(caddy_here, "caddy is not installed") {

@@ -215,6 +215,19 @@ async fn envoy_ext_authz_checks_with_the_same_decisions() {
     assert_eq!(&statuses[..10], &[401; 10]);
     assert_eq!(statuses[10], 429);
 
+    // Only the proxies may ask: a caller from 127.0.0.2 is refused.
+    let elsewhere = tonic::transport::Endpoint::from_shared(format!("http://{address}"))
+        .unwrap()
+        .local_address(Some(std::net::IpAddr::from([127, 0, 0, 2])))
+        .connect()
+        .await
+        .unwrap();
+    let refused = AuthorizationClient::new(elsewhere)
+        .check(check(inside, "GET", "/health", &[]))
+        .await
+        .unwrap_err();
+    assert_eq!(refused.code(), tonic::Code::PermissionDenied);
+
     // A CheckRequest that describes no HTTP request is refused as such.
     let empty = envoy.check(CheckRequest::default()).await.unwrap_err();
     assert_eq!(empty.code(), tonic::Code::InvalidArgument);

@@ -82,6 +82,16 @@ impl<S> ExtAuthz<S> {
     }
 }
 
+/// Headers that would name another client address or origin than the one Envoy describes.
+const FORWARDING: [&str; 6] = [
+    "x-forwarded-for",
+    "x-forwarded-host",
+    "x-forwarded-proto",
+    "forwarded",
+    "x-real-ip",
+    "client-cert",
+];
+
 /// The request a `CheckRequest` describes; `None` when it describes none.
 fn described(check: &CheckRequest, prepare: &Prepare) -> Option<Request<()>> {
     let attributes = check.attributes.as_ref()?;
@@ -113,6 +123,14 @@ fn described(check: &CheckRequest, prepare: &Prepare) -> Option<Request<()>> {
         _ => Box::new(http.headers.iter().map(|(k, v)| (k.as_str(), v.as_bytes()))),
     };
     for (name, value) in pairs {
+        // Envoy names the client's address and the URL itself: forwarding headers a client (or
+        // a proxy before Envoy) wrote are not believed, whatever the source address.
+        if FORWARDING
+            .iter()
+            .any(|forwarding| name.eq_ignore_ascii_case(forwarding))
+        {
+            continue;
+        }
         // Pseudo-headers (`:path`, `:authority`) are in the URI already; anything unreadable
         // is left out, as a server would refuse it.
         let (Ok(name), Ok(value)) = (

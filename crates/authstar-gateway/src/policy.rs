@@ -46,6 +46,7 @@ use toml::Spanned;
 pub struct Policy {
     routes: Vec<Route>,
     admin_bypass: bool,
+    case_insensitive_paths: bool,
 }
 
 /// One rule.
@@ -67,6 +68,8 @@ enum HostPattern {
 /// A path: segments, each literal or a `{param}`, and a last `*` for "this and below".
 #[derive(Clone, Debug)]
 struct PathPattern {
+    /// As written (routes for the very same path are told apart by it).
+    source: String,
     segments: Vec<Segment>,
     below: bool,
 }
@@ -113,6 +116,8 @@ struct RawPolicy {
     #[serde(default)]
     admin_bypass: bool,
     #[serde(default)]
+    case_insensitive_paths: bool,
+    #[serde(default)]
     route: Vec<Spanned<RawRoute>>,
 }
 
@@ -141,7 +146,8 @@ fn line_of(text: &str, offset: usize) -> usize {
 }
 
 impl Policy {
-    /// Reads a policy from TOML: `admin_bypass` (admins pass scope checks), then `[[route]]`
+    /// Reads a policy from TOML: `admin_bypass` (admins pass scope checks),
+    /// `case_insensitive_paths` (for services that route without regard to case), then `[[route]]`
     /// tables, each with a `path` (`/exact`, `/{param}/segments`, `/prefix/*`), optionally a
     /// `host` (`api.example.com`, `*.example.com`) and `methods`, and exactly one of `allow`
     /// (`"public"`, `"authenticated"`, `"internal"`), `scopes_any` or `scopes_all`.
@@ -166,9 +172,20 @@ impl Policy {
                 })?;
             routes.push(route);
         }
+        if raw.case_insensitive_paths {
+            for route in &mut routes {
+                route.path.source.make_ascii_lowercase();
+                for segment in &mut route.path.segments {
+                    if let Segment::Literal(literal) = segment {
+                        literal.make_ascii_lowercase();
+                    }
+                }
+            }
+        }
         Ok(Self {
             routes,
             admin_bypass: raw.admin_bypass,
+            case_insensitive_paths: raw.case_insensitive_paths,
         })
     }
 
@@ -178,42 +195,90 @@ impl Policy {
     }
 
     /// What a request for `path` with `method` on `host` (without port; `None` when unknown)
-    /// must meet: the first matching rule's requirement; `None` when no rule matches, or when
-    /// the path could be read two ways (dot segments, `//`, an encoded `/`, `\` or `.`), which
-    /// the service behind might resolve to another route than the one checked.
+    /// must meet; `None` refuses it. The path is matched as the service behind will route it:
+    /// percent-decoded, one trailing `/` dropped (and, with `case_insensitive_paths`, in lower
+    /// case). A path that could be read two ways is refused: dot segments, `//`, `;`, `#`, `\`,
+    /// control characters, or an encoded `/`, `\`, `.`, `%` or control character (another
+    /// decoding, by a framework or a proxy, would give another path).
+    ///
+    /// The first route whose host, path and method match decides. A route whose path matches
+    /// but whose `methods` do not list the method closes that path to every other route but
+    /// those written for the very same path: `DELETE /reports/42` is refused when
+    /// `/reports/{id}` lists only `GET`, rather than falling to a later `/*`. `HEAD` is what
+    /// `GET` allows. A request with no known host is refused when any route names a host.
     pub fn requirement(
         &self,
         method: &Method,
         host: Option<&str>,
         path: &str,
     ) -> Option<&Requirement> {
-        if ambiguous(path) {
+        let mut path = canonical(path)?;
+        if self.case_insensitive_paths {
+            path.make_ascii_lowercase();
+        }
+        let host = host.map(|host| host.trim_end_matches('.'));
+        if host.is_none() && self.routes.iter().any(|route| route.host.is_some()) {
             return None;
         }
         let segments: Vec<&str> = path[1..].split('/').collect();
-        self.routes
-            .iter()
-            .find(|route| route.matches(method, host, &segments))
-            .map(|route| &route.requirement)
+        let mut closed_to: Option<&str> = None;
+        for route in &self.routes {
+            if let Some(pattern) = closed_to
+                && route.path.source != pattern
+            {
+                continue;
+            }
+            if !route.host_matches(host) || !route.path.matches(&segments) {
+                continue;
+            }
+            if route.allows(method) {
+                return Some(&route.requirement);
+            }
+            closed_to.get_or_insert(&route.path.source);
+        }
+        None
     }
 }
 
-/// A path the service behind might resolve differently from its text: not absolute, dot
-/// segments, empty segments, backslashes, or percent-encoded `/`, `\` or `.`.
-fn ambiguous(path: &str) -> bool {
-    if !path.starts_with('/') || path.contains("//") || path.contains('\\') {
-        return true;
+/// The path the service behind routes on, or `None` when it could be read two ways.
+fn canonical(path: &str) -> Option<String> {
+    if !path.starts_with('/') || path.contains("//") {
+        return None;
     }
-    if path[1..]
+    let mut decoded = Vec::with_capacity(path.len());
+    let mut bytes = path.bytes();
+    while let Some(byte) = bytes.next() {
+        let byte = match byte {
+            b'%' => {
+                let high = char::from(bytes.next()?).to_digit(16)?;
+                let low = char::from(bytes.next()?).to_digit(16)?;
+                let value = u8::try_from(high * 16 + low).ok()?;
+                // An encoded separator, dot, escape or control: decoded once more (by a
+                // framework, a proxy) it is another path.
+                if matches!(value, b'/' | b'\\' | b'.' | b'%' | b';' | b'#' | b'?')
+                    || value.is_ascii_control()
+                {
+                    return None;
+                }
+                value
+            }
+            b'\\' | b';' | b'#' => return None,
+            byte if byte.is_ascii_control() => return None,
+            byte => byte,
+        };
+        decoded.push(byte);
+    }
+    let mut decoded = String::from_utf8(decoded).ok()?;
+    if decoded[1..]
         .split('/')
         .any(|segment| segment == "." || segment == "..")
     {
-        return true;
+        return None;
     }
-    let lower = path.to_ascii_lowercase();
-    ["%2f", "%5c", "%2e", "%00"]
-        .iter()
-        .any(|encoded| lower.contains(encoded))
+    if decoded.len() > 1 && decoded.ends_with('/') {
+        decoded.pop();
+    }
+    Some(decoded)
 }
 
 impl Route {
@@ -291,19 +356,18 @@ impl Route {
         })
     }
 
-    fn matches(&self, method: &Method, host: Option<&str>, segments: &[&str]) -> bool {
-        if let Some(methods) = &self.methods
-            && !methods.contains(method)
-        {
-            return false;
+    fn allows(&self, method: &Method) -> bool {
+        self.methods.as_ref().is_none_or(|methods| {
+            methods.contains(method) || (method == Method::HEAD && methods.contains(&Method::GET))
+        })
+    }
+
+    fn host_matches(&self, host: Option<&str>) -> bool {
+        match (&self.host, host) {
+            (None, _) => true,
+            (Some(pattern), Some(host)) => pattern.matches(host),
+            (Some(_), None) => false,
         }
-        if let Some(pattern) = &self.host {
-            match host {
-                Some(host) if pattern.matches(host) => {}
-                _ => return false,
-            }
-        }
-        self.path.matches(segments)
     }
 }
 
@@ -360,11 +424,11 @@ impl PathPattern {
         let Some(rest) = path.strip_prefix('/') else {
             return bad("start it with /");
         };
-        if path.contains('?') || path.contains('#') {
-            return bad("a path has no query or fragment");
+        if path.contains(['?', '#', '%', ';']) {
+            return bad("write the path decoded, without query, fragment or ;");
         }
-        if ambiguous(path) && path != "/" {
-            return bad("no empty, dot or percent-encoded segments");
+        if canonical(path).is_none() || (path.len() > 1 && path.ends_with('/')) {
+            return bad("no empty or dot segments, and no trailing /");
         }
         let mut parts: Vec<&str> = rest.split('/').collect();
         let below = parts.last() == Some(&"*");
@@ -386,7 +450,11 @@ impl PathPattern {
                 segments.push(Segment::Literal(part.to_owned()));
             }
         }
-        Ok(Self { segments, below })
+        Ok(Self {
+            source: path.to_owned(),
+            segments,
+            below,
+        })
     }
 
     fn matches(&self, segments: &[&str]) -> bool {
@@ -395,8 +463,7 @@ impl PathPattern {
         {
             return false;
         }
-        // "/prefix/*" takes "/prefix" and "/prefix/..." but never "/prefix/" alone? It does:
-        // the empty segment after the slash is below the prefix.
+        // "/prefix/*" takes "/prefix" and everything below it.
         self.segments
             .iter()
             .zip(segments)
@@ -419,8 +486,11 @@ mod tests {
     fn paths_match_exactly_by_param_or_below_a_prefix() {
         let get = &Method::GET;
         let exact = one("path = \"/reports\"\nallow = \"public\"");
-        assert!(exact.requirement(get, None, "/reports").is_some());
-        for other in ["/reports/", "/reports/1", "/report", "/"] {
+        // One trailing slash is the same path (as most frameworks route it).
+        for same in ["/reports", "/reports/"] {
+            assert!(exact.requirement(get, None, same).is_some(), "{same}");
+        }
+        for other in ["/reports/1", "/report", "/", "/reports//"] {
             assert!(exact.requirement(get, None, other).is_none(), "{other}");
         }
         let param = one("path = \"/reports/{id}/pdf\"\nallow = \"public\"");
@@ -456,12 +526,106 @@ mod tests {
             "a",
             "",
             "/a%00",
+            "/a;b",
+            "/a#b",
+            "/a%3bb",
+            "/a%23b",
+            "/a%3Fb",
+            "/a%252fb",
+            "/a%5C",
+            "/a%zz",
+            "/a%2",
+            "/a%ff",
+            "/a\tb",
         ] {
             assert!(
                 everything.requirement(&Method::GET, None, path).is_none(),
                 "{path:?}"
             );
         }
+    }
+
+    #[test]
+    fn paths_are_matched_decoded_as_the_service_routes_them() {
+        let policy = Policy::from_toml(
+            "[[route]]\npath = \"/reports/export\"\nscopes_all = [\"export\"]\n\
+             [[route]]\npath = \"/internal/*\"\nallow = \"internal\"\n\
+             [[route]]\npath = \"/*\"\nallow = \"public\"\n",
+        )
+        .unwrap();
+        let get = &Method::GET;
+        for path in ["/reports/%65xport", "/reports/export/", "/%72eports/export"] {
+            assert!(
+                matches!(
+                    policy.requirement(get, None, path),
+                    Some(Requirement::ScopesAll(_))
+                ),
+                "{path}"
+            );
+        }
+        assert_eq!(
+            policy.requirement(get, None, "/%69nternal/x"),
+            Some(&Requirement::Internal)
+        );
+        // Case stays significant unless the policy says otherwise.
+        assert_eq!(
+            policy.requirement(get, None, "/REPORTS/export"),
+            Some(&Requirement::Public)
+        );
+        let folded = Policy::from_toml(
+            "case_insensitive_paths = true\n[[route]]\npath = \"/Reports/Export\"\n\
+             scopes_all = [\"export\"]\n[[route]]\npath = \"/*\"\nallow = \"public\"\n",
+        )
+        .unwrap();
+        for path in ["/REPORTS/export", "/reports/EXPORT", "/reports/export"] {
+            assert!(
+                matches!(
+                    folded.requirement(get, None, path),
+                    Some(Requirement::ScopesAll(_))
+                ),
+                "{path}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_method_a_route_does_not_list_is_refused_not_passed_to_a_weaker_route() {
+        let policy = Policy::from_toml(
+            "[[route]]\npath = \"/reports/{id}\"\nmethods = [\"GET\"]\nscopes_any = [\"read\"]\n\
+             [[route]]\npath = \"/reports/{id}\"\nmethods = [\"DELETE\"]\nscopes_any = [\"admin\"]\n\
+             [[route]]\npath = \"/*\"\nallow = \"authenticated\"\n",
+        )
+        .unwrap();
+        let any = |name: &str| Some(Requirement::ScopesAny(vec![name.to_owned()]));
+        assert_eq!(
+            policy
+                .requirement(&Method::GET, None, "/reports/1")
+                .cloned(),
+            any("read")
+        );
+        assert_eq!(
+            policy
+                .requirement(&Method::HEAD, None, "/reports/1")
+                .cloned(),
+            any("read")
+        );
+        assert_eq!(
+            policy
+                .requirement(&Method::DELETE, None, "/reports/1")
+                .cloned(),
+            any("admin")
+        );
+        for method in [Method::PUT, Method::POST, Method::PATCH, Method::OPTIONS] {
+            assert_eq!(
+                policy.requirement(&method, None, "/reports/1"),
+                None,
+                "{method}"
+            );
+        }
+        assert_eq!(
+            policy.requirement(&Method::PUT, None, "/other"),
+            Some(&Requirement::Authenticated)
+        );
     }
 
     #[test]
