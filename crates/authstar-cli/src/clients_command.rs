@@ -1,7 +1,7 @@
 //! `authstar clients`: create (with a secret, keys or a certificate rule), list, revoke, and
 //! replace a client's keys or certificate rule.
 
-use authstar_cli::registry::{ClientRecord, Registry};
+use authstar_cli::registry::{ClientRecord, MAX_PAGE, Registry};
 use authstar_oauth2::ClientAuthMethod;
 use authstar_oauth2::mtls::CertificateRule;
 use clap::{Args, Subcommand};
@@ -42,11 +42,25 @@ pub(crate) enum ClientsCommand {
         #[arg(long)]
         json: bool,
     },
-    /// List clients.
+    /// List clients, by id, a page at a time.
     List {
-        /// Print JSON.
+        /// Start after this client id (the last of the previous page).
+        #[arg(long)]
+        after: Option<String>,
+        /// At most this many (default: all, read a page at a time).
+        #[arg(long)]
+        limit: Option<u32>,
+        /// Print JSON (one array per page read).
         #[arg(long)]
         json: bool,
+    },
+    /// Replace a client's scopes (its keys never grant more than the client holds).
+    SetScopes {
+        /// The client id.
+        id: String,
+        /// A scope (repeat for several).
+        #[arg(long = "scope", required = true)]
+        scopes: Vec<String>,
     },
     /// Revoke a client (it gets no token; its keys stop working).
     Revoke {
@@ -211,15 +225,34 @@ pub(crate) async fn clients(command: ClientsCommand, registry: &Registry) -> Res
             ];
             show_created(&created, json, &fields, "secret")
         }
-        ClientsCommand::List { json } => {
-            show_rows(&registry.list_clients().await?, json, |client| {
-                vec![
-                    client.client_id.clone(),
-                    state(client.revoked),
-                    client.auth_method.clone(),
-                    client.scopes.join(" "),
-                ]
-            })
+        ClientsCommand::List { after, limit, json } => {
+            // A page at a time: memory stays that of one page, whatever the number of clients.
+            let (mut after, mut left) = (after, limit.unwrap_or(u32::MAX));
+            while left > 0 {
+                let size = left.min(MAX_PAGE);
+                let page = registry.client_page(after.as_deref(), size).await?;
+                show_rows(&page, json, |client| {
+                    vec![
+                        client.client_id.clone(),
+                        state(client.revoked),
+                        client.auth_method.clone(),
+                        client.scopes.join(" "),
+                    ]
+                })?;
+                match page.last() {
+                    Some(last) if page.len() == size as usize => {
+                        after = Some(last.client_id.clone());
+                        left -= size;
+                    }
+                    _ => break,
+                }
+            }
+            Ok(())
+        }
+        ClientsCommand::SetScopes { id, scopes } => {
+            registry.set_client_scopes(&id, &scopes).await?;
+            println!("client {id} now has: {}", scopes.join(" "));
+            Ok(())
         }
         ClientsCommand::Revoke { id } => {
             registry.revoke_client(&id).await?;

@@ -9,8 +9,12 @@ use authstar_cli::demo::{self, DemoConfig, ForwardedHeader, ServerLimits};
 use authstar_cli::registry::{Database, Registry, RegistryError};
 use clap::{Args, Parser, Subcommand};
 
+mod audit_command;
 mod clients_command;
+mod keys_command;
+use audit_command::AuditArgs;
 use clients_command::{ClientsCommand, clients};
+use keys_command::{KeysCommand, keys};
 
 /// The default registry database, shared by `demo` and every registry command.
 const DEFAULT_DB: &str = "authstar.db";
@@ -44,6 +48,13 @@ enum Command {
     Keys {
         #[command(subcommand)]
         command: KeysCommand,
+        #[command(flatten)]
+        db: Db,
+    },
+    /// Read the audit trail: every change to clients and keys, and every token revocation.
+    Audit {
+        #[command(flatten)]
+        args: AuditArgs,
         #[command(flatten)]
         db: Db,
     },
@@ -225,33 +236,6 @@ enum ProfileArg {
 
 /// `--auth-method`.
 
-#[derive(Subcommand)]
-enum KeysCommand {
-    /// Create an API key for a client; the key is shown once.
-    Create {
-        /// The owning client.
-        #[arg(long)]
-        client_id: String,
-        /// A scope (repeat for several; default: the client's).
-        #[arg(long = "scope")]
-        scopes: Vec<String>,
-        /// Print JSON.
-        #[arg(long)]
-        json: bool,
-    },
-    /// List API keys (never the keys themselves).
-    List {
-        /// Print JSON.
-        #[arg(long)]
-        json: bool,
-    },
-    /// Revoke an API key.
-    Revoke {
-        /// The key id.
-        key_id: String,
-    },
-}
-
 #[derive(Args)]
 struct TokenArgs {
     /// The token endpoint's URL, e.g. http://127.0.0.1:8000/oauth2/token.
@@ -339,6 +323,25 @@ pub(crate) fn state(revoked: bool) -> String {
     if revoked { "revoked" } else { "active" }.to_owned()
 }
 
+/// `30d`, `24h`, `15m`, `90s` (a number and a unit).
+pub(crate) fn duration(text: &str) -> Result<Duration, String> {
+    let split = text
+        .find(|c: char| !c.is_ascii_digit())
+        .unwrap_or(text.len());
+    let (number, unit) = text.split_at(split);
+    let number: u64 = number
+        .parse()
+        .map_err(|_| format!("{text:?}: write a number and a unit: 90s, 15m, 24h, 30d"))?;
+    let seconds = match unit {
+        "s" => 1,
+        "m" => 60,
+        "h" => 3_600,
+        "d" => 86_400,
+        _ => return Err(format!("{text:?}: the unit is s, m, h or d")),
+    };
+    Ok(Duration::from_secs(number.saturating_mul(seconds)))
+}
+
 /// A secret from a flag or the environment, or the first line of standard input.
 pub(crate) fn secret_from(given: Option<String>, stdin: bool) -> Result<Option<String>, CliError> {
     if !stdin {
@@ -353,39 +356,6 @@ pub(crate) fn secret_from(given: Option<String>, stdin: bool) -> Result<Option<S
         return Err(CliError::Message("no secret on standard input".into()));
     }
     Ok(Some(secret.to_owned()))
-}
-
-async fn keys(command: KeysCommand, registry: &Registry) -> Result<(), CliError> {
-    match command {
-        KeysCommand::Create {
-            client_id,
-            scopes,
-            json,
-        } => {
-            let created = registry.create_key(&client_id, &scopes).await?;
-            let scopes = created.scopes.join(" ");
-            let fields = [
-                ("key_id", created.key_id.as_str()),
-                ("key", created.key.as_str()),
-                ("client_id", created.client_id.as_str()),
-                ("scopes", scopes.as_str()),
-            ];
-            show_created(&created, json, &fields, "key")
-        }
-        KeysCommand::List { json } => show_rows(&registry.list_keys().await?, json, |key| {
-            vec![
-                key.key_id.clone(),
-                key.client_id.clone(),
-                state(key.revoked),
-                key.scopes.join(" "),
-            ]
-        }),
-        KeysCommand::Revoke { key_id } => {
-            registry.revoke_key(&key_id).await?;
-            println!("revoked key {key_id}");
-            Ok(())
-        }
-    }
 }
 
 async fn token(args: TokenArgs) -> Result<(), CliError> {
@@ -487,8 +457,11 @@ async fn run(cli: Cli) -> Result<(), CliError> {
             config.ext_authz_port = args.ext_authz_port;
             demo::run(config).await?;
         }
-        Command::Clients { command, db } => clients(command, &db.open().await?).await?,
-        Command::Keys { command, db } => keys(command, &db.open().await?).await?,
+        Command::Clients { command, db } => {
+            clients(command, &db.open().await?.acting_as("cli")).await?
+        }
+        Command::Keys { command, db } => keys(command, &db.open().await?.acting_as("cli")).await?,
+        Command::Audit { args, db } => audit_command::audit(args, &db.open().await?).await?,
         Command::Migrate { db } => {
             let database = db.database();
             let store = database

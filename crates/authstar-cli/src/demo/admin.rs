@@ -38,6 +38,13 @@ pub(super) struct Admin {
     registry: Registry,
 }
 
+impl Admin {
+    /// The registry, its changes recorded in the audit trail as made by this admin.
+    fn by(&self, caller: &str) -> Registry {
+        self.registry.acting_as(format!("admin:{caller}"))
+    }
+}
+
 impl FromRef<Admin> for RouteSecurity<AuthstarClient> {
     fn from_ref(admin: &Admin) -> Self {
         admin.security.clone()
@@ -199,7 +206,7 @@ pub(super) async fn create_client(
             Some(rule),
         ) if rule.method().as_str() == method => {
             let created = admin
-                .registry
+                .by(&caller)
                 .create_certificate_client(id, rule.clone(), &new.scopes)
                 .await;
             return match created {
@@ -212,7 +219,7 @@ pub(super) async fn create_client(
         }
         (Some("private_key_jwt"), Some(jwks), Some(id), None) => {
             let created = admin
-                .registry
+                .by(&caller)
                 .create_key_client(id, &jwks.to_string(), &new.scopes)
                 .await;
             return match created {
@@ -234,7 +241,7 @@ pub(super) async fn create_client(
         }
     }
     match admin
-        .registry
+        .by(&caller)
         .create_client(new.client_id.as_deref(), None, &new.scopes)
         .await
     {
@@ -263,7 +270,7 @@ pub(super) async fn set_client_jwks(
         Err(rejection) => return bad_body(&rejection),
     };
     match admin
-        .registry
+        .by(&caller)
         .set_client_jwks(&client_id, &jwks.to_string())
         .await
     {
@@ -293,7 +300,7 @@ pub(super) async fn set_client_certificate(
         Err(rejection) => return bad_body(&rejection),
     };
     match admin
-        .registry
+        .by(&caller)
         .set_client_certificate(&client_id, rule)
         .await
     {
@@ -314,7 +321,7 @@ pub(super) async fn revoke_client(
     State(admin): State<Admin>,
     Path(client_id): Path<String>,
 ) -> Response {
-    match admin.registry.revoke_client(&client_id).await {
+    match admin.by(&caller).revoke_client(&client_id).await {
         Ok(()) => {
             tracing::info!(admin = %caller, %client_id, "authstar demo: client revoked");
             StatusCode::NO_CONTENT.into_response()
@@ -348,7 +355,11 @@ pub(super) async fn create_key(
         Ok(body) => body,
         Err(rejection) => return bad_body(&rejection),
     };
-    match admin.registry.create_key(&new.client_id, &new.scopes).await {
+    match admin
+        .by(&caller)
+        .create_key(&new.client_id, &new.scopes)
+        .await
+    {
         Ok(key) => {
             tracing::info!(admin = %caller, key_id = %key.key_id, client_id = %key.client_id, "authstar demo: API key created");
             created_response(key)
@@ -366,7 +377,7 @@ pub(super) async fn revoke_key(
     State(admin): State<Admin>,
     Path(key_id): Path<String>,
 ) -> Response {
-    match admin.registry.revoke_key(&key_id).await {
+    match admin.by(&caller).revoke_key(&key_id).await {
         Ok(()) => {
             tracing::info!(admin = %caller, %key_id, "authstar demo: API key revoked");
             StatusCode::NO_CONTENT.into_response()
