@@ -19,28 +19,30 @@ use authstar::{AuthMethod, AuthstarClient};
 use authstar_axum::RouteSecurity;
 use authstar_oauth2::mtls::CertificateRule;
 use axum::extract::rejection::JsonRejection;
-use axum::extract::{FromRef, FromRequestParts, Path, State};
+use axum::extract::{FromRef, FromRequestParts, Path, Query, State};
 use axum::http::header::CACHE_CONTROL;
 use axum::http::request::Parts;
 use axum::http::{HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{delete, get, put};
+use axum::routing::{delete, get, post, put};
 use axum::{Json, Router};
 use serde::Deserialize;
 use utoipa::ToSchema;
 
 use crate::registry::{Registry, RegistryError};
 
+pub(super) mod keys;
+
 /// What the admin routes share.
 #[derive(Clone)]
 pub(super) struct Admin {
     security: RouteSecurity<AuthstarClient>,
-    registry: Registry,
+    pub(super) registry: Registry,
 }
 
 impl Admin {
     /// The registry, its changes recorded in the audit trail as made by this admin.
-    fn by(&self, caller: &str) -> Registry {
+    pub(super) fn by(&self, caller: &str) -> Registry {
         self.registry.acting_as(format!("admin:{caller}"))
     }
 }
@@ -78,25 +80,53 @@ pub(super) struct NewClient {
     certificate: Option<CertificateRule>,
 }
 
-/// `POST /admin/keys`.
-#[derive(Debug, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub(super) struct NewKey {
-    /// The client that owns the key.
-    client_id: String,
-    /// The key's scopes: the client's when absent, never more.
-    #[serde(default)]
-    scopes: Vec<String>,
+/// Where a page starts and how long it is (`?after=…&limit=…`).
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+pub(super) struct Page {
+    /// The last id of the previous page.
+    pub(super) after: Option<String>,
+    /// At most this many (default 100, at most 1000).
+    pub(super) limit: Option<u32>,
+}
+
+impl Page {
+    pub(super) fn size(&self) -> u32 {
+        self.limit
+            .unwrap_or(100)
+            .clamp(1, crate::registry::MAX_PAGE)
+    }
+
+    /// `items` as JSON, with a `Link` to the next page when this one is full.
+    pub(super) fn answer(
+        &self,
+        path: &str,
+        items: Vec<impl serde::Serialize>,
+        last: Option<String>,
+    ) -> Response {
+        let full = items.len() == self.size() as usize;
+        let mut response = Json(items).into_response();
+        if let (true, Some(last)) = (full, last) {
+            let after: String = form_urlencoded::byte_serialize(last.as_bytes()).collect();
+            let link = format!("<{path}?after={after}&limit={}>; rel=\"next\"", self.size());
+            if let Ok(value) = HeaderValue::from_str(&link) {
+                response
+                    .headers_mut()
+                    .insert(axum::http::header::LINK, value);
+            }
+        }
+        response
+    }
 }
 
 /// An error answer.
-fn error(status: StatusCode, code: &str, description: impl Into<String>) -> Response {
+pub(super) fn error(status: StatusCode, code: &str, description: impl Into<String>) -> Response {
     let body = serde_json::json!({"error": code, "error_description": description.into()});
     (status, Json(body)).into_response()
 }
 
 /// A registry error as the caller's answer; a database failure is logged, not shown.
-fn refused(failure: RegistryError) -> Response {
+pub(super) fn refused(failure: RegistryError) -> Response {
     use RegistryError as E;
     let (status, code) = match &failure {
         E::UnknownClient(_) | E::UnknownKey(_) => (StatusCode::NOT_FOUND, "not_found"),
@@ -122,7 +152,7 @@ fn refused(failure: RegistryError) -> Response {
 
 /// A body that is not the JSON asked for: 400 (or 415 without a JSON content type), in the
 /// same shape as every other error.
-fn bad_body(rejection: &JsonRejection) -> Response {
+pub(super) fn bad_body(rejection: &JsonRejection) -> Response {
     let status = match rejection {
         JsonRejection::MissingJsonContentType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
         _ => StatusCode::BAD_REQUEST,
@@ -131,7 +161,7 @@ fn bad_body(rejection: &JsonRejection) -> Response {
 }
 
 /// A response carrying a secret shown once: never cached.
-fn created_response(body: impl serde::Serialize) -> Response {
+pub(super) fn created_response(body: impl serde::Serialize) -> Response {
     let mut response = (StatusCode::CREATED, Json(body)).into_response();
     response
         .headers_mut()
@@ -141,7 +171,7 @@ fn created_response(body: impl serde::Serialize) -> Response {
 
 /// The caller of an admin route: authenticated (the scope guard has run), not by the session
 /// cookie.
-pub(super) struct AdminCaller(String);
+pub(super) struct AdminCaller(pub(super) String);
 
 impl FromRequestParts<Admin> for AdminCaller {
     type Rejection = Response;
@@ -163,17 +193,26 @@ impl FromRequestParts<Admin> for AdminCaller {
     }
 }
 
-/// Every client.
-#[utoipa::path(get, tag = "admin", path = "/admin/clients", responses(
-    (status = 200, description = "Every client: client_id, scopes, created_at, last_used_at, revoked"),
+/// Clients by id, a page at a time (`?after=ID&limit=N`, default 100, at most 1000); a
+/// `Link: <…>; rel="next"` header names the next page.
+#[utoipa::path(get, tag = "admin", path = "/admin/clients", params(Page), responses(
+    (status = 200, description = "A page of clients: client_id, scopes, created_at, last_used_at, revoked, auth_method"),
     (status = 401, description = "No credentials"), (status = 403, description = "No admin scope"),
 ))]
 pub(super) async fn list_clients(
     AdminCaller(_): AdminCaller,
     State(admin): State<Admin>,
+    Query(page): Query<Page>,
 ) -> Response {
-    match admin.registry.list_clients().await {
-        Ok(clients) => Json(clients).into_response(),
+    match admin
+        .registry
+        .client_page(page.after.as_deref(), page.size())
+        .await
+    {
+        Ok(clients) => {
+            let next = clients.last().map(|last| last.client_id.clone());
+            page.answer("/admin/clients", clients, next)
+        }
         Err(failure) => refused(failure),
     }
 }
@@ -330,62 +369,6 @@ pub(super) async fn revoke_client(
     }
 }
 
-/// Every API key.
-#[utoipa::path(get, tag = "admin", path = "/admin/keys", responses(
-    (status = 200, description = "Every key: key_id, client_id, scopes, created_at, last_used_at, revoked"),
-))]
-pub(super) async fn list_keys(AdminCaller(_): AdminCaller, State(admin): State<Admin>) -> Response {
-    match admin.registry.list_keys().await {
-        Ok(keys) => Json(keys).into_response(),
-        Err(failure) => refused(failure),
-    }
-}
-
-/// Creates an API key for a client, shown once.
-#[utoipa::path(post, tag = "admin", path = "/admin/keys", request_body = NewKey, responses(
-    (status = 201, description = "key_id, key (shown only now), client_id, scopes"),
-    (status = 404, description = "No such client"), (status = 409, description = "The client is revoked"),
-))]
-pub(super) async fn create_key(
-    AdminCaller(caller): AdminCaller,
-    State(admin): State<Admin>,
-    body: Result<Json<NewKey>, JsonRejection>,
-) -> Response {
-    let Json(new) = match body {
-        Ok(body) => body,
-        Err(rejection) => return bad_body(&rejection),
-    };
-    match admin
-        .by(&caller)
-        .create_key(&new.client_id, &new.scopes)
-        .await
-    {
-        Ok(key) => {
-            tracing::info!(admin = %caller, key_id = %key.key_id, client_id = %key.client_id, "authstar demo: API key created");
-            created_response(key)
-        }
-        Err(failure) => refused(failure),
-    }
-}
-
-/// Revokes an API key.
-#[utoipa::path(delete, tag = "admin", path = "/admin/keys/{key_id}", params(("key_id" = String, Path)), responses(
-    (status = 204, description = "Revoked (or already revoked)"), (status = 404, description = "No such key"),
-))]
-pub(super) async fn revoke_key(
-    AdminCaller(caller): AdminCaller,
-    State(admin): State<Admin>,
-    Path(key_id): Path<String>,
-) -> Response {
-    match admin.by(&caller).revoke_key(&key_id).await {
-        Ok(()) => {
-            tracing::info!(admin = %caller, %key_id, "authstar demo: API key revoked");
-            StatusCode::NO_CONTENT.into_response()
-        }
-        Err(failure) => refused(failure),
-    }
-}
-
 /// The admin routes, each behind the `admin` scope.
 pub(super) fn routes(
     security: &RouteSecurity<AuthstarClient>,
@@ -403,8 +386,14 @@ pub(super) fn routes(
             "/admin/clients/{client_id}/certificate",
             put(set_client_certificate),
         )
-        .route("/admin/keys", get(list_keys).post(create_key))
-        .route("/admin/keys/{key_id}", delete(revoke_key))
+        .route(
+            "/admin/clients/{client_id}/scopes",
+            put(keys::set_client_scopes),
+        )
+        .route("/admin/keys", get(keys::list_keys).post(keys::create_key))
+        .route("/admin/keys/{key_id}", delete(keys::revoke_key))
+        .route("/admin/keys/{key_id}/rotate", post(keys::rotate_key))
+        .route("/admin/audit", get(keys::audit))
         .route_layer(security.scopes_all(["admin"]))
         .with_state(admin)
 }

@@ -104,7 +104,9 @@ pub(super) fn revocation_endpoint<M: MethodSet<AuthstarClient>>(
                 )));
             }
             authstar::throttle::ThrottleStore::fail(&*budgets, &spent, REVOCATIONS, now);
+            // The audit trail names the client that revoked its own token.
             registry
+                .acting_as(format!("client:{}", claims.client_id))
                 .revoke_token(&claims.jti, &claims.client_id, claims.exp)
                 .await
                 .map_err(|error| {

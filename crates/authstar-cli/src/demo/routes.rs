@@ -151,9 +151,12 @@ pub(super) async fn websocket(
         super::admin::revoke_client,
         super::admin::set_client_jwks,
         super::admin::set_client_certificate,
-        super::admin::list_keys,
-        super::admin::create_key,
-        super::admin::revoke_key,
+        super::admin::keys::list_keys,
+        super::admin::keys::create_key,
+        super::admin::keys::rotate_key,
+        super::admin::keys::revoke_key,
+        super::admin::keys::set_client_scopes,
+        super::admin::keys::audit,
     ),
     info(title = "authstar demo", version = "0.1.0")
 )]

@@ -1,0 +1,241 @@
+//! The admin API's API keys (paged, with an expiry and a name, rotated with an overlap), client
+//! re-scoping, and the audit trail.
+
+use axum::Json;
+use axum::extract::rejection::JsonRejection;
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use serde::Deserialize;
+use utoipa::ToSchema;
+
+use super::{Admin, AdminCaller, Page, bad_body, created_response, error, refused};
+use crate::registry::KeyOptions;
+use crate::registry::store::AuditQuery;
+
+/// `POST /admin/keys`.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub(in crate::demo) struct NewKey {
+    /// The client that owns the key.
+    client_id: String,
+    /// The key's scopes: the client's when absent, never more.
+    #[serde(default)]
+    scopes: Vec<String>,
+    /// Seconds it works for; absent: until revoked.
+    #[serde(default)]
+    expires_in: Option<u64>,
+    /// A name for it (1 to 100 printable characters; never a secret).
+    #[serde(default)]
+    name: Option<String>,
+}
+
+/// `POST /admin/keys/{key_id}/rotate`.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub(in crate::demo) struct Rotation {
+    /// Seconds the old key keeps working (default 86 400, a day).
+    #[serde(default)]
+    overlap: Option<u64>,
+    /// Seconds the new key works for; absent: until revoked.
+    #[serde(default)]
+    expires_in: Option<u64>,
+}
+
+/// `PUT /admin/clients/{client_id}/scopes`.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub(in crate::demo) struct Scopes {
+    /// The client's scopes from now on.
+    scopes: Vec<String>,
+}
+
+/// API keys by key id, a page at a time (`?after=KEY_ID&limit=N`); a `Link: <…>; rel="next"`
+/// header names the next page.
+#[utoipa::path(get, tag = "admin", path = "/admin/keys", params(Page), responses(
+    (status = 200, description = "A page of keys: key_id, client_id, scopes, created_at, last_used_at, revoked, expires_at, expired, name, replaces"),
+))]
+pub(in crate::demo) async fn list_keys(
+    AdminCaller(_): AdminCaller,
+    State(admin): State<Admin>,
+    Query(page): Query<Page>,
+) -> Response {
+    match admin
+        .registry
+        .key_page(page.after.as_deref(), page.size())
+        .await
+    {
+        Ok(keys) => {
+            let next = keys.last().map(|last| last.key_id.clone());
+            page.answer("/admin/keys", keys, next)
+        }
+        Err(failure) => refused(failure),
+    }
+}
+
+/// Creates an API key for a client, shown once.
+#[utoipa::path(post, tag = "admin", path = "/admin/keys", request_body = NewKey, responses(
+    (status = 201, description = "key_id, key (shown only now), client_id, scopes, expires_at"),
+    (status = 400, description = "Malformed body, scope or name"),
+    (status = 404, description = "No such client"), (status = 409, description = "The client is revoked"),
+))]
+pub(in crate::demo) async fn create_key(
+    AdminCaller(caller): AdminCaller,
+    State(admin): State<Admin>,
+    body: Result<Json<NewKey>, JsonRejection>,
+) -> Response {
+    let Json(new) = match body {
+        Ok(body) => body,
+        Err(rejection) => return bad_body(&rejection),
+    };
+    let mut options = KeyOptions::default().scopes(new.scopes);
+    if let Some(seconds) = new.expires_in {
+        options = options.expires_in(std::time::Duration::from_secs(seconds));
+    }
+    if let Some(name) = new.name {
+        options = options.name(name);
+    }
+    match admin
+        .by(&caller)
+        .create_key_with(&new.client_id, options)
+        .await
+    {
+        Ok(key) => created_response(key),
+        Err(failure) => refused(failure),
+    }
+}
+
+/// Rotates an API key: a new key (shown once) for the same client, scopes and name, the old
+/// one working for the overlap only.
+#[utoipa::path(post, tag = "admin", path = "/admin/keys/{key_id}/rotate", params(("key_id" = String, Path)), request_body = Rotation, responses(
+    (status = 201, description = "key_id, key (shown only now), replaces, replaced_until"),
+    (status = 404, description = "No such active key"),
+))]
+pub(in crate::demo) async fn rotate_key(
+    AdminCaller(caller): AdminCaller,
+    State(admin): State<Admin>,
+    Path(key_id): Path<String>,
+    body: Result<Json<Rotation>, JsonRejection>,
+) -> Response {
+    let Json(rotation) = match body {
+        Ok(body) => body,
+        Err(rejection) => return bad_body(&rejection),
+    };
+    let overlap = std::time::Duration::from_secs(rotation.overlap.unwrap_or(86_400));
+    let expires_in = rotation.expires_in.map(std::time::Duration::from_secs);
+    match admin
+        .by(&caller)
+        .rotate_key(&key_id, overlap, expires_in)
+        .await
+    {
+        Ok(key) => created_response(key),
+        Err(failure) => refused(failure),
+    }
+}
+
+/// Revokes an API key.
+#[utoipa::path(delete, tag = "admin", path = "/admin/keys/{key_id}", params(("key_id" = String, Path)), responses(
+    (status = 204, description = "Revoked (or already revoked)"), (status = 404, description = "No such key"),
+))]
+pub(in crate::demo) async fn revoke_key(
+    AdminCaller(caller): AdminCaller,
+    State(admin): State<Admin>,
+    Path(key_id): Path<String>,
+) -> Response {
+    match admin.by(&caller).revoke_key(&key_id).await {
+        Ok(()) => StatusCode::NO_CONTENT.into_response(),
+        Err(failure) => refused(failure),
+    }
+}
+
+/// Replaces a client's scopes; its keys never grant more than it holds.
+#[utoipa::path(put, tag = "admin", path = "/admin/clients/{client_id}/scopes", params(("client_id" = String, Path)), request_body = Scopes, responses(
+    (status = 204, description = "Replaced"), (status = 400, description = "Not scope tokens"),
+    (status = 404, description = "No active client with this id"),
+))]
+pub(in crate::demo) async fn set_client_scopes(
+    AdminCaller(caller): AdminCaller,
+    State(admin): State<Admin>,
+    Path(client_id): Path<String>,
+    body: Result<Json<Scopes>, JsonRejection>,
+) -> Response {
+    let Json(scopes) = match body {
+        Ok(body) => body,
+        Err(rejection) => return bad_body(&rejection),
+    };
+    match admin
+        .by(&caller)
+        .set_client_scopes(&client_id, &scopes.scopes)
+        .await
+    {
+        Ok(()) => StatusCode::NO_CONTENT.into_response(),
+        Err(failure) => refused(failure),
+    }
+}
+
+/// `GET /admin/audit`'s query.
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+pub(in crate::demo) struct AuditPage {
+    /// Entries at or after this time (seconds since the epoch).
+    since: Option<u64>,
+    /// Only this client's entries.
+    client: Option<String>,
+    /// After this entry: `AT:ID` of the last one of the previous page.
+    after: Option<String>,
+    /// At most this many (default 100, at most 1000).
+    limit: Option<u32>,
+}
+
+/// The audit trail, oldest first: who (`cli`, `admin:<id>`, `client:<id>`) changed what
+/// (`client.create`, `client.revoke`, `client.scopes`, `client.jwks`, `client.certificate`,
+/// `key.create`, `key.rotate`, `key.revoke`, `token.revoke`), when; never a secret. A
+/// `Link: <…>; rel="next"` header names the next page.
+#[utoipa::path(get, tag = "admin", path = "/admin/audit", params(AuditPage), responses(
+    (status = 200, description = "A page of entries: at, id, actor, action, client_id, target, detail"),
+    (status = 400, description = "A malformed cursor"),
+))]
+pub(in crate::demo) async fn audit(
+    AdminCaller(_): AdminCaller,
+    State(admin): State<Admin>,
+    Query(page): Query<AuditPage>,
+) -> Response {
+    let mut query = AuditQuery::default();
+    query.since = page.since.unwrap_or(0);
+    query.client_id = page.client.clone();
+    query.limit = page
+        .limit
+        .unwrap_or(100)
+        .clamp(1, crate::registry::MAX_PAGE);
+    if let Some(after) = &page.after {
+        let cursor = after
+            .split_once(':')
+            .and_then(|(at, id)| Some((at.parse().ok()?, id.to_owned())));
+        let Some(cursor) = cursor else {
+            return error(StatusCode::BAD_REQUEST, "invalid_request", "after is AT:ID");
+        };
+        query.after = Some(cursor);
+    }
+    let limit = query.limit;
+    match admin.registry.audit_log(query).await {
+        Ok(entries) => {
+            let rows: Vec<_> = entries
+                .iter()
+                .map(|e| {
+                    serde_json::json!({
+                        "at": e.at, "id": e.id, "actor": e.actor, "action": e.action,
+                        "client_id": e.client_id, "target": e.target,
+                        "detail": serde_json::from_str::<serde_json::Value>(&e.detail).unwrap_or_default(),
+                    })
+                })
+                .collect();
+            let next = entries.last().map(|e| format!("{}:{}", e.at, e.id));
+            let page = Page {
+                after: None,
+                limit: Some(limit),
+            };
+            page.answer("/admin/audit", rows, next)
+        }
+        Err(failure) => refused(failure),
+    }
+}

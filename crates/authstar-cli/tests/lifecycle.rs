@@ -1,0 +1,254 @@
+//! Credentials as operators run them, on the demo over a real socket: API keys that expire,
+//! rotate with an overlap and carry a checksum; clients re-scoped (their keys never grant more);
+//! lists read a page at a time; and the audit trail of all of it, from the CLI, the admin API and
+//! a client revoking its own token.
+
+mod support;
+
+use std::time::Duration;
+
+use serde_json::Value;
+use support::Demo;
+
+async fn me(base: &str, key: &str, path: &str) -> u16 {
+    reqwest::Client::new()
+        .get(format!("{base}{path}"))
+        .header("x-api-key", key)
+        .send()
+        .await
+        .unwrap()
+        .status()
+        .as_u16()
+}
+
+fn json(output: &std::process::Output) -> Value {
+    assert!(output.status.success(), "{output:?}");
+    serde_json::from_slice(&output.stdout).unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn keys_expire_rotate_and_carry_a_checksum_and_every_change_is_audited() {
+    let demo = Demo::start("lifecycle", &[]);
+    let base = demo.base.clone();
+    let client = demo.value("client_id:");
+
+    // A key that expires: works, then refused, and listed as expired.
+    let short = json(&demo.cli(&[
+        "keys",
+        "create",
+        "--client-id",
+        &client,
+        "--expires-in",
+        "2s",
+        "--name",
+        "nightly",
+        "--json",
+    ]));
+    let short_key = short["key"].as_str().unwrap().to_owned();
+    assert_eq!(me(&base, &short_key, "/me").await, 200);
+
+    // A checksum: a key with one character changed is refused before any lookup, and
+    // is_well_formed_api_key tells it.
+    let mut forged = short_key.clone();
+    let last = forged.pop().unwrap();
+    forged.push(if last == 'A' { 'B' } else { 'A' });
+    assert!(authstar_cli::registry::is_well_formed_api_key(&short_key));
+    assert!(!authstar_cli::registry::is_well_formed_api_key(&forged));
+    assert_eq!(me(&base, &forged, "/me").await, 401);
+
+    // Rotation: both keys work during the overlap, then only the new one.
+    let long = json(&demo.cli(&["keys", "create", "--client-id", &client, "--json"]));
+    let (old_id, old_key) = (
+        long["key_id"].as_str().unwrap(),
+        long["key"].as_str().unwrap(),
+    );
+    let rotated = json(&demo.cli(&["keys", "rotate", old_id, "--overlap", "2s", "--json"]));
+    let new_key = rotated["key"].as_str().unwrap().to_owned();
+    assert_eq!(rotated["replaces"], old_id);
+    assert_eq!(me(&base, old_key, "/me").await, 200, "within the overlap");
+    assert_eq!(me(&base, &new_key, "/me").await, 200);
+    tokio::time::sleep(Duration::from_millis(3_100)).await;
+    assert_eq!(me(&base, &short_key, "/me").await, 401, "expired");
+    assert_eq!(me(&base, old_key, "/me").await, 401, "the overlap is over");
+    assert_eq!(me(&base, &new_key, "/me").await, 200);
+    let listed = demo.cli(&["keys", "list"]);
+    let listed = String::from_utf8_lossy(&listed.stdout);
+    let line = |id: &str| {
+        listed
+            .lines()
+            .find(|l| l.starts_with(id))
+            .unwrap()
+            .to_owned()
+    };
+    assert!(
+        line(short["key_id"].as_str().unwrap()).contains("\texpired\t"),
+        "{listed}"
+    );
+    assert!(
+        line(short["key_id"].as_str().unwrap()).contains("nightly"),
+        "{listed}"
+    );
+    assert!(
+        line(rotated["key_id"].as_str().unwrap()).ends_with(old_id),
+        "{listed}"
+    );
+
+    // Re-scoping the client: its key keeps its own scopes but never grants more.
+    assert_eq!(me(&base, &new_key, "/reports").await, 200);
+    let rescoped = demo.cli(&[
+        "clients",
+        "set-scopes",
+        &client,
+        "--scope",
+        "reports:export",
+    ]);
+    assert!(rescoped.status.success(), "{rescoped:?}");
+    assert_eq!(
+        me(&base, &new_key, "/reports").await,
+        403,
+        "reports:read is gone"
+    );
+
+    // Paging: three more clients, read two at a time, from the CLI and the admin API.
+    for id in ["page-a", "page-b", "page-c"] {
+        assert!(
+            demo.cli(&["clients", "create", "--id", id])
+                .status
+                .success()
+        );
+    }
+    let ops = json(&demo.cli(&[
+        "clients", "create", "--id", "ops", "--scope", "admin", "--json",
+    ]));
+    let secret = ops["client_secret"].as_str().unwrap().to_owned();
+    let first = demo.cli(&["clients", "list", "--limit", "2"]);
+    assert_eq!(String::from_utf8_lossy(&first.stdout).lines().count(), 2);
+    let all = demo.cli(&["clients", "list"]);
+    assert_eq!(String::from_utf8_lossy(&all.stdout).lines().count(), 5);
+    let http = reqwest::Client::new();
+    let mut url = format!("{base}/admin/clients?limit=2");
+    let mut seen = Vec::new();
+    loop {
+        let response = http
+            .get(&url)
+            .basic_auth("ops", Some(&secret))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 200);
+        let next = response
+            .headers()
+            .get("link")
+            .map(|link| link.to_str().unwrap().to_owned());
+        let page: Vec<Value> = response.json().await.unwrap();
+        assert!(page.len() <= 2);
+        seen.extend(
+            page.iter()
+                .map(|c| c["client_id"].as_str().unwrap().to_owned()),
+        );
+        let Some(next) = next else { break };
+        let path = next
+            .trim_start_matches('<')
+            .split('>')
+            .next()
+            .unwrap()
+            .to_owned();
+        url = format!("{base}{path}");
+    }
+    let mut sorted = seen.clone();
+    sorted.sort();
+    assert_eq!(seen, sorted, "by id");
+    assert_eq!(seen.len(), 5, "{seen:?}");
+
+    // The admin API: a key rotated and a client re-scoped by ops, recorded as ops.
+    let created: Value = http
+        .post(format!("{base}/admin/keys"))
+        .basic_auth("ops", Some(&secret))
+        .json(&serde_json::json!({"client_id": "page-a", "expires_in": 3600, "name": "ci"}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let rotated = http
+        .post(format!(
+            "{base}/admin/keys/{}/rotate",
+            created["key_id"].as_str().unwrap()
+        ))
+        .basic_auth("ops", Some(&secret))
+        .json(&serde_json::json!({"overlap": 60}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(rotated.status(), 201);
+    let scoped = http
+        .put(format!("{base}/admin/clients/page-b/scopes"))
+        .basic_auth("ops", Some(&secret))
+        .json(&serde_json::json!({"scopes": ["reports:read"]}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(scoped.status(), 204);
+
+    // A client revoking its own token: recorded as that client.
+    let token = support::access_token(&base, &client, &demo.value("client_secret:")).await;
+    let revoked = http
+        .post(format!("{base}/oauth2/revoke"))
+        .basic_auth(&client, Some(demo.value("client_secret:")))
+        .form(&[("token", token.as_str())])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(revoked.status(), 200);
+
+    // The trail, from the CLI: every change in order, with its actor, and never a secret.
+    let trail = json(&demo.cli(&["audit", "--limit", "1000", "--json"]));
+    let entries = trail.as_array().unwrap();
+    let actions: Vec<(&str, &str)> = entries
+        .iter()
+        .map(|e| (e["actor"].as_str().unwrap(), e["action"].as_str().unwrap()))
+        .collect();
+    for expected in [
+        ("cli", "key.create"),
+        ("cli", "key.rotate"),
+        ("cli", "client.scopes"),
+        ("cli", "client.create"),
+        ("admin:ops", "key.create"),
+        ("admin:ops", "key.rotate"),
+        ("admin:ops", "client.scopes"),
+    ] {
+        assert!(actions.contains(&expected), "{expected:?} in {actions:?}");
+    }
+    let own = format!("client:{client}");
+    assert!(
+        actions.contains(&(own.as_str(), "token.revoke")),
+        "{actions:?}"
+    );
+    let text = trail.to_string();
+    for secret in [&short_key, &new_key, &secret] {
+        assert!(
+            !text.contains(secret.as_str()),
+            "a secret in the audit trail"
+        );
+    }
+    // ... paged, and by client, from the admin API too.
+    let of_page_b: Vec<Value> = http
+        .get(format!("{base}/admin/audit?client=page-b"))
+        .basic_auth("ops", Some(&secret))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let of_page_b: Vec<&str> = of_page_b
+        .iter()
+        .map(|e| e["action"].as_str().unwrap())
+        .collect();
+    assert_eq!(of_page_b, ["client.create", "client.scopes"]);
+    let first = json(&demo.cli(&["audit", "--limit", "2", "--json"]));
+    let cursor = format!("{}:{}", first[1]["at"], first[1]["id"].as_str().unwrap());
+    let next = json(&demo.cli(&["audit", "--limit", "2", "--after", &cursor, "--json"]));
+    assert_eq!(next[0]["id"], entries[2]["id"]);
+}
