@@ -155,6 +155,11 @@ struct DemoArgs {
     /// minute from one address or 10 for one client id).
     #[arg(long)]
     no_throttle: bool,
+    /// Limit every authenticated client to N requests per window (600/60s: a burst of 600,
+    /// refilled at 10 a second); 429 with Retry-After and RateLimit fields beyond. Shared
+    /// through --redis (each instance limits alone while Redis is unreachable).
+    #[arg(long, value_name = "N/WINDOW", value_parser = rate)]
+    rate_limit: Option<authstar::throttle::Budget>,
     /// Share the throttle's failure counters and the DPoP proofs already used with every
     /// instance through this Redis (`redis://[:password@]host:port`); without it each instance
     /// counts and remembers its own.
@@ -323,6 +328,23 @@ pub(crate) fn state(revoked: bool) -> String {
     if revoked { "revoked" } else { "active" }.to_owned()
 }
 
+/// `600/60s`: a burst of 600, refilled evenly over the window.
+fn rate(text: &str) -> Result<authstar::throttle::Budget, String> {
+    let (count, window) = text
+        .split_once('/')
+        .ok_or_else(|| format!("{text:?}: write N/WINDOW, as 600/60s"))?;
+    let count: u32 = count
+        .parse()
+        .ok()
+        .filter(|n| *n > 0)
+        .ok_or_else(|| format!("{text:?}: N is a positive number"))?;
+    let window = duration(window)?;
+    Ok(authstar::throttle::Budget::per_period(
+        count,
+        window / count,
+    ))
+}
+
 /// `30d`, `24h`, `15m`, `90s` (a number and a unit).
 pub(crate) fn duration(text: &str) -> Result<Duration, String> {
     let split = text
@@ -407,6 +429,7 @@ fn demo_config(args: DemoArgs) -> DemoConfig {
         secure_cookies: args.secure_cookies,
         allowed_origins: args.allowed_origins,
         throttle: !args.no_throttle,
+        rate_limit: args.rate_limit,
         redis: args.redis,
         metrics_addr: args.metrics_addr,
         dpop_nonces: args.dpop_nonces,

@@ -97,6 +97,7 @@ pub mod method;
 pub mod metrics;
 pub mod network;
 mod outcome;
+pub mod ratelimit;
 mod service;
 pub mod throttle;
 

@@ -6,6 +6,7 @@
 //! |---|---|---|
 //! | `authstar_authentications_total` | counter | `method` (`bearer`, `basic`, `dpop`, `header`, `request`), `outcome` (`authenticated`, `rejected`: the authenticator said no or a DPoP proof was refused, `malformed`, `unavailable`) |
 //! | `authstar_throttled_total` | counter | — (requests answered 429 before any authenticator ran) |
+//! | `authstar_rate_limit_total` | counter | `outcome` (`allowed`, `limited`): authenticated requests checked by a [`RateLimitLayer`](crate::ratelimit::RateLimitLayer) |
 //! | `authstar_authenticator_duration_seconds` | histogram | `method`; authenticators that had to wait, from the first time they were not ready to their answer (one answering at once, such as a cache hit, is not timed and reads no clock) |
 //!
 //! Labels are fixed words: never a credential, a client id or an address. Every API-key
@@ -56,6 +57,8 @@ mod enabled {
         outcomes: [[Counter; 5]; 4],
         throttled: Counter,
         durations: [Histogram; 5],
+        /// `[allowed, limited]`.
+        rate_limit: [Counter; 2],
     }
 
     fn handles() -> &'static Handles {
@@ -69,6 +72,10 @@ mod enabled {
             ],
             throttled: metrics::counter!("authstar_throttled_total"),
             durations: per_method!(histogram, "authstar_authenticator_duration_seconds"),
+            rate_limit: [
+                metrics::counter!("authstar_rate_limit_total", "outcome" => "allowed"),
+                metrics::counter!("authstar_rate_limit_total", "outcome" => "limited"),
+            ],
         })
     }
 
@@ -90,6 +97,11 @@ mod enabled {
     #[inline]
     pub(crate) fn throttled() {
         handles().throttled.increment(1);
+    }
+
+    #[inline]
+    pub(crate) fn rate_limit(limited: bool) {
+        handles().rate_limit[usize::from(limited)].increment(1);
     }
 
     /// When an authenticator was first found waiting.
@@ -120,6 +132,9 @@ mod enabled {
     #[inline(always)]
     pub(crate) fn throttled() {}
 
+    #[inline]
+    pub(crate) fn rate_limit(_: bool) {}
+
     /// Nothing: without the feature no time is taken.
     #[derive(Clone, Copy, Debug)]
     pub(crate) struct Started;
@@ -135,4 +150,4 @@ mod enabled {
     }
 }
 
-pub(crate) use enabled::{Started, outcome, throttled};
+pub(crate) use enabled::{Started, outcome, rate_limit, throttled};

@@ -19,7 +19,9 @@ use axum::extract::ConnectInfo;
 use axum::routing::get;
 use tower::util::BoxCloneSyncService;
 
-use super::{AppOptions, DemoError, DemoService, VERIFIED_TOKENS, auth_layer, keys, limited};
+use super::{
+    AppOptions, DemoError, DemoService, VERIFIED_TOKENS, auth_layer, keys, limited, rate_limits,
+};
 use crate::registry::Registry;
 
 /// The decision for Envoy: a request described by a `CheckRequest`, answered bodiless.
@@ -58,9 +60,12 @@ pub(super) fn gateway(
     let dpop = DpopAuth::new(proofs, verifier.clone());
     let layer = auth_layer(&registry, verifier, dpop, &cookie_key, &options)?;
     let routes = PolicyLayer::new(&layer, policy);
+    // Rate limits count each check of an authenticated client, as the demo's routes do.
+    let limits = tower::util::option_layer(rate_limits(&layer, &options));
     let check = |proxy: Proxy| {
         let decide = tower::ServiceBuilder::new()
             .layer(layer.clone())
+            .layer(limits.clone())
             .layer(routes.clone())
             .service(Identity::<AuthstarClient, Body>::new(
                 layer.info().clone(),
@@ -75,6 +80,7 @@ pub(super) fn gateway(
     let envoy: EnvoyDecision = BoxCloneSyncService::new(
         tower::ServiceBuilder::new()
             .layer(layer.clone())
+            .layer(limits)
             .layer(routes)
             .service(Identity::<AuthstarClient, ()>::new(
                 layer.info().clone(),

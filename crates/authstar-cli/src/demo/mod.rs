@@ -92,6 +92,8 @@ pub struct DemoConfig {
     pub forwarded_client_cert: bool,
     /// The authorities that issue `tls_client_auth` clients' certificates (a PEM file).
     pub client_ca: Option<PathBuf>,
+    /// Every authenticated client's request budget.
+    pub rate_limit: Option<authstar::throttle::Budget>,
     /// Serve the gateway's forward-auth checks with this route policy instead of the demo app
     /// (`authstar gateway`), and the identity headers they answer with.
     pub gateway: Option<(authstar_gateway::Policy, authstar_gateway::IdentityHeaders)>,
@@ -127,6 +129,9 @@ pub struct AppOptions {
     pub fapi2: bool,
     /// The authorities that issue `tls_client_auth` clients' certificates (RFC 8705 §2.1).
     pub client_authorities: Option<authstar_oauth2::mtls::CertificateAuthorities>,
+    /// Every authenticated client's request budget (429 beyond it), shared through Redis
+    /// with `shared_throttle`.
+    pub rate_limit: Option<authstar::throttle::Budget>,
 }
 
 /// Demo errors.
@@ -228,6 +233,20 @@ fn auth_layer(
     builder
         .build()
         .map_err(|e| DemoError::Config(e.to_string()))
+}
+
+/// The rate limits of `options`, counted where the failure throttle counts (Redis when shared:
+/// each instance keeps counting alone while Redis is unreachable).
+fn rate_limits<M>(
+    layer: &AuthstarLayer<AuthstarClient, M>,
+    options: &AppOptions,
+) -> Option<authstar::ratelimit::RateLimitLayer<AuthstarClient>> {
+    let budget = options.rate_limit?;
+    let limits = authstar::ratelimit::RateLimitLayer::new(layer, budget);
+    Some(match &options.shared_throttle {
+        Some(shared) => limits.store(shared.clone()),
+        None => limits,
+    })
 }
 
 /// The forwarding header trusted proxies write; the other one is ignored.
@@ -402,7 +421,9 @@ pub fn app(
         .merge(admin::routes(&security, registry))
         .with_state(security)
         .merge(SwaggerUi::new("/docs").url("/openapi.json", openapi));
-    Ok(limited(layer.layer(router), options.limits))
+    // Rate limits count authenticated requests: inside the layer, before the routes.
+    let limits = tower::util::option_layer(rate_limits(&layer, &options));
+    Ok(limited(layer.layer(limits.layer(router)), options.limits))
 }
 
 /// The request timeout (408) and the body limit (413) around the secured app.

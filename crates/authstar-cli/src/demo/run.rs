@@ -148,6 +148,7 @@ pub async fn run(config: DemoConfig) -> Result<(), DemoError> {
         certificate_bound_tokens: tls.is_some()
             || (config.forwarded_client_cert && !config.trusted_proxies.is_empty()),
         fapi2: config.fapi2,
+        rate_limit: config.rate_limit,
         client_authorities: match &config.client_ca {
             Some(path) => Some(client_authorities(path)?),
             None => None,

@@ -1,0 +1,329 @@
+//! Rate limits for valid clients: the failure throttle ([`crate::throttle`]) stops guessers;
+//! this stops a client that authenticates and sends more than it may. A [`RateLimitLayer`] after
+//! the [`AuthstarLayer`] counts each authenticated request against its client's budget (GCRA,
+//! a burst then one more request per period) in a [`ThrottleStore`]: this process's memory, or
+//! one every instance shares (authstar-redis's `RedisThrottle`, which counts here and in Redis,
+//! and keeps counting here while Redis is unreachable: limits per instance then, never none).
+//! Over its budget a client gets 429 with `Retry-After` and the IETF `RateLimit-Policy` and
+//! `RateLimit` fields (draft-ietf-httpapi-ratelimit-headers); requests nobody authenticated
+//! pass untouched (the failure throttle and the guards deal with those).
+//!
+//! ```
+//! use std::time::Duration;
+//! use authstar::ratelimit::RateLimitLayer;
+//! use authstar::throttle::Budget;
+//! use authstar::{AuthstarClient, AuthstarLayer, BearerToken, Client};
+//!
+//! let auth = AuthstarLayer::builder()
+//!     .on_auth_bearer(|_: BearerToken| async { None::<AuthstarClient> })
+//!     .build()
+//!     .unwrap();
+//! // 20 at once, then 10 a second; the `batch` client, 100 at once and 50 a second.
+//! let limits = RateLimitLayer::new(&auth, Budget::per_period(20, Duration::from_millis(100)))
+//!     .per_client(|client: &AuthstarClient| {
+//!         (client.client_id() == "batch").then(|| Budget::per_period(100, Duration::from_millis(20)))
+//!     });
+//! // tower::ServiceBuilder::new().layer(auth).layer(limits).service(app)
+//! # let _ = limits;
+//! ```
+
+use std::fmt;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use std::time::{Duration, Instant};
+
+use http::{HeaderValue, Request, Response, StatusCode};
+use pin_project_lite::pin_project;
+use tower_layer::Layer;
+use tower_service::Service;
+
+use crate::throttle::{Budget, MemoryStore, ThrottleKey, ThrottleStore};
+use crate::{AuthstarLayer, Client, LayerInfo, Outcome};
+
+/// The counters' namespace: never a scheme the failure throttle counts under.
+const SCHEME: &str = "rate-limit";
+
+type BudgetFn<C> = Arc<dyn Fn(&C) -> Option<Budget> + Send + Sync>;
+
+/// Counts authenticated requests per client; see the [module](self).
+pub struct RateLimitLayer<C> {
+    inner: Arc<Inner<C>>,
+}
+
+struct Inner<C> {
+    info: LayerInfo,
+    default: Budget,
+    per_client: Option<BudgetFn<C>>,
+    store: Arc<dyn ThrottleStore>,
+}
+
+impl<C> Clone for RateLimitLayer<C> {
+    fn clone(&self) -> Self {
+        Self {
+            inner: Arc::clone(&self.inner),
+        }
+    }
+}
+
+impl<C> fmt::Debug for RateLimitLayer<C> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RateLimitLayer")
+            .field("default", &self.inner.default)
+            .field("per_client", &self.inner.per_client.is_some())
+            .finish_non_exhaustive()
+    }
+}
+
+impl<C: Client> RateLimitLayer<C> {
+    /// Limits for the clients `layer` authenticates: `default` for each, counted in this
+    /// process's memory (at most 65 536 clients tracked; idle ones are dropped first).
+    pub fn new<M>(layer: &AuthstarLayer<C, M>, default: Budget) -> Self {
+        Self {
+            inner: Arc::new(Inner {
+                info: layer.info().clone(),
+                default,
+                per_client: None,
+                store: Arc::new(MemoryStore::new(65_536)),
+            }),
+        }
+    }
+
+    fn with(self, change: impl FnOnce(&mut Inner<C>)) -> Self {
+        let mut inner = match Arc::try_unwrap(self.inner) {
+            Ok(inner) => inner,
+            Err(shared) => Inner {
+                info: shared.info.clone(),
+                default: shared.default,
+                per_client: shared.per_client.clone(),
+                store: Arc::clone(&shared.store),
+            },
+        };
+        change(&mut inner);
+        Self {
+            inner: Arc::new(inner),
+        }
+    }
+
+    /// A client's own budget, where `budget` gives one (the default otherwise): from its
+    /// registration, its plan.
+    pub fn per_client<F>(self, budget: F) -> Self
+    where
+        F: Fn(&C) -> Option<Budget> + Send + Sync + 'static,
+    {
+        self.with(|inner| inner.per_client = Some(Arc::new(budget)))
+    }
+
+    /// Counts in `store` (a `RedisThrottle` shares the counts with every instance).
+    pub fn store(self, store: impl ThrottleStore) -> Self {
+        self.with(|inner| inner.store = Arc::new(store))
+    }
+
+    /// Counts the request whose layer outcome is in `extensions`: `Err` with the 429 to answer
+    /// when its client is over its budget; `Ok` otherwise (nobody authenticated included).
+    pub fn check<B: Default>(&self, extensions: &http::Extensions) -> Result<(), Response<B>> {
+        let inner = &*self.inner;
+        let Some(Outcome::Authenticated { client, .. }) = inner.info.outcome::<C>(extensions)
+        else {
+            return Ok(());
+        };
+        if !client.is_authenticated() {
+            return Ok(());
+        }
+        let budget = inner
+            .per_client
+            .as_ref()
+            .and_then(|budget| budget(client))
+            .unwrap_or(inner.default);
+        let key = ThrottleKey::Identity {
+            scheme: SCHEME,
+            id: client.client_id(),
+        };
+        let now = Instant::now();
+        if let Some(wait) = inner.store.locked(&key, budget, now) {
+            crate::metrics::rate_limit(true);
+            return Err(limited(budget, wait));
+        }
+        inner.store.fail(&key, budget, now);
+        crate::metrics::rate_limit(false);
+        Ok(())
+    }
+}
+
+/// `RateLimit-Policy` for `budget`: its burst (`q`) over the time the burst refills (`w`).
+fn policy(budget: Budget) -> String {
+    let window = budget
+        .period()
+        .saturating_mul(budget.burst())
+        .as_secs()
+        .max(1);
+    format!("\"default\";q={};w={window}", budget.burst())
+}
+
+/// 429 with `Retry-After`, `RateLimit-Policy` and `RateLimit` (none left, back in `wait`).
+fn limited<B: Default>(budget: Budget, wait: Duration) -> Response<B> {
+    let seconds = wait.as_secs() + u64::from(wait.subsec_nanos() > 0);
+    let mut response = Response::new(B::default());
+    *response.status_mut() = StatusCode::TOO_MANY_REQUESTS;
+    let headers = response.headers_mut();
+    headers.insert(http::header::RETRY_AFTER, HeaderValue::from(seconds));
+    if let Ok(value) = HeaderValue::from_str(&policy(budget)) {
+        headers.insert("ratelimit-policy", value);
+    }
+    if let Ok(value) = HeaderValue::from_str(&format!("\"default\";r=0;t={seconds}")) {
+        headers.insert("ratelimit", value);
+    }
+    response
+}
+
+impl<S, C> Layer<S> for RateLimitLayer<C> {
+    type Service = RateLimited<S, C>;
+
+    fn layer(&self, inner: S) -> Self::Service {
+        RateLimited {
+            inner,
+            limits: self.clone(),
+        }
+    }
+}
+
+/// The service of a [`RateLimitLayer`].
+pub struct RateLimited<S, C> {
+    inner: S,
+    limits: RateLimitLayer<C>,
+}
+
+impl<S: Clone, C> Clone for RateLimited<S, C> {
+    fn clone(&self) -> Self {
+        Self {
+            inner: self.inner.clone(),
+            limits: self.limits.clone(),
+        }
+    }
+}
+
+impl<S: fmt::Debug, C> fmt::Debug for RateLimited<S, C> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RateLimited")
+            .field("inner", &self.inner)
+            .field("limits", &self.limits)
+            .finish()
+    }
+}
+
+impl<S, C, B, R> Service<Request<B>> for RateLimited<S, C>
+where
+    S: Service<Request<B>, Response = Response<R>>,
+    C: Client,
+    R: Default,
+{
+    type Response = Response<R>;
+    type Error = S::Error;
+    type Future = RateLimitFuture<S::Future, Response<R>>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, request: Request<B>) -> Self::Future {
+        match self.limits.check(request.extensions()) {
+            Ok(()) => RateLimitFuture::Inner {
+                future: self.inner.call(request),
+            },
+            Err(response) => RateLimitFuture::Limited {
+                response: Some(response),
+            },
+        }
+    }
+}
+
+pin_project! {
+    /// The response future of a [`RateLimited`] service.
+    #[project = RateLimitProj]
+    #[allow(missing_docs)]
+    pub enum RateLimitFuture<F, R> {
+        /// The service's own answer.
+        Inner { #[pin] future: F },
+        /// Over the budget: 429.
+        Limited { response: Option<R> },
+    }
+}
+
+impl<F, R, E> Future for RateLimitFuture<F, R>
+where
+    F: Future<Output = Result<R, E>>,
+{
+    type Output = Result<R, E>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        match self.project() {
+            RateLimitProj::Inner { future } => future.poll(cx),
+            RateLimitProj::Limited { response } => match response.take() {
+                Some(response) => Poll::Ready(Ok(response)),
+                None => Poll::Pending,
+            },
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{AuthMethod, AuthstarClient, BearerToken};
+
+    fn layer() -> AuthstarLayer<AuthstarClient, impl crate::MethodSet<AuthstarClient>> {
+        AuthstarLayer::builder()
+            .on_auth_bearer(|_: BearerToken| async { None::<AuthstarClient> })
+            .build()
+            .unwrap()
+    }
+
+    fn as_client(layer: &LayerInfo, id: &str) -> http::Extensions {
+        let mut extensions = http::Extensions::new();
+        extensions.insert(Outcome::Authenticated {
+            client: AuthstarClient::new(id, ["read"]),
+            method: AuthMethod::Bearer,
+            layer: layer.id(),
+        });
+        extensions
+    }
+
+    #[test]
+    fn a_client_gets_its_burst_then_429_with_the_ietf_fields_and_others_are_unaffected() {
+        let auth = layer();
+        let limits = RateLimitLayer::new(&auth, Budget::per_period(3, Duration::from_secs(60)))
+            .per_client(|client: &AuthstarClient| {
+                (client.client_id() == "big")
+                    .then(|| Budget::per_period(5, Duration::from_secs(60)))
+            });
+        let small = as_client(auth.info(), "small");
+        for _ in 0..3 {
+            assert!(limits.check::<()>(&small).is_ok());
+        }
+        let refused = limits.check::<()>(&small).unwrap_err();
+        assert_eq!(refused.status(), 429);
+        let retry: u64 = refused.headers()["retry-after"]
+            .to_str()
+            .unwrap()
+            .parse()
+            .unwrap();
+        assert!((1..=60).contains(&retry), "{retry}");
+        assert_eq!(
+            refused.headers()["ratelimit-policy"],
+            "\"default\";q=3;w=180"
+        );
+        assert_eq!(
+            refused.headers()["ratelimit"],
+            format!("\"default\";r=0;t={retry}").as_str()
+        );
+        // Refused requests are not counted: the client is back after its wait, not later.
+        let big = as_client(auth.info(), "big");
+        for _ in 0..5 {
+            assert!(limits.check::<()>(&big).is_ok());
+        }
+        assert!(limits.check::<()>(&big).is_err());
+        // Nobody authenticated: not this layer's business.
+        assert!(limits.check::<()>(&http::Extensions::new()).is_ok());
+    }
+}
