@@ -21,6 +21,7 @@ mod jwt;
 mod jwt_layers;
 mod peers;
 mod registry;
+mod revocations;
 mod soak;
 mod throttle;
 mod variants;
@@ -190,6 +191,7 @@ fn main() {
         }
         Some("soak") => return publish(soak::run(), "soak.md"),
         Some("registry") => return publish(registry::run(), "registry.md"),
+        Some("revocations") => return publish(revocations::run(), "revocations.md"),
         Some("workloads") => return publish(workloads::run_all(), "workloads.md"),
         Some("e2e") => {
             return publish(

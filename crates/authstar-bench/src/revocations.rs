@@ -1,0 +1,142 @@
+//! `revocations`: what revocation costs an instance as what is revoked grows (issue: revocation
+//! that scales). For 10^3 … 10^6 revoked tokens outstanding (SQLite, inserted in one
+//! transaction): an instance opening on them (CPU, resident memory per token), then 200 token
+//! revocations made through another registry on the same database, one every 5 ms, and the CPU
+//! the process spends per revocation until the reading instance has them all (the writer's
+//! write, its change-log entry, and the reader's catch-up from the log, 50 ms polls). If a
+//! revocation reloaded everything, that cost would grow with what is outstanding.
+
+use std::error::Error;
+use std::time::{Duration, Instant};
+
+use authstar_jwt::Revocations as _;
+use authstar_registry::{Database, Registry};
+
+const SIZES: [usize; 4] = [1_000, 10_000, 100_000, 1_000_000];
+const REVOKED_DURING: usize = 200;
+
+fn rss_kib() -> u64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|status| {
+            status
+                .lines()
+                .find_map(|l| l.strip_prefix("VmRSS:"))
+                .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        })
+        .unwrap_or(0)
+}
+
+fn cpu_us() -> f64 {
+    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
+    let fields: Vec<&str> = stat
+        .rsplit_once(')')
+        .map(|(_, tail)| tail.split_whitespace().collect())
+        .unwrap_or_default();
+    let ticks: u64 = fields.get(11).and_then(|v| v.parse().ok()).unwrap_or(0)
+        + fields.get(12).and_then(|v| v.parse().ok()).unwrap_or(0);
+    ticks as f64 * 1e6 / 100.0
+}
+
+struct Row {
+    outstanding: usize,
+    open_ms: f64,
+    bytes_per_token: f64,
+    cpu_per_revocation_us: f64,
+    caught_up_ms: f64,
+}
+
+async fn one(outstanding: usize) -> Result<Row, Box<dyn Error>> {
+    let dir = std::env::temp_dir().join(format!(
+        "authstar-bench-revocations-{}-{outstanding}",
+        std::process::id()
+    ));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir)?;
+    let (db, secrets) = (dir.join("bench.db"), dir.join("secrets.json"));
+    let open = |poll: Duration| {
+        Registry::builder(Database::Sqlite(db.clone()))
+            .secrets(&secrets)
+            .revocation_poll(poll)
+            .open()
+    };
+    let writer = open(Duration::from_secs(3_600)).await?;
+    {
+        let mut connection = rusqlite::Connection::open(&db)?;
+        let transaction = connection.transaction()?;
+        {
+            let mut insert = transaction.prepare(
+                "INSERT INTO revoked_tokens (jti, client_id, expires_at, revoked_at) \
+                 VALUES (?1, 'bench', 4000000000, 1)",
+            )?;
+            for n in 0..outstanding {
+                insert.execute([format!("jti-outstanding-{n:08}")])?;
+            }
+        }
+        transaction.commit()?;
+    }
+    let (rss, cpu, started) = (rss_kib(), cpu_us(), Instant::now());
+    let reader = open(Duration::from_millis(50)).await?;
+    let open_ms = started.elapsed().as_secs_f64() * 1e3;
+    let _ = cpu;
+    let bytes_per_token = (rss_kib().saturating_sub(rss)) as f64 * 1024.0 / outstanding as f64;
+    let probe = |jti: &str| {
+        reader.is_revoked(&authstar_jwt::TokenStamp {
+            jti,
+            client_id: "bench",
+            iat: 0,
+        })
+    };
+    assert!(probe("jti-outstanding-00000000"), "the reader loaded them");
+    let (cpu, started) = (cpu_us(), Instant::now());
+    for n in 0..REVOKED_DURING {
+        writer
+            .revoke_token(&format!("jti-new-{n}"), "bench", 4_000_000_000)
+            .await?;
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    let last = format!("jti-new-{}", REVOKED_DURING - 1);
+    while !probe(&last) {
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    let caught_up_ms = started.elapsed().as_secs_f64() * 1e3;
+    let cpu_per_revocation_us = (cpu_us() - cpu) / REVOKED_DURING as f64;
+    drop((reader, writer));
+    let _ = std::fs::remove_dir_all(&dir);
+    Ok(Row {
+        outstanding,
+        open_ms,
+        bytes_per_token,
+        cpu_per_revocation_us,
+        caught_up_ms,
+    })
+}
+
+pub(crate) fn run() -> Result<String, Box<dyn Error>> {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()?;
+    let mut out = String::from(
+        "# Revocation as what is revoked grows\n\n\
+         `cargo run -p authstar-bench --release -- revocations` (SQLite; one process holds the \
+         writing and the reading registry; CPU from `/proc/self/stat`, 10 ms ticks, over 200 \
+         revocations one every 5 ms, so a row's CPU includes both sides and the runtime; memory \
+         per token is the resident growth when the reading instance loads them, meaningless at \
+         10^3, where it is a page or two).\n\n\
+         | revoked tokens outstanding | an instance opening on them | resident memory per token | CPU per revocation (write + the other instance's catch-up) | 200 revocations, one every 5 ms, all seen by the other instance after |\n\
+         |---:|---:|---:|---:|---:|\n",
+    );
+    for outstanding in SIZES {
+        let row = runtime.block_on(one(outstanding))?;
+        out.push_str(&format!(
+            "| {} | {:.0} ms | {:.0} B | {:.0} µs | {:.0} ms |\n",
+            row.outstanding,
+            row.open_ms,
+            row.bytes_per_token,
+            row.cpu_per_revocation_us,
+            row.caught_up_ms
+        ));
+    }
+    Ok(out)
+}
