@@ -15,13 +15,13 @@ mod chart;
 mod demo_in_process;
 mod demo_process;
 mod e2e;
+mod growth;
 mod grpc;
 mod grpc_e2e;
 mod jwt;
 mod jwt_layers;
 mod peers;
 mod registry;
-mod revocations;
 mod soak;
 mod throttle;
 mod variants;
@@ -191,7 +191,7 @@ fn main() {
         }
         Some("soak") => return publish(soak::run(), "soak.md"),
         Some("registry") => return publish(registry::run(), "registry.md"),
-        Some("revocations") => return publish(revocations::run(), "revocations.md"),
+        Some("growth") => return publish(growth::run(), "growth.md"),
         Some("workloads") => return publish(workloads::run_all(), "workloads.md"),
         Some("e2e") => {
             return publish(

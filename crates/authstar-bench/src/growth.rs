@@ -1,10 +1,12 @@
-//! `revocations`: what revocation costs an instance as what is revoked grows (issue: revocation
-//! that scales). For 10^3 … 10^6 revoked tokens outstanding (SQLite, inserted in one
+//! `growth`: what the registry costs as the work grows. Revocation (issue: revocation that
+//! scales): For 10^3 … 10^6 revoked tokens outstanding (SQLite, inserted in one
 //! transaction): an instance opening on them (CPU, resident memory per token), then 200 token
 //! revocations made through another registry on the same database, one every 5 ms, and the CPU
 //! the process spends per revocation until the reading instance has them all (the writer's
 //! write, its change-log entry, and the reader's catch-up from the log, 50 ms polls). If a
-//! revocation reloaded everything, that cost would grow with what is outstanding.
+//! revocation reloaded everything, that cost would grow with what is outstanding. API keys:
+//! with 10^3 … 10^6 keys registered, one key checked on a cache miss (an indexed read and an
+//! HMAC) and on a hit, p50/p99 and CPU, and the instance's resident memory.
 
 use std::error::Error;
 use std::time::{Duration, Instant};
@@ -112,6 +114,86 @@ async fn one(outstanding: usize) -> Result<Row, Box<dyn Error>> {
     })
 }
 
+struct KeyRow {
+    keys: usize,
+    miss: (f64, f64, f64),
+    hit: (f64, f64),
+    rss_mib: f64,
+}
+
+fn percentile(sorted: &[f64], p: f64) -> f64 {
+    let at = ((sorted.len() as f64 - 1.0) * p).round() as usize;
+    sorted.get(at).copied().unwrap_or(0.0)
+}
+
+async fn keys(count: usize) -> Result<KeyRow, Box<dyn Error>> {
+    let dir = std::env::temp_dir().join(format!(
+        "authstar-bench-keys-{}-{count}",
+        std::process::id()
+    ));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir)?;
+    let (db, secrets) = (dir.join("bench.db"), dir.join("secrets.json"));
+    let registry = Registry::builder(Database::Sqlite(db.clone()))
+        .secrets(&secrets)
+        .open()
+        .await?;
+    registry
+        .create_client(Some("bench"), None, &["read".to_owned()])
+        .await?;
+    let real = registry.create_key("bench", &[]).await?;
+    {
+        // The other keys: rows like any key's (their hashes are never checked here).
+        let mut connection = rusqlite::Connection::open(&db)?;
+        let transaction = connection.transaction()?;
+        {
+            let mut insert = transaction.prepare(
+                "INSERT INTO api_keys (key_id, client_id, key_hash, scopes, created_at) \
+                 VALUES (?1, 'bench', 'hmac-sha256$filler', 'read', 1)",
+            )?;
+            for n in 1..count {
+                insert.execute([format!("k{n:011x}")])?;
+            }
+        }
+        transaction.commit()?;
+    }
+    const MISSES: usize = 2_000;
+    const HITS: usize = 100_000;
+    let mut latencies = Vec::with_capacity(MISSES);
+    let cpu = cpu_us();
+    for _ in 0..MISSES {
+        let started = Instant::now();
+        let found = registry.check_key(&real.key).await?;
+        latencies.push(started.elapsed().as_secs_f64() * 1e6);
+        assert!(found.is_some(), "the key checks");
+    }
+    let miss_cpu = (cpu_us() - cpu) / MISSES as f64;
+    latencies.sort_by(f64::total_cmp);
+    let miss = (
+        percentile(&latencies, 0.5),
+        percentile(&latencies, 0.99),
+        miss_cpu,
+    );
+    assert!(registry.authenticate_key(&real.key).await?.is_some());
+    let (cpu, started) = (cpu_us(), Instant::now());
+    for _ in 0..HITS {
+        std::hint::black_box(registry.cached_key(&real.key));
+    }
+    let hit = (
+        started.elapsed().as_secs_f64() * 1e9 / HITS as f64,
+        (cpu_us() - cpu) * 1e3 / HITS as f64,
+    );
+    let rss_mib = rss_kib() as f64 / 1024.0;
+    drop(registry);
+    let _ = std::fs::remove_dir_all(&dir);
+    Ok(KeyRow {
+        keys: count,
+        miss,
+        hit,
+        rss_mib,
+    })
+}
+
 pub(crate) fn run() -> Result<String, Box<dyn Error>> {
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(1)
@@ -119,7 +201,7 @@ pub(crate) fn run() -> Result<String, Box<dyn Error>> {
         .build()?;
     let mut out = String::from(
         "# Revocation as what is revoked grows\n\n\
-         `cargo run -p authstar-bench --release -- revocations` (SQLite; one process holds the \
+         `cargo run -p authstar-bench --release -- growth` (SQLite; one process holds the \
          writing and the reading registry; CPU from `/proc/self/stat`, 10 ms ticks, over 200 \
          revocations one every 5 ms, so a row's CPU includes both sides and the runtime; memory \
          per token is the resident growth when the reading instance loads them, meaningless at \
@@ -136,6 +218,22 @@ pub(crate) fn run() -> Result<String, Box<dyn Error>> {
             row.bytes_per_token,
             row.cpu_per_revocation_us,
             row.caught_up_ms
+        ));
+    }
+    out.push_str(
+        "\n## API-key checks as keys grow\n\nOne key of N checked (SQLite, the same process): \
+         a miss is `check_key` (an indexed read of `api_keys` joined with `clients`, one \
+         HMAC-SHA256), a hit `cached_key`. Resident memory of the whole bench process after \
+         the row (the registry does not load keys: it grows with the database's page cache, \
+         not with N).\n\n\
+         | keys registered | miss p50 | miss p99 | miss CPU | hit (wall) | hit CPU | RSS |\n\
+         |---:|---:|---:|---:|---:|---:|---:|\n",
+    );
+    for count in SIZES {
+        let row = runtime.block_on(keys(count))?;
+        out.push_str(&format!(
+            "| {} | {:.0} µs | {:.0} µs | {:.0} µs | {:.0} ns | {:.0} ns | {:.0} MiB |\n",
+            row.keys, row.miss.0, row.miss.1, row.miss.2, row.hit.0, row.hit.1, row.rss_mib
         ));
     }
     Ok(out)
