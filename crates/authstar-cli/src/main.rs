@@ -339,6 +339,9 @@ fn rate(text: &str) -> Result<authstar::throttle::Budget, String> {
         .filter(|n| *n > 0)
         .ok_or_else(|| format!("{text:?}: N is a positive number"))?;
     let window = duration(window)?;
+    if window.is_zero() || window > Duration::from_secs(30 * 86_400) {
+        return Err(format!("{text:?}: a window from 1s to 30d"));
+    }
     Ok(authstar::throttle::Budget::per_period(
         count,
         window / count,

@@ -93,6 +93,11 @@ async fn keys_expire_rotate_and_carry_a_checksum_and_every_change_is_audited() {
         "{listed}"
     );
 
+    // A revocation, recorded with the key's client.
+    let spare = json(&demo.cli(&["keys", "create", "--client-id", &client, "--json"]));
+    let spare_id = spare["key_id"].as_str().unwrap();
+    assert!(demo.cli(&["keys", "revoke", spare_id]).status.success());
+
     // Re-scoping the client: its key keeps its own scopes but never grants more.
     assert_eq!(me(&base, &new_key, "/reports").await, 200);
     let rescoped = demo.cli(&[
@@ -210,6 +215,7 @@ async fn keys_expire_rotate_and_carry_a_checksum_and_every_change_is_audited() {
         .map(|e| (e["actor"].as_str().unwrap(), e["action"].as_str().unwrap()))
         .collect();
     for expected in [
+        ("cli", "key.revoke"),
         ("cli", "key.create"),
         ("cli", "key.rotate"),
         ("cli", "client.scopes"),
@@ -247,8 +253,98 @@ async fn keys_expire_rotate_and_carry_a_checksum_and_every_change_is_audited() {
         .map(|e| e["action"].as_str().unwrap())
         .collect();
     assert_eq!(of_page_b, ["client.create", "client.scopes"]);
+    let revocation = entries
+        .iter()
+        .find(|e| e["action"] == "key.revoke")
+        .unwrap();
+    assert_eq!(revocation["client_id"], client.as_str());
     let first = json(&demo.cli(&["audit", "--limit", "2", "--json"]));
-    let cursor = format!("{}:{}", first[1]["at"], first[1]["id"].as_str().unwrap());
+    let cursor = first[1]["seq"].to_string();
     let next = json(&demo.cli(&["audit", "--limit", "2", "--after", &cursor, "--json"]));
-    assert_eq!(next[0]["id"], entries[2]["id"]);
+    assert_eq!(next[0]["seq"], entries[2]["seq"]);
+    // Numbered in the order written: a reader following the numbers misses nothing.
+    let numbers: Vec<u64> = entries.iter().map(|e| e["seq"].as_u64().unwrap()).collect();
+    assert!(numbers.windows(2).all(|w| w[1] == w[0] + 1), "{numbers:?}");
+}
+
+/// What another process changes (the CLI, another instance) reaches a serving instance that
+/// caches checks (here for 60 s) at its next poll, not at the end of its cache TTL: a rotation
+/// with no overlap and a re-scope. And a rotation never grants what the old key did not.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rotations_and_rescopes_reach_a_caching_instance_within_a_poll() {
+    let demo = Demo::start_with(
+        "lifecycle-cached",
+        &["--db", "demo.db", "--cache-ttl", "60"],
+    );
+    let base = demo.base.clone();
+    let client = demo.value("client_id:");
+    let created = json(&demo.cli(&["keys", "create", "--client-id", &client, "--json"]));
+    let (old_id, old_key) = (
+        created["key_id"].as_str().unwrap(),
+        created["key"].as_str().unwrap(),
+    );
+    assert_eq!(
+        me(&base, old_key, "/reports").await,
+        200,
+        "checked, then cached"
+    );
+    let rotated = json(&demo.cli(&["keys", "rotate", old_id, "--overlap", "0s", "--json"]));
+    let new_key = rotated["key"].as_str().unwrap().to_owned();
+    let refused_within = |key: String, path: &'static str, status: u16| {
+        let base = base.clone();
+        async move {
+            let deadline = std::time::Instant::now() + Duration::from_secs(3);
+            while std::time::Instant::now() < deadline {
+                if me(&base, &key, path).await == status {
+                    return true;
+                }
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+            false
+        }
+    };
+    assert!(
+        refused_within(old_key.to_owned(), "/me", 401).await,
+        "the rotated-out key"
+    );
+    assert_eq!(me(&base, &new_key, "/reports").await, 200);
+    let narrowed = demo.cli(&[
+        "clients",
+        "set-scopes",
+        &client,
+        "--scope",
+        "reports:export",
+    ]);
+    assert!(narrowed.status.success(), "{narrowed:?}");
+    assert!(
+        refused_within(new_key.clone(), "/reports", 403).await,
+        "the re-scope"
+    );
+
+    // A key that grants nothing keeps granting nothing when rotated, whatever its client
+    // holds by then; an expired key cannot be rotated back to life.
+    assert!(
+        demo.cli(&["clients", "create", "--id", "bare"])
+            .status
+            .success()
+    );
+    let bare = json(&demo.cli(&["keys", "create", "--client-id", "bare", "--json"]));
+    assert_eq!(bare["scopes"], serde_json::json!([]));
+    let widened = demo.cli(&["clients", "set-scopes", "bare", "--scope", "admin"]);
+    assert!(widened.status.success());
+    let bare_id = bare["key_id"].as_str().unwrap();
+    let rotated = json(&demo.cli(&["keys", "rotate", bare_id, "--json"]));
+    assert_eq!(rotated["scopes"], serde_json::json!([]), "no scope gained");
+    let short = json(&demo.cli(&[
+        "keys",
+        "create",
+        "--client-id",
+        &client,
+        "--expires-in",
+        "1s",
+        "--json",
+    ]));
+    tokio::time::sleep(Duration::from_millis(2_100)).await;
+    let revived = demo.cli(&["keys", "rotate", short["key_id"].as_str().unwrap()]);
+    assert!(!revived.status.success(), "an expired key is no key");
 }

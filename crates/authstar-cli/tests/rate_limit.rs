@@ -54,6 +54,46 @@ async fn a_client_over_its_budget_gets_429_with_the_ietf_fields_and_others_do_no
     }
 }
 
+/// Clients the token endpoint authenticates itself (a secret in the body) are counted there;
+/// Basic, which the layer authenticates, is counted once, not twice.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_token_endpoint_counts_the_clients_it_authenticates() {
+    let demo = Demo::start("rate-limit-token", &["--rate-limit", "3/60s"]);
+    let (id, secret) = (demo.value("client_id:"), demo.value("client_secret:"));
+    let http = reqwest::Client::new();
+    let url = format!("{}/oauth2/token", demo.base);
+    let mut statuses = Vec::new();
+    for _ in 0..4 {
+        let response = http
+            .post(&url)
+            .form(&[
+                ("grant_type", "client_credentials"),
+                ("client_id", id.as_str()),
+                ("client_secret", secret.as_str()),
+            ])
+            .send()
+            .await
+            .unwrap();
+        statuses.push(response.status().as_u16());
+    }
+    assert_eq!(statuses, [200, 200, 200, 429]);
+    let created = demo.cli(&["clients", "create", "--id", "basic", "--json"]);
+    let basic: serde_json::Value = serde_json::from_slice(&created.stdout).unwrap();
+    let basic_secret = basic["client_secret"].as_str().unwrap();
+    let mut statuses = Vec::new();
+    for _ in 0..4 {
+        let response = http
+            .post(&url)
+            .basic_auth("basic", Some(basic_secret))
+            .form(&[("grant_type", "client_credentials")])
+            .send()
+            .await
+            .unwrap();
+        statuses.push(response.status().as_u16());
+    }
+    assert_eq!(statuses, [200, 200, 200, 429], "counted once per request");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn instances_share_a_clients_count_through_redis() {
     let Some(redis) = RedisServer::start(free_port()) else {

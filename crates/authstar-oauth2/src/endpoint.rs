@@ -67,6 +67,8 @@ struct Shared<C, A> {
     body_limit: usize,
     /// Whether tokens are bound to the request's client certificate (RFC 8705 §3).
     bind_certificates: bool,
+    /// Rate limits for the clients the endpoint authenticates itself.
+    limits: Option<authstar::ratelimit::RateLimitLayer<C>>,
     /// Whether a token request must bind its token (FAPI 2.0).
     constrained_only: bool,
 }
@@ -79,6 +81,7 @@ impl<C, A> Clone for Shared<C, A> {
             dpop: self.dpop.clone(),
             body_limit: self.body_limit,
             bind_certificates: self.bind_certificates,
+            limits: self.limits.clone(),
             constrained_only: self.constrained_only,
         }
     }
@@ -221,6 +224,7 @@ impl<C: Client, A: Action<C>> Endpoint<C, A> {
                 dpop: None,
                 body_limit: DEFAULT_BODY_LIMIT,
                 bind_certificates: false,
+                limits: None,
                 constrained_only: false,
             }),
         }
@@ -260,6 +264,14 @@ impl<C: Client, A: Action<C>> Endpoint<C, A> {
     /// are bound to the certificate that authenticated the client.
     pub fn client_certificates(self, certificates: impl ClientCertificates<C>) -> Self {
         self.with(|shared| shared.clients = shared.clients.clone().with_certificates(certificates))
+    }
+
+    /// Counts each request of a client the endpoint authenticates against `limits` (429 with
+    /// `Retry-After` beyond): clients that authenticate in the body, with an assertion or a
+    /// certificate, which the layer's [`RateLimitLayer`](authstar::ratelimit::RateLimitLayer)
+    /// never sees. A request the layer authenticated was counted there, and is not again.
+    pub fn rate_limited(self, limits: authstar::ratelimit::RateLimitLayer<C>) -> Self {
+        self.with(|shared| shared.limits = Some(limits))
     }
 
     /// Refuses client secrets (`client_secret_basic`, `client_secret_post`): clients
@@ -396,6 +408,11 @@ impl<C: Client, A: Action<C>> Shared<C, A> {
         }
         let presented = client_auth::presented(&form, authorization)?;
         let client = self.clients.authenticate(presented, parts).await?;
+        if let Some(limits) = &self.limits {
+            limits
+                .check_client(&parts.extensions, &client)
+                .map_err(Refused::Throttled)?;
+        }
         let dpop_jkt = self.dpop_jkt(parts)?;
         let proven = dpop_jkt.is_some();
         // Without a proof, a certificate-bound token when the endpoint binds them (RFC 8705 §3).

@@ -8,7 +8,7 @@ use std::sync::Arc;
 use serde_json::Value;
 
 use crate::store::{AuditQuery, AuditRow};
-use crate::{Registry, RegistryError, hex, now, random};
+use crate::{Registry, RegistryError, now};
 
 /// The actor of a registry handle nobody named.
 pub const LIBRARY_ACTOR: &str = "library";
@@ -59,16 +59,9 @@ impl Registry {
             detail = %detail,
             "authstar-registry: audit"
         );
-        let id = match random::<8>() {
-            Ok(bytes) => hex(&bytes),
-            Err(error) => {
-                tracing::error!(%error, action, "authstar-registry: no audit row (no randomness)");
-                return;
-            }
-        };
         let row = AuditRow {
+            seq: 0,
             at: now(),
-            id,
             actor: self.actor.to_string(),
             action: action.to_owned(),
             client_id: client_id.map(str::to_owned),
@@ -80,11 +73,17 @@ impl Registry {
         }
     }
 
-    /// A page of the audit log, oldest first: from `query.since`, after `query.after` (the
-    /// last entry of the previous page), of `query.client_id` only if given; at most
-    /// `query.limit` entries (capped at [`MAX_PAGE`]).
+    /// A page of the audit log in the order it was written: from `query.since`, after the
+    /// entry numbered `query.after` (the last `seq` of the previous page), of
+    /// `query.client_id` only if given; at most `query.limit` entries (capped at
+    /// [`MAX_PAGE`]). A reader that follows the numbers misses nothing: an entry is numbered
+    /// when it commits.
     pub async fn audit_log(&self, mut query: AuditQuery) -> Result<Vec<AuditRow>, RegistryError> {
         query.limit = query.limit.clamp(1, MAX_PAGE);
+        // Stored as signed 64-bit: anything beyond is "the end of time".
+        let end = i64::MAX as u64;
+        query.since = query.since.min(end);
+        query.after = query.after.map(|after| after.min(end));
         Ok(self.shared.store.audit_page(&query).await?)
     }
 }

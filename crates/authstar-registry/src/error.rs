@@ -55,6 +55,9 @@ pub enum RegistryError {
     /// A client's JWKS document was refused.
     #[error("invalid JWKS: {0}")]
     InvalidJwks(String),
+    /// A key lifetime (or rotation overlap) of zero or beyond ten years.
+    #[error("a key lives (and a rotation overlaps) more than zero and at most ten years")]
+    InvalidKeyLifetime,
     /// A key name that is empty, too long or has control characters.
     #[error("a key name is 1 to 100 printable characters")]
     InvalidKeyName,

@@ -110,6 +110,23 @@ impl KeyOptions {
     }
 }
 
+/// Unicode format characters (bidirectional overrides and the like), which would make a
+/// listed name read as another.
+fn is_format(c: char) -> bool {
+    matches!(c, '\u{200B}'..='\u{200F}' | '\u{202A}'..='\u{202E}' | '\u{2060}'..='\u{206F}' | '\u{FEFF}')
+}
+
+/// The longest a key may live, and a rotation's longest overlap: ten years.
+pub const MAX_KEY_LIFETIME: Duration = Duration::from_secs(10 * 366 * 86_400);
+
+/// What a rotation carries over from the old key.
+struct Rotation<'a> {
+    old: &'a str,
+    scopes: Vec<String>,
+    expires_at: Option<u64>,
+    until: u64,
+}
+
 /// The longest key name.
 pub const MAX_KEY_NAME: usize = 100;
 
@@ -150,6 +167,9 @@ const CHECKSUM_LEN: usize = 6;
 /// `ask_<key id>_<secret>` into its id and secret (the checksum, when the key has one, is part
 /// of the secret); `None` for anything else, a wrong checksum included.
 pub(crate) fn split_key(key: &str) -> Option<(&str, &str)> {
+    if !key.is_ascii() {
+        return None;
+    }
     let (id, secret) = key.strip_prefix(API_KEY_PREFIX)?.split_once('_')?;
     match secret.len() {
         SECRET_LEN => Some((id, secret)),
@@ -226,7 +246,7 @@ impl Registry {
         &self,
         client_id: &str,
         options: KeyOptions,
-        replaces: Option<(&str, u64)>,
+        rotation: Option<Rotation<'_>>,
     ) -> Result<CreatedKey, RegistryError> {
         let KeyOptions {
             scopes,
@@ -237,9 +257,12 @@ impl Registry {
         if let Some(name) = &name
             && (name.is_empty()
                 || name.chars().count() > MAX_KEY_NAME
-                || name.chars().any(char::is_control))
+                || name.chars().any(|c| c.is_control() || is_format(c)))
         {
             return Err(RegistryError::InvalidKeyName);
+        }
+        if expires_in.is_some_and(|lifetime| lifetime.is_zero() || lifetime > MAX_KEY_LIFETIME) {
+            return Err(RegistryError::InvalidKeyLifetime);
         }
         let Some(client) = self.shared.store.client(client_id).await? else {
             return Err(RegistryError::UnknownClient(client_id.to_owned()));
@@ -251,10 +274,17 @@ impl Registry {
             return Err(RegistryError::KeyClient(client_id.to_owned()));
         }
         let client_scopes = split_scopes(&client.scopes);
-        let scopes = if scopes.is_empty() {
-            client_scopes.clone()
-        } else {
-            scopes
+        let scopes = match (&rotation, scopes.is_empty()) {
+            // A rotated key keeps what the old one grants now: its scopes within the client's,
+            // exactly (an empty set stays empty, never "the client's").
+            (Some(rotation), _) => rotation
+                .scopes
+                .iter()
+                .filter(|scope| client_scopes.contains(scope))
+                .cloned()
+                .collect(),
+            (None, true) => client_scopes.clone(),
+            (None, false) => scopes,
         };
         if let Some(extra) = scopes.iter().find(|s| !client_scopes.contains(s)) {
             return Err(RegistryError::ScopeNotGranted {
@@ -263,7 +293,12 @@ impl Registry {
             });
         }
         let created_at = now();
-        let expires_at = expires_in.map(|lifetime| created_at.saturating_add(lifetime.as_secs()));
+        let expires_at = match (expires_in, &rotation) {
+            (Some(lifetime), _) => Some(created_at.saturating_add(lifetime.as_secs())),
+            // A rotation keeps the old key's end unless told otherwise.
+            (None, Some(rotation)) => rotation.expires_at,
+            (None, None) => None,
+        };
         let key_id = hex(&random::<6>()?);
         let body = format!(
             "{API_KEY_PREFIX}{key_id}_{}",
@@ -283,9 +318,30 @@ impl Registry {
         );
         row.expires_at = expires_at;
         row.name = name;
-        row.replaces = replaces.map(|(old, _)| old.to_owned());
-        self.shared.store.insert_key(&row).await?;
-        let action = if replaces.is_some() {
+        let replaced_until = match &rotation {
+            None => {
+                self.shared.store.insert_key(&row).await?;
+                None
+            }
+            Some(rotation) => {
+                row.replaces = Some(rotation.old.to_owned());
+                // What the old key's end really is: the overlap's, or its own if sooner.
+                let until = rotation
+                    .expires_at
+                    .map_or(rotation.until, |own| own.min(rotation.until));
+                if !self
+                    .shared
+                    .store
+                    .rotate_key(&row, rotation.old, until, created_at)
+                    .await?
+                {
+                    return Err(RegistryError::UnknownKey(rotation.old.to_owned()));
+                }
+                self.shared.drop_key(rotation.old);
+                Some(until)
+            }
+        };
+        let action = if rotation.is_some() {
             "key.rotate"
         } else {
             "key.create"
@@ -299,7 +355,7 @@ impl Registry {
                 "expires_at": expires_at,
                 "name": row.name,
                 "replaces": row.replaces,
-                "replaced_until": replaces.map(|(_, until)| until),
+                "replaced_until": replaced_until,
             }),
         )
         .await;
@@ -310,35 +366,51 @@ impl Registry {
             scopes,
             expires_at,
             replaces: row.replaces,
-            replaced_until: replaces.map(|(_, until)| until),
+            replaced_until,
         })
     }
 
-    /// Rotates an API key: a new key for the same client, scopes and name (working for
-    /// `expires_in`, if given), and the old key working only `overlap` longer (or until its own
-    /// expiry, if sooner), so its users switch with no outage; the two are recorded as related.
-    /// Another instance that cached the old key honours its new expiry within its cache TTL.
+    /// Rotates an API key: a new key for the same client and name, granting what the old one
+    /// grants now (its scopes within the client's), working until the old key's end (or for
+    /// `expires_in`, if given); the old key works only `overlap` longer (or until its own end,
+    /// if sooner), so its users switch with no outage. One transaction; every instance drops
+    /// the old key's cached checks at its next poll. An expired, revoked or unknown key is
+    /// [`RegistryError::UnknownKey`].
+    ///
+    /// ```no_run
+    /// # async fn run(registry: authstar_registry::Registry) -> Result<(), authstar_registry::RegistryError> {
+    /// use std::time::Duration;
+    /// let created = registry.rotate_key("0a1b2c3d4e5f", Duration::from_secs(86_400), None).await?;
+    /// println!("new key {} (the old one works until {:?})", created.key, created.replaced_until);
+    /// # Ok(()) }
+    /// ```
     pub async fn rotate_key(
         &self,
         key_id: &str,
         overlap: Duration,
         expires_in: Option<Duration>,
     ) -> Result<CreatedKey, RegistryError> {
+        if overlap > MAX_KEY_LIFETIME {
+            return Err(RegistryError::InvalidKeyLifetime);
+        }
         let Some(old) = self.shared.store.active_key(key_id).await? else {
             return Err(RegistryError::UnknownKey(key_id.to_owned()));
         };
-        let until = now().saturating_add(overlap.as_secs());
+        if old.expires_at.is_some_and(|at| at <= now()) {
+            return Err(RegistryError::UnknownKey(key_id.to_owned()));
+        }
         let options = KeyOptions {
-            scopes: split_scopes(&old.scopes),
+            scopes: Vec::new(),
             expires_in,
             name: old.name.clone(),
         };
-        let created = self
-            .new_key(&old.client_id, options, Some((key_id, until)))
-            .await?;
-        self.shared.store.set_key_expiry(key_id, until).await?;
-        self.shared.drop_key(key_id);
-        Ok(created)
+        let rotation = Rotation {
+            old: key_id,
+            scopes: split_scopes(&old.scopes),
+            expires_at: old.expires_at,
+            until: now().saturating_add(overlap.as_secs()),
+        };
+        self.new_key(&old.client_id, options, Some(rotation)).await
     }
 
     /// Every API key (never the keys themselves), oldest first. Reads every row: for a large
@@ -366,14 +438,28 @@ impl Registry {
 
     /// Revokes an API key: at once here, within the poll interval on every other instance.
     pub async fn revoke_key(&self, key_id: &str) -> Result<(), RegistryError> {
+        // Its client, for the audit trail (none when the key or its client is gone already).
+        let owner = self
+            .shared
+            .store
+            .active_key(key_id)
+            .await
+            .ok()
+            .flatten()
+            .map(|row| row.client_id);
         let revoked = self.shared.store.revoke_key(key_id, now()).await?;
         self.shared.drop_key(key_id);
         match revoked {
             Revoked::Unknown => Err(RegistryError::UnknownKey(key_id.to_owned())),
             Revoked::Already => Ok(()),
             Revoked::Now => {
-                self.audit("key.revoke", None, key_id, serde_json::json!({}))
-                    .await;
+                self.audit(
+                    "key.revoke",
+                    owner.as_deref(),
+                    key_id,
+                    serde_json::json!({}),
+                )
+                .await;
                 Ok(())
             }
         }
@@ -411,10 +497,15 @@ impl Registry {
             return Ok(None);
         }
         // Never more than the client holds now (it may have been re-scoped since).
-        let held = row.client_scopes.as_deref().map(split_scopes);
+        // Unknown (a read that did not bring them, a store that does not fill them): none.
+        let held = row
+            .client_scopes
+            .as_deref()
+            .map(split_scopes)
+            .unwrap_or_default();
         let scopes = split_scopes(&row.scopes)
             .into_iter()
-            .filter(|scope| held.as_ref().is_none_or(|held| held.contains(scope)));
+            .filter(|scope| held.contains(scope));
         let client =
             AuthstarClient::new(row.client_id, scopes).with_credential(key_id, row.expires_at);
         self.admit(

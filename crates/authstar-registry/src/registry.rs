@@ -95,6 +95,7 @@ impl Shared {
                 .add_token(&change.id, change.expires_at.unwrap_or(u64::MAX)),
             store::ChangeKind::Key => self.drop_key(&change.id),
             store::ChangeKind::Client => self.revoke_client_here(&change.id),
+            store::ChangeKind::Scopes => self.drop_caches(),
         }
     }
 }

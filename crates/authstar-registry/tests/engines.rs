@@ -113,38 +113,62 @@ async fn every_engine_keeps_the_store_contract() {
         let mut with_client = key.clone();
         with_client.client_scopes = Some("a b".into());
         assert_eq!(store.active_key("k1").await.unwrap(), Some(with_client));
-        // Schema 7: expiry only ever brought forward; pages by id; re-scoping; the audit log.
-        assert!(store.set_key_expiry("k1", 5_000).await.unwrap());
+        // Schema 7: a rotation in one transaction (the old key's expiry only ever brought
+        // forward); pages by id; re-scoping; the audit log numbered in commit order.
+        let mut next = KeyRow::new("k9".into(), "svc".into(), "h9".into(), "a".into(), 102);
+        next.replaces = Some("k1".into());
+        assert!(store.rotate_key(&next, "k1", 5_000, 102).await.unwrap());
+        next.key_id = "k8".into();
         assert!(
-            !store.set_key_expiry("k1", 9_000).await.unwrap(),
-            "never later"
+            !store
+                .rotate_key(&next, "nothing", 5_000, 102)
+                .await
+                .unwrap()
         );
-        assert!(store.set_key_expiry("k1", 4_000).await.unwrap());
-        let page = store.keys_page("", 10).await.unwrap();
-        assert_eq!(page.len(), 1, "{database}");
-        assert_eq!(page[0].expires_at, Some(4_000));
-        assert!(store.keys_page("k1", 10).await.unwrap().is_empty());
+        let expiry = |page: Vec<KeyRow>| {
+            page.into_iter()
+                .find(|k| k.key_id == "k1")
+                .and_then(|k| k.expires_at)
+        };
+        next.key_id = "k7".into();
+        assert!(store.rotate_key(&next, "k1", 9_000, 103).await.unwrap());
+        let all = store.keys_page("", 10).await.unwrap();
+        assert!(
+            all.iter().all(|k| k.key_id != "k8"),
+            "{database}: nothing of a failed rotation"
+        );
+        assert_eq!(expiry(all), Some(5_000), "{database}: never later");
+        next.key_id = "k6".into();
+        assert!(store.rotate_key(&next, "k1", 4_000, 104).await.unwrap());
+        assert_eq!(expiry(store.keys_page("", 10).await.unwrap()), Some(4_000));
+        assert_eq!(
+            store.keys_page("", 10).await.unwrap().len(),
+            4,
+            "{database}"
+        );
+        assert_eq!(store.keys_page("k7", 10).await.unwrap().len(), 1, "k9 only");
         assert_eq!(store.clients_page("", 10).await.unwrap().len(), 1);
         assert!(store.clients_page("svc", 10).await.unwrap().is_empty());
         assert!(store.set_client_scopes("svc", "a b").await.unwrap());
         assert!(!store.set_client_scopes("nobody", "a").await.unwrap());
-        for (at, id, client) in [
-            (10, "b", Some("svc")),
-            (10, "a", None),
-            (11, "c", Some("svc")),
-        ] {
+        let mut numbers = Vec::new();
+        for (at, client) in [(10, Some("svc")), (10, None), (11, Some("svc"))] {
             let mut row = authstar_registry::store::AuditRow::default();
-            (row.at, row.id, row.client_id) = (at, id.into(), client.map(Into::into));
+            (row.at, row.client_id) = (at, client.map(Into::into));
             (row.actor, row.action, row.target) = ("cli".into(), "x".into(), "t".into());
-            store.append_audit(&row).await.unwrap();
+            numbers.push(store.append_audit(&row).await.unwrap());
         }
+        assert!(
+            numbers.windows(2).all(|w| w[0] < w[1]),
+            "{database}: {numbers:?}"
+        );
         let mut query = authstar_registry::store::AuditQuery::default();
         query.limit = 2;
         let first = store.audit_page(&query).await.unwrap();
-        let ids: Vec<_> = first.iter().map(|row| row.id.as_str()).collect();
-        assert_eq!(ids, ["a", "b"], "{database}: by (at, id)");
-        query.after = Some((10, "b".into()));
-        assert_eq!(store.audit_page(&query).await.unwrap()[0].id, "c");
+        let seqs: Vec<_> = first.iter().map(|row| row.seq).collect();
+        assert_eq!(seqs, numbers[..2], "{database}: in the order written");
+        query.after = Some(numbers[1]);
+        assert_eq!(store.audit_page(&query).await.unwrap()[0].seq, numbers[2]);
         query.after = None;
         query.client_id = Some("svc".into());
         query.since = 11;

@@ -123,14 +123,36 @@ impl<C: Client> RateLimitLayer<C> {
     /// Counts the request whose layer outcome is in `extensions`: `Err` with the 429 to answer
     /// when its client is over its budget; `Ok` otherwise (nobody authenticated included).
     pub fn check<B: Default>(&self, extensions: &http::Extensions) -> Result<(), Response<B>> {
-        let inner = &*self.inner;
-        let Some(Outcome::Authenticated { client, .. }) = inner.info.outcome::<C>(extensions)
-        else {
+        let Some(client) = self.authenticated(extensions) else {
             return Ok(());
         };
-        if !client.is_authenticated() {
+        self.spend(client)
+            .map_err(|(budget, wait)| limited(budget, wait))
+    }
+
+    /// Counts a request of `client` that an endpoint authenticated itself (the OAuth 2.0
+    /// token endpoint's client authentication: secrets in the body, assertions, certificates),
+    /// unless the layer authenticated the request (then it was counted already): `Err(wait)`
+    /// when the client is over its budget.
+    pub fn check_client(&self, extensions: &http::Extensions, client: &C) -> Result<(), Duration> {
+        if self.authenticated(extensions).is_some() {
             return Ok(());
         }
+        self.spend(client).map_err(|(_, wait)| wait)
+    }
+
+    fn authenticated<'a>(&self, extensions: &'a http::Extensions) -> Option<&'a C> {
+        match self.inner.info.outcome::<C>(extensions) {
+            Some(Outcome::Authenticated { client, .. }) if client.is_authenticated() => {
+                Some(client)
+            }
+            _ => None,
+        }
+    }
+
+    /// Counts one request of `client`, or the budget it is over and how long until it may.
+    fn spend(&self, client: &C) -> Result<(), (Budget, Duration)> {
+        let inner = &*self.inner;
         let budget = inner
             .per_client
             .as_ref()
@@ -143,7 +165,7 @@ impl<C: Client> RateLimitLayer<C> {
         let now = Instant::now();
         if let Some(wait) = inner.store.locked(&key, budget, now) {
             crate::metrics::rate_limit(true);
-            return Err(limited(budget, wait));
+            return Err((budget, wait));
         }
         inner.store.fail(&key, budget, now);
         crate::metrics::rate_limit(false);
@@ -231,8 +253,10 @@ where
             Ok(()) => RateLimitFuture::Inner {
                 future: self.inner.call(request),
             },
+            // As the layer's own refusals: a gRPC status for gRPC, the connection closed when
+            // a body would be left unread.
             Err(response) => RateLimitFuture::Limited {
-                response: Some(response),
+                response: Some(crate::grpc::early_refusal(&request, response)),
             },
         }
     }

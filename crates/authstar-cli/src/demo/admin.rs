@@ -108,7 +108,11 @@ impl Page {
         let mut response = Json(items).into_response();
         if let (true, Some(last)) = (full, last) {
             let after: String = form_urlencoded::byte_serialize(last.as_bytes()).collect();
-            let link = format!("<{path}?after={after}&limit={}>; rel=\"next\"", self.size());
+            let joiner = if path.contains('?') { '&' } else { '?' };
+            let link = format!(
+                "<{path}{joiner}after={after}&limit={}>; rel=\"next\"",
+                self.size()
+            );
             if let Ok(value) = HeaderValue::from_str(&link) {
                 response
                     .headers_mut()
@@ -137,7 +141,9 @@ pub(super) fn refused(failure: RegistryError) -> Response {
         | E::InvalidScope(_)
         | E::ScopeNotGranted { .. }
         | E::InvalidJwks(_)
-        | E::InvalidCertificate(_) => (StatusCode::BAD_REQUEST, "invalid_request"),
+        | E::InvalidCertificate(_)
+        | E::InvalidKeyName
+        | E::InvalidKeyLifetime => (StatusCode::BAD_REQUEST, "invalid_request"),
         _ => {
             tracing::error!(error = %failure, "authstar demo: admin request failed");
             return error(

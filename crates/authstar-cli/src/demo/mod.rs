@@ -129,9 +129,10 @@ pub struct AppOptions {
     pub fapi2: bool,
     /// The authorities that issue `tls_client_auth` clients' certificates (RFC 8705 §2.1).
     pub client_authorities: Option<authstar_oauth2::mtls::CertificateAuthorities>,
-    /// Every authenticated client's request budget (429 beyond it), shared through Redis
-    /// with `shared_throttle`.
+    /// Every authenticated client's request budget (429 beyond it).
     pub rate_limit: Option<authstar::throttle::Budget>,
+    /// Rate-limit counts shared with other instances (default: this process's memory).
+    pub shared_rate_limits: Option<authstar_redis::RedisThrottle>,
 }
 
 /// Demo errors.
@@ -235,17 +236,31 @@ fn auth_layer(
         .map_err(|e| DemoError::Config(e.to_string()))
 }
 
-/// The rate limits of `options`, counted where the failure throttle counts (Redis when shared:
-/// each instance keeps counting alone while Redis is unreachable).
+/// The rate limits of `options`, counted in memory or, shared, in Redis (a channel of their
+/// own, apart from the failure throttle's: each instance keeps counting alone while Redis is
+/// unreachable).
 fn rate_limits<M>(
     layer: &AuthstarLayer<AuthstarClient, M>,
     options: &AppOptions,
 ) -> Option<authstar::ratelimit::RateLimitLayer<AuthstarClient>> {
     let budget = options.rate_limit?;
     let limits = authstar::ratelimit::RateLimitLayer::new(layer, budget);
-    Some(match &options.shared_throttle {
+    Some(match &options.shared_rate_limits {
         Some(shared) => limits.store(shared.clone()),
         None => limits,
+    })
+}
+
+/// An audit entry as the command and the admin API show it (its detail as JSON).
+pub fn audit_json(entry: &crate::registry::store::AuditRow) -> serde_json::Value {
+    serde_json::json!({
+        "seq": entry.seq,
+        "at": entry.at,
+        "actor": entry.actor,
+        "action": entry.action,
+        "client_id": entry.client_id,
+        "target": entry.target,
+        "detail": serde_json::from_str::<serde_json::Value>(&entry.detail).unwrap_or_default(),
     })
 }
 
@@ -353,7 +368,9 @@ pub fn app(
         assertions = assertions.share_replays(replays.clone());
         replays.listen(&assertions);
     }
+    let limits = rate_limits(&layer, &options);
     let clients = oauth::ClientAuth {
+        limits: limits.clone(),
         assertions,
         // Certificates reach the app over its own TLS or from a trusted proxy: clients may
         // authenticate with them (self-signed ones registered; others from --client-ca).
@@ -421,8 +438,9 @@ pub fn app(
         .merge(admin::routes(&security, registry))
         .with_state(security)
         .merge(SwaggerUi::new("/docs").url("/openapi.json", openapi));
-    // Rate limits count authenticated requests: inside the layer, before the routes.
-    let limits = tower::util::option_layer(rate_limits(&layer, &options));
+    // Rate limits count authenticated requests: inside the layer, before the routes (the
+    // endpoints count the clients they authenticate themselves, in the same counters).
+    let limits = tower::util::option_layer(limits);
     Ok(limited(layer.layer(limits.layer(router)), options.limits))
 }
 

@@ -38,6 +38,7 @@ pub(super) fn token_endpoint<M: MethodSet<AuthstarClient>>(
 /// them out.
 #[derive(Clone)]
 pub(super) struct ClientAuth {
+    pub(super) limits: Option<authstar::ratelimit::RateLimitLayer<AuthstarClient>>,
     pub(super) assertions: authstar_jwt::ClientAssertionVerifier<Registry>,
     pub(super) certificates: Option<crate::registry::RegistryCertificates>,
     pub(super) fapi2: bool,
@@ -50,6 +51,10 @@ impl ClientAuth {
         endpoint: Endpoint<AuthstarClient, A>,
     ) -> Endpoint<AuthstarClient, A> {
         let endpoint = endpoint.client_assertions(self.assertions.clone());
+        let endpoint = match &self.limits {
+            Some(limits) => endpoint.rate_limited(limits.clone()),
+            None => endpoint,
+        };
         let endpoint = match &self.certificates {
             Some(certificates) => endpoint.client_certificates(certificates.clone()),
             None => endpoint,

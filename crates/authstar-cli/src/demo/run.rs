@@ -111,25 +111,34 @@ pub async fn run(config: DemoConfig) -> Result<(), DemoError> {
         .unwrap_or_else(|| issuer.to_ascii_lowercase().starts_with("https://"));
     let mut allowed_origins = config.allowed_origins.clone();
     allowed_origins.extend(origin_of(&base));
-    let (shared_throttle, shared_replays) = match &config.redis {
+    let throttle_store = |prefix: &str| -> Result<authstar_redis::RedisThrottle, DemoError> {
+        let url = config.redis.as_deref().unwrap_or_default();
+        authstar_redis::RedisThrottle::builder(url)
+            .prefix(prefix)
+            // Every instance shares the secrets file: the same key names counters.
+            .digest_key(format!(
+                "authstar redis digests {}",
+                registry.secrets().cookie_key
+            ))
+            .start()
+            .map_err(|e| DemoError::Config(e.to_string()))
+    };
+    let (shared_throttle, shared_rate_limits, shared_replays) = match &config.redis {
         Some(url) => (
-            Some(
-                authstar_redis::RedisThrottle::builder(url)
-                    // Every instance shares the secrets file: the same key names counters.
-                    .digest_key(format!(
-                        "authstar redis digests {}",
-                        registry.secrets().cookie_key
-                    ))
-                    .start()
-                    .map_err(|e| DemoError::Config(e.to_string()))?,
-            ),
+            Some(throttle_store("authstar")?),
+            // Rate limits count every authenticated request: a queue and keys of their own,
+            // so they never crowd out the failures the throttle shares.
+            match config.rate_limit {
+                Some(_) => Some(throttle_store("authstar-rate")?),
+                None => None,
+            },
             Some(
                 authstar_redis::RedisProofReplays::builder(url)
                     .start()
                     .map_err(|e| DemoError::Config(e.to_string()))?,
             ),
         ),
-        None => (None, None),
+        None => (None, None, None),
     };
     let options = AppOptions {
         trusted_proxies: match config.forwarded_header {
@@ -149,6 +158,7 @@ pub async fn run(config: DemoConfig) -> Result<(), DemoError> {
             || (config.forwarded_client_cert && !config.trusted_proxies.is_empty()),
         fapi2: config.fapi2,
         rate_limit: config.rate_limit,
+        shared_rate_limits,
         client_authorities: match &config.client_ca {
             Some(path) => Some(client_authorities(path)?),
             None => None,

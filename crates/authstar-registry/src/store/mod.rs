@@ -152,10 +152,10 @@ impl fmt::Debug for ClientRow {
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct AuditRow {
+    /// Its number: entries are numbered in the order they were written (the cursor of a page).
+    pub seq: u64,
     /// Seconds since the epoch.
     pub at: u64,
-    /// Unique with `at` (the cursor of a page is `(at, id)`).
-    pub id: String,
     /// Who: `cli`, `admin:<client id>`, `client:<client id>` (a client revoking its token), or
     /// what the library's caller named.
     pub actor: String,
@@ -175,12 +175,19 @@ pub struct AuditRow {
 pub struct AuditQuery {
     /// Entries at or after this time (seconds since the epoch).
     pub since: u64,
-    /// After this entry (`(at, id)` of the last one of the previous page).
-    pub after: Option<(u64, String)>,
+    /// After this entry (the `seq` of the last one of the previous page).
+    pub after: Option<u64>,
     /// Only this client's entries.
     pub client_id: Option<String>,
     /// At most this many.
     pub limit: u32,
+}
+
+/// Seconds since the epoch, for the change log of an engine's own writes.
+pub(crate) fn now_seconds() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |elapsed| elapsed.as_secs())
 }
 
 /// `auth_method` of a client with a secret (sent with Basic or in the body).
@@ -319,6 +326,9 @@ pub enum ChangeKind {
     Key,
     /// A client (its keys and tokens with it), by its id.
     Client,
+    /// A client's scopes changed (its id): every cached check goes, as its keys' are cached by
+    /// key id.
+    Scopes,
 }
 
 impl ChangeKind {
@@ -328,6 +338,7 @@ impl ChangeKind {
             Self::Token => "token",
             Self::Key => "key",
             Self::Client => "client",
+            Self::Scopes => "scopes",
         }
     }
 
@@ -336,6 +347,7 @@ impl ChangeKind {
             "token" => Some(Self::Token),
             "key" => Some(Self::Key),
             "client" => Some(Self::Client),
+            "scopes" => Some(Self::Scopes),
             _ => None,
         }
     }
@@ -431,22 +443,31 @@ pub trait Store: Send + Sync + fmt::Debug + 'static {
     /// At most `limit` keys by key id, after `after` (`""` for the first page).
     fn keys_page<'a>(&'a self, after: &'a str, limit: u32) -> StoreFuture<'a, Vec<KeyRow>>;
 
-    /// Brings an active key's expiry forward to `at` (never later); `false` when nothing
-    /// changed (no such active key, or it expires sooner already).
-    fn set_key_expiry<'a>(&'a self, key_id: &'a str, at: u64) -> StoreFuture<'a, bool>;
+    /// Rotates a key, in one transaction: inserts `new`, brings the expiry of the active key
+    /// `old` forward to `until` (never later), and logs the change so every instance drops the
+    /// old key's cached checks; `false` (and nothing written) when `old` is no active key.
+    fn rotate_key<'a>(
+        &'a self,
+        new: &'a KeyRow,
+        old: &'a str,
+        until: u64,
+        at: u64,
+    ) -> StoreFuture<'a, bool>;
 
     /// At most `limit` clients by id, after `after` (`""` for the first page).
     fn clients_page<'a>(&'a self, after: &'a str, limit: u32) -> StoreFuture<'a, Vec<ClientRow>>;
 
-    /// Replaces an active client's scopes; `false` when there is no such client.
+    /// Replaces an active client's scopes and logs the change (every instance drops its cached
+    /// checks); `false` when there is no such client.
     fn set_client_scopes<'a>(
         &'a self,
         client_id: &'a str,
         scopes: &'a str,
     ) -> StoreFuture<'a, bool>;
 
-    /// Appends to the audit log.
-    fn append_audit<'a>(&'a self, row: &'a AuditRow) -> StoreFuture<'a, ()>;
+    /// Appends to the audit log, numbering the entry (`row.seq` is ignored): entries are
+    /// numbered in the order they commit. Returns the number.
+    fn append_audit<'a>(&'a self, row: &'a AuditRow) -> StoreFuture<'a, u64>;
 
     /// A page of the audit log, oldest first.
     fn audit_page<'a>(&'a self, query: &'a AuditQuery) -> StoreFuture<'a, Vec<AuditRow>>;
@@ -540,14 +561,18 @@ pub(crate) const MIGRATIONS: [&str; SCHEMA_VERSION as usize] = [
     ALTER TABLE api_keys ADD COLUMN name TEXT;
     ALTER TABLE api_keys ADD COLUMN replaces TEXT;
     CREATE TABLE audit_log (
+        seq       BIGINT PRIMARY KEY,
         at        BIGINT NOT NULL,
-        id        TEXT NOT NULL,
         actor     TEXT NOT NULL,
         action    TEXT NOT NULL,
         client_id TEXT,
         target    TEXT NOT NULL,
-        detail    TEXT NOT NULL,
-        PRIMARY KEY (at, id)
+        detail    TEXT NOT NULL
     );
-    CREATE INDEX audit_log_client ON audit_log (client_id, at);",
+    CREATE TABLE audit_counter (
+        id    INTEGER PRIMARY KEY CHECK (id = 1),
+        value BIGINT NOT NULL
+    );
+    INSERT INTO audit_counter (id, value) VALUES (1, 0);
+    CREATE INDEX audit_log_client ON audit_log (client_id, seq);",
 ];

@@ -143,8 +143,8 @@ fn key_row(row: &Row) -> Result<KeyRow, StoreError> {
 
 fn audit_row(row: &Row) -> Result<AuditRow, StoreError> {
     Ok(AuditRow {
-        at: unsigned(row.try_get(0).map_err(failed)?).unwrap_or(0),
-        id: row.try_get(1).map_err(failed)?,
+        seq: unsigned(row.try_get(0).map_err(failed)?).unwrap_or(0),
+        at: unsigned(row.try_get(1).map_err(failed)?).unwrap_or(0),
         actor: row.try_get(2).map_err(failed)?,
         action: row.try_get(3).map_err(failed)?,
         client_id: row.try_get(4).map_err(failed)?,
@@ -415,13 +415,46 @@ impl Store for PostgresStore {
         })
     }
 
-    fn set_key_expiry<'a>(&'a self, key_id: &'a str, at: u64) -> StoreFuture<'a, bool> {
-        self.call(move |client| async move {
-            let changed = client
-                .execute(sql::SET_KEY_EXPIRY, &[&seconds(at), &key_id])
+    fn rotate_key<'a>(
+        &'a self,
+        new: &'a KeyRow,
+        old: &'a str,
+        until: u64,
+        at: u64,
+    ) -> StoreFuture<'a, bool> {
+        self.call(move |mut client| async move {
+            let transaction = client.transaction().await.map_err(failed)?;
+            let active = transaction
+                .query_opt(sql::ACTIVE_KEY, &[&old])
+                .await
+                .map_err(failed)?
+                .is_some();
+            if !active {
+                return Ok(false);
+            }
+            transaction
+                .execute(
+                    sql::INSERT_KEY,
+                    &[
+                        &new.key_id,
+                        &new.client_id,
+                        &new.key_hash,
+                        &new.scopes,
+                        &seconds(new.created_at),
+                        &new.expires_at.map(seconds),
+                        &new.name,
+                        &new.replaces,
+                    ],
+                )
                 .await
                 .map_err(failed)?;
-            Ok(changed == 1)
+            transaction
+                .execute(sql::SET_KEY_EXPIRY, &[&seconds(until), &old])
+                .await
+                .map_err(failed)?;
+            log_change(&transaction, ChangeKind::Key, old, None, at).await?;
+            transaction.commit().await.map_err(failed)?;
+            Ok(true)
         })
     }
 
@@ -444,23 +477,35 @@ impl Store for PostgresStore {
         client_id: &'a str,
         scopes: &'a str,
     ) -> StoreFuture<'a, bool> {
-        self.call(move |client| async move {
-            let changed = client
+        self.call(move |mut client| async move {
+            let transaction = client.transaction().await.map_err(failed)?;
+            let changed = transaction
                 .execute(sql::SET_CLIENT_SCOPES, &[&scopes, &client_id])
                 .await
                 .map_err(failed)?;
+            if changed == 1 {
+                let at = super::now_seconds();
+                log_change(&transaction, ChangeKind::Scopes, client_id, None, at).await?;
+            }
+            transaction.commit().await.map_err(failed)?;
             Ok(changed == 1)
         })
     }
 
-    fn append_audit<'a>(&'a self, row: &'a AuditRow) -> StoreFuture<'a, ()> {
-        self.call(move |client| async move {
-            client
+    fn append_audit<'a>(&'a self, row: &'a AuditRow) -> StoreFuture<'a, u64> {
+        self.call(move |mut client| async move {
+            let transaction = client.transaction().await.map_err(failed)?;
+            let seq: i64 = transaction
+                .query_one(sql::BUMP_AUDIT, &[])
+                .await
+                .and_then(|r| r.try_get(0))
+                .map_err(failed)?;
+            transaction
                 .execute(
                     sql::APPEND_AUDIT,
                     &[
+                        &seq,
                         &seconds(row.at),
-                        &row.id,
                         &row.actor,
                         &row.action,
                         &row.client_id,
@@ -470,13 +515,13 @@ impl Store for PostgresStore {
                 )
                 .await
                 .map_err(failed)?;
-            Ok(())
+            transaction.commit().await.map_err(failed)?;
+            Ok(u64::try_from(seq).unwrap_or(0))
         })
     }
 
     fn audit_page<'a>(&'a self, query: &'a AuditQuery) -> StoreFuture<'a, Vec<AuditRow>> {
         self.call(move |client| async move {
-            let (after_at, after_id) = query.after.clone().unwrap_or((0, String::new()));
             let owner = query.client_id.clone().unwrap_or_default();
             let statement = client
                 .prepare_cached(sql::AUDIT_PAGE)
@@ -487,8 +532,7 @@ impl Store for PostgresStore {
                     &statement,
                     &[
                         &seconds(query.since),
-                        &seconds(after_at),
-                        &after_id,
+                        &seconds(query.after.unwrap_or(0)),
                         &owner,
                         &i64::from(query.limit),
                     ],

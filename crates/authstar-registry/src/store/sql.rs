@@ -28,12 +28,16 @@ pub(crate) const CLIENTS_PAGE: &str = "SELECT client_id, secret_hash, scopes, cr
      ORDER BY client_id LIMIT $2";
 pub(crate) const SET_CLIENT_SCOPES: &str =
     "UPDATE clients SET scopes = $1 WHERE client_id = $2 AND revoked_at IS NULL";
-pub(crate) const APPEND_AUDIT: &str = "INSERT INTO audit_log (at, id, actor, action, client_id, \
+/// The next audit entry's number: the counter's row is locked until the entry commits, so
+/// numbers follow commit order.
+pub(crate) const BUMP_AUDIT: &str =
+    "UPDATE audit_counter SET value = value + 1 WHERE id = 1 RETURNING value";
+pub(crate) const APPEND_AUDIT: &str = "INSERT INTO audit_log (seq, at, actor, action, client_id, \
      target, detail) VALUES ($1, $2, $3, $4, $5, $6, $7)";
-/// A page of the audit log from `since`, after the cursor `(at, id)`, optionally of one client.
-pub(crate) const AUDIT_PAGE: &str = "SELECT at, id, actor, action, client_id, target, detail \
-     FROM audit_log WHERE at >= $1 AND (at > $2 OR (at = $2 AND id > $3)) \
-     AND ($4 = '' OR client_id = $4) ORDER BY at, id LIMIT $5";
+/// A page of the audit log from `since`, after the entry numbered `$2`, optionally of one client.
+pub(crate) const AUDIT_PAGE: &str = "SELECT seq, at, actor, action, client_id, target, detail \
+     FROM audit_log WHERE at >= $1 AND seq > $2 AND ($3 = '' OR client_id = $3) \
+     ORDER BY seq LIMIT $4";
 pub(crate) const REVOKE_CLIENT: &str =
     "UPDATE clients SET revoked_at = $1 WHERE client_id = $2 AND revoked_at IS NULL";
 pub(crate) const SET_CLIENT_JWKS: &str = "UPDATE clients SET jwks = $1 WHERE client_id = $2 \

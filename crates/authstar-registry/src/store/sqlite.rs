@@ -169,8 +169,8 @@ fn key_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<KeyRow> {
 
 fn audit_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<AuditRow> {
     Ok(AuditRow {
-        at: row.get(0)?,
-        id: row.get(1)?,
+        seq: row.get(0)?,
+        at: row.get(1)?,
         actor: row.get(2)?,
         action: row.get(3)?,
         client_id: row.get(4)?,
@@ -415,13 +415,45 @@ impl Store for SqliteStore {
         })
     }
 
-    fn set_key_expiry<'a>(&'a self, key_id: &'a str, at: u64) -> StoreFuture<'a, bool> {
-        let key_id = key_id.to_owned();
+    fn rotate_key<'a>(
+        &'a self,
+        new: &'a KeyRow,
+        old: &'a str,
+        until: u64,
+        at: u64,
+    ) -> StoreFuture<'a, bool> {
+        let (new, old) = (new.clone(), old.to_owned());
         self.call(move |connection| {
-            let changed = connection
-                .execute(sql::SET_KEY_EXPIRY, params![at, key_id])
+            let transaction = connection.transaction().map_err(failed)?;
+            let active = transaction
+                .query_row(sql::ACTIVE_KEY, [&old], |_| Ok(()))
+                .optional()
+                .map_err(failed)?
+                .is_some();
+            if !active {
+                return Ok(false);
+            }
+            transaction
+                .execute(
+                    sql::INSERT_KEY,
+                    params![
+                        new.key_id,
+                        new.client_id,
+                        new.key_hash,
+                        new.scopes,
+                        new.created_at,
+                        new.expires_at,
+                        new.name,
+                        new.replaces
+                    ],
+                )
                 .map_err(failed)?;
-            Ok(changed == 1)
+            transaction
+                .execute(sql::SET_KEY_EXPIRY, params![until, old])
+                .map_err(failed)?;
+            log_change(&transaction, ChangeKind::Key, &old, None, at)?;
+            transaction.commit().map_err(failed)?;
+            Ok(true)
         })
     }
 
@@ -445,22 +477,37 @@ impl Store for SqliteStore {
     ) -> StoreFuture<'a, bool> {
         let (client_id, scopes) = (client_id.to_owned(), scopes.to_owned());
         self.call(move |connection| {
-            let changed = connection
+            let transaction = connection.transaction().map_err(failed)?;
+            let changed = transaction
                 .execute(sql::SET_CLIENT_SCOPES, params![scopes, client_id])
                 .map_err(failed)?;
+            if changed == 1 {
+                log_change(
+                    &transaction,
+                    ChangeKind::Scopes,
+                    &client_id,
+                    None,
+                    super::now_seconds(),
+                )?;
+            }
+            transaction.commit().map_err(failed)?;
             Ok(changed == 1)
         })
     }
 
-    fn append_audit<'a>(&'a self, row: &'a AuditRow) -> StoreFuture<'a, ()> {
+    fn append_audit<'a>(&'a self, row: &'a AuditRow) -> StoreFuture<'a, u64> {
         let row = row.clone();
         self.call(move |connection| {
-            connection
+            let transaction = connection.transaction().map_err(failed)?;
+            let seq: u64 = transaction
+                .query_row(sql::BUMP_AUDIT, [], |r| r.get(0))
+                .map_err(failed)?;
+            transaction
                 .execute(
                     sql::APPEND_AUDIT,
                     params![
+                        seq,
                         row.at,
-                        row.id,
                         row.actor,
                         row.action,
                         row.client_id,
@@ -469,19 +516,19 @@ impl Store for SqliteStore {
                     ],
                 )
                 .map_err(failed)?;
-            Ok(())
+            transaction.commit().map_err(failed)?;
+            Ok(seq)
         })
     }
 
     fn audit_page<'a>(&'a self, query: &'a AuditQuery) -> StoreFuture<'a, Vec<AuditRow>> {
         let query = query.clone();
         self.call(move |connection| {
-            let (after_at, after_id) = query.after.unwrap_or((0, String::new()));
             let client = query.client_id.unwrap_or_default();
             let mut statement = connection.prepare_cached(sql::AUDIT_PAGE).map_err(failed)?;
             let rows = statement
                 .query_map(
-                    params![query.since, after_at, after_id, client, query.limit],
+                    params![query.since, query.after.unwrap_or(0), client, query.limit],
                     audit_row,
                 )
                 .map_err(failed)?;

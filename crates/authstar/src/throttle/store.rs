@@ -333,7 +333,9 @@ impl ThrottleStore for MemoryStore {
             tolerance: budget.tolerance(),
             pair: matches!(key, ThrottleKey::Pair { .. }),
         });
-        entry.tat = entry.tat.max(now) + budget.period;
+        // A period so long the clock cannot hold it saturates: locked "forever", no panic.
+        let from = entry.tat.max(now);
+        entry.tat = from.checked_add(budget.period).unwrap_or(from);
         wait(entry.tat, budget, now)
     }
 }

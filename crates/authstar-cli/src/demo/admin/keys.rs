@@ -9,7 +9,7 @@ use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 use utoipa::ToSchema;
 
-use super::{Admin, AdminCaller, Page, bad_body, created_response, error, refused};
+use super::{Admin, AdminCaller, Page, bad_body, created_response, refused};
 use crate::registry::KeyOptions;
 use crate::registry::store::AuditQuery;
 
@@ -76,7 +76,7 @@ pub(in crate::demo) async fn list_keys(
 /// Creates an API key for a client, shown once.
 #[utoipa::path(post, tag = "admin", path = "/admin/keys", request_body = NewKey, responses(
     (status = 201, description = "key_id, key (shown only now), client_id, scopes, expires_at"),
-    (status = 400, description = "Malformed body, scope or name"),
+    (status = 400, description = "Malformed body, scope, name or lifetime"),
     (status = 404, description = "No such client"), (status = 409, description = "The client is revoked"),
 ))]
 pub(in crate::demo) async fn create_key(
@@ -109,7 +109,9 @@ pub(in crate::demo) async fn create_key(
 /// one working for the overlap only.
 #[utoipa::path(post, tag = "admin", path = "/admin/keys/{key_id}/rotate", params(("key_id" = String, Path)), request_body = Rotation, responses(
     (status = 201, description = "key_id, key (shown only now), replaces, replaced_until"),
-    (status = 404, description = "No such active key"),
+    (status = 400, description = "An overlap or lifetime beyond ten years"),
+    (status = 404, description = "No such active key (unknown, expired or revoked)"),
+    (status = 409, description = "Its client is revoked"),
 ))]
 pub(in crate::demo) async fn rotate_key(
     AdminCaller(caller): AdminCaller,
@@ -181,8 +183,8 @@ pub(in crate::demo) struct AuditPage {
     since: Option<u64>,
     /// Only this client's entries.
     client: Option<String>,
-    /// After this entry: `AT:ID` of the last one of the previous page.
-    after: Option<String>,
+    /// After this entry: the `seq` of the last one of the previous page.
+    after: Option<u64>,
     /// At most this many (default 100, at most 1000).
     limit: Option<u32>,
 }
@@ -193,7 +195,7 @@ pub(in crate::demo) struct AuditPage {
 /// `Link: <…>; rel="next"` header names the next page.
 #[utoipa::path(get, tag = "admin", path = "/admin/audit", params(AuditPage), responses(
     (status = 200, description = "A page of entries: at, id, actor, action, client_id, target, detail"),
-    (status = 400, description = "A malformed cursor"),
+    (status = 400, description = "A malformed query"),
 ))]
 pub(in crate::demo) async fn audit(
     AdminCaller(_): AdminCaller,
@@ -207,34 +209,30 @@ pub(in crate::demo) async fn audit(
         .limit
         .unwrap_or(100)
         .clamp(1, crate::registry::MAX_PAGE);
-    if let Some(after) = &page.after {
-        let cursor = after
-            .split_once(':')
-            .and_then(|(at, id)| Some((at.parse().ok()?, id.to_owned())));
-        let Some(cursor) = cursor else {
-            return error(StatusCode::BAD_REQUEST, "invalid_request", "after is AT:ID");
-        };
-        query.after = Some(cursor);
-    }
+    query.after = page.after;
     let limit = query.limit;
     match admin.registry.audit_log(query).await {
         Ok(entries) => {
-            let rows: Vec<_> = entries
-                .iter()
-                .map(|e| {
-                    serde_json::json!({
-                        "at": e.at, "id": e.id, "actor": e.actor, "action": e.action,
-                        "client_id": e.client_id, "target": e.target,
-                        "detail": serde_json::from_str::<serde_json::Value>(&e.detail).unwrap_or_default(),
-                    })
-                })
-                .collect();
-            let next = entries.last().map(|e| format!("{}:{}", e.at, e.id));
-            let page = Page {
+            let rows: Vec<_> = entries.iter().map(crate::demo::audit_json).collect();
+            let next = entries.last().map(|e| e.seq.to_string());
+            // The next page's link keeps the filters.
+            let mut path = String::from("/admin/audit");
+            let mut filters = form_urlencoded::Serializer::new(String::new());
+            if let Some(since) = page.since {
+                filters.append_pair("since", &since.to_string());
+            }
+            if let Some(client) = &page.client {
+                filters.append_pair("client", client);
+            }
+            let filters = filters.finish();
+            if !filters.is_empty() {
+                path = format!("{path}?{filters}");
+            }
+            Page {
                 after: None,
                 limit: Some(limit),
-            };
-            page.answer("/admin/audit", rows, next)
+            }
+            .answer(&path, rows, next)
         }
         Err(failure) => refused(failure),
     }
