@@ -153,9 +153,13 @@ fn keys_create_list_revoke_with_json() {
         secret.starts_with("ask_"),
         "recognisable prefix for secret scanners"
     );
-    // ask_<key id>_<secret>: the key id is hex, the secret base64url (which may hold '_').
+    // ask_<key id>_<secret><checksum>: the key id is hex, the secret base64url (which may hold
+    // '_'), the checksum six base-62 characters that a scanner checks with no database.
     let (_, key_secret) = secret["ask_".len()..].split_once('_').unwrap();
+    let (key_secret, checksum) = key_secret.split_at(key_secret.len() - 6);
     assert!(entropy_bits(key_secret) >= 128);
+    assert!(checksum.bytes().all(|b| b.is_ascii_alphanumeric()));
+    assert!(authstar_cli::registry::is_well_formed_api_key(secret));
     let key_id = key["key_id"].as_str().unwrap().to_owned();
 
     let list = dir.json(&["keys", "list", "--json"]);
@@ -323,7 +327,8 @@ fn migrate_brings_a_database_to_this_version_and_adopts_an_unversioned_one() {
          DROP TABLE revocation_log; ALTER TABLE clients DROP COLUMN jwks; \
          ALTER TABLE clients DROP COLUMN auth_method; ALTER TABLE clients DROP COLUMN certificate; \
          ALTER TABLE api_keys DROP COLUMN expires_at; ALTER TABLE api_keys DROP COLUMN name; \
-         ALTER TABLE api_keys DROP COLUMN replaces; DROP TABLE audit_log;",
+         ALTER TABLE api_keys DROP COLUMN replaces; DROP TABLE audit_log; \
+         DROP TABLE audit_counter;",
     )
     .unwrap();
     drop(old);
