@@ -215,7 +215,10 @@ pub fn is_well_formed_api_key(key: &str) -> bool {
 /// assert_eq!(authstar_registry::api_key_id("another-key"), None);
 /// ```
 pub fn api_key_id(key: &str) -> Option<&str> {
-    split_key(key).map(|(id, _)| id)
+    // The id whatever the rest: a guesser's made-up secrets count against the id they name.
+    key.strip_prefix(API_KEY_PREFIX)?
+        .split_once('_')
+        .map(|(id, _)| id)
 }
 
 impl Registry {
