@@ -535,16 +535,18 @@ impl Registry {
             .active_key(key_id)
             .await?
             .filter(|row| row.expires_at.is_none_or(|at| at > now()))
-            .map(|row| row.client_id.into_boxed_str());
+            .map(|row| (row.client_id.into_boxed_str(), row.expires_at));
         let active = owner.is_some();
         self.remember(&self.shared.active_keys, generation, key_id.into(), owner);
         Ok(active)
     }
 
     /// A cached answer of [`is_key_active_cached`](Self::is_key_active_cached), if there is one
-    /// (a key whose client was revoked since is not active).
+    /// (a key whose client was revoked since, or that expired since, is not active).
     pub fn cached_key_active(&self, key_id: &str) -> Option<bool> {
         let owner = self.shared.active_keys.get(key_id)?;
-        Some(owner.is_some_and(|owner| !self.shared.revoked.is_client_revoked(&owner)))
+        Some(owner.is_some_and(|(owner, expires_at)| {
+            !self.shared.revoked.is_client_revoked(&owner) && expires_at.is_none_or(|at| at > now())
+        }))
     }
 }

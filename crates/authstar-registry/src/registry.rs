@@ -45,7 +45,8 @@ pub(crate) struct Shared {
     /// Whether a client is active, for sessions: cached like successful checks.
     pub(crate) active: moka::sync::Cache<String, bool>,
     /// Whether an API key is active (its owner, when it is), for sessions minted with a key.
-    pub(crate) active_keys: moka::sync::Cache<Box<str>, Option<Box<str>>>,
+    /// A key id → its owner and expiry, while active.
+    pub(crate) active_keys: moka::sync::Cache<Box<str>, ActiveKey>,
     /// Moves whenever cache entries are dropped: an answer read from the database before a
     /// drop is not cached after it.
     pub(crate) generation: AtomicU64,
@@ -57,6 +58,9 @@ pub(crate) struct Shared {
 
 /// A cache entry's key: what kind of secret, and whose.
 pub(crate) type CacheKey = (u8, Box<str>);
+
+/// An API key's owner and expiry while it is active; `None` when it is not.
+pub(crate) type ActiveKey = Option<(Box<str>, Option<u64>)>;
 
 /// A keyed hash of a checked secret: a cache hit must present the same one.
 pub(crate) type Tag = [u8; 32];

@@ -178,3 +178,30 @@ async fn api_keys_carry_a_prefix_and_stop_working_when_revoked() {
     ));
     let _ = std::fs::remove_dir_all(dir);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_expiring_key_stops_being_active_from_the_cache_too() {
+    let (registry, dir) = registry().await;
+    registry
+        .create_client(Some("svc"), None, &["read".into()])
+        .await
+        .unwrap();
+    let options = KeyOptions::default().expires_in(Duration::from_secs(1));
+    let key = registry.create_key_with("svc", options).await.unwrap();
+    // What a session minted from the key is checked with: active, and now cached.
+    assert!(registry.is_key_active_cached(&key.key_id).await.unwrap());
+    assert_eq!(registry.cached_key_active(&key.key_id), Some(true));
+    assert!(registry.authenticate_key(&key.key).await.unwrap().is_some());
+    tokio::time::sleep(Duration::from_millis(2_100)).await;
+    assert_eq!(
+        registry.cached_key_active(&key.key_id),
+        Some(false),
+        "expired in the cache"
+    );
+    assert!(
+        registry.cached_key(&key.key).is_none(),
+        "and its cached check with it"
+    );
+    assert!(registry.authenticate_key(&key.key).await.unwrap().is_none());
+    let _ = std::fs::remove_dir_all(dir);
+}

@@ -4,14 +4,19 @@ use std::future::Future;
 use std::time::Duration;
 
 use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod, Runtime};
+use tokio_postgres::NoTls;
 use tokio_postgres::error::SqlState;
-use tokio_postgres::{NoTls, Row};
+
+mod changes;
+mod rows;
 
 use super::{
     AuditQuery, AuditRow, CHANGE_LOG_RETENTION, Change, ChangeKind, ClientRow,
     DEFAULT_CALL_TIMEOUT, KeyRow, MIGRATIONS, REVOKED_KEPT_PAST_EXP, RevocationList, Revoked,
     RevokedToken, SCHEMA_VERSION, Store, StoreError, StoreFuture, Usage, sql,
 };
+use changes::{log_change, revoke};
+use rows::{audit_row, client_row, key_row};
 
 /// Connections at most per process.
 const POOL_SIZE: usize = 16;
@@ -108,117 +113,6 @@ fn seconds(value: u64) -> i64 {
 
 fn unsigned(value: Option<i64>) -> Option<u64> {
     value.map(|v| u64::try_from(v).unwrap_or(0))
-}
-
-fn client_row(row: &Row) -> Result<ClientRow, StoreError> {
-    Ok(ClientRow {
-        client_id: row.try_get(0).map_err(failed)?,
-        secret_hash: row.try_get(1).map_err(failed)?,
-        scopes: row.try_get(2).map_err(failed)?,
-        created_at: unsigned(row.try_get(3).map_err(failed)?).unwrap_or(0),
-        last_used_at: unsigned(row.try_get(4).map_err(failed)?),
-        revoked_at: unsigned(row.try_get(5).map_err(failed)?),
-        auth_method: row.try_get(6).map_err(failed)?,
-        jwks: row.try_get(7).map_err(failed)?,
-        certificate: row.try_get(8).map_err(failed)?,
-    })
-}
-
-fn key_row(row: &Row) -> Result<KeyRow, StoreError> {
-    Ok(KeyRow {
-        key_id: row.try_get(0).map_err(failed)?,
-        client_id: row.try_get(1).map_err(failed)?,
-        key_hash: row.try_get(2).map_err(failed)?,
-        scopes: row.try_get(3).map_err(failed)?,
-        created_at: unsigned(row.try_get(4).map_err(failed)?).unwrap_or(0),
-        last_used_at: unsigned(row.try_get(5).map_err(failed)?),
-        revoked_at: unsigned(row.try_get(6).map_err(failed)?),
-        expires_at: unsigned(row.try_get(7).map_err(failed)?),
-        name: row.try_get(8).map_err(failed)?,
-        replaces: row.try_get(9).map_err(failed)?,
-        // Only `ACTIVE_KEY` reads the client's scopes along.
-        client_scopes: row.try_get(10).ok().flatten(),
-    })
-}
-
-fn audit_row(row: &Row) -> Result<AuditRow, StoreError> {
-    Ok(AuditRow {
-        seq: unsigned(row.try_get(0).map_err(failed)?).unwrap_or(0),
-        at: unsigned(row.try_get(1).map_err(failed)?).unwrap_or(0),
-        actor: row.try_get(2).map_err(failed)?,
-        action: row.try_get(3).map_err(failed)?,
-        client_id: row.try_get(4).map_err(failed)?,
-        target: row.try_get(5).map_err(failed)?,
-        detail: row.try_get(6).map_err(failed)?,
-    })
-}
-
-/// Bumps the revision and logs what it revoked, inside `transaction`; drops log entries past
-/// their retention.
-async fn log_change(
-    transaction: &deadpool_postgres::Transaction<'_>,
-    kind: ChangeKind,
-    id: &str,
-    expires_at: Option<u64>,
-    at: u64,
-) -> Result<(), StoreError> {
-    let revision: i64 = transaction
-        .query_one(sql::BUMP_REVISION, &[])
-        .await
-        .and_then(|row| row.try_get(0))
-        .map_err(failed)?;
-    transaction
-        .execute(
-            sql::LOG_CHANGE,
-            &[
-                &revision,
-                &kind.as_str(),
-                &id,
-                &expires_at.map(seconds),
-                &seconds(at),
-            ],
-        )
-        .await
-        .map_err(failed)?;
-    transaction
-        .execute(
-            sql::PURGE_CHANGES,
-            &[&seconds(at.saturating_sub(CHANGE_LOG_RETENTION))],
-        )
-        .await
-        .map_err(failed)?;
-    Ok(())
-}
-
-/// Revokes one row (`sql_update` takes the time, then the id), bumping the revision and logging
-/// the change in the same transaction when it changed.
-async fn revoke(
-    mut client: deadpool_postgres::Object,
-    kind: ChangeKind,
-    (sql_update, sql_exists): (&str, &str),
-    id: &str,
-    at: u64,
-) -> Result<Revoked, StoreError> {
-    let transaction = client.transaction().await.map_err(failed)?;
-    let changed = transaction
-        .execute(sql_update, &[&seconds(at), &id])
-        .await
-        .map_err(failed)?;
-    let outcome = if changed > 0 {
-        log_change(&transaction, kind, id, None, at).await?;
-        Revoked::Now
-    } else if transaction
-        .query_opt(sql_exists, &[&id])
-        .await
-        .map_err(failed)?
-        .is_some()
-    {
-        Revoked::Already
-    } else {
-        Revoked::Unknown
-    };
-    transaction.commit().await.map_err(failed)?;
-    Ok(outcome)
 }
 
 impl Store for PostgresStore {

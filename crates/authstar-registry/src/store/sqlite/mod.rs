@@ -6,11 +6,16 @@ use std::time::Duration;
 
 use rusqlite::{Connection, OptionalExtension, params};
 
+mod changes;
+mod rows;
+
 use super::{
     AuditQuery, AuditRow, CHANGE_LOG_RETENTION, Change, ChangeKind, ClientRow,
     DEFAULT_CALL_TIMEOUT, KeyRow, MIGRATIONS, REVOKED_KEPT_PAST_EXP, RevocationList, Revoked,
     RevokedToken, SCHEMA_VERSION, Store, StoreError, StoreFuture, Usage, sql,
 };
+use changes::{log_change, revoke};
+use rows::{audit_row, client_row, key_row};
 
 /// Connections kept open between calls; more are opened under load and closed after.
 const IDLE_CONNECTIONS: usize = 8;
@@ -134,106 +139,6 @@ fn failed(error: rusqlite::Error) -> StoreError {
         }
         _ => StoreError::engine(error),
     }
-}
-
-fn client_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<ClientRow> {
-    Ok(ClientRow {
-        client_id: row.get(0)?,
-        secret_hash: row.get(1)?,
-        scopes: row.get(2)?,
-        created_at: row.get(3)?,
-        last_used_at: row.get(4)?,
-        revoked_at: row.get(5)?,
-        auth_method: row.get(6)?,
-        jwks: row.get(7)?,
-        certificate: row.get(8)?,
-    })
-}
-
-fn key_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<KeyRow> {
-    Ok(KeyRow {
-        key_id: row.get(0)?,
-        client_id: row.get(1)?,
-        key_hash: row.get(2)?,
-        scopes: row.get(3)?,
-        created_at: row.get(4)?,
-        last_used_at: row.get(5)?,
-        revoked_at: row.get(6)?,
-        expires_at: row.get(7)?,
-        name: row.get(8)?,
-        replaces: row.get(9)?,
-        // Only `ACTIVE_KEY` reads the client's scopes along.
-        client_scopes: row.get(10).ok().flatten(),
-    })
-}
-
-fn audit_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<AuditRow> {
-    Ok(AuditRow {
-        seq: row.get(0)?,
-        at: row.get(1)?,
-        actor: row.get(2)?,
-        action: row.get(3)?,
-        client_id: row.get(4)?,
-        target: row.get(5)?,
-        detail: row.get(6)?,
-    })
-}
-
-/// Bumps the revision and logs what it revoked, inside `transaction`; drops log entries past
-/// their retention.
-fn log_change(
-    transaction: &rusqlite::Transaction<'_>,
-    kind: ChangeKind,
-    id: &str,
-    expires_at: Option<u64>,
-    at: u64,
-) -> Result<(), StoreError> {
-    let revision: i64 = transaction
-        .query_row(sql::BUMP_REVISION, [], |row| row.get(0))
-        .map_err(failed)?;
-    transaction
-        .execute(
-            sql::LOG_CHANGE,
-            params![revision, kind.as_str(), id, expires_at, at],
-        )
-        .map_err(failed)?;
-    transaction
-        .execute(
-            sql::PURGE_CHANGES,
-            params![at.saturating_sub(CHANGE_LOG_RETENTION)],
-        )
-        .map_err(failed)?;
-    Ok(())
-}
-
-/// Revokes one row (`sql_update` takes the time, then the id), bumping the revision and logging
-/// the change in the same transaction when it changed.
-fn revoke(
-    connection: &mut Connection,
-    kind: ChangeKind,
-    (sql_update, sql_exists): (&str, &str),
-    id: &str,
-    at: u64,
-) -> Result<Revoked, StoreError> {
-    let transaction = connection.transaction().map_err(failed)?;
-    let changed = transaction
-        .execute(sql_update, params![at, id])
-        .map_err(failed)?;
-    let outcome = if changed > 0 {
-        log_change(&transaction, kind, id, None, at)?;
-        Revoked::Now
-    } else if transaction
-        .query_row(sql_exists, [id], |_| Ok(()))
-        .optional()
-        .map_err(failed)?
-        .is_some()
-    {
-        Revoked::Already
-    } else {
-        Revoked::Unknown
-    };
-    transaction.commit().map_err(failed)?;
-    Ok(outcome)
 }
 
 impl Store for SqliteStore {

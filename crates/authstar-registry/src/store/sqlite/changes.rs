@@ -1,0 +1,62 @@
+//! The change log, written in the transaction of the change it records.
+
+use rusqlite::{Connection, OptionalExtension, params};
+
+use super::{CHANGE_LOG_RETENTION, ChangeKind, Revoked, StoreError, failed, sql};
+
+/// Bumps the revision and logs what it revoked, inside `transaction`; drops log entries past
+/// their retention.
+pub(super) fn log_change(
+    transaction: &rusqlite::Transaction<'_>,
+    kind: ChangeKind,
+    id: &str,
+    expires_at: Option<u64>,
+    at: u64,
+) -> Result<(), StoreError> {
+    let revision: i64 = transaction
+        .query_row(sql::BUMP_REVISION, [], |row| row.get(0))
+        .map_err(failed)?;
+    transaction
+        .execute(
+            sql::LOG_CHANGE,
+            params![revision, kind.as_str(), id, expires_at, at],
+        )
+        .map_err(failed)?;
+    transaction
+        .execute(
+            sql::PURGE_CHANGES,
+            params![at.saturating_sub(CHANGE_LOG_RETENTION)],
+        )
+        .map_err(failed)?;
+    Ok(())
+}
+
+/// Revokes one row (`sql_update` takes the time, then the id), bumping the revision and logging
+/// the change in the same transaction when it changed.
+pub(super) fn revoke(
+    connection: &mut Connection,
+    kind: ChangeKind,
+    (sql_update, sql_exists): (&str, &str),
+    id: &str,
+    at: u64,
+) -> Result<Revoked, StoreError> {
+    let transaction = connection.transaction().map_err(failed)?;
+    let changed = transaction
+        .execute(sql_update, params![at, id])
+        .map_err(failed)?;
+    let outcome = if changed > 0 {
+        log_change(&transaction, kind, id, None, at)?;
+        Revoked::Now
+    } else if transaction
+        .query_row(sql_exists, [id], |_| Ok(()))
+        .optional()
+        .map_err(failed)?
+        .is_some()
+    {
+        Revoked::Already
+    } else {
+        Revoked::Unknown
+    };
+    transaction.commit().map_err(failed)?;
+    Ok(outcome)
+}
