@@ -54,6 +54,18 @@ pub(crate) enum ClientsCommand {
         #[arg(long)]
         json: bool,
     },
+    /// Give a client its own rate limit (N requests per window: 600/60s), or take it away
+    /// (--none: the service's default applies); every instance at its next poll.
+    SetRateLimit {
+        /// The client id.
+        id: String,
+        /// Its budget: N/WINDOW.
+        #[arg(long, value_parser = crate::rate, required_unless_present = "none", conflicts_with = "none")]
+        rate: Option<authstar::throttle::Budget>,
+        /// No limit of its own.
+        #[arg(long)]
+        none: bool,
+    },
     /// Replace a client's scopes (its keys never grant more than the client holds).
     SetScopes {
         /// The client id.
@@ -246,6 +258,18 @@ pub(crate) async fn clients(command: ClientsCommand, registry: &Registry) -> Res
                     }
                     _ => break,
                 }
+            }
+            Ok(())
+        }
+        ClientsCommand::SetRateLimit { id, rate, .. } => {
+            registry.set_client_rate_limit(&id, rate).await?;
+            match rate {
+                Some(budget) => println!(
+                    "client {id}: {} at once, then one every {:?}",
+                    budget.burst(),
+                    budget.period()
+                ),
+                None => println!("client {id}: no limit of its own"),
             }
             Ok(())
         }

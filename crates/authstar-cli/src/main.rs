@@ -328,44 +328,7 @@ pub(crate) fn state(revoked: bool) -> String {
     if revoked { "revoked" } else { "active" }.to_owned()
 }
 
-/// `600/60s`: a burst of 600, refilled evenly over the window.
-fn rate(text: &str) -> Result<authstar::throttle::Budget, String> {
-    let (count, window) = text
-        .split_once('/')
-        .ok_or_else(|| format!("{text:?}: write N/WINDOW, as 600/60s"))?;
-    let count: u32 = count
-        .parse()
-        .ok()
-        .filter(|n| *n > 0)
-        .ok_or_else(|| format!("{text:?}: N is a positive number"))?;
-    let window = duration(window)?;
-    if window.is_zero() || window > Duration::from_secs(30 * 86_400) {
-        return Err(format!("{text:?}: a window from 1s to 30d"));
-    }
-    Ok(authstar::throttle::Budget::per_period(
-        count,
-        window / count,
-    ))
-}
-
-/// `30d`, `24h`, `15m`, `90s` (a number and a unit).
-pub(crate) fn duration(text: &str) -> Result<Duration, String> {
-    let split = text
-        .find(|c: char| !c.is_ascii_digit())
-        .unwrap_or(text.len());
-    let (number, unit) = text.split_at(split);
-    let number: u64 = number
-        .parse()
-        .map_err(|_| format!("{text:?}: write a number and a unit: 90s, 15m, 24h, 30d"))?;
-    let seconds = match unit {
-        "s" => 1,
-        "m" => 60,
-        "h" => 3_600,
-        "d" => 86_400,
-        _ => return Err(format!("{text:?}: the unit is s, m, h or d")),
-    };
-    Ok(Duration::from_secs(number.saturating_mul(seconds)))
-}
+pub(crate) use authstar_cli::demo::{duration, rate};
 
 /// A secret from a flag or the environment, or the first line of standard input.
 pub(crate) fn secret_from(given: Option<String>, stdin: bool) -> Result<Option<String>, CliError> {

@@ -196,6 +196,7 @@ async fn every_route_is_in_the_openapi_document_under_its_area() {
         ("/admin/clients/{client_id}/jwks", "put", "admin"),
         ("/admin/clients/{client_id}/certificate", "put", "admin"),
         ("/admin/clients/{client_id}/scopes", "put", "admin"),
+        ("/admin/clients/{client_id}/rate-limit", "put", "admin"),
         ("/admin/keys", "get", "admin"),
         ("/admin/keys", "post", "admin"),
         ("/admin/keys/{key_id}", "delete", "admin"),

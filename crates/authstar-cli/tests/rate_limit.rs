@@ -138,3 +138,64 @@ async fn instances_share_a_clients_count_through_redis() {
         let _ = std::fs::remove_dir_all(&dir);
     }
 }
+
+/// A client's own limit, set from another process (the CLI) and from the admin API, reaches a
+/// serving instance at its next poll; without one, the client is not limited (no default here).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_clients_own_limit_from_the_registry_reaches_every_instance() {
+    let demo = Demo::start("rate-limit-own", &[]);
+    let key = demo.value("api_key:");
+    let client = demo.value("client_id:");
+    for _ in 0..10 {
+        assert_eq!(get_me(&demo.base, &key).await.status(), 200, "no limit yet");
+    }
+    let set = demo.cli(&["clients", "set-rate-limit", &client, "--rate", "3/60s"]);
+    assert!(set.status.success(), "{set:?}");
+    // The serving instance reads it again at its next poll (a second at most).
+    tokio::time::sleep(std::time::Duration::from_millis(1_200)).await;
+    let mut statuses = Vec::new();
+    for _ in 0..4 {
+        statuses.push(get_me(&demo.base, &key).await.status().as_u16());
+    }
+    assert_eq!(statuses, [200, 200, 200, 429]);
+    let listed = demo.cli(&["clients", "list", "--json"]);
+    let listed: serde_json::Value = serde_json::from_slice(&listed.stdout).unwrap();
+    let own = listed
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["client_id"] == client.as_str())
+        .unwrap();
+    assert_eq!(own["rate_limit"]["burst"], 3);
+    // The admin API takes it away again.
+    let ops = demo.cli(&[
+        "clients", "create", "--id", "ops", "--scope", "admin", "--json",
+    ]);
+    let ops: serde_json::Value = serde_json::from_slice(&ops.stdout).unwrap();
+    let http = reqwest::Client::new();
+    let url = format!("{}/admin/clients/{client}/rate-limit", demo.base);
+    let bad = http
+        .put(&url)
+        .basic_auth("ops", ops["client_secret"].as_str())
+        .json(&serde_json::json!({"rate": "3/0s"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(bad.status(), 400);
+    let cleared = http
+        .put(&url)
+        .basic_auth("ops", ops["client_secret"].as_str())
+        .json(&serde_json::json!({"rate": null}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(cleared.status(), 204);
+    assert_eq!(
+        get_me(&demo.base, &key).await.status(),
+        200,
+        "no limit of its own"
+    );
+    let trail = demo.cli(&["audit", "--client", &client, "--json"]);
+    let trail = String::from_utf8_lossy(&trail.stdout);
+    assert_eq!(trail.matches("client.rate_limit").count(), 2, "{trail}");
+}

@@ -31,6 +31,8 @@ pub struct ClientRecord {
     /// How it authenticates: `client_secret_basic` (a secret, Basic or in the body),
     /// `private_key_jwt`, `tls_client_auth` or `self_signed_tls_client_auth`.
     pub auth_method: String,
+    /// Its own rate limit, when it has one: `{"burst": N, "period_ms": M}`.
+    pub rate_limit: Option<serde_json::Value>,
 }
 
 impl ClientRecord {
@@ -42,6 +44,10 @@ impl ClientRecord {
             last_used_at: row.last_used_at,
             revoked: row.revoked_at.is_some(),
             auth_method: row.auth_method,
+            rate_limit: row
+                .rate_limit
+                .as_deref()
+                .and_then(|text| serde_json::from_str(text).ok()),
         }
     }
 }

@@ -238,6 +238,8 @@ impl RegistryBuilder {
         let revision = store.revision().await?;
         let revoked = RevocationSet::default();
         revoked.replace(store.revocations(sync::kept_since(now())).await?);
+        let limits = crate::limits::Limits::default();
+        limits.replace(store.rate_limits().await?);
         let permits = std::thread::available_parallelism().map_or(1, usize::from);
         let shared = Arc::new(Shared {
             usage: UsageRecorder::start(Arc::clone(&store)),
@@ -251,6 +253,7 @@ impl RegistryBuilder {
             active_keys: bounded_cache(self.cache_ttl),
             generation: AtomicU64::new(0),
             revoked,
+            limits,
             // A registry that does not poll (a one-shot command) answers from what it loaded;
             // a server's knowledge ages from its last successful poll.
             // One poll is two calls of up to the call timeout each: a slow but healthy poll

@@ -64,6 +64,7 @@ mod clients;
 mod database;
 mod error;
 mod keys;
+mod limits;
 mod password;
 mod registry;
 mod revocations;

@@ -52,6 +52,8 @@ pub(crate) struct Shared {
     pub(crate) generation: AtomicU64,
     /// Revoked tokens and clients, for token verifiers.
     pub(crate) revoked: RevocationSet,
+    /// Each client's own rate limit.
+    pub(crate) limits: crate::limits::Limits,
     /// How current that is.
     pub(crate) sync: SyncState,
 }
@@ -100,6 +102,8 @@ impl Shared {
             store::ChangeKind::Key => self.drop_key(&change.id),
             store::ChangeKind::Client => self.revoke_client_here(&change.id),
             store::ChangeKind::Scopes => self.drop_caches(),
+            // Read again by the poll, which can wait for the store (`sync::catch_up`).
+            store::ChangeKind::Limits => {}
         }
     }
 }

@@ -84,6 +84,9 @@ async fn catch_up(
             return reload(shared, revision).await;
         }
         for change in &changes {
+            if change.kind == crate::store::ChangeKind::Limits {
+                shared.reload_limit(&change.id).await?;
+            }
             shared.apply(change);
             seen = change.revision;
         }
@@ -101,6 +104,7 @@ async fn reload(shared: &Shared, revision: u64) -> Result<u64, crate::store::Sto
     shared.drop_caches();
     let list = shared.store.revocations(kept_since(now())).await?;
     shared.revoked.replace(list);
+    shared.limits.replace(shared.store.rate_limits().await?);
     tracing::info!(
         revision,
         "authstar registry: behind the change log, reloaded every revocation"

@@ -89,10 +89,10 @@ fn store(database: &Database) -> Arc<dyn Store> {
 async fn every_engine_keeps_the_store_contract() {
     for (database, _) in engines("contract").await {
         let store = store(&database);
-        assert_eq!(store.migrate().await.unwrap(), 7, "{database}");
+        assert_eq!(store.migrate().await.unwrap(), 8, "{database}");
         assert_eq!(
             store.migrate().await.unwrap(),
-            7,
+            8,
             "migrating twice is harmless"
         );
         assert_eq!(store.count_clients().await.unwrap(), 0);
@@ -708,7 +708,7 @@ async fn a_database_from_a_newer_authstar_is_refused_not_rewritten() {
                 store.migrate().await,
                 Err(StoreError::NewerSchema {
                     found: 99,
-                    known: 7
+                    known: 8
                 })
             ),
             "{database}"

@@ -54,7 +54,8 @@ pub struct RateLimitLayer<C> {
 
 struct Inner<C> {
     info: LayerInfo,
-    default: Budget,
+    /// `None`: a client without a budget of its own is not counted.
+    default: Option<Budget>,
     per_client: Option<BudgetFn<C>>,
     store: Arc<dyn ThrottleStore>,
 }
@@ -80,6 +81,16 @@ impl<C: Client> RateLimitLayer<C> {
     /// Limits for the clients `layer` authenticates: `default` for each, counted in this
     /// process's memory (at most 65 536 clients tracked; idle ones are dropped first).
     pub fn new<M>(layer: &AuthstarLayer<C, M>, default: Budget) -> Self {
+        Self::with_default(layer, Some(default))
+    }
+
+    /// Limits only for the clients [`per_client`](Self::per_client) gives a budget; the others
+    /// are not counted.
+    pub fn unlimited_by_default<M>(layer: &AuthstarLayer<C, M>) -> Self {
+        Self::with_default(layer, None)
+    }
+
+    fn with_default<M>(layer: &AuthstarLayer<C, M>, default: Option<Budget>) -> Self {
         Self {
             inner: Arc::new(Inner {
                 info: layer.info().clone(),
@@ -153,11 +164,14 @@ impl<C: Client> RateLimitLayer<C> {
     /// Counts one request of `client`, or the budget it is over and how long until it may.
     fn spend(&self, client: &C) -> Result<(), (Budget, Duration)> {
         let inner = &*self.inner;
-        let budget = inner
+        let Some(budget) = inner
             .per_client
             .as_ref()
             .and_then(|budget| budget(client))
-            .unwrap_or(inner.default);
+            .or(inner.default)
+        else {
+            return Ok(());
+        };
         let key = ThrottleKey::Identity {
             scheme: SCHEME,
             id: client.client_id(),
@@ -349,5 +363,22 @@ mod tests {
         assert!(limits.check::<()>(&big).is_err());
         // Nobody authenticated: not this layer's business.
         assert!(limits.check::<()>(&http::Extensions::new()).is_ok());
+    }
+
+    #[test]
+    fn without_a_default_only_clients_with_a_budget_are_counted() {
+        let auth = layer();
+        let limits =
+            RateLimitLayer::unlimited_by_default(&auth).per_client(|client: &AuthstarClient| {
+                (client.client_id() == "metered")
+                    .then(|| Budget::per_period(1, Duration::from_secs(60)))
+            });
+        let free = as_client(auth.info(), "free");
+        for _ in 0..100 {
+            assert!(limits.check::<()>(&free).is_ok());
+        }
+        let metered = as_client(auth.info(), "metered");
+        assert!(limits.check::<()>(&metered).is_ok());
+        assert!(limits.check::<()>(&metered).is_err());
     }
 }

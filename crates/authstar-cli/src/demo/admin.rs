@@ -396,6 +396,10 @@ pub(super) fn routes(
             "/admin/clients/{client_id}/scopes",
             put(keys::set_client_scopes),
         )
+        .route(
+            "/admin/clients/{client_id}/rate-limit",
+            put(keys::set_client_rate_limit),
+        )
         .route("/admin/keys", get(keys::list_keys).post(keys::create_key))
         .route("/admin/keys/{key_id}", delete(keys::revoke_key))
         .route("/admin/keys/{key_id}/rotate", post(keys::rotate_key))

@@ -61,7 +61,7 @@ pub(super) fn gateway(
     let layer = auth_layer(&registry, verifier, dpop, &cookie_key, &options)?;
     let routes = PolicyLayer::new(&layer, policy);
     // Rate limits count each check of an authenticated client, as the demo's routes do.
-    let limits = tower::util::option_layer(rate_limits(&layer, &options));
+    let limits = tower::util::option_layer(rate_limits(&layer, &registry, &options));
     let check = |proxy: Proxy| {
         let decide = tower::ServiceBuilder::new()
             .layer(layer.clone())

@@ -236,19 +236,77 @@ fn auth_layer(
         .map_err(|e| DemoError::Config(e.to_string()))
 }
 
-/// The rate limits of `options`, counted in memory or, shared, in Redis (a channel of their
+/// The rate limits: `options`' default for every client, and each client's own from the
+/// registry, counted in memory or, shared, in Redis (a channel of their
 /// own, apart from the failure throttle's: each instance keeps counting alone while Redis is
 /// unreachable).
 fn rate_limits<M>(
     layer: &AuthstarLayer<AuthstarClient, M>,
+    registry: &Registry,
     options: &AppOptions,
 ) -> Option<authstar::ratelimit::RateLimitLayer<AuthstarClient>> {
-    let budget = options.rate_limit?;
-    let limits = authstar::ratelimit::RateLimitLayer::new(layer, budget);
+    use authstar::ratelimit::RateLimitLayer;
+    let limits = match options.rate_limit {
+        Some(budget) => RateLimitLayer::new(layer, budget),
+        None => RateLimitLayer::unlimited_by_default(layer),
+    };
+    // A client's own budget from the registry, wherever it has one.
+    let registry = registry.clone();
+    let limits = limits
+        .per_client(move |client: &AuthstarClient| registry.client_rate_limit(client.client_id()));
     Some(match &options.shared_rate_limits {
         Some(shared) => limits.store(shared.clone()),
         None => limits,
     })
+}
+
+/// `600/60s`: a burst of 600, refilled evenly over the window (1 s to 30 d).
+///
+/// ```
+/// let budget = authstar_cli::demo::rate("600/60s").unwrap();
+/// assert_eq!(budget.burst(), 600);
+/// assert!(authstar_cli::demo::rate("600/0s").is_err());
+/// ```
+pub fn rate(text: &str) -> Result<authstar::throttle::Budget, String> {
+    let (count, window) = text
+        .split_once('/')
+        .ok_or_else(|| format!("{text:?}: write N/WINDOW, as 600/60s"))?;
+    let count: u32 = count
+        .parse()
+        .ok()
+        .filter(|n| *n > 0)
+        .ok_or_else(|| format!("{text:?}: N is a positive number"))?;
+    let window = duration(window)?;
+    if window.is_zero() || window > Duration::from_secs(30 * 86_400) {
+        return Err(format!("{text:?}: a window from 1s to 30d"));
+    }
+    Ok(authstar::throttle::Budget::per_period(
+        count,
+        window / count,
+    ))
+}
+
+/// `30d`, `24h`, `15m`, `90s` (a number and a unit).
+///
+/// ```
+/// assert_eq!(authstar_cli::demo::duration("2m"), Ok(std::time::Duration::from_secs(120)));
+/// ```
+pub fn duration(text: &str) -> Result<Duration, String> {
+    let split = text
+        .find(|c: char| !c.is_ascii_digit())
+        .unwrap_or(text.len());
+    let (number, unit) = text.split_at(split);
+    let number: u64 = number
+        .parse()
+        .map_err(|_| format!("{text:?}: write a number and a unit: 90s, 15m, 24h, 30d"))?;
+    let seconds = match unit {
+        "s" => 1,
+        "m" => 60,
+        "h" => 3_600,
+        "d" => 86_400,
+        _ => return Err(format!("{text:?}: the unit is s, m, h or d")),
+    };
+    Ok(Duration::from_secs(number.saturating_mul(seconds)))
 }
 
 /// An audit entry as the command and the admin API show it (its detail as JSON).
@@ -368,7 +426,7 @@ pub fn app(
         assertions = assertions.share_replays(replays.clone());
         replays.listen(&assertions);
     }
-    let limits = rate_limits(&layer, &options);
+    let limits = rate_limits(&layer, &registry, &options);
     let clients = oauth::ClientAuth {
         limits: limits.clone(),
         assertions,

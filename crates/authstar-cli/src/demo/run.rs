@@ -128,10 +128,7 @@ pub async fn run(config: DemoConfig) -> Result<(), DemoError> {
             Some(throttle_store("authstar")?),
             // Rate limits count every authenticated request: a queue and keys of their own,
             // so they never crowd out the failures the throttle shares.
-            match config.rate_limit {
-                Some(_) => Some(throttle_store("authstar-rate")?),
-                None => None,
-            },
+            Some(throttle_store("authstar-rate")?),
             Some(
                 authstar_redis::RedisProofReplays::builder(url)
                     .start()

@@ -84,6 +84,8 @@ pub struct ClientRow {
     /// What the certificate of a `tls_client_auth` or `self_signed_tls_client_auth` client
     /// must be: an [`authstar_oauth2::mtls::CertificateRule`] as JSON.
     pub certificate: Option<String>,
+    /// Its own request budget, `{"burst": N, "period_ms": M}` (none: the service's default).
+    pub rate_limit: Option<String>,
 }
 
 impl ClientRow {
@@ -99,6 +101,7 @@ impl ClientRow {
             auth_method: SECRET_METHOD.to_owned(),
             jwks: None,
             certificate: None,
+            rate_limit: None,
         }
     }
 
@@ -329,6 +332,8 @@ pub enum ChangeKind {
     /// A client's scopes changed (its id): every cached check goes, as its keys' are cached by
     /// key id.
     Scopes,
+    /// A client's rate limit changed (its id): read again.
+    Limits,
 }
 
 impl ChangeKind {
@@ -339,6 +344,7 @@ impl ChangeKind {
             Self::Key => "key",
             Self::Client => "client",
             Self::Scopes => "scopes",
+            Self::Limits => "limits",
         }
     }
 
@@ -348,6 +354,7 @@ impl ChangeKind {
             "key" => Some(Self::Key),
             "client" => Some(Self::Client),
             "scopes" => Some(Self::Scopes),
+            "limits" => Some(Self::Limits),
             _ => None,
         }
     }
@@ -465,6 +472,17 @@ pub trait Store: Send + Sync + fmt::Debug + 'static {
         scopes: &'a str,
     ) -> StoreFuture<'a, bool>;
 
+    /// Replaces (or, with `None`, drops) an active client's rate limit and logs the change;
+    /// `false` when there is no such client.
+    fn set_client_rate_limit<'a>(
+        &'a self,
+        client_id: &'a str,
+        limit: Option<&'a str>,
+    ) -> StoreFuture<'a, bool>;
+
+    /// Every active client's own rate limit.
+    fn rate_limits(&self) -> StoreFuture<'_, Vec<(String, String)>>;
+
     /// Appends to the audit log, numbering the entry (`row.seq` is ignored): entries are
     /// numbered in the order they commit. Returns the number.
     fn append_audit<'a>(&'a self, row: &'a AuditRow) -> StoreFuture<'a, u64>;
@@ -497,7 +515,7 @@ pub trait Store: Send + Sync + fmt::Debug + 'static {
 
 /// The schema versions, shared by both engines: each step is one migration, applied in order
 /// and recorded in `authstar_schema`.
-pub(crate) const SCHEMA_VERSION: u32 = 7;
+pub(crate) const SCHEMA_VERSION: u32 = 8;
 
 /// The migrations, in order, in SQL both engines take (SQLite reads `BIGINT` as an integer):
 /// index 0 brings the schema to version 1. Version 1 is the schema from before versioning;
@@ -575,4 +593,6 @@ pub(crate) const MIGRATIONS: [&str; SCHEMA_VERSION as usize] = [
     );
     INSERT INTO audit_counter (id, value) VALUES (1, 0);
     CREATE INDEX audit_log_client ON audit_log (client_id, seq);",
+    // 8: a client's own rate limit (a request budget), where it has one.
+    "ALTER TABLE clients ADD COLUMN rate_limit TEXT;",
 ];

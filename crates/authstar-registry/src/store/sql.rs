@@ -17,15 +17,19 @@ pub(crate) const META: &str = "SELECT value FROM meta WHERE name = $1";
 
 pub(crate) const COUNT_CLIENTS: &str = "SELECT COUNT(*) FROM clients";
 pub(crate) const INSERT_CLIENT: &str = "INSERT INTO clients (client_id, secret_hash, scopes, \
-     created_at, auth_method, jwks, certificate) VALUES ($1, $2, $3, $4, $5, $6, $7)";
+     created_at, auth_method, jwks, certificate, rate_limit) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)";
 pub(crate) const CLIENT: &str = "SELECT client_id, secret_hash, scopes, created_at, last_used_at, \
-     revoked_at, auth_method, jwks, certificate FROM clients WHERE client_id = $1";
+     revoked_at, auth_method, jwks, certificate, rate_limit FROM clients WHERE client_id = $1";
 pub(crate) const CLIENTS: &str = "SELECT client_id, secret_hash, scopes, created_at, \
-     last_used_at, revoked_at, auth_method, jwks, certificate FROM clients ORDER BY created_at, client_id";
+     last_used_at, revoked_at, auth_method, jwks, certificate, rate_limit FROM clients ORDER BY created_at, client_id";
 /// A page of clients by id, after the cursor (`''` for the first).
 pub(crate) const CLIENTS_PAGE: &str = "SELECT client_id, secret_hash, scopes, created_at, \
-     last_used_at, revoked_at, auth_method, jwks, certificate FROM clients WHERE client_id > $1 \
+     last_used_at, revoked_at, auth_method, jwks, certificate, rate_limit FROM clients WHERE client_id > $1 \
      ORDER BY client_id LIMIT $2";
+pub(crate) const SET_CLIENT_RATE_LIMIT: &str =
+    "UPDATE clients SET rate_limit = $1 WHERE client_id = $2 AND revoked_at IS NULL";
+pub(crate) const RATE_LIMITS: &str = "SELECT client_id, rate_limit FROM clients \
+     WHERE rate_limit IS NOT NULL AND revoked_at IS NULL";
 pub(crate) const SET_CLIENT_SCOPES: &str =
     "UPDATE clients SET scopes = $1 WHERE client_id = $2 AND revoked_at IS NULL";
 /// The next audit entry's number: the counter's row is locked until the entry commits, so

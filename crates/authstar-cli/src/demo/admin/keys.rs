@@ -175,6 +175,47 @@ pub(in crate::demo) async fn set_client_scopes(
     }
 }
 
+/// `PUT /admin/clients/{client_id}/rate-limit`.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub(in crate::demo) struct RateLimit {
+    /// `N/WINDOW` (`600/60s`: a burst of 600 refilled over a minute); null for none of its own.
+    rate: Option<String>,
+}
+
+/// Gives a client its own rate limit, or takes it away (the service's default applies).
+#[utoipa::path(put, tag = "admin", path = "/admin/clients/{client_id}/rate-limit", params(("client_id" = String, Path)), request_body = RateLimit, responses(
+    (status = 204, description = "Set, here at once and on every instance at its next poll"),
+    (status = 400, description = "Not N/WINDOW (a window from 1s to 30d)"),
+    (status = 404, description = "No active client with this id"),
+))]
+pub(in crate::demo) async fn set_client_rate_limit(
+    AdminCaller(caller): AdminCaller,
+    State(admin): State<Admin>,
+    Path(client_id): Path<String>,
+    body: Result<Json<RateLimit>, JsonRejection>,
+) -> Response {
+    let Json(limit) = match body {
+        Ok(body) => body,
+        Err(rejection) => return bad_body(&rejection),
+    };
+    let budget = match limit.rate.as_deref().map(crate::demo::rate) {
+        None => None,
+        Some(Ok(budget)) => Some(budget),
+        Some(Err(why)) => {
+            return super::error(StatusCode::BAD_REQUEST, "invalid_request", why);
+        }
+    };
+    match admin
+        .by(&caller)
+        .set_client_rate_limit(&client_id, budget)
+        .await
+    {
+        Ok(()) => StatusCode::NO_CONTENT.into_response(),
+        Err(failure) => refused(failure),
+    }
+}
+
 /// `GET /admin/audit`'s query.
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
 #[into_params(parameter_in = Query)]

@@ -190,6 +190,7 @@ impl Store for PostgresStore {
                         &row.auth_method,
                         &row.jwks,
                         &row.certificate,
+                        &row.rate_limit,
                     ],
                 )
                 .await
@@ -383,6 +384,40 @@ impl Store for PostgresStore {
             }
             transaction.commit().await.map_err(failed)?;
             Ok(changed == 1)
+        })
+    }
+
+    fn set_client_rate_limit<'a>(
+        &'a self,
+        client_id: &'a str,
+        limit: Option<&'a str>,
+    ) -> StoreFuture<'a, bool> {
+        self.call(move |mut client| async move {
+            let transaction = client.transaction().await.map_err(failed)?;
+            let changed = transaction
+                .execute(sql::SET_CLIENT_RATE_LIMIT, &[&limit, &client_id])
+                .await
+                .map_err(failed)?;
+            if changed == 1 {
+                let at = super::now_seconds();
+                log_change(&transaction, ChangeKind::Limits, client_id, None, at).await?;
+            }
+            transaction.commit().await.map_err(failed)?;
+            Ok(changed == 1)
+        })
+    }
+
+    fn rate_limits(&self) -> StoreFuture<'_, Vec<(String, String)>> {
+        self.call(|client| async move {
+            let rows = client.query(sql::RATE_LIMITS, &[]).await.map_err(failed)?;
+            rows.iter()
+                .map(|row| {
+                    Ok((
+                        row.try_get(0).map_err(failed)?,
+                        row.try_get(1).map_err(failed)?,
+                    ))
+                })
+                .collect()
         })
     }
 

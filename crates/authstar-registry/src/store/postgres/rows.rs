@@ -15,6 +15,7 @@ pub(super) fn client_row(row: &Row) -> Result<ClientRow, StoreError> {
         auth_method: row.try_get(6).map_err(failed)?,
         jwks: row.try_get(7).map_err(failed)?,
         certificate: row.try_get(8).map_err(failed)?,
+        rate_limit: row.try_get(9).map_err(failed)?,
     })
 }
 

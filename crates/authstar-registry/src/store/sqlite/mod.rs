@@ -206,7 +206,8 @@ impl Store for SqliteStore {
                         row.created_at,
                         row.auth_method,
                         row.jwks,
-                        row.certificate
+                        row.certificate,
+                        row.rate_limit
                     ],
                 )
                 .map_err(failed)?;
@@ -397,6 +398,36 @@ impl Store for SqliteStore {
             }
             transaction.commit().map_err(failed)?;
             Ok(changed == 1)
+        })
+    }
+
+    fn set_client_rate_limit<'a>(
+        &'a self,
+        client_id: &'a str,
+        limit: Option<&'a str>,
+    ) -> StoreFuture<'a, bool> {
+        let (client_id, limit) = (client_id.to_owned(), limit.map(str::to_owned));
+        self.call(move |connection| {
+            let transaction = connection.transaction().map_err(failed)?;
+            let changed = transaction
+                .execute(sql::SET_CLIENT_RATE_LIMIT, params![limit, client_id])
+                .map_err(failed)?;
+            if changed == 1 {
+                let at = super::now_seconds();
+                log_change(&transaction, ChangeKind::Limits, &client_id, None, at)?;
+            }
+            transaction.commit().map_err(failed)?;
+            Ok(changed == 1)
+        })
+    }
+
+    fn rate_limits(&self) -> StoreFuture<'_, Vec<(String, String)>> {
+        self.call(|connection| {
+            let mut statement = connection.prepare(sql::RATE_LIMITS).map_err(failed)?;
+            let rows = statement
+                .query_map([], |row| Ok((row.get(0)?, row.get(1)?)))
+                .map_err(failed)?;
+            rows.collect::<Result<_, _>>().map_err(failed)
         })
     }
 

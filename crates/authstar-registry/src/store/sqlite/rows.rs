@@ -13,6 +13,7 @@ pub(super) fn client_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<ClientRow>
         auth_method: row.get(6)?,
         jwks: row.get(7)?,
         certificate: row.get(8)?,
+        rate_limit: row.get(9)?,
     })
 }
 
