@@ -194,7 +194,36 @@ async fn keys(count: usize) -> Result<KeyRow, Box<dyn Error>> {
     })
 }
 
+/// Resident growth when `count` distinct identities fail into a fresh store of the failure
+/// throttle's default size (and the rate limits' own): bounded by the store's capacity, not by
+/// how many identities an attacker makes up.
+fn throttle_memory(count: usize, store: &authstar::throttle::MemoryStore) -> f64 {
+    use authstar::throttle::{Budget, ThrottleKey, ThrottleStore as _};
+    let before = rss_kib();
+    let budget = Budget::per_period(10, Duration::from_secs(6));
+    let now = Instant::now();
+    for n in 0..count {
+        let id = format!("guess-{n:08}");
+        let key = ThrottleKey::Identity {
+            scheme: "basic",
+            id: &id,
+        };
+        store.fail(&key, budget, now);
+    }
+    rss_kib().saturating_sub(before) as f64 / 1024.0
+}
+
 pub(crate) fn run() -> Result<String, Box<dyn Error>> {
+    // First, while the heap is fresh: resident growth is then the store's own.
+    let throttle: Vec<(usize, f64)> = SIZES
+        .iter()
+        .map(|&count| {
+            (
+                count,
+                throttle_memory(count, &authstar::throttle::MemoryStore::default()),
+            )
+        })
+        .collect();
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(1)
         .enable_all()
@@ -209,8 +238,16 @@ pub(crate) fn run() -> Result<String, Box<dyn Error>> {
          | revoked tokens outstanding | an instance opening on them | resident memory per token | CPU per revocation (write + the other instance's catch-up) | 200 revocations, one every 5 ms, all seen by the other instance after |\n\
          |---:|---:|---:|---:|---:|\n",
     );
+    let mut bars = Vec::new();
     for outstanding in SIZES {
         let row = runtime.block_on(one(outstanding))?;
+        let cpu = row.cpu_per_revocation_us;
+        bars.push((
+            format!("revocation CPU, {outstanding} outstanding"),
+            cpu,
+            cpu,
+            cpu,
+        ));
         out.push_str(&format!(
             "| {} | {:.0} ms | {:.0} B | {:.0} µs | {:.0} ms |\n",
             row.outstanding,
@@ -219,6 +256,16 @@ pub(crate) fn run() -> Result<String, Box<dyn Error>> {
             row.cpu_per_revocation_us,
             row.caught_up_ms
         ));
+    }
+    out.push_str(
+        "\n## Throttle memory under made-up identities\n\nResident growth after N distinct \
+         identities each fail once into a fresh store of the default size (65 536 counters, \
+         the failure throttle's and the rate limits'): it stops at the store's capacity.\n\n\
+         | identities | resident growth |\n\
+         |---:|---:|\n",
+    );
+    for (count, grown) in throttle {
+        out.push_str(&format!("| {count} | {grown:.1} MiB |\n"));
     }
     out.push_str(
         "\n## API-key checks as keys grow\n\nOne key of N checked (SQLite, the same process): \
@@ -231,10 +278,25 @@ pub(crate) fn run() -> Result<String, Box<dyn Error>> {
     );
     for count in SIZES {
         let row = runtime.block_on(keys(count))?;
+        let (p50, p99) = (row.miss.0, row.miss.1);
+        bars.push((
+            format!("API-key miss, {count} keys (p50, p99)"),
+            p50,
+            p50,
+            p99,
+        ));
         out.push_str(&format!(
             "| {} | {:.0} µs | {:.0} µs | {:.0} µs | {:.0} ns | {:.0} ns | {:.0} MiB |\n",
             row.keys, row.miss.0, row.miss.1, row.miss.2, row.hit.0, row.hit.1, row.rss_mib
         ));
     }
+    let chart = crate::results_dir().join("growth.png");
+    crate::chart::draw(
+        &chart,
+        "Cost as the work grows (µs; flat is the goal)",
+        "µs",
+        &bars,
+    )?;
+    out.push_str("\n![cost as the work grows](growth.png)\n");
     Ok(out)
 }
