@@ -40,6 +40,101 @@ fn cpu_us() -> f64 {
     ticks as f64 * 1e6 / 100.0
 }
 
+/// Where the registry lives for a row.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Engine {
+    Sqlite,
+    Postgres,
+}
+
+impl Engine {
+    fn name(self) -> &'static str {
+        match self {
+            Self::Sqlite => "SQLite",
+            Self::Postgres => "PostgreSQL",
+        }
+    }
+
+    /// The engines to measure: SQLite, and PostgreSQL when `AUTHSTAR_TEST_DATABASE_URL` names
+    /// a server (`scripts/services` starts one).
+    fn all() -> Vec<Self> {
+        let mut engines = vec![Self::Sqlite];
+        if std::env::var("AUTHSTAR_TEST_DATABASE_URL").is_ok() {
+            engines.push(Self::Postgres);
+        }
+        engines
+    }
+
+    /// A fresh database in `dir` (SQLite) or on the test server (PostgreSQL).
+    async fn database(self, dir: &std::path::Path) -> Result<Database, Box<dyn Error>> {
+        static FRESH: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+        match self {
+            Self::Sqlite => Ok(Database::Sqlite(dir.join("bench.db"))),
+            Self::Postgres => {
+                let url = std::env::var("AUTHSTAR_TEST_DATABASE_URL")?;
+                let (client, connection) =
+                    tokio_postgres::connect(&url, tokio_postgres::NoTls).await?;
+                tokio::spawn(connection);
+                let n = FRESH.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                let name = format!("authstar_growth_{}_{n}", std::process::id());
+                client
+                    .batch_execute(&format!("CREATE DATABASE {name}"))
+                    .await?;
+                let (server, _) = url.rsplit_once('/').ok_or("a database URL ends in /NAME")?;
+                Ok(Database::Postgres(format!("{server}/{name}")))
+            }
+        }
+    }
+}
+
+/// Rows written straight into `database` (one transaction, or one statement): the revoked
+/// tokens outstanding, or the other API keys.
+async fn bulk(database: &Database, revoked: bool, count: usize) -> Result<(), Box<dyn Error>> {
+    match database {
+        Database::Sqlite(path) => {
+            let mut connection = rusqlite::Connection::open(path)?;
+            let transaction = connection.transaction()?;
+            {
+                let (sql, first) = match revoked {
+                    true => (
+                        "INSERT INTO revoked_tokens (jti, client_id, expires_at, revoked_at) \
+                         VALUES ('jti-outstanding-' || printf('%08d', ?1), 'bench', 4000000000, 1)",
+                        0,
+                    ),
+                    false => (
+                        "INSERT INTO api_keys (key_id, client_id, key_hash, scopes, created_at) \
+                         VALUES ('k' || printf('%011x', ?1), 'bench', 'hmac-sha256$filler', 'read', 1)",
+                        1,
+                    ),
+                };
+                let mut insert = transaction.prepare(sql)?;
+                for n in first..count {
+                    insert.execute([n as i64])?;
+                }
+            }
+            transaction.commit()?;
+        }
+        Database::Postgres(url) => {
+            let (client, connection) = tokio_postgres::connect(url, tokio_postgres::NoTls).await?;
+            tokio::spawn(connection);
+            let sql = match revoked {
+                true => {
+                    "INSERT INTO revoked_tokens (jti, client_id, expires_at, revoked_at) \
+                         SELECT 'jti-outstanding-' || lpad(g::text, 8, '0'), 'bench', 4000000000, 1 \
+                         FROM generate_series(0, $1::bigint - 1) g"
+                }
+                false => {
+                    "INSERT INTO api_keys (key_id, client_id, key_hash, scopes, created_at) \
+                          SELECT 'k' || lpad(to_hex(g), 11, '0'), 'bench', 'hmac-sha256$filler', \
+                          'read', 1 FROM generate_series(1, $1::bigint - 1) g"
+                }
+            };
+            client.execute(sql, &[&(count as i64)]).await?;
+        }
+    }
+    Ok(())
+}
+
 struct Row {
     outstanding: usize,
     open_ms: f64,
@@ -48,35 +143,22 @@ struct Row {
     caught_up_ms: f64,
 }
 
-async fn one(outstanding: usize) -> Result<Row, Box<dyn Error>> {
+async fn one(engine: Engine, outstanding: usize) -> Result<Row, Box<dyn Error>> {
     let dir = std::env::temp_dir().join(format!(
         "authstar-bench-revocations-{}-{outstanding}",
         std::process::id()
     ));
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir)?;
-    let (db, secrets) = (dir.join("bench.db"), dir.join("secrets.json"));
+    let (database, secrets) = (engine.database(&dir).await?, dir.join("secrets.json"));
     let open = |poll: Duration| {
-        Registry::builder(Database::Sqlite(db.clone()))
+        Registry::builder(database.clone())
             .secrets(&secrets)
             .revocation_poll(poll)
             .open()
     };
     let writer = open(Duration::from_secs(3_600)).await?;
-    {
-        let mut connection = rusqlite::Connection::open(&db)?;
-        let transaction = connection.transaction()?;
-        {
-            let mut insert = transaction.prepare(
-                "INSERT INTO revoked_tokens (jti, client_id, expires_at, revoked_at) \
-                 VALUES (?1, 'bench', 4000000000, 1)",
-            )?;
-            for n in 0..outstanding {
-                insert.execute([format!("jti-outstanding-{n:08}")])?;
-            }
-        }
-        transaction.commit()?;
-    }
+    bulk(&database, true, outstanding).await?;
     let (rss, cpu, started) = (rss_kib(), cpu_us(), Instant::now());
     let reader = open(Duration::from_millis(50)).await?;
     let open_ms = started.elapsed().as_secs_f64() * 1e3;
@@ -126,15 +208,15 @@ fn percentile(sorted: &[f64], p: f64) -> f64 {
     sorted.get(at).copied().unwrap_or(0.0)
 }
 
-async fn keys(count: usize) -> Result<KeyRow, Box<dyn Error>> {
+async fn keys(engine: Engine, count: usize) -> Result<KeyRow, Box<dyn Error>> {
     let dir = std::env::temp_dir().join(format!(
         "authstar-bench-keys-{}-{count}",
         std::process::id()
     ));
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir)?;
-    let (db, secrets) = (dir.join("bench.db"), dir.join("secrets.json"));
-    let registry = Registry::builder(Database::Sqlite(db.clone()))
+    let (database, secrets) = (engine.database(&dir).await?, dir.join("secrets.json"));
+    let registry = Registry::builder(database.clone())
         .secrets(&secrets)
         .open()
         .await?;
@@ -142,21 +224,8 @@ async fn keys(count: usize) -> Result<KeyRow, Box<dyn Error>> {
         .create_client(Some("bench"), None, &["read".to_owned()])
         .await?;
     let real = registry.create_key("bench", &[]).await?;
-    {
-        // The other keys: rows like any key's (their hashes are never checked here).
-        let mut connection = rusqlite::Connection::open(&db)?;
-        let transaction = connection.transaction()?;
-        {
-            let mut insert = transaction.prepare(
-                "INSERT INTO api_keys (key_id, client_id, key_hash, scopes, created_at) \
-                 VALUES (?1, 'bench', 'hmac-sha256$filler', 'read', 1)",
-            )?;
-            for n in 1..count {
-                insert.execute([format!("k{n:011x}")])?;
-            }
-        }
-        transaction.commit()?;
-    }
+    // The other keys: rows like any key's (their hashes are never checked here).
+    bulk(&database, false, count).await?;
     const MISSES: usize = 2_000;
     const HITS: usize = 100_000;
     let mut latencies = Vec::with_capacity(MISSES);
@@ -230,26 +299,29 @@ pub(crate) fn run() -> Result<String, Box<dyn Error>> {
         .build()?;
     let mut out = String::from(
         "# Revocation as what is revoked grows\n\n\
-         `cargo run -p authstar-bench --release -- growth` (SQLite; one process holds the \
+         `cargo run -p authstar-bench --release -- growth` (SQLite, and PostgreSQL under `scripts/services`; one process holds the \
          writing and the reading registry; CPU from `/proc/self/stat`, 10 ms ticks, over 200 \
          revocations one every 5 ms, so a row's CPU includes both sides and the runtime; memory \
          per token is the resident growth when the reading instance loads them, meaningless at \
          10^3, where it is a page or two).\n\n\
-         | revoked tokens outstanding | an instance opening on them | resident memory per token | CPU per revocation (write + the other instance's catch-up) | 200 revocations, one every 5 ms, all seen by the other instance after |\n\
-         |---:|---:|---:|---:|---:|\n",
+         | engine | revoked tokens outstanding | an instance opening on them | resident memory per token | CPU per revocation (write + the other instance's catch-up) | 200 revocations, one every 5 ms, all seen by the other instance after |\n\
+         |---|---:|---:|---:|---:|---:|\n",
     );
     let mut bars = Vec::new();
-    for outstanding in SIZES {
-        let row = runtime.block_on(one(outstanding))?;
+    for (engine, outstanding) in Engine::all()
+        .into_iter()
+        .flat_map(|engine| SIZES.map(|size| (engine, size)))
+    {
+        let row = runtime.block_on(one(engine, outstanding))?;
         let cpu = row.cpu_per_revocation_us;
-        bars.push((
-            format!("revocation CPU, {outstanding} outstanding"),
-            cpu,
-            cpu,
-            cpu,
-        ));
+        let label = format!(
+            "{}: revocation CPU, {outstanding} outstanding",
+            engine.name()
+        );
+        bars.push((label, cpu, cpu, cpu));
         out.push_str(&format!(
-            "| {} | {:.0} ms | {:.0} B | {:.0} µs | {:.0} ms |\n",
+            "| {} | {} | {:.0} ms | {:.0} B | {:.0} µs | {:.0} ms |\n",
+            engine.name(),
             row.outstanding,
             row.open_ms,
             row.bytes_per_token,
@@ -273,21 +345,27 @@ pub(crate) fn run() -> Result<String, Box<dyn Error>> {
          HMAC-SHA256), a hit `cached_key`. Resident memory of the whole bench process after \
          the row (the registry does not load keys: it grows with the database's page cache, \
          not with N).\n\n\
-         | keys registered | miss p50 | miss p99 | miss CPU | hit (wall) | hit CPU | RSS |\n\
-         |---:|---:|---:|---:|---:|---:|---:|\n",
+         | engine | keys registered | miss p50 | miss p99 | miss CPU (this process) | hit (wall) | hit CPU | RSS |\n\
+         |---|---:|---:|---:|---:|---:|---:|---:|\n",
     );
-    for count in SIZES {
-        let row = runtime.block_on(keys(count))?;
+    for (engine, count) in Engine::all()
+        .into_iter()
+        .flat_map(|engine| SIZES.map(|size| (engine, size)))
+    {
+        let row = runtime.block_on(keys(engine, count))?;
         let (p50, p99) = (row.miss.0, row.miss.1);
-        bars.push((
-            format!("API-key miss, {count} keys (p50, p99)"),
-            p50,
-            p50,
-            p99,
-        ));
+        let label = format!("{}: API-key miss, {count} keys (p50, p99)", engine.name());
+        bars.push((label, p50, p50, p99));
         out.push_str(&format!(
-            "| {} | {:.0} µs | {:.0} µs | {:.0} µs | {:.0} ns | {:.0} ns | {:.0} MiB |\n",
-            row.keys, row.miss.0, row.miss.1, row.miss.2, row.hit.0, row.hit.1, row.rss_mib
+            "| {} | {} | {:.0} µs | {:.0} µs | {:.0} µs | {:.0} ns | {:.0} ns | {:.0} MiB |\n",
+            engine.name(),
+            row.keys,
+            row.miss.0,
+            row.miss.1,
+            row.miss.2,
+            row.hit.0,
+            row.hit.1,
+            row.rss_mib
         ));
     }
     let chart = crate::results_dir().join("growth.png");
