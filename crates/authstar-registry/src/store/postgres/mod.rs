@@ -15,8 +15,8 @@ use super::{
     DEFAULT_CALL_TIMEOUT, KeyRow, MIGRATIONS, REVOKED_KEPT_PAST_EXP, RevocationList, Revoked,
     RevokedToken, SCHEMA_VERSION, Store, StoreError, StoreFuture, Usage, sql,
 };
-use changes::{log_change, revoke};
-use rows::{audit_row, client_row, key_row};
+use changes::{log_change, revoke, update_logged};
+use rows::{audit_row, client_row, key_row, seconds, unsigned};
 
 /// Connections at most per process.
 const POOL_SIZE: usize = 16;
@@ -105,14 +105,6 @@ fn failed(error: tokio_postgres::Error) -> StoreError {
     } else {
         StoreError::engine(error)
     }
-}
-
-fn seconds(value: u64) -> i64 {
-    i64::try_from(value).unwrap_or(i64::MAX)
-}
-
-fn unsigned(value: Option<i64>) -> Option<u64> {
-    value.map(|v| u64::try_from(v).unwrap_or(0))
 }
 
 impl Store for PostgresStore {
@@ -372,18 +364,15 @@ impl Store for PostgresStore {
         client_id: &'a str,
         scopes: &'a str,
     ) -> StoreFuture<'a, bool> {
-        self.call(move |mut client| async move {
-            let transaction = client.transaction().await.map_err(failed)?;
-            let changed = transaction
-                .execute(sql::SET_CLIENT_SCOPES, &[&scopes, &client_id])
-                .await
-                .map_err(failed)?;
-            if changed == 1 {
-                let at = super::now_seconds();
-                log_change(&transaction, ChangeKind::Scopes, client_id, None, at).await?;
-            }
-            transaction.commit().await.map_err(failed)?;
-            Ok(changed == 1)
+        self.call(move |client| async move {
+            update_logged(
+                client,
+                sql::SET_CLIENT_SCOPES,
+                &scopes,
+                ChangeKind::Scopes,
+                client_id,
+            )
+            .await
         })
     }
 
@@ -392,18 +381,15 @@ impl Store for PostgresStore {
         client_id: &'a str,
         limit: Option<&'a str>,
     ) -> StoreFuture<'a, bool> {
-        self.call(move |mut client| async move {
-            let transaction = client.transaction().await.map_err(failed)?;
-            let changed = transaction
-                .execute(sql::SET_CLIENT_RATE_LIMIT, &[&limit, &client_id])
-                .await
-                .map_err(failed)?;
-            if changed == 1 {
-                let at = super::now_seconds();
-                log_change(&transaction, ChangeKind::Limits, client_id, None, at).await?;
-            }
-            transaction.commit().await.map_err(failed)?;
-            Ok(changed == 1)
+        self.call(move |client| async move {
+            update_logged(
+                client,
+                sql::SET_CLIENT_RATE_LIMIT,
+                &limit,
+                ChangeKind::Limits,
+                client_id,
+            )
+            .await
         })
     }
 

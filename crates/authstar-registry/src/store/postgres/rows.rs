@@ -2,7 +2,7 @@
 
 use tokio_postgres::Row;
 
-use super::{AuditRow, ClientRow, KeyRow, StoreError, failed, unsigned};
+use super::{AuditRow, ClientRow, KeyRow, StoreError, failed};
 
 pub(super) fn client_row(row: &Row) -> Result<ClientRow, StoreError> {
     Ok(ClientRow {
@@ -46,4 +46,12 @@ pub(super) fn audit_row(row: &Row) -> Result<AuditRow, StoreError> {
         target: row.try_get(5).map_err(failed)?,
         detail: row.try_get(6).map_err(failed)?,
     })
+}
+
+pub(super) fn seconds(value: u64) -> i64 {
+    i64::try_from(value).unwrap_or(i64::MAX)
+}
+
+pub(super) fn unsigned(value: Option<i64>) -> Option<u64> {
+    value.map(|v| u64::try_from(v).unwrap_or(0))
 }

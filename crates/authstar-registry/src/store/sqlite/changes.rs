@@ -60,3 +60,23 @@ pub(super) fn revoke(
     transaction.commit().map_err(failed)?;
     Ok(outcome)
 }
+
+/// Sets one column of the active client `id` (`sql` takes the value, then the id) and logs the
+/// change as `kind` in the same transaction; whether the client was there to change.
+pub(super) fn update_logged(
+    connection: &mut Connection,
+    sql: &str,
+    value: &dyn rusqlite::ToSql,
+    kind: ChangeKind,
+    id: &str,
+) -> Result<bool, StoreError> {
+    let transaction = connection.transaction().map_err(failed)?;
+    let changed = transaction
+        .execute(sql, params![value, id])
+        .map_err(failed)?;
+    if changed == 1 {
+        log_change(&transaction, kind, id, None, crate::store::now_seconds())?;
+    }
+    transaction.commit().map_err(failed)?;
+    Ok(changed == 1)
+}

@@ -14,7 +14,7 @@ use super::{
     DEFAULT_CALL_TIMEOUT, KeyRow, MIGRATIONS, REVOKED_KEPT_PAST_EXP, RevocationList, Revoked,
     RevokedToken, SCHEMA_VERSION, Store, StoreError, StoreFuture, Usage, sql,
 };
-use changes::{log_change, revoke};
+use changes::{log_change, revoke, update_logged};
 use rows::{audit_row, client_row, key_row};
 
 /// Connections kept open between calls; more are opened under load and closed after.
@@ -383,21 +383,13 @@ impl Store for SqliteStore {
     ) -> StoreFuture<'a, bool> {
         let (client_id, scopes) = (client_id.to_owned(), scopes.to_owned());
         self.call(move |connection| {
-            let transaction = connection.transaction().map_err(failed)?;
-            let changed = transaction
-                .execute(sql::SET_CLIENT_SCOPES, params![scopes, client_id])
-                .map_err(failed)?;
-            if changed == 1 {
-                log_change(
-                    &transaction,
-                    ChangeKind::Scopes,
-                    &client_id,
-                    None,
-                    super::now_seconds(),
-                )?;
-            }
-            transaction.commit().map_err(failed)?;
-            Ok(changed == 1)
+            update_logged(
+                connection,
+                sql::SET_CLIENT_SCOPES,
+                &scopes,
+                ChangeKind::Scopes,
+                &client_id,
+            )
         })
     }
 
@@ -408,16 +400,13 @@ impl Store for SqliteStore {
     ) -> StoreFuture<'a, bool> {
         let (client_id, limit) = (client_id.to_owned(), limit.map(str::to_owned));
         self.call(move |connection| {
-            let transaction = connection.transaction().map_err(failed)?;
-            let changed = transaction
-                .execute(sql::SET_CLIENT_RATE_LIMIT, params![limit, client_id])
-                .map_err(failed)?;
-            if changed == 1 {
-                let at = super::now_seconds();
-                log_change(&transaction, ChangeKind::Limits, &client_id, None, at)?;
-            }
-            transaction.commit().map_err(failed)?;
-            Ok(changed == 1)
+            update_logged(
+                connection,
+                sql::SET_CLIENT_RATE_LIMIT,
+                &limit,
+                ChangeKind::Limits,
+                &client_id,
+            )
         })
     }
 
