@@ -6,7 +6,6 @@ use std::sync::Arc;
 use std::task::{Context, Poll};
 
 use authstar::{AuthstarLayer, Client, Guards, Refusal};
-use futures_util::future::{Either, Ready, ready};
 use http::{Request, Response};
 use tower_layer::Layer;
 use tower_service::Service;
@@ -154,7 +153,7 @@ where
 {
     type Response = Response<R>;
     type Error = S::Error;
-    type Future = Either<S::Future, Ready<Result<Response<R>, S::Error>>>;
+    type Future = authstar::Refusable<S::Future, Response<R>>;
 
     fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
         self.inner.poll_ready(cx)
@@ -162,8 +161,8 @@ where
 
     fn call(&mut self, request: Request<B>) -> Self::Future {
         match self.policy.check(&request) {
-            Ok(()) => Either::Left(self.inner.call(request)),
-            Err(refusal) => Either::Right(ready(Ok(refusal.into_response()))),
+            Ok(()) => authstar::Refusable::inner(self.inner.call(request)),
+            Err(refusal) => authstar::Refusable::refused(refusal.into_response()),
         }
     }
 }

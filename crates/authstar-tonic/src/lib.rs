@@ -35,14 +35,11 @@
 
 use std::collections::HashMap;
 use std::fmt;
-use std::future::Future;
-use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
 
 use authstar::{AuthstarLayer, Client, Guards, Refusal, Requirement};
 use http::{Request, Response};
-use pin_project_lite::pin_project;
 use tower_layer::Layer;
 use tower_service::Service;
 
@@ -272,43 +269,16 @@ where
 
     fn call(&mut self, request: Request<B>) -> Self::Future {
         match self.guards.check(&request) {
-            Ok(()) => GuardFuture::Inner {
-                future: self.inner.call(request),
-            },
-            Err(refusal) => GuardFuture::Refused {
-                response: Some(Refusal::shaped_for(&request, refusal.into_response())),
-            },
+            Ok(()) => GuardFuture::inner(self.inner.call(request)),
+            Err(refusal) => {
+                GuardFuture::refused(Refusal::shaped_for(&request, refusal.into_response()))
+            }
         }
     }
 }
 
-pin_project! {
-    /// The response future of a [`MethodGuardService`].
-    #[project = GuardProj]
-    #[allow(missing_docs)]
-    pub enum GuardFuture<F, R> {
-        /// The guarded method's own answer.
-        Inner { #[pin] future: F },
-        /// The guard's refusal.
-        Refused { response: Option<R> },
-    }
-}
-
-impl<F, R, E> Future for GuardFuture<F, R>
-where
-    F: Future<Output = Result<R, E>>,
-{
-    type Output = Result<R, E>;
-
-    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        match self.project() {
-            GuardProj::Inner { future } => future.poll(cx),
-            GuardProj::Refused { response } => Poll::Ready(Ok(response
-                .take()
-                .expect("authstar GuardFuture polled after completion"))),
-        }
-    }
-}
+/// The response future of a [`MethodGuardService`].
+pub type GuardFuture<F, R> = authstar::Refusable<F, R>;
 
 #[cfg(test)]
 mod tests {

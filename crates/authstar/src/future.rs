@@ -216,3 +216,55 @@ where
         }
     }
 }
+
+pin_project! {
+    /// The response future of a service that either answers a request itself (a refusal: a
+    /// guard's, a rate limit's) or hands it to the service it wraps: what authstar-tonic's
+    /// method guards, the rate limits and authstar-gateway's policy layer return.
+    ///
+    /// ```
+    /// use std::future::Ready;
+    /// let refused = authstar::Refusable::<Ready<Result<u8, ()>>, u8>::refused(7);
+    /// assert!(matches!(refused, authstar::Refusable::Refused { response: Some(7) }));
+    /// ```
+    #[project = RefusableProj]
+    #[allow(missing_docs)]
+    pub enum Refusable<F, R> {
+        /// The wrapped service's own answer.
+        Inner { #[pin] future: F },
+        /// The refusal, answered at once.
+        Refused { response: Option<R> },
+    }
+}
+
+impl<F, R> Refusable<F, R> {
+    /// The wrapped service answers.
+    pub fn inner(future: F) -> Self {
+        Self::Inner { future }
+    }
+
+    /// `response` answers, at once.
+    pub fn refused(response: R) -> Self {
+        Self::Refused {
+            response: Some(response),
+        }
+    }
+}
+
+impl<F, R, E> Future for Refusable<F, R>
+where
+    F: Future<Output = Result<R, E>>,
+{
+    type Output = Result<R, E>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        match self.project() {
+            RefusableProj::Inner { future } => future.poll(cx),
+            // Polled again after it answered: nothing more will come.
+            RefusableProj::Refused { response } => match response.take() {
+                Some(response) => Poll::Ready(Ok(response)),
+                None => Poll::Pending,
+            },
+        }
+    }
+}

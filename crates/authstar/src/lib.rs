@@ -115,7 +115,7 @@ pub use credentials::basic::BasicCredentials;
 pub use credentials::bearer::BearerToken;
 pub use credentials::header::HeaderCredential;
 pub use error::ConfigError;
-pub use future::ResponseFuture;
+pub use future::{Refusable, ResponseFuture};
 pub use guard::{Guards, Refusal, Requirement};
 pub use layer::{AuthstarLayer, BasicCheck, BoxAuthstarLayer};
 pub use method::MethodSet;

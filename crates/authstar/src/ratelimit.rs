@@ -28,14 +28,11 @@
 //! ```
 
 use std::fmt;
-use std::future::Future;
-use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
 use http::{HeaderValue, Request, Response, StatusCode};
-use pin_project_lite::pin_project;
 use tower_layer::Layer;
 use tower_service::Service;
 
@@ -264,46 +261,18 @@ where
 
     fn call(&mut self, request: Request<B>) -> Self::Future {
         match self.limits.check(request.extensions()) {
-            Ok(()) => RateLimitFuture::Inner {
-                future: self.inner.call(request),
-            },
+            Ok(()) => RateLimitFuture::inner(self.inner.call(request)),
             // As the layer's own refusals: a gRPC status for gRPC, the connection closed when
             // a body would be left unread.
-            Err(response) => RateLimitFuture::Limited {
-                response: Some(crate::grpc::early_refusal(&request, response)),
-            },
+            Err(response) => {
+                RateLimitFuture::refused(crate::grpc::early_refusal(&request, response))
+            }
         }
     }
 }
 
-pin_project! {
-    /// The response future of a [`RateLimited`] service.
-    #[project = RateLimitProj]
-    #[allow(missing_docs)]
-    pub enum RateLimitFuture<F, R> {
-        /// The service's own answer.
-        Inner { #[pin] future: F },
-        /// Over the budget: 429.
-        Limited { response: Option<R> },
-    }
-}
-
-impl<F, R, E> Future for RateLimitFuture<F, R>
-where
-    F: Future<Output = Result<R, E>>,
-{
-    type Output = Result<R, E>;
-
-    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        match self.project() {
-            RateLimitProj::Inner { future } => future.poll(cx),
-            RateLimitProj::Limited { response } => match response.take() {
-                Some(response) => Poll::Ready(Ok(response)),
-                None => Poll::Pending,
-            },
-        }
-    }
-}
+/// The response future of a [`RateLimited`] service.
+pub type RateLimitFuture<F, R> = crate::Refusable<F, R>;
 
 #[cfg(test)]
 mod tests {
