@@ -263,14 +263,7 @@ pub(crate) async fn clients(command: ClientsCommand, registry: &Registry) -> Res
         }
         ClientsCommand::SetRateLimit { id, rate, .. } => {
             registry.set_client_rate_limit(&id, rate).await?;
-            match rate {
-                Some(budget) => println!(
-                    "client {id}: {} at once, then one every {:?}",
-                    budget.burst(),
-                    budget.period()
-                ),
-                None => println!("client {id}: no limit of its own"),
-            }
+            crate::keys_command::print_limit(&format!("client {id}"), rate);
             Ok(())
         }
         ClientsCommand::SetScopes { id, scopes } => {

@@ -55,11 +55,36 @@ pub(crate) enum KeysCommand {
         #[arg(long)]
         json: bool,
     },
+    /// Give a key its own rate limit (N requests per window: 600/60s), counted besides its
+    /// client's, or take it away (--none); every instance at its next poll. A key rotated from
+    /// it keeps it.
+    SetRateLimit {
+        /// The key id.
+        key_id: String,
+        /// Its budget: N/WINDOW.
+        #[arg(long, value_parser = crate::rate, required_unless_present = "none", conflicts_with = "none")]
+        rate: Option<authstar::throttle::Budget>,
+        /// No limit of its own.
+        #[arg(long)]
+        none: bool,
+    },
     /// Revoke an API key.
     Revoke {
         /// The key id.
         key_id: String,
     },
+}
+
+/// What a client or key's own rate limit now is, as `set-rate-limit` reports it.
+pub(crate) fn print_limit(what: &str, rate: Option<authstar::throttle::Budget>) {
+    match rate {
+        Some(budget) => println!(
+            "{what}: {} at once, then one every {:?}",
+            budget.burst(),
+            budget.period()
+        ),
+        None => println!("{what}: no limit of its own"),
+    }
 }
 
 /// A key's state: active, expired or revoked.
@@ -155,6 +180,11 @@ pub(crate) async fn keys(command: KeysCommand, registry: &Registry) -> Result<()
                 ("old_key_until", until.as_str()),
             ];
             show_created(&created, json, &fields, "key")
+        }
+        KeysCommand::SetRateLimit { key_id, rate, .. } => {
+            registry.set_key_rate_limit(&key_id, rate).await?;
+            print_limit(&format!("key {key_id}"), rate);
+            Ok(())
         }
         KeysCommand::Revoke { key_id } => {
             registry.revoke_key(&key_id).await?;

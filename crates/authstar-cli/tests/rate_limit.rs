@@ -199,3 +199,86 @@ async fn a_clients_own_limit_from_the_registry_reaches_every_instance() {
     let trail = String::from_utf8_lossy(&trail.stdout);
     assert_eq!(trail.matches("client.rate_limit").count(), 2, "{trail}");
 }
+
+/// An API key's own limit (CLI and admin API), counted besides its client's: that key gets its
+/// burst then 429 naming the `credential` policy while the client's other key goes on; a key
+/// rotated from it keeps the limit; bad and unknown keys get 400 and 404.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_keys_own_limit_refuses_that_key_alone_and_survives_rotation() {
+    let demo = Demo::start("rate-limit-key", &[]);
+    let client = demo.value("client_id:");
+    let key = demo.value("api_key:");
+    let created = demo.cli(&["keys", "create", "--client-id", &client, "--json"]);
+    let limited: serde_json::Value = serde_json::from_slice(&created.stdout).unwrap();
+    let limited_key = limited["key"].as_str().unwrap();
+    let limited_id = limited["key_id"].as_str().unwrap();
+    let set = demo.cli(&["keys", "set-rate-limit", limited_id, "--rate", "2/60s"]);
+    assert!(set.status.success(), "{set:?}");
+    // Another process set it: the serving instance reads it at its next poll.
+    tokio::time::sleep(std::time::Duration::from_millis(1_200)).await;
+    let mut statuses = Vec::new();
+    for _ in 0..3 {
+        statuses.push(get_me(&demo.base, limited_key).await.status().as_u16());
+    }
+    assert_eq!(statuses, [200, 200, 429]);
+    let refused = get_me(&demo.base, limited_key).await;
+    assert_eq!(
+        refused.headers()["ratelimit-policy"],
+        "\"credential\";q=2;w=60"
+    );
+    for _ in 0..5 {
+        assert_eq!(get_me(&demo.base, &key).await.status(), 200, "its sibling");
+    }
+
+    let ops = demo.cli(&[
+        "clients", "create", "--id", "ops", "--scope", "admin", "--json",
+    ]);
+    let ops: serde_json::Value = serde_json::from_slice(&ops.stdout).unwrap();
+    let ops_secret = ops["client_secret"].as_str().unwrap().to_owned();
+    let http = reqwest::Client::new();
+    let rotated: serde_json::Value = http
+        .post(format!("{}/admin/keys/{limited_id}/rotate", demo.base))
+        .basic_auth("ops", Some(&ops_secret))
+        .json(&serde_json::json!({"overlap": 3600}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let new_key = rotated["key"]
+        .as_str()
+        .unwrap_or_else(|| panic!("{rotated}"));
+    let new_id = rotated["key_id"].as_str().unwrap();
+    let mut statuses = Vec::new();
+    for _ in 0..3 {
+        statuses.push(get_me(&demo.base, new_key).await.status().as_u16());
+    }
+    assert_eq!(statuses, [200, 200, 429], "the rotated key keeps the limit");
+    let listed = demo.cli(&["keys", "list", "--json"]);
+    let listed: serde_json::Value = serde_json::from_slice(&listed.stdout).unwrap();
+    let row = listed
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|k| k["key_id"] == new_id)
+        .unwrap();
+    assert_eq!(row["rate_limit"]["burst"], 2);
+
+    let put = |id: String, body: serde_json::Value| {
+        http.put(format!("{}/admin/keys/{id}/rate-limit", demo.base))
+            .basic_auth("ops", Some(&ops_secret))
+            .json(&body)
+            .send()
+    };
+    let bad = put(new_id.into(), serde_json::json!({"rate": "2/0s"}));
+    assert_eq!(bad.await.unwrap().status(), 400);
+    let unknown = put("nokey".into(), serde_json::json!({"rate": "2/60s"}));
+    assert_eq!(unknown.await.unwrap().status(), 404);
+    let cleared = put(new_id.into(), serde_json::json!({"rate": null}));
+    assert_eq!(cleared.await.unwrap().status(), 204);
+    assert_eq!(get_me(&demo.base, new_key).await.status(), 200, "cleared");
+    let trail = demo.cli(&["audit", "--client", &client, "--json"]);
+    let trail = String::from_utf8_lossy(&trail.stdout);
+    assert_eq!(trail.matches("key.rate_limit").count(), 2, "{trail}");
+}

@@ -45,6 +45,8 @@ pub struct KeyRecord {
     pub name: Option<String>,
     /// The key it was rotated from.
     pub replaces: Option<String>,
+    /// Its own rate limit, when it has one: `{"burst": N, "period_ms": M}`.
+    pub rate_limit: Option<serde_json::Value>,
 }
 
 impl KeyRecord {
@@ -61,6 +63,10 @@ impl KeyRecord {
             expired,
             name: row.name,
             replaces: row.replaces,
+            rate_limit: row
+                .rate_limit
+                .as_deref()
+                .and_then(|text| serde_json::from_str(text).ok()),
         }
     }
 }
@@ -125,6 +131,7 @@ struct Rotation<'a> {
     scopes: Vec<String>,
     expires_at: Option<u64>,
     until: u64,
+    rate_limit: Option<String>,
 }
 
 /// The longest key name.
@@ -328,6 +335,8 @@ impl Registry {
             }
             Some(rotation) => {
                 row.replaces = Some(rotation.old.to_owned());
+                // The new key keeps the old one's own rate limit.
+                row.rate_limit.clone_from(&rotation.rate_limit);
                 // What the old key's end really is: the overlap's, or its own if sooner.
                 let until = rotation
                     .expires_at
@@ -341,6 +350,13 @@ impl Registry {
                     return Err(RegistryError::UnknownKey(rotation.old.to_owned()));
                 }
                 self.shared.drop_key(rotation.old);
+                let budget = row
+                    .rate_limit
+                    .as_deref()
+                    .and_then(crate::limits::from_stored);
+                self.shared
+                    .limits
+                    .set_key(&row.key_id, budget.map(|budget| (client_id, budget)));
                 Some(until)
             }
         };
@@ -412,6 +428,7 @@ impl Registry {
             scopes: split_scopes(&old.scopes),
             expires_at: old.expires_at,
             until: now().saturating_add(overlap.as_secs()),
+            rate_limit: old.rate_limit.clone(),
         };
         self.new_key(&old.client_id, options, Some(rotation)).await
     }

@@ -10,7 +10,7 @@ use authstar::throttle::Budget;
 use serde::{Deserialize, Serialize};
 
 use crate::registry::Shared;
-use crate::store::StoreError;
+use crate::store::{LimitRow, StoreError};
 use crate::{Registry, RegistryError};
 
 /// A budget as stored: a burst, then one more request every `period_ms`.
@@ -33,33 +33,76 @@ pub(crate) fn from_stored(text: &str) -> Option<Budget> {
     ))
 }
 
-/// The clients' own budgets, by client id.
+/// The clients' own budgets, by client id, and the keys', by key id (with the key's client).
 #[derive(Default)]
-pub(crate) struct Limits(RwLock<HashMap<Box<str>, Budget>>);
+pub(crate) struct Limits {
+    clients: RwLock<HashMap<Box<str>, Budget>>,
+    keys: RwLock<HashMap<Box<str>, Owned>>,
+}
+
+/// A key's budget and the client it belongs to.
+type Owned = (Box<str>, Budget);
 
 impl Limits {
     pub(crate) fn get(&self, client_id: &str) -> Option<Budget> {
-        let map = self.0.read().unwrap_or_else(PoisonError::into_inner);
+        let map = self.clients.read().unwrap_or_else(PoisonError::into_inner);
         if map.is_empty() {
             return None;
         }
         map.get(client_id).copied()
     }
 
+    /// Key `key_id`'s own budget, when it is a key of `client_id`.
+    pub(crate) fn key(&self, client_id: &str, key_id: &str) -> Option<Budget> {
+        let map = self.keys.read().unwrap_or_else(PoisonError::into_inner);
+        if map.is_empty() {
+            return None;
+        }
+        match map.get(key_id) {
+            Some((owner, budget)) if **owner == *client_id => Some(*budget),
+            _ => None,
+        }
+    }
+
+    pub(crate) fn has_key(&self, key_id: &str) -> bool {
+        let map = self.keys.read().unwrap_or_else(PoisonError::into_inner);
+        !map.is_empty() && map.contains_key(key_id)
+    }
+
     pub(crate) fn set(&self, client_id: &str, budget: Option<Budget>) {
-        let mut map = self.0.write().unwrap_or_else(PoisonError::into_inner);
+        let mut map = self.clients.write().unwrap_or_else(PoisonError::into_inner);
         match budget {
             Some(budget) => map.insert(client_id.into(), budget),
             None => map.remove(client_id),
         };
     }
 
-    pub(crate) fn replace(&self, rows: Vec<(String, String)>) {
-        let fresh = rows
-            .into_iter()
-            .filter_map(|(id, text)| Some((id.into_boxed_str(), from_stored(&text)?)))
-            .collect();
-        *self.0.write().unwrap_or_else(PoisonError::into_inner) = fresh;
+    pub(crate) fn set_key(&self, key_id: &str, owned: Option<(&str, Budget)>) {
+        let mut map = self.keys.write().unwrap_or_else(PoisonError::into_inner);
+        match owned {
+            Some((client_id, budget)) => map.insert(key_id.into(), (client_id.into(), budget)),
+            None => map.remove(key_id),
+        };
+    }
+
+    pub(crate) fn replace(&self, rows: Vec<LimitRow>) {
+        let (mut clients, mut keys) = (HashMap::new(), HashMap::new());
+        for row in rows {
+            let Some(budget) = from_stored(&row.limit) else {
+                continue;
+            };
+            match row.key_id {
+                None => clients.insert(row.client_id.into_boxed_str(), budget),
+                Some(key_id) => keys
+                    .insert(
+                        key_id.into_boxed_str(),
+                        (row.client_id.into_boxed_str(), budget),
+                    )
+                    .map(|(_, budget)| budget),
+            };
+        }
+        *self.clients.write().unwrap_or_else(PoisonError::into_inner) = clients;
+        *self.keys.write().unwrap_or_else(PoisonError::into_inner) = keys;
     }
 }
 
@@ -71,6 +114,18 @@ impl Shared {
             .filter(|row| row.revoked_at.is_none())
             .and_then(|row| row.rate_limit.as_deref().and_then(from_stored));
         self.limits.set(client_id, budget);
+        Ok(())
+    }
+
+    /// Reads a key's limit again (the change log said it, or the key, changed): gone with the
+    /// key.
+    pub(crate) async fn reload_key_limit(&self, key_id: &str) -> Result<(), StoreError> {
+        let row = self.store.active_key(key_id).await?;
+        let owned = row.as_ref().and_then(|row| {
+            let budget = row.rate_limit.as_deref().and_then(from_stored)?;
+            Some((row.client_id.as_str(), budget))
+        });
+        self.limits.set_key(key_id, owned);
         Ok(())
     }
 }
@@ -107,15 +162,72 @@ impl Registry {
             return Err(RegistryError::UnknownClient(client_id.to_owned()));
         }
         self.shared.limits.set(client_id, budget);
-        let detail = match budget {
-            Some(budget) => serde_json::json!({
-                "burst": budget.burst(),
-                "period_ms": u64::try_from(budget.period().as_millis()).unwrap_or(u64::MAX),
-            }),
-            None => serde_json::json!({ "rate_limit": null }),
+        self.audit(
+            "client.rate_limit",
+            Some(client_id),
+            client_id,
+            detail(budget),
+        )
+        .await;
+        Ok(())
+    }
+
+    /// An API key's own rate limit, from memory (what a `RateLimitLayer`'s `per_credential`
+    /// asks on every request): `None` when the key has none, or is not a key of `client_id`.
+    ///
+    /// ```no_run
+    /// # fn run(registry: authstar_registry::Registry, layer: &authstar::AuthstarLayer<authstar::AuthstarClient, impl authstar::MethodSet<authstar::AuthstarClient>>) {
+    /// use authstar::{AuthstarClient, Client as _};
+    /// let limits = authstar::ratelimit::RateLimitLayer::unlimited_by_default(layer)
+    ///     .per_credential(move |client: &AuthstarClient, key_id: &str| {
+    ///         registry.key_rate_limit(client.client_id(), key_id)
+    ///     });
+    /// # let _ = limits; }
+    /// ```
+    pub fn key_rate_limit(&self, client_id: &str, key_id: &str) -> Option<Budget> {
+        self.shared.limits.key(client_id, key_id)
+    }
+
+    /// Gives an active API key its own rate limit, counted besides its client's (or, with
+    /// `None`, takes it away): here at once, on every other instance at its next poll. A key
+    /// rotated from it keeps it.
+    pub async fn set_key_rate_limit(
+        &self,
+        key_id: &str,
+        budget: Option<Budget>,
+    ) -> Result<(), RegistryError> {
+        let unknown = || RegistryError::UnknownKey(key_id.to_owned());
+        let stored = budget.map(to_stored);
+        if !self
+            .shared
+            .store
+            .set_key_rate_limit(key_id, stored.as_deref())
+            .await?
+        {
+            return Err(unknown());
+        }
+        let Some(key) = self.shared.store.active_key(key_id).await? else {
+            // Revoked, or its client revoked, in between: nothing to count.
+            self.shared.limits.set_key(key_id, None);
+            return Err(unknown());
         };
-        self.audit("client.rate_limit", Some(client_id), client_id, detail)
+        let client_id = key.client_id.as_str();
+        self.shared
+            .limits
+            .set_key(key_id, budget.map(|budget| (client_id, budget)));
+        self.audit("key.rate_limit", Some(client_id), key_id, detail(budget))
             .await;
         Ok(())
+    }
+}
+
+/// A limit as the audit trail records it.
+fn detail(budget: Option<Budget>) -> serde_json::Value {
+    match budget {
+        Some(budget) => serde_json::json!({
+            "burst": budget.burst(),
+            "period_ms": u64::try_from(budget.period().as_millis()).unwrap_or(u64::MAX),
+        }),
+        None => serde_json::json!({ "rate_limit": null }),
     }
 }

@@ -103,7 +103,7 @@ impl Shared {
             store::ChangeKind::Client => self.revoke_client_here(&change.id),
             store::ChangeKind::Scopes => self.drop_caches(),
             // Read again by the poll, which can wait for the store (`sync::catch_up`).
-            store::ChangeKind::Limits => {}
+            store::ChangeKind::Limits | store::ChangeKind::KeyLimits => {}
         }
     }
 }

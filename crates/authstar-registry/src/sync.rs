@@ -13,7 +13,7 @@ use std::time::Duration;
 
 use crate::now;
 use crate::registry::Shared;
-use crate::store::REVOKED_KEPT_PAST_EXP;
+use crate::store::{ChangeKind, REVOKED_KEPT_PAST_EXP};
 
 /// How many changes one read of the log brings at most.
 const BATCH: u32 = 1_000;
@@ -84,8 +84,14 @@ async fn catch_up(
             return reload(shared, revision).await;
         }
         for change in &changes {
-            if change.kind == crate::store::ChangeKind::Limits {
-                shared.reload_limit(&change.id).await?;
+            match change.kind {
+                ChangeKind::Limits => shared.reload_limit(&change.id).await?,
+                ChangeKind::KeyLimits => shared.reload_key_limit(&change.id).await?,
+                // A revoked (or rotated) key with a limit: read again, to drop it with the key.
+                ChangeKind::Key if shared.limits.has_key(&change.id) => {
+                    shared.reload_key_limit(&change.id).await?;
+                }
+                _ => {}
             }
             shared.apply(change);
             seen = change.revision;

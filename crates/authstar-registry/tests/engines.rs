@@ -89,10 +89,10 @@ fn store(database: &Database) -> Arc<dyn Store> {
 async fn every_engine_keeps_the_store_contract() {
     for (database, _) in engines("contract").await {
         let store = store(&database);
-        assert_eq!(store.migrate().await.unwrap(), 8, "{database}");
+        assert_eq!(store.migrate().await.unwrap(), 9, "{database}");
         assert_eq!(
             store.migrate().await.unwrap(),
-            8,
+            9,
             "migrating twice is harmless"
         );
         assert_eq!(store.count_clients().await.unwrap(), 0);
@@ -708,7 +708,7 @@ async fn a_database_from_a_newer_authstar_is_refused_not_rewritten() {
                 store.migrate().await,
                 Err(StoreError::NewerSchema {
                     found: 99,
-                    known: 8
+                    known: 9
                 })
             ),
             "{database}"
@@ -1180,6 +1180,124 @@ async fn certificate_clients_on_every_engine() {
             row.certificate.as_deref(),
             Some(edited.as_str()),
             "{database}"
+        );
+    }
+}
+
+/// Own rate limits of clients and keys, on every engine and across two instances: set on one,
+/// read by the other within a second; a rotated key keeps its key's limit; a revoked key's
+/// limit leaves the other instance's memory; an instance opening later reads them all; a key's
+/// limit is never lent to another client's credential of the same id.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn client_and_key_rate_limits_reach_every_instance() {
+    use authstar::throttle::Budget;
+    let budget = Budget::per_period(7, Duration::from_secs(60));
+    let key_budget = Budget::per_period(3, Duration::from_secs(1));
+    for (database, secrets) in engines("rate-limits").await {
+        let first = open(&database, &secrets).await;
+        let second = open(&database, &secrets).await;
+        first
+            .create_client(Some("svc"), None, &["read".into()])
+            .await
+            .unwrap();
+        let key = first.create_key("svc", &[]).await.unwrap();
+        let other = first.create_key("svc", &[]).await.unwrap();
+        assert_eq!(second.key_rate_limit("svc", &key.key_id), None);
+
+        first
+            .set_client_rate_limit("svc", Some(budget))
+            .await
+            .unwrap();
+        first
+            .set_key_rate_limit(&key.key_id, Some(key_budget))
+            .await
+            .unwrap();
+        assert_eq!(first.key_rate_limit("svc", &key.key_id), Some(key_budget));
+        let set = Instant::now();
+        while second.key_rate_limit("svc", &key.key_id).is_none()
+            || second.client_rate_limit("svc").is_none()
+        {
+            assert!(
+                set.elapsed() < Duration::from_secs(1),
+                "{database}: not seen"
+            );
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        assert_eq!(second.key_rate_limit("svc", &key.key_id), Some(key_budget));
+        assert_eq!(second.client_rate_limit("svc"), Some(budget));
+        assert_eq!(second.key_rate_limit("svc", &other.key_id), None);
+        assert_eq!(
+            second.key_rate_limit("someone-else", &key.key_id),
+            None,
+            "{database}: a key's limit belongs to its client"
+        );
+        let listed = first.key_page(None, 10).await.unwrap();
+        let row = listed.iter().find(|k| k.key_id == key.key_id).unwrap();
+        assert_eq!(row.rate_limit.as_ref().unwrap()["burst"], 3);
+
+        // Rotation: the new key has the limit, here and there.
+        let rotated = first
+            .rotate_key(&key.key_id, Duration::from_secs(60), None)
+            .await
+            .unwrap();
+        assert_eq!(
+            first.key_rate_limit("svc", &rotated.key_id),
+            Some(key_budget)
+        );
+        let set = Instant::now();
+        while second.key_rate_limit("svc", &rotated.key_id).is_none() {
+            assert!(
+                set.elapsed() < Duration::from_secs(1),
+                "{database}: rotation"
+            );
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+
+        // Revoked: gone from the other instance's memory.
+        first.revoke_key(&key.key_id).await.unwrap();
+        let revoked = Instant::now();
+        while second.key_rate_limit("svc", &key.key_id).is_some() {
+            assert!(
+                revoked.elapsed() < Duration::from_secs(1),
+                "{database}: revoked"
+            );
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        assert!(matches!(
+            first
+                .set_key_rate_limit(&key.key_id, Some(key_budget))
+                .await,
+            Err(authstar_registry::RegistryError::UnknownKey(_))
+        ));
+
+        // Opening later: every limit read at once; taking one away reaches the other.
+        let third = open(&database, &secrets).await;
+        assert_eq!(
+            third.key_rate_limit("svc", &rotated.key_id),
+            Some(key_budget)
+        );
+        assert_eq!(third.client_rate_limit("svc"), Some(budget));
+        first
+            .set_key_rate_limit(&rotated.key_id, None)
+            .await
+            .unwrap();
+        let cleared = Instant::now();
+        while third.key_rate_limit("svc", &rotated.key_id).is_some() {
+            assert!(
+                cleared.elapsed() < Duration::from_secs(1),
+                "{database}: cleared"
+            );
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        let mut query = authstar_registry::store::AuditQuery::default();
+        query.client_id = Some("svc".into());
+        query.limit = 100;
+        let trail = first.audit_log(query).await.unwrap();
+        let actions: Vec<_> = trail.iter().map(|entry| entry.action.as_str()).collect();
+        assert_eq!(
+            actions.iter().filter(|a| **a == "key.rate_limit").count(),
+            2,
+            "{actions:?}"
         );
     }
 }

@@ -67,6 +67,14 @@ pub trait Client: Clone + Send + Sync + 'static {
     fn is_admin(&self) -> bool {
         false
     }
+
+    /// The id of the credential this caller authenticated with (an API key's id), when its
+    /// authenticator named one: what a credential's own rate limit
+    /// ([`RateLimitLayer::per_credential`](crate::ratelimit::RateLimitLayer::per_credential))
+    /// is counted under. `None` unless you override it.
+    fn credential_id(&self) -> Option<&str> {
+        None
+    }
 }
 
 /// The default client type: an id and a list of scopes, serialisable with serde.
@@ -245,6 +253,10 @@ impl Client for AuthstarClient {
     fn is_authenticated(&self) -> bool {
         self.0.authenticated
     }
+
+    fn credential_id(&self) -> Option<&str> {
+        AuthstarClient::credential_id(self)
+    }
 }
 
 /// A shared client: cloning it (into the request, out to a handler) is a reference-count
@@ -277,6 +289,10 @@ impl<C: Client> Client for Arc<C> {
 
     fn is_admin(&self) -> bool {
         C::is_admin(self)
+    }
+
+    fn credential_id(&self) -> Option<&str> {
+        C::credential_id(self)
     }
 }
 

@@ -1,7 +1,9 @@
 //! Rate limits for valid clients: the failure throttle ([`crate::throttle`]) stops guessers;
 //! this stops a client that authenticates and sends more than it may. A [`RateLimitLayer`] after
 //! the [`AuthstarLayer`] counts each authenticated request against its client's budget (GCRA,
-//! a burst then one more request per period) in a [`ThrottleStore`]: this process's memory, or
+//! a burst then one more request per period), and against its credential's own budget when it
+//! has one ([`RateLimitLayer::per_credential`]: an API key's), in a [`ThrottleStore`]: this
+//! process's memory, or
 //! one every instance shares (authstar-redis's `RedisThrottle`, which counts here and in Redis,
 //! and keeps counting here while Redis is unreachable: limits per instance then, never none).
 //! Over its budget a client gets 429 with `Retry-After` and the IETF `RateLimit-Policy` and
@@ -39,10 +41,12 @@ use tower_service::Service;
 use crate::throttle::{Budget, MemoryStore, ThrottleKey, ThrottleStore};
 use crate::{AuthstarLayer, Client, LayerInfo, Outcome};
 
-/// The counters' namespace: never a scheme the failure throttle counts under.
+/// The counters' namespaces: never a scheme the failure throttle counts under.
 const SCHEME: &str = "rate-limit";
+const CREDENTIAL_SCHEME: &str = "rate-limit-credential";
 
 type BudgetFn<C> = Arc<dyn Fn(&C) -> Option<Budget> + Send + Sync>;
+type CredentialBudgetFn<C> = Arc<dyn Fn(&C, &str) -> Option<Budget> + Send + Sync>;
 
 /// Counts authenticated requests per client; see the [module](self).
 pub struct RateLimitLayer<C> {
@@ -54,6 +58,7 @@ struct Inner<C> {
     /// `None`: a client without a budget of its own is not counted.
     default: Option<Budget>,
     per_client: Option<BudgetFn<C>>,
+    per_credential: Option<CredentialBudgetFn<C>>,
     store: Arc<dyn ThrottleStore>,
 }
 
@@ -70,6 +75,7 @@ impl<C> fmt::Debug for RateLimitLayer<C> {
         f.debug_struct("RateLimitLayer")
             .field("default", &self.inner.default)
             .field("per_client", &self.inner.per_client.is_some())
+            .field("per_credential", &self.inner.per_credential.is_some())
             .finish_non_exhaustive()
     }
 }
@@ -93,6 +99,7 @@ impl<C: Client> RateLimitLayer<C> {
                 info: layer.info().clone(),
                 default,
                 per_client: None,
+                per_credential: None,
                 store: Arc::new(MemoryStore::new(65_536)),
             }),
         }
@@ -105,6 +112,7 @@ impl<C: Client> RateLimitLayer<C> {
                 info: shared.info.clone(),
                 default: shared.default,
                 per_client: shared.per_client.clone(),
+                per_credential: shared.per_credential.clone(),
                 store: Arc::clone(&shared.store),
             },
         };
@@ -123,6 +131,37 @@ impl<C: Client> RateLimitLayer<C> {
         self.with(|inner| inner.per_client = Some(Arc::new(budget)))
     }
 
+    /// A credential's own budget (an API key's), counted besides its client's: `budget` is
+    /// asked with the client and its [`credential_id`](Client::credential_id), and a request is
+    /// refused when either budget is spent. Clients without a credential id, and credentials
+    /// `budget` gives nothing, count against their client's budget only.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use authstar::ratelimit::RateLimitLayer;
+    /// use authstar::throttle::Budget;
+    /// use authstar::{AuthstarClient, AuthstarLayer, BearerToken, Client};
+    ///
+    /// let auth = AuthstarLayer::builder()
+    ///     .on_auth_bearer(|_: BearerToken| async { None::<AuthstarClient> })
+    ///     .build()
+    ///     .unwrap();
+    /// // The key `k-batch` of client `ci`: 10 at once, then one a second.
+    /// let limits = RateLimitLayer::unlimited_by_default(&auth).per_credential(
+    ///     |client: &AuthstarClient, key_id: &str| {
+    ///         (client.client_id() == "ci" && key_id == "k-batch")
+    ///             .then(|| Budget::per_period(10, Duration::from_secs(1)))
+    ///     },
+    /// );
+    /// # let _ = limits;
+    /// ```
+    pub fn per_credential<F>(self, budget: F) -> Self
+    where
+        F: Fn(&C, &str) -> Option<Budget> + Send + Sync + 'static,
+    {
+        self.with(|inner| inner.per_credential = Some(Arc::new(budget)))
+    }
+
     /// Counts in `store` (a `RedisThrottle` shares the counts with every instance).
     pub fn store(self, store: impl ThrottleStore) -> Self {
         self.with(|inner| inner.store = Arc::new(store))
@@ -135,7 +174,7 @@ impl<C: Client> RateLimitLayer<C> {
             return Ok(());
         };
         self.spend(client)
-            .map_err(|(budget, wait)| limited(budget, wait))
+            .map_err(|(name, budget, wait)| limited(name, budget, wait))
     }
 
     /// Counts a request of `client` that an endpoint authenticated itself (the OAuth 2.0
@@ -146,7 +185,7 @@ impl<C: Client> RateLimitLayer<C> {
         if self.authenticated(extensions).is_some() {
             return Ok(());
         }
-        self.spend(client).map_err(|(_, wait)| wait)
+        self.spend(client).map_err(|(_, _, wait)| wait)
     }
 
     fn authenticated<'a>(&self, extensions: &'a http::Extensions) -> Option<&'a C> {
@@ -158,53 +197,70 @@ impl<C: Client> RateLimitLayer<C> {
         }
     }
 
-    /// Counts one request of `client`, or the budget it is over and how long until it may.
-    fn spend(&self, client: &C) -> Result<(), (Budget, Duration)> {
+    /// Counts one request of `client` against its budget and its credential's, or names the
+    /// budget it is over and how long until it may: a refused request is counted by neither.
+    fn spend(&self, client: &C) -> Result<(), (&'static str, Budget, Duration)> {
         let inner = &*self.inner;
-        let Some(budget) = inner
+        let own = inner
             .per_client
             .as_ref()
             .and_then(|budget| budget(client))
             .or(inner.default)
-        else {
+            .map(|budget| {
+                let key = ThrottleKey::Identity {
+                    scheme: SCHEME,
+                    id: client.client_id(),
+                };
+                ("default", budget, key)
+            });
+        let credential = inner.per_credential.as_ref().and_then(|budget| {
+            let id = client.credential_id()?;
+            let key = ThrottleKey::Identity {
+                scheme: CREDENTIAL_SCHEME,
+                id,
+            };
+            Some(("credential", budget(client, id)?, key))
+        });
+        if own.is_none() && credential.is_none() {
             return Ok(());
-        };
-        let key = ThrottleKey::Identity {
-            scheme: SCHEME,
-            id: client.client_id(),
-        };
-        let now = Instant::now();
-        if let Some(wait) = inner.store.locked(&key, budget, now) {
-            crate::metrics::rate_limit(true);
-            return Err((budget, wait));
         }
-        inner.store.fail(&key, budget, now);
+        let now = Instant::now();
+        for (name, budget, key) in own.iter().chain(&credential) {
+            if let Some(wait) = inner.store.locked(key, *budget, now) {
+                crate::metrics::rate_limit(true);
+                return Err((name, *budget, wait));
+            }
+        }
+        for (_, budget, key) in own.iter().chain(&credential) {
+            inner.store.fail(key, *budget, now);
+        }
         crate::metrics::rate_limit(false);
         Ok(())
     }
 }
 
-/// `RateLimit-Policy` for `budget`: its burst (`q`) over the time the burst refills (`w`).
-fn policy(budget: Budget) -> String {
+/// `RateLimit-Policy` for the budget `name`: its burst (`q`) over the time the burst refills
+/// (`w`).
+fn policy(name: &str, budget: Budget) -> String {
     let window = budget
         .period()
         .saturating_mul(budget.burst())
         .as_secs()
         .max(1);
-    format!("\"default\";q={};w={window}", budget.burst())
+    format!("\"{name}\";q={};w={window}", budget.burst())
 }
 
 /// 429 with `Retry-After`, `RateLimit-Policy` and `RateLimit` (none left, back in `wait`).
-fn limited<B: Default>(budget: Budget, wait: Duration) -> Response<B> {
+fn limited<B: Default>(name: &str, budget: Budget, wait: Duration) -> Response<B> {
     let seconds = wait.as_secs() + u64::from(wait.subsec_nanos() > 0);
     let mut response = Response::new(B::default());
     *response.status_mut() = StatusCode::TOO_MANY_REQUESTS;
     let headers = response.headers_mut();
     headers.insert(http::header::RETRY_AFTER, HeaderValue::from(seconds));
-    if let Ok(value) = HeaderValue::from_str(&policy(budget)) {
+    if let Ok(value) = HeaderValue::from_str(&policy(name, budget)) {
         headers.insert("ratelimit-policy", value);
     }
-    if let Ok(value) = HeaderValue::from_str(&format!("\"default\";r=0;t={seconds}")) {
+    if let Ok(value) = HeaderValue::from_str(&format!("\"{name}\";r=0;t={seconds}")) {
         headers.insert("ratelimit", value);
     }
     response
@@ -287,9 +343,13 @@ mod tests {
     }
 
     fn as_client(layer: &LayerInfo, id: &str) -> http::Extensions {
+        with_client(layer, AuthstarClient::new(id, ["read"]))
+    }
+
+    fn with_client(layer: &LayerInfo, client: AuthstarClient) -> http::Extensions {
         let mut extensions = http::Extensions::new();
         extensions.insert(Outcome::Authenticated {
-            client: AuthstarClient::new(id, ["read"]),
+            client,
             method: AuthMethod::Bearer,
             layer: layer.id(),
         });
@@ -349,5 +409,53 @@ mod tests {
         let metered = as_client(auth.info(), "metered");
         assert!(limits.check::<()>(&metered).is_ok());
         assert!(limits.check::<()>(&metered).is_err());
+    }
+
+    #[test]
+    fn a_key_with_a_budget_of_its_own_is_refused_alone_and_its_refusals_cost_its_client_nothing() {
+        let auth = layer();
+        let limits = RateLimitLayer::new(&auth, Budget::per_period(4, Duration::from_secs(60)))
+            .per_credential(|client: &AuthstarClient, key: &str| {
+                (client.client_id() == "ci" && key == "k-small")
+                    .then(|| Budget::per_period(2, Duration::from_secs(60)))
+            });
+        let key = |id: &str| {
+            with_client(
+                auth.info(),
+                AuthstarClient::new("ci", ["read"]).with_credential(id, None),
+            )
+        };
+        let (small, other) = (key("k-small"), key("k-other"));
+        assert!(limits.check::<()>(&small).is_ok());
+        assert!(limits.check::<()>(&small).is_ok());
+        let refused = limits.check::<()>(&small).unwrap_err();
+        assert_eq!(refused.status(), 429);
+        assert_eq!(
+            refused.headers()["ratelimit-policy"],
+            "\"credential\";q=2;w=120"
+        );
+        assert!(
+            refused.headers()["ratelimit"]
+                .to_str()
+                .unwrap()
+                .starts_with("\"credential\";r=0;t=")
+        );
+        // The refusals above were not counted against the client: its other key has the two
+        // requests left of the client's four.
+        assert!(limits.check::<()>(&other).is_ok());
+        assert!(limits.check::<()>(&other).is_ok());
+        let refused = limits.check::<()>(&other).unwrap_err();
+        assert_eq!(
+            refused.headers()["ratelimit-policy"],
+            "\"default\";q=4;w=240"
+        );
+        // The same key id held by another client is not that key: no budget of its own.
+        let stranger = with_client(
+            auth.info(),
+            AuthstarClient::new("stranger", ["read"]).with_credential("k-small", None),
+        );
+        for _ in 0..4 {
+            assert!(limits.check::<()>(&stranger).is_ok());
+        }
     }
 }

@@ -403,6 +403,10 @@ pub(super) fn routes(
         .route("/admin/keys", get(keys::list_keys).post(keys::create_key))
         .route("/admin/keys/{key_id}", delete(keys::revoke_key))
         .route("/admin/keys/{key_id}/rotate", post(keys::rotate_key))
+        .route(
+            "/admin/keys/{key_id}/rate-limit",
+            put(keys::set_key_rate_limit),
+        )
         .route("/admin/audit", get(keys::audit))
         .route_layer(security.scopes_all(["admin"]))
         .with_state(admin)

@@ -250,10 +250,13 @@ fn rate_limits<M>(
         Some(budget) => RateLimitLayer::new(layer, budget),
         None => RateLimitLayer::unlimited_by_default(layer),
     };
-    // A client's own budget from the registry, wherever it has one.
-    let registry = registry.clone();
+    // A client's own budget from the registry, wherever it has one, and an API key's.
+    let (clients, keys) = (registry.clone(), registry.clone());
     let limits = limits
-        .per_client(move |client: &AuthstarClient| registry.client_rate_limit(client.client_id()));
+        .per_client(move |client: &AuthstarClient| clients.client_rate_limit(client.client_id()))
+        .per_credential(move |client: &AuthstarClient, key_id: &str| {
+            keys.key_rate_limit(client.client_id(), key_id)
+        });
     Some(match &options.shared_rate_limits {
         Some(shared) => limits.store(shared.clone()),
         None => limits,

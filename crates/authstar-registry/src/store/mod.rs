@@ -222,6 +222,8 @@ pub struct KeyRow {
     pub name: Option<String>,
     /// The key it was rotated from, if it was.
     pub replaces: Option<String>,
+    /// Its own rate limit, where it has one (JSON: `burst`, `period_ms`).
+    pub rate_limit: Option<String>,
     /// Its client's scopes, when read with the client ([`Store::active_key`]): a key never
     /// grants more than its client has now.
     pub client_scopes: Option<String>,
@@ -247,6 +249,7 @@ impl KeyRow {
             expires_at: None,
             name: None,
             replaces: None,
+            rate_limit: None,
             client_scopes: None,
         }
     }
@@ -263,6 +266,17 @@ impl fmt::Debug for KeyRow {
             .field("revoked_at", &self.revoked_at)
             .finish_non_exhaustive()
     }
+}
+
+/// A rate limit as stored: a client's, or (with `key_id`) one of its keys'.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct LimitRow {
+    /// The client, or the key's client.
+    pub client_id: String,
+    /// The key, for a key's own limit.
+    pub key_id: Option<String>,
+    /// The budget (JSON: `burst`, `period_ms`).
+    pub limit: String,
 }
 
 /// What a revocation found.
@@ -334,6 +348,8 @@ pub enum ChangeKind {
     Scopes,
     /// A client's rate limit changed (its id): read again.
     Limits,
+    /// An API key's rate limit changed (its key id): read again.
+    KeyLimits,
 }
 
 impl ChangeKind {
@@ -345,6 +361,7 @@ impl ChangeKind {
             Self::Client => "client",
             Self::Scopes => "scopes",
             Self::Limits => "limits",
+            Self::KeyLimits => "key-limits",
         }
     }
 
@@ -355,6 +372,7 @@ impl ChangeKind {
             "client" => Some(Self::Client),
             "scopes" => Some(Self::Scopes),
             "limits" => Some(Self::Limits),
+            "key-limits" => Some(Self::KeyLimits),
             _ => None,
         }
     }
@@ -452,7 +470,7 @@ pub trait Store: Send + Sync + fmt::Debug + 'static {
 
     /// Rotates a key, in one transaction: inserts `new`, brings the expiry of the active key
     /// `old` forward to `until` (never later), and logs the change so every instance drops the
-    /// old key's cached checks; `false` (and nothing written) when `old` is no active key.
+    /// old key's cached checks (and reads the new key's rate limit, when it has one); `false` (and nothing written) when `old` is no active key.
     fn rotate_key<'a>(
         &'a self,
         new: &'a KeyRow,
@@ -480,8 +498,16 @@ pub trait Store: Send + Sync + fmt::Debug + 'static {
         limit: Option<&'a str>,
     ) -> StoreFuture<'a, bool>;
 
-    /// Every active client's own rate limit.
-    fn rate_limits(&self) -> StoreFuture<'_, Vec<(String, String)>>;
+    /// Replaces (or, with `None`, drops) an active key's rate limit and logs the change;
+    /// `false` when there is no such key.
+    fn set_key_rate_limit<'a>(
+        &'a self,
+        key_id: &'a str,
+        limit: Option<&'a str>,
+    ) -> StoreFuture<'a, bool>;
+
+    /// Every active client's and key's own rate limit.
+    fn rate_limits(&self) -> StoreFuture<'_, Vec<LimitRow>>;
 
     /// Appends to the audit log, numbering the entry (`row.seq` is ignored): entries are
     /// numbered in the order they commit. Returns the number.
@@ -515,7 +541,7 @@ pub trait Store: Send + Sync + fmt::Debug + 'static {
 
 /// The schema versions, shared by both engines: each step is one migration, applied in order
 /// and recorded in `authstar_schema`.
-pub(crate) const SCHEMA_VERSION: u32 = 8;
+pub(crate) const SCHEMA_VERSION: u32 = 9;
 
 /// The migrations, in order, in SQL both engines take (SQLite reads `BIGINT` as an integer):
 /// index 0 brings the schema to version 1. Version 1 is the schema from before versioning;
@@ -595,4 +621,6 @@ pub(crate) const MIGRATIONS: [&str; SCHEMA_VERSION as usize] = [
     CREATE INDEX audit_log_client ON audit_log (client_id, seq);",
     // 8: a client's own rate limit (a request budget), where it has one.
     "ALTER TABLE clients ADD COLUMN rate_limit TEXT;",
+    // 9: an API key's own rate limit, counted besides its client's.
+    "ALTER TABLE api_keys ADD COLUMN rate_limit TEXT;",
 ];

@@ -28,8 +28,13 @@ pub(crate) const CLIENTS_PAGE: &str = "SELECT client_id, secret_hash, scopes, cr
      ORDER BY client_id LIMIT $2";
 pub(crate) const SET_CLIENT_RATE_LIMIT: &str =
     "UPDATE clients SET rate_limit = $1 WHERE client_id = $2 AND revoked_at IS NULL";
-pub(crate) const RATE_LIMITS: &str = "SELECT client_id, rate_limit FROM clients \
+/// Every active client's and key's own rate limit: (client id, key id or NULL, limit).
+pub(crate) const RATE_LIMITS: &str = "SELECT client_id, NULL, rate_limit FROM clients \
+     WHERE rate_limit IS NOT NULL AND revoked_at IS NULL \
+     UNION ALL SELECT client_id, key_id, rate_limit FROM api_keys \
      WHERE rate_limit IS NOT NULL AND revoked_at IS NULL";
+pub(crate) const SET_KEY_RATE_LIMIT: &str =
+    "UPDATE api_keys SET rate_limit = $1 WHERE key_id = $2 AND revoked_at IS NULL";
 pub(crate) const SET_CLIENT_SCOPES: &str =
     "UPDATE clients SET scopes = $1 WHERE client_id = $2 AND revoked_at IS NULL";
 /// The next audit entry's number: the counter's row is locked until the entry commits, so
@@ -53,18 +58,19 @@ pub(crate) const CLIENT_EXISTS: &str = "SELECT 1 FROM clients WHERE client_id = 
 pub(crate) const CLIENT_USED: &str = "UPDATE clients SET last_used_at = $1 WHERE client_id = $2";
 
 pub(crate) const INSERT_KEY: &str = "INSERT INTO api_keys (key_id, client_id, key_hash, scopes, \
-     created_at, expires_at, name, replaces) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)";
+     created_at, expires_at, name, replaces, rate_limit) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)";
 /// A key only while it and its client are both active.
 pub(crate) const ACTIVE_KEY: &str = "SELECT k.key_id, k.client_id, k.key_hash, k.scopes, \
-     k.created_at, k.last_used_at, k.revoked_at, k.expires_at, k.name, k.replaces, c.scopes \
+     k.created_at, k.last_used_at, k.revoked_at, k.expires_at, k.name, k.replaces, k.rate_limit, \
+     c.scopes \
      FROM api_keys k \
      JOIN clients c ON c.client_id = k.client_id \
      WHERE k.key_id = $1 AND k.revoked_at IS NULL AND c.revoked_at IS NULL";
 pub(crate) const KEYS: &str = "SELECT key_id, client_id, key_hash, scopes, created_at, \
-     last_used_at, revoked_at, expires_at, name, replaces FROM api_keys ORDER BY created_at, key_id";
+     last_used_at, revoked_at, expires_at, name, replaces, rate_limit FROM api_keys ORDER BY created_at, key_id";
 /// A page of keys by key id, after the cursor (`''` for the first).
 pub(crate) const KEYS_PAGE: &str = "SELECT key_id, client_id, key_hash, scopes, created_at, \
-     last_used_at, revoked_at, expires_at, name, replaces FROM api_keys WHERE key_id > $1 \
+     last_used_at, revoked_at, expires_at, name, replaces, rate_limit FROM api_keys WHERE key_id > $1 \
      ORDER BY key_id LIMIT $2";
 /// Brings a key's expiry forward (never later): a rotation's overlap.
 pub(crate) const SET_KEY_EXPIRY: &str = "UPDATE api_keys SET expires_at = $1 WHERE key_id = $2 \

@@ -199,18 +199,49 @@ pub(in crate::demo) async fn set_client_rate_limit(
         Ok(body) => body,
         Err(rejection) => return bad_body(&rejection),
     };
-    let budget = match limit.rate.as_deref().map(crate::demo::rate) {
-        None => None,
-        Some(Ok(budget)) => Some(budget),
-        Some(Err(why)) => {
-            return super::error(StatusCode::BAD_REQUEST, "invalid_request", why);
-        }
+    let budget = match limit.budget() {
+        Ok(budget) => budget,
+        Err(why) => return super::error(StatusCode::BAD_REQUEST, "invalid_request", why),
     };
     match admin
         .by(&caller)
         .set_client_rate_limit(&client_id, budget)
         .await
     {
+        Ok(()) => StatusCode::NO_CONTENT.into_response(),
+        Err(failure) => refused(failure),
+    }
+}
+
+impl RateLimit {
+    /// The budget asked for (`None`: none of its own), or why it is not one.
+    fn budget(&self) -> Result<Option<authstar::throttle::Budget>, String> {
+        self.rate.as_deref().map(crate::demo::rate).transpose()
+    }
+}
+
+/// Gives an API key its own rate limit, counted besides its client's, or takes it away. A key
+/// rotated from it keeps it.
+#[utoipa::path(put, tag = "admin", path = "/admin/keys/{key_id}/rate-limit", params(("key_id" = String, Path)), request_body = RateLimit, responses(
+    (status = 204, description = "Set, here at once and on every instance at its next poll"),
+    (status = 400, description = "Not N/WINDOW (a window from 1s to 30d)"),
+    (status = 404, description = "No active key with this id"),
+))]
+pub(in crate::demo) async fn set_key_rate_limit(
+    AdminCaller(caller): AdminCaller,
+    State(admin): State<Admin>,
+    Path(key_id): Path<String>,
+    body: Result<Json<RateLimit>, JsonRejection>,
+) -> Response {
+    let Json(limit) = match body {
+        Ok(body) => body,
+        Err(rejection) => return bad_body(&rejection),
+    };
+    let budget = match limit.budget() {
+        Ok(budget) => budget,
+        Err(why) => return super::error(StatusCode::BAD_REQUEST, "invalid_request", why),
+    };
+    match admin.by(&caller).set_key_rate_limit(&key_id, budget).await {
         Ok(()) => StatusCode::NO_CONTENT.into_response(),
         Err(failure) => refused(failure),
     }
@@ -231,8 +262,9 @@ pub(in crate::demo) struct AuditPage {
 }
 
 /// The audit trail, oldest first: who (`cli`, `admin:<id>`, `client:<id>`) changed what
-/// (`client.create`, `client.revoke`, `client.scopes`, `client.jwks`, `client.certificate`,
-/// `key.create`, `key.rotate`, `key.revoke`, `token.revoke`), when; never a secret. A
+/// (`client.create`, `client.revoke`, `client.scopes`, `client.rate_limit`, `client.jwks`,
+/// `client.certificate`, `key.create`, `key.rotate`, `key.rate_limit`, `key.revoke`,
+/// `token.revoke`), when; never a secret. A
 /// `Link: <…>; rel="next"` header names the next page.
 #[utoipa::path(get, tag = "admin", path = "/admin/audit", params(AuditPage), responses(
     (status = 200, description = "A page of entries: at, id, actor, action, client_id, target, detail"),

@@ -12,8 +12,8 @@ mod rows;
 
 use super::{
     AuditQuery, AuditRow, CHANGE_LOG_RETENTION, Change, ChangeKind, ClientRow,
-    DEFAULT_CALL_TIMEOUT, KeyRow, MIGRATIONS, REVOKED_KEPT_PAST_EXP, RevocationList, Revoked,
-    RevokedToken, SCHEMA_VERSION, Store, StoreError, StoreFuture, Usage, sql,
+    DEFAULT_CALL_TIMEOUT, KeyRow, LimitRow, MIGRATIONS, REVOKED_KEPT_PAST_EXP, RevocationList,
+    Revoked, RevokedToken, SCHEMA_VERSION, Store, StoreError, StoreFuture, Usage, sql,
 };
 use changes::{log_change, revoke, update_logged};
 use rows::{audit_row, client_row, key_row, seconds, unsigned};
@@ -259,6 +259,7 @@ impl Store for PostgresStore {
                         &row.expires_at.map(seconds),
                         &row.name,
                         &row.replaces,
+                        &row.rate_limit,
                     ],
                 )
                 .await
@@ -331,6 +332,7 @@ impl Store for PostgresStore {
                         &new.expires_at.map(seconds),
                         &new.name,
                         &new.replaces,
+                        &new.rate_limit,
                     ],
                 )
                 .await
@@ -340,6 +342,10 @@ impl Store for PostgresStore {
                 .await
                 .map_err(failed)?;
             log_change(&transaction, ChangeKind::Key, old, None, at).await?;
+            if new.rate_limit.is_some() {
+                // The new key's limit (the old one's), for every other instance to read.
+                log_change(&transaction, ChangeKind::KeyLimits, &new.key_id, None, at).await?;
+            }
             transaction.commit().await.map_err(failed)?;
             Ok(true)
         })
@@ -393,15 +399,33 @@ impl Store for PostgresStore {
         })
     }
 
-    fn rate_limits(&self) -> StoreFuture<'_, Vec<(String, String)>> {
+    fn set_key_rate_limit<'a>(
+        &'a self,
+        key_id: &'a str,
+        limit: Option<&'a str>,
+    ) -> StoreFuture<'a, bool> {
+        self.call(move |client| async move {
+            update_logged(
+                client,
+                sql::SET_KEY_RATE_LIMIT,
+                &limit,
+                ChangeKind::KeyLimits,
+                key_id,
+            )
+            .await
+        })
+    }
+
+    fn rate_limits(&self) -> StoreFuture<'_, Vec<LimitRow>> {
         self.call(|client| async move {
             let rows = client.query(sql::RATE_LIMITS, &[]).await.map_err(failed)?;
             rows.iter()
                 .map(|row| {
-                    Ok((
-                        row.try_get(0).map_err(failed)?,
-                        row.try_get(1).map_err(failed)?,
-                    ))
+                    Ok(LimitRow {
+                        client_id: row.try_get(0).map_err(failed)?,
+                        key_id: row.try_get(1).map_err(failed)?,
+                        limit: row.try_get(2).map_err(failed)?,
+                    })
                 })
                 .collect()
         })

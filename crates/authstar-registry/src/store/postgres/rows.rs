@@ -31,8 +31,9 @@ pub(super) fn key_row(row: &Row) -> Result<KeyRow, StoreError> {
         expires_at: unsigned(row.try_get(7).map_err(failed)?),
         name: row.try_get(8).map_err(failed)?,
         replaces: row.try_get(9).map_err(failed)?,
+        rate_limit: row.try_get(10).map_err(failed)?,
         // Only `ACTIVE_KEY` reads the client's scopes along.
-        client_scopes: row.try_get(10).ok().flatten(),
+        client_scopes: row.try_get(11).ok().flatten(),
     })
 }
 

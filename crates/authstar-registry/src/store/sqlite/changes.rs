@@ -4,6 +4,15 @@ use rusqlite::{Connection, OptionalExtension, params};
 
 use super::{CHANGE_LOG_RETENTION, ChangeKind, Revoked, StoreError, failed, sql};
 
+/// A write transaction, holding the write lock from its first statement: a deferred one that
+/// reads first fails at once (`SQLITE_BUSY`, which no busy timeout waits out) when another
+/// connection or process writes between its read and its write.
+pub(super) fn write(connection: &mut Connection) -> Result<rusqlite::Transaction<'_>, StoreError> {
+    connection
+        .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
+        .map_err(failed)
+}
+
 /// Bumps the revision and logs what it revoked, inside `transaction`; drops log entries past
 /// their retention.
 pub(super) fn log_change(
@@ -40,7 +49,7 @@ pub(super) fn revoke(
     id: &str,
     at: u64,
 ) -> Result<Revoked, StoreError> {
-    let transaction = connection.transaction().map_err(failed)?;
+    let transaction = write(connection)?;
     let changed = transaction
         .execute(sql_update, params![at, id])
         .map_err(failed)?;
@@ -70,7 +79,7 @@ pub(super) fn update_logged(
     kind: ChangeKind,
     id: &str,
 ) -> Result<bool, StoreError> {
-    let transaction = connection.transaction().map_err(failed)?;
+    let transaction = write(connection)?;
     let changed = transaction
         .execute(sql, params![value, id])
         .map_err(failed)?;

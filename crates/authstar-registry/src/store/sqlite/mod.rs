@@ -11,10 +11,10 @@ mod rows;
 
 use super::{
     AuditQuery, AuditRow, CHANGE_LOG_RETENTION, Change, ChangeKind, ClientRow,
-    DEFAULT_CALL_TIMEOUT, KeyRow, MIGRATIONS, REVOKED_KEPT_PAST_EXP, RevocationList, Revoked,
-    RevokedToken, SCHEMA_VERSION, Store, StoreError, StoreFuture, Usage, sql,
+    DEFAULT_CALL_TIMEOUT, KeyRow, LimitRow, MIGRATIONS, REVOKED_KEPT_PAST_EXP, RevocationList,
+    Revoked, RevokedToken, SCHEMA_VERSION, Store, StoreError, StoreFuture, Usage, sql,
 };
-use changes::{log_change, revoke, update_logged};
+use changes::{log_change, revoke, update_logged, write};
 use rows::{audit_row, client_row, key_row};
 
 /// Connections kept open between calls; more are opened under load and closed after.
@@ -146,9 +146,7 @@ impl Store for SqliteStore {
         self.call(|connection| {
             // IMMEDIATE takes the write lock now: a second process migrating waits, then
             // finds nothing left to do.
-            let transaction = connection
-                .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
-                .map_err(failed)?;
+            let transaction = write(connection)?;
             transaction
                 .execute(sql::CREATE_SCHEMA_TABLE, [])
                 .map_err(failed)?;
@@ -284,7 +282,8 @@ impl Store for SqliteStore {
                         row.created_at,
                         row.expires_at,
                         row.name,
-                        row.replaces
+                        row.replaces,
+                        row.rate_limit
                     ],
                 )
                 .map_err(failed)?;
@@ -330,7 +329,7 @@ impl Store for SqliteStore {
     ) -> StoreFuture<'a, bool> {
         let (new, old) = (new.clone(), old.to_owned());
         self.call(move |connection| {
-            let transaction = connection.transaction().map_err(failed)?;
+            let transaction = write(connection)?;
             let active = transaction
                 .query_row(sql::ACTIVE_KEY, [&old], |_| Ok(()))
                 .optional()
@@ -350,7 +349,8 @@ impl Store for SqliteStore {
                         new.created_at,
                         new.expires_at,
                         new.name,
-                        new.replaces
+                        new.replaces,
+                        new.rate_limit
                     ],
                 )
                 .map_err(failed)?;
@@ -358,6 +358,10 @@ impl Store for SqliteStore {
                 .execute(sql::SET_KEY_EXPIRY, params![until, old])
                 .map_err(failed)?;
             log_change(&transaction, ChangeKind::Key, &old, None, at)?;
+            if new.rate_limit.is_some() {
+                // The new key's limit (the old one's), for every other instance to read.
+                log_change(&transaction, ChangeKind::KeyLimits, &new.key_id, None, at)?;
+            }
             transaction.commit().map_err(failed)?;
             Ok(true)
         })
@@ -410,11 +414,34 @@ impl Store for SqliteStore {
         })
     }
 
-    fn rate_limits(&self) -> StoreFuture<'_, Vec<(String, String)>> {
+    fn set_key_rate_limit<'a>(
+        &'a self,
+        key_id: &'a str,
+        limit: Option<&'a str>,
+    ) -> StoreFuture<'a, bool> {
+        let (key_id, limit) = (key_id.to_owned(), limit.map(str::to_owned));
+        self.call(move |connection| {
+            update_logged(
+                connection,
+                sql::SET_KEY_RATE_LIMIT,
+                &limit,
+                ChangeKind::KeyLimits,
+                &key_id,
+            )
+        })
+    }
+
+    fn rate_limits(&self) -> StoreFuture<'_, Vec<LimitRow>> {
         self.call(|connection| {
             let mut statement = connection.prepare(sql::RATE_LIMITS).map_err(failed)?;
             let rows = statement
-                .query_map([], |row| Ok((row.get(0)?, row.get(1)?)))
+                .query_map([], |row| {
+                    Ok(LimitRow {
+                        client_id: row.get(0)?,
+                        key_id: row.get(1)?,
+                        limit: row.get(2)?,
+                    })
+                })
                 .map_err(failed)?;
             rows.collect::<Result<_, _>>().map_err(failed)
         })
@@ -423,7 +450,7 @@ impl Store for SqliteStore {
     fn append_audit<'a>(&'a self, row: &'a AuditRow) -> StoreFuture<'a, u64> {
         let row = row.clone();
         self.call(move |connection| {
-            let transaction = connection.transaction().map_err(failed)?;
+            let transaction = write(connection)?;
             let seq: u64 = transaction
                 .query_row(sql::BUMP_AUDIT, [], |r| r.get(0))
                 .map_err(failed)?;
@@ -477,7 +504,7 @@ impl Store for SqliteStore {
     fn record_usage<'a>(&'a self, uses: &'a [Usage]) -> StoreFuture<'a, ()> {
         let uses = uses.to_vec();
         self.call(move |connection| {
-            let transaction = connection.transaction().map_err(failed)?;
+            let transaction = write(connection)?;
             for used in &uses {
                 let (statement, id, at) = match used {
                     Usage::Client { client_id, at } => (sql::CLIENT_USED, client_id, at),
@@ -503,7 +530,7 @@ impl Store for SqliteStore {
     fn revoke_token<'a>(&'a self, token: &'a RevokedToken, at: u64) -> StoreFuture<'a, Revoked> {
         let token = token.clone();
         self.call(move |connection| {
-            let transaction = connection.transaction().map_err(failed)?;
+            let transaction = write(connection)?;
             let inserted = transaction
                 .execute(
                     sql::INSERT_REVOKED_TOKEN,

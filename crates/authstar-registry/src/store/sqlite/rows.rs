@@ -29,8 +29,9 @@ pub(super) fn key_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<KeyRow> {
         expires_at: row.get(7)?,
         name: row.get(8)?,
         replaces: row.get(9)?,
+        rate_limit: row.get(10)?,
         // Only `ACTIVE_KEY` reads the client's scopes along.
-        client_scopes: row.get(10).ok().flatten(),
+        client_scopes: row.get(11).ok().flatten(),
     })
 }
 
