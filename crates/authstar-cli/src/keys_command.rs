@@ -147,6 +147,10 @@ pub(crate) async fn keys(command: KeysCommand, registry: &Registry) -> Result<()
                             &key.expires_at.map(|at| at.to_string()).unwrap_or_default(),
                             key.name.as_deref().unwrap_or(""),
                             key.replaces.as_deref().unwrap_or(""),
+                            &key.rate_limit
+                                .as_ref()
+                                .map(|limit| limit.to_string())
+                                .unwrap_or_default(),
                         ];
                         println!("{}", fields.join("\t"));
                     }

@@ -312,11 +312,11 @@ fn migrate_brings_a_database_to_this_version_and_adopts_an_unversioned_one() {
     let dir = Workdir::new("migrate");
     assert_eq!(
         dir.ok(&["migrate", "--db", "new.db"]).trim(),
-        "new.db: schema version 8"
+        "new.db: schema version 10"
     );
     assert_eq!(
         dir.ok(&["migrate", "--db", "new.db"]).trim(),
-        "new.db: schema version 8"
+        "new.db: schema version 10"
     );
     // A database from before versioning (its tables, no `authstar_schema`) keeps its clients,
     // which keep authenticating with their secrets (schema 5 adds how clients authenticate).
@@ -328,13 +328,14 @@ fn migrate_brings_a_database_to_this_version_and_adopts_an_unversioned_one() {
          ALTER TABLE clients DROP COLUMN auth_method; ALTER TABLE clients DROP COLUMN certificate; \
          ALTER TABLE api_keys DROP COLUMN expires_at; ALTER TABLE api_keys DROP COLUMN name; \
          ALTER TABLE api_keys DROP COLUMN replaces; DROP TABLE audit_log; \
-         DROP TABLE audit_counter; ALTER TABLE clients DROP COLUMN rate_limit;",
+         DROP TABLE audit_counter; ALTER TABLE clients DROP COLUMN rate_limit; \
+         ALTER TABLE api_keys DROP COLUMN rate_limit;",
     )
     .unwrap();
     drop(old);
     assert_eq!(
         dir.ok(&["migrate", "--db", "old.db"]).trim(),
-        "old.db: schema version 8"
+        "old.db: schema version 10"
     );
     let listed = dir.json(&["clients", "list", "--json", "--db", "old.db"]);
     assert_eq!(listed[0]["client_id"], "old");

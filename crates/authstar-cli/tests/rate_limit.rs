@@ -265,6 +265,47 @@ async fn a_keys_own_limit_refuses_that_key_alone_and_survives_rotation() {
         .unwrap();
     assert_eq!(row["rate_limit"]["burst"], 2);
 
+    // A session minted with a limited key is counted against that key too.
+    let created = demo.cli(&["keys", "create", "--client-id", &client, "--json"]);
+    let minting: serde_json::Value = serde_json::from_slice(&created.stdout).unwrap();
+    let set = http
+        .put(format!(
+            "{}/admin/keys/{}/rate-limit",
+            demo.base,
+            minting["key_id"].as_str().unwrap()
+        ))
+        .basic_auth("ops", Some(&ops_secret))
+        .json(&serde_json::json!({"rate": "2/60s"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(set.status(), 204, "set here: in force at once");
+    let session = http
+        .post(format!("{}/session", demo.base))
+        .header("x-api-key", minting["key"].as_str().unwrap())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(session.status(), 200);
+    let cookie = session.headers()["set-cookie"].to_str().unwrap();
+    let cookie = cookie.split(';').next().unwrap().to_owned();
+    let me = || {
+        http.get(format!("{}/me", demo.base))
+            .header("cookie", &cookie)
+            .send()
+    };
+    assert_eq!(
+        me().await.unwrap().status(),
+        200,
+        "the key's second request"
+    );
+    let refused = me().await.unwrap();
+    assert_eq!(refused.status(), 429, "the session spends the key's budget");
+    assert_eq!(
+        refused.headers()["ratelimit-policy"],
+        "\"credential\";q=2;w=60"
+    );
+
     let put = |id: String, body: serde_json::Value| {
         http.put(format!("{}/admin/keys/{id}/rate-limit", demo.base))
             .basic_auth("ops", Some(&ops_secret))
@@ -273,6 +314,12 @@ async fn a_keys_own_limit_refuses_that_key_alone_and_survives_rotation() {
     };
     let bad = put(new_id.into(), serde_json::json!({"rate": "2/0s"}));
     assert_eq!(bad.await.unwrap().status(), 400);
+    let empty = put(new_id.into(), serde_json::json!({}));
+    assert_eq!(
+        empty.await.unwrap().status(),
+        400,
+        "an empty object clears nothing"
+    );
     let unknown = put("nokey".into(), serde_json::json!({"rate": "2/60s"}));
     assert_eq!(unknown.await.unwrap().status(), 404);
     let cleared = put(new_id.into(), serde_json::json!({"rate": null}));
@@ -280,5 +327,5 @@ async fn a_keys_own_limit_refuses_that_key_alone_and_survives_rotation() {
     assert_eq!(get_me(&demo.base, new_key).await.status(), 200, "cleared");
     let trail = demo.cli(&["audit", "--client", &client, "--json"]);
     let trail = String::from_utf8_lossy(&trail.stdout);
-    assert_eq!(trail.matches("key.rate_limit").count(), 2, "{trail}");
+    assert_eq!(trail.matches("key.rate_limit").count(), 3, "{trail}");
 }

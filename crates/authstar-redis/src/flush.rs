@@ -81,7 +81,7 @@ pub(crate) async fn flush(
         let mut batch = std::mem::take(&mut pending).into_iter();
         while let Some((key, (budget, count))) = batch.next() {
             let period = budget.period();
-            let tolerance = period * (budget.burst() - 1);
+            let tolerance = period.saturating_mul(budget.burst() - 1);
             let mut invocation = script.key(bucket_name(&names.bucket, &key));
             invocation.key(&names.locks);
             invocation

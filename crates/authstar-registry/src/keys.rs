@@ -131,7 +131,6 @@ struct Rotation<'a> {
     scopes: Vec<String>,
     expires_at: Option<u64>,
     until: u64,
-    rate_limit: Option<String>,
 }
 
 /// The longest key name.
@@ -335,8 +334,6 @@ impl Registry {
             }
             Some(rotation) => {
                 row.replaces = Some(rotation.old.to_owned());
-                // The new key keeps the old one's own rate limit.
-                row.rate_limit.clone_from(&rotation.rate_limit);
                 // What the old key's end really is: the overlap's, or its own if sooner.
                 let until = rotation
                     .expires_at
@@ -350,13 +347,11 @@ impl Registry {
                     return Err(RegistryError::UnknownKey(rotation.old.to_owned()));
                 }
                 self.shared.drop_key(rotation.old);
-                let budget = row
-                    .rate_limit
-                    .as_deref()
-                    .and_then(crate::limits::from_stored);
-                self.shared
-                    .limits
-                    .set_key(&row.key_id, budget.map(|budget| (client_id, budget)));
+                // The old key's rate limit, which the store gave the new one: here at once (the
+                // poll reads it too).
+                if let Err(error) = self.shared.reload_key_limit(&row.key_id).await {
+                    tracing::warn!(%error, "authstar registry: a rotated key's rate limit not read yet");
+                }
                 Some(until)
             }
         };
@@ -428,7 +423,6 @@ impl Registry {
             scopes: split_scopes(&old.scopes),
             expires_at: old.expires_at,
             until: now().saturating_add(overlap.as_secs()),
-            rate_limit: old.rate_limit.clone(),
         };
         self.new_key(&old.client_id, options, Some(rotation)).await
     }

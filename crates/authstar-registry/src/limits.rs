@@ -1,6 +1,8 @@
-//! Each client's own rate limit: stored in the registry, held in memory by every instance (read
-//! at open, and again for a client whose limit the change log says changed), and asked
-//! synchronously by a [`RateLimitLayer`](authstar::ratelimit::RateLimitLayer)'s `per_client`.
+//! Each client's and each API key's own rate limit: stored in the registry, held in memory by
+//! every instance (read at open, and again for a client or key whose limit the change log says
+//! changed; dropped with a revoked key or client), and asked synchronously by a
+//! [`RateLimitLayer`](authstar::ratelimit::RateLimitLayer)'s `per_client` and
+//! `per_credential`.
 
 use std::collections::HashMap;
 use std::sync::{PoisonError, RwLock};
@@ -83,6 +85,13 @@ impl Limits {
             Some((client_id, budget)) => map.insert(key_id.into(), (client_id.into(), budget)),
             None => map.remove(key_id),
         };
+    }
+
+    /// A revoked client's budget and its keys'.
+    pub(crate) fn forget_client(&self, client_id: &str) {
+        self.set(client_id, None);
+        let mut keys = self.keys.write().unwrap_or_else(PoisonError::into_inner);
+        keys.retain(|_, (owner, _)| **owner != *client_id);
     }
 
     pub(crate) fn replace(&self, rows: Vec<LimitRow>) {
@@ -190,13 +199,21 @@ impl Registry {
 
     /// Gives an active API key its own rate limit, counted besides its client's (or, with
     /// `None`, takes it away): here at once, on every other instance at its next poll. A key
-    /// rotated from it keeps it.
+    /// rotated from it keeps it. [`RegistryError::UnknownKey`] for a key that is unknown,
+    /// revoked or expired, or whose client is revoked.
     pub async fn set_key_rate_limit(
         &self,
         key_id: &str,
         budget: Option<Budget>,
     ) -> Result<(), RegistryError> {
         let unknown = || RegistryError::UnknownKey(key_id.to_owned());
+        // Only a key that works: not revoked, not expired, its client active.
+        let Some(key) = self.shared.store.active_key(key_id).await? else {
+            return Err(unknown());
+        };
+        if key.expires_at.is_some_and(|at| at <= crate::now()) {
+            return Err(unknown());
+        }
         let stored = budget.map(to_stored);
         if !self
             .shared
@@ -206,11 +223,6 @@ impl Registry {
         {
             return Err(unknown());
         }
-        let Some(key) = self.shared.store.active_key(key_id).await? else {
-            // Revoked, or its client revoked, in between: nothing to count.
-            self.shared.limits.set_key(key_id, None);
-            return Err(unknown());
-        };
         let client_id = key.client_id.as_str();
         self.shared
             .limits

@@ -91,6 +91,7 @@ impl Shared {
         self.cache
             .invalidate(&(Secret::Client as u8, client_id.into()));
         self.active.invalidate(client_id);
+        self.limits.forget_client(client_id);
     }
 
     /// Applies one change of the log.
@@ -103,7 +104,9 @@ impl Shared {
             store::ChangeKind::Client => self.revoke_client_here(&change.id),
             store::ChangeKind::Scopes => self.drop_caches(),
             // Read again by the poll, which can wait for the store (`sync::catch_up`).
-            store::ChangeKind::Limits | store::ChangeKind::KeyLimits => {}
+            store::ChangeKind::Limits
+            | store::ChangeKind::KeyLimits
+            | store::ChangeKind::Unknown => {}
         }
     }
 }

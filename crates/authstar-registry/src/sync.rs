@@ -1,7 +1,8 @@
 //! Following the database's revocations: each registry polls the revision, reads the change log
 //! since the revision it saw and applies exactly those changes (a token refused, a key's or a
-//! client's cache entries dropped). A full reload (every cache dropped, everything revoked read
-//! again) happens only when a registry fell further behind than the log reaches.
+//! client's cache entries dropped, a client's or key's rate limit read again). A full reload
+//! (every cache dropped, everything revoked read again) happens only when a registry fell
+//! further behind than the log reaches, or the log holds a change a newer authstar wrote.
 //!
 //! The poll also tells how current this process's view is: a registry that has not heard from
 //! its database for longer than its cache TTL cannot vouch for what was revoked elsewhere since,
@@ -78,9 +79,13 @@ async fn catch_up(
         let continues = changes
             .first()
             .is_some_and(|first| first.revision == seen + 1);
-        if !continues {
-            // The log no longer reaches back to what this process saw (or the revision went
-            // backwards: a restored database): start over from the whole list.
+        if !continues
+            || changes
+                .iter()
+                .any(|change| change.kind == ChangeKind::Unknown)
+        {
+            // The log no longer reaches back to what this process saw, or holds a change a
+            // newer authstar logged: start over from the whole list.
             return reload(shared, revision).await;
         }
         for change in &changes {

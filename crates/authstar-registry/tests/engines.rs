@@ -89,10 +89,10 @@ fn store(database: &Database) -> Arc<dyn Store> {
 async fn every_engine_keeps_the_store_contract() {
     for (database, _) in engines("contract").await {
         let store = store(&database);
-        assert_eq!(store.migrate().await.unwrap(), 9, "{database}");
+        assert_eq!(store.migrate().await.unwrap(), 10, "{database}");
         assert_eq!(
             store.migrate().await.unwrap(),
-            9,
+            10,
             "migrating twice is harmless"
         );
         assert_eq!(store.count_clients().await.unwrap(), 0);
@@ -708,7 +708,7 @@ async fn a_database_from_a_newer_authstar_is_refused_not_rewritten() {
                 store.migrate().await,
                 Err(StoreError::NewerSchema {
                     found: 99,
-                    known: 9
+                    known: 10
                 })
             ),
             "{database}"
@@ -1269,12 +1269,60 @@ async fn client_and_key_rate_limits_reach_every_instance() {
                 .await,
             Err(authstar_registry::RegistryError::UnknownKey(_))
         ));
+        // Nor an expired key, nor a key of a revoked client; their limits leave memory.
+        let brief = first
+            .create_key_with(
+                "svc",
+                authstar_registry::KeyOptions::default().expires_in(Duration::from_secs(1)),
+            )
+            .await
+            .unwrap();
+        first
+            .create_client(Some("gone"), None, &["read".into()])
+            .await
+            .unwrap();
+        let orphan = first.create_key("gone", &[]).await.unwrap();
+        first
+            .set_key_rate_limit(&orphan.key_id, Some(key_budget))
+            .await
+            .unwrap();
+        let set = Instant::now();
+        while second.key_rate_limit("gone", &orphan.key_id).is_none() {
+            assert!(set.elapsed() < Duration::from_secs(1), "{database}: orphan");
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        first.revoke_client("gone").await.unwrap();
+        assert!(matches!(
+            first.set_key_rate_limit(&orphan.key_id, None).await,
+            Err(authstar_registry::RegistryError::UnknownKey(_))
+        ));
+        let revoked = Instant::now();
+        while second.key_rate_limit("gone", &orphan.key_id).is_some() {
+            assert!(
+                revoked.elapsed() < Duration::from_secs(1),
+                "{database}: client"
+            );
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        tokio::time::sleep(Duration::from_millis(1_100)).await;
+        assert!(matches!(
+            first
+                .set_key_rate_limit(&brief.key_id, Some(key_budget))
+                .await,
+            Err(authstar_registry::RegistryError::UnknownKey(_))
+        ));
 
         // Opening later: every limit read at once; taking one away reaches the other.
         let third = open(&database, &secrets).await;
         assert_eq!(
             third.key_rate_limit("svc", &rotated.key_id),
             Some(key_budget)
+        );
+        assert_eq!(third.key_rate_limit("svc", &key.key_id), None, "revoked");
+        assert_eq!(
+            third.key_rate_limit("gone", &orphan.key_id),
+            None,
+            "its client revoked"
         );
         assert_eq!(third.client_rate_limit("svc"), Some(budget));
         first
@@ -1299,5 +1347,135 @@ async fn client_and_key_rate_limits_reach_every_instance() {
             2,
             "{actions:?}"
         );
+    }
+}
+
+/// The audit trail is append-only in the database itself: an update, a delete (and, on
+/// PostgreSQL, a truncate) of its rows fails on every engine, and the rows stay as written.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_audit_trail_refuses_to_be_rewritten() {
+    for (database, secrets) in engines("append-only").await {
+        let registry = open(&database, &secrets).await;
+        registry
+            .create_client(Some("audited"), None, &["read".into()])
+            .await
+            .unwrap();
+        let attempts = [
+            "UPDATE audit_log SET actor = 'nobody'",
+            "DELETE FROM audit_log",
+            "TRUNCATE audit_log",
+        ];
+        match &database {
+            Database::Sqlite(path) => {
+                let connection = rusqlite::Connection::open(path).unwrap();
+                for attempt in &attempts[..2] {
+                    let error = connection.execute(attempt, []).unwrap_err();
+                    assert!(
+                        error.to_string().contains("append-only"),
+                        "{attempt}: {error}"
+                    );
+                }
+            }
+            Database::Postgres(url) => {
+                let (client, connection) = tokio_postgres::connect(url, tokio_postgres::NoTls)
+                    .await
+                    .unwrap();
+                tokio::spawn(connection);
+                for attempt in attempts {
+                    let error = client.batch_execute(attempt).await.unwrap_err();
+                    let error = error.as_db_error().map(|e| e.message().to_owned());
+                    assert!(
+                        error.as_deref().is_some_and(|m| m.contains("append-only")),
+                        "{attempt}: {error:?}"
+                    );
+                }
+            }
+        }
+        let mut query = authstar_registry::store::AuditQuery::default();
+        query.client_id = Some("audited".into());
+        query.limit = 10;
+        let trail = registry.audit_log(query).await.unwrap();
+        assert_eq!(trail.len(), 1, "{database}");
+        assert_eq!(trail[0].action, "client.create");
+        assert_ne!(trail[0].actor, "nobody");
+    }
+}
+
+/// A change-log entry this version does not know (a newer authstar wrote it, during a rolling
+/// upgrade) makes a registry reload everything instead of stalling: the revocations after it
+/// still arrive.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_change_from_a_newer_authstar_reloads_instead_of_stalling() {
+    for (database, secrets) in engines("newer-change").await {
+        let first = open(&database, &secrets).await;
+        let second = open(&database, &secrets).await;
+        first
+            .create_client(Some("svc"), None, &["read".into()])
+            .await
+            .unwrap();
+        let key = first.create_key("svc", &[]).await.unwrap();
+        assert!(second.authenticate_key(&key.key).await.unwrap().is_some());
+        let bump = "UPDATE revision SET value = value + 1 WHERE id = 1";
+        let newer = "INSERT INTO revocation_log (revision, kind, id, expires_at, at) \
+             SELECT value, 'from-the-future', 'x', NULL, 0 FROM revision WHERE id = 1";
+        match &database {
+            Database::Sqlite(path) => {
+                let connection = rusqlite::Connection::open(path).unwrap();
+                connection.execute(bump, []).unwrap();
+                connection.execute(newer, []).unwrap();
+            }
+            Database::Postgres(url) => {
+                let (client, connection) = tokio_postgres::connect(url, tokio_postgres::NoTls)
+                    .await
+                    .unwrap();
+                tokio::spawn(connection);
+                client.batch_execute(bump).await.unwrap();
+                client.batch_execute(newer).await.unwrap();
+            }
+        }
+        first.revoke_key(&key.key_id).await.unwrap();
+        let revoked = Instant::now();
+        while second.authenticate_key(&key.key).await.unwrap().is_some() {
+            assert!(
+                revoked.elapsed() < Duration::from_secs(1),
+                "{database}: the revocation after an unknown change never arrived"
+            );
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    }
+}
+
+/// Two processes' registries writing one SQLite file at once: a rotation (which reads, then
+/// writes, in one transaction) never fails because the other wrote in between (a deferred
+/// transaction did, with SQLITE_BUSY, which no busy timeout waits out).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_writers_never_fail_a_read_then_write_transaction() {
+    for (database, secrets) in engines("writers").await {
+        let first = open(&database, &secrets).await;
+        let second = open(&database, &secrets).await;
+        first
+            .create_client(Some("svc"), None, &["read".into(), "write".into()])
+            .await
+            .unwrap();
+        let mut key = first.create_key("svc", &[]).await.unwrap().key_id;
+        let writer = tokio::spawn(async move {
+            for round in 0..200 {
+                let scopes = if round % 2 == 0 {
+                    "read write"
+                } else {
+                    "write read"
+                };
+                let scopes: Vec<String> = scopes.split(' ').map(str::to_owned).collect();
+                second.set_client_scopes("svc", &scopes).await.unwrap();
+            }
+        });
+        for _ in 0..40 {
+            key = first
+                .rotate_key(&key, Duration::from_secs(60), None)
+                .await
+                .unwrap_or_else(|error| panic!("{database}: {error}"))
+                .key_id;
+        }
+        writer.await.unwrap();
     }
 }

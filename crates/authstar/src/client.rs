@@ -68,10 +68,12 @@ pub trait Client: Clone + Send + Sync + 'static {
         false
     }
 
-    /// The id of the credential this caller authenticated with (an API key's id), when its
-    /// authenticator named one: what a credential's own rate limit
+    /// The id of the credential this caller authenticated with, when its authenticator named
+    /// one: an API key's id, or an access token's `jti` (ids of different kinds may look
+    /// alike; tell them apart by the client's method or your own lookup). A credential's own
+    /// rate limit
     /// ([`RateLimitLayer::per_credential`](crate::ratelimit::RateLimitLayer::per_credential))
-    /// is counted under. `None` unless you override it.
+    /// is counted under it, per client. `None` unless you override it.
     fn credential_id(&self) -> Option<&str> {
         None
     }

@@ -213,13 +213,21 @@ impl<C: Client> RateLimitLayer<C> {
                 };
                 ("default", budget, key)
             });
+        // A credential is counted as its client's: the same id presented by another client
+        // (a token's `jti` equal to a key's id) is another counter. Length-prefixed, so no two
+        // (client, credential) pairs name one counter.
         let credential = inner.per_credential.as_ref().and_then(|budget| {
             let id = client.credential_id()?;
+            let budget = budget(client, id)?;
+            let owner = client.client_id();
+            Some((budget, format!("{}:{owner}{id}", owner.len())))
+        });
+        let credential = credential.as_ref().map(|(budget, id)| {
             let key = ThrottleKey::Identity {
                 scheme: CREDENTIAL_SCHEME,
                 id,
             };
-            Some(("credential", budget(client, id)?, key))
+            ("credential", *budget, key)
         });
         if own.is_none() && credential.is_none() {
             return Ok(());
@@ -456,6 +464,73 @@ mod tests {
         );
         for _ in 0..4 {
             assert!(limits.check::<()>(&stranger).is_ok());
+        }
+    }
+
+    #[test]
+    fn a_request_its_client_s_budget_refuses_is_not_charged_to_its_key() {
+        let auth = layer();
+        let limits = RateLimitLayer::new(&auth, Budget::per_period(1, Duration::from_millis(80)))
+            .per_credential(|_: &AuthstarClient, _: &str| {
+                Some(Budget::per_period(2, Duration::from_secs(60)))
+            });
+        let request = with_client(
+            auth.info(),
+            AuthstarClient::new("ci", ["read"]).with_credential("k", None),
+        );
+        assert!(limits.check::<()>(&request).is_ok(), "the key's first");
+        let refused = limits.check::<()>(&request).unwrap_err();
+        assert_eq!(refused.headers()["ratelimit-policy"], "\"default\";q=1;w=1");
+        std::thread::sleep(Duration::from_millis(100));
+        // Had the refusal cost the key, its second (and last) request would be gone.
+        assert!(limits.check::<()>(&request).is_ok(), "the key's second");
+        std::thread::sleep(Duration::from_millis(100));
+        let refused = limits.check::<()>(&request).unwrap_err();
+        assert_eq!(
+            refused.headers()["ratelimit-policy"],
+            "\"credential\";q=2;w=120"
+        );
+    }
+
+    #[test]
+    fn one_credential_id_under_two_clients_is_two_counters() {
+        let auth = layer();
+        // A budget for any credential called `k`, whoever holds it.
+        let limits = RateLimitLayer::unlimited_by_default(&auth).per_credential(
+            |_: &AuthstarClient, id: &str| {
+                (id == "k").then(|| Budget::per_period(1, Duration::from_secs(60)))
+            },
+        );
+        let of = |client: &str| {
+            with_client(
+                auth.info(),
+                AuthstarClient::new(client, ["read"]).with_credential("k", None),
+            )
+        };
+        assert!(limits.check::<()>(&of("a")).is_ok());
+        assert!(limits.check::<()>(&of("a")).is_err());
+        assert!(limits.check::<()>(&of("b")).is_ok(), "b's own counter");
+        // Length-prefixed: ("ab", "c") and ("a", "bc") are two counters as well.
+        let limits = RateLimitLayer::unlimited_by_default(&auth).per_credential(
+            |_: &AuthstarClient, _: &str| Some(Budget::per_period(1, Duration::from_secs(60))),
+        );
+        let pair = |client: &str, id: &str| {
+            with_client(
+                auth.info(),
+                AuthstarClient::new(client, ["read"]).with_credential(id, None),
+            )
+        };
+        assert!(limits.check::<()>(&pair("ab", "c")).is_ok());
+        assert!(limits.check::<()>(&pair("a", "bc")).is_ok());
+    }
+
+    #[test]
+    fn a_budget_too_large_for_the_clock_saturates_instead_of_panicking() {
+        let auth = layer();
+        let limits = RateLimitLayer::new(&auth, Budget::per_period(u32::MAX, Duration::MAX));
+        let request = as_client(auth.info(), "huge");
+        for _ in 0..3 {
+            let _ = limits.check::<()>(&request);
         }
     }
 }

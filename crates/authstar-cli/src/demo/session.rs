@@ -60,10 +60,18 @@ pub(super) fn read(headers: &HeaderMap, key: &Key) -> Option<Read> {
     let cookie = jar.get(SESSION_COOKIE)?;
     let json = URL_SAFE_NO_PAD.decode(cookie.value()).ok()?;
     let session: Session = serde_json::from_slice(&json).ok()?;
-    (session.exp > now()).then(|| Read {
-        client: AuthstarClient::new(session.client_id, session.scopes),
-        minted_by: session.minted_by,
-        exp: session.exp,
+    (session.exp > now()).then(|| {
+        let mut client = AuthstarClient::new(session.client_id, session.scopes);
+        // The credential that minted it, as the layer saw it then: a key's own rate limit
+        // counts the session's requests too.
+        if let Some(MintedBy::Key(id) | MintedBy::Token(id)) = &session.minted_by {
+            client = client.with_credential(id.clone(), Some(session.exp));
+        }
+        Read {
+            client,
+            minted_by: session.minted_by,
+            exp: session.exp,
+        }
     })
 }
 

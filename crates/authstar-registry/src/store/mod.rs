@@ -350,6 +350,9 @@ pub enum ChangeKind {
     Limits,
     /// An API key's rate limit changed (its key id): read again.
     KeyLimits,
+    /// A change this authstar does not know (a newer one logged it, during a rolling
+    /// upgrade): it cannot be applied alone, so the registry reloads everything.
+    Unknown,
 }
 
 impl ChangeKind {
@@ -362,18 +365,19 @@ impl ChangeKind {
             Self::Scopes => "scopes",
             Self::Limits => "limits",
             Self::KeyLimits => "key-limits",
+            Self::Unknown => "unknown",
         }
     }
 
-    pub(crate) fn parse(word: &str) -> Option<Self> {
+    pub(crate) fn parse(word: &str) -> Self {
         match word {
-            "token" => Some(Self::Token),
-            "key" => Some(Self::Key),
-            "client" => Some(Self::Client),
-            "scopes" => Some(Self::Scopes),
-            "limits" => Some(Self::Limits),
-            "key-limits" => Some(Self::KeyLimits),
-            _ => None,
+            "token" => Self::Token,
+            "key" => Self::Key,
+            "client" => Self::Client,
+            "scopes" => Self::Scopes,
+            "limits" => Self::Limits,
+            "key-limits" => Self::KeyLimits,
+            _ => Self::Unknown,
         }
     }
 }
@@ -470,7 +474,8 @@ pub trait Store: Send + Sync + fmt::Debug + 'static {
 
     /// Rotates a key, in one transaction: inserts `new`, brings the expiry of the active key
     /// `old` forward to `until` (never later), and logs the change so every instance drops the
-    /// old key's cached checks (and reads the new key's rate limit, when it has one); `false` (and nothing written) when `old` is no active key.
+    /// old key's cached checks; the new key takes the old one's rate limit, read in the same
+    /// transaction, and a change-log entry tells every instance to read it; `false` (and nothing written) when `old` is no active key.
     fn rotate_key<'a>(
         &'a self,
         new: &'a KeyRow,
@@ -539,15 +544,40 @@ pub trait Store: Send + Sync + fmt::Debug + 'static {
     fn changes_since(&self, revision: u64, limit: u32) -> StoreFuture<'_, Vec<Change>>;
 }
 
+/// One migration: the same SQL for both engines, or each its own (triggers).
+pub(crate) enum Step {
+    Both(&'static str),
+    Each {
+        sqlite: &'static str,
+        postgres: &'static str,
+    },
+}
+
+impl Step {
+    pub(crate) fn sqlite(&self) -> &'static str {
+        match self {
+            Self::Both(sql) | Self::Each { sqlite: sql, .. } => sql,
+        }
+    }
+
+    pub(crate) fn postgres(&self) -> &'static str {
+        match self {
+            Self::Both(sql) | Self::Each { postgres: sql, .. } => sql,
+        }
+    }
+}
+
 /// The schema versions, shared by both engines: each step is one migration, applied in order
 /// and recorded in `authstar_schema`.
-pub(crate) const SCHEMA_VERSION: u32 = 9;
+pub(crate) const SCHEMA_VERSION: u32 = 10;
 
-/// The migrations, in order, in SQL both engines take (SQLite reads `BIGINT` as an integer):
+/// The migrations, in order, mostly in SQL both engines take (SQLite reads `BIGINT` as an
+/// integer):
 /// index 0 brings the schema to version 1. Version 1 is the schema from before versioning;
 /// `IF NOT EXISTS` adopts those databases.
-pub(crate) const MIGRATIONS: [&str; SCHEMA_VERSION as usize] = [
-    "CREATE TABLE IF NOT EXISTS clients (
+pub(crate) const MIGRATIONS: [Step; SCHEMA_VERSION as usize] = [
+    Step::Both(
+        "CREATE TABLE IF NOT EXISTS clients (
         client_id    TEXT PRIMARY KEY,
         secret_hash  TEXT NOT NULL,
         scopes       TEXT NOT NULL,
@@ -568,23 +598,29 @@ pub(crate) const MIGRATIONS: [&str; SCHEMA_VERSION as usize] = [
         last_used_at BIGINT,
         revoked_at   BIGINT
     );",
+    ),
     // 2: the revision every process polls to drop its caches after a revocation.
-    "CREATE TABLE revision (
+    Step::Both(
+        "CREATE TABLE revision (
         id    INTEGER PRIMARY KEY CHECK (id = 1),
         value BIGINT NOT NULL
     );
     INSERT INTO revision (id, value) VALUES (1, 0);",
+    ),
     // 3: access tokens revoked by their jti (RFC 7009), kept until they expire.
-    "CREATE TABLE revoked_tokens (
+    Step::Both(
+        "CREATE TABLE revoked_tokens (
         jti        TEXT PRIMARY KEY,
         client_id  TEXT NOT NULL,
         expires_at BIGINT NOT NULL,
         revoked_at BIGINT NOT NULL
     );
     CREATE INDEX revoked_tokens_expiry ON revoked_tokens (expires_at);",
+    ),
     // 4: the change log: what each revision revoked, so instances apply it instead of
     // dropping every cache and reloading everything revoked.
-    "CREATE TABLE revocation_log (
+    Step::Both(
+        "CREATE TABLE revocation_log (
         revision   BIGINT PRIMARY KEY,
         kind       TEXT NOT NULL,
         id         TEXT NOT NULL,
@@ -592,16 +628,20 @@ pub(crate) const MIGRATIONS: [&str; SCHEMA_VERSION as usize] = [
         at         BIGINT NOT NULL
     );
     CREATE INDEX revocation_log_at ON revocation_log (at);",
+    ),
     // 5: how each client authenticates (RFC 7591 names), and the public keys of a
     // `private_key_jwt` client (a JWKS document). Existing clients keep their secrets.
-    "ALTER TABLE clients ADD COLUMN auth_method TEXT NOT NULL DEFAULT 'client_secret_basic';
+    Step::Both(
+        "ALTER TABLE clients ADD COLUMN auth_method TEXT NOT NULL DEFAULT 'client_secret_basic';
     ALTER TABLE clients ADD COLUMN jwks TEXT;",
+    ),
     // 6: what the TLS certificate of a `tls_client_auth` or `self_signed_tls_client_auth`
     // client must be (RFC 8705 §2): a certificate rule as JSON.
-    "ALTER TABLE clients ADD COLUMN certificate TEXT;",
+    Step::Both("ALTER TABLE clients ADD COLUMN certificate TEXT;"),
     // 7: API keys that expire, are named, and record the key they were rotated from; the
     // append-only audit log of every change to clients and keys and every token revocation.
-    "ALTER TABLE api_keys ADD COLUMN expires_at BIGINT;
+    Step::Both(
+        "ALTER TABLE api_keys ADD COLUMN expires_at BIGINT;
     ALTER TABLE api_keys ADD COLUMN name TEXT;
     ALTER TABLE api_keys ADD COLUMN replaces TEXT;
     CREATE TABLE audit_log (
@@ -619,8 +659,23 @@ pub(crate) const MIGRATIONS: [&str; SCHEMA_VERSION as usize] = [
     );
     INSERT INTO audit_counter (id, value) VALUES (1, 0);
     CREATE INDEX audit_log_client ON audit_log (client_id, seq);",
+    ),
     // 8: a client's own rate limit (a request budget), where it has one.
-    "ALTER TABLE clients ADD COLUMN rate_limit TEXT;",
+    Step::Both("ALTER TABLE clients ADD COLUMN rate_limit TEXT;"),
     // 9: an API key's own rate limit, counted besides its client's.
-    "ALTER TABLE api_keys ADD COLUMN rate_limit TEXT;",
+    Step::Both("ALTER TABLE api_keys ADD COLUMN rate_limit TEXT;"),
+    // 10: the audit trail refuses to be rewritten: updates and deletes of its rows fail in the
+    // database itself (its owner can still drop the trigger, deliberately and visibly).
+    Step::Each {
+        sqlite: "CREATE TRIGGER audit_log_no_update BEFORE UPDATE ON audit_log
+            BEGIN SELECT RAISE(ABORT, 'audit_log is append-only'); END;
+        CREATE TRIGGER audit_log_no_delete BEFORE DELETE ON audit_log
+            BEGIN SELECT RAISE(ABORT, 'audit_log is append-only'); END;",
+        postgres: "CREATE FUNCTION authstar_append_only() RETURNS trigger LANGUAGE plpgsql AS
+            $$ BEGIN RAISE EXCEPTION '% is append-only', TG_TABLE_NAME; END $$;
+        CREATE TRIGGER audit_log_append_only BEFORE UPDATE OR DELETE ON audit_log
+            FOR EACH ROW EXECUTE FUNCTION authstar_append_only();
+        CREATE TRIGGER audit_log_no_truncate BEFORE TRUNCATE ON audit_log
+            FOR EACH STATEMENT EXECUTE FUNCTION authstar_append_only();",
+    },
 ];

@@ -31,10 +31,16 @@ pub(crate) const SET_CLIENT_RATE_LIMIT: &str =
 /// Every active client's and key's own rate limit: (client id, key id or NULL, limit).
 pub(crate) const RATE_LIMITS: &str = "SELECT client_id, NULL, rate_limit FROM clients \
      WHERE rate_limit IS NOT NULL AND revoked_at IS NULL \
-     UNION ALL SELECT client_id, key_id, rate_limit FROM api_keys \
-     WHERE rate_limit IS NOT NULL AND revoked_at IS NULL";
-pub(crate) const SET_KEY_RATE_LIMIT: &str =
-    "UPDATE api_keys SET rate_limit = $1 WHERE key_id = $2 AND revoked_at IS NULL";
+     UNION ALL SELECT k.client_id, k.key_id, k.rate_limit FROM api_keys k \
+     JOIN clients c ON c.client_id = k.client_id \
+     WHERE k.rate_limit IS NOT NULL AND k.revoked_at IS NULL AND c.revoked_at IS NULL";
+/// A key's own limit, while it and its client are active.
+pub(crate) const SET_KEY_RATE_LIMIT: &str = "UPDATE api_keys SET rate_limit = $1 \
+     WHERE key_id = $2 AND revoked_at IS NULL \
+     AND client_id IN (SELECT client_id FROM clients WHERE revoked_at IS NULL)";
+/// A rotation's new key (`$2`) takes the old one's (`$1`) limit, inside the rotation.
+pub(crate) const COPY_KEY_RATE_LIMIT: &str = "UPDATE api_keys \
+     SET rate_limit = (SELECT rate_limit FROM api_keys WHERE key_id = $1) WHERE key_id = $2";
 pub(crate) const SET_CLIENT_SCOPES: &str =
     "UPDATE clients SET scopes = $1 WHERE client_id = $2 AND revoked_at IS NULL";
 /// The next audit entry's number: the counter's row is locked until the entry commits, so

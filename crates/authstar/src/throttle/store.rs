@@ -62,7 +62,7 @@ impl Budget {
 
     /// How far ahead of `now` the bucket may be before it is locked.
     fn tolerance(&self) -> Duration {
-        self.period * (self.burst - 1)
+        self.period.saturating_mul(self.burst - 1)
     }
 }
 

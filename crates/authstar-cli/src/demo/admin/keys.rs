@@ -53,7 +53,7 @@ pub(in crate::demo) struct Scopes {
 /// API keys by key id, a page at a time (`?after=KEY_ID&limit=N`); a `Link: <…>; rel="next"`
 /// header names the next page.
 #[utoipa::path(get, tag = "admin", path = "/admin/keys", params(Page), responses(
-    (status = 200, description = "A page of keys: key_id, client_id, scopes, created_at, last_used_at, revoked, expires_at, expired, name, replaces"),
+    (status = 200, description = "A page of keys: key_id, client_id, scopes, created_at, last_used_at, revoked, expires_at, expired, name, replaces, rate_limit"),
 ))]
 pub(in crate::demo) async fn list_keys(
     AdminCaller(_): AdminCaller,
@@ -179,7 +179,9 @@ pub(in crate::demo) async fn set_client_scopes(
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub(in crate::demo) struct RateLimit {
-    /// `N/WINDOW` (`600/60s`: a burst of 600 refilled over a minute); null for none of its own.
+    /// `N/WINDOW` (`600/60s`: a burst of 600 refilled over a minute); null for none of its own
+    /// (required: an empty object clears nothing).
+    #[serde(deserialize_with = "Option::deserialize")]
     rate: Option<String>,
 }
 
@@ -225,7 +227,7 @@ impl RateLimit {
 #[utoipa::path(put, tag = "admin", path = "/admin/keys/{key_id}/rate-limit", params(("key_id" = String, Path)), request_body = RateLimit, responses(
     (status = 204, description = "Set, here at once and on every instance at its next poll"),
     (status = 400, description = "Not N/WINDOW (a window from 1s to 30d)"),
-    (status = 404, description = "No active key with this id"),
+    (status = 404, description = "No active key with this id (unknown, revoked, expired, or its client revoked)"),
 ))]
 pub(in crate::demo) async fn set_key_rate_limit(
     AdminCaller(caller): AdminCaller,

@@ -132,7 +132,10 @@ impl Store for PostgresStore {
                 });
             }
             for (version, migration) in (1_i32..).zip(MIGRATIONS).skip(found as usize) {
-                transaction.batch_execute(migration).await.map_err(failed)?;
+                transaction
+                    .batch_execute(migration.postgres())
+                    .await
+                    .map_err(failed)?;
                 transaction
                     .execute(sql::RECORD_VERSION, &[&version, &seconds(crate::now())])
                     .await
@@ -341,11 +344,13 @@ impl Store for PostgresStore {
                 .execute(sql::SET_KEY_EXPIRY, &[&seconds(until), &old])
                 .await
                 .map_err(failed)?;
+            transaction
+                .execute(sql::COPY_KEY_RATE_LIMIT, &[&old, &new.key_id])
+                .await
+                .map_err(failed)?;
             log_change(&transaction, ChangeKind::Key, old, None, at).await?;
-            if new.rate_limit.is_some() {
-                // The new key's limit (the old one's), for every other instance to read.
-                log_change(&transaction, ChangeKind::KeyLimits, &new.key_id, None, at).await?;
-            }
+            // The new key's limit (the old one's), for every instance to read.
+            log_change(&transaction, ChangeKind::KeyLimits, &new.key_id, None, at).await?;
             transaction.commit().await.map_err(failed)?;
             Ok(true)
         })
@@ -609,9 +614,7 @@ impl Store for PostgresStore {
                     let expires_at: Option<i64> = row.try_get(3).map_err(failed)?;
                     Ok(Change {
                         revision: u64::try_from(revision).unwrap_or(0),
-                        kind: ChangeKind::parse(kind).ok_or_else(|| {
-                            StoreError::engine(format!("unknown change kind {kind:?} in the log"))
-                        })?,
+                        kind: ChangeKind::parse(kind),
                         id: row.try_get(2).map_err(failed)?,
                         expires_at: unsigned(expires_at),
                     })

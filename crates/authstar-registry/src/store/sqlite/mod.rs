@@ -160,7 +160,9 @@ impl Store for SqliteStore {
                 });
             }
             for (version, migration) in (1..).zip(MIGRATIONS).skip(found as usize) {
-                transaction.execute_batch(migration).map_err(failed)?;
+                transaction
+                    .execute_batch(migration.sqlite())
+                    .map_err(failed)?;
                 transaction
                     .execute(sql::RECORD_VERSION, params![version, crate::now()])
                     .map_err(failed)?;
@@ -357,11 +359,12 @@ impl Store for SqliteStore {
             transaction
                 .execute(sql::SET_KEY_EXPIRY, params![until, old])
                 .map_err(failed)?;
+            transaction
+                .execute(sql::COPY_KEY_RATE_LIMIT, params![old, new.key_id])
+                .map_err(failed)?;
             log_change(&transaction, ChangeKind::Key, &old, None, at)?;
-            if new.rate_limit.is_some() {
-                // The new key's limit (the old one's), for every other instance to read.
-                log_change(&transaction, ChangeKind::KeyLimits, &new.key_id, None, at)?;
-            }
+            // The new key's limit (the old one's), for every instance to read.
+            log_change(&transaction, ChangeKind::KeyLimits, &new.key_id, None, at)?;
             transaction.commit().map_err(failed)?;
             Ok(true)
         })
@@ -595,9 +598,7 @@ impl Store for SqliteStore {
             let mut changes = Vec::new();
             for row in rows {
                 let (revision, kind, id, expires_at) = row.map_err(failed)?;
-                let kind = ChangeKind::parse(&kind).ok_or_else(|| {
-                    StoreError::engine(format!("unknown change kind {kind:?} in the log"))
-                })?;
+                let kind = ChangeKind::parse(&kind);
                 changes.push(Change {
                     revision,
                     kind,
