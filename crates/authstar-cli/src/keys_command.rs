@@ -68,6 +68,18 @@ pub(crate) enum KeysCommand {
         #[arg(long)]
         none: bool,
     },
+    /// Set when a key stops working (from now), or let it work until revoked (--never);
+    /// every instance at its next poll. An expired key stays expired.
+    SetExpiry {
+        /// The key id.
+        key_id: String,
+        /// How long it works from now (90s, 15m, 24h, 30d).
+        #[arg(long, value_parser = duration, required_unless_present = "never", conflicts_with = "never")]
+        expires_in: Option<Duration>,
+        /// No end: until revoked.
+        #[arg(long)]
+        never: bool,
+    },
     /// Revoke an API key.
     Revoke {
         /// The key id.
@@ -188,6 +200,15 @@ pub(crate) async fn keys(command: KeysCommand, registry: &Registry) -> Result<()
         KeysCommand::SetRateLimit { key_id, rate, .. } => {
             registry.set_key_rate_limit(&key_id, rate).await?;
             print_limit(&format!("key {key_id}"), rate);
+            Ok(())
+        }
+        KeysCommand::SetExpiry {
+            key_id, expires_in, ..
+        } => {
+            match registry.set_key_expiry(&key_id, expires_in).await? {
+                Some(at) => println!("key {key_id}: expires at {at}"),
+                None => println!("key {key_id}: works until revoked"),
+            }
             Ok(())
         }
         KeysCommand::Revoke { key_id } => {

@@ -202,6 +202,7 @@ async fn every_route_is_in_the_openapi_document_under_its_area() {
         ("/admin/keys/{key_id}", "delete", "admin"),
         ("/admin/keys/{key_id}/rotate", "post", "admin"),
         ("/admin/keys/{key_id}/rate-limit", "put", "admin"),
+        ("/admin/keys/{key_id}/expiry", "put", "admin"),
         ("/admin/audit", "get", "admin"),
     ];
     for (path, method, tag) in routes {

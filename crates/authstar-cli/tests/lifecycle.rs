@@ -350,3 +350,119 @@ async fn rotations_and_rescopes_reach_a_caching_instance_within_a_poll() {
     let revived = demo.cli(&["keys", "rotate", short["key_id"].as_str().unwrap()]);
     assert!(!revived.status.success(), "an expired key is no key");
 }
+
+/// A key's expiry changed after it was made, from the admin API and the CLI: brought forward,
+/// the key is refused (a denied credential, not a missing one) once it passes; taken away (`--never`), it works on;
+/// zero, ten years and more, an empty body, unknown and expired keys are refused.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_keys_expiry_is_changed_from_the_admin_api_and_the_cli() {
+    let demo = Demo::start("key-expiry", &[]);
+    let client = demo.value("client_id:");
+    let key = demo.value("api_key:");
+    let ops = json(&demo.cli(&[
+        "clients", "create", "--id", "ops", "--scope", "admin", "--json",
+    ]));
+    let ops_secret = ops["client_secret"].as_str().unwrap().to_owned();
+    let other = json(&demo.cli(&[
+        "keys",
+        "create",
+        "--client-id",
+        &client,
+        "--expires-in",
+        "90s",
+        "--json",
+    ]));
+    let listed = json(&demo.cli(&["keys", "list", "--json"]));
+    let key_id = listed
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|k| k["key_id"].as_str().unwrap().to_owned())
+        .find(|id| key.contains(&format!("_{id}_")))
+        .unwrap();
+    let http = reqwest::Client::new();
+    let put = |id: &str, body: Value| {
+        http.put(format!("{}/admin/keys/{id}/expiry", demo.base))
+            .basic_auth("ops", Some(&ops_secret))
+            .json(&body)
+            .send()
+    };
+    for bad in [
+        serde_json::json!({}),
+        serde_json::json!({"expires_in": 0}),
+        serde_json::json!({"expires_in": 400_000_000}),
+        serde_json::json!({"expires_in": "1h"}),
+    ] {
+        assert_eq!(
+            put(&key_id, bad.clone()).await.unwrap().status(),
+            400,
+            "{bad}"
+        );
+    }
+    assert_eq!(
+        put("nokey", serde_json::json!({"expires_in": 60}))
+            .await
+            .unwrap()
+            .status(),
+        404
+    );
+    let set = put(&key_id, serde_json::json!({"expires_in": 1}))
+        .await
+        .unwrap();
+    assert_eq!(set.status(), 200);
+    let set: Value = set.json().await.unwrap();
+    assert!(set["expires_at"].as_u64().is_some(), "{set}");
+    tokio::time::sleep(Duration::from_millis(2_100)).await;
+    let refused = http
+        .get(format!("{}/me", demo.base))
+        .header("x-api-key", &key)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(refused.status(), 401);
+    let challenges: Vec<String> = refused
+        .headers()
+        .get_all("www-authenticate")
+        .iter()
+        .map(|value| value.to_str().unwrap().to_owned())
+        .collect();
+    let body = refused.text().await.unwrap();
+    // Refused as any key the registry does not vouch for: a key was presented and denied (not
+    // missing), with the ApiKey challenge (RFC 6750's codes belong to Bearer).
+    assert!(
+        challenges.iter().any(|c| c.starts_with("ApiKey ")),
+        "{challenges:?}"
+    );
+    assert!(
+        body.contains("x-api-key") && body.contains("denied"),
+        "{body}"
+    );
+    assert_eq!(
+        put(&key_id, serde_json::json!({"expires_in": null}))
+            .await
+            .unwrap()
+            .status(),
+        404,
+        "an expired key stays expired"
+    );
+    // The CLI takes another key's end away: it works on, listed without one.
+    let other_id = other["key_id"].as_str().unwrap();
+    let never = demo.cli(&["keys", "set-expiry", other_id, "--never"]);
+    assert!(never.status.success(), "{never:?}");
+    assert_eq!(
+        me(&demo.base, other["key"].as_str().unwrap(), "/me").await,
+        200
+    );
+    let listed = json(&demo.cli(&["keys", "list", "--json"]));
+    let row = listed
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|k| k["key_id"] == other_id)
+        .unwrap();
+    assert_eq!(row["expires_at"], Value::Null);
+    let trail = demo.cli(&["audit", "--client", &client, "--json"]);
+    let trail = String::from_utf8_lossy(&trail.stdout);
+    assert_eq!(trail.matches("key.expiry").count(), 2, "{trail}");
+    assert!(trail.contains("admin:ops"), "{trail}");
+}

@@ -63,6 +63,7 @@ mod client_keys;
 mod clients;
 mod database;
 mod error;
+mod key_changes;
 mod keys;
 mod limits;
 mod password;

@@ -196,45 +196,10 @@ impl Registry {
     pub fn key_rate_limit(&self, client_id: &str, key_id: &str) -> Option<Budget> {
         self.shared.limits.key(client_id, key_id)
     }
-
-    /// Gives an active API key its own rate limit, counted besides its client's (or, with
-    /// `None`, takes it away): here at once, on every other instance at its next poll. A key
-    /// rotated from it keeps it. [`RegistryError::UnknownKey`] for a key that is unknown,
-    /// revoked or expired, or whose client is revoked.
-    pub async fn set_key_rate_limit(
-        &self,
-        key_id: &str,
-        budget: Option<Budget>,
-    ) -> Result<(), RegistryError> {
-        let unknown = || RegistryError::UnknownKey(key_id.to_owned());
-        // Only a key that works: not revoked, not expired, its client active.
-        let Some(key) = self.shared.store.active_key(key_id).await? else {
-            return Err(unknown());
-        };
-        if key.expires_at.is_some_and(|at| at <= crate::now()) {
-            return Err(unknown());
-        }
-        let stored = budget.map(to_stored);
-        if !self
-            .shared
-            .store
-            .set_key_rate_limit(key_id, stored.as_deref())
-            .await?
-        {
-            return Err(unknown());
-        }
-        let client_id = key.client_id.as_str();
-        self.shared
-            .limits
-            .set_key(key_id, budget.map(|budget| (client_id, budget)));
-        self.audit("key.rate_limit", Some(client_id), key_id, detail(budget))
-            .await;
-        Ok(())
-    }
 }
 
 /// A limit as the audit trail records it.
-fn detail(budget: Option<Budget>) -> serde_json::Value {
+pub(crate) fn detail(budget: Option<Budget>) -> serde_json::Value {
     match budget {
         Some(budget) => serde_json::json!({
             "burst": budget.burst(),

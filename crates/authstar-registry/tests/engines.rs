@@ -1479,3 +1479,79 @@ async fn concurrent_writers_never_fail_a_read_then_write_transaction() {
         writer.await.unwrap();
     }
 }
+
+/// A key's expiry changed after it was made, on every engine and across two instances: brought
+/// forward, the other instance refuses the key once it passes (its cached check dropped); taken
+/// away, a key that was about to end keeps working there; an expired key stays expired.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_keys_expiry_changes_reach_every_instance() {
+    use authstar_registry::{KeyOptions, RegistryError};
+    for (database, secrets) in engines("key-expiry").await {
+        let first = open(&database, &secrets).await;
+        let second = open(&database, &secrets).await;
+        first
+            .create_client(Some("svc"), None, &["read".into()])
+            .await
+            .unwrap();
+        let ending = first.create_key("svc", &[]).await.unwrap();
+        let kept = first
+            .create_key_with(
+                "svc",
+                KeyOptions::default().expires_in(Duration::from_secs(1)),
+            )
+            .await
+            .unwrap();
+        for key in [&ending.key, &kept.key] {
+            assert!(
+                second.authenticate_key(key).await.unwrap().is_some(),
+                "cached"
+            );
+        }
+        let at = first
+            .set_key_expiry(&ending.key_id, Some(Duration::from_secs(1)))
+            .await
+            .unwrap();
+        assert!(at.is_some());
+        assert_eq!(
+            first.set_key_expiry(&kept.key_id, None).await.unwrap(),
+            None
+        );
+        let changed = Instant::now();
+        while second
+            .authenticate_key(&ending.key)
+            .await
+            .unwrap()
+            .is_some()
+        {
+            assert!(
+                changed.elapsed() < Duration::from_secs(3),
+                "{database}: the new expiry never reached the other instance"
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        assert!(
+            second.authenticate_key(&kept.key).await.unwrap().is_some(),
+            "{database}: the expiry taken away"
+        );
+        let listed = first.key_page(None, 10).await.unwrap();
+        let row = |id: &str| listed.iter().find(|k| k.key_id == id).unwrap().clone();
+        assert!(row(&ending.key_id).expired);
+        assert_eq!(row(&kept.key_id).expires_at, None);
+        assert!(matches!(
+            first.set_key_expiry(&ending.key_id, None).await,
+            Err(RegistryError::UnknownKey(_))
+        ));
+        assert!(matches!(
+            first
+                .set_key_expiry(&kept.key_id, Some(Duration::ZERO))
+                .await,
+            Err(RegistryError::InvalidKeyLifetime)
+        ));
+        let mut query = authstar_registry::store::AuditQuery::default();
+        query.client_id = Some("svc".into());
+        query.limit = 100;
+        let trail = first.audit_log(query).await.unwrap();
+        let expiries = trail.iter().filter(|e| e.action == "key.expiry").count();
+        assert_eq!(expiries, 2, "{database}");
+    }
+}

@@ -407,6 +407,7 @@ pub(super) fn routes(
             "/admin/keys/{key_id}/rate-limit",
             put(keys::set_key_rate_limit),
         )
+        .route("/admin/keys/{key_id}/expiry", put(keys::set_key_expiry))
         .route("/admin/audit", get(keys::audit))
         .route_layer(security.scopes_all(["admin"]))
         .with_state(admin)

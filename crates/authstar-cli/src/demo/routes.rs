@@ -158,6 +158,7 @@ pub(super) async fn websocket(
         super::admin::keys::set_client_scopes,
         super::admin::keys::set_client_rate_limit,
         super::admin::keys::set_key_rate_limit,
+        super::admin::keys::set_key_expiry,
         super::admin::keys::audit,
     ),
     info(title = "authstar demo", version = "0.1.0")

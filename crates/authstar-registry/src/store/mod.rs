@@ -268,6 +268,26 @@ impl fmt::Debug for KeyRow {
     }
 }
 
+/// A change to one setting of an existing API key ([`Store::update_key`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum KeyUpdate<'a> {
+    /// Its own rate limit (JSON: `burst`, `period_ms`), or none.
+    RateLimit(Option<&'a str>),
+    /// When it stops working (seconds since the epoch), or never.
+    Expiry(Option<u64>),
+}
+
+impl KeyUpdate<'_> {
+    /// The statement (`$1` the value, `$2` the key id) and the change-log entry it makes.
+    pub(crate) fn statement(self) -> (&'static str, ChangeKind) {
+        match self {
+            Self::RateLimit(_) => (sql::SET_KEY_RATE_LIMIT, ChangeKind::KeyLimits),
+            Self::Expiry(_) => (sql::CHANGE_KEY_EXPIRY, ChangeKind::Key),
+        }
+    }
+}
+
 /// A rate limit as stored: a client's, or (with `key_id`) one of its keys'.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct LimitRow {
@@ -503,13 +523,10 @@ pub trait Store: Send + Sync + fmt::Debug + 'static {
         limit: Option<&'a str>,
     ) -> StoreFuture<'a, bool>;
 
-    /// Replaces (or, with `None`, drops) an active key's rate limit and logs the change;
-    /// `false` when there is no such key.
-    fn set_key_rate_limit<'a>(
-        &'a self,
-        key_id: &'a str,
-        limit: Option<&'a str>,
-    ) -> StoreFuture<'a, bool>;
+    /// Changes one setting of an active key of an active client and logs the change (every
+    /// instance drops the key's cached checks, or reads its rate limit again); `false` when
+    /// there is no such key.
+    fn update_key<'a>(&'a self, key_id: &'a str, update: KeyUpdate<'a>) -> StoreFuture<'a, bool>;
 
     /// Every active client's and key's own rate limit.
     fn rate_limits(&self) -> StoreFuture<'_, Vec<LimitRow>>;

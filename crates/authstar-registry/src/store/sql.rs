@@ -38,6 +38,10 @@ pub(crate) const RATE_LIMITS: &str = "SELECT client_id, NULL, rate_limit FROM cl
 pub(crate) const SET_KEY_RATE_LIMIT: &str = "UPDATE api_keys SET rate_limit = $1 \
      WHERE key_id = $2 AND revoked_at IS NULL \
      AND client_id IN (SELECT client_id FROM clients WHERE revoked_at IS NULL)";
+/// A key's expiry, set or taken away, while it and its client are active.
+pub(crate) const CHANGE_KEY_EXPIRY: &str = "UPDATE api_keys SET expires_at = $1 \
+     WHERE key_id = $2 AND revoked_at IS NULL \
+     AND client_id IN (SELECT client_id FROM clients WHERE revoked_at IS NULL)";
 /// A rotation's new key (`$2`) takes the old one's (`$1`) limit, inside the rotation.
 pub(crate) const COPY_KEY_RATE_LIMIT: &str = "UPDATE api_keys \
      SET rate_limit = (SELECT rate_limit FROM api_keys WHERE key_id = $1) WHERE key_id = $2";

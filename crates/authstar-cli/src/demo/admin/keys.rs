@@ -222,6 +222,42 @@ impl RateLimit {
     }
 }
 
+/// `PUT /admin/keys/{key_id}/expiry`.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub(in crate::demo) struct Expiry {
+    /// Seconds from now until the key stops working (at most ten years); null for never
+    /// (required: an empty object changes nothing).
+    #[serde(deserialize_with = "Option::deserialize")]
+    expires_in: Option<u64>,
+}
+
+/// Sets when an API key stops working, sooner or later than it was to, or lets it work until
+/// revoked; an expired key stays expired.
+#[utoipa::path(put, tag = "admin", path = "/admin/keys/{key_id}/expiry", params(("key_id" = String, Path)), request_body = Expiry, responses(
+    (status = 200, description = "key_id, expires_at (null: until revoked); every instance at its next poll"),
+    (status = 400, description = "A zero lifetime or one beyond ten years"),
+    (status = 404, description = "No active key with this id (unknown, revoked, expired, or its client revoked)"),
+))]
+pub(in crate::demo) async fn set_key_expiry(
+    AdminCaller(caller): AdminCaller,
+    State(admin): State<Admin>,
+    Path(key_id): Path<String>,
+    body: Result<Json<Expiry>, JsonRejection>,
+) -> Response {
+    let Json(expiry) = match body {
+        Ok(body) => body,
+        Err(rejection) => return bad_body(&rejection),
+    };
+    let lifetime = expiry.expires_in.map(std::time::Duration::from_secs);
+    match admin.by(&caller).set_key_expiry(&key_id, lifetime).await {
+        Ok(expires_at) => {
+            Json(serde_json::json!({ "key_id": key_id, "expires_at": expires_at })).into_response()
+        }
+        Err(failure) => refused(failure),
+    }
+}
+
 /// Gives an API key its own rate limit, counted besides its client's, or takes it away. A key
 /// rotated from it keeps it.
 #[utoipa::path(put, tag = "admin", path = "/admin/keys/{key_id}/rate-limit", params(("key_id" = String, Path)), request_body = RateLimit, responses(
@@ -265,9 +301,9 @@ pub(in crate::demo) struct AuditPage {
 
 /// The audit trail, oldest first: who (`cli`, `admin:<id>`, `client:<id>`) changed what
 /// (`client.create`, `client.revoke`, `client.scopes`, `client.rate_limit`, `client.jwks`,
-/// `client.certificate`, `key.create`, `key.rotate`, `key.rate_limit`, `key.revoke`,
-/// `token.revoke`), when; never a secret. A
-/// `Link: <…>; rel="next"` header names the next page.
+/// `client.certificate`, `key.create`, `key.rotate`, `key.rate_limit`, `key.expiry`,
+/// `key.revoke`, `token.revoke`), when; never a secret. A `Link: <…>; rel="next"` header names
+/// the next page.
 #[utoipa::path(get, tag = "admin", path = "/admin/audit", params(AuditPage), responses(
     (status = 200, description = "A page of entries: at, id, actor, action, client_id, target, detail"),
     (status = 400, description = "A malformed query"),

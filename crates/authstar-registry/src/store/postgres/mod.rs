@@ -12,8 +12,9 @@ mod rows;
 
 use super::{
     AuditQuery, AuditRow, CHANGE_LOG_RETENTION, Change, ChangeKind, ClientRow,
-    DEFAULT_CALL_TIMEOUT, KeyRow, LimitRow, MIGRATIONS, REVOKED_KEPT_PAST_EXP, RevocationList,
-    Revoked, RevokedToken, SCHEMA_VERSION, Store, StoreError, StoreFuture, Usage, sql,
+    DEFAULT_CALL_TIMEOUT, KeyRow, KeyUpdate, LimitRow, MIGRATIONS, REVOKED_KEPT_PAST_EXP,
+    RevocationList, Revoked, RevokedToken, SCHEMA_VERSION, Store, StoreError, StoreFuture, Usage,
+    sql,
 };
 use changes::{log_change, revoke, update_logged};
 use rows::{audit_row, client_row, key_row, seconds, unsigned};
@@ -404,20 +405,17 @@ impl Store for PostgresStore {
         })
     }
 
-    fn set_key_rate_limit<'a>(
-        &'a self,
-        key_id: &'a str,
-        limit: Option<&'a str>,
-    ) -> StoreFuture<'a, bool> {
+    fn update_key<'a>(&'a self, key_id: &'a str, update: KeyUpdate<'a>) -> StoreFuture<'a, bool> {
+        let (statement, kind) = update.statement();
         self.call(move |client| async move {
-            update_logged(
-                client,
-                sql::SET_KEY_RATE_LIMIT,
-                &limit,
-                ChangeKind::KeyLimits,
-                key_id,
-            )
-            .await
+            match update {
+                KeyUpdate::RateLimit(limit) => {
+                    update_logged(client, statement, &limit, kind, key_id).await
+                }
+                KeyUpdate::Expiry(at) => {
+                    update_logged(client, statement, &at.map(seconds), kind, key_id).await
+                }
+            }
         })
     }
 

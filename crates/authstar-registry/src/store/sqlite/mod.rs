@@ -11,8 +11,9 @@ mod rows;
 
 use super::{
     AuditQuery, AuditRow, CHANGE_LOG_RETENTION, Change, ChangeKind, ClientRow,
-    DEFAULT_CALL_TIMEOUT, KeyRow, LimitRow, MIGRATIONS, REVOKED_KEPT_PAST_EXP, RevocationList,
-    Revoked, RevokedToken, SCHEMA_VERSION, Store, StoreError, StoreFuture, Usage, sql,
+    DEFAULT_CALL_TIMEOUT, KeyRow, KeyUpdate, LimitRow, MIGRATIONS, REVOKED_KEPT_PAST_EXP,
+    RevocationList, Revoked, RevokedToken, SCHEMA_VERSION, Store, StoreError, StoreFuture, Usage,
+    sql,
 };
 use changes::{log_change, revoke, update_logged, write};
 use rows::{audit_row, client_row, key_row};
@@ -417,21 +418,14 @@ impl Store for SqliteStore {
         })
     }
 
-    fn set_key_rate_limit<'a>(
-        &'a self,
-        key_id: &'a str,
-        limit: Option<&'a str>,
-    ) -> StoreFuture<'a, bool> {
-        let (key_id, limit) = (key_id.to_owned(), limit.map(str::to_owned));
-        self.call(move |connection| {
-            update_logged(
-                connection,
-                sql::SET_KEY_RATE_LIMIT,
-                &limit,
-                ChangeKind::KeyLimits,
-                &key_id,
-            )
-        })
+    fn update_key<'a>(&'a self, key_id: &'a str, update: KeyUpdate<'a>) -> StoreFuture<'a, bool> {
+        let (statement, kind) = update.statement();
+        let key_id = key_id.to_owned();
+        let value: Box<dyn rusqlite::ToSql + Send> = match update {
+            KeyUpdate::RateLimit(limit) => Box::new(limit.map(str::to_owned)),
+            KeyUpdate::Expiry(at) => Box::new(at),
+        };
+        self.call(move |connection| update_logged(connection, statement, &*value, kind, &key_id))
     }
 
     fn rate_limits(&self) -> StoreFuture<'_, Vec<LimitRow>> {
