@@ -160,6 +160,10 @@ struct DemoArgs {
     /// through --redis (each instance limits alone while Redis is unreachable).
     #[arg(long, value_name = "N/WINDOW", value_parser = rate)]
     rate_limit: Option<authstar::throttle::Budget>,
+    /// While --redis is unreachable, refuse no client for its rate limit (instead of each
+    /// instance limiting on its own count); never applies to the failure throttle.
+    #[arg(long, requires = "redis")]
+    rate_limit_unlimited_if_redis_down: bool,
     /// Share the throttle's failure counters and the DPoP proofs already used with every
     /// instance through this Redis (`redis://[:password@]host:port`); without it each instance
     /// counts and remembers its own.
@@ -396,6 +400,7 @@ fn demo_config(args: DemoArgs) -> DemoConfig {
         allowed_origins: args.allowed_origins,
         throttle: !args.no_throttle,
         rate_limit: args.rate_limit,
+        rate_limit_unlimited_if_redis_down: args.rate_limit_unlimited_if_redis_down,
         redis: args.redis,
         metrics_addr: args.metrics_addr,
         dpop_nonces: args.dpop_nonces,

@@ -329,3 +329,69 @@ async fn a_keys_own_limit_refuses_that_key_alone_and_survives_rotation() {
     let trail = String::from_utf8_lossy(&trail.stdout);
     assert_eq!(trail.matches("key.rate_limit").count(), 3, "{trail}");
 }
+
+/// Redis killed under the demo's shared rate limits: by default each instance limits on its
+/// own count (the client stays refused); with `--rate-limit-unlimited-if-redis-down` nothing is
+/// refused until Redis answers again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_outage_switch_decides_between_limits_per_instance_and_none() {
+    for unlimited in [false, true] {
+        let port = free_port();
+        let Some(redis) = RedisServer::start(port) else {
+            return;
+        };
+        let url = redis.url();
+        let mut args = vec![
+            "--rate-limit",
+            "2/60s",
+            "--redis",
+            url.as_str(),
+            "--metrics-addr",
+            "127.0.0.1:0",
+        ];
+        if unlimited {
+            args.push("--rate-limit-unlimited-if-redis-down");
+        }
+        let name = format!("rate-outage-{unlimited}");
+        let demo = Demo::start(&name, &args);
+        let key = demo.value("api_key:");
+        let statuses = |n| {
+            let (base, key) = (demo.base.clone(), key.clone());
+            async move {
+                let mut out = Vec::new();
+                for _ in 0..n {
+                    out.push(get_me(&base, &key).await.status().as_u16());
+                }
+                out
+            }
+        };
+        assert_eq!(statuses(3).await, [200, 200, 429], "Redis up");
+        drop(redis);
+        // The instance notices (its subscription ends at once; a call fails within 500 ms).
+        tokio::time::sleep(std::time::Duration::from_millis(1_500)).await;
+        let during = statuses(3).await;
+        match unlimited {
+            false => assert_eq!(during, [429, 429, 429], "limits per instance"),
+            true => assert_eq!(during, [200, 200, 200], "no limit while Redis is down"),
+        }
+        // The store's errors are counted, beside the allowed and limited requests.
+        let metrics = demo
+            .printed
+            .iter()
+            .find_map(|line| line.strip_prefix("metrics on "))
+            .unwrap()
+            .to_owned();
+        let text = reqwest::get(&metrics).await.unwrap().text().await.unwrap();
+        let count = |name: &str| -> f64 {
+            text.lines()
+                .filter(|line| line.starts_with(name))
+                .filter_map(|line| line.rsplit(' ').next()?.parse::<f64>().ok())
+                .sum()
+        };
+        assert!(count("authstar_redis_errors_total") >= 1.0, "{text}");
+        assert!(
+            count("authstar_rate_limit_total{outcome=\"limited\"}") >= 1.0,
+            "{text}"
+        );
+    }
+}

@@ -2,6 +2,8 @@
 //! atomic script per counter, held through an outage.
 
 use std::collections::HashMap;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use authstar::throttle::Budget;
@@ -53,6 +55,7 @@ pub(crate) async fn flush(
     names: Names,
     timeout: Duration,
     url: String,
+    down: Arc<AtomicBool>,
 ) {
     let script = redis::Script::new(FAIL_SCRIPT);
     let mut pending = Pending::new();
@@ -101,6 +104,9 @@ pub(crate) async fn flush(
             if !was_down {
                 tracing::warn!(redis = %url, %reason, "authstar-redis: Redis unreachable; throttling on local counters until it is back");
             }
+            down.store(true, Ordering::Relaxed);
+            #[cfg(feature = "metrics")]
+            metrics::counter!("authstar_redis_errors_total").increment(1);
             note_many(&mut pending, key, budget, count);
             for (key, (budget, count)) in batch.by_ref() {
                 note_many(&mut pending, key, budget, count);
@@ -108,6 +114,7 @@ pub(crate) async fn flush(
             retry_at = Some(tokio::time::Instant::now() + Duration::from_secs(1));
         }
         if was_down && retry_at.is_none() {
+            down.store(false, Ordering::Relaxed);
             tracing::info!(redis = %url, "authstar-redis: Redis is back; sharing throttle counters again");
         }
     }

@@ -31,7 +31,11 @@
 //! ## When Redis is unreachable
 //!
 //! Throttling falls back to the local counters (each instance its own budget, as without
-//! Redis): never an open door, never a wait. A call to Redis is bounded by the call timeout
+//! Redis): never an open door, never a wait. That is the default, and the only sound choice for
+//! a failure throttle; a store of rate limits for valid clients may be told to stop limiting
+//! instead while Redis is unreachable ([`WhenUnreachable::Unlimited`]), where a per-instance
+//! budget would refuse traffic the fleet as a whole allows. With the `metrics` feature, every
+//! failed call to Redis (a flush, a subscription) counts in `authstar_redis_errors_total`. A call to Redis is bounded by the call timeout
 //! (default 500 ms); after a failed call, failures are counted locally and kept for Redis,
 //! which is tried again every second and then given them all; the subscription reconnects by
 //! itself. Locks heard before the outage are kept until they expire. Locks in force are also
@@ -56,7 +60,7 @@
 
 use std::fmt;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 #[cfg(feature = "dpop")]
@@ -105,6 +109,22 @@ pub struct RedisThrottleBuilder {
     call_timeout: Duration,
     local: Option<usize>,
     digest_key: Option<Vec<u8>>,
+    when_unreachable: WhenUnreachable,
+}
+
+/// What a [`RedisThrottle`] answers while Redis is unreachable (from a failed call until one
+/// succeeds again).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum WhenUnreachable {
+    /// Each instance counts on its own (its budget, as without Redis): never an open door.
+    #[default]
+    CountHere,
+    /// Nothing is refused (neither by this instance's count nor by locks heard before the
+    /// outage): for rate limits of valid clients, where the operator prefers serving everyone to refusing on one instance's
+    /// partial count. **Never for a failure throttle**: it would let guessers through while
+    /// Redis is down. Counting goes on, and resumes sharing when Redis answers.
+    Unlimited,
 }
 
 impl fmt::Debug for RedisThrottleBuilder {
@@ -113,6 +133,7 @@ impl fmt::Debug for RedisThrottleBuilder {
             .field("url", &masked(&self.url))
             .field("prefix", &self.prefix)
             .field("call_timeout", &self.call_timeout)
+            .field("when_unreachable", &self.when_unreachable)
             .finish_non_exhaustive()
     }
 }
@@ -159,6 +180,12 @@ impl RedisThrottleBuilder {
         self
     }
 
+    /// What to answer while Redis is unreachable (default: [`WhenUnreachable::CountHere`]).
+    pub fn when_unreachable(mut self, choice: WhenUnreachable) -> Self {
+        self.when_unreachable = choice;
+        self
+    }
+
     /// Starts the background tasks (inside a tokio runtime) and returns the store. Connects
     /// lazily: an unreachable Redis is not an error here; it is retried in the background.
     pub fn start(self) -> Result<RedisThrottle, RedisThrottleError> {
@@ -170,6 +197,8 @@ impl RedisThrottleBuilder {
             remote: RemoteLocks::default(),
             dropped: AtomicU64::new(0),
             digests: Digests::new(self.digest_key.as_deref()),
+            unlimited_when_down: self.when_unreachable == WhenUnreachable::Unlimited,
+            down: Arc::new(AtomicBool::new(false)),
         });
         let (sender, receiver) = mpsc::channel(QUEUE);
         let names = Names {
@@ -183,6 +212,7 @@ impl RedisThrottleBuilder {
             names.clone(),
             self.call_timeout,
             masked(&self.url),
+            Arc::clone(&shared.down),
         ));
         runtime.spawn(listen(
             client,
@@ -226,6 +256,10 @@ struct Shared {
     /// Failures that found the queue full (counted locally only).
     dropped: AtomicU64,
     digests: Digests,
+    /// [`WhenUnreachable::Unlimited`].
+    unlimited_when_down: bool,
+    /// Set by the flush task from a failed call to Redis until one succeeds.
+    down: Arc<AtomicBool>,
 }
 impl fmt::Debug for RedisThrottle {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -245,7 +279,13 @@ impl RedisThrottle {
             call_timeout: Duration::from_millis(500),
             local: None,
             digest_key: None,
+            when_unreachable: WhenUnreachable::default(),
         }
+    }
+
+    /// Whether Redis is unreachable now: a call failed and none has succeeded since.
+    pub fn is_unreachable(&self) -> bool {
+        self.shared.down.load(Ordering::Relaxed)
     }
 
     /// How many locks heard from Redis are in force here.
@@ -256,6 +296,9 @@ impl RedisThrottle {
 
 impl ThrottleStore for RedisThrottle {
     fn locked(&self, key: &ThrottleKey<'_>, budget: Budget, now: Instant) -> Option<Duration> {
+        if self.shared.unlimited_when_down && self.is_unreachable() {
+            return None;
+        }
         let local = self.shared.local.locked(key, budget, now);
         if self.shared.remote.is_empty() {
             return local;

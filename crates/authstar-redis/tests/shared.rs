@@ -245,3 +245,67 @@ async fn an_unreachable_redis_is_not_an_error_at_start_and_costs_no_wait() {
     assert!(RedisThrottle::builder("not a url").start().is_err());
     assert!(!format!("{:?}", RedisThrottle::builder("redis://:hunter2@h")).contains("hunter2"));
 }
+
+/// The switch for an outage: by default each instance counts on its own (its budget refuses);
+/// `WhenUnreachable::Unlimited` refuses nothing from the moment a call to Redis fails until
+/// one succeeds, and limits again once Redis is back.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn when_redis_is_unreachable_the_store_counts_here_unless_told_to_stop_limiting() {
+    use authstar_redis::WhenUnreachable;
+    let port = free_port();
+    let Some(server) = RedisServer::start(port) else {
+        return;
+    };
+    let url = server.url();
+    let start = |choice| {
+        RedisThrottle::builder(&url)
+            .prefix(prefix("unreachable"))
+            .call_timeout(Duration::from_millis(200))
+            .when_unreachable(choice)
+            .start()
+            .unwrap()
+    };
+    let counting = start(WhenUnreachable::CountHere);
+    let unlimited = start(WhenUnreachable::Unlimited);
+    let budget = Budget::per_period(3, Duration::from_secs(60));
+    // Redis up: both limit.
+    let key = identity("up");
+    for store in [&counting, &unlimited] {
+        for _ in 0..3 {
+            store.fail(&key, budget, Instant::now());
+        }
+        assert!(store.locked(&key, budget, Instant::now()).is_some());
+        assert!(!store.is_unreachable());
+    }
+    drop(server);
+    // A charge finds Redis gone: from then on the switch decides.
+    let key = identity("down");
+    within(Duration::from_secs(5), "a failed call noticed", || {
+        for store in [&counting, &unlimited] {
+            store.fail(&key, budget, Instant::now());
+        }
+        counting.is_unreachable() && unlimited.is_unreachable()
+    })
+    .await;
+    for _ in 0..10 {
+        unlimited.fail(&key, budget, Instant::now());
+        counting.fail(&key, budget, Instant::now());
+    }
+    assert!(
+        counting.locked(&key, budget, Instant::now()).is_some(),
+        "per instance"
+    );
+    assert_eq!(
+        unlimited.locked(&key, budget, Instant::now()),
+        None,
+        "unlimited"
+    );
+    // Back: limits again (what was counted meanwhile counts).
+    let _server = RedisServer::start(port).unwrap();
+    within(Duration::from_secs(10), "Redis back", || {
+        unlimited.fail(&identity("probe"), budget, Instant::now());
+        !unlimited.is_unreachable()
+    })
+    .await;
+    assert!(unlimited.locked(&key, budget, Instant::now()).is_some());
+}

@@ -94,6 +94,8 @@ pub struct DemoConfig {
     pub client_ca: Option<PathBuf>,
     /// Every authenticated client's request budget.
     pub rate_limit: Option<authstar::throttle::Budget>,
+    /// While Redis is unreachable, stop limiting instead of limiting on each instance.
+    pub rate_limit_unlimited_if_redis_down: bool,
     /// Serve the gateway's forward-auth checks with this route policy instead of the demo app
     /// (`authstar gateway`), and the identity headers they answer with.
     pub gateway: Option<(authstar_gateway::Policy, authstar_gateway::IdentityHeaders)>,

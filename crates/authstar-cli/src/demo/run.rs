@@ -2,6 +2,7 @@
 //! listener bound, the app (or the gateway's checks) served until Ctrl-C.
 
 use super::*;
+use authstar_redis::WhenUnreachable;
 
 /// The lines printed on first start: the demo credentials (shown once) and curl commands.
 pub fn first_start_lines(base: &str, client_id: &str, secret: &str, api_key: &str) -> Vec<String> {
@@ -111,24 +112,34 @@ pub async fn run(config: DemoConfig) -> Result<(), DemoError> {
         .unwrap_or_else(|| issuer.to_ascii_lowercase().starts_with("https://"));
     let mut allowed_origins = config.allowed_origins.clone();
     allowed_origins.extend(origin_of(&base));
-    let throttle_store = |prefix: &str| -> Result<authstar_redis::RedisThrottle, DemoError> {
-        let url = config.redis.as_deref().unwrap_or_default();
-        authstar_redis::RedisThrottle::builder(url)
-            .prefix(prefix)
-            // Every instance shares the secrets file: the same key names counters.
-            .digest_key(format!(
-                "authstar redis digests {}",
-                registry.secrets().cookie_key
-            ))
-            .start()
-            .map_err(|e| DemoError::Config(e.to_string()))
-    };
+    let throttle_store =
+        |prefix: &str, when_unreachable| -> Result<authstar_redis::RedisThrottle, DemoError> {
+            let url = config.redis.as_deref().unwrap_or_default();
+            authstar_redis::RedisThrottle::builder(url)
+                .prefix(prefix)
+                .when_unreachable(when_unreachable)
+                // Every instance shares the secrets file: the same key names counters.
+                .digest_key(format!(
+                    "authstar redis digests {}",
+                    registry.secrets().cookie_key
+                ))
+                .start()
+                .map_err(|e| DemoError::Config(e.to_string()))
+        };
     let (shared_throttle, shared_rate_limits, shared_replays) = match &config.redis {
         Some(url) => (
-            Some(throttle_store("authstar")?),
+            // The failure throttle always counts here while Redis is away: never an open door.
+            Some(throttle_store("authstar", WhenUnreachable::CountHere)?),
             // Rate limits count every authenticated request: a queue and keys of their own,
             // so they never crowd out the failures the throttle shares.
-            Some(throttle_store("authstar-rate")?),
+            Some(throttle_store(
+                "authstar-rate",
+                if config.rate_limit_unlimited_if_redis_down {
+                    WhenUnreachable::Unlimited
+                } else {
+                    WhenUnreachable::CountHere
+                },
+            )?),
             Some(
                 authstar_redis::RedisProofReplays::builder(url)
                     .start()
