@@ -365,15 +365,32 @@ async fn the_outage_switch_decides_between_limits_per_instance_and_none() {
                 out
             }
         };
+        let created = demo.cli(&["clients", "create", "--id", "other", "--json"]);
+        let other: serde_json::Value = serde_json::from_slice(&created.stdout).unwrap();
+        let other_secret = other["client_secret"].as_str().unwrap().to_owned();
         assert_eq!(statuses(3).await, [200, 200, 429], "Redis up");
         drop(redis);
-        // The instance notices (its subscription ends at once; a call fails within 500 ms).
-        tokio::time::sleep(std::time::Duration::from_millis(1_500)).await;
+        // Another client's request carries a count to Redis and finds it gone (refused at
+        // once): from then on the switch decides.
+        let http = reqwest::Client::new();
+        let basic = |secret: String| {
+            http.get(format!("{}/me", demo.base))
+                .basic_auth("other", Some(secret))
+                .send()
+        };
+        assert_eq!(basic(other_secret.clone()).await.unwrap().status(), 200);
+        tokio::time::sleep(std::time::Duration::from_millis(500)).await;
         let during = statuses(3).await;
         match unlimited {
             false => assert_eq!(during, [429, 429, 429], "limits per instance"),
             true => assert_eq!(during, [200, 200, 200], "no limit while Redis is down"),
         }
+        // The failure throttle is never switched off: a guesser is locked out all the same.
+        let mut guesses = Vec::new();
+        for _ in 0..12 {
+            guesses.push(basic("wrong".repeat(5)).await.unwrap().status().as_u16());
+        }
+        assert!(guesses.contains(&429), "{guesses:?}");
         // The store's errors are counted, beside the allowed and limited requests.
         let metrics = demo
             .printed

@@ -60,6 +60,9 @@ pub(crate) async fn flush(
     let script = redis::Script::new(FAIL_SCRIPT);
     let mut pending = Pending::new();
     let mut retry_at: Option<tokio::time::Instant> = None;
+    // Calls in a row that found no answer within the timeout: one slow answer (a fork for a
+    // snapshot, a busy neighbour) is not an outage; two are.
+    let mut slow = 0u32;
     loop {
         let received = match retry_at {
             Some(at) => tokio::select! {
@@ -80,7 +83,7 @@ pub(crate) async fn flush(
         if retry_at.is_some_and(|at| tokio::time::Instant::now() < at) {
             continue;
         }
-        let was_down = retry_at.take().is_some();
+        retry_at = None;
         let mut batch = std::mem::take(&mut pending).into_iter();
         while let Some((key, (budget, count))) = batch.next() {
             let period = budget.period();
@@ -96,28 +99,57 @@ pub(crate) async fn flush(
                 // draining: at most one budget's worth is applied at once.
                 .arg(count.min(budget.burst()));
             let call = invocation.invoke_async::<u64>(&mut manager);
-            let reason = match tokio::time::timeout(timeout, call).await {
-                Ok(Ok(_)) => continue,
-                Ok(Err(error)) => error.to_string(),
-                Err(_) => format!("no answer within {timeout:?}"),
+            let outcome = tokio::time::timeout(timeout, call).await;
+            let reason = match outcome {
+                Ok(Ok(_)) => {
+                    slow = 0;
+                    if down.swap(false, Ordering::Relaxed) {
+                        tracing::info!(redis = %url, "authstar-redis: Redis is back; sharing counters again");
+                    }
+                    continue;
+                }
+                Ok(Err(error)) if error.is_timeout() => {
+                    slow += 1;
+                    error.to_string()
+                }
+                Ok(Err(error)) if !lost(&error) => {
+                    // Redis answered, with an error about this call (out of memory, a value it
+                    // cannot take): Redis is there; this key's failures stay counted here only.
+                    count_error();
+                    tracing::warn!(redis = %url, %error, "authstar-redis: Redis refused a counter update; it stays local");
+                    continue;
+                }
+                Ok(Err(error)) => {
+                    slow = 0;
+                    error.to_string()
+                }
+                Err(_) => {
+                    slow += 1;
+                    format!("no answer within {timeout:?}")
+                }
             };
-            if !was_down {
-                tracing::warn!(redis = %url, %reason, "authstar-redis: Redis unreachable; throttling on local counters until it is back");
+            count_error();
+            if slow != 1 && !down.swap(true, Ordering::Relaxed) {
+                tracing::warn!(redis = %url, %reason, "authstar-redis: Redis unreachable; counting on each instance until it is back (a store told WhenUnreachable::Unlimited refuses nobody meanwhile)");
             }
-            down.store(true, Ordering::Relaxed);
-            #[cfg(feature = "metrics")]
-            metrics::counter!("authstar_redis_errors_total").increment(1);
             note_many(&mut pending, key, budget, count);
             for (key, (budget, count)) in batch.by_ref() {
                 note_many(&mut pending, key, budget, count);
             }
             retry_at = Some(tokio::time::Instant::now() + Duration::from_secs(1));
         }
-        if was_down && retry_at.is_none() {
-            down.store(false, Ordering::Relaxed);
-            tracing::info!(redis = %url, "authstar-redis: Redis is back; sharing throttle counters again");
-        }
     }
+}
+
+/// Whether a call's error says Redis cannot be reached (rather than that it refused the call).
+fn lost(error: &redis::RedisError) -> bool {
+    error.is_io_error() || error.is_connection_refusal() || error.is_connection_dropped()
+}
+
+/// A failed call to Redis, for `authstar_redis_errors_total` (feature `metrics`).
+fn count_error() {
+    #[cfg(feature = "metrics")]
+    metrics::counter!("authstar_redis_errors_total").increment(1);
 }
 
 fn note(pending: &mut Pending, failure: Failure) {

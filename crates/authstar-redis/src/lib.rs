@@ -283,7 +283,9 @@ impl RedisThrottle {
         }
     }
 
-    /// Whether Redis is unreachable now: a call failed and none has succeeded since.
+    /// Whether Redis is unreachable now: a call carrying counts found it gone (refused, dropped,
+    /// or twice in a row no answer within the call timeout) and none has succeeded since. An
+    /// error Redis answers with (out of memory) is not an outage.
     pub fn is_unreachable(&self) -> bool {
         self.shared.down.load(Ordering::Relaxed)
     }
@@ -308,7 +310,14 @@ impl ThrottleStore for RedisThrottle {
     }
 
     fn fail(&self, key: &ThrottleKey<'_>, budget: Budget, now: Instant) -> Option<Duration> {
-        let recorded = self.shared.local.fail(key, budget, now);
+        // Unlimited while Redis is away: nothing is counted here (a busy client would find its
+        // local bucket hours ahead when Redis returns); Redis gets at most a budget per key
+        // when it is back.
+        let recorded = if self.shared.unlimited_when_down && self.is_unreachable() {
+            None
+        } else {
+            self.shared.local.fail(key, budget, now)
+        };
         let canonical = key.canonical_bytes();
         if canonical.len() > MAX_SHARED_KEY {
             return recorded;

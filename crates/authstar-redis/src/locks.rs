@@ -213,15 +213,12 @@ pub(crate) async fn listen(
             });
         }
         let subscribed = subscribed.map(|ok| ok.map(|(pubsub, in_force, _)| (pubsub, in_force)));
-        // The subscription is the other witness of Redis being there (the flush task, which
-        // sees only calls, is the first): lost or refused, Redis is unreachable; back, it is not.
-        if let Some(shared) = shared.upgrade() {
-            let failed = !matches!(subscribed, Ok(Ok(_)));
-            shared.down.store(failed, Ordering::Relaxed);
-            #[cfg(feature = "metrics")]
-            if failed {
-                metrics::counter!("authstar_redis_errors_total").increment(1);
-            }
+        // A failed subscription counts as an error; whether Redis is unreachable is the flush
+        // task's to say, from the calls that carry the counts (a Redis that refuses pub/sub to
+        // this user, or answers it slowly, still takes them).
+        #[cfg(feature = "metrics")]
+        if !matches!(subscribed, Ok(Ok(_))) {
+            metrics::counter!("authstar_redis_errors_total").increment(1);
         }
         if let Ok(Ok((pubsub, in_force))) = subscribed {
             if let Some(shared) = shared.upgrade() {
@@ -238,12 +235,7 @@ pub(crate) async fn listen(
             loop {
                 tokio::select! {
                     message = messages.next() => {
-                        let Some(message) = message else {
-                            if let Some(shared) = shared.upgrade() {
-                                shared.down.store(true, Ordering::Relaxed);
-                            }
-                            break;
-                        };
+                        let Some(message) = message else { break };
                         let Some(shared) = shared.upgrade() else { return };
                         if let Some((key, wait)) = parse_lock(message.get_payload_bytes()) {
                             shared.remote.insert(&key, Instant::now() + wait);

@@ -58,6 +58,10 @@ pub enum RegistryError {
     /// A key lifetime (or rotation overlap) of zero or beyond ten years.
     #[error("a key lives (and a rotation overlaps) more than zero and at most ten years")]
     InvalidKeyLifetime,
+    /// A rate limit beyond what the registry stores: a burst over a billion, or a window (the
+    /// time the burst refills) over a year.
+    #[error("a rate limit is a burst of at most 1 000 000 000 refilled within at most a year")]
+    InvalidRateLimit,
     /// A key name that is empty, too long or has control characters.
     #[error("a key name is 1 to 100 printable characters")]
     InvalidKeyName,

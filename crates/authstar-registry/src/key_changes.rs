@@ -7,7 +7,7 @@ use std::time::Duration;
 use authstar::throttle::Budget;
 
 use crate::keys::MAX_KEY_LIFETIME;
-use crate::limits::{detail, to_stored};
+use crate::limits::{check_storable, detail, to_stored};
 use crate::store::{KeyRow, KeyUpdate};
 use crate::{Registry, RegistryError, now};
 
@@ -15,12 +15,14 @@ impl Registry {
     /// Gives an active API key its own rate limit, counted besides its client's (or, with
     /// `None`, takes it away): here at once, on every other instance at its next poll. A key
     /// rotated from it keeps it. [`RegistryError::UnknownKey`] for a key that is unknown,
-    /// revoked or expired, or whose client is revoked.
+    /// revoked or expired, or whose client is revoked; [`RegistryError::InvalidRateLimit`] for
+    /// a burst over a billion or a window over a year.
     pub async fn set_key_rate_limit(
         &self,
         key_id: &str,
         budget: Option<Budget>,
     ) -> Result<(), RegistryError> {
+        check_storable(budget)?;
         let stored = budget.map(to_stored);
         let key = self
             .update_working_key(key_id, KeyUpdate::RateLimit(stored.as_deref()))
@@ -39,7 +41,8 @@ impl Registry {
     /// it was to end. Here at once, on every other instance at its next poll (each drops the
     /// key's cached checks). [`RegistryError::InvalidKeyLifetime`] for a zero or too long
     /// lifetime; [`RegistryError::UnknownKey`] for a key that is unknown, revoked or expired
-    /// (an expired key stays expired: create or rotate another), or whose client is revoked.
+    /// (an expired key stays expired: create or rotate another), whose client is revoked, or
+    /// that a rotation replaced (it keeps the overlap's end: revoke it to end it sooner).
     ///
     /// ```no_run
     /// # async fn run(registry: authstar_registry::Registry) -> Result<(), authstar_registry::RegistryError> {
@@ -63,10 +66,7 @@ impl Registry {
             .update_working_key(key_id, KeyUpdate::Expiry(expires_at))
             .await?;
         self.shared.drop_key(key_id);
-        let detail = serde_json::json!({
-            "expires_at": expires_at,
-            "was": key.expires_at,
-        });
+        let detail = serde_json::json!({ "expires_at": expires_at });
         self.audit("key.expiry", Some(&key.client_id), key_id, detail)
             .await;
         Ok(expires_at)

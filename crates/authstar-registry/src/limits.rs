@@ -29,10 +29,28 @@ pub(crate) fn to_stored(budget: Budget) -> String {
 
 pub(crate) fn from_stored(text: &str) -> Option<Budget> {
     let stored: Stored = serde_json::from_str(text).ok()?;
-    Some(Budget::per_period(
-        stored.burst,
-        Duration::from_millis(stored.period_ms),
-    ))
+    let budget = Budget::per_period(stored.burst, Duration::from_millis(stored.period_ms));
+    // A row written by hand beyond the bounds is no budget (never a clock overflow later).
+    storable(budget).then_some(budget)
+}
+
+/// The most a stored budget may hold: a billion at once, refilled within a year (the stores'
+/// clocks and Redis's millisecond expiries hold that with room to spare).
+pub(crate) fn storable(budget: Budget) -> bool {
+    const YEAR: Duration = Duration::from_secs(366 * 86_400);
+    budget.burst() <= 1_000_000_000
+        && budget
+            .period()
+            .checked_mul(budget.burst())
+            .is_some_and(|window| window <= YEAR)
+}
+
+/// `Err(InvalidRateLimit)` for a budget [`storable`] refuses.
+pub(crate) fn check_storable(budget: Option<Budget>) -> Result<(), RegistryError> {
+    match budget {
+        Some(budget) if !storable(budget) => Err(RegistryError::InvalidRateLimit),
+        _ => Ok(()),
+    }
 }
 
 /// The clients' own budgets, by client id, and the keys', by key id (with the key's client).
@@ -155,12 +173,14 @@ impl Registry {
     }
 
     /// Gives a client its own rate limit (or, with `None`, takes it away): here at once, on
-    /// every other instance at its next poll.
+    /// every other instance at its next poll. [`RegistryError::InvalidRateLimit`] for a burst
+    /// over a billion or a window over a year.
     pub async fn set_client_rate_limit(
         &self,
         client_id: &str,
         budget: Option<Budget>,
     ) -> Result<(), RegistryError> {
+        check_storable(budget)?;
         let stored = budget.map(to_stored);
         if !self
             .shared

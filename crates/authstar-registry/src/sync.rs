@@ -79,11 +79,17 @@ async fn catch_up(
         let continues = changes
             .first()
             .is_some_and(|first| first.revision == seen + 1);
-        if !continues
-            || changes
-                .iter()
-                .any(|change| change.kind == ChangeKind::Unknown)
-        {
+        let unknown = changes
+            .iter()
+            .any(|change| change.kind == ChangeKind::Unknown);
+        if unknown {
+            // Each such change costs every instance a reload (caches dropped): upgrade them
+            // all before a newer one writes changes of new kinds.
+            tracing::warn!(
+                "authstar registry: the change log holds a change a newer authstar wrote; reloading everything"
+            );
+        }
+        if !continues || unknown {
             // The log no longer reaches back to what this process saw, or holds a change a
             // newer authstar logged: start over from the whole list.
             return reload(shared, revision).await;

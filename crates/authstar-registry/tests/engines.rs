@@ -1204,6 +1204,19 @@ async fn client_and_key_rate_limits_reach_every_instance() {
         let other = first.create_key("svc", &[]).await.unwrap();
         assert_eq!(second.key_rate_limit("svc", &key.key_id), None);
 
+        for huge in [
+            Budget::per_period(u32::MAX, Duration::from_millis(1)),
+            Budget::per_period(2, Duration::from_secs(200 * 86_400)),
+        ] {
+            assert!(matches!(
+                first.set_key_rate_limit(&key.key_id, Some(huge)).await,
+                Err(authstar_registry::RegistryError::InvalidRateLimit)
+            ));
+            assert!(matches!(
+                first.set_client_rate_limit("svc", Some(huge)).await,
+                Err(authstar_registry::RegistryError::InvalidRateLimit)
+            ));
+        }
         first
             .set_client_rate_limit("svc", Some(budget))
             .await
@@ -1415,12 +1428,20 @@ async fn a_change_from_a_newer_authstar_reloads_instead_of_stalling() {
             .unwrap();
         let key = first.create_key("svc", &[]).await.unwrap();
         assert!(second.authenticate_key(&key.key).await.unwrap().is_some());
+        assert!(second.cached_key(&key.key).is_some(), "cached there");
+        // The newer authstar's change: the key revoked, logged in a way this one cannot read.
+        // Only a reload (every cache dropped) tells the other instance.
+        let revoke = format!(
+            "UPDATE api_keys SET revoked_at = 1 WHERE key_id = '{}'",
+            key.key_id
+        );
         let bump = "UPDATE revision SET value = value + 1 WHERE id = 1";
         let newer = "INSERT INTO revocation_log (revision, kind, id, expires_at, at) \
              SELECT value, 'from-the-future', 'x', NULL, 0 FROM revision WHERE id = 1";
         match &database {
             Database::Sqlite(path) => {
                 let connection = rusqlite::Connection::open(path).unwrap();
+                connection.execute(&revoke, []).unwrap();
                 connection.execute(bump, []).unwrap();
                 connection.execute(newer, []).unwrap();
             }
@@ -1429,16 +1450,16 @@ async fn a_change_from_a_newer_authstar_reloads_instead_of_stalling() {
                     .await
                     .unwrap();
                 tokio::spawn(connection);
+                client.batch_execute(&revoke).await.unwrap();
                 client.batch_execute(bump).await.unwrap();
                 client.batch_execute(newer).await.unwrap();
             }
         }
-        first.revoke_key(&key.key_id).await.unwrap();
         let revoked = Instant::now();
         while second.authenticate_key(&key.key).await.unwrap().is_some() {
             assert!(
                 revoked.elapsed() < Duration::from_secs(1),
-                "{database}: the revocation after an unknown change never arrived"
+                "{database}: the unknown change did not make the instance reload"
             );
             tokio::time::sleep(Duration::from_millis(10)).await;
         }
@@ -1547,11 +1568,38 @@ async fn a_keys_expiry_changes_reach_every_instance() {
                 .await,
             Err(RegistryError::InvalidKeyLifetime)
         ));
+        let max = authstar_registry::MAX_KEY_LIFETIME;
+        assert!(matches!(
+            first
+                .set_key_expiry(&kept.key_id, Some(max + Duration::from_secs(1)))
+                .await,
+            Err(RegistryError::InvalidKeyLifetime)
+        ));
+        assert!(first.set_key_expiry(&kept.key_id, Some(max)).await.is_ok());
+        assert_eq!(
+            first.set_key_expiry(&kept.key_id, None).await.unwrap(),
+            None
+        );
+        // A key a rotation replaced keeps the overlap's end: extending it would undo the
+        // rotation.
+        let rotated = first
+            .rotate_key(&kept.key_id, Duration::from_secs(60), None)
+            .await
+            .unwrap();
+        assert!(matches!(
+            first.set_key_expiry(&kept.key_id, None).await,
+            Err(RegistryError::UnknownKey(_))
+        ));
+        assert!(first.set_key_expiry(&rotated.key_id, None).await.is_ok());
         let mut query = authstar_registry::store::AuditQuery::default();
         query.client_id = Some("svc".into());
         query.limit = 100;
         let trail = first.audit_log(query).await.unwrap();
-        let expiries = trail.iter().filter(|e| e.action == "key.expiry").count();
-        assert_eq!(expiries, 2, "{database}");
+        let expiries: Vec<_> = trail.iter().filter(|e| e.action == "key.expiry").collect();
+        assert_eq!(expiries.len(), 5, "{database}");
+        assert_eq!(expiries[0].target, ending.key_id);
+        assert_eq!(expiries[0].actor, authstar_registry::LIBRARY_ACTOR);
+        let detail: serde_json::Value = serde_json::from_str(&expiries[0].detail).unwrap();
+        assert_eq!(detail["expires_at"].as_u64(), at, "{database}");
     }
 }

@@ -143,7 +143,8 @@ pub(super) fn refused(failure: RegistryError) -> Response {
         | E::InvalidJwks(_)
         | E::InvalidCertificate(_)
         | E::InvalidKeyName
-        | E::InvalidKeyLifetime => (StatusCode::BAD_REQUEST, "invalid_request"),
+        | E::InvalidKeyLifetime
+        | E::InvalidRateLimit => (StatusCode::BAD_REQUEST, "invalid_request"),
         _ => {
             tracing::error!(error = %failure, "authstar demo: admin request failed");
             return error(

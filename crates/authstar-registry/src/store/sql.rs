@@ -34,14 +34,17 @@ pub(crate) const RATE_LIMITS: &str = "SELECT client_id, NULL, rate_limit FROM cl
      UNION ALL SELECT k.client_id, k.key_id, k.rate_limit FROM api_keys k \
      JOIN clients c ON c.client_id = k.client_id \
      WHERE k.rate_limit IS NOT NULL AND k.revoked_at IS NULL AND c.revoked_at IS NULL";
-/// A key's own limit, while it and its client are active.
+/// A key's own limit, while it works at `$3` (unrevoked, unexpired) and its client is active.
 pub(crate) const SET_KEY_RATE_LIMIT: &str = "UPDATE api_keys SET rate_limit = $1 \
-     WHERE key_id = $2 AND revoked_at IS NULL \
+     WHERE key_id = $2 AND revoked_at IS NULL AND (expires_at IS NULL OR expires_at > $3) \
      AND client_id IN (SELECT client_id FROM clients WHERE revoked_at IS NULL)";
-/// A key's expiry, set or taken away, while it and its client are active.
+/// A key's expiry, set or taken away, while it works at `$3` (unrevoked, unexpired), its
+/// client is active, and no rotation replaced it (a replaced key keeps its overlap's end:
+/// extended, it would undo the rotation).
 pub(crate) const CHANGE_KEY_EXPIRY: &str = "UPDATE api_keys SET expires_at = $1 \
-     WHERE key_id = $2 AND revoked_at IS NULL \
-     AND client_id IN (SELECT client_id FROM clients WHERE revoked_at IS NULL)";
+     WHERE key_id = $2 AND revoked_at IS NULL AND (expires_at IS NULL OR expires_at > $3) \
+     AND client_id IN (SELECT client_id FROM clients WHERE revoked_at IS NULL) \
+     AND NOT EXISTS (SELECT 1 FROM api_keys successor WHERE successor.replaces = api_keys.key_id)";
 /// A rotation's new key (`$2`) takes the old one's (`$1`) limit, inside the rotation.
 pub(crate) const COPY_KEY_RATE_LIMIT: &str = "UPDATE api_keys \
      SET rate_limit = (SELECT rate_limit FROM api_keys WHERE key_id = $1) WHERE key_id = $2";

@@ -70,20 +70,18 @@ pub(super) async fn revoke(
     Ok(outcome)
 }
 
-/// Sets one column of the active client `id` (`sql` takes the value, then the id) and logs the
-/// change as `kind` in the same transaction; whether the client was there to change.
+/// Sets one column of the active client or key `id` (`sql` takes `values`: the value, the id,
+/// and whatever else its conditions ask) and logs the change as `kind` in the same
+/// transaction; whether the row was there to change.
 pub(super) async fn update_logged(
     mut client: deadpool_postgres::Object,
     sql: &str,
-    value: &(dyn tokio_postgres::types::ToSql + Sync),
+    values: &[&(dyn tokio_postgres::types::ToSql + Sync)],
     kind: ChangeKind,
     id: &str,
 ) -> Result<bool, StoreError> {
     let transaction = client.transaction().await.map_err(failed)?;
-    let changed = transaction
-        .execute(sql, &[value, &id])
-        .await
-        .map_err(failed)?;
+    let changed = transaction.execute(sql, values).await.map_err(failed)?;
     if changed == 1 {
         log_change(&transaction, kind, id, None, crate::store::now_seconds()).await?;
     }

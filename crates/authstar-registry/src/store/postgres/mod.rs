@@ -380,7 +380,7 @@ impl Store for PostgresStore {
             update_logged(
                 client,
                 sql::SET_CLIENT_SCOPES,
-                &scopes,
+                &[&scopes, &client_id],
                 ChangeKind::Scopes,
                 client_id,
             )
@@ -397,7 +397,7 @@ impl Store for PostgresStore {
             update_logged(
                 client,
                 sql::SET_CLIENT_RATE_LIMIT,
-                &limit,
+                &[&limit, &client_id],
                 ChangeKind::Limits,
                 client_id,
             )
@@ -407,13 +407,16 @@ impl Store for PostgresStore {
 
     fn update_key<'a>(&'a self, key_id: &'a str, update: KeyUpdate<'a>) -> StoreFuture<'a, bool> {
         let (statement, kind) = update.statement();
+        // Only a key that works now: unexpired at this moment.
+        let now = seconds(crate::now());
         self.call(move |client| async move {
             match update {
                 KeyUpdate::RateLimit(limit) => {
-                    update_logged(client, statement, &limit, kind, key_id).await
+                    update_logged(client, statement, &[&limit, &key_id, &now], kind, key_id).await
                 }
                 KeyUpdate::Expiry(at) => {
-                    update_logged(client, statement, &at.map(seconds), kind, key_id).await
+                    let at = at.map(seconds);
+                    update_logged(client, statement, &[&at, &key_id, &now], kind, key_id).await
                 }
             }
         })

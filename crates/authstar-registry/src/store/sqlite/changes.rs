@@ -70,19 +70,18 @@ pub(super) fn revoke(
     Ok(outcome)
 }
 
-/// Sets one column of the active client `id` (`sql` takes the value, then the id) and logs the
-/// change as `kind` in the same transaction; whether the client was there to change.
+/// Sets one column of the active client or key `id` (`sql` takes `values`: the value, the id,
+/// and whatever else its conditions ask) and logs the change as `kind` in the same
+/// transaction; whether the row was there to change.
 pub(super) fn update_logged(
     connection: &mut Connection,
     sql: &str,
-    value: &dyn rusqlite::ToSql,
+    values: &[&dyn rusqlite::ToSql],
     kind: ChangeKind,
     id: &str,
 ) -> Result<bool, StoreError> {
     let transaction = write(connection)?;
-    let changed = transaction
-        .execute(sql, params![value, id])
-        .map_err(failed)?;
+    let changed = transaction.execute(sql, values).map_err(failed)?;
     if changed == 1 {
         log_change(&transaction, kind, id, None, crate::store::now_seconds())?;
     }

@@ -394,7 +394,7 @@ impl Store for SqliteStore {
             update_logged(
                 connection,
                 sql::SET_CLIENT_SCOPES,
-                &scopes,
+                &[&scopes, &client_id],
                 ChangeKind::Scopes,
                 &client_id,
             )
@@ -411,7 +411,7 @@ impl Store for SqliteStore {
             update_logged(
                 connection,
                 sql::SET_CLIENT_RATE_LIMIT,
-                &limit,
+                &[&limit, &client_id],
                 ChangeKind::Limits,
                 &client_id,
             )
@@ -425,7 +425,17 @@ impl Store for SqliteStore {
             KeyUpdate::RateLimit(limit) => Box::new(limit.map(str::to_owned)),
             KeyUpdate::Expiry(at) => Box::new(at),
         };
-        self.call(move |connection| update_logged(connection, statement, &*value, kind, &key_id))
+        // Only a key that works now: unexpired at this moment.
+        let now = crate::now();
+        self.call(move |connection| {
+            update_logged(
+                connection,
+                statement,
+                &[&*value, &key_id, &now],
+                kind,
+                &key_id,
+            )
+        })
     }
 
     fn rate_limits(&self) -> StoreFuture<'_, Vec<LimitRow>> {
