@@ -9,6 +9,7 @@ use tokio_postgres::error::SqlState;
 
 mod changes;
 mod rows;
+mod schema;
 
 use super::{
     AuditQuery, AuditRow, CHANGE_LOG_RETENTION, Change, ChangeKind, ClientRow,
@@ -110,42 +111,7 @@ fn failed(error: tokio_postgres::Error) -> StoreError {
 
 impl Store for PostgresStore {
     fn migrate(&self) -> StoreFuture<'_, u32> {
-        self.call(|mut client| async move {
-            let transaction = client.transaction().await.map_err(failed)?;
-            transaction
-                .execute("SELECT pg_advisory_xact_lock($1)", &[&MIGRATION_LOCK])
-                .await
-                .map_err(failed)?;
-            transaction
-                .batch_execute(sql::CREATE_SCHEMA_TABLE)
-                .await
-                .map_err(failed)?;
-            let found: i32 = transaction
-                .query_one(sql::SCHEMA_VERSION_FOUND, &[])
-                .await
-                .and_then(|row| row.try_get(0))
-                .map_err(failed)?;
-            let found = u32::try_from(found).unwrap_or(0);
-            if found > SCHEMA_VERSION {
-                return Err(StoreError::NewerSchema {
-                    found,
-                    known: SCHEMA_VERSION,
-                });
-            }
-            for (version, migration) in (1_i32..).zip(MIGRATIONS).skip(found as usize) {
-                transaction
-                    .batch_execute(migration.postgres())
-                    .await
-                    .map_err(failed)?;
-                transaction
-                    .execute(sql::RECORD_VERSION, &[&version, &seconds(crate::now())])
-                    .await
-                    .map_err(failed)?;
-                tracing::debug!(version, "authstar registry: PostgreSQL schema migrated");
-            }
-            transaction.commit().await.map_err(failed)?;
-            Ok(SCHEMA_VERSION)
-        })
+        self.call(schema::migrate)
     }
 
     fn init_meta<'a>(&'a self, name: &'a str, value: &'a str) -> StoreFuture<'a, String> {

@@ -8,6 +8,7 @@ use rusqlite::{Connection, OptionalExtension, params};
 
 mod changes;
 mod rows;
+mod schema;
 
 use super::{
     AuditQuery, AuditRow, CHANGE_LOG_RETENTION, Change, ChangeKind, ClientRow,
@@ -144,34 +145,7 @@ fn failed(error: rusqlite::Error) -> StoreError {
 
 impl Store for SqliteStore {
     fn migrate(&self) -> StoreFuture<'_, u32> {
-        self.call(|connection| {
-            // IMMEDIATE takes the write lock now: a second process migrating waits, then
-            // finds nothing left to do.
-            let transaction = write(connection)?;
-            transaction
-                .execute(sql::CREATE_SCHEMA_TABLE, [])
-                .map_err(failed)?;
-            let found: u32 = transaction
-                .query_row(sql::SCHEMA_VERSION_FOUND, [], |row| row.get(0))
-                .map_err(failed)?;
-            if found > SCHEMA_VERSION {
-                return Err(StoreError::NewerSchema {
-                    found,
-                    known: SCHEMA_VERSION,
-                });
-            }
-            for (version, migration) in (1..).zip(MIGRATIONS).skip(found as usize) {
-                transaction
-                    .execute_batch(migration.sqlite())
-                    .map_err(failed)?;
-                transaction
-                    .execute(sql::RECORD_VERSION, params![version, crate::now()])
-                    .map_err(failed)?;
-                tracing::debug!(version, "authstar registry: SQLite schema migrated");
-            }
-            transaction.commit().map_err(failed)?;
-            Ok(SCHEMA_VERSION)
-        })
+        self.call(schema::migrate)
     }
 
     fn init_meta<'a>(&'a self, name: &'a str, value: &'a str) -> StoreFuture<'a, String> {
