@@ -205,6 +205,72 @@ async fn two_instances_share_one_registry(name: &str, db: &str) {
         async move { request.send().await.unwrap().status() }
     };
     assert_eq!(me_with_admin_key().await, StatusCode::OK);
+
+    // The key's own rate limit and a new expiry, set through the first instance's admin API,
+    // are in force on the second within its poll (it counts alone: no Redis here).
+    let key_route = |what: &str| {
+        format!(
+            "{}/admin/keys/{}/{what}",
+            first.base,
+            made["key_id"].as_str().unwrap()
+        )
+    };
+    let put = |url: String, body: serde_json::Value| {
+        http.put(url)
+            .basic_auth("root", Some(&root_secret))
+            .json(&body)
+            .send()
+    };
+    let limited = put(
+        key_route("rate-limit"),
+        serde_json::json!({"rate": "2/60s"}),
+    );
+    assert_eq!(limited.await.unwrap().status(), StatusCode::NO_CONTENT);
+    within_a_second(
+        "a key's own rate limit",
+        StatusCode::TOO_MANY_REQUESTS,
+        me_with_admin_key,
+    )
+    .await;
+    let cleared = put(key_route("rate-limit"), serde_json::json!({"rate": null}));
+    assert_eq!(cleared.await.unwrap().status(), StatusCode::NO_CONTENT);
+    within_a_second(
+        "a key's limit taken away",
+        StatusCode::OK,
+        me_with_admin_key,
+    )
+    .await;
+    let brief: serde_json::Value = serde_json::from_str(&cli(
+        db,
+        &secrets,
+        &["keys", "create", "--client-id", "ops", "--json"],
+    ))
+    .unwrap();
+    let brief_key = brief["key"].as_str().unwrap().to_owned();
+    let me_with_brief = || {
+        let request = http
+            .get(format!("{}/me", second.base))
+            .header("x-api-key", &brief_key);
+        async move { request.send().await.unwrap().status() }
+    };
+    assert_eq!(me_with_brief().await, StatusCode::OK, "cached there");
+    let ends = put(
+        format!(
+            "{}/admin/keys/{}/expiry",
+            first.base,
+            brief["key_id"].as_str().unwrap()
+        ),
+        serde_json::json!({"expires_in": 1}),
+    );
+    assert_eq!(ends.await.unwrap().status(), StatusCode::OK);
+    tokio::time::sleep(Duration::from_millis(1_000)).await;
+    within_a_second(
+        "a key whose expiry was brought forward",
+        StatusCode::UNAUTHORIZED,
+        me_with_brief,
+    )
+    .await;
+
     let revoked = http
         .delete(format!(
             "{}/admin/keys/{}",

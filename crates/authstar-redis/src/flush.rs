@@ -147,7 +147,7 @@ fn lost(error: &redis::RedisError) -> bool {
 }
 
 /// A failed call to Redis, for `authstar_redis_errors_total` (feature `metrics`).
-fn count_error() {
+pub(crate) fn count_error() {
     #[cfg(feature = "metrics")]
     metrics::counter!("authstar_redis_errors_total").increment(1);
 }

@@ -121,9 +121,21 @@ pub enum WhenUnreachable {
     #[default]
     CountHere,
     /// Nothing is refused (neither by this instance's count nor by locks heard before the
-    /// outage): for rate limits of valid clients, where the operator prefers serving everyone to refusing on one instance's
-    /// partial count. **Never for a failure throttle**: it would let guessers through while
-    /// Redis is down. Counting goes on, and resumes sharing when Redis answers.
+    /// outage): for rate limits of valid clients, where the operator prefers serving everyone
+    /// to refusing on one instance's partial count. **Never for a failure throttle**: it would
+    /// let guessers through while Redis is down. Nothing is counted here meanwhile; what was
+    /// sent is kept for Redis (at most a budget per key is applied when it answers again).
+    ///
+    /// ```no_run
+    /// # fn run() -> Result<(), authstar_redis::RedisThrottleError> {
+    /// use authstar_redis::{RedisThrottle, WhenUnreachable};
+    /// // The rate limits' own store (never the failure throttle's).
+    /// let rate_limits = RedisThrottle::builder("redis://127.0.0.1:6379")
+    ///     .prefix("myservice-rate")
+    ///     .when_unreachable(WhenUnreachable::Unlimited)
+    ///     .start()?;
+    /// # let _ = rate_limits; Ok(()) }
+    /// ```
     Unlimited,
 }
 
@@ -286,6 +298,14 @@ impl RedisThrottle {
     /// Whether Redis is unreachable now: a call carrying counts found it gone (refused, dropped,
     /// or twice in a row no answer within the call timeout) and none has succeeded since. An
     /// error Redis answers with (out of memory) is not an outage.
+    ///
+    /// ```no_run
+    /// # fn run(store: authstar_redis::RedisThrottle) {
+    /// if store.is_unreachable() {
+    ///     eprintln!("rate limits are counted on this instance alone");
+    /// }
+    /// # }
+    /// ```
     pub fn is_unreachable(&self) -> bool {
         self.shared.down.load(Ordering::Relaxed)
     }

@@ -216,9 +216,8 @@ pub(crate) async fn listen(
         // A failed subscription counts as an error; whether Redis is unreachable is the flush
         // task's to say, from the calls that carry the counts (a Redis that refuses pub/sub to
         // this user, or answers it slowly, still takes them).
-        #[cfg(feature = "metrics")]
         if !matches!(subscribed, Ok(Ok(_))) {
-            metrics::counter!("authstar_redis_errors_total").increment(1);
+            crate::flush::count_error();
         }
         if let Ok(Ok((pubsub, in_force))) = subscribed {
             if let Some(shared) = shared.upgrade() {

@@ -17,6 +17,16 @@ impl Registry {
     /// rotated from it keeps it. [`RegistryError::UnknownKey`] for a key that is unknown,
     /// revoked or expired, or whose client is revoked; [`RegistryError::InvalidRateLimit`] for
     /// a burst over a billion or a window over a year.
+    ///
+    /// ```no_run
+    /// # async fn run(registry: authstar_registry::Registry) -> Result<(), authstar_registry::RegistryError> {
+    /// use std::time::Duration;
+    /// use authstar::throttle::Budget;
+    /// // The nightly job's key: 60 at once, then one a second, whatever its client may do.
+    /// let budget = Budget::per_period(60, Duration::from_secs(1));
+    /// registry.set_key_rate_limit("3f2a9c1d7b44", Some(budget)).await?;
+    /// # Ok(()) }
+    /// ```
     pub async fn set_key_rate_limit(
         &self,
         key_id: &str,

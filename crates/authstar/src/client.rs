@@ -74,6 +74,12 @@ pub trait Client: Clone + Send + Sync + 'static {
     /// rate limit
     /// ([`RateLimitLayer::per_credential`](crate::ratelimit::RateLimitLayer::per_credential))
     /// is counted under it, per client. `None` unless you override it.
+    ///
+    /// ```
+    /// use authstar::{AuthstarClient, Client};
+    /// let client = AuthstarClient::new("ci", ["read"]).with_credential("3f2a9c1d7b44", None);
+    /// assert_eq!(Client::credential_id(&client), Some("3f2a9c1d7b44"));
+    /// ```
     fn credential_id(&self) -> Option<&str> {
         None
     }

@@ -3,9 +3,9 @@
 //! the [`AuthstarLayer`] counts each authenticated request against its client's budget (GCRA,
 //! a burst then one more request per period), and against its credential's own budget when it
 //! has one ([`RateLimitLayer::per_credential`]: an API key's), in a [`ThrottleStore`]: this
-//! process's memory, or
-//! one every instance shares (authstar-redis's `RedisThrottle`, which counts here and in Redis,
-//! and keeps counting here while Redis is unreachable: limits per instance then, never none).
+//! process's memory, or one every instance shares (authstar-redis's `RedisThrottle`, which
+//! counts here and in Redis, and keeps counting here while Redis is unreachable: limits per
+//! instance then, never none, unless that store is told to limit nobody meanwhile).
 //! Over its budget a client gets 429 with `Retry-After` and the IETF `RateLimit-Policy` and
 //! `RateLimit` fields (draft-ietf-httpapi-ratelimit-headers); requests nobody authenticated
 //! pass untouched (the failure throttle and the guards deal with those).

@@ -238,10 +238,10 @@ fn auth_layer(
         .map_err(|e| DemoError::Config(e.to_string()))
 }
 
-/// The rate limits: `options`' default for every client, and each client's own from the
-/// registry, counted in memory or, shared, in Redis (a channel of their
-/// own, apart from the failure throttle's: each instance keeps counting alone while Redis is
-/// unreachable).
+/// The rate limits: `options`' default for every client, and each client's and API key's own
+/// from the registry, counted in memory or, shared, in Redis (a channel of their own, apart
+/// from the failure throttle's; while Redis is unreachable each instance counts alone, or,
+/// with `--rate-limit-unlimited-if-redis-down`, limits nobody).
 fn rate_limits<M>(
     layer: &AuthstarLayer<AuthstarClient, M>,
     registry: &Registry,
@@ -265,12 +265,14 @@ fn rate_limits<M>(
     })
 }
 
-/// `600/60s`: a burst of 600, refilled evenly over the window (1 s to 30 d).
+/// `600/60s`: a burst of 600, refilled evenly over the window (1 s to 30 d), at most 1 000 a
+/// second (one request a millisecond: budgets are stored to the millisecond).
 ///
 /// ```
 /// let budget = authstar_cli::demo::rate("600/60s").unwrap();
 /// assert_eq!(budget.burst(), 600);
 /// assert!(authstar_cli::demo::rate("600/0s").is_err());
+/// assert!(authstar_cli::demo::rate("5000/1s").is_err(), "a request every 0.2 ms");
 /// ```
 pub fn rate(text: &str) -> Result<authstar::throttle::Budget, String> {
     let (count, window) = text
@@ -284,6 +286,9 @@ pub fn rate(text: &str) -> Result<authstar::throttle::Budget, String> {
     let window = duration(window)?;
     if window.is_zero() || window > Duration::from_secs(30 * 86_400) {
         return Err(format!("{text:?}: a window from 1s to 30d"));
+    }
+    if window / count < Duration::from_millis(1) {
+        return Err(format!("{text:?}: at most 1000 a second"));
     }
     Ok(authstar::throttle::Budget::per_period(
         count,

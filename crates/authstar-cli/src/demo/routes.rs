@@ -16,7 +16,7 @@ use axum_extra::extract::cookie::Key;
 use super::auth::Standing;
 use super::server::ConnectionSlot;
 use crate::registry::Registry;
-use utoipa::openapi::path::{OperationBuilder, PathItem};
+use utoipa::openapi::path::{Operation, OperationBuilder, PathItem};
 use utoipa::openapi::tag::TagBuilder;
 use utoipa::openapi::{HttpMethod, Paths, PathsBuilder, ResponseBuilder};
 use utoipa::{Modify, OpenApi};
@@ -263,16 +263,50 @@ pub(super) fn openapi(server: &authstar_oauth2::AuthorizationServer) -> utoipa::
         .route(HttpMethod::Get, "/reports", read)
         .route(HttpMethod::Get, "/reports/export", export)
         .route(HttpMethod::Get, "/ws", any);
-    for (method, path) in [
-        (HttpMethod::Get, "/admin/clients"),
-        (HttpMethod::Post, "/admin/clients"),
-        (HttpMethod::Delete, "/admin/clients/{client_id}"),
-        (HttpMethod::Get, "/admin/keys"),
-        (HttpMethod::Post, "/admin/keys"),
-        (HttpMethod::Delete, "/admin/keys/{key_id}"),
-    ] {
-        secured = secured.route(method, path, admin);
+    // Every admin operation, however many there are: the `admin` scope, and the refusals each
+    // of them may answer besides its own.
+    for (path, item) in doc.paths.paths.iter_mut() {
+        if !path.starts_with("/admin/") {
+            continue;
+        }
+        for (method, operation) in operations(item) {
+            secured = secured.route(method.clone(), path.clone(), admin);
+            let mut refusals = vec![
+                ("401", "No credentials, or refused ones"),
+                ("403", "No admin scope"),
+                ("429", "Over the caller's rate limit, or too many failures"),
+                ("503", "The registry is unavailable; try again shortly"),
+            ];
+            if matches!(method, HttpMethod::Post | HttpMethod::Put) {
+                refusals.push(("415", "Not JSON (Content-Type)"));
+            }
+            for (status, description) in refusals {
+                operation
+                    .responses
+                    .responses
+                    .entry(status.to_owned())
+                    .or_insert_with(|| {
+                        ResponseBuilder::new()
+                            .description(description)
+                            .build()
+                            .into()
+                    });
+            }
+        }
     }
     secured.modify(&mut doc);
     doc
+}
+
+/// A path's operations, by method.
+fn operations(item: &mut PathItem) -> impl Iterator<Item = (HttpMethod, &mut Operation)> {
+    [
+        (HttpMethod::Get, &mut item.get),
+        (HttpMethod::Post, &mut item.post),
+        (HttpMethod::Put, &mut item.put),
+        (HttpMethod::Delete, &mut item.delete),
+        (HttpMethod::Patch, &mut item.patch),
+    ]
+    .into_iter()
+    .filter_map(|(method, operation)| Some((method, operation.as_mut()?)))
 }

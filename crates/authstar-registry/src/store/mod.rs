@@ -497,7 +497,8 @@ pub trait Store: Send + Sync + fmt::Debug + 'static {
     /// Rotates a key, in one transaction: inserts `new`, brings the expiry of the active key
     /// `old` forward to `until` (never later), and logs the change so every instance drops the
     /// old key's cached checks; the new key takes the old one's rate limit, read in the same
-    /// transaction, and a change-log entry tells every instance to read it; `false` (and nothing written) when `old` is no active key.
+    /// transaction (when there is one, a change-log entry tells every instance to read it);
+    /// `false` (and nothing written) when `old` is no active key.
     fn rotate_key<'a>(
         &'a self,
         new: &'a KeyRow,

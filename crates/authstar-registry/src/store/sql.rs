@@ -45,9 +45,11 @@ pub(crate) const CHANGE_KEY_EXPIRY: &str = "UPDATE api_keys SET expires_at = $1 
      WHERE key_id = $2 AND revoked_at IS NULL AND (expires_at IS NULL OR expires_at > $3) \
      AND client_id IN (SELECT client_id FROM clients WHERE revoked_at IS NULL) \
      AND NOT EXISTS (SELECT 1 FROM api_keys successor WHERE successor.replaces = api_keys.key_id)";
-/// A rotation's new key (`$2`) takes the old one's (`$1`) limit, inside the rotation.
+/// A rotation's new key (`$2`) takes the old one's (`$1`) limit, inside the rotation: one row
+/// changed when there was one to take.
 pub(crate) const COPY_KEY_RATE_LIMIT: &str = "UPDATE api_keys \
-     SET rate_limit = (SELECT rate_limit FROM api_keys WHERE key_id = $1) WHERE key_id = $2";
+     SET rate_limit = (SELECT rate_limit FROM api_keys WHERE key_id = $1) WHERE key_id = $2 \
+     AND EXISTS (SELECT 1 FROM api_keys WHERE key_id = $1 AND rate_limit IS NOT NULL)";
 pub(crate) const SET_CLIENT_SCOPES: &str =
     "UPDATE clients SET scopes = $1 WHERE client_id = $2 AND revoked_at IS NULL";
 /// The next audit entry's number: the counter's row is locked until the entry commits, so

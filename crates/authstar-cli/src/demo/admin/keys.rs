@@ -188,7 +188,7 @@ pub(in crate::demo) struct RateLimit {
 /// Gives a client its own rate limit, or takes it away (the service's default applies).
 #[utoipa::path(put, tag = "admin", path = "/admin/clients/{client_id}/rate-limit", params(("client_id" = String, Path)), request_body = RateLimit, responses(
     (status = 204, description = "Set, here at once and on every instance at its next poll"),
-    (status = 400, description = "Not N/WINDOW (a window from 1s to 30d)"),
+    (status = 400, description = "Not N/WINDOW (a window from 1s to 30d, at most 1000 a second)"),
     (status = 404, description = "No active client with this id"),
 ))]
 pub(in crate::demo) async fn set_client_rate_limit(
@@ -262,7 +262,7 @@ pub(in crate::demo) async fn set_key_expiry(
 /// rotated from it keeps it.
 #[utoipa::path(put, tag = "admin", path = "/admin/keys/{key_id}/rate-limit", params(("key_id" = String, Path)), request_body = RateLimit, responses(
     (status = 204, description = "Set, here at once and on every instance at its next poll"),
-    (status = 400, description = "Not N/WINDOW (a window from 1s to 30d)"),
+    (status = 400, description = "Not N/WINDOW (a window from 1s to 30d, at most 1000 a second)"),
     (status = 404, description = "No active key with this id (unknown, revoked, expired, or its client revoked)"),
 ))]
 pub(in crate::demo) async fn set_key_rate_limit(

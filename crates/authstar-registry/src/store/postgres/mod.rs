@@ -311,13 +311,15 @@ impl Store for PostgresStore {
                 .execute(sql::SET_KEY_EXPIRY, &[&seconds(until), &old])
                 .await
                 .map_err(failed)?;
-            transaction
+            let limited = transaction
                 .execute(sql::COPY_KEY_RATE_LIMIT, &[&old, &new.key_id])
                 .await
                 .map_err(failed)?;
             log_change(&transaction, ChangeKind::Key, old, None, at).await?;
-            // The new key's limit (the old one's), for every instance to read.
-            log_change(&transaction, ChangeKind::KeyLimits, &new.key_id, None, at).await?;
+            if limited == 1 {
+                // The new key's limit (the old one's), for every instance to read.
+                log_change(&transaction, ChangeKind::KeyLimits, &new.key_id, None, at).await?;
+            }
             transaction.commit().await.map_err(failed)?;
             Ok(true)
         })

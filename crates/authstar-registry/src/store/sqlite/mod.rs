@@ -334,12 +334,14 @@ impl Store for SqliteStore {
             transaction
                 .execute(sql::SET_KEY_EXPIRY, params![until, old])
                 .map_err(failed)?;
-            transaction
+            let limited = transaction
                 .execute(sql::COPY_KEY_RATE_LIMIT, params![old, new.key_id])
                 .map_err(failed)?;
             log_change(&transaction, ChangeKind::Key, &old, None, at)?;
-            // The new key's limit (the old one's), for every instance to read.
-            log_change(&transaction, ChangeKind::KeyLimits, &new.key_id, None, at)?;
+            if limited == 1 {
+                // The new key's limit (the old one's), for every instance to read.
+                log_change(&transaction, ChangeKind::KeyLimits, &new.key_id, None, at)?;
+            }
             transaction.commit().map_err(failed)?;
             Ok(true)
         })
