@@ -1,4 +1,4 @@
-//! A counting global allocator: allocations and bytes per request.
+//! A counting global allocator: allocations and bytes per request, and the bytes live now.
 //!
 //! `unsafe` is unavoidable here (`GlobalAlloc` is an `unsafe trait`); every call is forwarded
 //! unchanged to the system allocator. The library crates `forbid(unsafe_code)`.
@@ -12,6 +12,7 @@ pub(crate) struct Counting;
 
 static ALLOCATIONS: AtomicU64 = AtomicU64::new(0);
 static BYTES: AtomicU64 = AtomicU64::new(0);
+static LIVE: AtomicU64 = AtomicU64::new(0);
 
 // SAFETY: forwards to `System`, which upholds the `GlobalAlloc` contract; counting has no
 // effect on the memory returned.
@@ -19,11 +20,13 @@ unsafe impl GlobalAlloc for Counting {
     unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
         ALLOCATIONS.fetch_add(1, Ordering::Relaxed);
         BYTES.fetch_add(layout.size() as u64, Ordering::Relaxed);
+        LIVE.fetch_add(layout.size() as u64, Ordering::Relaxed);
         // SAFETY: same layout, same contract.
         unsafe { System.alloc(layout) }
     }
 
     unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        LIVE.fetch_sub(layout.size() as u64, Ordering::Relaxed);
         // SAFETY: `ptr` was allocated by `System` with `layout`.
         unsafe { System.dealloc(ptr, layout) }
     }
@@ -31,6 +34,8 @@ unsafe impl GlobalAlloc for Counting {
     unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
         ALLOCATIONS.fetch_add(1, Ordering::Relaxed);
         BYTES.fetch_add(new_size as u64, Ordering::Relaxed);
+        LIVE.fetch_add(new_size as u64, Ordering::Relaxed);
+        LIVE.fetch_sub(layout.size() as u64, Ordering::Relaxed);
         // SAFETY: `ptr` was allocated by `System` with `layout`.
         unsafe { System.realloc(ptr, layout, new_size) }
     }
@@ -47,4 +52,10 @@ pub(crate) fn measure(f: impl FnOnce()) -> (u64, u64) {
         ALLOCATIONS.load(Ordering::Relaxed) - count,
         BYTES.load(Ordering::Relaxed) - bytes,
     )
+}
+
+/// Bytes allocated and not yet freed, by every thread: what a structure holds, whatever the
+/// allocator keeps resident.
+pub(crate) fn live_bytes() -> u64 {
+    LIVE.load(Ordering::Relaxed)
 }

@@ -263,29 +263,62 @@ async fn keys(engine: Engine, count: usize) -> Result<KeyRow, Box<dyn Error>> {
     })
 }
 
-/// Resident growth when `count` distinct identities fail into a fresh store of the failure
-/// throttle's default size (and the rate limits' own): bounded by the store's capacity, not by
-/// how many identities an attacker makes up.
-fn throttle_memory(count: usize, store: &authstar::throttle::MemoryStore) -> f64 {
-    use authstar::throttle::{Budget, ThrottleKey, ThrottleStore as _};
-    let before = rss_kib();
+/// What a throttle's counter is kept for, as the layers key them.
+#[derive(Clone, Copy)]
+enum Counted {
+    /// The failure throttle's per-address counters (distinct IPv6 /64s).
+    Addresses,
+    /// The failure throttle's per-identity counters (Basic user names).
+    Identities,
+    /// The rate limits' per-client counters (the scheme they count under).
+    Clients,
+}
+
+/// The heap held, and the resident growth, when `count` distinct keys of one kind are counted
+/// once into a fresh store of the default size (the failure throttle's and the rate limits'):
+/// bounded by the store's capacity, not by how many an attacker makes up.
+fn throttle_memory(count: usize, counted: Counted) -> (f64, f64) {
+    use authstar::throttle::{Budget, MemoryStore, ThrottleKey, ThrottleStore as _};
+    let (resident, held) = (rss_kib(), crate::alloc::live_bytes());
+    let store = MemoryStore::default();
     let budget = Budget::per_period(10, Duration::from_secs(6));
     let now = Instant::now();
+    let mut id = String::new();
     for n in 0..count {
-        let id = format!("guess-{n:08}");
-        let key = ThrottleKey::Identity {
-            scheme: "basic",
-            id: &id,
+        id.clear();
+        id.push_str(&format!("made-up-{n:08}"));
+        let key = match counted {
+            Counted::Addresses => {
+                let network = 0x2001_0db8_0000_0000_u64 | n as u64;
+                ThrottleKey::Address(std::net::Ipv6Addr::from(u128::from(network) << 64).into())
+            }
+            Counted::Identities => ThrottleKey::Identity {
+                scheme: "basic",
+                id: &id,
+            },
+            Counted::Clients => ThrottleKey::Identity {
+                scheme: "rate-limit",
+                id: &id,
+            },
         };
         store.fail(&key, budget, now);
     }
-    rss_kib().saturating_sub(before) as f64 / 1024.0
+    let mib = |bytes: u64| bytes as f64 / (1024.0 * 1024.0);
+    let grown = (
+        mib(crate::alloc::live_bytes().saturating_sub(held)),
+        mib(rss_kib().saturating_sub(resident) * 1024),
+    );
+    drop(store);
+    grown
 }
 
 /// CPU per verification when `live` distinct ES256 tokens are presented in turn to a verifier
 /// whose cache holds 10 000 (the demo's `VERIFIED_TOKENS`): under the capacity every one is a
-/// hit after the first round; past it, most are misses (a signature check each).
-fn token_cache(live: usize) -> Result<(f64, f64), Box<dyn Error>> {
+/// hit after the first round; past it, most are misses (a signature check each). Also the
+/// heap the verifier holds after the rounds over what it held with the tokens made: the
+/// cache's, bounded by its capacity (live bytes from the counting allocator, not resident
+/// memory, which the allocator's reuse of earlier rows' memory hides).
+fn token_cache(live: usize) -> Result<(f64, f64, f64), Box<dyn Error>> {
     use authstar::AuthstarClient;
     use authstar_jwt::{JwtIssuer, JwtVerifier, SigningKey};
     let key = SigningKey::generate_es256("growth")?;
@@ -296,6 +329,7 @@ fn token_cache(live: usize) -> Result<(f64, f64), Box<dyn Error>> {
     let tokens: Vec<String> = (0..live)
         .map(|n| issuer.issue(&format!("client-{n}"), &["read".to_owned()]))
         .collect::<Result<_, _>>()?;
+    let held = crate::alloc::live_bytes();
     // One round to warm the cache, then two measured.
     for token in &tokens {
         let _: AuthstarClient = verifier.verify(token).map_err(|e| e.to_string())?;
@@ -308,20 +342,30 @@ fn token_cache(live: usize) -> Result<(f64, f64), Box<dyn Error>> {
         }
     }
     let count = (2 * live) as f64;
-    Ok((
+    let (wall, cpu) = (
         started.elapsed().as_secs_f64() * 1e6 / count,
         (cpu_us() - cpu) / count,
+    );
+    Ok((
+        wall,
+        cpu,
+        crate::alloc::live_bytes().saturating_sub(held) as f64 / (1024.0 * 1024.0),
     ))
 }
 
 pub(crate) fn run() -> Result<String, Box<dyn Error>> {
     // First, while the heap is fresh: resident growth is then the store's own.
-    let throttle: Vec<(usize, f64)> = SIZES
+    let throttle: Vec<(usize, [(f64, f64); 3])> = SIZES
         .iter()
         .map(|&count| {
+            let [a, i, c] = [Counted::Addresses, Counted::Identities, Counted::Clients];
             (
                 count,
-                throttle_memory(count, &authstar::throttle::MemoryStore::default()),
+                [
+                    throttle_memory(count, a),
+                    throttle_memory(count, i),
+                    throttle_memory(count, c),
+                ],
             )
         })
         .collect();
@@ -362,17 +406,21 @@ pub(crate) fn run() -> Result<String, Box<dyn Error>> {
         ));
     }
     out.push_str(
-        "\n## Throttle memory under made-up identities\n\nResident growth after N distinct \
-         identities each fail once into a fresh store of the default size (65 536 counters, \
-         the failure throttle's and the rate limits'): it stops at the store's capacity.\n\n\
-         | identities | resident growth |\n\
-         |---:|---:|\n",
+        "\n## Throttle and rate-limit memory under made-up addresses and identities\n\nN \
+         distinct keys each counted once into a fresh store of the default size (65 536 \
+         counters; the failure throttle's and the rate limits' are the same store): the heap \
+         it holds (bytes allocated and not freed, from the bench's counting allocator) and, in \
+         parentheses, the process's resident growth. Both stop at the store's capacity.\n\n\
+         | distinct keys | addresses (IPv6 /64s, failure throttle) | identities (Basic user names, failure throttle) | clients (rate limits) |\n\
+         |---:|---:|---:|---:|\n",
     );
-    for (count, grown) in throttle {
-        out.push_str(&format!("| {count} | {grown:.1} MiB |\n"));
+    for (count, kinds) in throttle {
+        let cell = |(held, resident): (f64, f64)| format!("{held:.1} MiB ({resident:.1} MiB)");
+        let [a, i, c] = kinds.map(cell);
+        out.push_str(&format!("| {count} | {a} | {i} | {c} |\n"));
     }
     out.push_str(
-        "\n## API-key checks as keys grow\n\nOne key of N checked (SQLite, the same process): \
+        "\n## API-key checks as keys grow\n\nOne key of N checked (in the bench's process): \
          a miss is `check_key` (an indexed read of `api_keys` joined with `clients`, one \
          HMAC-SHA256), a hit `cached_key`. Resident memory of the whole bench process after \
          the row (the registry does not load keys: it grows with the database's page cache, \
@@ -404,13 +452,17 @@ pub(crate) fn run() -> Result<String, Box<dyn Error>> {
         "\n## The verified-token cache past its capacity\n\nN distinct live ES256 tokens \
          presented in turn (two rounds after a warm-up) to a `JwtVerifier` caching 10 000 (the \
          demo's setting, `JwtVerifierBuilder::cache`): the knee is the capacity, past which a \
-         request costs a signature check. Memory is bounded by the capacity.\n\n\
-         | live tokens | wall per request | CPU per request |\n\
-         |---:|---:|---:|\n",
+         request costs a signature check. The heap the cache holds is the bytes allocated and \
+         not freed from the tokens being made to the end of the rounds (the bench's counting \
+         allocator): bounded by the capacity.\n\n\
+         | live tokens | wall per request | CPU per request | heap held by the cache |\n\
+         |---:|---:|---:|---:|\n",
     );
-    for live in [1_000, 5_000, 10_000, 20_000, 100_000] {
-        let (wall, cpu) = token_cache(live)?;
-        out.push_str(&format!("| {live} | {wall:.1} µs | {cpu:.1} µs |\n"));
+    for live in [1_000, 5_000, 10_000, 20_000, 100_000, 1_000_000] {
+        let (wall, cpu, grown) = token_cache(live)?;
+        out.push_str(&format!(
+            "| {live} | {wall:.1} µs | {cpu:.1} µs | {grown:.1} MiB |\n"
+        ));
     }
     let chart = crate::results_dir().join("growth.png");
     crate::chart::draw(

@@ -267,17 +267,31 @@ async fn the_admin_api_is_in_the_openapi_document_behind_the_admin_scope() {
         .json()
         .await
         .unwrap();
-    for (path, method) in [
-        ("/admin/clients", "get"),
-        ("/admin/clients", "post"),
-        ("/admin/clients/{client_id}", "delete"),
-        ("/admin/keys", "get"),
-        ("/admin/keys", "post"),
-        ("/admin/keys/{key_id}", "delete"),
-    ] {
-        let operation = &doc["paths"][path][method];
-        let security = operation["security"].to_string();
-        assert!(security.contains("admin"), "{method} {path}: {security}");
+    // Every admin operation, whichever it is: the admin scope, and the refusals it may answer.
+    let mut operations = 0;
+    for (path, item) in doc["paths"].as_object().unwrap() {
+        if !path.starts_with("/admin/") {
+            continue;
+        }
+        for (method, operation) in item.as_object().unwrap() {
+            if !["get", "post", "put", "delete", "patch"].contains(&method.as_str()) {
+                continue;
+            }
+            operations += 1;
+            let security = operation["security"].to_string();
+            assert!(security.contains("admin"), "{method} {path}: {security}");
+            let mut refusals = vec!["401", "403", "429", "503"];
+            if method == "post" || method == "put" {
+                refusals.push("415");
+            }
+            for status in refusals {
+                assert!(
+                    operation["responses"][status]["description"].is_string(),
+                    "{method} {path} documents {status}"
+                );
+            }
+        }
     }
+    assert!(operations >= 13, "every admin operation: {operations}");
     assert!(doc["components"]["schemas"]["NewClient"].is_object());
 }

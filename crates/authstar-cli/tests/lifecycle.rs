@@ -466,3 +466,120 @@ async fn a_keys_expiry_is_changed_from_the_admin_api_and_the_cli() {
     assert_eq!(trail.matches("key.expiry").count(), 2, "{trail}");
     assert!(trail.contains("admin:ops"), "{trail}");
 }
+
+/// The admin API takes a key's end as `expires_at`, a Unix time, as well as `expires_in`: on
+/// creation, rotation and change; never both, never in the past; null takes the end away.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_admin_api_takes_a_keys_end_as_a_unix_time() {
+    let demo = Demo::start("key-expires-at", &[]);
+    let client = demo.value("client_id:");
+    let ops = json(&demo.cli(&[
+        "clients", "create", "--id", "ops", "--scope", "admin", "--json",
+    ]));
+    let ops_secret = ops["client_secret"].as_str().unwrap().to_owned();
+    let http = reqwest::Client::new();
+    let send = |method: reqwest::Method, path: &str, body: Value| {
+        http.request(method, format!("{}{path}", demo.base))
+            .basic_auth("ops", Some(&ops_secret))
+            .json(&body)
+            .send()
+    };
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    let at = now + 3_600;
+    let near = |value: &Value, expected: u64| {
+        let got = value.as_u64().unwrap_or_else(|| panic!("{value}"));
+        assert!(got.abs_diff(expected) <= 2, "{got} vs {expected}");
+    };
+
+    let created = send(
+        reqwest::Method::POST,
+        "/admin/keys",
+        serde_json::json!({"client_id": client, "expires_at": at}),
+    )
+    .await
+    .unwrap();
+    assert_eq!(created.status(), 201);
+    let created: Value = created.json().await.unwrap();
+    near(&created["expires_at"], at);
+    let key_id = created["key_id"].as_str().unwrap().to_owned();
+    assert_eq!(
+        me(&demo.base, created["key"].as_str().unwrap(), "/me").await,
+        200
+    );
+
+    for bad in [
+        serde_json::json!({"client_id": client, "expires_at": now - 1}),
+        serde_json::json!({"client_id": client, "expires_at": now}),
+        serde_json::json!({"client_id": client, "expires_at": at, "expires_in": 60}),
+        serde_json::json!({"client_id": client, "expires_at": now + 400_000_000}),
+    ] {
+        let refused = send(reqwest::Method::POST, "/admin/keys", bad.clone())
+            .await
+            .unwrap();
+        assert_eq!(refused.status(), 400, "{bad}");
+    }
+
+    let expiry = format!("/admin/keys/{key_id}/expiry");
+    for bad in [
+        serde_json::json!({}),
+        serde_json::json!({"expires_at": now - 10}),
+        serde_json::json!({"expires_at": at, "expires_in": null}),
+        serde_json::json!({"expires_at": "tomorrow"}),
+    ] {
+        let refused = send(reqwest::Method::PUT, &expiry, bad.clone())
+            .await
+            .unwrap();
+        assert_eq!(refused.status(), 400, "{bad}");
+    }
+    let later = now + 7_200;
+    let set = send(
+        reqwest::Method::PUT,
+        &expiry,
+        serde_json::json!({"expires_at": later}),
+    )
+    .await
+    .unwrap();
+    assert_eq!(set.status(), 200);
+    near(&set.json::<Value>().await.unwrap()["expires_at"], later);
+    let set = send(
+        reqwest::Method::PUT,
+        &expiry,
+        serde_json::json!({"expires_at": null}),
+    )
+    .await
+    .unwrap();
+    assert_eq!(set.status(), 200);
+    assert_eq!(
+        set.json::<Value>().await.unwrap()["expires_at"],
+        Value::Null
+    );
+
+    let rotated = send(
+        reqwest::Method::POST,
+        &format!("/admin/keys/{key_id}/rotate"),
+        serde_json::json!({"overlap": 60, "expires_at": at}),
+    )
+    .await
+    .unwrap();
+    assert_eq!(rotated.status(), 201);
+    let rotated: Value = rotated.json().await.unwrap();
+    let listed = json(&demo.cli(&["keys", "list", "--json"]));
+    let row = listed
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|k| k["key_id"] == rotated["key_id"])
+        .unwrap_or_else(|| panic!("{listed}"));
+    near(&row["expires_at"], at);
+    let refused = send(
+        reqwest::Method::POST,
+        &format!("/admin/keys/{}/rotate", rotated["key_id"].as_str().unwrap()),
+        serde_json::json!({"expires_at": now - 1}),
+    )
+    .await
+    .unwrap();
+    assert_eq!(refused.status(), 400);
+}

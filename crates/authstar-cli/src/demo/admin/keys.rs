@@ -9,7 +9,7 @@ use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 use utoipa::ToSchema;
 
-use super::{Admin, AdminCaller, Page, bad_body, created_response, refused};
+use super::{Admin, AdminCaller, Page, bad_body, created_response, error, refused};
 use crate::registry::KeyOptions;
 use crate::registry::store::AuditQuery;
 
@@ -22,9 +22,13 @@ pub(in crate::demo) struct NewKey {
     /// The key's scopes: the client's when absent, never more.
     #[serde(default)]
     scopes: Vec<String>,
-    /// Seconds it works for; absent: until revoked.
+    /// Seconds it works for; absent (and no `expires_at`): until revoked.
     #[serde(default)]
     expires_in: Option<u64>,
+    /// When it stops working, a Unix time in seconds (as a JWT's `exp`); instead of
+    /// `expires_in`.
+    #[serde(default)]
+    expires_at: Option<u64>,
     /// A name for it (1 to 100 printable characters; never a secret).
     #[serde(default)]
     name: Option<String>,
@@ -37,9 +41,44 @@ pub(in crate::demo) struct Rotation {
     /// Seconds the old key keeps working (default 86 400, a day).
     #[serde(default)]
     overlap: Option<u64>,
-    /// Seconds the new key works for; absent: until revoked.
+    /// Seconds the new key works for; absent (and no `expires_at`): until revoked.
     #[serde(default)]
     expires_in: Option<u64>,
+    /// When the new key stops working, a Unix time in seconds; instead of `expires_in`.
+    #[serde(default)]
+    expires_at: Option<u64>,
+}
+
+/// A key's end as the admin API takes it: `expires_in`, seconds from now, or `expires_at`, a
+/// Unix time (RFC 7519's NumericDate), never both. A time not in the future is a zero
+/// lifetime, which the registry refuses (400), as it does one beyond ten years.
+fn lifetime(
+    expires_in: Option<u64>,
+    expires_at: Option<u64>,
+) -> Result<Option<std::time::Duration>, BothGiven> {
+    let seconds = match (expires_in, expires_at) {
+        (Some(_), Some(_)) => return Err(BothGiven),
+        (Some(seconds), None) => seconds,
+        (None, Some(at)) => at.saturating_sub(unix_now()),
+        (None, None) => return Ok(None),
+    };
+    Ok(Some(std::time::Duration::from_secs(seconds)))
+}
+
+/// A body with both `expires_in` and `expires_at`: 400.
+struct BothGiven;
+
+impl IntoResponse for BothGiven {
+    fn into_response(self) -> Response {
+        let both = "expires_in or expires_at, not both";
+        error(StatusCode::BAD_REQUEST, "invalid_request", both)
+    }
+}
+
+fn unix_now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |since| since.as_secs())
 }
 
 /// `PUT /admin/clients/{client_id}/scopes`.
@@ -89,8 +128,10 @@ pub(in crate::demo) async fn create_key(
         Err(rejection) => return bad_body(&rejection),
     };
     let mut options = KeyOptions::default().scopes(new.scopes);
-    if let Some(seconds) = new.expires_in {
-        options = options.expires_in(std::time::Duration::from_secs(seconds));
+    match lifetime(new.expires_in, new.expires_at) {
+        Ok(Some(lifetime)) => options = options.expires_in(lifetime),
+        Ok(None) => {}
+        Err(both) => return both.into_response(),
     }
     if let Some(name) = new.name {
         options = options.name(name);
@@ -109,7 +150,7 @@ pub(in crate::demo) async fn create_key(
 /// one working for the overlap only.
 #[utoipa::path(post, tag = "admin", path = "/admin/keys/{key_id}/rotate", params(("key_id" = String, Path)), request_body = Rotation, responses(
     (status = 201, description = "key_id, key (shown only now), replaces, replaced_until"),
-    (status = 400, description = "An overlap or lifetime beyond ten years"),
+    (status = 400, description = "An overlap or lifetime beyond ten years, an expires_at not in the future, or both expires_in and expires_at"),
     (status = 404, description = "No such active key (unknown, expired or revoked)"),
     (status = 409, description = "Its client is revoked"),
 ))]
@@ -124,7 +165,10 @@ pub(in crate::demo) async fn rotate_key(
         Err(rejection) => return bad_body(&rejection),
     };
     let overlap = std::time::Duration::from_secs(rotation.overlap.unwrap_or(86_400));
-    let expires_in = rotation.expires_in.map(std::time::Duration::from_secs);
+    let expires_in = match lifetime(rotation.expires_in, rotation.expires_at) {
+        Ok(lifetime) => lifetime,
+        Err(both) => return both.into_response(),
+    };
     match admin
         .by(&caller)
         .rotate_key(&key_id, overlap, expires_in)
@@ -226,17 +270,27 @@ impl RateLimit {
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub(in crate::demo) struct Expiry {
-    /// Seconds from now until the key stops working (at most ten years); null for never
-    /// (required: an empty object changes nothing).
-    #[serde(deserialize_with = "Option::deserialize")]
-    expires_in: Option<u64>,
+    /// Seconds from now until the key stops working (at most ten years); null for never.
+    /// This or `expires_at` is required: an empty object changes nothing.
+    #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = Option<u64>)]
+    expires_in: Option<Option<u64>>,
+    /// When the key stops working, a Unix time in seconds; null for never.
+    #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = Option<u64>)]
+    expires_at: Option<Option<u64>>,
+}
+
+/// A field that is there, null or not (absent is `None` by `default`).
+fn present<'de, D: serde::Deserializer<'de>>(field: D) -> Result<Option<Option<u64>>, D::Error> {
+    Option::<u64>::deserialize(field).map(Some)
 }
 
 /// Sets when an API key stops working, sooner or later than it was to, or lets it work until
 /// revoked; an expired key stays expired.
 #[utoipa::path(put, tag = "admin", path = "/admin/keys/{key_id}/expiry", params(("key_id" = String, Path)), request_body = Expiry, responses(
     (status = 200, description = "key_id, expires_at (null: until revoked); every instance at its next poll"),
-    (status = 400, description = "A zero lifetime or one beyond ten years"),
+    (status = 400, description = "Neither or both of expires_in and expires_at, a time not in the future, or one beyond ten years"),
     (status = 404, description = "No active key with this id (unknown, revoked, expired, or its client revoked)"),
 ))]
 pub(in crate::demo) async fn set_key_expiry(
@@ -249,7 +303,19 @@ pub(in crate::demo) async fn set_key_expiry(
         Ok(body) => body,
         Err(rejection) => return bad_body(&rejection),
     };
-    let lifetime = expiry.expires_in.map(std::time::Duration::from_secs);
+    let lifetime = match (expiry.expires_in, expiry.expires_at) {
+        (None, None) => {
+            let missing = "expires_in or expires_at (null: until revoked)";
+            return error(StatusCode::BAD_REQUEST, "invalid_request", missing);
+        }
+        (Some(_), Some(_)) => return BothGiven.into_response(),
+        (Some(expires_in), None) => lifetime(expires_in, None),
+        (None, Some(expires_at)) => lifetime(None, expires_at),
+    };
+    let lifetime = match lifetime {
+        Ok(lifetime) => lifetime,
+        Err(both) => return both.into_response(),
+    };
     match admin.by(&caller).set_key_expiry(&key_id, lifetime).await {
         Ok(expires_at) => {
             Json(serde_json::json!({ "key_id": key_id, "expires_at": expires_at })).into_response()
