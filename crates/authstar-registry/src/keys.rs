@@ -181,14 +181,15 @@ pub(crate) fn split_key(key: &str) -> Option<(&str, &str)> {
         SECRET_LEN => Some((id, secret)),
         n if n == SECRET_LEN + CHECKSUM_LEN => {
             let (body, checksum) = key.split_at(key.len() - CHECKSUM_LEN);
-            (checksum_of(body) == checksum).then_some((id, secret))
+            (checksum_of(body) == checksum.as_bytes()).then_some((id, secret))
         }
         _ => None,
     }
 }
 
-/// CRC-32 of `body` in base 62, six characters.
-fn checksum_of(body: &str) -> String {
+/// CRC-32 of `body` in base 62, six ASCII characters (bytes: checked on every request, so no
+/// allocation).
+fn checksum_of(body: &str) -> [u8; CHECKSUM_LEN] {
     const DIGITS: &[u8; 62] = b"0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
     let mut value = crc32fast::hash(body.as_bytes());
     let mut out = [b'0'; CHECKSUM_LEN];
@@ -196,7 +197,7 @@ fn checksum_of(body: &str) -> String {
         *digit = DIGITS[(value % 62) as usize];
         value /= 62;
     }
-    out.iter().map(|&b| char::from(b)).collect()
+    out
 }
 
 /// Whether `key` has the form of an API key of this registry and, when it carries one, the
@@ -313,7 +314,8 @@ impl Registry {
             "{API_KEY_PREFIX}{key_id}_{}",
             URL_SAFE_NO_PAD.encode(random::<32>()?)
         );
-        let key = format!("{body}{}", checksum_of(&body));
+        let mut key = body;
+        key.extend(checksum_of(&key).map(char::from));
         let Some((_, secret)) = split_key(&key) else {
             return Err(RegistryError::InvalidKeyName);
         };
