@@ -20,9 +20,12 @@ unsafe impl GlobalAlloc for Counting {
     unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
         ALLOCATIONS.fetch_add(1, Ordering::Relaxed);
         BYTES.fetch_add(layout.size() as u64, Ordering::Relaxed);
-        LIVE.fetch_add(layout.size() as u64, Ordering::Relaxed);
         // SAFETY: same layout, same contract.
-        unsafe { System.alloc(layout) }
+        let block = unsafe { System.alloc(layout) };
+        if !block.is_null() {
+            LIVE.fetch_add(layout.size() as u64, Ordering::Relaxed);
+        }
+        block
     }
 
     unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
@@ -34,10 +37,14 @@ unsafe impl GlobalAlloc for Counting {
     unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
         ALLOCATIONS.fetch_add(1, Ordering::Relaxed);
         BYTES.fetch_add(new_size as u64, Ordering::Relaxed);
-        LIVE.fetch_add(new_size as u64, Ordering::Relaxed);
-        LIVE.fetch_sub(layout.size() as u64, Ordering::Relaxed);
         // SAFETY: `ptr` was allocated by `System` with `layout`.
-        unsafe { System.realloc(ptr, layout, new_size) }
+        let block = unsafe { System.realloc(ptr, layout, new_size) };
+        // A failed realloc leaves the old block allocated.
+        if !block.is_null() {
+            LIVE.fetch_add(new_size as u64, Ordering::Relaxed);
+            LIVE.fetch_sub(layout.size() as u64, Ordering::Relaxed);
+        }
+        block
     }
 }
 
@@ -54,8 +61,9 @@ pub(crate) fn measure(f: impl FnOnce()) -> (u64, u64) {
     )
 }
 
-/// Bytes allocated and not yet freed, by every thread: what a structure holds, whatever the
-/// allocator keeps resident.
+/// Bytes requested and not yet freed, by every thread: what a structure holds, whatever the
+/// allocator keeps resident (the allocator's own rounding, e.g. a 24-byte request taking a
+/// 32-byte chunk, is not in it).
 pub(crate) fn live_bytes() -> u64 {
     LIVE.load(Ordering::Relaxed)
 }

@@ -29,19 +29,8 @@ fn rss_kib() -> u64 {
         .unwrap_or(0)
 }
 
-fn cpu_us() -> f64 {
-    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
-    let fields: Vec<&str> = stat
-        .rsplit_once(')')
-        .map(|(_, tail)| tail.split_whitespace().collect())
-        .unwrap_or_default();
-    let ticks: u64 = fields.get(11).and_then(|v| v.parse().ok()).unwrap_or(0)
-        + fields.get(12).and_then(|v| v.parse().ok()).unwrap_or(0);
-    ticks as f64 * 1e6 / 100.0
-}
-
 /// This process's CPU in µs to the nanosecond, every thread's, those that have exited too
-/// (`CLOCK_PROCESS_CPUTIME_ID`), where `/proc/self/stat` counts 10 ms ticks.
+/// (`CLOCK_PROCESS_CPUTIME_ID`; `/proc/self/stat` would count 10 ms ticks).
 #[allow(unsafe_code)]
 fn cpu_ns_us() -> f64 {
     let mut now = libc::timespec {
@@ -157,10 +146,21 @@ struct Row {
     open_ms: f64,
     bytes_per_token: f64,
     resident_per_token: f64,
-    /// The writer alone (no other instance), then with the reader catching up.
+    /// Medians over `ROUNDS` of the writer alone (no other instance) and with the reader
+    /// following; the reader's share per round, lowest and highest.
     cpu_alone_us: f64,
     cpu_per_revocation_us: f64,
+    share_us: (f64, f64, f64),
     caught_up_ms: f64,
+}
+
+/// Rounds of (writer alone, writer followed) per row: the spread of their differences is the
+/// measurement's noise.
+const ROUNDS: usize = 3;
+
+fn median(mut values: Vec<f64>) -> f64 {
+    values.sort_by(f64::total_cmp);
+    values.get(values.len() / 2).copied().unwrap_or(0.0)
 }
 
 /// CPU per revocation over `REVOKED_DURING` of them, one every 5 ms, named `jti-{tag}-N`.
@@ -191,38 +191,55 @@ async fn one(engine: Engine, outstanding: usize) -> Result<Row, Box<dyn Error>> 
     };
     let writer = open(Duration::from_secs(3_600)).await?;
     bulk(&database, true, outstanding).await?;
-    let cpu_alone_us = revoke_paced(&writer, "alone").await?;
-    let (rss, held, started) = (rss_kib(), crate::alloc::live_bytes(), Instant::now());
-    let reader = open(Duration::from_millis(50)).await?;
-    let open_ms = started.elapsed().as_secs_f64() * 1e3;
-    let per_token = |bytes: u64| bytes as f64 / outstanding as f64;
-    let bytes_per_token = per_token(crate::alloc::live_bytes().saturating_sub(held));
-    let resident_per_token = per_token(rss_kib().saturating_sub(rss) * 1024);
-    let probe = |jti: &str| {
-        reader.is_revoked(&authstar_jwt::TokenStamp {
-            jti,
-            client_id: "bench",
-            iat: 0,
-        })
-    };
-    assert!(probe("jti-outstanding-00000000"), "the reader loaded them");
-    let started = Instant::now();
-    let cpu_per_revocation_us = revoke_paced(&writer, "new").await?;
-    let last = format!("jti-new-{}", REVOKED_DURING - 1);
-    while !probe(&last) {
-        tokio::time::sleep(Duration::from_millis(5)).await;
+    let (mut alone, mut followed, mut caught_up) = (Vec::new(), Vec::new(), Vec::new());
+    let (mut open_ms, mut bytes_per_token, mut resident_per_token) = (0.0, 0.0, 0.0);
+    for round in 0..ROUNDS {
+        alone.push(revoke_paced(&writer, &format!("alone-{round}")).await?);
+        let (rss, held, started) = (rss_kib(), crate::alloc::live_bytes(), Instant::now());
+        let reader = open(Duration::from_millis(50)).await?;
+        if round == 0 {
+            // The first opening, on a heap the reader has not used yet.
+            open_ms = started.elapsed().as_secs_f64() * 1e3;
+            let per_token = |bytes: u64| bytes as f64 / outstanding as f64;
+            bytes_per_token = per_token(crate::alloc::live_bytes().saturating_sub(held));
+            resident_per_token = per_token(rss_kib().saturating_sub(rss) * 1024);
+        }
+        let probe = |jti: &str| {
+            reader.is_revoked(&authstar_jwt::TokenStamp {
+                jti,
+                client_id: "bench",
+                iat: 0,
+            })
+        };
+        assert!(probe("jti-outstanding-00000000"), "the reader loaded them");
+        let started = Instant::now();
+        let tag = format!("followed-{round}");
+        followed.push(revoke_paced(&writer, &tag).await?);
+        let last = format!("jti-{tag}-{}", REVOKED_DURING - 1);
+        while !probe(&last) {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        caught_up.push(started.elapsed().as_secs_f64() * 1e3);
+        // Its poll stops with it: the next round's writer is alone again.
+        drop(reader);
     }
-    let caught_up_ms = started.elapsed().as_secs_f64() * 1e3;
-    drop((reader, writer));
+    let shares: Vec<f64> = followed.iter().zip(&alone).map(|(f, a)| f - a).collect();
+    let share_us = (
+        median(shares.clone()),
+        shares.iter().copied().fold(f64::INFINITY, f64::min),
+        shares.iter().copied().fold(f64::NEG_INFINITY, f64::max),
+    );
+    drop(writer);
     let _ = std::fs::remove_dir_all(&dir);
     Ok(Row {
         outstanding,
         open_ms,
         bytes_per_token,
         resident_per_token,
-        cpu_alone_us,
-        cpu_per_revocation_us,
-        caught_up_ms,
+        cpu_alone_us: median(alone),
+        cpu_per_revocation_us: median(followed),
+        share_us,
+        caught_up_ms: median(caught_up),
     })
 }
 
@@ -259,14 +276,14 @@ async fn keys(engine: Engine, count: usize) -> Result<KeyRow, Box<dyn Error>> {
     const MISSES: usize = 2_000;
     const HITS: usize = 100_000;
     let mut latencies = Vec::with_capacity(MISSES);
-    let cpu = cpu_us();
+    let cpu = cpu_ns_us();
     for _ in 0..MISSES {
         let started = Instant::now();
         let found = registry.check_key(&real.key).await?;
         latencies.push(started.elapsed().as_secs_f64() * 1e6);
         assert!(found.is_some(), "the key checks");
     }
-    let miss_cpu = (cpu_us() - cpu) / MISSES as f64;
+    let miss_cpu = (cpu_ns_us() - cpu) / MISSES as f64;
     latencies.sort_by(f64::total_cmp);
     let miss = (
         percentile(&latencies, 0.5),
@@ -274,13 +291,13 @@ async fn keys(engine: Engine, count: usize) -> Result<KeyRow, Box<dyn Error>> {
         miss_cpu,
     );
     assert!(registry.authenticate_key(&real.key).await?.is_some());
-    let (cpu, started) = (cpu_us(), Instant::now());
+    let (cpu, started) = (cpu_ns_us(), Instant::now());
     for _ in 0..HITS {
         std::hint::black_box(registry.cached_key(&real.key));
     }
     let hit = (
         started.elapsed().as_secs_f64() * 1e9 / HITS as f64,
-        (cpu_us() - cpu) * 1e3 / HITS as f64,
+        (cpu_ns_us() - cpu) * 1e3 / HITS as f64,
     );
     let rss_mib = rss_kib() as f64 / 1024.0;
     drop(registry);
@@ -364,7 +381,7 @@ fn token_cache(live: usize) -> Result<(f64, f64, f64), Box<dyn Error>> {
     for token in &tokens {
         let _: AuthstarClient = verifier.verify(token).map_err(|e| e.to_string())?;
     }
-    let (cpu, started) = (cpu_us(), Instant::now());
+    let (cpu, started) = (cpu_ns_us(), Instant::now());
     for _ in 0..2 {
         for token in &tokens {
             let client: AuthstarClient = verifier.verify(token).map_err(|e| e.to_string())?;
@@ -374,7 +391,7 @@ fn token_cache(live: usize) -> Result<(f64, f64, f64), Box<dyn Error>> {
     let count = (2 * live) as f64;
     let (wall, cpu) = (
         started.elapsed().as_secs_f64() * 1e6 / count,
-        (cpu_us() - cpu) / count,
+        (cpu_ns_us() - cpu) / count,
     );
     Ok((
         wall,
@@ -407,15 +424,18 @@ pub(crate) fn run() -> Result<String, Box<dyn Error>> {
         "# Revocation as what is revoked grows\n\n\
          `cargo run -p authstar-bench --release -- growth` (SQLite, and PostgreSQL under \
          `scripts/services`). One process holds the writing and the reading registry. CPU is \
-         the process's to the nanosecond (`CLOCK_PROCESS_CPUTIME_ID`) over 200 revocations one every 5 ms: \
-         first with the writer alone, then with the reader polling every 50 ms and applying \
-         each; the difference is what the other instance pays to follow a revocation. Memory \
+         the process's to the nanosecond (`CLOCK_PROCESS_CPUTIME_ID`) over 200 revocations one \
+         every 5 ms, in 3 rounds of two passes: the writer alone, then with a reader opened on \
+         them polling every 50 ms and applying each (medians); the difference is what the \
+         other instance pays to follow a revocation (median, lowest and highest round: the \
+         spread is this measurement's noise). On PostgreSQL the server's own CPU is not \
+         counted. Memory \
          per token is the heap the reading instance holds once it has loaded them (bytes \
          allocated and not freed, from the bench's counting allocator; SQLite's own page \
          cache, in C, is not in it), over the number of tokens, so at 10^3 the registry's \
          fixed cost dominates; in parentheses the process's resident growth, which heap reuse \
          makes noise below 10^6.\n\n\
-         | engine | revoked tokens outstanding | an instance opening on them | memory per token: heap (resident) | CPU per revocation, the writer alone | with the other instance following | the other instance's share | 200 revocations, one every 5 ms, all seen by the other instance after |\n\
+         | engine | revoked tokens outstanding | an instance opening on them | memory per token: heap (resident) | CPU per revocation, the writer alone | with the other instance following | the other instance's share (low–high) | 200 revocations, one every 5 ms, all seen by the other instance after |\n\
          |---|---:|---:|---:|---:|---:|---:|---:|\n",
     );
     let mut bars = Vec::new();
@@ -431,7 +451,7 @@ pub(crate) fn run() -> Result<String, Box<dyn Error>> {
         );
         bars.push((label, cpu, cpu, cpu));
         out.push_str(&format!(
-            "| {} | {} | {:.0} ms | {:.0} B ({:.0} B) | {:.0} µs | {:.0} µs | {:.0} µs | {:.0} ms |\n",
+            "| {} | {} | {:.0} ms | {:.0} B ({:.0} B) | {:.0} µs | {:.0} µs | {:.0} µs ({:.0}–{:.0}) | {:.0} ms |\n",
             engine.name(),
             row.outstanding,
             row.open_ms,
@@ -439,7 +459,9 @@ pub(crate) fn run() -> Result<String, Box<dyn Error>> {
             row.resident_per_token,
             row.cpu_alone_us,
             row.cpu_per_revocation_us,
-            row.cpu_per_revocation_us - row.cpu_alone_us,
+            row.share_us.0,
+            row.share_us.1,
+            row.share_us.2,
             row.caught_up_ms
         ));
     }

@@ -184,7 +184,9 @@ pub(crate) async fn keys(command: KeysCommand, registry: &Registry) -> Result<()
             expires_in,
             json,
         } => {
-            let created = registry.rotate_key(&key_id, overlap, expires_in).await?;
+            let created = registry
+                .rotate_key(&key_id, overlap, expires_in.map(Into::into))
+                .await?;
             let until = created
                 .replaced_until
                 .map(|at| at.to_string())
@@ -205,7 +207,10 @@ pub(crate) async fn keys(command: KeysCommand, registry: &Registry) -> Result<()
         KeysCommand::SetExpiry {
             key_id, expires_in, ..
         } => {
-            match registry.set_key_expiry(&key_id, expires_in).await? {
+            match registry
+                .set_key_expiry(&key_id, expires_in.map(Into::into))
+                .await?
+            {
                 Some(at) => println!("key {key_id}: expires at {at}"),
                 None => println!("key {key_id}: works until revoked"),
             }

@@ -2,11 +2,9 @@
 //! transaction with its change-log entry (every instance reads the limit again, or drops the
 //! key's cached checks), applied here at once, and recorded in the audit trail.
 
-use std::time::Duration;
-
 use authstar::throttle::Budget;
 
-use crate::keys::MAX_KEY_LIFETIME;
+use crate::keys::KeyEnd;
 use crate::limits::{check_storable, detail, to_stored};
 use crate::store::{KeyRow, KeyUpdate};
 use crate::{Registry, RegistryError, now};
@@ -46,11 +44,11 @@ impl Registry {
         Ok(())
     }
 
-    /// Sets when an active API key stops working, `lifetime` from now (at most
-    /// [`MAX_KEY_LIFETIME`]), or with `None` lets it work until revoked: sooner or later than
+    /// Sets when an active API key stops working, at `end` (a lifetime from now or a Unix
+    /// time, within [`MAX_KEY_LIFETIME`](crate::MAX_KEY_LIFETIME) of now), or with `None` lets it work until revoked: sooner or later than
     /// it was to end. Here at once, on every other instance at its next poll (each drops the
-    /// key's cached checks). [`RegistryError::InvalidKeyLifetime`] for a zero or too long
-    /// lifetime; [`RegistryError::UnknownKey`] for a key that is unknown, revoked or expired
+    /// key's cached checks). [`RegistryError::InvalidKeyLifetime`] for an end not in the
+    /// future or too far in it; [`RegistryError::UnknownKey`] for a key that is unknown, revoked or expired
     /// (an expired key stays expired: create or rotate another), whose client is revoked, or
     /// that a rotation replaced (it keeps the overlap's end: revoke it to end it sooner).
     ///
@@ -59,19 +57,16 @@ impl Registry {
     /// use std::time::Duration;
     /// // The contractor's key ends in a week, whatever it was set to before.
     /// let expires_at = registry
-    ///     .set_key_expiry("3f2a9c1d7b44", Some(Duration::from_secs(7 * 86_400)))
+    ///     .set_key_expiry("3f2a9c1d7b44", Some(Duration::from_secs(7 * 86_400).into()))
     ///     .await?;
     /// # let _ = expires_at; Ok(()) }
     /// ```
     pub async fn set_key_expiry(
         &self,
         key_id: &str,
-        lifetime: Option<Duration>,
+        end: Option<KeyEnd>,
     ) -> Result<Option<u64>, RegistryError> {
-        if lifetime.is_some_and(|lifetime| lifetime.is_zero() || lifetime > MAX_KEY_LIFETIME) {
-            return Err(RegistryError::InvalidKeyLifetime);
-        }
-        let expires_at = lifetime.map(|lifetime| now().saturating_add(lifetime.as_secs()));
+        let expires_at = end.map(|end| end.at(now())).transpose()?;
         let key = self
             .update_working_key(key_id, KeyUpdate::Expiry(expires_at))
             .await?;

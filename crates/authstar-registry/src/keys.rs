@@ -87,8 +87,8 @@ impl KeyRecord {
 pub struct KeyOptions {
     /// Scopes, within the client's; empty for the client's own.
     pub scopes: Vec<String>,
-    /// How long it works.
-    pub expires_in: Option<Duration>,
+    /// When it stops working (`None`: when revoked).
+    pub expires: Option<KeyEnd>,
     /// A name (at most 100 printable characters; never a secret).
     pub name: Option<String>,
 }
@@ -104,7 +104,14 @@ impl KeyOptions {
     /// Working for `lifetime` from its creation.
     #[must_use]
     pub fn expires_in(mut self, lifetime: Duration) -> Self {
-        self.expires_in = Some(lifetime);
+        self.expires = Some(KeyEnd::After(lifetime));
+        self
+    }
+
+    /// Working until `unix_time` (seconds, as a JWT's `exp`), exactly.
+    #[must_use]
+    pub fn expires_at(mut self, unix_time: u64) -> Self {
+        self.expires = Some(KeyEnd::At(unix_time));
         self
     }
 
@@ -120,6 +127,43 @@ impl KeyOptions {
 /// listed name read as another.
 fn is_format(c: char) -> bool {
     matches!(c, '\u{200B}'..='\u{200F}' | '\u{202A}'..='\u{202E}' | '\u{2060}'..='\u{206F}' | '\u{FEFF}')
+}
+
+/// When a key stops working: a lifetime from when it is written, or a Unix time. Either must
+/// fall after that moment and within [`MAX_KEY_LIFETIME`] of it, else
+/// [`RegistryError::InvalidKeyLifetime`].
+///
+/// ```
+/// use std::time::Duration;
+/// use authstar_registry::KeyEnd;
+/// assert_eq!(KeyEnd::from(Duration::from_secs(60)), KeyEnd::After(Duration::from_secs(60)));
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum KeyEnd {
+    /// This long after the key is made (or the change is written).
+    After(Duration),
+    /// At this Unix time, in seconds: stored as given.
+    At(u64),
+}
+
+impl From<Duration> for KeyEnd {
+    fn from(lifetime: Duration) -> Self {
+        Self::After(lifetime)
+    }
+}
+
+impl KeyEnd {
+    /// The Unix time it names when written at `now`.
+    pub(crate) fn at(self, now: u64) -> Result<u64, RegistryError> {
+        let lifetime = match self {
+            Self::After(lifetime) => lifetime.as_secs(),
+            Self::At(unix_time) => unix_time.saturating_sub(now),
+        };
+        if lifetime == 0 || lifetime > MAX_KEY_LIFETIME.as_secs() {
+            return Err(RegistryError::InvalidKeyLifetime);
+        }
+        Ok(now.saturating_add(lifetime))
+    }
 }
 
 /// The longest a key may live, and a rotation's longest overlap: ten years.
@@ -260,7 +304,7 @@ impl Registry {
     ) -> Result<CreatedKey, RegistryError> {
         let KeyOptions {
             scopes,
-            expires_in,
+            expires,
             name,
         } = options;
         check_scopes(&scopes)?;
@@ -271,8 +315,8 @@ impl Registry {
         {
             return Err(RegistryError::InvalidKeyName);
         }
-        if expires_in.is_some_and(|lifetime| lifetime.is_zero() || lifetime > MAX_KEY_LIFETIME) {
-            return Err(RegistryError::InvalidKeyLifetime);
+        if let Some(end) = expires {
+            end.at(now())?;
         }
         let Some(client) = self.shared.store.client(client_id).await? else {
             return Err(RegistryError::UnknownClient(client_id.to_owned()));
@@ -303,8 +347,8 @@ impl Registry {
             });
         }
         let created_at = now();
-        let expires_at = match (expires_in, &rotation) {
-            (Some(lifetime), _) => Some(created_at.saturating_add(lifetime.as_secs())),
+        let expires_at = match (expires, &rotation) {
+            (Some(end), _) => Some(end.at(created_at)?),
             // A rotation keeps the old key's end unless told otherwise.
             (None, Some(rotation)) => rotation.expires_at,
             (None, None) => None,
@@ -387,8 +431,8 @@ impl Registry {
     }
 
     /// Rotates an API key: a new key for the same client and name, granting what the old one
-    /// grants now (its scopes within the client's), working until the old key's end (or for
-    /// `expires_in`, if given); the old key works only `overlap` longer (or until its own end,
+    /// grants now (its scopes within the client's), working until the old key's end (or until
+    /// `expires`, if given); the old key works only `overlap` longer (or until its own end,
     /// if sooner), so its users switch with no outage. One transaction; every instance drops
     /// the old key's cached checks at its next poll. An expired, revoked or unknown key is
     /// [`RegistryError::UnknownKey`].
@@ -404,7 +448,7 @@ impl Registry {
         &self,
         key_id: &str,
         overlap: Duration,
-        expires_in: Option<Duration>,
+        expires: Option<KeyEnd>,
     ) -> Result<CreatedKey, RegistryError> {
         if overlap > MAX_KEY_LIFETIME {
             return Err(RegistryError::InvalidKeyLifetime);
@@ -417,7 +461,7 @@ impl Registry {
         }
         let options = KeyOptions {
             scopes: Vec::new(),
-            expires_in,
+            expires,
             name: old.name.clone(),
         };
         let rotation = Rotation {

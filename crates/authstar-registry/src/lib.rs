@@ -91,7 +91,7 @@ pub use clients::{ClientRecord, CreatedClient};
 pub use database::{Database, RegistryBuilder};
 pub use error::RegistryError;
 pub use keys::{
-    CreatedKey, KeyOptions, KeyRecord, MAX_KEY_LIFETIME, MAX_KEY_NAME, api_key_id,
+    CreatedKey, KeyEnd, KeyOptions, KeyRecord, MAX_KEY_LIFETIME, MAX_KEY_NAME, api_key_id,
     is_well_formed_api_key,
 };
 pub use password::MIN_IMPORTED_SECRET_LEN;

@@ -10,7 +10,7 @@ mod support;
 
 use std::time::{Duration, Instant};
 
-use authstar_registry::Database;
+use authstar_registry::{Database, KeyEnd};
 use support::{engines, open};
 
 /// Own rate limits of clients and keys, on every engine and across two instances: set on one,
@@ -358,7 +358,7 @@ async fn a_keys_expiry_changes_reach_every_instance() {
             );
         }
         let at = first
-            .set_key_expiry(&ending.key_id, Some(Duration::from_secs(1)))
+            .set_key_expiry(&ending.key_id, Some(Duration::from_secs(1).into()))
             .await
             .unwrap();
         assert!(at.is_some());
@@ -393,18 +393,53 @@ async fn a_keys_expiry_changes_reach_every_instance() {
         ));
         assert!(matches!(
             first
-                .set_key_expiry(&kept.key_id, Some(Duration::ZERO))
+                .set_key_expiry(&kept.key_id, Some(Duration::ZERO.into()))
                 .await,
             Err(RegistryError::InvalidKeyLifetime)
         ));
         let max = authstar_registry::MAX_KEY_LIFETIME;
         assert!(matches!(
             first
-                .set_key_expiry(&kept.key_id, Some(max + Duration::from_secs(1)))
+                .set_key_expiry(&kept.key_id, Some((max + Duration::from_secs(1)).into()))
                 .await,
             Err(RegistryError::InvalidKeyLifetime)
         ));
-        assert!(first.set_key_expiry(&kept.key_id, Some(max)).await.is_ok());
+        assert!(
+            first
+                .set_key_expiry(&kept.key_id, Some(max.into()))
+                .await
+                .is_ok()
+        );
+        // A Unix time is stored as given, whenever the write happens; one not in the future, or
+        // past the ten years, is refused.
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_secs();
+        let exactly = now + 3_600;
+        assert_eq!(
+            first
+                .set_key_expiry(&kept.key_id, Some(KeyEnd::At(exactly)))
+                .await
+                .unwrap(),
+            Some(exactly)
+        );
+        for refused in [
+            now.saturating_sub(5),
+            now,
+            now + max.as_secs() + 5,
+            u64::MAX,
+        ] {
+            assert!(
+                matches!(
+                    first
+                        .set_key_expiry(&kept.key_id, Some(KeyEnd::At(refused)))
+                        .await,
+                    Err(RegistryError::InvalidKeyLifetime)
+                ),
+                "{refused}"
+            );
+        }
         assert_eq!(
             first.set_key_expiry(&kept.key_id, None).await.unwrap(),
             None
@@ -425,7 +460,7 @@ async fn a_keys_expiry_changes_reach_every_instance() {
         query.limit = 100;
         let trail = first.audit_log(query).await.unwrap();
         let expiries: Vec<_> = trail.iter().filter(|e| e.action == "key.expiry").collect();
-        assert_eq!(expiries.len(), 5, "{database}");
+        assert_eq!(expiries.len(), 6, "{database}");
         assert_eq!(expiries[0].target, ending.key_id);
         assert_eq!(expiries[0].actor, authstar_registry::LIBRARY_ACTOR);
         let detail: serde_json::Value = serde_json::from_str(&expiries[0].detail).unwrap();

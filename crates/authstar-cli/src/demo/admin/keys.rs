@@ -1,6 +1,8 @@
 //! The admin API's API keys (paged, with an expiry and a name, rotated with an overlap), client
 //! re-scoping, and the audit trail.
 
+use std::time::Duration;
+
 use axum::Json;
 use axum::extract::rejection::JsonRejection;
 use axum::extract::{Path, Query, State};
@@ -10,8 +12,8 @@ use serde::Deserialize;
 use utoipa::ToSchema;
 
 use super::{Admin, AdminCaller, Page, bad_body, created_response, error, refused};
-use crate::registry::KeyOptions;
 use crate::registry::store::AuditQuery;
+use crate::registry::{KeyEnd, KeyOptions};
 
 /// `POST /admin/keys`.
 #[derive(Debug, Deserialize, ToSchema)]
@@ -41,7 +43,8 @@ pub(in crate::demo) struct Rotation {
     /// Seconds the old key keeps working (default 86 400, a day).
     #[serde(default)]
     overlap: Option<u64>,
-    /// Seconds the new key works for; absent (and no `expires_at`): until revoked.
+    /// Seconds the new key works for; absent or null (and no `expires_at`): until the old
+    /// key's end, which is never for a key without one.
     #[serde(default)]
     expires_in: Option<u64>,
     /// When the new key stops working, a Unix time in seconds; instead of `expires_in`.
@@ -50,28 +53,33 @@ pub(in crate::demo) struct Rotation {
 }
 
 /// A key's end as the admin API takes it: `expires_in`, seconds from now, or `expires_at`, a
-/// Unix time (RFC 7519's NumericDate), never both. A time not in the future is a zero
-/// lifetime, which the registry refuses (400), as it does one beyond ten years.
-fn lifetime(
-    expires_in: Option<u64>,
-    expires_at: Option<u64>,
-) -> Result<Option<std::time::Duration>, BothGiven> {
-    let seconds = match (expires_in, expires_at) {
-        (Some(_), Some(_)) => return Err(BothGiven),
-        (Some(seconds), None) => seconds,
-        (None, Some(at)) => at.saturating_sub(unix_now()),
-        (None, None) => return Ok(None),
-    };
-    Ok(Some(std::time::Duration::from_secs(seconds)))
+/// Unix time (RFC 7519's NumericDate) stored exactly as given, never both. The registry
+/// refuses an end beyond ten years (400).
+fn key_end(expires_in: Option<u64>, expires_at: Option<u64>) -> Result<Option<KeyEnd>, BadEnd> {
+    match (expires_in, expires_at) {
+        (Some(_), Some(_)) => Err(BadEnd::Both),
+        (Some(seconds), None) => Ok(Some(KeyEnd::After(Duration::from_secs(seconds)))),
+        (None, Some(at)) if at <= unix_now() => Err(BadEnd::Past),
+        (None, Some(at)) => Ok(Some(KeyEnd::At(at))),
+        (None, None) => Ok(None),
+    }
 }
 
-/// A body with both `expires_in` and `expires_at`: 400.
-struct BothGiven;
+/// An end the admin API refuses before the registry is asked: 400.
+enum BadEnd {
+    /// Both `expires_in` and `expires_at`.
+    Both,
+    /// An `expires_at` not in the future.
+    Past,
+}
 
-impl IntoResponse for BothGiven {
+impl IntoResponse for BadEnd {
     fn into_response(self) -> Response {
-        let both = "expires_in or expires_at, not both";
-        error(StatusCode::BAD_REQUEST, "invalid_request", both)
+        let description = match self {
+            Self::Both => "expires_in or expires_at, not both",
+            Self::Past => "expires_at is not in the future",
+        };
+        error(StatusCode::BAD_REQUEST, "invalid_request", description)
     }
 }
 
@@ -115,7 +123,7 @@ pub(in crate::demo) async fn list_keys(
 /// Creates an API key for a client, shown once.
 #[utoipa::path(post, tag = "admin", path = "/admin/keys", request_body = NewKey, responses(
     (status = 201, description = "key_id, key (shown only now), client_id, scopes, expires_at"),
-    (status = 400, description = "Malformed body, scope, name or lifetime"),
+    (status = 400, description = "Malformed body, scope or name; both expires_in and expires_at, an expires_at not in the future, or an end beyond ten years"),
     (status = 404, description = "No such client"), (status = 409, description = "The client is revoked"),
 ))]
 pub(in crate::demo) async fn create_key(
@@ -128,10 +136,9 @@ pub(in crate::demo) async fn create_key(
         Err(rejection) => return bad_body(&rejection),
     };
     let mut options = KeyOptions::default().scopes(new.scopes);
-    match lifetime(new.expires_in, new.expires_at) {
-        Ok(Some(lifetime)) => options = options.expires_in(lifetime),
-        Ok(None) => {}
-        Err(both) => return both.into_response(),
+    match key_end(new.expires_in, new.expires_at) {
+        Ok(end) => options.expires = end,
+        Err(bad) => return bad.into_response(),
     }
     if let Some(name) = new.name {
         options = options.name(name);
@@ -165,13 +172,13 @@ pub(in crate::demo) async fn rotate_key(
         Err(rejection) => return bad_body(&rejection),
     };
     let overlap = std::time::Duration::from_secs(rotation.overlap.unwrap_or(86_400));
-    let expires_in = match lifetime(rotation.expires_in, rotation.expires_at) {
-        Ok(lifetime) => lifetime,
-        Err(both) => return both.into_response(),
+    let expires = match key_end(rotation.expires_in, rotation.expires_at) {
+        Ok(end) => end,
+        Err(bad) => return bad.into_response(),
     };
     match admin
         .by(&caller)
-        .rotate_key(&key_id, overlap, expires_in)
+        .rotate_key(&key_id, overlap, expires)
         .await
     {
         Ok(key) => created_response(key),
@@ -303,20 +310,20 @@ pub(in crate::demo) async fn set_key_expiry(
         Ok(body) => body,
         Err(rejection) => return bad_body(&rejection),
     };
-    let lifetime = match (expiry.expires_in, expiry.expires_at) {
+    let end = match (expiry.expires_in, expiry.expires_at) {
         (None, None) => {
             let missing = "expires_in or expires_at (null: until revoked)";
             return error(StatusCode::BAD_REQUEST, "invalid_request", missing);
         }
-        (Some(_), Some(_)) => return BothGiven.into_response(),
-        (Some(expires_in), None) => lifetime(expires_in, None),
-        (None, Some(expires_at)) => lifetime(None, expires_at),
+        (Some(_), Some(_)) => return BadEnd::Both.into_response(),
+        (Some(expires_in), None) => key_end(expires_in, None),
+        (None, Some(expires_at)) => key_end(None, expires_at),
     };
-    let lifetime = match lifetime {
-        Ok(lifetime) => lifetime,
-        Err(both) => return both.into_response(),
+    let end = match end {
+        Ok(end) => end,
+        Err(bad) => return bad.into_response(),
     };
-    match admin.by(&caller).set_key_expiry(&key_id, lifetime).await {
+    match admin.by(&caller).set_key_expiry(&key_id, end).await {
         Ok(expires_at) => {
             Json(serde_json::json!({ "key_id": key_id, "expires_at": expires_at })).into_response()
         }
