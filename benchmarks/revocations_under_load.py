@@ -168,7 +168,7 @@ for rate in RATES:
 basic = "Authorization: Basic " + base64.b64encode(f"{client_id}:{secret}".encode()).decode()
 ROUNDS = 5
 print()
-print("## A under a fixed rate of requests")
+print("## A under a paced load")
 print()
 print(f"Each row is the round with the median CPU per request of {ROUNDS} rounds taken in turn "
       "(0, 10, 100, 0, 10, 100, …; the other columns are that round's), with the lowest and "
