@@ -64,6 +64,7 @@ mod clients;
 mod database;
 mod error;
 mod key_changes;
+mod key_format;
 mod keys;
 mod limits;
 mod password;
@@ -90,10 +91,8 @@ pub use client_keys::{MAX_CLIENT_KEYS, MAX_JWKS_LEN, client_jwks};
 pub use clients::{ClientRecord, CreatedClient};
 pub use database::{Database, RegistryBuilder};
 pub use error::RegistryError;
-pub use keys::{
-    CreatedKey, KeyEnd, KeyOptions, KeyRecord, MAX_KEY_LIFETIME, MAX_KEY_NAME, api_key_id,
-    is_well_formed_api_key,
-};
+pub use key_format::{api_key_id, is_well_formed_api_key};
+pub use keys::{CreatedKey, KeyEnd, KeyOptions, KeyRecord, MAX_KEY_LIFETIME, MAX_KEY_NAME};
 pub use password::MIN_IMPORTED_SECRET_LEN;
 pub use registry::Registry;
 pub use secrets::{ServerSecrets, secrets_path};
