@@ -271,6 +271,98 @@ async fn two_instances_share_one_registry(name: &str, db: &str) {
     )
     .await;
 
+    // A rotation through the first instance: the new key works on the second, the old one
+    // too for the overlap; its audit entries, paged, are read through the second, by who made
+    // them.
+    let rotated: serde_json::Value = http
+        .post(format!(
+            "{}/admin/keys/{}/rotate",
+            first.base,
+            brief["key_id"].as_str().unwrap_or_default()
+        ))
+        .basic_auth("root", Some(&root_secret))
+        .json(&serde_json::json!({}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert!(
+        rotated["error"].is_string(),
+        "an expired key is not rotated: {rotated}"
+    );
+    let rotation = http
+        .post(key_route("rotate"))
+        .basic_auth("root", Some(&root_secret))
+        .json(&serde_json::json!({"overlap": 3_600}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(rotation.status(), StatusCode::CREATED);
+    let rotation: serde_json::Value = rotation.json().await.unwrap();
+    let new_key = rotation["key"].as_str().unwrap().to_owned();
+    within_a_second(
+        "a rotated key on the other instance",
+        StatusCode::OK,
+        || {
+            let request = http
+                .get(format!("{}/me", second.base))
+                .header("x-api-key", &new_key);
+            async move { request.send().await.unwrap().status() }
+        },
+    )
+    .await;
+    assert_eq!(
+        me_with_admin_key().await,
+        StatusCode::OK,
+        "within the overlap"
+    );
+    let mut page = format!("{}/admin/audit?client=ops&limit=2", second.base);
+    let mut actions = Vec::new();
+    for _ in 0..20 {
+        let answer = http
+            .get(&page)
+            .basic_auth("root", Some(&root_secret))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(answer.status(), StatusCode::OK);
+        let next = answer
+            .headers()
+            .get("link")
+            .map(|link| link.to_str().unwrap().to_owned());
+        let entries: serde_json::Value = answer.json().await.unwrap();
+        let entries = entries.as_array().unwrap();
+        assert!(entries.len() <= 2, "a page of two");
+        for entry in entries {
+            let action = entry["action"].as_str().unwrap().to_owned();
+            actions.push((action, entry["actor"].as_str().unwrap().to_owned()));
+        }
+        let Some(next) = next else { break };
+        let target = next
+            .split_once('<')
+            .and_then(|(_, rest)| rest.split_once('>'))
+            .map(|(target, _)| target.to_owned())
+            .unwrap();
+        page = if target.starts_with("http") {
+            target
+        } else {
+            format!("{}{target}", second.base)
+        };
+    }
+    for (action, actor) in [
+        ("client.create", "cli"),
+        ("key.rate_limit", "admin:root"),
+        ("key.expiry", "admin:root"),
+        ("key.rotate", "admin:root"),
+    ] {
+        assert!(
+            actions.iter().any(|(a, by)| a == action && by == actor),
+            "{action} by {actor} in {actions:?}"
+        );
+    }
+
     let revoked = http
         .delete(format!(
             "{}/admin/keys/{}",
