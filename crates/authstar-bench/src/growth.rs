@@ -14,19 +14,14 @@ use std::time::{Duration, Instant};
 use authstar_jwt::Revocations as _;
 use authstar_registry::{Database, Registry};
 
+use crate::e2e::median;
+
 const SIZES: [usize; 4] = [1_000, 10_000, 100_000, 1_000_000];
 const REVOKED_DURING: usize = 200;
 
+/// This process's resident memory in KiB.
 fn rss_kib() -> u64 {
-    std::fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|status| {
-            status
-                .lines()
-                .find_map(|l| l.strip_prefix("VmRSS:"))
-                .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
-        })
-        .unwrap_or(0)
+    crate::demo_process::rss_kib(std::process::id()).unwrap_or(0)
 }
 
 /// This process's CPU in µs to the nanosecond, every thread's, those that have exited too
@@ -158,11 +153,6 @@ struct Row {
 /// measurement's noise.
 const ROUNDS: usize = 3;
 
-fn median(mut values: Vec<f64>) -> f64 {
-    values.sort_by(f64::total_cmp);
-    values.get(values.len() / 2).copied().unwrap_or(0.0)
-}
-
 /// CPU per revocation over `REVOKED_DURING` of them, one every 5 ms, named `jti-{tag}-N`.
 async fn revoke_paced(writer: &Registry, tag: &str) -> Result<f64, Box<dyn Error>> {
     let cpu = cpu_ns_us();
@@ -225,7 +215,7 @@ async fn one(engine: Engine, outstanding: usize) -> Result<Row, Box<dyn Error>> 
     }
     let shares: Vec<f64> = followed.iter().zip(&alone).map(|(f, a)| f - a).collect();
     let share_us = (
-        median(shares.clone()),
+        median(&mut shares.clone()),
         shares.iter().copied().fold(f64::INFINITY, f64::min),
         shares.iter().copied().fold(f64::NEG_INFINITY, f64::max),
     );
@@ -236,10 +226,10 @@ async fn one(engine: Engine, outstanding: usize) -> Result<Row, Box<dyn Error>> 
         open_ms,
         bytes_per_token,
         resident_per_token,
-        cpu_alone_us: median(alone),
-        cpu_per_revocation_us: median(followed),
+        cpu_alone_us: median(&mut alone),
+        cpu_per_revocation_us: median(&mut followed),
         share_us,
-        caught_up_ms: median(caught_up),
+        caught_up_ms: median(&mut caught_up),
     })
 }
 

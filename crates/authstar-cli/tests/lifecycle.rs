@@ -133,35 +133,12 @@ async fn keys_expire_rotate_and_carry_a_checksum_and_every_change_is_audited() {
     let all = demo.cli(&["clients", "list"]);
     assert_eq!(String::from_utf8_lossy(&all.stdout).lines().count(), 5);
     let http = reqwest::Client::new();
-    let mut url = format!("{base}/admin/clients?limit=2");
-    let mut seen = Vec::new();
-    loop {
-        let response = http
-            .get(&url)
-            .basic_auth("ops", Some(&secret))
-            .send()
+    let seen: Vec<String> =
+        support::every_page(&base, "/admin/clients?limit=2", ("ops", &secret), 2)
             .await
-            .unwrap();
-        assert_eq!(response.status(), 200);
-        let next = response
-            .headers()
-            .get("link")
-            .map(|link| link.to_str().unwrap().to_owned());
-        let page: Vec<Value> = response.json().await.unwrap();
-        assert!(page.len() <= 2);
-        seen.extend(
-            page.iter()
-                .map(|c| c["client_id"].as_str().unwrap().to_owned()),
-        );
-        let Some(next) = next else { break };
-        let path = next
-            .trim_start_matches('<')
-            .split('>')
-            .next()
-            .unwrap()
-            .to_owned();
-        url = format!("{base}{path}");
-    }
+            .iter()
+            .map(|c| c["client_id"].as_str().unwrap().to_owned())
+            .collect();
     let mut sorted = seen.clone();
     sorted.sort();
     assert_eq!(seen, sorted, "by id");

@@ -407,6 +407,10 @@ async fn the_outage_switch_decides_between_limits_per_instance_and_none() {
         };
         assert!(count("authstar_redis_errors_total") >= 1.0, "{text}");
         assert!(
+            count("authstar_rate_limit_total{outcome=\"allowed\"}") >= 1.0,
+            "{text}"
+        );
+        assert!(
             count("authstar_rate_limit_total{outcome=\"limited\"}") >= 1.0,
             "{text}"
         );

@@ -55,8 +55,11 @@ pub enum RegistryError {
     /// A client's JWKS document was refused.
     #[error("invalid JWKS: {0}")]
     InvalidJwks(String),
-    /// A key lifetime (or rotation overlap) of zero or beyond ten years.
-    #[error("a key lives (and a rotation overlaps) more than zero and at most ten years")]
+    /// A key's end not in the future or beyond ten years from now (or a rotation overlap
+    /// beyond ten years).
+    #[error(
+        "a key ends after now and within ten years (and a rotation overlaps at most ten years)"
+    )]
     InvalidKeyLifetime,
     /// A rate limit beyond what the registry stores: a burst over a billion, or a window (the
     /// time the burst refills) over a year.

@@ -266,3 +266,43 @@ pub(crate) async fn access_token(base: &str, id: &str, secret: &str) -> String {
         .unwrap_or_else(|| panic!("no token: {answer}"))
         .to_owned()
 }
+
+/// Every entry of a paged admin list at `base`, from `first` (a path with its `limit`),
+/// following `Link: <…>; rel="next"` as `user`: each page answered 200 with at most `size`
+/// entries.
+#[allow(dead_code)]
+pub(crate) async fn every_page(
+    base: &str,
+    first: &str,
+    (user, secret): (&str, &str),
+    size: usize,
+) -> Vec<serde_json::Value> {
+    let http = reqwest::Client::new();
+    let (mut path, mut entries) = (first.to_owned(), Vec::new());
+    for _ in 0..100 {
+        let response = http
+            .get(format!("{base}{path}"))
+            .basic_auth(user, Some(secret))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 200, "{path}");
+        let next = response
+            .headers()
+            .get("link")
+            .map(|link| link.to_str().unwrap().to_owned());
+        let page: Vec<serde_json::Value> = response.json().await.unwrap();
+        assert!(page.len() <= size, "{path}: a page of at most {size}");
+        entries.extend(page);
+        let Some(next) = next else {
+            return entries;
+        };
+        path = next
+            .trim_start_matches('<')
+            .split('>')
+            .next()
+            .unwrap()
+            .to_owned();
+    }
+    panic!("{first}: more than 100 pages")
+}

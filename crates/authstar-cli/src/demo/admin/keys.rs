@@ -54,39 +54,24 @@ pub(in crate::demo) struct Rotation {
 
 /// A key's end as the admin API takes it: `expires_in`, seconds from now, or `expires_at`, a
 /// Unix time (RFC 7519's NumericDate) stored exactly as given, never both. The registry
-/// refuses an end beyond ten years (400).
-fn key_end(expires_in: Option<u64>, expires_at: Option<u64>) -> Result<Option<KeyEnd>, BadEnd> {
+/// refuses an end not in the future or beyond ten years (400).
+fn key_end(expires_in: Option<u64>, expires_at: Option<u64>) -> Result<Option<KeyEnd>, BothEnds> {
     match (expires_in, expires_at) {
-        (Some(_), Some(_)) => Err(BadEnd::Both),
+        (Some(_), Some(_)) => Err(BothEnds),
         (Some(seconds), None) => Ok(Some(KeyEnd::After(Duration::from_secs(seconds)))),
-        (None, Some(at)) if at <= unix_now() => Err(BadEnd::Past),
         (None, Some(at)) => Ok(Some(KeyEnd::At(at))),
         (None, None) => Ok(None),
     }
 }
 
-/// An end the admin API refuses before the registry is asked: 400.
-enum BadEnd {
-    /// Both `expires_in` and `expires_at`.
-    Both,
-    /// An `expires_at` not in the future.
-    Past,
-}
+/// A body with both `expires_in` and `expires_at`: 400.
+struct BothEnds;
 
-impl IntoResponse for BadEnd {
+impl IntoResponse for BothEnds {
     fn into_response(self) -> Response {
-        let description = match self {
-            Self::Both => "expires_in or expires_at, not both",
-            Self::Past => "expires_at is not in the future",
-        };
-        error(StatusCode::BAD_REQUEST, "invalid_request", description)
+        let both = "expires_in or expires_at, not both";
+        error(StatusCode::BAD_REQUEST, "invalid_request", both)
     }
-}
-
-fn unix_now() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |since| since.as_secs())
 }
 
 /// `PUT /admin/clients/{client_id}/scopes`.
@@ -138,7 +123,7 @@ pub(in crate::demo) async fn create_key(
     let mut options = KeyOptions::default().scopes(new.scopes);
     match key_end(new.expires_in, new.expires_at) {
         Ok(end) => options.expires = end,
-        Err(bad) => return bad.into_response(),
+        Err(both) => return both.into_response(),
     }
     if let Some(name) = new.name {
         options = options.name(name);
@@ -174,7 +159,7 @@ pub(in crate::demo) async fn rotate_key(
     let overlap = std::time::Duration::from_secs(rotation.overlap.unwrap_or(86_400));
     let expires = match key_end(rotation.expires_in, rotation.expires_at) {
         Ok(end) => end,
-        Err(bad) => return bad.into_response(),
+        Err(both) => return both.into_response(),
     };
     match admin
         .by(&caller)
@@ -310,18 +295,17 @@ pub(in crate::demo) async fn set_key_expiry(
         Ok(body) => body,
         Err(rejection) => return bad_body(&rejection),
     };
-    let end = match (expiry.expires_in, expiry.expires_at) {
-        (None, None) => {
-            let missing = "expires_in or expires_at (null: until revoked)";
-            return error(StatusCode::BAD_REQUEST, "invalid_request", missing);
-        }
-        (Some(_), Some(_)) => return BadEnd::Both.into_response(),
-        (Some(expires_in), None) => key_end(expires_in, None),
-        (None, Some(expires_at)) => key_end(None, expires_at),
-    };
-    let end = match end {
+    // Each field present, null or not: null is "until revoked".
+    if expiry.expires_in.is_none() && expiry.expires_at.is_none() {
+        let missing = "expires_in or expires_at (null: until revoked)";
+        return error(StatusCode::BAD_REQUEST, "invalid_request", missing);
+    }
+    if expiry.expires_in.is_some() && expiry.expires_at.is_some() {
+        return BothEnds.into_response();
+    }
+    let end = match key_end(expiry.expires_in.flatten(), expiry.expires_at.flatten()) {
         Ok(end) => end,
-        Err(bad) => return bad.into_response(),
+        Err(both) => return both.into_response(),
     };
     match admin.by(&caller).set_key_expiry(&key_id, end).await {
         Ok(expires_at) => {
